@@ -1,0 +1,178 @@
+"""Build the Keras network of a deepstack estimator from plain parameters.
+
+Pure Keras (``import keras`` only): the same code runs on every Keras backend.
+The layer names are part of the contract: pretraining, diagnostics and the
+batch-norm statistics pass find the hidden layers by name.
+"""
+
+import keras
+import numpy as np
+
+HIDDEN = "hidden_{}"
+BATCH_NORM = "batch_norm_{}"
+ACTIVATION = "activation_{}"
+DROPOUT = "dropout_{}"
+OUTPUT = "output"
+LOGITS = "logits"
+STANDARDIZE = "standardize"
+
+OPTIMIZERS = ("sgd", "adagrad", "rmsprop", "adam")
+
+
+def glorot_uniform(seed):
+    """Glorot-uniform initializer: U[-b, b] with b = sqrt(6 / (fan_in + fan_out))."""
+    return keras.initializers.GlorotUniform(seed=seed)
+
+
+def _regularizer(l1, l2):
+    if not l1 and not l2:
+        return None
+    return keras.regularizers.L1L2(l1=float(l1 or 0.0), l2=float(l2 or 0.0))
+
+
+def input_statistics(X):
+    """Mean and variance of the training inputs, with constant columns left unscaled.
+
+    A column whose variance is zero gets variance 1 (as in scikit-learn's
+    ``StandardScaler``), so that unseen values at predict time stay finite.
+    """
+    X = np.asarray(X, dtype=np.float64)
+    mean = X.mean(axis=0)
+    variance = X.var(axis=0)
+    variance[variance <= np.finfo(np.float32).tiny] = 1.0
+    return mean.astype("float32"), variance.astype("float32")
+
+
+def build_network(
+    n_features,
+    n_outputs,
+    *,
+    hidden_layer_sizes=(256, 256),
+    activation="relu",
+    output_activation=None,
+    dropout=0.0,
+    input_dropout=0.0,
+    batch_norm=False,
+    l1=0.0,
+    l2=0.0,
+    input_mean=None,
+    input_variance=None,
+    seed=None,
+    name="deepstack",
+):
+    """Return an uncompiled functional ``keras.Model``.
+
+    The network is ``[standardize] -> [input dropout] -> (Dense -> [BN] ->
+    activation -> [dropout]) * L -> Dense(output)``. With ``batch_norm`` the
+    hidden Dense layers carry no bias: batch normalization of the
+    pre-activation makes it redundant (its ``beta`` plays that role).
+
+    Parameters
+    ----------
+    n_features, n_outputs : int
+        Input width and number of output units.
+    hidden_layer_sizes : sequence of int
+        Units of each hidden layer; empty for a linear / logistic model.
+    activation : str
+        Keras activation of the hidden layers.
+    output_activation : str or None
+        ``"softmax"``, ``"sigmoid"`` or None (linear).
+    dropout, input_dropout : float
+        Drop rates of hidden units and of inputs (inverted dropout, so test
+        time uses the expectation with no rescaling).
+    batch_norm : bool
+        Normalize each hidden pre-activation.
+    l1, l2 : float
+        Weight decay on every kernel (biases are not penalized).
+    input_mean, input_variance : array-like or None
+        Standardize inputs inside the model with these training statistics.
+    seed : int or None
+        Seeds every initializer and dropout layer.
+    """
+    seeds = np.random.RandomState(seed).randint(0, 2**31 - 1, size=3 * 64 + 2)
+    seeds = iter(int(s) for s in seeds)
+    regularizer = _regularizer(l1, l2)
+
+    inputs = keras.Input(shape=(n_features,), name="features")
+    x = inputs
+    if input_mean is not None:
+        x = keras.layers.Normalization(
+            mean=np.asarray(input_mean, dtype="float32"),
+            variance=np.asarray(input_variance, dtype="float32"),
+            name=STANDARDIZE,
+        )(x)
+    if input_dropout:
+        x = keras.layers.Dropout(input_dropout, seed=next(seeds), name="input_dropout")(
+            x
+        )
+    for i, units in enumerate(hidden_layer_sizes, start=1):
+        x = keras.layers.Dense(
+            units,
+            use_bias=not batch_norm,
+            kernel_initializer=glorot_uniform(next(seeds)),
+            bias_initializer="zeros",
+            kernel_regularizer=regularizer,
+            name=HIDDEN.format(i),
+        )(x)
+        if batch_norm:
+            x = keras.layers.BatchNormalization(name=BATCH_NORM.format(i))(x)
+        x = keras.layers.Activation(activation, name=ACTIVATION.format(i))(x)
+        if dropout:
+            x = keras.layers.Dropout(dropout, seed=next(seeds), name=DROPOUT.format(i))(
+                x
+            )
+    outputs = keras.layers.Dense(
+        n_outputs,
+        kernel_initializer=glorot_uniform(next(seeds)),
+        bias_initializer="zeros",
+        kernel_regularizer=regularizer,
+        name=LOGITS if output_activation else OUTPUT,
+    )(x)
+    if output_activation:
+        outputs = keras.layers.Activation(output_activation, name=OUTPUT)(outputs)
+    return keras.Model(inputs, outputs, name=name)
+
+
+def hidden_layers(model):
+    """The hidden ``Dense`` layers of a network built by :func:`build_network`."""
+    layers, i = [], 1
+    names = {layer.name for layer in model.layers}
+    while HIDDEN.format(i) in names:
+        layers.append(model.get_layer(HIDDEN.format(i)))
+        i += 1
+    return layers
+
+
+def logits(model, X):
+    """Pre-activation outputs of the network (the output layer's input to
+    softmax / sigmoid), or the outputs themselves for a linear output."""
+    names = {layer.name for layer in model.layers}
+    if LOGITS not in names:
+        return model(X, training=False)
+    sub = keras.Model(model.inputs, model.get_layer(LOGITS).output)
+    return sub(X, training=False)
+
+
+def make_optimizer(
+    name,
+    learning_rate,
+    *,
+    momentum=0.9,
+    nesterov=False,
+    clipnorm=None,
+):
+    """A fresh Keras optimizer from its short name."""
+    kwargs = {"learning_rate": float(learning_rate)}
+    if clipnorm is not None:
+        kwargs["clipnorm"] = float(clipnorm)
+    if name == "sgd":
+        return keras.optimizers.SGD(
+            momentum=float(momentum), nesterov=bool(nesterov), **kwargs
+        )
+    if name == "adagrad":
+        return keras.optimizers.Adagrad(**kwargs)
+    if name == "rmsprop":
+        return keras.optimizers.RMSprop(**kwargs)
+    if name == "adam":
+        return keras.optimizers.Adam(**kwargs)
+    raise ValueError(f"optimizer must be one of {OPTIMIZERS}; got {name!r}.")

@@ -1,0 +1,257 @@
+"""DeepStackClassifier: a deep feed-forward classifier with a scikit-learn API."""
+
+import numpy as np
+from sklearn.base import ClassifierMixin
+from sklearn.utils import column_or_1d
+from sklearn.utils._param_validation import StrOptions
+from sklearn.utils.class_weight import compute_sample_weight
+from sklearn.utils.multiclass import check_classification_targets, type_of_target
+from sklearn.utils.validation import check_is_fitted
+
+from deepstack import _network
+from deepstack.estimators import _docs
+from deepstack.estimators._base import BaseDeepStack
+
+
+class DeepStackClassifier(ClassifierMixin, BaseDeepStack):
+    __doc__ = f"""Deep feed-forward network classifier (dropout, batch norm, Keras 3).
+
+    A softmax output (sigmoid for two classes) over ``hidden_layer_sizes``
+    Dense layers with Glorot-uniform weights and zero biases, trained by
+    mini-batch SGD / Adagrad / RMSProp / Adam on the cross-entropy, with early
+    stopping and learning-rate halving on a stratified validation split.
+
+    Parameters
+    ----------
+{_docs.COMMON_PARAMETERS}
+    class_weight : dict, "balanced" or None, default=None
+        Weights of the classes in the loss, as in scikit-learn.
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+        Class labels.
+{_docs.COMMON_ATTRIBUTES}
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_iris
+    >>> from deepstack import DeepStackClassifier
+    >>> X, y = load_iris(return_X_y=True)
+    >>> clf = DeepStackClassifier((16,), max_epochs=20, random_state=0).fit(X, y)
+    >>> clf.predict(X[:3]).shape
+    (3,)
+    """
+
+    _parameter_constraints = {
+        **BaseDeepStack._parameter_constraints,
+        "class_weight": [dict, StrOptions({"balanced"}), None],
+    }
+
+    def __init__(
+        self,
+        hidden_layer_sizes=(256, 256),
+        activation="relu",
+        *,
+        dropout=0.2,
+        input_dropout=0.0,
+        batch_norm=True,
+        l1=0.0,
+        l2=0.0,
+        optimizer="adam",
+        learning_rate=1e-3,
+        momentum=0.9,
+        nesterov=False,
+        batch_size=32,
+        max_epochs=200,
+        early_stopping=True,
+        validation_fraction=0.1,
+        n_iter_no_change=10,
+        tol=1e-4,
+        lr_schedule="halving",
+        lr_patience=5,
+        lr_factor=0.5,
+        standardize=True,
+        random_state=None,
+        verbose=0,
+        callbacks=None,
+        warm_start=False,
+        class_weight=None,
+    ):
+        super().__init__(
+            hidden_layer_sizes=hidden_layer_sizes,
+            activation=activation,
+            dropout=dropout,
+            input_dropout=input_dropout,
+            batch_norm=batch_norm,
+            l1=l1,
+            l2=l2,
+            optimizer=optimizer,
+            learning_rate=learning_rate,
+            momentum=momentum,
+            nesterov=nesterov,
+            batch_size=batch_size,
+            max_epochs=max_epochs,
+            early_stopping=early_stopping,
+            validation_fraction=validation_fraction,
+            n_iter_no_change=n_iter_no_change,
+            tol=tol,
+            lr_schedule=lr_schedule,
+            lr_patience=lr_patience,
+            lr_factor=lr_factor,
+            standardize=standardize,
+            random_state=random_state,
+            verbose=verbose,
+            callbacks=callbacks,
+            warm_start=warm_start,
+        )
+        self.class_weight = class_weight
+
+    # ------------------------------------------------------------------ hooks
+
+    def _encode_target(self, y, *, reset):
+        y = np.asarray(y)
+        if y.ndim == 2 and y.shape[1] > 1:
+            raise ValueError(
+                f"DeepStackClassifier takes one label per sample; y has shape "
+                f"{y.shape} ({type_of_target(y)} targets are not supported)."
+            )
+        y = column_or_1d(y, warn=True)
+        check_classification_targets(y)
+        if reset:
+            self.classes_, encoded = np.unique(y, return_inverse=True)
+            if len(self.classes_) < 2:
+                raise ValueError(
+                    "DeepStackClassifier needs samples of at least 2 classes in y; "
+                    f"got only one class: {self.classes_[0]!r}."
+                )
+            self.n_outputs_ = 1 if len(self.classes_) == 2 else len(self.classes_)
+        else:
+            encoded = self._label_indices(y, "y")
+        return self._network_target(encoded)
+
+    def _encode_partial_target(self, y, *, first, classes=None):
+        if not first:
+            return self._encode_target(y, reset=False)
+        if classes is None:
+            raise ValueError(
+                "classes must be passed on the first call to partial_fit: the "
+                "network's output layer needs every class up front."
+            )
+        self.classes_ = np.unique(np.asarray(classes))
+        check_classification_targets(self.classes_)
+        if len(self.classes_) < 2:
+            raise ValueError("classes must hold at least 2 classes.")
+        self.n_outputs_ = 1 if len(self.classes_) == 2 else len(self.classes_)
+        y = column_or_1d(np.asarray(y), warn=True)
+        return self._network_target(self._label_indices(y, "y"))
+
+    def _label_indices(self, y, what):
+        unknown = np.setdiff1d(np.unique(y), self.classes_)
+        if unknown.size:
+            raise ValueError(
+                f"{what} contains labels not seen during fit: {unknown.tolist()}; "
+                f"known classes: {self.classes_.tolist()}."
+            )
+        return np.searchsorted(self.classes_, y)
+
+    def _network_target(self, encoded):
+        if self.n_outputs_ == 1:
+            return encoded.astype(np.float32).reshape(-1, 1)
+        return encoded.astype(np.int32)
+
+    def _class_indices(self, y_network):
+        return np.asarray(y_network).reshape(-1).astype(np.int64)
+
+    def _output_spec(self):
+        if self.n_outputs_ == 1:
+            return 1, "sigmoid", "binary_crossentropy", ["accuracy"]
+        return (
+            self.n_outputs_,
+            "softmax",
+            "sparse_categorical_crossentropy",
+            ["accuracy"],
+        )
+
+    def _sample_weight_from_target(self, y_encoded, sample_weight):
+        if self.class_weight is None:
+            return sample_weight
+        labels = self.classes_[self._class_indices(y_encoded)]
+        weights = compute_sample_weight(self.class_weight, labels)
+        return weights if sample_weight is None else weights * sample_weight
+
+    def _stratify(self, y_encoded):
+        return self._class_indices(y_encoded)
+
+    def _decode_output(self, raw):
+        return self.classes_[np.argmax(self._proba(raw), axis=1)]
+
+    @staticmethod
+    def _proba(raw):
+        if raw.shape[1] == 1:
+            p = raw[:, 0]
+            return np.column_stack([1.0 - p, p])
+        return raw
+
+    # ------------------------------------------------------------- public API
+
+    def predict(self, X):
+        """Most probable class of each sample.
+
+        Returns
+        -------
+        y : ndarray of shape (n_samples,)
+        """
+        return self._decode_output(self._predict_raw(X))
+
+    def predict_proba(self, X):
+        """Class probabilities, shape (n_samples, n_classes), in ``classes_`` order."""
+        return self._proba(self._predict_raw(X))
+
+    def decision_function(self, X):
+        """Pre-softmax (pre-sigmoid) outputs: shape (n_samples,) for 2 classes."""
+        z = self._logits(X)
+        return z[:, 0] if z.shape[1] == 1 else z
+
+    def predict_log_proba(self, X):
+        """Log of ``predict_proba``, computed stably from the logits."""
+        z = self._logits(X)
+        if z.shape[1] == 1:
+            z = np.column_stack([np.zeros_like(z[:, 0]), z[:, 0]])
+        z = z - z.max(axis=1, keepdims=True)
+        return z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+
+    def _logits(self, X):
+        check_is_fitted(self, "model_")
+        X = self._validate_X(X)
+        out = _network.logits(self.model_, X)
+        return np.asarray(out, dtype=np.float64)
+
+    def score(self, X, y, sample_weight=None):
+        """Mean accuracy on ``X, y``; labels unseen during fit raise ValueError."""
+        check_is_fitted(self, "model_")
+        self._label_indices(column_or_1d(np.asarray(y)), "y")
+        return super().score(X, y, sample_weight=sample_weight)
+
+    def partial_fit(self, X, y, classes=None, sample_weight=None):
+        """One epoch on ``X, y``; ``classes`` is required on the first call.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,)
+        classes : array-like of shape (n_classes,), default=None
+            Every class that will ever appear; required on the first call.
+        sample_weight : array-like of shape (n_samples,), default=None
+
+        Returns
+        -------
+        self : object
+        """
+        return super().partial_fit(X, y, sample_weight=sample_weight, classes=classes)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_class = True
+        tags.classifier_tags.multi_label = False
+        return tags

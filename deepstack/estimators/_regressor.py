@@ -1,0 +1,86 @@
+"""DeepStackRegressor: a deep feed-forward regressor with a scikit-learn API."""
+
+import numpy as np
+from sklearn.base import RegressorMixin
+
+from deepstack.estimators import _docs
+from deepstack.estimators._base import BaseDeepStack
+
+
+class DeepStackRegressor(RegressorMixin, BaseDeepStack):
+    __doc__ = f"""Deep feed-forward network regressor (dropout, batch norm, Keras 3).
+
+    A linear output layer (one unit per target; multi-output ``y`` is
+    supported) over ``hidden_layer_sizes`` Dense layers, trained on the squared
+    error of standardized targets, with early stopping and learning-rate
+    halving on a shuffled validation split. Predictions are returned in the
+    original target units.
+
+    Parameters
+    ----------
+{_docs.COMMON_PARAMETERS}
+
+    Attributes
+    ----------
+{_docs.COMMON_ATTRIBUTES}
+    target_mean_, target_scale_ : ndarray of shape (n_outputs_,)
+        Statistics used to standardize the targets (0 and 1 with
+        ``standardize=False``).
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_diabetes
+    >>> from deepstack import DeepStackRegressor
+    >>> X, y = load_diabetes(return_X_y=True)
+    >>> reg = DeepStackRegressor((16,), max_epochs=20, random_state=0).fit(X, y)
+    >>> reg.predict(X[:3]).shape
+    (3,)
+    """
+
+    def _encode_target(self, y, *, reset):
+        y = np.asarray(y)
+        if y.dtype.kind not in "biuf":
+            try:
+                y = y.astype(np.float64)
+            except (TypeError, ValueError) as exc:
+                raise ValueError(
+                    f"DeepStackRegressor needs numeric targets; y has dtype {y.dtype}."
+                ) from exc
+        if y.ndim not in (1, 2):
+            raise ValueError(f"y must be 1-D or 2-D; got shape {y.shape}.")
+        if not np.all(np.isfinite(y)):
+            raise ValueError("y contains NaN or infinite values.")
+        y2 = y.reshape(len(y), -1).astype(np.float64)
+        if reset:
+            self._single_output = y.ndim == 1
+            self.n_outputs_ = y2.shape[1]
+            if self.standardize:
+                self.target_mean_ = y2.mean(axis=0)
+                scale = y2.std(axis=0)
+                self.target_scale_ = np.where(scale > 0, scale, 1.0)
+            else:
+                self.target_mean_ = np.zeros(self.n_outputs_)
+                self.target_scale_ = np.ones(self.n_outputs_)
+        elif y2.shape[1] != self.n_outputs_:
+            raise ValueError(
+                f"y has {y2.shape[1]} targets but the network was fitted with "
+                f"{self.n_outputs_}."
+            )
+        return ((y2 - self.target_mean_) / self.target_scale_).astype(np.float32)
+
+    def _output_spec(self):
+        return self.n_outputs_, None, "mean_squared_error", []
+
+    def _decode_output(self, raw):
+        out = raw * self.target_scale_ + self.target_mean_
+        return out[:, 0] if self._single_output else out
+
+    def predict(self, X):
+        """Predicted targets, shape (n_samples,) or (n_samples, n_outputs)."""
+        return self._decode_output(self._predict_raw(X))
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True
+        tags.target_tags.single_output = True
+        return tags

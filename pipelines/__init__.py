@@ -1,0 +1,1 @@
+"""Ready-made scikit-learn pipelines and the main job (``python -m pipelines NAME``)."""
