@@ -1,0 +1,48 @@
+"""Shared fixtures: small, seeded float32 problems."""
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+from sklearn.datasets import make_classification, make_regression  # noqa: E402
+
+
+@pytest.fixture
+def classification_data():
+    X, y = make_classification(
+        n_samples=200,
+        n_features=8,
+        n_informative=5,
+        n_classes=3,
+        random_state=0,
+    )
+    return X.astype(np.float32), y
+
+
+@pytest.fixture
+def binary_data():
+    X, y = make_classification(n_samples=160, n_features=6, random_state=1)
+    return X.astype(np.float32), y
+
+
+@pytest.fixture
+def regression_data():
+    X, y = make_regression(
+        n_samples=160, n_features=6, n_informative=4, noise=0.1, random_state=0
+    )
+    return X.astype(np.float32), y
+
+
+def tiny(estimator_cls, **params):
+    """A small, fast, seeded configuration of a deepstack estimator."""
+    defaults = dict(
+        hidden_layer_sizes=(16,),
+        max_epochs=5,
+        batch_size=32,
+        random_state=0,
+        learning_rate=1e-2,
+    )
+    defaults.update(params)
+    return estimator_cls(**defaults)

@@ -1,0 +1,127 @@
+"""Bad input gets a clear error that names the problem."""
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from deepstack import DeepStackClassifier, DeepStackRegressor
+from tests.conftest import tiny
+
+
+@pytest.fixture
+def fitted(classification_data):
+    X, y = classification_data
+    return tiny(DeepStackClassifier, max_epochs=2).fit(X, y)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_non_finite_features(classification_data, bad):
+    X, y = classification_data
+    X = X.copy()
+    X[3, 1] = bad
+    with pytest.raises(ValueError, match="Input X contains (NaN|infinity)"):
+        tiny(DeepStackClassifier).fit(X, y)
+
+
+def test_non_finite_regression_target(regression_data):
+    X, y = regression_data
+    y = y.copy()
+    y[0] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        tiny(DeepStackRegressor).fit(X, y)
+
+
+def test_wrong_number_of_features_at_predict(fitted, classification_data):
+    X, _ = classification_data
+    with pytest.raises(ValueError, match="has 3 features, but .* expecting 8"):
+        fitted.predict(X[:, :3])
+
+
+def test_single_class(classification_data):
+    X, _ = classification_data
+    with pytest.raises(ValueError, match="at least 2 classes .* one class: 4"):
+        tiny(DeepStackClassifier).fit(X, np.full(len(X), 4))
+
+
+def test_empty_input():
+    with pytest.raises(ValueError, match="0 sample"):
+        tiny(DeepStackClassifier).fit(np.empty((0, 3)), np.empty(0))
+
+
+def test_mismatched_lengths(classification_data):
+    X, y = classification_data
+    with pytest.raises(ValueError, match="inconsistent numbers of samples"):
+        tiny(DeepStackClassifier).fit(X, y[:-5])
+
+
+def test_non_numeric_features():
+    X = np.array([["red", 1.0], ["blue", 2.0], ["red", 3.0], ["blue", 0.5]] * 5)
+    y = [0, 1, 0, 1] * 5
+    with pytest.raises(ValueError, match="non-numeric features.*OneHotEncoder"):
+        tiny(DeepStackClassifier).fit(X, y)
+
+
+def test_unknown_labels_at_score(fitted, classification_data):
+    X, y = classification_data
+    y = y.copy()
+    y[:2] = 9
+    with pytest.raises(ValueError, match=r"not seen during fit: \[9\]"):
+        fitted.score(X, y)
+
+
+def test_sparse_matrix_is_rejected_with_advice(classification_data):
+    X, y = classification_data
+    with pytest.raises(TypeError, match="dense data is required.*toarray"):
+        tiny(DeepStackClassifier).fit(sp.csr_matrix(X), y)
+
+
+@pytest.mark.parametrize(
+    "param, value, match",
+    [
+        ("dropout", 1.5, "'dropout' parameter"),
+        ("input_dropout", -0.1, "'input_dropout' parameter"),
+        ("learning_rate", 0.0, "'learning_rate' parameter"),
+        ("optimizer", "lbfgs", "'optimizer' parameter"),
+        ("batch_size", 0, "'batch_size' parameter"),
+        ("validation_fraction", 1.0, "'validation_fraction' parameter"),
+        ("hidden_layer_sizes", (16, 0), "hidden_layer_sizes must be a sequence"),
+        ("hidden_layer_sizes", 16, "hidden_layer_sizes"),
+    ],
+)
+def test_parameters_out_of_range(classification_data, param, value, match):
+    X, y = classification_data
+    with pytest.raises(ValueError, match=match):
+        tiny(DeepStackClassifier, **{param: value}).fit(X, y)
+
+
+def test_callbacks_must_be_keras_callbacks(classification_data):
+    X, y = classification_data
+    with pytest.raises(TypeError, match="keras.callbacks.Callback"):
+        tiny(DeepStackClassifier, callbacks=[print]).fit(X, y)
+
+
+def test_validation_set_needs_both_parts(classification_data):
+    X, y = classification_data
+    with pytest.raises(ValueError, match="X_val and y_val must be given together"):
+        tiny(DeepStackClassifier).fit(X, y, X_val=X[:10])
+
+
+def test_multilabel_targets_are_rejected(classification_data):
+    X, _ = classification_data
+    Y = np.random.RandomState(0).randint(0, 2, size=(len(X), 3))
+    with pytest.raises(ValueError, match="one label per sample"):
+        tiny(DeepStackClassifier).fit(X, Y)
+
+
+def test_continuous_target_for_classifier(classification_data):
+    X, _ = classification_data
+    with pytest.raises(ValueError, match="Unknown label type"):
+        tiny(DeepStackClassifier).fit(X, np.linspace(0, 1, len(X)))
+
+
+def test_predict_before_fit(classification_data):
+    X, _ = classification_data
+    from sklearn.exceptions import NotFittedError
+
+    with pytest.raises(NotFittedError):
+        tiny(DeepStackClassifier).predict(X)

@@ -1,0 +1,51 @@
+"""scikit-learn's estimator checks on every deepstack estimator."""
+
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from deepstack import DeepStackClassifier, DeepStackRegressor
+
+ESTIMATORS = [
+    DeepStackClassifier(
+        (16,),
+        max_epochs=20,
+        learning_rate=2e-2,
+        batch_size=64,
+        early_stopping=False,
+        random_state=0,
+    ),
+    DeepStackRegressor(
+        (16,),
+        max_epochs=20,
+        learning_rate=2e-2,
+        batch_size=64,
+        early_stopping=False,
+        random_state=0,
+    ),
+]
+
+_STOCHASTIC_WEIGHTS = (
+    "mini-batch SGD draws different batches when rows are repeated than when "
+    "they are weighted, so weighting is equivalent only in expectation"
+)
+_FLOAT32_LAST_BIT = (
+    "the network computes in float32; a matrix product over a different batch "
+    "composition can differ in the last bit (~1e-7 relative), which is the "
+    "check's tolerance (rtol=1e-7). Predictions agree to ~3e-7."
+)
+EXPECTED_FAILURES = {
+    name: {
+        "check_sample_weight_equivalence_on_dense_data": _STOCHASTIC_WEIGHTS,
+        "check_methods_sample_order_invariance": _FLOAT32_LAST_BIT,
+        "check_methods_subset_invariance": _FLOAT32_LAST_BIT,
+    }
+    for name in ("DeepStackClassifier", "DeepStackRegressor")
+}
+
+
+def expected_failed_checks(estimator):
+    return EXPECTED_FAILURES.get(type(estimator).__name__, {})
+
+
+@parametrize_with_checks(ESTIMATORS, expected_failed_checks=expected_failed_checks)
+def test_sklearn_compatible(estimator, check):
+    check(estimator)

@@ -1,0 +1,266 @@
+"""Behaviour of DeepStackClassifier / DeepStackRegressor (issue: foundation)."""
+
+import copy
+import pickle
+
+import keras
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.base import clone
+from sklearn.model_selection import GridSearchCV
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from deepstack import DeepStackClassifier, DeepStackRegressor
+from deepstack._network import HIDDEN, build_network
+from tests.conftest import tiny
+
+
+def test_network_initialization_follows_glorot_and_zero_bias():
+    model = build_network(50, 3, hidden_layer_sizes=(30,), seed=0)
+    kernel, bias = model.get_layer(HIDDEN.format(1)).get_weights()
+    bound = np.sqrt(6.0 / (50 + 30))
+    assert np.all(np.abs(kernel) <= bound)
+    # A uniform distribution on [-b, b] has standard deviation b / sqrt(3).
+    assert kernel.std() == pytest.approx(bound / np.sqrt(3), rel=0.1)
+    assert np.all(bias == 0)
+
+
+def test_batch_norm_layers_normalize_pre_activations():
+    model = build_network(4, 2, hidden_layer_sizes=(8, 8), batch_norm=True, seed=0)
+    names = [layer.name for layer in model.layers]
+    for i in (1, 2):
+        dense = model.get_layer(HIDDEN.format(i))
+        assert not dense.use_bias
+        # Dense -> BN -> activation order.
+        assert names.index(f"batch_norm_{i}") == names.index(dense.name) + 1
+        assert names.index(f"activation_{i}") == names.index(dense.name) + 2
+
+
+def test_classifier_outputs(classification_data):
+    X, y = classification_data
+    clf = tiny(DeepStackClassifier, max_epochs=30).fit(X, y)
+    proba = clf.predict_proba(X)
+    assert proba.shape == (len(X), 3)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, atol=1e-5)
+    np.testing.assert_allclose(
+        clf.predict_log_proba(X), np.log(proba), rtol=1e-4, atol=1e-4
+    )
+    np.testing.assert_array_equal(clf.predict(X), clf.classes_[proba.argmax(1)])
+    assert clf.decision_function(X).shape == (len(X), 3)
+    assert clf.score(X, y) > 0.8
+    assert clf.n_features_in_ == X.shape[1]
+    assert set(clf.history_) >= {
+        "loss",
+        "val_loss",
+        "accuracy",
+        "val_accuracy",
+        "learning_rate",
+    }
+    assert all(len(v) == clf.n_iter_ for v in clf.history_.values())
+    assert all(isinstance(v, float) for v in clf.history_["loss"])
+    assert 0 <= clf.best_epoch_ < clf.n_iter_
+
+
+def test_binary_string_labels(binary_data):
+    X, y = binary_data
+    labels = np.where(y == 1, "spam", "ham")
+    clf = tiny(DeepStackClassifier, max_epochs=30).fit(X, labels)
+    np.testing.assert_array_equal(clf.classes_, ["ham", "spam"])
+    proba = clf.predict_proba(X)
+    assert proba.shape == (len(X), 2)
+    scores = clf.decision_function(X)
+    assert scores.shape == (len(X),)
+    # The decision function is the logit of the positive class.
+    np.testing.assert_allclose(1 / (1 + np.exp(-scores)), proba[:, 1], atol=1e-5)
+    assert set(clf.predict(X)) <= {"ham", "spam"}
+    assert clf.score(X, labels) > 0.8
+
+
+def test_dataframe_input_records_feature_names(classification_data):
+    X, y = classification_data
+    frame = pd.DataFrame(X, columns=[f"f{i}" for i in range(X.shape[1])])
+    clf = tiny(DeepStackClassifier).fit(frame, pd.Series(y))
+    np.testing.assert_array_equal(clf.feature_names_in_, frame.columns)
+    assert clf.predict(frame).shape == (len(X),)
+
+
+def test_same_seed_gives_identical_predictions(classification_data):
+    X, y = classification_data
+    a = tiny(DeepStackClassifier, dropout=0.3, random_state=3).fit(X, y)
+    b = tiny(DeepStackClassifier, dropout=0.3, random_state=3).fit(X, y)
+    c = tiny(DeepStackClassifier, dropout=0.3, random_state=4).fit(X, y)
+    np.testing.assert_array_equal(a.predict_proba(X), b.predict_proba(X))
+    assert not np.array_equal(a.predict_proba(X), c.predict_proba(X))
+
+
+def test_caller_arrays_are_not_modified(classification_data):
+    X, y = classification_data
+    X_copy, y_copy = X.copy(), y.copy()
+    w = np.ones(len(y))
+    tiny(DeepStackClassifier, class_weight="balanced").fit(X, y, sample_weight=w)
+    np.testing.assert_array_equal(X, X_copy)
+    np.testing.assert_array_equal(y, y_copy)
+    np.testing.assert_array_equal(w, 1.0)
+
+
+def test_pickle_deepcopy_and_clone(classification_data):
+    X, y = classification_data
+    clf = tiny(DeepStackClassifier)
+    assert pickle.loads(pickle.dumps(clf)).get_params() == clf.get_params()
+    clf.fit(X, y)
+    expected = clf.predict_proba(X)
+    restored = pickle.loads(pickle.dumps(clf))
+    np.testing.assert_array_equal(restored.predict_proba(X), expected)
+    np.testing.assert_array_equal(copy.deepcopy(clf).predict_proba(X), expected)
+    assert restored.history_ == clf.history_
+    fresh = clone(clf)
+    assert not hasattr(fresh, "model_")
+    assert fresh.get_params() == clf.get_params()
+
+
+def test_partial_fit_continues_with_optimizer_state_after_pickle(
+    classification_data,
+):
+    X, y = classification_data
+    clf = tiny(DeepStackClassifier, optimizer="adam")
+    with pytest.raises(ValueError, match="classes must be passed"):
+        clf.partial_fit(X, y)
+    clf.partial_fit(X, y, classes=np.unique(y))
+    clf.partial_fit(X, y)
+    assert clf.n_iter_ == 2
+    assert len(clf.history_["loss"]) == 2
+    steps = int(keras.ops.convert_to_numpy(clf.model_.optimizer.iterations))
+    assert steps == 2 * int(np.ceil(len(X) / 32))
+
+    restored = pickle.loads(pickle.dumps(clf))
+    restored_steps = keras.ops.convert_to_numpy(restored.model_.optimizer.iterations)
+    assert int(restored_steps) == steps
+    clf.partial_fit(X, y)
+    restored.partial_fit(X, y)
+    assert restored.n_iter_ == 3
+    # Same weights, same Adam moments, same shuffling seed: same result.
+    for a, b in zip(clf.model_.get_weights(), restored.model_.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_partial_fit_rejects_labels_outside_classes(classification_data):
+    X, y = classification_data
+    clf = tiny(DeepStackClassifier).partial_fit(X, y, classes=[0, 1, 2])
+    with pytest.raises(ValueError, match=r"not seen during fit: \[7\]"):
+        clf.partial_fit(X[:3], [0, 1, 7])
+
+
+def test_warm_start_continues_training(classification_data):
+    X, y = classification_data
+    clf = tiny(DeepStackClassifier, warm_start=True, early_stopping=False)
+    clf.fit(X, y)
+    first = clf.model_
+    weights = [w.copy() for w in first.get_weights()]
+    clf.fit(X, y)
+    assert clf.model_ is first
+    assert clf.n_iter_ == 10
+    assert len(clf.history_["loss"]) == 10
+    assert any(not np.allclose(a, b) for a, b in zip(weights, first.get_weights()))
+    cold = tiny(DeepStackClassifier, early_stopping=False).fit(X, y)
+    model = cold.model_
+    cold.fit(X, y)
+    assert cold.model_ is not model
+    assert cold.n_iter_ == 5
+
+
+def test_user_validation_set_and_best_weights_restored(classification_data):
+    X, y = classification_data
+    X_val, y_val = X[:50], y[:50]
+    clf = tiny(DeepStackClassifier, max_epochs=25, n_iter_no_change=3)
+    clf.fit(X[50:], y[50:], X_val=X_val, y_val=y_val)
+    best = clf.history_["val_loss"][clf.best_epoch_]
+    assert best == pytest.approx(min(clf.history_["val_loss"]))
+    loss = clf.model_.evaluate(X_val, y_val, verbose=0, return_dict=True)["loss"]
+    # The kept weights are those of the best epoch, measured on the given set.
+    assert loss == pytest.approx(best, rel=1e-4)
+
+
+def test_user_callbacks_are_copied_and_run_after_defaults(classification_data):
+    X, y = classification_data
+
+    class CountEpochs(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            self.epochs = 0
+
+        def on_epoch_end(self, epoch, logs=None):
+            self.epochs += 1
+            self.saw_learning_rate = "learning_rate" in logs
+
+    user = CountEpochs()
+    clf = tiny(DeepStackClassifier, callbacks=[user], early_stopping=False)
+    clf.fit(X, y)
+    assert not hasattr(user, "epochs")  # the user's object is never mutated
+    fitted = clf.callbacks_[-1]
+    assert isinstance(fitted, CountEpochs) and fitted.epochs == clf.n_iter_ == 5
+    assert fitted.saw_learning_rate
+    assert clf.callbacks == [user]
+
+
+def test_sample_weight_zero_removes_samples(binary_data):
+    X, y = binary_data
+    X2 = np.vstack([X, X])
+    y2 = np.concatenate([y, 1 - y])  # contradicting copies...
+    w = np.concatenate([np.ones(len(y)), np.zeros(len(y))])  # ...with no weight
+    clf = tiny(DeepStackClassifier, max_epochs=40, early_stopping=False)
+    clf.fit(X2, y2, sample_weight=w)
+    assert clf.score(X, y) > 0.85
+
+
+def test_class_weight_balanced_raises_minority_recall():
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(400, 2)).astype(np.float32)
+    y = (X[:, 0] + 0.8 * rng.normal(size=400) > 1.6).astype(int)  # ~8% positives
+    params = dict(max_epochs=30, early_stopping=False, dropout=0.0)
+    plain = tiny(DeepStackClassifier, **params).fit(X, y)
+    balanced = tiny(DeepStackClassifier, class_weight="balanced", **params).fit(X, y)
+    recall = lambda clf: (clf.predict(X)[y == 1] == 1).mean()  # noqa: E731
+    assert recall(balanced) > recall(plain) + 0.1
+
+
+def test_regressor_single_and_multi_output(regression_data):
+    X, y = regression_data
+    reg = tiny(DeepStackRegressor, max_epochs=60, dropout=0.0).fit(X, y)
+    assert reg.predict(X).shape == (len(X),)
+    assert reg.score(X, y) > 0.9
+    # Targets far from zero: the internal standardization puts them back.
+    shifted = tiny(DeepStackRegressor, max_epochs=60, dropout=0.0).fit(X, y + 1e4)
+    assert shifted.score(X, y + 1e4) > 0.9
+    Y = np.column_stack([y, -2 * y])
+    multi = tiny(DeepStackRegressor, max_epochs=60, dropout=0.0).fit(X, Y)
+    assert multi.predict(X).shape == (len(X), 2)
+    assert multi.score(X, Y) > 0.9
+
+
+@pytest.mark.parametrize("n_jobs", [1, 2])
+def test_pipeline_in_grid_search(classification_data, n_jobs):
+    X, y = classification_data
+    pipe = make_pipeline(StandardScaler(), tiny(DeepStackClassifier))
+    grid = GridSearchCV(
+        pipe,
+        {"deepstackclassifier__dropout": [0.0, 0.5]},
+        cv=2,
+        n_jobs=n_jobs,
+    )
+    grid.fit(X, y)
+    assert grid.best_params_["deepstackclassifier__dropout"] in (0.0, 0.5)
+    assert grid.cv_results_["mean_test_score"].min() > 0.5
+    assert grid.predict(X).shape == (len(X),)
+
+
+def test_predictions_do_not_depend_on_batch_composition(classification_data):
+    X, y = classification_data
+    clf = tiny(DeepStackClassifier).fit(X, y)
+    full = clf.predict_proba(X)
+    order = np.random.RandomState(0).permutation(len(X))
+    shuffled = clf.predict_proba(X[order])
+    one_by_one = np.vstack([clf.predict_proba(X[i : i + 1]) for i in range(10)])
+    # float32 arithmetic: equal up to the last bits, never more.
+    np.testing.assert_allclose(shuffled, full[order], rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(one_by_one, full[:10], rtol=1e-5, atol=1e-7)
