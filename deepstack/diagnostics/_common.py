@@ -1,0 +1,128 @@
+"""Helpers shared by the diagnostics: find the network, its hidden layers, the loss."""
+
+import keras
+import numpy as np
+
+# Names the network builder gives to its output layers (see deepstack._network).
+_OUTPUT_NAMES = ("output", "logits")
+_LINEAR = ("linear", "identity", None)
+
+
+def get_model(model_or_estimator):
+    """The ``keras.Model`` of a fitted deepstack estimator, or the model itself."""
+    if isinstance(model_or_estimator, keras.Model):
+        return model_or_estimator
+    model = getattr(model_or_estimator, "model_", None)
+    if isinstance(model, keras.Model):
+        return model
+    raise TypeError(
+        "Expected a keras.Model or a fitted deepstack estimator (with a model_ "
+        f"attribute); got {type(model_or_estimator).__name__}. Fit the estimator "
+        "first."
+    )
+
+
+def is_estimator(obj):
+    return not isinstance(obj, keras.Model) and hasattr(obj, "get_params")
+
+
+def as_float_array(X, dtype=np.float32):
+    X = np.asarray(X, dtype=dtype)
+    if X.ndim == 1:
+        X = X.reshape(-1, 1)
+    return X
+
+
+def activation_name(layer):
+    """Short name of a layer's activation function, or None when it has none."""
+    fn = getattr(layer, "activation", None)
+    if fn is None:
+        return None
+    name = getattr(fn, "__name__", None) or type(fn).__name__
+    return name.lower()
+
+
+def hidden_activation_layers(model):
+    """Layers whose outputs are hidden representations (after a nonlinearity).
+
+    ``Activation`` layers and layers with a non-linear ``activation`` (e.g.
+    ``Dense(..., activation="tanh")``), except the output layers. Works for
+    networks built by deepstack (``activation_i`` layers) and for plain Keras
+    models.
+    """
+    layers = [layer for layer in model.layers if not isinstance(layer, keras.Model)]
+    last = layers[-1] if layers else None
+    found = []
+    for layer in layers:
+        if layer is last or layer.name in _OUTPUT_NAMES:
+            continue
+        if activation_name(layer) in _LINEAR:
+            continue
+        found.append(layer)
+    return found
+
+
+def hidden_activations(model_or_estimator, X, *, max_samples=None):
+    """Outputs of every hidden layer on ``X``, as ``{layer name: 2-D array}``.
+
+    Parameters
+    ----------
+    model_or_estimator : keras.Model or fitted deepstack estimator
+    X : array-like of shape (n_samples, n_features)
+    max_samples : int or None
+        Use only the first ``max_samples`` rows of ``X``.
+
+    Returns
+    -------
+    dict of str to ndarray of shape (n_samples, n_units)
+        Computed in inference mode (dropout off, batch norm with its
+        population statistics). Outputs with more than two dimensions are
+        flattened per sample.
+    """
+    model = get_model(model_or_estimator)
+    X = as_float_array(X)
+    if max_samples is not None:
+        X = X[:max_samples]
+    layers = hidden_activation_layers(model)
+    if not layers:
+        return {}
+    inputs = model.inputs[0] if len(model.inputs) == 1 else model.inputs
+    probe = keras.Model(inputs, [layer.output for layer in layers])
+    outputs = probe(X, training=False)
+    if not isinstance(outputs, (list, tuple)):
+        outputs = [outputs]
+    result = {}
+    for layer, out in zip(layers, outputs):
+        array = np.asarray(keras.ops.convert_to_numpy(out), dtype=np.float64)
+        result[layer.name] = array.reshape(array.shape[0], -1)
+    return result
+
+
+def model_loss(model, loss=None):
+    """A callable ``loss(y_true, y_pred) -> scalar`` for the model's training loss."""
+    if loss is None:
+        loss = getattr(model, "loss", None)
+    if loss is None:
+        loss = "mean_squared_error"
+    fn = keras.losses.get(loss) if isinstance(loss, str) else loss
+
+    def mean_loss(y_true, y_pred):
+        return keras.ops.mean(fn(y_true, y_pred))
+
+    return mean_loss
+
+
+def network_target(estimator, y):
+    """``y`` encoded as the estimator's network trains on it (labels -> indices)."""
+    if not is_estimator(estimator):
+        return np.asarray(y)
+    return estimator._encode_target(np.asarray(y), reset=False)
+
+
+def fresh_copy(model):
+    """The same architecture with freshly initialized weights (its initial state).
+
+    Deepstack seeds every initializer, so this reproduces the weights the
+    network had before training.
+    """
+    return keras.models.clone_model(model)

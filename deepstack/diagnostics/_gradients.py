@@ -1,0 +1,354 @@
+"""Gradient checking: backpropagation against central finite differences."""
+
+import warnings
+
+import keras
+import numpy as np
+
+from deepstack.diagnostics._common import (
+    as_float_array,
+    get_model,
+    is_estimator,
+    model_loss,
+    network_target,
+)
+
+_FLOAT_DTYPES = ("float16", "bfloat16", "float32", "float64")
+
+
+class GradientCheckResult:
+    """Outcome of :func:`check_gradients`.
+
+    Attributes
+    ----------
+    passed : bool
+        True when every checked variable's relative error is below ``tol``.
+    tol : float
+        Threshold on the relative error.
+    epsilon : float
+        Step of the finite differences.
+    dtype : str
+        Precision the check ran in (``"float64"`` unless the backend cannot).
+    details : list of dict
+        One entry per checked variable: ``layer``, ``variable``, ``n_checked``,
+        ``error`` (the relative error ``||g_bp - g_fd|| / (||g_bp|| + ||g_fd||)``
+        over the sampled entries), ``max_entry_error`` (the worst single
+        entry) and ``passed``.
+    layer_errors : dict of str to float
+        Largest relative error of each layer's variables.
+    failed_layers : list of str
+        Layers whose error is not below ``tol``.
+    suspect_layer : str or None
+        The failing layer nearest the output: the likely culprit.
+    """
+
+    def __init__(self, details, *, tol, epsilon, dtype):
+        self.details = details
+        self.tol = tol
+        self.epsilon = epsilon
+        self.dtype = dtype
+
+    @property
+    def passed(self):
+        return all(row["passed"] for row in self.details)
+
+    @property
+    def layer_errors(self):
+        """``{layer name: largest relative error of its variables}``."""
+        errors = {}
+        for row in self.details:
+            errors[row["layer"]] = max(errors.get(row["layer"], 0.0), row["error"])
+        return errors
+
+    @property
+    def failed_layers(self):
+        return [name for name, err in self.layer_errors.items() if not err < self.tol]
+
+    @property
+    def suspect_layer(self):
+        """The failing layer nearest the output, or None.
+
+        A wrong backward pass also corrupts the gradients of every layer below
+        it, so the culprit is usually the topmost failing layer.
+        """
+        failed = self.failed_layers
+        return failed[-1] if failed else None
+
+    def __str__(self):
+        verdict = "PASSED" if self.passed else "FAILED"
+        lines = [
+            f"Gradient check {verdict} ({self.dtype}, epsilon={self.epsilon:g}, "
+            f"tol={self.tol:g})"
+        ]
+        for row in self.details:
+            mark = "ok " if row["passed"] else "BAD"
+            lines.append(
+                f"  {mark} {row['variable']:<32} n={row['n_checked']:<4d} "
+                f"relative error {row['error']:.2e} "
+                f"(worst entry {row['max_entry_error']:.2e})"
+            )
+        return "\n".join(lines)
+
+    __repr__ = __str__
+
+
+def _to_float64(config):
+    """Replace every floating dtype (policy) in a serialized model by float64."""
+    if isinstance(config, dict):
+        out = {}
+        for key, value in config.items():
+            if key == "dtype" and _is_float_dtype(value):
+                out[key] = "float64"
+            else:
+                out[key] = _to_float64(value)
+        return out
+    if isinstance(config, list):
+        return [_to_float64(value) for value in config]
+    return config
+
+
+def _is_float_dtype(value):
+    if isinstance(value, str):
+        return value in _FLOAT_DTYPES or value.startswith("mixed_")
+    if isinstance(value, dict) and "DTypePolicy" in str(value.get("class_name", "")):
+        name = str(value.get("config", {}).get("name", ""))
+        return name in _FLOAT_DTYPES or name.startswith("mixed_")
+    return False
+
+
+def _all_layers(layer):
+    yield layer
+    for sub in getattr(layer, "layers", None) or []:
+        yield from _all_layers(sub)
+
+
+def float64_copy(model):
+    """A copy of ``model`` computing in float64, with the same weight values.
+
+    Rebuilt from its serialized configuration with every dtype policy set to
+    float64, so it works for any serializable layer (deepstack's own included).
+    """
+    config = keras.saving.serialize_keras_object(model)
+    config.pop("compile_config", None)
+    custom = {}
+    for layer in _all_layers(model):
+        cls = type(layer)
+        custom[cls.__name__] = cls
+        custom[keras.saving.get_registered_name(cls)] = cls
+    copy = keras.saving.deserialize_keras_object(
+        _to_float64(config), custom_objects=custom
+    )
+    if not copy.built:
+        copy.build(model.inputs[0].shape if model.inputs else None)
+    source, target = model.weights, copy.weights
+    if len(source) != len(target):
+        raise ValueError(
+            f"The float64 copy of {model.name!r} has {len(target)} weights instead "
+            f"of {len(source)}; cannot check its gradients."
+        )
+    for src, dst in zip(source, target):
+        value = np.asarray(keras.ops.convert_to_numpy(src))
+        if tuple(value.shape) != tuple(dst.shape):
+            raise ValueError(
+                f"Weight {src.path} has shape {value.shape} but its float64 copy "
+                f"{dst.path} has shape {tuple(dst.shape)}."
+            )
+        dst.assign(value.astype(dst.dtype))
+    return copy
+
+
+def _backend_functions(model, loss_fn, x, y):
+    """``(loss_at, gradient_at)`` of the loss as a function of the trainable values.
+
+    The one backend-specific function of the diagnostics: Keras 3 has no
+    backend-agnostic gradient API (nor a backend-agnostic way to compile a
+    function, which makes the many finite-difference evaluations fast).
+    Both functions take a list of arrays, one per trainable variable.
+    """
+    non_trainable = [v.value for v in model.non_trainable_variables]
+
+    def loss_of(values):
+        y_pred, _ = model.stateless_call(values, non_trainable, x, training=False)
+        return loss_fn(y, y_pred)
+
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        @tf.function(reduce_retracing=True)
+        def gradient_at(values):
+            with tf.GradientTape() as tape:
+                tape.watch(values)
+                loss = loss_of(values)
+            return tape.gradient(loss, values)
+
+        loss_at = tf.function(loss_of, reduce_retracing=True)
+    elif backend == "jax":
+        import jax
+
+        loss_at, gradient_at = jax.jit(loss_of), jax.jit(jax.grad(loss_of))
+    elif backend == "torch":
+        import torch
+
+        def gradient_at(values):
+            values = [torch.as_tensor(v).requires_grad_(True) for v in values]
+            return torch.autograd.grad(loss_of(values), values, allow_unused=True)
+
+        def loss_at(values):
+            with torch.no_grad():
+                return loss_of([torch.as_tensor(v) for v in values])
+    else:
+        raise NotImplementedError(
+            f"check_gradients does not support the {backend!r} backend."
+        )
+    return loss_at, gradient_at
+
+
+def _variable_owners(model):
+    """``{id(variable): (layer name, variable name)}`` for the leaf layers.
+
+    The first layer that tracks a variable owns it (a tied decoder does not
+    track its encoder's kernel).
+    """
+    owners = {}
+    for layer in _all_layers(model):
+        if getattr(layer, "layers", None):
+            continue
+        for variable in layer.trainable_variables:
+            owners.setdefault(id(variable), (layer.name, variable.name))
+    return owners
+
+
+def check_gradients(
+    model_or_estimator,
+    X,
+    y,
+    epsilon=1e-4,
+    *,
+    n_params=10,
+    n_samples=64,
+    loss=None,
+    tol=1e-4,
+    random_state=0,
+):
+    """Compare backpropagated gradients with central finite differences.
+
+    For a random sample of entries ``w`` of every trainable variable of every
+    layer (deepstack's own layers included), the derivative of the loss is
+    estimated as ``(f(w + e) - f(w - e)) / 2e`` and compared with the
+    backpropagated gradient. The check runs on a float64 copy of the network,
+    in inference mode (dropout off, batch normalization with its population
+    statistics), so that the function differentiated is deterministic.
+
+    Parameters
+    ----------
+    model_or_estimator : keras.Model or fitted deepstack estimator
+    X : array-like of shape (n_samples, n_features)
+    y : array-like
+        Targets, in the estimator's label space (encoded as it trains on them),
+        or the network's target array for a bare model.
+    epsilon : float, default=1e-4
+        Step of the finite differences.
+    n_params : int, default=10
+        Entries sampled per variable (all of them when it has fewer).
+    n_samples : int, default=64
+        Rows of ``X`` used in the loss.
+    loss : str or callable, default=None
+        Loss ``f(y_true, y_pred)``; defaults to the model's compiled loss
+        (mean squared error for an uncompiled model).
+    tol : float, default=1e-4
+        A variable passes when its relative error is below ``tol``.
+    random_state : int, default=0
+        Seeds the choice of entries.
+
+    Returns
+    -------
+    GradientCheckResult
+        Per-variable and per-layer relative errors and the verdict
+        (``result.passed``, ``result.failed_layers``).
+
+    Examples
+    --------
+    >>> import numpy as np, keras
+    >>> from deepstack.diagnostics import check_gradients
+    >>> model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2, "tanh"),
+    ...                           keras.layers.Dense(1)])
+    >>> X, y = np.random.rand(8, 3), np.random.rand(8, 1)
+    >>> check_gradients(model, X, y).passed
+    True
+    """
+    model = get_model(model_or_estimator)
+    if is_estimator(model_or_estimator):
+        y = network_target(model_or_estimator, y)
+    X = as_float_array(X, np.float64)[:n_samples]
+    y = np.asarray(y)[:n_samples]
+    if np.issubdtype(y.dtype, np.floating):
+        y = y.astype(np.float64)
+    loss_fn = model_loss(model, loss)
+    copy = float64_copy(model)
+    # The dtype actually computed in (JAX keeps float32 unless jax_enable_x64).
+    dtype = "float64"
+    if copy.trainable_variables:
+        dtype = str(keras.ops.convert_to_numpy(copy.trainable_variables[0]).dtype)
+    if dtype != "float64":
+        warnings.warn(
+            f"The gradient check runs in {dtype}, not float64; finite differences "
+            "are then imprecise (with JAX, enable jax_enable_x64).",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+    x = keras.ops.convert_to_tensor(X, dtype="float64")
+    loss_at, gradient_at = _backend_functions(copy, loss_fn, x, y)
+    trainable = [
+        np.asarray(keras.ops.convert_to_numpy(v)) for v in copy.trainable_variables
+    ]
+    grads = [
+        np.zeros(v.shape)
+        if g is None
+        else np.asarray(keras.ops.convert_to_numpy(g), dtype=np.float64)
+        for v, g in zip(trainable, gradient_at(trainable))
+    ]
+
+    def loss_value(values):
+        return float(keras.ops.convert_to_numpy(loss_at(values)))
+
+    rng = np.random.RandomState(random_state)
+    owners = _variable_owners(copy)
+    details = []
+    for index, variable in enumerate(copy.trainable_variables):
+        layer, name = owners.get(id(variable), (copy.name, variable.name))
+        base = trainable[index]
+        size = base.size
+        picks = rng.choice(size, size=min(n_params, size), replace=False)
+        numeric, analytic = [], []
+        for flat in picks:
+            values = list(trainable)
+            plus, minus = base.copy(), base.copy()
+            plus.flat[flat] += epsilon
+            minus.flat[flat] -= epsilon
+            values[index] = plus
+            f_plus = loss_value(values)
+            values[index] = minus
+            f_minus = loss_value(values)
+            numeric.append((f_plus - f_minus) / (2.0 * epsilon))
+            analytic.append(grads[index].flat[flat])
+        numeric, analytic = np.asarray(numeric), np.asarray(analytic)
+        diff = np.abs(numeric - analytic)
+        scale = np.abs(numeric) + np.abs(analytic)
+        tiny = 1e-12
+        error = float(
+            np.linalg.norm(diff)
+            / max(np.linalg.norm(numeric) + np.linalg.norm(analytic), tiny)
+        )
+        entry = diff / np.maximum(scale, tiny)
+        details.append(
+            {
+                "layer": layer,
+                "variable": f"{layer}/{name}",
+                "n_checked": int(len(picks)),
+                "error": error,
+                "max_entry_error": float(entry.max()) if entry.size else 0.0,
+                "passed": bool(error < tol),
+            }
+        )
+    return GradientCheckResult(details, tol=tol, epsilon=epsilon, dtype=dtype)

@@ -1,0 +1,506 @@
+"""diagnose(): run every check on an estimator and gather a report."""
+
+import html
+import math
+import os
+import time
+
+import keras
+import numpy as np
+from sklearn.base import clone, is_classifier
+
+from deepstack import plotting
+from deepstack.diagnostics._capacity import capacity
+from deepstack.diagnostics._common import as_float_array, hidden_activations
+from deepstack.diagnostics._curves import ADVICE_DIVERGING, analyze_curves
+from deepstack.diagnostics._findings import Finding, sort_findings
+from deepstack.diagnostics._gradients import check_gradients
+from deepstack.diagnostics._overfit import overfit_small_subset
+from deepstack.diagnostics._units import unit_health
+
+ADVICE_SLOW = [
+    "Train on a GPU (install the GPU build of the Keras backend).",
+    "Distribute training over several devices (keras.distribution).",
+    "Use a smaller network, fewer epochs or a larger batch_size.",
+]
+ADVICE_UNDERPERFORMING = [
+    "Use a larger network (more units or layers).",
+    "Fix the optimization: tune the learning rate, standardize inputs, batch "
+    "normalization.",
+]
+
+_SEVERITY_COLORS = {"error": "#c62828", "warning": "#ef6c00", "info": "#1565c0"}
+
+
+class DiagnosticReport:
+    """What :func:`diagnose` found: findings, measurements and figures.
+
+    ``str(report)`` gives a text report; ``report.save(directory)`` writes an
+    HTML page with its figures as PNG files.
+
+    Attributes
+    ----------
+    findings : list of Finding
+        Sorted by severity (errors first).
+    capacity : Capacity
+    unit_health_initial, unit_health_final : UnitHealth
+        Hidden units before and after training.
+    gradient_check : GradientCheckResult or None
+    overfit : OverfitResult or None
+    history : dict
+        The estimator's ``history_``.
+    figures : dict of str to matplotlib.figure.Figure
+    """
+
+    def __init__(
+        self,
+        findings,
+        *,
+        capacity,
+        unit_health_initial,
+        unit_health_final,
+        gradient_check,
+        overfit,
+        history,
+        figures,
+        estimator_name,
+    ):
+        self.findings = sort_findings(findings)
+        self.capacity = capacity
+        self.unit_health_initial = unit_health_initial
+        self.unit_health_final = unit_health_final
+        self.gradient_check = gradient_check
+        self.overfit = overfit
+        self.history = history
+        self.figures = figures
+        self.estimator_name = estimator_name
+
+    @property
+    def codes(self):
+        """Codes of the findings, e.g. ``["diverging", "capacity"]``."""
+        return [f.code for f in self.findings]
+
+    @property
+    def ok(self):
+        """True when no finding is an error or a warning."""
+        return all(f.severity == "info" for f in self.findings)
+
+    def __getitem__(self, code):
+        for finding in self.findings:
+            if finding.code == code:
+                return finding
+        raise KeyError(code)
+
+    def _sections(self):
+        sections = [("Capacity", str(self.capacity))]
+        if self.unit_health_initial is not None:
+            sections.append(
+                ("Hidden units before training", str(self.unit_health_initial))
+            )
+        if self.unit_health_final is not None:
+            sections.append(
+                ("Hidden units after training", str(self.unit_health_final))
+            )
+        if self.gradient_check is not None:
+            sections.append(("Gradient check", str(self.gradient_check)))
+        if self.overfit is not None:
+            sections.append(("Small-subset overfitting", str(self.overfit)))
+        return sections
+
+    def __str__(self):
+        errors = sum(f.severity == "error" for f in self.findings)
+        warnings = sum(f.severity == "warning" for f in self.findings)
+        lines = [
+            f"Diagnostic report for {self.estimator_name}: {errors} error(s), "
+            f"{warnings} warning(s)",
+            "",
+            "Findings",
+            "--------",
+        ]
+        lines.extend(str(f) for f in self.findings)
+        for title, body in self._sections():
+            lines.extend(["", title, "-" * len(title), body])
+        return "\n".join(lines)
+
+    def __repr__(self):
+        return f"<DiagnosticReport {self.codes}>"
+
+    def save(self, directory, *, dpi=90):
+        """Write ``report.html`` and one PNG per figure into ``directory``.
+
+        Parameters
+        ----------
+        directory : str or path-like
+            Created if missing.
+        dpi : int, default=90
+
+        Returns
+        -------
+        str
+            Path of the HTML file.
+        """
+        directory = os.fspath(directory)
+        os.makedirs(directory, exist_ok=True)
+        images = []
+        for name, fig in self.figures.items():
+            filename = f"{name}.png"
+            fig.savefig(os.path.join(directory, filename), dpi=dpi)
+            images.append((name, filename))
+        path = os.path.join(directory, "report.html")
+        with open(path, "w", encoding="utf-8") as handle:
+            handle.write(self._html(images))
+        return path
+
+    def _html(self, images):
+        esc = html.escape
+        parts = [
+            "<!DOCTYPE html><html><head><meta charset='utf-8'>",
+            f"<title>deepstack diagnostics: {esc(self.estimator_name)}</title>",
+            "<style>body{font-family:sans-serif;max-width:1100px;margin:auto}"
+            "pre{background:#f5f5f5;padding:8px;overflow-x:auto}"
+            ".finding{border-left:6px solid;padding:4px 10px;margin:8px 0}"
+            "img{max-width:100%}</style></head><body>",
+            f"<h1>Diagnostic report: {esc(self.estimator_name)}</h1>",
+            "<h2>Findings</h2>",
+        ]
+        for f in self.findings:
+            color = _SEVERITY_COLORS[f.severity]
+            evidence = ", ".join(
+                f"{esc(str(k))} = {esc(_fmt(v))}" for k, v in f.evidence.items()
+            )
+            advice = "".join(f"<li>{esc(a)}</li>" for a in f.advice)
+            parts.append(
+                f"<div class='finding' style='border-color:{color}'>"
+                f"<b style='color:{color}'>{f.severity.upper()}</b> "
+                f"<code>{esc(f.code)}</code>: {esc(f.message)}"
+                + (f"<br><small>{evidence}</small>" if evidence else "")
+                + (f"<ul>{advice}</ul>" if advice else "")
+                + "</div>"
+            )
+        for title, body in self._sections():
+            parts.append(f"<h2>{esc(title)}</h2><pre>{esc(body)}</pre>")
+        if images:
+            parts.append("<h2>Figures</h2>")
+        for name, filename in images:
+            title = name.replace("_", " ").capitalize()
+            parts.append(
+                f"<h3>{esc(title)}</h3><img src='{esc(filename)}' alt='{esc(name)}'>"
+            )
+        parts.append("</body></html>")
+        return "\n".join(parts)
+
+
+def _fmt(value):
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def _has_gpu():
+    try:
+        return any(
+            not d.lower().startswith("cpu") for d in keras.distribution.list_devices()
+        )
+    except Exception:  # noqa: BLE001 - a missing backend feature means "no GPU"
+        return False
+
+
+def _forward_seconds_per_sample(model, X):
+    sample = X[: min(len(X), 1024)]
+    model(sample[:2], training=False)  # warm up (tracing, allocation)
+    start = time.perf_counter()
+    model(sample, training=False)
+    return (time.perf_counter() - start) / len(sample)
+
+
+def diagnose(
+    estimator,
+    X,
+    y,
+    *,
+    gradients=True,
+    overfit=True,
+    figures=True,
+    n_overfit_samples=500,
+    overfit_max_epochs=100,
+    slow_epoch_seconds=60.0,
+    random_state=0,
+):
+    """Run deepstack's diagnostics on an estimator and report what is wrong.
+
+    Checks, in order: capacity (parameters, FLOPs, estimated epoch time), the
+    training curves in ``history_`` (divergence, bouncing, over-/under-
+    fitting, collapse), hidden-unit health before and after training
+    (saturation, dead ReLUs, correlation, variance across layers), a
+    float64 gradient check, and whether a clone can overfit a small subset
+    with regularization off.
+
+    Parameters
+    ----------
+    estimator : deepstack estimator
+        Fitted (its ``model_`` and ``history_`` are examined); an unfitted one
+        is cloned and fitted on ``X, y`` first (the argument is not modified).
+    X, y : array-like
+        Data to measure on (e.g. the training set).
+    gradients : bool, default=True
+        Run :func:`check_gradients`.
+    overfit : bool, default=True
+        Run :func:`overfit_small_subset` (trains a clone: the slowest check).
+    figures : bool, default=True
+        Build the figures (learning curves, activations, weight histograms,
+        first-layer filters for square image inputs).
+    n_overfit_samples : int, default=500
+    overfit_max_epochs : int, default=100
+    slow_epoch_seconds : float, default=60.0
+        Flag the network as too slow when an estimated training epoch over
+        ``X`` takes longer than this.
+    random_state : int, default=0
+
+    Returns
+    -------
+    DiagnosticReport
+        Findings with severity, measured evidence and advice; ``print`` it or
+        ``report.save(directory)``.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_iris
+    >>> from deepstack import DeepStackClassifier
+    >>> from deepstack.diagnostics import diagnose
+    >>> X, y = load_iris(return_X_y=True)
+    >>> clf = DeepStackClassifier((8,), max_epochs=5, random_state=0).fit(X, y)
+    >>> report = diagnose(clf, X, y, overfit=False, figures=False)
+    >>> "capacity" in report.codes
+    True
+    """
+    findings = []
+    if not hasattr(estimator, "model_"):
+        estimator = clone(estimator).fit(X, y)
+        findings.append(
+            Finding(
+                "fitted_clone",
+                "info",
+                "The estimator was not fitted; diagnosed a clone fitted on X, y.",
+            )
+        )
+    X = as_float_array(X)
+    model = estimator.model_
+    history = dict(getattr(estimator, "history_", {}) or {})
+
+    # Capacity and speed.
+    cap = capacity(estimator)
+    per_sample = _forward_seconds_per_sample(model, X)
+    epoch_seconds = 3.0 * per_sample * len(X)
+    gpu = _has_gpu()
+    evidence = {
+        "params": cap.params,
+        "forward_flops_per_sample": cap.forward_flops,
+        "training_flops_per_epoch": cap.epoch_flops(len(X)),
+        "estimated_epoch_seconds": epoch_seconds,
+        "gpu": gpu,
+    }
+    findings.append(
+        Finding(
+            "capacity",
+            "info",
+            f"{cap.params:,} parameters, {cap.forward_flops:,} FLOPs per sample "
+            f"forward and {cap.training_flops:,} per training step.",
+            evidence,
+        )
+    )
+    if epoch_seconds > slow_epoch_seconds:
+        advice = ADVICE_SLOW if not gpu else ADVICE_SLOW[1:]
+        findings.append(
+            Finding(
+                "too_slow",
+                "warning",
+                f"An epoch over {len(X)} samples takes about {epoch_seconds:.0f} s.",
+                evidence,
+                advice,
+            )
+        )
+
+    # Training curves.
+    chance = None
+    if is_classifier(estimator):
+        _, counts = np.unique(np.asarray(y), return_counts=True)
+        chance = float(counts.max() / counts.sum())
+    curve_findings = analyze_curves(history, chance_accuracy=chance)
+    findings.extend(curve_findings)
+    if any(f.code == "underfitting" for f in curve_findings):
+        findings.append(
+            Finding(
+                "underperforming",
+                "info",
+                "The network underperforms on its own training data.",
+                {},
+                ADVICE_UNDERPERFORMING,
+            )
+        )
+
+    # Hidden units.
+    health_initial = unit_health(estimator, X, initial=True)
+    health_final = unit_health(estimator, X)
+    findings.extend(_unit_findings(health_initial, "initial"))
+    findings.extend(_unit_findings(health_final, "final"))
+
+    grad_result = None
+    if gradients:
+        grad_result = check_gradients(estimator, X, y, random_state=random_state)
+        if grad_result.passed:
+            findings.append(
+                Finding(
+                    "gradient_check",
+                    "info",
+                    "Backpropagated gradients match finite differences.",
+                    {
+                        "max_relative_error": max(
+                            grad_result.layer_errors.values(), default=0.0
+                        )
+                    },
+                )
+            )
+        else:
+            findings.append(
+                Finding(
+                    "gradient_check",
+                    "error",
+                    "Backpropagated gradients differ from finite differences in "
+                    f"layer(s) {grad_result.failed_layers}; suspect "
+                    f"{grad_result.suspect_layer!r}.",
+                    {k: v for k, v in grad_result.layer_errors.items()},
+                    [
+                        "Check the custom layers' call/gradient code (a "
+                        "stop_gradient or a wrong custom gradient).",
+                    ],
+                )
+            )
+
+    overfit_result = None
+    if overfit:
+        overfit_result = overfit_small_subset(
+            estimator,
+            X,
+            y,
+            n_samples=n_overfit_samples,
+            max_epochs=overfit_max_epochs,
+            random_state=random_state,
+        )
+        if overfit_result.passed:
+            findings.append(
+                Finding(
+                    "overfit_small_subset",
+                    "info",
+                    f"A clone without regularization fits {overfit_result.n_samples} "
+                    "samples to about 0 training error.",
+                    {
+                        "training_error": overfit_result.training_error,
+                        "epochs": overfit_result.n_epochs,
+                    },
+                )
+            )
+        else:
+            findings.append(
+                Finding(
+                    "cannot_overfit",
+                    "warning",
+                    f"A clone without regularization cannot fit "
+                    f"{overfit_result.n_samples} samples (training error "
+                    f"{overfit_result.training_error:.3f}).",
+                    overfit_result.evidence,
+                    overfit_result.reasons,
+                )
+            )
+
+    figs = {}
+    if figures:
+        figs = _figures(estimator, X, history)
+
+    return DiagnosticReport(
+        findings,
+        capacity=cap,
+        unit_health_initial=health_initial,
+        unit_health_final=health_final,
+        gradient_check=grad_result,
+        overfit=overfit_result,
+        history=history,
+        figures=figs,
+        estimator_name=type(estimator).__name__,
+    )
+
+
+def _unit_findings(health, when):
+    findings = []
+    label = "at initialization" if when == "initial" else "after training"
+    for layer in health:
+        if layer.saturation is not None and layer.saturation > 0.5:
+            findings.append(
+                Finding(
+                    f"saturated_units_{when}",
+                    "warning",
+                    f"{layer.saturation:.0%} of the {layer.activation} activations of "
+                    f"{layer.name} are saturated {label}.",
+                    {"layer": layer.name, "saturation": layer.saturation},
+                    [
+                        "Use smaller initial weights (Glorot), standardized inputs, "
+                        "batch normalization or ReLU; lower the learning rate.",
+                    ],
+                )
+            )
+        if layer.dead_units is not None and layer.dead_units > 0.5:
+            findings.append(
+                Finding(
+                    f"dead_units_{when}",
+                    "warning",
+                    f"{layer.dead_units:.0%} of the ReLUs of {layer.name} never fire "
+                    f"{label}.",
+                    {"layer": layer.name, "dead_units": layer.dead_units},
+                    [
+                        "Lower the learning rate, standardize the inputs or use "
+                        "batch normalization.",
+                    ],
+                )
+            )
+        if not math.isnan(layer.correlation) and layer.correlation > 0.9:
+            findings.append(
+                Finding(
+                    f"correlated_units_{when}",
+                    "warning",
+                    f"The units of {layer.name} are almost copies of each other "
+                    f"{label}.",
+                    {"layer": layer.name, "mean_abs_correlation": layer.correlation},
+                    ["Check the initialization (random, not constant)."],
+                )
+            )
+    ratio = health.variance_ratio
+    if len(health) >= 2 and ratio > 100.0:
+        findings.append(
+            Finding(
+                f"variance_drift_{when}",
+                "warning",
+                f"Activation variance differs by a factor {ratio:.3g} across layers "
+                f"{label}; signals explode or vanish with depth.",
+                {"variances": [x.variance for x in health]},
+                ["Use Glorot/He initialization or batch normalization."]
+                + ADVICE_DIVERGING[1:2],
+            )
+        )
+    return findings
+
+
+def _figures(estimator, X, history):
+    figs = {}
+    if history.get("loss"):
+        figs["learning_curves"] = plotting.plot_learning_curves(estimator)
+    activations = hidden_activations(estimator, X, max_samples=200)
+    if activations:
+        figs["activations"] = plotting.plot_activations(activations)
+    try:
+        figs["weights"] = plotting.plot_weight_histograms(estimator)
+    except ValueError:
+        pass
+    n_features = X.shape[1]
+    side = math.isqrt(n_features)
+    if n_features >= 16 and side * side == n_features:
+        figs["filters"] = plotting.plot_filters(estimator)
+    return figs

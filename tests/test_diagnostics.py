@@ -1,0 +1,414 @@
+"""Tests of deepstack.diagnostics: each check must catch what it claims to."""
+
+import re
+import warnings
+
+import keras
+import numpy as np
+import pytest
+from sklearn.datasets import make_classification
+
+from deepstack import DeepStackClassifier
+from deepstack.diagnostics import (
+    Finding,
+    analyze_curves,
+    capacity,
+    check_gradients,
+    diagnose,
+    hidden_activations,
+    learning_rate_halvings,
+    overfit_small_subset,
+    unit_health,
+)
+from deepstack.diagnostics._common import fresh_copy
+from deepstack.layers import TiedDense
+
+
+class HalfStoppedDense(keras.layers.Layer):
+    """A dense layer whose backward pass is deliberately wrong.
+
+    Its value is ``2 x W`` but half of it goes through ``stop_gradient``, so
+    backpropagation sees ``x W`` only: the gradient is off by a factor 2.
+    """
+
+    def __init__(self, units, **kwargs):
+        super().__init__(**kwargs)
+        self.units = units
+
+    def build(self, input_shape):
+        self.kernel = self.add_weight(
+            name="kernel", shape=(input_shape[-1], self.units), initializer="ones"
+        )
+
+    def call(self, inputs):
+        z = keras.ops.matmul(inputs, self.kernel)
+        return z + keras.ops.stop_gradient(z)
+
+    def get_config(self):
+        return {**super().get_config(), "units": self.units}
+
+
+class InitialWeights(keras.callbacks.Callback):
+    """Record the weights the network starts training from."""
+
+    def on_train_begin(self, logs=None):
+        self.weights = [np.array(w) for w in self.model.get_weights()]
+
+
+@pytest.fixture(scope="module")
+def data():
+    X, y = make_classification(
+        n_samples=300, n_features=16, n_informative=8, n_classes=3, random_state=0
+    )
+    return X.astype(np.float32), y
+
+
+@pytest.fixture(scope="module")
+def fitted(data):
+    X, y = data
+    return DeepStackClassifier(
+        (16, 12),
+        dropout=0.5,
+        batch_norm=True,
+        max_epochs=4,
+        learning_rate=1e-2,
+        random_state=0,
+        callbacks=[InitialWeights()],
+    ).fit(X, y)
+
+
+# ------------------------------------------------------------ gradient check
+
+
+def test_check_gradients_catches_a_wrong_backward_pass():
+    rng = np.random.RandomState(0)
+    X, y = rng.randn(40, 4), rng.randn(40, 1)
+    model = keras.Sequential(
+        [
+            keras.Input((4,)),
+            HalfStoppedDense(5, name="wrong"),
+            keras.layers.Dense(6, activation="tanh", name="above"),
+            keras.layers.Dense(1, name="out"),
+        ]
+    )
+    result = check_gradients(model, X, y)
+    assert not result.passed
+    assert result.failed_layers == ["wrong"]
+    assert result.suspect_layer == "wrong"
+    # Backprop sees half of the function: relative error (2g - g) / (2g + g).
+    assert result.layer_errors["wrong"] == pytest.approx(1 / 3, rel=1e-3)
+    assert result.layer_errors["above"] < 1e-6
+    assert result.layer_errors["out"] < 1e-6
+    assert result.dtype == "float64"
+    assert "FAILED" in str(result)
+
+
+def test_check_gradients_passes_estimator_with_dropout_and_batch_norm(fitted, data):
+    X, y = data
+    result = check_gradients(fitted, X, y, n_params=5, n_samples=32)
+    assert result.passed, str(result)
+    layers = set(result.layer_errors)
+    assert {"hidden_1", "batch_norm_1", "hidden_2", "logits"} <= layers
+    assert max(result.layer_errors.values()) < 1e-6
+
+
+def test_check_gradients_covers_tied_decoder():
+    rng = np.random.RandomState(1)
+    X = rng.rand(30, 6)
+    inputs = keras.Input((6,))
+    encoder = keras.layers.Dense(3, activation="sigmoid", name="encoder")
+    outputs = TiedDense(encoder, activation="sigmoid", name="decoder")(encoder(inputs))
+    model = keras.Model(inputs, outputs)
+    result = check_gradients(model, X, X, loss="mean_squared_error")
+    assert result.passed, str(result)
+    assert set(result.layer_errors) == {"encoder", "decoder"}
+
+
+# --------------------------------------------------------------- unit health
+
+
+def _network(activation, initializer, bias="zeros", units=(20, 20)):
+    layers = [keras.Input((10,))]
+    for n in units:
+        layers.append(
+            keras.layers.Dense(
+                n,
+                activation=activation,
+                kernel_initializer=initializer,
+                bias_initializer=bias,
+            )
+        )
+    layers.append(keras.layers.Dense(1))
+    return keras.Sequential(layers)
+
+
+@pytest.mark.parametrize("activation", ["tanh", "sigmoid"])
+def test_saturation_high_with_huge_weights_low_with_glorot(activation):
+    X = np.random.RandomState(0).randn(200, 10)
+    huge = unit_health(
+        _network(activation, keras.initializers.RandomNormal(0, 10, 0)), X
+    )
+    glorot = unit_health(_network(activation, keras.initializers.GlorotUniform(0)), X)
+    assert len(huge) == len(glorot) == 2
+    for layer in huge:
+        assert layer.saturation > 0.8
+        assert layer.dead_units is None
+    for layer in glorot:
+        assert layer.saturation < 0.1
+    assert huge.max_saturation > 0.8 > 0.1 > glorot.max_saturation
+
+
+def test_dead_relus_sparsity_correlation_and_variance():
+    X = np.random.RandomState(0).randn(150, 10)
+    dead = unit_health(
+        _network("relu", "glorot_uniform", bias=keras.initializers.Constant(-1000.0)), X
+    )
+    assert dead[0].dead_units == 1.0
+    assert dead[0].sparsity == 1.0
+    healthy_model = _network("relu", keras.initializers.GlorotUniform(0))
+    healthy = unit_health(healthy_model, X)
+    assert healthy[0].dead_units < 0.2
+    assert 0.2 < healthy[0].sparsity < 0.8
+    assert healthy[0].saturation is None
+    # Hand computation from the activations themselves.
+    acts = hidden_activations(healthy_model, X)
+    first = next(iter(acts.values()))
+    assert healthy[0].variance == pytest.approx(first.var(axis=0).mean())
+    assert healthy[0].sparsity == pytest.approx((first == 0).mean())
+    # Identical units (constant weights) are perfectly correlated.
+    copies = unit_health(_network("tanh", keras.initializers.Constant(0.1)), X)
+    assert copies[0].correlation == pytest.approx(1.0)
+    assert healthy[0].correlation < 0.5
+
+
+def test_unit_health_before_training_uses_initial_weights(fitted, data):
+    X, _ = data
+    initial = fitted.callbacks_[-1].weights
+    fresh = fresh_copy(fitted.model_)
+    kernel = fresh.get_layer("hidden_1").get_weights()[0]
+    index = [w.shape for w in initial].index(kernel.shape)
+    np.testing.assert_allclose(kernel, initial[index])
+    trained = fitted.model_.get_layer("hidden_1").get_weights()[0]
+    assert not np.allclose(kernel, trained)
+    before = unit_health(fitted, X, initial=True)
+    after = unit_health(fitted, X)
+    assert [x.name for x in before] == ["activation_1", "activation_2"]
+    assert [x.name for x in after] == ["activation_1", "activation_2"]
+    assert before[0].variance != pytest.approx(after[0].variance)
+
+
+# ----------------------------------------------------------- training curves
+
+
+def _codes(history, **kwargs):
+    return [f.code for f in analyze_curves(history, **kwargs)]
+
+
+def test_curves_flag_bouncing_and_divergence():
+    bouncing = {"loss": [1.0, 1.4, 0.9, 1.5, 0.8, 1.6, 0.9, 1.3]}
+    assert "bouncing" in _codes(bouncing)
+    assert _codes({"loss": [1.0, 2.0, 5.0, 30.0]}) == ["diverging"]
+    nan = analyze_curves({"loss": [1.0, 0.8, float("nan")]})
+    assert [f.code for f in nan] == ["diverging"]
+    assert nan[0].evidence["epoch"] == 2
+    assert any("learning rate" in a for a in nan[0].advice)
+
+
+def test_curves_overfitting_vs_underfitting():
+    epochs = np.arange(12)
+    overfit = {
+        "loss": list(1.0 * 0.6**epochs),
+        "val_loss": [1.0, 0.8, 0.7, 0.65, 0.66, 0.7, 0.8, 0.9, 1.0, 1.1, 1.2, 1.3],
+    }
+    assert _codes(overfit) == ["overfitting"]
+    underfit = {
+        "loss": list(1.0 - 0.01 * epochs),
+        "val_loss": list(1.02 - 0.01 * epochs),
+    }
+    assert _codes(underfit) == ["underfitting"]
+    healthy = {
+        "loss": list(1.0 * 0.7**epochs),
+        "val_loss": list(1.05 * 0.7**epochs),
+        "accuracy": list(np.linspace(0.5, 0.99, 12)),
+        "val_accuracy": list(np.linspace(0.5, 0.97, 12)),
+    }
+    assert _codes(healthy) == []
+
+
+def test_curves_collapse_at_chance():
+    history = {
+        "loss": [2.3, 2.0, 1.8, 1.7, 1.6, 1.55],
+        "accuracy": [0.11, 0.1, 0.11, 0.11, 0.1, 0.11],
+    }
+    assert _codes(history, chance_accuracy=0.11) == ["collapse"]
+    history["accuracy"] = [0.2, 0.4, 0.6, 0.8, 0.95, 0.97]
+    assert "collapse" not in _codes(history, chance_accuracy=0.11)
+
+
+def test_learning_rate_halvings_from_history():
+    assert learning_rate_halvings({"learning_rate": [1, 1, 0.5, 0.5, 0.25]}) == [1, 3]
+    assert learning_rate_halvings({}) == []
+
+
+def test_real_run_with_learning_rate_10_is_flagged(data):
+    X, y = data
+    est = DeepStackClassifier(
+        (16,),
+        optimizer="sgd",
+        learning_rate=10.0,
+        max_epochs=6,
+        early_stopping=False,
+        random_state=0,
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            est.fit(X, y)
+        except FloatingPointError:  # deepstack's DivergenceError
+            pass
+    codes = _codes(est.history_)
+    assert {"bouncing", "diverging"} & set(codes), est.history_
+    report = diagnose(est, X, y, gradients=False, overfit=False, figures=False)
+    flagged = [f for f in report.findings if f.code in ("bouncing", "diverging")]
+    assert flagged and flagged[0].severity in ("error", "warning")
+    assert any("learning rate" in a.lower() for f in flagged for a in f.advice)
+    assert not report.ok
+
+
+# ------------------------------------------------------------------ capacity
+
+
+def test_capacity_matches_hand_count():
+    model = keras.Sequential(
+        [
+            keras.Input((4,)),
+            keras.layers.Dense(8),
+            keras.layers.BatchNormalization(),
+            keras.layers.Dense(3),
+        ]
+    )
+    cap = capacity(model)
+    assert cap.params == (4 * 8 + 8) + 4 * 8 + (8 * 3 + 3)
+    assert cap.trainable_params == (4 * 8 + 8) + 2 * 8 + (8 * 3 + 3)
+    forward = (2 * 4 * 8 + 8) + 4 * 8 + (2 * 8 * 3 + 3)
+    assert cap.forward_flops == forward
+    assert cap.training_flops == 3 * forward
+    assert cap.epoch_flops(10) == 30 * forward
+
+
+def test_capacity_of_estimator(fitted):
+    cap = capacity(fitted)
+    # hidden Dense layers carry no bias with batch norm; logits have one.
+    forward = 2 * 16 * 16 + 4 * 16 + 2 * 16 * 12 + 4 * 12 + 2 * 12 * 3 + 3
+    assert cap.forward_flops == forward
+    assert cap.params == fitted.model_.count_params()
+
+
+# ------------------------------------------------------ small-subset overfit
+
+
+def test_overfit_small_subset_succeeds_and_leaves_estimator_alone(data):
+    X, y = data
+    est = DeepStackClassifier(
+        (64,),
+        dropout=0.5,
+        l2=0.1,
+        batch_norm=False,
+        learning_rate=3e-2,
+        batch_size=64,
+        random_state=0,
+    )
+    result = overfit_small_subset(est, X, y, n_samples=200, max_epochs=60)
+    assert result.passed, str(result)
+    assert result.training_error <= 0.01
+    assert result.n_samples == 200
+    assert result.estimator.dropout == 0.0 and result.estimator.l2 == 0.0
+    assert result.estimator.early_stopping is False
+    assert est.dropout == 0.5 and not hasattr(est, "model_")
+
+
+# -------------------------------------------------------------------- report
+
+
+def test_diagnose_report_text_and_html(fitted, data, tmp_path):
+    X, y = data
+    report = diagnose(fitted, X, y, overfit=False)
+    assert "capacity" in report.codes
+    assert report["gradient_check"].severity == "info"
+    assert report.codes[0] in {f.code for f in report.findings}
+    severities = [f.severity for f in report.findings]
+    order = {"error": 0, "warning": 1, "info": 2}
+    assert severities == sorted(severities, key=order.get)
+    assert report.overfit is None
+    text = str(report)
+    for heading in (
+        "Findings",
+        "Capacity",
+        "Hidden units before training",
+        "Gradient check",
+    ):
+        assert heading in text
+    assert f"{report.capacity.params:,} parameters" in text
+    assert set(report.figures) >= {"learning_curves", "activations", "weights"}
+    # 16 features: 4x4 "images", so the first-layer filters are drawn too.
+    assert "filters" in report.figures
+
+    path = report.save(tmp_path / "report", dpi=40)
+    html = open(path, encoding="utf-8").read()
+    images = re.findall(r"<img src='([^']+)'", html)
+    assert len(images) == len(report.figures)
+    for name in images:
+        png = tmp_path / "report" / name
+        assert png.exists()
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "Gradient check" in html and "capacity" in html
+
+
+def test_diagnose_unfitted_estimator_that_cannot_overfit(data):
+    X, _ = data
+    X_raw = X * 1000.0 + 5000.0
+    y_random = np.random.RandomState(0).randint(0, 3, len(X))
+    est = DeepStackClassifier(
+        (2,),
+        activation="tanh",
+        standardize=False,
+        batch_norm=False,
+        early_stopping=False,
+        max_epochs=2,
+        random_state=0,
+    )
+    report = diagnose(
+        est,
+        X_raw,
+        y_random,
+        gradients=False,
+        figures=False,
+        n_overfit_samples=200,
+        overfit_max_epochs=3,
+    )
+    assert not hasattr(est, "model_")  # a clone was fitted
+    assert "fitted_clone" in report.codes
+    assert report.overfit is not None and not report.overfit.passed
+    assert report.overfit.training_error > 0.2
+    finding = report["cannot_overfit"]
+    assert finding.severity == "warning"
+    text = " ".join(finding.advice)
+    assert "Un-normalized" in text
+    assert "Saturated" in text
+    assert finding.evidence["initial_saturation"] > 0.5
+    assert report.unit_health_initial.max_saturation > 0.5
+    assert "saturated_units_initial" in report.codes
+    assert "Small-subset overfitting" in str(report)
+
+
+def test_finding_validates_severity_and_prints_evidence():
+    finding = Finding("x", "warning", "msg", {"a": 0.123456}, ["do this"])
+    assert "[WARNING] x: msg" in str(finding)
+    assert "a=0.1235" in str(finding)
+    with pytest.raises(ValueError, match="severity"):
+        Finding("x", "fatal", "msg")
+
+
+def test_errors_name_the_problem():
+    with pytest.raises(TypeError, match="fitted deepstack estimator"):
+        unit_health(DeepStackClassifier(), np.zeros((3, 2)))
