@@ -149,8 +149,32 @@ def logits(model, X):
     names = {layer.name for layer in model.layers}
     if LOGITS not in names:
         return model(X, training=False)
-    sub = keras.Model(model.inputs, model.get_layer(LOGITS).output)
+    sub = keras.Model(model.input, model.get_layer(LOGITS).output)
     return sub(X, training=False)
+
+
+def _all_layers(model):
+    for layer in model.layers:
+        yield layer
+        if hasattr(layer, "layers"):
+            yield from _all_layers(layer)
+
+
+def reseed(model, seed):
+    """Set every random layer's generator (dropout) to a state drawn from ``seed``.
+
+    Keras does not save generator states with the weights, so deepstack
+    reseeds them at the start of every fit call: the same seed and the same
+    weights then give the same training run, also after pickling.
+    """
+    rng = np.random.RandomState(seed)
+    for layer in _all_layers(model):
+        generator = getattr(layer, "seed_generator", None)
+        if generator is None:
+            continue
+        state = generator.state
+        value = np.array([rng.randint(0, 2**31 - 1), 0])
+        state.assign(value.astype(keras.backend.standardize_dtype(state.dtype)))
 
 
 def make_optimizer(

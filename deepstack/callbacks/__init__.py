@@ -1,7 +1,18 @@
 """Epoch-level Keras callbacks for deepstack's training protocol."""
 
+from deepstack.callbacks._batch_norm import set_population_statistics
+from deepstack.callbacks._divergence import DivergenceError, DivergenceGuard
 from deepstack.callbacks._early_stopping import EarlyStopping
+from deepstack.callbacks._lr_decay import LearningRateDecay
 from deepstack.callbacks._lr_halving import LearningRateHalving
 from deepstack.callbacks._recorder import LearningRateRecorder
 
-__all__ = ["EarlyStopping", "LearningRateHalving", "LearningRateRecorder"]
+__all__ = [
+    "DivergenceError",
+    "DivergenceGuard",
+    "EarlyStopping",
+    "LearningRateDecay",
+    "LearningRateHalving",
+    "LearningRateRecorder",
+    "set_population_statistics",
+]

@@ -1,0 +1,159 @@
+"""Stop a diverging run, put the last good weights back and say why."""
+
+import math
+import warnings
+
+import keras
+import numpy as np
+
+from deepstack.callbacks._monitor import get_learning_rate
+
+
+class DivergenceError(FloatingPointError):
+    """Training diverged: the loss became NaN / infinite or exploded."""
+
+
+class DivergenceGuard(keras.callbacks.Callback):
+    """Stop training when the loss diverges and restore the last good state.
+
+    At the end of each epoch the guard checks the logged training loss and
+    the weights. The epoch diverged when the loss is NaN or infinite, when it
+    exceeds ``max_increase`` times the first epoch's loss, or when a weight
+    is not finite. Then training stops, the weights (and the optimizer's
+    state) of the last good epoch -- or of the start -- are put back, and at
+    the end of training the guard raises :class:`DivergenceError` or warns,
+    with a message that names the learning rate as the likely cause.
+
+    Parameters
+    ----------
+    on_divergence : {"raise", "warn", "stop"}, default="raise"
+        What to do at the end of a diverged run: raise
+        :class:`DivergenceError`, emit a ``RuntimeWarning``, or only stop
+        (the caller reads :attr:`message`).
+    monitor : str, default="loss"
+        Logged training quantity to check.
+    max_increase : float, default=100.0
+        The loss diverged when it exceeds this multiple of the first
+        epoch's loss.
+
+    Attributes
+    ----------
+    diverged_epoch : int
+        0-based epoch at which the run diverged, or -1.
+    restored_epoch : int
+        0-based epoch whose weights were restored (-1: the initial ones).
+    message : str or None
+        Why the run was stopped and what to try, or None.
+
+    Examples
+    --------
+    >>> import keras, numpy as np
+    >>> from deepstack.callbacks import DivergenceGuard
+    >>> model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
+    >>> model.compile(keras.optimizers.SGD(1e3), "mse")
+    >>> guard = DivergenceGuard(on_divergence="stop")
+    >>> X = np.linspace(-5, 5, 64).reshape(-1, 1)
+    >>> _ = model.fit(X, 3 * X, epochs=20, verbose=0, callbacks=[guard])
+    >>> guard.diverged_epoch >= 0
+    True
+    >>> all(np.isfinite(w).all() for w in model.get_weights())
+    True
+    """
+
+    def __init__(self, on_divergence="raise", monitor="loss", max_increase=100.0):
+        super().__init__()
+        self.on_divergence = on_divergence
+        self.monitor = monitor
+        self.max_increase = max_increase
+
+    def on_train_begin(self, logs=None):
+        if self.on_divergence not in ("raise", "warn", "stop"):
+            raise ValueError(
+                "on_divergence must be 'raise', 'warn' or 'stop'; got "
+                f"{self.on_divergence!r}."
+            )
+        self.diverged_epoch = -1
+        self.restored_epoch = -1
+        self.message = None
+        self._start = None
+        self._good_epoch = -1
+        self._snapshot()
+
+    def _snapshot(self, weights=None):
+        if weights is None:
+            weights = self.model.get_weights()
+        self._good_weights = weights
+        optimizer = getattr(self.model, "optimizer", None)
+        variables = getattr(optimizer, "variables", None) or []
+        self._good_optimizer = [keras.ops.convert_to_numpy(v) for v in variables]
+
+    def _restore(self):
+        self.model.set_weights(self._good_weights)
+        optimizer = getattr(self.model, "optimizer", None)
+        variables = getattr(optimizer, "variables", None) or []
+        if len(variables) == len(self._good_optimizer):
+            for variable, value in zip(variables, self._good_optimizer):
+                variable.assign(value)
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        loss = logs.get(self.monitor)
+        loss = math.nan if loss is None else float(loss)
+        cause = None
+        if not math.isfinite(loss):
+            cause = f"the {self.monitor} became {loss}"
+        elif self._start is not None and loss > float(self.max_increase) * max(
+            self._start, np.finfo(np.float32).tiny
+        ):
+            cause = (
+                f"the {self.monitor} exploded from {self._start:.4g} "
+                f"(first epoch) to {loss:.4g}"
+            )
+        if cause is None:
+            weights = self.model.get_weights()
+            if all(np.isfinite(w).all() for w in weights):
+                if self._start is None:
+                    self._start = loss
+                self._snapshot(weights)
+                self._good_epoch = epoch
+                return
+            cause = "some weights became NaN or infinite"
+        rate = logs.get("learning_rate")
+        if rate is None and getattr(self.model, "optimizer", None) is not None:
+            rate = get_learning_rate(self.model)
+        self.diverged_epoch = epoch
+        self.restored_epoch = self._good_epoch
+        self.message = divergence_message(cause, epoch, rate)
+        self._restore()
+        self.model.stop_training = True
+
+    def on_train_end(self, logs=None):
+        self._good_weights = self._good_optimizer = None
+        if self.message is None or self.on_divergence == "stop":
+            return
+        if self.on_divergence == "warn":
+            warnings.warn(self.message, RuntimeWarning, stacklevel=2)
+            return
+        raise DivergenceError(self.message)
+
+    def get_config(self):
+        return {
+            "on_divergence": self.on_divergence,
+            "monitor": self.monitor,
+            "max_increase": self.max_increase,
+        }
+
+
+def divergence_message(cause, epoch, rate):
+    """The user-facing explanation of a diverged run."""
+    if rate is None:
+        advice = "lower the learning rate or use learning_rate='auto'"
+    else:
+        advice = (
+            f"learning rate {float(rate):g} is probably too large; try "
+            f"{float(rate) / 10:g} or learning_rate='auto'"
+        )
+    return (
+        f"Training diverged at epoch {epoch + 1} ({cause}): {advice}. Training "
+        "was stopped and the last finite weights were restored."
+    )

@@ -1,0 +1,238 @@
+"""deepstack.callbacks on plain Keras models, with known answers."""
+
+import copy
+import json
+
+import keras
+import numpy as np
+import pytest
+
+from deepstack import _network
+from deepstack.callbacks import (
+    DivergenceError,
+    DivergenceGuard,
+    EarlyStopping,
+    LearningRateDecay,
+    LearningRateHalving,
+    LearningRateRecorder,
+    set_population_statistics,
+)
+from deepstack.callbacks._monitor import get_learning_rate
+
+
+def _linear_model(rate=0.1, use_bias=True):
+    model = keras.Sequential(
+        [keras.Input((2,)), keras.layers.Dense(1, use_bias=use_bias)]
+    )
+    model.compile(keras.optimizers.SGD(rate), "mse")
+    return model
+
+
+def _drive(callback, model, values, key="val_loss", mark_weights=False):
+    """Feed ``values`` as the logged ``key`` of successive epochs.
+
+    With ``mark_weights`` the kernel holds the epoch number during each
+    epoch, so the restored weights tell which epoch they came from.
+    Returns the number of epochs run before the callback stopped training.
+    """
+    callback.set_model(model)
+    model.stop_training = False
+    callback.on_train_begin()
+    epochs = 0
+    for epoch, value in enumerate(values):
+        callback.on_epoch_begin(epoch)
+        if mark_weights:
+            model.set_weights([np.full_like(w, epoch) for w in model.get_weights()])
+        callback.on_epoch_end(epoch, {key: value, "loss": 1.0})
+        epochs += 1
+        if model.stop_training:
+            break
+    callback.on_train_end()
+    return epochs
+
+
+def test_early_stopping_stops_at_best_plus_patience_and_restores_best():
+    model = _linear_model()
+    # Best at epoch 2; epoch 5 improves by less than tol, so it does not count.
+    values = [5.0, 4.0, 3.0, 3.5, 3.2, 3.0 - 5e-5, 1.0, 0.5]
+    stopper = EarlyStopping(patience=3, tol=1e-4)
+    epochs = _drive(stopper, model, values, mark_weights=True)
+    assert stopper.best_epoch == 2
+    assert stopper.stopped_epoch == 2 + 3
+    assert epochs == 6
+    assert stopper.best_value == pytest.approx(3.0)
+    np.testing.assert_array_equal(model.get_weights()[0], 2.0)
+
+
+def test_early_stopping_maximizes_accuracy():
+    model = _linear_model()
+    stopper = EarlyStopping(monitor="val_accuracy", patience=2, tol=0.0)
+    epochs = _drive(stopper, model, [0.5, 0.7, 0.6, 0.65, 0.9], key="val_accuracy")
+    assert stopper.best_epoch == 1
+    assert epochs == 4
+
+
+def test_halving_cuts_rate_after_patience_flat_epochs():
+    model = _linear_model(rate=0.1)
+    halving = LearningRateHalving(patience=2, factor=0.5)
+    _drive(halving, model, [3.0, 2.0, 1.0, 1.0, 1.0, 1.0, 1.0])
+    # Epoch 2 is the best; epochs 3 and 4 are flat -> cut at the end of 4,
+    # then epochs 5 and 6 -> cut at the end of 6.
+    assert halving.halvings == [4, 6]
+    assert get_learning_rate(model) == pytest.approx(0.025)
+
+
+def test_halving_stops_after_max_halvings_and_below_min_rate():
+    model = _linear_model(rate=0.1)
+    halving = LearningRateHalving(patience=1, max_halvings=2)
+    epochs = _drive(halving, model, [1.0] * 10)
+    assert halving.halvings == [1, 2]
+    assert epochs == 4 and model.stop_training
+    assert get_learning_rate(model) == pytest.approx(0.025)
+
+    model = _linear_model(rate=0.1)
+    halving = LearningRateHalving(patience=1, min_learning_rate=0.03)
+    epochs = _drive(halving, model, [1.0] * 10)
+    assert halving.halvings == [1]
+    assert epochs == 3
+    assert get_learning_rate(model) == pytest.approx(0.05)
+
+
+def test_halving_and_recorder_in_model_fit_with_a_constant_loss():
+    # Zero inputs and no bias: no gradient, so the loss never changes.
+    model = _linear_model(rate=0.1, use_bias=False)
+    X, y = np.zeros((8, 2), "float32"), np.ones(8, "float32")
+    history = model.fit(
+        X,
+        y,
+        epochs=6,
+        batch_size=4,
+        verbose=0,
+        callbacks=[LearningRateRecorder(), LearningRateHalving("loss", patience=2)],
+    )
+    np.testing.assert_allclose(
+        history.history["learning_rate"], [0.1, 0.1, 0.1, 0.05, 0.05, 0.025]
+    )
+
+
+def test_decay_divides_rate_by_decay_over_planned_epochs():
+    model = _linear_model(rate=0.1)
+    X, y = np.ones((8, 2), "float32"), np.ones(8, "float32")
+    history = model.fit(
+        X,
+        y,
+        epochs=5,
+        batch_size=8,
+        verbose=0,
+        callbacks=[LearningRateRecorder(), LearningRateDecay(decay=100.0)],
+    )
+    expected = 0.1 * 100.0 ** (-np.arange(5) / 4)
+    np.testing.assert_allclose(history.history["learning_rate"], expected, rtol=1e-5)
+
+
+def test_guard_raises_on_nan_loss_with_remedy_and_keeps_finite_weights():
+    model = _linear_model(rate=1e3)
+    X = np.linspace(-5, 5, 64, dtype="float32").reshape(-1, 2)
+    y = 3 * X[:, 0] - X[:, 1]
+    with pytest.raises(
+        DivergenceError,
+        match=r"learning rate 1000 is probably too large; try 100 or "
+        r"learning_rate='auto'",
+    ):
+        model.fit(
+            X,
+            y,
+            epochs=30,
+            batch_size=8,
+            verbose=0,
+            callbacks=[LearningRateRecorder(), DivergenceGuard()],
+        )
+    assert all(np.isfinite(w).all() for w in model.get_weights())
+    assert np.isfinite(model.predict(X, verbose=0)).all()
+
+
+def test_guard_detects_explosion_and_restores_last_good_epoch():
+    model = _linear_model()
+    guard = DivergenceGuard(on_divergence="stop", max_increase=100.0)
+    guard.set_model(model)
+    guard.on_train_begin()
+    for epoch, loss in enumerate([1.0, 50.0, 150.0]):
+        model.set_weights([np.full_like(w, epoch) for w in model.get_weights()])
+        guard.on_epoch_end(epoch, {"loss": loss, "learning_rate": 5.0})
+    assert guard.diverged_epoch == 2
+    assert guard.restored_epoch == 1
+    assert model.stop_training
+    assert "exploded" in guard.message
+    assert "learning rate 5 is probably too large; try 0.5" in guard.message
+    # Epoch 1 (index 1) was the last good one.
+    np.testing.assert_array_equal(model.get_weights()[0], 1.0)
+    guard.on_train_end()
+
+    guard = DivergenceGuard(on_divergence="warn")
+    guard.set_model(model)
+    guard.on_train_begin()
+    guard.on_epoch_end(0, {"loss": float("inf")})
+    with pytest.warns(RuntimeWarning, match="the loss became inf"):
+        guard.on_train_end()
+
+
+def _numpy_bn(x, layer):
+    gamma, beta, mean, var = (keras.ops.convert_to_numpy(w) for w in layer.weights)
+    return gamma * (x - mean) / np.sqrt(var + layer.epsilon) + beta
+
+
+def test_population_statistics_equal_numpy_layer_by_layer():
+    rng = np.random.RandomState(0)
+    model = _network.build_network(
+        5, 2, hidden_layer_sizes=(7, 4), batch_norm=True, seed=0
+    )
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            layer.gamma.assign(rng.uniform(0.5, 2.0, layer.gamma.shape))
+            layer.beta.assign(rng.normal(size=layer.beta.shape))
+    X = (rng.normal(size=(53, 5)) * 3 + 10).astype("float32")
+
+    layers = set_population_statistics(model, X, batch_size=10)
+    assert [layer.name for layer in layers] == ["batch_norm_1", "batch_norm_2"]
+
+    x = X.astype(np.float64)
+    for i, bn in enumerate(layers, start=1):
+        kernel = keras.ops.convert_to_numpy(model.get_layer(f"hidden_{i}").kernel)
+        z = x @ kernel
+        np.testing.assert_allclose(
+            keras.ops.convert_to_numpy(bn.moving_mean), z.mean(axis=0), rtol=1e-4
+        )
+        np.testing.assert_allclose(
+            keras.ops.convert_to_numpy(bn.moving_variance),
+            z.var(axis=0),
+            rtol=1e-3,
+        )
+        x = np.maximum(_numpy_bn(z, bn), 0.0)
+
+
+def _configured():
+    return [
+        EarlyStopping(monitor="val_accuracy", patience=3, tol=0.01, mode="max"),
+        LearningRateHalving(patience=2, factor=0.25, max_halvings=3),
+        LearningRateDecay(decay=10.0, epochs=7),
+        DivergenceGuard(on_divergence="warn", max_increase=10.0),
+        LearningRateRecorder(),
+    ]
+
+
+@pytest.mark.parametrize("callback", _configured(), ids=lambda cb: type(cb).__name__)
+def test_config_round_trip_and_deepcopy(callback):
+    config = callback.get_config()
+    assert json.loads(json.dumps(config)) == config
+    assert type(callback)(**config).get_config() == config
+    assert copy.deepcopy(callback).get_config() == config
+
+
+def test_run_state_is_fresh_at_each_fit():
+    model = _linear_model(use_bias=False)
+    X, y = np.zeros((8, 2), "float32"), np.ones(8, "float32")
+    halving = LearningRateHalving("loss", patience=1)
+    model.fit(X, y, epochs=3, verbose=0, callbacks=[halving])
+    assert halving.halvings == [1, 2]
+    model.fit(X, y, epochs=2, verbose=0, callbacks=[halving])
+    assert halving.halvings == [1]

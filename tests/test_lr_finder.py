@@ -1,0 +1,75 @@
+"""The learning-rate finder on a quadratic problem whose stability limit is known."""
+
+import numpy as np
+import pytest
+
+from deepstack import DeepStackRegressor, find_learning_rate
+
+
+def _quadratic_problem(threshold=0.35, n=64, seed=0):
+    """Linear least squares whose largest stable gradient-descent rate is known.
+
+    The loss mean((A theta - y) ** 2), A = [X, 1], has the Hessian
+    H = 2 / n A^T A; gradient descent converges iff rate < 2 / lambda_max(H).
+    X is scaled so that this limit is ``threshold``, half-way (on a log scale)
+    between two of the finder's rates, 0.25 and 0.5.
+    """
+    rng = np.random.RandomState(seed)
+    X = rng.normal(size=(n, 3)) * [1.0, 0.5, 0.2]
+    X -= X.mean(axis=0)
+    A = np.column_stack([X, np.ones(n)])
+    lam = np.linalg.eigvalsh(2.0 / n * A.T @ A).max()
+    X *= np.sqrt((2.0 / threshold) / lam)
+    A = np.column_stack([X, np.ones(n)])
+    limit = 2.0 / np.linalg.eigvalsh(2.0 / n * A.T @ A).max()
+    y = X @ [1.0, -2.0, 0.5] + 0.3 + 0.1 * rng.normal(size=n)
+    return X.astype(np.float32), y, limit
+
+
+def _linear_sgd(**params):
+    # A linear model trained by plain full-batch gradient descent on the MSE.
+    return DeepStackRegressor(
+        (),
+        optimizer="sgd",
+        momentum=0.0,
+        standardize=False,
+        batch_size=1000,
+        early_stopping=False,
+        random_state=0,
+        **params,
+    )
+
+
+def test_finder_returns_rate_under_the_divergence_threshold():
+    X, y, limit = _quadratic_problem()
+    assert limit == pytest.approx(0.35)
+    result = find_learning_rate(_linear_sgd(), X, y, epochs=20, n_extra=1)
+
+    # Rates halve from 1.0: 1, 0.5 diverge (above the limit), 0.25 is stable.
+    np.testing.assert_allclose(result.learning_rates, [1.0, 0.5, 0.25, 0.125])
+    np.testing.assert_array_equal(result.diverged, [True, True, False, False])
+    assert result.max_stable_rate < limit < 2 * result.max_stable_rate
+    assert result.learning_rate == pytest.approx(0.5 * result.max_stable_rate)
+    assert np.isfinite(result.initial_loss)
+    assert np.all(result.losses[~result.diverged] < result.initial_loss)
+    assert len(result.losses) == len(result.learning_rates)
+
+
+def test_finder_tracks_the_threshold_when_it_moves():
+    X, y, limit = _quadratic_problem(threshold=0.09)
+    result = find_learning_rate(_linear_sgd(), X, y, epochs=20, n_extra=0)
+    assert result.max_stable_rate < limit < 2 * result.max_stable_rate
+    assert result.max_stable_rate == pytest.approx(0.0625)
+    assert not result.diverged[-1] and result.diverged[:-1].all()
+
+
+def test_auto_learning_rate_trains_under_the_threshold():
+    X, y, limit = _quadratic_problem()
+    reg = _linear_sgd(learning_rate="auto", max_epochs=30, lr_schedule="constant")
+    reg.fit(X, y)
+    assert 0 < reg.learning_rate_ < limit
+    assert reg.history_["learning_rate"][0] == pytest.approx(reg.learning_rate_)
+    assert reg.history_["loss"][-1] < 0.1 * reg.history_["loss"][0]
+    assert reg.score(X, y) > 0.95
+    # The parameter keeps its value; only the fitted attribute holds the rate.
+    assert reg.get_params()["learning_rate"] == "auto"
