@@ -10,6 +10,7 @@ import copy
 import math
 import os
 import tempfile
+import warnings
 from numbers import Integral, Real
 
 import keras
@@ -24,8 +25,17 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
-from deepstack import _network
-from deepstack.callbacks import EarlyStopping, LearningRateHalving, LearningRateRecorder
+from deepstack import _lr_finder, _network, _pretraining
+from deepstack.callbacks import (
+    DivergenceError,
+    DivergenceGuard,
+    EarlyStopping,
+    LearningRateDecay,
+    LearningRateHalving,
+    LearningRateRecorder,
+    set_population_statistics,
+)
+from deepstack.callbacks._monitor import set_learning_rate
 
 _PREDICT_BATCH_SIZE = 4096
 
@@ -44,6 +54,11 @@ def _check_structured_params(estimator):
             "hidden_layer_sizes must be a sequence of positive integers, e.g. "
             f"(256, 256); got {estimator.hidden_layer_sizes!r}."
         )
+    if estimator.monitor not in estimator._monitors:
+        raise ValueError(
+            f"monitor must be one of {estimator._monitors} for "
+            f"{type(estimator).__name__}; got {estimator.monitor!r}."
+        )
     callbacks = estimator.callbacks
     if callbacks is not None and not all(
         isinstance(cb, keras.callbacks.Callback) for cb in callbacks
@@ -61,6 +76,9 @@ class BaseDeepStack(BaseEstimator):
     ``DeepStackRegressor`` for the parameter documentation.
     """
 
+    # Validation quantities the subclass logs and ``monitor`` may name.
+    _monitors = ("val_loss",)
+
     _parameter_constraints = {
         "hidden_layer_sizes": ["array-like"],
         "activation": [
@@ -72,7 +90,10 @@ class BaseDeepStack(BaseEstimator):
         "l1": [Interval(Real, 0.0, None, closed="left")],
         "l2": [Interval(Real, 0.0, None, closed="left")],
         "optimizer": [StrOptions(set(_network.OPTIMIZERS))],
-        "learning_rate": [Interval(Real, 0.0, None, closed="neither")],
+        "learning_rate": [
+            Interval(Real, 0.0, None, closed="neither"),
+            StrOptions({"auto"}),
+        ],
         "momentum": [Interval(Real, 0.0, 1.0, closed="left")],
         "nesterov": ["boolean"],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
@@ -81,14 +102,32 @@ class BaseDeepStack(BaseEstimator):
         "validation_fraction": [Interval(Real, 0.0, 1.0, closed="neither")],
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
         "tol": [Interval(Real, 0.0, None, closed="left")],
-        "lr_schedule": [StrOptions({"halving", "constant"})],
+        "lr_schedule": [StrOptions({"halving", "decay", "constant"})],
         "lr_patience": [Interval(Integral, 1, None, closed="left")],
         "lr_factor": [Interval(Real, 0.0, 1.0, closed="neither")],
+        "monitor": [StrOptions({"val_loss", "val_accuracy", "val_r2"})],
+        "max_halvings": [Interval(Integral, 0, None, closed="left"), None],
+        "min_learning_rate": [Interval(Real, 0.0, None, closed="left")],
+        "clipnorm": [Interval(Real, 0.0, None, closed="neither"), None],
+        "on_divergence": [StrOptions({"raise", "warn"})],
+        "batch_norm_statistics": [StrOptions({"population", "moving"})],
         "standardize": ["boolean"],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
         "callbacks": [list, tuple, None],
         "warm_start": ["boolean"],
+        "pretrain": [StrOptions(set(_pretraining.PRETRAIN)), None],
+        "pretrain_epochs": [Interval(Integral, 1, None, closed="left")],
+        "pretrain_layers": [Interval(Integral, 1, None, closed="left"), None],
+        "pretrain_corruption": [StrOptions(set(_pretraining.CORRUPTIONS))],
+        "pretrain_noise_level": [Interval(Real, 0.0, None, closed="left")],
+        "pretrain_sparsity": [Interval(Real, 0.0, None, closed="left")],
+        "pretrain_tied_weights": ["boolean"],
+        "pretrain_loss": [StrOptions(set(_pretraining.LOSSES))],
+        "pretrain_optimizer": [StrOptions(set(_network.OPTIMIZERS))],
+        "pretrain_learning_rate": [Interval(Real, 0.0, None, closed="neither")],
+        "pretrain_batch_size": [Interval(Integral, 1, None, closed="left")],
+        "finetune": [StrOptions(set(_pretraining.FINETUNE))],
     }
 
     def __init__(
@@ -100,7 +139,7 @@ class BaseDeepStack(BaseEstimator):
         input_dropout=0.0,
         batch_norm=True,
         l1=0.0,
-        l2=0.0,
+        l2=1e-3,
         optimizer="adam",
         learning_rate=1e-3,
         momentum=0.9,
@@ -114,11 +153,29 @@ class BaseDeepStack(BaseEstimator):
         lr_schedule="halving",
         lr_patience=5,
         lr_factor=0.5,
+        monitor="val_loss",
+        max_halvings=None,
+        min_learning_rate=1e-6,
+        clipnorm=None,
+        on_divergence="raise",
+        batch_norm_statistics="population",
         standardize=True,
         random_state=None,
         verbose=0,
         callbacks=None,
         warm_start=False,
+        pretrain=None,
+        pretrain_epochs=20,
+        pretrain_layers=None,
+        pretrain_corruption="mask",
+        pretrain_noise_level=0.2,
+        pretrain_sparsity=0.0,
+        pretrain_tied_weights=True,
+        pretrain_loss="auto",
+        pretrain_optimizer="adam",
+        pretrain_learning_rate=1e-3,
+        pretrain_batch_size=32,
+        finetune="all",
     ):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
@@ -140,15 +197,34 @@ class BaseDeepStack(BaseEstimator):
         self.lr_schedule = lr_schedule
         self.lr_patience = lr_patience
         self.lr_factor = lr_factor
+        self.monitor = monitor
+        self.max_halvings = max_halvings
+        self.min_learning_rate = min_learning_rate
+        self.clipnorm = clipnorm
+        self.on_divergence = on_divergence
+        self.batch_norm_statistics = batch_norm_statistics
         self.standardize = standardize
         self.random_state = random_state
         self.verbose = verbose
         self.callbacks = callbacks
         self.warm_start = warm_start
+        self.pretrain = pretrain
+        self.pretrain_epochs = pretrain_epochs
+        self.pretrain_layers = pretrain_layers
+        self.pretrain_corruption = pretrain_corruption
+        self.pretrain_noise_level = pretrain_noise_level
+        self.pretrain_sparsity = pretrain_sparsity
+        self.pretrain_tied_weights = pretrain_tied_weights
+        self.pretrain_loss = pretrain_loss
+        self.pretrain_optimizer = pretrain_optimizer
+        self.pretrain_learning_rate = pretrain_learning_rate
+        self.pretrain_batch_size = pretrain_batch_size
+        self.finetune = finetune
 
     def _check_params(self):
         self._validate_params()
         _check_structured_params(self)
+        _pretraining.check_estimator_params(self)
 
     # ------------------------------------------------------------------ hooks
     # Subclasses implement these.
@@ -171,6 +247,10 @@ class BaseDeepStack(BaseEstimator):
 
     def _stratify(self, y_encoded):
         """Labels to stratify the validation split on, or None."""
+        return None
+
+    def _unlabeled_mask(self, y):
+        """Boolean mask of the rows of ``y`` that carry no label, or None."""
         return None
 
     # ------------------------------------------------------------- public API
@@ -198,13 +278,22 @@ class BaseDeepStack(BaseEstimator):
         self._check_params()
         continuing = self.warm_start and hasattr(self, "model_")
         X, y = self._validate_training_data(X, y, reset=not continuing)
+        X, y, sample_weight, X_unlabeled = _pretraining.split_unlabeled(
+            self, X, y, sample_weight
+        )
         y_enc = self._encode_target(y, reset=not continuing)
         sample_weight = self._sample_weights(X, y_enc, sample_weight)
         seed = self._seed()
         train, validation = self._split(X, y_enc, sample_weight, X_val, y_val, seed)
         if not continuing:
             self._reset_fit_state()
-            self.model_ = self._build_model(train[0], seed)
+            X_inputs = train[0]
+            if X_unlabeled is not None:
+                X_inputs = np.concatenate([X_inputs, X_unlabeled])
+            self.model_ = self._build_model(X_inputs, seed)
+            self.pretraining_history_ = _pretraining.initialize_network(
+                self, self.model_, X_inputs, seed
+            )
         self._fit_network(train, validation, epochs=self.max_epochs, seed=seed)
         return self
 
@@ -353,6 +442,8 @@ class BaseDeepStack(BaseEstimator):
         self.history_ = {}
         self.n_iter_ = 0
         self.best_epoch_ = None
+        self.pretraining_history_ = []
+        self.learning_rate_ = None
 
     def _build_model(self, X, seed):
         n_outputs, output_activation, loss, metrics = self._output_spec()
@@ -383,17 +474,35 @@ class BaseDeepStack(BaseEstimator):
         return model
 
     def _make_optimizer(self):
+        # With "auto" the rate is a placeholder until the search sets it.
+        rate = 1e-3 if isinstance(self.learning_rate, str) else self.learning_rate
         return _network.make_optimizer(
             self.optimizer,
-            self.learning_rate,
+            rate,
             momentum=self.momentum,
             nesterov=self.nesterov,
+            clipnorm=self.clipnorm,
         )
+
+    def _initial_learning_rate(self, train, seed):
+        """The starting rate: the parameter, or the finder's choice for "auto"."""
+        if not isinstance(self.learning_rate, str):
+            return float(self.learning_rate)
+        X, y, w = _lr_finder.subset(*train, 1024, seed)
+        result = _lr_finder.search_learning_rate(
+            self.model_,
+            X,
+            y,
+            w,
+            batch_size=min(self.batch_size, X.shape[0]),
+            seed=seed,
+        )
+        return result.learning_rate
 
     def _default_callbacks(self, monitor, partial):
         callbacks = [LearningRateRecorder()]
         if partial:
-            return callbacks
+            return callbacks + [DivergenceGuard(on_divergence="stop")]
         if self.early_stopping and monitor.startswith("val_"):
             callbacks.append(
                 EarlyStopping(
@@ -409,13 +518,27 @@ class BaseDeepStack(BaseEstimator):
                     monitor=monitor,
                     patience=self.lr_patience,
                     factor=self.lr_factor,
+                    max_halvings=self.max_halvings,
+                    min_learning_rate=self.min_learning_rate,
                     tol=self.tol,
                 )
             )
+        elif self.lr_schedule == "decay":
+            callbacks.append(LearningRateDecay(decay=100.0))
+        # "stop": the estimator reports the divergence itself, after the
+        # history is recorded (see ``_fit_network``).
+        callbacks.append(DivergenceGuard(on_divergence="stop"))
         return callbacks
 
     def _fit_network(self, train, validation, *, epochs, seed, partial=False):
-        monitor = "val_loss" if validation is not None else "loss"
+        # Without a validation set, the same quantity on the training data.
+        monitor = self.monitor
+        if validation is None:
+            monitor = monitor.removeprefix("val_")
+        if getattr(self, "learning_rate_", None) is None:
+            self.learning_rate_ = self._initial_learning_rate(train, seed)
+            set_learning_rate(self.model_, self.learning_rate_)
+        _network.reseed(self.model_, seed + self.n_iter_)
         user = [copy.deepcopy(cb) for cb in (self.callbacks or [])]
         self.callbacks_ = self._default_callbacks(monitor, partial) + user
         history = self._train(
@@ -427,7 +550,36 @@ class BaseDeepStack(BaseEstimator):
             initial_epoch=0,
         )
         self._record_history(history)
+        if (
+            not partial
+            and self.batch_norm
+            and self.batch_norm_statistics == "population"
+        ):
+            # Partial fits see one chunk at a time: its statistics would
+            # replace the moving averages over the whole stream.
+            set_population_statistics(
+                self.model_, train[0], batch_size=max(self.batch_size, 4096)
+            )
+        self._report_divergence()
         return history
+
+    def _report_divergence(self):
+        guard = next(
+            (cb for cb in self.callbacks_ if isinstance(cb, DivergenceGuard)), None
+        )
+        if guard is None or guard.message is None:
+            return
+        stopper = next(
+            (cb for cb in self.callbacks_ if isinstance(cb, EarlyStopping)), None
+        )
+        if stopper is None or stopper.best_epoch < 0:
+            # The guard's restored weights are the ones kept.
+            first = self.n_iter_ - (guard.diverged_epoch + 1)
+            restored = first + guard.restored_epoch
+            self.best_epoch_ = restored if restored >= 0 else None
+        if self.on_divergence == "raise":
+            raise DivergenceError(guard.message)
+        warnings.warn(guard.message, RuntimeWarning, stacklevel=3)
 
     def _train(self, model, train, validation, *, callbacks, epochs, initial_epoch):
         """The training seam: run ``epochs`` epochs and return the logs per epoch."""
@@ -436,6 +588,26 @@ class BaseDeepStack(BaseEstimator):
         if validation is not None:
             Xv, yv, wv = validation
             validation_data = (Xv, yv) if wv is None else (Xv, yv, wv)
+        # Run many batches per compiled call (a whole epoch of a small data
+        # set): this removes Keras's per-batch Python loop and, because the
+        # batch dimension is then traced as unknown, the second trace that a
+        # smaller last batch would cost. Callbacks with per-batch hooks keep
+        # one batch per call so that they still see every batch.
+        batch_hooks = (
+            "on_batch_begin",
+            "on_batch_end",
+            "on_train_batch_begin",
+            "on_train_batch_end",
+        )
+        per_batch = any(
+            getattr(type(cb), hook) is not getattr(keras.callbacks.Callback, hook)
+            for cb in callbacks
+            for hook in batch_hooks
+        )
+        steps_per_execution = 1 if per_batch else 256
+        if model.steps_per_execution != steps_per_execution:
+            model.steps_per_execution = steps_per_execution
+            model.train_function = model.test_function = None
         history = model.fit(
             X,
             y,
@@ -467,7 +639,9 @@ class BaseDeepStack(BaseEstimator):
     # ------------------------------------------------------------- pickling
 
     def __getstate__(self):
-        state = super().__getstate__()
+        # A copy: on Python >= 3.11 the inherited __getstate__ returns the
+        # instance's own __dict__, which the lines below must not mutate.
+        state = dict(super().__getstate__())
         if "model_" in state:
             state["model_"] = _ModelBytes.from_model(state["model_"])
         if "callbacks_" in state:

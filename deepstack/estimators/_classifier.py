@@ -47,6 +47,7 @@ class DeepStackClassifier(ClassifierMixin, BaseDeepStack):
         **BaseDeepStack._parameter_constraints,
         "class_weight": [dict, StrOptions({"balanced"}), None],
     }
+    _monitors = ("val_loss", "val_accuracy")
 
     def __init__(
         self,
@@ -57,7 +58,7 @@ class DeepStackClassifier(ClassifierMixin, BaseDeepStack):
         input_dropout=0.0,
         batch_norm=True,
         l1=0.0,
-        l2=0.0,
+        l2=1e-3,
         optimizer="adam",
         learning_rate=1e-3,
         momentum=0.9,
@@ -71,11 +72,29 @@ class DeepStackClassifier(ClassifierMixin, BaseDeepStack):
         lr_schedule="halving",
         lr_patience=5,
         lr_factor=0.5,
+        monitor="val_loss",
+        max_halvings=None,
+        min_learning_rate=1e-6,
+        clipnorm=None,
+        on_divergence="raise",
+        batch_norm_statistics="population",
         standardize=True,
         random_state=None,
         verbose=0,
         callbacks=None,
         warm_start=False,
+        pretrain=None,
+        pretrain_epochs=20,
+        pretrain_layers=None,
+        pretrain_corruption="mask",
+        pretrain_noise_level=0.2,
+        pretrain_sparsity=0.0,
+        pretrain_tied_weights=True,
+        pretrain_loss="auto",
+        pretrain_optimizer="adam",
+        pretrain_learning_rate=1e-3,
+        pretrain_batch_size=32,
+        finetune="all",
         class_weight=None,
     ):
         super().__init__(
@@ -99,11 +118,29 @@ class DeepStackClassifier(ClassifierMixin, BaseDeepStack):
             lr_schedule=lr_schedule,
             lr_patience=lr_patience,
             lr_factor=lr_factor,
+            monitor=monitor,
+            max_halvings=max_halvings,
+            min_learning_rate=min_learning_rate,
+            clipnorm=clipnorm,
+            on_divergence=on_divergence,
+            batch_norm_statistics=batch_norm_statistics,
             standardize=standardize,
             random_state=random_state,
             verbose=verbose,
             callbacks=callbacks,
             warm_start=warm_start,
+            pretrain=pretrain,
+            pretrain_epochs=pretrain_epochs,
+            pretrain_layers=pretrain_layers,
+            pretrain_corruption=pretrain_corruption,
+            pretrain_noise_level=pretrain_noise_level,
+            pretrain_sparsity=pretrain_sparsity,
+            pretrain_tied_weights=pretrain_tied_weights,
+            pretrain_loss=pretrain_loss,
+            pretrain_optimizer=pretrain_optimizer,
+            pretrain_learning_rate=pretrain_learning_rate,
+            pretrain_batch_size=pretrain_batch_size,
+            finetune=finetune,
         )
         self.class_weight = class_weight
 
@@ -123,7 +160,7 @@ class DeepStackClassifier(ClassifierMixin, BaseDeepStack):
             if len(self.classes_) < 2:
                 raise ValueError(
                     "DeepStackClassifier needs samples of at least 2 classes in y; "
-                    f"got only one class: {self.classes_[0]!r}."
+                    f"got only one class: {self.classes_.tolist()[0]!r}."
                 )
             self.n_outputs_ = 1 if len(self.classes_) == 2 else len(self.classes_)
         else:
@@ -180,6 +217,21 @@ class DeepStackClassifier(ClassifierMixin, BaseDeepStack):
         weights = compute_sample_weight(self.class_weight, labels)
         return weights if sample_weight is None else weights * sample_weight
 
+    def _unlabeled_mask(self, y):
+        # scikit-learn's convention: -1 marks an unlabeled sample. Only with
+        # pretraining, which can use such rows; otherwise -1 stays a class
+        # label (as in {-1, 1} binary targets).
+        if self.pretrain is None:
+            return None
+        y = np.asarray(y)
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = y[:, 0]
+        if y.ndim != 1 or y.dtype.kind not in "biufO":
+            return None
+        if y.dtype.kind != "O":
+            return y == -1
+        return np.array([bool(label == -1) for label in y], dtype=bool)
+
     def _stratify(self, y_encoded):
         return self._class_indices(y_encoded)
 
@@ -205,8 +257,12 @@ class DeepStackClassifier(ClassifierMixin, BaseDeepStack):
         return self._decode_output(self._predict_raw(X))
 
     def predict_proba(self, X):
-        """Class probabilities, shape (n_samples, n_classes), in ``classes_`` order."""
-        return self._proba(self._predict_raw(X))
+        """Class probabilities, shape (n_samples, n_classes), in ``classes_`` order.
+
+        Computed from the logits in float64: a float32 sigmoid / softmax
+        rounds confident probabilities to exactly 0 or 1.
+        """
+        return np.exp(self.predict_log_proba(X))
 
     def decision_function(self, X):
         """Pre-softmax (pre-sigmoid) outputs: shape (n_samples,) for 2 classes."""

