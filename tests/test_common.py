@@ -2,7 +2,7 @@
 
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from deepstack import DeepStackClassifier, DeepStackRegressor
+from deepstack import DeepStackClassifier, DeepStackRegressor, StackedAutoencoder
 
 ESTIMATORS = [
     DeepStackClassifier(
@@ -20,6 +20,9 @@ ESTIMATORS = [
         batch_size=64,
         early_stopping=False,
         random_state=0,
+    ),
+    StackedAutoencoder(
+        (4,), epochs=3, batch_size=64, early_stopping=False, random_state=0
     ),
 ]
 

@@ -1,0 +1,546 @@
+"""DeepStackSearch: hyperparameter search driven by a keras-tuner oracle."""
+
+import copy
+import math
+import os
+import tempfile
+import time
+import warnings
+from numbers import Integral, Real
+
+import numpy as np
+from sklearn.base import BaseEstimator, MetaEstimatorMixin, clone, is_classifier
+from sklearn.metrics import check_scoring
+from sklearn.model_selection import train_test_split
+from sklearn.utils import check_random_state, get_tags, indexable
+from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
+from sklearn.utils.metaestimators import available_if
+from sklearn.utils.validation import _num_features, check_is_fitted
+
+from deepstack.tuning._space import HYPERBAND_PAST_TRIAL, ResolvedSpace
+from deepstack.tuning._tuner import (
+    OBJECTIVE,
+    ORACLES,
+    DeepStackTuner,
+    TrialRunner,
+    fit_arguments,
+    is_chief,
+    is_distributed,
+    make_oracle,
+)
+
+
+def _estimator_has(attr):
+    """Delegate ``attr`` to ``best_estimator_`` once fitted, else to ``estimator``."""
+
+    def check(self):
+        owner = getattr(self, "best_estimator_", None)
+        getattr(self.estimator if owner is None else owner, attr)
+        return True
+
+    return check
+
+
+class DeepStackSearch(MetaEstimatorMixin, BaseEstimator):
+    """Hyperparameter search for a deepstack estimator, run by keras-tuner.
+
+    A keras-tuner oracle (random search, grid search, Bayesian optimization or
+    Hyperband) proposes parameter values; each trial clones ``estimator``,
+    sets them, fits it on the training part of the data and scores it on the
+    validation part (or on ``X_val, y_val`` given to :meth:`fit`). The best
+    parameters are then refit.
+
+    Parameters
+    ----------
+    estimator : estimator
+        The estimator to tune, e.g. ``DeepStackClassifier()``; its own
+        parameters are the starting point of every trial.
+    search_space : dict or None, default=None
+        ``{parameter name: range}``. A range is :class:`Int`, :class:`Float`,
+        :class:`Choice`, :class:`Boolean`, a list (a choice among its values,
+        which may be tuples, e.g. ``hidden_layer_sizes=[(64,), (128, 64)]``)
+        or any other value (a constant set on every trial). The pseudo
+        parameters ``n_layers`` and ``units`` set ``hidden_layer_sizes =
+        (units,) * n_layers``. None searches :func:`default_search_space`
+        (learning rate, dropout, depth, width, batch norm, optimizer and,
+        when the estimator pretrains, pretraining epochs).
+    tuner : {"random", "grid", "bayesian", "hyperband"}, default="bayesian"
+        The keras-tuner oracle: ``RandomSearchOracle``, ``GridSearchOracle``,
+        ``BayesianOptimizationOracle`` or ``HyperbandOracle``. Hyperband's
+        epoch budget is the estimator's ``max_epochs``: a trial trains
+        ``tuner/epochs`` epochs, and a promoted trial continues from the
+        saved estimator of the earlier one (weights and optimizer state, no
+        second pretraining) for the remaining epochs.
+    max_trials : int or None, default=20
+        Number of trials (parameter settings) at most. None runs a grid to
+        exhaustion or Hyperband to the end of its brackets.
+    objective : str, callable or None, default=None
+        How a trial is scored on the validation data, greater is better.
+        None uses the estimator's ``score`` (accuracy for classifiers, R^2
+        for regressors); a string names a scikit-learn scorer (e.g.
+        ``"neg_log_loss"``); a callable is a scorer ``f(estimator, X, y)``.
+    validation_fraction : float in (0, 1), default=0.2
+        Share of ``X`` held out to score the trials (stratified for
+        classifiers, shuffled with ``random_state``). Ignored when ``fit``
+        gets ``X_val, y_val``. The trials' networks also use these data for
+        their early stopping.
+    refit : bool, default=True
+        Refit ``estimator`` with ``best_params_`` on all of ``X`` (training
+        and validation parts, as scikit-learn's ``GridSearchCV`` does; the
+        refit estimator draws its own early-stopping split from it). With
+        ``X_val, y_val`` given, the refit trains on ``X`` and watches
+        ``X_val`` exactly as the trials did.
+    directory : str or None, default=None
+        Where keras-tuner keeps the trials. None uses a fresh temporary
+        directory, removed after ``fit``.
+    project_name : str, default="deepstack_search"
+        Sub-directory of ``directory`` for this search.
+    overwrite : bool, default=True
+        Start afresh. With a ``directory`` and ``overwrite=False``, a search
+        that was interrupted resumes: finished trials are kept, not rerun.
+    tuner_options : dict or None, default=None
+        Extra keyword arguments for the oracle, e.g. ``{"factor": 3,
+        "hyperband_iterations": 2}`` for Hyperband or
+        ``{"num_initial_points": 5}`` for Bayesian optimization (default:
+        3 random points per hyperparameter as in keras-tuner, but at most half
+        of ``max_trials`` and at least 3, so that the Gaussian process guides
+        the rest of the search).
+    random_state : int, RandomState instance or None, default=None
+        Seeds the validation split, the oracle and every trial's estimator
+        (all trials get the same seed, so they differ only in their
+        parameters; keras-tuner's own seed does not seed network weights).
+        Give it in distributed mode, so that every process draws the same
+        validation split.
+    verbose : int, default=0
+        keras-tuner's progress display (0: silent).
+
+    Attributes
+    ----------
+    best_params_ : dict
+        Estimator parameters of the best trial (``hidden_layer_sizes`` for
+        ``n_layers`` / ``units``; with Hyperband, ``max_epochs`` is the best
+        trial's epoch budget).
+    best_score_ : float
+        Validation score of the best trial.
+    best_index_ : int
+        Row of the best trial in ``results_``.
+    best_estimator_ : estimator
+        ``estimator`` refit with ``best_params_`` (only with ``refit=True``
+        and not on a distributed worker).
+    results_ : dict of lists
+        One entry per trial, ready for ``pandas.DataFrame(results_)``:
+        ``trial_id``, ``status``, ``score``, ``n_epochs`` (epochs run),
+        ``fit_time`` (seconds), ``params`` (the estimator parameters),
+        ``param_<name>`` per searched hyperparameter and, with Hyperband,
+        ``budget`` (``tuner/epochs``) and ``continued_from``.
+    n_trials_ : int
+        Number of trials in ``results_``.
+    search_time_ : float
+        Seconds spent in the search (without the refit).
+    refit_time_ : float
+        Seconds spent refitting ``best_estimator_``.
+    role_ : {"single", "chief", "worker"}
+        ``"single"`` for an ordinary search; in keras-tuner's distributed mode
+        the chief holds the results of all trials and refits, a worker holds
+        only the trials it ran and does not refit.
+    tuner_ : DeepStackTuner
+        The keras-tuner ``Tuner`` (its ``oracle`` holds the trials). Not kept
+        by pickling.
+    n_features_in_ : int
+        Number of features seen during ``fit``.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Column names of ``X``, when it has string column names.
+
+    See Also
+    --------
+    DeepStackHyperModel : the same estimators as a ``keras_tuner.HyperModel``.
+    default_search_space : the space searched with ``search_space=None``.
+
+    Notes
+    -----
+    **Distributed search.** keras-tuner runs one search across processes or
+    machines: a *chief* process serves the oracle over gRPC and *workers* ask
+    it for trials. Start the same script in every process with
+    ``KERASTUNER_ORACLE_IP`` / ``KERASTUNER_ORACLE_PORT`` (the chief's
+    address) and ``KERASTUNER_TUNER_ID`` (``"chief"`` for the chief, a
+    distinct name such as ``"tuner0"``, ``"tuner1"`` per worker) set, and the
+    same ``random_state``. The chief's ``fit`` returns when the workers have
+    run ``max_trials`` trials and then refits the best. For Hyperband, give
+    every process the same ``directory`` on a shared file system and
+    ``overwrite=False``, so that workers can continue each other's trials.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_iris
+    >>> from deepstack import DeepStackClassifier, DeepStackSearch, Float
+    >>> X, y = load_iris(return_X_y=True)
+    >>> search = DeepStackSearch(
+    ...     DeepStackClassifier((8,), max_epochs=5),
+    ...     {"learning_rate": Float(1e-3, 1e-1, log=True), "dropout": [0.0, 0.2]},
+    ...     tuner="random",
+    ...     max_trials=2,
+    ...     random_state=0,
+    ... ).fit(X, y)
+    >>> sorted(search.best_params_)
+    ['dropout', 'learning_rate']
+    >>> len(search.results_["score"])
+    2
+    """
+
+    _parameter_constraints = {
+        "estimator": [HasMethods(["fit", "get_params", "set_params"])],
+        "search_space": [dict, None],
+        "tuner": [StrOptions(set(ORACLES))],
+        "max_trials": [Interval(Integral, 1, None, closed="left"), None],
+        "objective": [str, callable, None],
+        "validation_fraction": [Interval(Real, 0.0, 1.0, closed="neither")],
+        "refit": ["boolean"],
+        "directory": [str, os.PathLike, None],
+        "project_name": [str],
+        "overwrite": ["boolean"],
+        "tuner_options": [dict, None],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+    }
+
+    def __init__(
+        self,
+        estimator,
+        search_space=None,
+        tuner="bayesian",
+        max_trials=20,
+        *,
+        objective=None,
+        validation_fraction=0.2,
+        refit=True,
+        directory=None,
+        project_name="deepstack_search",
+        overwrite=True,
+        tuner_options=None,
+        random_state=None,
+        verbose=0,
+    ):
+        self.estimator = estimator
+        self.search_space = search_space
+        self.tuner = tuner
+        self.max_trials = max_trials
+        self.objective = objective
+        self.validation_fraction = validation_fraction
+        self.refit = refit
+        self.directory = directory
+        self.project_name = project_name
+        self.overwrite = overwrite
+        self.tuner_options = tuner_options
+        self.random_state = random_state
+        self.verbose = verbose
+
+    def fit(self, X, y=None, sample_weight=None, *, X_val=None, y_val=None):
+        """Search the space, then refit the best parameters.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training inputs.
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            Targets.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Per-sample weights, passed to every trial's ``fit``.
+        X_val, y_val : array-like, default=None
+            Validation data that score the trials, instead of a split of
+            ``X`` drawn with ``validation_fraction``.
+
+        Returns
+        -------
+        self : object
+            The fitted search.
+        """
+        self._validate_params()
+        hyperband = self.tuner == "hyperband"
+        space = ResolvedSpace(
+            self.search_space,
+            self.estimator,
+            reserved=("max_epochs",) if hyperband else (),
+        )
+        scorer = check_scoring(self.estimator, scoring=self.objective)
+        rng = check_random_state(self.random_state)
+        seed = int(rng.randint(0, 2**31 - 1))
+        oracle_seed = int(rng.randint(1, 2**31 - 1))
+        if is_distributed() and self.random_state is None and X_val is None:
+            warnings.warn(
+                "Distributed search with random_state=None: every process draws "
+                "its own validation split. Give the same random_state (or "
+                "X_val, y_val) to all of them.",
+                UserWarning,
+                stacklevel=2,
+            )
+        train, validation = self._split(X, y, sample_weight, X_val, y_val, seed)
+        self.n_features_in_ = _num_features(X)
+        self.__dict__.pop("feature_names_in_", None)
+        if hasattr(X, "columns"):
+            columns = np.asarray(X.columns, dtype=object)
+            if all(isinstance(c, str) for c in columns):
+                self.feature_names_in_ = columns
+
+        oracle = make_oracle(
+            self.tuner,
+            max_trials=self.max_trials,
+            hyperparameters=space.hyperparameters(),
+            seed=oracle_seed,
+            max_epochs=int(self.estimator.get_params().get("max_epochs", 100)),
+            options=self.tuner_options,
+        )
+        runner = TrialRunner(self.estimator, space, scorer, seed, hyperband)
+        scratch = None
+        directory = self.directory
+        if directory is None:
+            scratch = tempfile.TemporaryDirectory(prefix="deepstack-search-")
+            directory = scratch.name
+        start = time.perf_counter()
+        try:
+            tuner = DeepStackTuner(
+                oracle,
+                runner,
+                directory=os.fspath(directory),
+                project_name=self.project_name,
+                overwrite=self.overwrite,
+            )
+            tuner.search(train, validation, verbose=self.verbose)
+            self.role_ = (
+                "chief" if is_chief() else "worker" if is_distributed() else "single"
+            )
+            trials = (
+                tuner.local_trials
+                if self.role_ == "worker"
+                else _oracle_trials(tuner.oracle)
+            )
+        finally:
+            if scratch is not None:
+                scratch.cleanup()
+        self.search_time_ = time.perf_counter() - start
+        self.tuner_ = tuner
+        self._record(trials, space, hyperband)
+
+        self.refit_time_ = 0.0
+        self.__dict__.pop("best_estimator_", None)  # never keep a stale refit
+        if self.refit and self.role_ != "worker":
+            start = time.perf_counter()
+            params = dict(self.best_params_)
+            if "random_state" in space.estimator_params:
+                params.setdefault("random_state", seed)
+            self.best_estimator_ = clone(self.estimator).set_params(**params)
+            fit_kwargs = fit_arguments(
+                self.best_estimator_, sample_weight, X_val, y_val
+            )
+            self.best_estimator_.fit(X, y, **fit_kwargs)
+            self.refit_time_ = time.perf_counter() - start
+        return self
+
+    def _split(self, X, y, sample_weight, X_val, y_val, seed):
+        if (X_val is None) != (y_val is None):
+            raise ValueError("X_val and y_val must be given together.")
+        arrays = [X] + ([y] if y is not None else [])
+        if sample_weight is not None:
+            arrays.append(sample_weight)
+        arrays = indexable(*arrays)
+        X, y = arrays[0], arrays[1] if y is not None else None
+        w = arrays[-1] if sample_weight is not None else None
+        if X_val is not None:
+            return (X, y, w), (X_val, y_val)
+        n = _num_samples(X)
+        n_val = math.ceil(self.validation_fraction * n)
+        if n_val < 1 or n - n_val < 1:
+            raise ValueError(
+                f"Cannot hold out validation_fraction={self.validation_fraction} "
+                f"of n_samples={n}; give more samples or X_val, y_val."
+            )
+        stratify = None
+        if y is not None and is_classifier(self.estimator):
+            labels = np.asarray(y)
+            if labels.ndim == 1:
+                _, counts = np.unique(labels, return_counts=True)
+                if counts.min() >= 2 and n_val >= len(counts):
+                    stratify = labels
+        parts = train_test_split(
+            *arrays, test_size=n_val, random_state=seed, stratify=stratify
+        )
+        train, val = parts[0::2], parts[1::2]
+        if y is None:
+            return (train[0], None, train[-1] if w is not None else None), (
+                val[0],
+                None,
+            )
+        return (train[0], train[1], train[2] if w is not None else None), (
+            val[0],
+            val[1],
+        )
+
+    def _record(self, trials, space, hyperband):
+        names = list(space.ranges)
+        rows = {
+            "trial_id": [],
+            "status": [],
+            "score": [],
+            "n_epochs": [],
+            "fit_time": [],
+            "params": [],
+            **{f"param_{name}": [] for name in names},
+        }
+        if hyperband:
+            rows.update(budget=[], continued_from=[])
+        messages = []
+        for trial in sorted(trials, key=lambda t: t["trial_id"]):
+            values = trial["values"]
+            metrics = trial["metrics"]
+            rows["trial_id"].append(trial["trial_id"])
+            rows["status"].append(trial["status"])
+            rows["score"].append(metrics.get(OBJECTIVE, np.nan))
+            rows["n_epochs"].append(metrics.get("n_epochs", np.nan))
+            rows["fit_time"].append(metrics.get("fit_time", np.nan))
+            params = space.params(values)
+            if hyperband and "tuner/epochs" in values:
+                params["max_epochs"] = int(values["tuner/epochs"])
+            rows["params"].append(params)
+            decoded = _decoded(space, values)
+            for name in names:
+                rows[f"param_{name}"].append(decoded.get(name))
+            if hyperband:
+                rows["budget"].append(values.get("tuner/epochs"))
+                rows["continued_from"].append(values.get(HYPERBAND_PAST_TRIAL))
+            if trial.get("message"):
+                messages.append(trial["message"])
+        self.results_ = rows
+        self.n_trials_ = len(rows["trial_id"])
+        scores = np.array(
+            [
+                s if status == "COMPLETED" else np.nan
+                for s, status in zip(rows["score"], rows["status"])
+            ],
+            dtype=float,
+        )
+        if not np.isfinite(scores).any():
+            detail = ("\nLast error:\n" + messages[-1]) if messages else ""
+            raise RuntimeError(
+                f"No trial of the search completed ({self.n_trials_} trials)." + detail
+            )
+        self.best_index_ = int(np.nanargmax(scores))
+        self.best_score_ = float(scores[self.best_index_])
+        self.best_params_ = dict(rows["params"][self.best_index_])
+
+    # ---------------------------------------------------------- delegation
+
+    def _best(self):
+        check_is_fitted(self, "results_")
+        if not hasattr(self, "best_estimator_"):
+            raise AttributeError(
+                "This DeepStackSearch has no best_estimator_ (refit=False, or a "
+                "distributed worker): fit estimator.set_params(**best_params_) "
+                "yourself."
+            )
+        return self.best_estimator_
+
+    @available_if(_estimator_has("predict"))
+    def predict(self, X):
+        """``best_estimator_.predict(X)``."""
+        return self._best().predict(X)
+
+    @available_if(_estimator_has("predict_proba"))
+    def predict_proba(self, X):
+        """``best_estimator_.predict_proba(X)``."""
+        return self._best().predict_proba(X)
+
+    @available_if(_estimator_has("predict_log_proba"))
+    def predict_log_proba(self, X):
+        """``best_estimator_.predict_log_proba(X)``."""
+        return self._best().predict_log_proba(X)
+
+    @available_if(_estimator_has("decision_function"))
+    def decision_function(self, X):
+        """``best_estimator_.decision_function(X)``."""
+        return self._best().decision_function(X)
+
+    @available_if(_estimator_has("transform"))
+    def transform(self, X):
+        """``best_estimator_.transform(X)``."""
+        return self._best().transform(X)
+
+    @available_if(_estimator_has("inverse_transform"))
+    def inverse_transform(self, X):
+        """``best_estimator_.inverse_transform(X)``."""
+        return self._best().inverse_transform(X)
+
+    @available_if(_estimator_has("score"))
+    def score(self, X, y=None, sample_weight=None):
+        """Score of ``best_estimator_`` on ``X, y`` with the search's objective.
+
+        ``best_estimator_.score`` when ``objective=None``, else the
+        ``objective`` scorer.
+        """
+        best = self._best()
+        if self.objective is None:
+            if sample_weight is None:
+                return best.score(X, y)
+            return best.score(X, y, sample_weight=sample_weight)
+        scorer = check_scoring(best, scoring=self.objective)
+        if sample_weight is not None:
+            return scorer(best, X, y, sample_weight=sample_weight)
+        return scorer(best, X, y)
+
+    @property
+    def classes_(self):
+        """Class labels of ``best_estimator_`` (classifiers only)."""
+        return self._best().classes_
+
+    # ----------------------------------------------------------- plumbing
+
+    def __getstate__(self):
+        state = super().__getstate__()
+        # The tuner holds an oracle with thread locks (and, on a distributed
+        # worker, a gRPC channel): keep the plain results only.
+        state.pop("tuner_", None)
+        return state
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        inner = get_tags(self.estimator)
+        tags.estimator_type = inner.estimator_type
+        tags.classifier_tags = copy.deepcopy(inner.classifier_tags)
+        tags.regressor_tags = copy.deepcopy(inner.regressor_tags)
+        tags.transformer_tags = copy.deepcopy(inner.transformer_tags)
+        tags.input_tags = copy.deepcopy(inner.input_tags)
+        tags.target_tags = copy.deepcopy(inner.target_tags)
+        tags.non_deterministic = inner.non_deterministic
+        return tags
+
+
+def _num_samples(X):
+    return X.shape[0] if hasattr(X, "shape") else len(X)
+
+
+def _decoded(space, values):
+    """Hyperparameter values as the user wrote them (tuples back from reprs)."""
+    out = {}
+    for name, spec in space.ranges.items():
+        if name in values:
+            value = values[name]
+            out[name] = spec.decode(value) if hasattr(spec, "decode") else value
+    return out
+
+
+def _oracle_trials(oracle):
+    """The oracle's trials as plain rows (same shape as the tuner's own)."""
+    rows = []
+    for trial_id, trial in oracle.trials.items():
+        metrics = {}
+        for name in (OBJECTIVE, "n_epochs", "fit_time"):
+            if trial.metrics.exists(name):
+                metrics[name] = float(trial.metrics.get_last_value(name))
+        rows.append(
+            {
+                "trial_id": trial_id,
+                "status": str(trial.status),
+                "values": dict(trial.hyperparameters.values),
+                "metrics": metrics,
+                "message": trial.message,
+            }
+        )
+    return rows

@@ -1,0 +1,409 @@
+"""Search spaces: estimator parameters mapped onto keras-tuner hyperparameters.
+
+A search space is a plain dict ``{parameter name: range}``. A range is one of
+the small helper types below (:class:`Int`, :class:`Float`, :class:`Choice`,
+:class:`Boolean`), a list (a choice among its values) or any other value (a
+constant set on every trial). Hyperparameter names equal the estimator's
+parameter names, with two exceptions that together describe
+``hidden_layer_sizes``: ``n_layers`` and ``units`` give
+``hidden_layer_sizes = (units,) * n_layers``.
+"""
+
+import dataclasses
+import math
+from numbers import Integral, Real
+
+import keras_tuner
+
+N_LAYERS = "n_layers"
+UNITS = "units"
+ARCHITECTURE = "hidden_layer_sizes"
+HYPERBAND_KEYS = ("tuner/epochs", "tuner/initial_epoch", "tuner/bracket", "tuner/round")
+HYPERBAND_PAST_TRIAL = "tuner/trial_id"
+PRETRAIN = "autoencoder"
+
+
+@dataclasses.dataclass(frozen=True)
+class Int:
+    """An integer range ``[low, high]`` for one estimator parameter.
+
+    Parameters
+    ----------
+    low, high : int
+        Inclusive bounds.
+    step : int, default=None
+        Spacing of the values (a factor when ``log=True``, e.g. ``step=2``
+        gives 32, 64, 128, ...). None samples every integer (linear) or
+        anywhere on the log scale.
+    log : bool, default=False
+        Sample uniformly on the log scale (``low`` must be positive).
+    default : int, default=None
+        The value grid search starts from; None takes the estimator's own
+        value when it lies in the range, else ``low``.
+    """
+
+    low: int
+    high: int
+    step: int | None = None
+    log: bool = False
+    default: int | None = None
+
+    def __post_init__(self):
+        _check_bounds(self, Integral)
+
+    def declare(self, hp, name, fallback=None):
+        return hp.Int(
+            name,
+            int(self.low),
+            int(self.high),
+            step=self.step,
+            sampling="log" if self.log else "linear",
+            default=_default(self, fallback),
+        )
+
+    def contains(self, value):
+        return _is_number(value, Integral) and self.low <= value <= self.high
+
+
+@dataclasses.dataclass(frozen=True)
+class Float:
+    """A real range ``[low, high]`` for one estimator parameter.
+
+    Parameters
+    ----------
+    low, high : float
+        Inclusive bounds.
+    step : float, default=None
+        Spacing of the values (a factor when ``log=True``); None samples
+        continuously (grid search then takes 10 evenly spaced values).
+    log : bool, default=False
+        Sample uniformly on the log scale, as suits learning rates.
+    default : float, default=None
+        The value grid search starts from; None takes the estimator's own
+        value when it lies in the range, else ``low``.
+    """
+
+    low: float
+    high: float
+    step: float | None = None
+    log: bool = False
+    default: float | None = None
+
+    def __post_init__(self):
+        _check_bounds(self, Real)
+
+    def declare(self, hp, name, fallback=None):
+        return hp.Float(
+            name,
+            float(self.low),
+            float(self.high),
+            step=self.step,
+            sampling="log" if self.log else "linear",
+            default=_default(self, fallback),
+        )
+
+    def contains(self, value):
+        return _is_number(value, Real) and self.low <= value <= self.high
+
+
+@dataclasses.dataclass(frozen=True)
+class Choice:
+    """A choice among ``values`` (any Python values, e.g. tuples or None).
+
+    Plain lists in a search space mean the same thing. Values keras-tuner
+    cannot hold (tuples, None, mixed types) are searched by their ``repr``
+    and turned back into the original objects for the estimator.
+
+    Parameters
+    ----------
+    values : sequence
+        The candidates, at least one.
+    default : object, default=None
+        The value grid search starts from; None takes the estimator's own
+        value when it is one of ``values``, else the first value.
+    """
+
+    values: tuple
+    default: object = None
+
+    def __post_init__(self):
+        values = tuple(self.values)
+        if not values:
+            raise ValueError("Choice needs at least one value.")
+        object.__setattr__(self, "values", values)
+
+    @property
+    def _native(self):
+        kinds = {_native_kind(v) for v in self.values}
+        return len(kinds) == 1 and None not in kinds
+
+    def _encoded(self):
+        if self._native:
+            return list(self.values), {v: v for v in self.values}
+        labels = [repr(v) for v in self.values]
+        if len(set(labels)) != len(labels):
+            raise ValueError(
+                f"Choice values must have distinct reprs; got {list(self.values)!r}."
+            )
+        return labels, dict(zip(labels, self.values))
+
+    def declare(self, hp, name, fallback=None):
+        labels, _ = self._encoded()
+        default = _default(self, fallback)
+        if default is not None:
+            default = labels[_index(self.values, default)]
+        return hp.Choice(name, labels, default=default)
+
+    def decode(self, label):
+        return self._encoded()[1][label]
+
+    def contains(self, value):
+        return _index(self.values, value) is not None
+
+
+@dataclasses.dataclass(frozen=True)
+class Boolean:
+    """On or off (e.g. ``batch_norm``).
+
+    Parameters
+    ----------
+    default : bool, default=None
+        The value grid search starts from; None takes the estimator's own
+        value when it is a bool, else False.
+    """
+
+    default: bool | None = None
+
+    def declare(self, hp, name, fallback=None):
+        return hp.Boolean(name, default=bool(_default(self, fallback) or False))
+
+    def contains(self, value):
+        return isinstance(value, bool)
+
+
+RANGES = (Int, Float, Choice, Boolean)
+
+
+def default_search_space(estimator):
+    """The space :class:`DeepStackSearch` explores when ``search_space=None``.
+
+    ======================  =============================================
+    parameter               range
+    ======================  =============================================
+    ``learning_rate``       ``Float(1e-4, 1e-1, log=True)``
+    ``dropout``             ``Float(0.0, 0.6)``
+    ``n_layers``            ``Int(1, 3)`` (number of hidden layers)
+    ``units``               ``Int(32, 512, step=2, log=True)`` (32 ... 512)
+    ``batch_norm``          ``Boolean()``
+    ``optimizer``           ``Choice(["adam", "rmsprop", "sgd"])``
+    ``pretrain_epochs``     ``Choice([0, 5, 10, 20])`` (0 = no pretraining)
+    ======================  =============================================
+
+    ``n_layers`` and ``units`` set ``hidden_layer_sizes = (units,) *
+    n_layers``. ``pretrain_epochs`` is searched only for estimators with
+    ``pretrain`` and ``pretrain_epochs`` parameters: a trial with 0 epochs
+    sets ``pretrain=None`` (no pretraining), one with more epochs keeps the
+    estimator's ``pretrain`` or, when that is None, sets
+    ``pretrain="autoencoder"``. Parameters the estimator lacks are left out.
+
+    Parameters
+    ----------
+    estimator : estimator
+        A deepstack estimator (its parameter names decide what is searched).
+
+    Returns
+    -------
+    space : dict
+        ``{parameter name: range}``.
+    """
+    params = estimator.get_params(deep=False)
+    space = {
+        "learning_rate": Float(1e-4, 1e-1, log=True),
+        "dropout": Float(0.0, 0.6),
+        N_LAYERS: Int(1, 3),
+        UNITS: Int(32, 512, step=2, log=True),
+        "batch_norm": Boolean(),
+        "optimizer": Choice(("adam", "rmsprop", "sgd")),
+    }
+    if "pretrain" in params and "pretrain_epochs" in params:
+        space["pretrain_epochs"] = Choice((0, 5, 10, 20))
+    if ARCHITECTURE not in params:
+        space.pop(N_LAYERS)
+        space.pop(UNITS)
+    return {name: r for name, r in space.items() if name in params or name in _PSEUDO}
+
+
+_PSEUDO = (N_LAYERS, UNITS)
+
+
+class ResolvedSpace:
+    """A search space checked against one estimator.
+
+    Splits the user's dict into searched ranges and constants, declares the
+    ranges as keras-tuner hyperparameters and turns a trial's values back into
+    estimator parameters.
+    """
+
+    def __init__(self, search_space, estimator, *, reserved=()):
+        # Nested names (``step__param`` for a Pipeline) are valid keys too.
+        params = estimator.get_params(deep=True)
+        space = (
+            default_search_space(estimator) if search_space is None else search_space
+        )
+        if not isinstance(space, dict):
+            raise TypeError(
+                "search_space must be a dict {parameter name: range} or None; got "
+                f"{type(space).__name__}."
+            )
+        unknown = [k for k in space if k not in params and k not in _PSEUDO]
+        if unknown:
+            raise ValueError(
+                f"search_space names parameters that {type(estimator).__name__} "
+                f"does not have: {sorted(unknown)}. Valid names: "
+                f"{sorted(params) + list(_PSEUDO)}."
+            )
+        if (N_LAYERS in space or UNITS in space) and ARCHITECTURE in space:
+            raise ValueError(
+                "search_space may give either hidden_layer_sizes or n_layers / "
+                "units, not both."
+            )
+        if (N_LAYERS in space or UNITS in space) and ARCHITECTURE not in params:
+            raise ValueError(
+                f"n_layers / units need a hidden_layer_sizes parameter, which "
+                f"{type(estimator).__name__} does not have."
+            )
+        clash = [k for k in reserved if k in space]
+        if clash:
+            raise ValueError(
+                f"search_space must not contain {clash}: the tuner sets "
+                "these itself (Hyperband's budget is max_epochs)."
+            )
+        self.estimator_params = params
+        self.ranges, self.constants = {}, {}
+        for name, value in space.items():
+            if isinstance(value, list):
+                value = Choice(tuple(value))
+            if isinstance(value, RANGES):
+                self.ranges[name] = value
+            else:
+                self.constants[name] = value
+        for name in _PSEUDO:
+            value = self.constants.pop(name, None)
+            if value is not None:
+                self.ranges[name] = Choice((value,))
+
+    def _fallback(self, name):
+        """The estimator's own value of ``name`` (the grid's starting point)."""
+        sizes = self.estimator_params.get(ARCHITECTURE)
+        if name == N_LAYERS:
+            return len(sizes) if _is_sequence(sizes) else None
+        if name == UNITS:
+            return sizes[0] if _is_sequence(sizes) and len(sizes) else None
+        return self.estimator_params.get(name)
+
+    def hyperparameters(self):
+        """A ``keras_tuner.HyperParameters`` declaring every range."""
+        hp = keras_tuner.HyperParameters()
+        self.declare(hp)
+        return hp
+
+    def declare(self, hp):
+        """Declare the ranges on ``hp`` and return the estimator parameters."""
+        for name, value in self.ranges.items():
+            fallback = self._fallback(name)
+            if fallback is not None and not value.contains(fallback):
+                fallback = None
+            value.declare(hp, name, fallback)
+        return self.params(hp.values)
+
+    def params(self, values):
+        """Estimator parameters from a trial's hyperparameter values."""
+        params = dict(self.constants)
+        for name, value in values.items():
+            if name.startswith("tuner/") or name not in self.ranges:
+                continue
+            spec = self.ranges[name]
+            if isinstance(spec, Choice):
+                value = spec.decode(value)
+            elif isinstance(spec, Int):
+                value = int(value)
+            elif isinstance(spec, Float):
+                value = float(value)
+            elif isinstance(spec, Boolean):
+                value = bool(value)
+            params[name] = value
+        n_layers = params.pop(N_LAYERS, None)
+        units = params.pop(UNITS, None)
+        if n_layers is not None or units is not None:
+            if n_layers is None:
+                n_layers = self._fallback(N_LAYERS)
+            if units is None:
+                units = self._fallback(UNITS)
+            params[ARCHITECTURE] = (int(units),) * int(n_layers)
+        if ARCHITECTURE in params and _is_sequence(params[ARCHITECTURE]):
+            params[ARCHITECTURE] = tuple(params[ARCHITECTURE])
+        if (
+            "pretrain_epochs" in self.ranges
+            and "pretrain" in self.estimator_params
+            and "pretrain" not in self.ranges
+            and "pretrain" not in self.constants
+        ):
+            # pretrain_epochs=0 means "no pretraining"; a positive number
+            # switches on the estimator's pretraining (autoencoders if it has
+            # none set).
+            if params.get("pretrain_epochs", 1) > 0:
+                params["pretrain"] = self.estimator_params["pretrain"] or PRETRAIN
+            else:
+                params["pretrain"] = None
+                params.pop("pretrain_epochs")
+        return params
+
+
+def _check_bounds(spec, kind):
+    if not (_is_number(spec.low, kind) and _is_number(spec.high, kind)):
+        raise TypeError(
+            f"{type(spec).__name__} bounds must be numbers; got low={spec.low!r}, "
+            f"high={spec.high!r}."
+        )
+    if spec.low > spec.high:
+        raise ValueError(
+            f"{type(spec).__name__} needs low <= high; got {spec.low} > {spec.high}."
+        )
+    if spec.log and spec.low <= 0:
+        raise ValueError(
+            f"{type(spec).__name__}(log=True) needs low > 0; got low={spec.low}."
+        )
+    if spec.step is not None and (
+        not _is_number(spec.step, Real) or spec.step <= 0 or math.isnan(spec.step)
+    ):
+        raise ValueError(f"step must be a positive number; got {spec.step!r}.")
+
+
+def _default(spec, fallback):
+    return spec.default if spec.default is not None else fallback
+
+
+def _is_number(value, kind):
+    return isinstance(value, kind) and not isinstance(value, bool)
+
+
+def _is_sequence(value):
+    return isinstance(value, list | tuple)
+
+
+def _native_kind(value):
+    if isinstance(value, bool):
+        return bool
+    if isinstance(value, int | str | float):
+        return type(value)
+    return None
+
+
+def _index(values, value):
+    for i, candidate in enumerate(values):
+        if type(candidate) is type(value) and candidate == value:
+            return i
+        if _is_sequence(candidate) and _is_sequence(value):
+            if tuple(candidate) == tuple(value):
+                return i
+    return None

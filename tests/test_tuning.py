@@ -1,0 +1,349 @@
+"""DeepStackSearch, search spaces and DeepStackHyperModel (tiny networks)."""
+
+import os
+import pickle
+
+import keras_tuner
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.base import clone
+from sklearn.model_selection import GridSearchCV
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+import deepstack
+from deepstack import (
+    Boolean,
+    Choice,
+    DeepStackClassifier,
+    DeepStackHyperModel,
+    DeepStackRegressor,
+    DeepStackSearch,
+    Float,
+    Int,
+    default_search_space,
+)
+from deepstack.tuning._space import ResolvedSpace
+from deepstack.tuning._tuner import make_oracle
+from tests.conftest import tiny
+
+# ---------------------------------------------------------------- spaces
+
+
+@pytest.mark.parametrize(
+    "make, match",
+    [
+        (lambda: Int(5, 1), "low <= high"),
+        (lambda: Float(0.0, 1.0, log=True), "low > 0"),
+        (lambda: Float(0.1, 1.0, step=-1.0), "step"),
+        (lambda: Int(1.5, 3), "must be numbers"),
+        (lambda: Choice([]), "at least one"),
+    ],
+)
+def test_range_helpers_reject_bad_bounds(make, match):
+    with pytest.raises((ValueError, TypeError), match=match):
+        make()
+
+
+def test_space_maps_layers_units_and_python_values():
+    space = ResolvedSpace(
+        {
+            "n_layers": Int(1, 3),
+            "units": [8, 16],
+            "class_weight": [None, "balanced"],
+            "batch_norm": Boolean(),
+            "batch_size": 16,
+        },
+        DeepStackClassifier(hidden_layer_sizes=(16, 16)),
+    )
+    hp = space.hyperparameters()
+    assert set(hp.values) == {"n_layers", "units", "class_weight", "batch_norm"}
+    # Grid search starts from the estimator's own values where they fit.
+    assert hp.values["n_layers"] == 2 and hp.values["units"] == 16
+    label = hp.values["class_weight"]
+    assert isinstance(label, str)
+    params = space.params(
+        {"n_layers": 3, "units": 8, "class_weight": "'balanced'", "batch_norm": True}
+    )
+    assert params == {
+        "hidden_layer_sizes": (8, 8, 8),
+        "class_weight": "balanced",
+        "batch_norm": True,
+        "batch_size": 16,
+    }
+    assert space.params({"class_weight": "None"})["class_weight"] is None
+    DeepStackClassifier().set_params(**params)
+
+
+def test_space_choice_of_architectures():
+    space = ResolvedSpace(
+        {"hidden_layer_sizes": [(8,), (16, 8)]}, DeepStackClassifier((8,))
+    )
+    hp = space.hyperparameters()
+    assert hp.values["hidden_layer_sizes"] == "(8,)"
+    assert space.params({"hidden_layer_sizes": "(16, 8)"}) == {
+        "hidden_layer_sizes": (16, 8)
+    }
+
+
+def test_default_space_covers_the_documented_parameters():
+    space = default_search_space(DeepStackClassifier())
+    assert space["learning_rate"] == Float(1e-4, 1e-1, log=True)
+    assert space["dropout"] == Float(0.0, 0.6)
+    assert space["n_layers"] == Int(1, 3)
+    assert space["batch_norm"] == Boolean()
+    assert set(space["optimizer"].values) == {"adam", "rmsprop", "sgd"}
+    hp = ResolvedSpace(None, DeepStackClassifier()).hyperparameters()
+    assert list(hp.space[3].values) == [32, 64, 128, 256, 512]  # units
+    assert hp.values["learning_rate"] == pytest.approx(1e-3)
+    # pretraining epochs are searched because the estimator can pretrain;
+    # 0 epochs means no pretraining.
+    assert 0 in space["pretrain_epochs"].values
+    resolved = ResolvedSpace(None, DeepStackClassifier())
+    assert resolved.params({"pretrain_epochs": 0})["pretrain"] is None
+    on = resolved.params({"pretrain_epochs": 5})
+    assert on["pretrain"] == "autoencoder" and on["pretrain_epochs"] == 5
+    denoising = ResolvedSpace(None, DeepStackClassifier(pretrain="denoising"))
+    assert denoising.params({"pretrain_epochs": 5})["pretrain"] == "denoising"
+
+
+def test_default_space_without_pretrain_parameter():
+    from sklearn.neural_network import MLPClassifier
+
+    space = default_search_space(MLPClassifier())
+    assert "pretrain_epochs" not in space and "dropout" not in space
+    assert {"n_layers", "units"} <= set(space)
+
+
+@pytest.mark.parametrize(
+    "kind, cls",
+    [
+        ("random", keras_tuner.oracles.RandomSearchOracle),
+        ("grid", keras_tuner.oracles.GridSearchOracle),
+        ("bayesian", keras_tuner.oracles.BayesianOptimizationOracle),
+        ("hyperband", keras_tuner.oracles.HyperbandOracle),
+    ],
+)
+def test_each_tuner_is_backed_by_its_oracle(kind, cls):
+    space = {"dropout": [0.0, 0.5], "batch_norm": Boolean(), "units": [4, 8]}
+    hp = ResolvedSpace(space, DeepStackClassifier()).hyperparameters()
+    oracle = make_oracle(
+        kind, max_trials=7, hyperparameters=hp, seed=3, max_epochs=9, options=None
+    )
+    assert type(oracle) is cls
+    assert oracle.max_trials == 7
+    assert oracle.objective.name == "score" and oracle.objective.direction == "max"
+    if kind == "hyperband":
+        assert oracle.max_epochs == 9
+    if kind == "bayesian":
+        # Half of the 7 trials start at random, not 3 per parameter (9).
+        assert oracle.num_initial_points == 3
+
+
+def test_bad_search_space_is_rejected_before_training(classification_data):
+    X, y = classification_data
+    with pytest.raises(ValueError, match="does not have: \\['nope'\\]"):
+        DeepStackSearch(tiny(DeepStackClassifier), {"nope": [1, 2]}).fit(X, y)
+    with pytest.raises(ValueError, match="not both"):
+        DeepStackSearch(
+            tiny(DeepStackClassifier),
+            {"units": [4], "hidden_layer_sizes": [(4,)]},
+        ).fit(X, y)
+    with pytest.raises(ValueError, match="max_epochs"):
+        DeepStackSearch(
+            tiny(DeepStackClassifier), {"max_epochs": [1, 2]}, tuner="hyperband"
+        ).fit(X, y)
+    with pytest.raises(ValueError, match="tuner"):
+        DeepStackSearch(tiny(DeepStackClassifier), tuner="annealing").fit(X, y)
+
+
+def test_failed_trials_raise_with_the_cause(classification_data):
+    X, y = classification_data
+    search = DeepStackSearch(
+        tiny(DeepStackClassifier), {"dropout": [1.5]}, tuner="random", max_trials=1
+    )
+    with pytest.raises(RuntimeError, match="No trial(.|\n)*dropout"):
+        search.fit(X, y)
+
+
+# ---------------------------------------------------------------- search
+
+
+def test_search_in_pipeline(classification_data):
+    X, y = classification_data
+    search = DeepStackSearch(
+        tiny(DeepStackClassifier, hidden_layer_sizes=(8,), max_epochs=2),
+        {"learning_rate": Float(1e-3, 1e-1, log=True), "n_layers": Int(1, 2)},
+        tuner="random",
+        max_trials=2,
+        random_state=0,
+    )
+    pipe = make_pipeline(StandardScaler(), search).fit(X, y)
+
+    frame = pd.DataFrame(search.results_)
+    assert len(frame) == search.n_trials_ == 2
+    assert set(frame["status"]) == {"COMPLETED"}
+    assert (frame["n_epochs"] == 2).all() and (frame["fit_time"] > 0).all()
+    assert frame["score"].between(0, 1).all()
+    assert search.best_score_ == frame["score"].max()
+    best = frame.iloc[search.best_index_]
+    assert search.best_params_ == best["params"]
+    assert search.best_params_["hidden_layer_sizes"] == (8,) * best["param_n_layers"]
+    assert search.best_params_["learning_rate"] == best["param_learning_rate"]
+    assert frame["param_learning_rate"].between(1e-3, 1e-1).all()
+
+    fitted = search.best_estimator_
+    assert fitted.get_params()["learning_rate"] == search.best_params_["learning_rate"]
+    Xs = pipe[0].transform(X)
+    assert fitted.n_features_in_ == search.n_features_in_ == X.shape[1]
+    np.testing.assert_array_equal(search.predict(Xs), fitted.predict(Xs))
+    proba = pipe.predict_proba(X)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-5)
+    assert pipe.score(X, y) == fitted.score(Xs, y)
+    np.testing.assert_array_equal(search.classes_, np.unique(y))
+    assert search.role_ == "single"
+    # directory=None: a temporary directory, gone after fit.
+    assert not os.path.exists(search.tuner_.directory)
+
+    restored = pickle.loads(pickle.dumps(pipe))
+    assert not hasattr(restored[-1], "tuner_")
+    assert restored[-1].results_["trial_id"] == search.results_["trial_id"]
+    np.testing.assert_allclose(restored.predict_proba(X), proba, rtol=1e-5)
+
+    fresh = clone(search)
+    assert not hasattr(fresh, "results_")
+    assert fresh.get_params()["estimator__max_epochs"] == 2
+
+
+def test_regressor_grid_with_validation_data_and_scorer(regression_data):
+    X, y = regression_data
+    search = DeepStackSearch(
+        tiny(DeepStackRegressor, hidden_layer_sizes=(8,), max_epochs=2),
+        {"dropout": [0.0, 0.3], "batch_size": 64},
+        tuner="grid",
+        max_trials=None,
+        objective="neg_mean_squared_error",
+        refit=False,
+        random_state=0,
+    ).fit(X[:120], y[:120], X_val=X[120:], y_val=y[120:])
+    # The grid has two points and is exhausted; the first is the estimator's own.
+    assert search.results_["param_dropout"] == [0.0, 0.3]
+    assert all(p["batch_size"] == 64 for p in search.results_["params"])
+    scores = np.array(search.results_["score"])
+    assert (scores < 0).all() and search.best_score_ == scores.max()
+    with pytest.raises(AttributeError, match="refit=False"):
+        search.predict(X)
+    assert search.__sklearn_tags__().estimator_type == "regressor"
+
+
+def test_hyperband_continues_without_pretraining_again(
+    classification_data, monkeypatch
+):
+    calls = []
+    original = deepstack._pretraining.initialize_network
+
+    def counting(estimator, model, X, seed):
+        calls.append(estimator.pretrain)
+        return original(estimator, model, X, seed)
+
+    monkeypatch.setattr(deepstack._pretraining, "initialize_network", counting)
+    X, y = classification_data
+    search = DeepStackSearch(
+        tiny(
+            DeepStackClassifier,
+            hidden_layer_sizes=(8,),
+            max_epochs=2,
+            pretrain="autoencoder",
+            pretrain_epochs=1,
+        ),
+        {"learning_rate": Float(1e-3, 1e-1, log=True)},
+        tuner="hyperband",
+        max_trials=3,
+        tuner_options={"factor": 2},
+        refit=False,
+        random_state=0,
+    ).fit(X, y)
+    results = search.results_
+    # Bracket of factor 2 over max_epochs=2: two 1-epoch trials, then the best
+    # of them continued to 2 epochs from its saved estimator.
+    assert results["budget"] == [1, 1, 2]
+    assert results["continued_from"][:2] == [None, None]
+    past = results["continued_from"][2]
+    first_two = dict(zip(results["trial_id"][:2], results["score"][:2]))
+    assert past == max(first_two, key=first_two.get)
+    past_row = results["trial_id"].index(past)
+    assert results["param_learning_rate"][2] == results["param_learning_rate"][past_row]
+    assert results["n_epochs"] == [1, 1, 2]
+    # Only the two fresh trials pretrained; the continuation did not.
+    assert calls == ["autoencoder", "autoencoder"]
+    assert search.best_params_["max_epochs"] == results["budget"][search.best_index_]
+
+
+def test_gridsearchcv_keeps_working(classification_data):
+    X, y = classification_data
+    grid = GridSearchCV(
+        tiny(DeepStackClassifier, hidden_layer_sizes=(8,), max_epochs=2),
+        {"dropout": [0.1]},
+        cv=2,
+        refit=False,
+    ).fit(X, y)
+    score = grid.cv_results_["mean_test_score"][0]
+    assert 0.0 <= score <= 1.0 and np.isfinite(score)
+
+
+# ------------------------------------------------------------ hypermodel
+
+
+def test_hypermodel_with_keras_tuner(classification_data, tmp_path):
+    X, y = classification_data
+    hypermodel = DeepStackHyperModel(
+        tiny(DeepStackClassifier, max_epochs=1),
+        X,
+        y,
+        {"n_layers": Int(1, 2), "units": [4, 8], "dropout": [0.0, 0.3]},
+    )
+    hp = keras_tuner.HyperParameters()
+    hp.values.update({"n_layers": 2, "units": 4})
+    model = hypermodel.build(hp)
+    assert model.output_shape == (None, 3)
+    assert [model.get_layer(f"hidden_{i}").units for i in (1, 2)] == [4, 4]
+    assert model.loss == "sparse_categorical_crossentropy"
+    assert model.optimizer is not None
+
+    tuner = keras_tuner.RandomSearch(
+        hypermodel,
+        objective="val_accuracy",
+        max_trials=1,
+        seed=0,
+        directory=str(tmp_path),
+        overwrite=True,
+    )
+    tuner.search(X, y, validation_data=(X, y), verbose=0)
+    (trial,) = tuner.oracle.trials.values()
+    assert trial.status == "COMPLETED" and 0.0 <= trial.score <= 1.0
+    best = hypermodel.estimator_from(tuner.get_best_hyperparameters()[0])
+    assert isinstance(best, DeepStackClassifier)
+    n_layers = trial.hyperparameters.values["n_layers"]
+    units = trial.hyperparameters.values["units"]
+    assert best.hidden_layer_sizes == (units,) * n_layers
+
+
+def test_search_over_an_unsupervised_transformer():
+    from sklearn.datasets import load_digits
+
+    from deepstack import StackedAutoencoder
+
+    X = load_digits().data[:150] / 16.0
+    search = DeepStackSearch(
+        StackedAutoencoder((4,), epochs=1, random_state=0),
+        {"learning_rate": Float(1e-3, 1e-1, log=True)},
+        tuner="random",
+        max_trials=1,
+        random_state=0,
+    ).fit(X)
+    assert search.results_["score"][0] <= 0  # negative reconstruction error
+    codes = search.transform(X[:5])
+    np.testing.assert_allclose(codes, search.best_estimator_.transform(X[:5]))
+    assert codes.shape == (5, 4)
+    assert search.score(X) == search.best_estimator_.score(X)
