@@ -42,11 +42,13 @@ def make_mnist1d(n_samples=5000, train_split=0.8, seed=42):
     args.num_samples = int(n_samples)
     args.train_split = float(train_split)
     args.seed = int(seed)
-    numpy_state, python_state = np.random.get_state(), random.getstate()
+    # mnist1d reseeds the legacy global generators; put them back afterwards.
+    numpy_state = np.random.get_state()  # noqa: NPY002
+    python_state = random.getstate()
     try:
         data = make_dataset(args)
     finally:
-        np.random.set_state(numpy_state)
+        np.random.set_state(numpy_state)  # noqa: NPY002
         random.setstate(python_state)
     return (
         data["x"].astype(np.float32),

@@ -43,6 +43,7 @@ def tiny(estimator_cls, **params):
         batch_size=32,
         random_state=0,
         learning_rate=1e-2,
+        l2=0.0,  # tests that compare losses expect no weight-decay term
     )
     defaults.update(params)
     return estimator_cls(**defaults)

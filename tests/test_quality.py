@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from pipelines._jobs import digits_pipeline
 from deepstack.datasets import digits_split
+from pipelines._jobs import digits_pipeline
 
 
 @pytest.mark.slow

@@ -1,0 +1,213 @@
+"""Helpers shared by the benchmark scripts: timing, environment, JSON + Markdown output.
+
+The scripts in ``benchmarks/`` import this module as ``_common`` (they are run
+as ``python benchmarks/NAME.py``, which puts this folder on ``sys.path``).
+Only deepstack's public API, Keras, scikit-learn, NumPy and psutil are used.
+"""
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from contextlib import contextmanager
+from importlib import metadata
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+RESULTS_DIR = os.path.join(HERE, "results")
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def parser(description):
+    """An ``argparse`` parser with the options every script shares."""
+    p = argparse.ArgumentParser(description=description)
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help="reduced run (fewer seeds / epochs / repeats), about a minute",
+    )
+    p.add_argument(
+        "--out",
+        default=RESULTS_DIR,
+        help="folder for the JSON and Markdown results (default: benchmarks/results)",
+    )
+    return p
+
+
+def command_line(name, argv):
+    """The command that reproduces a run of ``benchmarks/NAME.py`` with ``argv``."""
+    return " ".join([".venv/bin/python", f"benchmarks/{name}.py", *argv])
+
+
+@contextmanager
+def timer():
+    """``with timer() as t: ...`` then ``t()`` gives the elapsed seconds."""
+    start = time.perf_counter()
+    end = [None]
+
+    def elapsed():
+        return (end[0] if end[0] is not None else time.perf_counter()) - start
+
+    try:
+        yield elapsed
+    finally:
+        end[0] = time.perf_counter()
+
+
+def timed(fn, *args, **kwargs):
+    """``(result, seconds)`` of one call."""
+    start = time.perf_counter()
+    result = fn(*args, **kwargs)
+    return result, time.perf_counter() - start
+
+
+def timed_cpu(fn, *args, **kwargs):
+    """``(result, wall seconds, CPU seconds of this process)`` of one call.
+
+    CPU time (all threads of the process) is less disturbed than wall time
+    when other jobs share the machine.
+    """
+    cpu = time.process_time()
+    result, wall = timed(fn, *args, **kwargs)
+    return result, wall, time.process_time() - cpu
+
+
+def mean_std(values):
+    """``(mean, std)`` of a list of numbers (population std; 0 for one value)."""
+    values = [float(v) for v in values]
+    if not values:
+        return float("nan"), float("nan")
+    mean = statistics.fmean(values)
+    std = statistics.pstdev(values) if len(values) > 1 else 0.0
+    return mean, std
+
+
+def median(values):
+    return float(statistics.median([float(v) for v in values]))
+
+
+def _version(package):
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def environment():
+    """Versions, backend and CPU facts, recorded beside every result."""
+    import keras
+
+    try:
+        affinity = len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not on Linux
+        affinity = os.cpu_count()
+    try:
+        load = [round(x, 2) for x in os.getloadavg()]
+    except OSError:  # pragma: no cover
+        load = None
+    info = {
+        "date_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(
+            timespec="seconds"
+        ),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "cpus_usable": affinity,
+        "load_average_1_5_15": load,
+        "keras_backend": keras.backend.backend(),
+    }
+    for package in (
+        "deepstack",
+        "keras",
+        "tensorflow",
+        "jax",
+        "scikit-learn",
+        "numpy",
+        "psutil",
+    ):
+        info[package] = _version(package)
+    return info
+
+
+def _fmt(value, digits):
+    if isinstance(value, float):
+        return f"{value:.{digits}f}"
+    if value is None:
+        return "-"
+    return str(value)
+
+
+def markdown_table(columns, rows, digits=3):
+    """A GitHub Markdown table; ``rows`` are dicts keyed by ``columns``."""
+    lines = [
+        "| " + " | ".join(columns) + " |",
+        "|" + "|".join("---" for _ in columns) + "|",
+    ]
+    for row in rows:
+        lines.append(
+            "| " + " | ".join(_fmt(row.get(c), digits) for c in columns) + " |"
+        )
+    return "\n".join(lines)
+
+
+def write_results(name, results, markdown, *, out=RESULTS_DIR, command=None):
+    """Write ``out/NAME.json`` and ``out/NAME.md``; return their paths.
+
+    ``results`` is any JSON-serializable dict; the environment and the
+    command are added to it. ``markdown`` is the body of the Markdown file
+    (tables and notes); a header with the command and environment is added.
+    """
+    os.makedirs(out, exist_ok=True)
+    env = environment()
+    command = command or command_line(name, sys.argv[1:])
+    payload = {"benchmark": name, "command": command, "environment": env, **results}
+    json_path = os.path.join(out, f"{name}.json")
+    md_path = os.path.join(out, f"{name}.md")
+    with open(json_path, "w") as handle:
+        json.dump(payload, handle, indent=2, default=_jsonable)
+        handle.write("\n")
+    header = (
+        f"<!-- written by {command} -->\n\n"
+        f"Command: `{command}`\n\n"
+        f"Environment: {env['date_utc']}, Python {env['python']}, "
+        f"deepstack {env['deepstack']}, Keras {env['keras']} "
+        f"({env['keras_backend']} backend), TensorFlow {env['tensorflow']}, "
+        f"scikit-learn {env['scikit-learn']}, NumPy {env['numpy']}; "
+        f"{env['cpus_usable']} usable CPU cores ({env['processor']}), "
+        f"load average {env['load_average_1_5_15']}.\n\n"
+    )
+    with open(md_path, "w") as handle:
+        handle.write(header + markdown.rstrip() + "\n")
+    return json_path, md_path
+
+
+def _jsonable(value):
+    try:
+        import numpy as np
+
+        if isinstance(value, np.generic):
+            return value.item()
+        if isinstance(value, np.ndarray):
+            return value.tolist()
+    except ImportError:  # pragma: no cover
+        pass
+    return str(value)
+
+
+def quiet_warnings():
+    """Silence convergence / deprecation chatter that would flood the output."""
+    import warnings
+
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
+    warnings.filterwarnings("ignore", category=FutureWarning)
+    try:
+        from sklearn.exceptions import ConvergenceWarning
+
+        warnings.filterwarnings("ignore", category=ConvergenceWarning)
+    except ImportError:  # pragma: no cover
+        pass
