@@ -32,6 +32,8 @@ def _linear_sgd(**params):
         (),
         optimizer="sgd",
         momentum=0.0,
+        input_dropout=0.0,  # plain least squares: no noise, no weight decay
+        l2=0.0,
         standardize=False,
         batch_size=1000,
         early_stopping=False,
