@@ -26,6 +26,16 @@ CONFIGS = (
 )
 
 
+COLUMNS = (
+    "configuration",
+    "mean (seeds 0-2)",
+    "mean ± std",
+    "per seed",
+    "epochs",
+    "s per fit",
+)
+
+
 def main(argv=None):
     args = _common.parser(__doc__.splitlines()[0]).parse_args(argv)
     _common.quiet_warnings()
@@ -51,28 +61,23 @@ def main(argv=None):
         elapsed = time.perf_counter() - start
         label = ", ".join(f"{k}={v}" for k, v in config.items()) or "defaults"
         rows.append(
-            [
-                label,
-                f"{np.mean(scores[:3]):.4f}",
-                f"{np.mean(scores):.4f} ± {np.std(scores):.4f}",
-                " ".join(f"{s:.4f}" for s in scores),
-                " ".join(str(e) for e in epochs),
-                f"{elapsed / len(seeds):.1f}",
-            ]
+            dict(
+                zip(
+                    COLUMNS,
+                    [
+                        label,
+                        f"{np.mean(scores[:3]):.4f}",
+                        f"{np.mean(scores):.4f} ± {np.std(scores):.4f}",
+                        " ".join(f"{s:.4f}" for s in scores),
+                        " ".join(str(e) for e in epochs),
+                        f"{elapsed / len(seeds):.1f}",
+                    ],
+                )
+            )
         )
         raw.append({"config": config, "scores": scores, "epochs": epochs})
         print(rows[-1], flush=True)
-    table = _common.markdown_table(
-        [
-            "configuration",
-            "mean (seeds 0-2)",
-            f"mean ± std ({len(seeds)} seeds)",
-            "per seed",
-            "epochs",
-            "s per fit",
-        ],
-        rows,
-    )
+    table = _common.markdown_table(COLUMNS, rows)
     _common.write_results(
         "digits_defaults",
         {"seeds": list(seeds), "runs": raw},

@@ -22,7 +22,7 @@ default="relu"
         loss. The default keeps the validation loss improving for longer, so
         early stopping keeps a better-trained network. The defaults of
         ``dropout``, ``input_dropout`` and ``l2`` were chosen on digits (see
-        the README): 0.983 mean test accuracy over 5 seeds, against 0.974
+        the README): 0.983 mean test accuracy over 5 seeds, against 0.979
         with no weight decay, dropout 0.2 and no input dropout.
     optimizer : {"adam", "sgd", "adagrad", "rmsprop"}, default="adam"
         Mini-batch optimizer. "sgd" uses ``momentum`` and ``nesterov``.
