@@ -4,23 +4,12 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from deepstack import DeepStackClassifier, DeepStackRegressor, StackedAutoencoder
 
+# Small and fast, but with the default regularization (dropout, input dropout,
+# weight decay, batch norm) so that the checks see the estimators as users do.
+_SMALL = dict(max_epochs=20, learning_rate=2e-2, batch_size=64, early_stopping=False)
 ESTIMATORS = [
-    DeepStackClassifier(
-        (16,),
-        max_epochs=20,
-        learning_rate=2e-2,
-        batch_size=64,
-        early_stopping=False,
-        random_state=0,
-    ),
-    DeepStackRegressor(
-        (16,),
-        max_epochs=20,
-        learning_rate=2e-2,
-        batch_size=64,
-        early_stopping=False,
-        random_state=0,
-    ),
+    DeepStackClassifier((16,), random_state=0, **_SMALL),
+    DeepStackRegressor((16,), random_state=0, **_SMALL),
     StackedAutoencoder(
         (4,), epochs=3, batch_size=64, early_stopping=False, random_state=0
     ),
