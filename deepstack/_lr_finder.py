@@ -16,9 +16,11 @@ import keras
 import numpy as np
 from sklearn.base import clone
 
+from deepstack import _network
 from deepstack.callbacks import set_population_statistics
 from deepstack.callbacks._batch_norm import batch_norm_layers
 from deepstack.callbacks._monitor import set_learning_rate
+from deepstack.callbacks._validation import inference_loss
 
 
 @dataclass(frozen=True)
@@ -179,8 +181,7 @@ def search_learning_rate(
             f"> 0; got start={start!r}, min_learning_rate={min_learning_rate!r}."
         )
     optimizer = model.optimizer
-    if not optimizer.built:
-        optimizer.build(model.trainable_variables)
+    _network.build_optimizer(model)
     initial_weights = model.get_weights()
     initial_state = [keras.ops.convert_to_numpy(v) for v in optimizer.variables]
 
@@ -254,22 +255,3 @@ def search_learning_rate(
         diverged=np.asarray(diverged, dtype=bool),
         initial_loss=initial_loss,
     )
-
-
-def inference_loss(model, X, y, sample_weight=None, chunk=4096):
-    """The compiled loss (with regularization) of ``model`` on ``X``, in inference
-    mode, computed eagerly in chunks (cheaper than ``evaluate`` for small data).
-    """
-    n = X.shape[0]
-    total = 0.0
-    for start in range(0, n, chunk):
-        rows = slice(start, start + chunk)
-        value = model.compute_loss(
-            x=X[rows],
-            y=y[rows],
-            y_pred=model(X[rows], training=False),
-            sample_weight=None if sample_weight is None else sample_weight[rows],
-            training=False,
-        )
-        total += float(keras.ops.convert_to_numpy(value)) * (len(X[rows]) / n)
-    return total

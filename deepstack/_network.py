@@ -177,6 +177,19 @@ def reseed(model, seed):
         state.assign(value.astype(keras.backend.standardize_dtype(state.dtype)))
 
 
+def build_optimizer(model):
+    """Create ``model``'s optimizer variables now, outside any traced function.
+
+    Keras otherwise creates them inside the first traced training step, where
+    TensorFlow wraps each initializer in a graph conditional that it never
+    frees: about 2-3 MB per fit for the default network, and the bulk of the
+    memory a long run of fits (a search, a grid search) would keep
+    (``benchmarks/memory.py``).
+    """
+    if not model.optimizer.built:
+        model.optimizer.build(model.trainable_variables)
+
+
 def make_optimizer(
     name,
     learning_rate,

@@ -324,6 +324,7 @@ def pretrain_stack(
                     restore_best_weights=True,
                 )
             )
+        _network.build_optimizer(model)
         history = model.fit(
             train,
             train,

@@ -15,6 +15,7 @@ from deepstack.callbacks import (
     LearningRateDecay,
     LearningRateHalving,
     LearningRateRecorder,
+    ValidationPass,
     set_population_statistics,
 )
 from deepstack.callbacks._monitor import get_learning_rate
@@ -236,3 +237,68 @@ def test_run_state_is_fresh_at_each_fit():
     assert halving.halvings == [1, 2]
     model.fit(X, y, epochs=2, verbose=0, callbacks=[halving])
     assert halving.halvings == [1]
+
+
+def _validation_problem():
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(300, 6)).astype("float32")
+    y = (X[:, 0] + X[:, 1] > 0).astype("int32") + (X[:, 2] > 1)
+    w = rng.uniform(0.5, 2.0, size=300).astype("float32")
+    return X[:200], y[:200], X[200:], y[200:], w[200:]
+
+
+def _network_for_validation():
+    model = _network.build_network(
+        6,
+        3,
+        hidden_layer_sizes=(16, 8),
+        output_activation="softmax",
+        dropout=0.3,
+        batch_norm=True,
+        l2=1e-2,
+        seed=0,
+    )
+    model.compile(
+        keras.optimizers.Adam(1e-2),
+        "sparse_categorical_crossentropy",
+        metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
+        weighted_metrics=[],
+    )
+    return model
+
+
+@pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted"])
+def test_validation_pass_reports_what_keras_validation_reports(weighted):
+    X, y, Xv, yv, wv = _validation_problem()
+    wv = wv if weighted else None
+    keras.utils.set_random_seed(0)
+    reference = _network_for_validation()
+    validation_data = (Xv, yv) if wv is None else (Xv, yv, wv)
+    expected = reference.fit(
+        X, y, batch_size=32, epochs=4, verbose=0, validation_data=validation_data
+    ).history
+    keras.utils.set_random_seed(0)
+    model = _network_for_validation()
+    metric = keras.metrics.SparseCategoricalAccuracy(name="accuracy")
+    got = model.fit(
+        X,
+        y,
+        batch_size=32,
+        epochs=4,
+        verbose=0,
+        callbacks=[ValidationPass(Xv, yv, wv, metrics=[metric])],
+    ).history
+    assert sorted(got) == sorted(expected)
+    for key in ("val_loss", "val_accuracy", "loss"):
+        np.testing.assert_allclose(got[key], expected[key], rtol=1e-5, atol=1e-6)
+    # The loss includes the L2 penalty, as Keras's does.
+    assert got["val_loss"][0] > 0
+    # No test step was traced, and the given metric was copied, not used.
+    assert model.test_function is None
+    assert float(metric.count) == 0.0
+
+
+def test_validation_pass_needs_metric_objects():
+    X, y, Xv, yv, _ = _validation_problem()
+    with pytest.raises(TypeError, match="metric objects"):
+        ValidationPass(Xv, yv, metrics=["accuracy"])

@@ -1,6 +1,7 @@
 """Behaviour of DeepStackClassifier / DeepStackRegressor (issue: foundation)."""
 
 import copy
+import gc
 import pickle
 
 import keras
@@ -271,3 +272,31 @@ def test_predictions_do_not_depend_on_batch_composition(classification_data):
     # float32 arithmetic: equal up to the last bits, never more.
     np.testing.assert_allclose(shuffled, full[order], rtol=1e-5, atol=1e-7)
     np.testing.assert_allclose(one_by_one, full[:10], rtol=1e-5, atol=1e-7)
+
+
+def test_fits_leave_no_optimizer_graphs_behind(classification_data):
+    # Optimizer slots created inside the first traced step leave TensorFlow
+    # graph conditionals that are never freed (2-3 MB per fit): the
+    # estimators create them eagerly before training.
+    from tensorflow.python.framework.func_graph import FuncGraph
+
+    def optimizer_graphs():
+        gc.collect()
+        return sum(
+            isinstance(o, FuncGraph) and o.name.startswith(("adam_", "sgd_"))
+            for o in gc.get_objects()
+        )
+
+    X, y = classification_data
+    before = optimizer_graphs()
+    for optimizer in ("adam", "sgd"):
+        clf = tiny(
+            DeepStackClassifier,
+            hidden_layer_sizes=(4,),
+            max_epochs=1,
+            optimizer=optimizer,
+            random_state=0,
+        ).fit(X, y)
+        assert clf.model_.optimizer.built
+        del clf
+    assert optimizer_graphs() == before

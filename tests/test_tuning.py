@@ -1,5 +1,6 @@
 """DeepStackSearch, search spaces and DeepStackHyperModel (tiny networks)."""
 
+import functools
 import os
 import pickle
 
@@ -347,3 +348,43 @@ def test_search_over_an_unsupervised_transformer():
     np.testing.assert_allclose(codes, search.best_estimator_.transform(X[:5]))
     assert codes.shape == (5, 4)
     assert search.score(X) == search.best_estimator_.score(X)
+
+
+def _scorer_recording_pid(path, estimator, X, y):
+    with open(path, "a") as handle:
+        handle.write(f"{os.getpid()}\n")
+    return estimator.score(X, y)
+
+
+def test_trials_in_worker_processes_match_trials_in_this_one(
+    classification_data, tmp_path
+):
+    X, y = classification_data
+    runs = {}
+    for trials_per_process in (None, 2):
+        log = tmp_path / f"pids-{trials_per_process}.txt"
+        search = DeepStackSearch(
+            tiny(DeepStackClassifier, hidden_layer_sizes=(8,), max_epochs=2),
+            {"learning_rate": Float(1e-3, 1e-1, log=True)},
+            tuner="hyperband",
+            max_trials=3,
+            tuner_options={"factor": 2},
+            objective=functools.partial(_scorer_recording_pid, log),
+            trials_per_process=trials_per_process,
+            random_state=0,
+        ).fit(X, y)
+        runs[trials_per_process] = search, log.read_text().split()
+    (here, here_pids), (there, there_pids) = runs[None], runs[2]
+    # The same trials, scores and Hyperband continuation, bit for bit: the
+    # third trial continues in a fresh worker from the estimator that the
+    # first worker saved.
+    assert there.results_["score"] == here.results_["score"]
+    assert there.results_["n_epochs"] == here.results_["n_epochs"] == [1, 1, 2]
+    assert there.results_["continued_from"] == here.results_["continued_from"]
+    assert there.best_params_ == here.best_params_
+    # Three trials, two per worker: two workers, neither of them this process.
+    me = str(os.getpid())
+    assert here_pids == [me] * 3
+    assert me not in there_pids
+    assert there_pids[0] == there_pids[1] != there_pids[2]
+    np.testing.assert_array_equal(there.predict(X), here.predict(X))

@@ -1,5 +1,6 @@
 """DeepStackClassifier: a deep feed-forward classifier with a scikit-learn API."""
 
+import keras
 import numpy as np
 from sklearn.base import ClassifierMixin
 from sklearn.utils import column_or_1d
@@ -202,13 +203,10 @@ class DeepStackClassifier(ClassifierMixin, BaseDeepStack):
 
     def _output_spec(self):
         if self.n_outputs_ == 1:
-            return 1, "sigmoid", "binary_crossentropy", ["accuracy"]
-        return (
-            self.n_outputs_,
-            "softmax",
-            "sparse_categorical_crossentropy",
-            ["accuracy"],
-        )
+            accuracy = keras.metrics.BinaryAccuracy(name="accuracy")
+            return 1, "sigmoid", "binary_crossentropy", [accuracy]
+        accuracy = keras.metrics.SparseCategoricalAccuracy(name="accuracy")
+        return self.n_outputs_, "softmax", "sparse_categorical_crossentropy", [accuracy]
 
     def _sample_weight_from_target(self, y_encoded, sample_weight):
         if self.class_weight is None:

@@ -23,6 +23,7 @@ from deepstack.tuning._tuner import (
     ORACLES,
     DeepStackTuner,
     TrialRunner,
+    TrialWorkers,
     fit_arguments,
     is_chief,
     is_distributed,
@@ -105,6 +106,16 @@ class DeepStackSearch(MetaEstimatorMixin, BaseEstimator):
         3 random points per hyperparameter as in keras-tuner, but at most half
         of ``max_trials`` and at least 3, so that the Gaussian process guides
         the rest of the search).
+    trials_per_process : int or None, default=None
+        None fits every trial in this process. An int runs the trials in a
+        separate worker process (one trial at a time), replaced by a fresh
+        one after that many trials. TensorFlow keeps a little memory after
+        every fit (``benchmarks/search_memory.py``); a replaced worker gives
+        it back, so the memory of a long search stays bounded, at the cost
+        of starting a worker (importing TensorFlow: a few seconds) every
+        ``trials_per_process`` trials. The data are sent to each worker
+        once; a scorer or callbacks defined in ``__main__`` or a notebook
+        reach it by value (loky, joblib's process executor).
     random_state : int, RandomState instance or None, default=None
         Seeds the validation split, the oracle and every trial's estimator
         (all trials get the same seed, so they differ only in their
@@ -199,6 +210,7 @@ class DeepStackSearch(MetaEstimatorMixin, BaseEstimator):
         "project_name": [str],
         "overwrite": ["boolean"],
         "tuner_options": [dict, None],
+        "trials_per_process": [Interval(Integral, 1, None, closed="left"), None],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
     }
@@ -217,6 +229,7 @@ class DeepStackSearch(MetaEstimatorMixin, BaseEstimator):
         project_name="deepstack_search",
         overwrite=True,
         tuner_options=None,
+        trials_per_process=None,
         random_state=None,
         verbose=0,
     ):
@@ -231,6 +244,7 @@ class DeepStackSearch(MetaEstimatorMixin, BaseEstimator):
         self.project_name = project_name
         self.overwrite = overwrite
         self.tuner_options = tuner_options
+        self.trials_per_process = trials_per_process
         self.random_state = random_state
         self.verbose = verbose
 
@@ -295,11 +309,15 @@ class DeepStackSearch(MetaEstimatorMixin, BaseEstimator):
         if directory is None:
             scratch = tempfile.TemporaryDirectory(prefix="deepstack-search-")
             directory = scratch.name
+        workers = None
+        if self.trials_per_process is not None and not is_chief():
+            workers = TrialWorkers(self.trials_per_process, train, validation, scorer)
         start = time.perf_counter()
         try:
             tuner = DeepStackTuner(
                 oracle,
                 runner,
+                workers=workers,
                 directory=os.fspath(directory),
                 project_name=self.project_name,
                 overwrite=self.overwrite,
@@ -314,6 +332,8 @@ class DeepStackSearch(MetaEstimatorMixin, BaseEstimator):
                 else _oracle_trials(tuner.oracle)
             )
         finally:
+            if workers is not None:
+                workers.close()
             if scratch is not None:
                 scratch.cleanup()
         self.search_time_ = time.perf_counter() - start

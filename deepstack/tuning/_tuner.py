@@ -14,6 +14,7 @@ import os
 import pickle
 import time
 import warnings
+from dataclasses import dataclass, field
 
 import keras
 import keras_tuner
@@ -94,6 +95,118 @@ class TrialRunner:
         self.hyperband = hyperband
 
 
+@dataclass
+class TrialPlan:
+    """One trial's estimator: unfitted, or a saved one to continue.
+
+    Plain data (no Keras state), so that it can be built in the search's
+    process and fitted in another.
+    """
+
+    estimator: object = None
+    resume_from: str = None
+    resume_params: dict = field(default_factory=dict)
+
+    def make_estimator(self):
+        if self.resume_from is None:
+            return self.estimator
+        with open(self.resume_from, "rb") as handle:
+            estimator = pickle.load(handle)
+        return estimator.set_params(**self.resume_params)
+
+
+def run_plan(plan, train, validation, scorer, save_to=None):
+    """Fit the plan's estimator, score it on ``validation``, maybe save it."""
+    estimator = plan.make_estimator()
+    X, y, w = train
+    X_val, y_val = validation
+    fit_kwargs = fit_arguments(estimator, w, X_val, y_val)
+    start = time.perf_counter()
+    estimator.fit(X, y, **fit_kwargs)
+    fit_time = time.perf_counter() - start
+    score = float(scorer(estimator, X_val, y_val))
+    if save_to is not None:
+        with open(save_to, "wb") as handle:
+            pickle.dump(estimator, handle)
+    n_epochs = getattr(estimator, "n_iter_", None)
+    return {"score": score, "fit_time": fit_time, "n_epochs": n_epochs}
+
+
+# The data of the trials, set once per worker process by its initializer.
+_WORKER_DATA = {}
+
+
+def _init_worker(train, validation, scorer):
+    _WORKER_DATA.update(train=train, validation=validation, scorer=scorer)
+
+
+def _run_in_worker(plan, save_to):
+    keras.backend.clear_session()
+    gc.collect()
+    data = _WORKER_DATA
+    return run_plan(plan, data["train"], data["validation"], data["scorer"], save_to)
+
+
+class TrialWorkers:
+    """Runs trials one at a time in a worker process, replaced every few trials.
+
+    TensorFlow keeps some memory after every fit, whatever is cleared; a
+    worker that exits returns it to the system, so a long search stays
+    within the memory of ``trials_per_process`` fits. The worker is started
+    with loky (joblib's process executor): functions defined in a notebook
+    or a script's ``__main__`` (a scorer, a callback) reach it by value.
+
+    Parameters
+    ----------
+    trials_per_process : int
+        Trials a worker runs before it is replaced.
+    train, validation, scorer
+        The search's data and scorer, sent once to each worker.
+    """
+
+    def __init__(self, trials_per_process, train, validation, scorer):
+        self.trials_per_process = trials_per_process
+        self._initargs = (train, validation, scorer)
+        self._executor = None
+        self._done = 0
+        self.pids = []
+
+    def run(self, plan, save_to):
+        from joblib.externals.loky.process_executor import BrokenProcessPool
+
+        if self._executor is None:
+            self._start()
+        try:
+            outcome = self._executor.submit(_run_in_worker, plan, save_to).result()
+        except BrokenProcessPool as error:
+            self.close()
+            raise RuntimeError(
+                "The worker process running the trial died (out of memory?); "
+                "see its output above."
+            ) from error
+        self._done += 1
+        if self._done >= self.trials_per_process:
+            self.close()
+        return outcome
+
+    def _start(self):
+        from joblib.externals.loky import ProcessPoolExecutor
+
+        self._executor = ProcessPoolExecutor(
+            max_workers=1,
+            initializer=_init_worker,
+            initargs=self._initargs,
+            env={"TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2")},
+        )
+        self._done = 0
+        self.pids.append(self._executor.submit(os.getpid).result())
+
+    def close(self):
+        if self._executor is not None:
+            self._executor.shutdown(wait=True)
+            self._executor = None
+
+
 class DeepStackTuner(keras_tuner.Tuner):
     """Runs each trial as ``clone(estimator).set_params(...).fit(...)``.
 
@@ -101,12 +214,16 @@ class DeepStackTuner(keras_tuner.Tuner):
     ----------
     oracle : keras_tuner.Oracle
     runner : TrialRunner
+    workers : TrialWorkers or None
+        Worker processes that run the trials; None runs them here.
     **kwargs
         ``directory``, ``project_name``, ``overwrite`` for ``keras_tuner.Tuner``.
     """
 
-    def __init__(self, oracle, runner, **kwargs):
+    def __init__(self, oracle, runner, workers=None, **kwargs):
         self.runner = runner
+        # A TrialWorkers pool, or None to run trials in this process.
+        self.workers = workers
         # Rows of the trials this process ran (a distributed worker only
         # knows its own; the chief's oracle knows them all).
         self.local_trials = []
@@ -128,56 +245,51 @@ class DeepStackTuner(keras_tuner.Tuner):
         if "random_state" in runner.space.estimator_params:
             # keras-tuner's seed does not reach the weights: seed the estimator.
             params.setdefault("random_state", runner.seed)
-        # Free the graphs and weights of the previous trials.
-        keras.backend.clear_session()
-        gc.collect()
-        estimator, continued = self._trial_estimator(values, params)
-        X, y, w = train
-        X_val, y_val = validation
-        fit_kwargs = fit_arguments(estimator, w, X_val, y_val)
-        start = time.perf_counter()
-        estimator.fit(X, y, **fit_kwargs)
-        fit_time = time.perf_counter() - start
-        score = float(runner.scorer(estimator, X_val, y_val))
-        if runner.hyperband:
-            with open(self._checkpoint(trial.trial_id), "wb") as handle:
-                pickle.dump(estimator, handle)
-        metrics = {OBJECTIVE: score, "fit_time": fit_time}
-        if hasattr(estimator, "n_iter_"):
-            metrics["n_epochs"] = float(estimator.n_iter_)
+        plan = self._plan(values, params)
+        save_to = self._checkpoint(trial.trial_id) if runner.hyperband else None
+        if self.workers is None:
+            # Free the graphs and weights of the previous trials.
+            keras.backend.clear_session()
+            gc.collect()
+            outcome = run_plan(plan, train, validation, runner.scorer, save_to)
+        else:
+            outcome = self.workers.run(plan, save_to)
+        score = outcome["score"]
+        metrics = {OBJECTIVE: score, "fit_time": outcome["fit_time"]}
+        if outcome["n_epochs"] is not None:
+            metrics["n_epochs"] = float(outcome["n_epochs"])
         self.local_trials.append(
             {
                 "trial_id": trial.trial_id,
                 "status": "COMPLETED" if np.isfinite(score) else "FAILED",
                 "values": dict(values),
                 "metrics": dict(metrics),
-                "continued": continued,
+                "continued": plan.resume_from is not None,
             }
         )
-        del estimator
         if not np.isfinite(score):
             raise keras_tuner.errors.FailedTrialError(
                 f"Trial {trial.trial_id} scored {score} (the network diverged?)."
             )
         return metrics
 
-    def _trial_estimator(self, values, params):
-        """A fresh clone, or Hyperband's continuation of an earlier trial."""
+    def _plan(self, values, params):
+        """What to fit: a fresh clone, or Hyperband's continuation of a trial."""
         if not self.runner.hyperband:
-            return clone(self.runner.estimator).set_params(**params), False
+            return TrialPlan(clone(self.runner.estimator).set_params(**params))
         epochs = int(values["tuner/epochs"])
         initial = int(values.get("tuner/initial_epoch", 0))
         past = values.get(HYPERBAND_PAST_TRIAL)
         if past is not None and initial > 0:
             path = self._checkpoint(past, create=False)
             if os.path.exists(path):
-                with open(path, "rb") as handle:
-                    estimator = pickle.load(handle)
                 # Continue from the saved weights and optimizer state: a warm
                 # start builds no new network, so it neither re-initializes
                 # nor pretrains again; only the remaining epochs run.
-                estimator.set_params(warm_start=True, max_epochs=epochs - initial)
-                return estimator, True
+                return TrialPlan(
+                    resume_from=path,
+                    resume_params={"warm_start": True, "max_epochs": epochs - initial},
+                )
             warnings.warn(
                 f"Hyperband trial {past}'s saved estimator is not in "
                 f"{os.path.dirname(path)} (distributed workers need a shared "
@@ -187,7 +299,7 @@ class DeepStackTuner(keras_tuner.Tuner):
                 stacklevel=2,
             )
         params = {**params, "max_epochs": epochs}
-        return clone(self.runner.estimator).set_params(**params), False
+        return TrialPlan(clone(self.runner.estimator).set_params(**params))
 
     def _checkpoint(self, trial_id, create=True):
         if create:
