@@ -123,9 +123,12 @@ _CATEGORIES = [
         "compiled train / test steps (execution)",
         [("tracing_compilation.py", "call_function")],
     ),
-    ("per-epoch validation (Model.evaluate)", [("trainer.py", "evaluate")]),
     (
-        "callbacks (epoch + batch hooks)",
+        "per-epoch validation (Model.evaluate or ValidationPass)",
+        [("trainer.py", "evaluate"), ("callbacks/_validation.py", "on_epoch_end")],
+    ),
+    (
+        "callbacks (epoch + batch hooks, validation pass included)",
         [
             ("callback_list.py", "on_epoch_begin"),
             ("callback_list.py", "on_epoch_end"),
