@@ -19,7 +19,7 @@ from numbers import Integral
 import keras
 import numpy as np
 
-from deepstack import _network
+from deepstack import _network, _trainer
 from deepstack.callbacks import EarlyStopping
 from deepstack.layers import MaskingNoise, TiedDense
 
@@ -311,11 +311,11 @@ def pretrain_stack(
             loss=_keras_loss(layer_loss),
         )
         callbacks = []
-        validation_data = None
+        validation = None
         train = inputs if val_rows is None else inputs[train_rows]
         if val_rows is not None:
             held_out = inputs[val_rows]
-            validation_data = (held_out, held_out)
+            validation = (held_out, held_out, None)
             callbacks.append(
                 EarlyStopping(
                     monitor="val_loss",
@@ -324,17 +324,16 @@ def pretrain_stack(
                     restore_best_weights=True,
                 )
             )
-        _network.build_optimizer(model)
-        history = model.fit(
-            train,
-            train,
-            batch_size=min(batch_size, train.shape[0]),
+        history = _trainer.train(
+            model,
+            (train, train, None),
+            validation,
+            batch_size=batch_size,
             epochs=epochs,
-            validation_data=validation_data,
-            shuffle=True,
             callbacks=callbacks,
             verbose=verbose,
-        ).history
+            seed=layer_seed,
+        )
         fitted = time.perf_counter()
 
         kernel = keras.ops.convert_to_numpy(encoder.kernel)

@@ -412,3 +412,28 @@ def test_finding_validates_severity_and_prints_evidence():
 def test_errors_name_the_problem():
     with pytest.raises(TypeError, match="fitted deepstack estimator"):
         unit_health(DeepStackClassifier(), np.zeros((3, 2)))
+
+
+def test_check_gradients_leaves_out_steps_across_a_relu_kink():
+    # Row 0 puts the hidden unit's input at 1e-6: a step of 1e-4 on the
+    # first two kernel entries (inputs 1 and -1) switches the ReLU on and
+    # off, so their finite differences are not derivatives. The third
+    # entry (input 0 on that row) is an ordinary one.
+    model = keras.Sequential(
+        [
+            keras.Input((3,)),
+            keras.layers.Dense(1, use_bias=False, name="h"),
+            keras.layers.Activation("relu", name="act"),
+            keras.layers.Dense(1, name="out"),
+        ]
+    )
+    model.get_layer("h").kernel.assign(np.ones((3, 1)))
+    model.get_layer("out").kernel.assign([[2.0]])
+    X = np.array([[1.0, -1.0 + 1e-6, 0.0], [0.5, 1.0, 2.0]])
+    y = np.array([[1.0], [3.0]])
+    result = check_gradients(model, X, y, n_params=3)
+    (kernel,) = [row for row in result.details if row["variable"] == "h/kernel"]
+    assert kernel["n_kinks"] == 2 and kernel["n_checked"] == 1
+    assert kernel["error"] < 1e-8
+    assert result.passed, str(result)
+    assert "2 at a ReLU kink left out" in str(result)

@@ -1,0 +1,237 @@
+"""A fused training loop: one compiled call per epoch, data placed once.
+
+``keras.Model.fit`` builds a ``tf.data`` pipeline, creates an iterator every
+epoch and runs its generic epoch loop around the compiled steps. For the
+small fits scikit-learn users run by the hundred (a grid search on digits),
+that bookkeeping costs more than the training steps themselves. This loop
+keeps the data on the device as tensors, shuffles with a seeded NumPy
+permutation, and runs a whole epoch (Keras's own ``train_step`` for every
+batch: loss, regularization, metrics, optimizer, batch-norm updates, dropout)
+inside one ``tf.function``. Callbacks run at epoch level exactly as under
+``Model.fit`` (``on_train_begin``, ``on_epoch_begin``, ``on_epoch_end`` with
+the epoch's logs, ``stop_training``), with Keras's ``History`` last.
+
+Backend-specific (TensorFlow); :func:`supported` says when it applies, and
+the estimators fall back to ``Model.fit`` otherwise (other backends, XLA,
+callbacks with per-batch hooks, progress bars).
+"""
+
+import keras
+import numpy as np
+
+_BATCH_HOOKS = (
+    "on_batch_begin",
+    "on_batch_end",
+    "on_train_batch_begin",
+    "on_train_batch_end",
+)
+
+
+def has_batch_hooks(callbacks):
+    """Whether any callback overrides a per-batch hook (it must see batches)."""
+    return any(
+        getattr(type(cb), hook) is not getattr(keras.callbacks.Callback, hook)
+        for cb in callbacks
+        for hook in _BATCH_HOOKS
+    )
+
+
+def supported(model, callbacks, verbose):
+    """Whether :func:`fit_epochs` can train ``model`` with these callbacks."""
+    return (
+        keras.backend.backend() == "tensorflow"
+        and not model.jit_compile
+        and not verbose
+        and not has_batch_hooks(callbacks)
+    )
+
+
+def train(
+    model,
+    train,
+    validation=None,
+    *,
+    batch_size,
+    epochs,
+    initial_epoch=0,
+    callbacks=(),
+    metrics=(),
+    verbose=0,
+    seed=0,
+):
+    """Train a compiled ``model``; the logs of each epoch, as ``History.history``.
+
+    The one training path of the library (the estimators' ``_train`` seam and
+    greedy pretraining): validation by :class:`ValidationPass` (reported as
+    ``val_loss`` and ``val_<metric>`` for ``metrics``), optimizer variables
+    created eagerly, then :func:`fit_epochs` when :func:`supported`, else
+    ``Model.fit`` with up to 256 batches per compiled call (one per call
+    when a callback has per-batch hooks: it must see every batch).
+
+    Parameters
+    ----------
+    model : keras.Model
+    train : tuple (X, y, sample_weight or None)
+    validation : tuple (X, y, sample_weight or None) or None
+    batch_size, epochs, initial_epoch : int
+        As in ``Model.fit``; the batch size is capped at the number of rows.
+    callbacks : list of keras.callbacks.Callback
+    metrics : list of keras.metrics.Metric
+        Metrics to report on the validation data.
+    verbose : int
+        Keras's progress output (``Model.fit``'s loop shows it).
+    seed : int
+        Seeds the shuffling of the fused loop (``Model.fit`` shuffles with
+        the backend's global generator).
+    """
+    from deepstack import _network
+    from deepstack.callbacks import ValidationPass
+
+    X, y, w = train
+    callbacks = list(callbacks)
+    if validation is not None:
+        callbacks.insert(0, ValidationPass(*validation, metrics=metrics))
+    _network.build_optimizer(model)
+    batch_size = min(batch_size, X.shape[0])
+    if supported(model, callbacks, verbose):
+        history = fit_epochs(
+            model,
+            X,
+            y,
+            w,
+            batch_size=batch_size,
+            epochs=epochs,
+            initial_epoch=initial_epoch,
+            callbacks=callbacks,
+            seed=seed,
+        )
+        return history.history
+    steps_per_execution = 1 if has_batch_hooks(callbacks) else 256
+    if model.steps_per_execution != steps_per_execution:
+        model.steps_per_execution = steps_per_execution
+        model.train_function = model.test_function = None
+    history = model.fit(
+        X,
+        y,
+        sample_weight=w,
+        batch_size=batch_size,
+        epochs=epochs,
+        initial_epoch=initial_epoch,
+        shuffle=True,
+        callbacks=callbacks,
+        verbose=verbose,
+    )
+    return history.history
+
+
+def fit_epochs(
+    model,
+    X,
+    y,
+    sample_weight=None,
+    *,
+    batch_size,
+    epochs,
+    initial_epoch=0,
+    callbacks=(),
+    seed=0,
+):
+    """Train ``model`` for epochs ``initial_epoch .. epochs - 1``, like ``fit``.
+
+    Parameters
+    ----------
+    model : keras.Model
+        Compiled, with its optimizer variables built.
+    X, y : ndarray
+        Training inputs and targets (all rows; mini-batches are drawn here).
+    sample_weight : ndarray of shape (n_samples,) or None
+    batch_size, epochs, initial_epoch : int
+        As in ``Model.fit`` (``epochs`` is the index of the last epoch + 1).
+    callbacks : list of keras.callbacks.Callback
+        Epoch-level callbacks.
+    seed : int
+        Seeds the per-epoch shuffling (epoch ``e`` uses its own permutation,
+        so a continued run draws the batches an uninterrupted one would).
+
+    Returns
+    -------
+    keras.callbacks.History
+    """
+    import tensorflow as tf
+
+    n = X.shape[0]
+    batch_size = int(min(batch_size, n))
+    n_batches = -(-n // batch_size)
+    history = keras.callbacks.History()
+    callback_list = keras.callbacks.CallbackList(
+        [*callbacks, history],
+        model=model,
+        verbose=0,
+        epochs=epochs,
+        steps=n_batches,
+    )
+    _build_compiled_state(model, X[:batch_size], y[:batch_size])
+    X_t = tf.convert_to_tensor(X)
+    y_t = tf.convert_to_tensor(y)
+    w_t = None if sample_weight is None else tf.convert_to_tensor(sample_weight)
+    run_epoch = _epoch_function(model, batch_size, weighted=w_t is not None)
+
+    model.stop_training = False
+    callback_list.on_train_begin()
+    logs = {}
+    for epoch in range(initial_epoch, epochs):
+        model.reset_metrics()
+        callback_list.on_epoch_begin(epoch)
+        order = np.random.RandomState([seed % 2**32, epoch]).permutation(n)
+        args = (X_t, y_t, tf.constant(order, dtype="int32"))
+        outputs = run_epoch(*args, w_t) if w_t is not None else run_epoch(*args)
+        logs = {k: float(keras.ops.convert_to_numpy(v)) for k, v in outputs.items()}
+        callback_list.on_epoch_end(epoch, logs)
+        if model.stop_training:
+            break
+    callback_list.on_train_end(logs)
+    return history
+
+
+def _build_compiled_state(model, X, y):
+    """Create the compiled loss's and metrics' state eagerly, as ``fit`` does
+    symbolically before its first step (variables made inside the traced epoch
+    would leave graph conditionals behind)."""
+    y_pred = model(X, training=False)
+    model.compute_loss(x=X, y=y, y_pred=y_pred, training=False)
+    model.compute_metrics(X, y, y_pred, sample_weight=None)
+    model.reset_metrics()
+
+
+def _epoch_function(model, batch_size, weighted):
+    import tensorflow as tf
+
+    def run_epoch(X, y, order, w=None):
+        n = tf.shape(order)[0]
+        n_batches = (n + batch_size - 1) // batch_size
+
+        def step(i, logs):
+            rows = order[i * batch_size : tf.minimum((i + 1) * batch_size, n)]
+            data = (
+                tf.gather(X, rows),
+                tf.gather(y, rows),
+                None if w is None else tf.gather(w, rows),
+            )
+            return i + 1, model.train_step(data)
+
+        # The loop carries the logs; start from the metrics' current values
+        # (same structure and dtypes as what ``train_step`` returns).
+        _, logs = tf.while_loop(
+            lambda i, logs: i < n_batches,
+            step,
+            (tf.constant(0), model.get_metrics_result()),
+        )
+        return logs
+
+    if weighted:
+        return tf.function(run_epoch, autograph=False, reduce_retracing=True)
+    return tf.function(
+        lambda X, y, order: run_epoch(X, y, order),
+        autograph=False,
+        reduce_retracing=True,
+    )

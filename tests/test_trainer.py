@@ -1,0 +1,151 @@
+"""The fused epoch loop against keras.Model.fit."""
+
+import keras
+import numpy as np
+import pytest
+
+from deepstack import DeepStackClassifier, _network, _trainer
+from deepstack.callbacks import EarlyStopping, LearningRateRecorder
+from tests.conftest import tiny
+
+
+def _problem(n=96):
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(n, 5)).astype("float32")
+    y = (X[:, 0] - X[:, 1] > 0).astype("int32") + (X[:, 2] > 0.5)
+    w = rng.uniform(0.2, 3.0, size=n).astype("float32")
+    return X, y, w
+
+
+def _model():
+    # No dropout: the two loops must then agree step for step.
+    model = _network.build_network(
+        5,
+        3,
+        hidden_layer_sizes=(12, 6),
+        output_activation="softmax",
+        batch_norm=True,
+        l2=1e-2,
+        seed=0,
+    )
+    model.compile(
+        keras.optimizers.Adam(1e-2),
+        "sparse_categorical_crossentropy",
+        metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
+        weighted_metrics=[],
+    )
+    _network.build_optimizer(model)
+    return model
+
+
+@pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted"])
+def test_full_batch_epochs_match_model_fit(weighted):
+    # One batch per epoch: the order of the rows does not matter, so the
+    # fused loop and Model.fit take the same steps (up to float summation).
+    X, y, w = _problem()
+    w = w if weighted else None
+    reference = _model()
+    expected = reference.fit(
+        X, y, sample_weight=w, batch_size=len(X), epochs=6, shuffle=False, verbose=0
+    ).history
+    model = _model()
+    got = _trainer.fit_epochs(
+        model, X, y, w, batch_size=len(X), epochs=6, seed=3
+    ).history
+    assert sorted(got) == sorted(expected) == ["accuracy", "loss"]
+    np.testing.assert_allclose(got["loss"], expected["loss"], rtol=1e-5)
+    np.testing.assert_allclose(got["accuracy"], expected["accuracy"])
+    # Adam divides by the gradients' root mean square, which turns float32
+    # summation-order noise in near-zero gradients into ~1e-5 differences.
+    for a, b in zip(model.get_weights(), reference.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-4)
+    # Model.fit never ran: no Keras train function was made.
+    assert model.train_function is None
+    assert int(model.optimizer.iterations) == 6
+
+
+def test_mini_batches_cover_every_row_once_per_epoch():
+    # With a zero learning rate and SGD, the epoch's mean loss equals the
+    # loss over all rows exactly when every row is visited once: the batches
+    # of 10 over 96 rows (the last one 6 rows) are weighted by their size.
+    X, y, _ = _problem()
+    model = _network.build_network(
+        5, 3, hidden_layer_sizes=(4,), output_activation="softmax", seed=0
+    )
+    model.compile(keras.optimizers.SGD(0.0), "sparse_categorical_crossentropy")
+    _network.build_optimizer(model)
+    history = _trainer.fit_epochs(model, X, y, batch_size=10, epochs=2, seed=0)
+    full = model.evaluate(X, y, batch_size=len(X), verbose=0)
+    np.testing.assert_allclose(history.history["loss"], [full, full], rtol=1e-5)
+    assert int(model.optimizer.iterations) == 2 * 10
+
+
+def test_shuffling_is_seeded_per_epoch():
+    X, y, _ = _problem()
+    runs = []
+    for seed in (0, 0, 1):
+        model = _model()
+        _trainer.fit_epochs(model, X, y, batch_size=16, epochs=2, seed=seed)
+        runs.append(model.get_weights()[0])
+    np.testing.assert_array_equal(runs[0], runs[1])
+    assert not np.allclose(runs[0], runs[2])
+
+
+def test_callbacks_see_epochs_and_stop_training():
+    X, y, _ = _problem()
+    seen = []
+
+    class Spy(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            seen.append(("begin", self.params["epochs"], self.params["steps"]))
+
+        def on_epoch_end(self, epoch, logs=None):
+            seen.append((epoch, sorted(logs)))
+            if epoch == 3:
+                self.model.stop_training = True
+
+    model = _model()
+    recorder = LearningRateRecorder()
+    history = _trainer.fit_epochs(
+        model,
+        X,
+        y,
+        batch_size=32,
+        epochs=10,
+        initial_epoch=2,
+        callbacks=[recorder, Spy()],
+        seed=0,
+    )
+    # epochs 2 and 3 ran (stopped after 3), the recorder's rates are logged.
+    assert seen == [
+        ("begin", 10, 3),
+        (2, ["accuracy", "learning_rate", "loss"]),
+        (3, ["accuracy", "learning_rate", "loss"]),
+    ]
+    assert history.epoch == [2, 3]
+    np.testing.assert_allclose(history.history["learning_rate"], [1e-2, 1e-2])
+
+
+def test_supported_only_without_batch_hooks_or_progress_bar():
+    class PerBatch(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            pass
+
+    model = _model()
+    assert _trainer.supported(model, [EarlyStopping()], verbose=0)
+    assert not _trainer.supported(model, [PerBatch()], verbose=0)
+    assert not _trainer.supported(model, [], verbose=1)
+
+
+def test_estimator_trains_with_the_fused_loop_unless_it_cannot(
+    classification_data, capsys
+):
+    X, y = classification_data
+    fused = tiny(DeepStackClassifier, max_epochs=2, random_state=0).fit(X, y)
+    assert fused.model_.train_function is None
+    assert fused.n_iter_ == 2 and len(fused.history_["val_loss"]) == 2
+    # A progress bar needs Keras's own loop.
+    shown = tiny(DeepStackClassifier, max_epochs=2, random_state=0, verbose=1)
+    shown.fit(X, y)
+    assert shown.model_.train_function is not None
+    assert "val_loss" in capsys.readouterr().out
