@@ -62,11 +62,13 @@ def train(
     """Train a compiled ``model``; the logs of each epoch, as ``History.history``.
 
     The one training path of the library (the estimators' ``_train`` seam and
-    greedy pretraining): validation by :class:`ValidationPass` (reported as
-    ``val_loss`` and ``val_<metric>`` for ``metrics``), optimizer variables
-    created eagerly, then :func:`fit_epochs` when :func:`supported`, else
-    ``Model.fit`` with up to 256 batches per compiled call (one per call
-    when a callback has per-batch hooks: it must see every batch).
+    greedy pretraining). Optimizer variables are created eagerly, then
+    :func:`fit_epochs` trains when :func:`supported` (validation inside each
+    epoch's compiled call), else ``Model.fit`` with up to 256 batches per
+    compiled call (one per call when a callback has per-batch hooks: it must
+    see every batch) and a :class:`ValidationPass` first among the callbacks.
+    Either way the validation logs are ``val_loss`` and ``val_<metric>`` for
+    ``metrics``.
 
     Parameters
     ----------
@@ -89,8 +91,6 @@ def train(
 
     X, y, w = train
     callbacks = list(callbacks)
-    if validation is not None:
-        callbacks.insert(0, ValidationPass(*validation, metrics=metrics))
     _network.build_optimizer(model)
     batch_size = min(batch_size, X.shape[0])
     if supported(model, callbacks, verbose):
@@ -103,9 +103,13 @@ def train(
             epochs=epochs,
             initial_epoch=initial_epoch,
             callbacks=callbacks,
+            validation=validation,
+            metrics=metrics,
             seed=seed,
         )
         return history.history
+    if validation is not None:
+        callbacks.insert(0, ValidationPass(*validation, metrics=metrics))
     steps_per_execution = 1 if has_batch_hooks(callbacks) else 256
     if model.steps_per_execution != steps_per_execution:
         model.steps_per_execution = steps_per_execution
@@ -134,6 +138,8 @@ def fit_epochs(
     epochs,
     initial_epoch=0,
     callbacks=(),
+    validation=None,
+    metrics=(),
     seed=0,
 ):
     """Train ``model`` for epochs ``initial_epoch .. epochs - 1``, like ``fit``.
@@ -149,6 +155,13 @@ def fit_epochs(
         As in ``Model.fit`` (``epochs`` is the index of the last epoch + 1).
     callbacks : list of keras.callbacks.Callback
         Epoch-level callbacks.
+    validation : tuple (X, y, sample_weight or None) or None
+        Evaluated at the end of every epoch, inside the same compiled call,
+        as :class:`~deepstack.callbacks.ValidationPass` would: ``val_loss``
+        (the compiled loss with its regularization terms, inference mode,
+        sample-weighted) and ``val_<name>`` for ``metrics`` (unweighted).
+    metrics : list of keras.metrics.Metric
+        Validation metrics; fresh copies are used.
     seed : int
         Seeds the per-epoch shuffling (epoch ``e`` uses its own permutation,
         so a continued run draws the batches an uninterrupted one would).
@@ -171,10 +184,15 @@ def fit_epochs(
         steps=n_batches,
     )
     _build_compiled_state(model, X[:batch_size], y[:batch_size])
-    X_t = tf.convert_to_tensor(X)
-    y_t = tf.convert_to_tensor(y)
-    w_t = None if sample_weight is None else tf.convert_to_tensor(sample_weight)
-    run_epoch = _epoch_function(model, batch_size, weighted=w_t is not None)
+
+    def tensors(arrays):
+        return [None if a is None else tf.convert_to_tensor(a) for a in arrays]
+
+    train = tensors((X, y, sample_weight))
+    if validation is not None:
+        validation = tensors(validation)
+    metrics = [type(m).from_config(m.get_config()) for m in metrics]
+    run_epoch = _epoch_function(model, batch_size, train, validation, metrics)
 
     model.stop_training = False
     callback_list.on_train_begin()
@@ -183,8 +201,7 @@ def fit_epochs(
         model.reset_metrics()
         callback_list.on_epoch_begin(epoch)
         order = np.random.RandomState([seed % 2**32, epoch]).permutation(n)
-        args = (X_t, y_t, tf.constant(order, dtype="int32"))
-        outputs = run_epoch(*args, w_t) if w_t is not None else run_epoch(*args)
+        outputs = run_epoch(tf.constant(order, dtype="int32"))
         logs = {k: float(keras.ops.convert_to_numpy(v)) for k, v in outputs.items()}
         callback_list.on_epoch_end(epoch, logs)
         if model.stop_training:
@@ -203,35 +220,66 @@ def _build_compiled_state(model, X, y):
     model.reset_metrics()
 
 
-def _epoch_function(model, batch_size, weighted):
+_VALIDATION_CHUNK = 4096
+
+
+def _epoch_function(model, batch_size, train, validation, metrics):
+    """The compiled epoch: ``run_epoch(order) -> logs`` over the captured data."""
     import tensorflow as tf
 
-    def run_epoch(X, y, order, w=None):
+    X, y, w = train
+
+    def step(order, i):
         n = tf.shape(order)[0]
-        n_batches = (n + batch_size - 1) // batch_size
+        rows = order[i * batch_size : tf.minimum((i + 1) * batch_size, n)]
+        data = (
+            tf.gather(X, rows),
+            tf.gather(y, rows),
+            None if w is None else tf.gather(w, rows),
+        )
+        return model.train_step(data)
 
-        def step(i, logs):
-            rows = order[i * batch_size : tf.minimum((i + 1) * batch_size, n)]
-            data = (
-                tf.gather(X, rows),
-                tf.gather(y, rows),
-                None if w is None else tf.gather(w, rows),
+    def validate():
+        Xv, yv, wv = validation
+        n = tf.shape(Xv)[0]
+        n_chunks = (n + _VALIDATION_CHUNK - 1) // _VALIDATION_CHUNK
+        for metric in metrics:
+            metric.reset_state()
+
+        def chunk(i, total):
+            start = i * _VALIDATION_CHUNK
+            end = tf.minimum(start + _VALIDATION_CHUNK, n)
+            x, target = Xv[start:end], yv[start:end]
+            y_pred = model(x, training=False)
+            loss = model.compute_loss(
+                x=x,
+                y=target,
+                y_pred=y_pred,
+                sample_weight=None if wv is None else wv[start:end],
+                training=False,
             )
-            return i + 1, model.train_step(data)
+            for metric in metrics:
+                metric.update_state(target, y_pred)
+            share = tf.cast(end - start, loss.dtype) / tf.cast(n, loss.dtype)
+            return i + 1, total + loss * share
 
+        _, total = tf.while_loop(
+            lambda i, total: i < n_chunks, chunk, (tf.constant(0), tf.constant(0.0))
+        )
+        return {"val_loss": total, **{f"val_{m.name}": m.result() for m in metrics}}
+
+    @tf.function(autograph=False, reduce_retracing=True)
+    def run_epoch(order):
+        n_batches = (tf.shape(order)[0] + batch_size - 1) // batch_size
         # The loop carries the logs; start from the metrics' current values
         # (same structure and dtypes as what ``train_step`` returns).
         _, logs = tf.while_loop(
             lambda i, logs: i < n_batches,
-            step,
+            lambda i, logs: (i + 1, step(order, i)),
             (tf.constant(0), model.get_metrics_result()),
         )
+        if validation is not None:
+            logs = {**logs, **validate()}
         return logs
 
-    if weighted:
-        return tf.function(run_epoch, autograph=False, reduce_retracing=True)
-    return tf.function(
-        lambda X, y, order: run_epoch(X, y, order),
-        autograph=False,
-        reduce_retracing=True,
-    )
+    return run_epoch

@@ -41,27 +41,52 @@ def _model():
 @pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted"])
 def test_full_batch_epochs_match_model_fit(weighted):
     # One batch per epoch: the order of the rows does not matter, so the
-    # fused loop and Model.fit take the same steps (up to float summation).
-    X, y, w = _problem()
-    w = w if weighted else None
+    # fused loop and Model.fit take the same steps (up to float summation),
+    # and the validation inside the compiled epoch reports what Keras's
+    # validation_data does (weighted loss with the L2 penalty, accuracy).
+    X, y, w = _problem(n=160)
+    X, y, w, Xv, yv, wv = X[:96], y[:96], w[:96], X[96:], y[96:], w[96:]
+    if not weighted:
+        w = wv = None
     reference = _model()
     expected = reference.fit(
-        X, y, sample_weight=w, batch_size=len(X), epochs=6, shuffle=False, verbose=0
+        X,
+        y,
+        sample_weight=w,
+        batch_size=len(X),
+        epochs=6,
+        shuffle=False,
+        validation_data=(Xv, yv) if wv is None else (Xv, yv, wv),
+        verbose=0,
     ).history
     model = _model()
+    accuracy = keras.metrics.SparseCategoricalAccuracy(name="accuracy")
     got = _trainer.fit_epochs(
-        model, X, y, w, batch_size=len(X), epochs=6, seed=3
+        model,
+        X,
+        y,
+        w,
+        batch_size=len(X),
+        epochs=6,
+        validation=(Xv, yv, wv),
+        metrics=[accuracy],
+        seed=3,
     ).history
-    assert sorted(got) == sorted(expected) == ["accuracy", "loss"]
-    np.testing.assert_allclose(got["loss"], expected["loss"], rtol=1e-5)
-    np.testing.assert_allclose(got["accuracy"], expected["accuracy"])
+    assert sorted(got) == sorted(expected)
+    assert sorted(got) == ["accuracy", "loss", "val_accuracy", "val_loss"]
+    for key in ("loss", "val_loss"):
+        np.testing.assert_allclose(got[key], expected[key], rtol=1e-5)
+    for key in ("accuracy", "val_accuracy"):
+        np.testing.assert_allclose(got[key], expected[key])
     # Adam divides by the gradients' root mean square, which turns float32
     # summation-order noise in near-zero gradients into ~1e-5 differences.
     for a, b in zip(model.get_weights(), reference.get_weights()):
         np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-4)
-    # Model.fit never ran: no Keras train function was made.
-    assert model.train_function is None
+    # Model.fit never ran: no Keras train or test function was made, and the
+    # given metric was copied, not used.
+    assert model.train_function is None and model.test_function is None
     assert int(model.optimizer.iterations) == 6
+    assert float(accuracy.count) == 0.0
 
 
 def test_mini_batches_cover_every_row_once_per_epoch():
@@ -149,3 +174,25 @@ def test_estimator_trains_with_the_fused_loop_unless_it_cannot(
     shown.fit(X, y)
     assert shown.model_.train_function is not None
     assert "val_loss" in capsys.readouterr().out
+
+
+def test_validation_in_chunks_equals_one_pass(monkeypatch):
+    X, y, w = _problem(n=150)
+    validation = (X[100:], y[100:], w[100:])
+    runs = {}
+    for chunk in (4096, 7):  # 50 rows: one chunk, or 8 chunks (the last of 1)
+        monkeypatch.setattr(_trainer, "_VALIDATION_CHUNK", chunk)
+        metric = keras.metrics.SparseCategoricalAccuracy(name="accuracy")
+        runs[chunk] = _trainer.fit_epochs(
+            _model(),
+            X[:100],
+            y[:100],
+            batch_size=25,
+            epochs=3,
+            validation=validation,
+            metrics=[metric],
+            seed=0,
+        ).history
+    np.testing.assert_allclose(runs[7]["val_loss"], runs[4096]["val_loss"], rtol=1e-6)
+    np.testing.assert_allclose(runs[7]["val_accuracy"], runs[4096]["val_accuracy"])
+    assert runs[7]["loss"] == runs[4096]["loss"]
