@@ -114,7 +114,8 @@ _CATEGORIES = [
         ],
     ),
     ("build + compile network", [("estimators/_base.py", "_build_model")]),
-    ("keras Model.fit", [("trainer.py", "fit")]),
+    ("keras Model.fit (when used)", [("trainer.py", "fit")]),
+    ("fused epoch loop (TensorFlow)", [("deepstack/_trainer.py", "fit_epochs")]),
     (
         "tf.function tracing (graph building)",
         [("tracing_compilation.py", "trace_function")],
@@ -124,7 +125,7 @@ _CATEGORIES = [
         [("tracing_compilation.py", "call_function")],
     ),
     (
-        "per-epoch validation (Model.evaluate or ValidationPass)",
+        "per-epoch validation outside the compiled epoch",
         [("trainer.py", "evaluate"), ("callbacks/_validation.py", "on_epoch_end")],
     ),
     (
@@ -273,8 +274,9 @@ def main(argv=None):
         markdown += (
             "\n\n### Where a deepstack fit spends its time\n\n"
             f"cProfile over {profile['n_fits']} cross-validation fits (cumulative "
-            "seconds; rows overlap: tracing, compiled steps and validation are "
-            "inside Model.fit).\n\n"
+            "seconds; rows overlap: tracing and compiled execution, which "
+            "includes the validation pass of the fused loop, are inside the "
+            "fused epoch loop or Model.fit).\n\n"
             + _common.markdown_table(
                 list(profile["parts"][0]), profile["parts"], digits=2
             )
