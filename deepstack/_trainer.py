@@ -192,7 +192,17 @@ def fit_epochs(
     if validation is not None:
         validation = tensors(validation)
     metrics = [type(m).from_config(m.get_config()) for m in metrics]
-    run_epoch = _epoch_function(model, batch_size, train, validation, metrics)
+    run_epoch = _epoch_function(
+        model,
+        batch_size,
+        weighted=train[2] is not None,
+        validated=validation is not None,
+        val_weighted=validation is not None and validation[2] is not None,
+        metrics=metrics,
+    )
+    data = [t for t in train if t is not None]
+    if validation is not None:
+        data += [t for t in validation if t is not None]
 
     model.stop_training = False
     callback_list.on_train_begin()
@@ -201,7 +211,7 @@ def fit_epochs(
         model.reset_metrics()
         callback_list.on_epoch_begin(epoch)
         order = np.random.RandomState([seed % 2**32, epoch]).permutation(n)
-        outputs = run_epoch(tf.constant(order, dtype="int32"))
+        outputs = run_epoch(tf.constant(order, dtype="int32"), *data)
         logs = {k: float(keras.ops.convert_to_numpy(v)) for k, v in outputs.items()}
         callback_list.on_epoch_end(epoch, logs)
         if model.stop_training:
@@ -223,24 +233,44 @@ def _build_compiled_state(model, X, y):
 _VALIDATION_CHUNK = 4096
 
 
-def _epoch_function(model, batch_size, train, validation, metrics):
-    """The compiled epoch: ``run_epoch(order) -> logs`` over the captured data."""
+def _epoch_function(model, batch_size, *, weighted, validated, val_weighted, metrics):
+    """The compiled epoch, ``run_epoch(order, X, y[, w][, Xv, yv[, wv]]) -> logs``.
+
+    The data are arguments, not captured tensors: TensorFlow keeps each traced
+    graph after the fit (a few MB, ``benchmarks/memory.py``), and a graph that
+    captured the training data would keep the data too.
+    """
     import tensorflow as tf
 
-    X, y, w = train
+    def unpack(data):
+        data = list(data)
+        X, y = data.pop(0), data.pop(0)
+        w = data.pop(0) if weighted else None
+        if not validated:
+            return (X, y, w), None
+        Xv, yv = data.pop(0), data.pop(0)
+        wv = data.pop(0) if val_weighted else None
+        return (X, y, w), (Xv, yv, wv)
 
-    def step(order, i):
+    # Keras's train_step in a function of its own, called by the epoch's
+    # loop: TensorFlow never frees a traced graph that contains train_step
+    # (about 2.5 MB per fit), and nesting keeps that to the step's graph
+    # rather than the whole epoch's (measured with benchmarks/memory.py).
+    @tf.function(autograph=False, reduce_retracing=True)
+    def train_batch(X, y, w):
+        return model.train_step((X, y, w))
+
+    def step(train, order, i):
+        X, y, w = train
         n = tf.shape(order)[0]
         rows = order[i * batch_size : tf.minimum((i + 1) * batch_size, n)]
-        data = (
+        return train_batch(
             tf.gather(X, rows),
             tf.gather(y, rows),
             None if w is None else tf.gather(w, rows),
         )
-        return model.train_step(data)
 
-    def validate():
-        Xv, yv, wv = validation
+    def validate(Xv, yv, wv, metrics):
         n = tf.shape(Xv)[0]
         n_chunks = (n + _VALIDATION_CHUNK - 1) // _VALIDATION_CHUNK
         for metric in metrics:
@@ -269,17 +299,18 @@ def _epoch_function(model, batch_size, train, validation, metrics):
         return {"val_loss": total, **{f"val_{m.name}": m.result() for m in metrics}}
 
     @tf.function(autograph=False, reduce_retracing=True)
-    def run_epoch(order):
+    def run_epoch(order, *data):
+        train, held_out = unpack(data)
         n_batches = (tf.shape(order)[0] + batch_size - 1) // batch_size
         # The loop carries the logs; start from the metrics' current values
         # (same structure and dtypes as what ``train_step`` returns).
         _, logs = tf.while_loop(
             lambda i, logs: i < n_batches,
-            lambda i, logs: (i + 1, step(order, i)),
+            lambda i, logs: (i + 1, step(train, order, i)),
             (tf.constant(0), model.get_metrics_result()),
         )
-        if validation is not None:
-            logs = {**logs, **validate()}
+        if held_out is not None:
+            logs = {**logs, **validate(*held_out, metrics)}
         return logs
 
     return run_epoch
