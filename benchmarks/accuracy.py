@@ -27,6 +27,7 @@ and ``--with-tuned`` (``DeepStackSearch`` around the default estimator).
 Run: ``.venv/bin/python benchmarks/accuracy.py [--quick]``
 """
 
+import json
 import os
 import sys
 
@@ -341,6 +342,14 @@ def main(argv=None):
     p.add_argument("--with-pretraining", action="store_true")
     p.add_argument("--with-tuned", action="store_true")
     p.add_argument("--tuned-trials", type=int, default=10)
+    p.add_argument(
+        "--merge",
+        nargs="+",
+        default=None,
+        metavar="JSON",
+        help="write one table from the runs in these accuracy.json files "
+        "(e.g. seeds run separately) instead of running",
+    )
     args = p.parse_args(argv)
     cfg = {
         "datasets": args.datasets
@@ -365,9 +374,17 @@ def main(argv=None):
         notes.append("'tuned' rows skipped: deepstack has no DeepStackSearch yet.")
     for n in notes:
         print("note:", n)
-    # The Keras wrappers call model.predict with its default progress bar.
-    keras.config.disable_interactive_logging()
-    records = run(cfg)
+    if args.merge:
+        records = []
+        for path in args.merge:
+            with open(path) as handle:
+                records += json.load(handle)["runs"]
+        cfg["seeds"] = sorted({r["seed"] for r in records})
+        cfg["merged_from"] = list(args.merge)
+    else:
+        # The Keras wrappers call model.predict with its default progress bar.
+        keras.config.disable_interactive_logging()
+        records = run(cfg)
     rows = summarize(records)
     markdown = to_markdown(rows, cfg, notes)
     results = {"config": cfg, "summary": rows, "runs": records, "notes": notes}
