@@ -169,7 +169,6 @@ class TrialWorkers:
         self._initargs = (train, validation, scorer)
         self._executor = None
         self._done = 0
-        self.pids = []
 
     def run(self, plan, save_to):
         from joblib.externals.loky.process_executor import BrokenProcessPool
@@ -199,7 +198,6 @@ class TrialWorkers:
             env={"TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2")},
         )
         self._done = 0
-        self.pids.append(self._executor.submit(os.getpid).result())
 
     def close(self):
         if self._executor is not None:
