@@ -1,19 +1,23 @@
 """A fused training loop: one compiled call per epoch, data placed once.
 
-``keras.Model.fit`` builds a ``tf.data`` pipeline, creates an iterator every
-epoch and runs its generic epoch loop around the compiled steps. For the
-small fits scikit-learn users run by the hundred (a grid search on digits),
-that bookkeeping costs more than the training steps themselves. This loop
-keeps the data on the device as tensors, shuffles with a seeded NumPy
-permutation, and runs a whole epoch (Keras's own ``train_step`` for every
-batch: loss, regularization, metrics, optimizer, batch-norm updates, dropout)
-inside one ``tf.function``. Callbacks run at epoch level exactly as under
-``Model.fit`` (``on_train_begin``, ``on_epoch_begin``, ``on_epoch_end`` with
-the epoch's logs, ``stop_training``), with Keras's ``History`` last.
+``keras.Model.fit`` builds a data pipeline, creates an iterator every epoch
+and runs its generic epoch loop around the compiled steps. For the small fits
+scikit-learn users run by the hundred (a grid search on digits), that
+bookkeeping costs more than the training steps themselves; on a GPU it leaves
+the device waiting between steps. This loop keeps the data on the device,
+shuffles with a seeded NumPy permutation, and runs a whole epoch (Keras's own
+``train_step`` for every batch: loss, regularization, metrics, optimizer,
+batch-norm updates, dropout) as one compiled call. Callbacks run at epoch
+level exactly as under ``Model.fit`` (``on_train_begin``, ``on_epoch_begin``,
+``on_epoch_end`` with the epoch's logs, ``stop_training``), with Keras's
+``History`` last.
 
-Backend-specific (TensorFlow); :func:`supported` says when it applies, and
-the estimators fall back to ``Model.fit`` otherwise (other backends, XLA,
-callbacks with per-batch hooks, progress bars).
+Two backends: TensorFlow (a ``tf.function`` with a ``tf.while_loop`` over the
+batches) and JAX (a ``jax.jit`` with ``lax.scan`` over the batches, threading
+Keras's stateless training state). :func:`supported` says when it applies, and
+the estimators fall back to ``Model.fit`` otherwise (other backends,
+TensorFlow with XLA, JAX without ``jit``, callbacks with per-batch hooks,
+progress bars).
 """
 
 import keras
@@ -38,12 +42,11 @@ def has_batch_hooks(callbacks):
 
 def supported(model, callbacks, verbose):
     """Whether :func:`fit_epochs` can train ``model`` with these callbacks."""
-    return (
-        keras.backend.backend() == "tensorflow"
-        and not model.jit_compile
-        and not verbose
-        and not has_batch_hooks(callbacks)
+    backend = keras.backend.backend()
+    compiled = (backend == "tensorflow" and not model.jit_compile) or (
+        backend == "jax" and bool(model.jit_compile)
     )
+    return compiled and not verbose and not has_batch_hooks(callbacks)
 
 
 def train(
@@ -170,8 +173,6 @@ def fit_epochs(
     -------
     keras.callbacks.History
     """
-    import tensorflow as tf
-
     n = X.shape[0]
     batch_size = int(min(batch_size, n))
     n_batches = -(-n // batch_size)
@@ -184,25 +185,17 @@ def fit_epochs(
         steps=n_batches,
     )
     _build_compiled_state(model, X[:batch_size], y[:batch_size])
-
-    def tensors(arrays):
-        return [None if a is None else tf.convert_to_tensor(a) for a in arrays]
-
-    train = tensors((X, y, sample_weight))
-    if validation is not None:
-        validation = tensors(validation)
     metrics = [type(m).from_config(m.get_config()) for m in metrics]
-    run_epoch = _epoch_function(
-        model,
-        batch_size,
-        weighted=train[2] is not None,
-        validated=validation is not None,
-        val_weighted=validation is not None and validation[2] is not None,
-        metrics=metrics,
-    )
-    data = [t for t in train if t is not None]
-    if validation is not None:
-        data += [t for t in validation if t is not None]
+    if keras.backend.backend() == "jax":
+        from deepstack import _trainer_jax
+
+        run_epoch = _trainer_jax.epoch_runner(
+            model, batch_size, (X, y, sample_weight), validation, metrics
+        )
+    else:
+        run_epoch = _tf_epoch_runner(
+            model, batch_size, (X, y, sample_weight), validation, metrics
+        )
 
     model.stop_training = False
     callback_list.on_train_begin()
@@ -211,7 +204,7 @@ def fit_epochs(
         model.reset_metrics()
         callback_list.on_epoch_begin(epoch)
         order = np.random.RandomState([seed % 2**32, epoch]).permutation(n)
-        outputs = run_epoch(tf.constant(order, dtype="int32"), *data)
+        outputs = run_epoch(order.astype("int32"))
         logs = {k: float(keras.ops.convert_to_numpy(v)) for k, v in outputs.items()}
         callback_list.on_epoch_end(epoch, logs)
         if model.stop_training:
@@ -230,7 +223,31 @@ def _build_compiled_state(model, X, y):
     model.reset_metrics()
 
 
-_VALIDATION_CHUNK = 4096
+VALIDATION_CHUNK = 4096
+
+
+def _tf_epoch_runner(model, batch_size, train, validation, metrics):
+    """``run(order) -> logs`` for TensorFlow: the data become tensors once."""
+    import tensorflow as tf
+
+    def tensors(arrays):
+        return [None if a is None else tf.convert_to_tensor(a) for a in arrays]
+
+    train = tensors(train)
+    if validation is not None:
+        validation = tensors(validation)
+    run_epoch = _epoch_function(
+        model,
+        batch_size,
+        weighted=train[2] is not None,
+        validated=validation is not None,
+        val_weighted=validation is not None and validation[2] is not None,
+        metrics=metrics,
+    )
+    data = [t for t in train if t is not None]
+    if validation is not None:
+        data += [t for t in validation if t is not None]
+    return lambda order: run_epoch(tf.constant(order), *data)
 
 
 def _epoch_function(model, batch_size, *, weighted, validated, val_weighted, metrics):
@@ -272,13 +289,13 @@ def _epoch_function(model, batch_size, *, weighted, validated, val_weighted, met
 
     def validate(Xv, yv, wv, metrics):
         n = tf.shape(Xv)[0]
-        n_chunks = (n + _VALIDATION_CHUNK - 1) // _VALIDATION_CHUNK
+        n_chunks = (n + VALIDATION_CHUNK - 1) // VALIDATION_CHUNK
         for metric in metrics:
             metric.reset_state()
 
         def chunk(i, total):
-            start = i * _VALIDATION_CHUNK
-            end = tf.minimum(start + _VALIDATION_CHUNK, n)
+            start = i * VALIDATION_CHUNK
+            end = tf.minimum(start + VALIDATION_CHUNK, n)
             x, target = Xv[start:end], yv[start:end]
             y_pred = model(x, training=False)
             loss = model.compute_loss(

@@ -1,4 +1,9 @@
-"""The fused epoch loop against keras.Model.fit."""
+"""The fused epoch loop against keras.Model.fit.
+
+Backend-neutral: tests/test_backends.py runs this module again under JAX.
+"""
+
+import os
 
 import keras
 import numpy as np
@@ -7,6 +12,12 @@ import pytest
 from deepstack import DeepStackClassifier, _network, _trainer
 from deepstack.callbacks import EarlyStopping, LearningRateRecorder
 from tests.conftest import tiny
+
+
+def test_runs_on_the_backend_the_environment_names():
+    # So that the JAX run of this module (tests/test_backends.py) cannot
+    # silently test TensorFlow.
+    assert keras.backend.backend() == os.environ.get("KERAS_BACKEND", "tensorflow")
 
 
 def _problem(n=96):
@@ -181,7 +192,7 @@ def test_validation_in_chunks_equals_one_pass(monkeypatch):
     validation = (X[100:], y[100:], w[100:])
     runs = {}
     for chunk in (4096, 7):  # 50 rows: one chunk, or 8 chunks (the last of 1)
-        monkeypatch.setattr(_trainer, "_VALIDATION_CHUNK", chunk)
+        monkeypatch.setattr(_trainer, "VALIDATION_CHUNK", chunk)
         metric = keras.metrics.SparseCategoricalAccuracy(name="accuracy")
         runs[chunk] = _trainer.fit_epochs(
             _model(),
@@ -196,3 +207,22 @@ def test_validation_in_chunks_equals_one_pass(monkeypatch):
     np.testing.assert_allclose(runs[7]["val_loss"], runs[4096]["val_loss"], rtol=1e-6)
     np.testing.assert_allclose(runs[7]["val_accuracy"], runs[4096]["val_accuracy"])
     assert runs[7]["loss"] == runs[4096]["loss"]
+
+
+def test_estimator_fit_is_seeded_and_learns(classification_data):
+    # Dropout, batch norm, early stopping and the learning-rate schedule
+    # through the fused loop: the same seed gives the same network.
+    X, y = classification_data
+    fits = [
+        tiny(DeepStackClassifier, batch_norm=True, max_epochs=15, random_state=0).fit(
+            X, y
+        )
+        for _ in range(2)
+    ]
+    assert fits[0].model_.train_function is None
+    np.testing.assert_allclose(
+        fits[0].predict_proba(X), fits[1].predict_proba(X), rtol=1e-5, atol=1e-6
+    )
+    assert fits[0].history_["val_loss"] == fits[1].history_["val_loss"]
+    assert fits[0].history_["loss"][-1] < 0.7 * fits[0].history_["loss"][0]
+    assert fits[0].score(X, y) > 0.7  # chance: 0.33

@@ -1,0 +1,149 @@
+"""The fused epoch for the JAX backend: one ``jax.jit`` call per epoch.
+
+Keras's JAX trainer is stateless underneath: ``model.train_step(state, data)``
+takes the values of the trainable, non-trainable, optimizer and metric
+variables and returns new ones. An epoch here is that step folded over the
+mini-batches with ``lax.scan`` (plus one step for a smaller last batch),
+followed by the validation pass, all in one compiled function; the data are
+placed on the device once per fit. The variables are read before each epoch
+and written back after it, so epoch-level callbacks see (and may change) the
+weights, the learning rate and the metrics exactly as under ``Model.fit``.
+"""
+
+import jax
+import jax.numpy as jnp
+
+
+def _variables(model):
+    return (
+        model.trainable_variables,
+        model.non_trainable_variables,
+        model.optimizer.variables,
+        model.metrics_variables,
+    )
+
+
+def read_state(model):
+    """The model's training state as Keras's JAX ``train_step`` takes it."""
+    return tuple([v.value for v in group] for group in _variables(model))
+
+
+def write_state(model, state):
+    """Assign a training state back to the model's variables."""
+    for group, values in zip(_variables(model), state):
+        for variable, value in zip(group, values):
+            variable.assign(value)
+
+
+def epoch_runner(model, batch_size, train, validation, metrics):
+    """``run(order) -> logs``: one epoch over the rows in ``order``.
+
+    ``train`` and ``validation`` are ``(X, y, sample_weight or None)``;
+    ``metrics`` are reported on the validation data (unweighted, fresh each
+    epoch), ``val_loss`` is the compiled loss with its regularization terms
+    in inference mode, sample-weighted, as in the TensorFlow epoch.
+    """
+    from deepstack._trainer import VALIDATION_CHUNK
+
+    def device(arrays):
+        return tuple(None if a is None else jnp.asarray(a) for a in arrays)
+
+    train = device(train)
+    if validation is not None:
+        validation = device(validation)
+    n = train[0].shape[0]
+    n_full, rest = divmod(n, batch_size)
+    fresh_metric_state = [[v.value for v in m.variables] for m in metrics]
+
+    def take(data, rows):
+        return tuple(None if a is None else a[rows] for a in data)
+
+    def fold(step, carry, blocks, tail):
+        # Apply ``step`` to every block of ``blocks`` (equal sizes) under
+        # lax.scan, then to ``tail`` (smaller, or None), keeping the last
+        # step's output: its structure comes from an abstract trace.
+        out_shape = jax.eval_shape(
+            lambda c, b: step(c, b)[0], carry, jax.tree.map(lambda a: a[0], blocks)
+        )
+        zeros = jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), out_shape)
+
+        def body(acc, block):
+            _, carry = acc
+            return step(carry, block), None
+
+        (out, carry), _ = jax.lax.scan(body, (zeros, carry), blocks)
+        if tail is not None:
+            out, carry = step(carry, tail)
+        return out, carry
+
+    def validate(state, held_out, metric_state):
+        trainable, non_trainable, _, metrics_variables = state
+        n_val = held_out[0].shape[0]
+        chunk = min(VALIDATION_CHUNK, n_val)
+        n_chunks, last = divmod(n_val, chunk)
+
+        def evaluate(metric_state, rows):
+            x, target, weight = take(held_out, rows)
+            _, (loss, y_pred, _, _) = model.compute_loss_and_updates(
+                trainable,
+                non_trainable,
+                metrics_variables,
+                x,
+                target,
+                weight,
+                training=False,
+            )
+            metric_state = [
+                m.stateless_update_state(s, target, y_pred)
+                for m, s in zip(metrics, metric_state)
+            ]
+            return loss * (rows.shape[0] / n_val), metric_state
+
+        rows = jnp.arange(n_val)
+        blocks = rows[: n_chunks * chunk].reshape(n_chunks, chunk)
+        tail = rows[n_chunks * chunk :] if last else None
+
+        def body(acc, block):
+            total, metric_state = acc
+            loss, metric_state = evaluate(metric_state, block)
+            return (total + loss, metric_state), None
+
+        (total, metric_state), _ = jax.lax.scan(
+            body, (jnp.zeros((), "float32"), metric_state), blocks
+        )
+        if tail is not None:
+            loss, metric_state = evaluate(metric_state, tail)
+            total = total + loss
+        return {
+            "val_loss": total,
+            **{
+                f"val_{m.name}": m.stateless_result(s)
+                for m, s in zip(metrics, metric_state)
+            },
+        }
+
+    # The data are arguments, not constants captured by the traced function.
+    @jax.jit
+    def run_epoch(state, order, train, validation, metric_state):
+        def train_batch(state, rows):
+            return model.train_step(state, take(train, rows))
+
+        blocks = order[: n_full * batch_size].reshape(n_full, batch_size)
+        tail = order[n_full * batch_size :] if rest else None
+        logs, state = fold(train_batch, state, blocks, tail)
+        if validation is not None:
+            logs = {**logs, **validate(state, validation, metric_state)}
+        return logs, state
+
+    def run(order):
+        logs, state = run_epoch(
+            read_state(model),
+            jnp.asarray(order),
+            train,
+            validation,
+            fresh_metric_state,
+        )
+        write_state(model, state)
+        return logs
+
+    return run

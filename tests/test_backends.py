@@ -1,0 +1,41 @@
+"""The fused training loop on the JAX backend.
+
+Keras picks its backend once, at import, so the backend-neutral tests of the
+fused loop (tests/test_trainer.py) run again in a fresh interpreter with
+``KERAS_BACKEND=jax``; that module checks that the backend is the one named.
+"""
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_trainer_tests_pass_under_jax():
+    env = {**os.environ, "KERAS_BACKEND": "jax", "PYTHONHASHSEED": "0"}
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "-p",
+            "no:xdist",
+            "tests/test_trainer.py",
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-4000:]
+    summary = output.strip().splitlines()[-1]
+    # Every test passed: none failed, skipped or was deselected.
+    assert re.fullmatch(r"=*\s*\d+ passed in [\d.]+s.*", summary), summary
