@@ -94,6 +94,10 @@ def _version(package):
     try:
         return metadata.version(package)
     except metadata.PackageNotFoundError:
+        if package == "deepstack":  # run from a checkout, not installed
+            import deepstack
+
+            return deepstack.__version__
         return None
 
 

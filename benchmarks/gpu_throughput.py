@@ -7,6 +7,8 @@ second of steady-state training for:
 (a) a raw JAX loop: data placed on the device once, one whole epoch (shuffle
     plus ``lax.scan`` over the batches, Adam written out) under one ``jit``;
 (b) plain ``keras.Model.fit`` with ``steps_per_execution`` 1 and 32;
+(b') the model of (b) trained by deepstack's fused epoch loop alone
+    (``deepstack._trainer.fit_epochs``, no estimator callbacks);
 (c) ``DeepStackClassifier.fit`` (no dropout / batch norm / weight decay /
     standardization / early stopping, constant learning rate: the same
     network and optimizer). On JAX it trains with deepstack's fused epoch
@@ -122,7 +124,30 @@ def raw_jax_throughput(X, y, sizes, batch_size, epochs, lr=1e-3):
 # ------------------------------------------------------- (b) keras.Model.fit
 
 
-def keras_fit_throughput(X, y, sizes, batch_size, epochs, steps_per_execution):
+def epoch_clock():
+    """A Keras callback that records when each epoch ended (the epoch's logs
+    are on the host by then): ``clock.ends``."""
+    import time
+
+    import keras
+
+    class EpochClock(keras.callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self.ends = []
+
+        def on_epoch_end(self, epoch, logs=None):
+            self.ends.append(time.perf_counter())
+
+    return EpochClock()
+
+
+def clocked_seconds(clock):
+    """Seconds from the end of the first (compiling) epoch to the last."""
+    return clock.ends[-1] - clock.ends[0]
+
+
+def keras_model(sizes, steps_per_execution=1):
     import keras
 
     keras.utils.set_random_seed(0)
@@ -135,6 +160,11 @@ def keras_fit_throughput(X, y, sizes, batch_size, epochs, steps_per_execution):
         loss="sparse_categorical_crossentropy",
         steps_per_execution=steps_per_execution,
     )
+    return model
+
+
+def keras_fit_throughput(X, y, sizes, batch_size, epochs, steps_per_execution):
+    model = keras_model(sizes, steps_per_execution)
     model.fit(X, y, batch_size=batch_size, epochs=1, verbose=0)  # compile
     with _common.timer() as elapsed:
         history = model.fit(X, y, batch_size=batch_size, epochs=epochs, verbose=0)
@@ -146,26 +176,32 @@ def keras_fit_throughput(X, y, sizes, batch_size, epochs, steps_per_execution):
     }
 
 
+def fused_epoch_throughput(X, y, sizes, batch_size, epochs):
+    """(b') the same Keras model trained by deepstack's fused epoch loop
+    alone (no estimator, only the timing callback): where (c)'s time goes."""
+    from deepstack import _network, _trainer
+
+    model = keras_model(sizes)
+    _network.build_optimizer(model)
+    clock = epoch_clock()
+    history = _trainer.fit_epochs(
+        model, X, y, batch_size=batch_size, epochs=1 + epochs, callbacks=[clock]
+    )
+    seconds = clocked_seconds(clock)
+    return {
+        "samples_per_second": X.shape[0] * epochs / seconds,
+        "seconds": seconds,
+        "final_loss": float(history.history["loss"][-1]),
+    }
+
+
 # -------------------------------------------------- (c) DeepStackClassifier
 
 
 def deepstack_throughput(X, y, sizes, batch_size, epochs):
-    import time
-
-    import keras
-
     from deepstack import DeepStackClassifier
 
-    class EpochClock(keras.callbacks.Callback):
-        """When each epoch ended (its logs are on the host by then)."""
-
-        def __init__(self):
-            super().__init__()
-            self.ends = []
-
-        def on_epoch_end(self, epoch, logs=None):
-            self.ends.append(time.perf_counter())
-
+    original = epoch_clock()
     clf = DeepStackClassifier(
         hidden_layer_sizes=tuple(sizes[1:-1]),
         activation="relu",
@@ -181,14 +217,14 @@ def deepstack_throughput(X, y, sizes, batch_size, epochs):
         early_stopping=False,
         lr_schedule="constant",
         random_state=0,
-        callbacks=[EpochClock()],
+        callbacks=[original],
     )
     _, fit_seconds = _common.timed(clf.fit, X, y)
     # fit uses a copy of each callback (``callbacks_``).
-    clock = next(cb for cb in clf.callbacks_ if isinstance(cb, EpochClock))
+    clock = next(cb for cb in clf.callbacks_ if type(cb) is type(original))
     # The first epoch compiles; time the others, end to end, callbacks and
     # all (what a user waits for).
-    seconds = clock.ends[-1] - clock.ends[0]
+    seconds = clocked_seconds(clock)
     return {
         "samples_per_second": X.shape[0] * epochs / seconds,
         "seconds": seconds,
@@ -207,8 +243,8 @@ def main(argv=None):
     p.add_argument(
         "--methods",
         nargs="+",
-        default=["raw_jax", "keras_fit", "deepstack"],
-        choices=["raw_jax", "keras_fit", "deepstack"],
+        default=["raw_jax", "keras_fit", "fused_epoch", "deepstack"],
+        choices=["raw_jax", "keras_fit", "fused_epoch", "deepstack"],
     )
     args = p.parse_args(argv)
     if not jax_available():
@@ -257,6 +293,15 @@ def main(argv=None):
                         {"epochs": epochs, "steps_per_execution": spe},
                     )
                 )
+        if "fused_epoch" in args.methods:
+            runs.append(
+                (
+                    "keras model, deepstack's fused epoch loop",
+                    fused_epoch_throughput,
+                    (),
+                    {"epochs": epochs},
+                )
+            )
         if "deepstack" in args.methods:
             runs.append(
                 (

@@ -1,8 +1,10 @@
 """The fused training loop on the JAX backend.
 
 Keras picks its backend once, at import, so the backend-neutral tests of the
-fused loop (tests/test_trainer.py) run again in a fresh interpreter with
-``KERAS_BACKEND=jax``; that module checks that the backend is the one named.
+fused loop (tests/test_trainer.py), of the training-control callbacks and of
+the on-device weight snapshots run again in a fresh interpreter with
+``KERAS_BACKEND=jax``; tests/test_trainer.py checks that the backend is the
+one named.
 """
 
 import os
@@ -14,7 +16,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_trainer_tests_pass_under_jax():
+def test_training_tests_pass_under_jax():
     env = {**os.environ, "KERAS_BACKEND": "jax", "PYTHONHASHSEED": "0"}
     result = subprocess.run(
         [
@@ -27,6 +29,9 @@ def test_trainer_tests_pass_under_jax():
             "-p",
             "no:xdist",
             "tests/test_trainer.py",
+            "tests/test_training_control.py",
+            "tests/test_callbacks.py::"
+            "test_device_snapshots_survive_training_and_restore_exactly",
         ],
         cwd=ROOT,
         env=env,

@@ -302,3 +302,34 @@ def test_validation_pass_needs_metric_objects():
     X, y, Xv, yv, _ = _validation_problem()
     with pytest.raises(TypeError, match="metric objects"):
         ValidationPass(Xv, yv, metrics=["accuracy"])
+
+
+def test_device_snapshots_survive_training_and_restore_exactly():
+    # EarlyStopping and DivergenceGuard keep weights as backend copies, not
+    # host arrays: later training (Model.fit, the fused loop, in-place
+    # updates) must leave a snapshot unchanged.
+    from deepstack import _trainer
+    from deepstack.callbacks._state import all_finite, restore, snapshot
+
+    rng = np.random.RandomState(0)
+    X = rng.rand(64, 3).astype("float32")
+    Y = rng.rand(64, 4).astype("float32")
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(4)])
+    model.compile(keras.optimizers.Adam(0.1), "mse")
+    model.fit(X, Y, epochs=1, verbose=0)
+    before = model.get_weights()
+    saved = snapshot(model.weights)
+    model.fit(X, Y, epochs=2, verbose=0)
+    _trainer.fit_epochs(model, X, Y, batch_size=16, epochs=2)
+    model.weights[0].assign_add(model.weights[0])
+    assert not np.allclose(model.get_weights()[0], before[0])
+    for expected, value in zip(before, saved):
+        np.testing.assert_array_equal(keras.ops.convert_to_numpy(value), expected)
+    restore(model.weights, saved)
+    for expected, value in zip(before, model.get_weights()):
+        np.testing.assert_array_equal(value, expected)
+    assert all_finite(model.weights)
+    model.weights[1].assign(np.array([0.0, np.nan, 0.0, 0.0], "float32"))
+    assert not all_finite(model.weights)
+    model.weights[1].assign(np.array([0.0, 0.0, -np.inf, 0.0], "float32"))
+    assert not all_finite(model.weights)

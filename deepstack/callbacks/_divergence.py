@@ -7,6 +7,7 @@ import keras
 import numpy as np
 
 from deepstack.callbacks._monitor import get_learning_rate
+from deepstack.callbacks._state import all_finite, restore, snapshot
 
 
 class DivergenceError(FloatingPointError):
@@ -79,21 +80,20 @@ class DivergenceGuard(keras.callbacks.Callback):
         self._good_epoch = -1
         self._snapshot()
 
-    def _snapshot(self, weights=None):
-        if weights is None:
-            weights = self.model.get_weights()
-        self._good_weights = weights
+    def _optimizer_variables(self):
         optimizer = getattr(self.model, "optimizer", None)
-        variables = getattr(optimizer, "variables", None) or []
-        self._good_optimizer = [keras.ops.convert_to_numpy(v) for v in variables]
+        return list(getattr(optimizer, "variables", None) or [])
+
+    def _snapshot(self):
+        # Kept on the device: no copy to the host at every epoch.
+        self._good_weights = snapshot(self.model.weights)
+        self._good_optimizer = snapshot(self._optimizer_variables())
 
     def _restore(self):
-        self.model.set_weights(self._good_weights)
-        optimizer = getattr(self.model, "optimizer", None)
-        variables = getattr(optimizer, "variables", None) or []
+        restore(self.model.weights, self._good_weights)
+        variables = self._optimizer_variables()
         if len(variables) == len(self._good_optimizer):
-            for variable, value in zip(variables, self._good_optimizer):
-                variable.assign(value)
+            restore(variables, self._good_optimizer)
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}
@@ -110,11 +110,10 @@ class DivergenceGuard(keras.callbacks.Callback):
                 f"(first epoch) to {loss:.4g}"
             )
         if cause is None:
-            weights = self.model.get_weights()
-            if all(np.isfinite(w).all() for w in weights):
+            if all_finite(self.model.weights):
                 if self._start is None:
                     self._start = loss
-                self._snapshot(weights)
+                self._snapshot()
                 self._good_epoch = epoch
                 return
             cause = "some weights became NaN or infinite"

@@ -1,6 +1,7 @@
 """Early stopping with look-ahead that keeps the best weights."""
 
 from deepstack.callbacks._monitor import MonitorCallback
+from deepstack.callbacks._state import restore, snapshot
 
 
 class EarlyStopping(MonitorCallback):
@@ -56,14 +57,15 @@ class EarlyStopping(MonitorCallback):
         if self._improved(current):
             self.best_epoch = epoch
             if self.restore_best_weights:
-                self.best_weights = self.model.get_weights()
+                # On the device, not copied to the host at every best epoch.
+                self.best_weights = snapshot(self.model.weights)
         elif self.wait >= self.patience:
             self.stopped_epoch = epoch
             self.model.stop_training = True
 
     def on_train_end(self, logs=None):
         if self.restore_best_weights and self.best_weights is not None:
-            self.model.set_weights(self.best_weights)
+            restore(self.model.weights, self.best_weights)
         self.best_weights = None
 
     def get_config(self):
