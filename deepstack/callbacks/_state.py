@@ -10,7 +10,11 @@ import keras
 
 
 def snapshot(variables):
-    """Copies of the current values of ``variables``, on their device."""
+    """Copies of the current values of ``variables``, on their device.
+
+    Copies, not references: with JAX, ``Model.fit`` donates the variables'
+    buffers to its compiled step, which frees them.
+    """
     return [keras.ops.copy(v) for v in variables]
 
 

@@ -328,14 +328,17 @@ def check_gradients(
         y = y.astype(np.float64)
     loss_fn = model_loss(model, loss)
     copy = float64_copy(model)
-    # The dtype actually computed in (JAX keeps float32 unless jax_enable_x64).
+    # The dtype actually computed in. Outside TensorFlow, Keras's type
+    # promotion maps float64 to float32 (even with jax_enable_x64), so on JAX
+    # the copy stays float32.
     dtype = "float64"
     if copy.trainable_variables:
         dtype = str(keras.ops.convert_to_numpy(copy.trainable_variables[0]).dtype)
     if dtype != "float64":
         warnings.warn(
             f"The gradient check runs in {dtype}, not float64; finite differences "
-            "are then imprecise (with JAX, enable jax_enable_x64).",
+            "are then imprecise (Keras computes in float64 only with the "
+            "TensorFlow backend).",
             RuntimeWarning,
             stacklevel=2,
         )
