@@ -2,7 +2,7 @@
 
 Keras picks its backend once, at import, so the backend-neutral tests of the
 fused loop (tests/test_trainer.py), of the training-control callbacks and of
-the on-device weight snapshots run again in a fresh interpreter with
+the weight snapshots run again in a fresh interpreter with
 ``KERAS_BACKEND=jax``; tests/test_trainer.py checks that the backend is the
 one named.
 """
@@ -31,7 +31,7 @@ def test_training_tests_pass_under_jax():
             "tests/test_trainer.py",
             "tests/test_training_control.py",
             "tests/test_callbacks.py::"
-            "test_device_snapshots_survive_training_and_restore_exactly",
+            "test_snapshots_survive_training_and_restore_exactly",
         ],
         cwd=ROOT,
         env=env,

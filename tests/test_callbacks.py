@@ -304,10 +304,11 @@ def test_validation_pass_needs_metric_objects():
         ValidationPass(Xv, yv, metrics=["accuracy"])
 
 
-def test_device_snapshots_survive_training_and_restore_exactly():
-    # EarlyStopping and DivergenceGuard keep weights as backend copies, not
-    # host arrays: later training (Model.fit, the fused loop, in-place
-    # updates) must leave a snapshot unchanged.
+@pytest.mark.parametrize("on_device", [True, False], ids=["device", "host"])
+def test_snapshots_survive_training_and_restore_exactly(on_device):
+    # EarlyStopping and DivergenceGuard keep weights as backend copies on an
+    # accelerator, as NumPy arrays on a CPU: later training (Model.fit, the
+    # fused loop, in-place updates) must leave a snapshot unchanged.
     from deepstack import _trainer
     from deepstack.callbacks._state import all_finite, restore, snapshot
 
@@ -318,18 +319,18 @@ def test_device_snapshots_survive_training_and_restore_exactly():
     model.compile(keras.optimizers.Adam(0.1), "mse")
     model.fit(X, Y, epochs=1, verbose=0)
     before = model.get_weights()
-    saved = snapshot(model.weights)
+    saved = snapshot(model.weights, on_device=on_device)
+    assert all(isinstance(v, np.ndarray) for v in saved) is not on_device
     model.fit(X, Y, epochs=2, verbose=0)
     _trainer.fit_epochs(model, X, Y, batch_size=16, epochs=2)
     model.weights[0].assign_add(model.weights[0])
     assert not np.allclose(model.get_weights()[0], before[0])
     for expected, value in zip(before, saved):
         np.testing.assert_array_equal(keras.ops.convert_to_numpy(value), expected)
+    assert all_finite(saved)
     restore(model.weights, saved)
     for expected, value in zip(before, model.get_weights()):
         np.testing.assert_array_equal(value, expected)
-    assert all_finite(model.weights)
-    model.weights[1].assign(np.array([0.0, np.nan, 0.0, 0.0], "float32"))
-    assert not all_finite(model.weights)
-    model.weights[1].assign(np.array([0.0, 0.0, -np.inf, 0.0], "float32"))
-    assert not all_finite(model.weights)
+    for bad in (np.nan, -np.inf):
+        model.weights[1].assign(np.array([0.0, bad, 0.0, 0.0], "float32"))
+        assert not all_finite(snapshot(model.weights, on_device=on_device))

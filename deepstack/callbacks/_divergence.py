@@ -84,9 +84,11 @@ class DivergenceGuard(keras.callbacks.Callback):
         optimizer = getattr(self.model, "optimizer", None)
         return list(getattr(optimizer, "variables", None) or [])
 
-    def _snapshot(self):
-        # Kept on the device: no copy to the host at every epoch.
-        self._good_weights = snapshot(self.model.weights)
+    def _snapshot(self, weights=None):
+        # On a GPU kept there: no copy to the host at every epoch.
+        if weights is None:
+            weights = snapshot(self.model.weights)
+        self._good_weights = weights
         self._good_optimizer = snapshot(self._optimizer_variables())
 
     def _restore(self):
@@ -110,10 +112,11 @@ class DivergenceGuard(keras.callbacks.Callback):
                 f"(first epoch) to {loss:.4g}"
             )
         if cause is None:
-            if all_finite(self.model.weights):
+            weights = snapshot(self.model.weights)
+            if all_finite(weights):
                 if self._start is None:
                     self._start = loss
-                self._snapshot()
+                self._snapshot(weights)
                 self._good_epoch = epoch
                 return
             cause = "some weights became NaN or infinite"

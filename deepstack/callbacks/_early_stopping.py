@@ -57,7 +57,7 @@ class EarlyStopping(MonitorCallback):
         if self._improved(current):
             self.best_epoch = epoch
             if self.restore_best_weights:
-                # On the device, not copied to the host at every best epoch.
+                # On a GPU kept there: no copy to the host at every best epoch.
                 self.best_weights = snapshot(self.model.weights)
         elif self.wait >= self.patience:
             self.stopped_epoch = epoch
