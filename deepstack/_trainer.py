@@ -184,8 +184,8 @@ def fit_epochs(
         epochs=epochs,
         steps=n_batches,
     )
-    _build_compiled_state(model, X[:batch_size], y[:batch_size])
     metrics = [type(m).from_config(m.get_config()) for m in metrics]
+    _build_compiled_state(model, X[:batch_size], y[:batch_size], metrics)
     if keras.backend.backend() == "jax":
         from deepstack import _trainer_jax
 
@@ -213,14 +213,19 @@ def fit_epochs(
     return history
 
 
-def _build_compiled_state(model, X, y):
-    """Create the compiled loss's and metrics' state eagerly, as ``fit`` does
-    symbolically before its first step (variables made inside the traced epoch
-    would leave graph conditionals behind)."""
+def _build_compiled_state(model, X, y, metrics=()):
+    """Create the compiled loss's and metrics' state, and that of the
+    validation ``metrics`` (some, like R2Score, make their variables at the
+    first update), eagerly, as ``fit`` does symbolically before its first
+    step: variables made inside a traced epoch would leave graph
+    conditionals behind, and JAX's stateless epoch needs them beforehand."""
     y_pred = model(X, training=False)
     model.compute_loss(x=X, y=y, y_pred=y_pred, training=False)
     model.compute_metrics(X, y, y_pred, sample_weight=None)
     model.reset_metrics()
+    for metric in metrics:
+        metric.update_state(y, y_pred)
+        metric.reset_state()
 
 
 VALIDATION_CHUNK = 4096

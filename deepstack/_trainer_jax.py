@@ -53,13 +53,7 @@ def epoch_runner(model, batch_size, train, validation, metrics):
         validation = device(validation)
     n = train[0].shape[0]
     n_full, rest = divmod(n, batch_size)
-    if validation is not None and metrics:
-        # Some metrics (R2Score) make their variables at the first update.
-        x, target = validation[0][:1], validation[1][:1]
-        y_pred = model(x, training=False)
-        for metric in metrics:
-            metric.update_state(target, y_pred)
-            metric.reset_state()
+    # The metrics' variables exist already (_trainer._build_compiled_state).
     fresh_metric_state = [[v.value for v in m.variables] for m in metrics]
 
     def take(data, rows):

@@ -587,9 +587,9 @@ class BaseDeepStack(BaseEstimator):
     ):
         """The training seam: run ``epochs`` epochs and return the logs per epoch.
 
-        Today :func:`deepstack._trainer.train`: validation by an eager pass at
-        each epoch end, then the fused epoch loop (one compiled call per
-        epoch) where it applies, else ``Model.fit``.
+        Today :func:`deepstack._trainer.train`: the fused epoch loop (one
+        compiled call per epoch, validation inside it) where it applies, else
+        ``Model.fit`` with an eager validation pass at each epoch end.
         """
         *_, metrics = self._output_spec()
         return _trainer.train(
