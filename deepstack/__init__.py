@@ -1,5 +1,6 @@
 """deepstack: deep feed-forward networks as scikit-learn estimators, on Keras 3."""
 
+from deepstack._io import load, save
 from deepstack._lr_finder import find_learning_rate
 from deepstack.diagnostics import diagnose
 from deepstack.estimators import (
@@ -32,5 +33,7 @@ __all__ = [
     "StackedAutoencoder",
     "diagnose",
     "find_learning_rate",
+    "load",
+    "save",
     "__version__",
 ]

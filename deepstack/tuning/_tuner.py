@@ -11,7 +11,6 @@ callbacks ever reaches the estimator or its pretraining.
 import gc
 import inspect
 import os
-import pickle
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -21,6 +20,7 @@ import keras_tuner
 import numpy as np
 from sklearn.base import clone
 
+from deepstack import _io
 from deepstack.tuning._space import HYPERBAND_PAST_TRIAL
 
 OBJECTIVE = "score"
@@ -30,7 +30,9 @@ ORACLES = {
     "bayesian": keras_tuner.oracles.BayesianOptimizationOracle,
     "hyperband": keras_tuner.oracles.HyperbandOracle,
 }
-_CHECKPOINT = "estimator.pkl"
+# A directory in deepstack's safe format, never a pickle: anyone who can write
+# to the search directory could otherwise run code in every worker.
+_CHECKPOINT = "estimator"
 _POLL_SECONDS = 0.2
 
 
@@ -107,11 +109,12 @@ class TrialPlan:
     resume_from: str = None
     resume_params: dict = field(default_factory=dict)
 
+    trusted: tuple = ()
+
     def make_estimator(self):
         if self.resume_from is None:
             return self.estimator
-        with open(self.resume_from, "rb") as handle:
-            estimator = pickle.load(handle)
+        estimator = _io.load(self.resume_from, trusted=self.trusted)
         return estimator.set_params(**self.resume_params)
 
 
@@ -126,8 +129,9 @@ def run_plan(plan, train, validation, scorer, save_to=None):
     fit_time = time.perf_counter() - start
     score = float(scorer(estimator, X_val, y_val))
     if save_to is not None:
-        with open(save_to, "wb") as handle:
-            pickle.dump(estimator, handle)
+        # Callbacks are code, which the safe format does not store: the
+        # continuation gets them again from the search's estimator.
+        _io._save(estimator, save_to, overwrite=True, drop_callbacks=True)
     n_epochs = getattr(estimator, "n_iter_", None)
     return {"score": score, "fit_time": fit_time, "n_epochs": n_epochs}
 
@@ -284,9 +288,13 @@ class DeepStackTuner(keras_tuner.Tuner):
                 # Continue from the saved weights and optimizer state: a warm
                 # start builds no new network, so it neither re-initializes
                 # nor pretrains again; only the remaining epochs run.
+                resume = {"warm_start": True, "max_epochs": epochs - initial}
+                if "callbacks" in self.runner.space.estimator_params:
+                    resume["callbacks"] = clone(self.runner.estimator).callbacks
                 return TrialPlan(
                     resume_from=path,
-                    resume_params={"warm_start": True, "max_epochs": epochs - initial},
+                    resume_params=resume,
+                    trusted=self._trusted(),
                 )
             warnings.warn(
                 f"Hyperband trial {past}'s saved estimator is not in "
@@ -315,8 +323,12 @@ class DeepStackTuner(keras_tuner.Tuner):
                 f"No saved estimator for trial {trial.trial_id}: only Hyperband "
                 "keeps the fitted estimator of each trial."
             )
-        with open(path, "rb") as handle:
-            return pickle.load(handle)
+        return _io.load(path, trusted=self._trusted())
+
+    def _trusted(self):
+        """The search's own estimator class, which its checkpoints may name."""
+        cls = type(self.runner.estimator)
+        return (cls,) if _io._base_class(cls) is not None else ()
 
 
 def _serve(oracle):
