@@ -231,7 +231,9 @@ def _summary(run):
         )
     if run.path is not None:
         print(f"run folder: {run.path}  (report: {run.path / 'report.html'})")
-        print(f"predict new rows: deepstack predict {run.path} NEW.csv --out predictions.csv")
+        print(
+            f"predict new rows: deepstack predict {run.path} NEW.csv --out predictions.csv"
+        )
 
 
 if __name__ == "__main__":  # pragma: no cover

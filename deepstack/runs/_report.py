@@ -143,7 +143,10 @@ def _summary(config, metrics):
         ("training rows", config.get("n_train")),
         ("test rows", test.get("n_samples")),
         (f"test {primary}", _fmt(test.get(primary))),
-        ("epochs run (best)", f"{metrics.get('n_epochs')} ({metrics.get('best_epoch')})"),
+        (
+            "epochs run (best)",
+            f"{metrics.get('n_epochs')} ({metrics.get('best_epoch')})",
+        ),
         ("fit time (s)", _fmt(metrics.get("times", {}).get("fit_s"))),
         ("seed", config.get("random_state")),
         ("versions", ", ".join(f"{k} {v}" for k, v in config["versions"].items())),
@@ -157,8 +160,9 @@ def _summary(config, metrics):
         parts.append("<h3>Notes</h3><ul>")
         parts += [f"<li>{_e(n)}</li>" for n in notes]
         parts.append("</ul>")
-    parts.append("<h3>Parameters</h3>")
+    parts.append("<details><summary>All estimator parameters</summary>")
     parts.append(_kv_table(sorted(config["params"].items())))
+    parts.append("</details>")
     return "\n".join(parts)
 
 
@@ -320,9 +324,7 @@ def _img(figure, alt):
 
 
 def _kv_table(rows):
-    cells = "".join(
-        f"<tr><th>{_e(k)}</th><td>{_e(_fmt(v))}</td></tr>" for k, v in rows
-    )
+    cells = "".join(f"<tr><th>{_e(k)}</th><td>{_e(_fmt(v))}</td></tr>" for k, v in rows)
     return f"<table>{cells}</table>"
 
 

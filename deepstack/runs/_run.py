@@ -11,6 +11,7 @@ import platform
 import re
 import time
 import warnings
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -343,9 +344,7 @@ def fit_table(
             f"columns, task {task} on {target!r}"
         )
         t0 = time.perf_counter()
-        preprocessor = TablePreprocessor(
-            categorical=categorical, drop=[c for c in drop or () if c in frame]
-        )
+        preprocessor = TablePreprocessor(categorical=categorical)
         X_train = preprocessor.fit_transform(train_frame[feature_columns], y_train)
         preprocess_time = time.perf_counter() - t0
         notes.extend(preprocessor.notes_)
@@ -447,7 +446,9 @@ def save_run(run, out, *, test_frame=None, overwrite=False):
     out = Path(out)
     with _files.staged_folder(out, overwrite=overwrite) as stage:
         deepstack.save(run.estimator, stage / _MODEL)
-        skops.io.dump(run.pipeline[0], stage / _PREPROCESSOR)
+        skops.io.dump(
+            run.pipeline[0], stage / _PREPROCESSOR, compression=zipfile.ZIP_DEFLATED
+        )
         _files.write_json(stage / "config.json", run.config)
         _files.write_json(stage / "metrics.json", run.metrics)
         pd.DataFrame(run.history).to_csv(stage / "history.csv", index_label="epoch")
@@ -456,9 +457,7 @@ def save_run(run, out, *, test_frame=None, overwrite=False):
         findings = []
         if test_frame is not None:
             _, X_test = run.features(test_frame, what="test")
-            predictions = run.predictions_frame(
-                X_test, proba=run.task != "regression"
-            )
+            predictions = run.predictions_frame(X_test, proba=run.task != "regression")
             predictions.insert(0, run.target, test_frame[run.target].to_numpy())
             predictions = predictions[predictions[run.target].notna()]
             predictions.to_csv(stage / "test_predictions.csv", index=False)
@@ -519,13 +518,19 @@ def _source_name(data):
 def _check_target_column(frame, target, weight_column, drop):
     columns = list(map(str, frame.columns))
     if target not in frame.columns:
-        raise ValueError(f"Target column {target!r} is not in the table; its columns are {columns}.")
+        raise ValueError(
+            f"Target column {target!r} is not in the table; its columns are {columns}."
+        )
     for name, what in ((weight_column, "weight column"),):
         if name is not None and name not in frame.columns:
-            raise ValueError(f"{what} {name!r} is not in the table; its columns are {columns}.")
+            raise ValueError(
+                f"{what} {name!r} is not in the table; its columns are {columns}."
+            )
     unknown = [c for c in drop or () if c not in frame.columns]
     if unknown:
-        raise ValueError(f"Column(s) {unknown} to drop are not in the table; its columns are {columns}.")
+        raise ValueError(
+            f"Column(s) {unknown} to drop are not in the table; its columns are {columns}."
+        )
     if target in (drop or ()):
         raise ValueError(f"The target {target!r} cannot be dropped.")
 
@@ -676,9 +681,7 @@ def _versions():
 
 def _config(run, *, frame, preprocessor, feature_columns, **values):
     estimator = run.estimator
-    params = {
-        k: v for k, v in estimator.get_params().items() if k != "callbacks"
-    }
+    params = {k: v for k, v in estimator.get_params().items() if k != "callbacks"}
     summary = []
     for name in feature_columns:
         column = frame[name]

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.impute import SimpleImputer
-from sklearn.pipeline import make_pipeline
+from sklearn.model_selection import KFold
 from sklearn.preprocessing import OneHotEncoder, StandardScaler, TargetEncoder
 from sklearn.utils.validation import check_is_fitted
 
@@ -147,7 +147,13 @@ class TablePreprocessor(TransformerMixin, BaseEstimator):
             )
         self.vectorizer_ = self._make_vectorizer()
         out = self.vectorizer_.fit_transform(X[kept], self._target_for_encoding(y))
-        return self._as_float(out)
+        # Imputation and scaling over the whole matrix at once: one object
+        # each, rather than one per column inside the vectorizer (which
+        # makes the saved preprocessor many times larger).
+        self.imputer_ = SimpleImputer(strategy="median", add_indicator=True)
+        self.scaler_ = StandardScaler()
+        out = self.imputer_.fit_transform(self._as_float(out))
+        return self._as_float(self.scaler_.fit_transform(out))
 
     def transform(self, X):
         check_is_fitted(self, "vectorizer_")
@@ -158,11 +164,13 @@ class TablePreprocessor(TransformerMixin, BaseEstimator):
                 f"Column(s) {missing} were present at fit and are missing now."
             )
         kept = [c for c, role in self.roles_.items() if role != "dropped"]
-        return self._as_float(self.vectorizer_.transform(X[kept]))
+        out = self._as_float(self.vectorizer_.transform(X[kept]))
+        return self._as_float(self.scaler_.transform(self.imputer_.transform(out)))
 
     def get_feature_names_out(self, input_features=None):
         check_is_fitted(self, "vectorizer_")
-        return np.asarray(self.vectorizer_.get_feature_names_out(), dtype=object)
+        names = self.vectorizer_.get_feature_names_out()
+        return np.asarray(self.imputer_.get_feature_names_out(names), dtype=object)
 
     # ---------------------------------------------------------------- steps
 
@@ -170,8 +178,7 @@ class TablePreprocessor(TransformerMixin, BaseEstimator):
     def _check_frame(X):
         if not isinstance(X, pd.DataFrame):
             raise TypeError(
-                "TablePreprocessor needs a pandas DataFrame; got "
-                f"{type(X).__name__}."
+                f"TablePreprocessor needs a pandas DataFrame; got {type(X).__name__}."
             )
         if X.shape[0] == 0:
             raise ValueError("The table has no rows.")
@@ -256,18 +263,15 @@ class TablePreprocessor(TransformerMixin, BaseEstimator):
         # roles decided above override it column by column.
         for role, transformer in (
             ("categorical", one_hot),
-            ("high_cardinality", TargetEncoder(random_state=0)),
+            ("high_cardinality", _target_encoder()),
             ("text", skrub.StringEncoder(self.text_components, random_state=0)),
         ):
             columns = self._columns(role)
             if columns:
                 specific.append((transformer, columns))
         return skrub.TableVectorizer(
-            numeric=make_pipeline(
-                SimpleImputer(strategy="median", add_indicator=True), StandardScaler()
-            ),
             low_cardinality=one_hot,
-            high_cardinality=TargetEncoder(random_state=0),
+            high_cardinality=_target_encoder(),
             specific_transformers=specific,
         )
 
@@ -286,12 +290,23 @@ class TablePreprocessor(TransformerMixin, BaseEstimator):
         if hasattr(out, "to_numpy"):
             out = out.to_numpy(dtype=np.float32, na_value=np.nan)
         out = np.asarray(out, dtype=np.float32)
-        if not np.isfinite(out).all():
+        if np.isinf(out).any():
             raise ValueError(
                 "Preprocessing produced non-finite values; check the table for "
                 "values too large for float32."
             )
         return out
+
+
+def _target_encoder():
+    """A seeded TargetEncoder (its cross-fitting shuffles the rows)."""
+    import sklearn
+
+    major, minor = (int(p) for p in sklearn.__version__.split(".")[:2])
+    if (major, minor) >= (1, 9):
+        # 1.9 deprecates random_state in favour of a splitter.
+        return TargetEncoder(cv=KFold(5, shuffle=True, random_state=0))
+    return TargetEncoder(random_state=0)
 
 
 def infer_task(y):
