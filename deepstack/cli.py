@@ -232,7 +232,8 @@ def _summary(run):
     if run.path is not None:
         print(f"run folder: {run.path}  (report: {run.path / 'report.html'})")
         print(
-            f"predict new rows: deepstack predict {run.path} NEW.csv --out predictions.csv"
+            f"predict new rows: deepstack predict {run.path} NEW.csv "
+            "--out predictions.csv"
         )
 
 

@@ -6,6 +6,7 @@ The data climb down one way: file -> :class:`~deepstack.tables.TablePreprocessor
 a run folder written all at once (see :func:`save_run`).
 """
 
+import contextlib
 import math
 import platform
 import re
@@ -30,6 +31,8 @@ SEARCHES = ("random", "bayesian", "hyperband", "grid")
 PRETRAIN = ("autoencoder", "denoising")
 
 _PREPROCESSOR = "preprocessor.skops"
+# Present in the staging folder while the network trains.
+_TRAINING = ".training"
 _MODEL = "model"
 # Modules whose classes a run's preprocessor may contain; anything else in a
 # run folder is refused at load time (skops' trusted-types model).
@@ -132,7 +135,11 @@ class TableRun:
                 f"Column(s) {missing} were present at fit and are missing from "
                 f"the {what} table; its columns are {list(map(str, frame.columns))}."
             )
-        ignored = {self.target, self.config.get("weight_column")}
+        ignored = {
+            self.target,
+            self.config.get("weight_column"),
+            *self.config.get("dropped_columns", []),
+        }
         extra = [c for c in frame.columns if c not in expected and c not in ignored]
         if extra:
             warnings.warn(
@@ -274,13 +281,6 @@ def fit_table(
     if pretrain is not None and pretrain not in PRETRAIN:
         raise ValueError(f"pretrain must be one of {PRETRAIN}; got {pretrain!r}.")
     seconds = parse_duration(time_limit)
-    if out is not None and Path(out).exists() and not overwrite:
-        if not (Path(out).is_dir() and not any(Path(out).iterdir())):
-            # Refuse before any work is done.
-            raise FileExistsError(
-                f"Output folder {str(out)!r} already exists; choose another "
-                "--out or pass --overwrite."
-            )
     frame = _files.read_table(data, what="training")
     source = name or _source_name(data)
     _check_target_column(frame, target, weight_column, drop)
@@ -335,99 +335,115 @@ def fit_table(
     if task == "regression":
         y_train = _numeric_target(y_train, target)
 
-    display = RunProgress(
-        progress, max_trials=max_trials if search else None, time_limit=seconds
+    # The run folder is built in a hidden folder beside ``out`` and renamed at
+    # the end: an interrupted or failed fit leaves ``out`` as it was.
+    staging = (
+        _files.staged_folder(out, overwrite=overwrite)
+        if out is not None
+        else contextlib.nullcontext()
     )
-    with display:
-        display.stage(
-            f"{source}: {frame.shape[0]} rows, {len(feature_columns)} feature "
-            f"columns, task {task} on {target!r}"
+    with staging as stage:
+        display = RunProgress(
+            progress, max_trials=max_trials if search else None, time_limit=seconds
         )
-        t0 = time.perf_counter()
-        preprocessor = TablePreprocessor(categorical=categorical)
-        X_train = preprocessor.fit_transform(train_frame[feature_columns], y_train)
-        preprocess_time = time.perf_counter() - t0
-        notes.extend(preprocessor.notes_)
-        for note in preprocessor.notes_:
-            display.stage(note)
-        sample_weight = None
-        if weight_column is not None:
-            sample_weight = _weights(train_frame[weight_column], weight_column)
-        if unlabeled_frames:
-            X_extra = preprocessor.transform(
-                pd.concat([f[feature_columns] for f in unlabeled_frames])
-            )
-            X_train = np.concatenate([X_train, X_extra])
-            y_train = np.concatenate(
-                [y_train.astype(object), np.full(X_extra.shape[0], -1, dtype=object)]
-            )
-            if sample_weight is not None:
-                sample_weight = np.concatenate(
-                    [sample_weight, np.ones(X_extra.shape[0], np.float32)]
-                )
-        estimator = _make_estimator(
-            task, X_train.shape[0], params, pretrain, random_state, display
-        )
-        t0 = time.perf_counter()
-        if pretrain is not None:
-            display.stage(f"pretraining ({pretrain}), then fine-tuning")
-        searcher = None
-        if search is None:
-            display.stage(f"training {_describe(estimator)}")
-            estimator.fit(X_train, y_train, sample_weight=sample_weight)
-        else:
+        with display:
             display.stage(
-                f"{search} search, {max_trials} trials"
-                + (f", time limit {seconds:.0f} s" if seconds else "")
+                f"{source}: {frame.shape[0]} rows, {len(feature_columns)} feature "
+                f"columns, task {task} on {target!r}"
             )
-            searcher = _make_search(
-                estimator, search, max_trials, seconds, search_space, random_state
+            t0 = time.perf_counter()
+            preprocessor = TablePreprocessor(categorical=categorical)
+            X_train = preprocessor.fit_transform(train_frame[feature_columns], y_train)
+            preprocess_time = time.perf_counter() - t0
+            notes.extend(preprocessor.notes_)
+            for note in preprocessor.notes_:
+                display.stage(note)
+            sample_weight = None
+            if weight_column is not None:
+                sample_weight = _weights(train_frame[weight_column], weight_column)
+            if unlabeled_frames:
+                X_extra = preprocessor.transform(
+                    pd.concat([f[feature_columns] for f in unlabeled_frames])
+                )
+                X_train = np.concatenate([X_train, X_extra])
+                y_train = np.concatenate(
+                    [
+                        y_train.astype(object),
+                        np.full(X_extra.shape[0], -1, dtype=object),
+                    ]
+                )
+                if sample_weight is not None:
+                    sample_weight = np.concatenate(
+                        [sample_weight, np.ones(X_extra.shape[0], np.float32)]
+                    )
+            estimator = _make_estimator(
+                task, X_train.shape[0], params, pretrain, random_state, display
             )
-            searcher.fit(X_train, y_train, sample_weight=sample_weight)
-            estimator = searcher.best_estimator_
-        fit_time = time.perf_counter() - t0
-    # The progress display is not part of the model.
-    estimator.set_params(callbacks=None)
-    pipeline = Pipeline([("table", preprocessor), ("model", estimator)])
+            t0 = time.perf_counter()
+            if stage is not None:
+                (stage / _TRAINING).touch()
+            if pretrain is not None:
+                display.stage(f"pretraining ({pretrain}), then fine-tuning")
+            searcher = None
+            if search is None:
+                display.stage(f"training {_describe(estimator)}")
+                estimator.fit(X_train, y_train, sample_weight=sample_weight)
+            else:
+                display.stage(
+                    f"{search} search, {max_trials} trials"
+                    + (f", time limit {seconds:.0f} s" if seconds else "")
+                )
+                searcher = _make_search(
+                    estimator, search, max_trials, seconds, search_space, random_state
+                )
+                searcher.fit(X_train, y_train, sample_weight=sample_weight)
+                estimator = searcher.best_estimator_
+            fit_time = time.perf_counter() - t0
+        # The progress display is not part of the model.
+        estimator.set_params(callbacks=None)
+        pipeline = Pipeline([("table", preprocessor), ("model", estimator)])
 
-    run = TableRun(pipeline, {}, {})
-    run.config = _config(
-        run,
-        frame=frame,
-        source=source,
-        target=target,
-        task=task,
-        feature_columns=feature_columns,
-        weight_column=weight_column,
-        preprocessor=preprocessor,
-        notes=notes,
-        search=search,
-        max_trials=max_trials,
-        time_limit=seconds,
-        random_state=random_state,
-        n_train=train_frame.shape[0],
-        n_unlabeled=sum(f.shape[0] for f in unlabeled_frames),
-        test_given=test is not None,
-        test_size=test_size,
-    )
-    test_metrics = run.evaluate(test_frame)
-    run.trials = _trials_frame(searcher)
-    run.metrics = {
-        "task": task,
-        "primary_metric": PRIMARY[task],
-        "test": test_metrics,
-        "validation": _validation_metrics(estimator),
-        "n_epochs": int(estimator.n_iter_),
-        "best_epoch": estimator.best_epoch_,
-        "search": _search_summary(searcher),
-        "times": {
-            "preprocess_s": preprocess_time,
-            "fit_s": fit_time,
-            "total_s": time.perf_counter() - started,
-        },
-    }
+        run = TableRun(pipeline, {}, {})
+        run.config = _config(
+            run,
+            frame=frame,
+            source=source,
+            target=target,
+            task=task,
+            feature_columns=feature_columns,
+            weight_column=weight_column,
+            dropped_columns=list(drop or []),
+            preprocessor=preprocessor,
+            notes=notes,
+            search=search,
+            max_trials=max_trials,
+            time_limit=seconds,
+            random_state=random_state,
+            n_train=train_frame.shape[0],
+            n_unlabeled=sum(f.shape[0] for f in unlabeled_frames),
+            test_given=test is not None,
+            test_size=test_size,
+        )
+        test_metrics = run.evaluate(test_frame)
+        run.trials = _trials_frame(searcher)
+        run.metrics = {
+            "task": task,
+            "primary_metric": PRIMARY[task],
+            "test": test_metrics,
+            "validation": _validation_metrics(estimator),
+            "n_epochs": int(estimator.n_iter_),
+            "best_epoch": estimator.best_epoch_,
+            "search": _search_summary(searcher),
+            "times": {
+                "preprocess_s": preprocess_time,
+                "fit_s": fit_time,
+                "total_s": time.perf_counter() - started,
+            },
+        }
+        if stage is not None:
+            _write_run(run, stage, test_frame)
     if out is not None:
-        run.path = save_run(run, out, test_frame=test_frame, overwrite=overwrite)
+        run.path = Path(out)
     return run
 
 
@@ -439,33 +455,37 @@ def save_run(run, out, *, test_frame=None, overwrite=False):
     ``history.csv``, ``trials.csv`` (when searched), ``test_predictions.csv``
     and ``findings.json`` (when test rows are given), and ``report.html``.
     """
+    out = Path(out)
+    with _files.staged_folder(out, overwrite=overwrite) as stage:
+        _write_run(run, stage, test_frame)
+    return out
+
+
+def _write_run(run, stage, test_frame):
     import skops.io
 
     from deepstack.runs._report import findings_for, write_report
 
-    out = Path(out)
-    with _files.staged_folder(out, overwrite=overwrite) as stage:
-        deepstack.save(run.estimator, stage / _MODEL)
-        skops.io.dump(
-            run.pipeline[0], stage / _PREPROCESSOR, compression=zipfile.ZIP_DEFLATED
-        )
-        _files.write_json(stage / "config.json", run.config)
-        _files.write_json(stage / "metrics.json", run.metrics)
-        pd.DataFrame(run.history).to_csv(stage / "history.csv", index_label="epoch")
-        if run.trials is not None:
-            run.trials.to_csv(stage / "trials.csv", index=False)
-        findings = []
-        if test_frame is not None:
-            _, X_test = run.features(test_frame, what="test")
-            predictions = run.predictions_frame(X_test, proba=run.task != "regression")
-            predictions.insert(0, run.target, test_frame[run.target].to_numpy())
-            predictions = predictions[predictions[run.target].notna()]
-            predictions.to_csv(stage / "test_predictions.csv", index=False)
-            keep = test_frame[run.target].notna().to_numpy()
-            findings = findings_for(run, X_test[keep])
-        _files.write_json(stage / "findings.json", findings)
-        write_report(stage)
-    return out
+    (stage / _TRAINING).unlink(missing_ok=True)
+    deepstack.save(run.estimator, stage / _MODEL)
+    skops.io.dump(
+        run.pipeline[0], stage / _PREPROCESSOR, compression=zipfile.ZIP_DEFLATED
+    )
+    _files.write_json(stage / "config.json", run.config)
+    _files.write_json(stage / "metrics.json", run.metrics)
+    pd.DataFrame(run.history).to_csv(stage / "history.csv", index_label="epoch")
+    if run.trials is not None:
+        run.trials.to_csv(stage / "trials.csv", index=False)
+    findings = {}
+    if test_frame is not None:
+        _, X_test = run.features(test_frame, what="test")
+        predictions = run.predictions_frame(X_test, proba=run.task != "regression")
+        predictions.insert(0, run.target, test_frame[run.target].to_numpy())
+        keep = predictions[run.target].notna().to_numpy()
+        predictions[keep].to_csv(stage / "test_predictions.csv", index=False)
+        findings = findings_for(run, X_test[keep])
+    _files.write_json(stage / "findings.json", findings)
+    write_report(stage)
 
 
 def load_run(path):
