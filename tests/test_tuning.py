@@ -501,3 +501,92 @@ def test_keras_tuner_internals_are_there(monkeypatch):
     with pytest.raises(ImportError, match="_random_values"):
         _kt_compat.check_keras_tuner()
     _kt_compat.check_keras_tuner.cache_clear()
+
+
+# ------------------------------------------------ cv, parallel trials
+
+
+def test_cross_validated_trials_record_every_fold(classification_data):
+    from sklearn.model_selection import StratifiedKFold
+
+    X, y = classification_data
+    search = DeepStackSearch(
+        tiny(DeepStackClassifier, hidden_layer_sizes=(8,), max_epochs=2),
+        {"learning_rate": Float(1e-3, 1e-1, log=True)},
+        tuner="random",
+        max_trials=2,
+        cv=3,
+        refit=False,
+        random_state=0,
+    ).fit(X, y)
+    folds = np.array(search.results_["fold_scores"])
+    assert folds.shape == (2, 3)
+    np.testing.assert_allclose(search.results_["score"], folds.mean(axis=1))
+    np.testing.assert_allclose(search.results_["score_std"], folds.std(axis=1))
+    assert search.best_score_ == max(search.results_["score"])
+    # The first trial is the estimator itself: its fold scores are those of
+    # the estimator fitted on StratifiedKFold(3)'s folds, with the trials' seed.
+    seed = np.random.RandomState(0).randint(0, 2**31 - 1)
+    expected = []
+    for train, val in StratifiedKFold(3).split(X, y):
+        alone = tiny(DeepStackClassifier, hidden_layer_sizes=(8,), max_epochs=2)
+        alone.set_params(random_state=seed)
+        alone.fit(X[train], y[train], X_val=X[val], y_val=y[val])
+        expected.append(alone.score(X[val], y[val]))
+    assert search.results_["fold_scores"][0] == expected
+    with pytest.raises(ValueError, match="either cv or X_val"):
+        search.fit(X, y, X_val=X, y_val=y)
+
+
+def test_cross_validated_hyperband_continues_each_fold(
+    regression_data, tmp_path, recwarn
+):
+    from sklearn.model_selection import KFold
+
+    X, y = regression_data
+    search = DeepStackSearch(
+        tiny(DeepStackRegressor, hidden_layer_sizes=(8,), max_epochs=2),
+        {"learning_rate": Float(1e-3, 1e-1, log=True)},
+        tuner="hyperband",
+        max_trials=3,
+        tuner_options={"factor": 2},
+        cv=KFold(2, shuffle=True, random_state=0),
+        refit=False,
+        directory=str(tmp_path),
+        random_state=0,
+    ).fit(X, y)
+    saved = sorted(tmp_path.glob("deepstack_search/trial_*/*.pkl"))
+    assert [p.name for p in saved] == ["estimator_fold0.pkl", "estimator_fold1.pkl"] * 3
+    assert not [w for w in recwarn if "from scratch" in str(w.message)]
+    assert search.results_["budget"] == [1, 1, 2]
+    assert search.results_["continued_from"][2] is not None
+    # Each fold's network continued for one more epoch (1 + 1), none restarted.
+    assert search.results_["n_epochs"] == [1, 1, 2]
+    assert [len(f) for f in search.results_["fold_scores"]] == [2, 2, 2]
+
+
+@pytest.mark.parametrize("kind", ["random", "grid"])
+def test_parallel_trials_give_the_same_results(kind, classification_data):
+    X, y = classification_data
+    space = (
+        {"learning_rate": Float(1e-3, 1e-1, log=True)}
+        if kind == "random"
+        else {"learning_rate": [1e-2, 3e-2, 1e-3], "dropout": [0.2, 0.0]}
+    )
+    results = {}
+    for n_jobs in (1, 2):
+        search = DeepStackSearch(
+            tiny(DeepStackClassifier, hidden_layer_sizes=(8,), max_epochs=2),
+            space,
+            tuner=kind,
+            max_trials=4,
+            n_jobs=n_jobs,
+            refit=False,
+            random_state=0,
+        ).fit(X, y)
+        results[n_jobs] = search.results_
+    one, two = results[1], results[2]
+    assert two["trial_id"] == one["trial_id"]
+    assert two["params"] == one["params"]
+    assert two["score"] == one["score"]
+    assert len(set(map(repr, one["params"]))) == 4
