@@ -6,6 +6,7 @@ from deepstack.callbacks._early_stopping import EarlyStopping
 from deepstack.callbacks._lr_decay import LearningRateDecay
 from deepstack.callbacks._lr_halving import LearningRateHalving
 from deepstack.callbacks._recorder import LearningRateRecorder
+from deepstack.callbacks._time_limit import TimeLimit
 from deepstack.callbacks._validation import ValidationPass
 
 __all__ = [
@@ -15,6 +16,7 @@ __all__ = [
     "LearningRateDecay",
     "LearningRateHalving",
     "LearningRateRecorder",
+    "TimeLimit",
     "ValidationPass",
     "set_population_statistics",
 ]
