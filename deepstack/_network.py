@@ -30,17 +30,52 @@ def _regularizer(l1, l2):
     return keras.regularizers.L1L2(l1=float(l1 or 0.0), l2=float(l2 or 0.0))
 
 
-def input_statistics(X):
+def input_statistics(X, names=None):
     """Mean and variance of the training inputs, with constant columns left unscaled.
 
-    A column whose variance is zero gets variance 1 (as in scikit-learn's
-    ``StandardScaler``), so that unseen values at predict time stay finite.
+    Computed in float64 from start to end. A column whose variance is zero
+    gets variance 1 (as in scikit-learn's ``StandardScaler``), so that unseen
+    values at predict time stay finite. A column that varies on a scale the
+    standardization layer cannot use raises a ``ValueError`` naming it: a
+    variance beyond float32 (a standard deviation above about 1.8e19) would
+    be stored as infinite, and a standard deviation below Keras's epsilon
+    (1e-7) is clamped to it; either way the column would be standardized to
+    a near-constant, silently.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+    names : sequence of str, default=None
+        Column names for the error message (else column indices).
     """
     X = np.asarray(X, dtype=np.float64)
     mean = X.mean(axis=0)
     variance = X.var(axis=0)
-    variance[variance <= np.finfo(np.float32).tiny] = 1.0
+    varies = variance > 0
+    # keras.layers.Normalization divides by max(sqrt(variance), epsilon).
+    smallest = float(keras.backend.epsilon()) ** 2
+    bad = varies & ((variance > np.finfo(np.float32).max) | (variance < smallest))
+    if np.any(bad):
+        columns = np.flatnonzero(bad)
+        described = ", ".join(
+            f"{_column_name(j, names)} (standard deviation {np.sqrt(variance[j]):.3g})"
+            for j in columns[:5]
+        )
+        more = f" and {len(columns) - 5} more" if len(columns) > 5 else ""
+        raise ValueError(
+            f"X has columns whose scale float32 cannot standardize: {described}"
+            f"{more}. Rescale them (e.g. put sklearn.preprocessing.StandardScaler "
+            "before the estimator) so that their standard deviation lies "
+            f"between {np.sqrt(smallest):g} and 1e19."
+        )
+    variance[~varies] = 1.0
     return mean.astype("float32"), variance.astype("float32")
+
+
+def _column_name(j, names):
+    if names is not None:
+        return f"column {str(names[j])!r}"
+    return f"column {j}"
 
 
 def build_network(
@@ -146,11 +181,15 @@ def hidden_layers(model):
 def logits(model, X):
     """Pre-activation outputs of the network (the output layer's input to
     softmax / sigmoid), or the outputs themselves for a linear output."""
+    return logits_model(model)(X, training=False)
+
+
+def logits_model(model):
+    """A view of ``model`` that outputs its logits (``model`` itself if linear)."""
     names = {layer.name for layer in model.layers}
     if LOGITS not in names:
-        return model(X, training=False)
-    sub = keras.Model(model.input, model.get_layer(LOGITS).output)
-    return sub(X, training=False)
+        return model
+    return keras.Model(model.input, model.get_layer(LOGITS).output)
 
 
 def _all_layers(model):

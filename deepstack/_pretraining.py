@@ -19,7 +19,7 @@ from numbers import Integral
 import keras
 import numpy as np
 
-from deepstack import _network, _trainer
+from deepstack import _network, _random, _trainer
 from deepstack.callbacks import EarlyStopping
 from deepstack.layers import MaskingNoise, TiedDense
 
@@ -282,7 +282,7 @@ def pretrain_stack(
     rng = np.random.RandomState(seed)
     if seed is not None:
         # Seeds the shuffling of ``fit`` (the backend's global generator).
-        keras.utils.set_random_seed(int(rng.randint(0, 2**31 - 1)))
+        _random.seed_backend(int(rng.randint(0, 2**31 - 1)))
     split_seed, *layer_seeds = (
         int(s) for s in rng.randint(0, 2**31 - 1, size=len(sizes) + 1)
     )

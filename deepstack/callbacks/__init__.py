@@ -1,7 +1,11 @@
 """Epoch-level Keras callbacks for deepstack's training protocol."""
 
 from deepstack.callbacks._batch_norm import set_population_statistics
-from deepstack.callbacks._divergence import DivergenceError, DivergenceGuard
+from deepstack.callbacks._divergence import (
+    DivergenceError,
+    DivergenceGuard,
+    initial_loss,
+)
 from deepstack.callbacks._early_stopping import EarlyStopping
 from deepstack.callbacks._lr_decay import LearningRateDecay
 from deepstack.callbacks._lr_halving import LearningRateHalving
@@ -18,5 +22,6 @@ __all__ = [
     "LearningRateRecorder",
     "TimeLimit",
     "ValidationPass",
+    "initial_loss",
     "set_population_statistics",
 ]

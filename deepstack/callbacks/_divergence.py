@@ -19,8 +19,12 @@ class DivergenceGuard(keras.callbacks.Callback):
 
     At the end of each epoch the guard checks the logged training loss and
     the weights. The epoch diverged when the loss is NaN or infinite, when it
-    exceeds ``max_increase`` times the first epoch's loss, or when a weight
-    is not finite. Then training stops, the weights (and the optimizer's
+    exceeds ``max_increase`` times the smaller of ``reference`` and the first
+    epoch's loss, or when a weight is not finite. The first epoch alone is
+    no reference: a learning rate far too large makes it huge already (Adam
+    at 1e4 logs 1e8 and then "improves"); ``reference``, the loss of the
+    weights before the first step (see :func:`initial_loss`), cannot be
+    poisoned so. Then training stops, the weights (and the optimizer's
     state) of the last good epoch -- or of the start -- are put back, and at
     the end of training the guard raises :class:`DivergenceError` or warns,
     with a message that names the learning rate as the likely cause.
@@ -34,8 +38,10 @@ class DivergenceGuard(keras.callbacks.Callback):
     monitor : str, default="loss"
         Logged training quantity to check.
     max_increase : float, default=100.0
-        The loss diverged when it exceeds this multiple of the first
-        epoch's loss.
+        The loss diverged when it exceeds this multiple of the reference.
+    reference : float or None, default=None
+        The loss before training (e.g. :func:`initial_loss`); None judges
+        against the first epoch's loss only.
 
     Attributes
     ----------
@@ -61,11 +67,14 @@ class DivergenceGuard(keras.callbacks.Callback):
     True
     """
 
-    def __init__(self, on_divergence="raise", monitor="loss", max_increase=100.0):
+    def __init__(
+        self, on_divergence="raise", monitor="loss", max_increase=100.0, reference=None
+    ):
         super().__init__()
         self.on_divergence = on_divergence
         self.monitor = monitor
         self.max_increase = max_increase
+        self.reference = reference
 
     def on_train_begin(self, logs=None):
         if self.on_divergence not in ("raise", "warn", "stop"):
@@ -77,6 +86,9 @@ class DivergenceGuard(keras.callbacks.Callback):
         self.restored_epoch = -1
         self.message = None
         self._start = None
+        if self.reference is not None and math.isfinite(self.reference):
+            self._start = float(self.reference)
+        self._first = True
         self._good_epoch = -1
         self._snapshot()
 
@@ -107,15 +119,18 @@ class DivergenceGuard(keras.callbacks.Callback):
         elif self._start is not None and loss > float(self.max_increase) * max(
             self._start, np.finfo(np.float32).tiny
         ):
+            since = "first epoch" if self.reference is None else "before training"
             cause = (
                 f"the {self.monitor} exploded from {self._start:.4g} "
-                f"(first epoch) to {loss:.4g}"
+                f"({since}) to {loss:.4g}"
             )
         if cause is None:
             weights = snapshot(self.model.weights)
             if all_finite(weights):
-                if self._start is None:
-                    self._start = loss
+                if self._first:
+                    self._first = False
+                    start = self._start
+                    self._start = loss if start is None else min(start, loss)
                 self._snapshot(weights)
                 self._good_epoch = epoch
                 return
@@ -143,7 +158,25 @@ class DivergenceGuard(keras.callbacks.Callback):
             "on_divergence": self.on_divergence,
             "monitor": self.monitor,
             "max_increase": self.max_increase,
+            "reference": self.reference,
         }
+
+
+def initial_loss(model, X, y, sample_weight=None, max_rows=1024):
+    """The compiled loss (with regularization) of ``model``'s current weights.
+
+    Measured on at most ``max_rows`` evenly spaced rows, in inference mode,
+    before any training step: the reference of :class:`DivergenceGuard`.
+    Returns None when it cannot be measured (not a finite number).
+    """
+    step = max(1, -(-X.shape[0] // max_rows))
+    X, y = X[::step], y[::step]
+    if sample_weight is not None:
+        sample_weight = sample_weight[::step]
+    y_pred = model(X, training=False)
+    loss = model.compute_loss(x=X, y=y, y_pred=y_pred, sample_weight=sample_weight)
+    loss = float(keras.ops.convert_to_numpy(loss))
+    return loss if math.isfinite(loss) else None
 
 
 def divergence_message(cause, epoch, rate):

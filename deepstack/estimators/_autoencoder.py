@@ -13,7 +13,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from deepstack import _network, _pretraining
+from deepstack import _network, _pretraining, _random
 from deepstack.estimators._base import _ModelBytes
 from deepstack.layers import TiedDense
 
@@ -210,14 +210,16 @@ default="relu"
         X = validate_data(self, X, reset=True, dtype=np.float32)
         _pretraining.check_finite(X)
         seed = int(check_random_state(self.random_state).randint(0, 2**31 - 1))
-        keras.utils.set_random_seed(seed)
+        _random.seed_backend(seed)
 
         if self.standardize == "auto":
             self.standardize_ = not _pretraining.in_unit_interval(X)
         else:
             self.standardize_ = bool(self.standardize)
         if self.standardize_:
-            mean, variance = _network.input_statistics(X)
+            mean, variance = _network.input_statistics(
+                X, getattr(self, "feature_names_in_", None)
+            )
             self.mean_, self.scale_ = mean, np.sqrt(variance)
         else:
             self.mean_ = np.zeros(X.shape[1], dtype=np.float32)
@@ -308,9 +310,13 @@ default="relu"
             )(x)
         encoders = []
         for i, layer in enumerate(layers, start=1):
+            # Zeros, not Keras's unseeded default: the pretrained weights
+            # replace them, and an unseeded initializer draws from the
+            # user's process-wide ``random`` generator.
             dense = keras.layers.Dense(
                 layer.kernel.shape[1],
                 activation=self.activation,
+                kernel_initializer="zeros",
                 name=_network.HIDDEN.format(i),
             )
             x = dense(x)
@@ -329,6 +335,7 @@ default="relu"
                 decoder = keras.layers.Dense(
                     layer.decoder_kernel.shape[1],
                     activation=layer.output_activation,
+                    kernel_initializer="zeros",
                     name=name,
                 )
                 x = decoder(x)

@@ -25,7 +25,7 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
-from deepstack import _lr_finder, _network, _pretraining, _trainer
+from deepstack import _lr_finder, _network, _pretraining, _random, _trainer
 from deepstack.callbacks import (
     DivergenceError,
     DivergenceGuard,
@@ -33,6 +33,7 @@ from deepstack.callbacks import (
     LearningRateDecay,
     LearningRateHalving,
     LearningRateRecorder,
+    initial_loss,
     set_population_statistics,
 )
 from deepstack.callbacks._monitor import set_learning_rate
@@ -396,7 +397,7 @@ class BaseDeepStack(BaseEstimator):
         seed = int(check_random_state(self.random_state).randint(0, 2**31 - 1))
         # The backend's global generator drives shuffling; initializers and
         # dropout layers get their own seeds derived from the same number.
-        keras.utils.set_random_seed(seed)
+        _random.seed_backend(seed)
         return seed
 
     def _split(self, X, y, sample_weight, X_val, y_val, seed):
@@ -449,7 +450,9 @@ class BaseDeepStack(BaseEstimator):
         n_outputs, output_activation, loss, metrics = self._output_spec()
         mean = variance = None
         if self.standardize:
-            mean, variance = _network.input_statistics(X)
+            mean, variance = _network.input_statistics(
+                X, getattr(self, "feature_names_in_", None)
+            )
         model = _network.build_network(
             X.shape[1],
             n_outputs,
@@ -499,10 +502,11 @@ class BaseDeepStack(BaseEstimator):
         )
         return result.learning_rate
 
-    def _default_callbacks(self, monitor, partial):
+    def _default_callbacks(self, monitor, partial, reference=None):
         callbacks = [LearningRateRecorder()]
+        guard = DivergenceGuard(on_divergence="stop", reference=reference)
         if partial:
-            return callbacks + [DivergenceGuard(on_divergence="stop")]
+            return callbacks + [guard]
         if self.early_stopping and monitor.startswith("val_"):
             callbacks.append(
                 EarlyStopping(
@@ -527,7 +531,7 @@ class BaseDeepStack(BaseEstimator):
             callbacks.append(LearningRateDecay(decay=100.0))
         # "stop": the estimator reports the divergence itself, after the
         # history is recorded (see ``_fit_network``).
-        callbacks.append(DivergenceGuard(on_divergence="stop"))
+        callbacks.append(guard)
         return callbacks
 
     def _fit_network(self, train, validation, *, epochs, seed, partial=False):
@@ -540,7 +544,10 @@ class BaseDeepStack(BaseEstimator):
             set_learning_rate(self.model_, self.learning_rate_)
         _network.reseed(self.model_, seed + self.n_iter_)
         user = [copy.deepcopy(cb) for cb in (self.callbacks or [])]
-        self.callbacks_ = self._default_callbacks(monitor, partial) + user
+        # Divergence is judged against the loss before the first step, which
+        # a far too large learning rate cannot inflate as it does epoch 1's.
+        reference = initial_loss(self.model_, *train)
+        self.callbacks_ = self._default_callbacks(monitor, partial, reference) + user
         history = self._train(
             self.model_,
             train,

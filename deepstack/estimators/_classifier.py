@@ -278,8 +278,9 @@ class DeepStackClassifier(ClassifierMixin, BaseDeepStack):
     def _logits(self, X):
         check_is_fitted(self, "model_")
         X = self._validate_X(X)
-        out = _network.logits(self.model_, X)
-        return np.asarray(out, dtype=np.float64)
+        # Batched like ``predict``: one forward pass over all rows would hold
+        # every layer's activations for all of them at once.
+        return self._forward(_network.logits_model(self.model_), X)
 
     def score(self, X, y, sample_weight=None):
         """Mean accuracy on ``X, y``; labels unseen during fit raise ValueError."""

@@ -1,0 +1,127 @@
+"""Faults a hostile or careless user runs into: nothing silent, nothing lost."""
+
+import random
+
+import keras
+import numpy as np
+import pandas as pd
+import pytest
+
+import deepstack.estimators._base
+from deepstack import DeepStackClassifier, DeepStackRegressor, StackedAutoencoder
+from deepstack.callbacks import DivergenceError
+from tests.conftest import tiny
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "sgd", "rmsprop"])
+def test_divergence_is_judged_against_the_loss_before_training(binary_data, optimizer):
+    # Adam at 1e4 makes the first epoch's loss huge (1e8) and then "improves"
+    # it; against that first epoch nothing looked wrong.
+    X, y = binary_data
+    clf = tiny(
+        DeepStackClassifier, optimizer=optimizer, learning_rate=1e4, max_epochs=4
+    )
+    with pytest.raises(DivergenceError, match="before training"):
+        clf.fit(X, y)
+
+
+def test_a_normal_fit_is_not_taken_for_divergence(binary_data):
+    X, y = binary_data
+    clf = tiny(DeepStackClassifier, l2=1.0, max_epochs=4).fit(X, y)
+    assert clf.n_iter_ == 4
+
+
+def _draws():
+    return random.random(), np.random.rand()  # noqa: NPY002
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: tiny(DeepStackClassifier, max_epochs=2),
+        lambda: tiny(DeepStackClassifier, max_epochs=1, verbose=1),
+        lambda: tiny(
+            DeepStackClassifier, max_epochs=1, pretrain="autoencoder", pretrain_epochs=1
+        ),
+        lambda: StackedAutoencoder((3,), epochs=1, random_state=0),
+    ],
+    ids=["fused", "model.fit", "pretrain", "autoencoder"],
+)
+def test_fit_leaves_the_global_random_generators_alone(binary_data, make):
+    X, y = binary_data
+    models = []
+    for user_seed in (1, 2):
+        random.seed(user_seed)
+        np.random.seed(user_seed)  # noqa: NPY002
+        expected = _draws()
+        random.seed(user_seed)
+        np.random.seed(user_seed)  # noqa: NPY002
+        est = make().fit(X, y)
+        # The user's next draws are those they would have got without a fit.
+        assert _draws() == expected
+        models.append(est)
+    # ... and the model does not depend on the user's global state.
+    first, second = models
+    if isinstance(first, StackedAutoencoder):
+        np.testing.assert_array_equal(first.transform(X), second.transform(X))
+    else:
+        np.testing.assert_array_equal(first.predict_proba(X), second.predict_proba(X))
+
+
+@pytest.mark.parametrize("scale", [1e20, 1e-9, 1e-25])
+def test_scales_float32_cannot_standardize_are_rejected_by_name(binary_data, scale):
+    X, y = binary_data
+    X = X.copy()
+    X[:, 2] *= scale
+    frame = pd.DataFrame(X, columns=[f"f{i}" for i in range(X.shape[1])])
+    for est in (
+        tiny(DeepStackClassifier, max_epochs=1),
+        StackedAutoencoder((3,), epochs=1, random_state=0),
+    ):
+        with pytest.raises(ValueError, match="column 'f2' \\(standard deviation"):
+            est.fit(frame, y)
+    with pytest.raises(ValueError, match="column 2 "):
+        tiny(DeepStackRegressor, max_epochs=1).fit(X, y)
+
+
+def test_large_but_representable_scales_train_as_at_scale_one(binary_data):
+    X, y = binary_data
+    scores = [
+        tiny(DeepStackClassifier, max_epochs=5).fit(X * scale, y).score(X * scale, y)
+        for scale in (1.0, 1e15, 1e-5)
+    ]
+    assert scores[0] > 0.8
+    np.testing.assert_allclose(scores[1:], scores[0], atol=0.02)
+
+
+def test_constant_columns_are_still_accepted(binary_data):
+    X, y = binary_data
+    X = X.copy()
+    X[:, 0] = 3e30
+    X[:, 1] = 0.0
+    clf = tiny(DeepStackClassifier, max_epochs=2).fit(X, y)
+    assert np.all(np.isfinite(clf.predict_proba(X)))
+
+
+def test_every_prediction_method_is_batched(classification_data, monkeypatch):
+    X, y = classification_data
+    clf = tiny(DeepStackClassifier, max_epochs=1).fit(X, y)
+    expected = {
+        name: getattr(clf, name)(X)
+        for name in ("predict", "predict_proba", "predict_log_proba")
+    }
+    expected["decision_function"] = clf.decision_function(X)
+    monkeypatch.setattr(deepstack.estimators._base, "_PREDICT_BATCH_SIZE", 16)
+    rows = []
+    call = keras.Model.__call__
+
+    def recording(self, inputs, *args, **kwargs):
+        rows.append(int(inputs.shape[0]))
+        return call(self, inputs, *args, **kwargs)
+
+    monkeypatch.setattr(keras.Model, "__call__", recording)
+    for name, values in expected.items():
+        rows.clear()
+        np.testing.assert_allclose(getattr(clf, name)(X), values, rtol=1e-6)
+        assert rows and max(rows) <= 16, (name, rows)
+        assert sum(rows) == X.shape[0]
