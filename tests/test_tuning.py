@@ -244,9 +244,9 @@ def test_hyperband_continues_without_pretraining_again(
     calls = []
     original = deepstack._pretraining.initialize_network
 
-    def counting(estimator, model, X, seed):
-        calls.append(estimator.pretrain)
-        return original(estimator, model, X, seed)
+    def counting(config, model, X, seed):
+        calls.append(config.kind)
+        return original(config, model, X, seed)
 
     monkeypatch.setattr(deepstack._pretraining, "initialize_network", counting)
     X, y = classification_data

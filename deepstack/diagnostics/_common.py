@@ -3,6 +3,8 @@
 import keras
 import numpy as np
 
+from deepstack.estimators import _base
+
 # Names the network builder gives to its output layers (see deepstack._network).
 _OUTPUT_NAMES = ("output", "logits")
 _LINEAR = ("linear", "identity", None)
@@ -116,7 +118,7 @@ def network_target(estimator, y):
     """``y`` encoded as the estimator's network trains on it (labels -> indices)."""
     if not is_estimator(estimator):
         return np.asarray(y)
-    return estimator._encode_target(np.asarray(y), reset=False)
+    return _base.network_target(estimator, y)
 
 
 def fresh_copy(model):

@@ -5,6 +5,7 @@ import warnings
 import keras
 import numpy as np
 
+from deepstack._network import all_layers
 from deepstack.diagnostics._common import (
     as_float_array,
     get_model,
@@ -120,12 +121,6 @@ def _is_float_dtype(value):
     return False
 
 
-def _all_layers(layer):
-    yield layer
-    for sub in getattr(layer, "layers", None) or []:
-        yield from _all_layers(sub)
-
-
 def float64_copy(model):
     """A copy of ``model`` computing in float64, with the same weight values.
 
@@ -135,7 +130,7 @@ def float64_copy(model):
     config = keras.saving.serialize_keras_object(model)
     config.pop("compile_config", None)
     custom = {}
-    for layer in _all_layers(model):
+    for layer in [model, *all_layers(model)]:
         cls = type(layer)
         custom[cls.__name__] = cls
         custom[keras.saving.get_registered_name(cls)] = cls
@@ -217,7 +212,7 @@ def _kink_probe(model, x):
     model has none (or is not functional)."""
     layers = [
         layer
-        for layer in _all_layers(model)
+        for layer in all_layers(model)
         if isinstance(layer, keras.layers.Activation)
         and getattr(layer.activation, "__name__", "") in _KINKED
     ]
@@ -247,7 +242,7 @@ def _variable_owners(model):
     track its encoder's kernel).
     """
     owners = {}
-    for layer in _all_layers(model):
+    for layer in all_layers(model):
         if getattr(layer, "layers", None):
             continue
         for variable in layer.trainable_variables:

@@ -1,7 +1,6 @@
 """DeepStackSearch: hyperparameter search driven by a keras-tuner oracle."""
 
 import copy
-import math
 import os
 import tempfile
 import time
@@ -11,12 +10,12 @@ from numbers import Integral, Real
 import numpy as np
 from sklearn.base import BaseEstimator, MetaEstimatorMixin, clone, is_classifier
 from sklearn.metrics import check_scoring
-from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state, get_tags, indexable
-from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.metaestimators import available_if
-from sklearn.utils.validation import _num_features, check_is_fitted
+from sklearn.utils.validation import check_is_fitted, validate_data
 
+from deepstack._compat import HasMethods, Interval, StrOptions
+from deepstack._split import n_validation, train_validation_split
 from deepstack.tuning._space import HYPERBAND_PAST_TRIAL, ResolvedSpace
 from deepstack.tuning._tuner import (
     OBJECTIVE,
@@ -288,7 +287,7 @@ class DeepStackSearch(MetaEstimatorMixin, BaseEstimator):
                 stacklevel=2,
             )
         train, validation = self._split(X, y, sample_weight, X_val, y_val, seed)
-        self.n_features_in_ = _num_features(X)
+        validate_data(self, X, skip_check_array=True, reset=True)
         self.__dict__.pop("feature_names_in_", None)
         if hasattr(X, "columns"):
             columns = np.asarray(X.columns, dtype=object)
@@ -367,32 +366,17 @@ class DeepStackSearch(MetaEstimatorMixin, BaseEstimator):
         if X_val is not None:
             return (X, y, w), (X_val, y_val)
         n = _num_samples(X)
-        n_val = math.ceil(self.validation_fraction * n)
+        n_val = n_validation(n, self.validation_fraction)
         if n_val < 1 or n - n_val < 1:
             raise ValueError(
                 f"Cannot hold out validation_fraction={self.validation_fraction} "
                 f"of n_samples={n}; give more samples or X_val, y_val."
             )
-        stratify = None
-        if y is not None and is_classifier(self.estimator):
-            labels = np.asarray(y)
-            if labels.ndim == 1:
-                _, counts = np.unique(labels, return_counts=True)
-                if counts.min() >= 2 and n_val >= len(counts):
-                    stratify = labels
-        parts = train_test_split(
-            *arrays, test_size=n_val, random_state=seed, stratify=stratify
+        stratify = y if y is not None and is_classifier(self.estimator) else None
+        train, val = train_validation_split(
+            X, y, w, n_val=n_val, seed=seed, stratify=stratify
         )
-        train, val = parts[0::2], parts[1::2]
-        if y is None:
-            return (train[0], None, train[-1] if w is not None else None), (
-                val[0],
-                None,
-            )
-        return (train[0], train[1], train[2] if w is not None else None), (
-            val[0],
-            val[1],
-        )
+        return tuple(train), tuple(val[:2])
 
     def _record(self, trials, space, hyperband):
         names = list(space.ranges)

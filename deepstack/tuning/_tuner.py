@@ -329,8 +329,10 @@ def _serve(oracle):
     from concurrent import futures
 
     import grpc
-    from keras_tuner.src import protos
-    from keras_tuner.src.distribute import oracle_chief
+
+    from deepstack._compat import oracle_service
+
+    protos, oracle_chief = oracle_service()
 
     ip_addr = os.environ["KERASTUNER_ORACLE_IP"]
     port = os.environ["KERASTUNER_ORACLE_PORT"]
