@@ -2,6 +2,7 @@
 
 import importlib
 
+from deepstack import _compat
 from deepstack.estimators import (
     DeepStackClassifier,
     DeepStackRegressor,
@@ -10,6 +11,8 @@ from deepstack.estimators import (
 from deepstack.estimators._learning_rate import find_learning_rate
 
 __version__ = "0.1.0"
+
+_compat.warn_if_unsupported()
 
 # Loaded on first use: keras-tuner (tuning) and matplotlib (the diagnostics
 # report's figures) cost seconds at import and are not needed to fit.

@@ -20,6 +20,7 @@ names were checked against; ``setup.cfg`` bounds the install to them.
 """
 
 import importlib.metadata
+import warnings
 
 import keras
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
@@ -36,6 +37,7 @@ __all__ = [
     "missing_keras_names",
     "oracle_service",
     "reset_compiled_functions",
+    "warn_if_unsupported",
 ]
 
 # Distribution name -> (lowest, highest) supported major version.
@@ -86,6 +88,15 @@ def check_versions(versions=None):
             "may have changed: " + ", ".join(wrong) + ". Install supported "
             "versions (see setup.cfg) or update deepstack/_compat.py."
         )
+
+
+def warn_if_unsupported():
+    """Emit a ``RuntimeWarning`` (at ``import deepstack``) instead of raising:
+    an unsupported release may still work, but the user should know."""
+    try:
+        check_versions()
+    except ImportError as exc:
+        warnings.warn(str(exc), RuntimeWarning, stacklevel=3)
 
 
 # ------------------------------------------------------------------- Keras
