@@ -184,6 +184,20 @@ def logits(model, X):
     return sub(X, training=False)
 
 
+def get_model(model_or_estimator):
+    """The ``keras.Model`` of a fitted deepstack estimator, or the model itself."""
+    if isinstance(model_or_estimator, keras.Model):
+        return model_or_estimator
+    model = getattr(model_or_estimator, "model_", None)
+    if isinstance(model, keras.Model):
+        return model
+    raise TypeError(
+        "Expected a keras.Model or a fitted deepstack estimator (with a model_ "
+        f"attribute); got {type(model_or_estimator).__name__}. Fit the estimator "
+        "first."
+    )
+
+
 def all_layers(model):
     """Every layer of ``model``, depth first, including those of nested models."""
     for layer in model.layers:

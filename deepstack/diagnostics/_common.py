@@ -3,25 +3,12 @@
 import keras
 import numpy as np
 
+from deepstack._network import get_model
 from deepstack.estimators import _base
 
 # Names the network builder gives to its output layers (see deepstack._network).
 _OUTPUT_NAMES = ("output", "logits")
 _LINEAR = ("linear", "identity", None)
-
-
-def get_model(model_or_estimator):
-    """The ``keras.Model`` of a fitted deepstack estimator, or the model itself."""
-    if isinstance(model_or_estimator, keras.Model):
-        return model_or_estimator
-    model = getattr(model_or_estimator, "model_", None)
-    if isinstance(model, keras.Model):
-        return model
-    raise TypeError(
-        "Expected a keras.Model or a fitted deepstack estimator (with a model_ "
-        f"attribute); got {type(model_or_estimator).__name__}. Fit the estimator "
-        "first."
-    )
 
 
 def is_estimator(obj):
