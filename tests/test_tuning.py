@@ -244,9 +244,9 @@ def test_hyperband_continues_without_pretraining_again(
     calls = []
     original = deepstack._pretraining.initialize_network
 
-    def counting(estimator, model, X, seed):
-        calls.append(estimator.pretrain)
-        return original(estimator, model, X, seed)
+    def counting(config, model, X, seed):
+        calls.append(config.kind)
+        return original(config, model, X, seed)
 
     monkeypatch.setattr(deepstack._pretraining, "initialize_network", counting)
     X, y = classification_data
@@ -328,6 +328,54 @@ def test_hypermodel_with_keras_tuner(classification_data, tmp_path):
     n_layers = trial.hyperparameters.values["n_layers"]
     units = trial.hyperparameters.values["units"]
     assert best.hidden_layer_sizes == (units,) * n_layers
+
+
+def test_hypermodel_trains_through_the_training_path_at_the_found_rate(
+    classification_data, monkeypatch
+):
+    import keras
+
+    from deepstack import _lr_finder, _trainer
+
+    X, y = classification_data
+    found, trained = [], []
+    search, train = _lr_finder.search_learning_rate, _trainer.train
+
+    def recording_search(*args, **kwargs):
+        result = search(*args, **kwargs)
+        found.append(result.learning_rate)
+        return result
+
+    def training(model, *args, **kwargs):
+        trained.append(kwargs["epochs"])
+        return train(model, *args, **kwargs)
+
+    def no_fit(*args, **kwargs):
+        raise AssertionError("the HyperModel called keras.Model.fit")
+
+    monkeypatch.setattr(_lr_finder, "search_learning_rate", recording_search)
+    monkeypatch.setattr(_trainer, "train", training)
+    monkeypatch.setattr(keras.Model, "fit", no_fit)
+    hypermodel = DeepStackHyperModel(
+        tiny(DeepStackClassifier, learning_rate="auto", optimizer="sgd"),
+        X,
+        y,
+        {"dropout": [0.0]},
+    )
+    hp = keras_tuner.HyperParameters()
+    model = hypermodel.build(hp)
+    history = hypermodel.fit(hp, model, X, y, validation_data=(X, y), epochs=3)
+    assert isinstance(history, keras.callbacks.History)
+    # The finder ran on the training rows and training started at its rate,
+    # not at the 1e-3 placeholder the network was compiled with.
+    assert len(found) == 1 and found[0] != pytest.approx(1e-3)
+    assert history.history["learning_rate"][0] == pytest.approx(found[0])
+    # The fine-tuning itself: one run of 3 epochs (after the finder's runs).
+    assert trained[-1] == 3 and len(history.history["loss"]) == 3
+    assert history.epoch == [0, 1, 2]
+    assert 0.0 <= history.history["val_accuracy"][-1] <= 1.0
+    with pytest.raises(TypeError, match="shuffle"):
+        hypermodel.fit(hp, model, X, y, shuffle=False)
 
 
 def test_search_over_an_unsupervised_transformer():

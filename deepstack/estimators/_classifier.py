@@ -4,12 +4,12 @@ import keras
 import numpy as np
 from sklearn.base import ClassifierMixin
 from sklearn.utils import column_or_1d
-from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.class_weight import compute_sample_weight
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import check_is_fitted
 
 from deepstack import _network
+from deepstack._compat import StrOptions
 from deepstack.estimators import _docs
 from deepstack.estimators._base import BaseDeepStack
 

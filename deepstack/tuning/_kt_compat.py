@@ -11,7 +11,7 @@ no public entry point, so they live here, behind :func:`check_keras_tuner`:
   public hook that oracles implement, answers ``STOPPED``);
 - the distributed chief: keras-tuner's ``oracle_chief.start_server`` polls
   every 20 seconds once the search is over; :func:`serve` uses the same
-  servicer (``keras_tuner.src.distribute``, ``keras_tuner.src.protos``) and
+  servicer (``deepstack._compat.oracle_service``) and
   polls every fraction of a second.
 
 ``HyperbandOracle`` takes no ``max_trials`` but the base ``Oracle`` honours
@@ -27,6 +27,8 @@ import os
 import time
 
 import keras_tuner
+
+from deepstack._compat import oracle_service
 
 # Releases whose internals this module was written against and tested with.
 TESTED_VERSIONS = ((1, 4, 7), (1, 4, 8))
@@ -63,8 +65,7 @@ def missing_internals():
     if not isinstance(getattr(grid, "_populate_next", None), list):
         missing.append("GridSearchOracle._populate_next")
     try:
-        from keras_tuner.src import protos
-        from keras_tuner.src.distribute import oracle_chief
+        protos, oracle_chief = oracle_service()
     except ImportError as error:
         missing.append(f"keras_tuner.src.distribute / protos ({error})")
     else:
@@ -170,8 +171,8 @@ def serve(oracle):
     from concurrent import futures
 
     import grpc
-    from keras_tuner.src import protos
-    from keras_tuner.src.distribute import oracle_chief
+
+    protos, oracle_chief = oracle_service()
 
     ip_addr = os.environ["KERASTUNER_ORACLE_IP"]
     port = os.environ["KERASTUNER_ORACLE_PORT"]

@@ -1,7 +1,6 @@
 """DeepStackSearch: hyperparameter search driven by a keras-tuner oracle."""
 
 import copy
-import math
 import os
 import tempfile
 import time
@@ -11,12 +10,13 @@ from numbers import Integral, Real
 import numpy as np
 from sklearn.base import BaseEstimator, MetaEstimatorMixin, clone, is_classifier
 from sklearn.metrics import check_scoring
-from sklearn.model_selection import check_cv, train_test_split
+from sklearn.model_selection import check_cv
 from sklearn.utils import check_random_state, get_tags, indexable
-from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.metaestimators import available_if
-from sklearn.utils.validation import _num_features, check_is_fitted
+from sklearn.utils.validation import check_is_fitted, validate_data
 
+from deepstack._compat import HasMethods, Interval, StrOptions
+from deepstack._split import n_validation, train_validation_split
 from deepstack.tuning._kt_compat import ORACLES
 from deepstack.tuning._space import HYPERBAND_PAST_TRIAL, ResolvedSpace
 from deepstack.tuning._tuner import (
@@ -351,7 +351,7 @@ class DeepStackSearch(MetaEstimatorMixin, BaseEstimator):
                 stacklevel=2,
             )
         data = self._split(X, y, sample_weight, X_val, y_val, seed)
-        self.n_features_in_ = _num_features(X)
+        validate_data(self, X, skip_check_array=True, reset=True)
         self.__dict__.pop("feature_names_in_", None)
         if hasattr(X, "columns"):
             columns = np.asarray(X.columns, dtype=object)
@@ -466,22 +466,16 @@ class DeepStackSearch(MetaEstimatorMixin, BaseEstimator):
             classifier = y is not None and is_classifier(self.estimator)
             splitter = check_cv(self.cv, y, classifier=classifier)
             return TrialData(X, y, w, splits=list(splitter.split(X, y)))
-        n_val = math.ceil(self.validation_fraction * n)
+        n_val = n_validation(n, self.validation_fraction)
         if n_val < 1 or n - n_val < 1:
             raise ValueError(
                 f"Cannot hold out validation_fraction={self.validation_fraction} "
                 f"of n_samples={n}; give more samples or X_val, y_val."
             )
-        stratify = None
-        if y is not None and is_classifier(self.estimator):
-            labels = np.asarray(y)
-            if labels.ndim == 1:
-                _, counts = np.unique(labels, return_counts=True)
-                if counts.min() >= 2 and n_val >= len(counts):
-                    stratify = labels
+        stratify = y if y is not None and is_classifier(self.estimator) else None
         # The same rows as splitting the arrays themselves would give.
-        train, val = train_test_split(
-            np.arange(n), test_size=n_val, random_state=seed, stratify=stratify
+        (train,), (val,) = train_validation_split(
+            np.arange(n), n_val=n_val, seed=seed, stratify=stratify
         )
         return TrialData(X, y, w, splits=[(train, val)])
 

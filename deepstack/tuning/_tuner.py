@@ -19,9 +19,9 @@ import keras
 import keras_tuner
 import numpy as np
 from sklearn.base import clone
-from sklearn.utils import _safe_indexing
 
 from deepstack import _io
+from deepstack._compat import safe_indexing
 from deepstack.callbacks import TimeLimit
 from deepstack.tuning._kt_compat import controlled_oracle, serve
 from deepstack.tuning._space import HYPERBAND_PAST_TRIAL
@@ -157,7 +157,7 @@ class TrialData:
 
 
 def _take(rows, indices):
-    return None if rows is None else _safe_indexing(rows, indices)
+    return None if rows is None else safe_indexing(rows, indices)
 
 
 def fold_path(path, fold, n_folds):
