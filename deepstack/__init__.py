@@ -11,7 +11,7 @@ from deepstack.estimators import (
 )
 from deepstack.estimators._learning_rate import find_learning_rate
 
-__version__ = "0.1.0"
+from deepstack._version import __version__
 
 _compat.warn_if_unsupported()
 

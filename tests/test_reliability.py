@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import deepstack.estimators._base
+import deepstack._network
 from deepstack import DeepStackClassifier, DeepStackRegressor, StackedAutoencoder
 from deepstack.callbacks import DivergenceError
 from tests.conftest import tiny
@@ -111,7 +111,7 @@ def test_every_prediction_method_is_batched(classification_data, monkeypatch):
         for name in ("predict", "predict_proba", "predict_log_proba")
     }
     expected["decision_function"] = clf.decision_function(X)
-    monkeypatch.setattr(deepstack.estimators._base, "_PREDICT_BATCH_SIZE", 16)
+    monkeypatch.setattr(deepstack._network, "CHUNK_ROWS", 16)
     rows = []
     call = keras.Model.__call__
 

@@ -280,7 +280,7 @@ class DeepStackClassifier(ClassifierMixin, BaseDeepStack):
         X = self._validate_X(X)
         # Batched like ``predict``: one forward pass over all rows would hold
         # every layer's activations for all of them at once.
-        return self._forward(_network.logits_model(self.model_), X)
+        return _network.forward(_network.logits_model(self.model_), X)
 
     def score(self, X, y, sample_weight=None):
         """Mean accuracy on ``X, y``; labels unseen during fit raise ValueError."""
