@@ -74,6 +74,9 @@ nb_execution_timeout = 600
 nb_execution_raise_on_error = True
 nb_execution_in_temp = True
 nb_merge_streams = True
+# TensorFlow logs to stderr at import (CPU features, no CUDA driver): noise on
+# a rendered page.
+nb_output_stderr = "remove"
 
 GALLERY = DOCS / "gallery" / "notebooks"
 shutil.rmtree(GALLERY, ignore_errors=True)
