@@ -8,9 +8,12 @@ site itself (warnings as errors).
 import doctest
 import importlib
 import inspect
+import os
 import pathlib
 import pkgutil
 import re
+import subprocess
+import sys
 
 import pytest
 
@@ -130,3 +133,27 @@ def test_api_page_lists_every_public_name():
         "deepstack.layers.TiedDense",
         "deepstack.datasets.digits_split",
     } <= set(documented.values())
+
+
+@pytest.mark.slow
+def test_docs_build_without_warnings(tmp_path):
+    # What `make docs` runs, warnings as errors, with the notebooks rendered
+    # from their stored outputs rather than executed (tests/test_notebooks.py
+    # executes them).
+    env = {**os.environ, "DEEPSTACK_DOCS_EXECUTE": "off"}
+    root = API_PAGE.parents[1]
+    out = tmp_path / "html"
+    result = subprocess.run(
+        [sys.executable, "-m", "sphinx", "-W", "--keep-going", "-q", "-b", "html"]
+        + ["-d", str(tmp_path / "doctrees"), "docs", str(out)],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-5000:]
+    page = (out / "generated" / "deepstack.DeepStackClassifier.html").read_text()
+    assert "hidden_layer_sizes" in page and "partial_fit" in page
+    assert (out / "gallery" / "notebooks" / "quickstart.html").exists()
+    assert (out / "user_guide" / "model_selection.html").exists()
