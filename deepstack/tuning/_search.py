@@ -207,7 +207,7 @@ class DeepStackSearch(MetaEstimatorMixin, BaseEstimator):
         by pickling.
     n_features_in_ : int
         Number of features seen during ``fit``.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Column names of ``X``, when it has string column names.
 
     See Also
