@@ -2,7 +2,7 @@
 
 The data climb down one way: file -> :class:`~deepstack.tables.TablePreprocessor`
 (fitted on the training rows) -> a deepstack estimator, or a
-:class:`~deepstack.DeepStackSearch` over one -> metrics on the test rows ->
+:class:`~deepstack.tuning.DeepStackSearch` over one -> metrics on the test rows ->
 a run folder written all at once (see :func:`save_run`).
 """
 
@@ -254,7 +254,7 @@ def fit_table(
     params : dict, default=None
         Estimator parameters, over :func:`table_defaults`.
     search : {"random", "bayesian", "hyperband", "grid"}, default=None
-        Search hyperparameters with :class:`~deepstack.DeepStackSearch`.
+        Search hyperparameters with :class:`~deepstack.tuning.DeepStackSearch`.
     max_trials : int, default=10
     time_limit : float or str, default=None
         Budget of the search (seconds, or ``"20m"``); the refit is outside it.
