@@ -10,8 +10,8 @@ class TimeLimit(keras.callbacks.Callback):
 
     An epoch-level callback (no per-batch hook), so the fused training loop
     is kept. :class:`~deepstack.tuning.DeepStackSearch` gives one to every
-    trial when it has a ``time_limit``; with early stopping, the best epoch's weights are still
-    restored when this stops the run.
+    trial when it has a ``time_limit``; with early stopping, the best
+    epoch's weights are still restored when this stops the run.
 
     Parameters
     ----------
