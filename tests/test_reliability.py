@@ -125,3 +125,16 @@ def test_every_prediction_method_is_batched(classification_data, monkeypatch):
         np.testing.assert_allclose(getattr(clf, name)(X), values, rtol=1e-6)
         assert rows and max(rows) <= 16, (name, rows)
         assert sum(rows) == X.shape[0]
+
+
+def test_warm_start_honours_a_new_learning_rate(binary_data):
+    X, y = binary_data
+    clf = tiny(DeepStackClassifier, learning_rate=1e-3, lr_schedule="constant")
+    clf.set_params(max_epochs=2).fit(X, y)
+    clf.set_params(warm_start=True).fit(X, y)
+    assert clf.learning_rate_ == pytest.approx(1e-3)
+    clf.set_params(learning_rate=0.05).fit(X, y)
+    assert clf.learning_rate_ == pytest.approx(0.05)
+    np.testing.assert_allclose(clf.history_["learning_rate"][:4], 1e-3, rtol=1e-6)
+    np.testing.assert_allclose(clf.history_["learning_rate"][4:], 0.05, rtol=1e-6)
+    assert clf.n_iter_ == 6

@@ -15,6 +15,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from deepstack import _network, _pretraining, _random
 from deepstack.estimators._base import _ModelBytes
+from deepstack.estimators._rollback import rolls_back_on_interrupt
 from deepstack.layers import TiedDense
 
 _DECODER = "decoder_{}"
@@ -191,8 +192,12 @@ default="relu"
 
     # ------------------------------------------------------------- public API
 
+    @rolls_back_on_interrupt
     def fit(self, X, y=None):
         """Pretrain the stack greedily on ``X``.
+
+        Ctrl-C (``KeyboardInterrupt``) leaves the estimator as it was before
+        the call.
 
         Parameters
         ----------

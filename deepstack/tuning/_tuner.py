@@ -20,7 +20,7 @@ import keras_tuner
 import numpy as np
 from sklearn.base import clone
 
-from deepstack import _io
+from deepstack import _interrupt, _io
 from deepstack.tuning._space import HYPERBAND_PAST_TRIAL
 
 OBJECTIVE = "score"
@@ -125,7 +125,9 @@ def run_plan(plan, train, validation, scorer, save_to=None):
     X_val, y_val = validation
     fit_kwargs = fit_arguments(estimator, w, X_val, y_val)
     start = time.perf_counter()
-    estimator.fit(X, y, **fit_kwargs)
+    # Ctrl-C stops the search, not just this trial's epochs.
+    with _interrupt.hard_interrupts():
+        estimator.fit(X, y, **fit_kwargs)
     fit_time = time.perf_counter() - start
     score = float(scorer(estimator, X_val, y_val))
     if save_to is not None:
