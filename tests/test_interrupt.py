@@ -6,6 +6,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 
 import pytest
@@ -195,3 +196,87 @@ def test_sigint_before_the_first_epoch_ends_undoes_the_call(scenario, tmp_path):
         assert report["same_model"] is True
         assert report["unchanged"] is True
         assert report["continued"] is True
+
+
+SEARCH = textwrap.dedent(
+    """
+    import os, sys, threading
+    import keras
+    from sklearn.datasets import make_classification
+    from deepstack import DeepStackClassifier, DeepStackSearch, Float
+
+    pid_file = sys.argv[1]
+
+
+    class Hang(keras.callbacks.Callback):
+        # Runs in the worker: says who it is, then trains "forever".
+        def on_epoch_end(self, epoch, logs=None):
+            with open(pid_file + ".tmp", "w") as handle:
+                handle.write(str(os.getpid()))
+            os.replace(pid_file + ".tmp", pid_file)
+            threading.Event().wait(600)
+
+
+    X, y = make_classification(n_samples=120, n_features=5, random_state=0)
+    DeepStackSearch(
+        DeepStackClassifier((4,), max_epochs=2, random_state=0, callbacks=[Hang()]),
+        {"learning_rate": Float(1e-3, 1e-1, log=True)},
+        max_trials=1,
+        trials_per_process=1,
+        random_state=0,
+    ).fit(X.astype("float32"), y)
+    """
+)
+
+
+def _alive(pid):
+    """Whether ``pid`` runs (a zombie waiting to be reaped does not)."""
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            state = handle.read().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state not in ("Z", "X")
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc"), reason="reads /proc (Linux)")
+def test_worker_exits_when_the_search_is_killed(tmp_path):
+    script = tmp_path / "search.py"
+    script.write_text(SEARCH)
+    pid_file = tmp_path / "worker.pid"
+    env = {**os.environ, "PYTHONPATH": REPO, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    search = subprocess.Popen(
+        [sys.executable, str(script), str(pid_file)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        env=env,
+    )
+    deadline = time.monotonic() + 240
+    while not pid_file.exists():
+        assert search.poll() is None, search.stderr.read().decode()[-3000:]
+        assert time.monotonic() < deadline, "the worker never started its trial"
+        try:
+            search.wait(timeout=0.05)
+        except subprocess.TimeoutExpired:
+            pass
+    worker = int(pid_file.read_text())
+    assert worker != search.pid and _alive(worker)
+    search.kill()
+    search.wait(timeout=60)
+    search.stderr.close()
+    # The worker notices within its polling interval (0.5 s); allow 30 s.
+    gone = _poll(lambda: not _alive(worker), timeout=30)
+    if not gone:
+        os.kill(worker, signal.SIGKILL)
+    assert gone, "the trial worker outlived the killed search"
+
+
+def _poll(condition, timeout, interval=0.05):
+    """Whether ``condition()`` became true within ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    pause = threading.Event()
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        pause.wait(interval)
+    return True

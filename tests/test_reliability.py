@@ -6,9 +6,18 @@ import keras
 import numpy as np
 import pandas as pd
 import pytest
+import scipy.sparse
+from sklearn.base import clone
 
 import deepstack.estimators._base
-from deepstack import DeepStackClassifier, DeepStackRegressor, StackedAutoencoder
+import deepstack.tuning._tuner
+from deepstack import (
+    DeepStackClassifier,
+    DeepStackRegressor,
+    DeepStackSearch,
+    Float,
+    StackedAutoencoder,
+)
 from deepstack.callbacks import DivergenceError
 from tests.conftest import tiny
 
@@ -138,3 +147,60 @@ def test_warm_start_honours_a_new_learning_rate(binary_data):
     np.testing.assert_allclose(clf.history_["learning_rate"][:4], 1e-3, rtol=1e-6)
     np.testing.assert_allclose(clf.history_["learning_rate"][4:], 0.05, rtol=1e-6)
     assert clf.n_iter_ == 6
+
+
+def _bad_inputs(X, y):
+    nan_X = X.copy()
+    nan_X[3, 1] = np.nan
+    text_X = X.astype(object)
+    text_X[5, 2] = "abc"
+    nan_y = y.astype(float)
+    nan_y[7] = np.nan
+    return {
+        "nan X": (nan_X, y),
+        "text X": (text_X, y),
+        "3-D X": (X.reshape(X.shape[0], 2, -1), y),
+        "sparse X": (scipy.sparse.csr_matrix(X), y),
+        "nan y": (X, nan_y),
+        "continuous y": (X, y + 0.5 * np.arange(len(y)) / len(y)),
+        "one class": (X, np.zeros_like(y)),
+        "no y": (X, None),
+    }
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        "nan X",
+        "text X",
+        "3-D X",
+        "sparse X",
+        "nan y",
+        "continuous y",
+        "one class",
+        "no y",
+    ],
+)
+def test_search_checks_its_data_once_with_the_estimators_messages(
+    classification_data, case, capfd, monkeypatch
+):
+    X, y = _bad_inputs(*classification_data)[case]
+    estimator = tiny(DeepStackClassifier, max_epochs=1)
+    with pytest.raises((ValueError, TypeError)) as direct:
+        clone(estimator).fit(X, y)
+    trials = []
+    monkeypatch.setattr(
+        deepstack.tuning._tuner.DeepStackTuner,
+        "run_trial",
+        lambda self, trial, *a, **k: trials.append(trial),
+    )
+    capfd.readouterr()
+    search = DeepStackSearch(
+        estimator, {"learning_rate": Float(1e-3, 1e-1)}, max_trials=3, verbose=0
+    )
+    with pytest.raises(direct.type) as searched:
+        search.fit(X, y)
+    assert str(searched.value) == str(direct.value)
+    assert trials == []
+    out, err = capfd.readouterr()
+    assert "Traceback" not in out + err

@@ -17,6 +17,7 @@ from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import _num_features, check_is_fitted
 
+from deepstack.tuning._checks import check_search_data
 from deepstack.tuning._space import HYPERBAND_PAST_TRIAL, ResolvedSpace
 from deepstack.tuning._tuner import (
     OBJECTIVE,
@@ -269,6 +270,7 @@ class DeepStackSearch(MetaEstimatorMixin, BaseEstimator):
             The fitted search.
         """
         self._validate_params()
+        check_search_data(self.estimator, X, y, sample_weight, X_val, y_val)
         hyperband = self.tuner == "hyperband"
         space = ResolvedSpace(
             self.search_space,

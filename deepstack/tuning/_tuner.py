@@ -11,6 +11,7 @@ callbacks ever reaches the estimator or its pretraining.
 import gc
 import inspect
 import os
+import threading
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -144,6 +145,27 @@ _WORKER_DATA = {}
 
 def _init_worker(train, validation, scorer):
     _WORKER_DATA.update(train=train, validation=validation, scorer=scorer)
+    _exit_with_parent()
+
+
+def _exit_with_parent(poll_seconds=0.5):
+    """End this worker when the process that started it dies.
+
+    A search killed with SIGKILL cannot shut its worker down, and loky's
+    worker would wait for its next task forever, holding its memory (870 MB
+    after a trial). When the parent dies the worker is handed to another
+    parent, so its parent pid changes: a daemon thread watches for that and
+    exits the process, even in the middle of a trial.
+    """
+    parent = os.getppid()
+
+    def watch():
+        while os.getppid() == parent:
+            stop.wait(poll_seconds)
+        os._exit(1)
+
+    stop = threading.Event()
+    threading.Thread(target=watch, name="deepstack-parent-watch", daemon=True).start()
 
 
 def _run_in_worker(plan, save_to):
