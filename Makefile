@@ -16,23 +16,25 @@ $(STAMP): setup.cfg pyproject.toml
 	$(PY) -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
+# The main job on penguins (ships with palmerpenguins): a small search, then a
+# run folder in runs/penguins with the model, metrics and report.html.
 run: $(STAMP)
-	$(PY) -m pipelines digits
+	$(VENV)/bin/deepstack run pipelines/penguins.toml --overwrite
 
 test: $(STAMP)
-	$(PY) -m ruff check deepstack pipelines tests benchmarks
-	$(PY) -m ruff format --check deepstack pipelines tests benchmarks
+	$(PY) -m ruff check deepstack tests benchmarks
+	$(PY) -m ruff format --check deepstack tests benchmarks
 	# SCIPY_ARRAY_API=1 lets scikit-learn's array-API estimator check run
 	# instead of skipping itself.
 	SCIPY_ARRAY_API=1 $(PY) -m pytest -n 2 --dist loadgroup tests
 
 lint: $(STAMP)
-	$(PY) -m ruff check deepstack pipelines tests benchmarks
-	$(PY) -m ruff format --check deepstack pipelines tests benchmarks
+	$(PY) -m ruff check deepstack tests benchmarks
+	$(PY) -m ruff format --check deepstack tests benchmarks
 
 format: $(STAMP)
-	$(PY) -m ruff format deepstack pipelines tests benchmarks
-	$(PY) -m ruff check --fix deepstack pipelines tests benchmarks
+	$(PY) -m ruff format deepstack tests benchmarks
+	$(PY) -m ruff check --fix deepstack tests benchmarks
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .ruff_cache

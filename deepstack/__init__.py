@@ -1,24 +1,34 @@
 """deepstack: deep feed-forward networks as scikit-learn estimators, on Keras 3."""
 
+import importlib
+
+from deepstack import _compat
 from deepstack._io import load, save
-from deepstack._lr_finder import find_learning_rate
-from deepstack.diagnostics import diagnose
 from deepstack.estimators import (
     DeepStackClassifier,
     DeepStackRegressor,
     StackedAutoencoder,
 )
-from deepstack.tuning import (
-    Boolean,
-    Choice,
-    DeepStackHyperModel,
-    DeepStackSearch,
-    Float,
-    Int,
-    default_search_space,
-)
+from deepstack.estimators._learning_rate import find_learning_rate
 
 __version__ = "0.1.0"
+
+_compat.warn_if_unsupported()
+
+# Loaded on first use: keras-tuner (tuning) and matplotlib (the diagnostics
+# report's figures) cost seconds at import and are not needed to fit.
+_LAZY = {
+    "Boolean": "deepstack.tuning",
+    "Choice": "deepstack.tuning",
+    "DeepStackHyperModel": "deepstack.tuning",
+    "DeepStackSearch": "deepstack.tuning",
+    "Float": "deepstack.tuning",
+    "Int": "deepstack.tuning",
+    "default_search_space": "deepstack.tuning",
+    "diagnose": "deepstack.diagnostics",
+    "fit_table": "deepstack.runs",
+    "load_run": "deepstack.runs",
+}
 
 __all__ = [
     "Boolean",
@@ -33,7 +43,21 @@ __all__ = [
     "StackedAutoencoder",
     "diagnose",
     "find_learning_rate",
+    "fit_table",
     "load",
+    "load_run",
     "save",
     "__version__",
 ]
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'deepstack' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))

@@ -14,9 +14,8 @@ from dataclasses import dataclass
 
 import keras
 import numpy as np
-from sklearn.base import clone
 
-from deepstack import _network
+from deepstack import _network, _trainer
 from deepstack.callbacks import set_population_statistics
 from deepstack.callbacks._batch_norm import batch_norm_layers
 from deepstack.callbacks._monitor import set_learning_rate
@@ -25,7 +24,7 @@ from deepstack.callbacks._validation import inference_loss
 
 @dataclass(frozen=True)
 class LearningRateFinderResult:
-    """What :func:`find_learning_rate` tried and what it chose.
+    """What :func:`~deepstack.find_learning_rate` tried and what it chose.
 
     Attributes
     ----------
@@ -54,86 +53,6 @@ class LearningRateFinderResult:
     initial_loss: float
 
 
-def find_learning_rate(
-    estimator,
-    X,
-    y,
-    sample_weight=None,
-    *,
-    start=1.0,
-    factor=0.5,
-    min_learning_rate=1e-6,
-    epochs=2,
-    max_samples=1024,
-    safety=0.5,
-    n_extra=2,
-):
-    """Largest learning rate that does not diverge on a short run, and the curve.
-
-    The estimator is cloned (it is not fitted nor changed); its network,
-    optimizer, batch size and loss are used as they would be in ``fit``.
-
-    Parameters
-    ----------
-    estimator : DeepStackClassifier or DeepStackRegressor
-        The (unfitted) estimator whose training to probe.
-    X : array-like of shape (n_samples, n_features)
-    y : array-like of shape (n_samples,) or (n_samples, n_outputs)
-    sample_weight : array-like of shape (n_samples,), default=None
-    start : float, default=1.0
-        First (largest) rate tried.
-    factor : float in (0, 1), default=0.5
-        Multiplier between consecutive rates.
-    min_learning_rate : float, default=1e-6
-        Smallest rate tried.
-    epochs : int, default=2
-        Length of each short run.
-    max_samples : int, default=1024
-        Size of the random subset the runs train on.
-    safety : float in (0, 1], default=0.5
-        The chosen rate is ``safety`` times the largest stable one: a short
-        run on a subset is more forgiving than a long one.
-    n_extra : int, default=2
-        Rates tried below the first stable one, for the curve.
-
-    Returns
-    -------
-    result : LearningRateFinderResult
-
-    Examples
-    --------
-    >>> from sklearn.datasets import load_iris
-    >>> from deepstack import DeepStackClassifier, find_learning_rate
-    >>> X, y = load_iris(return_X_y=True)
-    >>> clf = DeepStackClassifier((8,), optimizer="sgd", random_state=0)
-    >>> result = find_learning_rate(clf, X, y, n_extra=0)
-    >>> 0 < result.learning_rate <= 0.5
-    True
-    """
-    est = clone(estimator)
-    est._check_params()
-    X, y = est._validate_training_data(X, y, reset=True)
-    y_enc = est._encode_target(y, reset=True)
-    weights = est._sample_weights(X, y_enc, sample_weight)
-    seed = est._seed()
-    X, y_enc, weights = subset(X, y_enc, weights, max_samples, seed)
-    model = est._build_model(X, seed)
-    return search_learning_rate(
-        model,
-        X,
-        y_enc,
-        weights,
-        batch_size=min(est.batch_size, X.shape[0]),
-        start=start,
-        factor=factor,
-        min_learning_rate=min_learning_rate,
-        epochs=epochs,
-        safety=safety,
-        n_extra=n_extra,
-        seed=seed,
-    )
-
-
 def subset(X, y, sample_weight, max_samples, seed):
     """At most ``max_samples`` rows drawn at random (all rows, in order, if fewer)."""
     n = X.shape[0]
@@ -159,11 +78,13 @@ def search_learning_rate(
     n_extra=0,
     seed=0,
 ):
-    """Run the search on a compiled Keras model; see :func:`find_learning_rate`.
+    """Run the search on a compiled Keras model; see
+    :func:`deepstack.find_learning_rate`.
 
-    ``X`` is the (small) subset to probe on. Every rate trains on the same
-    sequence of mini-batches: ``epochs`` seeded permutations of ``X`` run as
-    one call to ``fit``. The loss is then computed on ``X`` in inference mode,
+    ``X`` is the (small) subset to probe on. Every rate trains through the
+    library's training path (:func:`deepstack._trainer.train`) on the same
+    sequence of mini-batches (``epochs`` permutations of ``X`` seeded by
+    ``seed``). The loss is then computed on ``X`` in inference mode,
     after setting batch-normalization layers to their population statistics
     (moving averages after a short run would say little). The model's weights
     and optimizer state are put back as they were when the search ends (its
@@ -196,13 +117,6 @@ def search_learning_rate(
         loss = inference_loss(model, X, y, sample_weight)
         return loss if math.isfinite(loss) else math.inf
 
-    # One fit call over the repeated data: Keras's per-epoch overhead
-    # would otherwise dominate such short runs.
-    rng = np.random.RandomState(seed)
-    order = np.concatenate([rng.permutation(X.shape[0]) for _ in range(epochs)])
-    X_run, y_run = X[order], y[order]
-    w_run = None if sample_weight is None else sample_weight[order]
-
     initial_loss = loss_on_subset()
     rates, losses, diverged = [], [], []
     stable, extra = None, 0
@@ -210,15 +124,13 @@ def search_learning_rate(
     while rate >= min_learning_rate * (1 - 1e-9):
         restore()
         set_learning_rate(model, rate)
-        history = model.fit(
-            X_run,
-            y_run,
-            sample_weight=w_run,
+        history = _trainer.train(
+            model,
+            (X, y, sample_weight),
             batch_size=batch_size,
-            epochs=1,
-            shuffle=False,
-            verbose=0,
-        ).history
+            epochs=epochs,
+            seed=seed,
+        )
         if all(math.isfinite(v) for v in history.get("loss", [math.nan])):
             loss = loss_on_subset()
         else:

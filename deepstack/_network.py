@@ -5,6 +5,8 @@ The layer names are part of the contract: pretraining, diagnostics and the
 batch-norm statistics pass find the hidden layers by name.
 """
 
+from numbers import Integral
+
 import keras
 import numpy as np
 
@@ -17,6 +19,35 @@ LOGITS = "logits"
 STANDARDIZE = "standardize"
 
 OPTIMIZERS = ("sgd", "adagrad", "rmsprop", "adam")
+ACTIVATIONS = ("relu", "tanh", "sigmoid", "elu", "selu", "gelu", "linear")
+
+# Rows per call for every pass over data outside training (prediction,
+# validation, encoding, batch-norm statistics): bounds the memory of one
+# forward pass without paying a call per mini-batch.
+CHUNK_ROWS = 4096
+
+
+def check_hidden_layer_sizes(sizes, *, allow_empty=True, what="hidden_layer_sizes"):
+    """Return ``sizes`` as a tuple of positive ints or raise ``ValueError``."""
+    given = sizes
+    try:
+        sizes = tuple(sizes)
+    except TypeError:
+        sizes = None
+    if (
+        sizes is None
+        or (not sizes and not allow_empty)
+        or not all(
+            isinstance(s, Integral) and not isinstance(s, bool) and s >= 1
+            for s in sizes
+        )
+    ):
+        kind = "sequence" if allow_empty else "non-empty sequence"
+        raise ValueError(
+            f"{what} must be a {kind} of positive integers, e.g. (256, 128); "
+            f"got {given!r}."
+        )
+    return tuple(int(s) for s in sizes)
 
 
 def glorot_uniform(seed):
@@ -192,11 +223,36 @@ def logits_model(model):
     return keras.Model(model.input, model.get_layer(LOGITS).output)
 
 
-def _all_layers(model):
+def get_model(model_or_estimator):
+    """The ``keras.Model`` of a fitted deepstack estimator, or the model itself."""
+    if isinstance(model_or_estimator, keras.Model):
+        return model_or_estimator
+    model = getattr(model_or_estimator, "model_", None)
+    if isinstance(model, keras.Model):
+        return model
+    raise TypeError(
+        "Expected a keras.Model or a fitted deepstack estimator (with a model_ "
+        f"attribute); got {type(model_or_estimator).__name__}. Fit the estimator "
+        "first."
+    )
+
+
+def all_layers(model):
+    """Every layer of ``model``, depth first, including those of nested models."""
     for layer in model.layers:
         yield layer
         if hasattr(layer, "layers"):
-            yield from _all_layers(layer)
+            yield from all_layers(layer)
+
+
+def forward(model, X):
+    """``model(X)`` in inference mode as a float64 NumPy array, in chunks of
+    :data:`CHUNK_ROWS` rows."""
+    chunks = [
+        keras.ops.convert_to_numpy(model(X[i : i + CHUNK_ROWS], training=False))
+        for i in range(0, X.shape[0], CHUNK_ROWS)
+    ]
+    return np.concatenate(chunks, axis=0).astype(np.float64, copy=False)
 
 
 def reseed(model, seed):
@@ -207,7 +263,7 @@ def reseed(model, seed):
     weights then give the same training run, also after pickling.
     """
     rng = np.random.RandomState(seed)
-    for layer in _all_layers(model):
+    for layer in all_layers(model):
         generator = getattr(layer, "seed_generator", None)
         if generator is None:
             continue

@@ -11,15 +11,13 @@ This module is pure Keras plus NumPy. ``StackedAutoencoder`` and the
 supervised estimators (``pretrain=...``) both use :func:`pretrain_stack`.
 """
 
-import math
 import time
 from dataclasses import dataclass, field
-from numbers import Integral
 
 import keras
 import numpy as np
 
-from deepstack import _network, _random, _trainer
+from deepstack import _network, _random, _split, _trainer
 from deepstack.callbacks import EarlyStopping
 from deepstack.layers import MaskingNoise, TiedDense
 
@@ -27,7 +25,6 @@ LOSSES = ("auto", "cross_entropy", "squared_error")
 CORRUPTIONS = ("mask", "gaussian")
 PRETRAIN = ("autoencoder", "denoising")
 FINETUNE = ("all", "head")
-_ENCODE_BATCH = 4096
 
 
 @dataclass
@@ -100,41 +97,6 @@ def resolve_loss(loss, X, layer=1):
     return loss
 
 
-def check_hidden_layer_sizes(sizes, what="hidden_layer_sizes"):
-    """Return ``sizes`` as a tuple of positive ints or raise ``ValueError``."""
-    given = sizes
-    try:
-        sizes = tuple(sizes)
-    except TypeError:
-        sizes = None
-    if not sizes or not all(
-        isinstance(s, Integral) and not isinstance(s, bool) and s >= 1 for s in sizes
-    ):
-        raise ValueError(
-            f"{what} must be a non-empty sequence of positive integers, e.g. "
-            f"(256, 128); got {given!r}."
-        )
-    return tuple(int(s) for s in sizes)
-
-
-def check_estimator_params(estimator):
-    """Checks of a supervised estimator's ``pretrain_*`` parameters that
-    scikit-learn's constraints cannot express."""
-    if estimator.pretrain is None:
-        return
-    n_hidden = len(tuple(estimator.hidden_layer_sizes))
-    if n_hidden == 0:
-        raise ValueError(
-            "pretrain needs at least one hidden layer; hidden_layer_sizes is empty."
-        )
-    n = estimator.pretrain_layers
-    if n is not None and n > n_hidden:
-        raise ValueError(
-            f"pretrain_layers={n} is more than the {n_hidden} hidden layers of "
-            f"hidden_layer_sizes={tuple(estimator.hidden_layer_sizes)}."
-        )
-
-
 # --------------------------------------------------------------- training
 
 
@@ -195,20 +157,10 @@ def encode(X, kernel, bias, activation):
     """Codes ``activation(X @ kernel + bias)`` as float32 NumPy, in chunks."""
     act = keras.activations.get(activation)
     chunks = []
-    for i in range(0, X.shape[0], _ENCODE_BATCH):
-        z = X[i : i + _ENCODE_BATCH] @ kernel + bias
+    for i in range(0, X.shape[0], _network.CHUNK_ROWS):
+        z = X[i : i + _network.CHUNK_ROWS] @ kernel + bias
         chunks.append(keras.ops.convert_to_numpy(act(keras.ops.convert_to_tensor(z))))
     return np.concatenate(chunks, axis=0).astype(np.float32, copy=False)
-
-
-def validation_rows(n, validation_fraction, seed):
-    """Indices ``(train, validation)`` of a seeded shuffled split, or
-    ``(all, None)`` when ``n`` is too small to hold anything out."""
-    n_val = math.ceil(validation_fraction * n)
-    order = np.random.RandomState(seed).permutation(n)
-    if n < 2 or n - n_val < 1:
-        return order, None
-    return order[n_val:], order[:n_val]
 
 
 def pretrain_stack(
@@ -272,7 +224,7 @@ def pretrain_stack(
     -------
     layers : list of PretrainedLayer
     """
-    sizes = check_hidden_layer_sizes(hidden_layer_sizes)
+    sizes = _network.check_hidden_layer_sizes(hidden_layer_sizes, allow_empty=False)
     if corruption is not None and corruption not in CORRUPTIONS:
         raise ValueError(
             f"corruption must be one of {CORRUPTIONS} or None; got {corruption!r}."
@@ -286,114 +238,167 @@ def pretrain_stack(
     split_seed, *layer_seeds = (
         int(s) for s in rng.randint(0, 2**31 - 1, size=len(sizes) + 1)
     )
-    train_rows, val_rows = validation_rows(
-        X.shape[0], validation_fraction if early_stopping else 0.0, split_seed
+    val_rows = _held_out_rows(
+        X.shape[0], early_stopping, validation_fraction, split_seed
     )
-    if not early_stopping:
-        val_rows = None
-
+    settings = dict(
+        activation=activation,
+        corruption=corruption,
+        noise_level=float(noise_level),
+        sparsity=float(sparsity),
+        tied_weights=tied_weights,
+        loss=loss,
+        optimizer=optimizer,
+        learning_rate=learning_rate,
+        batch_size=batch_size,
+        epochs=epochs,
+        patience=patience,
+        tol=tol,
+        verbose=verbose,
+    )
     layers, inputs = [], X
     for k, (units, layer_seed) in enumerate(zip(sizes, layer_seeds), start=1):
-        started = time.perf_counter()
-        layer_loss = resolve_loss(loss, inputs, layer=k)
-        model, encoder, decoder = _autoencoder(
-            inputs.shape[1],
-            units,
-            activation=activation,
-            corruption=corruption,
-            noise_level=float(noise_level),
-            sparsity=float(sparsity),
-            tied_weights=tied_weights,
-            seed=layer_seed,
+        layer, inputs = _pretrain_layer(
+            inputs, units, k, val_rows=val_rows, seed=layer_seed, **settings
         )
-        model.compile(
-            optimizer=_network.make_optimizer(optimizer, learning_rate),
-            loss=_keras_loss(layer_loss),
-        )
-        callbacks = []
-        validation = None
-        train = inputs if val_rows is None else inputs[train_rows]
-        if val_rows is not None:
-            held_out = inputs[val_rows]
-            validation = (held_out, held_out, None)
-            callbacks.append(
-                EarlyStopping(
-                    monitor="val_loss",
-                    patience=patience,
-                    tol=tol,
-                    restore_best_weights=True,
-                )
-            )
-        history = _trainer.train(
-            model,
-            (train, train, None),
-            validation,
-            batch_size=batch_size,
-            epochs=epochs,
-            callbacks=callbacks,
-            verbose=verbose,
-            seed=layer_seed,
-        )
-        fitted = time.perf_counter()
-
-        kernel = keras.ops.convert_to_numpy(encoder.kernel)
-        bias = keras.ops.convert_to_numpy(encoder.bias)
-        if tied_weights:
-            decoder_kernel = None
-        else:
-            decoder_kernel = keras.ops.convert_to_numpy(decoder.kernel)
-        decoder_bias = keras.ops.convert_to_numpy(decoder.bias)
-        preactivation = inputs @ kernel
-        codes = encode(inputs, kernel, bias, activation)
-        if not np.all(np.isfinite(codes)):
-            raise FloatingPointError(
-                f"Pretraining layer {k} diverged (non-finite codes); lower the "
-                "pretraining learning rate."
-            )
-        encoded = time.perf_counter()
-
-        record = {key: [float(v) for v in values] for key, values in history.items()}
-        monitor = record.get("val_loss", record.get("loss", []))
-        best = callbacks[0].best_epoch if callbacks else len(monitor) - 1
-        record.update(
-            layer=k,
-            units=int(units),
-            n_inputs=int(inputs.shape[1]),
-            n_samples=int(inputs.shape[0]),
-            loss_function=layer_loss,
-            n_epochs=len(record.get("loss", [])),
-            best_epoch=int(best),
-            fit_seconds=fitted - started,
-            encode_seconds=encoded - fitted,
-        )
-        layers.append(
-            PretrainedLayer(
-                kernel=kernel,
-                bias=bias,
-                decoder_kernel=decoder_kernel,
-                decoder_bias=decoder_bias,
-                loss=layer_loss,
-                preactivation_mean=preactivation.mean(axis=0),
-                preactivation_var=preactivation.var(axis=0),
-                history=record,
-            )
-        )
-        del model, encoder, decoder
-        inputs = codes
+        layers.append(layer)
     return layers
+
+
+def _held_out_rows(n, early_stopping, validation_fraction, seed):
+    """``(train rows, validation rows)`` shared by every layer, or
+    ``(None, None)`` without early stopping or with too few rows."""
+    n_val = _split.n_validation(n, validation_fraction)
+    if not early_stopping or n < 2 or n - n_val < 1:
+        return None, None
+    train, val = _split.train_validation_split(np.arange(n), n_val=n_val, seed=seed)
+    return train[0], val[0]
+
+
+def _pretrain_layer(
+    inputs,
+    units,
+    k,
+    *,
+    val_rows,
+    seed,
+    activation,
+    corruption,
+    noise_level,
+    sparsity,
+    tied_weights,
+    loss,
+    optimizer,
+    learning_rate,
+    batch_size,
+    epochs,
+    patience,
+    tol,
+    verbose,
+):
+    """Train layer ``k`` on ``inputs`` (the codes of the layers below);
+    return its :class:`PretrainedLayer` and its codes (the next inputs)."""
+    started = time.perf_counter()
+    layer_loss = resolve_loss(loss, inputs, layer=k)
+    model, encoder, decoder = _autoencoder(
+        inputs.shape[1],
+        units,
+        activation=activation,
+        corruption=corruption,
+        noise_level=noise_level,
+        sparsity=sparsity,
+        tied_weights=tied_weights,
+        seed=seed,
+    )
+    model.compile(
+        optimizer=_network.make_optimizer(optimizer, learning_rate),
+        loss=_keras_loss(layer_loss),
+    )
+    train_rows, held_out_rows = val_rows
+    callbacks, validation, train = [], None, inputs
+    if held_out_rows is not None:
+        train = inputs[train_rows]
+        held_out = inputs[held_out_rows]
+        validation = (held_out, held_out, None)
+        callbacks.append(
+            EarlyStopping(
+                monitor="val_loss",
+                patience=patience,
+                tol=tol,
+                restore_best_weights=True,
+            )
+        )
+    history = _trainer.train(
+        model,
+        (train, train, None),
+        validation,
+        batch_size=batch_size,
+        epochs=epochs,
+        callbacks=callbacks,
+        verbose=verbose,
+        seed=seed,
+    )
+    fitted = time.perf_counter()
+    layer, codes = _extract_layer(
+        inputs, encoder, decoder, layer_loss, activation, tied_weights, k
+    )
+    encoded = time.perf_counter()
+    record = {key: [float(v) for v in values] for key, values in history.items()}
+    monitor = record.get("val_loss", record.get("loss", []))
+    best = callbacks[0].best_epoch if callbacks else len(monitor) - 1
+    record.update(
+        layer=k,
+        units=int(units),
+        n_inputs=int(inputs.shape[1]),
+        n_samples=int(inputs.shape[0]),
+        loss_function=layer_loss,
+        n_epochs=len(record.get("loss", [])),
+        best_epoch=int(best),
+        fit_seconds=fitted - started,
+        encode_seconds=encoded - fitted,
+    )
+    layer.history = record
+    return layer, codes
+
+
+def _extract_layer(inputs, encoder, decoder, loss, activation, tied_weights, k):
+    """The trained weights as a :class:`PretrainedLayer`, and the codes of
+    ``inputs`` (checked finite)."""
+    kernel = keras.ops.convert_to_numpy(encoder.kernel)
+    bias = keras.ops.convert_to_numpy(encoder.bias)
+    decoder_kernel = (
+        None if tied_weights else keras.ops.convert_to_numpy(decoder.kernel)
+    )
+    preactivation = inputs @ kernel
+    codes = encode(inputs, kernel, bias, activation)
+    if not np.all(np.isfinite(codes)):
+        raise FloatingPointError(
+            f"Pretraining layer {k} diverged (non-finite codes); lower the "
+            "pretraining learning rate."
+        )
+    layer = PretrainedLayer(
+        kernel=kernel,
+        bias=bias,
+        decoder_kernel=decoder_kernel,
+        decoder_bias=keras.ops.convert_to_numpy(decoder.bias),
+        loss=loss,
+        preactivation_mean=preactivation.mean(axis=0),
+        preactivation_var=preactivation.var(axis=0),
+    )
+    return layer, codes
 
 
 # ------------------------------------------------ supervised estimators
 
 
-def split_unlabeled(estimator, X, y, sample_weight):
-    """Separate the unlabeled rows (the estimator's ``_unlabeled_mask``).
+def split_unlabeled(mask, X, y, sample_weight):
+    """Separate the unlabeled rows (``mask`` True) from the labeled ones.
 
-    Returns ``X, y, sample_weight`` of the labeled rows and the unlabeled
-    inputs (None when every row is labeled). Unlabeled rows only feed the
-    pretraining; fine-tuning, the validation split and scores use the rest.
+    ``mask`` is None when every row is labeled. Returns ``X, y,
+    sample_weight`` of the labeled rows and the unlabeled inputs (None when
+    every row is labeled). Unlabeled rows only feed the pretraining;
+    fine-tuning, the validation split and scores use the rest.
     """
-    mask = estimator._unlabeled_mask(y)
     if mask is None or not np.any(mask):
         return X, y, sample_weight, None
     if np.all(mask):
@@ -419,77 +424,102 @@ def _network_inputs(model, X):
         return np.asarray(X, dtype=np.float32)
     layer = model.get_layer(_network.STANDARDIZE)
     out = [
-        keras.ops.convert_to_numpy(layer(X[i : i + _ENCODE_BATCH]))
-        for i in range(0, X.shape[0], _ENCODE_BATCH)
+        keras.ops.convert_to_numpy(layer(X[i : i + _network.CHUNK_ROWS]))
+        for i in range(0, X.shape[0], _network.CHUNK_ROWS)
     ]
     return np.concatenate(out, axis=0).astype(np.float32, copy=False)
 
 
-def initialize_network(estimator, model, X, seed):
-    """Pretrain ``estimator``'s hidden layers on ``X`` and copy them into ``model``.
+@dataclass(frozen=True)
+class PretrainConfig:
+    """The pretraining settings of a supervised estimator, as plain values.
 
-    Does nothing (and returns ``[]``) when ``estimator.pretrain`` is None.
-    Otherwise returns the per-layer pretraining histories. With batch
-    normalization the hidden ``Dense`` layers have no bias; the batch-norm
-    layer is then set so that, at inference, it adds exactly the pretrained
-    bias (moving statistics = those of the pretrained pre-activations,
-    ``gamma`` = their standard deviation, ``beta`` = mean + bias): the
-    initialized network computes the pretrained codes.
+    ``kind`` is "autoencoder" or "denoising"; ``n_layers`` None pretrains
+    every hidden layer. The other fields are :func:`pretrain_stack`'s
+    arguments (``patience`` is the estimator's ``n_iter_no_change``) and
+    ``finetune`` ("all" or "head") says which layers fine-tuning trains.
     """
-    if estimator.pretrain is None:
-        return []
+
+    kind: str
+    n_layers: int | None = None
+    activation: str = "relu"
+    corruption: str = "mask"
+    noise_level: float = 0.2
+    sparsity: float = 0.0
+    tied_weights: bool = True
+    loss: str = "auto"
+    optimizer: str = "adam"
+    learning_rate: float = 1e-3
+    batch_size: int = 32
+    epochs: int = 20
+    early_stopping: bool = True
+    validation_fraction: float = 0.1
+    patience: int = 10
+    tol: float = 1e-4
+    verbose: int = 0
+    finetune: str = "all"
+
+
+def initialize_network(config, model, X, seed):
+    """Pretrain ``model``'s hidden layers on ``X`` and copy the weights in.
+
+    ``config`` is a :class:`PretrainConfig`. Returns the per-layer pretraining
+    histories. With batch normalization the hidden ``Dense`` layers have no
+    bias; the batch-norm layer is then set so that, at inference, it adds
+    exactly the pretrained bias (moving statistics = those of the pretrained
+    pre-activations, ``gamma`` = their standard deviation, ``beta`` = mean +
+    bias): the initialized network computes the pretrained codes. With
+    ``config.finetune == "head"`` the pretrained layers are frozen; Keras
+    reads ``trainable`` at compile time, so the caller compiles ``model``
+    again.
+    """
     hidden = _network.hidden_layers(model)
-    n_layers = estimator.pretrain_layers or len(hidden)
-    inputs = _network_inputs(model, X)
+    n_layers = config.n_layers or len(hidden)
     layers = pretrain_stack(
-        inputs,
+        _network_inputs(model, X),
         [dense.units for dense in hidden[:n_layers]],
-        activation=estimator.activation,
-        corruption=(
-            estimator.pretrain_corruption if estimator.pretrain == "denoising" else None
-        ),
-        noise_level=estimator.pretrain_noise_level,
-        sparsity=estimator.pretrain_sparsity,
-        tied_weights=estimator.pretrain_tied_weights,
-        loss=estimator.pretrain_loss,
-        optimizer=estimator.pretrain_optimizer,
-        learning_rate=estimator.pretrain_learning_rate,
-        batch_size=estimator.pretrain_batch_size,
-        epochs=estimator.pretrain_epochs,
-        early_stopping=estimator.early_stopping,
-        validation_fraction=estimator.validation_fraction,
-        patience=estimator.n_iter_no_change,
-        tol=estimator.tol,
+        activation=config.activation,
+        corruption=config.corruption if config.kind == "denoising" else None,
+        noise_level=config.noise_level,
+        sparsity=config.sparsity,
+        tied_weights=config.tied_weights,
+        loss=config.loss,
+        optimizer=config.optimizer,
+        learning_rate=config.learning_rate,
+        batch_size=config.batch_size,
+        epochs=config.epochs,
+        early_stopping=config.early_stopping,
+        validation_fraction=config.validation_fraction,
+        patience=config.patience,
+        tol=config.tol,
         seed=seed,
-        verbose=estimator.verbose,
+        verbose=config.verbose,
     )
     names = {layer.name for layer in model.layers}
     for i, (dense, pre) in enumerate(zip(hidden, layers), start=1):
-        dense.kernel.assign(pre.kernel)
-        if dense.use_bias:
-            dense.bias.assign(pre.bias)
-        if _network.BATCH_NORM.format(i) in names:
-            bn = model.get_layer(_network.BATCH_NORM.format(i))
-            std = np.sqrt(pre.preactivation_var + bn.epsilon)
-            bn.moving_mean.assign(pre.preactivation_mean)
-            bn.moving_variance.assign(pre.preactivation_var)
-            if bn.scale:
-                bn.gamma.assign(std)
-            else:
-                bn.moving_variance.assign(np.ones_like(std) - bn.epsilon)
-            if bn.center:
-                bn.beta.assign(pre.preactivation_mean + pre.bias)
-    if estimator.finetune == "head":
+        _copy_pretrained(model, names, i, dense, pre)
+    if config.finetune == "head":
         for i in range(1, len(layers) + 1):
             for name in (_network.HIDDEN.format(i), _network.BATCH_NORM.format(i)):
                 if name in names:
                     model.get_layer(name).trainable = False
-        # Keras reads ``trainable`` at compile time.
-        _, _, loss, metrics = estimator._output_spec()
-        model.compile(
-            optimizer=estimator._make_optimizer(),
-            loss=loss,
-            metrics=metrics,
-            weighted_metrics=[],
-        )
     return [layer.history for layer in layers]
+
+
+def _copy_pretrained(model, names, i, dense, pre):
+    """Set hidden layer ``i`` (and its batch normalization) from ``pre``."""
+    dense.kernel.assign(pre.kernel)
+    if dense.use_bias:
+        dense.bias.assign(pre.bias)
+    if _network.BATCH_NORM.format(i) not in names:
+        return
+    bn = model.get_layer(_network.BATCH_NORM.format(i))
+    std = np.sqrt(pre.preactivation_var + bn.epsilon)
+    bn.moving_mean.assign(pre.preactivation_mean)
+    bn.moving_variance.assign(pre.preactivation_var)
+    if bn.scale:
+        bn.gamma.assign(std)
+    else:
+        bn.moving_variance.assign(np.ones_like(std) - bn.epsilon)
+    if bn.center:
+        bn.beta.assign(pre.preactivation_mean + pre.bias)

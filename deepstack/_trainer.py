@@ -23,6 +23,9 @@ progress bars).
 import keras
 import numpy as np
 
+from deepstack import _compat, _network
+from deepstack.callbacks import ValidationPass
+
 _BATCH_HOOKS = (
     "on_batch_begin",
     "on_batch_end",
@@ -89,9 +92,6 @@ def train(
         Seeds the shuffling of the fused loop (``Model.fit`` shuffles with
         the backend's global generator).
     """
-    from deepstack import _network
-    from deepstack.callbacks import ValidationPass
-
     X, y, w = train
     callbacks = list(callbacks)
     _network.build_optimizer(model)
@@ -116,7 +116,7 @@ def train(
     steps_per_execution = 1 if has_batch_hooks(callbacks) else 256
     if model.steps_per_execution != steps_per_execution:
         model.steps_per_execution = steps_per_execution
-        model.train_function = model.test_function = None
+        _compat.reset_compiled_functions(model)
     history = model.fit(
         X,
         y,
@@ -186,16 +186,9 @@ def fit_epochs(
     )
     metrics = [type(m).from_config(m.get_config()) for m in metrics]
     _build_compiled_state(model, X[:batch_size], y[:batch_size], metrics)
-    if keras.backend.backend() == "jax":
-        from deepstack import _trainer_jax
-
-        run_epoch = _trainer_jax.epoch_runner(
-            model, batch_size, (X, y, sample_weight), validation, metrics
-        )
-    else:
-        run_epoch = _tf_epoch_runner(
-            model, batch_size, (X, y, sample_weight), validation, metrics
-        )
+    run_epoch = _epoch_runner(
+        model, batch_size, (X, y, sample_weight), validation, metrics
+    )
 
     model.stop_training = False
     callback_list.on_train_begin()
@@ -228,7 +221,15 @@ def _build_compiled_state(model, X, y, metrics=()):
         metric.reset_state()
 
 
-VALIDATION_CHUNK = 4096
+def _epoch_runner(model, batch_size, train, validation, metrics):
+    """The backend's ``run(order) -> logs``."""
+    if keras.backend.backend() == "jax":
+        # Imported here: JAX is an optional dependency. The JAX runner does
+        # not import this module (no cycle).
+        from deepstack import _trainer_jax
+
+        return _trainer_jax.epoch_runner(model, batch_size, train, validation, metrics)
+    return _tf_epoch_runner(model, batch_size, train, validation, metrics)
 
 
 def _tf_epoch_runner(model, batch_size, train, validation, metrics):
@@ -294,13 +295,14 @@ def _epoch_function(model, batch_size, *, weighted, validated, val_weighted, met
 
     def validate(Xv, yv, wv, metrics):
         n = tf.shape(Xv)[0]
-        n_chunks = (n + VALIDATION_CHUNK - 1) // VALIDATION_CHUNK
+        chunk_rows = _network.CHUNK_ROWS
+        n_chunks = (n + chunk_rows - 1) // chunk_rows
         for metric in metrics:
             metric.reset_state()
 
         def chunk(i, total):
-            start = i * VALIDATION_CHUNK
-            end = tf.minimum(start + VALIDATION_CHUNK, n)
+            start = i * chunk_rows
+            end = tf.minimum(start + chunk_rows, n)
             x, target = Xv[start:end], yv[start:end]
             y_pred = model(x, training=False)
             loss = model.compute_loss(

@@ -13,6 +13,8 @@ weights, the learning rate and the metrics exactly as under ``Model.fit``.
 import jax
 import jax.numpy as jnp
 
+from deepstack import _compat, _network
+
 
 def _variables(model):
     return (
@@ -43,7 +45,6 @@ def epoch_runner(model, batch_size, train, validation, metrics):
     epoch), ``val_loss`` is the compiled loss with its regularization terms
     in inference mode, sample-weighted, as in the TensorFlow epoch.
     """
-    from deepstack._trainer import VALIDATION_CHUNK
 
     def device(arrays):
         return tuple(None if a is None else jnp.asarray(a) for a in arrays)
@@ -80,19 +81,13 @@ def epoch_runner(model, batch_size, train, validation, metrics):
     def validate(state, held_out, metric_state):
         trainable, non_trainable, _, metrics_variables = state
         n_val = held_out[0].shape[0]
-        chunk = min(VALIDATION_CHUNK, n_val)
+        chunk = min(_network.CHUNK_ROWS, n_val)
         n_chunks, last = divmod(n_val, chunk)
 
         def evaluate(metric_state, rows):
             x, target, weight = take(held_out, rows)
-            _, (loss, y_pred, _, _) = model.compute_loss_and_updates(
-                trainable,
-                non_trainable,
-                metrics_variables,
-                x,
-                target,
-                weight,
-                training=False,
+            loss, y_pred = _compat.jax_inference_loss(
+                model, trainable, non_trainable, metrics_variables, x, target, weight
             )
             metric_state = [
                 m.stateless_update_state(s, target, y_pred)

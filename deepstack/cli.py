@@ -1,35 +1,240 @@
-"""The ``deepstack`` console command."""
+"""The ``deepstack`` console command: a thin layer over :mod:`deepstack.runs`.
+
+Commands: ``fit``, ``predict``, ``evaluate``, ``report``, ``run``. Bad input
+ends with one line on standard error, ``deepstack: error: ...``, and exit
+status 2; nothing half-written is left behind.
+"""
 
 import argparse
-import importlib
+import json
+import os
 import sys
+import warnings
 
-import deepstack
+EXIT_BAD_INPUT = 2
+EXIT_INTERRUPTED = 130
+
+
+def _parser():
+    from deepstack import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="deepstack",
+        description="Deep feed-forward networks for tables: fit, predict, report.",
+    )
+    parser.add_argument("--version", action="version", version=__version__)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    fit = sub.add_parser("fit", help="fit a table (CSV / Parquet) into a run folder")
+    fit.add_argument("data", help="training table (.csv, .tsv or .parquet)")
+    fit.add_argument("--target", required=True, help="the column to predict")
+    fit.add_argument("--out", required=True, help="run folder to write")
+    fit.add_argument(
+        "--task", choices=["binary", "multiclass", "classification", "regression"]
+    )
+    fit.add_argument("--test", help="labeled rows for test metrics (else a split)")
+    fit.add_argument("--test-size", type=float, default=0.2)
+    fit.add_argument("--unlabeled", help="rows without labels, for pretraining")
+    fit.add_argument("--pretrain", choices=["autoencoder", "denoising"])
+    fit.add_argument("--search", choices=["random", "bayesian", "hyperband", "grid"])
+    fit.add_argument("--max-trials", type=int, default=10)
+    fit.add_argument("--time-limit", help="search budget, e.g. 90s, 20m, 1h")
+    fit.add_argument("--drop", action="append", default=[], metavar="COL")
+    fit.add_argument("--categorical", action="append", default=[], metavar="COL")
+    fit.add_argument("--weight-col", metavar="COL")
+    fit.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="an estimator parameter (JSON value), e.g. --param dropout=0.2",
+    )
+    fit.add_argument("--random-state", type=int, default=0)
+    _output_options(fit)
+
+    predict = sub.add_parser("predict", help="predict new rows with a saved run")
+    predict.add_argument("run", help="run folder")
+    predict.add_argument("data", help="table of new rows")
+    predict.add_argument("--out", help="CSV file to write (default: standard output)")
+    predict.add_argument("--proba", action="store_true", help="add probabilities")
+    predict.add_argument("--overwrite", action="store_true")
+
+    evaluate = sub.add_parser("evaluate", help="metrics of a saved run on labeled rows")
+    evaluate.add_argument("run")
+    evaluate.add_argument("data")
+
+    report = sub.add_parser("report", help="(re)write RUN/report.html")
+    report.add_argument("run")
+
+    run = sub.add_parser("run", help="run a declarative job (a TOML file)")
+    run.add_argument("job", help="job file, e.g. pipelines/penguins.toml")
+    run.add_argument("--out", help="run folder (overrides the job's [output])")
+    _output_options(run)
+    return parser
+
+
+def _output_options(parser):
+    parser.add_argument(
+        "--overwrite", action="store_true", help="replace an existing run folder"
+    )
+    parser.add_argument("--quiet", action="store_true", help="no progress display")
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(
-        prog="deepstack", description="Deep feed-forward networks for scikit-learn."
-    )
-    parser.add_argument("--version", action="version", version=deepstack.__version__)
-    sub = parser.add_subparsers(dest="command")
-    run = sub.add_parser("run", help="run a job from the repository's pipelines/")
-    run.add_argument("job", nargs="?", default="digits")
-    run.add_argument("--random-state", type=int, default=0)
+    """Entry point of the console command; returns the exit status."""
+    parser = _parser()
     args = parser.parse_args(argv)
-    if args.command != "run":
+    if args.command is None:
         parser.print_help()
         return 0
     try:
-        jobs = importlib.import_module("pipelines._jobs")
-    except ImportError:
-        print(
-            "deepstack run needs the repository's pipelines/ folder; run it from "
-            "the repository root.",
-            file=sys.stderr,
+        with warnings.catch_warnings():
+            warnings.simplefilter("always", UserWarning)
+            warnings.showwarning = _note
+            return _COMMANDS[args.command](args)
+    except KeyboardInterrupt:
+        print("deepstack: interrupted; nothing was written.", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except (ValueError, TypeError, FileNotFoundError, FileExistsError) as exc:
+        message = " ".join(str(exc).split()) or type(exc).__name__
+        print(f"deepstack: error: {message}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+
+
+def _note(message, category, *args, **kwargs):
+    print(f"deepstack: note: {message}", file=sys.stderr)
+
+
+def _fit(args):
+    from deepstack.runs import fit_table
+
+    run = fit_table(
+        args.data,
+        args.target,
+        task=args.task,
+        test=args.test,
+        test_size=args.test_size,
+        unlabeled=args.unlabeled,
+        drop=args.drop or None,
+        categorical=args.categorical or None,
+        weight_column=args.weight_col,
+        params=_params(args.param),
+        search=args.search,
+        max_trials=args.max_trials,
+        time_limit=args.time_limit,
+        pretrain=args.pretrain,
+        out=args.out,
+        overwrite=args.overwrite,
+        random_state=args.random_state,
+        progress=False if args.quiet else None,
+    )
+    _summary(run)
+    return 0
+
+
+def _run(args):
+    from deepstack.runs import run_job
+
+    run = run_job(
+        args.job,
+        out=args.out,
+        overwrite=True if args.overwrite else None,
+        progress=False if args.quiet else None,
+    )
+    _summary(run)
+    return 0
+
+
+def _predict(args):
+    from deepstack.runs import load_run
+
+    if args.out and os.path.exists(args.out) and not args.overwrite:
+        raise FileExistsError(
+            f"{args.out!r} already exists; choose another --out or pass --overwrite."
         )
-        return 2
-    return jobs.main([args.job, "--random-state", str(args.random_state)])
+    run = load_run(args.run)
+    frame = run.predictions_frame(args.data, proba=args.proba)
+    if args.out is None:
+        frame.to_csv(sys.stdout, index=False)
+    else:
+        tmp = f"{args.out}.tmp-{os.getpid()}"
+        try:
+            frame.to_csv(tmp, index=False)
+            os.replace(tmp, args.out)
+        finally:
+            if os.path.exists(tmp):
+                os.remove(tmp)
+        print(f"{len(frame)} predictions written to {args.out}")
+    return 0
+
+
+def _evaluate(args):
+    from deepstack.runs import load_run
+
+    run = load_run(args.run)
+    print(json.dumps(run.evaluate(args.data), indent=2))
+    return 0
+
+
+def _report(args):
+    from deepstack.runs import load_run
+
+    path = load_run(args.run).write_report()
+    print(f"report written to {path}")
+    return 0
+
+
+_COMMANDS = {
+    "fit": _fit,
+    "predict": _predict,
+    "evaluate": _evaluate,
+    "report": _report,
+    "run": _run,
+}
+
+
+def _params(pairs):
+    params = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name:
+            raise ValueError(f"--param needs NAME=VALUE; got {pair!r}.")
+        try:
+            parsed = json.loads(value)
+        except json.JSONDecodeError:
+            parsed = value
+        if name == "hidden_layer_sizes" and isinstance(parsed, list):
+            parsed = tuple(parsed)
+        params[name.strip()] = parsed
+    return params
+
+
+def _summary(run):
+    metrics = run.metrics
+    primary = metrics["primary_metric"]
+    test = metrics["test"]
+    print(
+        f"{run.config['source']}: test {primary} {test[primary]:.4f} on "
+        f"{test['n_samples']} rows ({run.task}, target {run.target!r}); "
+        f"{metrics['n_epochs']} epochs, fit {metrics['times']['fit_s']:.1f} s"
+    )
+    search = metrics.get("search")
+    if search:
+        chosen = ", ".join(f"{k}={v}" for k, v in sorted(search["best_params"].items()))
+        print(f"search: {search['n_trials']} trials; chosen {chosen}")
+    else:
+        params = run.config["params"]
+        print(
+            f"model: hidden layers {params['hidden_layer_sizes']}, dropout "
+            f"{params['dropout']}, learning rate {params['learning_rate']}, "
+            f"batch {params['batch_size']}"
+        )
+    if run.path is not None:
+        print(f"run folder: {run.path}  (report: {run.path / 'report.html'})")
+        print(
+            f"predict new rows: deepstack predict {run.path} NEW.csv "
+            "--out predictions.csv"
+        )
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -12,6 +12,8 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
+from deepstack._network import get_model
+
 __all__ = [
     "plot_activations",
     "plot_filters",
@@ -43,16 +45,6 @@ def _history(history):
     if hasattr(history, "history") and isinstance(history.history, dict):
         return history.history, None
     return dict(history), None
-
-
-def _model(obj):
-    model = getattr(obj, "model_", obj)
-    if not hasattr(model, "layers"):
-        raise TypeError(
-            f"Expected a keras.Model or a fitted deepstack estimator; got "
-            f"{type(obj).__name__}."
-        )
-    return model
 
 
 def _square_shape(n_features, image_shape):
@@ -169,7 +161,7 @@ def plot_learning_curves(history, *, best_epoch=None, metric=None):
 def _first_kernel(obj):
     if isinstance(obj, np.ndarray) or isinstance(obj, (list, tuple)):
         return np.asarray(obj, dtype=float)
-    model = _model(obj)
+    model = get_model(obj)
     for layer in model.layers:
         kernel = getattr(layer, "kernel", None)
         if kernel is not None and len(kernel.shape) == 2:
@@ -272,7 +264,7 @@ def _kernels(obj):
                 name = f"{layer.name}/{weight.name}"
                 kernels[name] = np.asarray(value, dtype=float)
 
-    for layer in _model(obj).layers:
+    for layer in get_model(obj).layers:
         collect(layer)
     return kernels
 

@@ -6,6 +6,7 @@ import warnings
 import keras
 import numpy as np
 import pytest
+from sklearn.base import clone
 from sklearn.datasets import make_classification
 
 from deepstack import DeepStackClassifier
@@ -437,3 +438,33 @@ def test_check_gradients_leaves_out_steps_across_a_relu_kink():
     assert kernel["error"] < 1e-8
     assert result.passed, str(result)
     assert "2 at a ReLU kink left out" in str(result)
+
+
+def test_diagnose_reports_a_diverging_fit_instead_of_raising(data):
+    X, y = data
+    est = DeepStackClassifier(
+        (16,), optimizer="sgd", learning_rate=50, max_epochs=10, random_state=0
+    )
+    # The estimator alone raises: that is what diagnose has to survive.
+    with pytest.raises(FloatingPointError, match="diverged"):
+        clone(est).fit(X, y)
+    report = diagnose(
+        est,
+        X,
+        y,
+        n_overfit_samples=100,
+        overfit_max_epochs=3,
+        figures=False,
+    )
+    first = report.findings[0]
+    assert first.code == "diverging" and first.severity == "error"
+    assert "learning rate 50" in first.message
+    assert first.evidence["learning_rate"] == 50
+    assert first.advice[0].startswith("Lower the learning rate")
+    # Reported once, with the curves' own divergence finding left out.
+    assert report.codes.count("diverging") == 1
+    assert "fitted_clone" in report.codes and not report.ok
+    # The other checks ran on the clone's last finite weights.
+    assert report.gradient_check is not None and report.overfit is not None
+    assert report.unit_health_final is not None
+    assert not hasattr(est, "model_")

@@ -75,3 +75,27 @@ def test_auto_learning_rate_trains_under_the_threshold():
     assert reg.score(X, y) > 0.95
     # The parameter keeps its value; only the fitted attribute holds the rate.
     assert reg.get_params()["learning_rate"] == "auto"
+
+
+def test_finder_trains_through_the_library_training_path(monkeypatch):
+    import keras
+
+    from deepstack import _trainer
+
+    calls = []
+    original = _trainer.train
+
+    def counting(*args, **kwargs):
+        calls.append(kwargs["epochs"])
+        return original(*args, **kwargs)
+
+    def no_fit(*args, **kwargs):
+        raise AssertionError("the finder called keras.Model.fit")
+
+    monkeypatch.setattr(_trainer, "train", counting)
+    monkeypatch.setattr(keras.Model, "fit", no_fit)
+    X, y, _ = _quadratic_problem()
+    result = find_learning_rate(_linear_sgd(), X, y, epochs=20, n_extra=1)
+    # One short run of ``epochs`` epochs per rate tried.
+    assert calls == [20] * len(result.learning_rates)
+    assert result.max_stable_rate == pytest.approx(0.25)

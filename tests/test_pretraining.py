@@ -152,7 +152,7 @@ def test_batch_norm_network_reproduces_the_pretrained_codes(
     )
     clf.n_outputs_ = 3
     model = clf._build_model(X, 0)
-    histories = _pretraining.initialize_network(clf, model, X, 0)
+    histories = _pretraining.initialize_network(clf._pretrain_config(), model, X, 0)
     assert len(histories) == 2
     (args, _, layers) = captured[0]
     # Pretraining saw the inputs standardized as the network sees them.

@@ -9,7 +9,7 @@ import pytest
 import scipy.sparse
 from sklearn.base import clone
 
-import deepstack.estimators._base
+import deepstack._network
 import deepstack.tuning._tuner
 from deepstack import (
     DeepStackClassifier,
@@ -120,7 +120,7 @@ def test_every_prediction_method_is_batched(classification_data, monkeypatch):
         for name in ("predict", "predict_proba", "predict_log_proba")
     }
     expected["decision_function"] = clf.decision_function(X)
-    monkeypatch.setattr(deepstack.estimators._base, "_PREDICT_BATCH_SIZE", 16)
+    monkeypatch.setattr(deepstack._network, "CHUNK_ROWS", 16)
     rows = []
     call = keras.Model.__call__
 

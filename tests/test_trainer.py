@@ -199,7 +199,7 @@ def test_validation_in_chunks_equals_one_pass(monkeypatch):
     validation = (X[100:], y[100:], w[100:])
     runs = {}
     for chunk in (4096, 7):  # 50 rows: one chunk, or 8 chunks (the last of 1)
-        monkeypatch.setattr(_trainer, "VALIDATION_CHUNK", chunk)
+        monkeypatch.setattr(_network, "CHUNK_ROWS", chunk)
         metric = keras.metrics.SparseCategoricalAccuracy(name="accuracy")
         runs[chunk] = _trainer.fit_epochs(
             _model(),

@@ -89,13 +89,13 @@ def test_space_choice_of_architectures():
 
 
 def test_default_space_covers_the_documented_parameters():
-    space = default_search_space(DeepStackClassifier())
+    space = default_search_space(DeepStackClassifier(), wide=True)
     assert space["learning_rate"] == Float(1e-4, 1e-1, log=True)
     assert space["dropout"] == Float(0.0, 0.6)
     assert space["n_layers"] == Int(1, 3)
     assert space["batch_norm"] == Boolean()
     assert set(space["optimizer"].values) == {"adam", "rmsprop", "sgd"}
-    hp = ResolvedSpace(None, DeepStackClassifier()).hyperparameters()
+    hp = ResolvedSpace(None, DeepStackClassifier(), wide=True).hyperparameters()
     assert list(hp.space[3].values) == [32, 64, 128, 256, 512]  # units
     assert hp.values["learning_rate"] == pytest.approx(1e-3)
     # pretraining epochs are searched because the estimator can pretrain;
@@ -132,7 +132,7 @@ def test_each_tuner_is_backed_by_its_oracle(kind, cls):
     oracle = make_oracle(
         kind, max_trials=7, hyperparameters=hp, seed=3, max_epochs=9, options=None
     )
-    assert type(oracle) is cls
+    assert isinstance(oracle, cls)
     assert oracle.max_trials == 7
     assert oracle.objective.name == "score" and oracle.objective.direction == "max"
     if kind == "hyperband":
@@ -244,9 +244,9 @@ def test_hyperband_continues_without_pretraining_again(
     calls = []
     original = deepstack._pretraining.initialize_network
 
-    def counting(estimator, model, X, seed):
-        calls.append(estimator.pretrain)
-        return original(estimator, model, X, seed)
+    def counting(config, model, X, seed):
+        calls.append(config.kind)
+        return original(config, model, X, seed)
 
     monkeypatch.setattr(deepstack._pretraining, "initialize_network", counting)
     X, y = classification_data
@@ -330,6 +330,54 @@ def test_hypermodel_with_keras_tuner(classification_data, tmp_path):
     assert best.hidden_layer_sizes == (units,) * n_layers
 
 
+def test_hypermodel_trains_through_the_training_path_at_the_found_rate(
+    classification_data, monkeypatch
+):
+    import keras
+
+    from deepstack import _lr_finder, _trainer
+
+    X, y = classification_data
+    found, trained = [], []
+    search, train = _lr_finder.search_learning_rate, _trainer.train
+
+    def recording_search(*args, **kwargs):
+        result = search(*args, **kwargs)
+        found.append(result.learning_rate)
+        return result
+
+    def training(model, *args, **kwargs):
+        trained.append(kwargs["epochs"])
+        return train(model, *args, **kwargs)
+
+    def no_fit(*args, **kwargs):
+        raise AssertionError("the HyperModel called keras.Model.fit")
+
+    monkeypatch.setattr(_lr_finder, "search_learning_rate", recording_search)
+    monkeypatch.setattr(_trainer, "train", training)
+    monkeypatch.setattr(keras.Model, "fit", no_fit)
+    hypermodel = DeepStackHyperModel(
+        tiny(DeepStackClassifier, learning_rate="auto", optimizer="sgd"),
+        X,
+        y,
+        {"dropout": [0.0]},
+    )
+    hp = keras_tuner.HyperParameters()
+    model = hypermodel.build(hp)
+    history = hypermodel.fit(hp, model, X, y, validation_data=(X, y), epochs=3)
+    assert isinstance(history, keras.callbacks.History)
+    # The finder ran on the training rows and training started at its rate,
+    # not at the 1e-3 placeholder the network was compiled with.
+    assert len(found) == 1 and found[0] != pytest.approx(1e-3)
+    assert history.history["learning_rate"][0] == pytest.approx(found[0])
+    # The fine-tuning itself: one run of 3 epochs (after the finder's runs).
+    assert trained[-1] == 3 and len(history.history["loss"]) == 3
+    assert history.epoch == [0, 1, 2]
+    assert 0.0 <= history.history["val_accuracy"][-1] <= 1.0
+    with pytest.raises(TypeError, match="shuffle"):
+        hypermodel.fit(hp, model, X, y, shuffle=False)
+
+
 def test_search_over_an_unsupervised_transformer():
     from sklearn.datasets import load_digits
 
@@ -388,3 +436,205 @@ def test_trials_in_worker_processes_match_trials_in_this_one(
     assert me not in there_pids
     assert there_pids[0] == there_pids[1] != there_pids[2]
     np.testing.assert_array_equal(there.predict(X), here.predict(X))
+
+
+# ------------------------------------------- first trial, time limit
+
+
+def test_default_space_is_centred_on_the_estimator():
+    clf = DeepStackClassifier()
+    space = default_search_space(clf)
+    assert space["learning_rate"] == Float(2.5e-4, 4e-3, log=True)
+    assert space["dropout"] == Float(0.1, 0.5)
+    assert "sgd" not in space["optimizer"].values
+    assert default_search_space(DeepStackClassifier(dropout=0.0))["dropout"] == (
+        Float(0.0, 0.2)
+    )
+    # The ranges' defaults are the estimator itself: the first trial of a
+    # search fits exactly the estimator it was given.
+    resolved = ResolvedSpace(None, clf)
+    params = resolved.params(resolved.hyperparameters().values)
+    assert params.pop("pretrain") is None
+    own = clf.get_params()
+    assert params == {name: own[name] for name in params}
+    assert set(params) == {
+        "learning_rate",
+        "dropout",
+        "hidden_layer_sizes",
+        "batch_norm",
+        "optimizer",
+    }
+
+
+@pytest.mark.parametrize("kind", ["random", "bayesian", "hyperband"])
+def test_first_trial_is_the_estimator_and_the_search_never_loses_to_it(
+    kind, classification_data
+):
+    X, y = classification_data
+    estimator = tiny(DeepStackClassifier, hidden_layer_sizes=(8,), max_epochs=4)
+    search = DeepStackSearch(
+        estimator,
+        {"learning_rate": Float(1e-3, 1e-1, log=True), "dropout": Float(0.0, 0.5)},
+        tuner=kind,
+        max_trials=3,
+        tuner_options={"factor": 2} if kind == "hyperband" else None,
+        refit=kind == "random",
+        random_state=0,
+    ).fit(X[:150], y[:150], X_val=X[150:], y_val=y[150:])
+    first = search.results_["params"][0]
+    assert first["learning_rate"] == pytest.approx(1e-2)
+    assert first["dropout"] == pytest.approx(0.2)
+    if kind != "random":
+        return
+    # The estimator alone, with the seed the search gives its trials.
+    seed = search.best_estimator_.random_state
+    alone = clone(estimator).set_params(random_state=seed)
+    alone.fit(X[:150], y[:150], X_val=X[150:], y_val=y[150:])
+    default_score = alone.score(X[150:], y[150:])
+    assert search.results_["score"][0] == default_score
+    assert search.best_score_ >= default_score
+    # Without it, the first trial is a random draw.
+    drawn = DeepStackSearch(
+        estimator,
+        {"learning_rate": Float(1e-3, 1e-1, log=True)},
+        tuner="random",
+        max_trials=1,
+        start_from_estimator=False,
+        refit=False,
+        random_state=0,
+    ).fit(X[:150], y[:150], X_val=X[150:], y_val=y[150:])
+    assert drawn.results_["params"][0]["learning_rate"] != pytest.approx(1e-2)
+
+
+def test_time_limit_cuts_the_search_and_the_running_trial(classification_data):
+    from deepstack import _trainer
+    from deepstack.callbacks import TimeLimit
+
+    assert not _trainer.has_batch_hooks([TimeLimit(0.0)])  # keeps the fused loop
+    X, y = classification_data
+    search = DeepStackSearch(
+        tiny(
+            DeepStackClassifier,
+            hidden_layer_sizes=(8,),
+            max_epochs=100_000,
+            n_iter_no_change=100_000,
+            lr_schedule="constant",
+        ),
+        {"learning_rate": Float(1e-3, 1e-2, log=True)},
+        tuner="random",
+        max_trials=20,
+        time_limit=1.5,
+        refit=False,
+        random_state=0,
+    ).fit(X, y)
+    assert search.time_limit_reached_
+    # One trial started, ran until the limit, and stopped at an epoch end.
+    assert search.n_trials_ == 1
+    assert search.results_["cut_short"] == [True]
+    assert search.results_["status"] == ["COMPLETED"]
+    assert 1 <= search.results_["n_epochs"][0] < 100_000
+    assert np.isfinite(search.best_score_)
+    assert search.search_time_ < 1.5 + 30  # one epoch and the bookkeeping
+
+
+def test_keras_tuner_internals_are_there(monkeypatch):
+    from deepstack.tuning import _kt_compat
+
+    # Fails loudly on a keras-tuner release that drops what deepstack uses.
+    assert _kt_compat.missing_internals() == []
+    _kt_compat.check_keras_tuner()
+    monkeypatch.delattr(keras_tuner.Oracle, "_random_values")
+    assert "keras_tuner.Oracle._random_values" in _kt_compat.missing_internals()
+    _kt_compat.check_keras_tuner.cache_clear()
+    with pytest.raises(ImportError, match="_random_values"):
+        _kt_compat.check_keras_tuner()
+    _kt_compat.check_keras_tuner.cache_clear()
+
+
+# ------------------------------------------------ cv, parallel trials
+
+
+def test_cross_validated_trials_record_every_fold(classification_data):
+    from sklearn.model_selection import StratifiedKFold
+
+    X, y = classification_data
+    search = DeepStackSearch(
+        tiny(DeepStackClassifier, hidden_layer_sizes=(8,), max_epochs=2),
+        {"learning_rate": Float(1e-3, 1e-1, log=True)},
+        tuner="random",
+        max_trials=2,
+        cv=3,
+        refit=False,
+        random_state=0,
+    ).fit(X, y)
+    folds = np.array(search.results_["fold_scores"])
+    assert folds.shape == (2, 3)
+    np.testing.assert_allclose(search.results_["score"], folds.mean(axis=1))
+    np.testing.assert_allclose(search.results_["score_std"], folds.std(axis=1))
+    assert search.best_score_ == max(search.results_["score"])
+    # The first trial is the estimator itself: its fold scores are those of
+    # the estimator fitted on StratifiedKFold(3)'s folds, with the trials' seed.
+    seed = np.random.RandomState(0).randint(0, 2**31 - 1)
+    expected = []
+    for train, val in StratifiedKFold(3).split(X, y):
+        alone = tiny(DeepStackClassifier, hidden_layer_sizes=(8,), max_epochs=2)
+        alone.set_params(random_state=seed)
+        alone.fit(X[train], y[train], X_val=X[val], y_val=y[val])
+        expected.append(alone.score(X[val], y[val]))
+    assert search.results_["fold_scores"][0] == expected
+    with pytest.raises(ValueError, match="either cv or X_val"):
+        search.fit(X, y, X_val=X, y_val=y)
+
+
+def test_cross_validated_hyperband_continues_each_fold(
+    regression_data, tmp_path, recwarn
+):
+    from sklearn.model_selection import KFold
+
+    X, y = regression_data
+    search = DeepStackSearch(
+        tiny(DeepStackRegressor, hidden_layer_sizes=(8,), max_epochs=2),
+        {"learning_rate": Float(1e-3, 1e-1, log=True)},
+        tuner="hyperband",
+        max_trials=3,
+        tuner_options={"factor": 2},
+        cv=KFold(2, shuffle=True, random_state=0),
+        refit=False,
+        directory=str(tmp_path),
+        random_state=0,
+    ).fit(X, y)
+    saved = sorted(tmp_path.glob("deepstack_search/trial_*/*.pkl"))
+    assert [p.name for p in saved] == ["estimator_fold0.pkl", "estimator_fold1.pkl"] * 3
+    assert not [w for w in recwarn if "from scratch" in str(w.message)]
+    assert search.results_["budget"] == [1, 1, 2]
+    assert search.results_["continued_from"][2] is not None
+    # Each fold's network continued for one more epoch (1 + 1), none restarted.
+    assert search.results_["n_epochs"] == [1, 1, 2]
+    assert [len(f) for f in search.results_["fold_scores"]] == [2, 2, 2]
+
+
+@pytest.mark.parametrize("kind", ["random", "grid"])
+def test_parallel_trials_give_the_same_results(kind, classification_data):
+    X, y = classification_data
+    space = (
+        {"learning_rate": Float(1e-3, 1e-1, log=True)}
+        if kind == "random"
+        else {"learning_rate": [1e-2, 3e-2, 1e-3], "dropout": [0.2, 0.0]}
+    )
+    results = {}
+    for n_jobs in (1, 2):
+        search = DeepStackSearch(
+            tiny(DeepStackClassifier, hidden_layer_sizes=(8,), max_epochs=2),
+            space,
+            tuner=kind,
+            max_trials=4,
+            n_jobs=n_jobs,
+            refit=False,
+            random_state=0,
+        ).fit(X, y)
+        results[n_jobs] = search.results_
+    one, two = results[1], results[2]
+    assert two["trial_id"] == one["trial_id"]
+    assert two["params"] == one["params"]
+    assert two["score"] == one["score"]
+    assert len(set(map(repr, one["params"]))) == 4

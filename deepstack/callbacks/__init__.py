@@ -10,6 +10,7 @@ from deepstack.callbacks._early_stopping import EarlyStopping
 from deepstack.callbacks._lr_decay import LearningRateDecay
 from deepstack.callbacks._lr_halving import LearningRateHalving
 from deepstack.callbacks._recorder import LearningRateRecorder
+from deepstack.callbacks._time_limit import TimeLimit
 from deepstack.callbacks._validation import ValidationPass
 
 __all__ = [
@@ -19,6 +20,7 @@ __all__ = [
     "LearningRateDecay",
     "LearningRateHalving",
     "LearningRateRecorder",
+    "TimeLimit",
     "ValidationPass",
     "initial_loss",
     "set_population_statistics",

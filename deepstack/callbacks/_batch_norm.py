@@ -3,7 +3,7 @@
 import keras
 import numpy as np
 
-_CHUNK = 4096
+from deepstack._network import CHUNK_ROWS
 
 
 def batch_norm_layers(model):
@@ -15,7 +15,7 @@ def batch_norm_layers(model):
     ]
 
 
-def input_moments(model, layer, X, batch_size=_CHUNK):
+def input_moments(model, layer, X, batch_size=CHUNK_ROWS):
     """Exact mean and (biased) variance of ``layer``'s inputs over ``X``.
 
     The layers below ``layer`` run in inference mode. Sums are accumulated in
@@ -51,7 +51,7 @@ def input_moments(model, layer, X, batch_size=_CHUNK):
     return shift + offset, np.maximum(total_sq / count - np.square(offset), 0.0)
 
 
-def set_population_statistics(model, X, batch_size=_CHUNK):
+def set_population_statistics(model, X, batch_size=CHUNK_ROWS):
     """Replace the moving averages of every BN layer by the population statistics.
 
     Layer by layer, from the first batch-normalization layer to the last,

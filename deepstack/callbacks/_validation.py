@@ -2,10 +2,10 @@
 
 import keras
 
-_CHUNK = 4096
+from deepstack._network import CHUNK_ROWS
 
 
-def inference_loss(model, X, y, sample_weight=None, chunk=_CHUNK):
+def inference_loss(model, X, y, sample_weight=None, chunk=CHUNK_ROWS):
     """The compiled loss (with regularization) of ``model`` on ``X``, in inference
     mode, computed eagerly in chunks.
 
@@ -88,7 +88,7 @@ class ValidationPass(keras.callbacks.Callback):
         if logs is None:
             return
         loss, values = _evaluate(
-            self.model, self.X, self.y, self.sample_weight, self.metrics, _CHUNK
+            self.model, self.X, self.y, self.sample_weight, self.metrics, CHUNK_ROWS
         )
         logs["val_loss"] = loss
         for name, value in values.items():

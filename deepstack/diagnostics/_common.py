@@ -3,23 +3,12 @@
 import keras
 import numpy as np
 
+from deepstack._network import get_model
+from deepstack.estimators import _base
+
 # Names the network builder gives to its output layers (see deepstack._network).
 _OUTPUT_NAMES = ("output", "logits")
 _LINEAR = ("linear", "identity", None)
-
-
-def get_model(model_or_estimator):
-    """The ``keras.Model`` of a fitted deepstack estimator, or the model itself."""
-    if isinstance(model_or_estimator, keras.Model):
-        return model_or_estimator
-    model = getattr(model_or_estimator, "model_", None)
-    if isinstance(model, keras.Model):
-        return model
-    raise TypeError(
-        "Expected a keras.Model or a fitted deepstack estimator (with a model_ "
-        f"attribute); got {type(model_or_estimator).__name__}. Fit the estimator "
-        "first."
-    )
 
 
 def is_estimator(obj):
@@ -116,7 +105,7 @@ def network_target(estimator, y):
     """``y`` encoded as the estimator's network trains on it (labels -> indices)."""
     if not is_estimator(estimator):
         return np.asarray(y)
-    return estimator._encode_target(np.asarray(y), reset=False)
+    return _base.network_target(estimator, y)
 
 
 def fresh_copy(model):

@@ -106,29 +106,44 @@ def analyze_curves(
     """
     if hasattr(history, "history_"):
         history = history.history_
-    findings = []
     loss = _series(history, "loss")
     if loss is None:
-        return findings
+        return []
+    if not np.isfinite(loss).all():
+        return [_non_finite(loss)]
+    findings = _diverging(loss) + _bouncing(loss, min_epochs, bounce_threshold)
+    if findings:
+        # Over- or under-fitting cannot be judged while the optimization is
+        # unstable: fix that first.
+        return findings + _collapse(loss, history, chance_accuracy)
     val = _series(history, "val_loss")
-    n = loss.size
+    findings = _overfitting(loss, val, min_epochs, overfit_ratio)
+    if not findings:
+        findings = _underfitting(loss, val, history, min_epochs, underfit_ratio)
+    collapse = _collapse(loss, history, chance_accuracy)
+    if collapse:
+        # At chance, "both errors high" is the symptom, not the diagnosis.
+        findings = [f for f in findings if f.code != "underfitting"]
+    return findings + collapse
 
-    finite = np.isfinite(loss)
-    if not finite.all():
-        first_bad = int(np.argmin(finite))
-        findings.append(
-            Finding(
-                "diverging",
-                "error",
-                f"The training loss became non-finite at epoch {first_bad}.",
-                {"epoch": first_bad, "last_finite_loss": _last_finite(loss)},
-                ADVICE_DIVERGING,
-            )
-        )
-        return findings
-    best = float(loss.min())
+
+def _non_finite(loss):
+    """ "diverging": the training loss became NaN or infinite."""
+    first_bad = int(np.argmin(np.isfinite(loss)))
+    return Finding(
+        "diverging",
+        "error",
+        f"The training loss became non-finite at epoch {first_bad}.",
+        {"epoch": first_bad, "last_finite_loss": _last_finite(loss)},
+        ADVICE_DIVERGING,
+    )
+
+
+def _diverging(loss):
+    """ "diverging": the loss ends above twice its start or peaks at 10 times it."""
+    n = loss.size
     if n >= 2 and (loss[-1] > 2.0 * loss[0] or loss.max() > 10.0 * max(loss[0], 1e-12)):
-        findings.append(
+        return [
             Finding(
                 "diverging",
                 "error",
@@ -136,82 +151,89 @@ def analyze_curves(
                 {"first_loss": loss[0], "max_loss": loss.max(), "final_loss": loss[-1]},
                 ADVICE_DIVERGING,
             )
-        )
+        ]
+    return []
 
+
+def _bouncing(loss, min_epochs, bounce_threshold):
+    """ "bouncing": the loss goes up *and* down (a steady climb is divergence)."""
     bounce = bouncing_fraction(loss)
     falls = bouncing_fraction(-loss)
-    # Bouncing goes up *and* down; a steady climb is divergence.
-    if n >= min_epochs and bounce >= bounce_threshold and falls >= 0.2:
-        findings.append(
+    if loss.size >= min_epochs and bounce >= bounce_threshold and falls >= 0.2:
+        return [
             Finding(
                 "bouncing",
                 "warning",
                 f"The training loss went up on {bounce:.0%} of the epochs.",
-                {"rising_fraction": bounce, "min_loss": best, "final_loss": loss[-1]},
+                {
+                    "rising_fraction": bounce,
+                    "min_loss": float(loss.min()),
+                    "final_loss": loss[-1],
+                },
                 ADVICE_BOUNCING,
             )
-        )
+        ]
+    return []
 
-    if findings:
-        # Over- or under-fitting cannot be judged while the optimization is
-        # unstable: fix that first.
-        return findings + _collapse(loss, history, chance_accuracy)
-    if val is not None and val.size == n and n >= min_epochs and np.isfinite(val).all():
-        val_min = float(val.min())
-        gap = val[-1] / max(loss[-1], 1e-12)
-        rise = val[-1] / max(val_min, 1e-12)
-        if (gap > overfit_ratio and val[-1] - loss[-1] > 0.05 * abs(val[-1])) or (
-            rise > 1.2 and loss[-1] < loss[int(np.argmin(val))]
-        ):
-            findings.append(
-                Finding(
-                    "overfitting",
-                    "warning",
-                    "The validation loss is far above the training loss.",
-                    {
-                        "train_loss": loss[-1],
-                        "val_loss": val[-1],
-                        "min_val_loss": val_min,
-                        "best_val_epoch": int(np.argmin(val)),
-                    },
-                    ADVICE_OVERFITTING,
-                )
+
+def _overfitting(loss, val, min_epochs, overfit_ratio):
+    """ "overfitting": validation far above training, or rising from its best."""
+    n = loss.size
+    if val is None or val.size != n or n < min_epochs or not np.isfinite(val).all():
+        return []
+    val_min = float(val.min())
+    gap = val[-1] / max(loss[-1], 1e-12)
+    rise = val[-1] / max(val_min, 1e-12)
+    if (gap > overfit_ratio and val[-1] - loss[-1] > 0.05 * abs(val[-1])) or (
+        rise > 1.2 and loss[-1] < loss[int(np.argmin(val))]
+    ):
+        return [
+            Finding(
+                "overfitting",
+                "warning",
+                "The validation loss is far above the training loss.",
+                {
+                    "train_loss": loss[-1],
+                    "val_loss": val[-1],
+                    "min_val_loss": val_min,
+                    "best_val_epoch": int(np.argmin(val)),
+                },
+                ADVICE_OVERFITTING,
             )
+        ]
+    return []
 
+
+def _underfitting(loss, val, history, min_epochs, underfit_ratio):
+    """ "underfitting": training and validation errors both high and close."""
+    if loss.size < min_epochs:
+        return []
     metric = _metric_key(history)
     acc = _series(history, metric) if metric else None
     val_acc = _series(history, "val_" + metric) if metric else None
-    if n >= min_epochs and not any(
-        f.code in ("diverging", "overfitting") for f in findings
-    ):
-        close = val is None or abs(val[-1] - loss[-1]) <= 0.25 * max(loss[-1], 1e-12)
-        if acc is not None:
-            high = acc[-1] < 0.9
-            if val_acc is not None:
-                close = abs(val_acc[-1] - acc[-1]) <= 0.05
-        else:
-            high = loss[-1] > underfit_ratio * loss[0]
-        if high and close:
-            evidence = {"first_loss": loss[0], "final_loss": loss[-1]}
-            if val is not None:
-                evidence["final_val_loss"] = val[-1]
-            if acc is not None:
-                evidence[f"final_{metric}"] = acc[-1]
-            findings.append(
-                Finding(
-                    "underfitting",
-                    "warning",
-                    "Training and validation errors are both high.",
-                    evidence,
-                    ADVICE_UNDERFITTING,
-                )
-            )
-
-    collapse = _collapse(loss, history, chance_accuracy)
-    if collapse:
-        # At chance, "both errors high" is the symptom, not the diagnosis.
-        findings = [f for f in findings if f.code != "underfitting"]
-    return findings + collapse
+    close = val is None or abs(val[-1] - loss[-1]) <= 0.25 * max(loss[-1], 1e-12)
+    if acc is not None:
+        high = acc[-1] < 0.9
+        if val_acc is not None:
+            close = abs(val_acc[-1] - acc[-1]) <= 0.05
+    else:
+        high = loss[-1] > underfit_ratio * loss[0]
+    if not (high and close):
+        return []
+    evidence = {"first_loss": loss[0], "final_loss": loss[-1]}
+    if val is not None:
+        evidence["final_val_loss"] = val[-1]
+    if acc is not None:
+        evidence[f"final_{metric}"] = acc[-1]
+    return [
+        Finding(
+            "underfitting",
+            "warning",
+            "Training and validation errors are both high.",
+            evidence,
+            ADVICE_UNDERFITTING,
+        )
+    ]
 
 
 def _collapse(loss, history, chance_accuracy):

@@ -5,6 +5,7 @@ import warnings
 import keras
 import numpy as np
 
+from deepstack._network import all_layers
 from deepstack.diagnostics._common import (
     as_float_array,
     get_model,
@@ -120,12 +121,6 @@ def _is_float_dtype(value):
     return False
 
 
-def _all_layers(layer):
-    yield layer
-    for sub in getattr(layer, "layers", None) or []:
-        yield from _all_layers(sub)
-
-
 def float64_copy(model):
     """A copy of ``model`` computing in float64, with the same weight values.
 
@@ -135,7 +130,7 @@ def float64_copy(model):
     config = keras.saving.serialize_keras_object(model)
     config.pop("compile_config", None)
     custom = {}
-    for layer in _all_layers(model):
+    for layer in [model, *all_layers(model)]:
         cls = type(layer)
         custom[cls.__name__] = cls
         custom[keras.saving.get_registered_name(cls)] = cls
@@ -217,7 +212,7 @@ def _kink_probe(model, x):
     model has none (or is not functional)."""
     layers = [
         layer
-        for layer in _all_layers(model)
+        for layer in all_layers(model)
         if isinstance(layer, keras.layers.Activation)
         and getattr(layer.activation, "__name__", "") in _KINKED
     ]
@@ -247,7 +242,7 @@ def _variable_owners(model):
     track its encoder's kernel).
     """
     owners = {}
-    for layer in _all_layers(model):
+    for layer in all_layers(model):
         if getattr(layer, "layers", None):
             continue
         for variable in layer.trainable_variables:
@@ -326,24 +321,10 @@ def check_gradients(
     y = np.asarray(y)[:n_samples]
     if np.issubdtype(y.dtype, np.floating):
         y = y.astype(np.float64)
-    loss_fn = model_loss(model, loss)
     copy = float64_copy(model)
-    # The dtype actually computed in. Outside TensorFlow, Keras's type
-    # promotion maps float64 to float32 (even with jax_enable_x64), so on JAX
-    # the copy stays float32.
-    dtype = "float64"
-    if copy.trainable_variables:
-        dtype = str(keras.ops.convert_to_numpy(copy.trainable_variables[0]).dtype)
-    if dtype != "float64":
-        warnings.warn(
-            f"The gradient check runs in {dtype}, not float64; finite differences "
-            "are then imprecise (Keras computes in float64 only with the "
-            "TensorFlow backend).",
-            RuntimeWarning,
-            stacklevel=2,
-        )
+    dtype = _computed_dtype(copy)
     x = keras.ops.convert_to_tensor(X, dtype="float64")
-    loss_at, gradient_at = _backend_functions(copy, loss_fn, x, y)
+    loss_at, gradient_at = _backend_functions(copy, model_loss(model, loss), x, y)
     trainable = [
         np.asarray(keras.ops.convert_to_numpy(v)) for v in copy.trainable_variables
     ]
@@ -353,60 +334,111 @@ def check_gradients(
         else np.asarray(keras.ops.convert_to_numpy(g), dtype=np.float64)
         for v, g in zip(trainable, gradient_at(trainable))
     ]
-
-    def loss_value(values):
-        return float(keras.ops.convert_to_numpy(loss_at(values)))
-
+    probe = _Probe(
+        trainable,
+        lambda values: float(keras.ops.convert_to_numpy(loss_at(values))),
+        _kink_probe(copy, x),
+        epsilon,
+    )
     rng = np.random.RandomState(random_state)
     owners = _variable_owners(copy)
-    kink_inputs = _kink_probe(copy, x)
     details = []
     for index, variable in enumerate(copy.trainable_variables):
         layer, name = owners.get(id(variable), (copy.name, variable.name))
-        base = trainable[index]
-        size = base.size
+        numeric, analytic, kinks = probe.sample(index, grads[index], n_params, rng)
+        details.append(_variable_detail(layer, name, numeric, analytic, kinks, tol=tol))
+    return GradientCheckResult(details, tol=tol, epsilon=epsilon, dtype=dtype)
+
+
+def _computed_dtype(copy):
+    """The dtype the float64 copy really computes in (warns unless float64).
+
+    Outside TensorFlow, Keras's type promotion maps float64 to float32 (even
+    with jax_enable_x64), so on JAX the copy stays float32.
+    """
+    dtype = "float64"
+    if copy.trainable_variables:
+        dtype = str(keras.ops.convert_to_numpy(copy.trainable_variables[0]).dtype)
+    if dtype != "float64":
+        warnings.warn(
+            f"The gradient check runs in {dtype}, not float64; finite differences "
+            "are then imprecise (Keras computes in float64 only with the "
+            "TensorFlow backend).",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+    return dtype
+
+
+class _Probe:
+    """Central finite differences of the loss, one weight entry at a time."""
+
+    def __init__(self, trainable, loss_value, kink_inputs, epsilon):
+        self.trainable = trainable
+        self.loss_value = loss_value
+        self.kink_inputs = kink_inputs
+        self.epsilon = epsilon
+
+    def _steps(self, index, flat):
+        base = self.trainable[index]
+        plus, minus = base.copy(), base.copy()
+        plus.flat[flat] += self.epsilon
+        minus.flat[flat] -= self.epsilon
+        return plus, minus
+
+    def _with(self, index, value):
+        values = list(self.trainable)
+        values[index] = value
+        return values
+
+    def crosses_kink(self, index, flat):
+        """Whether the step moves a ReLU-type input across zero for some row."""
+        if self.kink_inputs is None:
+            return False
+        plus, minus = self._steps(index, flat)
+        above = self.kink_inputs(self._with(index, plus))
+        below = self.kink_inputs(self._with(index, minus))
+        return any(np.any((a > 0) != (b > 0)) for a, b in zip(above, below))
+
+    def derivative(self, index, flat):
+        """``(f(w + e) - f(w - e)) / 2e`` at entry ``flat`` of variable ``index``."""
+        plus, minus = self._steps(index, flat)
+        f_plus = self.loss_value(self._with(index, plus))
+        f_minus = self.loss_value(self._with(index, minus))
+        return (f_plus - f_minus) / (2.0 * self.epsilon)
+
+    def sample(self, index, gradient, n_params, rng):
+        """Numeric and backpropagated derivatives at up to ``n_params`` random
+        entries of variable ``index`` away from kinks, and the kinks skipped."""
+        size = self.trainable[index].size
         numeric, analytic, kinks = [], [], 0
         for flat in rng.permutation(size):
             if len(numeric) == min(n_params, size):
                 break
-            values = list(trainable)
-            plus, minus = base.copy(), base.copy()
-            plus.flat[flat] += epsilon
-            minus.flat[flat] -= epsilon
-            if kink_inputs is not None:
-                values[index] = plus
-                above = kink_inputs(values)
-                values[index] = minus
-                if any(
-                    np.any((a > 0) != (b > 0))
-                    for a, b in zip(above, kink_inputs(values))
-                ):
-                    kinks += 1
-                    continue
-            values[index] = plus
-            f_plus = loss_value(values)
-            values[index] = minus
-            f_minus = loss_value(values)
-            numeric.append((f_plus - f_minus) / (2.0 * epsilon))
-            analytic.append(grads[index].flat[flat])
-        numeric, analytic = np.asarray(numeric), np.asarray(analytic)
-        diff = np.abs(numeric - analytic)
-        scale = np.abs(numeric) + np.abs(analytic)
-        tiny = 1e-12
-        error = float(
-            np.linalg.norm(diff)
-            / max(np.linalg.norm(numeric) + np.linalg.norm(analytic), tiny)
-        )
-        entry = diff / np.maximum(scale, tiny)
-        details.append(
-            {
-                "layer": layer,
-                "variable": f"{layer}/{name}",
-                "n_checked": int(len(numeric)),
-                "n_kinks": kinks,
-                "error": error,
-                "max_entry_error": float(entry.max()) if entry.size else 0.0,
-                "passed": bool(error < tol),
-            }
-        )
-    return GradientCheckResult(details, tol=tol, epsilon=epsilon, dtype=dtype)
+            if self.crosses_kink(index, flat):
+                kinks += 1
+                continue
+            numeric.append(self.derivative(index, flat))
+            analytic.append(gradient.flat[flat])
+        return np.asarray(numeric), np.asarray(analytic), kinks
+
+
+def _variable_detail(layer, name, numeric, analytic, kinks, *, tol):
+    """One variable's row of :class:`GradientCheckResult`: relative errors."""
+    diff = np.abs(numeric - analytic)
+    scale = np.abs(numeric) + np.abs(analytic)
+    tiny = 1e-12
+    error = float(
+        np.linalg.norm(diff)
+        / max(np.linalg.norm(numeric) + np.linalg.norm(analytic), tiny)
+    )
+    entry = diff / np.maximum(scale, tiny)
+    return {
+        "layer": layer,
+        "variable": f"{layer}/{name}",
+        "n_checked": int(len(numeric)),
+        "n_kinks": kinks,
+        "error": error,
+        "max_entry_error": float(entry.max()) if entry.size else 0.0,
+        "passed": bool(error < tol),
+    }

@@ -9,7 +9,7 @@ import keras
 import numpy as np
 from sklearn.base import clone, is_classifier
 
-from deepstack import plotting
+from deepstack.callbacks import DivergenceError
 from deepstack.diagnostics._capacity import capacity
 from deepstack.diagnostics._common import as_float_array, hidden_activations
 from deepstack.diagnostics._curves import ADVICE_DIVERGING, analyze_curves
@@ -273,109 +273,20 @@ def diagnose(
     >>> "capacity" in report.codes
     True
     """
-    findings = []
-    if not hasattr(estimator, "model_"):
-        estimator = clone(estimator).fit(X, y)
-        findings.append(
-            Finding(
-                "fitted_clone",
-                "info",
-                "The estimator was not fitted; diagnosed a clone fitted on X, y.",
-            )
-        )
+    estimator, findings = _fitted(estimator, X, y)
     X = as_float_array(X)
-    model = estimator.model_
     history = dict(getattr(estimator, "history_", {}) or {})
-
-    # Capacity and speed.
-    cap = capacity(estimator)
-    per_sample = _forward_seconds_per_sample(model, X)
-    epoch_seconds = 3.0 * per_sample * len(X)
-    gpu = _has_gpu()
-    evidence = {
-        "params": cap.params,
-        "forward_flops_per_sample": cap.forward_flops,
-        "training_flops_per_epoch": cap.epoch_flops(len(X)),
-        "estimated_epoch_seconds": epoch_seconds,
-        "gpu": gpu,
-    }
-    findings.append(
-        Finding(
-            "capacity",
-            "info",
-            f"{cap.params:,} parameters, {cap.forward_flops:,} FLOPs per sample "
-            f"forward and {cap.training_flops:,} per training step.",
-            evidence,
-        )
-    )
-    if epoch_seconds > slow_epoch_seconds:
-        advice = ADVICE_SLOW if not gpu else ADVICE_SLOW[1:]
-        findings.append(
-            Finding(
-                "too_slow",
-                "warning",
-                f"An epoch over {len(X)} samples takes about {epoch_seconds:.0f} s.",
-                evidence,
-                advice,
-            )
-        )
-
-    # Training curves.
-    chance = None
-    if is_classifier(estimator):
-        _, counts = np.unique(np.asarray(y), return_counts=True)
-        chance = float(counts.max() / counts.sum())
-    curve_findings = analyze_curves(history, chance_accuracy=chance)
-    findings.extend(curve_findings)
-    if any(f.code == "underfitting" for f in curve_findings):
-        findings.append(
-            Finding(
-                "underperforming",
-                "info",
-                "The network underperforms on its own training data.",
-                {},
-                ADVICE_UNDERPERFORMING,
-            )
-        )
-
-    # Hidden units.
+    cap, capacity_findings = _capacity_findings(estimator, X, slow_epoch_seconds)
+    findings.extend(capacity_findings)
+    findings.extend(_curve_findings(estimator, y, history, findings))
     health_initial = unit_health(estimator, X, initial=True)
     health_final = unit_health(estimator, X)
     findings.extend(_unit_findings(health_initial, "initial"))
     findings.extend(_unit_findings(health_final, "final"))
-
     grad_result = None
     if gradients:
         grad_result = check_gradients(estimator, X, y, random_state=random_state)
-        if grad_result.passed:
-            findings.append(
-                Finding(
-                    "gradient_check",
-                    "info",
-                    "Backpropagated gradients match finite differences.",
-                    {
-                        "max_relative_error": max(
-                            grad_result.layer_errors.values(), default=0.0
-                        )
-                    },
-                )
-            )
-        else:
-            findings.append(
-                Finding(
-                    "gradient_check",
-                    "error",
-                    "Backpropagated gradients differ from finite differences in "
-                    f"layer(s) {grad_result.failed_layers}; suspect "
-                    f"{grad_result.suspect_layer!r}.",
-                    {k: v for k, v in grad_result.layer_errors.items()},
-                    [
-                        "Check the custom layers' call/gradient code (a "
-                        "stop_gradient or a wrong custom gradient).",
-                    ],
-                )
-            )
-
+        findings.append(_gradient_finding(grad_result))
     overfit_result = None
     if overfit:
         overfit_result = overfit_small_subset(
@@ -386,36 +297,7 @@ def diagnose(
             max_epochs=overfit_max_epochs,
             random_state=random_state,
         )
-        if overfit_result.passed:
-            findings.append(
-                Finding(
-                    "overfit_small_subset",
-                    "info",
-                    f"A clone without regularization fits {overfit_result.n_samples} "
-                    "samples to about 0 training error.",
-                    {
-                        "training_error": overfit_result.training_error,
-                        "epochs": overfit_result.n_epochs,
-                    },
-                )
-            )
-        else:
-            findings.append(
-                Finding(
-                    "cannot_overfit",
-                    "warning",
-                    f"A clone without regularization cannot fit "
-                    f"{overfit_result.n_samples} samples (training error "
-                    f"{overfit_result.training_error:.3f}).",
-                    overfit_result.evidence,
-                    overfit_result.reasons,
-                )
-            )
-
-    figs = {}
-    if figures:
-        figs = _figures(estimator, X, history)
-
+        findings.append(_overfit_finding(overfit_result))
     return DiagnosticReport(
         findings,
         capacity=cap,
@@ -424,8 +306,141 @@ def diagnose(
         gradient_check=grad_result,
         overfit=overfit_result,
         history=history,
-        figures=figs,
+        figures=_figures(estimator, X, history) if figures else {},
         estimator_name=type(estimator).__name__,
+    )
+
+
+def _fitted(estimator, X, y):
+    """``estimator`` if fitted, else a clone fitted on ``X, y``; and the findings
+    of that fit ("fitted_clone", and "diverging" when the fit diverged: the
+    clone then keeps the last finite weights, which the other checks use)."""
+    if hasattr(estimator, "model_"):
+        return estimator, []
+    fitted = clone(estimator)
+    findings = [
+        Finding(
+            "fitted_clone",
+            "info",
+            "The estimator was not fitted; diagnosed a clone fitted on X, y.",
+        )
+    ]
+    try:
+        fitted.fit(X, y)
+    except DivergenceError as exc:
+        if not hasattr(fitted, "model_"):
+            raise
+        params = fitted.get_params()
+        evidence = {
+            key: params[key] for key in ("optimizer", "learning_rate") if key in params
+        }
+        evidence["epochs"] = len(getattr(fitted, "history_", {}).get("loss", []))
+        findings.insert(
+            0, Finding("diverging", "error", str(exc), evidence, ADVICE_DIVERGING)
+        )
+    return fitted, findings
+
+
+def _capacity_findings(estimator, X, slow_epoch_seconds):
+    """The network's size and speed: "capacity", and "too_slow" when an
+    estimated epoch over ``X`` takes longer than ``slow_epoch_seconds``."""
+    cap = capacity(estimator)
+    per_sample = _forward_seconds_per_sample(estimator.model_, X)
+    epoch_seconds = 3.0 * per_sample * len(X)
+    gpu = _has_gpu()
+    evidence = {
+        "params": cap.params,
+        "forward_flops_per_sample": cap.forward_flops,
+        "training_flops_per_epoch": cap.epoch_flops(len(X)),
+        "estimated_epoch_seconds": epoch_seconds,
+        "gpu": gpu,
+    }
+    findings = [
+        Finding(
+            "capacity",
+            "info",
+            f"{cap.params:,} parameters, {cap.forward_flops:,} FLOPs per sample "
+            f"forward and {cap.training_flops:,} per training step.",
+            evidence,
+        )
+    ]
+    if epoch_seconds > slow_epoch_seconds:
+        findings.append(
+            Finding(
+                "too_slow",
+                "warning",
+                f"An epoch over {len(X)} samples takes about {epoch_seconds:.0f} s.",
+                evidence,
+                ADVICE_SLOW if not gpu else ADVICE_SLOW[1:],
+            )
+        )
+    return cap, findings
+
+
+def _curve_findings(estimator, y, history, earlier):
+    """The training curves' findings (see :func:`analyze_curves`), plus
+    "underperforming" with underfitting; a divergence already reported by
+    the fit (in ``earlier``) is not reported twice."""
+    chance = None
+    if is_classifier(estimator):
+        _, counts = np.unique(np.asarray(y), return_counts=True)
+        chance = float(counts.max() / counts.sum())
+    findings = analyze_curves(history, chance_accuracy=chance)
+    if any(f.code == "diverging" for f in earlier):
+        findings = [f for f in findings if f.code != "diverging"]
+    if any(f.code == "underfitting" for f in findings):
+        findings.append(
+            Finding(
+                "underperforming",
+                "info",
+                "The network underperforms on its own training data.",
+                {},
+                ADVICE_UNDERPERFORMING,
+            )
+        )
+    return findings
+
+
+def _gradient_finding(result):
+    """ "gradient_check": info when backpropagation matches finite
+    differences, error otherwise."""
+    if result.passed:
+        return Finding(
+            "gradient_check",
+            "info",
+            "Backpropagated gradients match finite differences.",
+            {"max_relative_error": max(result.layer_errors.values(), default=0.0)},
+        )
+    return Finding(
+        "gradient_check",
+        "error",
+        "Backpropagated gradients differ from finite differences in "
+        f"layer(s) {result.failed_layers}; suspect {result.suspect_layer!r}.",
+        dict(result.layer_errors),
+        [
+            "Check the custom layers' call/gradient code (a stop_gradient or a "
+            "wrong custom gradient).",
+        ],
+    )
+
+
+def _overfit_finding(result):
+    """ "overfit_small_subset" (info) or "cannot_overfit" (warning)."""
+    if result.passed:
+        return Finding(
+            "overfit_small_subset",
+            "info",
+            f"A clone without regularization fits {result.n_samples} samples to "
+            "about 0 training error.",
+            {"training_error": result.training_error, "epochs": result.n_epochs},
+        )
+    return Finding(
+        "cannot_overfit",
+        "warning",
+        f"A clone without regularization cannot fit {result.n_samples} samples "
+        f"(training error {result.training_error:.3f}).",
+        result.evidence,
+        result.reasons,
     )
 
 
@@ -489,6 +504,9 @@ def _unit_findings(health, when):
 
 
 def _figures(estimator, X, history):
+    # matplotlib loads only when a report draws its figures.
+    from deepstack import plotting
+
     figs = {}
     if history.get("loss"):
         figs["learning_curves"] = plotting.plot_learning_curves(estimator)

@@ -10,16 +10,15 @@ from sklearn.base import (
     TransformerMixin,
 )
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from deepstack import _network, _pretraining, _random
+from deepstack._compat import Interval, StrOptions
 from deepstack.estimators._base import _ModelBytes
 from deepstack.estimators._rollback import rolls_back_on_interrupt
 from deepstack.layers import TiedDense
 
 _DECODER = "decoder_{}"
-_BATCH = 4096
 
 
 class StackedAutoencoder(
@@ -128,9 +127,7 @@ default="relu"
 
     _parameter_constraints = {
         "hidden_layer_sizes": ["array-like"],
-        "activation": [
-            StrOptions({"relu", "tanh", "sigmoid", "elu", "selu", "gelu", "linear"})
-        ],
+        "activation": [StrOptions(set(_network.ACTIVATIONS))],
         "corruption": [StrOptions(set(_pretraining.CORRUPTIONS)), None],
         "noise_level": [Interval(Real, 0.0, None, closed="left")],
         "sparsity": [Interval(Real, 0.0, None, closed="left")],
@@ -211,7 +208,9 @@ default="relu"
         self : object
         """
         self._validate_params()
-        sizes = _pretraining.check_hidden_layer_sizes(self.hidden_layer_sizes)
+        sizes = _network.check_hidden_layer_sizes(
+            self.hidden_layer_sizes, allow_empty=False
+        )
         X = validate_data(self, X, reset=True, dtype=np.float32)
         _pretraining.check_finite(X)
         seed = int(check_random_state(self.random_state).randint(0, 2**31 - 1))
@@ -262,7 +261,7 @@ default="relu"
         check_is_fitted(self, "autoencoder_")
         X = validate_data(self, X, reset=False, dtype=np.float32)
         _pretraining.check_finite(X)
-        return _forward(self.encoder_, X)
+        return _network.forward(self.encoder_, X)
 
     def inverse_transform(self, X):
         """Decode top-layer codes back to the input space.
@@ -284,7 +283,7 @@ default="relu"
                 f"{self._n_features_out}); got shape {codes.shape}."
             )
         _pretraining.check_finite(codes, "the codes")
-        return _forward(self.decoder_, codes) * self.scale_ + self.mean_
+        return _network.forward(self.decoder_, codes) * self.scale_ + self.mean_
 
     def score(self, X, y=None):
         """Negative mean squared reconstruction error of ``X`` (higher is better).
@@ -382,11 +381,3 @@ default="relu"
         tags.input_tags.sparse = False
         tags.non_deterministic = False
         return tags
-
-
-def _forward(model, X):
-    chunks = [
-        keras.ops.convert_to_numpy(model(X[i : i + _BATCH], training=False))
-        for i in range(0, X.shape[0], _BATCH)
-    ]
-    return np.concatenate(chunks, axis=0).astype(np.float64)

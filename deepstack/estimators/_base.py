@@ -2,23 +2,26 @@
 
 ``BaseDeepStack`` owns the public ``fit`` / ``partial_fit`` / ``predict``
 template; subclasses fill the private hooks (``_encode_target``,
-``_output_spec``, ``_decode_output``). Training goes through one seam,
-``_train``, which today calls ``keras.Model.fit``.
+``_output_spec``, ``_decode_output``). Every training run starts with one
+preparation step, ``_prepare`` (validated arrays, encoded targets, the
+validation split, the built and compiled network), and trains through one
+seam, ``_train``, which calls :func:`deepstack._trainer.train` (the fused
+epoch loop). :func:`prepare_training` and :func:`train_network` give the
+learning-rate finder and the keras-tuner HyperModel the same two steps
+without reaching into the estimator's private methods.
 """
 
 import copy
-import math
 import os
 import tempfile
 import warnings
+from dataclasses import dataclass
 from numbers import Integral, Real
 
 import keras
 import numpy as np
 from sklearn.base import BaseEstimator
-from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import (
     _check_sample_weight,
     check_is_fitted,
@@ -26,6 +29,8 @@ from sklearn.utils.validation import (
 )
 
 from deepstack import _interrupt, _lr_finder, _network, _pretraining, _random, _trainer
+from deepstack._compat import Interval, StrOptions
+from deepstack._split import n_validation, train_validation_split
 from deepstack.callbacks import (
     DivergenceError,
     DivergenceGuard,
@@ -39,23 +44,10 @@ from deepstack.callbacks import (
 from deepstack.callbacks._monitor import set_learning_rate
 from deepstack.estimators._rollback import rolls_back_on_interrupt
 
-_PREDICT_BATCH_SIZE = 4096
-
 
 def _check_structured_params(estimator):
     """Checks that scikit-learn's constraint strings cannot express."""
-    sizes = estimator.hidden_layer_sizes
-    try:
-        sizes = list(sizes)
-    except TypeError:
-        sizes = None
-    if sizes is None or not all(
-        isinstance(s, Integral) and not isinstance(s, bool) and s >= 1 for s in sizes
-    ):
-        raise ValueError(
-            "hidden_layer_sizes must be a sequence of positive integers, e.g. "
-            f"(256, 256); got {estimator.hidden_layer_sizes!r}."
-        )
+    _network.check_hidden_layer_sizes(estimator.hidden_layer_sizes)
     if estimator.monitor not in estimator._monitors:
         raise ValueError(
             f"monitor must be one of {estimator._monitors} for "
@@ -69,6 +61,56 @@ def _check_structured_params(estimator):
             "callbacks must be None or a list of keras.callbacks.Callback "
             f"instances; got {callbacks!r}."
         )
+    _check_pretrain_params(estimator)
+
+
+def _check_pretrain_params(estimator):
+    """The ``pretrain_*`` parameters against ``hidden_layer_sizes``."""
+    if estimator.pretrain is None:
+        return
+    n_hidden = len(tuple(estimator.hidden_layer_sizes))
+    if n_hidden == 0:
+        raise ValueError(
+            "pretrain needs at least one hidden layer; hidden_layer_sizes is empty."
+        )
+    n = estimator.pretrain_layers
+    if n is not None and n > n_hidden:
+        raise ValueError(
+            f"pretrain_layers={n} is more than the {n_hidden} hidden layers of "
+            f"hidden_layer_sizes={tuple(estimator.hidden_layer_sizes)}."
+        )
+
+
+@dataclass(frozen=True)
+class Preparation:
+    """What every training run starts from (see ``BaseDeepStack._prepare``).
+
+    Attributes
+    ----------
+    train : tuple (X, y_encoded, sample_weight or None)
+        The rows to train on.
+    validation : tuple (X, y_encoded, None) or None
+        The held-out rows (the internal split or ``X_val, y_val``).
+    X_unlabeled : ndarray or None
+        Rows without a label (semi-supervised pretraining only).
+    seed : int
+        Drawn from ``random_state`` for this run.
+    model : keras.Model or None
+        The built and compiled network (None when not asked for).
+    """
+
+    train: tuple
+    validation: tuple | None
+    X_unlabeled: object
+    seed: int
+    model: object
+
+    @property
+    def network_inputs(self):
+        """The rows the network's standardization and pretraining see."""
+        if self.X_unlabeled is None:
+            return self.train[0]
+        return np.concatenate([self.train[0], self.X_unlabeled])
 
 
 class BaseDeepStack(BaseEstimator):
@@ -83,9 +125,7 @@ class BaseDeepStack(BaseEstimator):
 
     _parameter_constraints = {
         "hidden_layer_sizes": ["array-like"],
-        "activation": [
-            StrOptions({"relu", "tanh", "sigmoid", "elu", "selu", "gelu", "linear"})
-        ],
+        "activation": [StrOptions(set(_network.ACTIVATIONS))],
         "dropout": [Interval(Real, 0.0, 1.0, closed="left")],
         "input_dropout": [Interval(Real, 0.0, 1.0, closed="left")],
         "batch_norm": ["boolean"],
@@ -226,7 +266,6 @@ class BaseDeepStack(BaseEstimator):
     def _check_params(self):
         self._validate_params()
         _check_structured_params(self)
-        _pretraining.check_estimator_params(self)
 
     # ------------------------------------------------------------------ hooks
     # Subclasses implement these.
@@ -284,27 +323,67 @@ class BaseDeepStack(BaseEstimator):
         self : object
             The fitted estimator.
         """
-        self._check_params()
         continuing = self.warm_start and hasattr(self, "model_")
-        X, y = self._validate_training_data(X, y, reset=not continuing)
-        X, y, sample_weight, X_unlabeled = _pretraining.split_unlabeled(
-            self, X, y, sample_weight
+        run = self._prepare(
+            X,
+            y,
+            sample_weight,
+            X_val=X_val,
+            y_val=y_val,
+            reset=not continuing,
+            build=not continuing,
         )
-        y_enc = self._encode_target(y, reset=not continuing)
-        sample_weight = self._sample_weights(X, y_enc, sample_weight)
-        seed = self._seed()
-        train, validation = self._split(X, y_enc, sample_weight, X_val, y_val, seed)
         if not continuing:
             self._reset_fit_state()
-            X_inputs = train[0]
-            if X_unlabeled is not None:
-                X_inputs = np.concatenate([X_inputs, X_unlabeled])
-            self.model_ = self._build_model(X_inputs, seed)
-            self.pretraining_history_ = _pretraining.initialize_network(
-                self, self.model_, X_inputs, seed
+            self.model_ = run.model
+            self.pretraining_history_ = self._pretrain_network(
+                self.model_, run.network_inputs, run.seed
             )
-        self._fit_network(train, validation, epochs=self.max_epochs, seed=seed)
+        self._fit_network(
+            run.train, run.validation, epochs=self.max_epochs, seed=run.seed
+        )
         return self
+
+    def _prepare(
+        self,
+        X,
+        y,
+        sample_weight=None,
+        *,
+        X_val=None,
+        y_val=None,
+        reset=True,
+        build=True,
+        split=True,
+        max_samples=None,
+    ):
+        """The first steps of every training run, as a :class:`Preparation`.
+
+        Checks the parameters, validates ``X, y``, sets the unlabeled rows
+        aside, encodes the targets (``reset``: fit the encoding, e.g.
+        ``classes_``), computes the sample weights, draws the run's seed,
+        keeps a random subset of ``max_samples`` rows (the learning-rate
+        finder), draws the validation split (``split``) and builds and
+        compiles the network on the training rows (``build``).
+        """
+        self._check_params()
+        X, y = self._validate_training_data(X, y, reset=reset)
+        X, y, sample_weight, X_unlabeled = _pretraining.split_unlabeled(
+            self._unlabeled_mask(y), X, y, sample_weight
+        )
+        y_enc = self._encode_target(y, reset=reset)
+        sample_weight = self._sample_weights(X, y_enc, sample_weight)
+        seed = self._seed()
+        train, validation = (X, y_enc, sample_weight), None
+        if max_samples is not None:
+            train = _lr_finder.subset(*train, max_samples, seed)
+        if split:
+            train, validation = self._split(*train, X_val, y_val, seed)
+        run = Preparation(train, validation, X_unlabeled, seed, None)
+        if build:
+            model = self._build_model(run.network_inputs, seed)
+            run = Preparation(train, validation, X_unlabeled, seed, model)
+        return run
 
     @rolls_back_on_interrupt
     def partial_fit(self, X, y, sample_weight=None, **kwargs):
@@ -338,19 +417,7 @@ class BaseDeepStack(BaseEstimator):
     def _predict_raw(self, X):
         check_is_fitted(self, "model_")
         X = self._validate_X(X)
-        return self._forward(self.model_, X)
-
-    @staticmethod
-    def _forward(model, X):
-        n = X.shape[0]
-        if n <= _PREDICT_BATCH_SIZE:
-            out = model(X, training=False)
-            return np.asarray(keras.ops.convert_to_numpy(out), dtype=np.float64)
-        chunks = [
-            BaseDeepStack._forward(model, X[i : i + _PREDICT_BATCH_SIZE])
-            for i in range(0, n, _PREDICT_BATCH_SIZE)
-        ]
-        return np.concatenate(chunks, axis=0)
+        return _network.forward(self.model_, X)
 
     # --------------------------------------------------------------- helpers
 
@@ -392,6 +459,17 @@ class BaseDeepStack(BaseEstimator):
             raise _explain_sparse_error(exc) from exc
         return X, y
 
+    def _encode_rows(self, X, y, names=("X", "y")):
+        """Validate ``X`` and encode ``y`` with the fitted target encoding."""
+        X = self._validate_X(X)
+        y = self._encode_target(y if hasattr(y, "iloc") else np.asarray(y), reset=False)
+        if X.shape[0] != y.shape[0]:
+            raise ValueError(
+                f"{names[0]} and {names[1]} have different numbers of samples: "
+                f"{X.shape[0]} and {y.shape[0]}."
+            )
+        return X, y
+
     def _sample_weights(self, X, y_enc, sample_weight):
         if sample_weight is not None:
             sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float32)
@@ -413,39 +491,20 @@ class BaseDeepStack(BaseEstimator):
         if (X_val is None) != (y_val is None):
             raise ValueError("X_val and y_val must be given together.")
         if X_val is not None:
-            X_val = self._validate_X(X_val)
-            y_val = self._encode_target(
-                np.asarray(y_val) if not hasattr(y_val, "iloc") else y_val,
-                reset=False,
-            )
-            if X_val.shape[0] != y_val.shape[0]:
-                raise ValueError(
-                    f"X_val and y_val have different numbers of samples: "
-                    f"{X_val.shape[0]} and {y_val.shape[0]}."
-                )
+            X_val, y_val = self._encode_rows(X_val, y_val, ("X_val", "y_val"))
             return (X, y, sample_weight), (X_val, y_val, None)
         if not self.early_stopping:
             return (X, y, sample_weight), None
         n = X.shape[0]
-        n_val = math.ceil(self.validation_fraction * n)
+        n_val = n_validation(n, self.validation_fraction)
         if n < 2 or n - n_val < 1:
             raise ValueError(
                 f"Cannot draw a validation split from n_samples={n}; give more "
                 "samples, pass X_val and y_val, or set early_stopping=False."
             )
-        stratify = self._stratify(y)
-        if stratify is not None:
-            counts = np.bincount(stratify)
-            if counts[counts > 0].min() < 2 or n_val < np.count_nonzero(counts):
-                stratify = None
-        arrays = [X, y] + ([sample_weight] if sample_weight is not None else [])
-        parts = train_test_split(
-            *arrays, test_size=n_val, random_state=seed, stratify=stratify
+        train, val = train_validation_split(
+            X, y, sample_weight, n_val=n_val, seed=seed, stratify=self._stratify(y)
         )
-        train, val = parts[0::2], parts[1::2]
-        if sample_weight is None:
-            train.append(None)
-            val.append(None)
         return tuple(train), tuple(val)
 
     def _reset_fit_state(self):
@@ -456,7 +515,7 @@ class BaseDeepStack(BaseEstimator):
         self.learning_rate_ = None
 
     def _build_model(self, X, seed):
-        n_outputs, output_activation, loss, metrics = self._output_spec()
+        n_outputs, output_activation, _, _ = self._output_spec()
         mean = variance = None
         if self.standardize:
             mean, variance = _network.input_statistics(
@@ -477,13 +536,53 @@ class BaseDeepStack(BaseEstimator):
             input_variance=variance,
             seed=seed,
         )
+        self._compile(model)
+        return model
+
+    def _compile(self, model):
+        """Compile ``model`` with the loss, metrics and a fresh optimizer."""
+        _, _, loss, metrics = self._output_spec()
         model.compile(
             optimizer=self._make_optimizer(),
             loss=loss,
             metrics=metrics,
             weighted_metrics=[],
         )
-        return model
+
+    def _pretrain_config(self):
+        """The ``pretrain_*`` parameters as a plain :class:`PretrainConfig`."""
+        return _pretraining.PretrainConfig(
+            kind=self.pretrain,
+            n_layers=self.pretrain_layers,
+            activation=self.activation,
+            corruption=self.pretrain_corruption,
+            noise_level=self.pretrain_noise_level,
+            sparsity=self.pretrain_sparsity,
+            tied_weights=self.pretrain_tied_weights,
+            loss=self.pretrain_loss,
+            optimizer=self.pretrain_optimizer,
+            learning_rate=self.pretrain_learning_rate,
+            batch_size=self.pretrain_batch_size,
+            epochs=self.pretrain_epochs,
+            early_stopping=self.early_stopping,
+            validation_fraction=self.validation_fraction,
+            patience=self.n_iter_no_change,
+            tol=self.tol,
+            verbose=self.verbose,
+            finetune=self.finetune,
+        )
+
+    def _pretrain_network(self, model, X, seed):
+        """Greedy layer-wise pretraining of ``model`` on ``X`` when ``pretrain``
+        is set; the per-layer histories (``[]`` otherwise)."""
+        if self.pretrain is None:
+            return []
+        config = self._pretrain_config()
+        histories = _pretraining.initialize_network(config, model, X, seed)
+        if config.finetune == "head":
+            # The frozen layers take effect at compile time.
+            self._compile(model)
+        return histories
 
     def _make_optimizer(self):
         # With "auto" the rate is a placeholder until the search sets it.
@@ -496,13 +595,13 @@ class BaseDeepStack(BaseEstimator):
             clipnorm=self.clipnorm,
         )
 
-    def _initial_learning_rate(self, train, seed):
+    def _initial_learning_rate(self, model, train, seed):
         """The starting rate: the parameter, or the finder's choice for "auto"."""
         if not isinstance(self.learning_rate, str):
             return float(self.learning_rate)
         X, y, w = _lr_finder.subset(*train, 1024, seed)
         result = _lr_finder.search_learning_rate(
-            self.model_,
+            model,
             X,
             y,
             w,
@@ -552,7 +651,7 @@ class BaseDeepStack(BaseEstimator):
         # the learning_rate parameter was changed since it was set.
         last = getattr(self, "_learning_rate_param", self.learning_rate)
         if getattr(self, "learning_rate_", None) is None or last != self.learning_rate:
-            self.learning_rate_ = self._initial_learning_rate(train, seed)
+            self.learning_rate_ = self._initial_learning_rate(self.model_, train, seed)
             set_learning_rate(self.model_, self.learning_rate_)
         self._learning_rate_param = self.learning_rate
         _network.reseed(self.model_, seed + self.n_iter_)
@@ -612,25 +711,36 @@ class BaseDeepStack(BaseEstimator):
         warnings.warn(guard.message, RuntimeWarning, stacklevel=3)
 
     def _train(
-        self, model, train, validation, *, callbacks, epochs, initial_epoch, seed
+        self,
+        model,
+        train,
+        validation,
+        *,
+        callbacks,
+        epochs,
+        initial_epoch,
+        seed,
+        batch_size=None,
+        verbose=None,
     ):
         """The training seam: run ``epochs`` epochs and return the logs per epoch.
 
-        Today :func:`deepstack._trainer.train`: the fused epoch loop (one
-        compiled call per epoch, validation inside it) where it applies, else
+        :func:`deepstack._trainer.train`: the fused epoch loop (one compiled
+        call per epoch, validation inside it) where it applies, else
         ``Model.fit`` with an eager validation pass at each epoch end.
+        ``batch_size`` and ``verbose`` default to the parameters.
         """
         *_, metrics = self._output_spec()
         return _trainer.train(
             model,
             train,
             validation,
-            batch_size=self.batch_size,
+            batch_size=self.batch_size if batch_size is None else batch_size,
             epochs=initial_epoch + epochs,
             initial_epoch=initial_epoch,
             callbacks=callbacks,
             metrics=metrics,
-            verbose=self.verbose,
+            verbose=self.verbose if verbose is None else verbose,
             seed=seed,
         )
 
@@ -674,6 +784,80 @@ class BaseDeepStack(BaseEstimator):
         return tags
 
 
+def prepare_training(estimator, X, y, sample_weight=None, **options):
+    """``estimator``'s preparation step (``BaseDeepStack._prepare``) for the
+    code that trains its network outside ``fit``: the learning-rate finder
+    and :class:`~deepstack.DeepStackHyperModel`. ``options`` are ``_prepare``'s
+    (``build``, ``split``, ``max_samples``, ``X_val``, ``y_val``)."""
+    return estimator._prepare(X, y, sample_weight, **options)
+
+
+def network_target(estimator, y):
+    """``y`` encoded as the fitted ``estimator``'s network trains on it."""
+    return estimator._encode_target(np.asarray(y), reset=False)
+
+
+def train_network(
+    estimator,
+    model,
+    X,
+    y,
+    *,
+    validation_data=None,
+    callbacks=(),
+    epochs=None,
+    initial_epoch=0,
+    batch_size=None,
+    verbose=None,
+    pretrain=True,
+):
+    """Train ``model``, a network that ``estimator`` built, as ``fit`` would.
+
+    For :class:`~deepstack.DeepStackHyperModel`: ``estimator`` has been
+    prepared (its target encoding is fitted); ``X, y`` and
+    ``validation_data`` are raw inputs and targets. Encodes them, pretrains
+    (``pretrain``), sets the starting learning rate (the finder's with
+    ``learning_rate="auto"``), adds the estimator's default callbacks before
+    ``callbacks`` and trains through the estimator's training seam up to
+    epoch ``epochs`` (default ``max_epochs``), starting at
+    ``initial_epoch``.
+
+    Returns
+    -------
+    keras.callbacks.History
+    """
+    X, y = estimator._encode_rows(X, y)
+    validation = None
+    if validation_data is not None:
+        validation = (*estimator._encode_rows(*validation_data[:2]), None)
+    seed = estimator._seed()
+    train = (X, y, None)
+    if pretrain:
+        estimator._pretrain_network(model, X, seed)
+    set_learning_rate(model, estimator._initial_learning_rate(model, train, seed))
+    monitor = "val_loss" if validation is not None else "loss"
+    callbacks = estimator._default_callbacks(monitor, False) + list(callbacks)
+    epochs = estimator.max_epochs if epochs is None else epochs
+    logs = estimator._train(
+        model,
+        train,
+        validation,
+        callbacks=callbacks,
+        epochs=epochs - initial_epoch,
+        initial_epoch=initial_epoch,
+        seed=seed,
+        batch_size=batch_size,
+        verbose=verbose,
+    )
+    history = keras.callbacks.History()
+    history.set_model(model)
+    history.history = logs
+    history.epoch = list(
+        range(initial_epoch, initial_epoch + len(logs.get("loss", [])))
+    )
+    return history
+
+
 class _ModelBytes:
     """A Keras model serialized in the ``.keras`` format (weights and optimizer)."""
 
@@ -699,7 +883,7 @@ class _ModelBytes:
 def _detached(callback):
     """A shallow copy of ``callback`` without its reference to the model."""
     callback = copy.copy(callback)
-    callback._model = None
+    callback.set_model(None)
     return callback
 
 

@@ -4,12 +4,12 @@ import keras
 import numpy as np
 from sklearn.base import ClassifierMixin
 from sklearn.utils import column_or_1d
-from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.class_weight import compute_sample_weight
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import check_is_fitted
 
 from deepstack import _network
+from deepstack._compat import StrOptions
 from deepstack.estimators import _docs
 from deepstack.estimators._base import BaseDeepStack
 
@@ -280,7 +280,7 @@ class DeepStackClassifier(ClassifierMixin, BaseDeepStack):
         X = self._validate_X(X)
         # Batched like ``predict``: one forward pass over all rows would hold
         # every layer's activations for all of them at once.
-        return self._forward(_network.logits_model(self.model_), X)
+        return _network.forward(_network.logits_model(self.model_), X)
 
     def score(self, X, y, sample_weight=None):
         """Mean accuracy on ``X, y``; labels unseen during fit raise ValueError."""

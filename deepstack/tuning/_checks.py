@@ -30,10 +30,8 @@ def check_search_data(estimator, X, y, sample_weight=None, X_val=None, y_val=Non
         return
     if not isinstance(probe, BaseDeepStack):
         return
-    X, y = probe._validate_training_data(X, y, reset=True)
-    X, y, sample_weight, _ = _pretraining.split_unlabeled(probe, X, y, sample_weight)
-    y_encoded = probe._encode_target(y, reset=True)
-    probe._sample_weights(X, y_encoded, sample_weight)
+    # The estimator's own preparation step, short of splitting and building.
+    probe._prepare(X, y, sample_weight, build=False, split=False)
     if X_val is not None and y_val is not None:
         probe._validate_X(X_val)
         probe._encode_target(

@@ -3,7 +3,7 @@
 import keras_tuner
 from sklearn.base import clone
 
-from deepstack import _pretraining
+from deepstack.estimators._base import prepare_training, train_network
 from deepstack.tuning._space import HYPERBAND_PAST_TRIAL, ResolvedSpace
 
 
@@ -16,7 +16,8 @@ class DeepStackHyperModel(keras_tuner.HyperModel):
     standardization, loss and optimizer). ``fit(hp, model, x, y, ...)``
     encodes the targets the way the estimator does (class indices,
     standardized regression targets), adds the estimator's early stopping and
-    learning-rate halving before keras-tuner's own callbacks, and trains.
+    learning-rate halving before keras-tuner's own callbacks, and trains
+    through the estimator's training path.
 
     Parameters
     ----------
@@ -67,59 +68,49 @@ class DeepStackHyperModel(keras_tuner.HyperModel):
         values = hp.values if hasattr(hp, "values") else dict(hp)
         return clone(self.estimator).set_params(**self._space.params(values))
 
-    def _prepared(self, hp):
-        """A clone with ``hp``'s values, its data validated and targets encoded."""
-        estimator = clone(self.estimator).set_params(**self._space.declare(hp))
-        estimator._check_params()
-        X, y = estimator._validate_training_data(self.X, self.y, reset=True)
-        estimator._encode_target(y, reset=True)
-        return estimator, X
+    def _configured(self, hp):
+        """A clone with ``hp``'s values, prepared on ``X, y`` (its target
+        encoding fitted) and, with ``build``, its compiled network."""
+        return clone(self.estimator).set_params(**self._space.declare(hp))
 
     def build(self, hp):
         """The compiled Keras model of the estimator with ``hp``'s values."""
-        estimator, X = self._prepared(hp)
-        seed = estimator._seed()
-        return estimator._build_model(X, seed)
+        estimator = self._configured(hp)
+        return prepare_training(estimator, self.X, self.y, split=False).model
 
     def fit(self, hp, model, x, y, validation_data=None, callbacks=None, **kwargs):
         """Train ``model`` like the estimator would, with keras-tuner's callbacks.
 
         ``x, y`` and ``validation_data`` are raw inputs and targets (labels,
-        not one-hot). ``epochs`` defaults to the estimator's ``max_epochs``
-        and ``batch_size`` to its ``batch_size``. keras-tuner's callbacks
-        (which it appends to the ones given to ``search``) go to the
-        fine-tuning only, never to pretraining; a Hyperband continuation
-        (``tuner/trial_id`` set, weights loaded) is not pretrained again.
+        not one-hot). Training goes through the estimator's own training path
+        (the fused epoch loop), starting at the estimator's learning rate
+        (the finder's choice with ``learning_rate="auto"``). ``epochs``
+        defaults to the estimator's ``max_epochs`` and ``batch_size`` to its
+        ``batch_size``; ``initial_epoch`` and ``verbose`` are accepted too.
+        keras-tuner's callbacks (which it appends to the ones given to
+        ``search``) go to the fine-tuning only, never to pretraining; a
+        Hyperband continuation (``tuner/trial_id`` set, weights loaded) is
+        not pretrained again.
+
+        Returns
+        -------
+        keras.callbacks.History
         """
-        estimator, _ = self._prepared(hp)
-        x = estimator._validate_X(x)
-        y = estimator._encode_target(y, reset=False)
-        validation = None
-        if validation_data is not None:
-            x_val, y_val = validation_data[0], validation_data[1]
-            validation = (
-                estimator._validate_X(x_val),
-                estimator._encode_target(y_val, reset=False),
+        unknown = set(kwargs) - {"epochs", "initial_epoch", "batch_size", "verbose"}
+        if unknown:
+            raise TypeError(
+                f"DeepStackHyperModel.fit does not take {sorted(unknown)}; it "
+                "accepts epochs, initial_epoch, batch_size and verbose."
             )
-        continuing = HYPERBAND_PAST_TRIAL in hp.values
-        if not continuing:
-            _pretrain(estimator, model, x)
-        monitor = "val_loss" if validation is not None else "loss"
-        callbacks = estimator._default_callbacks(monitor, False) + list(callbacks or [])
-        kwargs.setdefault("epochs", estimator.max_epochs)
-        kwargs.setdefault("batch_size", min(estimator.batch_size, x.shape[0]))
-        kwargs.setdefault("verbose", estimator.verbose)
-        return model.fit(
-            x, y, validation_data=validation, callbacks=callbacks, **kwargs
+        estimator = self._configured(hp)
+        prepare_training(estimator, self.X, self.y, split=False, build=False)
+        return train_network(
+            estimator,
+            model,
+            x,
+            y,
+            validation_data=validation_data,
+            callbacks=list(callbacks or []),
+            pretrain=HYPERBAND_PAST_TRIAL not in hp.values,
+            **kwargs,
         )
-
-
-def _pretrain(estimator, model, X):
-    """Greedy layer-wise pretraining of ``model``'s hidden layers, if asked for.
-
-    Runs with the estimator's own settings and none of keras-tuner's
-    callbacks.
-    """
-    if getattr(estimator, "pretrain", None) is None:
-        return
-    _pretraining.initialize_network(estimator, model, X, estimator._seed())

@@ -1,7 +1,6 @@
 """DeepStackSearch: hyperparameter search driven by a keras-tuner oracle."""
 
 import copy
-import math
 import os
 import tempfile
 import time
@@ -11,18 +10,21 @@ from numbers import Integral, Real
 import numpy as np
 from sklearn.base import BaseEstimator, MetaEstimatorMixin, clone, is_classifier
 from sklearn.metrics import check_scoring
-from sklearn.model_selection import train_test_split
+from sklearn.model_selection import check_cv
 from sklearn.utils import check_random_state, get_tags, indexable
-from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.metaestimators import available_if
-from sklearn.utils.validation import _num_features, check_is_fitted
+from sklearn.utils.validation import check_is_fitted, validate_data
 
+from deepstack._compat import HasMethods, Interval, StrOptions
+from deepstack._split import n_validation, train_validation_split
 from deepstack.tuning._checks import check_search_data
+from deepstack.tuning._kt_compat import ORACLES
 from deepstack.tuning._space import HYPERBAND_PAST_TRIAL, ResolvedSpace
 from deepstack.tuning._tuner import (
     OBJECTIVE,
-    ORACLES,
+    TRIAL_METRICS,
     DeepStackTuner,
+    TrialData,
     TrialRunner,
     TrialWorkers,
     fit_arguments,
@@ -57,7 +59,7 @@ class DeepStackSearch(MetaEstimatorMixin, BaseEstimator):
     estimator : estimator
         The estimator to tune, e.g. ``DeepStackClassifier()``; its own
         parameters are the starting point of every trial.
-    search_space : dict or None, default=None
+    search_space : dict, "wide" or None, default=None
         ``{parameter name: range}``. A range is :class:`Int`, :class:`Float`,
         :class:`Choice`, :class:`Boolean`, a list (a choice among its values,
         which may be tuples, e.g. ``hidden_layer_sizes=[(64,), (128, 64)]``)
@@ -65,7 +67,9 @@ class DeepStackSearch(MetaEstimatorMixin, BaseEstimator):
         parameters ``n_layers`` and ``units`` set ``hidden_layer_sizes =
         (units,) * n_layers``. None searches :func:`default_search_space`
         (learning rate, dropout, depth, width, batch norm, optimizer and,
-        when the estimator pretrains, pretraining epochs).
+        when the estimator pretrains, pretraining epochs), centred on the
+        estimator's own configuration; ``"wide"`` searches its broad ranges
+        (``default_search_space(estimator, wide=True)``).
     tuner : {"random", "grid", "bayesian", "hyperband"}, default="bayesian"
         The keras-tuner oracle: ``RandomSearchOracle``, ``GridSearchOracle``,
         ``BayesianOptimizationOracle`` or ``HyperbandOracle``. Hyperband's
@@ -78,8 +82,10 @@ class DeepStackSearch(MetaEstimatorMixin, BaseEstimator):
         exhaustion or Hyperband to the end of its brackets.
     objective : str, callable or None, default=None
         How a trial is scored on the validation data, greater is better.
-        None uses the estimator's ``score`` (accuracy for classifiers, R^2
-        for regressors); a string names a scikit-learn scorer (e.g.
+        None uses the estimator's ``scoring`` when it has one set (so that
+        the search and the networks' early stopping optimize the same
+        thing), else its ``score`` (accuracy for classifiers, R^2 for
+        regressors); a string names a scikit-learn scorer (e.g.
         ``"neg_log_loss"``); a callable is a scorer ``f(estimator, X, y)``.
     validation_fraction : float in (0, 1), default=0.2
         Share of ``X`` held out to score the trials (stratified for
@@ -117,6 +123,43 @@ class DeepStackSearch(MetaEstimatorMixin, BaseEstimator):
         ``trials_per_process`` trials. The data are sent to each worker
         once; a scorer or callbacks defined in ``__main__`` or a notebook
         reach it by value (loky, joblib's process executor).
+    cv : int, cross-validation generator, iterable or None, default=None
+        None scores each trial on one validation split (see
+        ``validation_fraction``). Otherwise, as in scikit-learn's
+        ``GridSearchCV``: an int is the number of folds (``StratifiedKFold``
+        for classifiers, ``KFold`` otherwise, not shuffled), or give a
+        splitter. Each trial fits one network per fold and scores the mean
+        over the folds; ``results_`` keeps every fold's score and their
+        standard deviation. With Hyperband, a promoted trial continues each
+        fold's saved network. Not with ``X_val, y_val``.
+    n_jobs : int or None, default=None
+        Trials run at the same time, each in a worker process of its own (the
+        ``trials_per_process`` workers; each is limited to ``cpu_count() //
+        n_jobs`` TensorFlow threads). None or 1: one at a time. Random and
+        grid search run the same trials with the same scores whatever
+        ``n_jobs`` (the trials are drawn in the same order, each seeded the
+        same way). Bayesian optimization proposes a trial from the trials
+        finished when it is asked, so with several running it sees fewer of
+        them; Hyperband promotes a round's best only once enough of the
+        round has finished, so workers may wait.
+    time_limit : float or None, default=None
+        A budget in seconds for the search, counted from the start of
+        ``fit``: no trial starts after it, and a running trial stops at the
+        end of its first epoch past it (with early stopping, its best
+        epoch's weights are scored), marked in ``results_["cut_short"]``.
+        The refit of the best parameters comes after and is not counted
+        (``refit_time_``). Greedy pretraining and estimators without a
+        ``callbacks`` parameter (``StackedAutoencoder``) are not cut mid-way.
+    start_from_estimator : bool, default=True
+        The first trial is the estimator's own configuration (its values of
+        the searched parameters, as Optuna's ``enqueue_trial`` would), so the
+        best trial is never worse on the validation data than no search at
+        all. Where an estimator's value lies outside its range, that range's
+        default is used. Random search and Bayesian optimization (among its
+        initial random points) run it first; Hyperband as the first
+        candidate of its first bracket, with that bracket's epoch budget;
+        grid search always starts from the ranges' defaults (the
+        estimator's values where they are grid points).
     random_state : int, RandomState instance or None, default=None
         Seeds the validation split, the oracle and every trial's estimator
         (all trials get the same seed, so they differ only in their
@@ -141,14 +184,19 @@ class DeepStackSearch(MetaEstimatorMixin, BaseEstimator):
         and not on a distributed worker).
     results_ : dict of lists
         One entry per trial, ready for ``pandas.DataFrame(results_)``:
-        ``trial_id``, ``status``, ``score``, ``n_epochs`` (epochs run),
-        ``fit_time`` (seconds), ``params`` (the estimator parameters),
+        ``trial_id``, ``status``, ``score`` (the mean over the folds),
+        ``score_std`` and ``fold_scores`` (each fold's score; one with
+        ``cv=None``), ``cut_short`` (stopped by ``time_limit``),
+        ``n_epochs`` (epochs run, mean over the folds), ``fit_time``
+        (seconds, all folds), ``params`` (the estimator parameters),
         ``param_<name>`` per searched hyperparameter and, with Hyperband,
         ``budget`` (``tuner/epochs``) and ``continued_from``.
     n_trials_ : int
         Number of trials in ``results_``.
     search_time_ : float
         Seconds spent in the search (without the refit).
+    time_limit_reached_ : bool
+        Whether ``time_limit`` ended the search.
     refit_time_ : float
         Seconds spent refitting ``best_estimator_``.
     role_ : {"single", "chief", "worker"}
@@ -201,7 +249,7 @@ class DeepStackSearch(MetaEstimatorMixin, BaseEstimator):
 
     _parameter_constraints = {
         "estimator": [HasMethods(["fit", "get_params", "set_params"])],
-        "search_space": [dict, None],
+        "search_space": [dict, StrOptions({"wide"}), None],
         "tuner": [StrOptions(set(ORACLES))],
         "max_trials": [Interval(Integral, 1, None, closed="left"), None],
         "objective": [str, callable, None],
@@ -212,6 +260,10 @@ class DeepStackSearch(MetaEstimatorMixin, BaseEstimator):
         "overwrite": ["boolean"],
         "tuner_options": [dict, None],
         "trials_per_process": [Interval(Integral, 1, None, closed="left"), None],
+        "cv": ["cv_object", None],
+        "n_jobs": [Interval(Integral, 1, None, closed="left"), None],
+        "time_limit": [Interval(Real, 0, None, closed="neither"), None],
+        "start_from_estimator": ["boolean"],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
     }
@@ -231,6 +283,10 @@ class DeepStackSearch(MetaEstimatorMixin, BaseEstimator):
         overwrite=True,
         tuner_options=None,
         trials_per_process=None,
+        cv=None,
+        n_jobs=None,
+        time_limit=None,
+        start_from_estimator=True,
         random_state=None,
         verbose=0,
     ):
@@ -246,6 +302,10 @@ class DeepStackSearch(MetaEstimatorMixin, BaseEstimator):
         self.overwrite = overwrite
         self.tuner_options = tuner_options
         self.trials_per_process = trials_per_process
+        self.cv = cv
+        self.n_jobs = n_jobs
+        self.time_limit = time_limit
+        self.start_from_estimator = start_from_estimator
         self.random_state = random_state
         self.verbose = verbose
 
@@ -271,13 +331,16 @@ class DeepStackSearch(MetaEstimatorMixin, BaseEstimator):
         """
         self._validate_params()
         check_search_data(self.estimator, X, y, sample_weight, X_val, y_val)
+        # The budget counts from here: the refit below is outside it.
+        deadline = None if self.time_limit is None else time.time() + self.time_limit
         hyperband = self.tuner == "hyperband"
         space = ResolvedSpace(
-            self.search_space,
+            None if self.search_space == "wide" else self.search_space,
             self.estimator,
             reserved=("max_epochs",) if hyperband else (),
+            wide=self.search_space == "wide",
         )
-        scorer = check_scoring(self.estimator, scoring=self.objective)
+        scorer = check_scoring(self.estimator, scoring=self._objective())
         rng = check_random_state(self.random_state)
         seed = int(rng.randint(0, 2**31 - 1))
         oracle_seed = int(rng.randint(1, 2**31 - 1))
@@ -289,31 +352,47 @@ class DeepStackSearch(MetaEstimatorMixin, BaseEstimator):
                 UserWarning,
                 stacklevel=2,
             )
-        train, validation = self._split(X, y, sample_weight, X_val, y_val, seed)
-        self.n_features_in_ = _num_features(X)
+        data = self._split(X, y, sample_weight, X_val, y_val, seed)
+        validate_data(self, X, skip_check_array=True, reset=True)
         self.__dict__.pop("feature_names_in_", None)
         if hasattr(X, "columns"):
             columns = np.asarray(X.columns, dtype=object)
             if all(isinstance(c, str) for c in columns):
                 self.feature_names_in_ = columns
 
+        hyperparameters = space.hyperparameters()
         oracle = make_oracle(
             self.tuner,
             max_trials=self.max_trials,
-            hyperparameters=space.hyperparameters(),
+            hyperparameters=hyperparameters,
             seed=oracle_seed,
             max_epochs=int(self.estimator.get_params().get("max_epochs", 100)),
             options=self.tuner_options,
+            # The ranges' defaults are the estimator's own values where they
+            # lie in the ranges: the first trial is the estimator as given.
+            first_values=(
+                dict(hyperparameters.values) if self.start_from_estimator else None
+            ),
+            deadline=deadline,
         )
-        runner = TrialRunner(self.estimator, space, scorer, seed, hyperband)
+        runner = TrialRunner(self.estimator, space, scorer, seed, hyperband, deadline)
         scratch = None
         directory = self.directory
         if directory is None:
             scratch = tempfile.TemporaryDirectory(prefix="deepstack-search-")
             directory = scratch.name
         workers = None
-        if self.trials_per_process is not None and not is_chief():
-            workers = TrialWorkers(self.trials_per_process, train, validation, scorer)
+        n_jobs = self.n_jobs or 1
+        if (self.trials_per_process is not None or n_jobs > 1) and not is_chief():
+            threads = None
+            if n_jobs > 1:
+                # Each worker gets its share of the cores: more threads per
+                # process than cores makes the processes fight for them.
+                threads = max(1, (os.cpu_count() or 1) // n_jobs)
+            workers = [
+                TrialWorkers(self.trials_per_process, data, scorer, threads)
+                for _ in range(n_jobs)
+            ]
         start = time.perf_counter()
         try:
             tuner = DeepStackTuner(
@@ -324,7 +403,7 @@ class DeepStackSearch(MetaEstimatorMixin, BaseEstimator):
                 project_name=self.project_name,
                 overwrite=self.overwrite,
             )
-            tuner.search(train, validation, verbose=self.verbose)
+            tuner.search(data, verbose=self.verbose)
             self.role_ = (
                 "chief" if is_chief() else "worker" if is_distributed() else "single"
             )
@@ -334,11 +413,15 @@ class DeepStackSearch(MetaEstimatorMixin, BaseEstimator):
                 else _oracle_trials(tuner.oracle)
             )
         finally:
-            if workers is not None:
-                workers.close()
+            for worker in workers or ():
+                worker.close()
             if scratch is not None:
                 scratch.cleanup()
         self.search_time_ = time.perf_counter() - start
+        self.time_limit_reached_ = bool(
+            getattr(tuner.oracle, "deadline_reached", False)
+            or (deadline is not None and time.time() >= deadline)
+        )
         self.tuner_ = tuner
         self._record(trials, space, hyperband)
 
@@ -357,7 +440,14 @@ class DeepStackSearch(MetaEstimatorMixin, BaseEstimator):
             self.refit_time_ = time.perf_counter() - start
         return self
 
+    def _objective(self):
+        """The search's scorer: ``objective``, else the estimator's ``scoring``."""
+        if self.objective is not None:
+            return self.objective
+        return self.estimator.get_params().get("scoring")
+
     def _split(self, X, y, sample_weight, X_val, y_val, seed):
+        """The trials' data: a validation split, ``X_val, y_val`` or ``cv`` folds."""
         if (X_val is None) != (y_val is None):
             raise ValueError("X_val and y_val must be given together.")
         arrays = [X] + ([y] if y is not None else [])
@@ -367,34 +457,29 @@ class DeepStackSearch(MetaEstimatorMixin, BaseEstimator):
         X, y = arrays[0], arrays[1] if y is not None else None
         w = arrays[-1] if sample_weight is not None else None
         if X_val is not None:
-            return (X, y, w), (X_val, y_val)
+            if self.cv is not None:
+                raise ValueError(
+                    "Give either cv or X_val, y_val: cross-validation draws its "
+                    "validation folds from X."
+                )
+            return TrialData(X, y, w, X_val=X_val, y_val=y_val)
         n = _num_samples(X)
-        n_val = math.ceil(self.validation_fraction * n)
+        if self.cv is not None:
+            classifier = y is not None and is_classifier(self.estimator)
+            splitter = check_cv(self.cv, y, classifier=classifier)
+            return TrialData(X, y, w, splits=list(splitter.split(X, y)))
+        n_val = n_validation(n, self.validation_fraction)
         if n_val < 1 or n - n_val < 1:
             raise ValueError(
                 f"Cannot hold out validation_fraction={self.validation_fraction} "
                 f"of n_samples={n}; give more samples or X_val, y_val."
             )
-        stratify = None
-        if y is not None and is_classifier(self.estimator):
-            labels = np.asarray(y)
-            if labels.ndim == 1:
-                _, counts = np.unique(labels, return_counts=True)
-                if counts.min() >= 2 and n_val >= len(counts):
-                    stratify = labels
-        parts = train_test_split(
-            *arrays, test_size=n_val, random_state=seed, stratify=stratify
+        stratify = y if y is not None and is_classifier(self.estimator) else None
+        # The same rows as splitting the arrays themselves would give.
+        (train,), (val,) = train_validation_split(
+            np.arange(n), n_val=n_val, seed=seed, stratify=stratify
         )
-        train, val = parts[0::2], parts[1::2]
-        if y is None:
-            return (train[0], None, train[-1] if w is not None else None), (
-                val[0],
-                None,
-            )
-        return (train[0], train[1], train[2] if w is not None else None), (
-            val[0],
-            val[1],
-        )
+        return TrialData(X, y, w, splits=[(train, val)])
 
     def _record(self, trials, space, hyperband):
         names = list(space.ranges)
@@ -402,6 +487,9 @@ class DeepStackSearch(MetaEstimatorMixin, BaseEstimator):
             "trial_id": [],
             "status": [],
             "score": [],
+            "score_std": [],
+            "fold_scores": [],
+            "cut_short": [],
             "n_epochs": [],
             "fit_time": [],
             "params": [],
@@ -416,6 +504,14 @@ class DeepStackSearch(MetaEstimatorMixin, BaseEstimator):
             rows["trial_id"].append(trial["trial_id"])
             rows["status"].append(trial["status"])
             rows["score"].append(metrics.get(OBJECTIVE, np.nan))
+            rows["score_std"].append(metrics.get("score_std", np.nan))
+            folds = sorted(
+                (int(k.removeprefix("fold_")), v)
+                for k, v in metrics.items()
+                if k.startswith("fold_")
+            )
+            rows["fold_scores"].append([v for _, v in folds])
+            rows["cut_short"].append(bool(metrics.get("cut_short", 0.0)))
             rows["n_epochs"].append(metrics.get("n_epochs", np.nan))
             rows["fit_time"].append(metrics.get("fit_time", np.nan))
             params = space.params(values)
@@ -553,7 +649,9 @@ def _oracle_trials(oracle):
     rows = []
     for trial_id, trial in oracle.trials.items():
         metrics = {}
-        for name in (OBJECTIVE, "n_epochs", "fit_time"):
+        names = [OBJECTIVE, *TRIAL_METRICS]
+        names += [n for n in trial.metrics.metrics if n.startswith("fold_")]
+        for name in names:
             if trial.metrics.exists(name):
                 metrics[name] = float(trial.metrics.get_last_value(name))
         rows.append(

@@ -184,21 +184,34 @@ class Boolean:
 RANGES = (Int, Float, Choice, Boolean)
 
 
-def default_search_space(estimator):
+def default_search_space(estimator, *, wide=False):
     """The space :class:`DeepStackSearch` explores when ``search_space=None``.
 
-    ======================  =============================================
-    parameter               range
-    ======================  =============================================
-    ``learning_rate``       ``Float(1e-4, 1e-1, log=True)``
-    ``dropout``             ``Float(0.0, 0.6)``
-    ``n_layers``            ``Int(1, 3)`` (number of hidden layers)
-    ``units``               ``Int(32, 512, step=2, log=True)`` (32 ... 512)
-    ``batch_norm``          ``Boolean()``
-    ``optimizer``           ``Choice(["adam", "rmsprop", "sgd"])``
-    ``pretrain_epochs``     ``Choice([0, 5, 10, 20])`` (0 = no pretraining)
-    ======================  =============================================
+    By default the space is centred on the estimator's own configuration,
+    which with deepstack's defaults is the region the defaults study found
+    good (``benchmarks/digits_defaults.py``): a few trials then refine a
+    good network instead of landing mostly on poor ones. ``wide=True`` gives
+    the broad ranges, for long searches:
 
+    ===================  ================================  =======================
+    parameter            default                           ``wide=True``
+    ===================  ================================  =======================
+    ``learning_rate``    ``Float(r/4, 4*r, log=True)``     ``Float(1e-4, 1e-1,
+                                                           log=True)``
+    ``dropout``          ``Float(d-0.2, d+0.2)``, within   ``Float(0.0, 0.6)``
+                         [0, 0.6]
+    ``n_layers``         ``Int(1, 3)``                     ``Int(1, 3)``
+    ``units``            ``Int(64, 512, step=2,            ``Int(32, 512, step=2,
+                         log=True)``                       log=True)``
+    ``batch_norm``       ``Boolean()``                     ``Boolean()``
+    ``optimizer``        ``Choice(["adam", "rmsprop"])``   ``Choice(["adam",
+                                                           "rmsprop", "sgd"])``
+    ``pretrain_epochs``  ``Choice([0, 5, 10, 20])``        ``Choice([0, 5, 10,
+                                                           20])``
+    ===================  ================================  =======================
+
+    ``r`` and ``d`` are the estimator's ``learning_rate`` and ``dropout``;
+    ``r`` is 1e-3 when ``learning_rate`` is ``"auto"``.
     ``n_layers`` and ``units`` set ``hidden_layer_sizes = (units,) *
     n_layers``. ``pretrain_epochs`` is searched only for estimators with
     ``pretrain`` and ``pretrain_epochs`` parameters: a trial with 0 epochs
@@ -210,6 +223,8 @@ def default_search_space(estimator):
     ----------
     estimator : estimator
         A deepstack estimator (its parameter names decide what is searched).
+    wide : bool, default=False
+        The broad ranges instead of the ones centred on the estimator.
 
     Returns
     -------
@@ -217,16 +232,37 @@ def default_search_space(estimator):
         ``{parameter name: range}``.
     """
     params = estimator.get_params(deep=False)
-    space = {
-        "learning_rate": Float(1e-4, 1e-1, log=True),
-        "dropout": Float(0.0, 0.6),
-        N_LAYERS: Int(1, 3),
-        UNITS: Int(32, 512, step=2, log=True),
-        "batch_norm": Boolean(),
-        "optimizer": Choice(("adam", "rmsprop", "sgd")),
-    }
+    if wide:
+        space = {
+            "learning_rate": Float(1e-4, 1e-1, log=True),
+            "dropout": Float(0.0, 0.6),
+            N_LAYERS: Int(1, 3),
+            UNITS: Int(32, 512, step=2, log=True),
+            "batch_norm": Boolean(),
+            "optimizer": Choice(("adam", "rmsprop", "sgd")),
+        }
+        pretrain_epochs = Choice((0, 5, 10, 20))
+    else:
+        rate = params.get("learning_rate", 1e-3)
+        if not _is_number(rate, Real) or rate <= 0:
+            rate = 1e-3
+        dropout = params.get("dropout", 0.3)
+        if not _is_number(dropout, Real):
+            dropout = 0.3
+        dropout = min(max(float(dropout), 0.0), 0.6)
+        space = {
+            "learning_rate": Float(rate / 4, rate * 4, log=True),
+            "dropout": Float(
+                round(max(0.0, dropout - 0.2), 6), round(min(0.6, dropout + 0.2), 6)
+            ),
+            N_LAYERS: Int(1, 3),
+            UNITS: Int(64, 512, step=2, log=True),
+            "batch_norm": Boolean(),
+            "optimizer": Choice(("adam", "rmsprop")),
+        }
+        pretrain_epochs = Choice((0, 5, 10, 20))
     if "pretrain" in params and "pretrain_epochs" in params:
-        space["pretrain_epochs"] = Choice((0, 5, 10, 20))
+        space["pretrain_epochs"] = pretrain_epochs
     if ARCHITECTURE not in params:
         space.pop(N_LAYERS)
         space.pop(UNITS)
@@ -244,11 +280,13 @@ class ResolvedSpace:
     estimator parameters.
     """
 
-    def __init__(self, search_space, estimator, *, reserved=()):
+    def __init__(self, search_space, estimator, *, reserved=(), wide=False):
         # Nested names (``step__param`` for a Pipeline) are valid keys too.
         params = estimator.get_params(deep=True)
         space = (
-            default_search_space(estimator) if search_space is None else search_space
+            default_search_space(estimator, wide=wide)
+            if search_space is None
+            else search_space
         )
         if not isinstance(space, dict):
             raise TypeError(
@@ -299,6 +337,12 @@ class ResolvedSpace:
             return len(sizes) if _is_sequence(sizes) else None
         if name == UNITS:
             return sizes[0] if _is_sequence(sizes) and len(sizes) else None
+        if (
+            name == "pretrain_epochs"
+            and "pretrain" not in self.ranges
+            and self.estimator_params.get("pretrain", "") is None
+        ):
+            return 0  # the estimator does not pretrain
         return self.estimator_params.get(name)
 
     def hyperparameters(self):

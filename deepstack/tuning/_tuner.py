@@ -3,9 +3,9 @@
 The oracle (random, grid, Bayesian, Hyperband; local or a distributed chief
 reached over gRPC) proposes hyperparameter values; ``run_trial`` turns them
 into estimator parameters, fits a clone of the estimator on the training part
-and returns its validation score. keras-tuner's own Keras fitting path (its
-callbacks, checkpoints and ``HyperModel.build``) is not used, so none of its
-callbacks ever reaches the estimator or its pretraining.
+of each fold and returns its mean validation score. keras-tuner's own Keras
+fitting path (its callbacks, checkpoints and ``HyperModel.build``) is not
+used, so none of its callbacks ever reaches the estimator or its pretraining.
 """
 
 import gc
@@ -22,23 +22,36 @@ import numpy as np
 from sklearn.base import clone
 
 from deepstack import _interrupt, _io
+from deepstack._compat import safe_indexing
+from deepstack.callbacks import TimeLimit
+from deepstack.tuning._kt_compat import controlled_oracle, serve
 from deepstack.tuning._space import HYPERBAND_PAST_TRIAL
 
 OBJECTIVE = "score"
-ORACLES = {
-    "random": keras_tuner.oracles.RandomSearchOracle,
-    "grid": keras_tuner.oracles.GridSearchOracle,
-    "bayesian": keras_tuner.oracles.BayesianOptimizationOracle,
-    "hyperband": keras_tuner.oracles.HyperbandOracle,
-}
+# Numbers each trial reports besides its score (``fold_<k>`` per fold too).
+TRIAL_METRICS = ("score_std", "n_epochs", "fit_time", "cut_short")
 # A directory in deepstack's safe format, never a pickle: anyone who can write
 # to the search directory could otherwise run code in every worker.
 _CHECKPOINT = "estimator"
-_POLL_SECONDS = 0.2
 
 
-def make_oracle(kind, *, max_trials, hyperparameters, seed, max_epochs, options):
-    """The keras-tuner oracle behind ``tuner=kind``, maximizing ``score``."""
+def make_oracle(
+    kind,
+    *,
+    max_trials,
+    hyperparameters,
+    seed,
+    max_epochs,
+    options,
+    first_values=None,
+    deadline=None,
+):
+    """The keras-tuner oracle behind ``tuner=kind``, maximizing ``score``.
+
+    ``first_values``: hyperparameter values of the first trial (random,
+    Bayesian and Hyperband; grid search starts from the ranges' defaults
+    anyway). ``deadline``: a ``time.time()`` after which no trial starts.
+    """
     objective = keras_tuner.Objective(OBJECTIVE, direction="max")
     kwargs = dict(
         objective=objective,
@@ -56,11 +69,10 @@ def make_oracle(kind, *, max_trials, hyperparameters, seed, max_epochs, options)
         kwargs["num_initial_points"] = max(3, min(3 * dims, max_trials // 2))
     if kind == "hyperband":
         kwargs.setdefault("max_epochs", max_epochs)
-        oracle = ORACLES[kind](**kwargs)
-        # HyperbandOracle takes no max_trials, but the base Oracle honours it.
-        oracle.max_trials = max_trials
-        return oracle
-    return ORACLES[kind](max_trials=max_trials, **kwargs)
+    oracle = controlled_oracle(kind, max_trials=max_trials, **kwargs)
+    oracle.first_values = first_values
+    oracle.deadline = deadline
+    return oracle
 
 
 def fit_arguments(estimator, sample_weight, X_val, y_val):
@@ -88,19 +100,78 @@ def is_chief():
 
 
 class TrialRunner:
-    """What one trial needs besides its hyperparameters (plain data)."""
+    """What one trial needs besides its hyperparameters and data (plain values).
 
-    def __init__(self, estimator, space, scorer, seed, hyperband):
+    ``deadline``: a ``time.time()`` at which a running trial stops at its
+    next epoch boundary (a :class:`~deepstack.callbacks.TimeLimit` callback),
+    or None.
+    """
+
+    def __init__(self, estimator, space, scorer, seed, hyperband, deadline=None):
         self.estimator = estimator
         self.space = space
         self.scorer = scorer
         self.seed = seed
         self.hyperband = hyperband
+        self.deadline = deadline
+
+    def callbacks(self):
+        """``{"callbacks": [...]}`` with the time limit added, or ``{}``."""
+        if self.deadline is None or "callbacks" not in self.space.estimator_params:
+            return {}
+        own = list(self.estimator.get_params()["callbacks"] or [])
+        return {"callbacks": own + [TimeLimit(self.deadline)]}
+
+
+@dataclass
+class TrialData:
+    """The rows of the search: training data and how they split into folds.
+
+    ``splits`` is a list of ``(train indices, validation indices)`` into
+    ``X, y, sample_weight`` (one for a validation split, ``k`` for
+    cross-validation); with ``splits=None``, ``X_val, y_val`` score the
+    trials.
+    """
+
+    X: object
+    y: object = None
+    sample_weight: object = None
+    splits: list = None
+    X_val: object = None
+    y_val: object = None
+
+    @property
+    def n_folds(self):
+        return 1 if self.splits is None else len(self.splits)
+
+    def folds(self):
+        """``((X, y, sample_weight), (X_val, y_val))`` for each fold."""
+        if self.splits is None:
+            yield (self.X, self.y, self.sample_weight), (self.X_val, self.y_val)
+            return
+        for train, val in self.splits:
+            w = _take(self.sample_weight, train)
+            yield (
+                (_take(self.X, train), _take(self.y, train), w),
+                (_take(self.X, val), _take(self.y, val)),
+            )
+
+
+def _take(rows, indices):
+    return None if rows is None else safe_indexing(rows, indices)
+
+
+def fold_path(path, fold, n_folds):
+    """The checkpoint of one fold: ``path`` itself when there is one fold."""
+    if path is None or n_folds == 1:
+        return path
+    root, ext = os.path.splitext(path)
+    return f"{root}_fold{fold}{ext}"
 
 
 @dataclass
 class TrialPlan:
-    """One trial's estimator: unfitted, or a saved one to continue.
+    """One trial's estimator: unfitted, or a saved one (per fold) to continue.
 
     Plain data (no Keras state), so that it can be built in the search's
     process and fitted in another.
@@ -112,40 +183,76 @@ class TrialPlan:
 
     trusted: tuple = ()
 
-    def make_estimator(self):
+    def make_estimator(self, fold=0, n_folds=1):
         if self.resume_from is None:
-            return self.estimator
-        estimator = _io.load(self.resume_from, trusted=self.trusted)
+            return clone(self.estimator)
+        path = fold_path(self.resume_from, fold, n_folds)
+        estimator = _io.load(path, trusted=self.trusted)
         return estimator.set_params(**self.resume_params)
 
 
-def run_plan(plan, train, validation, scorer, save_to=None):
-    """Fit the plan's estimator, score it on ``validation``, maybe save it."""
-    estimator = plan.make_estimator()
-    X, y, w = train
-    X_val, y_val = validation
-    fit_kwargs = fit_arguments(estimator, w, X_val, y_val)
-    start = time.perf_counter()
-    # Ctrl-C stops the search, not just this trial's epochs.
-    with _interrupt.hard_interrupts():
-        estimator.fit(X, y, **fit_kwargs)
-    fit_time = time.perf_counter() - start
-    score = float(scorer(estimator, X_val, y_val))
-    if save_to is not None:
-        # Callbacks are code, which the safe format does not store: the
-        # continuation gets them again from the search's estimator.
-        _io._save(estimator, save_to, overwrite=True, drop_callbacks=True)
-    n_epochs = getattr(estimator, "n_iter_", None)
-    return {"score": score, "fit_time": fit_time, "n_epochs": n_epochs}
+def run_plan(plan, data, scorer, save_to=None):
+    """Fit the plan's estimator on each fold, score it, maybe save each one.
+
+    Returns the mean score over the folds (``score``), each fold's score
+    (``fold_scores``), their standard deviation, the summed fit time, the
+    mean number of epochs and whether a time limit cut any fold short.
+    """
+    scores, fit_time, epochs, cut_short = [], 0.0, [], False
+    for fold, (train, validation) in enumerate(data.folds()):
+        if fold:
+            keras.backend.clear_session()
+            gc.collect()
+        estimator = plan.make_estimator(fold, data.n_folds)
+        X, y, w = train
+        X_val, y_val = validation
+        fit_kwargs = fit_arguments(estimator, w, X_val, y_val)
+        start = time.perf_counter()
+        # Ctrl-C stops the search, not just this trial's epochs.
+        with _interrupt.hard_interrupts():
+            estimator.fit(X, y, **fit_kwargs)
+        fit_time += time.perf_counter() - start
+        scores.append(float(scorer(estimator, X_val, y_val)))
+        path = fold_path(save_to, fold, data.n_folds)
+        if path is not None:
+            # Callbacks are code, which the safe format does not store: the
+            # continuation gets them again from the search's estimator.
+            _io._save(estimator, path, overwrite=True, drop_callbacks=True)
+        n_epochs = getattr(estimator, "n_iter_", None)
+        if n_epochs is not None:
+            epochs.append(n_epochs)
+        cut_short = cut_short or any(
+            isinstance(cb, TimeLimit) and cb.stopped_epoch >= 0
+            for cb in getattr(estimator, "callbacks_", None) or []
+        )
+    return {
+        "score": float(np.mean(scores)),
+        "fold_scores": scores,
+        "score_std": float(np.std(scores)),
+        "fit_time": fit_time,
+        "n_epochs": float(np.mean(epochs)) if epochs else None,
+        "cut_short": cut_short,
+    }
 
 
 # The data of the trials, set once per worker process by its initializer.
 _WORKER_DATA = {}
 
 
-def _init_worker(train, validation, scorer):
-    _WORKER_DATA.update(train=train, validation=validation, scorer=scorer)
+def _init_worker(data, scorer, threads=None):
+    if threads is not None:
+        _limit_threads(threads)
+    _WORKER_DATA.update(data=data, scorer=scorer)
     _exit_with_parent()
+
+
+def _limit_threads(threads):
+    """Keep this worker process to ``threads`` CPU threads (before any op)."""
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(threads)
 
 
 def _exit_with_parent(poll_seconds=0.5):
@@ -172,7 +279,7 @@ def _run_in_worker(plan, save_to):
     keras.backend.clear_session()
     gc.collect()
     data = _WORKER_DATA
-    return run_plan(plan, data["train"], data["validation"], data["scorer"], save_to)
+    return run_plan(plan, data["data"], data["scorer"], save_to)
 
 
 class TrialWorkers:
@@ -183,28 +290,38 @@ class TrialWorkers:
     within the memory of ``trials_per_process`` fits. The worker is started
     with loky (joblib's process executor): functions defined in a notebook
     or a script's ``__main__`` (a scorer, a callback) reach it by value.
+    ``n_jobs`` parallel trials use one of these per slot.
 
     Parameters
     ----------
-    trials_per_process : int
-        Trials a worker runs before it is replaced.
-    train, validation, scorer
+    trials_per_process : int or None
+        Trials a worker runs before it is replaced (None: never).
+    data : TrialData
+    scorer : callable
         The search's data and scorer, sent once to each worker.
+    threads : int or None, default=None
+        CPU threads the worker's TensorFlow may use (None: its default).
     """
 
-    def __init__(self, trials_per_process, train, validation, scorer):
+    def __init__(self, trials_per_process, data, scorer, threads=None):
         self.trials_per_process = trials_per_process
-        self._initargs = (train, validation, scorer)
+        self.threads = threads
+        self._initargs = (data, scorer, threads)
         self._executor = None
         self._done = 0
 
-    def run(self, plan, save_to):
-        from joblib.externals.loky.process_executor import BrokenProcessPool
-
+    def submit(self, plan, save_to):
+        """Start the trial in the worker; returns its future."""
         if self._executor is None:
             self._start()
+        return self._executor.submit(_run_in_worker, plan, save_to)
+
+    def collect(self, future):
+        """The outcome of a trial :meth:`submit` started (waits for it)."""
+        from joblib.externals.loky.process_executor import BrokenProcessPool
+
         try:
-            outcome = self._executor.submit(_run_in_worker, plan, save_to).result()
+            outcome = future.result()
         except BrokenProcessPool as error:
             self.close()
             raise RuntimeError(
@@ -212,18 +329,31 @@ class TrialWorkers:
                 "see its output above."
             ) from error
         self._done += 1
-        if self._done >= self.trials_per_process:
+        if self.trials_per_process is not None and (
+            self._done >= self.trials_per_process
+        ):
             self.close()
         return outcome
+
+    def run(self, plan, save_to):
+        return self.collect(self.submit(plan, save_to))
 
     def _start(self):
         from joblib.externals.loky import ProcessPoolExecutor
 
+        env = {"TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2")}
+        if self.threads is not None:
+            threads = str(self.threads)
+            env.update(
+                OMP_NUM_THREADS=threads,
+                TF_NUM_INTRAOP_THREADS=threads,
+                TF_NUM_INTEROP_THREADS=threads,
+            )
         self._executor = ProcessPoolExecutor(
             max_workers=1,
             initializer=_init_worker,
             initargs=self._initargs,
-            env={"TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2")},
+            env=env,
         )
         self._done = 0
 
@@ -240,48 +370,131 @@ class DeepStackTuner(keras_tuner.Tuner):
     ----------
     oracle : keras_tuner.Oracle
     runner : TrialRunner
-    workers : TrialWorkers or None
-        Worker processes that run the trials; None runs them here.
+    workers : TrialWorkers, list of TrialWorkers or None
+        Worker processes that run the trials: one, or one per parallel trial
+        (``n_jobs``); None runs them here.
     **kwargs
         ``directory``, ``project_name``, ``overwrite`` for ``keras_tuner.Tuner``.
     """
 
     def __init__(self, oracle, runner, workers=None, **kwargs):
         self.runner = runner
-        # A TrialWorkers pool, or None to run trials in this process.
+        if isinstance(workers, TrialWorkers):
+            workers = [workers]
+        # TrialWorkers slots, or None to run trials in this process.
         self.workers = workers
         # Rows of the trials this process ran (a distributed worker only
         # knows its own; the chief's oracle knows them all).
         self.local_trials = []
         super().__init__(oracle, hypermodel=None, **kwargs)
 
-    def search(self, *fit_args, **fit_kwargs):
+    def search(self, data, verbose=0):
         if is_chief():
-            if "verbose" in fit_kwargs:
-                self.oracle.verbose = fit_kwargs["verbose"]
+            self.oracle.verbose = verbose
             self.save()
-            _serve(self.oracle)
+            serve(self.oracle)
             return
-        super().search(*fit_args, **fit_kwargs)
+        if self.workers is not None and len(self.workers) > 1:
+            self.oracle.verbose = verbose
+            self._search_parallel(data)
+            return
+        super().search(data, verbose=verbose)
 
-    def run_trial(self, trial, train, validation, **kwargs):
+    def _search_parallel(self, data):
+        """Keep one trial running in each worker slot until the oracle stops.
+
+        Trials are created in the same order as in a sequential search (the
+        same ids and, for random and grid search, the same values); each
+        slot asks the oracle under its own tuner id, so that it may hold one
+        ongoing trial per slot.
+        """
+        import concurrent.futures
+
+        self.on_search_begin()
+        running = {}
+        free = list(range(len(self.workers)))
+        stopped = False
+        try:
+            while True:
+                while free and not stopped:
+                    slot = free[0]
+                    trial = self.oracle.create_trial(f"{self.tuner_id}-{slot}")
+                    if trial.status == keras_tuner.engine.trial.TrialStatus.STOPPED:
+                        stopped = True
+                    elif trial.status == keras_tuner.engine.trial.TrialStatus.IDLE:
+                        break  # e.g. Hyperband waits for a round to finish
+                    else:
+                        free.pop(0)
+                        self.on_trial_begin(trial)
+                        plan, save_to = self._prepare(trial)
+                        future = self.workers[slot].submit(plan, save_to)
+                        running[future] = (slot, trial, plan)
+                if not running:
+                    break
+                done, _ = concurrent.futures.wait(
+                    list(running), return_when=concurrent.futures.FIRST_COMPLETED
+                )
+                for future in sorted(done, key=lambda f: running[f][1].trial_id):
+                    slot, trial, plan = running.pop(future)
+                    self._try_finish(trial, plan, self.workers[slot], future)
+                    self.on_trial_end(trial)
+                    free.append(slot)
+                free.sort()
+        finally:
+            for future in running:
+                future.cancel()
+        self.on_search_end()
+
+    def _try_finish(self, trial, plan, worker, future):
+        """As keras-tuner's ``_try_run_and_update_trial``, for a worker's trial."""
+        import traceback
+
+        try:
+            metrics = self._finish(trial, plan, worker.collect(future))
+            self.oracle.update_trial(trial.trial_id, metrics)
+            trial.status = keras_tuner.engine.trial.TrialStatus.COMPLETED
+        except keras_tuner.errors.FailedTrialError:
+            trial.status = keras_tuner.engine.trial.TrialStatus.FAILED
+            trial.message = traceback.format_exc()
+        except Exception:
+            trial.status = keras_tuner.engine.trial.TrialStatus.INVALID
+            trial.message = traceback.format_exc()
+
+    def run_trial(self, trial, data, **kwargs):
+        plan, save_to = self._prepare(trial)
+        if self.workers is None:
+            # Free the graphs and weights of the previous trials.
+            keras.backend.clear_session()
+            gc.collect()
+            outcome = run_plan(plan, data, self.runner.scorer, save_to)
+        else:
+            outcome = self.workers[0].run(plan, save_to)
+        return self._finish(trial, plan, outcome)
+
+    def _prepare(self, trial):
+        """The trial's plan (what to fit) and where to save its estimator."""
         runner = self.runner
         values = trial.hyperparameters.values
-        params = runner.space.params(values)
+        params = {**runner.space.params(values), **runner.callbacks()}
         if "random_state" in runner.space.estimator_params:
             # keras-tuner's seed does not reach the weights: seed the estimator.
             params.setdefault("random_state", runner.seed)
         plan = self._plan(values, params)
         save_to = self._checkpoint(trial.trial_id) if runner.hyperband else None
-        if self.workers is None:
-            # Free the graphs and weights of the previous trials.
-            keras.backend.clear_session()
-            gc.collect()
-            outcome = run_plan(plan, train, validation, runner.scorer, save_to)
-        else:
-            outcome = self.workers.run(plan, save_to)
+        return plan, save_to
+
+    def _finish(self, trial, plan, outcome):
+        """The trial's metrics for the oracle; raises if it did not score."""
+        values = trial.hyperparameters.values
         score = outcome["score"]
-        metrics = {OBJECTIVE: score, "fit_time": outcome["fit_time"]}
+        metrics = {
+            OBJECTIVE: score,
+            "score_std": outcome["score_std"],
+            "fit_time": outcome["fit_time"],
+            "cut_short": float(outcome["cut_short"]),
+        }
+        for fold, fold_score in enumerate(outcome["fold_scores"]):
+            metrics[f"fold_{fold}"] = fold_score
         if outcome["n_epochs"] is not None:
             metrics["n_epochs"] = float(outcome["n_epochs"])
         self.local_trials.append(
@@ -308,16 +521,18 @@ class DeepStackTuner(keras_tuner.Tuner):
         past = values.get(HYPERBAND_PAST_TRIAL)
         if past is not None and initial > 0:
             path = self._checkpoint(past, create=False)
-            if os.path.exists(path):
-                # Continue from the saved weights and optimizer state: a warm
-                # start builds no new network, so it neither re-initializes
-                # nor pretrains again; only the remaining epochs run.
-                resume = {"warm_start": True, "max_epochs": epochs - initial}
-                if "callbacks" in self.runner.space.estimator_params:
-                    resume["callbacks"] = clone(self.runner.estimator).callbacks
+            if os.path.exists(path) or os.path.exists(fold_path(path, 0, 2)):
+                # Continue from the saved weights and optimizer state (of
+                # each fold): a warm start builds no new network, so it
+                # neither re-initializes nor pretrains again; only the
+                # remaining epochs run.
                 return TrialPlan(
                     resume_from=path,
-                    resume_params=resume,
+                    resume_params={
+                        "warm_start": True,
+                        "max_epochs": epochs - initial,
+                        **self.runner.callbacks(),
+                    },
                     trusted=self._trusted(),
                 )
             warnings.warn(
@@ -353,31 +568,3 @@ class DeepStackTuner(keras_tuner.Tuner):
         """The search's own estimator class, which its checkpoints may name."""
         cls = type(self.runner.estimator)
         return (cls,) if _io._base_class(cls) is not None else ()
-
-
-def _serve(oracle):
-    """Serve ``oracle`` to the workers until the search is over.
-
-    keras-tuner's own chief loop polls every 20 seconds once the search is
-    exhausted; this one polls every fraction of a second, so the chief returns
-    as soon as the last worker has reported.
-    """
-    from concurrent import futures
-
-    import grpc
-    from keras_tuner.src import protos
-    from keras_tuner.src.distribute import oracle_chief
-
-    ip_addr = os.environ["KERASTUNER_ORACLE_IP"]
-    port = os.environ["KERASTUNER_ORACLE_PORT"]
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=1))
-    servicer = oracle_chief.OracleServicer(oracle)
-    protos.get_service_grpc().add_OracleServicer_to_server(servicer, server)
-    server.add_insecure_port(f"{ip_addr}:{port}")
-    server.start()
-    try:
-        while not (servicer.stop_triggered and oracle_chief.exit_chief(oracle)):
-            time.sleep(_POLL_SECONDS)
-    finally:
-        # Let the last worker's reply go out before the port closes.
-        server.stop(grace=1.0).wait()

@@ -1,0 +1,130 @@
+"""Reading tables from files and writing run folders all at once."""
+
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+READERS = {
+    ".csv": "csv",
+    ".tsv": "tsv",
+    ".txt": "csv",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+}
+
+
+def read_table(source, *, what="data"):
+    """A DataFrame from a CSV / TSV / Parquet path, or ``source`` itself.
+
+    Raises ``FileNotFoundError`` for a missing file and ``ValueError`` for
+    an unknown extension, an unreadable file or a table without rows.
+    """
+    if isinstance(source, pd.DataFrame):
+        frame = source
+    else:
+        path = Path(source)
+        if not path.is_file():
+            raise FileNotFoundError(f"{what} file not found: {str(path)!r}.")
+        kind = READERS.get(path.suffix.lower())
+        if kind is None:
+            raise ValueError(
+                f"Cannot read {what} file {str(path)!r}: unknown format "
+                f"{path.suffix or '(no extension)'!r}; use .csv, .tsv or .parquet."
+            )
+        try:
+            if kind == "parquet":
+                frame = pd.read_parquet(path)
+            else:
+                frame = pd.read_csv(path, sep="\t" if kind == "tsv" else ",")
+        except (ValueError, OSError, UnicodeDecodeError, pd.errors.ParserError) as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+            raise ValueError(
+                f"Cannot read {what} file {str(path)!r} as {kind}: "
+                f"{type(exc).__name__}: {first}"
+            ) from exc
+    if frame.shape[0] == 0 or frame.shape[1] == 0:
+        raise ValueError(f"The {what} table is empty ({frame.shape[0]} rows).")
+    return frame
+
+
+def fingerprint(frame):
+    """Column names, dtypes, row count and a content hash of ``frame``."""
+    hashed = pd.util.hash_pandas_object(frame, index=False).to_numpy()
+    return {
+        "columns": [str(c) for c in frame.columns],
+        "dtypes": {str(c): str(t) for c, t in frame.dtypes.items()},
+        "n_rows": int(frame.shape[0]),
+        "sha256": hashlib.sha256(hashed.tobytes()).hexdigest(),
+    }
+
+
+def write_json(path, payload):
+    with open(path, "w", encoding="utf-8") as handle:
+        json.dump(to_jsonable(payload), handle, indent=2, sort_keys=False)
+        handle.write("\n")
+
+
+def read_json(path):
+    with open(path, encoding="utf-8") as handle:
+        return json.load(handle)
+
+
+def to_jsonable(value):
+    """Plain JSON types for NumPy scalars / arrays, tuples and paths."""
+    if isinstance(value, dict):
+        return {str(k): to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [to_jsonable(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return [to_jsonable(v) for v in value.tolist()]
+    if isinstance(value, np.generic):
+        return to_jsonable(value.item())
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    if isinstance(value, Path):
+        return str(value)
+    return value
+
+
+@contextlib.contextmanager
+def staged_folder(out, *, overwrite=False):
+    """Yield a temporary folder beside ``out``; rename it to ``out`` on success.
+
+    An exception (or Ctrl-C) inside the block removes the temporary folder,
+    so ``out`` is either complete or as it was: never half-written. An
+    existing ``out`` is refused unless ``overwrite``, and then replaced only
+    once the new run is complete.
+    """
+    out = Path(out)
+    if out.exists() and not overwrite:
+        if out.is_dir() and not any(out.iterdir()):
+            out.rmdir()
+        else:
+            raise FileExistsError(
+                f"Output folder {str(out)!r} already exists; choose another "
+                "--out or pass --overwrite."
+            )
+    out.parent.mkdir(parents=True, exist_ok=True)
+    stage = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    umask = os.umask(0)
+    os.umask(umask)
+    stage.chmod(0o777 & ~umask)
+    try:
+        yield stage
+    except BaseException:
+        shutil.rmtree(stage, ignore_errors=True)
+        raise
+    old = None
+    if out.exists():
+        old = out.parent / f".{out.name}.old-{os.getpid()}"
+        os.replace(out, old)
+    os.replace(stage, out)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)

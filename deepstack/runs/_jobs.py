@@ -1,0 +1,171 @@
+"""Declarative jobs: a TOML file names the data, the target, the model, the search.
+
+A job file (see ``pipelines/`` in the repository)::
+
+    [data]
+    dataset = "penguins"       # a table shipped with a package, or
+    # path = "train.csv"       # a file, relative to the job file
+    target = "species"         # default: the dataset's usual target
+    test_size = 0.25           # or: test = "test.csv"
+    rows = 5000                # optional: a seeded sample of the rows
+    drop = ["year"]            # optional; also categorical, weight_column
+    task = "multiclass"        # optional; inferred from the target
+
+    [model]                    # estimator parameters over the table defaults
+    hidden_layer_sizes = [64, 64]
+
+    [search]                   # optional
+    tuner = "random"
+    max_trials = 4
+    time_limit = "2m"
+    [search.space]             # optional; the default space otherwise
+    learning_rate = { float = [1e-4, 1e-2], log = true }
+    dropout = [0.1, 0.3]       # a list is a choice
+
+    [output]
+    out = "runs/penguins"      # relative to the working directory
+    overwrite = false
+"""
+
+import tomllib
+from pathlib import Path
+
+from deepstack.runs._run import fit_table
+
+_SECTIONS = {"data", "model", "search", "output", "job"}
+_DATA_KEYS = {
+    "dataset",
+    "path",
+    "target",
+    "test",
+    "test_size",
+    "rows",
+    "drop",
+    "categorical",
+    "weight_column",
+    "task",
+    "unlabeled",
+    "pretrain",
+    "random_state",
+}
+_SEARCH_KEYS = {"tuner", "max_trials", "time_limit", "space"}
+_OUTPUT_KEYS = {"out", "overwrite"}
+
+
+def read_job(path):
+    """Parse and check a job file; returns a dict of ``fit_table`` arguments."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"job file not found: {str(path)!r}.")
+    try:
+        with open(path, "rb") as handle:
+            job = tomllib.load(handle)
+    except tomllib.TOMLDecodeError as exc:
+        raise ValueError(f"Cannot read job file {str(path)!r}: {exc}.") from exc
+    _check_keys(job, _SECTIONS, f"job file {path.name}")
+    data = job.get("data", {})
+    _check_keys(data, _DATA_KEYS, "[data]")
+    search = job.get("search", {})
+    _check_keys(search, _SEARCH_KEYS, "[search]")
+    output = job.get("output", {})
+    _check_keys(output, _OUTPUT_KEYS, "[output]")
+    if ("dataset" in data) == ("path" in data):
+        raise ValueError(f"{path.name}: [data] needs exactly one of dataset or path.")
+    if "dataset" in data:
+        from deepstack.datasets import load_table
+
+        frame, default_target = load_table(data["dataset"])
+        source = data["dataset"]
+    else:
+        from deepstack.runs._files import read_table
+
+        source = path.parent / data["path"]
+        frame, default_target = read_table(source), None
+    target = data.get("target", default_target)
+    if target is None:
+        raise ValueError(f"{path.name}: [data] needs a target column.")
+    if "rows" in data and data["rows"] < frame.shape[0]:
+        frame = frame.sample(
+            n=int(data["rows"]), random_state=data.get("random_state", 0)
+        ).reset_index(drop=True)
+    arguments = {
+        "data": frame,
+        "target": target,
+        "task": data.get("task"),
+        "test_size": data.get("test_size", 0.2),
+        "drop": data.get("drop"),
+        "categorical": data.get("categorical"),
+        "weight_column": data.get("weight_column"),
+        "pretrain": data.get("pretrain"),
+        "random_state": data.get("random_state", 0),
+        "params": _model_params(job.get("model", {})),
+        "out": output.get("out"),
+        "overwrite": bool(output.get("overwrite", False)),
+        "source": str(source),
+    }
+    for key in ("test", "unlabeled"):
+        if key in data:
+            arguments[key] = path.parent / data[key]
+    if search:
+        arguments.update(
+            search=search.get("tuner", "random"),
+            max_trials=search.get("max_trials", 10),
+            time_limit=search.get("time_limit"),
+            search_space=_space(search.get("space")),
+        )
+    return arguments
+
+
+def run_job(path, *, out=None, overwrite=None, progress=None):
+    """Run the job file at ``path``; returns the :class:`TableRun`.
+
+    ``out`` and ``overwrite`` override the job's ``[output]`` section.
+    """
+    arguments = read_job(path)
+    arguments["name"] = arguments.pop("source")
+    if out is not None:
+        arguments["out"] = out
+    if overwrite is not None:
+        arguments["overwrite"] = overwrite
+    return fit_table(progress=progress, **arguments)
+
+
+def _check_keys(table, allowed, where):
+    unknown = sorted(set(table) - allowed)
+    if unknown:
+        raise ValueError(
+            f"{where}: unknown key(s) {unknown}; allowed: {sorted(allowed)}."
+        )
+
+
+def _model_params(model):
+    params = dict(model)
+    if "hidden_layer_sizes" in params:
+        params["hidden_layer_sizes"] = tuple(params["hidden_layer_sizes"])
+    return params
+
+
+def _space(space):
+    """A search space from TOML values (tables with float / int, lists)."""
+    if space is None:
+        return None
+    from deepstack.tuning import Float, Int
+
+    result = {}
+    for name, value in space.items():
+        if isinstance(value, dict):
+            kinds = [k for k in ("float", "int") if k in value]
+            if len(kinds) != 1:
+                raise ValueError(
+                    f"[search.space] {name}: a range needs float = [lo, hi] or "
+                    "int = [lo, hi]."
+                )
+            low, high = value[kinds[0]]
+            options = {k: value[k] for k in ("log", "step") if k in value}
+            make = Float if kinds[0] == "float" else Int
+            result[name] = make(low, high, **options)
+        elif isinstance(value, list):
+            result[name] = [tuple(v) if isinstance(v, list) else v for v in value]
+        else:
+            result[name] = value
+    return result

@@ -1,0 +1,340 @@
+"""``report.html``: one self-contained page about a run (images embedded).
+
+The page is made from the run folder's files alone (config, metrics,
+history, trials, test predictions, findings), so ``deepstack report`` can
+write it again at any time without the data.
+"""
+
+import base64
+import html
+import io
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from deepstack.runs import _files
+
+SECTIONS = (
+    ("summary", "Summary"),
+    ("data", "Data"),
+    ("training", "Training"),
+    ("search", "Search"),
+    ("evaluation", "Evaluation on the test rows"),
+    ("diagnostics", "Diagnostics"),
+)
+
+_STYLE = """
+body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1100px;
+       color: #222; line-height: 1.4; }
+h1 { font-size: 1.6em; } h2 { border-bottom: 1px solid #ccc; margin-top: 2em; }
+table { border-collapse: collapse; margin: 0.5em 0; font-size: 0.9em; }
+th, td { border: 1px solid #ddd; padding: 3px 8px; text-align: left; }
+th { background: #f4f4f4; }
+img { max-width: 100%; border: 1px solid #eee; margin: 0.5em 0; }
+.finding-error { color: #a00; } .finding-warning { color: #a60; }
+.muted { color: #777; }
+"""
+
+
+def findings_for(run, X):
+    """Findings about a fitted run, as plain dicts (for ``findings.json``).
+
+    The learning curves (:func:`deepstack.diagnostics.analyze_curves`) and
+    the health of the hidden units on the rows ``X`` (a frame of feature
+    columns) after training.
+    """
+    from deepstack.diagnostics import analyze_curves, unit_health
+
+    estimator = run.estimator
+    found = [
+        {
+            "code": f.code,
+            "severity": f.severity,
+            "message": f.message,
+            "advice": list(f.advice),
+        }
+        for f in analyze_curves(estimator.history_)
+    ]
+    Z = run.pipeline[0].transform(X)
+    health = unit_health(estimator, Z, max_samples=1000)
+    layers = [
+        {
+            "layer": layer.name,
+            "activation": layer.activation,
+            "units": layer.n_units,
+            "saturation": layer.saturation,
+            "dead_units": layer.dead_units,
+            "sparsity": layer.sparsity,
+            "mean_abs_correlation": layer.correlation,
+        }
+        for layer in health
+    ]
+    for layer in layers:
+        dead = layer["dead_units"]
+        if dead is not None and dead > 0.5:
+            found.append(
+                {
+                    "code": "dead_units",
+                    "severity": "warning",
+                    "message": f"{dead:.0%} of the units of {layer['layer']} never "
+                    "fire on the test rows.",
+                    "advice": ["Lower the learning rate or use batch normalization."],
+                }
+            )
+    return {"findings": found, "unit_health": layers}
+
+
+def write_report(folder):
+    """Write ``report.html`` into the run ``folder``; returns its path."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    folder = Path(folder)
+    config = _files.read_json(folder / "config.json")
+    metrics = _files.read_json(folder / "metrics.json")
+    history = _read_csv(folder / "history.csv")
+    trials = _read_csv(folder / "trials.csv")
+    predictions = _read_csv(folder / "test_predictions.csv")
+    findings = {}
+    if (folder / "findings.json").exists():
+        findings = _files.read_json(folder / "findings.json") or {}
+    body = [
+        f"<h1>deepstack run: {_e(config['task'])} on "
+        f"<code>{_e(config['target'])}</code></h1>",
+        _section("summary", _summary(config, metrics)),
+        _section("data", _data(config)),
+        _section("training", _training(history, metrics)),
+        _section("search", _search(trials, metrics)),
+        _section("evaluation", _evaluation(config, predictions)),
+        _section("diagnostics", _diagnostics(findings)),
+    ]
+    page = (
+        "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
+        f"<title>deepstack run: {_e(config['target'])}</title>"
+        f"<style>{_STYLE}</style></head><body>\n"
+        + "\n".join(body)
+        + "\n</body></html>\n"
+    )
+    path = folder / "report.html"
+    path.write_text(page, encoding="utf-8")
+    return path
+
+
+# ------------------------------------------------------------ sections
+
+
+def _section(key, content):
+    title = dict(SECTIONS)[key]
+    return f"<section id='{key}'><h2>{_e(title)}</h2>\n{content}\n</section>"
+
+
+def _summary(config, metrics):
+    test = metrics.get("test", {})
+    primary = metrics.get("primary_metric")
+    rows = [
+        ("data", config.get("source")),
+        ("task", config.get("task")),
+        ("target", config.get("target")),
+        ("estimator", config.get("estimator")),
+        ("hidden layers", config["params"].get("hidden_layer_sizes")),
+        ("training rows", config.get("n_train")),
+        ("test rows", test.get("n_samples")),
+        (f"test {primary}", _fmt(test.get(primary))),
+        (
+            "epochs run (best)",
+            f"{metrics.get('n_epochs')} ({metrics.get('best_epoch')})",
+        ),
+        ("fit time (s)", _fmt(metrics.get("times", {}).get("fit_s"))),
+        ("seed", config.get("random_state")),
+        ("versions", ", ".join(f"{k} {v}" for k, v in config["versions"].items())),
+    ]
+    parts = [_kv_table(rows), "<h3>Test metrics</h3>", _kv_table(test.items())]
+    if metrics.get("validation"):
+        parts += ["<h3>Validation metrics (best epoch)</h3>"]
+        parts.append(_kv_table(metrics["validation"].items()))
+    notes = config.get("notes") or []
+    if notes:
+        parts.append("<h3>Notes</h3><ul>")
+        parts += [f"<li>{_e(n)}</li>" for n in notes]
+        parts.append("</ul>")
+    parts.append("<details><summary>All estimator parameters</summary>")
+    parts.append(_kv_table(sorted(config["params"].items())))
+    parts.append("</details>")
+    return "\n".join(parts)
+
+
+def _data(config):
+    columns = pd.DataFrame(config["columns"])
+    fp = config["fingerprint"]
+    head = (
+        f"<p>{fp['n_rows']} labeled rows, {len(fp['columns'])} columns; "
+        f"{config.get('n_network_inputs')} network inputs after preprocessing. "
+        f"Content hash <code>{fp['sha256'][:16]}</code>.</p>"
+    )
+    return head + columns.to_html(index=False, border=0)
+
+
+def _training(history, metrics):
+    if history is None or history.empty:
+        return "<p class='muted'>No training history.</p>"
+    from deepstack.plotting import plot_learning_curves
+
+    logs = {c: history[c].tolist() for c in history.columns if c != "epoch"}
+    figure = plot_learning_curves(logs, best_epoch=metrics.get("best_epoch"))
+    halvings = 0
+    if "learning_rate" in logs:
+        rates = np.asarray(logs["learning_rate"], dtype=float)
+        halvings = int(np.sum(rates[1:] < rates[:-1] * 0.99))
+    return (
+        f"<p>{len(history)} epochs; the weights of epoch {metrics.get('best_epoch')} "
+        f"were kept; the learning rate was lowered {halvings} time(s).</p>"
+        + _img(figure, "learning curves")
+    )
+
+
+def _search(trials, metrics):
+    summary = metrics.get("search")
+    if trials is None or summary is None:
+        return "<p class='muted'>No search: the run trained one configuration.</p>"
+    from deepstack.plotting import plot_search_trials
+
+    params = [c for c in trials.columns if c.startswith("param_")]
+    parts = [
+        f"<p>{summary['n_trials']} trials; best validation score "
+        f"{_fmt(summary['best_score'])}.</p>",
+        _kv_table(sorted(summary["best_params"].items())),
+    ]
+    done = trials[trials["status"] == "COMPLETED"] if "status" in trials else trials
+    if params and len(done) >= 1:
+        frame = done[params + ["score"]].rename(
+            columns={p: p.removeprefix("param_") for p in params}
+        )
+        frame = frame.map(lambda v: str(v) if isinstance(v, (list, tuple)) else v)
+        parts.append(_img(plot_search_trials(frame.to_dict("list")), "search trials"))
+    parts.append(trials.to_html(index=False, border=0, na_rep=""))
+    return "\n".join(parts)
+
+
+def _evaluation(config, predictions):
+    if predictions is None or predictions.empty:
+        return "<p class='muted'>No test rows.</p>"
+    import matplotlib.pyplot as plt
+
+    target = config["target"]
+    y_true = predictions[target].to_numpy()
+    y_pred = predictions[f"predicted_{target}"].to_numpy()
+    figures = []
+    if config["task"] == "regression":
+        from sklearn.metrics import PredictionErrorDisplay
+
+        fig, axes = plt.subplots(1, 2, figsize=(10, 4.5))
+        PredictionErrorDisplay.from_predictions(
+            y_true, y_pred, kind="actual_vs_predicted", ax=axes[0]
+        )
+        PredictionErrorDisplay.from_predictions(
+            y_true, y_pred, kind="residual_vs_predicted", ax=axes[1]
+        )
+        axes[0].set_title("predicted vs true")
+        axes[1].set_title("residuals")
+        fig.tight_layout()
+        figures.append(_img(fig, "predicted vs true and residuals"))
+        return "\n".join(figures)
+    from sklearn.metrics import (
+        ConfusionMatrixDisplay,
+        PrecisionRecallDisplay,
+        RocCurveDisplay,
+    )
+
+    classes = [str(c) for c in config["classes"]]
+    y_true, y_pred = y_true.astype(str), y_pred.astype(str)
+    fig, ax = plt.subplots(figsize=(5.5, 5))
+    ConfusionMatrixDisplay.from_predictions(
+        y_true, y_pred, labels=classes, ax=ax, colorbar=False
+    )
+    ax.set_title("confusion matrix")
+    fig.tight_layout()
+    figures.append(_img(fig, "confusion matrix"))
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.5))
+    shown = classes[1:] if len(classes) == 2 else classes
+    for label in shown:
+        column = f"proba_{label}"
+        if column not in predictions or not (y_true == label).any():
+            continue
+        if (y_true == label).all():
+            continue
+        score = predictions[column].to_numpy()
+        name = label if len(classes) > 2 else f"{label} (positive)"
+        RocCurveDisplay.from_predictions(
+            y_true == label, score, ax=axes[0], name=name, plot_chance_level=False
+        )
+        PrecisionRecallDisplay.from_predictions(
+            y_true == label, score, ax=axes[1], name=name
+        )
+    axes[0].set_title("ROC (one vs rest)")
+    axes[1].set_title("precision-recall (one vs rest)")
+    fig.tight_layout()
+    figures.append(_img(fig, "ROC and precision-recall curves"))
+    return "\n".join(figures)
+
+
+def _diagnostics(findings):
+    if not findings:
+        return "<p class='muted'>No diagnostics recorded.</p>"
+    items = findings.get("findings", [])
+    parts = []
+    if items:
+        parts.append("<ul>")
+        for f in items:
+            advice = "".join(f"<li>{_e(a)}</li>" for a in f.get("advice", []))
+            parts.append(
+                f"<li class='finding-{_e(f['severity'])}'><b>{_e(f['code'])}</b>: "
+                f"{_e(f['message'])}<ul>{advice}</ul></li>"
+            )
+        parts.append("</ul>")
+    else:
+        parts.append("<p>The learning curves show no problem.</p>")
+    layers = findings.get("unit_health") or []
+    if layers:
+        parts.append("<h3>Hidden units on the test rows</h3>")
+        frame = pd.DataFrame(layers).map(
+            lambda v: _fmt(v) if isinstance(v, float) else v
+        )
+        parts.append(frame.to_html(index=False, border=0, na_rep=""))
+    return "\n".join(parts)
+
+
+# ------------------------------------------------------------ helpers
+
+
+def _read_csv(path):
+    return pd.read_csv(path) if Path(path).exists() else None
+
+
+def _img(figure, alt):
+    import matplotlib.pyplot as plt
+
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=80, bbox_inches="tight")
+    plt.close(figure)
+    data = base64.b64encode(buffer.getvalue()).decode("ascii")
+    return f"<img alt='{_e(alt)}' src='data:image/png;base64,{data}'>"
+
+
+def _kv_table(rows):
+    cells = "".join(f"<tr><th>{_e(k)}</th><td>{_e(_fmt(v))}</td></tr>" for k, v in rows)
+    return f"<table>{cells}</table>"
+
+
+def _fmt(value):
+    if isinstance(value, float):
+        return "" if math.isnan(value) else f"{value:.4g}"
+    if isinstance(value, (list, dict)):
+        return json.dumps(value)
+    return "" if value is None else str(value)
+
+
+def _e(value):
+    return html.escape(str(value), quote=True)

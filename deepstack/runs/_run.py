@@ -1,0 +1,729 @@
+"""The main job: a table in, a fitted and saved run out (``fit_table``).
+
+The data climb down one way: file -> :class:`~deepstack.tables.TablePreprocessor`
+(fitted on the training rows) -> a deepstack estimator, or a
+:class:`~deepstack.DeepStackSearch` over one -> metrics on the test rows ->
+a run folder written all at once (see :func:`save_run`).
+"""
+
+import contextlib
+import math
+import platform
+import re
+import time
+import warnings
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sklearn.model_selection import train_test_split
+from sklearn.pipeline import Pipeline
+
+import deepstack
+from deepstack.runs import _files
+from deepstack.runs._metrics import PRIMARY, task_metrics
+from deepstack.runs._progress import ProgressCallback, RunProgress
+from deepstack.tables import TablePreprocessor, infer_task
+
+TASKS = ("binary", "multiclass", "regression", "classification")
+SEARCHES = ("random", "bayesian", "hyperband", "grid")
+PRETRAIN = ("autoencoder", "denoising")
+
+_PREPROCESSOR = "preprocessor.skops"
+# Present in the staging folder while the network trains.
+_TRAINING = ".training"
+_MODEL = "model"
+# Modules whose classes a run's preprocessor may contain; anything else in a
+# run folder is refused at load time (skops' trusted-types model).
+_TRUSTED_MODULES = ("sklearn.", "skrub.", "numpy.", "scipy.", "deepstack.tables.")
+
+
+def parse_duration(value):
+    """Seconds from ``90``, ``"90s"``, ``"20m"``, ``"1.5h"`` (None stays None)."""
+    if value is None:
+        return None
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        seconds = float(value)
+    else:
+        match = re.fullmatch(r"\s*(\d+(?:\.\d*)?)\s*([smh]?)\s*", str(value))
+        if match is None:
+            raise ValueError(
+                f"time limit {value!r} is not a duration such as 90s, 20m or 1.5h."
+            )
+        seconds = float(match[1]) * {"": 1, "s": 1, "m": 60, "h": 3600}[match[2]]
+    if not seconds > 0:
+        raise ValueError(f"time limit must be positive; got {value!r}.")
+    return seconds
+
+
+def table_defaults(task, n_rows):
+    """Estimator parameters the main job starts from, by data size.
+
+    Mini-batches follow the number of rows (32 up to 3,200 rows, doubling
+    per doubling of the rows, at most 512), so an epoch of a large table
+    is a few hundred steps rather than thousands. Tables carry few,
+    informative columns: no input dropout.
+    """
+    batch = 32 if n_rows <= 3200 else min(512, 2 ** round(math.log2(n_rows / 100)))
+    return {
+        "batch_size": int(batch),
+        "input_dropout": 0.0,
+        "max_epochs": 200,
+    }
+
+
+class TableRun:
+    """A fitted table model: the pipeline, its metrics, and its run folder.
+
+    Returned by :func:`fit_table` and :func:`load_run`.
+
+    Attributes
+    ----------
+    pipeline : sklearn.pipeline.Pipeline
+        ``TablePreprocessor`` then the fitted deepstack estimator.
+    config : dict
+        Resolved parameters, seed, versions, data fingerprint, column roles.
+    metrics : dict
+        ``validation`` and ``test`` metrics, epochs and times.
+    path : pathlib.Path or None
+        The run folder, when the run was saved.
+    history : dict
+        The estimator's per-epoch logs.
+    trials : pandas.DataFrame or None
+        One row per search trial, when searched.
+    """
+
+    def __init__(self, pipeline, config, metrics, *, path=None, trials=None):
+        self.pipeline = pipeline
+        self.config = config
+        self.metrics = metrics
+        self.path = None if path is None else Path(path)
+        self.trials = trials
+
+    @property
+    def estimator(self):
+        return self.pipeline[-1]
+
+    @property
+    def history(self):
+        return dict(self.estimator.history_)
+
+    @property
+    def task(self):
+        return self.config["task"]
+
+    @property
+    def target(self):
+        return self.config["target"]
+
+    def __repr__(self):
+        where = f", path={str(self.path)!r}" if self.path else ""
+        return f"TableRun(task={self.task!r}, target={self.target!r}{where})"
+
+    def features(self, data, *, what="data"):
+        """The feature columns of ``data`` in training order.
+
+        Missing columns raise a ``ValueError`` naming them; extra columns
+        (the target among them) are left out with a warning.
+        """
+        frame = _files.read_table(data, what=what)
+        expected = self.config["feature_columns"]
+        missing = [c for c in expected if c not in frame.columns]
+        if missing:
+            raise ValueError(
+                f"Column(s) {missing} were present at fit and are missing from "
+                f"the {what} table; its columns are {list(map(str, frame.columns))}."
+            )
+        ignored = {
+            self.target,
+            self.config.get("weight_column"),
+            *self.config.get("dropped_columns", []),
+        }
+        extra = [c for c in frame.columns if c not in expected and c not in ignored]
+        if extra:
+            warnings.warn(
+                f"Column(s) {extra} were not seen at fit and are ignored.",
+                UserWarning,
+                stacklevel=3,
+            )
+        return frame, frame[expected]
+
+    def predict(self, data):
+        """Predictions for the rows of ``data`` (a DataFrame or a file path)."""
+        _, X = self.features(data)
+        return self.pipeline.predict(X)
+
+    def predict_proba(self, data):
+        """Class probabilities, one column per entry of ``classes``."""
+        if self.task == "regression":
+            raise ValueError("predict_proba needs a classification run.")
+        _, X = self.features(data)
+        return self.pipeline.predict_proba(X)
+
+    @property
+    def classes(self):
+        return getattr(self.estimator, "classes_", None)
+
+    def predictions_frame(self, data, *, proba=False):
+        """A DataFrame with the prediction (and probabilities) for ``data``."""
+        _, X = self.features(data)
+        out = pd.DataFrame({f"predicted_{self.target}": self.pipeline.predict(X)})
+        if proba:
+            probabilities = self.pipeline.predict_proba(X)
+            for i, label in enumerate(self.classes):
+                out[f"proba_{label}"] = probabilities[:, i]
+        return out
+
+    def evaluate(self, data):
+        """Metrics of the run on labeled rows ``data`` (same as at fit)."""
+        frame, X = self.features(data)
+        if self.target not in frame.columns:
+            raise ValueError(
+                f"Target column {self.target!r} is not in the table; evaluate "
+                "needs labeled rows."
+            )
+        y = frame[self.target]
+        keep = y.notna().to_numpy()
+        if not keep.any():
+            raise ValueError(f"Every value of the target {self.target!r} is missing.")
+        X, y = X[keep], y[keep].to_numpy()
+        y_pred = self.pipeline.predict(X)
+        proba = None
+        if self.task != "regression":
+            proba = self.pipeline.predict_proba(X)
+            y = _as_label_dtype(y, self.classes)
+        return task_metrics(self.task, y, y_pred, proba, self.classes)
+
+    def write_report(self):
+        """(Re)write ``report.html`` in the run folder; returns its path."""
+        from deepstack.runs._report import write_report
+
+        if self.path is None:
+            raise ValueError("This run has no folder; fit it with out=... first.")
+        return write_report(self.path)
+
+
+def fit_table(
+    data,
+    target,
+    *,
+    task=None,
+    test=None,
+    test_size=0.2,
+    unlabeled=None,
+    drop=None,
+    categorical=None,
+    weight_column=None,
+    params=None,
+    search=None,
+    max_trials=10,
+    time_limit=None,
+    search_space=None,
+    pretrain=None,
+    out=None,
+    overwrite=False,
+    random_state=0,
+    progress=None,
+    name=None,
+):
+    """Fit a deep network on a table and (optionally) save the run folder.
+
+    Parameters
+    ----------
+    data : pandas.DataFrame or path
+        The training table (CSV, TSV or Parquet file, or a DataFrame).
+    target : str
+        The column to predict.
+    task : {"binary", "multiclass", "classification", "regression"}, default=None
+        Inferred from the target when None (see
+        :func:`deepstack.tables.infer_task`).
+    test : DataFrame or path, default=None
+        Labeled rows to report test metrics on. When None, ``test_size`` of
+        the rows are held out (stratified for classification, seeded).
+    test_size : float, default=0.2
+    unlabeled : DataFrame or path, default=None
+        Extra rows without a usable target, for pretraining (classification).
+        Rows of ``data`` whose target is missing join them when pretraining
+        is on; otherwise they are dropped with a warning.
+    drop, categorical : list of str, default=None
+        Columns to leave out / to treat as categorical.
+    weight_column : str, default=None
+        A column of per-row loss weights (not a feature).
+    params : dict, default=None
+        Estimator parameters, over :func:`table_defaults`.
+    search : {"random", "bayesian", "hyperband", "grid"}, default=None
+        Search hyperparameters with :class:`~deepstack.DeepStackSearch`.
+    max_trials : int, default=10
+    time_limit : float or str, default=None
+        Budget of the search (seconds, or ``"20m"``); the refit is outside it.
+    search_space : dict, default=None
+        The search space (the default space when None).
+    pretrain : {"autoencoder", "denoising"}, default=None
+        Greedy layer-wise pretraining of the hidden layers.
+    out : path, default=None
+        The run folder to write (refused if it exists, unless ``overwrite``).
+    random_state : int, default=0
+    progress : bool, default=None
+        Progress bars on standard error (None: only on a terminal).
+    name : str, default=None
+        The data's name in the report (the file name by default).
+
+    Returns
+    -------
+    TableRun
+    """
+    started = time.perf_counter()
+    if task is not None and task not in TASKS:
+        raise ValueError(f"task must be one of {TASKS}; got {task!r}.")
+    if search is not None and search not in SEARCHES:
+        raise ValueError(f"search must be one of {SEARCHES}; got {search!r}.")
+    if pretrain is not None and pretrain not in PRETRAIN:
+        raise ValueError(f"pretrain must be one of {PRETRAIN}; got {pretrain!r}.")
+    seconds = parse_duration(time_limit)
+    frame = _files.read_table(data, what="training")
+    source = name or _source_name(data)
+    _check_target_column(frame, target, weight_column, drop)
+    y_all = frame[target]
+    labeled = y_all.notna().to_numpy()
+    if not labeled.any():
+        raise ValueError(f"Every value of the target {target!r} is missing.")
+    task = _resolve_task(task, y_all[labeled])
+    notes = []
+    unlabeled_frames = []
+    if not labeled.all():
+        n_missing = int((~labeled).sum())
+        if pretrain is not None and task != "regression":
+            notes.append(
+                f"{n_missing} row(s) without a target are used as unlabeled rows "
+                "for pretraining"
+            )
+            unlabeled_frames.append(frame[~labeled])
+        else:
+            message = f"{n_missing} row(s) without a target were dropped"
+            notes.append(message)
+            warnings.warn(message + ".", UserWarning, stacklevel=2)
+    if unlabeled is not None:
+        if task == "regression":
+            raise ValueError(
+                "Unlabeled rows need a classification task: the regressor has "
+                "no semi-supervised mode."
+            )
+        if pretrain is None:
+            raise ValueError(
+                "Unlabeled rows are used by pretraining: pass pretrain "
+                "('denoising' or 'autoencoder') with them."
+            )
+        unlabeled_frames.append(_files.read_table(unlabeled, what="unlabeled"))
+    frame = frame[labeled]
+    feature_columns = [
+        c for c in frame.columns if c not in {target, weight_column, *(drop or ())}
+    ]
+    if not feature_columns:
+        raise ValueError(f"The table has no feature columns besides {target!r}.")
+    if test is not None:
+        test_frame = _files.read_table(test, what="test")
+        train_frame = frame
+    else:
+        train_frame, test_frame = _split(frame, target, task, test_size, random_state)
+    y_train = train_frame[target].to_numpy()
+    if task != "regression" and len(pd.unique(y_train)) < 2:
+        raise ValueError(
+            f"The target {target!r} has a single class ({y_train[0]!r}) in the "
+            "training rows; classification needs at least two."
+        )
+    if task == "regression":
+        y_train = _numeric_target(y_train, target)
+
+    # The run folder is built in a hidden folder beside ``out`` and renamed at
+    # the end: an interrupted or failed fit leaves ``out`` as it was.
+    staging = (
+        _files.staged_folder(out, overwrite=overwrite)
+        if out is not None
+        else contextlib.nullcontext()
+    )
+    with staging as stage:
+        display = RunProgress(
+            progress, max_trials=max_trials if search else None, time_limit=seconds
+        )
+        with display:
+            display.stage(
+                f"{source}: {frame.shape[0]} rows, {len(feature_columns)} feature "
+                f"columns, task {task} on {target!r}"
+            )
+            t0 = time.perf_counter()
+            preprocessor = TablePreprocessor(categorical=categorical)
+            X_train = preprocessor.fit_transform(train_frame[feature_columns], y_train)
+            preprocess_time = time.perf_counter() - t0
+            notes.extend(preprocessor.notes_)
+            for note in preprocessor.notes_:
+                display.stage(note)
+            sample_weight = None
+            if weight_column is not None:
+                sample_weight = _weights(train_frame[weight_column], weight_column)
+            if unlabeled_frames:
+                X_extra = preprocessor.transform(
+                    pd.concat([f[feature_columns] for f in unlabeled_frames])
+                )
+                X_train = np.concatenate([X_train, X_extra])
+                y_train = np.concatenate(
+                    [
+                        y_train.astype(object),
+                        np.full(X_extra.shape[0], -1, dtype=object),
+                    ]
+                )
+                if sample_weight is not None:
+                    sample_weight = np.concatenate(
+                        [sample_weight, np.ones(X_extra.shape[0], np.float32)]
+                    )
+            estimator = _make_estimator(
+                task, X_train.shape[0], params, pretrain, random_state, display
+            )
+            t0 = time.perf_counter()
+            if stage is not None:
+                (stage / _TRAINING).touch()
+            if pretrain is not None:
+                display.stage(f"pretraining ({pretrain}), then fine-tuning")
+            searcher = None
+            if search is None:
+                display.stage(f"training {_describe(estimator)}")
+                estimator.fit(X_train, y_train, sample_weight=sample_weight)
+            else:
+                display.stage(
+                    f"{search} search, {max_trials} trials"
+                    + (f", time limit {seconds:.0f} s" if seconds else "")
+                )
+                searcher = _make_search(
+                    estimator, search, max_trials, seconds, search_space, random_state
+                )
+                searcher.fit(X_train, y_train, sample_weight=sample_weight)
+                estimator = searcher.best_estimator_
+            fit_time = time.perf_counter() - t0
+        # The progress display is not part of the model.
+        estimator.set_params(callbacks=None)
+        pipeline = Pipeline([("table", preprocessor), ("model", estimator)])
+
+        run = TableRun(pipeline, {}, {})
+        run.config = _config(
+            run,
+            frame=frame,
+            source=source,
+            target=target,
+            task=task,
+            feature_columns=feature_columns,
+            weight_column=weight_column,
+            dropped_columns=list(drop or []),
+            preprocessor=preprocessor,
+            notes=notes,
+            search=search,
+            max_trials=max_trials,
+            time_limit=seconds,
+            random_state=random_state,
+            n_train=train_frame.shape[0],
+            n_unlabeled=sum(f.shape[0] for f in unlabeled_frames),
+            test_given=test is not None,
+            test_size=test_size,
+        )
+        test_metrics = run.evaluate(test_frame)
+        run.trials = _trials_frame(searcher)
+        run.metrics = {
+            "task": task,
+            "primary_metric": PRIMARY[task],
+            "test": test_metrics,
+            "validation": _validation_metrics(estimator),
+            "n_epochs": int(estimator.n_iter_),
+            "best_epoch": estimator.best_epoch_,
+            "search": _search_summary(searcher),
+            "times": {
+                "preprocess_s": preprocess_time,
+                "fit_s": fit_time,
+                "total_s": time.perf_counter() - started,
+            },
+        }
+        if stage is not None:
+            _write_run(run, stage, test_frame)
+    if out is not None:
+        run.path = Path(out)
+    return run
+
+
+def save_run(run, out, *, test_frame=None, overwrite=False):
+    """Write ``run`` to the folder ``out`` all at once; returns its path.
+
+    The folder holds ``model/`` (the estimator in deepstack's safe format),
+    ``preprocessor.skops``, ``config.json``, ``metrics.json``,
+    ``history.csv``, ``trials.csv`` (when searched), ``test_predictions.csv``
+    and ``findings.json`` (when test rows are given), and ``report.html``.
+    """
+    out = Path(out)
+    with _files.staged_folder(out, overwrite=overwrite) as stage:
+        _write_run(run, stage, test_frame)
+    return out
+
+
+def _write_run(run, stage, test_frame):
+    import skops.io
+
+    from deepstack.runs._report import findings_for, write_report
+
+    (stage / _TRAINING).unlink(missing_ok=True)
+    deepstack.save(run.estimator, stage / _MODEL)
+    skops.io.dump(
+        run.pipeline[0], stage / _PREPROCESSOR, compression=zipfile.ZIP_DEFLATED
+    )
+    _files.write_json(stage / "config.json", run.config)
+    _files.write_json(stage / "metrics.json", run.metrics)
+    pd.DataFrame(run.history).to_csv(stage / "history.csv", index_label="epoch")
+    if run.trials is not None:
+        run.trials.to_csv(stage / "trials.csv", index=False)
+    findings = {}
+    if test_frame is not None:
+        _, X_test = run.features(test_frame, what="test")
+        predictions = run.predictions_frame(X_test, proba=run.task != "regression")
+        predictions.insert(0, run.target, test_frame[run.target].to_numpy())
+        keep = predictions[run.target].notna().to_numpy()
+        predictions[keep].to_csv(stage / "test_predictions.csv", index=False)
+        findings = findings_for(run, X_test[keep])
+    _files.write_json(stage / "findings.json", findings)
+    write_report(stage)
+
+
+def load_run(path):
+    """Load a run folder written by :func:`fit_table` / :func:`save_run`.
+
+    Nothing in the folder can run code: the estimator is read with
+    :func:`deepstack.load`, and the preprocessor with skops after checking
+    that it only holds types from scikit-learn, skrub, NumPy, SciPy and
+    ``deepstack.tables``.
+    """
+    import skops.io
+
+    path = Path(path)
+    if not path.is_dir():
+        raise FileNotFoundError(f"run folder not found: {str(path)!r}.")
+    for name in ("config.json", "metrics.json", _PREPROCESSOR, _MODEL):
+        if not (path / name).exists():
+            raise ValueError(
+                f"{str(path)!r} is not a complete deepstack run: {name} is missing."
+            )
+    untrusted = skops.io.get_untrusted_types(file=path / _PREPROCESSOR)
+    refused = [t for t in untrusted if not t.startswith(_TRUSTED_MODULES)]
+    if refused:
+        raise ValueError(
+            f"Refusing to load {str(path / _PREPROCESSOR)!r}: it holds types "
+            f"outside the trusted libraries: {refused}."
+        )
+    preprocessor = skops.io.load(path / _PREPROCESSOR, trusted=untrusted)
+    estimator = deepstack.load(path / _MODEL)
+    pipeline = Pipeline([("table", preprocessor), ("model", estimator)])
+    trials = None
+    if (path / "trials.csv").exists():
+        trials = pd.read_csv(path / "trials.csv")
+    return TableRun(
+        pipeline,
+        _files.read_json(path / "config.json"),
+        _files.read_json(path / "metrics.json"),
+        path=path,
+        trials=trials,
+    )
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def _source_name(data):
+    return "DataFrame" if isinstance(data, pd.DataFrame) else Path(data).name
+
+
+def _check_target_column(frame, target, weight_column, drop):
+    columns = list(map(str, frame.columns))
+    if target not in frame.columns:
+        raise ValueError(
+            f"Target column {target!r} is not in the table; its columns are {columns}."
+        )
+    for name, what in ((weight_column, "weight column"),):
+        if name is not None and name not in frame.columns:
+            raise ValueError(
+                f"{what} {name!r} is not in the table; its columns are {columns}."
+            )
+    unknown = [c for c in drop or () if c not in frame.columns]
+    if unknown:
+        raise ValueError(
+            f"Column(s) {unknown} to drop are not in the table; its columns are {columns}."
+        )
+    if target in (drop or ()):
+        raise ValueError(f"The target {target!r} cannot be dropped.")
+
+
+def _resolve_task(task, y):
+    if task is None:
+        return infer_task(y)
+    if task == "regression":
+        return task
+    n_classes = y.nunique()
+    if task == "binary" and n_classes > 2:
+        raise ValueError(f"task='binary' but the target has {n_classes} classes.")
+    return "binary" if n_classes <= 2 else "multiclass"
+
+
+def _numeric_target(y, target):
+    try:
+        return np.asarray(y, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(
+            f"A regression needs a numeric target; {target!r} holds values such "
+            f"as {y[0]!r}."
+        ) from exc
+
+
+def _weights(column, name):
+    try:
+        weights = np.asarray(column, dtype=np.float32)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"Weight column {name!r} is not numeric.") from exc
+    if not np.isfinite(weights).all() or (weights < 0).any():
+        raise ValueError(
+            f"Weight column {name!r} must hold finite, non-negative numbers."
+        )
+    return weights
+
+
+def _split(frame, target, task, test_size, seed):
+    if not 0 < test_size < 1:
+        raise ValueError(f"test_size must be in (0, 1); got {test_size!r}.")
+    stratify = None
+    if task != "regression":
+        counts = frame[target].value_counts()
+        n_test = math.ceil(test_size * frame.shape[0])
+        if counts.min() >= 2 and n_test >= len(counts):
+            stratify = frame[target]
+    return train_test_split(
+        frame, test_size=test_size, random_state=seed, stratify=stratify
+    )
+
+
+def _make_estimator(task, n_rows, params, pretrain, random_state, display):
+    from deepstack import DeepStackClassifier, DeepStackRegressor
+
+    cls = DeepStackRegressor if task == "regression" else DeepStackClassifier
+    settings = table_defaults(task, n_rows)
+    if pretrain is not None:
+        settings["pretrain"] = pretrain
+    settings.update(params or {})
+    settings["random_state"] = random_state
+    estimator = cls(**settings)
+    callback = ProgressCallback(display, estimator.max_epochs)
+    estimator.set_params(callbacks=[callback, *(estimator.callbacks or [])])
+    return estimator
+
+
+def _make_search(estimator, tuner, max_trials, seconds, space, seed):
+    from deepstack import DeepStackSearch
+
+    options = {}
+    if seconds is not None:
+        options["time_limit"] = seconds
+    return DeepStackSearch(
+        estimator,
+        space,
+        tuner=tuner,
+        max_trials=max_trials,
+        random_state=seed,
+        **options,
+    )
+
+
+def _describe(estimator):
+    sizes = "-".join(str(s) for s in estimator.hidden_layer_sizes)
+    return f"{type(estimator).__name__} ({sizes}, batch {estimator.batch_size})"
+
+
+def _as_label_dtype(y, classes):
+    """Cast labels read from a file to the dtype of the fitted classes."""
+    if classes is None:
+        return y
+    try:
+        return np.asarray(y).astype(np.asarray(classes).dtype)
+    except (TypeError, ValueError):
+        return np.asarray(y)
+
+
+def _validation_metrics(estimator):
+    history = estimator.history_
+    best = estimator.best_epoch_
+    if best is None:
+        return {}
+    return {
+        key: float(values[best])
+        for key, values in history.items()
+        if key.startswith("val_") and best < len(values)
+    }
+
+
+def _trials_frame(searcher):
+    if searcher is None:
+        return None
+    rows = {k: v for k, v in searcher.results_.items() if k != "params"}
+    return pd.DataFrame(rows)
+
+
+def _search_summary(searcher):
+    if searcher is None:
+        return None
+    return {
+        "best_params": _files.to_jsonable(searcher.best_params_),
+        "best_score": float(searcher.best_score_),
+        "n_trials": int(searcher.n_trials_),
+    }
+
+
+def _versions():
+    import keras
+    import sklearn
+    import skrub
+
+    versions = {
+        "python": platform.python_version(),
+        "deepstack": deepstack.__version__,
+        "keras": keras.__version__,
+        "backend": keras.backend.backend(),
+        "scikit-learn": sklearn.__version__,
+        "skrub": skrub.__version__,
+        "numpy": np.__version__,
+        "pandas": pd.__version__,
+    }
+    if versions["backend"] == "tensorflow":
+        import tensorflow as tf
+
+        versions["tensorflow"] = tf.__version__
+    return versions
+
+
+def _config(run, *, frame, preprocessor, feature_columns, **values):
+    estimator = run.estimator
+    params = {k: v for k, v in estimator.get_params().items() if k != "callbacks"}
+    summary = []
+    for name in feature_columns:
+        column = frame[name]
+        summary.append(
+            {
+                "column": str(name),
+                "dtype": str(column.dtype),
+                "role": preprocessor.roles_.get(name, "dropped"),
+                "missing": int(column.isna().sum()),
+                "unique": int(column.nunique(dropna=True)),
+            }
+        )
+    return _files.to_jsonable(
+        {
+            **values,
+            "feature_columns": feature_columns,
+            "estimator": type(estimator).__name__,
+            "params": params,
+            "classes": getattr(estimator, "classes_", None),
+            "n_network_inputs": int(estimator.n_features_in_),
+            "columns": summary,
+            "fingerprint": _files.fingerprint(frame),
+            "versions": _versions(),
+        }
+    )

@@ -1,1 +1,0 @@
-"""Ready-made scikit-learn pipelines and the main job (``python -m pipelines NAME``)."""

@@ -1,0 +1,353 @@
+"""The ``deepstack`` command end to end: fit, predict, evaluate, report, run."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import deepstack
+from deepstack.cli import main
+from deepstack.datasets import load_table
+
+TINY = ["--param", "hidden_layer_sizes=[16]", "--param", "max_epochs=20"]
+
+
+@pytest.fixture(scope="module")
+def tables(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("tables")
+    frame, _ = load_table("penguins")
+    frame = frame.sample(frac=1.0, random_state=1).reset_index(drop=True)
+    frame.iloc[:300].to_csv(folder / "train.csv", index=False)
+    frame.iloc[300:].to_csv(folder / "test.csv", index=False)
+    frame.iloc[300:].drop(columns="species").to_csv(folder / "new.csv", index=False)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def fitted(tables, tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs") / "penguins"
+    code = main(
+        [
+            "fit",
+            str(tables / "train.csv"),
+            "--target",
+            "species",
+            "--out",
+            str(out),
+            "--quiet",
+            *TINY,
+        ]
+    )
+    assert code == 0
+    return out
+
+
+def _error(capsys, argv):
+    """Run ``argv``; return the one error line (asserting exit status 2)."""
+    assert main(argv) == 2
+    err = [line for line in capsys.readouterr().err.splitlines() if line]
+    errors = [line for line in err if line.startswith("deepstack: error: ")]
+    assert len(errors) == 1, err
+    return errors[0]
+
+
+def test_fit_prints_a_summary_and_writes_the_folder(tables, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert (
+        main(
+            [
+                "fit",
+                str(tables / "train.csv"),
+                "--target",
+                "species",
+                "--out",
+                str(out),
+                "--quiet",
+                *TINY,
+            ]
+        )
+        == 0
+    )
+    printed = capsys.readouterr().out
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert f"test accuracy {metrics['test']['accuracy']:.4f} on 60 rows" in printed
+    assert f"run folder: {out}" in printed
+    assert "hidden layers [16]" in printed
+    assert (out / "report.html").is_file()
+
+
+def test_predict_writes_predictions_and_probabilities(fitted, tables, tmp_path):
+    out = tmp_path / "predictions.csv"
+    assert (
+        main(
+            [
+                "predict",
+                str(fitted),
+                str(tables / "new.csv"),
+                "--out",
+                str(out),
+                "--proba",
+            ]
+        )
+        == 0
+    )
+    predictions = pd.read_csv(out)
+    assert list(predictions.columns) == [
+        "predicted_species",
+        "proba_Adelie",
+        "proba_Chinstrap",
+        "proba_Gentoo",
+    ]
+    assert len(predictions) == 44
+    proba = predictions.filter(like="proba_").to_numpy()
+    assert np.allclose(proba.sum(axis=1), 1.0, atol=1e-5)
+    best = np.array(["Adelie", "Chinstrap", "Gentoo"])[proba.argmax(axis=1)]
+    assert np.array_equal(best, predictions["predicted_species"].to_numpy())
+    truth = pd.read_csv(tables / "test.csv")["species"]
+    assert (truth.to_numpy() == best).mean() > 0.85
+
+
+def test_predict_to_standard_output_and_refusing_to_overwrite(
+    fitted, tables, tmp_path, capsys
+):
+    assert main(["predict", str(fitted), str(tables / "new.csv")]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "predicted_species" and len(lines) == 45
+    existing = tmp_path / "p.csv"
+    existing.write_text("keep me\n")
+    line = _error(
+        capsys,
+        ["predict", str(fitted), str(tables / "new.csv"), "--out", str(existing)],
+    )
+    assert "already exists" in line and "--overwrite" in line
+    assert existing.read_text() == "keep me\n"
+
+
+def test_evaluate_prints_metrics(fitted, tables, capsys):
+    assert main(["evaluate", str(fitted), str(tables / "test.csv")]) == 0
+    metrics = json.loads(capsys.readouterr().out)
+    assert metrics["n_samples"] == 44 and metrics["accuracy"] > 0.85
+
+
+def test_report_rewrites_the_page(fitted, capsys):
+    page = fitted / "report.html"
+    page.unlink()
+    assert main(["report", str(fitted)]) == 0
+    assert f"report written to {page}" in capsys.readouterr().out
+    text = page.read_text()
+    for section in (
+        "summary",
+        "data",
+        "training",
+        "search",
+        "evaluation",
+        "diagnostics",
+    ):
+        assert f"<section id='{section}'>" in text
+
+
+def test_run_a_job_file_from_another_directory(tmp_path, monkeypatch, capsys):
+    job = tmp_path / "jobs" / "wine.toml"
+    job.parent.mkdir()
+    job.write_text(
+        '[data]\ndataset = "wine"\ntest_size = 0.3\n\n'
+        "[model]\nhidden_layer_sizes = [16]\nmax_epochs = 30\n\n"
+        '[search]\ntuner = "random"\nmax_trials = 2\n'
+        "[search.space]\nlearning_rate = { float = [1e-3, 1e-2], log = true }\n\n"
+        '[output]\nout = "runs/wine"\n'
+    )
+    work = tmp_path / "elsewhere"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    assert main(["run", str(job), "--quiet"]) == 0
+    printed = capsys.readouterr().out
+    assert "search: 2 trials; chosen learning_rate=" in printed
+    metrics = json.loads((work / "runs" / "wine" / "metrics.json").read_text())
+    assert metrics["test"]["n_samples"] == 54
+    assert metrics["test"]["accuracy"] > 0.8
+    trials = pd.read_csv(work / "runs" / "wine" / "trials.csv")
+    assert len(trials) == 2
+    assert trials["param_learning_rate"].between(1e-3, 1e-2).all()
+
+
+def test_the_shipped_job_files_parse():
+    from deepstack.runs import read_job
+
+    folder = os.path.join(os.path.dirname(os.path.dirname(__file__)), "pipelines")
+    names = sorted(f for f in os.listdir(folder) if f.endswith(".toml"))
+    assert names == [
+        "breast_cancer.toml",
+        "diabetes.toml",
+        "diamonds.toml",
+        "digits.toml",
+        "mnist1d.toml",
+        "penguins.toml",
+        "wine.toml",
+    ]
+    for name in names:
+        if name == "mnist1d.toml":
+            continue  # generating the signals takes a while; parsed below
+        job = read_job(os.path.join(folder, name))
+        assert job["target"] in job["data"].columns, name
+    penguins = read_job(os.path.join(folder, "penguins.toml"))
+    assert penguins["search"] == "random" and penguins["out"] == "runs/penguins"
+    assert penguins["data"].shape == (344, 8)
+    assert read_job(os.path.join(folder, "diamonds.toml"))["data"].shape[0] == 10_000
+
+
+def test_bad_job_files(tmp_path, capsys):
+    job = tmp_path / "bad.toml"
+    job.write_text('[data]\ndataset = "penguins"\n[modle]\nx = 1\n')
+    assert "unknown key(s) ['modle']" in _error(capsys, ["run", str(job)])
+    job.write_text("[data\n")
+    assert "Cannot read job file" in _error(capsys, ["run", str(job)])
+    job.write_text('[data]\ndataset = "nope"\n')
+    assert "Unknown table 'nope'" in _error(capsys, ["run", str(job)])
+
+
+@pytest.mark.parametrize(
+    "make, args, message",
+    [
+        (None, [], "training file not found"),
+        ("x.xlsx", [], "unknown format '.xlsx'"),
+        ("empty.csv", [], "table is empty"),
+        (
+            "train.csv",
+            ["--target", "specie"],
+            "'specie' is not in the table; its columns are ['species', 'island'",
+        ),
+        ("one_class.csv", [], "has a single class ('Adelie')"),
+        ("train.csv", ["--time-limit", "soon"], "not a duration"),
+        ("train.csv", ["--param", "dropout"], "--param needs NAME=VALUE"),
+        ("train.csv", ["--param", "dropout=2.0"], "dropout"),
+        ("binary_bad.csv", ["--task", "binary"], "task='binary' but the target has 3"),
+    ],
+)
+def test_bad_input_gives_one_line_and_no_folder(
+    tables, tmp_path, capsys, make, args, message
+):
+    frame = pd.read_csv(tables / "train.csv")
+    source = tmp_path / (make or "missing.csv")
+    if make == "x.xlsx":
+        source.write_bytes(b"PK\x03\x04 not really")
+    elif make == "empty.csv":
+        source.write_text("species,island\n")
+    elif make == "one_class.csv":
+        frame.assign(species="Adelie").to_csv(source, index=False)
+    elif make is not None:
+        frame.to_csv(source, index=False)
+    argv = ["fit", str(source), "--out", str(tmp_path / "out"), "--quiet", *TINY]
+    if "--target" not in args:
+        argv += ["--target", "species"]
+    line = _error(capsys, argv + args)
+    assert message in line
+    assert not (tmp_path / "out").exists()
+    assert not [p for p in os.listdir(tmp_path) if p.startswith(".out")]
+
+
+def test_an_all_missing_column_is_dropped_with_a_note(tables, tmp_path, capsys):
+    frame = pd.read_csv(tables / "train.csv").assign(notes=np.nan)
+    frame.to_csv(tmp_path / "t.csv", index=False)
+    assert (
+        main(
+            [
+                "fit",
+                str(tmp_path / "t.csv"),
+                "--target",
+                "species",
+                "--out",
+                str(tmp_path / "out"),
+                "--quiet",
+                *TINY,
+            ]
+        )
+        == 0
+    )
+    config = json.loads((tmp_path / "out" / "config.json").read_text())
+    assert "column 'notes' dropped: every value is missing" in config["notes"]
+
+
+def test_missing_and_extra_columns_at_predict(fitted, tables, tmp_path, capsys):
+    new = pd.read_csv(tables / "new.csv")
+    new.drop(columns="sex").to_csv(tmp_path / "no_sex.csv", index=False)
+    line = _error(capsys, ["predict", str(fitted), str(tmp_path / "no_sex.csv")])
+    assert "['sex'] were present at fit and are missing" in line
+    new.assign(colour="blue").to_csv(tmp_path / "extra.csv", index=False)
+    assert (
+        main(
+            [
+                "predict",
+                str(fitted),
+                str(tmp_path / "extra.csv"),
+                "--out",
+                str(tmp_path / "p.csv"),
+            ]
+        )
+        == 0
+    )
+    err = capsys.readouterr().err
+    assert "deepstack: note: Column(s) ['colour'] were not seen at fit" in err
+    assert len(pd.read_csv(tmp_path / "p.csv")) == 44
+
+
+def test_an_incomplete_run_folder_is_refused(fitted, tmp_path, capsys):
+    import shutil
+
+    broken = tmp_path / "broken"
+    shutil.copytree(fitted, broken)
+    (broken / "metrics.json").unlink()
+    line = _error(capsys, ["predict", str(broken), str(broken / "history.csv")])
+    assert "not a complete deepstack run: metrics.json is missing" in line
+
+
+def test_sigint_leaves_the_folder_complete_or_absent(tables, tmp_path):
+    """A real Ctrl-C during a fit, in a console-command subprocess."""
+    frame = pd.concat([pd.read_csv(tables / "train.csv")] * 20, ignore_index=True)
+    frame.to_csv(tmp_path / "big.csv", index=False)
+    out = tmp_path / "out"
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "deepstack.cli",
+            "fit",
+            str(tmp_path / "big.csv"),
+            "--target",
+            "species",
+            "--out",
+            str(out),
+            "--quiet",
+            "--param",
+            "max_epochs=1000",
+            "--param",
+            "n_iter_no_change=1000",
+            "--param",
+            "batch_size=8",
+        ],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+    )
+    deadline = time.monotonic() + 120
+    # The staging folder holds a marker while the network trains.
+    while not list(tmp_path.glob(".out.*/.training")):
+        assert process.poll() is None, process.communicate()
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=120)
+    assert not [p for p in os.listdir(tmp_path) if p.startswith(".out.")]
+    if out.exists():
+        # Stopped at an epoch boundary: a complete run of the best weights.
+        assert process.returncode == 0, err
+        assert deepstack.runs.load_run(out).metrics["n_epochs"] < 1000
+    else:
+        assert process.returncode == 130, err
+        assert b"interrupted; nothing was written" in err

@@ -1,0 +1,67 @@
+"""deepstack._compat: the third-party private APIs and the versions they need."""
+
+import configparser
+import pathlib
+import re
+
+import pytest
+
+from deepstack import _compat
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+PRIVATE = re.compile(
+    r"sklearn\.utils\._|keras\.src|keras_tuner\.src|_keras_history|_inbound_nodes"
+    r"|train_function = None|compute_loss_and_updates|\._model = None"
+)
+
+
+def test_installed_versions_are_supported():
+    versions = _compat.installed_versions()
+    assert versions["keras"] is not None and versions["scikit-learn"] is not None
+    _compat.check_versions()  # raises on an unsupported release
+
+
+@pytest.mark.parametrize(
+    "name, version",
+    [("keras", "4.0.0"), ("scikit-learn", "2.0"), ("keras-tuner", "2.1.0")],
+)
+def test_an_unsupported_major_version_fails_loudly(name, version):
+    with pytest.raises(ImportError, match=rf"{name} {re.escape(version)}"):
+        _compat.check_versions({name: version})
+
+
+def test_the_private_keras_names_still_exist():
+    assert _compat.missing_keras_names() == []
+
+
+def test_private_apis_are_used_only_in_compat():
+    offenders = []
+    for path in (ROOT / "deepstack").rglob("*.py"):
+        if path.name == "_compat.py":
+            continue
+        for number, line in enumerate(path.read_text().splitlines(), start=1):
+            if PRIVATE.search(line):
+                offenders.append(f"{path.relative_to(ROOT)}:{number}: {line.strip()}")
+    assert offenders == []
+
+
+def test_setup_cfg_bounds_match_the_supported_versions():
+    config = configparser.ConfigParser()
+    config.read(ROOT / "setup.cfg")
+    requires = {}
+    for line in config["options"]["install_requires"].split("\n"):
+        match = re.match(r"\s*([A-Za-z0-9_.-]+)\s*(.*)", line)
+        if match:
+            requires[match.group(1).lower()] = match.group(2)
+    for name, (low, high) in _compat.SUPPORTED.items():
+        assert f"<{high + 1}" in requires[name], (name, requires[name])
+        lower = re.search(r">=\s*(\d+)", requires[name])
+        assert lower and int(lower.group(1)) >= low, (name, requires[name])
+
+
+def test_import_warns_on_an_unsupported_version(monkeypatch):
+    monkeypatch.setattr(
+        _compat, "installed_versions", lambda: {"keras": "4.0.0", "tensorflow": None}
+    )
+    with pytest.warns(RuntimeWarning, match="keras 4.0.0"):
+        _compat.warn_if_unsupported()

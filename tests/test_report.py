@@ -1,0 +1,129 @@
+"""report.html opened in a real browser: Debian's Chromium, driven by Playwright.
+
+``.ci/run`` installs the ``chromium`` package; Playwright's own browser
+downloads are not used (``executable_path`` points at the system browser).
+"""
+
+import shutil
+
+import pytest
+from playwright.sync_api import sync_playwright
+
+from deepstack.datasets import load_table
+from deepstack.runs import fit_table, load_run
+
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+SECTIONS = ["summary", "data", "training", "search", "evaluation", "diagnostics"]
+
+
+def _chromium():
+    path = shutil.which("chromium") or shutil.which("chromium-browser")
+    assert path, "the report test needs Debian's chromium (apt-get install chromium)"
+    return path
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=_chromium(), args=CHROMIUM_ARGS
+        )
+        yield browser
+        browser.close()
+
+
+def _open(browser, path):
+    page = browser.new_page(viewport={"width": 1200, "height": 900})
+    page.goto(path.resolve().as_uri())
+    page.wait_for_load_state("load")
+    return page
+
+
+def _rendered_images(page):
+    return page.eval_on_selector_all(
+        "img",
+        "els => els.map(e => ({alt: e.alt, complete: e.complete,"
+        " width: e.naturalWidth, height: e.naturalHeight,"
+        " section: e.closest('section').id}))",
+    )
+
+
+@pytest.fixture(scope="module")
+def searched_classification(tmp_path_factory):
+    frame, target = load_table("penguins")
+    out = tmp_path_factory.mktemp("report") / "penguins"
+    fit_table(
+        frame,
+        target,
+        search="random",
+        max_trials=2,
+        search_space={"learning_rate": [1e-2, 3e-3]},
+        params={"hidden_layer_sizes": (8,), "max_epochs": 15},
+        out=out,
+        progress=False,
+    )
+    return out
+
+
+def test_classification_report_renders_every_section_and_image(
+    browser, searched_classification
+):
+    page = _open(browser, searched_classification / "report.html")
+    assert page.title() == "deepstack run: species"
+    ids = page.eval_on_selector_all("section", "els => els.map(e => e.id)")
+    assert ids == SECTIONS
+    for section in SECTIONS:
+        heading = page.locator(f"section#{section} h2")
+        assert heading.count() == 1 and heading.is_visible()
+    images = _rendered_images(page)
+    by_alt = {image["alt"]: image for image in images}
+    assert set(by_alt) == {
+        "learning curves",
+        "search trials",
+        "confusion matrix",
+        "ROC and precision-recall curves",
+    }
+    for image in images:
+        assert image["complete"] and image["width"] > 200 and image["height"] > 100
+    assert by_alt["confusion matrix"]["section"] == "evaluation"
+    # The data section lists every feature column with its role.
+    rows = page.locator("section#data table tr").count()
+    assert rows == 1 + 7
+    text = page.locator("section#data").inner_text()
+    assert "categorical" in text and "numeric" in text
+    # The search table has one row per trial.
+    assert page.locator("section#search table").last.locator("tr").count() == 1 + 2
+    page.close()
+
+
+def test_regression_report_after_rewriting(browser, tmp_path):
+    frame, target = load_table("diabetes")
+    out = tmp_path / "diabetes"
+    run = fit_table(
+        frame,
+        target,
+        params={"hidden_layer_sizes": (8,), "max_epochs": 10},
+        out=out,
+        progress=False,
+    )
+    (out / "report.html").unlink()
+    load_run(out).write_report()
+    page = _open(browser, out / "report.html")
+    images = _rendered_images(page)
+    assert [i["alt"] for i in images] == [
+        "learning curves",
+        "predicted vs true and residuals",
+    ]
+    assert all(i["complete"] and i["width"] > 200 for i in images)
+    summary = page.locator("section#summary").inner_text()
+    assert f"{run.metrics['test']['r2']:.4g}" in summary
+    assert "No search" in page.locator("section#search").inner_text()
+    page.close()

@@ -1,0 +1,320 @@
+"""The main job from Python: fit_table, the run folder, load_run, predict."""
+
+import json
+import os
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pandas as pd
+import pytest
+
+from deepstack.datasets import load_table
+from deepstack.runs import fit_table, load_run, parse_duration, table_defaults
+
+TINY = {"hidden_layer_sizes": (16,), "max_epochs": 30, "learning_rate": 1e-2}
+RUN_FILES = {
+    "model",
+    "preprocessor.skops",
+    "config.json",
+    "metrics.json",
+    "history.csv",
+    "test_predictions.csv",
+    "findings.json",
+    "report.html",
+}
+
+
+@pytest.fixture(scope="module")
+def penguins_files(tmp_path_factory):
+    """Penguins as CSV and Parquet: text columns and missing values."""
+    folder = tmp_path_factory.mktemp("penguins")
+    frame, _ = load_table("penguins")
+    frame = frame.sample(frac=1.0, random_state=0).reset_index(drop=True)
+    frame.iloc[:280].to_csv(folder / "train.csv", index=False)
+    frame.iloc[:280].to_parquet(folder / "train.parquet")
+    frame.iloc[280:].to_csv(folder / "test.csv", index=False)
+    frame.iloc[280:].drop(columns="species").to_csv(folder / "new.csv", index=False)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def penguins_run(penguins_files, tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs") / "penguins"
+    run = fit_table(
+        penguins_files / "train.csv",
+        "species",
+        params=TINY,
+        out=out,
+        progress=False,
+    )
+    return run
+
+
+def test_run_folder_holds_everything(penguins_run):
+    folder = penguins_run.path
+    assert set(os.listdir(folder)) == RUN_FILES
+    config = json.loads((folder / "config.json").read_text())
+    assert config["task"] == "multiclass"
+    assert config["target"] == "species"
+    assert config["classes"] == ["Adelie", "Chinstrap", "Gentoo"]
+    assert config["feature_columns"] == [
+        "island",
+        "bill_length_mm",
+        "bill_depth_mm",
+        "flipper_length_mm",
+        "body_mass_g",
+        "sex",
+        "year",
+    ]
+    roles = {c["column"]: c["role"] for c in config["columns"]}
+    assert roles["island"] == "categorical" and roles["body_mass_g"] == "numeric"
+    missing = {c["column"]: c["missing"] for c in config["columns"]}
+    assert missing["sex"] > 0
+    assert config["fingerprint"]["n_rows"] == 280
+    assert len(config["fingerprint"]["sha256"]) == 64
+    assert config["params"]["hidden_layer_sizes"] == [16]
+    assert config["params"]["random_state"] == 0
+    assert {"deepstack", "keras", "scikit-learn", "skrub"} <= set(config["versions"])
+    metrics = json.loads((folder / "metrics.json").read_text())
+    assert metrics["test"]["n_samples"] == 56
+    assert metrics["test"]["accuracy"] > 0.9
+    assert 0 <= metrics["best_epoch"] < metrics["n_epochs"] <= 30
+    assert metrics["validation"]["val_loss"] > 0
+    history = pd.read_csv(folder / "history.csv")
+    assert len(history) == metrics["n_epochs"]
+    assert {"loss", "val_loss", "learning_rate"} <= set(history.columns)
+    predictions = pd.read_csv(folder / "test_predictions.csv")
+    assert len(predictions) == 56
+    accuracy = (predictions["species"] == predictions["predicted_species"]).mean()
+    assert accuracy == pytest.approx(metrics["test"]["accuracy"])
+    assert np.allclose(predictions.filter(like="proba_").sum(axis=1), 1.0, atol=1e-5)
+
+
+def test_loaded_run_predicts_identically_in_a_fresh_process(
+    penguins_run, penguins_files, tmp_path
+):
+    expected = penguins_run.predict_proba(penguins_files / "new.csv")
+    out = tmp_path / "proba.npy"
+    code = (
+        "import sys, numpy as np\n"
+        "from deepstack.runs import load_run\n"
+        "run = load_run(sys.argv[1])\n"
+        "np.save(sys.argv[3], run.predict_proba(sys.argv[2]))\n"
+    )
+    subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            code,
+            str(penguins_run.path),
+            str(penguins_files / "new.csv"),
+            str(out),
+        ],
+        check=True,
+        cwd=tmp_path,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+    )
+    assert np.array_equal(np.load(out), expected)
+    loaded = load_run(penguins_run.path)
+    assert loaded.metrics == json.loads(
+        (penguins_run.path / "metrics.json").read_text()
+    )
+    assert np.array_equal(
+        loaded.predict(penguins_files / "new.csv"),
+        penguins_run.predict(penguins_files / "new.csv"),
+    )
+
+
+def test_evaluate_matches_the_metrics_of_the_fit(penguins_run, penguins_files):
+    metrics = penguins_run.evaluate(penguins_files / "test.csv")
+    assert metrics["n_samples"] == 64
+    assert metrics["accuracy"] > 0.85
+    assert set(metrics) >= {"accuracy", "balanced_accuracy", "log_loss", "roc_auc"}
+
+
+def test_parquet_input_and_a_given_test_file(penguins_files, tmp_path):
+    run = fit_table(
+        penguins_files / "train.parquet",
+        "species",
+        test=penguins_files / "test.csv",
+        params={**TINY, "max_epochs": 3},
+        progress=False,
+    )
+    assert run.path is None
+    assert run.metrics["test"]["n_samples"] == 64
+    assert run.config["n_train"] == 280
+
+
+def test_missing_and_extra_columns_at_predict(penguins_run, penguins_files):
+    new = pd.read_csv(penguins_files / "new.csv")
+    with pytest.raises(ValueError, match=r"\['island'\] were present at fit"):
+        penguins_run.predict(new.drop(columns="island"))
+    with pytest.warns(UserWarning, match=r"\['colour'\] were not seen at fit"):
+        predicted = penguins_run.predict(new.assign(colour="blue"))
+    assert np.array_equal(predicted, penguins_run.predict(new))
+
+
+def test_rows_without_target_are_dropped_with_a_warning(penguins_files):
+    frame = pd.read_csv(penguins_files / "train.csv")
+    frame.loc[:9, "species"] = None
+    with pytest.warns(UserWarning, match="10 row\\(s\\) without a target were dropped"):
+        run = fit_table(
+            frame, "species", params={**TINY, "max_epochs": 2}, progress=False
+        )
+    assert run.config["n_train"] + run.metrics["test"]["n_samples"] == 270
+
+
+def test_unlabeled_rows_feed_pretraining(penguins_files):
+    frame = pd.read_csv(penguins_files / "train.csv")
+    frame.loc[:99, "species"] = None
+    run = fit_table(
+        frame,
+        "species",
+        pretrain="denoising",
+        params={**TINY, "max_epochs": 5, "pretrain_epochs": 2},
+        progress=False,
+    )
+    assert run.config["n_unlabeled"] == 100
+    assert run.config["n_train"] == 144
+    assert len(run.estimator.pretraining_history_) == 1
+    assert (
+        "100 row(s) without a target are used as unlabeled rows"
+        in (run.config["notes"][0])
+    )
+
+
+def test_regression_with_weights_and_dropped_columns(tmp_path):
+    frame, target = load_table("diabetes")
+    frame["weight"] = np.where(frame["age"] > 0, 2.0, 1.0)
+    frame["row_id"] = np.arange(len(frame))
+    run = fit_table(
+        frame,
+        target,
+        weight_column="weight",
+        drop=["s6"],
+        params={**TINY, "max_epochs": 50},
+        out=tmp_path / "diabetes",
+        progress=False,
+    )
+    assert run.task == "regression"
+    assert "weight" not in run.config["feature_columns"]
+    assert "s6" not in run.config["feature_columns"]
+    assert "column 'row_id' dropped: every value is distinct" in " ".join(
+        run.config["notes"]
+    )
+    assert set(run.metrics["test"]) == {"r2", "rmse", "mae", "n_samples"}
+    assert run.metrics["test"]["r2"] > 0.2
+    predictions = pd.read_csv(tmp_path / "diabetes" / "test_predictions.csv")
+    assert list(predictions.columns) == ["target", "predicted_target"]
+
+
+def test_search_with_a_time_limit_writes_trials(penguins_files, tmp_path):
+    run = fit_table(
+        penguins_files / "train.csv",
+        "species",
+        search="random",
+        max_trials=2,
+        time_limit="10m",
+        search_space={"learning_rate": [1e-2, 3e-3], "hidden_layer_sizes": [(8,)]},
+        params={**TINY, "max_epochs": 3},
+        out=tmp_path / "searched",
+        progress=False,
+    )
+    trials = pd.read_csv(tmp_path / "searched" / "trials.csv")
+    assert len(trials) == 2 == run.metrics["search"]["n_trials"]
+    assert set(trials["param_learning_rate"]) <= {1e-2, 3e-3}
+    chosen = run.metrics["search"]["best_params"]["learning_rate"]
+    assert run.estimator.learning_rate == chosen
+    assert run.config["time_limit"] == 600.0
+
+
+def test_an_interrupted_fit_leaves_no_folder(penguins_files, tmp_path):
+    class Interrupt(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            raise KeyboardInterrupt
+
+    out = tmp_path / "interrupted"
+    with pytest.raises(KeyboardInterrupt):
+        fit_table(
+            penguins_files / "train.csv",
+            "species",
+            params={**TINY, "callbacks": [Interrupt()]},
+            out=out,
+            progress=False,
+        )
+    assert not out.exists()
+    assert os.listdir(tmp_path) == []
+
+
+def test_an_existing_folder_is_refused_unless_overwrite(penguins_run, penguins_files):
+    before = (penguins_run.path / "metrics.json").read_text()
+    with pytest.raises(FileExistsError, match="already exists; .* --overwrite"):
+        fit_table(penguins_files / "train.csv", "species", out=penguins_run.path)
+    assert (penguins_run.path / "metrics.json").read_text() == before
+
+
+def test_overwrite_replaces_a_run(penguins_files, tmp_path):
+    out = tmp_path / "run"
+    params = {**TINY, "max_epochs": 2}
+    fit_table(
+        penguins_files / "train.csv", "species", params=params, out=out, progress=False
+    )
+    fit_table(
+        penguins_files / "train.csv",
+        "species",
+        params=params,
+        out=out,
+        overwrite=True,
+        test_size=0.5,
+        progress=False,
+    )
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["test"]["n_samples"] == 140
+    assert sorted(os.listdir(tmp_path)) == ["run"]
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda f: f.iloc[:0], "table is empty"),
+        (lambda f: f.assign(species="Adelie"), "single class"),
+        (lambda f: f.assign(species=None), "Every value of the target"),
+    ],
+)
+def test_bad_tables(penguins_files, change, message):
+    frame = change(pd.read_csv(penguins_files / "train.csv"))
+    with pytest.raises(ValueError, match=message):
+        fit_table(frame, "species", params=TINY, progress=False)
+
+
+def test_a_missing_target_column_lists_the_columns(penguins_files):
+    with pytest.raises(
+        ValueError,
+        match=r"'specie' is not in the table; its "
+        r"columns are \['species', 'island'",
+    ):
+        fit_table(penguins_files / "train.csv", "specie", progress=False)
+
+
+def test_a_tampered_preprocessor_is_refused(penguins_run, tmp_path):
+    import shutil
+
+    import skops.io
+
+    copy = tmp_path / "copy"
+    shutil.copytree(penguins_run.path, copy)
+    skops.io.dump({"x": pd.Timestamp("2020-01-01")}, copy / "preprocessor.skops")
+    with pytest.raises(ValueError, match="outside the trusted libraries"):
+        load_run(copy)
+
+
+def test_parse_duration_and_table_defaults():
+    assert parse_duration("90s") == 90 and parse_duration("20m") == 1200
+    assert parse_duration("1.5h") == 5400 and parse_duration(45) == 45
+    with pytest.raises(ValueError, match="not a duration"):
+        parse_duration("soon")
+    assert table_defaults("binary", 500)["batch_size"] == 32
+    assert table_defaults("binary", 30_000)["batch_size"] == 256
+    assert table_defaults("regression", 10**6)["batch_size"] == 512

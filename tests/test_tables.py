@@ -1,0 +1,143 @@
+"""Column roles and preprocessing of DataFrames (deepstack.tables)."""
+
+import numpy as np
+import pandas as pd
+import pytest
+import skops.io
+
+from deepstack.tables import TablePreprocessor, infer_task
+
+
+@pytest.fixture
+def mixed_frame():
+    rng = np.random.default_rng(0)
+    n = 120
+    frame = pd.DataFrame(
+        {
+            "height": rng.normal(170, 10, n),
+            "color": rng.choice(["red", "green", "blue"], n),
+            "member": rng.choice([True, False], n),
+            "floor": rng.integers(0, 4, n),
+            "city": [f"city{i % 50}" for i in range(n)],
+            "comment": [f"a rather long note number {i % 7} here" for i in range(n)],
+            "seen": pd.date_range("2020-01-01", periods=n, freq="D"),
+            "row_id": np.arange(n),
+            "constant": 1.0,
+            "empty": np.nan,
+        }
+    )
+    frame.loc[::7, "height"] = np.nan
+    frame.loc[::11, "color"] = None
+    y = (frame["height"].fillna(170) > 170).astype(int).to_numpy()
+    return frame, y
+
+
+def test_roles_are_inferred_and_dropped_columns_noted(mixed_frame):
+    frame, y = mixed_frame
+    pre = TablePreprocessor(drop=["seen"]).fit(frame, y)
+    assert pre.roles_ == {
+        "height": "numeric",
+        "color": "categorical",
+        "member": "categorical",
+        "floor": "categorical",
+        "city": "high_cardinality",
+        "comment": "text",
+        "seen": "dropped",
+        "row_id": "dropped",
+        "constant": "dropped",
+        "empty": "dropped",
+    }
+    notes = "\n".join(pre.notes_)
+    assert "'row_id' dropped: every value is distinct" in notes
+    assert "'constant' dropped: it is constant" in notes
+    assert "'empty' dropped: every value is missing" in notes
+    # A column dropped as asked needs no note.
+    assert "seen" not in notes
+
+
+def test_output_is_finite_with_missing_indicator_and_standardized(mixed_frame):
+    frame, y = mixed_frame
+    pre = TablePreprocessor(text_components=4).fit(frame, y)
+    Z = pre.transform(frame)
+    names = list(pre.get_feature_names_out())
+    assert Z.dtype == np.float32 and np.isfinite(Z).all()
+    assert Z.shape == (120, len(names))
+    assert "missingindicator_height" in names
+    height = Z[:, names.index("height")]
+    assert abs(height.mean()) < 1e-5 and abs(height.std() - 1) < 1e-3
+    # The indicator marks exactly the rows that were missing.
+    indicator = Z[:, names.index("missingindicator_height")]
+    assert np.array_equal(indicator > 0, frame["height"].isna().to_numpy())
+    # Missing colors are a category of their own.
+    assert any(n.startswith("color_") and "nan" in n.lower() for n in names), names
+
+
+def test_unknown_categories_and_missing_columns_at_predict(mixed_frame):
+    frame, y = mixed_frame
+    pre = TablePreprocessor(text_components=4).fit(frame, y)
+    names = list(pre.get_feature_names_out())
+    new = frame.head(3).copy()
+    new["color"] = "purple"
+    Z = pre.transform(new)
+    color = [i for i, n in enumerate(names) if n.startswith("color_")]
+    # An unseen category is no category: zeros (then standardized) in every
+    # color column, the same as a row from none of them.
+    vectorized = pre.vectorizer_.transform(new[frame.columns[:7]])
+    raw = pre.imputer_.transform(np.asarray(vectorized, dtype=np.float32))
+    assert np.allclose(raw[:, color], 0.0)
+    assert np.isfinite(Z).all()
+    with pytest.raises(ValueError, match=r"\['city'\] were present at fit"):
+        pre.transform(frame.drop(columns="city"))
+
+
+def test_bad_frames_are_refused():
+    with pytest.raises(TypeError, match="needs a pandas DataFrame"):
+        TablePreprocessor().fit(np.zeros((3, 2)))
+    with pytest.raises(ValueError, match="no rows"):
+        TablePreprocessor().fit(pd.DataFrame({"a": []}))
+    with pytest.raises(ValueError, match=r"\['nope'\] named in drop"):
+        TablePreprocessor(drop=["nope"]).fit(pd.DataFrame({"a": [1.0, 2.0]}))
+    frame = pd.DataFrame({"a": [1.0] * 30, "b": [np.nan] * 30})
+    with pytest.raises(ValueError, match="No usable feature column"):
+        TablePreprocessor().fit(frame)
+
+
+def test_forced_categorical_and_high_cardinality_needs_y():
+    frame = pd.DataFrame(
+        {"code": np.arange(40) % 20 * 10.5, "name": [f"n{i % 15}" for i in range(40)]}
+    )
+    pre = TablePreprocessor(categorical=["code"], cardinality_threshold=10)
+    pre.fit(frame, np.arange(40) % 2)
+    assert pre.roles_ == {"code": "categorical", "name": "high_cardinality"}
+    with pytest.raises(ValueError, match="needs y at fit"):
+        TablePreprocessor(cardinality_threshold=10).fit(frame)
+
+
+def test_skops_round_trip_transforms_identically(mixed_frame, tmp_path):
+    frame, y = mixed_frame
+    pre = TablePreprocessor(text_components=4).fit(frame, y)
+    path = tmp_path / "pre.skops"
+    skops.io.dump(pre, path)
+    loaded = skops.io.load(path, trusted=skops.io.get_untrusted_types(file=path))
+    assert np.array_equal(loaded.transform(frame), pre.transform(frame))
+
+
+@pytest.mark.parametrize(
+    "values, task",
+    [
+        (["a", "b", "a"], "binary"),
+        (["a", "b", "c", "a"], "multiclass"),
+        ([True, False, True], "binary"),
+        ([0.5, 1.25, 3.0, 2.0], "regression"),
+        ([1.0, 2.0, 1.0, 2.0, 1.0, 2.0], "binary"),
+        (list(range(100)), "regression"),
+        ([0, 1, 2, 3] * 10, "multiclass"),
+    ],
+)
+def test_infer_task(values, task):
+    assert infer_task(values) == task
+
+
+def test_infer_task_refuses_an_empty_target():
+    with pytest.raises(ValueError, match="no values"):
+        infer_task([np.nan, None])
