@@ -1,6 +1,7 @@
 """Faults a hostile or careless user runs into: nothing silent, nothing lost."""
 
 import random
+import warnings
 
 import keras
 import numpy as np
@@ -204,3 +205,68 @@ def test_search_checks_its_data_once_with_the_estimators_messages(
     assert trials == []
     out, err = capfd.readouterr()
     assert "Traceback" not in out + err
+
+
+def test_autoencoder_on_text_columns_points_to_one_hot_encoding():
+    frame = pd.DataFrame(
+        {"a": np.arange(40.0), "colour": ["red", "blue"] * 20, "b": np.ones(40)}
+    )
+    with pytest.raises(ValueError, match=r"columns \['colour'\].*OneHotEncoder"):
+        StackedAutoencoder((2,), epochs=1).fit(frame)
+
+
+def test_autoencoder_fit_on_a_frame_does_not_warn_about_its_own_names():
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(rng.normal(size=(60, 3)), columns=["a", "b", "c"])
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message=".*feature names.*")
+        ae = StackedAutoencoder((2,), epochs=1, random_state=0).fit(frame)
+        score = ae.score(frame)
+    assert score == pytest.approx(-ae.reconstruction_error_)
+
+
+def test_bool_and_categorical_text_columns_name_the_text_column(binary_data):
+    X, y = binary_data
+    frame = pd.DataFrame(
+        {
+            "flag": X[:, 0] > 0,
+            "kind": pd.Categorical(np.where(X[:, 1] > 0, "x", "y")),
+            "v": X[:, 2],
+        }
+    )
+    with pytest.raises(ValueError, match=r"columns \['kind'\].*OneHotEncoder"):
+        tiny(DeepStackClassifier, max_epochs=1).fit(frame, y)
+
+
+def test_predictions_that_overflow_are_not_silent(binary_data):
+    X, y = binary_data
+    huge = np.full((3, X.shape[1]), 3e38, dtype=np.float32)
+    huge[0] = X[0]
+    reg = tiny(DeepStackRegressor, hidden_layer_sizes=(8,), max_epochs=1)
+    reg.fit(X, X[:, 0])
+    with pytest.warns(RuntimeWarning, match=r"infinite or NaN for 2 of 3 rows"):
+        out = reg.predict(huge)
+    assert np.isfinite(out[0])
+    clf = tiny(DeepStackClassifier, hidden_layer_sizes=(8,), max_epochs=1).fit(X, y)
+    with pytest.warns(RuntimeWarning, match=r"first: \[1, 2\]"):
+        clf.predict_proba(huge)
+
+
+def test_a_quiet_search_prints_nothing_when_resumed(
+    classification_data, tmp_path, capfd
+):
+    X, y = classification_data
+    for _ in range(2):  # the second run reloads the first one's tuner
+        DeepStackSearch(
+            tiny(DeepStackClassifier, hidden_layer_sizes=(4,), max_epochs=1),
+            {"learning_rate": Float(1e-3, 1e-1, log=True)},
+            tuner="random",
+            max_trials=6,
+            directory=tmp_path,
+            overwrite=False,
+            random_state=0,
+            verbose=0,
+        ).fit(X, y)
+    out, err = capfd.readouterr()
+    assert "Reloading Tuner" not in out + err
+    assert "retracing" not in out + err

@@ -432,7 +432,7 @@ class BaseDeepStack(BaseEstimator):
                 ensure_min_samples=1,
             )
         except ValueError as exc:
-            raise _explain_conversion_error(exc) from exc
+            raise _explain_conversion_error(exc, X) from exc
         except TypeError as exc:
             raise _explain_sparse_error(exc) from exc
 
@@ -454,7 +454,7 @@ class BaseDeepStack(BaseEstimator):
                 y_numeric=False,
             )
         except ValueError as exc:
-            raise _explain_conversion_error(exc) from exc
+            raise _explain_conversion_error(exc, X) from exc
         except TypeError as exc:
             raise _explain_sparse_error(exc) from exc
         return X, y
@@ -887,15 +887,34 @@ def _detached(callback):
     return callback
 
 
-def _explain_conversion_error(exc):
+def _explain_conversion_error(exc, X=None):
     message = str(exc)
-    if "could not convert" in message or "convert" in message and "float" in message:
+    lowered = message.lower()
+    if (
+        "could not convert" in lowered
+        or ("convert" in lowered and "float" in lowered)
+        or ("cannot cast" in lowered and ("str" in lowered or "object" in lowered))
+    ):
+        columns = _non_numeric_columns(X)
+        named = f" in columns {columns}" if columns else ""
         return ValueError(
-            "X contains non-numeric features (" + message + "). deepstack networks "
-            "need numbers: encode categorical columns first, e.g. with "
+            f"X contains non-numeric features{named} ({message}). deepstack "
+            "networks need numbers: encode categorical columns first, e.g. with "
             "sklearn.preprocessing.OneHotEncoder in a ColumnTransformer."
         )
     return exc
+
+
+def _non_numeric_columns(X):
+    """Names of a DataFrame's columns that are neither numbers nor booleans."""
+    dtypes = getattr(X, "dtypes", None)
+    if dtypes is None or not hasattr(dtypes, "items"):
+        return []
+    return [
+        str(name)
+        for name, dtype in dtypes.items()
+        if getattr(dtype, "kind", "O") not in "biuf"
+    ]
 
 
 def _explain_sparse_error(exc):

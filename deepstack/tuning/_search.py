@@ -402,6 +402,7 @@ class DeepStackSearch(MetaEstimatorMixin, BaseEstimator):
                 directory=os.fspath(directory),
                 project_name=self.project_name,
                 overwrite=self.overwrite,
+                verbose=self.verbose,
             )
             tuner.search(data, verbose=self.verbose)
             self.role_ = (

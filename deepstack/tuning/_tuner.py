@@ -8,8 +8,10 @@ fitting path (its callbacks, checkpoints and ``HyperModel.build``) is not
 used, so none of its callbacks ever reaches the estimator or its pretraining.
 """
 
+import contextlib
 import gc
 import inspect
+import io
 import os
 import threading
 import time
@@ -377,7 +379,7 @@ class DeepStackTuner(keras_tuner.Tuner):
         ``directory``, ``project_name``, ``overwrite`` for ``keras_tuner.Tuner``.
     """
 
-    def __init__(self, oracle, runner, workers=None, **kwargs):
+    def __init__(self, oracle, runner, workers=None, verbose=1, **kwargs):
         self.runner = runner
         if isinstance(workers, TrialWorkers):
             workers = [workers]
@@ -386,7 +388,10 @@ class DeepStackTuner(keras_tuner.Tuner):
         # Rows of the trials this process ran (a distributed worker only
         # knows its own; the chief's oracle knows them all).
         self.local_trials = []
-        super().__init__(oracle, hypermodel=None, **kwargs)
+        # keras-tuner prints "Reloading Tuner from ..." when it resumes.
+        quiet = contextlib.redirect_stdout(io.StringIO()) if not verbose else None
+        with quiet or contextlib.nullcontext():
+            super().__init__(oracle, hypermodel=None, **kwargs)
 
     def search(self, data, verbose=0):
         if is_chief():
