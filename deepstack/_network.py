@@ -5,6 +5,7 @@ The layer names are part of the contract: pretraining, diagnostics and the
 batch-norm statistics pass find the hidden layers by name.
 """
 
+import warnings
 from numbers import Integral
 
 import keras
@@ -252,7 +253,19 @@ def forward(model, X):
         keras.ops.convert_to_numpy(model(X[i : i + CHUNK_ROWS], training=False))
         for i in range(0, X.shape[0], CHUNK_ROWS)
     ]
-    return np.concatenate(chunks, axis=0).astype(np.float64, copy=False)
+    out = np.concatenate(chunks, axis=0).astype(np.float64, copy=False)
+    finite = np.isfinite(out).reshape(out.shape[0], -1).all(axis=1)
+    if not finite.all():
+        rows = np.flatnonzero(~finite)
+        warnings.warn(
+            f"The network's outputs are infinite or NaN for {rows.size} of "
+            f"{out.shape[0]} rows (first: {rows[:5].tolist()}): their inputs lie "
+            "so far outside the training data that float32 overflows inside the "
+            "network. Check or clip those inputs.",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+    return out
 
 
 def reseed(model, seed):

@@ -20,6 +20,8 @@ TensorFlow with XLA, JAX without ``jit``, callbacks with per-batch hooks,
 progress bars).
 """
 
+import logging
+
 import keras
 import numpy as np
 
@@ -256,6 +258,22 @@ def _tf_epoch_runner(model, batch_size, train, validation, metrics):
     return lambda order: run_epoch(tf.constant(order), *data)
 
 
+class _RetracingFilter(logging.Filter):
+    """Drops TensorFlow's "triggered tf.function retracing" warnings.
+
+    Each fit compiles functions of its own for its own model, by design (the
+    data are arguments, the model is not), so a search or a grid of fits
+    "retraces" at every fit; TensorFlow's advice for that case does not
+    apply, and the warning would be printed even at ``verbose=0``.
+    """
+
+    def filter(self, record):
+        return "triggered tf.function retracing" not in record.getMessage()
+
+
+_RETRACING_FILTER = _RetracingFilter()
+
+
 def _epoch_function(model, batch_size, *, weighted, validated, val_weighted, metrics):
     """The compiled epoch, ``run_epoch(order, X, y[, w][, Xv, yv[, wv]]) -> logs``.
 
@@ -264,6 +282,10 @@ def _epoch_function(model, batch_size, *, weighted, validated, val_weighted, met
     captured the training data would keep the data too.
     """
     import tensorflow as tf
+
+    tf_logger = logging.getLogger("tensorflow")
+    if _RETRACING_FILTER not in tf_logger.filters:
+        tf_logger.addFilter(_RETRACING_FILTER)
 
     def unpack(data):
         data = list(data)

@@ -603,8 +603,11 @@ def test_cross_validated_hyperband_continues_each_fold(
         directory=str(tmp_path),
         random_state=0,
     ).fit(X, y)
-    saved = sorted(tmp_path.glob("deepstack_search/trial_*/*.pkl"))
-    assert [p.name for p in saved] == ["estimator_fold0.pkl", "estimator_fold1.pkl"] * 3
+    # Each fold's estimator in the safe format (a directory), never a pickle.
+    saved = sorted(tmp_path.glob("deepstack_search/trial_*/estimator_fold*"))
+    assert [p.name for p in saved] == ["estimator_fold0", "estimator_fold1"] * 3
+    assert all((p / "deepstack.json").is_file() for p in saved)
+    assert not list(tmp_path.rglob("*.pkl"))
     assert not [w for w in recwarn if "from scratch" in str(w.message)]
     assert search.results_["budget"] == [1, 1, 2]
     assert search.results_["continued_from"][2] is not None

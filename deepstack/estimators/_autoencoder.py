@@ -14,7 +14,12 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from deepstack import _network, _pretraining, _random
 from deepstack._compat import Interval, StrOptions
-from deepstack.estimators._base import _ModelBytes
+from deepstack.estimators._base import (
+    _explain_conversion_error,
+    _explain_sparse_error,
+    _ModelBytes,
+)
+from deepstack.estimators._rollback import rolls_back_on_interrupt
 from deepstack.layers import TiedDense
 
 _DECODER = "decoder_{}"
@@ -188,8 +193,12 @@ default="relu"
 
     # ------------------------------------------------------------- public API
 
+    @rolls_back_on_interrupt
     def fit(self, X, y=None):
         """Pretrain the stack greedily on ``X``.
+
+        Ctrl-C (``KeyboardInterrupt``) leaves the estimator as it was before
+        the call.
 
         Parameters
         ----------
@@ -206,8 +215,7 @@ default="relu"
         sizes = _network.check_hidden_layer_sizes(
             self.hidden_layer_sizes, allow_empty=False
         )
-        X = validate_data(self, X, reset=True, dtype=np.float32)
-        _pretraining.check_finite(X)
+        X = self._validate_X(X, reset=True)
         seed = int(check_random_state(self.random_state).randint(0, 2**31 - 1))
         _random.seed_backend(seed)
 
@@ -248,15 +256,15 @@ default="relu"
         self._set_views()
         self.pretraining_history_ = [layer.history for layer in layers]
         self._n_features_out = sizes[-1]
-        self.reconstruction_error_ = -self.score(X)
+        # From the validated array: ``score`` would validate it again and
+        # warn that it lacks the feature names of a DataFrame.
+        self.reconstruction_error_ = self._reconstruction_error(X)
         return self
 
     def transform(self, X):
         """Codes of the top layer, shape (n_samples, hidden_layer_sizes[-1])."""
         check_is_fitted(self, "autoencoder_")
-        X = validate_data(self, X, reset=False, dtype=np.float32)
-        _pretraining.check_finite(X)
-        return _network.forward(self.encoder_, X)
+        return _network.forward(self.encoder_, self._validate_X(X))
 
     def inverse_transform(self, X):
         """Decode top-layer codes back to the input space.
@@ -293,11 +301,27 @@ default="relu"
         -------
         score : float
         """
-        X = np.asarray(validate_data(self, X, reset=False, dtype=np.float32))
-        reconstruction = self.inverse_transform(self.transform(X))
-        return -float(np.mean((X - reconstruction) ** 2))
+        check_is_fitted(self, "autoencoder_")
+        return -self._reconstruction_error(self._validate_X(X))
 
     # --------------------------------------------------------------- helpers
+
+    def _validate_X(self, X, *, reset=False):
+        try:
+            X = validate_data(self, X, reset=reset, dtype=np.float32)
+        except ValueError as exc:
+            raise _explain_conversion_error(exc, X) from exc
+        except TypeError as exc:
+            raise _explain_sparse_error(exc) from exc
+        _pretraining.check_finite(X)
+        return np.asarray(X)
+
+    def _reconstruction_error(self, X):
+        """Mean squared reconstruction error of a validated ``X``."""
+        codes = _network.forward(self.encoder_, X)
+        reconstruction = _network.forward(self.decoder_, codes)
+        reconstruction = reconstruction * self.scale_ + self.mean_
+        return float(np.mean((X - reconstruction) ** 2))
 
     def _assemble(self, n_features, layers):
         """The whole stack as one Keras model, weights from ``layers``."""

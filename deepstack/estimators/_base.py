@@ -28,7 +28,7 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
-from deepstack import _lr_finder, _network, _pretraining, _random, _trainer
+from deepstack import _interrupt, _lr_finder, _network, _pretraining, _random, _trainer
 from deepstack._compat import Interval, StrOptions
 from deepstack._split import n_validation, train_validation_split
 from deepstack.callbacks import (
@@ -42,6 +42,7 @@ from deepstack.callbacks import (
     set_population_statistics,
 )
 from deepstack.callbacks._monitor import set_learning_rate
+from deepstack.estimators._rollback import rolls_back_on_interrupt
 
 
 def _check_structured_params(estimator):
@@ -295,8 +296,15 @@ class BaseDeepStack(BaseEstimator):
 
     # ------------------------------------------------------------- public API
 
+    @rolls_back_on_interrupt
     def fit(self, X, y, sample_weight=None, *, X_val=None, y_val=None):
         """Train the network on ``X, y``, watching a validation set.
+
+        Ctrl-C (SIGINT) during the epochs stops training at the end of the
+        current epoch, with a ``RuntimeWarning``: the best weights so far are
+        kept and every fitted attribute describes them. A Ctrl-C before the
+        first epoch of the call has ended, or a second one, raises
+        ``KeyboardInterrupt`` and leaves the estimator as it was before.
 
         Parameters
         ----------
@@ -377,6 +385,7 @@ class BaseDeepStack(BaseEstimator):
             run = Preparation(train, validation, X_unlabeled, seed, model)
         return run
 
+    @rolls_back_on_interrupt
     def partial_fit(self, X, y, sample_weight=None, **kwargs):
         """Train for exactly one epoch on ``X, y``, continuing from the last call.
 
@@ -423,7 +432,7 @@ class BaseDeepStack(BaseEstimator):
                 ensure_min_samples=1,
             )
         except ValueError as exc:
-            raise _explain_conversion_error(exc) from exc
+            raise _explain_conversion_error(exc, X) from exc
         except TypeError as exc:
             raise _explain_sparse_error(exc) from exc
 
@@ -445,7 +454,7 @@ class BaseDeepStack(BaseEstimator):
                 y_numeric=False,
             )
         except ValueError as exc:
-            raise _explain_conversion_error(exc) from exc
+            raise _explain_conversion_error(exc, X) from exc
         except TypeError as exc:
             raise _explain_sparse_error(exc) from exc
         return X, y
@@ -638,25 +647,38 @@ class BaseDeepStack(BaseEstimator):
         monitor = self.monitor
         if validation is None:
             monitor = monitor.removeprefix("val_")
-        if getattr(self, "learning_rate_", None) is None:
+        # A warm start keeps the current rate (halved on plateaus), unless
+        # the learning_rate parameter was changed since it was set.
+        last = getattr(self, "_learning_rate_param", self.learning_rate)
+        if getattr(self, "learning_rate_", None) is None or last != self.learning_rate:
             self.learning_rate_ = self._initial_learning_rate(self.model_, train, seed)
             set_learning_rate(self.model_, self.learning_rate_)
+        self._learning_rate_param = self.learning_rate
         _network.reseed(self.model_, seed + self.n_iter_)
         user = [copy.deepcopy(cb) for cb in (self.callbacks or [])]
         # Divergence is judged against the loss before the first step, which
         # a far too large learning rate cannot inflate as it does epoch 1's.
         reference = initial_loss(self.model_, *train)
         self.callbacks_ = self._default_callbacks(monitor, partial, reference) + user
-        history = self._train(
-            self.model_,
-            train,
-            validation,
-            callbacks=self.callbacks_,
-            epochs=epochs,
-            initial_epoch=0,
-            seed=seed + self.n_iter_,
-        )
+        with _interrupt.stop_at_epoch_end() as stopper:
+            history = self._train(
+                self.model_,
+                train,
+                validation,
+                callbacks=self.callbacks_ + [stopper],
+                epochs=epochs,
+                initial_epoch=0,
+                seed=seed + self.n_iter_,
+            )
         self._record_history(history)
+        if stopper.interrupted:
+            warnings.warn(
+                f"fit was interrupted (Ctrl-C): training stopped after epoch "
+                f"{self.n_iter_}; the weights of epoch {self.best_epoch_ + 1} "
+                "are kept and the fitted attributes describe them.",
+                RuntimeWarning,
+                stacklevel=3,
+            )
         if (
             not partial
             and self.batch_norm
@@ -865,15 +887,34 @@ def _detached(callback):
     return callback
 
 
-def _explain_conversion_error(exc):
+def _explain_conversion_error(exc, X=None):
     message = str(exc)
-    if "could not convert" in message or "convert" in message and "float" in message:
+    lowered = message.lower()
+    if (
+        "could not convert" in lowered
+        or ("convert" in lowered and "float" in lowered)
+        or ("cannot cast" in lowered and ("str" in lowered or "object" in lowered))
+    ):
+        columns = _non_numeric_columns(X)
+        named = f" in columns {columns}" if columns else ""
         return ValueError(
-            "X contains non-numeric features (" + message + "). deepstack networks "
-            "need numbers: encode categorical columns first, e.g. with "
+            f"X contains non-numeric features{named} ({message}). deepstack "
+            "networks need numbers: encode categorical columns first, e.g. with "
             "sklearn.preprocessing.OneHotEncoder in a ColumnTransformer."
         )
     return exc
+
+
+def _non_numeric_columns(X):
+    """Names of a DataFrame's columns that are neither numbers nor booleans."""
+    dtypes = getattr(X, "dtypes", None)
+    if dtypes is None or not hasattr(dtypes, "items"):
+        return []
+    return [
+        str(name)
+        for name, dtype in dtypes.items()
+        if getattr(dtype, "kind", "O") not in "biuf"
+    ]
 
 
 def _explain_sparse_error(exc):

@@ -17,6 +17,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from deepstack._compat import HasMethods, Interval, StrOptions
 from deepstack._split import n_validation, train_validation_split
+from deepstack.tuning._checks import check_search_data
 from deepstack.tuning._kt_compat import ORACLES
 from deepstack.tuning._space import HYPERBAND_PAST_TRIAL, ResolvedSpace
 from deepstack.tuning._tuner import (
@@ -329,6 +330,7 @@ class DeepStackSearch(MetaEstimatorMixin, BaseEstimator):
             The fitted search.
         """
         self._validate_params()
+        check_search_data(self.estimator, X, y, sample_weight, X_val, y_val)
         # The budget counts from here: the refit below is outside it.
         deadline = None if self.time_limit is None else time.time() + self.time_limit
         hyperband = self.tuner == "hyperband"
@@ -400,6 +402,7 @@ class DeepStackSearch(MetaEstimatorMixin, BaseEstimator):
                 directory=os.fspath(directory),
                 project_name=self.project_name,
                 overwrite=self.overwrite,
+                verbose=self.verbose,
             )
             tuner.search(data, verbose=self.verbose)
             self.role_ = (

@@ -8,9 +8,12 @@ fitting path (its callbacks, checkpoints and ``HyperModel.build``) is not
 used, so none of its callbacks ever reaches the estimator or its pretraining.
 """
 
+import contextlib
 import gc
 import inspect
+import io
 import os
+import threading
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -20,7 +23,7 @@ import keras_tuner
 import numpy as np
 from sklearn.base import clone
 
-from deepstack import _io
+from deepstack import _interrupt, _io
 from deepstack._compat import safe_indexing
 from deepstack.callbacks import TimeLimit
 from deepstack.tuning._kt_compat import controlled_oracle, serve
@@ -207,7 +210,9 @@ def run_plan(plan, data, scorer, save_to=None):
         X_val, y_val = validation
         fit_kwargs = fit_arguments(estimator, w, X_val, y_val)
         start = time.perf_counter()
-        estimator.fit(X, y, **fit_kwargs)
+        # Ctrl-C stops the search, not just this trial's epochs.
+        with _interrupt.hard_interrupts():
+            estimator.fit(X, y, **fit_kwargs)
         fit_time += time.perf_counter() - start
         scores.append(float(scorer(estimator, X_val, y_val)))
         path = fold_path(save_to, fold, data.n_folds)
@@ -240,6 +245,7 @@ def _init_worker(data, scorer, threads=None):
     if threads is not None:
         _limit_threads(threads)
     _WORKER_DATA.update(data=data, scorer=scorer)
+    _exit_with_parent()
 
 
 def _limit_threads(threads):
@@ -249,6 +255,26 @@ def _limit_threads(threads):
 
         tf.config.threading.set_intra_op_parallelism_threads(threads)
         tf.config.threading.set_inter_op_parallelism_threads(threads)
+
+
+def _exit_with_parent(poll_seconds=0.5):
+    """End this worker when the process that started it dies.
+
+    A search killed with SIGKILL cannot shut its worker down, and loky's
+    worker would wait for its next task forever, holding its memory (870 MB
+    after a trial). When the parent dies the worker is handed to another
+    parent, so its parent pid changes: a daemon thread watches for that and
+    exits the process, even in the middle of a trial.
+    """
+    parent = os.getppid()
+
+    def watch():
+        while os.getppid() == parent:
+            stop.wait(poll_seconds)
+        os._exit(1)
+
+    stop = threading.Event()
+    threading.Thread(target=watch, name="deepstack-parent-watch", daemon=True).start()
 
 
 def _run_in_worker(plan, save_to):
@@ -353,7 +379,7 @@ class DeepStackTuner(keras_tuner.Tuner):
         ``directory``, ``project_name``, ``overwrite`` for ``keras_tuner.Tuner``.
     """
 
-    def __init__(self, oracle, runner, workers=None, **kwargs):
+    def __init__(self, oracle, runner, workers=None, verbose=1, **kwargs):
         self.runner = runner
         if isinstance(workers, TrialWorkers):
             workers = [workers]
@@ -362,7 +388,10 @@ class DeepStackTuner(keras_tuner.Tuner):
         # Rows of the trials this process ran (a distributed worker only
         # knows its own; the chief's oracle knows them all).
         self.local_trials = []
-        super().__init__(oracle, hypermodel=None, **kwargs)
+        # keras-tuner prints "Reloading Tuner from ..." when it resumes.
+        quiet = contextlib.redirect_stdout(io.StringIO()) if not verbose else None
+        with quiet or contextlib.nullcontext():
+            super().__init__(oracle, hypermodel=None, **kwargs)
 
     def search(self, data, verbose=0):
         if is_chief():

@@ -1,0 +1,98 @@
+"""Ctrl-C during training: stop at the end of the epoch, or not at all.
+
+deepstack's rule (the one Keras users know from skorch): the first SIGINT
+during the epochs of a fit stops training at the end of the current epoch;
+the fit then finishes normally (best weights restored, every fitted
+attribute describing them) and warns. A SIGINT before the first epoch of the
+call has ended, or a second one, raises ``KeyboardInterrupt`` at once, and
+the estimator is put back as it was before the call (see
+``estimators/_rollback.py``).
+"""
+
+import contextlib
+import signal
+import threading
+
+import keras
+
+
+class EpochBoundaryStop(keras.callbacks.Callback):
+    """Stops training at the end of the epoch in which SIGINT arrived.
+
+    Use it through :func:`stop_at_epoch_end`, which installs the handler.
+
+    Attributes
+    ----------
+    epochs_done : int
+        Epochs completed since training began.
+    interrupted : bool
+        Whether a SIGINT asked training to stop.
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.epochs_done = 0
+        self.interrupted = False
+
+    def on_train_begin(self, logs=None):
+        self.epochs_done = 0
+        self.interrupted = False
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.epochs_done += 1
+        if self.interrupted:
+            self.model.stop_training = True
+
+    def handle(self, signum, frame):
+        """The SIGINT handler: ask for a stop, or raise if nothing is done yet."""
+        if self.interrupted or self.epochs_done == 0:
+            raise KeyboardInterrupt
+        self.interrupted = True
+
+
+def _may_install():
+    # Only the main thread may set handlers; a handler the user (or a search
+    # running trials) installed is theirs to keep.
+    return (
+        threading.current_thread() is threading.main_thread()
+        and signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    )
+
+
+@contextlib.contextmanager
+def stop_at_epoch_end():
+    """Yield an :class:`EpochBoundaryStop`; its handler serves SIGINT meanwhile.
+
+    Where the handler cannot be installed (another thread, a custom SIGINT
+    handler), SIGINT keeps its usual effect and the callback does nothing.
+    """
+    stopper = EpochBoundaryStop()
+    if not _may_install():
+        yield stopper
+        return
+    previous = signal.signal(signal.SIGINT, stopper.handle)
+    try:
+        yield stopper
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _raise_interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+@contextlib.contextmanager
+def hard_interrupts():
+    """SIGINT raises ``KeyboardInterrupt`` at once, also inside nested fits.
+
+    A search runs its trials under it: a Ctrl-C should stop the search, not
+    cut one trial short and go on with the next.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, _raise_interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)

@@ -1,0 +1,39 @@
+"""The search's data, checked once before the first trial.
+
+Every trial would otherwise fail on the same bad input, keras-tuner would
+print a traceback per trial, and the user would get "No trial of the search
+completed" with the real error buried. The checks are the estimator's own,
+so the messages are those a direct ``fit`` gives.
+"""
+
+import numpy as np
+from sklearn.base import clone
+from sklearn.utils.validation import validate_data
+
+from deepstack import _pretraining
+
+
+def check_search_data(estimator, X, y, sample_weight=None, X_val=None, y_val=None):
+    """Raise the error ``estimator.fit`` would raise on this data, if any.
+
+    Runs the estimator's input validation (features, target encoding,
+    sample weights, validation data) on a clone, without training. Other
+    estimators than deepstack's are left to their trials.
+    """
+    from deepstack.estimators import StackedAutoencoder
+    from deepstack.estimators._base import BaseDeepStack
+
+    probe = clone(estimator)
+    if isinstance(probe, StackedAutoencoder):
+        X = validate_data(probe, X, reset=True, dtype=np.float32)
+        _pretraining.check_finite(X)
+        return
+    if not isinstance(probe, BaseDeepStack):
+        return
+    # The estimator's own preparation step, short of splitting and building.
+    probe._prepare(X, y, sample_weight, build=False, split=False)
+    if X_val is not None and y_val is not None:
+        probe._validate_X(X_val)
+        probe._encode_target(
+            y_val if hasattr(y_val, "iloc") else np.asarray(y_val), reset=False
+        )

@@ -1,0 +1,282 @@
+"""Ctrl-C in the middle of fit, with a real SIGINT sent to a child process."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+
+import pytest
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+# The child fits and reports; ``Gate`` lets the parent time its SIGINT: it
+# writes a file when the chosen epoch begins (and then blocks, waiting for
+# the signal) or ends.
+CHILD = textwrap.dedent(
+    """
+    import json, sys, threading, warnings
+    import keras, numpy as np
+    from sklearn.datasets import make_classification
+    from sklearn.exceptions import NotFittedError
+    from deepstack import DeepStackClassifier
+
+    scenario, prefix = sys.argv[1], sys.argv[2]
+    COUNT = [0]
+
+
+    def signal_me():
+        COUNT[0] += 1
+        open(f"{prefix}.{COUNT[0]}", "w").close()
+
+    X, y = make_classification(n_samples=200, n_features=6, random_state=0)
+    X = X.astype("float32")
+    SNAPSHOTS = []
+    GATE = {"block_at_end": None, "signal_after": None}
+
+
+    class Gate(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch == GATE["block_at_end"]:
+                # The epoch has trained (a warm start has changed the
+                # weights in place) but not ended: the SIGINT arrives here.
+                signal_me()
+                threading.Event().wait(120)
+            SNAPSHOTS.append([w.copy() for w in self.model.get_weights()])
+            if epoch == GATE["signal_after"]:
+                signal_me()
+
+
+    def make(**params):
+        defaults = dict(
+            hidden_layer_sizes=(8,), batch_norm=False, max_epochs=3,
+            n_iter_no_change=10**6, random_state=0, callbacks=[Gate()],
+        )
+        return DeepStackClassifier(**{**defaults, **params})
+
+
+    def state(est):
+        return {
+            "n_iter": est.n_iter_,
+            "history": est.history_,
+            "best_epoch": est.best_epoch_,
+            "weights": [w.tolist() for w in est.model_.get_weights()],
+            "proba": est.predict_proba(X).tolist(),
+        }
+
+
+    report = {}
+    if scenario == "epoch_boundary":
+        for warm in (False, True):
+            clf = make(warm_start=warm)
+            before = 0
+            if warm:
+                clf.fit(X, y)
+                before = clf.n_iter_
+                SNAPSHOTS.clear()
+            clf.set_params(max_epochs=10**6)
+            GATE["signal_after"] = 3
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                clf.fit(X, y)
+            GATE["signal_after"] = None
+            report[str(warm)] = {
+                "warnings": [str(w.message) for w in caught],
+                "before": before,
+                "epochs_run": len(SNAPSHOTS),
+                "n_iter": clf.n_iter_,
+                "lengths": sorted({len(v) for v in clf.history_.values()}),
+                "best_epoch": clf.best_epoch_,
+                "best_val_loss_is_min": bool(
+                    clf.history_["val_loss"][clf.best_epoch_]
+                    <= min(clf.history_["val_loss"][before:]) + 1e-4
+                ),
+                "weights_are_best": all(
+                    np.array_equal(a, b)
+                    for a, b in zip(
+                        clf.model_.get_weights(),
+                        SNAPSHOTS[clf.best_epoch_ - before],
+                    )
+                ),
+            }
+    elif scenario == "fresh":
+        clf = make()
+        GATE["block_at_end"] = 0
+        try:
+            clf.fit(X, y)
+            report["raised"] = False
+        except KeyboardInterrupt:
+            report["raised"] = True
+        try:
+            clf.predict(X)
+            report["fitted"] = True
+        except NotFittedError:
+            report["fitted"] = False
+        report["attributes"] = sorted(k for k in vars(clf) if k.endswith("_"))
+    else:  # "warm_start" or "refit": interrupted in the call's first epoch
+        clf = make(warm_start=scenario == "warm_start").fit(X, y)
+        before = state(clf)
+        model = clf.model_
+        GATE["block_at_end"] = 0
+        try:
+            clf.fit(X, y)
+            report["raised"] = False
+        except KeyboardInterrupt:
+            report["raised"] = True
+        report["same_model"] = clf.model_ is model
+        report["unchanged"] = state(clf) == before
+        GATE["block_at_end"] = None
+        clf.set_params(warm_start=True).fit(X, y)  # and it trains on
+        report["continued"] = clf.n_iter_ == before["n_iter"] + 3
+    print("REPORT" + json.dumps(report))
+    """
+)
+
+
+def _run_and_interrupt(scenario, tmp_path):
+    """Run the child; send it SIGINT each time it writes a new ready file."""
+    script = tmp_path / "child.py"
+    script.write_text(CHILD)
+    env = {**os.environ, "PYTHONPATH": REPO, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    child = subprocess.Popen(
+        [sys.executable, str(script), scenario, str(tmp_path / "ready")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    sent = set()
+    deadline = time.monotonic() + 240
+    while True:
+        try:
+            child.wait(timeout=0.05)
+            break
+        except subprocess.TimeoutExpired:
+            pass
+        for ready in sorted(tmp_path.glob("ready.*")):
+            if ready.name not in sent:
+                sent.add(ready.name)
+                child.send_signal(signal.SIGINT)
+        if time.monotonic() > deadline:
+            child.kill()
+            pytest.fail("the child did not end")
+    out, err = child.communicate()
+    assert child.returncode == 0, err[-3000:]
+    line = next(x for x in out.splitlines() if x.startswith("REPORT"))
+    return json.loads(line[len("REPORT") :]), len(sent)
+
+
+def test_sigint_stops_at_the_epoch_boundary_with_consistent_attributes(tmp_path):
+    report, signals = _run_and_interrupt("epoch_boundary", tmp_path)
+    assert signals == 2
+    for warm, run in report.items():
+        assert any("interrupted (Ctrl-C)" in w for w in run["warnings"]), run
+        # It stopped soon after the signal (sent after the 4th epoch) ...
+        assert 4 <= run["epochs_run"] < 10**6
+        # ... and every attribute describes the weights it kept.
+        assert run["n_iter"] == run["before"] + run["epochs_run"]
+        assert run["lengths"] == [run["n_iter"]]
+        assert run["before"] <= run["best_epoch"] < run["n_iter"]
+        assert run["best_val_loss_is_min"]
+        assert run["weights_are_best"], warm
+
+
+@pytest.mark.parametrize("scenario", ["fresh", "warm_start", "refit"])
+def test_sigint_before_the_first_epoch_ends_undoes_the_call(scenario, tmp_path):
+    report, signals = _run_and_interrupt(scenario, tmp_path)
+    assert signals == 1
+    assert report["raised"] is True
+    if scenario == "fresh":
+        assert report["fitted"] is False
+        assert report["attributes"] == []
+    else:
+        assert report["same_model"] is True
+        assert report["unchanged"] is True
+        assert report["continued"] is True
+
+
+SEARCH = textwrap.dedent(
+    """
+    import os, sys, threading
+    import keras
+    from sklearn.datasets import make_classification
+    from deepstack import DeepStackClassifier, DeepStackSearch, Float
+
+    pid_file = sys.argv[1]
+
+
+    class Hang(keras.callbacks.Callback):
+        # Runs in the worker: says who it is, then trains "forever".
+        def on_epoch_end(self, epoch, logs=None):
+            with open(pid_file + ".tmp", "w") as handle:
+                handle.write(str(os.getpid()))
+            os.replace(pid_file + ".tmp", pid_file)
+            threading.Event().wait(600)
+
+
+    X, y = make_classification(n_samples=120, n_features=5, random_state=0)
+    DeepStackSearch(
+        DeepStackClassifier((4,), max_epochs=2, random_state=0, callbacks=[Hang()]),
+        {"learning_rate": Float(1e-3, 1e-1, log=True)},
+        max_trials=1,
+        trials_per_process=1,
+        random_state=0,
+    ).fit(X.astype("float32"), y)
+    """
+)
+
+
+def _alive(pid):
+    """Whether ``pid`` runs (a zombie waiting to be reaped does not)."""
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            state = handle.read().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state not in ("Z", "X")
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc"), reason="reads /proc (Linux)")
+def test_worker_exits_when_the_search_is_killed(tmp_path):
+    script = tmp_path / "search.py"
+    script.write_text(SEARCH)
+    pid_file = tmp_path / "worker.pid"
+    env = {**os.environ, "PYTHONPATH": REPO, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    search = subprocess.Popen(
+        [sys.executable, str(script), str(pid_file)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        env=env,
+    )
+    deadline = time.monotonic() + 240
+    while not pid_file.exists():
+        assert search.poll() is None, search.stderr.read().decode()[-3000:]
+        assert time.monotonic() < deadline, "the worker never started its trial"
+        try:
+            search.wait(timeout=0.05)
+        except subprocess.TimeoutExpired:
+            pass
+    worker = int(pid_file.read_text())
+    assert worker != search.pid and _alive(worker)
+    search.kill()
+    search.wait(timeout=60)
+    search.stderr.close()
+    # The worker notices within its polling interval (0.5 s); allow 30 s.
+    gone = _poll(lambda: not _alive(worker), timeout=30)
+    if not gone:
+        os.kill(worker, signal.SIGKILL)
+    assert gone, "the trial worker outlived the killed search"
+
+
+def _poll(condition, timeout, interval=0.05):
+    """Whether ``condition()`` became true within ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    pause = threading.Event()
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        pause.wait(interval)
+    return True
