@@ -22,14 +22,10 @@ import keras
 import numpy as np
 from sklearn.base import BaseEstimator
 from sklearn.utils import check_random_state
-from sklearn.utils.validation import (
-    _check_sample_weight,
-    check_is_fitted,
-    validate_data,
-)
+from sklearn.utils.validation import check_is_fitted, validate_data
 
 from deepstack import _interrupt, _lr_finder, _network, _pretraining, _random, _trainer
-from deepstack._compat import Interval, StrOptions
+from deepstack._compat import Interval, StrOptions, check_sample_weight
 from deepstack._split import n_validation, train_validation_split
 from deepstack.callbacks import (
     DivergenceError,
@@ -472,7 +468,7 @@ class BaseDeepStack(BaseEstimator):
 
     def _sample_weights(self, X, y_enc, sample_weight):
         if sample_weight is not None:
-            sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float32)
+            sample_weight = check_sample_weight(sample_weight, X, dtype=np.float32)
             if np.any(sample_weight < 0):
                 raise ValueError("sample_weight must be non-negative.")
         sample_weight = self._sample_weight_from_target(y_enc, sample_weight)
