@@ -6,6 +6,7 @@ from deepstack.callbacks._early_stopping import EarlyStopping
 from deepstack.callbacks._lr_decay import LearningRateDecay
 from deepstack.callbacks._lr_halving import LearningRateHalving
 from deepstack.callbacks._recorder import LearningRateRecorder
+from deepstack.callbacks._score import ValidationScore
 from deepstack.callbacks._time_limit import TimeLimit
 from deepstack.callbacks._validation import ValidationPass
 
@@ -18,5 +19,6 @@ __all__ = [
     "LearningRateRecorder",
     "TimeLimit",
     "ValidationPass",
+    "ValidationScore",
     "set_population_statistics",
 ]

@@ -7,6 +7,7 @@ template; subclasses fill the private hooks (``_encode_target``,
 """
 
 import copy
+import functools
 import math
 import os
 import tempfile
@@ -16,6 +17,7 @@ from numbers import Integral, Real
 import keras
 import numpy as np
 from sklearn.base import BaseEstimator
+from sklearn.metrics import check_scoring
 from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
@@ -33,6 +35,7 @@ from deepstack.callbacks import (
     LearningRateDecay,
     LearningRateHalving,
     LearningRateRecorder,
+    ValidationScore,
     set_population_statistics,
 )
 from deepstack.callbacks._monitor import set_learning_rate
@@ -106,6 +109,7 @@ class BaseDeepStack(BaseEstimator):
         "lr_patience": [Interval(Integral, 1, None, closed="left")],
         "lr_factor": [Interval(Real, 0.0, 1.0, closed="neither")],
         "monitor": [StrOptions({"val_loss", "val_accuracy", "val_r2"})],
+        "scoring": [str, callable, None],
         "max_halvings": [Interval(Integral, 0, None, closed="left"), None],
         "min_learning_rate": [Interval(Real, 0.0, None, closed="left")],
         "clipnorm": [Interval(Real, 0.0, None, closed="neither"), None],
@@ -154,6 +158,7 @@ class BaseDeepStack(BaseEstimator):
         lr_patience=5,
         lr_factor=0.5,
         monitor="val_loss",
+        scoring=None,
         max_halvings=None,
         min_learning_rate=1e-6,
         clipnorm=None,
@@ -198,6 +203,7 @@ class BaseDeepStack(BaseEstimator):
         self.lr_patience = lr_patience
         self.lr_factor = lr_factor
         self.monitor = monitor
+        self.scoring = scoring
         self.max_halvings = max_halvings
         self.min_learning_rate = min_learning_rate
         self.clipnorm = clipnorm
@@ -240,6 +246,10 @@ class BaseDeepStack(BaseEstimator):
     def _decode_output(self, raw):
         """Turn network outputs into predictions in the user's target space."""
         raise NotImplementedError
+
+    def _decode_target(self, y_encoded):
+        """Targets in the user's space from the network's (for ``scoring``)."""
+        return self._decode_output(y_encoded)
 
     def _sample_weight_from_target(self, y_encoded, sample_weight):
         """Extra per-sample weights (class weights for the classifier)."""
@@ -530,9 +540,21 @@ class BaseDeepStack(BaseEstimator):
         callbacks.append(DivergenceGuard(on_divergence="stop"))
         return callbacks
 
+    def _scoring_callbacks(self, validation, partial):
+        """``[ValidationScore]`` logging ``val_score`` for ``scoring``, or []."""
+        if self.scoring is None or validation is None or partial:
+            return []
+        scorer = check_scoring(self, scoring=self.scoring)
+        X_val, y_val, _ = validation
+        score = functools.partial(
+            _validation_score, scorer, self, X_val, self._decode_target(y_val)
+        )
+        return [ValidationScore(score)]
+
     def _fit_network(self, train, validation, *, epochs, seed, partial=False):
+        scoring = self._scoring_callbacks(validation, partial)
         # Without a validation set, the same quantity on the training data.
-        monitor = self.monitor
+        monitor = "val_score" if scoring else self.monitor
         if validation is None:
             monitor = monitor.removeprefix("val_")
         if getattr(self, "learning_rate_", None) is None:
@@ -540,7 +562,7 @@ class BaseDeepStack(BaseEstimator):
             set_learning_rate(self.model_, self.learning_rate_)
         _network.reseed(self.model_, seed + self.n_iter_)
         user = [copy.deepcopy(cb) for cb in (self.callbacks or [])]
-        self.callbacks_ = self._default_callbacks(monitor, partial) + user
+        self.callbacks_ = scoring + self._default_callbacks(monitor, partial) + user
         history = self._train(
             self.model_,
             train,
@@ -665,6 +687,14 @@ class _ModelBytes:
             with open(path, "wb") as handle:
                 handle.write(self.payload)
             return keras.saving.load_model(path, compile=True)
+
+
+def _validation_score(scorer, estimator, X, y):
+    """``scorer`` of the network being trained, on validated rows ``X``."""
+    with warnings.catch_warnings():
+        # X is the validated array: no column names, whatever fit was given.
+        warnings.filterwarnings("ignore", "X does not have valid feature names")
+        return scorer(estimator, X, y)
 
 
 def _detached(callback):

@@ -594,15 +594,16 @@ class DeepStackSearch(MetaEstimatorMixin, BaseEstimator):
     def score(self, X, y=None, sample_weight=None):
         """Score of ``best_estimator_`` on ``X, y`` with the search's objective.
 
-        ``best_estimator_.score`` when ``objective=None``, else the
-        ``objective`` scorer.
+        The ``objective`` scorer, else the estimator's ``scoring``, else
+        ``best_estimator_.score``.
         """
         best = self._best()
-        if self.objective is None:
+        objective = self._objective()
+        if objective is None:
             if sample_weight is None:
                 return best.score(X, y)
             return best.score(X, y, sample_weight=sample_weight)
-        scorer = check_scoring(best, scoring=self.objective)
+        scorer = check_scoring(best, scoring=objective)
         if sample_weight is not None:
             return scorer(best, X, y, sample_weight=sample_weight)
         return scorer(best, X, y)
