@@ -7,6 +7,7 @@ from deepstack.callbacks._lr_decay import LearningRateDecay
 from deepstack.callbacks._lr_halving import LearningRateHalving
 from deepstack.callbacks._recorder import LearningRateRecorder
 from deepstack.callbacks._score import ValidationScore
+from deepstack.callbacks._tensorboard import EpochTensorBoard
 from deepstack.callbacks._time_limit import TimeLimit
 from deepstack.callbacks._validation import ValidationPass
 
@@ -14,6 +15,7 @@ __all__ = [
     "DivergenceError",
     "DivergenceGuard",
     "EarlyStopping",
+    "EpochTensorBoard",
     "LearningRateDecay",
     "LearningRateHalving",
     "LearningRateRecorder",

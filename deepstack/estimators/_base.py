@@ -32,6 +32,7 @@ from deepstack.callbacks import (
     DivergenceError,
     DivergenceGuard,
     EarlyStopping,
+    EpochTensorBoard,
     LearningRateDecay,
     LearningRateHalving,
     LearningRateRecorder,
@@ -119,6 +120,7 @@ class BaseDeepStack(BaseEstimator):
         "random_state": ["random_state"],
         "verbose": ["verbose"],
         "callbacks": [list, tuple, None],
+        "log_dir": [str, os.PathLike, None],
         "warm_start": ["boolean"],
         "pretrain": [StrOptions(set(_pretraining.PRETRAIN)), None],
         "pretrain_epochs": [Interval(Integral, 1, None, closed="left")],
@@ -168,6 +170,7 @@ class BaseDeepStack(BaseEstimator):
         random_state=None,
         verbose=0,
         callbacks=None,
+        log_dir=None,
         warm_start=False,
         pretrain=None,
         pretrain_epochs=20,
@@ -213,6 +216,7 @@ class BaseDeepStack(BaseEstimator):
         self.random_state = random_state
         self.verbose = verbose
         self.callbacks = callbacks
+        self.log_dir = log_dir
         self.warm_start = warm_start
         self.pretrain = pretrain
         self.pretrain_epochs = pretrain_epochs
@@ -562,7 +566,12 @@ class BaseDeepStack(BaseEstimator):
             set_learning_rate(self.model_, self.learning_rate_)
         _network.reseed(self.model_, seed + self.n_iter_)
         user = [copy.deepcopy(cb) for cb in (self.callbacks or [])]
-        self.callbacks_ = scoring + self._default_callbacks(monitor, partial) + user
+        board = []
+        if self.log_dir is not None and not partial:
+            board = [EpochTensorBoard(self.log_dir)]
+        self.callbacks_ = (
+            scoring + self._default_callbacks(monitor, partial) + board + user
+        )
         history = self._train(
             self.model_,
             train,

@@ -102,6 +102,12 @@ default="relu"
     callbacks : list of keras.callbacks.Callback, default=None
         Extra callbacks, deep-copied at each fit and run after deepstack's
         own; the fitted copies are in ``callbacks_``.
+    log_dir : str, os.PathLike or None, default=None
+        Write every epoch's logged values (``loss``, ``val_loss``, metrics,
+        ``val_score``, ``learning_rate``) as TensorBoard scalars into this
+        folder (``deepstack.callbacks.EpochTensorBoard``, an epoch-level
+        callback: training keeps its fused loop); view them with
+        ``tensorboard --logdir <folder>``.
     warm_start : bool, default=False
         Continue from the previous fit's weights and optimizer state.
     pretrain : {"autoencoder", "denoising"} or None, default=None

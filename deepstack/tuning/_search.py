@@ -159,6 +159,12 @@ class DeepStackSearch(MetaEstimatorMixin, BaseEstimator):
         candidate of its first bracket, with that bracket's epoch budget;
         grid search always starts from the ranges' defaults (the
         estimator's values where they are grid points).
+    log_dir : str, os.PathLike or None, default=None
+        TensorBoard folder of the search (``tensorboard --logdir <folder>``):
+        ``trial_<id>/`` holds each trial's parameters and scores for the
+        HParams dashboard and, for estimators with a ``log_dir`` parameter,
+        the per-epoch curves of its network (``trial_<id>/fold_<k>/`` with
+        ``cv``). The estimator's own ``log_dir`` is replaced in the trials.
     random_state : int, RandomState instance or None, default=None
         Seeds the validation split, the oracle and every trial's estimator
         (all trials get the same seed, so they differ only in their
@@ -263,6 +269,7 @@ class DeepStackSearch(MetaEstimatorMixin, BaseEstimator):
         "n_jobs": [Interval(Integral, 1, None, closed="left"), None],
         "time_limit": [Interval(Real, 0, None, closed="neither"), None],
         "start_from_estimator": ["boolean"],
+        "log_dir": [str, os.PathLike, None],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
     }
@@ -286,6 +293,7 @@ class DeepStackSearch(MetaEstimatorMixin, BaseEstimator):
         n_jobs=None,
         time_limit=None,
         start_from_estimator=True,
+        log_dir=None,
         random_state=None,
         verbose=0,
     ):
@@ -305,6 +313,7 @@ class DeepStackSearch(MetaEstimatorMixin, BaseEstimator):
         self.n_jobs = n_jobs
         self.time_limit = time_limit
         self.start_from_estimator = start_from_estimator
+        self.log_dir = log_dir
         self.random_state = random_state
         self.verbose = verbose
 
@@ -373,7 +382,15 @@ class DeepStackSearch(MetaEstimatorMixin, BaseEstimator):
             ),
             deadline=deadline,
         )
-        runner = TrialRunner(self.estimator, space, scorer, seed, hyperband, deadline)
+        runner = TrialRunner(
+            self.estimator,
+            space,
+            scorer,
+            seed,
+            hyperband,
+            deadline,
+            log_dir=None if self.log_dir is None else os.fspath(self.log_dir),
+        )
         scratch = None
         directory = self.directory
         if directory is None:
