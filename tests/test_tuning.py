@@ -438,9 +438,9 @@ def test_first_trial_is_the_estimator_and_the_search_never_loses_to_it(
     assert first["dropout"] == pytest.approx(0.2)
     if kind != "random":
         return
-    # The estimator alone, with the seed the search gives its trials.
-    seed = search.best_estimator_.random_state
-    alone = clone(estimator).set_params(random_state=seed)
+    # The estimator alone, as given (the trials keep its random_state).
+    assert search.best_estimator_.random_state == 0
+    alone = clone(estimator)
     alone.fit(X[:150], y[:150], X_val=X[150:], y_val=y[150:])
     default_score = alone.score(X[150:], y[150:])
     assert search.results_["score"][0] == default_score
@@ -525,12 +525,10 @@ def test_cross_validated_trials_record_every_fold(classification_data):
     np.testing.assert_allclose(search.results_["score_std"], folds.std(axis=1))
     assert search.best_score_ == max(search.results_["score"])
     # The first trial is the estimator itself: its fold scores are those of
-    # the estimator fitted on StratifiedKFold(3)'s folds, with the trials' seed.
-    seed = np.random.RandomState(0).randint(0, 2**31 - 1)
+    # the estimator as given, fitted on StratifiedKFold(3)'s folds.
     expected = []
     for train, val in StratifiedKFold(3).split(X, y):
         alone = tiny(DeepStackClassifier, hidden_layer_sizes=(8,), max_epochs=2)
-        alone.set_params(random_state=seed)
         alone.fit(X[train], y[train], X_val=X[val], y_val=y[val])
         expected.append(alone.score(X[val], y[val]))
     assert search.results_["fold_scores"][0] == expected

@@ -166,9 +166,11 @@ class DeepStackSearch(MetaEstimatorMixin, BaseEstimator):
         the per-epoch curves of its network (``trial_<id>/fold_<k>/`` with
         ``cv``). The estimator's own ``log_dir`` is replaced in the trials.
     random_state : int, RandomState instance or None, default=None
-        Seeds the validation split, the oracle and every trial's estimator
-        (all trials get the same seed, so they differ only in their
-        parameters; keras-tuner's own seed does not seed network weights).
+        Seeds the validation split, the oracle and, when the estimator's own
+        ``random_state`` is None, every trial's estimator and the refit (an
+        estimator with a ``random_state`` keeps it). Either way all trials
+        get the same seed, so they differ only in their parameters
+        (keras-tuner's own seed does not seed network weights).
         Give it in distributed mode, so that every process draws the same
         validation split.
     verbose : int, default=0
@@ -351,6 +353,11 @@ class DeepStackSearch(MetaEstimatorMixin, BaseEstimator):
         rng = check_random_state(self.random_state)
         seed = int(rng.randint(0, 2**31 - 1))
         oracle_seed = int(rng.randint(1, 2**31 - 1))
+        # The trials (and the refit) keep the estimator's own random_state
+        # when it has one; else they all get the search's seed.
+        trial_seed = (
+            seed if self.estimator.get_params().get("random_state") is None else None
+        )
         if is_distributed() and self.random_state is None and X_val is None:
             warnings.warn(
                 "Distributed search with random_state=None: every process draws "
@@ -386,7 +393,7 @@ class DeepStackSearch(MetaEstimatorMixin, BaseEstimator):
             self.estimator,
             space,
             scorer,
-            seed,
+            trial_seed,
             hyperband,
             deadline,
             log_dir=None if self.log_dir is None else os.fspath(self.log_dir),
@@ -445,8 +452,8 @@ class DeepStackSearch(MetaEstimatorMixin, BaseEstimator):
         if self.refit and self.role_ != "worker":
             start = time.perf_counter()
             params = dict(self.best_params_)
-            if "random_state" in space.estimator_params:
-                params.setdefault("random_state", seed)
+            if trial_seed is not None and "random_state" in space.estimator_params:
+                params.setdefault("random_state", trial_seed)
             self.best_estimator_ = clone(self.estimator).set_params(**params)
             fit_kwargs = fit_arguments(
                 self.best_estimator_, sample_weight, X_val, y_val

@@ -99,6 +99,9 @@ def is_chief():
 class TrialRunner:
     """What one trial needs besides its hyperparameters and data (plain values).
 
+    ``seed``: the ``random_state`` of every trial's estimator, or None to keep
+    the estimator's own.
+
     ``deadline``: a ``time.time()`` at which a running trial stops at its
     next epoch boundary (a :class:`~deepstack.callbacks.TimeLimit` callback),
     or None. ``log_dir``: the search's TensorBoard folder, or None.
@@ -476,7 +479,7 @@ class DeepStackTuner(keras_tuner.Tuner):
         runner = self.runner
         values = trial.hyperparameters.values
         params = {**runner.space.params(values), **runner.callbacks()}
-        if "random_state" in runner.space.estimator_params:
+        if runner.seed is not None and "random_state" in runner.space.estimator_params:
             # keras-tuner's seed does not reach the weights: seed the estimator.
             params.setdefault("random_state", runner.seed)
         plan = self._plan(values, params)
