@@ -35,11 +35,18 @@ def test_estimator_writes_epoch_scalars_and_keeps_the_fused_loop(
         np.testing.assert_allclose(tags[name], clf.history_[name], rtol=1e-6)
 
 
-def test_keras_tensorboard_in_epoch_mode_keeps_the_fused_loop(tmp_path):
+def test_keras_tensorboard_in_epoch_mode_keeps_the_fused_loop(
+    classification_data, tmp_path
+):
     epoch_only = keras.callbacks.TensorBoard(str(tmp_path), profile_batch=0)
     per_batch = keras.callbacks.TensorBoard(str(tmp_path), update_freq="batch")
     assert not _trainer.has_batch_hooks([epoch_only])
     assert _trainer.has_batch_hooks([per_batch])
+    X, y = classification_data
+    clf = tiny(DeepStackClassifier, max_epochs=2, callbacks=[epoch_only]).fit(X, y)
+    assert clf.model_.train_function is None  # the fused loop trained
+    tags = _tags(tmp_path / "train")
+    np.testing.assert_allclose(tags["epoch_loss"], clf.history_["loss"], rtol=1e-6)
 
 
 def test_search_writes_hparams_sessions_and_curves(classification_data, tmp_path):
