@@ -588,3 +588,19 @@ def test_parallel_trials_give_the_same_results(kind, classification_data):
     assert two["params"] == one["params"]
     assert two["score"] == one["score"]
     assert len(set(map(repr, one["params"]))) == 4
+
+
+def test_wide_default_space_by_name(classification_data):
+    X, y = classification_data
+    search = DeepStackSearch(
+        tiny(DeepStackClassifier, max_epochs=1),
+        "wide",
+        tuner="random",
+        max_trials=1,
+        refit=False,
+        random_state=0,
+    ).fit(X, y)
+    assert set(search.results_["param_optimizer"]) <= {"adam", "rmsprop", "sgd"}
+    assert search.results_["param_learning_rate"][0] == pytest.approx(1e-2)
+    with pytest.raises(ValueError, match="search_space"):
+        DeepStackSearch(tiny(DeepStackClassifier), "narrow").fit(X, y)
