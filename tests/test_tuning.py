@@ -563,8 +563,16 @@ def test_cross_validated_hyperband_continues_each_fold(
     assert [len(f) for f in search.results_["fold_scores"]] == [2, 2, 2]
 
 
+def _scorer_recording_env(path, estimator, X, y):
+    with open(path, "a") as handle:
+        names = ("CUDA_VISIBLE_DEVICES", "TF_NUM_INTRAOP_THREADS")
+        handle.write(" ".join(os.environ.get(n, "-") for n in names) + "\n")
+    return estimator.score(X, y)
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["random", "grid"])
-def test_parallel_trials_give_the_same_results(kind, classification_data):
+def test_parallel_trials_give_the_same_results(kind, classification_data, tmp_path):
     X, y = classification_data
     space = (
         {"learning_rate": Float(1e-3, 1e-1, log=True)}
@@ -572,17 +580,25 @@ def test_parallel_trials_give_the_same_results(kind, classification_data):
         else {"learning_rate": [1e-2, 3e-2, 1e-3], "dropout": [0.2, 0.0]}
     )
     results = {}
+    log = tmp_path / "env.txt"
     for n_jobs in (1, 2):
         search = DeepStackSearch(
             tiny(DeepStackClassifier, hidden_layer_sizes=(8,), max_epochs=2),
             space,
             tuner=kind,
             max_trials=4,
+            objective=functools.partial(_scorer_recording_env, log),
             n_jobs=n_jobs,
+            devices=["0", "1"] if n_jobs == 2 else None,
             refit=False,
             random_state=0,
         ).fit(X, y)
         results[n_jobs] = search.results_
+    # Each worker sees one device and its share of the threads (2 cores here
+    # on CI; one thread per worker on a 2-core machine).
+    threads = str(max(1, (os.cpu_count() or 1) // 2))
+    seen = log.read_text().split("\n")[4:-1]
+    assert len(seen) == 4 and set(seen) == {f"0 {threads}", f"1 {threads}"}
     one, two = results[1], results[2]
     assert two["trial_id"] == one["trial_id"]
     assert two["params"] == one["params"]

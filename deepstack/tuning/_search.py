@@ -141,6 +141,11 @@ class DeepStackSearch(MetaEstimatorMixin, BaseEstimator):
         finished when it is asked, so with several running it sees fewer of
         them; Hyperband promotes a round's best only once enough of the
         round has finished, so workers may wait.
+    devices : list of str or None, default=None
+        Accelerators for the worker processes, e.g. ``["0", "1"]``: worker
+        ``i`` sees only ``devices[i % len(devices)]`` (its
+        ``CUDA_VISIBLE_DEVICES``). ``n_jobs=None`` then runs one worker per
+        device.
     time_limit : float or None, default=None
         A budget in seconds for the search, counted from the start of
         ``fit``: no trial starts after it, and a running trial stops at the
@@ -269,6 +274,7 @@ class DeepStackSearch(MetaEstimatorMixin, BaseEstimator):
         "trials_per_process": [Interval(Integral, 1, None, closed="left"), None],
         "cv": ["cv_object", None],
         "n_jobs": [Interval(Integral, 1, None, closed="left"), None],
+        "devices": [list, tuple, None],
         "time_limit": [Interval(Real, 0, None, closed="neither"), None],
         "start_from_estimator": ["boolean"],
         "log_dir": [str, os.PathLike, None],
@@ -293,6 +299,7 @@ class DeepStackSearch(MetaEstimatorMixin, BaseEstimator):
         trials_per_process=None,
         cv=None,
         n_jobs=None,
+        devices=None,
         time_limit=None,
         start_from_estimator=True,
         log_dir=None,
@@ -313,6 +320,7 @@ class DeepStackSearch(MetaEstimatorMixin, BaseEstimator):
         self.trials_per_process = trials_per_process
         self.cv = cv
         self.n_jobs = n_jobs
+        self.devices = devices
         self.time_limit = time_limit
         self.start_from_estimator = start_from_estimator
         self.log_dir = log_dir
@@ -404,16 +412,24 @@ class DeepStackSearch(MetaEstimatorMixin, BaseEstimator):
             scratch = tempfile.TemporaryDirectory(prefix="deepstack-search-")
             directory = scratch.name
         workers = None
-        n_jobs = self.n_jobs or 1
-        if (self.trials_per_process is not None or n_jobs > 1) and not is_chief():
+        devices = list(self.devices or [])
+        n_jobs = self.n_jobs or len(devices) or 1
+        in_workers = self.trials_per_process is not None or n_jobs > 1 or devices
+        if in_workers and not is_chief():
             threads = None
             if n_jobs > 1:
                 # Each worker gets its share of the cores: more threads per
                 # process than cores makes the processes fight for them.
                 threads = max(1, (os.cpu_count() or 1) // n_jobs)
             workers = [
-                TrialWorkers(self.trials_per_process, data, scorer, threads)
-                for _ in range(n_jobs)
+                TrialWorkers(
+                    self.trials_per_process,
+                    data,
+                    scorer,
+                    threads,
+                    devices[i % len(devices)] if devices else None,
+                )
+                for i in range(n_jobs)
             ]
         start = time.perf_counter()
         try:

@@ -304,11 +304,15 @@ class TrialWorkers:
         The search's data and scorer, sent once to each worker.
     threads : int or None, default=None
         CPU threads the worker's TensorFlow may use (None: its default).
+    device : str or None, default=None
+        The accelerator the worker may see (its ``CUDA_VISIBLE_DEVICES``),
+        or None to leave that alone.
     """
 
-    def __init__(self, trials_per_process, data, scorer, threads=None):
+    def __init__(self, trials_per_process, data, scorer, threads=None, device=None):
         self.trials_per_process = trials_per_process
         self.threads = threads
+        self.device = device
         self._initargs = (data, scorer, threads)
         self._executor = None
         self._done = 0
@@ -352,6 +356,8 @@ class TrialWorkers:
                 TF_NUM_INTRAOP_THREADS=threads,
                 TF_NUM_INTEROP_THREADS=threads,
             )
+        if self.device is not None:
+            env["CUDA_VISIBLE_DEVICES"] = str(self.device)
         self._executor = ProcessPoolExecutor(
             max_workers=1,
             initializer=_init_worker,
