@@ -38,6 +38,7 @@ TINY = {
     + ["--pretrain-epochs", "1", "--max-epochs", "2", "--variants", "none"],
     "search_memory": ["--trials", "2", "--modes", "plain fit loop"],
     "search_mnist1d": [],
+    "tabular": ["--tables", "penguins", "--seeds", "0"],
 }
 
 

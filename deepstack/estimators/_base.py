@@ -827,6 +827,11 @@ def network_target(estimator, y):
     return estimator._encode_target(np.asarray(y), reset=False)
 
 
+def validate_features(estimator, X):
+    """``X`` checked against what ``estimator`` was prepared or fitted on."""
+    return estimator._validate_X(X)
+
+
 def train_network(
     estimator,
     model,

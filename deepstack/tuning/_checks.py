@@ -21,7 +21,12 @@ def check_search_data(estimator, X, y, sample_weight=None, X_val=None, y_val=Non
     estimators than deepstack's are left to their trials.
     """
     from deepstack.estimators import StackedAutoencoder
-    from deepstack.estimators._base import BaseDeepStack
+    from deepstack.estimators._base import (
+        BaseDeepStack,
+        network_target,
+        prepare_training,
+        validate_features,
+    )
 
     probe = clone(estimator)
     if isinstance(probe, StackedAutoencoder):
@@ -31,9 +36,7 @@ def check_search_data(estimator, X, y, sample_weight=None, X_val=None, y_val=Non
     if not isinstance(probe, BaseDeepStack):
         return
     # The estimator's own preparation step, short of splitting and building.
-    probe._prepare(X, y, sample_weight, build=False, split=False)
+    prepare_training(probe, X, y, sample_weight, build=False, split=False)
     if X_val is not None and y_val is not None:
-        probe._validate_X(X_val)
-        probe._encode_target(
-            y_val if hasattr(y_val, "iloc") else np.asarray(y_val), reset=False
-        )
+        validate_features(probe, X_val)
+        network_target(probe, y_val)
