@@ -204,6 +204,7 @@ def test_search_in_pipeline(classification_data):
     assert pipe.score(X, y) == fitted.score(Xs, y)
     np.testing.assert_array_equal(search.classes_, np.unique(y))
     assert search.role_ == "single"
+    assert not search.time_limit_reached_
     # directory=None: a temporary directory, gone after fit.
     assert not os.path.exists(search.tuner_.directory)
 

@@ -209,7 +209,8 @@ class DeepStackSearch(MetaEstimatorMixin, BaseEstimator):
     search_time_ : float
         Seconds spent in the search (without the refit).
     time_limit_reached_ : bool
-        Whether ``time_limit`` ended the search.
+        Whether ``time_limit`` ended the search (a trial was refused or cut
+        short).
     refit_time_ : float
         Seconds spent refitting ``best_estimator_``.
     role_ : {"single", "chief", "worker"}
@@ -459,12 +460,14 @@ class DeepStackSearch(MetaEstimatorMixin, BaseEstimator):
             if scratch is not None:
                 scratch.cleanup()
         self.search_time_ = time.perf_counter() - start
-        self.time_limit_reached_ = bool(
-            getattr(tuner.oracle, "deadline_reached", False)
-            or (deadline is not None and time.time() >= deadline)
-        )
         self.tuner_ = tuner
         self._record(trials, space, hyperband)
+        # The oracle refused a trial, or a trial was cut (on a distributed
+        # worker the oracle is the chief's, so only the latter is known).
+        self.time_limit_reached_ = bool(
+            getattr(tuner.oracle, "deadline_reached", False)
+            or any(self.results_["cut_short"])
+        )
 
         self.refit_time_ = 0.0
         self.__dict__.pop("best_estimator_", None)  # never keep a stale refit
