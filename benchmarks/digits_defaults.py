@@ -37,7 +37,11 @@ COLUMNS = (
 
 
 def main(argv=None):
-    args = _common.parser(__doc__.splitlines()[0]).parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    p = _common.parser(__doc__.splitlines()[0])
+    p.add_argument("--seeds", type=int, nargs="+", default=None)
+    p.add_argument("--max-epochs", type=int, default=None, help="cap on max_epochs")
+    args = p.parse_args(argv)
     _common.quiet_warnings()
     import numpy as np
     from sklearn.pipeline import make_pipeline
@@ -47,14 +51,16 @@ def main(argv=None):
     from deepstack.datasets import digits_split
 
     X_train, X_test, y_train, y_test = digits_split()
-    seeds = (0, 1, 2) if args.quick else (0, 1, 2, 3, 4)
+    seeds = args.seeds or ((0, 1, 2) if args.quick else (0, 1, 2, 3, 4))
+    cap = {} if args.max_epochs is None else {"max_epochs": args.max_epochs}
     configs = CONFIGS[:2] if args.quick else CONFIGS
     rows, raw = [], []
     for config in configs:
         scores, epochs, start = [], [], time.perf_counter()
         for seed in seeds:
             model = make_pipeline(
-                StandardScaler(), DeepStackClassifier(random_state=seed, **config)
+                StandardScaler(),
+                DeepStackClassifier(random_state=seed, **config, **cap),
             ).fit(X_train, y_train)
             scores.append(model.score(X_test, y_test))
             epochs.append(model[-1].n_iter_)
@@ -83,6 +89,7 @@ def main(argv=None):
         {"seeds": list(seeds), "runs": raw},
         "### DeepStackClassifier defaults on digits\n\n" + table,
         out=args.out,
+        command=_common.command_line("digits_defaults", argv),
     )
 
 

@@ -68,12 +68,14 @@ def main(argv):
     p = _common.parser(__doc__.splitlines()[0])
     p.add_argument("--width", type=int, default=1024)
     p.add_argument("--features", type=int, default=512)
-    p.add_argument("--epochs", type=int, default=3)
+    p.add_argument(
+        "--epochs", type=int, default=None, help="default 3 (1 with --quick)"
+    )
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--max-depth", type=int, default=4)
     p.add_argument("--no-naive", action="store_true")
     args = p.parse_args(argv)
-    epochs = 1 if args.quick else args.epochs
+    epochs = args.epochs or (1 if args.quick else 3)
     X = load(args.features)
 
     rows, runs = [], []
@@ -127,6 +129,7 @@ def main(argv):
         {"settings": vars(args) | {"epochs": epochs}, "runs": runs},
         markdown,
         out=args.out,
+        command=_common.command_line("pretraining_cost", argv),
     )
     print(table)
 

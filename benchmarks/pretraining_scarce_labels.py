@@ -79,20 +79,24 @@ def main(argv):
     p = _common.parser(__doc__.splitlines()[0])
     p.add_argument("--datasets", nargs="+", default=["digits"])
     p.add_argument("--variants", nargs="+", default=list(VARIANTS))
-    p.add_argument("--seeds", type=int, default=5)
+    p.add_argument("--seeds", type=int, default=None, help="default 5 (2 with --quick)")
     p.add_argument("--label-fraction", type=float, default=0.1)
     p.add_argument("--hidden", type=int, nargs="+", default=[256, 128])
     p.add_argument("--activation", default="relu")
-    p.add_argument("--pretrain-epochs", type=int, default=30)
+    p.add_argument(
+        "--pretrain-epochs", type=int, default=None, help="default 30 (5 with --quick)"
+    )
     p.add_argument("--pretrain-learning-rate", type=float, default=1e-3)
     p.add_argument("--noise-level", type=float, default=0.2)
     p.add_argument("--corruption", default="mask")
-    p.add_argument("--max-epochs", type=int, default=200)
+    p.add_argument(
+        "--max-epochs", type=int, default=None, help="default 200 (30 with --quick)"
+    )
     p.add_argument("--name", default="pretraining_scarce_labels")
     args = p.parse_args(argv)
-    seeds = 2 if args.quick else args.seeds
-    pretrain_epochs = 5 if args.quick else args.pretrain_epochs
-    max_epochs = 30 if args.quick else args.max_epochs
+    seeds = args.seeds or (2 if args.quick else 5)
+    pretrain_epochs = args.pretrain_epochs or (5 if args.quick else 30)
+    max_epochs = args.max_epochs or (30 if args.quick else 200)
 
     common = dict(
         hidden_layer_sizes=tuple(args.hidden),
@@ -165,6 +169,7 @@ def main(argv):
         },
         markdown,
         out=args.out,
+        command=_common.command_line("pretraining_scarce_labels", argv),
     )
     print(table)
 

@@ -173,7 +173,10 @@ def summarize(run):
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
     p = _common.parser(__doc__.splitlines()[0])
-    p.add_argument("--trials", type=int, default=30)
+    p.add_argument(
+        "--trials", type=int, default=None, help="default 30 (8 with --quick)"
+    )
+    p.add_argument("--modes", nargs="+", choices=MODES, default=list(MODES))
     p.add_argument("--trials-per-process", type=int, default=10)
     p.add_argument("--child", choices=MODES, help=argparse.SUPPRESS)
     p.add_argument("--log", help=argparse.SUPPRESS)
@@ -182,9 +185,9 @@ def main(argv=None):
         result = run_mode(args.child, args.trials, args.trials_per_process, args.log)
         print("RESULT " + json.dumps(result))
         return
-    trials = 8 if args.quick else args.trials
+    trials = args.trials or (8 if args.quick else 30)
     runs = []
-    for mode in MODES:
+    for mode in args.modes:
         print(f"{mode} ...", flush=True)
         runs.append(_child(mode, trials, args.trials_per_process))
     rows = [summarize(run) for run in runs]

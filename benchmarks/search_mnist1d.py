@@ -24,11 +24,13 @@ import json
 import os
 import platform
 import time
+import warnings
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
 from mnist1d.data import get_dataset_args, make_dataset  # noqa: E402
+from sklearn.exceptions import ConvergenceWarning  # noqa: E402
 from sklearn.neural_network import MLPClassifier  # noqa: E402
 
 from deepstack import DeepStackClassifier, DeepStackSearch  # noqa: E402
@@ -62,12 +64,29 @@ def main(argv=None):
     parser.add_argument("--tuner", default="bayesian")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default=RESULTS)
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="seconds-long check that the script runs (500 training rows, 2 "
+        "epochs / iterations, 2 trials): the numbers mean nothing",
+    )
     args = parser.parse_args(argv)
 
     X, y, X_test, y_test = load_mnist1d()
     rows = []
+    budget = {}
+    if args.quick:
+        warnings.filterwarnings("ignore", category=ConvergenceWarning)
+        X, y = X[:500], y[:500]
+        args.max_trials, args.max_epochs = 2, 2
+        budget = {"max_epochs": 2}
 
-    mlp = MLPClassifier((256, 256), early_stopping=True, random_state=args.seed)
+    mlp = MLPClassifier(
+        (256, 256),
+        early_stopping=True,
+        random_state=args.seed,
+        **({"max_iter": 2} if args.quick else {}),
+    )
     acc, seconds = timed(mlp, X, y, X_test, y_test)
     rows.append(
         {
@@ -78,7 +97,7 @@ def main(argv=None):
     )
     print(rows[-1], flush=True)
 
-    default = DeepStackClassifier(random_state=args.seed)
+    default = DeepStackClassifier(random_state=args.seed, **budget)
     acc, seconds = timed(default, X, y, X_test, y_test)
     rows.append(
         {
@@ -127,7 +146,8 @@ def main(argv=None):
         "data": "mnist1d make_dataset(get_dataset_args()): 4000 train / 1000 test",
         "command": "python benchmarks/search_mnist1d.py "
         + f"--max-trials {args.max_trials} --max-epochs {args.max_epochs} "
-        + f"--tuner {args.tuner} --seed {args.seed}",
+        + f"--tuner {args.tuner} --seed {args.seed}"
+        + (" --quick" if args.quick else ""),
         "machine": f"{platform.processor() or platform.machine()}, "
         f"{os.cpu_count()} CPUs",
         "models": rows,

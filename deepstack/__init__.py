@@ -4,14 +4,13 @@ import importlib
 
 from deepstack import _compat
 from deepstack._io import load, save
+from deepstack._version import __version__
 from deepstack.estimators import (
     DeepStackClassifier,
     DeepStackRegressor,
     StackedAutoencoder,
 )
 from deepstack.estimators._learning_rate import find_learning_rate
-
-__version__ = "0.1.0"
 
 _compat.warn_if_unsupported()
 

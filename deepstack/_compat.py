@@ -8,7 +8,8 @@ names were checked against; ``setup.cfg`` bounds the install to them.
 
 - scikit-learn: the parameter constraints ``Interval``, ``StrOptions`` and
   ``HasMethods`` (``sklearn.utils._param_validation``; scikit-learn has no
-  public home for them, imbalanced-learn vendors them).
+  public home for them, imbalanced-learn vendors them) and
+  ``sklearn.utils.validation._check_sample_weight``.
 - Keras: ``Model.train_function`` / ``test_function`` (reset after changing
   ``steps_per_execution``), the JAX trainer's ``compute_loss_and_updates``
   (the only stateless loss that includes the activity losses of the forward
@@ -25,12 +26,14 @@ import warnings
 import keras
 from sklearn.utils import _safe_indexing as safe_indexing
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
+from sklearn.utils.validation import _check_sample_weight
 
 __all__ = [
     "SUPPORTED",
     "HasMethods",
     "Interval",
     "StrOptions",
+    "check_sample_weight",
     "check_versions",
     "find_upstream_layer",
     "installed_versions",
@@ -49,6 +52,11 @@ SUPPORTED = {
     "keras-tuner": (1, 1),
     "tensorflow": (2, 2),
 }
+
+
+def check_sample_weight(sample_weight, X, dtype):
+    """``sample_weight`` validated against ``X`` (scikit-learn's own check)."""
+    return _check_sample_weight(sample_weight, X, dtype=dtype)
 
 
 def installed_versions():

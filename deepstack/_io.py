@@ -293,10 +293,10 @@ def _save(estimator, path, *, overwrite=False, drop_callbacks=False):
 def _versions():
     import sklearn
 
-    import deepstack
+    from deepstack._version import __version__
 
     return {
-        "deepstack": deepstack.__version__,
+        "deepstack": __version__,
         "keras": keras.__version__,
         "scikit-learn": sklearn.__version__,
         "numpy": np.__version__,

@@ -37,10 +37,17 @@ _BATCH_HOOKS = (
 
 
 def has_batch_hooks(callbacks):
-    """Whether any callback overrides a per-batch hook (it must see batches)."""
+    """Whether any callback overrides a per-batch hook (it must see batches).
+
+    Keras's ``TensorBoard`` in its epoch-only mode does not count (see
+    :func:`deepstack.callbacks._tensorboard.epoch_only`).
+    """
+    from deepstack.callbacks._tensorboard import epoch_only
+
     return any(
         getattr(type(cb), hook) is not getattr(keras.callbacks.Callback, hook)
         for cb in callbacks
+        if not epoch_only(cb)
         for hook in _BATCH_HOOKS
     )
 

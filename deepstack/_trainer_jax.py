@@ -45,90 +45,27 @@ def epoch_runner(model, batch_size, train, validation, metrics):
     epoch), ``val_loss`` is the compiled loss with its regularization terms
     in inference mode, sample-weighted, as in the TensorFlow epoch.
     """
-
-    def device(arrays):
-        return tuple(None if a is None else jnp.asarray(a) for a in arrays)
-
-    train = device(train)
+    train = _on_device(train)
     if validation is not None:
-        validation = device(validation)
-    n = train[0].shape[0]
-    n_full, rest = divmod(n, batch_size)
+        validation = _on_device(validation)
+    n_full, rest = divmod(train[0].shape[0], batch_size)
     # The metrics' variables exist already (_trainer._build_compiled_state).
     fresh_metric_state = [[v.value for v in m.variables] for m in metrics]
-
-    def take(data, rows):
-        return tuple(None if a is None else a[rows] for a in data)
-
-    def fold(step, carry, blocks, tail):
-        # Apply ``step`` to every block of ``blocks`` (equal sizes) under
-        # lax.scan, then to ``tail`` (smaller, or None), keeping the last
-        # step's output: its structure comes from an abstract trace.
-        out_shape = jax.eval_shape(
-            lambda c, b: step(c, b)[0], carry, jax.tree.map(lambda a: a[0], blocks)
-        )
-        zeros = jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), out_shape)
-
-        def body(acc, block):
-            _, carry = acc
-            return step(carry, block), None
-
-        (out, carry), _ = jax.lax.scan(body, (zeros, carry), blocks)
-        if tail is not None:
-            out, carry = step(carry, tail)
-        return out, carry
-
-    def validate(state, held_out, metric_state):
-        trainable, non_trainable, _, metrics_variables = state
-        n_val = held_out[0].shape[0]
-        chunk = min(_network.CHUNK_ROWS, n_val)
-        n_chunks, last = divmod(n_val, chunk)
-
-        def evaluate(metric_state, rows):
-            x, target, weight = take(held_out, rows)
-            loss, y_pred = _compat.jax_inference_loss(
-                model, trainable, non_trainable, metrics_variables, x, target, weight
-            )
-            metric_state = [
-                m.stateless_update_state(s, target, y_pred)
-                for m, s in zip(metrics, metric_state)
-            ]
-            return loss * (rows.shape[0] / n_val), metric_state
-
-        rows = jnp.arange(n_val)
-        blocks = rows[: n_chunks * chunk].reshape(n_chunks, chunk)
-        tail = rows[n_chunks * chunk :] if last else None
-
-        def body(acc, block):
-            total, metric_state = acc
-            loss, metric_state = evaluate(metric_state, block)
-            return (total + loss, metric_state), None
-
-        (total, metric_state), _ = jax.lax.scan(
-            body, (jnp.zeros((), "float32"), metric_state), blocks
-        )
-        if tail is not None:
-            loss, metric_state = evaluate(metric_state, tail)
-            total = total + loss
-        return {
-            "val_loss": total,
-            **{
-                f"val_{m.name}": m.stateless_result(s)
-                for m, s in zip(metrics, metric_state)
-            },
-        }
 
     # The data are arguments, not constants captured by the traced function.
     @jax.jit
     def run_epoch(state, order, train, validation, metric_state):
         def train_batch(state, rows):
-            return model.train_step(state, take(train, rows))
+            return model.train_step(state, _take(train, rows))
 
         blocks = order[: n_full * batch_size].reshape(n_full, batch_size)
         tail = order[n_full * batch_size :] if rest else None
-        logs, state = fold(train_batch, state, blocks, tail)
+        logs, state = _fold(train_batch, state, blocks, tail)
         if validation is not None:
-            logs = {**logs, **validate(state, validation, metric_state)}
+            logs = {
+                **logs,
+                **_validate(model, metrics, state, validation, metric_state),
+            }
         return logs, state
 
     def run(order):
@@ -143,3 +80,75 @@ def epoch_runner(model, batch_size, train, validation, metrics):
         return logs
 
     return run
+
+
+def _on_device(arrays):
+    return tuple(None if a is None else jnp.asarray(a) for a in arrays)
+
+
+def _take(data, rows):
+    return tuple(None if a is None else a[rows] for a in data)
+
+
+def _fold(step, carry, blocks, tail):
+    """Apply ``step`` to every block of ``blocks`` (equal sizes) under
+    ``lax.scan``, then to ``tail`` (smaller, or None); ``(last output, carry)``.
+
+    The output's structure comes from an abstract trace of one step.
+    """
+    out_shape = jax.eval_shape(
+        lambda c, b: step(c, b)[0], carry, jax.tree.map(lambda a: a[0], blocks)
+    )
+    zeros = jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), out_shape)
+
+    def body(acc, block):
+        _, carry = acc
+        return step(carry, block), None
+
+    (out, carry), _ = jax.lax.scan(body, (zeros, carry), blocks)
+    if tail is not None:
+        out, carry = step(carry, tail)
+    return out, carry
+
+
+def _validate(model, metrics, state, held_out, metric_state):
+    """``val_loss`` and ``val_<metric>`` on ``held_out``, in chunks of
+    :data:`deepstack._network.CHUNK_ROWS` rows, from the training ``state``."""
+    trainable, non_trainable, _, metrics_variables = state
+    n_val = held_out[0].shape[0]
+    chunk = min(_network.CHUNK_ROWS, n_val)
+    n_chunks, last = divmod(n_val, chunk)
+
+    def evaluate(metric_state, rows):
+        x, target, weight = _take(held_out, rows)
+        loss, y_pred = _compat.jax_inference_loss(
+            model, trainable, non_trainable, metrics_variables, x, target, weight
+        )
+        metric_state = [
+            m.stateless_update_state(s, target, y_pred)
+            for m, s in zip(metrics, metric_state)
+        ]
+        return loss * (rows.shape[0] / n_val), metric_state
+
+    rows = jnp.arange(n_val)
+    blocks = rows[: n_chunks * chunk].reshape(n_chunks, chunk)
+    tail = rows[n_chunks * chunk :] if last else None
+
+    def body(acc, block):
+        total, metric_state = acc
+        loss, metric_state = evaluate(metric_state, block)
+        return (total + loss, metric_state), None
+
+    (total, metric_state), _ = jax.lax.scan(
+        body, (jnp.zeros((), "float32"), metric_state), blocks
+    )
+    if tail is not None:
+        loss, metric_state = evaluate(metric_state, tail)
+        total = total + loss
+    return {
+        "val_loss": total,
+        **{
+            f"val_{m.name}": m.stateless_result(s)
+            for m, s in zip(metrics, metric_state)
+        },
+    }

@@ -16,7 +16,7 @@ EXIT_INTERRUPTED = 130
 
 
 def _parser():
-    from deepstack import __version__
+    from deepstack._version import __version__
 
     parser = argparse.ArgumentParser(
         prog="deepstack",

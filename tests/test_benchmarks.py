@@ -1,46 +1,185 @@
-"""The benchmark scripts run end to end (smallest settings) and write sane results."""
+"""Every benchmark script runs end to end in its quick mode and writes sane results.
+
+Each script runs with ``--quick`` and the smallest sizes its options allow
+(seconds, not the minute ``--quick`` alone takes): the numbers mean nothing,
+but every code path that writes a result file runs, and the file is checked.
+Most run in this process (``main(argv)``); ``gpu_throughput.py`` needs the
+JAX backend, so it runs in a fresh interpreter.
+"""
 
 import importlib.util
 import json
 import math
 import os
+import pathlib
+import subprocess
+import sys
 
-BENCHMARKS = os.path.join(os.path.dirname(os.path.dirname(__file__)), "benchmarks")
+import pytest
+
+BENCHMARKS = pathlib.Path(__file__).resolve().parent.parent / "benchmarks"
+SCRIPTS = sorted(p.stem for p in BENCHMARKS.glob("*.py") if not p.stem.startswith("_"))
+
+# The smallest settings of each script, on top of --quick.
+TINY = {
+    "accuracy": ["--datasets", "digits", "--seeds", "0", "--max-epochs", "2"]
+    + ["--n-train", "150", "--methods", "deepstack"],
+    "digits_defaults": ["--seeds", "0", "--max-epochs", "1"],
+    "gpu_throughput": ["--n-samples", "256", "--hidden", "8", "--epochs", "1"]
+    + ["--batch-sizes", "64", "--methods", "raw_jax", "deepstack"],
+    "gridsearch_speed": ["--shapes", "1", "--max-epochs", "1", "--n-samples", "150"]
+    + ["--no-profile", "--methods", "deepstack"],
+    "memory": ["--fits", "2", "--epochs", "1", "--hidden", "4", "--n-samples", "60"]
+    + ["--variants", "deepstack", "--in-process"],
+    "overhead": ["--epochs", "1", "--repeats", "1", "--hidden", "8"]
+    + ["--n-samples", "150", "--variants", "validation"],
+    "pretraining_cost": ["--width", "16", "--features", "8", "--max-depth", "2"],
+    "pretraining_scarce_labels": ["--hidden", "8", "--seeds", "1"]
+    + ["--pretrain-epochs", "1", "--max-epochs", "2", "--variants", "none"],
+    "search_memory": ["--trials", "2", "--modes", "plain fit loop"],
+    "search_mnist1d": [],
+}
 
 
 def _load(name):
     spec = importlib.util.spec_from_file_location(
-        f"benchmarks_{name}", os.path.join(BENCHMARKS, f"{name}.py")
+        f"benchmarks_{name}", BENCHMARKS / f"{name}.py"
     )
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
 
 
-def test_memory_in_process_reports_rss_per_fit(tmp_path):
-    memory = _load("memory")
-    memory.main(
-        [
-            "--fits",
-            "2",
-            "--epochs",
-            "1",
-            "--hidden",
-            "4",
-            "--n-samples",
-            "60",
-            "--variants",
-            "deepstack",
-            "--in-process",
-            "--out",
-            str(tmp_path),
-        ]
-    )
-    with open(tmp_path / "memory.json") as handle:
-        payload = json.load(handle)
+def _run(name, out):
+    argv = ["--quick", *TINY[name], "--out", str(out)]
+    if name == "gpu_throughput":
+        env = {**os.environ, "KERAS_BACKEND": "jax"}
+        result = subprocess.run(
+            [sys.executable, str(BENCHMARKS / f"{name}.py"), *argv],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert result.returncode == 0, result.stderr[-3000:]
+    else:
+        _load(name).main(argv)
+    with open(out / f"{name}.json") as handle:
+        return json.load(handle)
+
+
+def _numbers(value):
+    if isinstance(value, dict):
+        for item in value.values():
+            yield from _numbers(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _numbers(item)
+    elif isinstance(value, float):
+        yield value
+
+
+def test_every_script_has_a_quick_run():
+    assert set(SCRIPTS) == set(TINY)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", SCRIPTS)
+def test_benchmark_quick_run(name, tmp_path):
+    payload = _run(name, tmp_path)
+    assert payload["benchmark"] == name
+    assert "--quick" in payload["command"]
+    assert all(math.isfinite(x) for x in _numbers(payload)), name
+    assert (tmp_path / f"{name}.md").read_text().strip()
+    CHECKS[name](payload)
+
+
+def _accuracy(payload):
+    (row,) = payload["summary"]
+    assert row["dataset"] == "digits" and row["method"] == "deepstack"
+    assert row["seeds"] == 1 and row["epochs_mean"] <= 2
+    assert 0.1 < row["score_mean"] <= 1.0  # 10 classes: above chance
+
+
+def _digits_defaults(payload):
+    assert payload["seeds"] == [0]
+    assert [run["config"] for run in payload["runs"]] == [
+        {},
+        {"dropout": 0.2, "input_dropout": 0.0, "l2": 0.0},
+    ]
+    for run in payload["runs"]:
+        assert run["epochs"] == [1] and 0.1 < run["scores"][0] <= 1.0
+
+
+def _gpu_throughput(payload):
+    methods = {run["method"] for run in payload["runs"]}
+    assert len(methods) == 2
+    assert all(run["samples_per_second"] > 0 for run in payload["runs"])
+
+
+def _gridsearch_speed(payload):
+    (search,) = payload["searches"]
+    assert search["method"] == "deepstack" and search["best_epochs"] == 1
+    assert search["fits"] == search["candidates"] * 3 + 1  # 3-fold CV + refit
+    assert 0.0 < search["seconds_per_fit"] <= search["wall_seconds"]
+
+
+def _memory(payload):
     (run,) = payload["runs"]
     assert run["variant"] == "deepstack"
     assert len(run["rss_mb"]) == 2 and all(r > 10 for r in run["rss_mb"])
     summary = payload["summary"][0]
     assert "after fit 1 (MB)" in summary and "after fit 2 (MB)" in summary
-    assert math.isfinite(summary["growth per fit (MB)"])
+
+
+def _overhead(payload):
+    assert set(payload["variants"]) == {"validation"}
+    (variant,) = payload["variants"].values()
+    assert len(variant["fit_seconds_keras"]) == len(variant["fit_seconds_deepstack"])
+    assert variant["fit_ratio_median"] == pytest.approx(
+        variant["fit_seconds_deepstack_median"] / variant["fit_seconds_keras_median"]
+    )
+    assert 0.0 <= variant["test_accuracy_deepstack_mean"] <= 1.0
+
+
+def _pretraining_cost(payload):
+    assert [run["depth"] for run in payload["runs"]] == [1, 2]
+    for run in payload["runs"]:
+        assert len(run["per_layer_seconds"]) == run["depth"]
+        assert len(run["naive_per_layer_seconds"]) == run["depth"]
+
+
+def _pretraining_scarce_labels(payload):
+    assert {run["variant"] for run in payload["runs"]} == {"none"}
+    (run,) = payload["runs"]
+    assert run["n_labeled"] + run["n_unlabeled"] == 1257  # digits' training rows
+    assert run["finetune_epochs"] <= 2 and run["pretrain_epochs_per_layer"] == []
+    assert 0.0 < run["test_accuracy"] <= 1.0
+
+
+def _search_memory(payload):
+    assert payload["trials"] == 2
+    (run,) = payload["runs"]
+    assert run["mode"] == "plain fit loop"
+    assert len(run["rss_mib"]) == 2 and run["main_peak_mib"] > 100
+
+
+def _search_mnist1d(payload):
+    models = [row["model"] for row in payload["models"]]
+    assert len(models) == 3 and models[0].startswith("MLPClassifier")
+    assert len(payload["trials"]) == 2
+    assert all(0.0 <= row["test_accuracy"] <= 1.0 for row in payload["models"])
+
+
+CHECKS = {
+    "accuracy": _accuracy,
+    "digits_defaults": _digits_defaults,
+    "gpu_throughput": _gpu_throughput,
+    "gridsearch_speed": _gridsearch_speed,
+    "memory": _memory,
+    "overhead": _overhead,
+    "pretraining_cost": _pretraining_cost,
+    "pretraining_scarce_labels": _pretraining_scarce_labels,
+    "search_memory": _search_memory,
+    "search_mnist1d": _search_mnist1d,
+}

@@ -6,7 +6,13 @@ import numpy as np
 import pytest
 from sklearn.base import clone
 
-from deepstack import DeepStackClassifier, DeepStackRegressor, _network, _pretraining
+from deepstack import (
+    DeepStackClassifier,
+    DeepStackRegressor,
+    _network,
+    _pretraining,
+    _trainer,
+)
 from tests.conftest import tiny
 
 FAST = dict(pretrain_epochs=2, max_epochs=2, dropout=0.0)
@@ -174,6 +180,15 @@ def test_semi_supervised_classifier(classification_data, monkeypatch):
     y = y.copy()
     y[::2] = -1
     captured = _capture(monkeypatch)
+    fine_tuning = []
+    train = _trainer.train
+
+    def spy(model, data, *args, **kwargs):
+        if model.name == "deepstack":  # not a pretraining autoencoder
+            fine_tuning.append(data)
+        return train(model, data, *args, **kwargs)
+
+    monkeypatch.setattr(_trainer, "train", spy)
     clf = tiny(DeepStackClassifier, pretrain="denoising", **FAST)
     # sample_weight is given for every row; the unlabeled rows' are dropped.
     clf.fit(X, y, sample_weight=np.ones(len(y)))
@@ -184,7 +199,12 @@ def test_semi_supervised_classifier(classification_data, monkeypatch):
     assert captured[0][0][0].shape[0] == n_labeled - n_val + 100
     assert clf.pretraining_history_[0]["n_samples"] == n_labeled - n_val + 100
     assert captured[0][1]["corruption"] == "mask"
-    assert 0.0 <= clf.score(X[y != -1], y[y != -1]) <= 1.0
+    # Fine-tuning saw the labeled training rows only, with their weights.
+    ((X_fit, y_fit, w_fit),) = fine_tuning
+    assert X_fit.shape[0] == y_fit.shape[0] == w_fit.shape[0] == n_labeled - n_val
+    assert set(np.unique(y_fit)) <= {0, 1, 2}
+    labeled = {row.tobytes() for row in X[y != -1]}
+    assert all(row.tobytes() in labeled for row in X_fit)
 
 
 def test_only_unlabeled_is_an_error(classification_data):

@@ -158,3 +158,13 @@ def test_import_deepstack_loads_neither_keras_tuner_nor_matplotlib():
         # Loaded on first use.
         "SEARCH True",
     ]
+
+
+def test_documented_activations_are_the_accepted_ones():
+    from deepstack import StackedAutoencoder, _network
+
+    for estimator in (DeepStackClassifier, DeepStackRegressor, StackedAutoencoder):
+        (listed,) = re.findall(r"activation : \{([^}]*)\}", estimator.__doc__)
+        assert set(re.findall(r'"(\w+)"', listed)) == set(_network.ACTIVATIONS)
+        accepted = estimator._parameter_constraints["activation"][0]
+        assert accepted.options == set(_network.ACTIVATIONS)

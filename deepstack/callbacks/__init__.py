@@ -10,6 +10,8 @@ from deepstack.callbacks._early_stopping import EarlyStopping
 from deepstack.callbacks._lr_decay import LearningRateDecay
 from deepstack.callbacks._lr_halving import LearningRateHalving
 from deepstack.callbacks._recorder import LearningRateRecorder
+from deepstack.callbacks._score import ValidationScore
+from deepstack.callbacks._tensorboard import EpochTensorBoard
 from deepstack.callbacks._time_limit import TimeLimit
 from deepstack.callbacks._validation import ValidationPass
 
@@ -17,11 +19,13 @@ __all__ = [
     "DivergenceError",
     "DivergenceGuard",
     "EarlyStopping",
+    "EpochTensorBoard",
     "LearningRateDecay",
     "LearningRateHalving",
     "LearningRateRecorder",
     "TimeLimit",
     "ValidationPass",
     "initial_loss",
+    "ValidationScore",
     "set_population_statistics",
 ]

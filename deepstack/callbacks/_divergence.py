@@ -34,7 +34,7 @@ class DivergenceGuard(keras.callbacks.Callback):
     on_divergence : {"raise", "warn", "stop"}, default="raise"
         What to do at the end of a diverged run: raise
         :class:`DivergenceError`, emit a ``RuntimeWarning``, or only stop
-        (the caller reads :attr:`message`).
+        (the caller reads ``message``).
     monitor : str, default="loss"
         Logged training quantity to check.
     max_increase : float, default=100.0

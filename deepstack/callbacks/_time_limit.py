@@ -9,9 +9,9 @@ class TimeLimit(keras.callbacks.Callback):
     """Stop training at the end of the first epoch that ends after ``deadline``.
 
     An epoch-level callback (no per-batch hook), so the fused training loop
-    is kept. :class:`DeepStackSearch` gives one to every trial when it has a
-    ``time_limit``; with early stopping, the best epoch's weights are still
-    restored when this stops the run.
+    is kept. :class:`~deepstack.tuning.DeepStackSearch` gives one to every
+    trial when it has a ``time_limit``; with early stopping, the best
+    epoch's weights are still restored when this stops the run.
 
     Parameters
     ----------

@@ -106,7 +106,7 @@ default="relu"
         Top codes to (standardized) reconstruction.
     standardize_ : bool
         Whether the inputs were standardized.
-    mean_, scale_ : ndarray of shape (n_features_in_,)
+    mean_, scale_ : ndarray of shape (`n_features_in_`,)
         Standardization statistics (0 and 1 when not standardized).
     pretraining_history_ : list of dict
         One dict per layer: per-epoch ``loss`` (and ``val_loss``), the
@@ -116,7 +116,7 @@ default="relu"
         Mean squared reconstruction error of the training data (input units).
     n_features_in_ : int
         Number of features seen during fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Names of features seen during fit, when ``X`` has string column names.
 
     Examples
@@ -276,7 +276,7 @@ default="relu"
 
         Returns
         -------
-        X_original : ndarray of shape (n_samples, n_features_in_)
+        X_original : ndarray of shape (n_samples, `n_features_in_`)
         """
         check_is_fitted(self, "autoencoder_")
         codes = np.asarray(X, dtype=np.float32)

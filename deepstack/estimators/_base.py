@@ -12,6 +12,7 @@ without reaching into the estimator's private methods.
 """
 
 import copy
+import functools
 import os
 import tempfile
 import warnings
@@ -21,23 +22,22 @@ from numbers import Integral, Real
 import keras
 import numpy as np
 from sklearn.base import BaseEstimator
+from sklearn.metrics import check_scoring
 from sklearn.utils import check_random_state
-from sklearn.utils.validation import (
-    _check_sample_weight,
-    check_is_fitted,
-    validate_data,
-)
+from sklearn.utils.validation import check_is_fitted, validate_data
 
 from deepstack import _interrupt, _lr_finder, _network, _pretraining, _random, _trainer
-from deepstack._compat import Interval, StrOptions
+from deepstack._compat import Interval, StrOptions, check_sample_weight
 from deepstack._split import n_validation, train_validation_split
 from deepstack.callbacks import (
     DivergenceError,
     DivergenceGuard,
     EarlyStopping,
+    EpochTensorBoard,
     LearningRateDecay,
     LearningRateHalving,
     LearningRateRecorder,
+    ValidationScore,
     initial_loss,
     set_population_statistics,
 )
@@ -148,6 +148,7 @@ class BaseDeepStack(BaseEstimator):
         "lr_patience": [Interval(Integral, 1, None, closed="left")],
         "lr_factor": [Interval(Real, 0.0, 1.0, closed="neither")],
         "monitor": [StrOptions({"val_loss", "val_accuracy", "val_r2"})],
+        "scoring": [str, callable, None],
         "max_halvings": [Interval(Integral, 0, None, closed="left"), None],
         "min_learning_rate": [Interval(Real, 0.0, None, closed="left")],
         "clipnorm": [Interval(Real, 0.0, None, closed="neither"), None],
@@ -157,6 +158,7 @@ class BaseDeepStack(BaseEstimator):
         "random_state": ["random_state"],
         "verbose": ["verbose"],
         "callbacks": [list, tuple, None],
+        "log_dir": [str, os.PathLike, None],
         "warm_start": ["boolean"],
         "pretrain": [StrOptions(set(_pretraining.PRETRAIN)), None],
         "pretrain_epochs": [Interval(Integral, 1, None, closed="left")],
@@ -196,6 +198,7 @@ class BaseDeepStack(BaseEstimator):
         lr_patience=5,
         lr_factor=0.5,
         monitor="val_loss",
+        scoring=None,
         max_halvings=None,
         min_learning_rate=1e-6,
         clipnorm=None,
@@ -205,6 +208,7 @@ class BaseDeepStack(BaseEstimator):
         random_state=None,
         verbose=0,
         callbacks=None,
+        log_dir=None,
         warm_start=False,
         pretrain=None,
         pretrain_epochs=20,
@@ -240,6 +244,7 @@ class BaseDeepStack(BaseEstimator):
         self.lr_patience = lr_patience
         self.lr_factor = lr_factor
         self.monitor = monitor
+        self.scoring = scoring
         self.max_halvings = max_halvings
         self.min_learning_rate = min_learning_rate
         self.clipnorm = clipnorm
@@ -249,6 +254,7 @@ class BaseDeepStack(BaseEstimator):
         self.random_state = random_state
         self.verbose = verbose
         self.callbacks = callbacks
+        self.log_dir = log_dir
         self.warm_start = warm_start
         self.pretrain = pretrain
         self.pretrain_epochs = pretrain_epochs
@@ -281,6 +287,10 @@ class BaseDeepStack(BaseEstimator):
     def _decode_output(self, raw):
         """Turn network outputs into predictions in the user's target space."""
         raise NotImplementedError
+
+    def _decode_target(self, y_encoded):
+        """Targets in the user's space from the network's (for ``scoring``)."""
+        return self._decode_output(y_encoded)
 
     def _sample_weight_from_target(self, y_encoded, sample_weight):
         """Extra per-sample weights (class weights for the classifier)."""
@@ -472,7 +482,7 @@ class BaseDeepStack(BaseEstimator):
 
     def _sample_weights(self, X, y_enc, sample_weight):
         if sample_weight is not None:
-            sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float32)
+            sample_weight = check_sample_weight(sample_weight, X, dtype=np.float32)
             if np.any(sample_weight < 0):
                 raise ValueError("sample_weight must be non-negative.")
         sample_weight = self._sample_weight_from_target(y_enc, sample_weight)
@@ -642,9 +652,21 @@ class BaseDeepStack(BaseEstimator):
         callbacks.append(guard)
         return callbacks
 
+    def _scoring_callbacks(self, validation, partial):
+        """``[ValidationScore]`` logging ``val_score`` for ``scoring``, or []."""
+        if self.scoring is None or validation is None or partial:
+            return []
+        scorer = check_scoring(self, scoring=self.scoring)
+        X_val, y_val, _ = validation
+        score = functools.partial(
+            _validation_score, scorer, self, X_val, self._decode_target(y_val)
+        )
+        return [ValidationScore(score)]
+
     def _fit_network(self, train, validation, *, epochs, seed, partial=False):
+        scoring = self._scoring_callbacks(validation, partial)
         # Without a validation set, the same quantity on the training data.
-        monitor = self.monitor
+        monitor = "val_score" if scoring else self.monitor
         if validation is None:
             monitor = monitor.removeprefix("val_")
         # A warm start keeps the current rate (halved on plateaus), unless
@@ -656,10 +678,18 @@ class BaseDeepStack(BaseEstimator):
         self._learning_rate_param = self.learning_rate
         _network.reseed(self.model_, seed + self.n_iter_)
         user = [copy.deepcopy(cb) for cb in (self.callbacks or [])]
+        board = []
+        if self.log_dir is not None and not partial:
+            board = [EpochTensorBoard(self.log_dir)]
         # Divergence is judged against the loss before the first step, which
         # a far too large learning rate cannot inflate as it does epoch 1's.
         reference = initial_loss(self.model_, *train)
-        self.callbacks_ = self._default_callbacks(monitor, partial, reference) + user
+        self.callbacks_ = (
+            scoring
+            + self._default_callbacks(monitor, partial, reference)
+            + board
+            + user
+        )
         with _interrupt.stop_at_epoch_end() as stopper:
             history = self._train(
                 self.model_,
@@ -878,6 +908,14 @@ class _ModelBytes:
             with open(path, "wb") as handle:
                 handle.write(self.payload)
             return keras.saving.load_model(path, compile=True)
+
+
+def _validation_score(scorer, estimator, X, y):
+    """``scorer`` of the network being trained, on validated rows ``X``."""
+    with warnings.catch_warnings():
+        # X is the validated array: no column names, whatever fit was given.
+        warnings.filterwarnings("ignore", "X does not have valid feature names")
+        return scorer(estimator, X, y)
 
 
 def _detached(callback):

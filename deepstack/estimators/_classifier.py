@@ -74,6 +74,7 @@ class DeepStackClassifier(ClassifierMixin, BaseDeepStack):
         lr_patience=5,
         lr_factor=0.5,
         monitor="val_loss",
+        scoring=None,
         max_halvings=None,
         min_learning_rate=1e-6,
         clipnorm=None,
@@ -83,6 +84,7 @@ class DeepStackClassifier(ClassifierMixin, BaseDeepStack):
         random_state=None,
         verbose=0,
         callbacks=None,
+        log_dir=None,
         warm_start=False,
         pretrain=None,
         pretrain_epochs=20,
@@ -120,6 +122,7 @@ class DeepStackClassifier(ClassifierMixin, BaseDeepStack):
             lr_patience=lr_patience,
             lr_factor=lr_factor,
             monitor=monitor,
+            scoring=scoring,
             max_halvings=max_halvings,
             min_learning_rate=min_learning_rate,
             clipnorm=clipnorm,
@@ -129,6 +132,7 @@ class DeepStackClassifier(ClassifierMixin, BaseDeepStack):
             random_state=random_state,
             verbose=verbose,
             callbacks=callbacks,
+            log_dir=log_dir,
             warm_start=warm_start,
             pretrain=pretrain,
             pretrain_epochs=pretrain_epochs,
@@ -207,6 +211,9 @@ class DeepStackClassifier(ClassifierMixin, BaseDeepStack):
             return 1, "sigmoid", "binary_crossentropy", [accuracy]
         accuracy = keras.metrics.SparseCategoricalAccuracy(name="accuracy")
         return self.n_outputs_, "softmax", "sparse_categorical_crossentropy", [accuracy]
+
+    def _decode_target(self, y_encoded):
+        return self.classes_[self._class_indices(y_encoded)]
 
     def _sample_weight_from_target(self, y_encoded, sample_weight):
         if self.class_weight is None:

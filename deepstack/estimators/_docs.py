@@ -21,9 +21,11 @@ default="relu"
         L2 weight decay on every kernel: ``l2 * sum(w ** 2)`` is added to the
         loss. The default keeps the validation loss improving for longer, so
         early stopping keeps a better-trained network. The defaults of
-        ``dropout``, ``input_dropout`` and ``l2`` were chosen on digits (see
-        the README): 0.983 mean test accuracy over 5 seeds, against 0.979
-        with no weight decay, dropout 0.2 and no input dropout.
+        ``dropout``, ``input_dropout`` and ``l2`` were chosen on digits
+        (``benchmarks/digits_defaults.py``, result in
+        ``benchmarks/results/digits_defaults.md``): 0.985 mean test accuracy
+        over 5 seeds, against 0.980 with no weight decay, dropout 0.2 and no
+        input dropout.
     optimizer : {"adam", "sgd", "adagrad", "rmsprop"}, default="adam"
         Mini-batch optimizer. "sgd" uses ``momentum`` and ``nesterov``.
     learning_rate : float > 0 or "auto", default=1e-3
@@ -64,6 +66,15 @@ default="relu"
         halving: "val_accuracy" for the classifier, "val_r2" for the
         regressor (then logged in ``history_``). Without a validation set
         the same quantity on the training data is watched.
+    scoring : str, callable or None, default=None
+        A scikit-learn scorer (a name such as "roc_auc", "neg_log_loss",
+        "balanced_accuracy", "neg_mean_absolute_error", or a callable
+        ``f(estimator, X, y)``, greater is better) computed on the validation
+        rows at the end of every epoch and logged as ``val_score`` in
+        ``history_``; early stopping and learning-rate halving then watch it
+        instead of ``monitor``. ``DeepStackSearch`` scores its trials with it
+        too. Ignored without a validation set and by ``partial_fit``. Costs
+        one prediction on the validation rows per epoch.
     max_halvings : int or None, default=None
         With ``lr_schedule="halving"``, stop training when the rate would be
         cut once more after this many cuts (None: no limit).
@@ -93,6 +104,12 @@ default="relu"
     callbacks : list of keras.callbacks.Callback, default=None
         Extra callbacks, deep-copied at each fit and run after deepstack's
         own; the fitted copies are in ``callbacks_``.
+    log_dir : str, os.PathLike or None, default=None
+        Write every epoch's logged values (``loss``, ``val_loss``, metrics,
+        ``val_score``, ``learning_rate``) as TensorBoard scalars into this
+        folder (``deepstack.callbacks.EpochTensorBoard``, an epoch-level
+        callback: training keeps its fused loop); view them with
+        ``tensorboard --logdir <folder>``.
     warm_start : bool, default=False
         Continue from the previous fit's weights and optimizer state.
     pretrain : {"autoencoder", "denoising"} or None, default=None
@@ -159,5 +176,5 @@ COMMON_ATTRIBUTES = """\
         Output units of the network.
     n_features_in_ : int
         Number of features seen during fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Names of features seen during fit, when ``X`` has string column names."""

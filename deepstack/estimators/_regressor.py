@@ -24,7 +24,7 @@ class DeepStackRegressor(RegressorMixin, BaseDeepStack):
     Attributes
     ----------
 {_docs.COMMON_ATTRIBUTES}
-    target_mean_, target_scale_ : ndarray of shape (n_outputs_,)
+    target_mean_, target_scale_ : ndarray of shape (`n_outputs_`,)
         Statistics used to standardize the targets (0 and 1 with
         ``standardize=False``).
 

@@ -21,36 +21,34 @@ class _LayerReference:
 class TiedDense(keras.layers.Layer):
     """Decoder ``y = activation(x @ W.T + b)`` tied to an encoder's kernel ``W``.
 
-        The layer owns only its bias ``b`` (one unit per input of the encoder);
-        its kernel is the transpose of the kernel of ``tied_to``, a
-        ``keras.layers.Dense`` layer, so training the decoder trains the encoder's
-        weights too and the autoencoder has half the parameters.
+    The layer owns only its bias ``b`` (one unit per input of the encoder);
+    its kernel is the transpose of the kernel of ``tied_to``, a
+    ``keras.layers.Dense`` layer, so training the decoder trains the encoder's
+    weights too and the autoencoder has half the parameters.
 
-        Parameters
-        ----------
-        tied_to : keras.layers.Dense or str
-            The encoder layer, or its name. A name (as in a saved config) is
-            resolved when the layer is first called on a symbolic tensor: the
-            encoder must then be upstream of the decoder's input in the
-            functional graph, which is how a saved model finds it again on load.
-        activation : str or callable, default=None
-            Activation of the reconstruction (None: linear).
-        bias_initializer : str or keras.initializers.Initializer, default="zeros"
-            Initializer of the decoder's own bias.
-        **kwargs
-            Passed to ``keras.layers.Layer`` (``name``, ``dtype``, ...).
+    Parameters
+    ----------
+    tied_to : keras.layers.Dense or str
+        The encoder layer, or its name. A name (as in a saved config) is
+        resolved when the layer is first called on a symbolic tensor: the
+        encoder must then be upstream of the decoder's input in the
+        functional graph, which is how a saved model finds it again on load.
+    activation : str or callable, default=None
+        Activation of the reconstruction (None: linear).
+    bias_initializer : str or keras.initializers.Initializer, default="zeros"
+        Initializer of the decoder's own bias.
+    **kwargs
+        Passed to ``keras.layers.Layer`` (``name``, ``dtype``, ...).
 
-        Examples
-        --------
-        >>> import keras
-
-    from deepstack._compat import find_upstream_layer
-        >>> from deepstack.layers import TiedDense
-        >>> inputs = keras.Input(shape=(6,))
-        >>> encoder = keras.layers.Dense(3, activation="sigmoid", name="encoder")
-        >>> outputs = TiedDense(encoder, activation="sigmoid")(encoder(inputs))
-        >>> keras.Model(inputs, outputs).count_params()  # 6*3 + 3 + 6
-        27
+    Examples
+    --------
+    >>> import keras
+    >>> from deepstack.layers import TiedDense
+    >>> inputs = keras.Input(shape=(6,))
+    >>> encoder = keras.layers.Dense(3, activation="sigmoid", name="encoder")
+    >>> outputs = TiedDense(encoder, activation="sigmoid")(encoder(inputs))
+    >>> keras.Model(inputs, outputs).count_params()  # 6*3 + 3 + 6
+    27
     """
 
     def __init__(self, tied_to, activation=None, bias_initializer="zeros", **kwargs):

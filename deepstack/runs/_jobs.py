@@ -1,30 +1,6 @@
 """Declarative jobs: a TOML file names the data, the target, the model, the search.
 
-A job file (see ``pipelines/`` in the repository)::
-
-    [data]
-    dataset = "penguins"       # a table shipped with a package, or
-    # path = "train.csv"       # a file, relative to the job file
-    target = "species"         # default: the dataset's usual target
-    test_size = 0.25           # or: test = "test.csv"
-    rows = 5000                # optional: a seeded sample of the rows
-    drop = ["year"]            # optional; also categorical, weight_column
-    task = "multiclass"        # optional; inferred from the target
-
-    [model]                    # estimator parameters over the table defaults
-    hidden_layer_sizes = [64, 64]
-
-    [search]                   # optional
-    tuner = "random"
-    max_trials = 4
-    time_limit = "2m"
-    [search.space]             # optional; the default space otherwise
-    learning_rate = { float = [1e-4, 1e-2], log = true }
-    dropout = [0.1, 0.3]       # a list is a choice
-
-    [output]
-    out = "runs/penguins"      # relative to the working directory
-    overwrite = false
+The format is described in :func:`read_job`.
 """
 
 import tomllib
@@ -32,7 +8,7 @@ from pathlib import Path
 
 from deepstack.runs._run import fit_table
 
-_SECTIONS = {"data", "model", "search", "output", "job"}
+_SECTIONS = {"data", "model", "search", "output"}
 _DATA_KEYS = {
     "dataset",
     "path",
@@ -53,7 +29,38 @@ _OUTPUT_KEYS = {"out", "overwrite"}
 
 
 def read_job(path):
-    """Parse and check a job file; returns a dict of ``fit_table`` arguments."""
+    """Parse and check a job file; returns a dict of ``fit_table`` arguments.
+
+    Unknown sections or keys are refused with a ``ValueError`` that names them.
+
+    Notes
+    -----
+    A job file (see ``pipelines/`` in the repository)::
+
+        [data]
+        dataset = "penguins"       # a table shipped with a package, or
+        # path = "train.csv"       # a file, relative to the job file
+        target = "species"         # default: the dataset's usual target
+        test_size = 0.25           # or: test = "test.csv"
+        rows = 5000                # optional: a seeded sample of the rows
+        drop = ["year"]            # optional; also categorical, weight_column
+        task = "multiclass"        # optional; inferred from the target
+
+        [model]                    # estimator parameters over the table defaults
+        hidden_layer_sizes = [64, 64]
+
+        [search]                   # optional
+        tuner = "random"
+        max_trials = 4
+        time_limit = "2m"
+        [search.space]             # optional; the default space otherwise
+        learning_rate = { float = [1e-4, 1e-2], log = true }
+        dropout = [0.1, 0.3]       # a list is a choice
+
+        [output]
+        out = "runs/penguins"      # relative to the working directory
+        overwrite = false
+    """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"job file not found: {str(path)!r}.")

@@ -83,8 +83,7 @@ class RunProgress:
         self._fits += 1
         if self._progress is None:
             return
-        if self._task is not None:
-            self._progress.remove_task(self._task)
+        # Finished fits stay on screen: one line per trial, then the refit.
         self._task = self._progress.add_task(
             self._fit_label(), total=max_epochs, status=""
         )
@@ -109,7 +108,7 @@ class RunProgress:
         if score is not None and (self._best is None or score[1] > self._best[1]):
             self._best = score
         if self._progress is not None and self._task is not None:
-            task = self._progress.tasks[-1]
+            task = next(t for t in self._progress.tasks if t.id == self._task)
             self._progress.update(self._task, total=task.completed)
 
     def _fit_label(self):

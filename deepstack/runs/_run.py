@@ -2,7 +2,7 @@
 
 The data climb down one way: file -> :class:`~deepstack.tables.TablePreprocessor`
 (fitted on the training rows) -> a deepstack estimator, or a
-:class:`~deepstack.DeepStackSearch` over one -> metrics on the test rows ->
+:class:`~deepstack.tuning.DeepStackSearch` over one -> metrics on the test rows ->
 a run folder written all at once (see :func:`save_run`).
 """
 
@@ -20,7 +20,8 @@ import pandas as pd
 from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline
 
-import deepstack
+from deepstack import _io
+from deepstack._version import __version__
 from deepstack.runs import _files
 from deepstack.runs._metrics import PRIMARY, task_metrics
 from deepstack.runs._progress import ProgressCallback, RunProgress
@@ -253,7 +254,7 @@ def fit_table(
     params : dict, default=None
         Estimator parameters, over :func:`table_defaults`.
     search : {"random", "bayesian", "hyperband", "grid"}, default=None
-        Search hyperparameters with :class:`~deepstack.DeepStackSearch`.
+        Search hyperparameters with :class:`~deepstack.tuning.DeepStackSearch`.
     max_trials : int, default=10
     time_limit : float or str, default=None
         Budget of the search (seconds, or ``"20m"``); the refit is outside it.
@@ -467,7 +468,7 @@ def _write_run(run, stage, test_frame):
     from deepstack.runs._report import findings_for, write_report
 
     (stage / _TRAINING).unlink(missing_ok=True)
-    deepstack.save(run.estimator, stage / _MODEL)
+    _io.save(run.estimator, stage / _MODEL)
     skops.io.dump(
         run.pipeline[0], stage / _PREPROCESSOR, compression=zipfile.ZIP_DEFLATED
     )
@@ -514,7 +515,7 @@ def load_run(path):
             f"outside the trusted libraries: {refused}."
         )
     preprocessor = skops.io.load(path / _PREPROCESSOR, trusted=untrusted)
-    estimator = deepstack.load(path / _MODEL)
+    estimator = _io.load(path / _MODEL)
     pipeline = Pipeline([("table", preprocessor), ("model", estimator)])
     trials = None
     if (path / "trials.csv").exists():
@@ -684,7 +685,7 @@ def _versions():
 
     versions = {
         "python": platform.python_version(),
-        "deepstack": deepstack.__version__,
+        "deepstack": __version__,
         "keras": keras.__version__,
         "backend": keras.backend.backend(),
         "scikit-learn": sklearn.__version__,

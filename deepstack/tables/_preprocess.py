@@ -100,9 +100,11 @@ class TablePreprocessor(TransformerMixin, BaseEstimator):
     >>> from deepstack.tables import TablePreprocessor
     >>> df = pd.DataFrame({"size": [1.0, 2.0, None, 4.0],
     ...                    "color": ["red", "blue", "red", "blue"]})
-    >>> pre = TablePreprocessor().fit(df, [0, 1, 0, 1])
+    >>> pre = TablePreprocessor(min_frequency=1).fit(df, [0, 1, 0, 1])
     >>> pre.roles_
     {'size': 'numeric', 'color': 'categorical'}
+    >>> list(pre.get_feature_names_out())
+    ['size', 'color_blue', 'color_red', 'missingindicator_size']
     >>> pre.transform(df).shape
     (4, 4)
     """

@@ -69,8 +69,8 @@ class DeepStackHyperModel(keras_tuner.HyperModel):
         return clone(self.estimator).set_params(**self._space.params(values))
 
     def _configured(self, hp):
-        """A clone with ``hp``'s values, prepared on ``X, y`` (its target
-        encoding fitted) and, with ``build``, its compiled network."""
+        """An unfitted clone of ``estimator`` with ``hp``'s values (declared
+        on ``hp`` when missing)."""
         return clone(self.estimator).set_params(**self._space.declare(hp))
 
     def build(self, hp):

@@ -67,7 +67,7 @@ def missing_internals():
     try:
         protos, oracle_chief = oracle_service()
     except ImportError as error:
-        missing.append(f"keras_tuner.src.distribute / protos ({error})")
+        missing.append(f"keras-tuner's oracle service modules ({error})")
     else:
         for owner, name in (
             (oracle_chief, "OracleServicer"),

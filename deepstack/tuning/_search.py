@@ -142,6 +142,11 @@ class DeepStackSearch(MetaEstimatorMixin, BaseEstimator):
         finished when it is asked, so with several running it sees fewer of
         them; Hyperband promotes a round's best only once enough of the
         round has finished, so workers may wait.
+    devices : list of str or None, default=None
+        Accelerators for the worker processes, e.g. ``["0", "1"]``: worker
+        ``i`` sees only ``devices[i % len(devices)]`` (its
+        ``CUDA_VISIBLE_DEVICES``). ``n_jobs=None`` then runs one worker per
+        device.
     time_limit : float or None, default=None
         A budget in seconds for the search, counted from the start of
         ``fit``: no trial starts after it, and a running trial stops at the
@@ -160,10 +165,18 @@ class DeepStackSearch(MetaEstimatorMixin, BaseEstimator):
         candidate of its first bracket, with that bracket's epoch budget;
         grid search always starts from the ranges' defaults (the
         estimator's values where they are grid points).
+    log_dir : str, os.PathLike or None, default=None
+        TensorBoard folder of the search (``tensorboard --logdir <folder>``):
+        ``trial_<id>/`` holds each trial's parameters and scores for the
+        HParams dashboard and, for estimators with a ``log_dir`` parameter,
+        the per-epoch curves of its network (``trial_<id>/fold_<k>/`` with
+        ``cv``). The estimator's own ``log_dir`` is replaced in the trials.
     random_state : int, RandomState instance or None, default=None
-        Seeds the validation split, the oracle and every trial's estimator
-        (all trials get the same seed, so they differ only in their
-        parameters; keras-tuner's own seed does not seed network weights).
+        Seeds the validation split, the oracle and, when the estimator's own
+        ``random_state`` is None, every trial's estimator and the refit (an
+        estimator with a ``random_state`` keeps it). Either way all trials
+        get the same seed, so they differ only in their parameters
+        (keras-tuner's own seed does not seed network weights).
         Give it in distributed mode, so that every process draws the same
         validation split.
     verbose : int, default=0
@@ -208,7 +221,7 @@ class DeepStackSearch(MetaEstimatorMixin, BaseEstimator):
         by pickling.
     n_features_in_ : int
         Number of features seen during ``fit``.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Column names of ``X``, when it has string column names.
 
     See Also
@@ -262,8 +275,10 @@ class DeepStackSearch(MetaEstimatorMixin, BaseEstimator):
         "trials_per_process": [Interval(Integral, 1, None, closed="left"), None],
         "cv": ["cv_object", None],
         "n_jobs": [Interval(Integral, 1, None, closed="left"), None],
+        "devices": [list, tuple, None],
         "time_limit": [Interval(Real, 0, None, closed="neither"), None],
         "start_from_estimator": ["boolean"],
+        "log_dir": [str, os.PathLike, None],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
     }
@@ -285,8 +300,10 @@ class DeepStackSearch(MetaEstimatorMixin, BaseEstimator):
         trials_per_process=None,
         cv=None,
         n_jobs=None,
+        devices=None,
         time_limit=None,
         start_from_estimator=True,
+        log_dir=None,
         random_state=None,
         verbose=0,
     ):
@@ -304,8 +321,10 @@ class DeepStackSearch(MetaEstimatorMixin, BaseEstimator):
         self.trials_per_process = trials_per_process
         self.cv = cv
         self.n_jobs = n_jobs
+        self.devices = devices
         self.time_limit = time_limit
         self.start_from_estimator = start_from_estimator
+        self.log_dir = log_dir
         self.random_state = random_state
         self.verbose = verbose
 
@@ -344,6 +363,11 @@ class DeepStackSearch(MetaEstimatorMixin, BaseEstimator):
         rng = check_random_state(self.random_state)
         seed = int(rng.randint(0, 2**31 - 1))
         oracle_seed = int(rng.randint(1, 2**31 - 1))
+        # The trials (and the refit) keep the estimator's own random_state
+        # when it has one; else they all get the search's seed.
+        trial_seed = (
+            seed if self.estimator.get_params().get("random_state") is None else None
+        )
         if is_distributed() and self.random_state is None and X_val is None:
             warnings.warn(
                 "Distributed search with random_state=None: every process draws "
@@ -375,23 +399,39 @@ class DeepStackSearch(MetaEstimatorMixin, BaseEstimator):
             ),
             deadline=deadline,
         )
-        runner = TrialRunner(self.estimator, space, scorer, seed, hyperband, deadline)
+        runner = TrialRunner(
+            self.estimator,
+            space,
+            scorer,
+            trial_seed,
+            hyperband,
+            deadline,
+            log_dir=None if self.log_dir is None else os.fspath(self.log_dir),
+        )
         scratch = None
         directory = self.directory
         if directory is None:
             scratch = tempfile.TemporaryDirectory(prefix="deepstack-search-")
             directory = scratch.name
         workers = None
-        n_jobs = self.n_jobs or 1
-        if (self.trials_per_process is not None or n_jobs > 1) and not is_chief():
+        devices = list(self.devices or [])
+        n_jobs = self.n_jobs or len(devices) or 1
+        in_workers = self.trials_per_process is not None or n_jobs > 1 or devices
+        if in_workers and not is_chief():
             threads = None
             if n_jobs > 1:
                 # Each worker gets its share of the cores: more threads per
                 # process than cores makes the processes fight for them.
                 threads = max(1, (os.cpu_count() or 1) // n_jobs)
             workers = [
-                TrialWorkers(self.trials_per_process, data, scorer, threads)
-                for _ in range(n_jobs)
+                TrialWorkers(
+                    self.trials_per_process,
+                    data,
+                    scorer,
+                    threads,
+                    devices[i % len(devices)] if devices else None,
+                )
+                for i in range(n_jobs)
             ]
         start = time.perf_counter()
         try:
@@ -431,8 +471,8 @@ class DeepStackSearch(MetaEstimatorMixin, BaseEstimator):
         if self.refit and self.role_ != "worker":
             start = time.perf_counter()
             params = dict(self.best_params_)
-            if "random_state" in space.estimator_params:
-                params.setdefault("random_state", seed)
+            if trial_seed is not None and "random_state" in space.estimator_params:
+                params.setdefault("random_state", trial_seed)
             self.best_estimator_ = clone(self.estimator).set_params(**params)
             fit_kwargs = fit_arguments(
                 self.best_estimator_, sample_weight, X_val, y_val
@@ -591,15 +631,16 @@ class DeepStackSearch(MetaEstimatorMixin, BaseEstimator):
     def score(self, X, y=None, sample_weight=None):
         """Score of ``best_estimator_`` on ``X, y`` with the search's objective.
 
-        ``best_estimator_.score`` when ``objective=None``, else the
-        ``objective`` scorer.
+        The ``objective`` scorer, else the estimator's ``scoring``, else
+        ``best_estimator_.score``.
         """
         best = self._best()
-        if self.objective is None:
+        objective = self._objective()
+        if objective is None:
             if sample_weight is None:
                 return best.score(X, y)
             return best.score(X, y, sample_weight=sample_weight)
-        scorer = check_scoring(best, scoring=self.objective)
+        scorer = check_scoring(best, scoring=objective)
         if sample_weight is not None:
             return scorer(best, X, y, sample_weight=sample_weight)
         return scorer(best, X, y)

@@ -104,18 +104,25 @@ def is_chief():
 class TrialRunner:
     """What one trial needs besides its hyperparameters and data (plain values).
 
+    ``seed``: the ``random_state`` of every trial's estimator, or None to keep
+    the estimator's own.
+
     ``deadline``: a ``time.time()`` at which a running trial stops at its
     next epoch boundary (a :class:`~deepstack.callbacks.TimeLimit` callback),
-    or None.
+    or None. ``log_dir``: the search's TensorBoard folder, or None.
     """
 
-    def __init__(self, estimator, space, scorer, seed, hyperband, deadline=None):
+    def __init__(
+        self, estimator, space, scorer, seed, hyperband, deadline=None, log_dir=None
+    ):
         self.estimator = estimator
         self.space = space
         self.scorer = scorer
         self.seed = seed
         self.hyperband = hyperband
         self.deadline = deadline
+        # TensorBoard: each trial writes into log_dir/trial_<id>.
+        self.log_dir = log_dir
 
     def callbacks(self):
         """``{"callbacks": [...]}`` with the time limit added, or ``{}``."""
@@ -182,15 +189,24 @@ class TrialPlan:
     estimator: object = None
     resume_from: str = None
     resume_params: dict = field(default_factory=dict)
+    # The trial's TensorBoard folder (a sub-folder per fold), or None.
+    log_dir: str = None
 
     trusted: tuple = ()
 
     def make_estimator(self, fold=0, n_folds=1):
         if self.resume_from is None:
-            return clone(self.estimator)
-        path = fold_path(self.resume_from, fold, n_folds)
-        estimator = _io.load(path, trusted=self.trusted)
-        return estimator.set_params(**self.resume_params)
+            estimator = clone(self.estimator)
+        else:
+            path = fold_path(self.resume_from, fold, n_folds)
+            estimator = _io.load(path, trusted=self.trusted)
+            estimator.set_params(**self.resume_params)
+        if self.log_dir is not None and "log_dir" in estimator.get_params():
+            folder = self.log_dir
+            if n_folds > 1:
+                folder = os.path.join(folder, f"fold_{fold}")
+            estimator.set_params(log_dir=folder)
+        return estimator
 
 
 def run_plan(plan, data, scorer, save_to=None):
@@ -235,6 +251,22 @@ def run_plan(plan, data, scorer, save_to=None):
         "n_epochs": float(np.mean(epochs)) if epochs else None,
         "cut_short": cut_short,
     }
+
+
+def write_session(log_dir, hparams, metrics):
+    """One trial for TensorBoard's HParams dashboard: its values and scores."""
+    import tensorflow as tf
+    from tensorboard.plugins.hparams import api as hparams_api
+
+    from deepstack.callbacks._tensorboard import plain_hparams
+
+    writer = tf.summary.create_file_writer(os.fspath(log_dir))
+    with writer.as_default():
+        hparams_api.hparams(plain_hparams(hparams))
+        for name, value in metrics.items():
+            if np.isfinite(value):
+                tf.summary.scalar(name, float(value), step=0)
+    writer.close()
 
 
 # The data of the trials, set once per worker process by its initializer.
@@ -303,11 +335,15 @@ class TrialWorkers:
         The search's data and scorer, sent once to each worker.
     threads : int or None, default=None
         CPU threads the worker's TensorFlow may use (None: its default).
+    device : str or None, default=None
+        The accelerator the worker may see (its ``CUDA_VISIBLE_DEVICES``),
+        or None to leave that alone.
     """
 
-    def __init__(self, trials_per_process, data, scorer, threads=None):
+    def __init__(self, trials_per_process, data, scorer, threads=None, device=None):
         self.trials_per_process = trials_per_process
         self.threads = threads
+        self.device = device
         self._initargs = (data, scorer, threads)
         self._executor = None
         self._done = 0
@@ -351,6 +387,8 @@ class TrialWorkers:
                 TF_NUM_INTRAOP_THREADS=threads,
                 TF_NUM_INTEROP_THREADS=threads,
             )
+        if self.device is not None:
+            env["CUDA_VISIBLE_DEVICES"] = str(self.device)
         self._executor = ProcessPoolExecutor(
             max_workers=1,
             initializer=_init_worker,
@@ -481,10 +519,12 @@ class DeepStackTuner(keras_tuner.Tuner):
         runner = self.runner
         values = trial.hyperparameters.values
         params = {**runner.space.params(values), **runner.callbacks()}
-        if "random_state" in runner.space.estimator_params:
+        if runner.seed is not None and "random_state" in runner.space.estimator_params:
             # keras-tuner's seed does not reach the weights: seed the estimator.
             params.setdefault("random_state", runner.seed)
         plan = self._plan(values, params)
+        if runner.log_dir is not None:
+            plan.log_dir = os.path.join(runner.log_dir, f"trial_{trial.trial_id}")
         save_to = self._checkpoint(trial.trial_id) if runner.hyperband else None
         return plan, save_to
 
@@ -502,6 +542,16 @@ class DeepStackTuner(keras_tuner.Tuner):
             metrics[f"fold_{fold}"] = fold_score
         if outcome["n_epochs"] is not None:
             metrics["n_epochs"] = float(outcome["n_epochs"])
+        if self.runner.log_dir is not None:
+            hparams = self.runner.space.params(values)
+            for name in ("tuner/epochs", HYPERBAND_PAST_TRIAL):
+                if name in values:
+                    hparams[name] = values[name]
+            write_session(
+                os.path.join(self.runner.log_dir, f"trial_{trial.trial_id}"),
+                hparams,
+                metrics,
+            )
         self.local_trials.append(
             {
                 "trial_id": trial.trial_id,

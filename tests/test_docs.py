@@ -1,0 +1,159 @@
+"""The documentation cannot rot.
+
+Every ``Examples`` section in the package runs as a doctest, and the API
+reference (``docs/api.rst``) lists every public name. ``make docs`` builds the
+site itself (warnings as errors).
+"""
+
+import doctest
+import importlib
+import inspect
+import os
+import pathlib
+import pkgutil
+import re
+import subprocess
+import sys
+
+import pytest
+
+import deepstack
+
+API_PAGE = pathlib.Path(__file__).parents[1] / "docs" / "api.rst"
+
+# Public modules that the API reference does not document, with the reason.
+NOT_IN_API_PAGE = {
+    "deepstack.cli": "the console command; `deepstack --help` documents it",
+}
+
+
+def _module_names():
+    names = ["deepstack"]
+    names += [m.name for m in pkgutil.walk_packages(deepstack.__path__, "deepstack.")]
+    return sorted(names)
+
+
+def _public_module_names():
+    return [
+        name
+        for name in _module_names()
+        if not any(part.startswith("_") for part in name.split("."))
+        and name not in NOT_IN_API_PAGE
+    ]
+
+
+def _doctests():
+    finder = doctest.DocTestFinder(exclude_empty=True)
+    tests = []
+    for name in _module_names():
+        # Each module's finder sees only the objects defined in that module, so
+        # a re-exported function is run once, from the private module.
+        tests += [t for t in finder.find(importlib.import_module(name)) if t.examples]
+    return sorted(tests, key=lambda t: t.name)
+
+
+DOCTESTS = _doctests()
+
+
+def test_the_package_has_docstring_examples():
+    # Guards the collection above: the public estimators, callbacks,
+    # diagnostics and search all carry examples.
+    names = {t.name.rsplit(".", 1)[-1] for t in DOCTESTS}
+    assert {
+        "DeepStackClassifier",
+        "DeepStackRegressor",
+        "StackedAutoencoder",
+        "DeepStackSearch",
+        "diagnose",
+        "find_learning_rate",
+        "TiedDense",
+        "ValidationPass",
+    } <= names
+
+
+@pytest.mark.parametrize("test", DOCTESTS, ids=lambda t: t.name)
+def test_docstring_example(test):
+    output = []
+    runner = doctest.DocTestRunner(
+        optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
+    )
+    runner.run(test, out=output.append, clear_globs=True)
+    assert runner.failures == 0, "".join(output)
+    assert runner.tries == len(test.examples)
+
+
+def _public_names(module):
+    if hasattr(module, "__all__"):
+        return [name for name in module.__all__ if not name.startswith("__")]
+    return [
+        name
+        for name, obj in vars(module).items()
+        if not name.startswith("_")
+        and (inspect.isfunction(obj) or inspect.isclass(obj))
+        and obj.__module__ == module.__name__
+    ]
+
+
+def _documented_objects():
+    """The objects listed in the API page's autosummary tables, by identity."""
+    documented = {}
+    module = None
+    in_table = False
+    for line in API_PAGE.read_text().splitlines():
+        if match := re.match(r"\.\. currentmodule:: (\S+)", line):
+            module = importlib.import_module(match[1])
+        elif line.startswith(".. autosummary::"):
+            in_table = True
+        elif in_table and (match := re.fullmatch(r"   ([A-Za-z_]\w*)", line)):
+            documented[id(getattr(module, match[1]))] = f"{module.__name__}.{match[1]}"
+        elif line and not line.startswith(" "):
+            in_table = False
+    return documented
+
+
+def test_api_page_lists_every_public_name():
+    documented = _documented_objects()
+    missing = [
+        f"{name}.{attr}"
+        for name in _public_module_names()
+        for attr in _public_names(importlib.import_module(name))
+        if id(getattr(importlib.import_module(name), attr)) not in documented
+    ]
+    assert not missing, (
+        f"{missing} are public but not in docs/api.rst: add each name to the "
+        "autosummary list of its module there (one line)."
+    )
+    # The parser above read the page: a sample of entries from every section.
+    assert {
+        "deepstack.DeepStackClassifier",
+        "deepstack.tuning.DeepStackSearch",
+        "deepstack.callbacks.EarlyStopping",
+        "deepstack.diagnostics.diagnose",
+        "deepstack.plotting.plot_filters",
+        "deepstack.layers.TiedDense",
+        "deepstack.datasets.digits_split",
+    } <= set(documented.values())
+
+
+@pytest.mark.slow
+def test_docs_build_without_warnings(tmp_path):
+    # What `make docs` runs, warnings as errors, with the notebooks rendered
+    # from their stored outputs rather than executed (tests/test_notebooks.py
+    # executes them).
+    env = {**os.environ, "DEEPSTACK_DOCS_EXECUTE": "off"}
+    root = API_PAGE.parents[1]
+    out = tmp_path / "html"
+    result = subprocess.run(
+        [sys.executable, "-m", "sphinx", "-W", "--keep-going", "-q", "-b", "html"]
+        + ["-d", str(tmp_path / "doctrees"), "docs", str(out)],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-5000:]
+    page = (out / "generated" / "deepstack.DeepStackClassifier.html").read_text()
+    assert "hidden_layer_sizes" in page and "partial_fit" in page
+    assert (out / "gallery" / "notebooks" / "quickstart.html").exists()
+    assert (out / "user_guide" / "model_selection.html").exists()
