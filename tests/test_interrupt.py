@@ -136,18 +136,20 @@ CHILD = textwrap.dedent(
 )
 
 
-def _run_and_interrupt(scenario, tmp_path):
+def _run_and_interrupt(scenario, tmp_path, code=CHILD):
     """Run the child; send it SIGINT each time it writes a new ready file."""
     script = tmp_path / "child.py"
-    script.write_text(CHILD)
+    script.write_text(code)
     env = {**os.environ, "PYTHONPATH": REPO, "TF_CPP_MIN_LOG_LEVEL": "2"}
-    child = subprocess.Popen(
-        [sys.executable, str(script), scenario, str(tmp_path / "ready")],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-    )
+    # Files, not pipes: a chatty child would fill a pipe nobody reads yet.
+    out_file, err_file = tmp_path / "out.txt", tmp_path / "err.txt"
+    with open(out_file, "w") as out, open(err_file, "w") as err:
+        child = subprocess.Popen(
+            [sys.executable, str(script), scenario, str(tmp_path / "ready")],
+            stdout=out,
+            stderr=err,
+            env=env,
+        )
     sent = set()
     deadline = time.monotonic() + 240
     while True:
@@ -163,9 +165,8 @@ def _run_and_interrupt(scenario, tmp_path):
         if time.monotonic() > deadline:
             child.kill()
             pytest.fail("the child did not end")
-    out, err = child.communicate()
-    assert child.returncode == 0, err[-3000:]
-    line = next(x for x in out.splitlines() if x.startswith("REPORT"))
+    assert child.returncode == 0, err_file.read_text()[-3000:]
+    line = next(x for x in out_file.read_text().splitlines() if x.startswith("REPORT"))
     return json.loads(line[len("REPORT") :]), len(sent)
 
 
@@ -280,3 +281,47 @@ def _poll(condition, timeout, interval=0.05):
             return False
         pause.wait(interval)
     return True
+
+
+SEARCH_IN_PROCESS = textwrap.dedent(
+    """
+    import sys, threading
+    import keras
+    from sklearn.datasets import make_classification
+    from deepstack import DeepStackClassifier, DeepStackSearch, Float
+
+    prefix = sys.argv[2]
+    TRIALS = [0]
+
+
+    class Wait(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            TRIALS[0] += 1
+
+        def on_epoch_end(self, epoch, logs=None):
+            # Past the first epoch, where a plain fit would only stop early.
+            if epoch == 1:
+                open(f"{prefix}.{TRIALS[0]}", "w").close()
+                threading.Event().wait(120)
+
+
+    X, y = make_classification(n_samples=120, n_features=5, random_state=0)
+    try:
+        DeepStackSearch(
+            DeepStackClassifier((4,), max_epochs=5, random_state=0, callbacks=[Wait()]),
+            {"learning_rate": Float(1e-3, 1e-1, log=True)},
+            tuner="random",
+            max_trials=3,
+            random_state=0,
+        ).fit(X.astype("float32"), y)
+        print("REPORT" + '{"stopped": false, "trials": %d}' % TRIALS[0])
+    except KeyboardInterrupt:
+        print("REPORT" + '{"stopped": true, "trials": %d}' % TRIALS[0])
+    """
+)
+
+
+def test_sigint_stops_a_search_not_just_its_trial(tmp_path):
+    report, signals = _run_and_interrupt("search", tmp_path, SEARCH_IN_PROCESS)
+    assert signals == 1
+    assert report == {"stopped": True, "trials": 1}

@@ -270,3 +270,24 @@ def test_save_file_is_a_zip_free_of_pickles(saved):
         names = archive.namelist()
     assert "config.json" in names
     assert not any(name.endswith((".pkl", ".pickle")) for name in names)
+
+
+def test_an_interrupted_save_leaves_the_previous_one(
+    binary_data, tmp_path, monkeypatch
+):
+    X, y = binary_data
+    first = tiny(DeepStackClassifier, max_epochs=1).fit(X, y)
+    save(first, tmp_path / "m")
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(np, "savez", interrupted)
+    second = tiny(DeepStackClassifier, max_epochs=1, random_state=3).fit(X, y)
+    with pytest.raises(KeyboardInterrupt):
+        save(second, tmp_path / "m", overwrite=True)
+    monkeypatch.undo()
+    assert os.listdir(tmp_path) == ["m"]
+    np.testing.assert_array_equal(
+        load(tmp_path / "m").predict_proba(X), first.predict_proba(X)
+    )
