@@ -42,6 +42,7 @@ def run_search(X, y, *, n_jobs, trials, max_epochs, seed):
 
 
 def main(argv=None):
+    argv = sys.argv[1:] if argv is None else list(argv)
     p = _common.parser(__doc__.splitlines()[0])
     p.add_argument("--trials", type=int, default=None, help="default 16 (4 quick)")
     p.add_argument("--max-epochs", type=int, default=None, help="default 30 (3 quick)")
@@ -107,6 +108,7 @@ def main(argv=None):
         },
         markdown,
         out=args.out,
+        command=_common.command_line("search_parallel", argv),
     )
     return rows
 

@@ -75,6 +75,7 @@ def run_set(name, *, max_trials, max_epochs, seed):
 
 
 def main(argv=None):
+    argv = sys.argv[1:] if argv is None else list(argv)
     p = _common.parser(__doc__.splitlines()[0])
     p.add_argument("--max-trials", type=int, default=None, help="default 6 (2 quick)")
     p.add_argument("--max-epochs", type=int, default=None, help="default 200 (5 quick)")
@@ -110,6 +111,7 @@ def main(argv=None):
         },
         markdown,
         out=args.out,
+        command=_common.command_line("search_vs_default", argv),
     )
     return rows
 

@@ -67,13 +67,17 @@ def score(task, y_true, y_pred):
     return float(accuracy_score(np.asarray(y_true).astype(str), y_pred.astype(str)))
 
 
-def run_deepstack(train, test, target, task, seed, *, search=None, trials=8):
+def run_deepstack(
+    train, test, target, task, seed, *, search=None, trials=8, max_epochs=None
+):
     import deepstack
 
     start = time.perf_counter()
     options = {}
     if search is not None:
         options = {"search": search, "max_trials": trials}
+    if max_epochs is not None:
+        options["params"] = {"max_epochs": max_epochs}
     run = deepstack.fit_table(
         train, target, test=test, random_state=seed, progress=False, **options
     )
@@ -122,12 +126,16 @@ def run_sklearn(kind, train, test, target, task, seed):
 
 
 def main(argv=None):
+    argv = sys.argv[1:] if argv is None else list(argv)
     parser = _common.parser(__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--tables", nargs="+", choices=sorted(TABLES))
     parser.add_argument("--with-search", action="store_true")
     parser.add_argument("--trials", type=int, default=8)
     parser.add_argument("--name", default="tabular")
+    parser.add_argument(
+        "--max-epochs", type=int, help="cap deepstack's epochs (for smoke runs)"
+    )
     args = parser.parse_args(argv)
     _common.quiet_warnings()
     warnings.filterwarnings("ignore", category=UserWarning)
@@ -144,7 +152,9 @@ def main(argv=None):
                 train = train.iloc[:200]
             for method in methods:
                 if method == "deepstack":
-                    result = run_deepstack(train, test, target, task, seed)
+                    result = run_deepstack(
+                        train, test, target, task, seed, max_epochs=args.max_epochs
+                    )
                 elif method == "deepstack search":
                     result = run_deepstack(
                         train,
@@ -154,6 +164,7 @@ def main(argv=None):
                         seed,
                         search="bayesian",
                         trials=args.trials,
+                        max_epochs=args.max_epochs,
                     )
                 else:
                     result = run_sklearn(method, train, test, target, task, seed)
@@ -209,6 +220,7 @@ def main(argv=None):
         {"seeds": seeds, "tables": tables, "records": records},
         markdown,
         out=args.out,
+        command=_common.command_line("tabular", argv),
     )
     return frame
 

@@ -38,7 +38,9 @@ TINY = {
     + ["--pretrain-epochs", "1", "--max-epochs", "2", "--variants", "none"],
     "search_memory": ["--trials", "2", "--modes", "plain fit loop"],
     "search_mnist1d": [],
-    "tabular": ["--tables", "penguins", "--seeds", "0"],
+    "search_parallel": ["--trials", "2", "--max-epochs", "1"],
+    "search_vs_default": ["--max-trials", "2", "--max-epochs", "2"],
+    "tabular": ["--tables", "penguins", "--seeds", "0", "--max-epochs", "5"],
 }
 
 
@@ -172,6 +174,32 @@ def _search_mnist1d(payload):
     assert all(0.0 <= row["test_accuracy"] <= 1.0 for row in payload["models"])
 
 
+def _search_parallel(payload):
+    assert [row["n_jobs"] for row in payload["rows"]] == [1, 2]
+    assert payload["same_scores"] is True
+    assert payload["scores"]["1"] == payload["scores"]["2"]
+
+
+def _search_vs_default(payload):
+    assert len(payload["rows"]) >= 2
+    for row in payload["rows"]:
+        assert row["tuned >= default (test)"] in ("yes", "no")
+
+
+def _tabular(payload):
+    records = payload["records"]
+    assert {r["method"] for r in records} == {
+        "deepstack",
+        "HistGradientBoosting",
+        "MLP",
+    }
+    assert {r["table"] for r in records} == {"penguins"}
+    for record in records:
+        assert 0.5 < record["score"] <= 1.0 and record["fit_s"] > 0
+    (deep,) = [r for r in records if r["method"] == "deepstack"]
+    assert 1 <= deep["epochs"] <= 5
+
+
 CHECKS = {
     "accuracy": _accuracy,
     "digits_defaults": _digits_defaults,
@@ -183,4 +211,7 @@ CHECKS = {
     "pretraining_scarce_labels": _pretraining_scarce_labels,
     "search_memory": _search_memory,
     "search_mnist1d": _search_mnist1d,
+    "search_parallel": _search_parallel,
+    "search_vs_default": _search_vs_default,
+    "tabular": _tabular,
 }
