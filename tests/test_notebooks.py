@@ -56,6 +56,10 @@ def _check_initialization(r, full):
     assert raw["max_saturation"] > 0.5
     assert small["last_layer_variance"] < 1e-4 * glorot["last_layer_variance"]
     assert glorot["test_accuracy"] > large["test_accuracy"] + 0.2
+    relu, dead = r["ReLU, glorot"], r["ReLU, biases -3"]
+    assert dead["max_dead"] > 0.5 > 0.1 > relu["max_dead"]
+    assert dead["max_dead_after"] > 0.5
+    assert relu["test_accuracy"] > dead["test_accuracy"] + 0.5
     if full:
         assert glorot["test_accuracy"] > small["test_accuracy"]
         assert large["epochs_to_90"] is None
