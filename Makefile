@@ -10,7 +10,7 @@ export TF_CPP_MIN_LOG_LEVEL ?= 2
 export KERAS_BACKEND ?= tensorflow
 export PYTHONHASHSEED ?= 0
 
-.PHONY: run test lint format bench docs clean
+.PHONY: run test lint format bench docs notebooks clean
 
 $(STAMP): setup.cfg pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -48,6 +48,14 @@ format: $(STAMP)
 # docs/_build/html/index.html.
 docs: $(DOCS_STAMP)
 	$(VENV)/bin/sphinx-build -W --keep-going -b html docs docs/_build/html
+
+# Re-execute the notebooks at full size (QUICK unset), one after the other, and
+# store their outputs in place: the committed outputs come from this run (at
+# most a few minutes per notebook on 2 cores).
+notebooks: $(STAMP)
+	cd notebooks && for nb in *.ipynb; do \
+		env -u QUICK ../$(VENV)/bin/jupyter execute --inplace --timeout=900 $$nb || exit 1; \
+	done
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .ruff_cache

@@ -155,5 +155,5 @@ def test_docs_build_without_warnings(tmp_path):
     assert result.returncode == 0, result.stderr[-5000:]
     page = (out / "generated" / "deepstack.DeepStackClassifier.html").read_text()
     assert "hidden_layer_sizes" in page and "partial_fit" in page
-    assert (out / "gallery" / "notebooks" / "quickstart.html").exists()
+    assert (out / "gallery" / "notebooks" / "01_quickstart.html").exists()
     assert (out / "user_guide" / "model_selection.html").exists()
