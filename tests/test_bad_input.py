@@ -106,10 +106,10 @@ def test_validation_set_needs_both_parts(classification_data):
         tiny(DeepStackClassifier).fit(X, y, X_val=X[:10])
 
 
-def test_multilabel_targets_are_rejected(classification_data):
+def test_multioutput_multiclass_targets_are_rejected(classification_data):
     X, _ = classification_data
-    Y = np.random.RandomState(0).randint(0, 2, size=(len(X), 3))
-    with pytest.raises(ValueError, match="one label per sample"):
+    Y = np.random.RandomState(0).randint(0, 3, size=(len(X), 3))
+    with pytest.raises(ValueError, match="multi-output multiclass targets are not"):
         tiny(DeepStackClassifier).fit(X, Y)
 
 

@@ -26,7 +26,15 @@ from sklearn.metrics import check_scoring
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from deepstack import _interrupt, _lr_finder, _network, _pretraining, _random, _trainer
+from deepstack import (
+    _interrupt,
+    _losses,
+    _lr_finder,
+    _network,
+    _pretraining,
+    _random,
+    _trainer,
+)
 from deepstack._compat import Interval, StrOptions, check_sample_weight
 from deepstack._split import n_validation, train_validation_split
 from deepstack.callbacks import (
@@ -131,6 +139,11 @@ class BaseDeepStack(BaseEstimator):
         "batch_norm": ["boolean"],
         "l1": [Interval(Real, 0.0, None, closed="left")],
         "l2": [Interval(Real, 0.0, None, closed="left")],
+        "loss": [
+            StrOptions({"auto", *_losses.CLASSIFIER_LOSSES, *_losses.REGRESSOR_LOSSES})
+        ],
+        "focal_gamma": [Interval(Real, 0.0, None, closed="left")],
+        "huber_delta": [Interval(Real, 0.0, None, closed="neither")],
         "optimizer": [StrOptions(set(_network.OPTIMIZERS))],
         "learning_rate": [
             Interval(Real, 0.0, None, closed="neither"),
@@ -156,6 +169,7 @@ class BaseDeepStack(BaseEstimator):
         "batch_norm_statistics": [StrOptions({"population", "moving"})],
         "standardize": ["boolean"],
         "random_state": ["random_state"],
+        "deterministic": ["boolean"],
         "verbose": ["verbose"],
         "callbacks": [list, tuple, None],
         "log_dir": [str, os.PathLike, None],
@@ -184,6 +198,9 @@ class BaseDeepStack(BaseEstimator):
         batch_norm=True,
         l1=0.0,
         l2=1e-3,
+        loss="auto",
+        focal_gamma=2.0,
+        huber_delta=1.0,
         optimizer="adam",
         learning_rate=1e-3,
         momentum=0.9,
@@ -206,6 +223,7 @@ class BaseDeepStack(BaseEstimator):
         batch_norm_statistics="population",
         standardize=True,
         random_state=None,
+        deterministic=False,
         verbose=0,
         callbacks=None,
         log_dir=None,
@@ -230,6 +248,9 @@ class BaseDeepStack(BaseEstimator):
         self.batch_norm = batch_norm
         self.l1 = l1
         self.l2 = l2
+        self.loss = loss
+        self.focal_gamma = focal_gamma
+        self.huber_delta = huber_delta
         self.optimizer = optimizer
         self.learning_rate = learning_rate
         self.momentum = momentum
@@ -252,6 +273,7 @@ class BaseDeepStack(BaseEstimator):
         self.batch_norm_statistics = batch_norm_statistics
         self.standardize = standardize
         self.random_state = random_state
+        self.deterministic = deterministic
         self.verbose = verbose
         self.callbacks = callbacks
         self.log_dir = log_dir
@@ -426,6 +448,8 @@ class BaseDeepStack(BaseEstimator):
 
     def _predict_raw(self, X):
         check_is_fitted(self, "model_")
+        if self.deterministic:
+            _random.enable_determinism()
         X = self._validate_X(X)
         return _network.forward(self.model_, X)
 
@@ -491,6 +515,8 @@ class BaseDeepStack(BaseEstimator):
         return sample_weight
 
     def _seed(self):
+        if self.deterministic:
+            _random.enable_determinism()
         seed = int(check_random_state(self.random_state).randint(0, 2**31 - 1))
         # The backend's global generator drives shuffling; initializers and
         # dropout layers get their own seeds derived from the same number.
