@@ -38,6 +38,7 @@ TINY = {
     + ["--pretrain-epochs", "1", "--max-epochs", "2", "--variants", "none"],
     "search_memory": ["--trials", "2", "--modes", "plain fit loop"],
     "search_mnist1d": [],
+    "sparse_memory": ["--rows", "2000", "--cols", "500", "--hidden", "8"],
 }
 
 
@@ -171,6 +172,14 @@ def _search_mnist1d(payload):
     assert all(0.0 <= row["test_accuracy"] <= 1.0 for row in payload["models"])
 
 
+def _sparse_memory(payload):
+    result = payload["result"]
+    assert (result["rows"], result["cols"], result["epochs_run"]) == (2000, 500, 1)
+    assert result["dense_mb"] == pytest.approx(2000 * 500 * 4 / 2**20)
+    assert 0 < result["sparse_mb"] < result["dense_mb"]
+    assert result["nnz"] == 10_000
+
+
 CHECKS = {
     "accuracy": _accuracy,
     "digits_defaults": _digits_defaults,
@@ -182,4 +191,5 @@ CHECKS = {
     "pretraining_scarce_labels": _pretraining_scarce_labels,
     "search_memory": _search_memory,
     "search_mnist1d": _search_mnist1d,
+    "sparse_memory": _sparse_memory,
 }

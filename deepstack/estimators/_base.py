@@ -21,6 +21,7 @@ from numbers import Integral, Real
 
 import keras
 import numpy as np
+import scipy.sparse as sp
 from sklearn.base import BaseEstimator
 from sklearn.metrics import check_scoring
 from sklearn.utils import check_random_state
@@ -118,6 +119,8 @@ class Preparation:
         """The rows the network's standardization and pretraining see."""
         if self.X_unlabeled is None:
             return self.train[0]
+        if sp.issparse(self.train[0]):
+            return sp.vstack([self.train[0], self.X_unlabeled], format="csr")
         return np.concatenate([self.train[0], self.X_unlabeled])
 
 
@@ -462,7 +465,7 @@ class BaseDeepStack(BaseEstimator):
                 X,
                 reset=reset,
                 dtype=np.float32,
-                accept_sparse=False,
+                accept_sparse="csr",
                 ensure_min_samples=1,
             )
         except ValueError as exc:
@@ -483,7 +486,7 @@ class BaseDeepStack(BaseEstimator):
                 y,
                 reset=reset,
                 dtype=np.float32,
-                accept_sparse=False,
+                accept_sparse="csr",
                 multi_output=True,
                 y_numeric=False,
             )
@@ -613,6 +616,11 @@ class BaseDeepStack(BaseEstimator):
         is set; the per-layer histories (``[]`` otherwise)."""
         if self.pretrain is None:
             return []
+        if sp.issparse(X):
+            raise TypeError(
+                "pretrain does not take sparse X yet; convert with X.toarray() "
+                "(if it fits in memory) or set pretrain=None."
+            )
         config = self._pretrain_config()
         histories = _pretraining.initialize_network(config, model, X, seed)
         if config.finetune == "head":
@@ -835,7 +843,7 @@ class BaseDeepStack(BaseEstimator):
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.allow_nan = False
-        tags.input_tags.sparse = False
+        tags.input_tags.sparse = True
         tags.non_deterministic = False
         return tags
 

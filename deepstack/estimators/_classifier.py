@@ -375,8 +375,8 @@ class DeepStackClassifier(ClassifierMixin, BaseDeepStack):
     def score(self, X, y, sample_weight=None):
         """Mean accuracy on ``X, y``; labels unseen during fit raise ValueError."""
         check_is_fitted(self, "model_")
-        if self._multilabel:
-            self._encode_target(y, reset=False)
+        if self._multilabel or (np.ndim(y) == 2 and np.shape(y)[1] > 1):
+            self._encode_target(np.asarray(y), reset=False)
         else:
             self._label_indices(column_or_1d(np.asarray(y)), "y")
         return super().score(X, y, sample_weight=sample_weight)
