@@ -28,6 +28,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from deepstack import (
+    _export,
     _interrupt,
     _losses,
     _lr_finder,
@@ -445,6 +446,61 @@ class BaseDeepStack(BaseEstimator):
             (X, y_enc, sample_weight), None, epochs=1, seed=seed, partial=True
         )
         return self
+
+    def export(self, path, format="tf_saved_model", *, overwrite=False):
+        """Write the whole prediction path, for serving without deepstack.
+
+        ``format="tf_saved_model"`` writes a TensorFlow SavedModel (needs
+        the TensorFlow backend) to the folder ``path``: its ``serve``
+        endpoint (``tf.saved_model.load(path).serve(X)``) takes float32 rows
+        of the ``n_features_in_`` raw features (standardization is inside the
+        network) and returns a dict of tensors, named in ``labels.json``
+        beside it. The classifier's are ``probabilities`` (as
+        ``predict_proba``) and ``class_index`` (``classes`` in
+        ``labels.json`` gives the label; multilabel: ``labels``, the 0/1
+        matrix of ``predict``); the regressor's is ``predictions``, in the
+        target's units (column 0 is ``predict``'s output for a 1-D target).
+        Outputs match ``predict_proba`` / ``predict`` to float32 rounding.
+        ``format="onnx"`` raises ``ValueError`` with the conversion to run:
+        tf2onnx does not support the TensorFlow release deepstack uses.
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            A folder to create.
+        format : {"tf_saved_model", "onnx"}, default="tf_saved_model"
+        overwrite : bool, default=False
+            Replace an existing folder.
+
+        Returns
+        -------
+        path : str
+        """
+        check_is_fitted(self, "model_")
+        names = getattr(self, "feature_names_in_", None)
+        metadata = {
+            "estimator": type(self).__name__,
+            "n_features_in": int(self.n_features_in_),
+            "feature_names_in": None if names is None else [str(n) for n in names],
+            **self._export_metadata(),
+        }
+        return _export.export(
+            self.model_,
+            path,
+            serve=self._serving_outputs,
+            n_features=self.n_features_in_,
+            metadata=metadata,
+            format=format,
+            overwrite=overwrite,
+        )
+
+    def _serving_outputs(self, x):
+        """The exported endpoint: named output tensors of a batch ``x``."""
+        raise NotImplementedError
+
+    def _export_metadata(self):
+        """What ``labels.json`` says about the outputs."""
+        raise NotImplementedError
 
     def _encode_partial_target(self, y, *, first):
         return self._encode_target(y, reset=first)

@@ -322,6 +322,30 @@ class DeepStackClassifier(ClassifierMixin, BaseDeepStack):
             return np.column_stack([1.0 - p, p])
         return raw
 
+    def _serving_outputs(self, x):
+        z = _network.logits_model(self.model_)(x, training=False)
+        if self._multilabel:
+            p = keras.ops.sigmoid(z)
+            return {"probabilities": p, "labels": keras.ops.cast(p > 0.5, "int64")}
+        if self.n_outputs_ == 1:
+            p = keras.ops.sigmoid(z[:, 0])
+            p = keras.ops.stack([1.0 - p, p], axis=1)
+        else:
+            p = keras.ops.softmax(z, axis=1)
+        return {"probabilities": p, "class_index": keras.ops.argmax(p, axis=1)}
+
+    def _export_metadata(self):
+        outputs = {"probabilities": "predict_proba: one column per entry of classes"}
+        if self._multilabel:
+            outputs["labels"] = "predict: the 0/1 indicator matrix"
+        else:
+            outputs["class_index"] = "predict: classes[class_index]"
+        return {
+            "task": "multilabel" if self._multilabel else "classification",
+            "classes": self.classes_.tolist(),
+            "outputs": outputs,
+        }
+
     # ------------------------------------------------------------- public API
 
     def predict(self, X):

@@ -107,6 +107,21 @@ class DeepStackRegressor(RegressorMixin, BaseDeepStack):
         out = raw * self.target_scale_ + self.target_mean_
         return out[:, 0] if self._single_output else out
 
+    def _serving_outputs(self, x):
+        raw = self.model_(x, training=False)
+        scale = keras.ops.convert_to_tensor(self.target_scale_, "float32")
+        mean = keras.ops.convert_to_tensor(self.target_mean_, "float32")
+        return {"predictions": raw * scale + mean}
+
+    def _export_metadata(self):
+        return {
+            "task": "regression",
+            "single_output": bool(self._single_output),
+            "outputs": {
+                "predictions": "predict, shape (n, n_outputs); column 0 for a 1-D y"
+            },
+        }
+
     def predict(self, X):
         """Predicted targets, shape (n_samples,) or (n_samples, n_outputs)."""
         return self._decode_output(self._predict_raw(X))
