@@ -17,7 +17,8 @@ batches) and JAX (a ``jax.jit`` with ``lax.scan`` over the batches, threading
 Keras's stateless training state). :func:`supported` says when it applies, and
 the estimators fall back to ``Model.fit`` otherwise (other backends,
 TensorFlow with XLA, JAX without ``jit``, callbacks with per-batch hooks,
-progress bars).
+progress bars). A scipy sparse ``X`` always takes ``Model.fit`` with
+:class:`SparseBatches`, which densifies one mini-batch at a time.
 """
 
 import logging
@@ -82,7 +83,9 @@ def train(
     :func:`fit_epochs` trains when :func:`supported` (validation inside each
     epoch's compiled call), else ``Model.fit`` with up to 256 batches per
     compiled call (one per call when a callback has per-batch hooks: it must
-    see every batch) and a :class:`ValidationPass` first among the callbacks.
+    see every batch) and a :class:`ValidationPass` first among the callbacks;
+    a scipy sparse ``X`` always takes ``Model.fit``, fed by
+    :class:`SparseBatches`.
     Either way the validation logs are ``val_loss`` and ``val_<metric>`` for
     ``metrics``.
 
