@@ -39,6 +39,22 @@ class SparseFocalCrossentropy(keras.losses.Loss):
         return {**super().get_config(), "gamma": self.gamma}
 
 
+@keras.saving.register_keras_serializable(package="deepstack")
+class Huber(keras.losses.Huber):
+    """``keras.losses.Huber`` whose config keeps ``delta``.
+
+    Keras's own ``get_config`` leaves ``delta`` out, so a saved and
+    reloaded model would go on training with ``delta=1.0``.
+    """
+
+    def __init__(self, delta=1.0, name="huber_loss", **kwargs):
+        super().__init__(delta=delta, name=name, **kwargs)
+        self.delta = float(delta)
+
+    def get_config(self):
+        return {**super().get_config(), "delta": self.delta}
+
+
 def classifier_loss(loss, n_outputs, *, multilabel=False, focal_gamma=2.0):
     """``(output_activation, keras_loss)`` of a classifier's network.
 
@@ -69,7 +85,7 @@ def regressor_loss(loss, *, huber_delta=1.0):
     if loss == "absolute_error":
         return None, "mean_absolute_error"
     if loss == "huber":
-        return None, keras.losses.Huber(delta=huber_delta)
+        return None, Huber(delta=huber_delta)
     if loss == "poisson":
         return "exponential", "poisson"
     raise ValueError(f"loss must be one of {REGRESSOR_LOSSES}; got {loss!r}.")

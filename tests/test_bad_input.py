@@ -69,10 +69,11 @@ def test_unknown_labels_at_score(fitted, classification_data):
         fitted.score(X, y)
 
 
-def test_sparse_matrix_is_rejected_with_advice(classification_data):
+def test_sparse_matrix_with_pretraining_is_rejected_with_advice(classification_data):
+    # Sparse input is accepted (tests/test_sparse.py), except by pretraining.
     X, y = classification_data
-    with pytest.raises(TypeError, match="dense data is required.*toarray"):
-        tiny(DeepStackClassifier).fit(sp.csr_matrix(X), y)
+    with pytest.raises(TypeError, match="pretrain does not take sparse X.*toarray"):
+        tiny(DeepStackClassifier, pretrain="autoencoder").fit(sp.csr_matrix(X), y)
 
 
 @pytest.mark.parametrize(

@@ -131,3 +131,24 @@ def test_auto_is_the_usual_loss(classification_data, regression_data):
     auto = tiny(DeepStackRegressor, max_epochs=2).fit(X, y)
     mse = tiny(DeepStackRegressor, max_epochs=2, loss="squared_error").fit(X, y)
     np.testing.assert_array_equal(auto.predict(X), mse.predict(X))
+
+
+@pytest.mark.parametrize(
+    "estimator, loss", [(DeepStackClassifier, "focal"), (DeepStackRegressor, "huber")]
+)
+def test_safe_save_load_keeps_the_loss(tmp_path, classification_data, estimator, loss):
+    import pickle
+
+    from deepstack import load, save
+
+    X, y = classification_data
+    est = tiny(estimator, loss=loss, focal_gamma=1.5, huber_delta=0.5, max_epochs=2)
+    est.fit(X, y)
+    save(est, tmp_path / "model")
+    for copy in (load(tmp_path / "model"), pickle.loads(pickle.dumps(est))):
+        assert copy.get_params() == est.get_params()
+        np.testing.assert_array_equal(copy.predict(X), est.predict(X))
+        # The compiled loss came back with its parameter: partial_fit goes on.
+        config = copy.model_.loss.get_config()
+        assert config.get("gamma", config.get("delta")) in (1.5, 0.5)
+        copy.partial_fit(X, y)

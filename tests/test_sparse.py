@@ -61,12 +61,6 @@ def test_regressor_on_sparse_input_with_weights(sparse_data):
     np.testing.assert_allclose(reg.predict(X), reg.predict(X.toarray()), rtol=1e-5)
 
 
-def test_pretraining_refuses_sparse_input(sparse_data):
-    X, y, _ = sparse_data
-    with pytest.raises(TypeError, match="pretrain does not take sparse X"):
-        tiny(DeepStackClassifier, pretrain="autoencoder").fit(X, y)
-
-
 def test_peak_memory_stays_far_below_the_dense_matrix(tmp_path):
     # 60,000 x 5,000 at 0.5%: 12 MB sparse, 1.1 GB dense. In a fresh
     # process (RSS sampled during fit and predict, after a warm-up fit).
