@@ -10,6 +10,7 @@ from numbers import Integral
 
 import keras
 import numpy as np
+import scipy.sparse as sp
 
 HIDDEN = "hidden_{}"
 BATCH_NORM = "batch_norm_{}"
@@ -26,6 +27,27 @@ ACTIVATIONS = ("relu", "tanh", "sigmoid", "elu", "selu", "gelu", "linear")
 # validation, encoding, batch-norm statistics): bounds the memory of one
 # forward pass without paying a call per mini-batch.
 CHUNK_ROWS = 4096
+
+
+# Most values of one densified chunk of a sparse matrix (16 MB in float32;
+# the first layers hold a few copies of it).
+SPARSE_CHUNK_VALUES = 2**22
+
+
+def chunk_rows(X, rows=CHUNK_ROWS):
+    """Rows per chunk of a pass over ``X``: ``rows``, fewer for a wide sparse
+    matrix, whose chunks are densified (at most
+    :data:`SPARSE_CHUNK_VALUES` values each)."""
+    if not sp.issparse(X):
+        return rows
+    return max(1, min(rows, SPARSE_CHUNK_VALUES // max(X.shape[1], 1)))
+
+
+def densify(X):
+    """``X`` as a dense array: a scipy sparse matrix is converted, other
+    arrays are returned as they are. Called on one mini-batch or chunk of
+    rows at a time, so that a sparse ``X`` is never densified whole."""
+    return X.toarray() if sp.issparse(X) else X
 
 
 def check_hidden_layer_sizes(sizes, *, allow_empty=True, what="hidden_layer_sizes"):
@@ -76,13 +98,22 @@ def input_statistics(X, names=None):
 
     Parameters
     ----------
-    X : ndarray of shape (n_samples, n_features)
+    X : ndarray or scipy sparse matrix of shape (n_samples, n_features)
     names : sequence of str, default=None
         Column names for the error message (else column indices).
     """
-    X = np.asarray(X, dtype=np.float64)
-    mean = X.mean(axis=0)
-    variance = X.var(axis=0)
+    if sp.issparse(X):
+        # From column sums: the matrix stays sparse.
+        X = X.tocsr()
+        n, d = X.shape
+        values = X.data.astype(np.float64)
+        mean = np.bincount(X.indices, weights=values, minlength=d) / n
+        squares = np.bincount(X.indices, weights=values**2, minlength=d) / n
+        variance = np.maximum(squares - mean**2, 0.0)
+    else:
+        X = np.asarray(X, dtype=np.float64)
+        mean = X.mean(axis=0)
+        variance = X.var(axis=0)
     varies = variance > 0
     # keras.layers.Normalization divides by max(sqrt(variance), epsilon).
     smallest = float(keras.backend.epsilon()) ** 2
@@ -248,10 +279,12 @@ def all_layers(model):
 
 def forward(model, X):
     """``model(X)`` in inference mode as a float64 NumPy array, in chunks of
-    :data:`CHUNK_ROWS` rows."""
+    :data:`CHUNK_ROWS` rows (densified one chunk at a time if ``X`` is a
+    scipy sparse matrix)."""
+    step = chunk_rows(X)
     chunks = [
-        keras.ops.convert_to_numpy(model(X[i : i + CHUNK_ROWS], training=False))
-        for i in range(0, X.shape[0], CHUNK_ROWS)
+        keras.ops.convert_to_numpy(model(densify(X[i : i + step]), training=False))
+        for i in range(0, X.shape[0], step)
     ]
     out = np.concatenate(chunks, axis=0).astype(np.float64, copy=False)
     finite = np.isfinite(out).reshape(out.shape[0], -1).all(axis=1)

@@ -29,3 +29,32 @@ def seed_backend(seed):
     finally:
         random.setstate(python_state)
         np.random.set_state(numpy_state)  # noqa: NPY002
+
+
+def enable_determinism():
+    """Deterministic ops and full-precision float32 matmuls, process-wide.
+
+    TensorFlow: ``tf.config.experimental.enable_op_determinism`` (every op
+    picks a deterministic kernel, or raises where it has none) and no TF32
+    (``enable_tensor_float_32_execution(False)``: on Ampere and later GPUs
+    TF32 matmuls round inputs to 10 mantissa bits). JAX: the "highest"
+    default matmul precision (its op determinism is an XLA flag that must be
+    set before JAX starts: ``XLA_FLAGS=--xla_gpu_deterministic_ops=true``).
+    TensorFlow offers no public way back, so both stay on.
+    """
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        tf.config.experimental.enable_op_determinism()
+        tf.config.experimental.enable_tensor_float_32_execution(False)
+    elif backend == "jax":
+        import jax
+
+        jax.config.update("jax_default_matmul_precision", "highest")
+    elif backend == "torch":
+        import torch
+
+        torch.use_deterministic_algorithms(True)
+        torch.backends.cuda.matmul.allow_tf32 = False
+        torch.backends.cudnn.allow_tf32 = False

@@ -17,13 +17,15 @@ batches) and JAX (a ``jax.jit`` with ``lax.scan`` over the batches, threading
 Keras's stateless training state). :func:`supported` says when it applies, and
 the estimators fall back to ``Model.fit`` otherwise (other backends,
 TensorFlow with XLA, JAX without ``jit``, callbacks with per-batch hooks,
-progress bars).
+progress bars). A scipy sparse ``X`` always takes ``Model.fit`` with
+:class:`SparseBatches`, which densifies one mini-batch at a time.
 """
 
 import logging
 
 import keras
 import numpy as np
+import scipy.sparse as sp
 
 from deepstack import _compat, _network
 from deepstack.callbacks import ValidationPass
@@ -81,7 +83,9 @@ def train(
     :func:`fit_epochs` trains when :func:`supported` (validation inside each
     epoch's compiled call), else ``Model.fit`` with up to 256 batches per
     compiled call (one per call when a callback has per-batch hooks: it must
-    see every batch) and a :class:`ValidationPass` first among the callbacks.
+    see every batch) and a :class:`ValidationPass` first among the callbacks;
+    a scipy sparse ``X`` always takes ``Model.fit``, fed by
+    :class:`SparseBatches`.
     Either way the validation logs are ``val_loss`` and ``val_<metric>`` for
     ``metrics``.
 
@@ -105,7 +109,8 @@ def train(
     callbacks = list(callbacks)
     _network.build_optimizer(model)
     batch_size = min(batch_size, X.shape[0])
-    if supported(model, callbacks, verbose):
+    sparse = sp.issparse(X)
+    if not sparse and supported(model, callbacks, verbose):
         history = fit_epochs(
             model,
             X,
@@ -126,6 +131,18 @@ def train(
     if model.steps_per_execution != steps_per_execution:
         model.steps_per_execution = steps_per_execution
         _compat.reset_compiled_functions(model)
+    if sparse:
+        # The fused loop puts all rows on the device at once; a sparse
+        # matrix is densified one mini-batch at a time instead.
+        batches = SparseBatches(X, y, w, batch_size, seed=seed, epoch=initial_epoch)
+        history = model.fit(
+            batches,
+            epochs=epochs,
+            initial_epoch=initial_epoch,
+            callbacks=callbacks,
+            verbose=verbose,
+        )
+        return history.history
     history = model.fit(
         X,
         y,
@@ -138,6 +155,45 @@ def train(
         verbose=verbose,
     )
     return history.history
+
+
+class SparseBatches(keras.utils.PyDataset):
+    """Shuffled mini-batches of a scipy sparse ``X``, each densified alone.
+
+    Peak memory is that of the sparse matrix plus one dense batch, not of
+    the dense matrix. Epoch ``e`` draws its own seeded permutation, as the
+    fused loop does.
+    """
+
+    def __init__(self, X, y, sample_weight, batch_size, *, seed, epoch=0):
+        super().__init__()
+        self.X = X.tocsr()
+        self.y = y
+        self.sample_weight = sample_weight
+        self.batch_size = int(batch_size)
+        self.seed = int(seed)
+        self.epoch = int(epoch)
+        self._order = self._permutation()
+
+    def _permutation(self):
+        n = self.X.shape[0]
+        return np.random.RandomState([self.seed % 2**32, self.epoch]).permutation(n)
+
+    def __len__(self):
+        return -(-self.X.shape[0] // self.batch_size)
+
+    def __getitem__(self, index):
+        rows = np.sort(
+            self._order[index * self.batch_size : (index + 1) * self.batch_size]
+        )
+        x = self.X[rows].toarray()
+        if self.sample_weight is None:
+            return x, self.y[rows]
+        return x, self.y[rows], self.sample_weight[rows]
+
+    def on_epoch_end(self):
+        self.epoch += 1
+        self._order = self._permutation()
 
 
 def fit_epochs(

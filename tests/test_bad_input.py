@@ -69,10 +69,11 @@ def test_unknown_labels_at_score(fitted, classification_data):
         fitted.score(X, y)
 
 
-def test_sparse_matrix_is_rejected_with_advice(classification_data):
+def test_sparse_matrix_with_pretraining_is_rejected_with_advice(classification_data):
+    # Sparse input is accepted (tests/test_sparse.py), except by pretraining.
     X, y = classification_data
-    with pytest.raises(TypeError, match="dense data is required.*toarray"):
-        tiny(DeepStackClassifier).fit(sp.csr_matrix(X), y)
+    with pytest.raises(TypeError, match="pretrain does not take sparse X.*toarray"):
+        tiny(DeepStackClassifier, pretrain="autoencoder").fit(sp.csr_matrix(X), y)
 
 
 @pytest.mark.parametrize(
@@ -106,10 +107,10 @@ def test_validation_set_needs_both_parts(classification_data):
         tiny(DeepStackClassifier).fit(X, y, X_val=X[:10])
 
 
-def test_multilabel_targets_are_rejected(classification_data):
+def test_multioutput_multiclass_targets_are_rejected(classification_data):
     X, _ = classification_data
-    Y = np.random.RandomState(0).randint(0, 2, size=(len(X), 3))
-    with pytest.raises(ValueError, match="one label per sample"):
+    Y = np.random.RandomState(0).randint(0, 3, size=(len(X), 3))
+    with pytest.raises(ValueError, match="multi-output multiclass targets are not"):
         tiny(DeepStackClassifier).fit(X, Y)
 
 

@@ -41,6 +41,7 @@ TINY = {
     "search_parallel": ["--trials", "2", "--max-epochs", "1"],
     "search_vs_default": ["--max-trials", "2", "--max-epochs", "2"],
     "tabular": ["--tables", "penguins", "--seeds", "0", "--max-epochs", "5"],
+    "sparse_memory": ["--rows", "2000", "--cols", "500", "--hidden", "8"],
 }
 
 
@@ -200,6 +201,14 @@ def _tabular(payload):
     assert 1 <= deep["epochs"] <= 5
 
 
+def _sparse_memory(payload):
+    result = payload["result"]
+    assert (result["rows"], result["cols"], result["epochs_run"]) == (2000, 500, 1)
+    assert result["dense_mb"] == pytest.approx(2000 * 500 * 4 / 2**20)
+    assert 0 < result["sparse_mb"] < result["dense_mb"]
+    assert result["nnz"] == 10_000
+
+
 CHECKS = {
     "accuracy": _accuracy,
     "digits_defaults": _digits_defaults,
@@ -214,4 +223,5 @@ CHECKS = {
     "search_parallel": _search_parallel,
     "search_vs_default": _search_vs_default,
     "tabular": _tabular,
+    "sparse_memory": _sparse_memory,
 }

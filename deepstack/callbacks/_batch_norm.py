@@ -2,8 +2,9 @@
 
 import keras
 import numpy as np
+import scipy.sparse as sp
 
-from deepstack._network import CHUNK_ROWS
+from deepstack._network import CHUNK_ROWS, chunk_rows, densify
 
 
 def batch_norm_layers(model):
@@ -26,7 +27,7 @@ def input_moments(model, layer, X, batch_size=CHUNK_ROWS):
     -------
     mean, variance : ndarray of shape (n_features_of_layer,)
     """
-    batch_size = max(int(batch_size), 1)
+    batch_size = chunk_rows(X, max(int(batch_size), 1))
     # A single input stays a single tensor, so that plain arrays are accepted.
     inputs = model.inputs[0] if len(model.inputs) == 1 else model.inputs
     sub = keras.Model(inputs, layer.input)
@@ -35,7 +36,7 @@ def input_moments(model, layer, X, batch_size=CHUNK_ROWS):
     count = 0
     for start in range(0, X.shape[0], batch_size):
         chunk = keras.ops.convert_to_numpy(
-            sub(X[start : start + batch_size], training=False)
+            sub(densify(X[start : start + batch_size]), training=False)
         )
         chunk = np.moveaxis(np.asarray(chunk, dtype=np.float64), axis, -1)
         chunk = chunk.reshape(-1, chunk.shape[-1])
@@ -66,8 +67,9 @@ def set_population_statistics(model, X, batch_size=CHUNK_ROWS):
     ----------
     model : keras.Model
         A functional model; only its top-level BN layers are updated.
-    X : array-like of shape (n_samples, n_features)
-        The training inputs (one pass, in chunks of ``batch_size``).
+    X : array-like or scipy sparse matrix of shape (n_samples, n_features)
+        The training inputs (one pass, in chunks of ``batch_size``, each
+        densified on its own).
     batch_size : int, default=4096
         Rows per forward pass; it does not change the result.
 
@@ -89,7 +91,8 @@ def set_population_statistics(model, X, batch_size=CHUNK_ROWS):
     >>> np.allclose(mean, X.mean(axis=0))
     True
     """
-    X = np.asarray(X, dtype=np.float32)
+    if not sp.issparse(X):
+        X = np.asarray(X, dtype=np.float32)
     layers = batch_norm_layers(model)
     for layer in layers:
         mean, variance = input_moments(model, layer, X, batch_size)

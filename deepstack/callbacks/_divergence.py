@@ -6,6 +6,7 @@ import warnings
 import keras
 import numpy as np
 
+from deepstack._network import densify
 from deepstack.callbacks._monitor import get_learning_rate
 from deepstack.callbacks._state import all_finite, restore, snapshot
 
@@ -173,6 +174,7 @@ def initial_loss(model, X, y, sample_weight=None, max_rows=1024):
     X, y = X[::step], y[::step]
     if sample_weight is not None:
         sample_weight = sample_weight[::step]
+    X = densify(X)
     y_pred = model(X, training=False)
     loss = model.compute_loss(x=X, y=y, y_pred=y_pred, sample_weight=sample_weight)
     loss = float(keras.ops.convert_to_numpy(loss))

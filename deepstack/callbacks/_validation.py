@@ -2,7 +2,7 @@
 
 import keras
 
-from deepstack._network import CHUNK_ROWS
+from deepstack._network import CHUNK_ROWS, chunk_rows, densify
 
 
 def inference_loss(model, X, y, sample_weight=None, chunk=CHUNK_ROWS):
@@ -19,17 +19,19 @@ def inference_loss(model, X, y, sample_weight=None, chunk=CHUNK_ROWS):
 
 def _evaluate(model, X, y, sample_weight, metrics, chunk):
     n = X.shape[0]
+    chunk = chunk_rows(X, chunk)
     total = 0.0
     for metric in metrics:
         metric.reset_state()
     for start in range(0, n, chunk):
         rows = slice(start, start + chunk)
         w = None if sample_weight is None else sample_weight[rows]
-        y_pred = model(X[rows], training=False)
+        x = densify(X[rows])
+        y_pred = model(x, training=False)
         value = model.compute_loss(
-            x=X[rows], y=y[rows], y_pred=y_pred, sample_weight=w, training=False
+            x=x, y=y[rows], y_pred=y_pred, sample_weight=w, training=False
         )
-        total += float(keras.ops.convert_to_numpy(value)) * (len(X[rows]) / n)
+        total += float(keras.ops.convert_to_numpy(value)) * (x.shape[0] / n)
         for metric in metrics:
             metric.update_state(y[rows], y_pred)
     values = {m.name: float(keras.ops.convert_to_numpy(m.result())) for m in metrics}

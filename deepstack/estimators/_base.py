@@ -21,12 +21,22 @@ from numbers import Integral, Real
 
 import keras
 import numpy as np
+import scipy.sparse as sp
 from sklearn.base import BaseEstimator
 from sklearn.metrics import check_scoring
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from deepstack import _interrupt, _lr_finder, _network, _pretraining, _random, _trainer
+from deepstack import (
+    _export,
+    _interrupt,
+    _losses,
+    _lr_finder,
+    _network,
+    _pretraining,
+    _random,
+    _trainer,
+)
 from deepstack._compat import Interval, StrOptions, check_sample_weight
 from deepstack._split import n_validation, train_validation_split
 from deepstack.callbacks import (
@@ -110,6 +120,8 @@ class Preparation:
         """The rows the network's standardization and pretraining see."""
         if self.X_unlabeled is None:
             return self.train[0]
+        if sp.issparse(self.train[0]):
+            return sp.vstack([self.train[0], self.X_unlabeled], format="csr")
         return np.concatenate([self.train[0], self.X_unlabeled])
 
 
@@ -131,6 +143,11 @@ class BaseDeepStack(BaseEstimator):
         "batch_norm": ["boolean"],
         "l1": [Interval(Real, 0.0, None, closed="left")],
         "l2": [Interval(Real, 0.0, None, closed="left")],
+        "loss": [
+            StrOptions({"auto", *_losses.CLASSIFIER_LOSSES, *_losses.REGRESSOR_LOSSES})
+        ],
+        "focal_gamma": [Interval(Real, 0.0, None, closed="left")],
+        "huber_delta": [Interval(Real, 0.0, None, closed="neither")],
         "optimizer": [StrOptions(set(_network.OPTIMIZERS))],
         "learning_rate": [
             Interval(Real, 0.0, None, closed="neither"),
@@ -156,6 +173,7 @@ class BaseDeepStack(BaseEstimator):
         "batch_norm_statistics": [StrOptions({"population", "moving"})],
         "standardize": ["boolean"],
         "random_state": ["random_state"],
+        "deterministic": ["boolean"],
         "verbose": ["verbose"],
         "callbacks": [list, tuple, None],
         "log_dir": [str, os.PathLike, None],
@@ -184,6 +202,9 @@ class BaseDeepStack(BaseEstimator):
         batch_norm=True,
         l1=0.0,
         l2=1e-3,
+        loss="auto",
+        focal_gamma=2.0,
+        huber_delta=1.0,
         optimizer="adam",
         learning_rate=1e-3,
         momentum=0.9,
@@ -206,6 +227,7 @@ class BaseDeepStack(BaseEstimator):
         batch_norm_statistics="population",
         standardize=True,
         random_state=None,
+        deterministic=False,
         verbose=0,
         callbacks=None,
         log_dir=None,
@@ -230,6 +252,9 @@ class BaseDeepStack(BaseEstimator):
         self.batch_norm = batch_norm
         self.l1 = l1
         self.l2 = l2
+        self.loss = loss
+        self.focal_gamma = focal_gamma
+        self.huber_delta = huber_delta
         self.optimizer = optimizer
         self.learning_rate = learning_rate
         self.momentum = momentum
@@ -252,6 +277,7 @@ class BaseDeepStack(BaseEstimator):
         self.batch_norm_statistics = batch_norm_statistics
         self.standardize = standardize
         self.random_state = random_state
+        self.deterministic = deterministic
         self.verbose = verbose
         self.callbacks = callbacks
         self.log_dir = log_dir
@@ -421,11 +447,68 @@ class BaseDeepStack(BaseEstimator):
         )
         return self
 
+    def export(self, path, format="tf_saved_model", *, overwrite=False):
+        """Write the whole prediction path, for serving without deepstack.
+
+        ``format="tf_saved_model"`` writes a TensorFlow SavedModel (needs
+        the TensorFlow backend) to the folder ``path``: its ``serve``
+        endpoint (``tf.saved_model.load(path).serve(X)``) takes float32 rows
+        of the ``n_features_in_`` raw features (standardization is inside the
+        network) and returns a dict of tensors, named in ``labels.json``
+        beside it. The classifier's are ``probabilities`` (as
+        ``predict_proba``) and ``class_index`` (``classes`` in
+        ``labels.json`` gives the label; multilabel: ``labels``, the 0/1
+        matrix of ``predict``); the regressor's is ``predictions``, in the
+        target's units (column 0 is ``predict``'s output for a 1-D target).
+        Outputs match ``predict_proba`` / ``predict`` to float32 rounding.
+        ``format="onnx"`` raises ``ValueError`` with the conversion to run:
+        tf2onnx does not support the TensorFlow release deepstack uses.
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            A folder to create.
+        format : {"tf_saved_model", "onnx"}, default="tf_saved_model"
+        overwrite : bool, default=False
+            Replace an existing folder.
+
+        Returns
+        -------
+        path : str
+        """
+        check_is_fitted(self, "model_")
+        names = getattr(self, "feature_names_in_", None)
+        metadata = {
+            "estimator": type(self).__name__,
+            "n_features_in": int(self.n_features_in_),
+            "feature_names_in": None if names is None else [str(n) for n in names],
+            **self._export_metadata(),
+        }
+        return _export.export(
+            self.model_,
+            path,
+            serve=self._serving_outputs,
+            n_features=self.n_features_in_,
+            metadata=metadata,
+            format=format,
+            overwrite=overwrite,
+        )
+
+    def _serving_outputs(self, x):
+        """The exported endpoint: named output tensors of a batch ``x``."""
+        raise NotImplementedError
+
+    def _export_metadata(self):
+        """What ``labels.json`` says about the outputs."""
+        raise NotImplementedError
+
     def _encode_partial_target(self, y, *, first):
         return self._encode_target(y, reset=first)
 
     def _predict_raw(self, X):
         check_is_fitted(self, "model_")
+        if self.deterministic:
+            _random.enable_determinism()
         X = self._validate_X(X)
         return _network.forward(self.model_, X)
 
@@ -438,7 +521,7 @@ class BaseDeepStack(BaseEstimator):
                 X,
                 reset=reset,
                 dtype=np.float32,
-                accept_sparse=False,
+                accept_sparse="csr",
                 ensure_min_samples=1,
             )
         except ValueError as exc:
@@ -459,7 +542,7 @@ class BaseDeepStack(BaseEstimator):
                 y,
                 reset=reset,
                 dtype=np.float32,
-                accept_sparse=False,
+                accept_sparse="csr",
                 multi_output=True,
                 y_numeric=False,
             )
@@ -491,6 +574,8 @@ class BaseDeepStack(BaseEstimator):
         return sample_weight
 
     def _seed(self):
+        if self.deterministic:
+            _random.enable_determinism()
         seed = int(check_random_state(self.random_state).randint(0, 2**31 - 1))
         # The backend's global generator drives shuffling; initializers and
         # dropout layers get their own seeds derived from the same number.
@@ -587,6 +672,11 @@ class BaseDeepStack(BaseEstimator):
         is set; the per-layer histories (``[]`` otherwise)."""
         if self.pretrain is None:
             return []
+        if sp.issparse(X):
+            raise TypeError(
+                "pretrain does not take sparse X yet; convert with X.toarray() "
+                "(if it fits in memory) or set pretrain=None."
+            )
         config = self._pretrain_config()
         histories = _pretraining.initialize_network(config, model, X, seed)
         if config.finetune == "head":
@@ -809,7 +899,7 @@ class BaseDeepStack(BaseEstimator):
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.allow_nan = False
-        tags.input_tags.sparse = False
+        tags.input_tags.sparse = True
         tags.non_deterministic = False
         return tags
 

@@ -8,7 +8,7 @@ from sklearn.utils.class_weight import compute_sample_weight
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import check_is_fitted
 
-from deepstack import _network
+from deepstack import _losses, _network, _random
 from deepstack._compat import StrOptions
 from deepstack.estimators import _docs
 from deepstack.estimators._base import BaseDeepStack
@@ -19,19 +19,25 @@ class DeepStackClassifier(ClassifierMixin, BaseDeepStack):
 
     A softmax output (sigmoid for two classes) over ``hidden_layer_sizes``
     Dense layers with Glorot-uniform weights and zero biases, trained by
-    mini-batch SGD / Adagrad / RMSProp / Adam on the cross-entropy, with early
-    stopping and learning-rate halving on a stratified validation split.
+    mini-batch SGD / Adagrad / RMSProp / Adam on the cross-entropy (or
+    ``loss``), with early stopping and learning-rate halving on a stratified
+    validation split. A 0/1 indicator matrix ``y`` (multilabel targets) gets
+    one sigmoid output per label.
 
     Parameters
     ----------
 {_docs.COMMON_PARAMETERS}
-    class_weight : dict, "balanced" or None, default=None
-        Weights of the classes in the loss, as in scikit-learn.
+    class_weight : dict, list of dict, "balanced" or None, default=None
+        Weights of the classes in the loss, as in scikit-learn. For
+        multilabel targets, a list of one ``{{0: w0, 1: w1}}`` dict per label
+        or "balanced" (per label); a sample's weight is the product of its
+        labels' weights (scikit-learn's multi-output convention).
 
     Attributes
     ----------
     classes_ : ndarray of shape (n_classes,)
-        Class labels.
+        Class labels; for multilabel targets the label indices
+        ``0 .. n_labels - 1`` (scikit-learn's convention).
 {_docs.COMMON_ATTRIBUTES}
 
     Examples
@@ -46,7 +52,8 @@ class DeepStackClassifier(ClassifierMixin, BaseDeepStack):
 
     _parameter_constraints = {
         **BaseDeepStack._parameter_constraints,
-        "class_weight": [dict, StrOptions({"balanced"}), None],
+        "loss": [StrOptions({"auto", *_losses.CLASSIFIER_LOSSES})],
+        "class_weight": [dict, list, StrOptions({"balanced"}), None],
     }
     _monitors = ("val_loss", "val_accuracy")
 
@@ -60,6 +67,9 @@ class DeepStackClassifier(ClassifierMixin, BaseDeepStack):
         batch_norm=True,
         l1=0.0,
         l2=1e-3,
+        loss="auto",
+        focal_gamma=2.0,
+        huber_delta=1.0,
         optimizer="adam",
         learning_rate=1e-3,
         momentum=0.9,
@@ -82,6 +92,7 @@ class DeepStackClassifier(ClassifierMixin, BaseDeepStack):
         batch_norm_statistics="population",
         standardize=True,
         random_state=None,
+        deterministic=False,
         verbose=0,
         callbacks=None,
         log_dir=None,
@@ -108,6 +119,9 @@ class DeepStackClassifier(ClassifierMixin, BaseDeepStack):
             batch_norm=batch_norm,
             l1=l1,
             l2=l2,
+            loss=loss,
+            focal_gamma=focal_gamma,
+            huber_delta=huber_delta,
             optimizer=optimizer,
             learning_rate=learning_rate,
             momentum=momentum,
@@ -130,6 +144,7 @@ class DeepStackClassifier(ClassifierMixin, BaseDeepStack):
             batch_norm_statistics=batch_norm_statistics,
             standardize=standardize,
             random_state=random_state,
+            deterministic=deterministic,
             verbose=verbose,
             callbacks=callbacks,
             log_dir=log_dir,
@@ -149,18 +164,25 @@ class DeepStackClassifier(ClassifierMixin, BaseDeepStack):
         )
         self.class_weight = class_weight
 
+    # Fitted with one label per sample unless ``_encode_target`` says
+    # otherwise (also for estimators unpickled from older versions).
+    _multilabel = False
+
     # ------------------------------------------------------------------ hooks
 
     def _encode_target(self, y, *, reset):
         y = np.asarray(y)
         if y.ndim == 2 and y.shape[1] > 1:
+            return self._encode_multilabel(y, reset=reset)
+        if not reset and self._multilabel:
             raise ValueError(
-                f"DeepStackClassifier takes one label per sample; y has shape "
-                f"{y.shape} ({type_of_target(y)} targets are not supported)."
+                f"y has shape {y.shape}; the estimator was fitted on a multilabel "
+                f"indicator matrix of {self.n_outputs_} labels."
             )
         y = column_or_1d(y, warn=True)
         check_classification_targets(y)
         if reset:
+            self._multilabel = False
             self.classes_, encoded = np.unique(y, return_inverse=True)
             if len(self.classes_) < 2:
                 raise ValueError(
@@ -172,14 +194,45 @@ class DeepStackClassifier(ClassifierMixin, BaseDeepStack):
             encoded = self._label_indices(y, "y")
         return self._network_target(encoded)
 
+    def _encode_multilabel(self, y, *, reset):
+        """A 0/1 indicator matrix: one sigmoid output per label."""
+        kind = type_of_target(y)
+        if kind != "multilabel-indicator":
+            raise ValueError(
+                f"DeepStackClassifier takes a 1-D y or a 0/1 multilabel indicator "
+                f"matrix; y has shape {y.shape} and is {kind!r} (multi-output "
+                "multiclass targets are not supported: fit one classifier per "
+                "column, e.g. with sklearn.multioutput.MultiOutputClassifier)."
+            )
+        if reset:
+            self._multilabel = True
+            # scikit-learn's convention (LabelBinarizer, MLPClassifier): the
+            # label indices.
+            self.classes_ = np.arange(y.shape[1])
+            self.n_outputs_ = y.shape[1]
+        elif not self._multilabel or y.shape[1] != self.n_outputs_:
+            raise ValueError(
+                f"y has shape {y.shape}; the estimator was fitted on "
+                + (
+                    f"{self.n_outputs_} labels."
+                    if self._multilabel
+                    else "one label per sample."
+                )
+            )
+        return y.astype(np.float32)
+
     def _encode_partial_target(self, y, *, first, classes=None):
         if not first:
             return self._encode_target(y, reset=False)
+        if np.ndim(y) == 2 and np.shape(y)[1] > 1:
+            # An indicator matrix names its labels by its columns.
+            return self._encode_multilabel(np.asarray(y), reset=True)
         if classes is None:
             raise ValueError(
                 "classes must be passed on the first call to partial_fit: the "
                 "network's output layer needs every class up front."
             )
+        self._multilabel = False
         self.classes_ = np.unique(np.asarray(classes))
         check_classification_targets(self.classes_)
         if len(self.classes_) < 2:
@@ -206,19 +259,34 @@ class DeepStackClassifier(ClassifierMixin, BaseDeepStack):
         return np.asarray(y_network).reshape(-1).astype(np.int64)
 
     def _output_spec(self):
-        if self.n_outputs_ == 1:
+        multilabel = self._multilabel
+        activation, loss = _losses.classifier_loss(
+            "log_loss" if self.loss == "auto" else self.loss,
+            self.n_outputs_,
+            multilabel=multilabel,
+            focal_gamma=self.focal_gamma,
+        )
+        if self.n_outputs_ == 1 or multilabel:
             accuracy = keras.metrics.BinaryAccuracy(name="accuracy")
-            return 1, "sigmoid", "binary_crossentropy", [accuracy]
-        accuracy = keras.metrics.SparseCategoricalAccuracy(name="accuracy")
-        return self.n_outputs_, "softmax", "sparse_categorical_crossentropy", [accuracy]
+        else:
+            accuracy = keras.metrics.SparseCategoricalAccuracy(name="accuracy")
+        return self.n_outputs_, activation, loss, [accuracy]
 
     def _decode_target(self, y_encoded):
+        if self._multilabel:
+            return np.asarray(y_encoded).astype(np.int64)
         return self.classes_[self._class_indices(y_encoded)]
 
     def _sample_weight_from_target(self, y_encoded, sample_weight):
         if self.class_weight is None:
             return sample_weight
-        labels = self.classes_[self._class_indices(y_encoded)]
+        if self._multilabel:
+            # scikit-learn's multi-output convention (as in its forests): a
+            # list of one dict per label, or "balanced" per label; a
+            # sample's weight is the product of its labels' weights.
+            labels = np.asarray(y_encoded).astype(np.int64)
+        else:
+            labels = self.classes_[self._class_indices(y_encoded)]
         weights = compute_sample_weight(self.class_weight, labels)
         return weights if sample_weight is None else weights * sample_weight
 
@@ -238,9 +306,13 @@ class DeepStackClassifier(ClassifierMixin, BaseDeepStack):
         return np.array([bool(label == -1) for label in y], dtype=bool)
 
     def _stratify(self, y_encoded):
+        if self._multilabel:
+            return None
         return self._class_indices(y_encoded)
 
     def _decode_output(self, raw):
+        if self._multilabel:
+            return (raw > 0.5).astype(np.int64)
         return self.classes_[np.argmax(self._proba(raw), axis=1)]
 
     @staticmethod
@@ -250,19 +322,48 @@ class DeepStackClassifier(ClassifierMixin, BaseDeepStack):
             return np.column_stack([1.0 - p, p])
         return raw
 
+    def _serving_outputs(self, x):
+        z = _network.logits_model(self.model_)(x, training=False)
+        if self._multilabel:
+            p = keras.ops.sigmoid(z)
+            return {"probabilities": p, "labels": keras.ops.cast(p > 0.5, "int64")}
+        if self.n_outputs_ == 1:
+            p = keras.ops.sigmoid(z[:, 0])
+            p = keras.ops.stack([1.0 - p, p], axis=1)
+        else:
+            p = keras.ops.softmax(z, axis=1)
+        return {"probabilities": p, "class_index": keras.ops.argmax(p, axis=1)}
+
+    def _export_metadata(self):
+        outputs = {"probabilities": "predict_proba: one column per entry of classes"}
+        if self._multilabel:
+            outputs["labels"] = "predict: the 0/1 indicator matrix"
+        else:
+            outputs["class_index"] = "predict: classes[class_index]"
+        return {
+            "task": "multilabel" if self._multilabel else "classification",
+            "classes": self.classes_.tolist(),
+            "outputs": outputs,
+        }
+
     # ------------------------------------------------------------- public API
 
     def predict(self, X):
-        """Most probable class of each sample.
+        """Most probable class of each sample (multilabel: each label whose
+        probability exceeds 0.5).
 
         Returns
         -------
-        y : ndarray of shape (n_samples,)
+        y : ndarray of shape (n_samples,) or (n_samples, n_labels)
+            Class labels, or the 0/1 indicator matrix for multilabel targets.
         """
         return self._decode_output(self._predict_raw(X))
 
     def predict_proba(self, X):
         """Class probabilities, shape (n_samples, n_classes), in ``classes_`` order.
+
+        For multilabel targets, each label's probability (the columns do not
+        sum to 1).
 
         Computed from the logits in float64: a float32 sigmoid / softmax
         rounds confident probabilities to exactly 0 or 1.
@@ -270,13 +371,17 @@ class DeepStackClassifier(ClassifierMixin, BaseDeepStack):
         return np.exp(self.predict_log_proba(X))
 
     def decision_function(self, X):
-        """Pre-softmax (pre-sigmoid) outputs: shape (n_samples,) for 2 classes."""
+        """Pre-softmax (pre-sigmoid) outputs: shape (n_samples,) for 2 classes,
+        (n_samples, n_labels) for multilabel targets."""
         z = self._logits(X)
         return z[:, 0] if z.shape[1] == 1 else z
 
     def predict_log_proba(self, X):
         """Log of ``predict_proba``, computed stably from the logits."""
         z = self._logits(X)
+        if self._multilabel:
+            # log(sigmoid(z)), label by label.
+            return -np.logaddexp(0.0, -z)
         if z.shape[1] == 1:
             z = np.column_stack([np.zeros_like(z[:, 0]), z[:, 0]])
         z = z - z.max(axis=1, keepdims=True)
@@ -284,6 +389,8 @@ class DeepStackClassifier(ClassifierMixin, BaseDeepStack):
 
     def _logits(self, X):
         check_is_fitted(self, "model_")
+        if self.deterministic:
+            _random.enable_determinism()
         X = self._validate_X(X)
         # Batched like ``predict``: one forward pass over all rows would hold
         # every layer's activations for all of them at once.
@@ -292,7 +399,10 @@ class DeepStackClassifier(ClassifierMixin, BaseDeepStack):
     def score(self, X, y, sample_weight=None):
         """Mean accuracy on ``X, y``; labels unseen during fit raise ValueError."""
         check_is_fitted(self, "model_")
-        self._label_indices(column_or_1d(np.asarray(y)), "y")
+        if self._multilabel or (np.ndim(y) == 2 and np.shape(y)[1] > 1):
+            self._encode_target(np.asarray(y), reset=False)
+        else:
+            self._label_indices(column_or_1d(np.asarray(y)), "y")
         return super().score(X, y, sample_weight=sample_weight)
 
     def partial_fit(self, X, y, classes=None, sample_weight=None):
@@ -315,5 +425,5 @@ class DeepStackClassifier(ClassifierMixin, BaseDeepStack):
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.classifier_tags.multi_class = True
-        tags.classifier_tags.multi_label = False
+        tags.classifier_tags.multi_label = True
         return tags

@@ -26,6 +26,25 @@ default="relu"
         ``benchmarks/results/digits_defaults.md``): 0.985 mean test accuracy
         over 5 seeds, against 0.980 with no weight decay, dropout 0.2 and no
         input dropout.
+    loss : str, default="auto"
+        The training loss, which is also the validation loss that early
+        stopping and learning-rate halving watch. Classifier: "log_loss"
+        (the cross-entropy; what "auto" means) or "focal" (the focal loss
+        ``-(1 - p_t) ** focal_gamma * log(p_t)``, which down-weights samples
+        already classified confidently: for class imbalance). Regressor:
+        "squared_error" (what "auto" means), "absolute_error", "huber"
+        (squared below ``huber_delta``, absolute above) or "poisson" (the
+        Poisson deviance with a log link: the output is ``exp`` of the last
+        layer, so predictions are positive; targets must be non-negative and
+        are only scaled, by their mean, not centered). The regressor's
+        losses see standardized targets when ``standardize=True``. ``score``
+        stays accuracy / R² whatever the loss.
+    focal_gamma : float >= 0, default=2.0
+        Focusing parameter of ``loss="focal"`` (0: the cross-entropy).
+    huber_delta : float > 0, default=1.0
+        Threshold of ``loss="huber"`` between its squared and absolute
+        parts, in standard deviations of the target when
+        ``standardize=True`` (else in target units).
     optimizer : {"adam", "sgd", "adagrad", "rmsprop"}, default="adam"
         Mini-batch optimizer. "sgd" uses ``momentum`` and ``nesterov``.
     learning_rate : float > 0 or "auto", default=1e-3
@@ -99,6 +118,16 @@ default="relu"
     random_state : int, RandomState instance or None, default=None
         Seeds weight initialization, dropout, shuffling and the validation
         split; the same integer gives the same model on CPU.
+    deterministic : bool, default=False
+        Make fit and predict reproducible on every device: when fitting or
+        predicting, turn on the backend's op determinism
+        (``tf.config.experimental.enable_op_determinism`` under TensorFlow)
+        and the highest float32 matmul precision (no TF32 on NVIDIA GPUs;
+        JAX's "highest" precision); both then stay on for the rest of the
+        process. The cost: deterministic GPU kernels and full-precision
+        matmuls are slower (TF32 matmuls are several times faster on Ampere
+        and later GPUs); on CPU there is little difference. Set
+        ``random_state`` too.
     verbose : int, default=0
         Keras progress output (0 silent, 1 progress bar, 2 one line per epoch).
     callbacks : list of keras.callbacks.Callback, default=None

@@ -4,6 +4,8 @@ import keras
 import numpy as np
 from sklearn.base import RegressorMixin
 
+from deepstack import _losses
+from deepstack._compat import StrOptions
 from deepstack.estimators import _docs
 from deepstack.estimators._base import BaseDeepStack
 
@@ -12,8 +14,9 @@ class DeepStackRegressor(RegressorMixin, BaseDeepStack):
     __doc__ = f"""Deep feed-forward network regressor (dropout, batch norm, Keras 3).
 
     A linear output layer (one unit per target; multi-output ``y`` is
-    supported) over ``hidden_layer_sizes`` Dense layers, trained on the squared
-    error of standardized targets, with early stopping and learning-rate
+    supported; an exponential one with ``loss="poisson"``) over
+    ``hidden_layer_sizes`` Dense layers, trained on the squared error (or
+    ``loss``) of standardized targets, with early stopping and learning-rate
     halving on a shuffled validation split. Predictions are returned in the
     original target units.
 
@@ -38,7 +41,14 @@ class DeepStackRegressor(RegressorMixin, BaseDeepStack):
     (3,)
     """
 
+    _parameter_constraints = {
+        **BaseDeepStack._parameter_constraints,
+        "loss": [StrOptions({"auto", *_losses.REGRESSOR_LOSSES})],
+    }
     _monitors = ("val_loss", "val_r2")
+
+    def _loss_name(self):
+        return "squared_error" if self.loss == "auto" else self.loss
 
     def _encode_target(self, y, *, reset):
         y = np.asarray(y)
@@ -54,10 +64,24 @@ class DeepStackRegressor(RegressorMixin, BaseDeepStack):
         if not np.all(np.isfinite(y)):
             raise ValueError("y contains NaN or infinite values.")
         y2 = y.reshape(len(y), -1).astype(np.float64)
+        poisson = self._loss_name() == "poisson"
+        if poisson and np.any(y2 < 0):
+            raise ValueError(
+                "loss='poisson' needs non-negative targets (counts, rates); y has "
+                f"{int(np.sum(y2 < 0))} negative values (smallest {y2.min():g})."
+            )
         if reset:
             self._single_output = y.ndim == 1
             self.n_outputs_ = y2.shape[1]
-            if self.standardize:
+            if poisson:
+                # The log link keeps predictions positive: no centering, only
+                # a scale that puts the mean target at 1.
+                self.target_mean_ = np.zeros(self.n_outputs_)
+                mean = y2.mean(axis=0) if self.standardize else np.ones(1)
+                self.target_scale_ = np.broadcast_to(
+                    np.where(mean > 0, mean, 1.0), (self.n_outputs_,)
+                ).copy()
+            elif self.standardize:
                 self.target_mean_ = y2.mean(axis=0)
                 scale = y2.std(axis=0)
                 self.target_scale_ = np.where(scale > 0, scale, 1.0)
@@ -74,11 +98,29 @@ class DeepStackRegressor(RegressorMixin, BaseDeepStack):
     def _output_spec(self):
         # R2 of standardized targets equals R2 in the original units.
         metrics = [keras.metrics.R2Score(name="r2")] if self.monitor == "val_r2" else []
-        return self.n_outputs_, None, "mean_squared_error", metrics
+        activation, loss = _losses.regressor_loss(
+            self._loss_name(), huber_delta=self.huber_delta
+        )
+        return self.n_outputs_, activation, loss, metrics
 
     def _decode_output(self, raw):
         out = raw * self.target_scale_ + self.target_mean_
         return out[:, 0] if self._single_output else out
+
+    def _serving_outputs(self, x):
+        raw = self.model_(x, training=False)
+        scale = keras.ops.convert_to_tensor(self.target_scale_, "float32")
+        mean = keras.ops.convert_to_tensor(self.target_mean_, "float32")
+        return {"predictions": raw * scale + mean}
+
+    def _export_metadata(self):
+        return {
+            "task": "regression",
+            "single_output": bool(self._single_output),
+            "outputs": {
+                "predictions": "predict, shape (n, n_outputs); column 0 for a 1-D y"
+            },
+        }
 
     def predict(self, X):
         """Predicted targets, shape (n_samples,) or (n_samples, n_outputs)."""

@@ -1,0 +1,87 @@
+"""Multilabel classification: a 0/1 indicator matrix y, one sigmoid per label."""
+
+import numpy as np
+import pytest
+from sklearn.datasets import make_multilabel_classification
+from sklearn.metrics import hamming_loss
+
+from deepstack import DeepStackClassifier, load, save
+from tests.conftest import tiny
+
+
+@pytest.fixture
+def multilabel_data():
+    X, Y = make_multilabel_classification(
+        n_samples=300, n_features=10, n_classes=4, n_labels=2, random_state=0
+    )
+    return X.astype(np.float32), Y
+
+
+def test_multilabel_fit_predict(multilabel_data):
+    X, Y = multilabel_data
+    clf = tiny(DeepStackClassifier, max_epochs=30).fit(X[:240], Y[:240])
+    np.testing.assert_array_equal(clf.classes_, np.arange(4))
+    assert clf.n_outputs_ == 4
+    assert clf.model_.output.shape[-1] == 4
+    predicted = clf.predict(X[240:])
+    assert predicted.shape == (60, 4)
+    assert set(np.unique(predicted)) <= {0, 1}
+    proba = clf.predict_proba(X[240:])
+    assert proba.shape == (60, 4)
+    assert np.all((proba > 0) & (proba < 1))
+    # One sigmoid per label: the columns do not sum to 1, and predict is
+    # each label's probability against 0.5.
+    assert not np.allclose(proba.sum(axis=1), 1.0)
+    np.testing.assert_array_equal(predicted, (proba > 0.5).astype(int))
+    np.testing.assert_allclose(np.log(proba), clf.predict_log_proba(X[240:]))
+    np.testing.assert_allclose(
+        1 / (1 + np.exp(-clf.decision_function(X[240:]))), proba, rtol=1e-6
+    )
+    # Better than predicting each label's majority value.
+    majority = np.tile((Y[:240].mean(axis=0) > 0.5).astype(int), (60, 1))
+    assert hamming_loss(Y[240:], predicted) < hamming_loss(Y[240:], majority) - 0.05
+    # score is the subset accuracy, as scikit-learn's classifiers report it.
+    assert clf.score(X[240:], Y[240:]) == pytest.approx(
+        np.mean(np.all(predicted == Y[240:], axis=1))
+    )
+
+
+def test_multilabel_focal_and_class_weight(multilabel_data):
+    X, Y = multilabel_data
+    weights = [{0: 1.0, 1: 2.0}, {0: 1.0, 1: 1.0}, {0: 3.0, 1: 1.0}, {0: 1.0, 1: 1.0}]
+    clf = tiny(DeepStackClassifier, loss="focal", class_weight=weights)
+    sample_weight = clf.fit(X, Y)._sample_weight_from_target(Y[:3], None)
+    # A sample's weight is the product of its labels' weights.
+    expected = [
+        np.prod([weights[j][int(v)] for j, v in enumerate(row)]) for row in Y[:3]
+    ]
+    np.testing.assert_allclose(sample_weight, expected)
+    balanced = tiny(DeepStackClassifier, class_weight="balanced").fit(X, Y)
+    assert balanced.predict(X).shape == Y.shape
+
+
+def test_multilabel_rejects_other_shapes(multilabel_data):
+    X, Y = multilabel_data
+    clf = tiny(DeepStackClassifier, max_epochs=1).fit(X, Y)
+    with pytest.raises(ValueError, match="fitted on 4 labels"):
+        clf.score(X, Y[:, :3])
+    with pytest.raises(ValueError, match="multilabel indicator matrix of 4 labels"):
+        clf.score(X, Y[:, 0])
+    single = tiny(DeepStackClassifier, max_epochs=1).fit(X, Y[:, 0])
+    with pytest.raises(ValueError, match="one label per sample"):
+        single.score(X, Y)
+    with pytest.raises(ValueError, match="multi-output multiclass"):
+        tiny(DeepStackClassifier).fit(X, Y * np.arange(1, 5))
+
+
+def test_multilabel_partial_fit_and_save(multilabel_data, tmp_path):
+    X, Y = multilabel_data
+    clf = tiny(DeepStackClassifier)
+    clf.partial_fit(X, Y)
+    clf.partial_fit(X, Y)
+    assert clf.n_iter_ == 2
+    assert clf.predict(X).shape == Y.shape
+    save(clf, tmp_path / "ml")
+    loaded = load(tmp_path / "ml")
+    np.testing.assert_array_equal(loaded.predict_proba(X), clf.predict_proba(X))
+    np.testing.assert_array_equal(loaded.predict(X), clf.predict(X))
