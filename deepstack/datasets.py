@@ -1,5 +1,6 @@
 """Data that ships with the packages or is generated on the spot (no downloads)."""
 
+import importlib
 import random
 
 import numpy as np
@@ -64,26 +65,25 @@ def make_mnist1d(n_samples=5000, train_split=0.8, seed=42):
     )
 
 
-def _penguins():
-    try:
-        import palmerpenguins
-    except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise ImportError(
-            "the penguins table needs the palmerpenguins package: "
-            "pip install 'deepstack[datasets]'"
-        ) from exc
-    return palmerpenguins.load_penguins()
+def _packaged(module, attribute, package):
+    """A loader of the table ``module.attribute`` shipped inside ``package``."""
+
+    def load():
+        try:
+            source = importlib.import_module(module)
+        except ImportError as exc:  # pragma: no cover - depends on the environment
+            raise ImportError(
+                f"this table needs the {package} package: "
+                "pip install 'deepstack[datasets]'"
+            ) from exc
+        table = getattr(source, attribute)
+        return table() if callable(table) else table.copy()
+
+    return load
 
 
-def _diamonds():
-    try:
-        from plotnine.data import diamonds
-    except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise ImportError(
-            "the diamonds table needs the plotnine package: "
-            "pip install 'deepstack[datasets]'"
-        ) from exc
-    return diamonds.copy()
+_penguins = _packaged("palmerpenguins", "load_penguins", "palmerpenguins")
+_diamonds = _packaged("plotnine.data", "diamonds", "plotnine")
 
 
 def _sklearn_frame(loader):

@@ -51,3 +51,20 @@ def tiny(estimator_cls, **params):
     )
     defaults.update(params)
     return estimator_cls(**defaults)
+
+
+def write_penguins(folder, n_train, seed):
+    """Penguins (text columns, missing values) shuffled and written as files.
+
+    ``train.csv`` / ``train.parquet`` hold the first ``n_train`` rows,
+    ``test.csv`` the rest and ``new.csv`` the rest without the target.
+    """
+    from deepstack.datasets import load_table
+
+    frame, _ = load_table("penguins")
+    frame = frame.sample(frac=1.0, random_state=seed).reset_index(drop=True)
+    frame.iloc[:n_train].to_csv(folder / "train.csv", index=False)
+    frame.iloc[:n_train].to_parquet(folder / "train.parquet")
+    frame.iloc[n_train:].to_csv(folder / "test.csv", index=False)
+    frame.iloc[n_train:].drop(columns="species").to_csv(folder / "new.csv", index=False)
+    return folder

@@ -13,20 +13,14 @@ import pytest
 
 import deepstack
 from deepstack.cli import main
-from deepstack.datasets import load_table
+from tests.conftest import write_penguins
 
 TINY = ["--param", "hidden_layer_sizes=[16]", "--param", "max_epochs=20"]
 
 
 @pytest.fixture(scope="module")
 def tables(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("tables")
-    frame, _ = load_table("penguins")
-    frame = frame.sample(frac=1.0, random_state=1).reset_index(drop=True)
-    frame.iloc[:300].to_csv(folder / "train.csv", index=False)
-    frame.iloc[300:].to_csv(folder / "test.csv", index=False)
-    frame.iloc[300:].drop(columns="species").to_csv(folder / "new.csv", index=False)
-    return folder
+    return write_penguins(tmp_path_factory.mktemp("tables"), 300, 1)
 
 
 @pytest.fixture(scope="module")

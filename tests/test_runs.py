@@ -12,6 +12,7 @@ import pytest
 
 from deepstack.datasets import load_table
 from deepstack.runs import fit_table, load_run, parse_duration, table_defaults
+from tests.conftest import write_penguins
 
 TINY = {"hidden_layer_sizes": (16,), "max_epochs": 30, "learning_rate": 1e-2}
 RUN_FILES = {
@@ -29,14 +30,7 @@ RUN_FILES = {
 @pytest.fixture(scope="module")
 def penguins_files(tmp_path_factory):
     """Penguins as CSV and Parquet: text columns and missing values."""
-    folder = tmp_path_factory.mktemp("penguins")
-    frame, _ = load_table("penguins")
-    frame = frame.sample(frac=1.0, random_state=0).reset_index(drop=True)
-    frame.iloc[:280].to_csv(folder / "train.csv", index=False)
-    frame.iloc[:280].to_parquet(folder / "train.parquet")
-    frame.iloc[280:].to_csv(folder / "test.csv", index=False)
-    frame.iloc[280:].drop(columns="species").to_csv(folder / "new.csv", index=False)
-    return folder
+    return write_penguins(tmp_path_factory.mktemp("penguins_files"), 280, 0)
 
 
 @pytest.fixture(scope="module")
