@@ -16,6 +16,7 @@ from deepstack.cli import main
 from tests.conftest import write_penguins
 
 TINY = ["--param", "hidden_layer_sizes=[16]", "--param", "max_epochs=20"]
+TINY += ["--param", "learning_rate=0.01"]
 
 
 @pytest.fixture(scope="module")

@@ -317,3 +317,10 @@ def test_parse_duration_and_table_defaults():
     classification = table_defaults("multiclass", 500)
     assert classification["validation_fraction"] == 0.2
     assert "batch_norm" not in classification and "dropout" not in classification
+
+
+def test_a_class_minus_one_is_refused_with_pretraining():
+    frame, _ = load_table("breast_cancer")
+    frame["target"] = np.where(frame["target"] == 1, 1, -1)
+    with pytest.raises(ValueError, match="has a class -1, which marks unlabeled"):
+        fit_table(frame, "target", pretrain="denoising", progress=False)

@@ -3,8 +3,9 @@
 The format is described in :func:`read_job`.
 """
 
-import tomllib
 from pathlib import Path
+
+import tomllib
 
 from deepstack.runs._run import fit_table
 

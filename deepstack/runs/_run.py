@@ -7,6 +7,7 @@ a run folder written all at once (see :func:`save_run`).
 """
 
 import contextlib
+import dataclasses
 import math
 import platform
 import re
@@ -283,67 +284,23 @@ def fit_table(
     TableRun
     """
     started = time.perf_counter()
-    if task is not None and task not in TASKS:
-        raise ValueError(f"task must be one of {TASKS}; got {task!r}.")
-    if search is not None and search not in SEARCHES:
-        raise ValueError(f"search must be one of {SEARCHES}; got {search!r}.")
-    if pretrain is not None and pretrain not in PRETRAIN:
-        raise ValueError(f"pretrain must be one of {PRETRAIN}; got {pretrain!r}.")
+    _check_choices(
+        task=(task, TASKS), search=(search, SEARCHES), pretrain=(pretrain, PRETRAIN)
+    )
     seconds = parse_duration(time_limit)
-    frame = _files.read_table(data, what="training")
+    table = _read_data(
+        data,
+        target,
+        task=task,
+        test=test,
+        test_size=test_size,
+        unlabeled=unlabeled,
+        drop=drop,
+        weight_column=weight_column,
+        pretrain=pretrain,
+        random_state=random_state,
+    )
     source = name or _source_name(data)
-    _check_target_column(frame, target, weight_column, drop)
-    y_all = frame[target]
-    labeled = y_all.notna().to_numpy()
-    if not labeled.any():
-        raise ValueError(f"Every value of the target {target!r} is missing.")
-    task = _resolve_task(task, y_all[labeled])
-    notes = []
-    unlabeled_frames = []
-    if not labeled.all():
-        n_missing = int((~labeled).sum())
-        if pretrain is not None and task != "regression":
-            notes.append(
-                f"{n_missing} row(s) without a target are used as unlabeled rows "
-                "for pretraining"
-            )
-            unlabeled_frames.append(frame[~labeled])
-        else:
-            message = f"{n_missing} row(s) without a target were dropped"
-            notes.append(message)
-            warnings.warn(message + ".", UserWarning, stacklevel=2)
-    if unlabeled is not None:
-        if task == "regression":
-            raise ValueError(
-                "Unlabeled rows need a classification task: the regressor has "
-                "no semi-supervised mode."
-            )
-        if pretrain is None:
-            raise ValueError(
-                "Unlabeled rows are used by pretraining: pass pretrain "
-                "('denoising' or 'autoencoder') with them."
-            )
-        unlabeled_frames.append(_files.read_table(unlabeled, what="unlabeled"))
-    frame = frame[labeled]
-    feature_columns = [
-        c for c in frame.columns if c not in {target, weight_column, *(drop or ())}
-    ]
-    if not feature_columns:
-        raise ValueError(f"The table has no feature columns besides {target!r}.")
-    if test is not None:
-        test_frame = _files.read_table(test, what="test")
-        train_frame = frame
-    else:
-        train_frame, test_frame = _split(frame, target, task, test_size, random_state)
-    y_train = train_frame[target].to_numpy()
-    if task != "regression" and len(pd.unique(y_train)) < 2:
-        raise ValueError(
-            f"The target {target!r} has a single class ({y_train[0]!r}) in the "
-            "training rows; classification needs at least two."
-        )
-    if task == "regression":
-        y_train = _numeric_target(y_train, target)
-
     # The run folder is built in a hidden folder beside ``out`` and renamed at
     # the end: an interrupted or failed fit leaves ``out`` as it was.
     staging = (
@@ -357,102 +314,259 @@ def fit_table(
         )
         with display:
             display.stage(
-                f"{source}: {frame.shape[0]} rows, {len(feature_columns)} feature "
-                f"columns, task {task} on {target!r}"
+                f"{source}: {table.frame.shape[0]} rows, "
+                f"{len(table.feature_columns)} feature columns, task {table.task} "
+                f"on {target!r}"
             )
-            t0 = time.perf_counter()
-            preprocessor = TablePreprocessor(categorical=categorical)
-            X_train = preprocessor.fit_transform(train_frame[feature_columns], y_train)
-            preprocess_time = time.perf_counter() - t0
-            notes.extend(preprocessor.notes_)
-            for note in preprocessor.notes_:
-                display.stage(note)
-            sample_weight = None
-            if weight_column is not None:
-                sample_weight = _weights(train_frame[weight_column], weight_column)
-            if unlabeled_frames:
-                X_extra = preprocessor.transform(
-                    pd.concat([f[feature_columns] for f in unlabeled_frames])
-                )
-                X_train = np.concatenate([X_train, X_extra])
-                y_train = np.concatenate(
-                    [
-                        y_train.astype(object),
-                        np.full(X_extra.shape[0], -1, dtype=object),
-                    ]
-                )
-                if sample_weight is not None:
-                    sample_weight = np.concatenate(
-                        [sample_weight, np.ones(X_extra.shape[0], np.float32)]
-                    )
-            estimator = _make_estimator(
-                task, X_train.shape[0], params, pretrain, random_state, display
+            fitted = _fit(
+                table,
+                display,
+                stage,
+                categorical=categorical,
+                weight_column=weight_column,
+                params=params,
+                pretrain=pretrain,
+                search=search,
+                max_trials=max_trials,
+                seconds=seconds,
+                search_space=search_space,
+                random_state=random_state,
             )
-            t0 = time.perf_counter()
-            if stage is not None:
-                (stage / _TRAINING).touch()
-            if pretrain is not None:
-                display.stage(f"pretraining ({pretrain}), then fine-tuning")
-            searcher = None
-            if search is None:
-                display.stage(f"training {_describe(estimator)}")
-                estimator.fit(X_train, y_train, sample_weight=sample_weight)
-            else:
-                display.stage(
-                    f"{search} search, {max_trials} trials"
-                    + (f", time limit {seconds:.0f} s" if seconds else "")
-                )
-                searcher = _make_search(
-                    estimator, search, max_trials, seconds, search_space, random_state
-                )
-                searcher.fit(X_train, y_train, sample_weight=sample_weight)
-                estimator = searcher.best_estimator_
-            fit_time = time.perf_counter() - t0
-        # The progress display is not part of the model.
-        estimator.set_params(callbacks=None)
-        pipeline = Pipeline([("table", preprocessor), ("model", estimator)])
-
-        run = TableRun(pipeline, {}, {})
-        run.config = _config(
-            run,
-            frame=frame,
+        run = _make_run(
+            table,
+            fitted,
             source=source,
-            target=target,
-            task=task,
-            feature_columns=feature_columns,
             weight_column=weight_column,
-            dropped_columns=list(drop or []),
-            preprocessor=preprocessor,
-            notes=notes,
+            drop=drop,
             search=search,
             max_trials=max_trials,
-            time_limit=seconds,
+            seconds=seconds,
             random_state=random_state,
-            n_train=train_frame.shape[0],
-            n_unlabeled=sum(f.shape[0] for f in unlabeled_frames),
             test_given=test is not None,
             test_size=test_size,
+            started=started,
         )
-        test_metrics = run.evaluate(test_frame)
-        run.trials = _trials_frame(searcher)
-        run.metrics = {
-            "task": task,
-            "primary_metric": PRIMARY[task],
-            "test": test_metrics,
-            "validation": _validation_metrics(estimator),
-            "n_epochs": int(estimator.n_iter_),
-            "best_epoch": estimator.best_epoch_,
-            "search": _search_summary(searcher),
-            "times": {
-                "preprocess_s": preprocess_time,
-                "fit_s": fit_time,
-                "total_s": time.perf_counter() - started,
-            },
-        }
         if stage is not None:
-            _write_run(run, stage, test_frame)
+            _write_run(run, stage, table.test)
     if out is not None:
         run.path = Path(out)
+    return run
+
+
+@dataclasses.dataclass
+class _Table:
+    """The rows of one job, checked and split (plain data for the steps below)."""
+
+    frame: pd.DataFrame  # every labeled row
+    train: pd.DataFrame
+    test: pd.DataFrame
+    target: str
+    task: str
+    feature_columns: list
+    unlabeled: list  # frames of rows used only by pretraining
+    notes: list
+
+
+@dataclasses.dataclass
+class _Fitted:
+    preprocessor: TablePreprocessor
+    estimator: object
+    searcher: object
+    preprocess_time: float
+    fit_time: float
+
+
+def _check_choices(**choices):
+    for name, (value, allowed) in choices.items():
+        if value is not None and value not in allowed:
+            raise ValueError(f"{name} must be one of {allowed}; got {value!r}.")
+
+
+def _read_data(
+    data,
+    target,
+    *,
+    task,
+    test,
+    test_size,
+    unlabeled,
+    drop,
+    weight_column,
+    pretrain,
+    random_state,
+):
+    """Read, check and split the rows; nothing is trained here."""
+    frame = _files.read_table(data, what="training")
+    _check_target_column(frame, target, weight_column, drop)
+    y_all = frame[target]
+    labeled = y_all.notna().to_numpy()
+    if not labeled.any():
+        raise ValueError(f"Every value of the target {target!r} is missing.")
+    task = _resolve_task(task, y_all[labeled])
+    notes, unlabeled_frames = [], []
+    if not labeled.all():
+        n_missing = int((~labeled).sum())
+        if pretrain is not None and task != "regression":
+            notes.append(
+                f"{n_missing} row(s) without a target are used as unlabeled rows "
+                "for pretraining"
+            )
+            unlabeled_frames.append(frame[~labeled])
+        else:
+            message = f"{n_missing} row(s) without a target were dropped"
+            notes.append(message)
+            warnings.warn(message + ".", UserWarning, stacklevel=3)
+    if unlabeled is not None:
+        if task == "regression":
+            raise ValueError(
+                "Unlabeled rows need a classification task: the regressor has "
+                "no semi-supervised mode."
+            )
+        if pretrain is None:
+            raise ValueError(
+                "Unlabeled rows are used by pretraining: pass pretrain "
+                "('denoising' or 'autoencoder') with them."
+            )
+        unlabeled_frames.append(_files.read_table(unlabeled, what="unlabeled"))
+    frame = frame[labeled]
+    if pretrain is not None and task != "regression" and (frame[target] == -1).any():
+        raise ValueError(
+            f"The target {target!r} has a class -1, which marks unlabeled rows "
+            "when pretraining is on; relabel that class."
+        )
+    feature_columns = [
+        c for c in frame.columns if c not in {target, weight_column, *(drop or ())}
+    ]
+    if not feature_columns:
+        raise ValueError(f"The table has no feature columns besides {target!r}.")
+    if test is not None:
+        train_frame, test_frame = frame, _files.read_table(test, what="test")
+    else:
+        train_frame, test_frame = _split(frame, target, task, test_size, random_state)
+    if task != "regression" and train_frame[target].nunique() < 2:
+        raise ValueError(
+            f"The target {target!r} has a single class "
+            f"({train_frame[target].iloc[0]!r}) in the training rows; "
+            "classification needs at least two."
+        )
+    return _Table(
+        frame,
+        train_frame,
+        test_frame,
+        target,
+        task,
+        feature_columns,
+        unlabeled_frames,
+        notes,
+    )
+
+
+def _fit(
+    table,
+    display,
+    stage,
+    *,
+    categorical,
+    weight_column,
+    params,
+    pretrain,
+    search,
+    max_trials,
+    seconds,
+    search_space,
+    random_state,
+):
+    """Preprocess the training rows and train the estimator (or search)."""
+    y_train = table.train[table.target].to_numpy()
+    if table.task == "regression":
+        y_train = _numeric_target(y_train, table.target)
+    t0 = time.perf_counter()
+    preprocessor = TablePreprocessor(categorical=categorical)
+    X_train = preprocessor.fit_transform(table.train[table.feature_columns], y_train)
+    preprocess_time = time.perf_counter() - t0
+    table.notes.extend(preprocessor.notes_)
+    for note in preprocessor.notes_:
+        display.stage(note)
+    sample_weight = None
+    if weight_column is not None:
+        sample_weight = _weights(table.train[weight_column], weight_column)
+    if table.unlabeled:
+        X_extra = preprocessor.transform(
+            pd.concat([f[table.feature_columns] for f in table.unlabeled])
+        )
+        X_train = np.concatenate([X_train, X_extra])
+        # -1 marks an unlabeled row for the classifier's pretraining.
+        y_train = np.concatenate(
+            [y_train.astype(object), np.full(X_extra.shape[0], -1, dtype=object)]
+        )
+        if sample_weight is not None:
+            sample_weight = np.concatenate(
+                [sample_weight, np.ones(X_extra.shape[0], np.float32)]
+            )
+    estimator = _make_estimator(
+        table.task, X_train.shape[0], params, pretrain, random_state, display
+    )
+    t0 = time.perf_counter()
+    if stage is not None:
+        (stage / _TRAINING).touch()
+    if pretrain is not None:
+        display.stage(f"pretraining ({pretrain}), then fine-tuning")
+    searcher = None
+    if search is None:
+        display.stage(f"training {_describe(estimator)}")
+        estimator.fit(X_train, y_train, sample_weight=sample_weight)
+    else:
+        display.stage(
+            f"{search} search, {max_trials} trials"
+            + (f", time limit {seconds:.0f} s" if seconds else "")
+        )
+        searcher = _make_search(
+            estimator, search, max_trials, seconds, search_space, random_state
+        )
+        searcher.fit(X_train, y_train, sample_weight=sample_weight)
+        estimator = searcher.best_estimator_
+    # The progress display is not part of the model.
+    estimator.set_params(callbacks=None)
+    return _Fitted(
+        preprocessor, estimator, searcher, preprocess_time, time.perf_counter() - t0
+    )
+
+
+def _make_run(table, fitted, *, started, drop, seconds, **values):
+    """The :class:`TableRun` of a fit: pipeline, config and test metrics."""
+    estimator = fitted.estimator
+    run = TableRun(
+        Pipeline([("table", fitted.preprocessor), ("model", estimator)]), {}, {}
+    )
+    run.config = _config(
+        run,
+        frame=table.frame,
+        target=table.target,
+        task=table.task,
+        feature_columns=table.feature_columns,
+        dropped_columns=list(drop or []),
+        preprocessor=fitted.preprocessor,
+        notes=table.notes,
+        time_limit=seconds,
+        n_train=table.train.shape[0],
+        n_unlabeled=sum(f.shape[0] for f in table.unlabeled),
+        **values,
+    )
+    run.trials = _trials_frame(fitted.searcher)
+    run.metrics = {
+        "task": table.task,
+        "primary_metric": PRIMARY[table.task],
+        "test": run.evaluate(table.test),
+        "validation": _validation_metrics(estimator),
+        "n_epochs": int(estimator.n_iter_),
+        "best_epoch": estimator.best_epoch_,
+        "search": _search_summary(fitted.searcher),
+        "times": {
+            "preprocess_s": fitted.preprocess_time,
+            "fit_s": fitted.fit_time,
+            "total_s": time.perf_counter() - started,
+        },
+    }
     return run
 
 
@@ -558,7 +672,8 @@ def _check_target_column(frame, target, weight_column, drop):
     unknown = [c for c in drop or () if c not in frame.columns]
     if unknown:
         raise ValueError(
-            f"Column(s) {unknown} to drop are not in the table; its columns are {columns}."
+            f"Column(s) {unknown} to drop are not in the table; its columns are "
+            f"{columns}."
         )
     if target in (drop or ()):
         raise ValueError(f"The target {target!r} cannot be dropped.")
