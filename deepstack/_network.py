@@ -34,10 +34,11 @@ CHUNK_ROWS = 4096
 SPARSE_CHUNK_VALUES = 2**22
 
 
-def chunk_rows(X, rows=CHUNK_ROWS):
-    """Rows per chunk of a pass over ``X``: ``rows``, fewer for a wide sparse
-    matrix, whose chunks are densified (at most
-    :data:`SPARSE_CHUNK_VALUES` values each)."""
+def chunk_rows(X, rows=None):
+    """Rows per chunk of a pass over ``X``: ``rows`` (:data:`CHUNK_ROWS` by
+    default), fewer for a wide sparse matrix, whose chunks are densified (at
+    most :data:`SPARSE_CHUNK_VALUES` values each)."""
+    rows = CHUNK_ROWS if rows is None else rows
     if not sp.issparse(X):
         return rows
     return max(1, min(rows, SPARSE_CHUNK_VALUES // max(X.shape[1], 1)))

@@ -7,7 +7,6 @@ import keras
 import numpy as np
 import pandas as pd
 import pytest
-import scipy.sparse
 from sklearn.base import clone
 
 import deepstack._network
@@ -161,7 +160,6 @@ def _bad_inputs(X, y):
         "nan X": (nan_X, y),
         "text X": (text_X, y),
         "3-D X": (X.reshape(X.shape[0], 2, -1), y),
-        "sparse X": (scipy.sparse.csr_matrix(X), y),
         "nan y": (X, nan_y),
         "continuous y": (X, y + 0.5 * np.arange(len(y)) / len(y)),
         "one class": (X, np.zeros_like(y)),
@@ -175,7 +173,6 @@ def _bad_inputs(X, y):
         "nan X",
         "text X",
         "3-D X",
-        "sparse X",
         "nan y",
         "continuous y",
         "one class",
