@@ -23,8 +23,8 @@ PARAMS = dict(
     hidden_layer_sizes=(8,),
     dropout=0.2,
     batch_norm=True,
-    learning_rate=0.05,
-    max_epochs=8,
+    learning_rate=0.3,
+    max_epochs=10,
     batch_size=32,
     n_iter_no_change=4,
     lr_patience=1,
@@ -40,7 +40,7 @@ class CrashAt(keras.callbacks.Callback):
     """Raises at the end of epoch ``CrashAt.epoch`` while ``armed``."""
 
     armed = False
-    epoch = 4
+    epoch = 2
 
     def on_epoch_end(self, epoch, logs=None):
         if CrashAt.armed and epoch == CrashAt.epoch:
@@ -72,13 +72,15 @@ def test_resumed_fit_equals_uninterrupted(data, tmp_path):
             ).fit(X, y)
     finally:
         CrashAt.armed = False
-    # Epochs 0-3 were saved; the crash came before epoch 4's checkpoint.
-    assert sorted(os.listdir(folder)) == ["epoch-000004"]
+    # Epochs 0-1 were saved; the crash came before epoch 2's checkpoint.
+    assert sorted(os.listdir(folder)) == ["epoch-000002"]
     resumed = DeepStackClassifier(
         **PARAMS, callbacks=[CrashAt()], checkpoint=str(folder)
     ).fit(X, y)
-    # The halvings and the early stop happened: their state was resumed.
-    assert len(set(full.history_["learning_rate"])) > 1
+    # Halvings before and after the crash, an early stop, and the best
+    # weights from before the crash: all that state was resumed.
+    assert len(set(full.history_["learning_rate"][2:])) > 1
+    assert full.n_iter_ < PARAMS["max_epochs"] and full.best_epoch_ < 2
     assert resumed.history_ == full.history_
     assert (resumed.n_iter_, resumed.best_epoch_) == (full.n_iter_, full.best_epoch_)
     assert resumed.learning_rate_ == full.learning_rate_
@@ -100,7 +102,7 @@ def test_resume_without_random_state_reuses_the_seed(data, tmp_path):
                 **params, callbacks=[CrashAt()], checkpoint=str(tmp_path)
             ).fit(X, y)
     finally:
-        CrashAt.armed, CrashAt.epoch = False, 4
+        CrashAt.armed, CrashAt.epoch = False, 2
     state = _state(tmp_path)
     assert isinstance(state["seed"], int) and state["epochs_done"] == 2
     resumed = DeepStackClassifier(
@@ -126,7 +128,7 @@ def test_checkpoint_of_another_fit_is_refused(data, tmp_path):
                 **PARAMS, callbacks=[CrashAt()], checkpoint=str(tmp_path)
             ).fit(X, y)
     finally:
-        CrashAt.armed, CrashAt.epoch = False, 4
+        CrashAt.armed, CrashAt.epoch = False, 2
     other = {**PARAMS, "dropout": 0.1}
     with pytest.raises(ValueError, match=r"other parameters \(dropout: 0.2 then"):
         DeepStackClassifier(
