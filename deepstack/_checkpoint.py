@@ -25,12 +25,11 @@ import os
 import re
 import shutil
 import tempfile
+import zipfile
 
 import keras
 import numpy as np
 import scipy.sparse as sp
-
-from deepstack import _io
 
 FORMAT = "deepstack-checkpoint"
 FORMAT_VERSION = 1
@@ -39,6 +38,62 @@ _ARRAYS = "arrays.npz"
 _FOLDER = re.compile(r"^epoch-(\d{6,})$")
 # Attributes of a Keras callback that are wiring, not run state.
 _WIRING = {"_model", "model", "params", "validation_data"}
+
+
+class _Arrays:
+    """Plain values as JSON, with NumPy arrays set aside (as ``_io`` does:
+    that module imports the estimators, which import this one)."""
+
+    def __init__(self):
+        self.arrays = {}
+
+    def add(self, array):
+        if array.dtype.kind not in "biuf":
+            raise TypeError(f"array of dtype {array.dtype}")
+        key = f"a{len(self.arrays)}"
+        self.arrays[key] = array
+        return key
+
+    def encode(self, value):
+        if value is None or type(value) in (bool, int, float, str):
+            return value
+        if isinstance(value, np.generic) and value.dtype.kind in "biuf":
+            return value.item()
+        if isinstance(value, np.ndarray):
+            return {"__array__": self.add(value)}
+        if isinstance(value, list | tuple):
+            items = [self.encode(v) for v in value]
+            return items if isinstance(value, list) else {"__tuple__": items}
+        raise TypeError(type(value).__name__)
+
+
+def _decode(value, arrays):
+    if isinstance(value, list):
+        return [_decode(v, arrays) for v in value]
+    if isinstance(value, dict):
+        if set(value) == {"__tuple__"}:
+            return tuple(_decode(v, arrays) for v in value["__tuple__"])
+        if set(value) == {"__array__"}:
+            return _array(value["__array__"], arrays)
+        raise ValueError(f"Unexpected value {value!r} in a checkpoint.")
+    return value
+
+
+def _array(key, arrays):
+    if key not in arrays:
+        raise ValueError(f"The checkpoint refers to a missing array {key!r}.")
+    return arrays[key]
+
+
+def _load_arrays(path):
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return {key: data[key] for key in data.files}
+    except (ValueError, OSError, zipfile.BadZipFile) as error:
+        raise ValueError(
+            f"Refusing {path}: it holds something other than plain arrays "
+            f"(pickled objects are never loaded): {error}"
+        ) from error
 
 
 def parameters(params):
@@ -171,7 +226,7 @@ def read(directory):
             f"this deepstack reads version {FORMAT_VERSION}. Remove the directory "
             "to start afresh."
         )
-    arrays = _io._load_arrays(os.path.join(path, _ARRAYS))
+    arrays = _load_arrays(os.path.join(path, _ARRAYS))
     return Checkpoint(path, state, arrays)
 
 
@@ -205,7 +260,7 @@ def _plain(value):
     return value
 
 
-def _callback_state(callback, encoder, where):
+def _callback_state(callback, encoder):
     """The plain attributes of ``callback``, encoded; others are left out."""
     state = {}
     for name, value in vars(callback).items():
@@ -213,7 +268,7 @@ def _callback_state(callback, encoder, where):
             continue
         mark = len(encoder.arrays)
         try:
-            state[name] = encoder.encode(_plain(value), f"{where}.{name}")
+            state[name] = encoder.encode(_plain(value))
         except TypeError:
             # A writer, a scoring function...: made again by on_train_begin.
             for key in list(encoder.arrays)[mark:]:
@@ -261,7 +316,7 @@ class EpochCheckpoint(keras.callbacks.Callback):
     def _restore(self, checkpoint):
         state, arrays = checkpoint.state, checkpoint.arrays
         variables = _variables(self.model)
-        values = [_io._array(ref, arrays) for ref in state["variables"]]
+        values = [_array(key, arrays) for key in state["variables"]]
         shapes = [tuple(v.shape) for v in variables]
         if shapes != [tuple(v.shape) for v in values]:
             raise ValueError(
@@ -278,8 +333,10 @@ class EpochCheckpoint(keras.callbacks.Callback):
                 f"callbacks {[e['class'] for e in saved]}, this fit has {names}."
             )
         for callback, entry in zip(self.callbacks, saved, strict=True):
-            for name, value in _io._decode(entry["state"], arrays).items():
-                setattr(callback, name, value)
+            for name, value in entry["state"].items():
+                if not name.isidentifier() or name.startswith("__"):
+                    raise ValueError(f"Forbidden attribute {name!r} in a checkpoint.")
+                setattr(callback, name, _decode(value, arrays))
 
     def on_epoch_end(self, epoch, logs=None):
         for key, value in (logs or {}).items():
@@ -289,17 +346,14 @@ class EpochCheckpoint(keras.callbacks.Callback):
             self._write(epoch + 1, stopped)
 
     def _write(self, epochs_done, stopped):
-        encoder = _io._Encoder()
+        encoder = _Arrays()
         variables = [
-            encoder._array(np.asarray(keras.ops.convert_to_numpy(v)), "variable")
+            encoder.add(np.asarray(keras.ops.convert_to_numpy(v)))
             for v in _variables(self.model)
         ]
         callbacks = [
-            {
-                "class": type(cb).__name__,
-                "state": _callback_state(cb, encoder, f"callbacks[{i}]"),
-            }
-            for i, cb in enumerate(self.callbacks)
+            {"class": type(cb).__name__, "state": _callback_state(cb, encoder)}
+            for cb in self.callbacks
         ]
         state = {
             "format": FORMAT,
