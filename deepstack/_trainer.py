@@ -146,6 +146,9 @@ def train(
             initial_epoch=initial_epoch,
             callbacks=callbacks,
             verbose=verbose,
+            # The batches are drawn shuffled; Keras would shuffle their order
+            # again with Python's unseeded global generator.
+            shuffle=False,
         )
         return history.history
     history = model.fit(

@@ -37,13 +37,19 @@ class Crash(Exception):
 
 
 class CrashAt(keras.callbacks.Callback):
-    """Raises at the end of epoch ``CrashAt.epoch`` while ``armed``."""
+    """Raises at the end of epoch ``CrashAt.epoch`` (or of training, with
+    ``at_train_end``) while ``armed``."""
 
     armed = False
     epoch = 2
+    at_train_end = False
 
     def on_epoch_end(self, epoch, logs=None):
-        if CrashAt.armed and epoch == CrashAt.epoch:
+        if CrashAt.armed and not CrashAt.at_train_end and epoch == CrashAt.epoch:
+            raise Crash
+
+    def on_train_end(self, logs=None):
+        if CrashAt.armed and CrashAt.at_train_end:
             raise Crash
 
 
@@ -90,6 +96,35 @@ def test_resumed_fit_equals_uninterrupted(data, tmp_path):
     np.testing.assert_array_equal(resumed.predict_proba(X), full.predict_proba(X))
     # A completed fit leaves no checkpoint (nor the folder) behind.
     assert not folder.exists() and not (tmp_path / "full").exists()
+
+
+@pytest.mark.parametrize("where", ["train_end", "model_fit"])
+def test_resume_after_the_stop_and_on_model_fit(data, tmp_path, where):
+    """A crash after the early stop's checkpoint (the resumed fit only ends:
+    best weights put back); a crash under ``Model.fit`` (``verbose=2``,
+    batches drawn with the fused loop's seeded permutations)."""
+    X, y = data
+    params = {**PARAMS, "verbose": 2 if where == "model_fit" else 0}
+    full = DeepStackClassifier(
+        **params, callbacks=[CrashAt()], checkpoint=str(tmp_path / "full")
+    ).fit(X, y)
+    CrashAt.armed, CrashAt.at_train_end = True, where == "train_end"
+    try:
+        with pytest.raises(Crash):
+            DeepStackClassifier(
+                **params, callbacks=[CrashAt()], checkpoint=str(tmp_path / "run")
+            ).fit(X, y)
+    finally:
+        CrashAt.armed, CrashAt.at_train_end = False, False
+    stopped = _state(tmp_path / "run")["stopped"]
+    assert stopped == (where == "train_end")
+    resumed = DeepStackClassifier(
+        **params, callbacks=[CrashAt()], checkpoint=str(tmp_path / "run")
+    ).fit(X, y)
+    assert resumed.history_ == full.history_
+    assert resumed.best_epoch_ == full.best_epoch_ < full.n_iter_ - 1
+    for a, b in zip(_weights(resumed), _weights(full)):
+        np.testing.assert_array_equal(a, b)
 
 
 def test_resume_without_random_state_reuses_the_seed(data, tmp_path):
