@@ -97,16 +97,21 @@ def _load_arrays(path):
 
 
 def parameters(params):
-    """``get_params()`` as comparable strings (``random_state``: its type
-    unless an int, since the checkpoint keeps the seed drawn from it)."""
-    out = {}
-    for name, value in sorted(params.items()):
-        if name == "random_state" and not isinstance(value, int | np.integer):
-            value = type(value).__name__
-        elif name == "callbacks" and value is not None:
-            value = [type(cb).__name__ for cb in value]
-        out[name] = repr(value)
-    return out
+    """``get_params()`` as comparable strings, the same in every process."""
+    return {name: _describe(name, value) for name, value in sorted(params.items())}
+
+
+def _describe(name, value):
+    if name == "random_state" and not isinstance(value, int | np.integer):
+        # None or a generator: the checkpoint keeps the seed drawn from it.
+        return type(value).__name__
+    if name == "callbacks" and value is not None:
+        return repr([type(cb).__name__ for cb in value])
+    if callable(value):
+        # A function's repr holds its address, new in every process.
+        qualname = getattr(value, "__qualname__", type(value).__name__)
+        return f"{getattr(value, '__module__', '')}.{qualname}"
+    return repr(value)
 
 
 def data_fingerprint(arrays):

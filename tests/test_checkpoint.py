@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from sklearn.datasets import make_classification
 
-from deepstack import DeepStackClassifier, DeepStackRegressor, load, save
+from deepstack import DeepStackClassifier, DeepStackRegressor
 from deepstack.estimators._base import BaseDeepStack
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -177,17 +177,6 @@ def test_checkpoint_of_another_fit_is_refused(data, tmp_path):
         DeepStackRegressor(**PARAMS, checkpoint=str(tmp_path)).fit(X, y)
     # Refusing leaves the checkpoint for the fit it belongs to.
     assert os.listdir(tmp_path) == ["epoch-000001"]
-
-
-def test_save_load_keeps_checkpoint_parameter(data, tmp_path):
-    X, y = data
-    clf = DeepStackClassifier(
-        **{**PARAMS, "max_epochs": 2}, checkpoint=str(tmp_path / "ck")
-    ).fit(X, y)
-    save(clf, tmp_path / "saved")
-    loaded = load(tmp_path / "saved")
-    assert loaded.checkpoint == str(tmp_path / "ck")
-    np.testing.assert_array_equal(loaded.predict_proba(X), clf.predict_proba(X))
 
 
 def test_checkpoint_in_signatures():
