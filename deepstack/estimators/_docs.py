@@ -147,14 +147,17 @@ default="relu"
         (loaded without pickle), written under a temporary name and renamed
         into place. A fit that finds a checkpoint there (one killed, even
         with SIGKILL) continues from it and ends with the weights an
-        uninterrupted fit would have (exactly, on the same machine, with
-        the fused loop of ``verbose=0``). The checkpoint must come from a
+        uninterrupted fit would have (exactly, on the same machine; with
+        ``verbose`` > 0, ``Model.fit`` then draws its batches as the fused
+        loop does, with a seeded permutation per epoch, so they differ from
+        those of a fit without ``checkpoint``). The checkpoint must come from a
         fit with the same parameters and data, else ``ValueError``; with
         ``random_state=None`` the resumed fit reuses the seed it stored.
         Pretraining (``pretrain``) runs again before resuming. The folder's
         checkpoints are deleted when the fit ends (the folder too, if then
         empty). Ignored by ``partial_fit`` and by warm-start fits that
-        continue a fitted model.
+        continue a fitted model. One folder per fit: fits running at the
+        same time (parallel cross-validation folds) must not share one.
     warm_start : bool, default=False
         Continue from the previous fit's weights and optimizer state.
     pretrain : {"autoencoder", "denoising"} or None, default=None
