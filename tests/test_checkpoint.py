@@ -229,6 +229,7 @@ def _child(*args):
     )
 
 
+@pytest.mark.slow
 def test_sigkill_then_rerun_ends_as_uninterrupted(tmp_path):
     folder = tmp_path / "ck"
     victim = _child(folder, tmp_path / "never.npy", "block")
