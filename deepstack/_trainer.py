@@ -75,6 +75,7 @@ def train(
     metrics=(),
     verbose=0,
     seed=0,
+    seeded_shuffle=False,
 ):
     """Train a compiled ``model``; the logs of each epoch, as ``History.history``.
 
@@ -104,6 +105,10 @@ def train(
     seed : int
         Seeds the shuffling of the fused loop (``Model.fit`` shuffles with
         the backend's global generator).
+    seeded_shuffle : bool, default=False
+        Have ``Model.fit`` draw the fused loop's seeded permutation of each
+        epoch too (through :class:`SparseBatches`), so that a run resumed at
+        any epoch draws the batches of an uninterrupted one (checkpoints).
     """
     X, y, w = train
     callbacks = list(callbacks)
@@ -131,7 +136,7 @@ def train(
     if model.steps_per_execution != steps_per_execution:
         model.steps_per_execution = steps_per_execution
         _compat.reset_compiled_functions(model)
-    if sparse:
+    if sparse or seeded_shuffle:
         # The fused loop puts all rows on the device at once; a sparse
         # matrix is densified one mini-batch at a time instead.
         batches = SparseBatches(X, y, w, batch_size, seed=seed, epoch=initial_epoch)
@@ -141,6 +146,9 @@ def train(
             initial_epoch=initial_epoch,
             callbacks=callbacks,
             verbose=verbose,
+            # The batches are drawn shuffled; Keras would shuffle their order
+            # again with Python's unseeded global generator.
+            shuffle=False,
         )
         return history.history
     history = model.fit(
@@ -162,12 +170,12 @@ class SparseBatches(keras.utils.PyDataset):
 
     Peak memory is that of the sparse matrix plus one dense batch, not of
     the dense matrix. Epoch ``e`` draws its own seeded permutation, as the
-    fused loop does.
+    fused loop does. A dense ``X`` is batched the same way (rows in order).
     """
 
     def __init__(self, X, y, sample_weight, batch_size, *, seed, epoch=0):
         super().__init__()
-        self.X = X.tocsr()
+        self.X = X.tocsr() if sp.issparse(X) else X
         self.y = y
         self.sample_weight = sample_weight
         self.batch_size = int(batch_size)
@@ -186,7 +194,8 @@ class SparseBatches(keras.utils.PyDataset):
         rows = np.sort(
             self._order[index * self.batch_size : (index + 1) * self.batch_size]
         )
-        x = self.X[rows].toarray()
+        x = self.X[rows]
+        x = x.toarray() if sp.issparse(x) else x
         if self.sample_weight is None:
             return x, self.y[rows]
         return x, self.y[rows], self.sample_weight[rows]

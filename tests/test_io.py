@@ -89,6 +89,17 @@ def test_unfitted_estimator_round_trips(tmp_path):
     assert not hasattr(loaded, "model_")
 
 
+def test_checkpoint_parameter_round_trips(binary_data, tmp_path):
+    X, y = binary_data
+    folder = str(tmp_path / "ck")
+    clf = tiny(DeepStackClassifier, max_epochs=2, checkpoint=folder).fit(X, y)
+    save(clf, tmp_path / "saved")
+    loaded = load(tmp_path / "saved")
+    assert loaded.checkpoint == folder
+    assert loaded.get_params() == clf.get_params()
+    np.testing.assert_array_equal(loaded.predict_proba(X), clf.predict_proba(X))
+
+
 def test_loads_and_predicts_identically_in_a_fresh_process(binary_data, tmp_path):
     X, y = binary_data
     clf = tiny(DeepStackClassifier, max_epochs=2).fit(X, y)

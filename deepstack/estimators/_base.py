@@ -28,6 +28,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from deepstack import (
+    _checkpoint,
     _export,
     _interrupt,
     _losses,
@@ -177,6 +178,7 @@ class BaseDeepStack(BaseEstimator):
         "verbose": ["verbose"],
         "callbacks": [list, tuple, None],
         "log_dir": [str, os.PathLike, None],
+        "checkpoint": [str, os.PathLike, None],
         "warm_start": ["boolean"],
         "pretrain": [StrOptions(set(_pretraining.PRETRAIN)), None],
         "pretrain_epochs": [Interval(Integral, 1, None, closed="left")],
@@ -231,6 +233,7 @@ class BaseDeepStack(BaseEstimator):
         verbose=0,
         callbacks=None,
         log_dir=None,
+        checkpoint=None,
         warm_start=False,
         pretrain=None,
         pretrain_epochs=20,
@@ -281,6 +284,7 @@ class BaseDeepStack(BaseEstimator):
         self.verbose = verbose
         self.callbacks = callbacks
         self.log_dir = log_dir
+        self.checkpoint = checkpoint
         self.warm_start = warm_start
         self.pretrain = pretrain
         self.pretrain_epochs = pretrain_epochs
@@ -360,6 +364,10 @@ class BaseDeepStack(BaseEstimator):
             The fitted estimator.
         """
         continuing = self.warm_start and hasattr(self, "model_")
+        resume = None
+        if self.checkpoint is not None and not continuing:
+            self._check_params()
+            resume = _checkpoint.read(self.checkpoint)
         run = self._prepare(
             X,
             y,
@@ -368,7 +376,13 @@ class BaseDeepStack(BaseEstimator):
             y_val=y_val,
             reset=not continuing,
             build=not continuing,
+            seed=None if resume is None else resume.seed,
         )
+        saving = None
+        if self.checkpoint is not None and not continuing:
+            saving = self._checkpoint_identity(run)
+            if resume is not None:
+                resume.check(saving["params"], saving["data"])
         if not continuing:
             self._reset_fit_state()
             self.model_ = run.model
@@ -376,9 +390,27 @@ class BaseDeepStack(BaseEstimator):
                 self.model_, run.network_inputs, run.seed
             )
         self._fit_network(
-            run.train, run.validation, epochs=self.max_epochs, seed=run.seed
+            run.train,
+            run.validation,
+            epochs=self.max_epochs,
+            seed=run.seed,
+            saving=saving,
+            resume=resume,
         )
         return self
+
+    def _checkpoint_identity(self, run):
+        """What a checkpoint of this fit must match to be resumed by it."""
+        params = self.get_params(deep=False)
+        params.pop("checkpoint")
+        validation = run.validation or (None, None, None)
+        return {
+            "params": _checkpoint.parameters(params),
+            "data": _checkpoint.data_fingerprint(
+                [*run.train, *validation, run.X_unlabeled]
+            ),
+            "seed": int(run.seed),
+        }
 
     def _prepare(
         self,
@@ -392,6 +424,7 @@ class BaseDeepStack(BaseEstimator):
         build=True,
         split=True,
         max_samples=None,
+        seed=None,
     ):
         """The first steps of every training run, as a :class:`Preparation`.
 
@@ -400,7 +433,8 @@ class BaseDeepStack(BaseEstimator):
         ``classes_``), computes the sample weights, draws the run's seed,
         keeps a random subset of ``max_samples`` rows (the learning-rate
         finder), draws the validation split (``split``) and builds and
-        compiles the network on the training rows (``build``).
+        compiles the network on the training rows (``build``). ``seed``
+        replaces the drawn seed (a resumed checkpoint's).
         """
         self._check_params()
         X, y = self._validate_training_data(X, y, reset=reset)
@@ -409,7 +443,7 @@ class BaseDeepStack(BaseEstimator):
         )
         y_enc = self._encode_target(y, reset=reset)
         sample_weight = self._sample_weights(X, y_enc, sample_weight)
-        seed = self._seed()
+        seed = self._seed(seed)
         train, validation = (X, y_enc, sample_weight), None
         if max_samples is not None:
             train = _lr_finder.subset(*train, max_samples, seed)
@@ -573,10 +607,11 @@ class BaseDeepStack(BaseEstimator):
             sample_weight = np.asarray(sample_weight, dtype=np.float32)
         return sample_weight
 
-    def _seed(self):
+    def _seed(self, seed=None):
         if self.deterministic:
             _random.enable_determinism()
-        seed = int(check_random_state(self.random_state).randint(0, 2**31 - 1))
+        if seed is None:
+            seed = int(check_random_state(self.random_state).randint(0, 2**31 - 1))
         # The backend's global generator drives shuffling; initializers and
         # dropout layers get their own seeds derived from the same number.
         _random.seed_backend(seed)
@@ -753,7 +788,19 @@ class BaseDeepStack(BaseEstimator):
         )
         return [ValidationScore(score)]
 
-    def _fit_network(self, train, validation, *, epochs, seed, partial=False):
+    def _fit_network(
+        self,
+        train,
+        validation,
+        *,
+        epochs,
+        seed,
+        partial=False,
+        saving=None,
+        resume=None,
+    ):
+        """Train ``self.model_``; ``saving`` (see ``_checkpoint_identity``)
+        writes checkpoints into ``checkpoint``, ``resume`` continues one."""
         scoring = self._scoring_callbacks(validation, partial)
         # Without a validation set, the same quantity on the training data.
         monitor = "val_score" if scoring else self.monitor
@@ -762,7 +809,13 @@ class BaseDeepStack(BaseEstimator):
         # A warm start keeps the current rate (halved on plateaus), unless
         # the learning_rate parameter was changed since it was set.
         last = getattr(self, "_learning_rate_param", self.learning_rate)
-        if getattr(self, "learning_rate_", None) is None or last != self.learning_rate:
+        if resume is not None:
+            # The finder's choice (learning_rate="auto") is in the checkpoint.
+            self.learning_rate_ = float(resume.state["learning_rate"])
+            set_learning_rate(self.model_, self.learning_rate_)
+        elif (
+            getattr(self, "learning_rate_", None) is None or last != self.learning_rate
+        ):
             self.learning_rate_ = self._initial_learning_rate(self.model_, train, seed)
             set_learning_rate(self.model_, self.learning_rate_)
         self._learning_rate_param = self.learning_rate
@@ -780,16 +833,34 @@ class BaseDeepStack(BaseEstimator):
             + board
             + user
         )
+        saver, initial_epoch = [], 0
+        if saving is not None:
+            # Last: it restores the others' state after their on_train_begin
+            # and saves it after their on_epoch_end.
+            state = {**saving, "learning_rate": float(self.learning_rate_)}
+            saver = [
+                _checkpoint.EpochCheckpoint(
+                    self.checkpoint, self.callbacks_, state, resume=resume
+                )
+            ]
+        if resume is not None:
+            initial_epoch = resume.epochs_done
+            # A run that had stopped only ends (best weights put back).
+            epochs = initial_epoch if resume.stopped else epochs
         with _interrupt.stop_at_epoch_end() as stopper:
             history = self._train(
                 self.model_,
                 train,
                 validation,
-                callbacks=self.callbacks_ + [stopper],
-                epochs=epochs,
-                initial_epoch=0,
+                callbacks=self.callbacks_ + [stopper] + saver,
+                epochs=epochs - initial_epoch,
+                initial_epoch=initial_epoch,
                 seed=seed + self.n_iter_,
+                seeded_shuffle=saving is not None,
             )
+        if saving is not None:
+            history = saver[0].history
+            _checkpoint.remove(self.checkpoint)
         self._record_history(history)
         if stopper.interrupted:
             warnings.warn(
@@ -842,13 +913,15 @@ class BaseDeepStack(BaseEstimator):
         seed,
         batch_size=None,
         verbose=None,
+        seeded_shuffle=False,
     ):
         """The training seam: run ``epochs`` epochs and return the logs per epoch.
 
         :func:`deepstack._trainer.train`: the fused epoch loop (one compiled
         call per epoch, validation inside it) where it applies, else
         ``Model.fit`` with an eager validation pass at each epoch end.
-        ``batch_size`` and ``verbose`` default to the parameters.
+        ``batch_size`` and ``verbose`` default to the parameters;
+        ``seeded_shuffle``: see :func:`deepstack._trainer.train`.
         """
         *_, metrics = self._output_spec()
         return _trainer.train(
@@ -862,6 +935,7 @@ class BaseDeepStack(BaseEstimator):
             metrics=metrics,
             verbose=self.verbose if verbose is None else verbose,
             seed=seed,
+            seeded_shuffle=seeded_shuffle,
         )
 
     def _record_history(self, history):

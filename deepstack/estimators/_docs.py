@@ -139,6 +139,25 @@ default="relu"
         folder (``deepstack.callbacks.EpochTensorBoard``, an epoch-level
         callback: training keeps its fused loop); view them with
         ``tensorboard --logdir <folder>``.
+    checkpoint : str, os.PathLike or None, default=None
+        Make a long fit resumable: at the end of every epoch, save the
+        training state (weights, optimizer state and iteration counter,
+        dropout generator states, the callbacks' state, the history so far
+        and the epoch index) into this folder, as JSON and NumPy arrays
+        (loaded without pickle), written under a temporary name and renamed
+        into place. A fit that finds a checkpoint there (one killed, even
+        with SIGKILL) continues from it and ends with the weights an
+        uninterrupted fit would have (exactly, on the same machine; with
+        ``verbose`` > 0, ``Model.fit`` then draws its batches as the fused
+        loop does, with a seeded permutation per epoch, so they differ from
+        those of a fit without ``checkpoint``). The checkpoint must come from a
+        fit with the same parameters and data, else ``ValueError``; with
+        ``random_state=None`` the resumed fit reuses the seed it stored.
+        Pretraining (``pretrain``) runs again before resuming. The folder's
+        checkpoints are deleted when the fit ends (the folder too, if then
+        empty). Ignored by ``partial_fit`` and by warm-start fits that
+        continue a fitted model. One folder per fit: fits running at the
+        same time (parallel cross-validation folds) must not share one.
     warm_start : bool, default=False
         Continue from the previous fit's weights and optimizer state.
     pretrain : {"autoencoder", "denoising"} or None, default=None
