@@ -141,16 +141,21 @@ default="relu"
         ``tensorboard --logdir <folder>``.
     warm_start : bool, default=False
         Continue from the previous fit's weights and optimizer state.
-    pretrain : {"autoencoder", "denoising"} or None, default=None
+    pretrain : {"autoencoder", "denoising", "auto"} or None, default=None
         Initialize the hidden layers by greedy layer-wise autoencoder
         pretraining before fine-tuning (see ``StackedAutoencoder``):
         "denoising" corrupts each layer's input with ``pretrain_corruption``.
+        "auto" (classifier): "denoising" when ``y`` marks more rows unlabeled
+        (-1) than labeled, no pretraining otherwise.
         Pretraining sees the inputs as the network does (standardized when
         ``standardize=True``). With pretraining set, rows of ``y`` equal to -1
         are unlabeled samples (the classifier's semi-supervised mode):
-        they are used for pretraining only, and fine-tuning, the validation
-        split and scores use the labeled rows. Without pretraining, -1 is an
-        ordinary label; for the regressor -1 is always an ordinary target
+        they are used for pretraining (and self-training, see
+        ``semi_supervised``) only, and fine-tuning, the validation
+        split and scores use the labeled rows. Without pretraining or
+        self-training, -1 is an ordinary label, with a ``UserWarning``
+        unless the labels are {-1, 1}; for the regressor -1 is always an
+        ordinary target
         value (every row is labeled; give unlabeled rows to a
         ``StackedAutoencoder`` instead). ``partial_fit`` and warm-started
         refits do not pretrain.
