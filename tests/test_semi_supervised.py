@@ -5,7 +5,7 @@ import warnings
 import numpy as np
 import pytest
 
-from deepstack import DeepStackClassifier, _self_training, _trainer
+from deepstack import DeepStackClassifier, DeepStackRegressor, _self_training, _trainer
 from tests.conftest import tiny
 
 FAST = dict(pretrain_epochs=2, max_epochs=2, dropout=0.0)
@@ -157,3 +157,30 @@ def test_bad_semi_supervised_parameters(classification_data, params):
     X, y = classification_data
     with pytest.raises(ValueError):
         tiny(DeepStackClassifier, **params).fit(X, y)
+
+
+def test_regressor_nan_targets_are_unlabeled_with_pretraining(regression_data):
+    X, y = regression_data
+    y = np.asarray(y, dtype=np.float64).copy()
+    n = len(y)
+    y[np.arange(n) % 4 != 0] = np.nan
+    n_labeled = int(np.isfinite(y).sum())
+    reg = tiny(DeepStackRegressor, pretrain="auto", **FAST).fit(X, y)
+    assert len(reg.pretraining_history_) == 1
+    n_val = int(np.ceil(0.1 * n_labeled))
+    # Pretraining: labeled training rows + every unlabeled row.
+    assert reg.pretraining_history_[0]["n_samples"] == n - n_val
+    # The target statistics come from the labeled rows only.
+    np.testing.assert_allclose(reg.target_mean_, [np.nanmean(y)], rtol=1e-6)
+    assert np.all(np.isfinite(reg.predict(X)))
+
+
+def test_regressor_nan_targets_without_pretraining_are_an_error(regression_data):
+    X, y = regression_data
+    y = np.asarray(y, dtype=np.float64).copy()
+    y[:5] = np.nan
+    with pytest.raises(ValueError, match=r"y contains NaN in 5 of .*'auto'"):
+        tiny(DeepStackRegressor, **FAST).fit(X, y)
+    # "auto" with few NaN rows does not pretrain: still an error, saying why.
+    with pytest.raises(ValueError, match="outnumber the labeled rows"):
+        tiny(DeepStackRegressor, pretrain="auto", **FAST).fit(X, y)
