@@ -1,11 +1,19 @@
-"""Unlabeled rows (-1): pretrain="auto", the warning, self-training."""
+"""Unlabeled rows (-1, NaN for the regressor): pretrain="auto", the warning,
+self-training."""
 
 import warnings
 
 import numpy as np
 import pytest
 
-from deepstack import DeepStackClassifier, DeepStackRegressor, _self_training, _trainer
+from deepstack import (
+    DeepStackClassifier,
+    DeepStackRegressor,
+    _self_training,
+    _trainer,
+    load,
+    save,
+)
 from tests.conftest import tiny
 
 FAST = dict(pretrain_epochs=2, max_epochs=2, dropout=0.0)
@@ -128,7 +136,7 @@ def test_self_training_threshold_one_adds_nothing(classification_data):
     np.testing.assert_array_equal(clf.classes_, [0, 1, 2])
 
 
-def test_self_training_with_pretraining_and_weights(classification_data):
+def test_self_training_with_pretraining_and_weights(classification_data, tmp_path):
     X, y = classification_data
     clf = tiny(
         DeepStackClassifier,
@@ -142,6 +150,12 @@ def test_self_training_with_pretraining_and_weights(classification_data):
     assert 1 <= len(clf.n_pseudo_labeled_) <= 2
     assert sum(clf.n_pseudo_labeled_) <= 150
     assert clf.predict_proba(X).shape == (200, 3)
+    # Safe save / load keeps the resolved "auto" and the self-training record.
+    save(clf, tmp_path / "clf")
+    loaded = load(tmp_path / "clf")
+    assert loaded.n_pseudo_labeled_ == clf.n_pseudo_labeled_
+    assert loaded._resolved_pretrain() == "denoising"
+    np.testing.assert_array_equal(loaded.predict_proba(X), clf.predict_proba(X))
 
 
 @pytest.mark.parametrize(
