@@ -37,6 +37,10 @@ TINY = {
     "pretraining_scarce_labels": ["--hidden", "8", "--seeds", "1"]
     + ["--pretrain-epochs", "1", "--max-epochs", "2", "--variants", "none"],
     "search_memory": ["--trials", "2", "--modes", "plain fit loop"],
+    "semi_supervised": ["--datasets", "digits", "--fractions", "0.25", "--seeds", "1"]
+    + ["--hidden", "8", "--max-epochs", "2", "--pretrain-epochs", "1"]
+    + ["--methods", "LabelSpreading", "deepstack_auto_self_training"]
+    + ["--thresholds", "0.9"],
     "search_mnist1d": [],
     "search_parallel": ["--trials", "2", "--max-epochs", "1"],
     "search_vs_default": ["--max-trials", "2", "--max-epochs", "2"],
@@ -161,6 +165,23 @@ def _pretraining_scarce_labels(payload):
     assert 0.0 < run["test_accuracy"] <= 1.0
 
 
+def _semi_supervised(payload):
+    runs = payload["runs"]
+    assert [run["method"] for run in runs] == [
+        "LabelSpreading",
+        "deepstack_auto_self_training",
+    ]
+    for run in runs:
+        assert run["n_labeled"] == 315  # 25 % of digits' 1257 training rows
+        assert 0.0 < run["test_accuracy"] <= 1.0 and run["fit_seconds"] > 0
+    # n_neighbors chosen among 3 candidates by validation on labeled rows;
+    # a single threshold needs no choice.
+    assert len(runs[0]["validation_accuracies"]) == 3
+    assert runs[1]["validation_accuracies"] == []
+    assert runs[0]["test_accuracy"] > 0.8  # label spreading on digits
+    assert "pretrain='auto'" in runs[1]["chosen"]
+
+
 def _search_memory(payload):
     assert payload["trials"] == 2
     (run,) = payload["runs"]
@@ -219,6 +240,7 @@ CHECKS = {
     "pretraining_cost": _pretraining_cost,
     "pretraining_scarce_labels": _pretraining_scarce_labels,
     "search_memory": _search_memory,
+    "semi_supervised": _semi_supervised,
     "search_mnist1d": _search_mnist1d,
     "search_parallel": _search_parallel,
     "search_vs_default": _search_vs_default,

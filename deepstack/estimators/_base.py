@@ -80,7 +80,7 @@ def _check_pretrain_params(estimator):
     if estimator.pretrain is None:
         return
     n_hidden = len(tuple(estimator.hidden_layer_sizes))
-    if n_hidden == 0:
+    if n_hidden == 0 and estimator.pretrain != "auto":
         raise ValueError(
             "pretrain needs at least one hidden layer; hidden_layer_sizes is empty."
         )
@@ -180,7 +180,7 @@ class BaseDeepStack(BaseEstimator):
         "log_dir": [str, os.PathLike, None],
         "checkpoint": [str, os.PathLike, None],
         "warm_start": ["boolean"],
-        "pretrain": [StrOptions(set(_pretraining.PRETRAIN)), None],
+        "pretrain": [StrOptions({*_pretraining.PRETRAIN, "auto"}), None],
         "pretrain_epochs": [Interval(Integral, 1, None, closed="left")],
         "pretrain_layers": [Interval(Integral, 1, None, closed="left"), None],
         "pretrain_corruption": [StrOptions(set(_pretraining.CORRUPTIONS))],
@@ -331,8 +331,46 @@ class BaseDeepStack(BaseEstimator):
         return None
 
     def _unlabeled_mask(self, y):
-        """Boolean mask of the rows of ``y`` that carry no label, or None."""
+        """Boolean mask of the rows of ``y`` marked as unlabeled (the
+        target's convention, e.g. -1 for classes), or None."""
         return None
+
+    def _learns_from_unlabeled(self):
+        """Whether fine-tuning itself uses unlabeled rows (self-training)."""
+        return False
+
+    def _ignored_unlabeled(self, y, mask):
+        """Called when ``y`` marks rows as unlabeled that no step will use."""
+
+    def _fit_unlabeled(self, run):
+        """More training that uses ``run.X_unlabeled`` (after fine-tuning)."""
+
+    def _resolved_pretrain(self):
+        """``pretrain`` with "auto" resolved by the last ``fit``."""
+        if self.pretrain != "auto":
+            return self.pretrain
+        return getattr(self, "_auto_pretrain", None)
+
+    def _resolve_unlabeled(self, y, *, reset):
+        """The unlabeled rows to set aside (None: every row is a labeled row).
+
+        Resolves ``pretrain="auto"`` (on ``reset``): denoising pretraining
+        when ``y`` marks more rows unlabeled than labeled. Rows marked
+        unlabeled are set aside only when pretraining or self-training uses
+        them; otherwise ``_ignored_unlabeled`` is told (the classifier warns).
+        """
+        mask = self._unlabeled_mask(y)
+        n_unlabeled = 0 if mask is None else int(np.sum(mask))
+        if reset and self.pretrain == "auto":
+            many = n_unlabeled > len(mask) - n_unlabeled if n_unlabeled else False
+            deep = len(tuple(self.hidden_layer_sizes)) > 0
+            self._auto_pretrain = "denoising" if many and deep else None
+        if not n_unlabeled:
+            return None
+        if self._resolved_pretrain() is None and not self._learns_from_unlabeled():
+            self._ignored_unlabeled(y, mask)
+            return None
+        return mask
 
     # ------------------------------------------------------------- public API
 
@@ -397,6 +435,8 @@ class BaseDeepStack(BaseEstimator):
             saving=saving,
             resume=resume,
         )
+        if run.X_unlabeled is not None and self._learns_from_unlabeled():
+            self._fit_unlabeled(run)
         return self
 
     def _checkpoint_identity(self, run):
@@ -439,7 +479,7 @@ class BaseDeepStack(BaseEstimator):
         self._check_params()
         X, y = self._validate_training_data(X, y, reset=reset)
         X, y, sample_weight, X_unlabeled = _pretraining.split_unlabeled(
-            self._unlabeled_mask(y), X, y, sample_weight
+            self._resolve_unlabeled(y, reset=reset), X, y, sample_weight
         )
         y_enc = self._encode_target(y, reset=reset)
         sample_weight = self._sample_weights(X, y_enc, sample_weight)
@@ -682,7 +722,7 @@ class BaseDeepStack(BaseEstimator):
     def _pretrain_config(self):
         """The ``pretrain_*`` parameters as a plain :class:`PretrainConfig`."""
         return _pretraining.PretrainConfig(
-            kind=self.pretrain,
+            kind=self._resolved_pretrain(),
             n_layers=self.pretrain_layers,
             activation=self.activation,
             corruption=self.pretrain_corruption,
@@ -705,7 +745,7 @@ class BaseDeepStack(BaseEstimator):
     def _pretrain_network(self, model, X, seed):
         """Greedy layer-wise pretraining of ``model`` on ``X`` when ``pretrain``
         is set; the per-layer histories (``[]`` otherwise)."""
-        if self.pretrain is None:
+        if self._resolved_pretrain() is None:
             return []
         if sp.issparse(X):
             raise TypeError(

@@ -1,5 +1,8 @@
 """DeepStackClassifier: a deep feed-forward classifier with a scikit-learn API."""
 
+import warnings
+from numbers import Integral, Real
+
 import keras
 import numpy as np
 from sklearn.base import ClassifierMixin
@@ -8,8 +11,8 @@ from sklearn.utils.class_weight import compute_sample_weight
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import check_is_fitted
 
-from deepstack import _losses, _network, _random
-from deepstack._compat import StrOptions
+from deepstack import _losses, _network, _random, _self_training
+from deepstack._compat import Interval, StrOptions
 from deepstack.estimators import _docs
 from deepstack.estimators._base import BaseDeepStack
 
@@ -32,6 +35,19 @@ class DeepStackClassifier(ClassifierMixin, BaseDeepStack):
         multilabel targets, a list of one ``{{0: w0, 1: w1}}`` dict per label
         or "balanced" (per label); a sample's weight is the product of its
         labels' weights (scikit-learn's multi-output convention).
+    semi_supervised : {"self_training"} or None, default=None
+        Learn from the rows of ``y`` equal to -1 (unlabeled, scikit-learn's
+        convention) during fine-tuning too. "self_training": after
+        fine-tuning on the labeled rows, each round labels the unlabeled rows
+        whose predicted class has probability at least
+        ``pseudo_label_threshold`` with that class, adds them to the training
+        rows and continues training (the validation split keeps only true
+        labels), for at most ``self_training_rounds`` rounds or until a round
+        adds no row. Combines with ``pretrain``.
+    pseudo_label_threshold : float in (0, 1], default=0.9
+        Least predicted-class probability for a pseudo-label.
+    self_training_rounds : int, default=3
+        Most rounds of self-training.
 
     Attributes
     ----------
@@ -39,6 +55,9 @@ class DeepStackClassifier(ClassifierMixin, BaseDeepStack):
         Class labels; for multilabel targets the label indices
         ``0 .. n_labels - 1`` (scikit-learn's convention).
 {_docs.COMMON_ATTRIBUTES}
+    n_pseudo_labeled_ : list of int
+        With ``semi_supervised="self_training"`` (and unlabeled rows): how
+        many rows each self-training round pseudo-labeled.
 
     Examples
     --------
@@ -54,6 +73,9 @@ class DeepStackClassifier(ClassifierMixin, BaseDeepStack):
         **BaseDeepStack._parameter_constraints,
         "loss": [StrOptions({"auto", *_losses.CLASSIFIER_LOSSES})],
         "class_weight": [dict, list, StrOptions({"balanced"}), None],
+        "semi_supervised": [StrOptions({"self_training"}), None],
+        "pseudo_label_threshold": [Interval(Real, 0.0, 1.0, closed="right")],
+        "self_training_rounds": [Interval(Integral, 1, None, closed="left")],
     }
     _monitors = ("val_loss", "val_accuracy")
 
@@ -111,6 +133,9 @@ class DeepStackClassifier(ClassifierMixin, BaseDeepStack):
         pretrain_batch_size=32,
         finetune="all",
         class_weight=None,
+        semi_supervised=None,
+        pseudo_label_threshold=0.9,
+        self_training_rounds=3,
     ):
         super().__init__(
             hidden_layer_sizes=hidden_layer_sizes,
@@ -165,6 +190,9 @@ class DeepStackClassifier(ClassifierMixin, BaseDeepStack):
             finetune=finetune,
         )
         self.class_weight = class_weight
+        self.semi_supervised = semi_supervised
+        self.pseudo_label_threshold = pseudo_label_threshold
+        self.self_training_rounds = self_training_rounds
 
     # Fitted with one label per sample unless ``_encode_target`` says
     # otherwise (also for estimators unpickled from older versions).
@@ -293,11 +321,10 @@ class DeepStackClassifier(ClassifierMixin, BaseDeepStack):
         return weights if sample_weight is None else weights * sample_weight
 
     def _unlabeled_mask(self, y):
-        # scikit-learn's convention: -1 marks an unlabeled sample. Only with
-        # pretraining, which can use such rows; otherwise -1 stays a class
-        # label (as in {-1, 1} binary targets).
-        if self.pretrain is None:
-            return None
+        # scikit-learn's convention: -1 marks an unlabeled sample. The base
+        # sets such rows aside only with pretraining or self-training, which
+        # use them; otherwise -1 stays a class label (as in {-1, 1} binary
+        # targets), with a warning (``_ignored_unlabeled``).
         y = np.asarray(y)
         if y.ndim == 2 and y.shape[1] == 1:
             y = y[:, 0]
@@ -306,6 +333,67 @@ class DeepStackClassifier(ClassifierMixin, BaseDeepStack):
         if y.dtype.kind != "O":
             return y == -1
         return np.array([bool(label == -1) for label in y], dtype=bool)
+
+    def _ignored_unlabeled(self, y, mask):
+        labels = set(np.unique(np.asarray(y)[~mask]).tolist())
+        if labels == {1}:
+            # {-1, 1} binary targets: -1 is the negative class.
+            return
+        warnings.warn(
+            f"y contains -1 ({int(np.sum(mask))} of {len(mask)} rows), which "
+            "scikit-learn's semi-supervised estimators read as 'unlabeled', but "
+            "pretrain and semi_supervised are off, so -1 is fitted as a class "
+            "label. Set pretrain='auto' (or 'denoising') and/or "
+            "semi_supervised='self_training' to use those rows as unlabeled "
+            "data, or relabel them if -1 is a real class.",
+            UserWarning,
+            stacklevel=4,
+        )
+
+    def _learns_from_unlabeled(self):
+        return self.semi_supervised is not None
+
+    def _fit_unlabeled(self, run):
+        """Self-training: rounds of pseudo-labeling the confident unlabeled
+        rows and training on labeled plus pseudo-labeled rows.
+
+        Each round predicts the rows still unlabeled, adds those whose most
+        probable class reaches ``pseudo_label_threshold`` (labeled with that
+        class) to the training rows and continues training from the current
+        weights; the validation split keeps only true labels. Stops after
+        ``self_training_rounds`` rounds or when a round adds no row.
+        """
+        if self._multilabel:
+            return
+        X_train, y_train, weights = run.train
+        remaining = run.X_unlabeled
+        self.n_pseudo_labeled_ = []
+        logits = _network.logits_model(self.model_)
+        for round_ in range(self.self_training_rounds):
+            if remaining.shape[0] == 0:
+                break
+            proba = np.exp(
+                _self_training.log_proba_from_logits(
+                    _network.forward(logits, remaining)
+                )
+            )
+            selected, labels = _self_training.select_pseudo_labels(
+                proba, self.pseudo_label_threshold
+            )
+            if not selected.any():
+                break
+            self.n_pseudo_labeled_.append(int(selected.sum()))
+            X_train = _self_training.stack_rows(X_train, remaining[selected])
+            y_train = np.concatenate([y_train, self._network_target(labels)])
+            if weights is not None:
+                weights = np.concatenate([weights, np.ones(labels.shape[0])])
+            remaining = remaining[~selected]
+            self._fit_network(
+                (X_train, y_train, weights),
+                run.validation,
+                epochs=self.max_epochs,
+                seed=run.seed + round_ + 1,
+            )
 
     def _stratify(self, y_encoded):
         if self._multilabel:
@@ -384,10 +472,7 @@ class DeepStackClassifier(ClassifierMixin, BaseDeepStack):
         if self._multilabel:
             # log(sigmoid(z)), label by label.
             return -np.logaddexp(0.0, -z)
-        if z.shape[1] == 1:
-            z = np.column_stack([np.zeros_like(z[:, 0]), z[:, 0]])
-        z = z - z.max(axis=1, keepdims=True)
-        return z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+        return _self_training.log_proba_from_logits(z)
 
     def _logits(self, X):
         check_is_fitted(self, "model_")

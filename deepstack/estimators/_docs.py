@@ -160,19 +160,24 @@ default="relu"
         same time (parallel cross-validation folds) must not share one.
     warm_start : bool, default=False
         Continue from the previous fit's weights and optimizer state.
-    pretrain : {"autoencoder", "denoising"} or None, default=None
+    pretrain : {"autoencoder", "denoising", "auto"} or None, default=None
         Initialize the hidden layers by greedy layer-wise autoencoder
         pretraining before fine-tuning (see ``StackedAutoencoder``):
         "denoising" corrupts each layer's input with ``pretrain_corruption``.
+        "auto": "denoising" when ``y`` marks more rows unlabeled (-1 for the
+        classifier, NaN for the regressor) than labeled, no pretraining
+        otherwise.
         Pretraining sees the inputs as the network does (standardized when
         ``standardize=True``). With pretraining set, rows of ``y`` equal to -1
         are unlabeled samples (the classifier's semi-supervised mode):
-        they are used for pretraining only, and fine-tuning, the validation
-        split and scores use the labeled rows. Without pretraining, -1 is an
-        ordinary label; for the regressor -1 is always an ordinary target
-        value (every row is labeled; give unlabeled rows to a
-        ``StackedAutoencoder`` instead). ``partial_fit`` and warm-started
-        refits do not pretrain.
+        they are used for pretraining (and self-training, see
+        ``semi_supervised``) only, and fine-tuning, the validation
+        split and scores use the labeled rows. Without pretraining or
+        self-training, -1 is an ordinary label, with a ``UserWarning``
+        unless the labels are {-1, 1}. For the regressor -1 is always an
+        ordinary target value; a NaN target marks an unlabeled row (used for
+        pretraining only; an error without pretraining). ``partial_fit`` and
+        warm-started refits do not pretrain.
     pretrain_epochs : int, default=20
         Most epochs of each layer's autoencoder (early-stopped on a
         ``validation_fraction`` split of the reconstruction loss when

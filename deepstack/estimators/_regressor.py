@@ -18,7 +18,10 @@ class DeepStackRegressor(RegressorMixin, BaseDeepStack):
     ``hidden_layer_sizes`` Dense layers, trained on the squared error (or
     ``loss``) of standardized targets, with early stopping and learning-rate
     halving on a shuffled validation split. Predictions are returned in the
-    original target units.
+    original target units. With ``pretrain`` set, rows whose target is NaN
+    are unlabeled: they are used for pretraining only (semi-supervised
+    regression; ``pretrain="auto"`` pretrains when they outnumber the
+    labeled rows); without pretraining, NaN targets are an error.
 
     Parameters
     ----------
@@ -46,6 +49,43 @@ class DeepStackRegressor(RegressorMixin, BaseDeepStack):
         "loss": [StrOptions({"auto", *_losses.REGRESSOR_LOSSES})],
     }
     _monitors = ("val_loss", "val_r2")
+
+    def _validate_training_data(self, X, y, *, reset):
+        # NaN targets mark unlabeled rows (set aside by ``_prepare``);
+        # scikit-learn's validation rejects them, so they are checked filled.
+        mask = self._unlabeled_mask(y)
+        if mask is None or not mask.any():
+            return super()._validate_training_data(X, y, reset=reset)
+        y = np.asarray(y, dtype=np.float64)
+        X, filled = super()._validate_training_data(
+            X, np.where(np.isnan(y), 0.0, y), reset=reset
+        )
+        filled = np.array(filled, dtype=np.float64)
+        filled[mask] = np.nan
+        return X, filled
+
+    def _unlabeled_mask(self, y):
+        # NaN marks a row without a target (every output NaN).
+        if y is None or not hasattr(y, "__len__"):
+            return None
+        y = np.asarray(y)
+        if y.dtype.kind != "f" or y.ndim not in (1, 2):
+            return None
+        nan = np.isnan(y)
+        return nan if y.ndim == 1 else nan.all(axis=1)
+
+    def _ignored_unlabeled(self, y, mask):
+        hint = (
+            "pretrain='auto' pretrains only when they outnumber the labeled rows: "
+            "set pretrain='denoising'"
+            if self.pretrain == "auto"
+            else "set pretrain='auto' (or 'denoising')"
+        )
+        raise ValueError(
+            f"y contains NaN in {int(np.sum(mask))} of {len(mask)} rows. NaN marks "
+            f"a row without a target, which only pretraining uses: {hint} to "
+            "pretrain on those rows, or drop them."
+        )
 
     def _loss_name(self):
         return "squared_error" if self.loss == "auto" else self.loss

@@ -1,0 +1,200 @@
+"""Unlabeled rows (-1, NaN for the regressor): pretrain="auto", the warning,
+self-training."""
+
+import warnings
+
+import numpy as np
+import pytest
+
+from deepstack import (
+    DeepStackClassifier,
+    DeepStackRegressor,
+    _self_training,
+    _trainer,
+    load,
+    save,
+)
+from tests.conftest import tiny
+
+FAST = dict(pretrain_epochs=2, max_epochs=2, dropout=0.0)
+
+
+def _unlabel(y, every):
+    y = y.copy()
+    y[np.arange(len(y)) % every != 0] = -1
+    return y
+
+
+def test_select_pseudo_labels_known_answer():
+    proba = np.array(
+        [
+            [0.95, 0.05, 0.00],  # confident: class 0
+            [0.50, 0.40, 0.10],  # not confident
+            [0.05, 0.05, 0.90],  # exactly at the threshold: class 2
+            [0.10, 0.89, 0.01],  # just below
+            [0.00, 1.00, 0.00],  # class 1
+        ]
+    )
+    selected, labels = _self_training.select_pseudo_labels(proba, 0.9)
+    np.testing.assert_array_equal(selected, [True, False, True, False, True])
+    np.testing.assert_array_equal(labels, [0, 2, 1])
+    selected, labels = _self_training.select_pseudo_labels(proba, 1.0)
+    np.testing.assert_array_equal(selected, [False, False, False, False, True])
+    np.testing.assert_array_equal(labels, [1])
+
+
+def test_log_proba_from_logits_known_answer():
+    # Two classes: one logit z, p(1) = sigmoid(z).
+    z = np.array([[0.0], [np.log(3.0)]])
+    np.testing.assert_allclose(
+        np.exp(_self_training.log_proba_from_logits(z)),
+        [[0.5, 0.5], [0.25, 0.75]],
+    )
+    # Softmax, stable for large logits.
+    z = np.array([[1000.0, 1000.0 + np.log(2.0), 1000.0]])
+    np.testing.assert_allclose(
+        np.exp(_self_training.log_proba_from_logits(z)), [[0.25, 0.5, 0.25]]
+    )
+
+
+def test_minus_one_without_pretraining_warns(classification_data):
+    X, y = classification_data
+    clf = tiny(DeepStackClassifier, max_epochs=1)
+    with pytest.warns(UserWarning, match=r"y contains -1 \(100 of 200 rows\)"):
+        clf.fit(X, _unlabel(y, 2))
+    # -1 was fitted as a class, as before.
+    np.testing.assert_array_equal(clf.classes_, [-1, 0, 1, 2])
+
+
+def test_minus_one_one_binary_targets_do_not_warn(binary_data):
+    X, y = binary_data
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        clf = tiny(DeepStackClassifier, max_epochs=1).fit(X, np.where(y, 1, -1))
+    np.testing.assert_array_equal(clf.classes_, [-1, 1])
+
+
+def test_auto_pretrains_when_most_rows_are_unlabeled(classification_data):
+    X, y = classification_data
+    clf = tiny(DeepStackClassifier, pretrain="auto", **FAST)
+    clf.fit(X, _unlabel(y, 4))  # 50 labeled, 150 unlabeled
+    np.testing.assert_array_equal(clf.classes_, [0, 1, 2])
+    assert len(clf.pretraining_history_) == 1
+    # Pretraining saw the labeled training rows and the unlabeled ones.
+    assert clf.pretraining_history_[0]["n_samples"] == 50 - 5 + 150
+
+
+def test_auto_does_not_pretrain_on_labeled_data(classification_data):
+    X, y = classification_data
+    clf = tiny(DeepStackClassifier, pretrain="auto", **FAST).fit(X, y)
+    assert clf.pretraining_history_ == []
+    # As many unlabeled rows as labeled: not "more", so -1 is a class (warned).
+    with pytest.warns(UserWarning, match="y contains -1"):
+        clf.fit(X, _unlabel(y, 2))
+    assert clf.pretraining_history_ == []
+    np.testing.assert_array_equal(clf.classes_, [-1, 0, 1, 2])
+
+
+def test_self_training_adds_the_confident_rows(classification_data, monkeypatch):
+    X, y = classification_data
+    y_semi = _unlabel(y, 4)
+    fitted = []
+    train = _trainer.train
+
+    def spy(model, data, *args, **kwargs):
+        if model.name == "deepstack":
+            fitted.append(data)
+        return train(model, data, *args, **kwargs)
+
+    monkeypatch.setattr(_trainer, "train", spy)
+    # threshold 1/3: a softmax over 3 classes always reaches it, so the
+    # first round pseudo-labels every unlabeled row and the second has none.
+    clf = tiny(
+        DeepStackClassifier,
+        semi_supervised="self_training",
+        pseudo_label_threshold=1 / 3,
+        self_training_rounds=3,
+        **FAST,
+    ).fit(X, y_semi)
+    assert clf.n_pseudo_labeled_ == [150]
+    assert [data[0].shape[0] for data in fitted] == [45, 45 + 150]
+    assert clf.pretraining_history_ == []  # self-training without pretraining
+    # The pseudo-labels are the first model's predictions of those rows.
+    assert set(np.unique(fitted[1][1])) <= {0, 1, 2}
+    assert len(fitted[1][1]) == 195
+
+
+def test_self_training_threshold_one_adds_nothing(classification_data):
+    X, y = classification_data
+    clf = tiny(
+        DeepStackClassifier,
+        semi_supervised="self_training",
+        pseudo_label_threshold=1.0,
+        **FAST,
+    ).fit(X, _unlabel(y, 4))
+    assert clf.n_pseudo_labeled_ == []
+    np.testing.assert_array_equal(clf.classes_, [0, 1, 2])
+
+
+def test_self_training_with_pretraining_and_weights(classification_data, tmp_path):
+    X, y = classification_data
+    clf = tiny(
+        DeepStackClassifier,
+        pretrain="auto",
+        semi_supervised="self_training",
+        pseudo_label_threshold=0.5,
+        self_training_rounds=2,
+        **FAST,
+    ).fit(X, _unlabel(y, 4), sample_weight=np.ones(len(y)))
+    assert len(clf.pretraining_history_) == 1
+    assert 1 <= len(clf.n_pseudo_labeled_) <= 2
+    assert sum(clf.n_pseudo_labeled_) <= 150
+    assert clf.predict_proba(X).shape == (200, 3)
+    # Safe save / load keeps the resolved "auto" and the self-training record.
+    save(clf, tmp_path / "clf")
+    loaded = load(tmp_path / "clf")
+    assert loaded.n_pseudo_labeled_ == clf.n_pseudo_labeled_
+    assert loaded._resolved_pretrain() == "denoising"
+    np.testing.assert_array_equal(loaded.predict_proba(X), clf.predict_proba(X))
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        dict(semi_supervised="pseudo"),
+        dict(pseudo_label_threshold=0.0),
+        dict(self_training_rounds=0),
+        dict(pretrain="always"),
+    ],
+)
+def test_bad_semi_supervised_parameters(classification_data, params):
+    X, y = classification_data
+    with pytest.raises(ValueError):
+        tiny(DeepStackClassifier, **params).fit(X, y)
+
+
+def test_regressor_nan_targets_are_unlabeled_with_pretraining(regression_data):
+    X, y = regression_data
+    y = np.asarray(y, dtype=np.float64).copy()
+    n = len(y)
+    y[np.arange(n) % 4 != 0] = np.nan
+    n_labeled = int(np.isfinite(y).sum())
+    reg = tiny(DeepStackRegressor, pretrain="auto", **FAST).fit(X, y)
+    assert len(reg.pretraining_history_) == 1
+    n_val = int(np.ceil(0.1 * n_labeled))
+    # Pretraining: labeled training rows + every unlabeled row.
+    assert reg.pretraining_history_[0]["n_samples"] == n - n_val
+    # The target statistics come from the labeled rows only.
+    np.testing.assert_allclose(reg.target_mean_, [np.nanmean(y)], rtol=1e-6)
+    assert np.all(np.isfinite(reg.predict(X)))
+
+
+def test_regressor_nan_targets_without_pretraining_are_an_error(regression_data):
+    X, y = regression_data
+    y = np.asarray(y, dtype=np.float64).copy()
+    y[:5] = np.nan
+    with pytest.raises(ValueError, match=r"y contains NaN in 5 of .*'auto'"):
+        tiny(DeepStackRegressor, **FAST).fit(X, y)
+    # "auto" with few NaN rows does not pretrain: still an error, saying why.
+    with pytest.raises(ValueError, match="outnumber the labeled rows"):
+        tiny(DeepStackRegressor, pretrain="auto", **FAST).fit(X, y)
