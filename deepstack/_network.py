@@ -318,6 +318,20 @@ def reseed(model, seed):
         state.assign(value.astype(keras.backend.standardize_dtype(state.dtype)))
 
 
+def jit_compile():
+    """The ``jit_compile`` every deepstack model is compiled with.
+
+    Chosen explicitly rather than left to Keras's ``"auto"``, which picks XLA
+    on TensorFlow whenever a GPU is visible: the fused epoch loop
+    (:mod:`deepstack._trainer`) runs TensorFlow as a graph ``tf.function``
+    without XLA (an XLA-compiled epoch, tried, was far slower on a CPU: its
+    batch slices have dynamic shapes), so "auto" sent every default TensorFlow fit on a
+    GPU back to ``Model.fit``. JAX keeps "auto" (``jax.jit``, which its fused
+    epoch needs).
+    """
+    return False if keras.backend.backend() == "tensorflow" else "auto"
+
+
 def build_optimizer(model):
     """Create ``model``'s optimizer variables now, outside any traced function.
 

@@ -642,6 +642,7 @@ class BaseDeepStack(BaseEstimator):
             loss=loss,
             metrics=metrics,
             weighted_metrics=[],
+            jit_compile=_network.jit_compile(),
         )
 
     def _pretrain_config(self):
