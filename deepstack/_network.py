@@ -5,6 +5,7 @@ The layer names are part of the contract: pretraining, diagnostics and the
 batch-norm statistics pass find the hidden layers by name.
 """
 
+import math
 import warnings
 from numbers import Integral
 
@@ -316,6 +317,20 @@ def reseed(model, seed):
         state = generator.state
         value = np.array([rng.randint(0, 2**31 - 1), 0])
         state.assign(value.astype(keras.backend.standardize_dtype(state.dtype)))
+
+
+def auto_batch_size(n_rows):
+    """The mini-batch size ``batch_size="auto"`` gives ``n_rows`` training rows.
+
+    32 up to 3,200 rows, then about ``n_rows / 100`` rounded to a power of
+    two, at most 512 (so an epoch takes about 100 steps): per-step dispatch,
+    not arithmetic, is the cost of a small network's step on a CPU
+    (``benchmarks/medium_table.py``). The rule the main job's table defaults
+    use.
+    """
+    if n_rows <= 3200:
+        return 32
+    return int(min(512, 2 ** round(math.log2(n_rows / 100))))
 
 
 def jit_compile():

@@ -155,7 +155,10 @@ class BaseDeepStack(BaseEstimator):
         ],
         "momentum": [Interval(Real, 0.0, 1.0, closed="left")],
         "nesterov": ["boolean"],
-        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "batch_size": [
+            Interval(Integral, 1, None, closed="left"),
+            StrOptions({"auto"}),
+        ],
         "max_epochs": [Interval(Integral, 1, None, closed="left")],
         "early_stopping": ["boolean"],
         "validation_fraction": [Interval(Real, 0.0, 1.0, closed="neither")],
@@ -706,7 +709,7 @@ class BaseDeepStack(BaseEstimator):
             X,
             y,
             w,
-            batch_size=min(self.batch_size, X.shape[0]),
+            batch_size=min(self._batch_size(train[0].shape[0]), X.shape[0]),
             seed=seed,
         )
         return result.learning_rate
@@ -808,10 +811,19 @@ class BaseDeepStack(BaseEstimator):
             # Partial fits see one chunk at a time: its statistics would
             # replace the moving averages over the whole stream.
             set_population_statistics(
-                self.model_, train[0], batch_size=max(self.batch_size, 4096)
+                self.model_,
+                train[0],
+                batch_size=max(self._batch_size(train[0].shape[0]), 4096),
             )
         self._report_divergence()
         return history
+
+    def _batch_size(self, n_rows):
+        """The mini-batch size for ``n_rows`` training rows (``batch_size``
+        resolved: see :func:`deepstack._network.auto_batch_size`)."""
+        if self.batch_size == "auto":
+            return _network.auto_batch_size(n_rows)
+        return self.batch_size
 
     def _report_divergence(self):
         guard = next(
@@ -856,7 +868,11 @@ class BaseDeepStack(BaseEstimator):
             model,
             train,
             validation,
-            batch_size=self.batch_size if batch_size is None else batch_size,
+            batch_size=(
+                self._batch_size(train[0].shape[0])
+                if batch_size is None
+                else batch_size
+            ),
             epochs=initial_epoch + epochs,
             initial_epoch=initial_epoch,
             callbacks=callbacks,

@@ -56,8 +56,12 @@ default="relu"
         Momentum of "sgd".
     nesterov : bool, default=False
         Nesterov momentum for "sgd".
-    batch_size : int, default=32
-        Mini-batch size (capped at the number of training samples).
+    batch_size : int or "auto", default=32
+        Mini-batch size (capped at the number of training samples). "auto"
+        follows the number of training rows: 32 up to 3,200 rows, then about
+        rows / 100 rounded to a power of two, at most 512 (about 100 steps an
+        epoch; on a CPU each step of a small network costs its dispatch, not
+        its arithmetic). The main job's table defaults use the same rule.
     max_epochs : int, default=200
         Most epochs per ``fit``.
     early_stopping : bool, default=True
