@@ -11,6 +11,7 @@ learning-rate finder and the keras-tuner HyperModel the same two steps
 without reaching into the estimator's private methods.
 """
 
+import contextlib
 import copy
 import functools
 import os
@@ -37,7 +38,7 @@ from deepstack import (
     _random,
     _trainer,
 )
-from deepstack._compat import Interval, StrOptions, check_sample_weight
+from deepstack._compat import HasMethods, Interval, StrOptions, check_sample_weight
 from deepstack._split import n_validation, train_validation_split
 from deepstack.callbacks import (
     DivergenceError,
@@ -193,6 +194,11 @@ class BaseDeepStack(BaseEstimator):
         "pretrain_learning_rate": [Interval(Real, 0.0, None, closed="neither")],
         "pretrain_batch_size": [Interval(Integral, 1, None, closed="left")],
         "finetune": [StrOptions(set(_pretraining.FINETUNE))],
+        "distribution": [
+            None,
+            StrOptions({"auto"}),
+            HasMethods(["scope", "get_data_layout"]),
+        ],
     }
 
     def __init__(
@@ -247,6 +253,7 @@ class BaseDeepStack(BaseEstimator):
         pretrain_learning_rate=1e-3,
         pretrain_batch_size=32,
         finetune="all",
+        distribution=None,
     ):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
@@ -297,6 +304,7 @@ class BaseDeepStack(BaseEstimator):
         self.pretrain_learning_rate = pretrain_learning_rate
         self.pretrain_batch_size = pretrain_batch_size
         self.finetune = finetune
+        self.distribution = distribution
 
     def _check_params(self):
         self._validate_params()
@@ -362,26 +370,51 @@ class BaseDeepStack(BaseEstimator):
         self : object
             The fitted estimator.
         """
-        continuing = self.warm_start and hasattr(self, "model_")
-        run = self._prepare(
-            X,
-            y,
-            sample_weight,
-            X_val=X_val,
-            y_val=y_val,
-            reset=not continuing,
-            build=not continuing,
-        )
-        if not continuing:
-            self._reset_fit_state()
-            self.model_ = run.model
-            self.pretraining_history_ = self._pretrain_network(
-                self.model_, run.network_inputs, run.seed
+        with self._distribution_scope():
+            continuing = self.warm_start and hasattr(self, "model_")
+            run = self._prepare(
+                X,
+                y,
+                sample_weight,
+                X_val=X_val,
+                y_val=y_val,
+                reset=not continuing,
+                build=not continuing,
             )
-        self._fit_network(
-            run.train, run.validation, epochs=self.max_epochs, seed=run.seed
-        )
+            if not continuing:
+                self._reset_fit_state()
+                self.model_ = run.model
+                self.pretraining_history_ = self._pretrain_network(
+                    self.model_, run.network_inputs, run.seed
+                )
+            self._fit_network(
+                run.train, run.validation, epochs=self.max_epochs, seed=run.seed
+            )
         return self
+
+    def _distribution_scope(self):
+        """The scope of ``distribution``, resolved (a null context for one
+        device). Model building and training run inside it, so the
+        variables are laid out across the devices and the fused loop shards
+        each batch (:mod:`deepstack._trainer_jax`)."""
+        self._check_params()
+        distribution = self.distribution
+        if distribution is None:
+            return contextlib.nullcontext()
+        backend = keras.backend.backend()
+        if distribution == "auto":
+            devices = keras.distribution.list_devices() if backend == "jax" else []
+            if len(devices) < 2:
+                return contextlib.nullcontext()
+            distribution = keras.distribution.DataParallel(devices=devices)
+        elif backend != "jax":
+            raise ValueError(
+                f"distribution={distribution!r} needs the JAX backend "
+                f"(KERAS_BACKEND=jax); with {backend}, deepstack trains on one "
+                'device: set distribution=None (or "auto", which is one '
+                "device on backends other than JAX)."
+            )
+        return distribution.scope()
 
     def _prepare(
         self,
@@ -919,6 +952,13 @@ class BaseDeepStack(BaseEstimator):
         tags.input_tags.sparse = True
         tags.non_deterministic = False
         return tags
+
+
+def distribution_scope(estimator):
+    """The context ``estimator``'s ``distribution`` trains in (a null context
+    for one device): for :class:`~deepstack.DeepStackHyperModel`, which builds
+    and trains the estimator's network outside ``fit``."""
+    return estimator._distribution_scope()
 
 
 def prepare_training(estimator, X, y, sample_weight=None, **options):

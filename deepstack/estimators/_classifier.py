@@ -109,6 +109,7 @@ class DeepStackClassifier(ClassifierMixin, BaseDeepStack):
         pretrain_learning_rate=1e-3,
         pretrain_batch_size=32,
         finetune="all",
+        distribution=None,
         class_weight=None,
     ):
         super().__init__(
@@ -161,6 +162,7 @@ class DeepStackClassifier(ClassifierMixin, BaseDeepStack):
             pretrain_learning_rate=pretrain_learning_rate,
             pretrain_batch_size=pretrain_batch_size,
             finetune=finetune,
+            distribution=distribution,
         )
         self.class_weight = class_weight
 

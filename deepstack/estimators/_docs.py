@@ -185,7 +185,17 @@ default="relu"
         Mini-batch size of the pretraining.
     finetune : {"all", "head"}, default="all"
         After pretraining, train the whole network ("all") or keep the
-        pretrained layers frozen and train only the layers above ("head")."""
+        pretrained layers frozen and train only the layers above ("head").
+    distribution : None, "auto" or keras.distribution.Distribution, default=None
+        Data-parallel training (JAX backend): a Keras distribution such as
+        ``keras.distribution.DataParallel()``; the network's variables are
+        replicated on its devices and the fused loop splits each mini-batch
+        over them (use a batch size divisible by the number of devices).
+        "auto": all local devices with JAX when there are two or more, else
+        one device (always one on TensorFlow). A distribution object with
+        TensorFlow raises ``ValueError``. ``fit`` trains under the
+        distribution; prediction and a saved or pickled estimator do not
+        need it (they run on one device)."""
 
 COMMON_ATTRIBUTES = """\
     model_ : keras.Model
