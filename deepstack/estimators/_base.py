@@ -475,12 +475,13 @@ class BaseDeepStack(BaseEstimator):
         y_enc = self._encode_partial_target(y, first=first, **kwargs)
         sample_weight = self._sample_weights(X, y_enc, sample_weight)
         seed = self._seed()
-        if first:
-            self._reset_fit_state()
-            self.model_ = self._build_model(X, seed)
-        self._fit_network(
-            (X, y_enc, sample_weight), None, epochs=1, seed=seed, partial=True
-        )
+        with self._distribution_scope():
+            if first:
+                self._reset_fit_state()
+                self.model_ = self._build_model(X, seed)
+            self._fit_network(
+                (X, y_enc, sample_weight), None, epochs=1, seed=seed, partial=True
+            )
         return self
 
     def export(self, path, format="tf_saved_model", *, overwrite=False):
