@@ -5,6 +5,7 @@ The layer names are part of the contract: pretraining, diagnostics and the
 batch-norm statistics pass find the hidden layers by name.
 """
 
+import math
 import warnings
 from numbers import Integral
 
@@ -317,6 +318,34 @@ def reseed(model, seed):
         state = generator.state
         value = np.array([rng.randint(0, 2**31 - 1), 0])
         state.assign(value.astype(keras.backend.standardize_dtype(state.dtype)))
+
+
+def auto_batch_size(n_rows):
+    """The mini-batch size ``batch_size="auto"`` gives ``n_rows`` training rows.
+
+    32 up to 3,200 rows, then about ``n_rows / 100`` rounded to a power of
+    two, at most 512 (so an epoch takes about 100 steps): per-step dispatch,
+    not arithmetic, is the cost of a small network's step on a CPU
+    (``benchmarks/medium_table.py``). The rule the main job's table defaults
+    use.
+    """
+    if n_rows <= 3200:
+        return 32
+    return int(min(512, 2 ** round(math.log2(n_rows / 100))))
+
+
+def jit_compile():
+    """The ``jit_compile`` every deepstack model is compiled with.
+
+    Chosen explicitly rather than left to Keras's ``"auto"``, which picks XLA
+    on TensorFlow whenever a GPU is visible: the fused epoch loop
+    (:mod:`deepstack._trainer`) runs TensorFlow as a graph ``tf.function``
+    without XLA (an XLA-compiled epoch, tried, was far slower on a CPU: its
+    batch slices have dynamic shapes), so "auto" sent every default TensorFlow fit on a
+    GPU back to ``Model.fit``. JAX keeps "auto" (``jax.jit``, which its fused
+    epoch needs).
+    """
+    return False if keras.backend.backend() == "tensorflow" else "auto"
 
 
 def build_optimizer(model):

@@ -313,6 +313,7 @@ def _pretrain_layer(
     model.compile(
         optimizer=_network.make_optimizer(optimizer, learning_rate),
         loss=_keras_loss(layer_loss),
+        jit_compile=_network.jit_compile(),
     )
     train_rows, held_out_rows = val_rows
     callbacks, validation, train = [], None, inputs

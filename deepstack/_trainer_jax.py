@@ -12,6 +12,7 @@ weights, the learning rate and the metrics exactly as under ``Model.fit``.
 
 import jax
 import jax.numpy as jnp
+import keras
 
 from deepstack import _compat, _network
 
@@ -45,9 +46,16 @@ def epoch_runner(model, batch_size, train, validation, metrics):
     epoch), ``val_loss`` is the compiled loss with its regularization terms
     in inference mode, sample-weighted, as in the TensorFlow epoch.
     """
-    train = _on_device(train)
+    # Under a Keras distribution (``keras.distribution.DataParallel``), the
+    # rows are copied to every device once and each mini-batch is sharded
+    # along its first axis: XLA then runs the step on every device's share
+    # and all-reduces the gradients (the variables are replicated).
+    distribution = keras.distribution.distribution()
+    place = _on_device if distribution is None else _replicated(distribution)
+    shard = _identity if distribution is None else _sharded(distribution)
+    train = place(train)
     if validation is not None:
-        validation = _on_device(validation)
+        validation = place(validation)
     n_full, rest = divmod(train[0].shape[0], batch_size)
     # The metrics' variables exist already (_trainer._build_compiled_state).
     fresh_metric_state = [[v.value for v in m.variables] for m in metrics]
@@ -56,7 +64,7 @@ def epoch_runner(model, batch_size, train, validation, metrics):
     @jax.jit
     def run_epoch(state, order, train, validation, metric_state):
         def train_batch(state, rows):
-            return model.train_step(state, _take(train, rows))
+            return model.train_step(state, shard(_take(train, rows)))
 
         blocks = order[: n_full * batch_size].reshape(n_full, batch_size)
         tail = order[n_full * batch_size :] if rest else None
@@ -84,6 +92,42 @@ def epoch_runner(model, batch_size, train, validation, metrics):
 
 def _on_device(arrays):
     return tuple(None if a is None else jnp.asarray(a) for a in arrays)
+
+
+def _identity(arrays):
+    return arrays
+
+
+def _replicated(distribution):
+    """``place(arrays)``: a full copy of each array on every device of
+    ``distribution``'s mesh."""
+    mesh = distribution.device_mesh.backend_mesh
+
+    def place(arrays):
+        sharding = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
+        return tuple(
+            None if a is None else jax.device_put(jnp.asarray(a), sharding)
+            for a in arrays
+        )
+
+    return place
+
+
+def _sharded(distribution):
+    """``shard(batch)`` inside the compiled epoch: each array split along
+    its first (batch) axis as ``distribution`` lays data out."""
+
+    def shard(arrays):
+        return tuple(
+            None
+            if a is None
+            else jax.lax.with_sharding_constraint(
+                a, distribution.get_data_layout(a.shape).backend_layout
+            )
+            for a in arrays
+        )
+
+    return shard
 
 
 def _take(data, rows):

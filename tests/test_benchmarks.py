@@ -29,6 +29,8 @@ TINY = {
     + ["--batch-sizes", "64", "--methods", "raw_jax", "deepstack"],
     "gridsearch_speed": ["--shapes", "1", "--max-epochs", "1", "--n-samples", "150"]
     + ["--no-profile", "--methods", "deepstack"],
+    "medium_table": ["--rows", "400", "--features", "10", "--max-epochs", "1"]
+    + ["--variants", "mlp", "deepstack_batch_auto"],
     "memory": ["--fits", "2", "--epochs", "1", "--hidden", "4", "--n-samples", "60"]
     + ["--variants", "deepstack", "--in-process"],
     "overhead": ["--epochs", "1", "--repeats", "1", "--hidden", "8"]
@@ -130,6 +132,15 @@ def _gridsearch_speed(payload):
     assert search["method"] == "deepstack" and search["best_epochs"] == 1
     assert search["fits"] == search["candidates"] * 3 + 1  # 3-fold CV + refit
     assert 0.0 < search["seconds_per_fit"] <= search["wall_seconds"]
+
+
+def _medium_table(payload):
+    assert payload["rows"] == 400 and payload["features"] == 10
+    mlp, deepstack = payload["summary"]
+    assert mlp["variant"] == "mlp" and mlp["x_mlp_time"] == 1.0
+    assert deepstack["variant"] == "deepstack_batch_auto"
+    assert deepstack["batch_size"] == "auto" and deepstack["epochs"] == 1
+    assert 0.4 < deepstack["accuracy"] <= 1.0  # binary: near chance or above
 
 
 def _memory(payload):
@@ -235,6 +246,7 @@ CHECKS = {
     "digits_defaults": _digits_defaults,
     "gpu_throughput": _gpu_throughput,
     "gridsearch_speed": _gridsearch_speed,
+    "medium_table": _medium_table,
     "memory": _memory,
     "overhead": _overhead,
     "pretraining_cost": _pretraining_cost,

@@ -324,3 +324,34 @@ def test_fits_leave_no_optimizer_graphs_behind(classification_data, monkeypatch)
     clf = tiny(DeepStackClassifier, hidden_layer_sizes=(4,), max_epochs=1)
     clf.fit(X, y)
     assert optimizer_graphs() > before
+
+
+def test_batch_size_auto_follows_the_number_of_training_rows(monkeypatch):
+    from deepstack import _network, _trainer
+
+    assert [_network.auto_batch_size(n) for n in (10, 3200, 3201, 6400)] == [
+        32,
+        32,
+        32,
+        64,
+    ]
+    assert _network.auto_batch_size(21_000) == 256
+    assert _network.auto_batch_size(10**7) == 512
+    sizes = []
+    train = _trainer.train
+    monkeypatch.setattr(
+        _trainer,
+        "train",
+        lambda *a, **k: sizes.append(k["batch_size"]) or train(*a, **k),
+    )
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(7200, 3)).astype("float32")
+    y = (X[:, 0] > 0).astype(int)
+    clf = DeepStackClassifier(
+        (4,), batch_size="auto", max_epochs=1, validation_fraction=0.1
+    )
+    clf.fit(X, y)
+    assert clf.batch_size == "auto"  # the parameter is kept as given
+    assert sizes == [64]  # 6,480 training rows
+    clf.set_params(batch_size=16).fit(X[:100], y[:100])
+    assert sizes[-1] == 16

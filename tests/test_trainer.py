@@ -194,6 +194,39 @@ def test_estimator_trains_with_the_fused_loop_unless_it_cannot(
     assert "val_loss" in capsys.readouterr().out
 
 
+@pytest.mark.parametrize("auto_resolves_to_xla", [False, True])
+def test_default_fit_takes_the_fused_loop_even_where_auto_means_xla(
+    classification_data, monkeypatch, auto_resolves_to_xla
+):
+    # Keras's jit_compile="auto" means XLA on TensorFlow with a GPU (and on
+    # JAX); simulate that machine on a CPU. The estimators choose
+    # jit_compile themselves, so a default fit still takes the fused loop:
+    # a graph tf.function on TensorFlow, a jax.jit on JAX.
+    monkeypatch.setattr(
+        keras.Model, "_resolve_auto_jit_compile", lambda self: auto_resolves_to_xla
+    )
+    taken = []
+    fit_epochs = _trainer.fit_epochs
+    monkeypatch.setattr(
+        _trainer,
+        "fit_epochs",
+        lambda model, *args, **kwargs: (
+            taken.append(model.jit_compile) or fit_epochs(model, *args, **kwargs)
+        ),
+    )
+    X, y = classification_data
+    clf = tiny(DeepStackClassifier, max_epochs=2, random_state=0).fit(X, y)
+    jax = keras.backend.backend() == "jax"
+    jit = auto_resolves_to_xla if jax else False
+    # JAX's fused epoch is a jax.jit: a model Keras will not jit (never the
+    # case for deepstack's networks) falls back to Model.fit.
+    fused = auto_resolves_to_xla or not jax
+    assert clf.model_.jit_compile == jit
+    assert taken == ([jit] if fused else [])
+    assert (clf.model_.train_function is None) is fused
+    assert _trainer.supported(clf.model_, clf.callbacks_, verbose=0) is fused
+
+
 def test_validation_in_chunks_equals_one_pass(monkeypatch):
     X, y, w = _problem(n=150)
     validation = (X[100:], y[100:], w[100:])

@@ -11,6 +11,7 @@ learning-rate finder and the keras-tuner HyperModel the same two steps
 without reaching into the estimator's private methods.
 """
 
+import contextlib
 import copy
 import functools
 import os
@@ -38,7 +39,7 @@ from deepstack import (
     _random,
     _trainer,
 )
-from deepstack._compat import Interval, StrOptions, check_sample_weight
+from deepstack._compat import HasMethods, Interval, StrOptions, check_sample_weight
 from deepstack._split import n_validation, train_validation_split
 from deepstack.callbacks import (
     DivergenceError,
@@ -156,7 +157,10 @@ class BaseDeepStack(BaseEstimator):
         ],
         "momentum": [Interval(Real, 0.0, 1.0, closed="left")],
         "nesterov": ["boolean"],
-        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "batch_size": [
+            Interval(Integral, 1, None, closed="left"),
+            StrOptions({"auto"}),
+        ],
         "max_epochs": [Interval(Integral, 1, None, closed="left")],
         "early_stopping": ["boolean"],
         "validation_fraction": [Interval(Real, 0.0, 1.0, closed="neither")],
@@ -192,6 +196,11 @@ class BaseDeepStack(BaseEstimator):
         "pretrain_learning_rate": [Interval(Real, 0.0, None, closed="neither")],
         "pretrain_batch_size": [Interval(Integral, 1, None, closed="left")],
         "finetune": [StrOptions(set(_pretraining.FINETUNE))],
+        "distribution": [
+            None,
+            StrOptions({"auto"}),
+            HasMethods(["scope", "get_data_layout"]),
+        ],
     }
 
     def __init__(
@@ -247,6 +256,7 @@ class BaseDeepStack(BaseEstimator):
         pretrain_learning_rate=1e-3,
         pretrain_batch_size=32,
         finetune="all",
+        distribution=None,
     ):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
@@ -298,6 +308,7 @@ class BaseDeepStack(BaseEstimator):
         self.pretrain_learning_rate = pretrain_learning_rate
         self.pretrain_batch_size = pretrain_batch_size
         self.finetune = finetune
+        self.distribution = distribution
 
     def _check_params(self):
         self._validate_params()
@@ -401,42 +412,43 @@ class BaseDeepStack(BaseEstimator):
         self : object
             The fitted estimator.
         """
-        continuing = self.warm_start and hasattr(self, "model_")
-        resume = None
-        if self.checkpoint is not None and not continuing:
-            self._check_params()
-            resume = _checkpoint.read(self.checkpoint)
-        run = self._prepare(
-            X,
-            y,
-            sample_weight,
-            X_val=X_val,
-            y_val=y_val,
-            reset=not continuing,
-            build=not continuing,
-            seed=None if resume is None else resume.seed,
-        )
-        saving = None
-        if self.checkpoint is not None and not continuing:
-            saving = self._checkpoint_identity(run)
-            if resume is not None:
-                resume.check(saving["params"], saving["data"])
-        if not continuing:
-            self._reset_fit_state()
-            self.model_ = run.model
-            self.pretraining_history_ = self._pretrain_network(
-                self.model_, run.network_inputs, run.seed
+        with self._distribution_scope():
+            continuing = self.warm_start and hasattr(self, "model_")
+            resume = None
+            if self.checkpoint is not None and not continuing:
+                self._check_params()
+                resume = _checkpoint.read(self.checkpoint)
+            run = self._prepare(
+                X,
+                y,
+                sample_weight,
+                X_val=X_val,
+                y_val=y_val,
+                reset=not continuing,
+                build=not continuing,
+                seed=None if resume is None else resume.seed,
             )
-        self._fit_network(
-            run.train,
-            run.validation,
-            epochs=self.max_epochs,
-            seed=run.seed,
-            saving=saving,
-            resume=resume,
-        )
-        if run.X_unlabeled is not None and self._learns_from_unlabeled():
-            self._fit_unlabeled(run)
+            saving = None
+            if self.checkpoint is not None and not continuing:
+                saving = self._checkpoint_identity(run)
+                if resume is not None:
+                    resume.check(saving["params"], saving["data"])
+            if not continuing:
+                self._reset_fit_state()
+                self.model_ = run.model
+                self.pretraining_history_ = self._pretrain_network(
+                    self.model_, run.network_inputs, run.seed
+                )
+            self._fit_network(
+                run.train,
+                run.validation,
+                epochs=self.max_epochs,
+                seed=run.seed,
+                saving=saving,
+                resume=resume,
+            )
+            if run.X_unlabeled is not None and self._learns_from_unlabeled():
+                self._fit_unlabeled(run)
         return self
 
     def _checkpoint_identity(self, run):
@@ -451,6 +463,30 @@ class BaseDeepStack(BaseEstimator):
             ),
             "seed": int(run.seed),
         }
+
+    def _distribution_scope(self):
+        """The scope of ``distribution``, resolved (a null context for one
+        device). Model building and training run inside it, so the
+        variables are laid out across the devices and the fused loop shards
+        each batch (:mod:`deepstack._trainer_jax`)."""
+        self._check_params()
+        distribution = self.distribution
+        if distribution is None:
+            return contextlib.nullcontext()
+        backend = keras.backend.backend()
+        if distribution == "auto":
+            devices = keras.distribution.list_devices() if backend == "jax" else []
+            if len(devices) < 2:
+                return contextlib.nullcontext()
+            distribution = keras.distribution.DataParallel(devices=devices)
+        elif backend != "jax":
+            raise ValueError(
+                f"distribution={distribution!r} needs the JAX backend "
+                f"(KERAS_BACKEND=jax); with {backend}, deepstack trains on one "
+                'device: set distribution=None (or "auto", which is one '
+                "device on backends other than JAX)."
+            )
+        return distribution.scope()
 
     def _prepare(
         self,
@@ -513,12 +549,13 @@ class BaseDeepStack(BaseEstimator):
         y_enc = self._encode_partial_target(y, first=first, **kwargs)
         sample_weight = self._sample_weights(X, y_enc, sample_weight)
         seed = self._seed()
-        if first:
-            self._reset_fit_state()
-            self.model_ = self._build_model(X, seed)
-        self._fit_network(
-            (X, y_enc, sample_weight), None, epochs=1, seed=seed, partial=True
-        )
+        with self._distribution_scope():
+            if first:
+                self._reset_fit_state()
+                self.model_ = self._build_model(X, seed)
+            self._fit_network(
+                (X, y_enc, sample_weight), None, epochs=1, seed=seed, partial=True
+            )
         return self
 
     def export(self, path, format="tf_saved_model", *, overwrite=False):
@@ -717,6 +754,7 @@ class BaseDeepStack(BaseEstimator):
             loss=loss,
             metrics=metrics,
             weighted_metrics=[],
+            jit_compile=_network.jit_compile(),
         )
 
     def _pretrain_config(self):
@@ -780,7 +818,7 @@ class BaseDeepStack(BaseEstimator):
             X,
             y,
             w,
-            batch_size=min(self.batch_size, X.shape[0]),
+            batch_size=min(self._batch_size(train[0].shape[0]), X.shape[0]),
             seed=seed,
         )
         return result.learning_rate
@@ -918,10 +956,19 @@ class BaseDeepStack(BaseEstimator):
             # Partial fits see one chunk at a time: its statistics would
             # replace the moving averages over the whole stream.
             set_population_statistics(
-                self.model_, train[0], batch_size=max(self.batch_size, 4096)
+                self.model_,
+                train[0],
+                batch_size=max(self._batch_size(train[0].shape[0]), 4096),
             )
         self._report_divergence()
         return history
+
+    def _batch_size(self, n_rows):
+        """The mini-batch size for ``n_rows`` training rows (``batch_size``
+        resolved: see :func:`deepstack._network.auto_batch_size`)."""
+        if self.batch_size == "auto":
+            return _network.auto_batch_size(n_rows)
+        return self.batch_size
 
     def _report_divergence(self):
         guard = next(
@@ -968,7 +1015,11 @@ class BaseDeepStack(BaseEstimator):
             model,
             train,
             validation,
-            batch_size=self.batch_size if batch_size is None else batch_size,
+            batch_size=(
+                self._batch_size(train[0].shape[0])
+                if batch_size is None
+                else batch_size
+            ),
             epochs=initial_epoch + epochs,
             initial_epoch=initial_epoch,
             callbacks=callbacks,
@@ -1016,6 +1067,13 @@ class BaseDeepStack(BaseEstimator):
         tags.input_tags.sparse = True
         tags.non_deterministic = False
         return tags
+
+
+def distribution_scope(estimator):
+    """The context ``estimator``'s ``distribution`` trains in (a null context
+    for one device): for :class:`~deepstack.DeepStackHyperModel`, which builds
+    and trains the estimator's network outside ``fit``."""
+    return estimator._distribution_scope()
 
 
 def prepare_training(estimator, X, y, sample_weight=None, **options):

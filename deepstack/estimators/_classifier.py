@@ -132,6 +132,7 @@ class DeepStackClassifier(ClassifierMixin, BaseDeepStack):
         pretrain_learning_rate=1e-3,
         pretrain_batch_size=32,
         finetune="all",
+        distribution=None,
         class_weight=None,
         semi_supervised=None,
         pseudo_label_threshold=0.9,
@@ -188,6 +189,7 @@ class DeepStackClassifier(ClassifierMixin, BaseDeepStack):
             pretrain_learning_rate=pretrain_learning_rate,
             pretrain_batch_size=pretrain_batch_size,
             finetune=finetune,
+            distribution=distribution,
         )
         self.class_weight = class_weight
         self.semi_supervised = semi_supervised

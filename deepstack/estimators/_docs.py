@@ -56,8 +56,12 @@ default="relu"
         Momentum of "sgd".
     nesterov : bool, default=False
         Nesterov momentum for "sgd".
-    batch_size : int, default=32
-        Mini-batch size (capped at the number of training samples).
+    batch_size : int or "auto", default=32
+        Mini-batch size (capped at the number of training samples). "auto"
+        follows the number of training rows: 32 up to 3,200 rows, then about
+        rows / 100 rounded to a power of two, at most 512 (about 100 steps an
+        epoch; on a CPU each step of a small network costs its dispatch, not
+        its arithmetic). The main job's table defaults use the same rule.
     max_epochs : int, default=200
         Most epochs per ``fit``.
     early_stopping : bool, default=True
@@ -205,7 +209,17 @@ default="relu"
         Mini-batch size of the pretraining.
     finetune : {"all", "head"}, default="all"
         After pretraining, train the whole network ("all") or keep the
-        pretrained layers frozen and train only the layers above ("head")."""
+        pretrained layers frozen and train only the layers above ("head").
+    distribution : None, "auto" or keras.distribution.Distribution, default=None
+        Data-parallel training (JAX backend): a Keras distribution such as
+        ``keras.distribution.DataParallel()``; the network's variables are
+        replicated on its devices and the fused loop splits each mini-batch
+        over them (use a batch size divisible by the number of devices).
+        "auto": all local devices with JAX when there are two or more, else
+        one device (always one on TensorFlow). A distribution object with
+        TensorFlow raises ``ValueError``. ``fit`` trains under the
+        distribution; prediction and a saved or pickled estimator do not
+        need it (they run on one device)."""
 
 COMMON_ATTRIBUTES = """\
     model_ : keras.Model

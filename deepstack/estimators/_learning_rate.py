@@ -72,7 +72,7 @@ def find_learning_rate(
         X,
         y_enc,
         weights,
-        batch_size=min(est.batch_size, X.shape[0]),
+        batch_size=min(est._batch_size(X.shape[0]), X.shape[0]),
         start=start,
         factor=factor,
         min_learning_rate=min_learning_rate,

@@ -3,7 +3,11 @@
 import keras_tuner
 from sklearn.base import clone
 
-from deepstack.estimators._base import prepare_training, train_network
+from deepstack.estimators._base import (
+    distribution_scope,
+    prepare_training,
+    train_network,
+)
 from deepstack.tuning._space import HYPERBAND_PAST_TRIAL, ResolvedSpace
 
 
@@ -76,7 +80,9 @@ class DeepStackHyperModel(keras_tuner.HyperModel):
     def build(self, hp):
         """The compiled Keras model of the estimator with ``hp``'s values."""
         estimator = self._configured(hp)
-        return prepare_training(estimator, self.X, self.y, split=False).model
+        # Under ``distribution``, the variables are laid out on its devices.
+        with distribution_scope(estimator):
+            return prepare_training(estimator, self.X, self.y, split=False).model
 
     def fit(self, hp, model, x, y, validation_data=None, callbacks=None, **kwargs):
         """Train ``model`` like the estimator would, with keras-tuner's callbacks.
@@ -104,13 +110,14 @@ class DeepStackHyperModel(keras_tuner.HyperModel):
             )
         estimator = self._configured(hp)
         prepare_training(estimator, self.X, self.y, split=False, build=False)
-        return train_network(
-            estimator,
-            model,
-            x,
-            y,
-            validation_data=validation_data,
-            callbacks=list(callbacks or []),
-            pretrain=HYPERBAND_PAST_TRIAL not in hp.values,
-            **kwargs,
-        )
+        with distribution_scope(estimator):
+            return train_network(
+                estimator,
+                model,
+                x,
+                y,
+                validation_data=validation_data,
+                callbacks=list(callbacks or []),
+                pretrain=HYPERBAND_PAST_TRIAL not in hp.values,
+                **kwargs,
+            )

@@ -1,0 +1,143 @@
+"""Data-parallel training (``distribution``) on two virtual CPU devices.
+
+JAX sees two devices only when ``XLA_FLAGS`` says so before it starts, so
+the two-device runs happen in a fresh interpreter (``KERAS_BACKEND=jax``),
+which prints its results as JSON; a second fresh interpreter, with one
+device, unpickles the estimator and predicts.
+"""
+
+import json
+import os
+import pathlib
+import subprocess
+import sys
+import textwrap
+
+import keras
+import numpy as np
+import pytest
+
+from deepstack import DeepStackClassifier
+from tests.conftest import tiny
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+
+TWO_DEVICES = textwrap.dedent(
+    """
+    import json, pickle, sys
+    import jax, keras, numpy as np
+    from deepstack import DeepStackClassifier
+
+    assert len(jax.devices()) == 2, jax.devices()
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(160, 6)).astype("float32")
+    y = (X[:, 0] + X[:, 1] > 0).astype(int) + (X[:, 2] > 0.7)
+    shardings = []
+    train_step = keras.Model.train_step
+
+    def spy(self, state, data):
+        rows = data[0].shape
+        jax.debug.inspect_array_sharding(
+            data[0], callback=lambda s: shardings.append(s.shard_shape(rows)[0])
+        )
+        return train_step(self, state, data)
+
+    keras.Model.train_step = spy
+    params = dict(
+        hidden_layer_sizes=(16,), max_epochs=4, batch_size=16, random_state=0,
+        learning_rate=1e-2, dropout=0.0, input_dropout=0.0, l2=0.0,
+    )
+    out = {}
+    for name, distribution in [
+        ("one", None),
+        ("two", keras.distribution.DataParallel()),
+        ("auto", "auto"),
+    ]:
+        shardings.clear()
+        clf = DeepStackClassifier(distribution=distribution, **params).fit(X, y)
+        out[name] = {
+            "loss": clf.history_["loss"],
+            "proba": clf.predict_proba(X).tolist(),
+            "shardings": sorted(set(shardings)),
+            "variable_devices": len(clf.model_.trainable_variables[0].value.devices()),
+        }
+    clf.set_params(distribution=None)  # "auto" is plain; pickles as is
+    with open(sys.argv[1], "wb") as handle:
+        pickle.dump((clf, X), handle)
+    print(json.dumps(out))
+    """
+)
+
+ONE_DEVICE = textwrap.dedent(
+    """
+    import json, pickle, sys
+    import jax
+
+    assert len(jax.devices()) == 1
+    with open(sys.argv[1], "rb") as handle:
+        clf, X = pickle.load(handle)
+    print(json.dumps(clf.predict_proba(X).tolist()))
+    """
+)
+
+
+def _python(code, *args, devices):
+    env = {
+        **os.environ,
+        "KERAS_BACKEND": "jax",
+        "PYTHONPATH": str(ROOT),
+        "TF_CPP_MIN_LOG_LEVEL": "3",
+    }
+    env.pop("XLA_FLAGS", None)
+    if devices > 1:
+        env["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={devices}"
+    done = subprocess.run(
+        [sys.executable, "-c", code, *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=ROOT,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.slow
+def test_two_devices_train_like_one_and_the_model_predicts_on_one(tmp_path):
+    saved = tmp_path / "clf.pkl"
+    runs = _python(TWO_DEVICES, str(saved), devices=2)
+    one, two, auto = runs["one"], runs["two"], runs["auto"]
+    # Rows of a batch of 16 on each device. One device: the whole batch,
+    # variables on one device. Two: each batch split in halves, variables
+    # replicated on both.
+    assert one["shardings"] == [16]
+    assert one["variable_devices"] == 1
+    for run in (two, auto):
+        assert run["shardings"] == [8]
+        assert run["variable_devices"] == 2
+        np.testing.assert_allclose(run["loss"], one["loss"], rtol=1e-5)
+        np.testing.assert_allclose(run["proba"], one["proba"], atol=1e-5)
+    # Pickled after the two-device fit, predicted in a one-device process.
+    proba = _python(ONE_DEVICE, str(saved), devices=1)
+    np.testing.assert_allclose(proba, auto["proba"], atol=1e-6)
+
+
+def test_a_distribution_object_needs_jax(classification_data):
+    class Distribution:  # duck-typed like keras.distribution.Distribution
+        def scope(self):
+            raise AssertionError("not reached")
+
+        def get_data_layout(self, shape):
+            raise AssertionError("not reached")
+
+    X, y = classification_data
+    clf = tiny(DeepStackClassifier, distribution=Distribution())
+    if keras.backend.backend() == "jax":
+        pytest.skip("the error is TensorFlow's (and other one-device backends')")
+    with pytest.raises(ValueError, match="distribution=.*needs the JAX backend"):
+        clf.fit(X, y)
+    assert not hasattr(clf, "model_")
+    # "auto" is one device here: a plain fit.
+    clf.set_params(distribution="auto", max_epochs=1).fit(X, y)
+    assert clf.n_iter_ == 1
