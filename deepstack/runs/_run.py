@@ -22,6 +22,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline
 
 from deepstack import _io
+from deepstack._network import auto_batch_size
 from deepstack._version import __version__
 from deepstack.runs import _files
 from deepstack.runs._metrics import PRIMARY, task_metrics
@@ -74,8 +75,7 @@ def table_defaults(task, n_rows):
     - regression: no batch normalization and no dropout (both cost R² on the
       regression tables), the estimator's validation split and patience.
     """
-    batch = 32 if n_rows <= 3200 else min(512, 2 ** round(math.log2(n_rows / 100)))
-    params = {"batch_size": int(batch), "input_dropout": 0.0}
+    params = {"batch_size": auto_batch_size(n_rows), "input_dropout": 0.0}
     if task == "regression":
         params.update(batch_norm=False, dropout=0.0)
     else:
