@@ -25,11 +25,12 @@ import os
 import re
 import shutil
 import tempfile
-import zipfile
 
 import keras
 import numpy as np
 import scipy.sparse as sp
+
+from deepstack._arrays import load_plain_arrays
 
 FORMAT = "deepstack-checkpoint"
 FORMAT_VERSION = 1
@@ -86,14 +87,7 @@ def _array(key, arrays):
 
 
 def _load_arrays(path):
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            return {key: data[key] for key in data.files}
-    except (ValueError, OSError, zipfile.BadZipFile) as error:
-        raise ValueError(
-            f"Refusing {path}: it holds something other than plain arrays "
-            f"(pickled objects are never loaded): {error}"
-        ) from error
+    return load_plain_arrays(path)
 
 
 def parameters(params):

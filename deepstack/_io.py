@@ -21,10 +21,11 @@ import os
 import shutil
 import tempfile
 import warnings
-import zipfile
 
 import keras
 import numpy as np
+
+from deepstack._arrays import load_plain_arrays
 
 FORMAT = "deepstack-estimator"
 FORMAT_VERSION = 1
@@ -440,13 +441,4 @@ def _lookup_class(name, trusted):
 
 
 def _load_arrays(path):
-    if not os.path.exists(path):
-        raise ValueError(f"{path} is missing.")
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            return {key: data[key] for key in data.files}
-    except (ValueError, OSError, zipfile.BadZipFile) as error:
-        raise ValueError(
-            f"Refusing {path}: it holds something other than plain arrays "
-            f"(pickled objects are never loaded): {error}"
-        ) from error
+    return load_plain_arrays(path)

@@ -1,0 +1,24 @@
+"""Reading NumPy archives that can only hold plain arrays (never pickles)."""
+
+import os
+import zipfile
+
+import numpy as np
+
+
+def load_plain_arrays(path):
+    """The arrays of the ``.npz`` file at ``path`` as a dict.
+
+    Loaded with ``allow_pickle=False``: an archive holding a pickled object is
+    refused with a ``ValueError`` and nothing in it runs.
+    """
+    if not os.path.exists(path):
+        raise ValueError(f"{path} is missing.")
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return {key: data[key] for key in data.files}
+    except (ValueError, OSError, zipfile.BadZipFile) as error:
+        raise ValueError(
+            f"Refusing {path}: it holds something other than plain arrays "
+            f"(pickled objects are never loaded): {error}"
+        ) from error
