@@ -1,5 +1,6 @@
-"""Reading NumPy archives that can only hold plain arrays (never pickles)."""
+"""Reading saved state that can only hold plain values: JSON and NumPy arrays."""
 
+import json
 import os
 import zipfile
 
@@ -22,3 +23,12 @@ def load_plain_arrays(path):
             f"Refusing {path}: it holds something other than plain arrays "
             f"(pickled objects are never loaded): {error}"
         ) from error
+
+
+def load_json(path):
+    """The JSON document at ``path``; a ``ValueError`` if it is not valid JSON."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return json.load(handle)
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ValueError(f"{path} is not valid JSON: {error}") from error

@@ -30,7 +30,7 @@ import keras
 import numpy as np
 import scipy.sparse as sp
 
-from deepstack._arrays import load_plain_arrays
+from deepstack._arrays import load_json, load_plain_arrays
 
 FORMAT = "deepstack-checkpoint"
 FORMAT_VERSION = 1
@@ -212,11 +212,7 @@ def read(directory):
         return None
     path = os.path.join(directory, folders[-1][1])
     state_file = os.path.join(path, _STATE)
-    try:
-        with open(state_file, encoding="utf-8") as handle:
-            state = json.load(handle)
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise ValueError(f"{state_file} is not valid JSON: {error}") from error
+    state = load_json(state_file)
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise ValueError(f"{state_file} is not a deepstack checkpoint.")
     if state.get("format_version") != FORMAT_VERSION:

@@ -25,7 +25,7 @@ import warnings
 import keras
 import numpy as np
 
-from deepstack._arrays import load_plain_arrays
+from deepstack._arrays import load_json, load_plain_arrays
 
 FORMAT = "deepstack-estimator"
 FORMAT_VERSION = 1
@@ -365,11 +365,7 @@ def load(path, *, trusted=None):
     state_file = os.path.join(path, _STATE)
     if not os.path.isfile(state_file):
         raise FileNotFoundError(f"{path} holds no saved deepstack estimator.")
-    try:
-        with open(state_file, encoding="utf-8") as handle:
-            state = json.load(handle)
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise ValueError(f"{state_file} is not valid JSON: {error}") from error
+    state = load_json(state_file)
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise ValueError(f"{state_file} is not a deepstack save.")
     version = state.get("format_version")
