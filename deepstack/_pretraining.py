@@ -183,6 +183,7 @@ def pretrain_stack(
     tol=1e-4,
     seed=None,
     verbose=0,
+    callbacks=(),
 ):
     """Greedily train one autoencoder per entry of ``hidden_layer_sizes``.
 
@@ -219,6 +220,10 @@ def pretrain_stack(
         Seeds the split, the initial weights and the corruption.
     verbose : int
         Keras progress output.
+    callbacks : sequence of keras.callbacks.Callback
+        Follow each layer's training (epoch-level hooks keep the fused loop).
+        Before layer ``k`` of ``n`` starts, a callback that has a method
+        ``on_pretrain_layer_begin(k, n, epochs)`` is told.
 
     Returns
     -------
@@ -258,8 +263,17 @@ def pretrain_stack(
     )
     layers, inputs = [], X
     for k, (units, layer_seed) in enumerate(zip(sizes, layer_seeds), start=1):
+        for callback in callbacks:
+            if hasattr(callback, "on_pretrain_layer_begin"):
+                callback.on_pretrain_layer_begin(k, len(sizes), epochs)
         layer, inputs = _pretrain_layer(
-            inputs, units, k, val_rows=val_rows, seed=layer_seed, **settings
+            inputs,
+            units,
+            k,
+            val_rows=val_rows,
+            seed=layer_seed,
+            followers=list(callbacks),
+            **settings,
         )
         layers.append(layer)
     return layers
@@ -295,6 +309,7 @@ def _pretrain_layer(
     patience,
     tol,
     verbose,
+    followers,
 ):
     """Train layer ``k`` on ``inputs`` (the codes of the layers below);
     return its :class:`PretrainedLayer` and its codes (the next inputs)."""
@@ -335,7 +350,7 @@ def _pretrain_layer(
         validation,
         batch_size=batch_size,
         epochs=epochs,
-        callbacks=callbacks,
+        callbacks=[*callbacks, *followers],
         verbose=verbose,
         seed=seed,
     )
@@ -461,7 +476,7 @@ class PretrainConfig:
     finetune: str = "all"
 
 
-def initialize_network(config, model, X, seed):
+def initialize_network(config, model, X, seed, callbacks=()):
     """Pretrain ``model``'s hidden layers on ``X`` and copy the weights in.
 
     ``config`` is a :class:`PretrainConfig`. Returns the per-layer pretraining
@@ -472,7 +487,8 @@ def initialize_network(config, model, X, seed):
     bias): the initialized network computes the pretrained codes. With
     ``config.finetune == "head"`` the pretrained layers are frozen; Keras
     reads ``trainable`` at compile time, so the caller compiles ``model``
-    again.
+    again. ``callbacks`` follow each layer's training (see
+    :func:`pretrain_stack`).
     """
     hidden = _network.hidden_layers(model)
     n_layers = config.n_layers or len(hidden)
@@ -495,6 +511,7 @@ def initialize_network(config, model, X, seed):
         tol=config.tol,
         seed=seed,
         verbose=config.verbose,
+        callbacks=callbacks,
     )
     names = {layer.name for layer in model.layers}
     for i, (dense, pre) in enumerate(zip(hidden, layers), start=1):

@@ -35,7 +35,12 @@ def _parser():
     fit.add_argument("--test", help="labeled rows for test metrics (else a split)")
     fit.add_argument("--test-size", type=float, default=0.2)
     fit.add_argument("--unlabeled", help="rows without labels, for pretraining")
-    fit.add_argument("--pretrain", choices=["autoencoder", "denoising"])
+    fit.add_argument(
+        "--pretrain",
+        choices=["auto", "autoencoder", "denoising"],
+        help="greedy layer-wise pretraining; auto: when unlabeled rows outnumber "
+        "labeled ones",
+    )
     fit.add_argument("--search", choices=["random", "bayesian", "hyperband", "grid"])
     fit.add_argument("--max-trials", type=int, default=10)
     fit.add_argument("--time-limit", help="search budget, e.g. 90s, 20m, 1h")

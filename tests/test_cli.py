@@ -346,3 +346,22 @@ def test_sigint_leaves_the_folder_complete_or_absent(tables, tmp_path):
     else:
         assert process.returncode == 130, err
         assert b"interrupted; nothing was written" in err
+
+
+def test_fit_with_unlabeled_rows_and_pretrain_auto(tables, tmp_path, capsys):
+    train = pd.read_csv(tables / "train.csv")
+    unlabeled = tmp_path / "more.csv"
+    pd.concat([train] * 2).drop(columns=["species"]).to_csv(unlabeled, index=False)
+    out = tmp_path / "semi"
+    argv = ["fit", str(tables / "train.csv"), "--target", "species"]
+    argv += ["--unlabeled", str(unlabeled), "--pretrain", "auto", "--out", str(out)]
+    argv += ["--quiet", *TINY, "--param", "pretrain_epochs=2"]
+    assert main(argv) == 0
+    config = json.loads((out / "config.json").read_text())
+    # 600 unlabeled rows outnumber the 240 labeled training rows.
+    assert config["n_unlabeled"] == 600 and config["n_train"] == 240
+    assert (
+        "pretrain='auto': denoising pretraining on 600 unlabeled and 240 labeled rows"
+        in config["notes"]
+    )
+    assert config["params"]["pretrain"] == "denoising"

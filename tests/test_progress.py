@@ -18,23 +18,31 @@ def test_the_callback_has_no_batch_hooks_and_shares_its_display():
     assert restored.display is None and restored.max_epochs == 7
 
 
+class Recording(RunProgress):
+    """A display that records what the callback tells it."""
+
+    def __init__(self):
+        super().__init__(enabled=False)
+        self.events = []
+
+    def layer_started(self, layer, n_layers, epochs):
+        self.events.append(("layer", layer, n_layers, epochs))
+
+    def layer_ended(self):
+        self.events.append(("layer end",))
+
+    def fit_started(self, max_epochs):
+        self.events.append(("start", max_epochs))
+
+    def epoch_ended(self, epoch, logs):
+        self.events.append(("epoch", epoch, "val_accuracy" in logs))
+
+    def fit_ended(self, history):
+        self.events.append(("end", len(history["loss"])))
+
+
 def test_a_fit_feeds_the_display_every_epoch(classification_data):
     X, y = classification_data
-
-    class Recording(RunProgress):
-        def __init__(self):
-            super().__init__(enabled=False)
-            self.events = []
-
-        def fit_started(self, max_epochs):
-            self.events.append(("start", max_epochs))
-
-        def epoch_ended(self, epoch, logs):
-            self.events.append(("epoch", epoch, "val_accuracy" in logs))
-
-        def fit_ended(self, history):
-            self.events.append(("end", len(history["loss"])))
-
     display = Recording()
     clf = DeepStackClassifier(
         (8,),
@@ -51,6 +59,33 @@ def test_a_fit_feeds_the_display_every_epoch(classification_data):
         ("end", 4),
     ]
     assert clf.n_iter_ == 4
+
+
+def test_pretraining_gets_a_bar_per_layer_and_is_not_a_fit(classification_data):
+    X, y = classification_data
+    display = Recording()
+    clf = DeepStackClassifier(
+        (8, 4),
+        max_epochs=2,
+        pretrain="autoencoder",
+        pretrain_epochs=3,
+        random_state=0,
+        callbacks=[ProgressCallback(display, max_epochs=2)],
+    ).fit(X, y)
+    # Reconstruction losses only: no val_accuracy while pretraining.
+    layer = [("epoch", e, False) for e in range(3)] + [("layer end",)]
+    assert display.events == [
+        ("layer", 1, 2, 3),
+        *layer,
+        ("layer", 2, 2, 3),
+        *layer,
+        ("start", 2),
+        ("epoch", 0, True),
+        ("epoch", 1, True),
+        ("end", 2),
+    ]
+    # The layers' histories are the pretraining's own, three epochs each.
+    assert [len(h["loss"]) for h in clf.pretraining_history_] == [3, 3]
 
 
 def test_bars_and_stages_on_a_terminal(capsys):

@@ -179,6 +179,61 @@ def test_unlabeled_rows_feed_pretraining(penguins_files):
     )
 
 
+@pytest.mark.parametrize("n_unlabeled, n_layers", [(200, 1), (50, 0)])
+def test_pretrain_auto_follows_the_share_of_unlabeled_rows(
+    penguins_files, n_unlabeled, n_layers
+):
+    frame = pd.read_csv(penguins_files / "train.csv")
+    frame.loc[: n_unlabeled - 1, "species"] = None
+    run = fit_table(
+        frame,
+        "species",
+        pretrain="auto",
+        params={**TINY, "max_epochs": 3, "pretrain_epochs": 2},
+        progress=False,
+    )
+    n_labeled = run.config["n_train"]
+    assert len(run.estimator.pretraining_history_) == n_layers
+    assert run.estimator.pretrain == ("denoising" if n_layers else None)
+    if n_layers:
+        assert run.config["n_unlabeled"] == n_unlabeled
+        expected = (
+            f"pretrain='auto': denoising pretraining on {n_unlabeled} unlabeled "
+            f"and {n_labeled} labeled rows"
+        )
+    else:
+        assert run.config["n_unlabeled"] == 0
+        expected = (
+            f"pretrain='auto': no pretraining, the {n_unlabeled} unlabeled row(s) "
+            f"do not outnumber the {n_labeled} labeled ones and are left out"
+        )
+    assert expected in run.config["notes"]
+    # The classes are the penguins' species, never the unlabeled marker.
+    assert -1 not in list(run.estimator.classes_)
+
+
+def test_regression_rows_without_target_feed_pretraining(tmp_path):
+    frame, target = load_table("diabetes")
+    unlabeled = frame.iloc[:300].drop(columns=[target])
+    labeled = frame.iloc[300:]
+    run = fit_table(
+        labeled,
+        target,
+        unlabeled=unlabeled,
+        pretrain="auto",
+        params={**TINY, "max_epochs": 3, "pretrain_epochs": 2},
+        progress=False,
+    )
+    assert run.task == "regression"
+    assert run.config["n_unlabeled"] == 300
+    # 300 unlabeled rows against 113 labeled training rows: "auto" pretrains
+    # on the unlabeled rows and the labeled rows the fine-tuning trains on
+    # (the estimator's validation rows, 12 of 113, stay out of both).
+    assert run.config["n_train"] == 113
+    (history,) = run.estimator.pretraining_history_
+    assert history["n_samples"] == 300 + 113 - 12
+
+
 def test_regression_with_weights_and_dropped_columns(tmp_path):
     frame, target = load_table("diabetes")
     frame["weight"] = np.where(frame["age"] > 0, 2.0, 1.0)

@@ -791,7 +791,16 @@ class BaseDeepStack(BaseEstimator):
                 "(if it fits in memory) or set pretrain=None."
             )
         config = self._pretrain_config()
-        histories = _pretraining.initialize_network(config, model, X, seed)
+        # Callbacks that say so (``pretraining = True``, e.g. the main job's
+        # progress display) also follow each layer's pretraining.
+        followers = [
+            copy.deepcopy(cb)
+            for cb in (self.callbacks or [])
+            if getattr(cb, "pretraining", False)
+        ]
+        histories = _pretraining.initialize_network(
+            config, model, X, seed, callbacks=followers
+        )
         if config.finetune == "head":
             # The frozen layers take effect at compile time.
             self._compile(model)

@@ -107,6 +107,22 @@ class RunProgress:
         score = _best_of(history)
         if score is not None and (self._best is None or score[1] > self._best[1]):
             self._best = score
+        self._close_bar()
+
+    def layer_started(self, layer, n_layers, epochs):
+        """A bar for the pretraining of one hidden layer (not a trial)."""
+        if self._progress is None:
+            return
+        label = f"pretrain layer {layer}/{n_layers}"
+        if self.max_trials and self._fits < self.max_trials:
+            label = f"trial {self._fits + 1}/{self.max_trials} {label}"
+        self._task = self._progress.add_task(label, total=epochs, status="")
+
+    def layer_ended(self):
+        self._close_bar()
+
+    def _close_bar(self):
+        # A fit that stopped early: the bar ends where the fit ended.
         if self._progress is not None and self._task is not None:
             task = next(t for t in self._progress.tasks if t.id == self._task)
             self._progress.update(self._task, total=task.completed)
@@ -140,7 +156,9 @@ class ProgressCallback(keras.callbacks.Callback):
     """Feeds a :class:`RunProgress` at the end of each epoch.
 
     Deep copies (an estimator copies its callbacks for every fit) share the
-    display; pickled copies leave it behind.
+    display; pickled copies leave it behind. It also follows pretraining
+    (``pretraining = True``): each hidden layer's autoencoder gets a bar of
+    its own, which neither counts as a trial nor as a fit.
 
     Parameters
     ----------
@@ -149,10 +167,13 @@ class ProgressCallback(keras.callbacks.Callback):
         The epochs a fit may run (the bar's length).
     """
 
+    pretraining = True
+
     def __init__(self, display=None, max_epochs=None):
         super().__init__()
         self.display = display
         self.max_epochs = max_epochs
+        self._layer = None
 
     def __deepcopy__(self, memo):
         return type(self)(self.display, self.max_epochs)
@@ -162,9 +183,16 @@ class ProgressCallback(keras.callbacks.Callback):
         state["display"] = None
         return state
 
+    def on_pretrain_layer_begin(self, layer, n_layers, epochs):
+        self._layer = (layer, n_layers, epochs)
+
     def on_train_begin(self, logs=None):
         self._history = {}
-        if self.display is not None:
+        if self.display is None:
+            return
+        if self._layer is not None:
+            self.display.layer_started(*self._layer)
+        else:
             self.display.fit_started(self.max_epochs)
 
     def on_epoch_end(self, epoch, logs=None):
@@ -175,5 +203,10 @@ class ProgressCallback(keras.callbacks.Callback):
             self.display.epoch_ended(epoch, logs)
 
     def on_train_end(self, logs=None):
-        if self.display is not None:
+        layer, self._layer = self._layer, None
+        if self.display is None:
+            return
+        if layer is not None:
+            self.display.layer_ended()
+        else:
             self.display.fit_ended(self._history)

@@ -31,7 +31,7 @@ from deepstack.tables import TablePreprocessor, infer_task
 
 TASKS = ("binary", "multiclass", "regression", "classification")
 SEARCHES = ("random", "bayesian", "hyperband", "grid")
-PRETRAIN = ("autoencoder", "denoising")
+PRETRAIN = ("autoencoder", "denoising", "auto")
 
 _PREPROCESSOR = "preprocessor.skops"
 # Present in the staging folder while the network trains.
@@ -253,9 +253,9 @@ def fit_table(
         the rows are held out (stratified for classification, seeded).
     test_size : float, default=0.2
     unlabeled : DataFrame or path, default=None
-        Extra rows without a usable target, for pretraining (classification).
-        Rows of ``data`` whose target is missing join them when pretraining
-        is on; otherwise they are dropped with a warning.
+        Extra rows without a usable target, for pretraining. Rows of ``data``
+        whose target is missing join them when pretraining is on; otherwise
+        they are dropped with a warning.
     drop, categorical : list of str, default=None
         Columns to leave out / to treat as categorical.
     weight_column : str, default=None
@@ -269,8 +269,10 @@ def fit_table(
         Budget of the search (seconds, or ``"20m"``); the refit is outside it.
     search_space : dict, default=None
         The search space (the default space when None).
-    pretrain : {"autoencoder", "denoising"}, default=None
-        Greedy layer-wise pretraining of the hidden layers.
+    pretrain : {"autoencoder", "denoising", "auto"}, default=None
+        Greedy layer-wise pretraining of the hidden layers on the labeled and
+        unlabeled rows. "auto": denoising pretraining when the unlabeled rows
+        outnumber the labeled ones, none otherwise (the estimators' rule).
     out : path, default=None
         The run folder to write (refused if it exists, unless ``overwrite``).
     random_state : int, default=0
@@ -406,7 +408,7 @@ def _read_data(
     notes, unlabeled_frames = [], []
     if not labeled.all():
         n_missing = int((~labeled).sum())
-        if pretrain is not None and task != "regression":
+        if pretrain is not None:
             notes.append(
                 f"{n_missing} row(s) without a target are used as unlabeled rows "
                 "for pretraining"
@@ -417,15 +419,10 @@ def _read_data(
             notes.append(message)
             warnings.warn(message + ".", UserWarning, stacklevel=3)
     if unlabeled is not None:
-        if task == "regression":
-            raise ValueError(
-                "Unlabeled rows need a classification task: the regressor has "
-                "no semi-supervised mode."
-            )
         if pretrain is None:
             raise ValueError(
                 "Unlabeled rows are used by pretraining: pass pretrain "
-                "('denoising' or 'autoencoder') with them."
+                "('auto', 'denoising' or 'autoencoder') with them."
             )
         unlabeled_frames.append(_files.read_table(unlabeled, what="unlabeled"))
     frame = frame[labeled]
@@ -490,15 +487,21 @@ def _fit(
     sample_weight = None
     if weight_column is not None:
         sample_weight = _weights(table.train[weight_column], weight_column)
+    if pretrain == "auto":
+        pretrain = _resolve_auto_pretrain(table, len(y_train), display)
     if table.unlabeled:
         X_extra = preprocessor.transform(
             pd.concat([f[table.feature_columns] for f in table.unlabeled])
         )
         X_train = np.concatenate([X_train, X_extra])
-        # -1 marks an unlabeled row for the classifier's pretraining.
-        y_train = np.concatenate(
-            [y_train.astype(object), np.full(X_extra.shape[0], -1, dtype=object)]
-        )
+        # -1 marks an unlabeled row for the classifier's pretraining, NaN for
+        # the regressor's.
+        if table.task == "regression":
+            y_train = np.concatenate([y_train, np.full(X_extra.shape[0], np.nan)])
+        else:
+            y_train = np.concatenate(
+                [y_train.astype(object), np.full(X_extra.shape[0], -1, dtype=object)]
+            )
         if sample_weight is not None:
             sample_weight = np.concatenate(
                 [sample_weight, np.ones(X_extra.shape[0], np.float32)]
@@ -688,6 +691,29 @@ def _resolve_task(task, y):
     if task == "binary" and n_classes > 2:
         raise ValueError(f"task='binary' but the target has {n_classes} classes.")
     return "binary" if n_classes <= 2 else "multiclass"
+
+
+def _resolve_auto_pretrain(table, n_labeled, display):
+    """``pretrain="auto"`` as the estimators read it: denoising pretraining
+    when the unlabeled rows outnumber the labeled training rows; otherwise
+    none, and the unlabeled rows are left out (with a note)."""
+    n_unlabeled = sum(f.shape[0] for f in table.unlabeled)
+    if n_unlabeled > n_labeled:
+        note = (
+            f"pretrain='auto': denoising pretraining on {n_unlabeled} unlabeled "
+            f"and {n_labeled} labeled rows"
+        )
+        pretrain = "denoising"
+    else:
+        note = (
+            f"pretrain='auto': no pretraining, the {n_unlabeled} unlabeled row(s) "
+            f"do not outnumber the {n_labeled} labeled ones and are left out"
+        )
+        table.unlabeled.clear()
+        pretrain = None
+    table.notes.append(note)
+    display.stage(note)
+    return pretrain
 
 
 def _numeric_target(y, target):
