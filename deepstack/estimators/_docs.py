@@ -136,7 +136,10 @@ default="relu"
         Keras progress output (0 silent, 1 progress bar, 2 one line per epoch).
     callbacks : list of keras.callbacks.Callback, default=None
         Extra callbacks, deep-copied at each fit and run after deepstack's
-        own; the fitted copies are in ``callbacks_``.
+        own; the fitted copies are in ``callbacks_``. A callback whose class
+        sets ``pretraining = True`` also follows each pretrained layer's
+        training (and, if it has ``on_pretrain_layer_begin(layer, n_layers,
+        epochs)``, is told which layer starts).
     log_dir : str, os.PathLike or None, default=None
         Write every epoch's logged values (``loss``, ``val_loss``, metrics,
         ``val_score``, ``learning_rate``) as TensorBoard scalars into this
