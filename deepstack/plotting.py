@@ -483,6 +483,10 @@ def plot_search_trials(results, *, score_key="score"):
                 and positive.max() / positive.min() > 100
             ):
                 ax.set_xscale("log")
+            else:
+                # Few ticks, whole numbers for counts: labels never overlap.
+                integral = bool(np.all(positive == np.round(positive)))
+                ax.xaxis.set_major_locator(MaxNLocator(4, integer=integral))
         else:
             labels = sorted({str(v) for v in values})
             x = np.asarray([labels.index(str(v)) for v in values], dtype=float)

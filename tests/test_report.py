@@ -65,7 +65,13 @@ def searched_classification(tmp_path_factory):
         target,
         search="random",
         max_trials=2,
-        search_space={"learning_rate": [1e-2, 3e-3]},
+        search_space={
+            "learning_rate": [1e-2, 3e-3],
+            "dropout": [0.1, 0.2],
+            "batch_norm": [True, False],
+            "optimizer": ["adam", "rmsprop"],
+            "l2": [1e-4, 1e-3],
+        },
         params={"hidden_layer_sizes": (8,), "max_epochs": 15},
         out=out,
         progress=False,
@@ -101,6 +107,9 @@ def test_classification_report_renders_every_section_and_image(
     assert "categorical" in text and "numeric" in text
     # The search table has one row per trial.
     assert page.locator("section#search table").last.locator("tr").count() == 1 + 2
+    # Nothing is wider than the window: wide tables scroll in their own box.
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= 1200, width
     page.close()
 
 

@@ -36,6 +36,7 @@ th { background: #f4f4f4; }
 img { max-width: 100%; border: 1px solid #eee; margin: 0.5em 0; }
 .finding-error { color: #a00; } .finding-warning { color: #a60; }
 .muted { color: #777; }
+.wide { overflow-x: auto; max-width: 100%; }
 """
 
 
@@ -205,7 +206,11 @@ def _search(trials, metrics):
     parts = [
         f"<p>{summary['n_trials']} trials; best validation score "
         f"{_fmt(summary['best_score'])}.</p>",
-        _kv_table(sorted(summary["best_params"].items())),
+        # None is a value of a parameter here (e.g. pretrain=None), not a gap.
+        _kv_table(
+            (k, "None" if v is None else v)
+            for k, v in sorted(summary["best_params"].items())
+        ),
     ]
     done = trials[trials["status"] == "COMPLETED"] if "status" in trials else trials
     if params and len(done) >= 1:
@@ -214,7 +219,10 @@ def _search(trials, metrics):
         )
         frame = frame.map(lambda v: str(v) if isinstance(v, (list, tuple)) else v)
         parts.append(_img(plot_search_trials(frame.to_dict("list")), "search trials"))
-    parts.append(trials.to_html(index=False, border=0, na_rep=""))
+    table = trials.to_html(
+        index=False, border=0, na_rep="", float_format=lambda v: f"{v:.4g}"
+    )
+    parts.append(f"<div class='wide'>{table}</div>")
     return "\n".join(parts)
 
 
