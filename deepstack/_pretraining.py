@@ -19,7 +19,7 @@ import numpy as np
 
 from deepstack import _network, _random, _split, _trainer
 from deepstack.callbacks import EarlyStopping
-from deepstack.layers import MaskingNoise, TiedDense
+from deepstack.layers import MaskingNoise, TiedDense, TiedModel
 
 LOSSES = ("auto", "cross_entropy", "squared_error")
 CORRUPTIONS = ("mask", "gaussian")
@@ -144,7 +144,7 @@ def _autoencoder(
             name="decoder",
         )
     outputs = decoder(codes)
-    return keras.Model(inputs, outputs, name="autoencoder"), encoder, decoder
+    return TiedModel(inputs, outputs, name="autoencoder"), encoder, decoder
 
 
 def _keras_loss(loss):

@@ -55,6 +55,7 @@ from deepstack.callbacks import (
 )
 from deepstack.callbacks._monitor import set_learning_rate
 from deepstack.estimators._rollback import rolls_back_on_interrupt
+from deepstack.layers._tied_dense import load_model as load_tied_model
 
 
 def _check_structured_params(estimator):
@@ -1174,7 +1175,7 @@ class _ModelBytes:
             path = os.path.join(tmp, "model.keras")
             with open(path, "wb") as handle:
                 handle.write(self.payload)
-            return keras.saving.load_model(path, compile=True)
+            return load_tied_model(path, compile=True)
 
 
 def _validation_score(scorer, estimator, X, y):
