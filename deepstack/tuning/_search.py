@@ -361,14 +361,7 @@ class DeepStackSearch(MetaEstimatorMixin, BaseEstimator):
             wide=self.search_space == "wide",
         )
         scorer = check_scoring(self.estimator, scoring=self._objective())
-        rng = check_random_state(self.random_state)
-        seed = int(rng.randint(0, 2**31 - 1))
-        oracle_seed = int(rng.randint(1, 2**31 - 1))
-        # The trials (and the refit) keep the estimator's own random_state
-        # when it has one; else they all get the search's seed.
-        trial_seed = (
-            seed if self.estimator.get_params().get("random_state") is None else None
-        )
+        seed, oracle_seed, trial_seed = self._seeds()
         if is_distributed() and self.random_state is None and X_val is None:
             warnings.warn(
                 "Distributed search with random_state=None: every process draws "
@@ -378,6 +371,44 @@ class DeepStackSearch(MetaEstimatorMixin, BaseEstimator):
                 stacklevel=2,
             )
         data = self._split(X, y, sample_weight, X_val, y_val, seed)
+        self._set_feature_names(X)
+        oracle = self._make_oracle(space, oracle_seed, deadline)
+        runner = TrialRunner(
+            self.estimator,
+            space,
+            scorer,
+            trial_seed,
+            hyperband,
+            deadline,
+            log_dir=None if self.log_dir is None else os.fspath(self.log_dir),
+        )
+        self.tuner_, trials = self._run_trials(oracle, runner, data, scorer)
+        self._record(trials, space, hyperband)
+        # The oracle refused a trial, or a trial was cut (on a distributed
+        # worker the oracle is the chief's, so only the latter is known).
+        self.time_limit_reached_ = bool(
+            getattr(self.tuner_.oracle, "deadline_reached", False)
+            or any(self.results_["cut_short"])
+        )
+        self._refit(X, y, sample_weight, X_val, y_val, space, trial_seed)
+        return self
+
+    # ------------------------------------------------------- steps of fit
+
+    def _seeds(self):
+        """``(split seed, oracle seed, trial seed or None)`` from ``random_state``."""
+        rng = check_random_state(self.random_state)
+        seed = int(rng.randint(0, 2**31 - 1))
+        oracle_seed = int(rng.randint(1, 2**31 - 1))
+        # The trials (and the refit) keep the estimator's own random_state
+        # when it has one; else they all get the search's seed.
+        trial_seed = (
+            seed if self.estimator.get_params().get("random_state") is None else None
+        )
+        return seed, oracle_seed, trial_seed
+
+    def _set_feature_names(self, X):
+        """``n_features_in_`` and, for string columns, ``feature_names_in_``."""
         validate_data(self, X, skip_check_array=True, reset=True)
         self.__dict__.pop("feature_names_in_", None)
         if hasattr(X, "columns"):
@@ -385,8 +416,10 @@ class DeepStackSearch(MetaEstimatorMixin, BaseEstimator):
             if all(isinstance(c, str) for c in columns):
                 self.feature_names_in_ = columns
 
+    def _make_oracle(self, space, oracle_seed, deadline):
+        """The keras-tuner oracle over ``space``, first trial the estimator's."""
         hyperparameters = space.hyperparameters()
-        oracle = make_oracle(
+        return make_oracle(
             self.tuner,
             max_trials=self.max_trials,
             hyperparameters=hyperparameters,
@@ -400,40 +433,38 @@ class DeepStackSearch(MetaEstimatorMixin, BaseEstimator):
             ),
             deadline=deadline,
         )
-        runner = TrialRunner(
-            self.estimator,
-            space,
-            scorer,
-            trial_seed,
-            hyperband,
-            deadline,
-            log_dir=None if self.log_dir is None else os.fspath(self.log_dir),
-        )
+
+    def _make_workers(self, data, scorer):
+        """The worker processes that run the trials, or None to run them here."""
+        devices = list(self.devices or [])
+        n_jobs = self.n_jobs or len(devices) or 1
+        in_workers = self.trials_per_process is not None or n_jobs > 1 or devices
+        if not in_workers or is_chief():
+            return None
+        threads = None
+        if n_jobs > 1:
+            # Each worker gets its share of the cores: more threads per
+            # process than cores makes the processes fight for them.
+            threads = max(1, (os.cpu_count() or 1) // n_jobs)
+        return [
+            TrialWorkers(
+                self.trials_per_process,
+                data,
+                scorer,
+                threads,
+                devices[i % len(devices)] if devices else None,
+            )
+            for i in range(n_jobs)
+        ]
+
+    def _run_trials(self, oracle, runner, data, scorer):
+        """Run the search; ``(tuner, trials)``, sets ``role_``, ``search_time_``."""
         scratch = None
         directory = self.directory
         if directory is None:
             scratch = tempfile.TemporaryDirectory(prefix="deepstack-search-")
             directory = scratch.name
-        workers = None
-        devices = list(self.devices or [])
-        n_jobs = self.n_jobs or len(devices) or 1
-        in_workers = self.trials_per_process is not None or n_jobs > 1 or devices
-        if in_workers and not is_chief():
-            threads = None
-            if n_jobs > 1:
-                # Each worker gets its share of the cores: more threads per
-                # process than cores makes the processes fight for them.
-                threads = max(1, (os.cpu_count() or 1) // n_jobs)
-            workers = [
-                TrialWorkers(
-                    self.trials_per_process,
-                    data,
-                    scorer,
-                    threads,
-                    devices[i % len(devices)] if devices else None,
-                )
-                for i in range(n_jobs)
-            ]
+        workers = self._make_workers(data, scorer)
         start = time.perf_counter()
         try:
             tuner = DeepStackTuner(
@@ -460,29 +491,22 @@ class DeepStackSearch(MetaEstimatorMixin, BaseEstimator):
             if scratch is not None:
                 scratch.cleanup()
         self.search_time_ = time.perf_counter() - start
-        self.tuner_ = tuner
-        self._record(trials, space, hyperband)
-        # The oracle refused a trial, or a trial was cut (on a distributed
-        # worker the oracle is the chief's, so only the latter is known).
-        self.time_limit_reached_ = bool(
-            getattr(tuner.oracle, "deadline_reached", False)
-            or any(self.results_["cut_short"])
-        )
+        return tuner, trials
 
+    def _refit(self, X, y, sample_weight, X_val, y_val, space, trial_seed):
+        """``best_estimator_``: the estimator with ``best_params_`` on all of X."""
         self.refit_time_ = 0.0
         self.__dict__.pop("best_estimator_", None)  # never keep a stale refit
-        if self.refit and self.role_ != "worker":
-            start = time.perf_counter()
-            params = dict(self.best_params_)
-            if trial_seed is not None and "random_state" in space.estimator_params:
-                params.setdefault("random_state", trial_seed)
-            self.best_estimator_ = clone(self.estimator).set_params(**params)
-            fit_kwargs = fit_arguments(
-                self.best_estimator_, sample_weight, X_val, y_val
-            )
-            self.best_estimator_.fit(X, y, **fit_kwargs)
-            self.refit_time_ = time.perf_counter() - start
-        return self
+        if not self.refit or self.role_ == "worker":
+            return
+        start = time.perf_counter()
+        params = dict(self.best_params_)
+        if trial_seed is not None and "random_state" in space.estimator_params:
+            params.setdefault("random_state", trial_seed)
+        self.best_estimator_ = clone(self.estimator).set_params(**params)
+        fit_kwargs = fit_arguments(self.best_estimator_, sample_weight, X_val, y_val)
+        self.best_estimator_.fit(X, y, **fit_kwargs)
+        self.refit_time_ = time.perf_counter() - start
 
     def _objective(self):
         """The search's scorer: ``objective``, else the estimator's ``scoring``."""
