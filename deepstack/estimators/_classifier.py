@@ -79,6 +79,11 @@ class DeepStackClassifier(ClassifierMixin, BaseDeepStack):
     }
     _monitors = ("val_loss", "val_accuracy")
 
+    # The base's parameters are repeated here on purpose: scikit-learn reads
+    # an estimator's parameters from its __init__ signature, which must list
+    # them all (no **kwargs), and a generated ``__signature__`` would hide them
+    # from IDEs, type checkers and readers. tests/test_structure.py
+    # (test_parameters_match_the_base) fails when the two lists drift apart.
     def __init__(
         self,
         hidden_layer_sizes=(256, 256),
