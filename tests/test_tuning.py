@@ -510,6 +510,49 @@ def test_first_trial_is_the_estimator_and_the_search_never_loses_to_it(
     assert drawn.results_["params"][0]["learning_rate"] != pytest.approx(1e-2)
 
 
+def test_the_first_trial_is_kept_unless_beaten_beyond_the_noise():
+    search = DeepStackSearch(DeepStackClassifier())
+    scores = np.array([0.90, 0.91, 0.50])
+    # Paired fold differences of trial 1 against trial 0: mean 0.01, standard
+    # error std([0.05, -0.02, 0.0], ddof=1) / sqrt(3) = 0.036056 / 1.732 = 0.0208.
+    noisy = [[0.90, 0.90, 0.90], [0.95, 0.88, 0.90], [0.5, 0.5, 0.5]]
+    assert search._choose(scores, noisy) == 0
+    assert search.min_improvement_ == pytest.approx(0.036056 / np.sqrt(3), rel=1e-4)
+    # The same mean gain on every fold: no noise, the better trial wins.
+    steady = [[0.90, 0.90, 0.90], [0.91, 0.91, 0.91], [0.5, 0.5, 0.5]]
+    assert search._choose(scores, steady) == 1
+    # One validation split: no estimate of the noise, the best score wins.
+    assert search._choose(scores, [[0.90], [0.91], [0.5]]) == 1
+    assert search.set_params(min_improvement=0.02)._choose(scores, steady) == 0
+    assert search.set_params(min_improvement=0.0)._choose(scores, noisy) == 1
+    assert (
+        search.set_params(start_from_estimator=False, min_improvement=0.5)._choose(
+            scores, noisy
+        )
+        == 1
+    )
+    assert search.min_improvement_ == 0.0
+
+
+def test_a_search_that_finds_nothing_better_refits_the_estimator(classification_data):
+    X, y = classification_data
+    estimator = tiny(DeepStackClassifier, hidden_layer_sizes=(8,), max_epochs=3)
+    search = DeepStackSearch(
+        estimator,
+        {"learning_rate": Float(1e-3, 1e-1, log=True)},
+        tuner="random",
+        max_trials=3,
+        min_improvement=1.0,  # no accuracy gain can exceed it
+        random_state=0,
+    ).fit(X, y)
+    assert search.best_index_ == 0 and search.min_improvement_ == 1.0
+    assert search.best_params_["learning_rate"] == pytest.approx(1e-2)
+    alone = clone(estimator).fit(X, y)
+    np.testing.assert_array_equal(
+        search.best_estimator_.predict_proba(X), alone.predict_proba(X)
+    )
+
+
 def test_time_limit_cuts_the_search_and_the_running_trial(classification_data):
     from deepstack import _trainer
     from deepstack.callbacks import TimeLimit
@@ -575,7 +618,14 @@ def test_cross_validated_trials_record_every_fold(classification_data):
     assert folds.shape == (2, 3)
     np.testing.assert_allclose(search.results_["score"], folds.mean(axis=1))
     np.testing.assert_allclose(search.results_["score_std"], folds.std(axis=1))
-    assert search.best_score_ == max(search.results_["score"])
+    # The chosen trial: the best, unless it beats the first by no more than
+    # one standard error of the paired fold differences.
+    scores = folds.mean(axis=1)
+    best = int(np.argmax(scores))
+    d = folds[best] - folds[0]
+    margin = d.std(ddof=1) / np.sqrt(3) if best else 0.0
+    assert search.min_improvement_ == pytest.approx(margin)
+    assert search.best_index_ == (best if scores[best] - scores[0] > margin else 0)
     # The first trial is the estimator itself: its fold scores are those of
     # the estimator as given, fitted on StratifiedKFold(3)'s folds.
     expected = []

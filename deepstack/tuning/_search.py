@@ -165,6 +165,18 @@ class DeepStackSearch(MetaEstimatorMixin, BaseEstimator):
         candidate of its first bracket, with that bracket's epoch budget;
         grid search always starts from the ranges' defaults (the
         estimator's values where they are grid points).
+    min_improvement : float or "auto", default="auto"
+        How much a trial's score must exceed the first trial's (the
+        estimator's own configuration, see ``start_from_estimator``) for the
+        search to choose it instead: a difference within the noise of the
+        validation score is no reason to leave the estimator as given.
+        ``"auto"``: with ``cv``, one standard error of the per-fold
+        differences between the two trials (the folds are shared, so the
+        differences are paired: ``std(d, ddof=1) / sqrt(n_folds)``); with
+        one validation split, which gives no estimate of that noise, 0 (the
+        best score wins; use ``cv`` on small data). A float is used as
+        given; 0.0 always takes the best score. Ignored with
+        ``start_from_estimator=False``.
     log_dir : str, os.PathLike or None, default=None
         TensorBoard folder of the search (``tensorboard --logdir <folder>``):
         ``trial_<id>/`` holds each trial's parameters and scores for the
@@ -189,9 +201,13 @@ class DeepStackSearch(MetaEstimatorMixin, BaseEstimator):
         ``n_layers`` / ``units``; with Hyperband, ``max_epochs`` is the best
         trial's epoch budget).
     best_score_ : float
-        Validation score of the best trial.
+        Validation score of the chosen trial: the best one, or the first when
+        the best does not beat it by more than ``min_improvement_``.
     best_index_ : int
-        Row of the best trial in ``results_``.
+        Row of the chosen trial in ``results_``.
+    min_improvement_ : float
+        The margin the best trial had to beat the first trial by (0.0 with
+        ``start_from_estimator=False``).
     best_estimator_ : estimator
         ``estimator`` refit with ``best_params_`` (only with ``refit=True``
         and not on a distributed worker).
@@ -279,6 +295,10 @@ class DeepStackSearch(MetaEstimatorMixin, BaseEstimator):
         "devices": [list, tuple, None],
         "time_limit": [Interval(Real, 0, None, closed="neither"), None],
         "start_from_estimator": ["boolean"],
+        "min_improvement": [
+            Interval(Real, 0, None, closed="left"),
+            StrOptions({"auto"}),
+        ],
         "log_dir": [str, os.PathLike, None],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
@@ -304,6 +324,7 @@ class DeepStackSearch(MetaEstimatorMixin, BaseEstimator):
         devices=None,
         time_limit=None,
         start_from_estimator=True,
+        min_improvement="auto",
         log_dir=None,
         random_state=None,
         verbose=0,
@@ -325,6 +346,7 @@ class DeepStackSearch(MetaEstimatorMixin, BaseEstimator):
         self.devices = devices
         self.time_limit = time_limit
         self.start_from_estimator = start_from_estimator
+        self.min_improvement = min_improvement
         self.log_dir = log_dir
         self.random_state = random_state
         self.verbose = verbose
@@ -608,9 +630,24 @@ class DeepStackSearch(MetaEstimatorMixin, BaseEstimator):
             raise RuntimeError(
                 f"No trial of the search completed ({self.n_trials_} trials)." + detail
             )
-        self.best_index_ = int(np.nanargmax(scores))
+        self.best_index_ = self._choose(scores, rows["fold_scores"])
         self.best_score_ = float(scores[self.best_index_])
         self.best_params_ = dict(rows["params"][self.best_index_])
+
+    def _choose(self, scores, fold_scores):
+        """Row of the chosen trial: the best, unless it beats the first trial
+        (the estimator as given) by no more than ``min_improvement``."""
+        best = int(np.nanargmax(scores))
+        if not self.start_from_estimator:
+            self.min_improvement_ = 0.0
+            return best
+        margin = self.min_improvement
+        if margin == "auto":
+            margin = _paired_standard_error(fold_scores[best], fold_scores[0])
+        self.min_improvement_ = float(margin)
+        if best == 0 or not np.isfinite(scores[0]):
+            return best
+        return best if scores[best] - scores[0] > margin else 0
 
     # ---------------------------------------------------------- delegation
 
@@ -697,6 +734,14 @@ class DeepStackSearch(MetaEstimatorMixin, BaseEstimator):
         tags.target_tags = copy.deepcopy(inner.target_tags)
         tags.non_deterministic = inner.non_deterministic
         return tags
+
+
+def _paired_standard_error(scores, reference):
+    """Standard error of the mean of per-fold differences (0 with one fold)."""
+    d = np.asarray(scores, dtype=float) - np.asarray(reference, dtype=float)
+    if d.size < 2 or not np.isfinite(d).all():
+        return 0.0
+    return float(d.std(ddof=1) / np.sqrt(d.size))
 
 
 def _num_samples(X):
