@@ -18,7 +18,7 @@ import keras
 import numpy as np
 
 from deepstack import _network, _random, _split, _trainer
-from deepstack.callbacks import EarlyStopping
+from deepstack.callbacks import EarlyStopping, TimeLimit
 from deepstack.layers import MaskingNoise, TiedDense, TiedModel
 
 LOSSES = ("auto", "cross_entropy", "squared_error")
@@ -183,6 +183,7 @@ def pretrain_stack(
     tol=1e-4,
     seed=None,
     verbose=0,
+    deadline=None,
 ):
     """Greedily train one autoencoder per entry of ``hidden_layer_sizes``.
 
@@ -219,6 +220,10 @@ def pretrain_stack(
         Seeds the split, the initial weights and the corruption.
     verbose : int
         Keras progress output.
+    deadline : float or None
+        A ``time.time()`` past which pretraining stops: the layer in training
+        stops at the end of its epoch (its history's ``cut_short`` is True)
+        and the layers above it are not pretrained (fewer layers returned).
 
     Returns
     -------
@@ -255,9 +260,12 @@ def pretrain_stack(
         patience=patience,
         tol=tol,
         verbose=verbose,
+        deadline=deadline,
     )
     layers, inputs = [], X
     for k, (units, layer_seed) in enumerate(zip(sizes, layer_seeds), start=1):
+        if k > 1 and deadline is not None and time.time() >= deadline:
+            break
         layer, inputs = _pretrain_layer(
             inputs, units, k, val_rows=val_rows, seed=layer_seed, **settings
         )
@@ -295,6 +303,7 @@ def _pretrain_layer(
     patience,
     tol,
     verbose,
+    deadline,
 ):
     """Train layer ``k`` on ``inputs`` (the codes of the layers below);
     return its :class:`PretrainedLayer` and its codes (the next inputs)."""
@@ -329,13 +338,14 @@ def _pretrain_layer(
                 restore_best_weights=True,
             )
         )
+    limit = [] if deadline is None else [TimeLimit(deadline)]
     history = _trainer.train(
         model,
         (train, train, None),
         validation,
         batch_size=batch_size,
         epochs=epochs,
-        callbacks=callbacks,
+        callbacks=callbacks + limit,
         verbose=verbose,
         seed=seed,
     )
@@ -357,6 +367,7 @@ def _pretrain_layer(
         best_epoch=int(best),
         fit_seconds=fitted - started,
         encode_seconds=encoded - fitted,
+        cut_short=bool(limit and limit[0].stopped_epoch >= 0),
     )
     layer.history = record
     return layer, codes
@@ -437,7 +448,8 @@ class PretrainConfig:
 
     ``kind`` is "autoencoder" or "denoising"; ``n_layers`` None pretrains
     every hidden layer. The other fields are :func:`pretrain_stack`'s
-    arguments (``patience`` is the estimator's ``n_iter_no_change``) and
+    arguments (``patience`` is the estimator's ``n_iter_no_change``;
+    ``deadline`` the earliest of the estimator's ``TimeLimit`` callbacks) and
     ``finetune`` ("all" or "head") says which layers fine-tuning trains.
     """
 
@@ -459,6 +471,7 @@ class PretrainConfig:
     tol: float = 1e-4
     verbose: int = 0
     finetune: str = "all"
+    deadline: float | None = None
 
 
 def initialize_network(config, model, X, seed):
@@ -495,6 +508,7 @@ def initialize_network(config, model, X, seed):
         tol=config.tol,
         seed=seed,
         verbose=config.verbose,
+        deadline=config.deadline,
     )
     names = {layer.name for layer in model.layers}
     for i, (dense, pre) in enumerate(zip(hidden, layers), start=1):

@@ -3,6 +3,7 @@
 import functools
 import os
 import pickle
+import time
 
 import keras_tuner
 import numpy as np
@@ -23,6 +24,7 @@ from deepstack import (
     DeepStackSearch,
     Float,
     Int,
+    StackedAutoencoder,
     default_search_space,
 )
 from deepstack.tuning._space import ResolvedSpace
@@ -582,6 +584,66 @@ def test_time_limit_cuts_the_search_and_the_running_trial(classification_data):
     assert 1 <= search.results_["n_epochs"][0] < 100_000
     assert np.isfinite(search.best_score_)
     assert search.search_time_ < 1.5 + 30  # one epoch and the bookkeeping
+
+
+def test_refit_in_budget_stops_the_refit_at_the_deadline(classification_data):
+    X, y = classification_data
+    endless = tiny(
+        DeepStackClassifier,
+        hidden_layer_sizes=(8,),
+        max_epochs=100_000,
+        n_iter_no_change=100_000,
+        lr_schedule="constant",
+    )
+    search = DeepStackSearch(
+        endless,
+        {"learning_rate": Float(1e-3, 1e-2, log=True)},
+        tuner="random",
+        max_trials=5,
+        time_limit=1.0,
+        refit_in_budget=True,
+        random_state=0,
+    ).fit(X, y)
+    assert search.n_trials_ == 1 and search.results_["cut_short"] == [True]
+    # The refit starts past the deadline: it stops at the end of its first epoch.
+    assert search.refit_cut_short_ and search.time_limit_reached_
+    assert len(search.best_estimator_.history_["loss"]) == 1
+    # The deadline is not left in the refit estimator nor in the user's.
+    assert search.best_estimator_.callbacks is None
+    assert search.estimator.callbacks is None
+    with pytest.raises(ValueError, match="refit_in_budget=True needs an estimator"):
+        DeepStackSearch(
+            StackedAutoencoder((4,), epochs=1), refit_in_budget=True, time_limit=1.0
+        ).fit(X)
+
+
+def test_a_time_limit_stops_pretraining_at_an_epoch_boundary(classification_data):
+    from deepstack.callbacks import TimeLimit
+
+    X, y = classification_data
+    clf = tiny(
+        DeepStackClassifier,
+        hidden_layer_sizes=(8, 8),
+        max_epochs=100_000,
+        n_iter_no_change=100_000,
+        pretrain="autoencoder",
+        pretrain_epochs=100_000,
+        callbacks=[TimeLimit(time.time() + 1.0)],
+    ).fit(X, y)
+    # Layer 1 trained until the deadline and stopped at an epoch end; layer 2
+    # was not pretrained; fine-tuning stopped after its first epoch.
+    (layer,) = clf.pretraining_history_
+    assert layer["cut_short"] and 1 <= layer["n_epochs"] < 100_000
+    assert len(clf.history_["loss"]) == 1
+    # Without a limit nothing is cut.
+    quick = tiny(
+        DeepStackClassifier,
+        hidden_layer_sizes=(8, 8),
+        max_epochs=2,
+        pretrain="autoencoder",
+        pretrain_epochs=2,
+    ).fit(X, y)
+    assert [h["cut_short"] for h in quick.pretraining_history_] == [False, False]
 
 
 def test_keras_tuner_internals_are_there(monkeypatch):

@@ -49,6 +49,7 @@ from deepstack.callbacks import (
     LearningRateDecay,
     LearningRateHalving,
     LearningRateRecorder,
+    TimeLimit,
     ValidationScore,
     initial_loss,
     set_population_statistics,
@@ -779,6 +780,16 @@ class BaseDeepStack(BaseEstimator):
             tol=self.tol,
             verbose=self.verbose,
             finetune=self.finetune,
+            # A TimeLimit among the callbacks (a search's time_limit) stops
+            # pretraining too, at its next epoch boundary.
+            deadline=min(
+                (
+                    cb.deadline
+                    for cb in self.callbacks or ()
+                    if isinstance(cb, TimeLimit)
+                ),
+                default=None,
+            ),
         )
 
     def _pretrain_network(self, model, X, seed):

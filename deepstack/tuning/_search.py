@@ -17,6 +17,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from deepstack._compat import HasMethods, Interval, StrOptions
 from deepstack._split import n_validation, train_validation_split
+from deepstack.callbacks import TimeLimit
 from deepstack.tuning._checks import check_search_data
 from deepstack.tuning._kt_compat import ORACLES
 from deepstack.tuning._space import HYPERBAND_PAST_TRIAL, ResolvedSpace
@@ -153,8 +154,16 @@ class DeepStackSearch(MetaEstimatorMixin, BaseEstimator):
         end of its first epoch past it (with early stopping, its best
         epoch's weights are scored), marked in ``results_["cut_short"]``.
         The refit of the best parameters comes after and is not counted
-        (``refit_time_``). Greedy pretraining and estimators without a
-        ``callbacks`` parameter (``StackedAutoencoder``) are not cut mid-way.
+        (``refit_time_``) unless ``refit_in_budget=True``. Greedy pretraining
+        stops at its next epoch boundary too (the layers above are then not
+        pretrained); estimators without a ``callbacks`` parameter
+        (``StackedAutoencoder``) are not cut mid-way.
+    refit_in_budget : bool, default=False
+        Count the refit against ``time_limit``: the refit estimator gets the
+        same deadline (a :class:`~deepstack.callbacks.TimeLimit` callback),
+        so it stops at the end of its first epoch past it, at least one
+        epoch in (``refit_cut_short_``). False refits in full after the
+        budget.
     start_from_estimator : bool, default=True
         The first trial is the estimator's own configuration (its values of
         the searched parameters, as Optuna's ``enqueue_trial`` would), so the
@@ -229,6 +238,8 @@ class DeepStackSearch(MetaEstimatorMixin, BaseEstimator):
         short).
     refit_time_ : float
         Seconds spent refitting ``best_estimator_``.
+    refit_cut_short_ : bool
+        Whether ``time_limit`` stopped the refit (``refit_in_budget=True``).
     role_ : {"single", "chief", "worker"}
         ``"single"`` for an ordinary search; in keras-tuner's distributed mode
         the chief holds the results of all trials and refits, a worker holds
@@ -294,6 +305,7 @@ class DeepStackSearch(MetaEstimatorMixin, BaseEstimator):
         "n_jobs": [Interval(Integral, 1, None, closed="left"), None],
         "devices": [list, tuple, None],
         "time_limit": [Interval(Real, 0, None, closed="neither"), None],
+        "refit_in_budget": ["boolean"],
         "start_from_estimator": ["boolean"],
         "min_improvement": [
             Interval(Real, 0, None, closed="left"),
@@ -323,6 +335,7 @@ class DeepStackSearch(MetaEstimatorMixin, BaseEstimator):
         n_jobs=None,
         devices=None,
         time_limit=None,
+        refit_in_budget=False,
         start_from_estimator=True,
         min_improvement="auto",
         log_dir=None,
@@ -345,6 +358,7 @@ class DeepStackSearch(MetaEstimatorMixin, BaseEstimator):
         self.n_jobs = n_jobs
         self.devices = devices
         self.time_limit = time_limit
+        self.refit_in_budget = refit_in_budget
         self.start_from_estimator = start_from_estimator
         self.min_improvement = min_improvement
         self.log_dir = log_dir
@@ -373,7 +387,12 @@ class DeepStackSearch(MetaEstimatorMixin, BaseEstimator):
         """
         self._validate_params()
         check_search_data(self.estimator, X, y, sample_weight, X_val, y_val)
-        # The budget counts from here: the refit below is outside it.
+        if self.refit_in_budget and "callbacks" not in self.estimator.get_params():
+            raise ValueError(
+                "refit_in_budget=True needs an estimator with a callbacks "
+                f"parameter; {type(self.estimator).__name__} has none."
+            )
+        # The budget counts from here (the refit only with refit_in_budget).
         deadline = None if self.time_limit is None else time.time() + self.time_limit
         hyperband = self.tuner == "hyperband"
         space = ResolvedSpace(
@@ -412,7 +431,7 @@ class DeepStackSearch(MetaEstimatorMixin, BaseEstimator):
             getattr(self.tuner_.oracle, "deadline_reached", False)
             or any(self.results_["cut_short"])
         )
-        self._refit(X, y, sample_weight, X_val, y_val, space, trial_seed)
+        self._refit(X, y, sample_weight, X_val, y_val, space, trial_seed, deadline)
         return self
 
     # ------------------------------------------------------- steps of fit
@@ -515,9 +534,11 @@ class DeepStackSearch(MetaEstimatorMixin, BaseEstimator):
         self.search_time_ = time.perf_counter() - start
         return tuner, trials
 
-    def _refit(self, X, y, sample_weight, X_val, y_val, space, trial_seed):
-        """``best_estimator_``: the estimator with ``best_params_`` on all of X."""
+    def _refit(self, X, y, sample_weight, X_val, y_val, space, trial_seed, deadline):
+        """``best_estimator_``: the estimator with ``best_params_`` on all of X
+        (stopped at ``deadline`` with ``refit_in_budget``)."""
         self.refit_time_ = 0.0
+        self.refit_cut_short_ = False
         self.__dict__.pop("best_estimator_", None)  # never keep a stale refit
         if not self.refit or self.role_ == "worker":
             return
@@ -525,10 +546,29 @@ class DeepStackSearch(MetaEstimatorMixin, BaseEstimator):
         params = dict(self.best_params_)
         if trial_seed is not None and "random_state" in space.estimator_params:
             params.setdefault("random_state", trial_seed)
+        limit = None
+        if self.refit_in_budget and deadline is not None:
+            limit = TimeLimit(deadline)
+            own = list(self.estimator.get_params()["callbacks"] or [])
+            params["callbacks"] = own + [limit]
         self.best_estimator_ = clone(self.estimator).set_params(**params)
         fit_kwargs = fit_arguments(self.best_estimator_, sample_weight, X_val, y_val)
         self.best_estimator_.fit(X, y, **fit_kwargs)
         self.refit_time_ = time.perf_counter() - start
+        if limit is not None:
+            # The deadline has passed: a later fit of best_estimator_ must not
+            # inherit it. Its own callbacks are the estimator's again.
+            self.best_estimator_.set_params(
+                callbacks=self.estimator.get_params()["callbacks"]
+            )
+            # The estimator deep-copies its callbacks: read the fitted copy.
+            self.refit_cut_short_ = any(
+                isinstance(cb, TimeLimit) and cb.stopped_epoch >= 0
+                for cb in getattr(self.best_estimator_, "callbacks_", ())
+            )
+            self.time_limit_reached_ = self.time_limit_reached_ or (
+                self.refit_cut_short_
+            )
 
     def _objective(self):
         """The search's scorer: ``objective``, else the estimator's ``scoring``."""
