@@ -733,7 +733,8 @@ def test_cross_validated_hyperband_continues_each_fold(
 def _scorer_recording_env(path, estimator, X, y):
     with open(path, "a") as handle:
         names = ("CUDA_VISIBLE_DEVICES", "TF_NUM_INTRAOP_THREADS")
-        handle.write(" ".join(os.environ.get(n, "-") for n in names) + "\n")
+        cores = ",".join(map(str, sorted(os.sched_getaffinity(0))))
+        handle.write(" ".join(os.environ.get(n, "-") for n in names) + f" {cores}\n")
     return estimator.score(X, y)
 
 
@@ -763,9 +764,20 @@ def test_parallel_trials_give_the_same_results(kind, classification_data, tmp_pa
         results[n_jobs] = search.results_
     # Each worker sees one device and its share of the threads (2 cores here
     # on CI; one thread per worker on a 2-core machine).
-    threads = str(max(1, (os.cpu_count() or 1) // 2))
+    threads = max(1, (os.cpu_count() or 1) // 2)
     seen = log.read_text().split("\n")[4:-1]
-    assert len(seen) == 4 and set(seen) == {f"0 {threads}", f"1 {threads}"}
+    assert len(seen) == 4
+    assert {line.rsplit(" ", 1)[0] for line in seen} == {
+        f"0 {threads}",
+        f"1 {threads}",
+    }
+    # ... and its own cores (any backend): two disjoint sets of that size.
+    allowed = sorted(os.sched_getaffinity(0))
+    cores = {line.rsplit(" ", 1)[1] for line in seen}
+    expected = {
+        ",".join(map(str, allowed[i * threads : (i + 1) * threads])) for i in (0, 1)
+    }
+    assert cores == expected
     one, two = results[1], results[2]
     assert two["trial_id"] == one["trial_id"]
     assert two["params"] == one["params"]

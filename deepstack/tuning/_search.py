@@ -139,7 +139,10 @@ class DeepStackSearch(MetaEstimatorMixin, BaseEstimator):
         n_jobs`` TensorFlow threads). None or 1: one at a time. Random and
         grid search run the same trials with the same scores whatever
         ``n_jobs`` (the trials are drawn in the same order, each seeded the
-        same way). Bayesian optimization proposes a trial from the trials
+        same way). On Linux each worker is also pinned to its own
+        ``cpu_count() // n_jobs`` cores (``os.sched_setaffinity``), which
+        limits it under any backend (XLA under JAX has no thread-count
+        setting). Bayesian optimization proposes a trial from the trials
         finished when it is asked, so with several running it sees fewer of
         them; Hyperband promotes a round's best only once enough of the
         round has finished, so workers may wait.
@@ -482,11 +485,12 @@ class DeepStackSearch(MetaEstimatorMixin, BaseEstimator):
         in_workers = self.trials_per_process is not None or n_jobs > 1 or devices
         if not in_workers or is_chief():
             return None
-        threads = None
+        threads, cpus = None, [None] * n_jobs
         if n_jobs > 1:
             # Each worker gets its share of the cores: more threads per
             # process than cores makes the processes fight for them.
             threads = max(1, (os.cpu_count() or 1) // n_jobs)
+            cpus = _cpu_shares(n_jobs, threads)
         return [
             TrialWorkers(
                 self.trials_per_process,
@@ -494,6 +498,7 @@ class DeepStackSearch(MetaEstimatorMixin, BaseEstimator):
                 scorer,
                 threads,
                 devices[i % len(devices)] if devices else None,
+                cpus=cpus[i],
             )
             for i in range(n_jobs)
         ]
@@ -774,6 +779,17 @@ class DeepStackSearch(MetaEstimatorMixin, BaseEstimator):
         tags.target_tags = copy.deepcopy(inner.target_tags)
         tags.non_deterministic = inner.non_deterministic
         return tags
+
+
+def _cpu_shares(n_jobs, threads):
+    """``threads`` distinct cores of this process's for each of ``n_jobs``
+    workers, or ``[None] * n_jobs`` where that is not possible."""
+    if not hasattr(os, "sched_getaffinity"):
+        return [None] * n_jobs
+    allowed = sorted(os.sched_getaffinity(0))
+    if len(allowed) < n_jobs * threads:
+        return [None] * n_jobs
+    return [allowed[i * threads : (i + 1) * threads] for i in range(n_jobs)]
 
 
 def _paired_standard_error(scores, reference):
