@@ -574,8 +574,11 @@ class BaseDeepStack(BaseEstimator):
         matrix of ``predict``); the regressor's is ``predictions``, in the
         target's units (column 0 is ``predict``'s output for a 1-D target).
         Outputs match ``predict_proba`` / ``predict`` to float32 rounding.
-        ``format="onnx"`` raises ``ValueError`` with the conversion to run:
-        tf2onnx does not support the TensorFlow release deepstack uses.
+        ``format="onnx"`` writes the same path as ``model.onnx`` (converted
+        by tf2onnx; needs the TensorFlow backend and ``pip install
+        'deepstack[onnx]'``) beside ``labels.json``: one input ``X`` and the
+        same named outputs, e.g. ``onnxruntime.InferenceSession(path +
+        "/model.onnx").run(["probabilities"], {"X": X})``.
 
         Parameters
         ----------
