@@ -555,6 +555,17 @@ def test_a_search_that_finds_nothing_better_refits_the_estimator(classification_
     )
 
 
+def _endless():
+    """A classifier that trains until something stops it."""
+    return tiny(
+        DeepStackClassifier,
+        hidden_layer_sizes=(8,),
+        max_epochs=100_000,
+        n_iter_no_change=100_000,
+        lr_schedule="constant",
+    )
+
+
 def test_time_limit_cuts_the_search_and_the_running_trial(classification_data):
     from deepstack import _trainer
     from deepstack.callbacks import TimeLimit
@@ -562,13 +573,7 @@ def test_time_limit_cuts_the_search_and_the_running_trial(classification_data):
     assert not _trainer.has_batch_hooks([TimeLimit(0.0)])  # keeps the fused loop
     X, y = classification_data
     search = DeepStackSearch(
-        tiny(
-            DeepStackClassifier,
-            hidden_layer_sizes=(8,),
-            max_epochs=100_000,
-            n_iter_no_change=100_000,
-            lr_schedule="constant",
-        ),
+        _endless(),
         {"learning_rate": Float(1e-3, 1e-2, log=True)},
         tuner="random",
         max_trials=20,
@@ -588,15 +593,8 @@ def test_time_limit_cuts_the_search_and_the_running_trial(classification_data):
 
 def test_refit_in_budget_stops_the_refit_at_the_deadline(classification_data):
     X, y = classification_data
-    endless = tiny(
-        DeepStackClassifier,
-        hidden_layer_sizes=(8,),
-        max_epochs=100_000,
-        n_iter_no_change=100_000,
-        lr_schedule="constant",
-    )
     search = DeepStackSearch(
-        endless,
+        _endless(),
         {"learning_rate": Float(1e-3, 1e-2, log=True)},
         tuner="random",
         max_trials=5,
