@@ -514,6 +514,7 @@ def test_first_trial_is_the_estimator_and_the_search_never_loses_to_it(
 
 def test_the_first_trial_is_kept_unless_beaten_beyond_the_noise():
     search = DeepStackSearch(DeepStackClassifier())
+    search.role_ = "single"
     scores = np.array([0.90, 0.91, 0.50])
     # Paired fold differences of trial 1 against trial 0: mean 0.01, standard
     # error std([0.05, -0.02, 0.0], ddof=1) / sqrt(3) = 0.036056 / 1.732 = 0.0208.
@@ -534,6 +535,9 @@ def test_the_first_trial_is_kept_unless_beaten_beyond_the_noise():
         == 1
     )
     assert search.min_improvement_ == 0.0
+    # A distributed worker's first trial need not be the estimator's.
+    search.set_params(start_from_estimator=True, min_improvement=0.5).role_ = "worker"
+    assert search._choose(scores, noisy) == 1
 
 
 def test_a_search_that_finds_nothing_better_refits_the_estimator(classification_data):

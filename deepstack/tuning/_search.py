@@ -219,7 +219,7 @@ class DeepStackSearch(MetaEstimatorMixin, BaseEstimator):
         Row of the chosen trial in ``results_``.
     min_improvement_ : float
         The margin the best trial had to beat the first trial by (0.0 with
-        ``start_from_estimator=False``).
+        ``start_from_estimator=False`` and on a distributed worker).
     best_estimator_ : estimator
         ``estimator`` refit with ``best_params_`` (only with ``refit=True``
         and not on a distributed worker).
@@ -683,7 +683,9 @@ class DeepStackSearch(MetaEstimatorMixin, BaseEstimator):
         """Row of the chosen trial: the best, unless it beats the first trial
         (the estimator as given) by no more than ``min_improvement``."""
         best = int(np.nanargmax(scores))
-        if not self.start_from_estimator:
+        # A distributed worker holds only the trials it ran: its first need
+        # not be the estimator's (the chief applies the rule to all of them).
+        if not self.start_from_estimator or self.role_ == "worker":
             self.min_improvement_ = 0.0
             return best
         margin = self.min_improvement
