@@ -101,7 +101,7 @@ class TiedDense(keras.layers.Layer):
         ----------
         encoder : keras.layers.Dense
             A built layer named :attr:`tied_name` whose kernel has
-            :attr:`units` rows.
+            ``units`` rows.
 
         Returns
         -------
