@@ -13,8 +13,7 @@ names were checked against; ``setup.cfg`` bounds the install to them.
 - Keras: ``Model.train_function`` / ``test_function`` (reset after changing
   ``steps_per_execution``), the JAX trainer's ``compute_loss_and_updates``
   (the only stateless loss that includes the activity losses of the forward
-  pass), and a symbolic tensor's ``_keras_history`` (to find the encoder a
-  loaded :class:`~deepstack.layers.TiedDense` is tied to).
+  pass).
 - keras-tuner: ``keras_tuner.src.protos`` and
   ``keras_tuner.src.distribute.oracle_chief`` (the distributed oracle's gRPC
   service, served by ``tuning/_tuner.py``).
@@ -35,7 +34,6 @@ __all__ = [
     "StrOptions",
     "check_sample_weight",
     "check_versions",
-    "find_upstream_layer",
     "installed_versions",
     "jax_inference_loss",
     "missing_keras_names",
@@ -129,30 +127,6 @@ def jax_inference_loss(model, trainable, non_trainable, metrics_variables, x, y,
     return loss, y_pred
 
 
-def find_upstream_layer(tensor, name):
-    """The layer called ``name`` among the operations that produced the
-    symbolic ``tensor``, or None.
-
-    Keras has no public way to walk a functional graph backwards from a
-    tensor before the model exists; a loaded ``TiedDense`` needs it to find
-    its encoder by name.
-    """
-    seen, stack = set(), [tensor]
-    while stack:
-        history = getattr(stack.pop(), "_keras_history", None)
-        if history is None or history.operation is None:
-            continue
-        operation = history.operation
-        if id(operation) in seen:
-            continue
-        seen.add(id(operation))
-        if operation.name == name:
-            return operation
-        node = operation._inbound_nodes[history.node_index]
-        stack.extend(node.input_tensors)
-    return None
-
-
 # ------------------------------------------------------------- keras-tuner
 
 
@@ -172,11 +146,4 @@ def missing_keras_names():
 
         if not hasattr(JAXTrainer, "compute_loss_and_updates"):
             missing.append("JAXTrainer.compute_loss_and_updates")
-    tensor = keras.Input(shape=(1,))
-    if not hasattr(tensor, "_keras_history"):
-        missing.append("KerasTensor._keras_history")
-    layer = keras.layers.Dense(1)
-    layer(tensor)
-    if not hasattr(layer, "_inbound_nodes"):
-        missing.append("Layer._inbound_nodes")
     return missing

@@ -26,6 +26,7 @@ import keras
 import numpy as np
 
 from deepstack._arrays import load_json, load_plain_arrays
+from deepstack.layers._tied_dense import load_model as load_tied_model
 
 FORMAT = "deepstack-estimator"
 FORMAT_VERSION = 1
@@ -406,7 +407,7 @@ def load(path, *, trusted=None):
             raise ValueError(f"{state_file} names an unexpected model {model_spec!r}.")
         model_file = os.path.join(path, _MODEL)
         try:
-            model = keras.saving.load_model(model_file, compile=True, safe_mode=True)
+            model = load_tied_model(model_file, compile=True, safe_mode=True)
         except Exception as error:
             raise ValueError(
                 f"Refusing or unable to load {model_file} in Keras's safe mode: {error}"

@@ -18,8 +18,8 @@ import keras
 import numpy as np
 
 from deepstack import _network, _random, _split, _trainer
-from deepstack.callbacks import EarlyStopping
-from deepstack.layers import MaskingNoise, TiedDense
+from deepstack.callbacks import EarlyStopping, TimeLimit
+from deepstack.layers import MaskingNoise, TiedDense, TiedModel
 
 LOSSES = ("auto", "cross_entropy", "squared_error")
 CORRUPTIONS = ("mask", "gaussian")
@@ -144,7 +144,7 @@ def _autoencoder(
             name="decoder",
         )
     outputs = decoder(codes)
-    return keras.Model(inputs, outputs, name="autoencoder"), encoder, decoder
+    return TiedModel(inputs, outputs, name="autoencoder"), encoder, decoder
 
 
 def _keras_loss(loss):
@@ -184,6 +184,7 @@ def pretrain_stack(
     seed=None,
     verbose=0,
     callbacks=(),
+    deadline=None,
 ):
     """Greedily train one autoencoder per entry of ``hidden_layer_sizes``.
 
@@ -224,6 +225,10 @@ def pretrain_stack(
         Follow each layer's training (epoch-level hooks keep the fused loop).
         Before layer ``k`` of ``n`` starts, a callback that has a method
         ``on_pretrain_layer_begin(k, n, epochs)`` is told.
+    deadline : float or None
+        A ``time.time()`` past which pretraining stops: the layer in training
+        stops at the end of its epoch (its history's ``cut_short`` is True)
+        and the layers above it are not pretrained (fewer layers returned).
 
     Returns
     -------
@@ -260,9 +265,12 @@ def pretrain_stack(
         patience=patience,
         tol=tol,
         verbose=verbose,
+        deadline=deadline,
     )
     layers, inputs = [], X
     for k, (units, layer_seed) in enumerate(zip(sizes, layer_seeds), start=1):
+        if k > 1 and deadline is not None and time.time() >= deadline:
+            break
         for callback in callbacks:
             if hasattr(callback, "on_pretrain_layer_begin"):
                 callback.on_pretrain_layer_begin(k, len(sizes), epochs)
@@ -310,6 +318,7 @@ def _pretrain_layer(
     tol,
     verbose,
     followers,
+    deadline,
 ):
     """Train layer ``k`` on ``inputs`` (the codes of the layers below);
     return its :class:`PretrainedLayer` and its codes (the next inputs)."""
@@ -344,13 +353,14 @@ def _pretrain_layer(
                 restore_best_weights=True,
             )
         )
+    limit = [] if deadline is None else [TimeLimit(deadline)]
     history = _trainer.train(
         model,
         (train, train, None),
         validation,
         batch_size=batch_size,
         epochs=epochs,
-        callbacks=[*callbacks, *followers],
+        callbacks=[*callbacks, *limit, *followers],
         verbose=verbose,
         seed=seed,
     )
@@ -372,6 +382,7 @@ def _pretrain_layer(
         best_epoch=int(best),
         fit_seconds=fitted - started,
         encode_seconds=encoded - fitted,
+        cut_short=bool(limit and limit[0].stopped_epoch >= 0),
     )
     layer.history = record
     return layer, codes
@@ -452,7 +463,8 @@ class PretrainConfig:
 
     ``kind`` is "autoencoder" or "denoising"; ``n_layers`` None pretrains
     every hidden layer. The other fields are :func:`pretrain_stack`'s
-    arguments (``patience`` is the estimator's ``n_iter_no_change``) and
+    arguments (``patience`` is the estimator's ``n_iter_no_change``;
+    ``deadline`` the earliest of the estimator's ``TimeLimit`` callbacks) and
     ``finetune`` ("all" or "head") says which layers fine-tuning trains.
     """
 
@@ -474,6 +486,7 @@ class PretrainConfig:
     tol: float = 1e-4
     verbose: int = 0
     finetune: str = "all"
+    deadline: float | None = None
 
 
 def initialize_network(config, model, X, seed, callbacks=()):
@@ -512,6 +525,7 @@ def initialize_network(config, model, X, seed, callbacks=()):
         seed=seed,
         verbose=config.verbose,
         callbacks=callbacks,
+        deadline=config.deadline,
     )
     names = {layer.name for layer in model.layers}
     for i, (dense, pre) in enumerate(zip(hidden, layers), start=1):

@@ -45,7 +45,7 @@ TINY = {
     + ["--thresholds", "0.9"],
     "search_mnist1d": [],
     "search_parallel": ["--trials", "2", "--max-epochs", "1"],
-    "search_vs_default": ["--max-trials", "2", "--max-epochs", "2"],
+    "search_vs_default": ["--max-trials", "2", "--max-epochs", "2", "--cv", "2"],
     "tabular": ["--tables", "penguins", "--seeds", "0", "--max-epochs", "5"],
     "sparse_memory": ["--rows", "2000", "--cols", "500", "--hidden", "8"],
 }
@@ -215,8 +215,13 @@ def _search_parallel(payload):
 
 def _search_vs_default(payload):
     assert len(payload["rows"]) >= 2
+    assert payload["cv"] == 2
     for row in payload["rows"]:
         assert row["tuned >= default (test)"] in ("yes", "no")
+        first = row["validation, first trial (the estimator)"]
+        chosen = row["validation, chosen trial"]
+        assert first <= chosen <= row["validation, best trial"]
+        assert (chosen == first) if row["chosen trial"] == 0 else (chosen > first)
 
 
 def _tabular(payload):

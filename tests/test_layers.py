@@ -1,13 +1,18 @@
 """deepstack.layers: the tied-weight decoder and masking noise."""
 
 import os
+import pathlib
+import pickle
 
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from deepstack.layers import MaskingNoise, TiedDense
+import deepstack
+from deepstack.layers import MaskingNoise, TiedDense, TiedModel, tie_layers
+
+LEGACY = pathlib.Path(__file__).parent / "data" / "legacy_tied"
 
 
 def _tied_model(n_in=6, n_hidden=3, seed=0):
@@ -19,7 +24,7 @@ def _tied_model(n_in=6, n_hidden=3, seed=0):
         name="encoder",
     )
     decoder = TiedDense(encoder, activation="sigmoid", name="decoder")
-    return keras.Model(inputs, decoder(encoder(inputs))), encoder, decoder
+    return TiedModel(inputs, decoder(encoder(inputs))), encoder, decoder
 
 
 def test_decoder_uses_the_transposed_encoder_kernel():
@@ -62,6 +67,8 @@ def test_save_load_round_trip(tmp_path):
     decoder, encoder = loaded.get_layer("decoder"), loaded.get_layer("encoder")
     assert isinstance(decoder, TiedDense)
     assert decoder.get_config()["tied_to"] == "encoder"
+    assert decoder.get_config()["units"] == 6
+    assert isinstance(loaded, TiedModel) and decoder.is_tied
     # Still tied after loading: training the loaded model keeps W_dec = W_enc.T.
     loaded.fit(X, X, epochs=1, batch_size=8, verbose=0)
     np.testing.assert_array_equal(
@@ -69,6 +76,67 @@ def test_save_load_round_trip(tmp_path):
         keras.ops.convert_to_numpy(encoder.kernel).T,
     )
     assert len(loaded.trainable_weights) == 3
+
+
+def test_a_plain_functional_model_is_tied_by_tie_layers(tmp_path):
+    inputs = keras.Input(shape=(6,))
+    encoder = keras.layers.Dense(3, name="encoder")
+    model = keras.Model(inputs, TiedDense(encoder, name="decoder")(encoder(inputs)))
+    path = os.path.join(tmp_path, "plain.keras")
+    model.save(path)
+    loaded = keras.saving.load_model(path)
+    X = np.random.RandomState(4).rand(5, 6).astype("float32")
+    # A plain keras.Model has no hook to find the encoder: a clear error ...
+    with pytest.raises(ValueError, match="tie_layers"):
+        loaded.predict(X, verbose=0)
+    # ... until tie_layers finds it by name.
+    tie_layers(loaded)
+    assert loaded.get_layer("decoder").is_tied
+    np.testing.assert_allclose(
+        loaded.predict(X, verbose=0), model.predict(X, verbose=0), rtol=1e-6
+    )
+
+
+def test_tie_checks_the_name_and_the_width():
+    decoder = TiedDense("encoder", units=4)
+    encoder = keras.layers.Dense(2, name="encoder")
+    encoder.build((None, 5))
+    with pytest.raises(ValueError, match="4 units but its encoder 'encoder' has 5"):
+        decoder.tie(encoder)
+    with pytest.raises(ValueError, match="not 'other'"):
+        decoder.tie(keras.layers.Dense(2, name="other"))
+
+
+def test_models_saved_before_units_existed_load_tied():
+    # Written by the code before TiedModel (see data/legacy_tied/README.md):
+    # plain functional models whose decoder configs lack ``units``.
+    X = np.load(LEGACY / "X.npy")
+    model = deepstack.layers._tied_dense.load_model(LEGACY / "tied_model.keras")
+    assert model.get_layer("decoder").is_tied
+    np.testing.assert_allclose(
+        model.predict(X, verbose=0), np.load(LEGACY / "tied_pred.npy"), rtol=1e-6
+    )
+    expected = np.load(LEGACY / "sae_transform.npy")
+    sae = deepstack.load(LEGACY / "sae")
+    np.testing.assert_allclose(sae.transform(X), expected, rtol=1e-6)
+    with open(LEGACY / "sae.pkl", "rb") as handle:
+        unpickled = pickle.load(handle)
+    np.testing.assert_allclose(unpickled.transform(X), expected, rtol=1e-6)
+    decoders = [
+        layer for layer in sae.autoencoder_.layers if isinstance(layer, TiedDense)
+    ]
+    assert [d.is_tied for d in decoders] == [True, True]
+    # Still tied: W_dec is the transpose of W_enc after more training.
+    sae.autoencoder_.compile(optimizer=keras.optimizers.SGD(0.5), loss="mse")
+    before = keras.ops.convert_to_numpy(decoders[0].bias).copy()
+    sae.autoencoder_.fit(X, X, epochs=1, verbose=0)
+    assert not np.allclose(before, keras.ops.convert_to_numpy(decoders[0].bias))
+    for decoder in decoders:
+        encoder = sae.autoencoder_.get_layer(decoder.tied_name)
+        np.testing.assert_array_equal(
+            keras.ops.convert_to_numpy(decoder.kernel),
+            keras.ops.convert_to_numpy(encoder.kernel).T,
+        )
 
 
 def test_gradients_match_central_finite_differences():
@@ -114,7 +182,7 @@ def test_tied_to_must_be_a_dense_layer():
 
 def test_unresolved_name_is_a_clear_error():
     decoder = TiedDense("missing")
-    with pytest.raises(ValueError, match="missing"):
+    with pytest.raises(ValueError, match="name of its encoder 'missing'"):
         decoder(keras.Input(shape=(3,)))
 
 

@@ -3,6 +3,7 @@
 import functools
 import os
 import pickle
+import time
 
 import keras_tuner
 import numpy as np
@@ -23,6 +24,7 @@ from deepstack import (
     DeepStackSearch,
     Float,
     Int,
+    StackedAutoencoder,
     default_search_space,
 )
 from deepstack.tuning._space import ResolvedSpace
@@ -510,6 +512,64 @@ def test_first_trial_is_the_estimator_and_the_search_never_loses_to_it(
     assert drawn.results_["params"][0]["learning_rate"] != pytest.approx(1e-2)
 
 
+def test_the_first_trial_is_kept_unless_beaten_beyond_the_noise():
+    search = DeepStackSearch(DeepStackClassifier())
+    search.role_ = "single"
+    scores = np.array([0.90, 0.91, 0.50])
+    # Paired fold differences of trial 1 against trial 0: mean 0.01, standard
+    # error std([0.05, -0.02, 0.0], ddof=1) / sqrt(3) = 0.036056 / 1.732 = 0.0208.
+    noisy = [[0.90, 0.90, 0.90], [0.95, 0.88, 0.90], [0.5, 0.5, 0.5]]
+    assert search._choose(scores, noisy) == 0
+    assert search.min_improvement_ == pytest.approx(0.036056 / np.sqrt(3), rel=1e-4)
+    # The same mean gain on every fold: no noise, the better trial wins.
+    steady = [[0.90, 0.90, 0.90], [0.91, 0.91, 0.91], [0.5, 0.5, 0.5]]
+    assert search._choose(scores, steady) == 1
+    # One validation split: no estimate of the noise, the best score wins.
+    assert search._choose(scores, [[0.90], [0.91], [0.5]]) == 1
+    assert search.set_params(min_improvement=0.02)._choose(scores, steady) == 0
+    assert search.set_params(min_improvement=0.0)._choose(scores, noisy) == 1
+    assert (
+        search.set_params(start_from_estimator=False, min_improvement=0.5)._choose(
+            scores, noisy
+        )
+        == 1
+    )
+    assert search.min_improvement_ == 0.0
+    # A distributed worker's first trial need not be the estimator's.
+    search.set_params(start_from_estimator=True, min_improvement=0.5).role_ = "worker"
+    assert search._choose(scores, noisy) == 1
+
+
+def test_a_search_that_finds_nothing_better_refits_the_estimator(classification_data):
+    X, y = classification_data
+    estimator = tiny(DeepStackClassifier, hidden_layer_sizes=(8,), max_epochs=3)
+    search = DeepStackSearch(
+        estimator,
+        {"learning_rate": Float(1e-3, 1e-1, log=True)},
+        tuner="random",
+        max_trials=3,
+        min_improvement=1.0,  # no accuracy gain can exceed it
+        random_state=0,
+    ).fit(X, y)
+    assert search.best_index_ == 0 and search.min_improvement_ == 1.0
+    assert search.best_params_["learning_rate"] == pytest.approx(1e-2)
+    alone = clone(estimator).fit(X, y)
+    np.testing.assert_array_equal(
+        search.best_estimator_.predict_proba(X), alone.predict_proba(X)
+    )
+
+
+def _endless():
+    """A classifier that trains until something stops it."""
+    return tiny(
+        DeepStackClassifier,
+        hidden_layer_sizes=(8,),
+        max_epochs=100_000,
+        n_iter_no_change=100_000,
+        lr_schedule="constant",
+    )
+
+
 def test_time_limit_cuts_the_search_and_the_running_trial(classification_data):
     from deepstack import _trainer
     from deepstack.callbacks import TimeLimit
@@ -517,13 +577,7 @@ def test_time_limit_cuts_the_search_and_the_running_trial(classification_data):
     assert not _trainer.has_batch_hooks([TimeLimit(0.0)])  # keeps the fused loop
     X, y = classification_data
     search = DeepStackSearch(
-        tiny(
-            DeepStackClassifier,
-            hidden_layer_sizes=(8,),
-            max_epochs=100_000,
-            n_iter_no_change=100_000,
-            lr_schedule="constant",
-        ),
+        _endless(),
         {"learning_rate": Float(1e-3, 1e-2, log=True)},
         tuner="random",
         max_trials=20,
@@ -539,6 +593,59 @@ def test_time_limit_cuts_the_search_and_the_running_trial(classification_data):
     assert 1 <= search.results_["n_epochs"][0] < 100_000
     assert np.isfinite(search.best_score_)
     assert search.search_time_ < 1.5 + 30  # one epoch and the bookkeeping
+
+
+def test_refit_in_budget_stops_the_refit_at_the_deadline(classification_data):
+    X, y = classification_data
+    search = DeepStackSearch(
+        _endless(),
+        {"learning_rate": Float(1e-3, 1e-2, log=True)},
+        tuner="random",
+        max_trials=5,
+        time_limit=1.0,
+        refit_in_budget=True,
+        random_state=0,
+    ).fit(X, y)
+    assert search.n_trials_ == 1 and search.results_["cut_short"] == [True]
+    # The refit starts past the deadline: it stops at the end of its first epoch.
+    assert search.refit_cut_short_ and search.time_limit_reached_
+    assert len(search.best_estimator_.history_["loss"]) == 1
+    # The deadline is not left in the refit estimator nor in the user's.
+    assert search.best_estimator_.callbacks is None
+    assert search.estimator.callbacks is None
+    with pytest.raises(ValueError, match="refit_in_budget=True needs an estimator"):
+        DeepStackSearch(
+            StackedAutoencoder((4,), epochs=1), refit_in_budget=True, time_limit=1.0
+        ).fit(X)
+
+
+def test_a_time_limit_stops_pretraining_at_an_epoch_boundary(classification_data):
+    from deepstack.callbacks import TimeLimit
+
+    X, y = classification_data
+    clf = tiny(
+        DeepStackClassifier,
+        hidden_layer_sizes=(8, 8),
+        max_epochs=100_000,
+        n_iter_no_change=100_000,
+        pretrain="autoencoder",
+        pretrain_epochs=100_000,
+        callbacks=[TimeLimit(time.time() + 1.0)],
+    ).fit(X, y)
+    # Layer 1 trained until the deadline and stopped at an epoch end; layer 2
+    # was not pretrained; fine-tuning stopped after its first epoch.
+    (layer,) = clf.pretraining_history_
+    assert layer["cut_short"] and 1 <= layer["n_epochs"] < 100_000
+    assert len(clf.history_["loss"]) == 1
+    # Without a limit nothing is cut.
+    quick = tiny(
+        DeepStackClassifier,
+        hidden_layer_sizes=(8, 8),
+        max_epochs=2,
+        pretrain="autoencoder",
+        pretrain_epochs=2,
+    ).fit(X, y)
+    assert [h["cut_short"] for h in quick.pretraining_history_] == [False, False]
 
 
 def test_keras_tuner_internals_are_there(monkeypatch):
@@ -575,7 +682,14 @@ def test_cross_validated_trials_record_every_fold(classification_data):
     assert folds.shape == (2, 3)
     np.testing.assert_allclose(search.results_["score"], folds.mean(axis=1))
     np.testing.assert_allclose(search.results_["score_std"], folds.std(axis=1))
-    assert search.best_score_ == max(search.results_["score"])
+    # The chosen trial: the best, unless it beats the first by no more than
+    # one standard error of the paired fold differences.
+    scores = folds.mean(axis=1)
+    best = int(np.argmax(scores))
+    d = folds[best] - folds[0]
+    margin = d.std(ddof=1) / np.sqrt(3) if best else 0.0
+    assert search.min_improvement_ == pytest.approx(margin)
+    assert search.best_index_ == (best if scores[best] - scores[0] > margin else 0)
     # The first trial is the estimator itself: its fold scores are those of
     # the estimator as given, fitted on StratifiedKFold(3)'s folds.
     expected = []
@@ -621,7 +735,8 @@ def test_cross_validated_hyperband_continues_each_fold(
 def _scorer_recording_env(path, estimator, X, y):
     with open(path, "a") as handle:
         names = ("CUDA_VISIBLE_DEVICES", "TF_NUM_INTRAOP_THREADS")
-        handle.write(" ".join(os.environ.get(n, "-") for n in names) + "\n")
+        cores = ",".join(map(str, sorted(os.sched_getaffinity(0))))
+        handle.write(" ".join(os.environ.get(n, "-") for n in names) + f" {cores}\n")
     return estimator.score(X, y)
 
 
@@ -651,9 +766,20 @@ def test_parallel_trials_give_the_same_results(kind, classification_data, tmp_pa
         results[n_jobs] = search.results_
     # Each worker sees one device and its share of the threads (2 cores here
     # on CI; one thread per worker on a 2-core machine).
-    threads = str(max(1, (os.cpu_count() or 1) // 2))
+    threads = max(1, (os.cpu_count() or 1) // 2)
     seen = log.read_text().split("\n")[4:-1]
-    assert len(seen) == 4 and set(seen) == {f"0 {threads}", f"1 {threads}"}
+    assert len(seen) == 4
+    assert {line.rsplit(" ", 1)[0] for line in seen} == {
+        f"0 {threads}",
+        f"1 {threads}",
+    }
+    # ... and its own cores (any backend): two disjoint sets of that size.
+    allowed = sorted(os.sched_getaffinity(0))
+    cores = {line.rsplit(" ", 1)[1] for line in seen}
+    expected = {
+        ",".join(map(str, allowed[i * threads : (i + 1) * threads])) for i in (0, 1)
+    }
+    assert cores == expected
     one, two = results[1], results[2]
     assert two["trial_id"] == one["trial_id"]
     assert two["params"] == one["params"]

@@ -13,6 +13,7 @@ from deepstack.diagnostics._common import (
     model_loss,
     network_target,
 )
+from deepstack.layers import tie_layers
 
 _FLOAT_DTYPES = ("float16", "bfloat16", "float32", "float64")
 
@@ -137,6 +138,8 @@ def float64_copy(model):
     copy = keras.saving.deserialize_keras_object(
         _to_float64(config), custom_objects=custom
     )
+    if isinstance(copy, keras.Model):
+        tie_layers(copy)  # a plain functional copy's decoders know names only
     if not copy.built:
         copy.build(model.inputs[0].shape if model.inputs else None)
     source, target = model.weights, copy.weights

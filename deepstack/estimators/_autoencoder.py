@@ -20,7 +20,7 @@ from deepstack.estimators._base import (
     _ModelBytes,
 )
 from deepstack.estimators._rollback import rolls_back_on_interrupt
-from deepstack.layers import TiedDense
+from deepstack.layers import TiedDense, TiedModel
 
 _DECODER = "decoder_{}"
 
@@ -363,7 +363,7 @@ default="relu"
                 )
                 x = decoder(x)
                 decoder.set_weights([layer.decoder_kernel, layer.decoder_bias])
-        return keras.Model(inputs, x, name="stacked_autoencoder")
+        return TiedModel(inputs, x, name="stacked_autoencoder")
 
     def _set_views(self):
         model = self.autoencoder_
@@ -374,7 +374,7 @@ default="relu"
         x = codes
         for i in range(n_layers, 0, -1):
             x = model.get_layer(_DECODER.format(i))(x)
-        self.decoder_ = keras.Model(codes, x, name="decoder")
+        self.decoder_ = TiedModel(codes, x, name="decoder")
 
     # ------------------------------------------------------------- pickling
 

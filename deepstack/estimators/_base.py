@@ -49,12 +49,14 @@ from deepstack.callbacks import (
     LearningRateDecay,
     LearningRateHalving,
     LearningRateRecorder,
+    TimeLimit,
     ValidationScore,
     initial_loss,
     set_population_statistics,
 )
 from deepstack.callbacks._monitor import set_learning_rate
 from deepstack.estimators._rollback import rolls_back_on_interrupt
+from deepstack.layers._tied_dense import load_model as load_tied_model
 
 
 def _check_structured_params(estimator):
@@ -572,8 +574,11 @@ class BaseDeepStack(BaseEstimator):
         matrix of ``predict``); the regressor's is ``predictions``, in the
         target's units (column 0 is ``predict``'s output for a 1-D target).
         Outputs match ``predict_proba`` / ``predict`` to float32 rounding.
-        ``format="onnx"`` raises ``ValueError`` with the conversion to run:
-        tf2onnx does not support the TensorFlow release deepstack uses.
+        ``format="onnx"`` writes the same path as ``model.onnx`` (converted
+        by tf2onnx; needs the TensorFlow backend and ``pip install
+        'deepstack[onnx]'``) beside ``labels.json``: one input ``X`` and the
+        same named outputs, e.g. ``onnxruntime.InferenceSession(path +
+        "/model.onnx").run(["probabilities"], {"X": X})``.
 
         Parameters
         ----------
@@ -778,6 +783,16 @@ class BaseDeepStack(BaseEstimator):
             tol=self.tol,
             verbose=self.verbose,
             finetune=self.finetune,
+            # A TimeLimit among the callbacks (a search's time_limit) stops
+            # pretraining too, at its next epoch boundary.
+            deadline=min(
+                (
+                    cb.deadline
+                    for cb in self.callbacks or ()
+                    if isinstance(cb, TimeLimit)
+                ),
+                default=None,
+            ),
         )
 
     def _pretrain_network(self, model, X, seed):
@@ -1183,7 +1198,7 @@ class _ModelBytes:
             path = os.path.join(tmp, "model.keras")
             with open(path, "wb") as handle:
                 handle.write(self.payload)
-            return keras.saving.load_model(path, compile=True)
+            return load_tied_model(path, compile=True)
 
 
 def _validation_score(scorer, estimator, X, y):

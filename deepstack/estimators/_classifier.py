@@ -79,6 +79,11 @@ class DeepStackClassifier(ClassifierMixin, BaseDeepStack):
     }
     _monitors = ("val_loss", "val_accuracy")
 
+    # The base's parameters are repeated here on purpose: scikit-learn reads
+    # an estimator's parameters from its __init__ signature, which must list
+    # them all (no **kwargs), and a generated ``__signature__`` would hide them
+    # from IDEs, type checkers and readers. tests/test_structure.py
+    # (test_parameters_match_the_base) fails when the two lists drift apart.
     def __init__(
         self,
         hidden_layer_sizes=(256, 256),
@@ -424,7 +429,11 @@ class DeepStackClassifier(ClassifierMixin, BaseDeepStack):
             p = keras.ops.stack([1.0 - p, p], axis=1)
         else:
             p = keras.ops.softmax(z, axis=1)
-        return {"probabilities": p, "class_index": keras.ops.argmax(p, axis=1)}
+        # argmax of the 0/1 "is a maximum" matrix: the first maximum, as
+        # NumPy's argmax. Keras's float argmax tests the sign bit with a
+        # Bitcast that ONNX cannot express; an integer argmax does not.
+        is_max = keras.ops.cast(p >= keras.ops.max(p, axis=1, keepdims=True), "int32")
+        return {"probabilities": p, "class_index": keras.ops.argmax(is_max, axis=1)}
 
     def _export_metadata(self):
         outputs = {"probabilities": "predict_proba: one column per entry of classes"}

@@ -239,7 +239,10 @@ COMMON_ATTRIBUTES = """\
     pretraining_history_ : list of dict
         One dict per pretrained layer (per-epoch ``loss`` / ``val_loss`` of the
         reconstruction, ``loss_function``, ``n_epochs``, ``best_epoch``,
-        ``fit_seconds``); empty without pretraining.
+        ``fit_seconds``, ``cut_short``); empty without pretraining. A
+        :class:`~deepstack.callbacks.TimeLimit` among ``callbacks`` (a
+        search's ``time_limit``) stops pretraining too: the layer in training
+        at its next epoch end, and the layers above it are not pretrained.
     callbacks_ : list of keras.callbacks.Callback
         The callbacks of the last fit: deepstack's defaults, then the user's.
     n_outputs_ : int

@@ -1,6 +1,6 @@
 """Keras layers of deepstack's own (serializable under the "deepstack" package)."""
 
 from deepstack.layers._noise import MaskingNoise
-from deepstack.layers._tied_dense import TiedDense
+from deepstack.layers._tied_dense import TiedDense, TiedModel, tie_layers
 
-__all__ = ["MaskingNoise", "TiedDense"]
+__all__ = ["MaskingNoise", "TiedDense", "TiedModel", "tie_layers"]

@@ -17,6 +17,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from deepstack._compat import HasMethods, Interval, StrOptions
 from deepstack._split import n_validation, train_validation_split
+from deepstack.callbacks import TimeLimit
 from deepstack.tuning._checks import check_search_data
 from deepstack.tuning._kt_compat import ORACLES
 from deepstack.tuning._space import HYPERBAND_PAST_TRIAL, ResolvedSpace
@@ -138,7 +139,10 @@ class DeepStackSearch(MetaEstimatorMixin, BaseEstimator):
         n_jobs`` TensorFlow threads). None or 1: one at a time. Random and
         grid search run the same trials with the same scores whatever
         ``n_jobs`` (the trials are drawn in the same order, each seeded the
-        same way). Bayesian optimization proposes a trial from the trials
+        same way). On Linux each worker is also pinned to its own
+        ``cpu_count() // n_jobs`` cores (``os.sched_setaffinity``), which
+        limits it under any backend (XLA under JAX has no thread-count
+        setting). Bayesian optimization proposes a trial from the trials
         finished when it is asked, so with several running it sees fewer of
         them; Hyperband promotes a round's best only once enough of the
         round has finished, so workers may wait.
@@ -153,8 +157,16 @@ class DeepStackSearch(MetaEstimatorMixin, BaseEstimator):
         end of its first epoch past it (with early stopping, its best
         epoch's weights are scored), marked in ``results_["cut_short"]``.
         The refit of the best parameters comes after and is not counted
-        (``refit_time_``). Greedy pretraining and estimators without a
-        ``callbacks`` parameter (``StackedAutoencoder``) are not cut mid-way.
+        (``refit_time_``) unless ``refit_in_budget=True``. Greedy pretraining
+        stops at its next epoch boundary too (the layers above are then not
+        pretrained); estimators without a ``callbacks`` parameter
+        (``StackedAutoencoder``) are not cut mid-way.
+    refit_in_budget : bool, default=False
+        Count the refit against ``time_limit``: the refit estimator gets the
+        same deadline (a :class:`~deepstack.callbacks.TimeLimit` callback),
+        so it stops at the end of its first epoch past it, at least one
+        epoch in (``refit_cut_short_``). False refits in full after the
+        budget.
     start_from_estimator : bool, default=True
         The first trial is the estimator's own configuration (its values of
         the searched parameters, as Optuna's ``enqueue_trial`` would), so the
@@ -165,6 +177,18 @@ class DeepStackSearch(MetaEstimatorMixin, BaseEstimator):
         candidate of its first bracket, with that bracket's epoch budget;
         grid search always starts from the ranges' defaults (the
         estimator's values where they are grid points).
+    min_improvement : float or "auto", default="auto"
+        How much a trial's score must exceed the first trial's (the
+        estimator's own configuration, see ``start_from_estimator``) for the
+        search to choose it instead: a difference within the noise of the
+        validation score is no reason to leave the estimator as given.
+        ``"auto"``: with ``cv``, one standard error of the per-fold
+        differences between the two trials (the folds are shared, so the
+        differences are paired: ``std(d, ddof=1) / sqrt(n_folds)``); with
+        one validation split, which gives no estimate of that noise, 0 (the
+        best score wins; use ``cv`` on small data). A float is used as
+        given; 0.0 always takes the best score. Ignored with
+        ``start_from_estimator=False``.
     log_dir : str, os.PathLike or None, default=None
         TensorBoard folder of the search (``tensorboard --logdir <folder>``):
         ``trial_<id>/`` holds each trial's parameters and scores for the
@@ -189,9 +213,13 @@ class DeepStackSearch(MetaEstimatorMixin, BaseEstimator):
         ``n_layers`` / ``units``; with Hyperband, ``max_epochs`` is the best
         trial's epoch budget).
     best_score_ : float
-        Validation score of the best trial.
+        Validation score of the chosen trial: the best one, or the first when
+        the best does not beat it by more than ``min_improvement_``.
     best_index_ : int
-        Row of the best trial in ``results_``.
+        Row of the chosen trial in ``results_``.
+    min_improvement_ : float
+        The margin the best trial had to beat the first trial by (0.0 with
+        ``start_from_estimator=False`` and on a distributed worker).
     best_estimator_ : estimator
         ``estimator`` refit with ``best_params_`` (only with ``refit=True``
         and not on a distributed worker).
@@ -213,6 +241,8 @@ class DeepStackSearch(MetaEstimatorMixin, BaseEstimator):
         short).
     refit_time_ : float
         Seconds spent refitting ``best_estimator_``.
+    refit_cut_short_ : bool
+        Whether ``time_limit`` stopped the refit (``refit_in_budget=True``).
     role_ : {"single", "chief", "worker"}
         ``"single"`` for an ordinary search; in keras-tuner's distributed mode
         the chief holds the results of all trials and refits, a worker holds
@@ -278,7 +308,12 @@ class DeepStackSearch(MetaEstimatorMixin, BaseEstimator):
         "n_jobs": [Interval(Integral, 1, None, closed="left"), None],
         "devices": [list, tuple, None],
         "time_limit": [Interval(Real, 0, None, closed="neither"), None],
+        "refit_in_budget": ["boolean"],
         "start_from_estimator": ["boolean"],
+        "min_improvement": [
+            Interval(Real, 0, None, closed="left"),
+            StrOptions({"auto"}),
+        ],
         "log_dir": [str, os.PathLike, None],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
@@ -303,7 +338,9 @@ class DeepStackSearch(MetaEstimatorMixin, BaseEstimator):
         n_jobs=None,
         devices=None,
         time_limit=None,
+        refit_in_budget=False,
         start_from_estimator=True,
+        min_improvement="auto",
         log_dir=None,
         random_state=None,
         verbose=0,
@@ -324,7 +361,9 @@ class DeepStackSearch(MetaEstimatorMixin, BaseEstimator):
         self.n_jobs = n_jobs
         self.devices = devices
         self.time_limit = time_limit
+        self.refit_in_budget = refit_in_budget
         self.start_from_estimator = start_from_estimator
+        self.min_improvement = min_improvement
         self.log_dir = log_dir
         self.random_state = random_state
         self.verbose = verbose
@@ -351,7 +390,12 @@ class DeepStackSearch(MetaEstimatorMixin, BaseEstimator):
         """
         self._validate_params()
         check_search_data(self.estimator, X, y, sample_weight, X_val, y_val)
-        # The budget counts from here: the refit below is outside it.
+        if self.refit_in_budget and "callbacks" not in self.estimator.get_params():
+            raise ValueError(
+                "refit_in_budget=True needs an estimator with a callbacks "
+                f"parameter; {type(self.estimator).__name__} has none."
+            )
+        # The budget counts from here (the refit only with refit_in_budget).
         deadline = None if self.time_limit is None else time.time() + self.time_limit
         hyperband = self.tuner == "hyperband"
         space = ResolvedSpace(
@@ -361,14 +405,7 @@ class DeepStackSearch(MetaEstimatorMixin, BaseEstimator):
             wide=self.search_space == "wide",
         )
         scorer = check_scoring(self.estimator, scoring=self._objective())
-        rng = check_random_state(self.random_state)
-        seed = int(rng.randint(0, 2**31 - 1))
-        oracle_seed = int(rng.randint(1, 2**31 - 1))
-        # The trials (and the refit) keep the estimator's own random_state
-        # when it has one; else they all get the search's seed.
-        trial_seed = (
-            seed if self.estimator.get_params().get("random_state") is None else None
-        )
+        seed, oracle_seed, trial_seed = self._seeds()
         if is_distributed() and self.random_state is None and X_val is None:
             warnings.warn(
                 "Distributed search with random_state=None: every process draws "
@@ -378,6 +415,44 @@ class DeepStackSearch(MetaEstimatorMixin, BaseEstimator):
                 stacklevel=2,
             )
         data = self._split(X, y, sample_weight, X_val, y_val, seed)
+        self._set_feature_names(X)
+        oracle = self._make_oracle(space, oracle_seed, deadline)
+        runner = TrialRunner(
+            self.estimator,
+            space,
+            scorer,
+            trial_seed,
+            hyperband,
+            deadline,
+            log_dir=None if self.log_dir is None else os.fspath(self.log_dir),
+        )
+        self.tuner_, trials = self._run_trials(oracle, runner, data, scorer)
+        self._record(trials, space, hyperband)
+        # The oracle refused a trial, or a trial was cut (on a distributed
+        # worker the oracle is the chief's, so only the latter is known).
+        self.time_limit_reached_ = bool(
+            getattr(self.tuner_.oracle, "deadline_reached", False)
+            or any(self.results_["cut_short"])
+        )
+        self._refit(X, y, sample_weight, X_val, y_val, space, trial_seed, deadline)
+        return self
+
+    # ------------------------------------------------------- steps of fit
+
+    def _seeds(self):
+        """``(split seed, oracle seed, trial seed or None)`` from ``random_state``."""
+        rng = check_random_state(self.random_state)
+        seed = int(rng.randint(0, 2**31 - 1))
+        oracle_seed = int(rng.randint(1, 2**31 - 1))
+        # The trials (and the refit) keep the estimator's own random_state
+        # when it has one; else they all get the search's seed.
+        trial_seed = (
+            seed if self.estimator.get_params().get("random_state") is None else None
+        )
+        return seed, oracle_seed, trial_seed
+
+    def _set_feature_names(self, X):
+        """``n_features_in_`` and, for string columns, ``feature_names_in_``."""
         validate_data(self, X, skip_check_array=True, reset=True)
         self.__dict__.pop("feature_names_in_", None)
         if hasattr(X, "columns"):
@@ -385,8 +460,10 @@ class DeepStackSearch(MetaEstimatorMixin, BaseEstimator):
             if all(isinstance(c, str) for c in columns):
                 self.feature_names_in_ = columns
 
+    def _make_oracle(self, space, oracle_seed, deadline):
+        """The keras-tuner oracle over ``space``, first trial the estimator's."""
         hyperparameters = space.hyperparameters()
-        oracle = make_oracle(
+        return make_oracle(
             self.tuner,
             max_trials=self.max_trials,
             hyperparameters=hyperparameters,
@@ -400,40 +477,40 @@ class DeepStackSearch(MetaEstimatorMixin, BaseEstimator):
             ),
             deadline=deadline,
         )
-        runner = TrialRunner(
-            self.estimator,
-            space,
-            scorer,
-            trial_seed,
-            hyperband,
-            deadline,
-            log_dir=None if self.log_dir is None else os.fspath(self.log_dir),
-        )
+
+    def _make_workers(self, data, scorer):
+        """The worker processes that run the trials, or None to run them here."""
+        devices = list(self.devices or [])
+        n_jobs = self.n_jobs or len(devices) or 1
+        in_workers = self.trials_per_process is not None or n_jobs > 1 or devices
+        if not in_workers or is_chief():
+            return None
+        threads, cpus = None, [None] * n_jobs
+        if n_jobs > 1:
+            # Each worker gets its share of the cores: more threads per
+            # process than cores makes the processes fight for them.
+            threads = max(1, (os.cpu_count() or 1) // n_jobs)
+            cpus = _cpu_shares(n_jobs, threads)
+        return [
+            TrialWorkers(
+                self.trials_per_process,
+                data,
+                scorer,
+                threads,
+                devices[i % len(devices)] if devices else None,
+                cpus=cpus[i],
+            )
+            for i in range(n_jobs)
+        ]
+
+    def _run_trials(self, oracle, runner, data, scorer):
+        """Run the search; ``(tuner, trials)``, sets ``role_``, ``search_time_``."""
         scratch = None
         directory = self.directory
         if directory is None:
             scratch = tempfile.TemporaryDirectory(prefix="deepstack-search-")
             directory = scratch.name
-        workers = None
-        devices = list(self.devices or [])
-        n_jobs = self.n_jobs or len(devices) or 1
-        in_workers = self.trials_per_process is not None or n_jobs > 1 or devices
-        if in_workers and not is_chief():
-            threads = None
-            if n_jobs > 1:
-                # Each worker gets its share of the cores: more threads per
-                # process than cores makes the processes fight for them.
-                threads = max(1, (os.cpu_count() or 1) // n_jobs)
-            workers = [
-                TrialWorkers(
-                    self.trials_per_process,
-                    data,
-                    scorer,
-                    threads,
-                    devices[i % len(devices)] if devices else None,
-                )
-                for i in range(n_jobs)
-            ]
+        workers = self._make_workers(data, scorer)
         start = time.perf_counter()
         try:
             tuner = DeepStackTuner(
@@ -460,29 +537,43 @@ class DeepStackSearch(MetaEstimatorMixin, BaseEstimator):
             if scratch is not None:
                 scratch.cleanup()
         self.search_time_ = time.perf_counter() - start
-        self.tuner_ = tuner
-        self._record(trials, space, hyperband)
-        # The oracle refused a trial, or a trial was cut (on a distributed
-        # worker the oracle is the chief's, so only the latter is known).
-        self.time_limit_reached_ = bool(
-            getattr(tuner.oracle, "deadline_reached", False)
-            or any(self.results_["cut_short"])
-        )
+        return tuner, trials
 
+    def _refit(self, X, y, sample_weight, X_val, y_val, space, trial_seed, deadline):
+        """``best_estimator_``: the estimator with ``best_params_`` on all of X
+        (stopped at ``deadline`` with ``refit_in_budget``)."""
         self.refit_time_ = 0.0
+        self.refit_cut_short_ = False
         self.__dict__.pop("best_estimator_", None)  # never keep a stale refit
-        if self.refit and self.role_ != "worker":
-            start = time.perf_counter()
-            params = dict(self.best_params_)
-            if trial_seed is not None and "random_state" in space.estimator_params:
-                params.setdefault("random_state", trial_seed)
-            self.best_estimator_ = clone(self.estimator).set_params(**params)
-            fit_kwargs = fit_arguments(
-                self.best_estimator_, sample_weight, X_val, y_val
+        if not self.refit or self.role_ == "worker":
+            return
+        start = time.perf_counter()
+        params = dict(self.best_params_)
+        if trial_seed is not None and "random_state" in space.estimator_params:
+            params.setdefault("random_state", trial_seed)
+        limit = None
+        if self.refit_in_budget and deadline is not None:
+            limit = TimeLimit(deadline)
+            own = list(self.estimator.get_params()["callbacks"] or [])
+            params["callbacks"] = own + [limit]
+        self.best_estimator_ = clone(self.estimator).set_params(**params)
+        fit_kwargs = fit_arguments(self.best_estimator_, sample_weight, X_val, y_val)
+        self.best_estimator_.fit(X, y, **fit_kwargs)
+        self.refit_time_ = time.perf_counter() - start
+        if limit is not None:
+            # The deadline has passed: a later fit of best_estimator_ must not
+            # inherit it. Its own callbacks are the estimator's again.
+            self.best_estimator_.set_params(
+                callbacks=self.estimator.get_params()["callbacks"]
             )
-            self.best_estimator_.fit(X, y, **fit_kwargs)
-            self.refit_time_ = time.perf_counter() - start
-        return self
+            # The estimator deep-copies its callbacks: read the fitted copy.
+            self.refit_cut_short_ = any(
+                isinstance(cb, TimeLimit) and cb.stopped_epoch >= 0
+                for cb in getattr(self.best_estimator_, "callbacks_", ())
+            )
+            self.time_limit_reached_ = self.time_limit_reached_ or (
+                self.refit_cut_short_
+            )
 
     def _objective(self):
         """The search's scorer: ``objective``, else the estimator's ``scoring``."""
@@ -584,9 +675,26 @@ class DeepStackSearch(MetaEstimatorMixin, BaseEstimator):
             raise RuntimeError(
                 f"No trial of the search completed ({self.n_trials_} trials)." + detail
             )
-        self.best_index_ = int(np.nanargmax(scores))
+        self.best_index_ = self._choose(scores, rows["fold_scores"])
         self.best_score_ = float(scores[self.best_index_])
         self.best_params_ = dict(rows["params"][self.best_index_])
+
+    def _choose(self, scores, fold_scores):
+        """Row of the chosen trial: the best, unless it beats the first trial
+        (the estimator as given) by no more than ``min_improvement``."""
+        best = int(np.nanargmax(scores))
+        # A distributed worker holds only the trials it ran: its first need
+        # not be the estimator's (the chief applies the rule to all of them).
+        if not self.start_from_estimator or self.role_ == "worker":
+            self.min_improvement_ = 0.0
+            return best
+        margin = self.min_improvement
+        if margin == "auto":
+            margin = _paired_standard_error(fold_scores[best], fold_scores[0])
+        self.min_improvement_ = float(margin)
+        if best == 0 or not np.isfinite(scores[0]):
+            return best
+        return best if scores[best] - scores[0] > margin else 0
 
     # ---------------------------------------------------------- delegation
 
@@ -673,6 +781,25 @@ class DeepStackSearch(MetaEstimatorMixin, BaseEstimator):
         tags.target_tags = copy.deepcopy(inner.target_tags)
         tags.non_deterministic = inner.non_deterministic
         return tags
+
+
+def _cpu_shares(n_jobs, threads):
+    """``threads`` distinct cores of this process's for each of ``n_jobs``
+    workers, or ``[None] * n_jobs`` where that is not possible."""
+    if not hasattr(os, "sched_getaffinity"):
+        return [None] * n_jobs
+    allowed = sorted(os.sched_getaffinity(0))
+    if len(allowed) < n_jobs * threads:
+        return [None] * n_jobs
+    return [allowed[i * threads : (i + 1) * threads] for i in range(n_jobs)]
+
+
+def _paired_standard_error(scores, reference):
+    """Standard error of the mean of per-fold differences (0 with one fold)."""
+    d = np.asarray(scores, dtype=float) - np.asarray(reference, dtype=float)
+    if d.size < 2 or not np.isfinite(d).all():
+        return 0.0
+    return float(d.std(ddof=1) / np.sqrt(d.size))
 
 
 def _num_samples(X):

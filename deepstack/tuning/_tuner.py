@@ -273,7 +273,12 @@ def write_session(log_dir, hparams, metrics):
 _WORKER_DATA = {}
 
 
-def _init_worker(data, scorer, threads=None):
+def _init_worker(data, scorer, threads=None, cpus=None):
+    if cpus is not None and hasattr(os, "sched_setaffinity"):
+        # Before the backend starts its thread pools, which inherit it: the
+        # limit that holds for any backend (XLA under JAX has no thread-count
+        # setting; TensorFlow's is set below too).
+        os.sched_setaffinity(0, cpus)
     if threads is not None:
         _limit_threads(threads)
     _WORKER_DATA.update(data=data, scorer=scorer)
@@ -338,13 +343,19 @@ class TrialWorkers:
     device : str or None, default=None
         The accelerator the worker may see (its ``CUDA_VISIBLE_DEVICES``),
         or None to leave that alone.
+    cpus : list of int or None, default=None
+        The CPU cores the worker may run on (``os.sched_setaffinity``, where
+        the system has it), whatever the backend; None leaves them alone.
     """
 
-    def __init__(self, trials_per_process, data, scorer, threads=None, device=None):
+    def __init__(
+        self, trials_per_process, data, scorer, threads=None, device=None, cpus=None
+    ):
         self.trials_per_process = trials_per_process
         self.threads = threads
         self.device = device
-        self._initargs = (data, scorer, threads)
+        self.cpus = cpus
+        self._initargs = (data, scorer, threads, cpus)
         self._executor = None
         self._done = 0
 
