@@ -49,6 +49,14 @@ def _parser():
         metavar="NAME=VALUE",
         help="an estimator parameter (JSON value), e.g. --param dropout=0.2",
     )
+    fit.add_argument(
+        "--bagging",
+        default="auto",
+        type=_bagging,
+        metavar="K",
+        help="k-fold bagged networks averaged: 'auto' (by table size; none with "
+        "--search or --pretrain), or K (1: a single network)",
+    )
     fit.add_argument("--random-state", type=int, default=0)
     _output_options(fit)
 
@@ -101,6 +109,17 @@ def main(argv=None):
         return EXIT_BAD_INPUT
 
 
+def _bagging(value):
+    if value == "auto":
+        return value
+    try:
+        return int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"--bagging takes 'auto' or a number of folds; got {value!r}"
+        ) from None
+
+
 def _note(message, category, *args, **kwargs):
     print(f"deepstack: note: {message}", file=sys.stderr)
 
@@ -123,6 +142,7 @@ def _fit(args):
         max_trials=args.max_trials,
         time_limit=args.time_limit,
         pretrain=args.pretrain,
+        bagging=args.bagging,
         out=args.out,
         overwrite=args.overwrite,
         random_state=args.random_state,
