@@ -47,10 +47,12 @@ def findings_for(run, X):
     columns) after training.
     """
     from deepstack.diagnostics import analyze_curves, unit_health
-    from deepstack.runs._run import network_of
+    from deepstack.ensemble import is_bagging
 
-    # A bagged run: the first member's curves and units stand for the others.
-    estimator = network_of(run.estimator)
+    estimator = run.estimator
+    if is_bagging(estimator):
+        # The first member's curves and units stand for the others.
+        estimator = estimator.estimators_[0]
     found = [
         {
             "code": f.code,
