@@ -52,7 +52,6 @@ def _parser():
     fit.add_argument(
         "--bagging",
         default="auto",
-        type=_bagging,
         metavar="K",
         help="k-fold bagged networks averaged: 'auto' (by table size; none with "
         "--search or --pretrain), or K (1: a single network)",
@@ -109,17 +108,6 @@ def main(argv=None):
         return EXIT_BAD_INPUT
 
 
-def _bagging(value):
-    if value == "auto":
-        return value
-    try:
-        return int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"--bagging takes 'auto' or a number of folds; got {value!r}"
-        ) from None
-
-
 def _note(message, category, *args, **kwargs):
     print(f"deepstack: note: {message}", file=sys.stderr)
 
@@ -142,7 +130,8 @@ def _fit(args):
         max_trials=args.max_trials,
         time_limit=args.time_limit,
         pretrain=args.pretrain,
-        bagging=args.bagging,
+        # fit_table checks the value (one error line for a bad one).
+        bagging=int(args.bagging) if args.bagging.isdigit() else args.bagging,
         out=args.out,
         overwrite=args.overwrite,
         random_state=args.random_state,
