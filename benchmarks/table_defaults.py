@@ -15,13 +15,16 @@ bagging of the same network), and the variants given by ``--variants``
 """
 
 import json
+import os
 import sys
 import time
 import warnings
 
-import _common
-import pandas as pd
-from tabular import TABLES, load, score
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import _common  # noqa: E402
+import pandas as pd  # noqa: E402
+from tabular import TABLES, load, score  # noqa: E402
 
 CANDIDATES = {
     "single": (None, {}),

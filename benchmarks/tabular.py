@@ -18,13 +18,16 @@ Times are wall seconds of the whole fit, preprocessing included.
     .venv/bin/python benchmarks/tabular.py --seeds 0 --with-search --trials 8
 """
 
+import os
 import sys
 import time
 import warnings
 
-import _common
-import numpy as np
-import pandas as pd
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import _common  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
 
 TABLES = {
     # name: (dataset, target, task, rows kept or None)
