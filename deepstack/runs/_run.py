@@ -107,7 +107,8 @@ class TableRun:
     Attributes
     ----------
     pipeline : sklearn.pipeline.Pipeline
-        ``TablePreprocessor`` then the fitted deepstack estimator.
+        ``TablePreprocessor`` then the fitted deepstack estimator (a
+        :mod:`deepstack.ensemble` bag of networks when bagged).
     config : dict
         Resolved parameters, seed, versions, data fingerprint, column roles.
     metrics : dict
