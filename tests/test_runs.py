@@ -327,7 +327,8 @@ def test_parse_duration_and_table_defaults():
     assert table_defaults("binary", 30_000)["batch_size"] == 256
     assert table_defaults("regression", 10**6)["batch_size"] == 512
     regression = table_defaults("regression", 500)
-    assert regression["batch_norm"] is False and regression["dropout"] == 0.0
+    assert regression["batch_norm"] is False and regression["dropout"] == 0.1
+    assert regression["l2"] == 1e-4
     classification = table_defaults("multiclass", 500)
     assert classification["validation_fraction"] == 0.2
     assert "batch_norm" not in classification and "dropout" not in classification
