@@ -4,7 +4,8 @@ For each table and seed, one shuffled 80/20 split (stratified for classes)
 is shared by every method:
 
 - ``deepstack``: ``deepstack.fit_table(train, target, test=test)`` with its
-  defaults (what ``deepstack fit`` runs);
+  defaults (what ``deepstack fit`` runs: 5-fold bagged networks up to 20,000
+  training rows, see ``table_defaults.py``);
 - ``deepstack search``: the same with ``search="bayesian"`` (``--trials``);
 - ``HistGradientBoosting``: ``skrub.tabular_pipeline`` around
   ``HistGradientBoostingClassifier`` / ``Regressor`` (skrub's recommended
