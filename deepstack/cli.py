@@ -233,10 +233,12 @@ def _summary(run):
         print(f"search: {search['n_trials']} trials; chosen {chosen}")
     else:
         params = run.config["params"]
+        bagging = run.config.get("bagging")
         print(
             f"model: hidden layers {params['hidden_layer_sizes']}, dropout "
             f"{params['dropout']}, learning rate {params['learning_rate']}, "
             f"batch {params['batch_size']}"
+            + (f"; {bagging} bagged networks (k-fold)" if bagging else "")
         )
     if run.path is not None:
         print(f"run folder: {run.path}  (report: {run.path / 'report.html'})")

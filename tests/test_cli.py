@@ -74,6 +74,7 @@ def test_fit_prints_a_summary_and_writes_the_folder(tables, tmp_path, capsys):
     assert f"test accuracy {metrics['test']['accuracy']:.4f} on 60 rows" in printed
     assert f"run folder: {out}" in printed
     assert "hidden layers [16]" in printed
+    assert "; 5 bagged networks (k-fold)" in printed
     assert (out / "report.html").is_file()
 
 
