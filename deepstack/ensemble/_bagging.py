@@ -182,7 +182,7 @@ class DeepStackBaggingClassifier(ClassifierMixin, _BaseBagging):
         Every member's number of epochs.
     n_features_in_ : int
         Number of input features.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Input column names, when ``X`` had string column names.
 
     Examples
@@ -269,7 +269,7 @@ class DeepStackBaggingRegressor(RegressorMixin, _BaseBagging):
         Every member's number of epochs.
     n_features_in_ : int
         Number of input features.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Input column names, when ``X`` had string column names.
 
     Examples
