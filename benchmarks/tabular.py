@@ -4,7 +4,8 @@ For each table and seed, one shuffled 80/20 split (stratified for classes)
 is shared by every method:
 
 - ``deepstack``: ``deepstack.fit_table(train, target, test=test)`` with its
-  defaults (what ``deepstack fit`` runs);
+  defaults (what ``deepstack fit`` runs: 5-fold bagged networks up to 20,000
+  training rows, see ``table_defaults.py``);
 - ``deepstack search``: the same with ``search="bayesian"`` (``--trials``);
 - ``HistGradientBoosting``: ``skrub.tabular_pipeline`` around
   ``HistGradientBoostingClassifier`` / ``Regressor`` (skrub's recommended
@@ -18,13 +19,16 @@ Times are wall seconds of the whole fit, preprocessing included.
     .venv/bin/python benchmarks/tabular.py --seeds 0 --with-search --trials 8
 """
 
+import os
 import sys
 import time
 import warnings
 
-import _common
-import numpy as np
-import pandas as pd
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import _common  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
 
 TABLES = {
     # name: (dataset, target, task, rows kept or None)

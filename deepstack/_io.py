@@ -30,6 +30,10 @@ from deepstack.layers._tied_dense import load_model as load_tied_model
 
 FORMAT = "deepstack-estimator"
 FORMAT_VERSION = 1
+# A bagged ensemble: its own state file, the member template in ``estimator/``
+# and each fitted member in ``member_<i>/``, each in the estimator format.
+ENSEMBLE_FORMAT = "deepstack-ensemble"
+_TEMPLATE = "estimator"
 _STATE = "deepstack.json"
 _ARRAYS = "arrays.npz"
 _MODEL = "model.keras"
@@ -59,6 +63,15 @@ def _allowed_classes():
     )
 
     return (DeepStackClassifier, DeepStackRegressor, StackedAutoencoder)
+
+
+def _ensemble_classes():
+    from deepstack.ensemble import (
+        DeepStackBaggingClassifier,
+        DeepStackBaggingRegressor,
+    )
+
+    return (DeepStackBaggingClassifier, DeepStackBaggingRegressor)
 
 
 def _class_key(cls):
@@ -199,9 +212,12 @@ def save(estimator, path, *, overwrite=False):
 
     Parameters
     ----------
-    estimator : DeepStackClassifier, DeepStackRegressor or StackedAutoencoder
-        The estimator to save. Its ``callbacks`` parameter must be None:
-        arbitrary callback objects cannot be stored without code. Set it to
+    estimator : DeepStackClassifier, DeepStackRegressor, StackedAutoencoder, \
+            DeepStackBaggingClassifier or DeepStackBaggingRegressor
+        The estimator to save (a bagged ensemble's template and members are
+        saved each in a folder of their own inside ``path``). Its
+        ``callbacks`` parameter must be None: arbitrary callback objects
+        cannot be stored without code. Set it to
         None, save, and pass the callbacks again after loading. For a
         ``DeepStackSearch``, save its ``best_estimator_``.
     path : str or os.PathLike
@@ -231,6 +247,9 @@ def _save(estimator, path, *, overwrite=False, drop_callbacks=False):
 
     The search's checkpoints use it and pass the callbacks again on load.
     """
+    if type(estimator) in _ensemble_classes():
+        _save_ensemble(estimator, path, overwrite, drop_callbacks)
+        return
     cls = type(estimator)
     base = _base_class(cls)
     if base is None:
@@ -292,6 +311,89 @@ def _save(estimator, path, *, overwrite=False, drop_callbacks=False):
         raise
 
 
+def _save_ensemble(ensemble, path, overwrite, drop_callbacks):
+    params = ensemble.get_params(deep=False)
+    template = params.pop("estimator")
+    if template is None:
+        template = ensemble._member_template()
+    members = list(getattr(ensemble, "estimators_", []))
+    encoder = _Encoder()
+    attributes = {
+        name: encoder.encode(value, name)
+        for name, value in vars(ensemble).items()
+        if name not in params and name not in ("estimator", "estimators_")
+    }
+    state = {
+        "format": ENSEMBLE_FORMAT,
+        "format_version": FORMAT_VERSION,
+        "class": _class_key(type(ensemble)),
+        "versions": _versions(),
+        "params": {k: encoder.encode(v, k) for k, v in params.items()},
+        "template_given": ensemble.estimator is not None,
+        "attributes": attributes,
+        "n_members": len(members),
+    }
+    path = os.fspath(path)
+    _check_target(path, overwrite)
+    parent = os.path.dirname(os.path.abspath(path))
+    os.makedirs(parent, exist_ok=True)
+    tmp = tempfile.mkdtemp(prefix=".deepstack-save-", dir=parent)
+    try:
+        _save(template, os.path.join(tmp, _TEMPLATE), drop_callbacks=drop_callbacks)
+        for i, member in enumerate(members):
+            _save(
+                member, os.path.join(tmp, f"member_{i}"), drop_callbacks=drop_callbacks
+            )
+        np.savez(os.path.join(tmp, _ARRAYS), **encoder.arrays)
+        with open(os.path.join(tmp, _STATE), "w", encoding="utf-8") as handle:
+            handle.write(json.dumps(state, indent=1))
+        _move_into_place(tmp, path)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def _load_ensemble(path, state, trusted):
+    state_file = os.path.join(path, _STATE)
+    by_name = {_class_key(cls): cls for cls in _ensemble_classes()}
+    cls = by_name.get(state.get("class"))
+    if cls is None:
+        raise ValueError(
+            f"The saved ensemble's class {state.get('class')!r} is not one "
+            f"deepstack loads ({sorted(by_name)})."
+        )
+    arrays = _load_arrays(os.path.join(path, _ARRAYS))
+    params = _decode(state.get("params", {}), arrays)
+    attributes = _decode(state.get("attributes", {}), arrays)
+    n_members = state.get("n_members")
+    if (
+        not isinstance(params, dict)
+        or not isinstance(attributes, dict)
+        or not isinstance(n_members, int)
+        or n_members < 0
+    ):
+        raise ValueError(f"{state_file} has malformed params or attributes.")
+    known = cls._get_param_names()
+    unknown = sorted(set(params) - set(known))
+    if unknown or "estimator" in params:
+        raise ValueError(
+            f"{state_file} has parameters {cls.__name__} lacks: {unknown}."
+        )
+    for name in attributes:
+        if not name.isidentifier() or name.startswith("__") or name in known:
+            raise ValueError(f"{state_file} has a forbidden attribute name {name!r}.")
+    template = load(os.path.join(path, _TEMPLATE), trusted=trusted)
+    ensemble = cls(template if state.get("template_given", True) else None, **params)
+    members = [
+        load(os.path.join(path, f"member_{i}"), trusted=trusted)
+        for i in range(n_members)
+    ]
+    if members:
+        attributes["estimators_"] = members
+    ensemble.__dict__.update(attributes)
+    return ensemble
+
+
 def _versions():
     import sklearn
 
@@ -342,7 +444,9 @@ def load(path, *, trusted=None):
     """Load an estimator written by :func:`deepstack.save`, running no code.
 
     The class is taken from an allowlist (``DeepStackClassifier``,
-    ``DeepStackRegressor``, ``StackedAutoencoder``) by its name; the Keras
+    ``DeepStackRegressor``, ``StackedAutoencoder``, and the bagged ensembles
+    of :mod:`deepstack.ensemble`, whose members are loaded the same way) by
+    its name; the Keras
     model is loaded with ``safe_mode=True`` (no lambda layers, only registered
     classes); arrays are loaded with ``allow_pickle=False``. Anything else in
     the files is refused with a ``ValueError``.
@@ -367,14 +471,12 @@ def load(path, *, trusted=None):
     if not os.path.isfile(state_file):
         raise FileNotFoundError(f"{path} holds no saved deepstack estimator.")
     state = load_json(state_file)
+    if isinstance(state, dict) and state.get("format") == ENSEMBLE_FORMAT:
+        _check_format_version(path, state)
+        return _load_ensemble(path, state, trusted)
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise ValueError(f"{state_file} is not a deepstack save.")
-    version = state.get("format_version")
-    if not isinstance(version, int) or version > FORMAT_VERSION:
-        raise ValueError(
-            f"{path} was written in format version {version!r}; this deepstack "
-            f"reads versions up to {FORMAT_VERSION}. Upgrade deepstack."
-        )
+    _check_format_version(path, state)
     cls = _lookup_class(state.get("class"), trusted)
     saved = (state.get("versions") or {}).get("deepstack")
     if saved != _versions()["deepstack"]:
@@ -417,6 +519,15 @@ def load(path, *, trusted=None):
     # (the autoencoder's encoder_ / decoder_).
     estimator.__setstate__({**estimator.__dict__, **attributes})
     return estimator
+
+
+def _check_format_version(path, state):
+    version = state.get("format_version")
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise ValueError(
+            f"{path} was written in format version {version!r}; this deepstack "
+            f"reads versions up to {FORMAT_VERSION}. Upgrade deepstack."
+        )
 
 
 def _lookup_class(name, trusted):

@@ -54,6 +54,13 @@ def _parser():
         metavar="NAME=VALUE",
         help="an estimator parameter (JSON value), e.g. --param dropout=0.2",
     )
+    fit.add_argument(
+        "--bagging",
+        default="auto",
+        metavar="K",
+        help="k-fold bagged networks averaged: 'auto' (by table size; none with "
+        "--search or --pretrain), or K (1: a single network)",
+    )
     fit.add_argument("--random-state", type=int, default=0)
     _output_options(fit)
 
@@ -128,6 +135,8 @@ def _fit(args):
         max_trials=args.max_trials,
         time_limit=args.time_limit,
         pretrain=args.pretrain,
+        # fit_table checks the value (one error line for a bad one).
+        bagging=int(args.bagging) if args.bagging.isdigit() else args.bagging,
         out=args.out,
         overwrite=args.overwrite,
         random_state=args.random_state,
@@ -229,10 +238,12 @@ def _summary(run):
         print(f"search: {search['n_trials']} trials; chosen {chosen}")
     else:
         params = run.config["params"]
+        bagging = run.config.get("bagging")
         print(
             f"model: hidden layers {params['hidden_layer_sizes']}, dropout "
             f"{params['dropout']}, learning rate {params['learning_rate']}, "
             f"batch {params['batch_size']}"
+            + (f"; {bagging} bagged networks (k-fold)" if bagging else "")
         )
     if run.path is not None:
         print(f"run folder: {run.path}  (report: {run.path / 'report.html'})")

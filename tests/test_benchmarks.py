@@ -47,6 +47,7 @@ TINY = {
     "search_parallel": ["--trials", "2", "--max-epochs", "1"],
     "search_vs_default": ["--max-trials", "2", "--max-epochs", "2", "--cv", "2"],
     "tabular": ["--tables", "penguins", "--seeds", "0", "--max-epochs", "5"],
+    "table_defaults": ["--tables", "wine", "--seeds", "0"],
     "sparse_memory": ["--rows", "2000", "--cols", "500", "--hidden", "8"],
 }
 
@@ -238,6 +239,14 @@ def _tabular(payload):
     assert 1 <= deep["epochs"] <= 5
 
 
+def _table_defaults(payload):
+    records = payload["records"]
+    assert payload["tables"] == ["wine"] and payload["seeds"] == [0]
+    assert [r["candidate"] for r in records] == ["single", "bag5"]
+    for record in records:
+        assert 0.3 < record["inner_val"] <= 1.0 and record["fit_s"] > 0
+
+
 def _sparse_memory(payload):
     result = payload["result"]
     assert (result["rows"], result["cols"], result["epochs_run"]) == (2000, 500, 1)
@@ -262,5 +271,6 @@ CHECKS = {
     "search_parallel": _search_parallel,
     "search_vs_default": _search_vs_default,
     "tabular": _tabular,
+    "table_defaults": _table_defaults,
     "sparse_memory": _sparse_memory,
 }

@@ -74,6 +74,7 @@ def test_fit_prints_a_summary_and_writes_the_folder(tables, tmp_path, capsys):
     assert f"test accuracy {metrics['test']['accuracy']:.4f} on 60 rows" in printed
     assert f"run folder: {out}" in printed
     assert "hidden layers [16]" in printed
+    assert "; 5 bagged networks (k-fold)" in printed
     assert (out / "report.html").is_file()
 
 
@@ -196,6 +197,17 @@ def test_the_shipped_job_files_parse():
     assert read_job(os.path.join(folder, "diamonds.toml"))["data"].shape[0] == 10_000
 
 
+def test_a_job_file_sets_the_bagging(tmp_path):
+    from deepstack.runs import read_job
+
+    job = tmp_path / "bagged.toml"
+    job.write_text('[data]\ndataset = "wine"\n[model]\nbagging = 2\ndropout = 0.1\n')
+    arguments = read_job(job)
+    assert arguments["bagging"] == 2 and arguments["params"] == {"dropout": 0.1}
+    job.write_text('[data]\ndataset = "wine"\n')
+    assert read_job(job)["bagging"] == "auto"
+
+
 def test_bad_job_files(tmp_path, capsys):
     job = tmp_path / "bad.toml"
     job.write_text('[data]\ndataset = "penguins"\n[modle]\nx = 1\n')
@@ -222,6 +234,12 @@ def test_bad_job_files(tmp_path, capsys):
         ("train.csv", ["--param", "dropout"], "--param needs NAME=VALUE"),
         ("train.csv", ["--param", "dropout=2.0"], "dropout"),
         ("binary_bad.csv", ["--task", "binary"], "task='binary' but the target has 3"),
+        ("train.csv", ["--bagging", "many"], "bagging must be 'auto', an integer"),
+        (
+            "train.csv",
+            ["--bagging", "3", "--search", "random"],
+            "cannot be combined with a search",
+        ),
     ],
 )
 def test_bad_input_gives_one_line_and_no_folder(

@@ -11,7 +11,13 @@ import pandas as pd
 import pytest
 
 from deepstack.datasets import load_table
-from deepstack.runs import fit_table, load_run, parse_duration, table_defaults
+from deepstack.runs import (
+    fit_table,
+    load_run,
+    parse_duration,
+    table_bagging,
+    table_defaults,
+)
 from tests.conftest import write_penguins
 
 TINY = {"hidden_layer_sizes": (16,), "max_epochs": 30, "learning_rate": 1e-2}
@@ -75,7 +81,12 @@ def test_run_folder_holds_everything(penguins_run):
     assert metrics["test"]["n_samples"] == 56
     assert metrics["test"]["accuracy"] > 0.9
     assert 0 <= metrics["best_epoch"] < metrics["n_epochs"] <= 30
-    assert metrics["validation"]["val_loss"] > 0
+    # 224 training rows: five bagged networks, scored out of fold.
+    assert config["bagging"] == 5 and len(penguins_run.estimator.estimators_) == 5
+    assert metrics["validation"] == {
+        "out_of_fold_accuracy": pytest.approx(penguins_run.estimator.oof_score_)
+    }
+    assert metrics["validation"]["out_of_fold_accuracy"] > 0.9
     history = pd.read_csv(folder / "history.csv")
     assert len(history) == metrics["n_epochs"]
     assert {"loss", "val_loss", "learning_rate"} <= set(history.columns)
@@ -134,10 +145,13 @@ def test_parquet_input_and_a_given_test_file(penguins_files, tmp_path):
         "species",
         test=penguins_files / "test.csv",
         params={**TINY, "max_epochs": 3},
+        bagging=None,
         progress=False,
     )
     assert run.path is None
     assert run.metrics["test"]["n_samples"] == 64
+    assert run.config["bagging"] is None
+    assert run.metrics["validation"]["val_loss"] > 0
     assert run.config["n_train"] == 280
 
 
@@ -193,8 +207,13 @@ def test_pretrain_auto_follows_the_share_of_unlabeled_rows(
         progress=False,
     )
     n_labeled = run.config["n_train"]
-    assert len(run.estimator.pretraining_history_) == n_layers
-    assert run.estimator.pretrain == ("denoising" if n_layers else None)
+    network = run.estimator
+    if not n_layers:
+        # Without pretraining the job fits its default bagged networks.
+        assert run.config["bagging"] == 5
+        network = network.estimators_[0]
+    assert len(network.pretraining_history_) == n_layers
+    assert network.pretrain == ("denoising" if n_layers else None)
     if n_layers:
         assert run.config["n_unlabeled"] == n_unlabeled
         expected = (
@@ -368,10 +387,19 @@ def test_parse_duration_and_table_defaults():
     assert table_defaults("binary", 30_000)["batch_size"] == 256
     assert table_defaults("regression", 10**6)["batch_size"] == 512
     regression = table_defaults("regression", 500)
-    assert regression["batch_norm"] is False and regression["dropout"] == 0.0
+    assert regression["batch_norm"] is False and regression["dropout"] == 0.1
+    assert regression["l2"] == 1e-4
     classification = table_defaults("multiclass", 500)
     assert classification["validation_fraction"] == 0.2
     assert "batch_norm" not in classification and "dropout" not in classification
+
+
+def test_table_bagging_follows_the_rows_and_refuses_a_search(penguins_files):
+    assert [table_bagging(n) for n in (100, 20_000, 50_000, 200_000)] == [5, 5, 3, 1]
+    with pytest.raises(ValueError, match="cannot be combined with a search"):
+        fit_table(penguins_files / "train.csv", "species", search="random", bagging=3)
+    with pytest.raises(ValueError, match="bagging must be"):
+        fit_table(penguins_files / "train.csv", "species", bagging="many")
 
 
 def test_a_class_minus_one_is_refused_with_pretraining():

@@ -9,6 +9,7 @@ from deepstack.runs._run import (
     load_run,
     parse_duration,
     save_run,
+    table_bagging,
     table_defaults,
 )
 
@@ -22,6 +23,7 @@ __all__ = [
     "read_job",
     "run_job",
     "save_run",
+    "table_bagging",
     "table_defaults",
     "write_report",
 ]

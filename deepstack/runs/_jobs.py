@@ -48,6 +48,7 @@ def read_job(path):
         task = "multiclass"        # optional; inferred from the target
 
         [model]                    # estimator parameters over the table defaults
+        # bagging = 5              # and the bagged networks ("auto", 1: one)
         hidden_layer_sizes = [64, 64]
 
         [search]                   # optional
@@ -96,6 +97,10 @@ def read_job(path):
         frame = frame.sample(
             n=int(data["rows"]), random_state=data.get("random_state", 0)
         ).reset_index(drop=True)
+    # ``bagging`` (folds of the bagged ensemble) is the one [model] key that is
+    # not an estimator parameter.
+    model = dict(job.get("model", {}))
+    bagging = model.pop("bagging", "auto")
     arguments = {
         "data": frame,
         "target": target,
@@ -106,7 +111,8 @@ def read_job(path):
         "weight_column": data.get("weight_column"),
         "pretrain": data.get("pretrain"),
         "random_state": data.get("random_state", 0),
-        "params": _model_params(job.get("model", {})),
+        "params": _model_params(model),
+        "bagging": bagging,
         "out": output.get("out"),
         "overwrite": bool(output.get("overwrite", False)),
         "source": str(source),

@@ -48,8 +48,12 @@ def findings_for(run, X):
     columns) after training.
     """
     from deepstack.diagnostics import analyze_curves, unit_health
+    from deepstack.ensemble import is_bagging
 
     estimator = run.estimator
+    if is_bagging(estimator):
+        # The first member's curves and units stand for the others.
+        estimator = estimator.estimators_[0]
     found = [
         {
             "code": f.code,
@@ -107,7 +111,7 @@ def write_report(folder):
         f"<code>{_e(config['target'])}</code></h1>",
         _section("summary", _summary(config, metrics)),
         _section("data", _data(config)),
-        _section("training", _training(history, metrics)),
+        _section("training", _training(history, metrics, config.get("bagging"))),
         _section("search", _search(trials, metrics)),
         _section("evaluation", _evaluation(config, predictions)),
         _section("diagnostics", _diagnostics(findings)),
@@ -141,6 +145,7 @@ def _summary(config, metrics):
         ("target", config.get("target")),
         ("estimator", config.get("estimator")),
         ("hidden layers", config["params"].get("hidden_layer_sizes")),
+        ("bagged networks (folds)", config.get("bagging") or 1),
         ("training rows", config.get("n_train")),
         ("test rows", test.get("n_samples")),
         (f"test {primary}", _fmt(test.get(primary))),
@@ -154,7 +159,8 @@ def _summary(config, metrics):
     ]
     parts = [_kv_table(rows), "<h3>Test metrics</h3>", _kv_table(test.items())]
     if metrics.get("validation"):
-        parts += ["<h3>Validation metrics (best epoch)</h3>"]
+        what = "out of fold" if config.get("bagging") else "best epoch"
+        parts += [f"<h3>Validation metrics ({what})</h3>"]
         parts.append(_kv_table(metrics["validation"].items()))
     notes = config.get("notes") or []
     if notes:
@@ -178,7 +184,7 @@ def _data(config):
     return head + columns.to_html(index=False, border=0)
 
 
-def _training(history, metrics):
+def _training(history, metrics, bagging=None):
     if history is None or history.empty:
         return "<p class='muted'>No training history.</p>"
     from deepstack.plotting import plot_learning_curves
@@ -189,8 +195,9 @@ def _training(history, metrics):
     if "learning_rate" in logs:
         rates = np.asarray(logs["learning_rate"], dtype=float)
         halvings = int(np.sum(rates[1:] < rates[:-1] * 0.99))
+    first = f"The first of {bagging} bagged networks: " if bagging else ""
     return (
-        f"<p>{len(history)} epochs; the weights of epoch {metrics.get('best_epoch')} "
+        f"<p>{first}{len(history)} epochs; the weights of epoch {metrics.get('best_epoch')} "
         f"were kept; the learning rate was lowered {halvings} time(s).</p>"
         + _img(figure, "learning curves")
     )

@@ -24,6 +24,7 @@ from sklearn.pipeline import Pipeline
 from deepstack import _io
 from deepstack._network import auto_batch_size
 from deepstack._version import __version__
+from deepstack.ensemble import bagging_for, is_bagging
 from deepstack.runs import _files
 from deepstack.runs._metrics import PRIMARY, task_metrics
 from deepstack.runs._progress import ProgressCallback, RunProgress
@@ -72,15 +73,33 @@ def table_defaults(task, n_rows):
     - no input dropout: table columns are few and informative;
     - classification: a validation split of 20% and a patience of 20 epochs
       (halving after 10), since small tables give noisy validation curves;
-    - regression: no batch normalization and no dropout (both cost R² on the
-      regression tables), the estimator's validation split and patience.
+    - regression: no batch normalization (it cost R² on the regression
+      tables), light dropout (0.1) and weight decay (``l2=1e-4``): with the
+      bagged networks of :func:`table_bagging` these scored best on the
+      inner validation rows (``benchmarks/results/table_defaults.md``); the
+      estimator's validation split and patience.
     """
     params = {"batch_size": auto_batch_size(n_rows), "input_dropout": 0.0}
     if task == "regression":
-        params.update(batch_norm=False, dropout=0.0)
+        params.update(batch_norm=False, dropout=0.1, l2=1e-4)
     else:
         params.update(validation_fraction=0.2, n_iter_no_change=20, lr_patience=10)
     return params
+
+
+def table_bagging(n_rows):
+    """Number of bagged networks (k-fold bagging) the main job fits by default.
+
+    Five folds up to 20,000 training rows, three up to 100,000, a single
+    network beyond (each member costs about one single fit). Chosen on
+    validation splits of the bundled tables' training rows
+    (``benchmarks/table_defaults.py``).
+    """
+    if n_rows <= 20_000:
+        return 5
+    if n_rows <= 100_000:
+        return 3
+    return 1
 
 
 class TableRun:
@@ -91,7 +110,8 @@ class TableRun:
     Attributes
     ----------
     pipeline : sklearn.pipeline.Pipeline
-        ``TablePreprocessor`` then the fitted deepstack estimator.
+        ``TablePreprocessor`` then the fitted deepstack estimator (a
+        :mod:`deepstack.ensemble` bag of networks when bagged).
     config : dict
         Resolved parameters, seed, versions, data fingerprint, column roles.
     metrics : dict
@@ -231,6 +251,7 @@ def fit_table(
     time_limit=None,
     search_space=None,
     pretrain=None,
+    bagging="auto",
     out=None,
     overwrite=False,
     random_state=0,
@@ -273,6 +294,14 @@ def fit_table(
         Greedy layer-wise pretraining of the hidden layers on the labeled and
         unlabeled rows. "auto": denoising pretraining when the unlabeled rows
         outnumber the labeled ones, none otherwise (the estimators' rule).
+    bagging : "auto", int or None, default="auto"
+        Fit a k-fold bagged ensemble
+        (:class:`~deepstack.ensemble.DeepStackBaggingClassifier` /
+        ``Regressor``): ``k`` networks, each trained on ``k - 1`` folds and
+        early-stopped on its own fold, predictions averaged. ``"auto"``
+        takes :func:`table_bagging`'s number of folds without a search and
+        without pretraining (a single network otherwise); None or 1 fits a
+        single network.
     out : path, default=None
         The run folder to write (refused if it exists, unless ``overwrite``).
     random_state : int, default=0
@@ -290,6 +319,7 @@ def fit_table(
         task=(task, TASKS), search=(search, SEARCHES), pretrain=(pretrain, PRETRAIN)
     )
     seconds = parse_duration(time_limit)
+    _resolve_bagging(bagging, 0, search, pretrain)  # bad values fail first
     table = _read_data(
         data,
         target,
@@ -328,6 +358,7 @@ def fit_table(
                 weight_column=weight_column,
                 params=params,
                 pretrain=pretrain,
+                bagging=bagging,
                 search=search,
                 max_trials=max_trials,
                 seconds=seconds,
@@ -467,6 +498,7 @@ def _fit(
     weight_column,
     params,
     pretrain,
+    bagging,
     search,
     max_trials,
     seconds,
@@ -509,6 +541,9 @@ def _fit(
     estimator = _make_estimator(
         table.task, X_train.shape[0], params, pretrain, random_state, display
     )
+    folds = _resolve_bagging(bagging, X_train.shape[0], search, pretrain)
+    if folds > 1:
+        estimator = bagging_for(estimator, folds, random_state)
     t0 = time.perf_counter()
     if stage is not None:
         (stage / _TRAINING).touch()
@@ -529,7 +564,8 @@ def _fit(
         searcher.fit(X_train, y_train, sample_weight=sample_weight)
         estimator = searcher.best_estimator_
     # The progress display is not part of the model.
-    estimator.set_params(callbacks=None)
+    for network in _networks(estimator):
+        network.set_params(callbacks=None)
     return _Fitted(
         preprocessor, estimator, searcher, preprocess_time, time.perf_counter() - t0
     )
@@ -560,7 +596,7 @@ def _make_run(table, fitted, *, started, drop, seconds, **values):
         "task": table.task,
         "primary_metric": PRIMARY[table.task],
         "test": run.evaluate(table.test),
-        "validation": _validation_metrics(estimator),
+        "validation": _validation_metrics(estimator, table.task),
         "n_epochs": int(estimator.n_iter_),
         "best_epoch": estimator.best_epoch_,
         "search": _search_summary(fitted.searcher),
@@ -783,9 +819,48 @@ def _make_search(estimator, tuner, max_trials, seconds, space, seed):
     )
 
 
+def _resolve_bagging(bagging, n_rows, search, pretrain):
+    """The number of bagged networks (1: a single network)."""
+    if bagging is None:
+        return 1
+    if bagging == "auto":
+        return 1 if search or pretrain else table_bagging(n_rows)
+    if isinstance(bagging, bool) or not isinstance(bagging, (int, np.integer)):
+        raise ValueError(
+            f"bagging must be 'auto', an integer or None; got {bagging!r}."
+        )
+    if bagging < 1:
+        raise ValueError(f"bagging must be at least 1; got {bagging!r}.")
+    if bagging > 1 and (search or pretrain):
+        raise ValueError(
+            "bagging applies to a single network's fit; it cannot be combined "
+            "with a search or pretraining (use bagging=None)."
+        )
+    return int(bagging)
+
+
+def _networks(estimator):
+    """The deepstack networks of ``estimator``: itself, or a bag's template and
+    members."""
+    if not is_bagging(estimator):
+        return [estimator]
+    return [estimator.estimator, *getattr(estimator, "estimators_", [])]
+
+
+def network_of(estimator):
+    """The (first) network of a fitted estimator or bag, for its parameters and
+    diagnostics."""
+    networks = _networks(estimator)
+    return networks[1] if len(networks) > 1 else networks[0]
+
+
 def _describe(estimator):
-    sizes = "-".join(str(s) for s in estimator.hidden_layer_sizes)
-    return f"{type(estimator).__name__} ({sizes}, batch {estimator.batch_size})"
+    network = network_of(estimator)
+    sizes = "-".join(str(s) for s in network.hidden_layer_sizes)
+    what = f"{type(network).__name__} ({sizes}, batch {network.batch_size})"
+    if is_bagging(estimator):
+        what = f"{estimator.n_folds} bagged {what} (one per fold)"
+    return what
 
 
 def _as_label_dtype(y, classes):
@@ -798,7 +873,10 @@ def _as_label_dtype(y, classes):
         return np.asarray(y)
 
 
-def _validation_metrics(estimator):
+def _validation_metrics(estimator, task):
+    if is_bagging(estimator):
+        # The members' out-of-fold predictions cover every training row.
+        return {f"out_of_fold_{PRIMARY[task]}": float(estimator.oof_score_)}
     history = estimator.history_
     best = estimator.best_epoch_
     if best is None:
@@ -851,7 +929,9 @@ def _versions():
 
 def _config(run, *, frame, preprocessor, feature_columns, **values):
     estimator = run.estimator
-    params = {k: v for k, v in estimator.get_params().items() if k != "callbacks"}
+    # A bag's template: the members' parameters but their derived seeds.
+    network = estimator.estimator if is_bagging(estimator) else estimator
+    params = {k: v for k, v in network.get_params().items() if k != "callbacks"}
     summary = []
     for name in feature_columns:
         column = frame[name]
@@ -870,6 +950,7 @@ def _config(run, *, frame, preprocessor, feature_columns, **values):
             "feature_columns": feature_columns,
             "estimator": type(estimator).__name__,
             "params": params,
+            "bagging": estimator.n_folds if is_bagging(estimator) else None,
             "classes": getattr(estimator, "classes_", None),
             "n_network_inputs": int(estimator.n_features_in_),
             "columns": summary,

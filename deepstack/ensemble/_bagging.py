@@ -1,0 +1,316 @@
+"""K-fold bagging of deepstack networks (AutoGluon's recipe).
+
+The training rows are cut into ``n_folds`` folds; member ``i`` trains on every
+fold but fold ``i`` and early-stops on fold ``i`` (its validation set), so
+every row is used for training by ``n_folds - 1`` members and no row is spent
+on validation alone. Predictions are the members' mean (soft voting for
+classifiers), and each row's prediction by the member that did not train on
+it gives an out-of-fold estimate of the ensemble's score on the training rows.
+"""
+
+import numbers
+
+import numpy as np
+from sklearn.base import (
+    BaseEstimator,
+    ClassifierMixin,
+    RegressorMixin,
+    clone,
+    is_classifier,
+)
+from sklearn.metrics import accuracy_score, r2_score
+from sklearn.model_selection import KFold, StratifiedKFold
+from sklearn.utils import check_random_state
+from sklearn.utils.validation import check_is_fitted
+
+from deepstack import _interrupt
+from deepstack._compat import HasMethods, Interval
+
+
+class _BaseBagging(BaseEstimator):
+    """Shared fit and averaging; subclasses set the default member."""
+
+    _parameter_constraints = {
+        "estimator": [HasMethods(["fit", "predict"]), None],
+        "n_folds": [Interval(numbers.Integral, 2, None, closed="left")],
+        "random_state": ["random_state"],
+    }
+
+    def __init__(self, estimator=None, *, n_folds=5, random_state=None):
+        self.estimator = estimator
+        self.n_folds = n_folds
+        self.random_state = random_state
+
+    def _default_member(self):  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    def _member_template(self):
+        return self._default_member() if self.estimator is None else self.estimator
+
+    def fit(self, X, y, sample_weight=None):
+        """Train ``n_folds`` members, member ``i`` validated on fold ``i``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,)
+        sample_weight : array-like of shape (n_samples,), default=None
+            Per-sample loss weights of each member's training rows.
+
+        Returns
+        -------
+        self : object
+        """
+        self._validate_params()
+        X = np.asarray(X)
+        y = np.asarray(y)
+        if X.ndim != 2:
+            raise ValueError(f"X must be 2-D; got an array of shape {X.shape}.")
+        if y.ndim != 1 or y.shape[0] != X.shape[0]:
+            raise ValueError(
+                f"y must be 1-D with one value per row of X ({X.shape[0]}); got "
+                f"shape {y.shape}."
+            )
+        if X.shape[0] < 2 * self.n_folds:
+            raise ValueError(
+                f"{X.shape[0]} samples are too few for n_folds={self.n_folds}; "
+                "use fewer folds or a single estimator."
+            )
+        if sample_weight is not None:
+            sample_weight = np.asarray(sample_weight)
+        rng = check_random_state(self.random_state)
+        seeds = rng.randint(np.iinfo(np.int32).max, size=self.n_folds)
+        fold_seed = int(rng.randint(np.iinfo(np.int32).max))
+        template = self._member_template()
+        self._start(y)
+        fold_of_row = np.empty(X.shape[0], dtype=np.int64)
+        # As in a search: Ctrl-C stops the whole ensemble at once (a member
+        # cut short at an epoch boundary would leave the others to run).
+        with _interrupt.hard_interrupts():
+            members, oof = self._fit_members(
+                template, X, y, sample_weight, seeds, fold_seed, fold_of_row
+            )
+        self.estimators_ = members
+        self.fold_of_row_ = fold_of_row
+        self.oof_prediction_ = oof
+        self.oof_score_ = self._score_output(y, oof)
+        first = members[0]
+        # The report and the run folder show one learning curve: the first
+        # member's (each member has its own in ``estimators_[i].history_``).
+        self.history_ = dict(first.history_)
+        self.best_epoch_ = first.best_epoch_
+        self.n_iter_ = int(first.n_iter_)
+        self.n_iters_ = [int(m.n_iter_) for m in members]
+        self.n_features_in_ = first.n_features_in_
+        if hasattr(first, "feature_names_in_"):
+            self.feature_names_in_ = first.feature_names_in_
+        return self
+
+    def _fit_members(self, template, X, y, sample_weight, seeds, fold_seed, rows):
+        """Fit member ``i`` on every fold but ``i``; ``rows`` gets each row's fold."""
+        oof = None
+        members = []
+        for i, (train, val) in enumerate(self._folds(y, fold_seed)):
+            member = clone(template).set_params(random_state=int(seeds[i]))
+            weights = None if sample_weight is None else sample_weight[train]
+            member.fit(X[train], y[train], weights, X_val=X[val], y_val=y[val])
+            prediction = self._member_output(member, X[val])
+            if oof is None:
+                oof = np.zeros((X.shape[0], *prediction.shape[1:]), np.float64)
+            oof[val] = prediction
+            rows[val] = i
+            members.append(member)
+        return members, oof
+
+    def _folds(self, y, seed):
+        return KFold(self.n_folds, shuffle=True, random_state=seed).split(y)
+
+    def _start(self, y):
+        pass
+
+    def _mean_output(self, X):
+        check_is_fitted(self, "estimators_")
+        total = None
+        for member in self.estimators_:
+            output = self._member_output(member, X)
+            total = output if total is None else total + output
+        return total / len(self.estimators_)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.non_deterministic = False
+        return tags
+
+
+class DeepStackBaggingClassifier(ClassifierMixin, _BaseBagging):
+    """K-fold bagged ensemble of classifiers, probabilities averaged.
+
+    Member ``i`` (a clone of ``estimator``) trains on all folds but fold ``i``
+    and early-stops on fold ``i``; ``predict_proba`` is the members' mean.
+    The folds are stratified by class.
+
+    Parameters
+    ----------
+    estimator : classifier, default=None
+        The member to clone (a :class:`~deepstack.DeepStackClassifier` with
+        its defaults when None). Its ``fit`` must take ``X_val, y_val``.
+    n_folds : int, default=5
+        Number of folds, and of members; fitting costs about ``n_folds``
+        single fits.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the folds and each member's ``random_state``.
+
+    Attributes
+    ----------
+    estimators_ : list of estimators
+        The fitted members, member ``i`` validated on fold ``i``.
+    classes_ : ndarray of shape (n_classes,)
+        The class labels.
+    fold_of_row_ : ndarray of shape (n_samples,)
+        The fold of each training row (the member that did not train on it).
+    oof_prediction_ : ndarray of shape (n_samples, n_classes)
+        Each training row's probabilities by the member that did not train on
+        it (out of fold).
+    oof_score_ : float
+        Accuracy of ``oof_prediction_``. Each member early-stopped on its own
+        fold, so it leans slightly optimistic.
+    history_ : dict
+        The first member's per-epoch logs.
+    best_epoch_, n_iter_ : int
+        The first member's best epoch and number of epochs.
+    n_iters_ : list of int
+        Every member's number of epochs.
+    n_features_in_ : int
+        Number of input features.
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
+        Input column names, when ``X`` had string column names.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from deepstack import DeepStackClassifier
+    >>> from deepstack.ensemble import DeepStackBaggingClassifier
+    >>> X = np.random.default_rng(0).normal(size=(60, 3)).astype("float32")
+    >>> y = (X[:, 0] > 0).astype(int)
+    >>> member = DeepStackClassifier((4,), max_epochs=2)
+    >>> bag = DeepStackBaggingClassifier(member, n_folds=3, random_state=0)
+    >>> bag.fit(X, y).predict_proba(X).shape
+    (60, 2)
+    """
+
+    def _default_member(self):
+        from deepstack.estimators import DeepStackClassifier
+
+        return DeepStackClassifier()
+
+    def _start(self, y):
+        self.classes_ = np.unique(y)
+
+    def _folds(self, y, seed):
+        counts = np.unique(y, return_counts=True)[1]
+        if counts.min() >= self.n_folds:
+            splitter = StratifiedKFold(self.n_folds, shuffle=True, random_state=seed)
+            return splitter.split(np.zeros(len(y)), y)
+        return super()._folds(y, seed)
+
+    def _member_output(self, member, X):
+        """The member's probabilities in this ensemble's ``classes_`` order
+        (a member whose training folds lacked a class gives it 0)."""
+        proba = member.predict_proba(X)
+        columns = np.searchsorted(self.classes_, member.classes_)
+        out = np.zeros((proba.shape[0], len(self.classes_)), np.float64)
+        out[:, columns] = proba
+        return out
+
+    def _score_output(self, y, proba):
+        return float(accuracy_score(y, self.classes_[np.argmax(proba, axis=1)]))
+
+    def predict_proba(self, X):
+        """Mean of the members' probabilities, one column per ``classes_``."""
+        return self._mean_output(X)
+
+    def predict(self, X):
+        """The class of highest mean probability."""
+        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+
+
+class DeepStackBaggingRegressor(RegressorMixin, _BaseBagging):
+    """K-fold bagged ensemble of regressors, predictions averaged.
+
+    Member ``i`` (a clone of ``estimator``) trains on all folds but fold ``i``
+    and early-stops on fold ``i``; ``predict`` is the members' mean.
+
+    Parameters
+    ----------
+    estimator : regressor, default=None
+        The member to clone (a :class:`~deepstack.DeepStackRegressor` with its
+        defaults when None). Its ``fit`` must take ``X_val, y_val``.
+    n_folds : int, default=5
+        Number of folds, and of members.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the folds and each member's ``random_state``.
+
+    Attributes
+    ----------
+    estimators_ : list of estimators
+        The fitted members, member ``i`` validated on fold ``i``.
+    fold_of_row_ : ndarray of shape (n_samples,)
+        The fold of each training row.
+    oof_prediction_ : ndarray of shape (n_samples,)
+        Each training row's prediction by the member that did not train on it.
+    oof_score_ : float
+        R² of ``oof_prediction_`` (slightly optimistic: each member
+        early-stopped on its own fold).
+    history_ : dict
+        The first member's per-epoch logs.
+    best_epoch_, n_iter_ : int
+        The first member's best epoch and number of epochs.
+    n_iters_ : list of int
+        Every member's number of epochs.
+    n_features_in_ : int
+        Number of input features.
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
+        Input column names, when ``X`` had string column names.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from deepstack import DeepStackRegressor
+    >>> from deepstack.ensemble import DeepStackBaggingRegressor
+    >>> X = np.random.default_rng(0).normal(size=(60, 3)).astype("float32")
+    >>> y = X[:, 0] - X[:, 1]
+    >>> member = DeepStackRegressor((4,), max_epochs=2)
+    >>> bag = DeepStackBaggingRegressor(member, n_folds=3, random_state=0)
+    >>> bag.fit(X, y).predict(X).shape
+    (60,)
+    """
+
+    def _default_member(self):
+        from deepstack.estimators import DeepStackRegressor
+
+        return DeepStackRegressor()
+
+    def _member_output(self, member, X):
+        return np.asarray(member.predict(X), np.float64)
+
+    def _score_output(self, y, prediction):
+        return float(r2_score(y, prediction))
+
+    def predict(self, X):
+        """Mean of the members' predictions."""
+        return self._mean_output(X)
+
+
+def is_bagging(estimator):
+    """Whether ``estimator`` is one of deepstack's bagged ensembles."""
+    return isinstance(estimator, _BaseBagging)
+
+
+def bagging_for(estimator, n_folds, random_state=None):
+    """The bagged ensemble of clones of ``estimator`` (classifier or regressor)."""
+    cls = (
+        DeepStackBaggingClassifier
+        if is_classifier(estimator)
+        else DeepStackBaggingRegressor
+    )
+    return cls(estimator, n_folds=n_folds, random_state=random_state)

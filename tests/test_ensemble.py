@@ -1,0 +1,130 @@
+"""K-fold bagging: averaged members, out-of-fold rows, save / load, the main job."""
+
+import numpy as np
+import pytest
+from sklearn.base import clone
+from sklearn.metrics import accuracy_score, r2_score
+
+import deepstack
+from deepstack import DeepStackClassifier, DeepStackRegressor
+from deepstack.ensemble import (
+    DeepStackBaggingClassifier,
+    DeepStackBaggingRegressor,
+    bagging_for,
+)
+from tests.conftest import tiny
+
+# No dropout and no weight decay: the validation loss is then exactly the log
+# loss of the restored network's predictions.
+_PLAIN = {"dropout": 0.0, "batch_norm": False, "l2": 0.0}
+
+
+@pytest.fixture(scope="module")
+def bagged_classifier():
+    from sklearn.datasets import make_classification
+
+    X, y = make_classification(
+        n_samples=150, n_features=6, n_informative=4, n_classes=3, random_state=0
+    )
+    labels = np.array(["ant", "bee", "cat"])[y]
+    member = tiny(DeepStackClassifier, max_epochs=4, **_PLAIN)
+    bag = DeepStackBaggingClassifier(member, n_folds=3, random_state=0)
+    return bag.fit(X.astype(np.float32), labels), X.astype(np.float32), labels
+
+
+def test_classifier_averages_its_members(bagged_classifier):
+    bag, X, y = bagged_classifier
+    members = np.stack([m.predict_proba(X) for m in bag.estimators_])
+    np.testing.assert_allclose(bag.predict_proba(X), members.mean(axis=0), atol=1e-12)
+    assert list(bag.classes_) == ["ant", "bee", "cat"]
+    np.testing.assert_array_equal(
+        bag.predict(X), bag.classes_[members.mean(axis=0).argmax(axis=1)]
+    )
+    assert bag.score(X, y) == accuracy_score(y, bag.predict(X))
+
+
+def test_out_of_fold_rows_are_each_members_validation_fold(bagged_classifier):
+    bag, X, y = bagged_classifier
+    assert len(bag.estimators_) == 3
+    # The folds partition the rows, stratified: 50 rows per class, ~17 per fold.
+    assert sorted(np.bincount(bag.fold_of_row_)) == [50, 50, 50]
+    for i, member in enumerate(bag.estimators_):
+        rows = bag.fold_of_row_ == i
+        for label in bag.classes_:
+            assert abs((y[rows] == label).sum() - 50 / 3) < 1
+        proba = member.predict_proba(X[rows])
+        np.testing.assert_allclose(bag.oof_prediction_[rows], proba, atol=1e-12)
+        # Member i early-stopped on fold i: its best validation loss is the log
+        # loss of its own predictions on exactly those rows.
+        p = proba[np.arange(rows.sum()), np.searchsorted(bag.classes_, y[rows])]
+        best = member.history_["val_loss"][member.best_epoch_]
+        assert best == pytest.approx(-np.mean(np.log(p)), rel=1e-4)
+    expected = accuracy_score(y, bag.classes_[bag.oof_prediction_.argmax(axis=1)])
+    assert bag.oof_score_ == expected
+    assert bag.n_iters_ == [m.n_iter_ for m in bag.estimators_]
+    assert bag.history_ == bag.estimators_[0].history_
+
+
+def test_members_differ_and_the_fit_is_seeded(bagged_classifier):
+    bag, X, y = bagged_classifier
+    seeds = {m.random_state for m in bag.estimators_}
+    assert len(seeds) == 3
+    again = clone(bag).fit(X, y)
+    np.testing.assert_array_equal(again.fold_of_row_, bag.fold_of_row_)
+    np.testing.assert_allclose(again.predict_proba(X), bag.predict_proba(X), atol=1e-6)
+
+
+def test_member_missing_a_class_gives_it_zero_probability():
+    bag = DeepStackBaggingClassifier()
+    bag.classes_ = np.array([0, 1, 2])
+
+    class Member:
+        classes_ = np.array([0, 2])
+
+        def predict_proba(self, X):
+            return np.tile([0.25, 0.75], (len(X), 1))
+
+    np.testing.assert_array_equal(
+        bag._member_output(Member(), np.zeros((2, 1))), [[0.25, 0, 0.75]] * 2
+    )
+
+
+def test_regressor_averages_and_scores_out_of_fold(regression_data):
+    X, y = regression_data
+    member = tiny(DeepStackRegressor, max_epochs=4, **_PLAIN)
+    bag = bagging_for(member, 4, random_state=1)
+    assert isinstance(bag, DeepStackBaggingRegressor)
+    bag.fit(X, y)
+    members = np.stack([m.predict(X) for m in bag.estimators_])
+    np.testing.assert_allclose(bag.predict(X), members.mean(axis=0), atol=1e-12)
+    for i, member in enumerate(bag.estimators_):
+        rows = bag.fold_of_row_ == i
+        np.testing.assert_allclose(
+            bag.oof_prediction_[rows], member.predict(X[rows]), atol=1e-12
+        )
+    assert bag.oof_score_ == pytest.approx(r2_score(y, bag.oof_prediction_))
+
+
+def test_save_load_round_trip(bagged_classifier, tmp_path):
+    bag, X, _ = bagged_classifier
+    deepstack.save(bag, tmp_path / "bag")
+    loaded = deepstack.load(tmp_path / "bag")
+    assert type(loaded) is DeepStackBaggingClassifier
+    assert loaded.get_params()["n_folds"] == 3
+    np.testing.assert_array_equal(loaded.predict_proba(X), bag.predict_proba(X))
+    np.testing.assert_array_equal(loaded.oof_prediction_, bag.oof_prediction_)
+    assert loaded.oof_score_ == bag.oof_score_
+    # An unfitted bag round-trips too, and refuses to predict.
+    deepstack.save(DeepStackBaggingRegressor(n_folds=4), tmp_path / "unfitted")
+    unfitted = deepstack.load(tmp_path / "unfitted")
+    assert unfitted.n_folds == 4 and unfitted.estimator is None
+    with pytest.raises(Exception, match="not fitted"):
+        unfitted.predict(X)
+
+
+def test_bad_inputs_are_refused(regression_data):
+    X, y = regression_data
+    with pytest.raises(ValueError, match="too few"):
+        DeepStackBaggingRegressor(n_folds=5).fit(X[:8], y[:8])
+    with pytest.raises(ValueError, match="n_folds"):
+        DeepStackBaggingRegressor(n_folds=1).fit(X, y)
