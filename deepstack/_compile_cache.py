@@ -168,9 +168,7 @@ def _without_initializers(config):
 
 
 def _layout(arrays):
-    return [
-        None if a is None else [str(a.dtype), list(a.shape[1:])] for a in arrays
-    ]
+    return [None if a is None else [str(a.dtype), list(a.shape[1:])] for a in arrays]
 
 
 @contextlib.contextmanager

@@ -277,6 +277,9 @@ def fit_epochs(
         steps=n_batches,
     )
     function = None if compiled is None else compiled.function
+    # Fresh metrics to start from; the compiled epoch resets them itself at
+    # each epoch (no eager op per metric variable between epochs).
+    model.reset_metrics()
     if function is None:
         metrics = [type(m).from_config(m.get_config()) for m in metrics]
         _build_compiled_state(model, X[:batch_size], y[:batch_size], metrics)
@@ -293,11 +296,10 @@ def fit_epochs(
     callback_list.on_train_begin()
     logs = {}
     for epoch in range(initial_epoch, epochs):
-        model.reset_metrics()
         callback_list.on_epoch_begin(epoch)
         order = np.random.RandomState([seed % 2**32, epoch]).permutation(n)
         outputs = run_epoch(order.astype("int32"))
-        logs = {k: float(keras.ops.convert_to_numpy(v)) for k, v in outputs.items()}
+        logs = {k: float(v) for k, v in outputs.items()}
         callback_list.on_epoch_end(epoch, logs)
         if model.stop_training:
             break
@@ -473,6 +475,7 @@ def _epoch_function(
     @tf.function(autograph=False, input_signature=signature)
     def run_epoch(order, *data):
         _count_trace()
+        model.reset_metrics()
         train, held_out = unpack(data)
         n_batches = (tf.shape(order)[0] + batch_size - 1) // batch_size
         # The loop carries the logs; start from the metrics' current values

@@ -60,8 +60,10 @@ def epoch_runner(
     train = place(train)
     if validation is not None:
         validation = place(validation)
-    # The metrics' variables exist already (_trainer._build_compiled_state).
+    # The metrics' variables exist already (_trainer._build_compiled_state),
+    # reset: every epoch starts from these values.
     fresh_metric_state = [[v.value for v in m.variables] for m in metrics]
+    fresh_model_metrics = [v.value for v in model.metrics_variables]
     if function is None:
         function = _epoch_function(
             model,
@@ -72,15 +74,17 @@ def epoch_runner(
         )
 
     def run(order):
+        trainable, non_trainable, optimizer, _ = read_state(model)
         logs, state = function(
-            read_state(model),
+            (trainable, non_trainable, optimizer, fresh_model_metrics),
             jnp.asarray(order),
             train,
             validation,
             fresh_metric_state,
         )
         write_state(model, state)
-        return logs
+        # One transfer of the epoch's logs to the host.
+        return jax.device_get(logs)
 
     return function, run
 
