@@ -85,8 +85,9 @@ def compile_cache(enabled=True, *, maxsize=None):
         False: every fit in the block builds and traces its own (as without
         a cache; for debugging and comparisons).
     maxsize : int or None, default=None
-        Configurations kept in the block (None: unchanged). The cache is
-        emptied when the block is left, and the previous size restored.
+        Configurations kept in the block (None: unchanged; the least
+        recently used beyond it are dropped). When the block is left, the previous size is restored (the least recently used
+        configurations beyond it are dropped).
 
     Examples
     --------
@@ -107,12 +108,20 @@ def compile_cache(enabled=True, *, maxsize=None):
         size = previous if maxsize is None else int(maxsize)
     if size < 0:
         raise ValueError(f"maxsize must be non-negative; got {maxsize!r}.")
-    _settings["maxsize"] = size
+    with _lock:
+        _settings["maxsize"] = size
+        _trim()
     try:
         yield
     finally:
         _settings["maxsize"] = previous
-        clear()
+        with _lock:
+            _trim()
+
+
+def _trim():
+    while len(_entries) > _settings["maxsize"]:
+        _entries.popitem(last=False)
 
 
 def clear():
@@ -192,18 +201,26 @@ def lease(model, key):
         try:
             entry = Entry(_compiled_copy(model))
         except Exception:  # e.g. a custom loss Keras cannot deserialize
-            yield model, None
-            return
+            entry = None
+    if entry is None or not _same_layout(model, entry.model):
+        # (A model whose optimizer is not built yet has fewer variables.)
+        if entry is not None:
+            _put(key, entry)
+        yield model, None
+        return
     copy_state(model, entry.model)
     try:
         yield entry.model, entry
     finally:
         copy_state(entry.model, model)
-        with _lock:
-            _entries[key] = entry
-            _entries.move_to_end(key)
-            while len(_entries) > _settings["maxsize"]:
-                _entries.popitem(last=False)
+        _put(key, entry)
+
+
+def _put(key, entry):
+    with _lock:
+        _entries[key] = entry
+        _entries.move_to_end(key)
+        _trim()
 
 
 def _compiled_copy(model):
@@ -218,19 +235,16 @@ def _state(model):
     return [*model.variables, *model.optimizer.variables]
 
 
+def _same_layout(a, b):
+    va, vb = _state(a), _state(b)
+    return len(va) == len(vb) and all(
+        tuple(u.shape) == tuple(v.shape) and u.dtype == v.dtype
+        for u, v in zip(va, vb)
+    )
+
+
 def copy_state(source, target):
     """Assign every variable of ``source`` and of its optimizer to ``target``'s
-    (same configuration, same order)."""
-    sources, targets = _state(source), _state(target)
-    if len(sources) != len(targets):
-        raise ValueError(
-            f"Cannot copy the state of a model with {len(sources)} variables "
-            f"into one with {len(targets)}."
-        )
-    for s, t in zip(sources, targets):
-        if tuple(s.shape) != tuple(t.shape) or s.dtype != t.dtype:
-            raise ValueError(
-                f"Cannot copy variable {s.path} {tuple(s.shape)} {s.dtype} into "
-                f"{t.path} {tuple(t.shape)} {t.dtype}."
-            )
+    (same configuration, same order: see :func:`_same_layout`)."""
+    for s, t in zip(_state(source), _state(target), strict=True):
         t.assign(s.value)

@@ -137,7 +137,11 @@ def test_the_cache_is_bounded_and_can_be_turned_off(binary_data):
         for width in (2, 3, 4, 5):
             _fit(X, y, hidden_layer_sizes=(width,), max_epochs=1)
         assert _compile_cache.info()["size"] == 2
-    assert _compile_cache.info()["size"] == 0  # emptied when the block ends
+    assert _compile_cache.info()["size"] == 2  # kept after the block
+    with compile_cache(maxsize=1):
+        assert _compile_cache.info()["size"] == 1
+    assert _compile_cache.info()["size"] == 1
+    assert _compile_cache.info()["maxsize"] == _compile_cache.MAXSIZE
     with compile_cache(enabled=False):
         misses = _compile_cache.info()["misses"]
         _fit(X, y, max_epochs=1)
