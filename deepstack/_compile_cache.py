@@ -86,8 +86,8 @@ def compile_cache(enabled=True, *, maxsize=None):
         a cache; for debugging and comparisons).
     maxsize : int or None, default=None
         Configurations kept in the block (None: unchanged; the least
-        recently used beyond it are dropped). When the block is left, the previous size is restored (the least recently used
-        configurations beyond it are dropped).
+        recently used beyond it are dropped). When the block is left, the
+        previous size is restored.
 
     Examples
     --------
@@ -238,8 +238,7 @@ def _state(model):
 def _same_layout(a, b):
     va, vb = _state(a), _state(b)
     return len(va) == len(vb) and all(
-        tuple(u.shape) == tuple(v.shape) and u.dtype == v.dtype
-        for u, v in zip(va, vb)
+        tuple(u.shape) == tuple(v.shape) and u.dtype == v.dtype for u, v in zip(va, vb)
     )
 
 
