@@ -13,7 +13,7 @@ class Standardize(keras.layers.Layer):
     constants: a compiled training function reads them at every call, so a
     network (and the functions traced for it) can be reused for data with
     other statistics by assigning new values (see
-    :mod:`deepstack._compile_cache`). They are saved with the weights, not in
+    :func:`deepstack.compile_cache`). They are saved with the weights, not in
     the configuration.
 
     Parameters
