@@ -46,26 +46,7 @@ def snapshot(variables, on_device=None):
         on_device = _accelerated(keras.backend.backend())
     if on_device:
         return [keras.ops.copy(v) for v in variables]
-    if keras.backend.backend() == "tensorflow" and variables:
-        # One compiled call reads them all: a read op per variable, issued
-        # eagerly, costs more than the copy (the callbacks snapshot at
-        # every epoch; benchmarks/gridsearch_speed.py).
-        return [t.numpy() for t in _read_tf()([v.value for v in variables])]
     return [v.numpy() for v in variables]  # as get_weights() does
-
-
-@functools.cache
-def _read_tf():
-    """A ``tf.function`` returning the values of the variables it is given
-    (arguments, not captures: nothing is kept alive; one trace per set of
-    shapes and dtypes)."""
-    import tensorflow as tf
-
-    @tf.function(autograph=False, reduce_retracing=True)
-    def read(variables):
-        return [tf.identity(v) for v in variables]
-
-    return read
 
 
 def restore(variables, values):
