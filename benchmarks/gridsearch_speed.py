@@ -3,20 +3,27 @@
 scikit-learn users fit many small models. This script times
 ``GridSearchCV(Pipeline(StandardScaler, model), grid, cv=3, n_jobs=1)`` on the
 digits training split (70/30 stratified, seed 0) for ``DeepStackClassifier``
+(with its compile cache, the default, and with ``compile_cache(enabled=False)``)
 and for ``MLPClassifier`` (20 candidates each: 5 network shapes x 2 learning
-rates x 2 regularization strengths), then profiles a few deepstack fits with
-cProfile and splits their time into: input checks, building + compiling the
-network, tf.function tracing (graph building), compiled train / test steps,
-per-epoch validation, callbacks, and prediction.
+rates x 2 regularization strengths), one after the other in one process, then
+profiles a few deepstack fits with cProfile and splits their time into: input
+checks, building + compiling the network, tf.function tracing (graph
+building), compiled train / test steps, per-epoch validation, callbacks, the
+compile cache's bookkeeping, and prediction. Last, the first network shape's
+grid (4 candidates) runs again in two child processes, one per Keras backend
+(TensorFlow, JAX), with and without the cache: small fits on each backend.
 
 Run: ``.venv/bin/python benchmarks/gridsearch_speed.py [--quick]``
 """
 
 import cProfile
 import io
+import json
 import os
 import pstats
+import subprocess
 import sys
+import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
@@ -32,7 +39,7 @@ from sklearn.neural_network import MLPClassifier  # noqa: E402
 from sklearn.pipeline import Pipeline  # noqa: E402
 from sklearn.preprocessing import StandardScaler  # noqa: E402
 
-from deepstack import DeepStackClassifier  # noqa: E402
+from deepstack import DeepStackClassifier, compile_cache  # noqa: E402
 
 SHAPES = [(64,), (128,), (64, 64), (128, 128), (256, 256)]
 
@@ -71,9 +78,17 @@ def search(model, grid, X, y):
     return GridSearchCV(pipe, grid, cv=3, n_jobs=1)
 
 
-def time_search(name, model, grid, X, y, X_test, y_test):
+METHODS = {
+    "deepstack": "deepstack",
+    "deepstack_uncached": "deepstack, compile_cache off",
+    "mlp": "sklearn MLP",
+}
+
+
+def time_search(name, model, grid, X, y, X_test, y_test, cache=True):
     gs = search(model, grid, X, y)
-    _, seconds, cpu_seconds = _common.timed_cpu(gs.fit, X, y)
+    with compile_cache(enabled=cache):
+        _, seconds, cpu_seconds = _common.timed_cpu(gs.fit, X, y)
     n_candidates = len(gs.cv_results_["params"])
     best = gs.best_estimator_[-1]
     result = {
@@ -139,6 +154,10 @@ _CATEGORIES = [
             ("callback_list.py", "on_train_end"),
         ],
     ),
+    (
+        "compile cache (key, state copies)",
+        [("_compile_cache.py", "key"), ("_compile_cache.py", "copy_state")],
+    ),
     ("predict / score", [("estimators/_base.py", "_predict_raw")]),
 ]
 
@@ -183,6 +202,40 @@ def profile_fits(grid, X, y, max_epochs, n_profiled):
     return {"n_fits": n_fits, "parts": rows}, text.getvalue()
 
 
+def compare_backends(args):
+    """The first shape's grid, cached and not, in a child process per backend."""
+    rows = []
+    for backend in ("tensorflow", "jax"):
+        print(f"small fits on {backend} ...", flush=True)
+        with tempfile.TemporaryDirectory() as out:
+            command = [
+                sys.executable,
+                os.path.abspath(__file__),
+                "--shapes",
+                "1",
+                "--no-profile",
+                "--no-backends",
+                "--methods",
+                "deepstack",
+                "deepstack_uncached",
+                "--out",
+                out,
+            ]
+            if args.quick:
+                command.append("--quick")
+            if args.max_epochs:
+                command += ["--max-epochs", str(args.max_epochs)]
+            if args.n_samples:
+                command += ["--n-samples", str(args.n_samples)]
+            env = dict(os.environ, KERAS_BACKEND=backend)
+            subprocess.run(command, env=env, check=True, capture_output=True)
+            with open(os.path.join(out, "gridsearch_speed.json")) as handle:
+                payload = json.load(handle)
+        for row in payload["searches"]:
+            rows.append({"backend": backend, **row})
+    return rows
+
+
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
     p = _common.parser(__doc__.splitlines()[0])
@@ -198,7 +251,12 @@ def main(argv=None):
     p.add_argument("--n-samples", type=int, default=None, help="subsample digits")
     p.add_argument("--profile-fits", type=int, default=None)
     p.add_argument("--no-profile", action="store_true")
-    p.add_argument("--methods", nargs="+", default=["deepstack", "mlp"])
+    p.add_argument("--methods", nargs="+", choices=list(METHODS), default=list(METHODS))
+    p.add_argument(
+        "--no-backends",
+        action="store_true",
+        help="skip the TensorFlow / JAX comparison in child processes",
+    )
     args = p.parse_args(argv)
     cfg = {
         "shapes": args.shapes or (1 if args.quick else 5),
@@ -215,34 +273,33 @@ def main(argv=None):
     deepstack_grid, mlp_grid = grids(cfg["shapes"])
     print(
         f"gridsearch_speed: digits train {X.shape}, {4 * cfg['shapes']} candidates "
-        f"x 3 folds, max_epochs {cfg['max_epochs'] or 'default'}",
+        f"x 3 folds, max_epochs {cfg['max_epochs'] or 'default'}, "
+        f"{keras.backend.backend()} backend",
         flush=True,
     )
     searches = []
-    if "deepstack" in args.methods:
+    for method in args.methods:
+        if method == "mlp":
+            model, grid = mlp_model(cfg["max_epochs"]), mlp_grid
+        else:
+            model, grid = deepstack_model(cfg["max_epochs"]), deepstack_grid
         searches.append(
             time_search(
-                "deepstack",
-                deepstack_model(cfg["max_epochs"]),
-                deepstack_grid,
+                METHODS[method],
+                model,
+                grid,
                 X,
                 y,
                 X_test,
                 y_test,
+                cache=method != "deepstack_uncached",
             )
         )
         keras.backend.clear_session()
-    if "mlp" in args.methods:
-        searches.append(
-            time_search(
-                "sklearn MLP",
-                mlp_model(cfg["max_epochs"]),
-                mlp_grid,
-                X,
-                y,
-                X_test,
-                y_test,
-            )
+    mlp = [r for r in searches if r["method"] == METHODS["mlp"]]
+    for row in searches:
+        row["x_mlp_wall"] = (
+            row["wall_seconds"] / mlp[0]["wall_seconds"] if mlp else None
         )
     profile, profile_text = None, ""
     if not args.no_profile:
@@ -250,6 +307,9 @@ def main(argv=None):
         profile, profile_text = profile_fits(
             deepstack_grid, X, y, cfg["max_epochs"], cfg["profile_fits"]
         )
+    backends = []
+    if not args.no_backends:
+        backends = compare_backends(args)
     columns = [
         "method",
         "candidates",
@@ -257,6 +317,7 @@ def main(argv=None):
         "wall_seconds",
         "cpu_seconds",
         "seconds_per_fit",
+        "x_mlp_wall",
         "best_cv_accuracy",
         "test_accuracy_best",
         "best_epochs",
@@ -267,9 +328,23 @@ def main(argv=None):
         f"{4 * cfg['shapes']} candidates on the digits training split "
         f"({X.shape[0]} rows); wall time includes the refit of the best "
         f"candidate. Epoch cap: {cfg['max_epochs'] or 'each estimator default'} "
-        "(deepstack: early stopping; MLP: max_iter).\n\n"
+        "(deepstack: early stopping; MLP: max_iter). The searches ran one after "
+        "the other in this process; x_mlp_wall: wall time over MLP's.\n\n"
         + _common.markdown_table(columns, searches)
     )
+    if backends:
+        markdown += (
+            "\n\n### Small fits on each Keras backend\n\n"
+            f"The first shape's grid ({SHAPES[0]}, 4 candidates x 3 folds + "
+            "refit) in a child process per backend, with and without the "
+            "compile cache. With JAX, folds of different row counts each "
+            "compile their own epoch (jax.jit specializes on shapes); the cache "
+            "reuses the network and the jitted function.\n\n"
+            + _common.markdown_table(
+                ["backend", "method", "fits", "wall_seconds", "seconds_per_fit"],
+                backends,
+            )
+        )
     if profile is not None:
         markdown += (
             "\n\n### Where a deepstack fit spends its time\n\n"
@@ -281,7 +356,12 @@ def main(argv=None):
                 list(profile["parts"][0]), profile["parts"], digits=2
             )
         )
-    results = {"config": cfg, "searches": searches, "profile": profile}
+    results = {
+        "config": cfg,
+        "searches": searches,
+        "profile": profile,
+        "backends": backends,
+    }
     paths = _common.write_results(
         "gridsearch_speed",
         results,

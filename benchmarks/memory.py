@@ -7,7 +7,11 @@ per fit (least-squares slope over the fits after the first checkpoint, when
 imports and first-call caches have settled) and the number of live Keras
 models. Variants, each in a fresh subprocess so they do not share caches:
 
-* ``deepstack``: the estimator as a user calls it;
+* ``deepstack``: the estimator as a user calls it (its compile cache on, the
+  default: the fits share one compiled network);
+* ``deepstack, compile_cache off``: the same inside
+  ``deepstack.compile_cache(enabled=False)`` (each fit builds and traces its
+  own, as before the cache);
 * ``keras``: the same network built, compiled and fitted with plain Keras
   (``keras.Model.fit``), nothing cleared: what Keras itself accumulates;
 * ``keras + clear_session``: plain Keras with ``keras.backend.clear_session()``
@@ -26,7 +30,12 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import _common  # noqa: E402
 
-VARIANTS = ("deepstack", "keras", "keras + clear_session")
+VARIANTS = (
+    "deepstack",
+    "deepstack, compile_cache off",
+    "keras",
+    "keras + clear_session",
+)
 
 
 def _data(n_samples):
@@ -86,8 +95,12 @@ def measure(variant, cfg):
     process = psutil.Process()
     rss_before = process.memory_info().rss
     rss, seconds = [], []
+    from deepstack import compile_cache
+
+    cache = compile_cache(enabled=variant != "deepstack, compile_cache off")
+    cache.__enter__()
     for i in range(cfg["fits"]):
-        if variant == "deepstack":
+        if variant.startswith("deepstack"):
             _, t = _common.timed(_deepstack_fit, X, y, cfg, i)
         else:
             clear = variant == "keras + clear_session"
@@ -95,6 +108,7 @@ def measure(variant, cfg):
         gc.collect()
         rss.append(process.memory_info().rss)
         seconds.append(t)
+    cache.__exit__(None, None, None)
     return {
         "variant": variant,
         "rss_before_first_fit_mb": rss_before / 2**20,
@@ -181,7 +195,7 @@ def main(argv=None):
         "n_samples": args.n_samples,
     }
     variants = args.variants or (
-        ["deepstack", "keras"] if args.quick else list(VARIANTS)
+        ["deepstack", "deepstack, compile_cache off"] if args.quick else list(VARIANTS)
     )
     checkpoints = sorted({1, *(c for c in (10, 25, 50) if c < fits), fits})
     print(

@@ -3,6 +3,7 @@
 import importlib
 
 from deepstack import _compat
+from deepstack._compile_cache import compile_cache
 from deepstack._io import load, save
 from deepstack._version import __version__
 from deepstack.estimators import (
@@ -40,6 +41,7 @@ __all__ = [
     "DeepStackClassifier",
     "DeepStackRegressor",
     "StackedAutoencoder",
+    "compile_cache",
     "diagnose",
     "find_learning_rate",
     "fit_table",

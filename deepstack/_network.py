@@ -13,6 +13,8 @@ import keras
 import numpy as np
 import scipy.sparse as sp
 
+from deepstack.layers import Standardize
+
 HIDDEN = "hidden_{}"
 BATCH_NORM = "batch_norm_{}"
 ACTIVATION = "activation_{}"
@@ -117,7 +119,7 @@ def input_statistics(X, names=None):
         mean = X.mean(axis=0)
         variance = X.var(axis=0)
     varies = variance > 0
-    # keras.layers.Normalization divides by max(sqrt(variance), epsilon).
+    # The Standardize layer divides by max(sqrt(variance), epsilon).
     smallest = float(keras.backend.epsilon()) ** 2
     bad = varies & ((variance > np.finfo(np.float32).max) | (variance < smallest))
     if np.any(bad):
@@ -196,11 +198,11 @@ def build_network(
     inputs = keras.Input(shape=(n_features,), name="features")
     x = inputs
     if input_mean is not None:
-        x = keras.layers.Normalization(
-            mean=np.asarray(input_mean, dtype="float32"),
-            variance=np.asarray(input_variance, dtype="float32"),
-            name=STANDARDIZE,
-        )(x)
+        # Statistics in variables, not constants: a cached network reused
+        # for another fold's data (deepstack._compile_cache) gets new ones.
+        standardize = Standardize(name=STANDARDIZE)
+        x = standardize(x)
+        standardize.set_statistics(input_mean, input_variance)
     if input_dropout:
         x = keras.layers.Dropout(input_dropout, seed=next(seeds), name="input_dropout")(
             x

@@ -63,6 +63,11 @@ def supported(model, callbacks, verbose):
     return compiled and not verbose and not has_batch_hooks(callbacks)
 
 
+def fused(model, X, callbacks, verbose):
+    """Whether :func:`train` takes the fused epoch loop for these arguments."""
+    return not sp.issparse(X) and supported(model, list(callbacks), verbose)
+
+
 def train(
     model,
     train,
@@ -76,6 +81,7 @@ def train(
     verbose=0,
     seed=0,
     seeded_shuffle=False,
+    compiled=None,
 ):
     """Train a compiled ``model``; the logs of each epoch, as ``History.history``.
 
@@ -109,6 +115,9 @@ def train(
         Have ``Model.fit`` draw the fused loop's seeded permutation of each
         epoch too (through :class:`SparseBatches`), so that a run resumed at
         any epoch draws the batches of an uninterrupted one (checkpoints).
+    compiled : object or None
+        The compiled epoch to reuse in the fused loop (see
+        :func:`fit_epochs`).
     """
     X, y, w = train
     callbacks = list(callbacks)
@@ -128,6 +137,7 @@ def train(
             validation=validation,
             metrics=metrics,
             seed=seed,
+            compiled=compiled,
         )
         return history.history
     if validation is not None:
@@ -218,6 +228,7 @@ def fit_epochs(
     validation=None,
     metrics=(),
     seed=0,
+    compiled=None,
 ):
     """Train ``model`` for epochs ``initial_epoch .. epochs - 1``, like ``fit``.
 
@@ -242,6 +253,13 @@ def fit_epochs(
     seed : int
         Seeds the per-epoch shuffling (epoch ``e`` uses its own permutation,
         so a continued run draws the batches an uninterrupted one would).
+    compiled : object or None
+        A holder of the compiled epoch reused across fits (a
+        :class:`deepstack._compile_cache.Entry`, whose ``function`` and
+        ``metrics`` are None the first time): when it holds a function,
+        that function (traced for this ``model``, batch size and data
+        layout) and its validation metrics are reused instead of tracing
+        anew; otherwise the new ones are stored in it.
 
     Returns
     -------
@@ -258,21 +276,30 @@ def fit_epochs(
         epochs=epochs,
         steps=n_batches,
     )
-    metrics = [type(m).from_config(m.get_config()) for m in metrics]
-    _build_compiled_state(model, X[:batch_size], y[:batch_size], metrics)
-    run_epoch = _epoch_runner(
-        model, batch_size, (X, y, sample_weight), validation, metrics
+    function = None if compiled is None else compiled.function
+    # Fresh metrics to start from; the compiled epoch resets them itself at
+    # each epoch (no eager op per metric variable between epochs).
+    model.reset_metrics()
+    if function is None:
+        metrics = [type(m).from_config(m.get_config()) for m in metrics]
+        _build_compiled_state(model, X[:batch_size], y[:batch_size], metrics)
+    else:
+        # The compiled state and the validation metrics exist already.
+        metrics = compiled.metrics
+    function, run_epoch = _epoch_runner(
+        model, batch_size, (X, y, sample_weight), validation, metrics, function
     )
+    if compiled is not None:
+        compiled.function, compiled.metrics = function, metrics
 
     model.stop_training = False
     callback_list.on_train_begin()
     logs = {}
     for epoch in range(initial_epoch, epochs):
-        model.reset_metrics()
         callback_list.on_epoch_begin(epoch)
         order = np.random.RandomState([seed % 2**32, epoch]).permutation(n)
         outputs = run_epoch(order.astype("int32"))
-        logs = {k: float(keras.ops.convert_to_numpy(v)) for k, v in outputs.items()}
+        logs = {k: float(v) for k, v in outputs.items()}
         callback_list.on_epoch_end(epoch, logs)
         if model.stop_training:
             break
@@ -295,19 +322,37 @@ def _build_compiled_state(model, X, y, metrics=()):
         metric.reset_state()
 
 
-def _epoch_runner(model, batch_size, train, validation, metrics):
-    """The backend's ``run(order) -> logs``."""
+_TRACES = 0
+
+
+def trace_count():
+    """How many compiled epochs (of either backend) this process has traced."""
+    return _TRACES
+
+
+def _count_trace():
+    global _TRACES
+    _TRACES += 1
+
+
+def _epoch_runner(model, batch_size, train, validation, metrics, function=None):
+    """The backend's compiled epoch and ``run(order) -> logs`` bound to the
+    data; ``function``: a compiled epoch made earlier for ``model`` and the
+    same data layout, reused (else a new one)."""
     if keras.backend.backend() == "jax":
         # Imported here: JAX is an optional dependency. The JAX runner does
         # not import this module (no cycle).
         from deepstack import _trainer_jax
 
-        return _trainer_jax.epoch_runner(model, batch_size, train, validation, metrics)
-    return _tf_epoch_runner(model, batch_size, train, validation, metrics)
+        return _trainer_jax.epoch_runner(
+            model, batch_size, train, validation, metrics, function, _count_trace
+        )
+    return _tf_epoch_runner(model, batch_size, train, validation, metrics, function)
 
 
-def _tf_epoch_runner(model, batch_size, train, validation, metrics):
-    """``run(order) -> logs`` for TensorFlow: the data become tensors once."""
+def _tf_epoch_runner(model, batch_size, train, validation, metrics, function=None):
+    """``(run_epoch, run(order) -> logs)`` for TensorFlow: the data become
+    tensors once."""
     import tensorflow as tf
 
     def tensors(arrays):
@@ -316,18 +361,25 @@ def _tf_epoch_runner(model, batch_size, train, validation, metrics):
     train = tensors(train)
     if validation is not None:
         validation = tensors(validation)
-    run_epoch = _epoch_function(
-        model,
-        batch_size,
-        weighted=train[2] is not None,
-        validated=validation is not None,
-        val_weighted=validation is not None and validation[2] is not None,
-        metrics=metrics,
-    )
     data = [t for t in train if t is not None]
     if validation is not None:
         data += [t for t in validation if t is not None]
-    return lambda order: run_epoch(tf.constant(order), *data)
+    if function is None:
+        # Any number of rows: the folds of a cross-validation (and a refit)
+        # share one trace.
+        signature = [tf.TensorSpec([None], tf.int32)] + [
+            tf.TensorSpec([None, *t.shape[1:]], t.dtype) for t in data
+        ]
+        function = _epoch_function(
+            model,
+            batch_size,
+            weighted=train[2] is not None,
+            validated=validation is not None,
+            val_weighted=validation is not None and validation[2] is not None,
+            metrics=metrics,
+            signature=signature,
+        )
+    return function, lambda order: function(tf.constant(order), *data)
 
 
 class _RetracingFilter(logging.Filter):
@@ -346,8 +398,12 @@ class _RetracingFilter(logging.Filter):
 _RETRACING_FILTER = _RetracingFilter()
 
 
-def _epoch_function(model, batch_size, *, weighted, validated, val_weighted, metrics):
+def _epoch_function(
+    model, batch_size, *, weighted, validated, val_weighted, metrics, signature
+):
     """The compiled epoch, ``run_epoch(order, X, y[, w][, Xv, yv[, wv]]) -> logs``.
+
+    ``signature``: the ``tf.TensorSpec`` of each argument.
 
     The data are arguments, not captured tensors: TensorFlow keeps each traced
     graph after the fit (a few MB, ``benchmarks/memory.py``), and a graph that
@@ -416,8 +472,10 @@ def _epoch_function(model, batch_size, *, weighted, validated, val_weighted, met
         )
         return {"val_loss": total, **{f"val_{m.name}": m.result() for m in metrics}}
 
-    @tf.function(autograph=False, reduce_retracing=True)
+    @tf.function(autograph=False, input_signature=signature)
     def run_epoch(order, *data):
+        _count_trace()
+        model.reset_metrics()
         train, held_out = unpack(data)
         n_batches = (tf.shape(order)[0] + batch_size - 1) // batch_size
         # The loop carries the logs; start from the metrics' current values

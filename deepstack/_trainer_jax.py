@@ -38,13 +38,18 @@ def write_state(model, state):
             variable.assign(value)
 
 
-def epoch_runner(model, batch_size, train, validation, metrics):
-    """``run(order) -> logs``: one epoch over the rows in ``order``.
+def epoch_runner(
+    model, batch_size, train, validation, metrics, function=None, on_trace=None
+):
+    """``(run_epoch, run(order) -> logs)``: one epoch over the rows in ``order``.
 
     ``train`` and ``validation`` are ``(X, y, sample_weight or None)``;
     ``metrics`` are reported on the validation data (unweighted, fresh each
     epoch), ``val_loss`` is the compiled loss with its regularization terms
     in inference mode, sample-weighted, as in the TensorFlow epoch.
+    ``function``: a ``run_epoch`` made earlier for ``model`` (reused; JAX
+    traces it again for data of other shapes); ``on_trace`` is called
+    whenever it is traced.
     """
     # Under a Keras distribution (``keras.distribution.DataParallel``), the
     # rows are copied to every device once and each mini-batch is sharded
@@ -52,20 +57,51 @@ def epoch_runner(model, batch_size, train, validation, metrics):
     # and all-reduces the gradients (the variables are replicated).
     distribution = keras.distribution.distribution()
     place = _on_device if distribution is None else _replicated(distribution)
-    shard = _identity if distribution is None else _sharded(distribution)
     train = place(train)
     if validation is not None:
         validation = place(validation)
-    n_full, rest = divmod(train[0].shape[0], batch_size)
-    # The metrics' variables exist already (_trainer._build_compiled_state).
+    # The metrics' variables exist already (_trainer._build_compiled_state),
+    # reset: every epoch starts from these values.
     fresh_metric_state = [[v.value for v in m.variables] for m in metrics]
+    fresh_model_metrics = [v.value for v in model.metrics_variables]
+    if function is None:
+        function = _epoch_function(
+            model,
+            batch_size,
+            metrics,
+            _identity if distribution is None else _sharded(distribution),
+            on_trace,
+        )
+
+    def run(order):
+        trainable, non_trainable, optimizer, _ = read_state(model)
+        logs, state = function(
+            (trainable, non_trainable, optimizer, fresh_model_metrics),
+            jnp.asarray(order),
+            train,
+            validation,
+            fresh_metric_state,
+        )
+        write_state(model, state)
+        # One transfer of the epoch's logs to the host.
+        return jax.device_get(logs)
+
+    return function, run
+
+
+def _epoch_function(model, batch_size, metrics, shard, on_trace):
+    """The jitted ``run_epoch(state, order, train, validation, metric_state)``."""
 
     # The data are arguments, not constants captured by the traced function.
     @jax.jit
     def run_epoch(state, order, train, validation, metric_state):
+        if on_trace is not None:
+            on_trace()
+
         def train_batch(state, rows):
             return model.train_step(state, shard(_take(train, rows)))
 
+        n_full, rest = divmod(order.shape[0], batch_size)
         blocks = order[: n_full * batch_size].reshape(n_full, batch_size)
         tail = order[n_full * batch_size :] if rest else None
         logs, state = _fold(train_batch, state, blocks, tail)
@@ -76,18 +112,7 @@ def epoch_runner(model, batch_size, train, validation, metrics):
             }
         return logs, state
 
-    def run(order):
-        logs, state = run_epoch(
-            read_state(model),
-            jnp.asarray(order),
-            train,
-            validation,
-            fresh_metric_state,
-        )
-        write_state(model, state)
-        return logs
-
-    return run
+    return run_epoch
 
 
 def _on_device(arrays):

@@ -30,6 +30,7 @@ def test_training_tests_pass_under_jax():
             "no:xdist",
             "tests/test_trainer.py",
             "tests/test_training_control.py",
+            "tests/test_compile_cache.py",
             "tests/test_callbacks.py::"
             "test_snapshots_survive_training_and_restore_exactly",
         ],

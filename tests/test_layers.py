@@ -1,4 +1,4 @@
-"""deepstack.layers: the tied-weight decoder and masking noise."""
+"""deepstack.layers: the tied-weight decoder, masking noise, standardization."""
 
 import os
 import pathlib
@@ -10,7 +10,7 @@ import pytest
 import tensorflow as tf
 
 import deepstack
-from deepstack.layers import MaskingNoise, TiedDense, TiedModel, tie_layers
+from deepstack.layers import MaskingNoise, Standardize, TiedDense, TiedModel, tie_layers
 
 LEGACY = pathlib.Path(__file__).parent / "data" / "legacy_tied"
 
@@ -198,3 +198,31 @@ def test_masking_noise_zeroes_a_fraction_without_rescaling():
     assert MaskingNoise.from_config(layer.get_config()).rate == 0.3
     with pytest.raises(ValueError, match="rate"):
         MaskingNoise(1.0)
+
+
+def test_standardize_matches_keras_normalization_and_saves_its_statistics(tmp_path):
+    rng = np.random.RandomState(3)
+    X = (rng.normal(size=(50, 4)) * [1.0, 10.0, 1e-3, 0.0]).astype("float32")
+    mean, variance = X.mean(axis=0), X.var(axis=0)
+    variance[variance == 0] = 1.0
+    reference = keras.layers.Normalization(mean=mean, variance=variance)
+    layer = Standardize(name="standardize")
+    layer.set_statistics(mean, variance)
+    np.testing.assert_array_equal(
+        keras.ops.convert_to_numpy(layer(X)), keras.ops.convert_to_numpy(reference(X))
+    )
+    # The statistics are non-trainable weights, not part of the configuration.
+    assert [w.name for w in layer.non_trainable_weights] == ["mean", "variance"]
+    assert not layer.trainable_weights and "mean" not in layer.get_config()
+    inputs = keras.Input((4,))
+    model = keras.Model(inputs, keras.layers.Dense(2)(layer(inputs)))
+    path = os.path.join(tmp_path, "standardize.keras")
+    model.save(path)
+    loaded = keras.saving.load_model(path)
+    np.testing.assert_array_equal(
+        keras.ops.convert_to_numpy(loaded(X)), keras.ops.convert_to_numpy(model(X))
+    )
+    layer.set_statistics(mean + 1.0, variance)  # read at every call
+    assert not np.array_equal(
+        keras.ops.convert_to_numpy(loaded(X)), keras.ops.convert_to_numpy(model(X))
+    )

@@ -30,6 +30,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from deepstack import (
     _checkpoint,
+    _compile_cache,
     _export,
     _interrupt,
     _losses,
@@ -1035,23 +1036,42 @@ class BaseDeepStack(BaseEstimator):
         ``seeded_shuffle``: see :func:`deepstack._trainer.train`.
         """
         *_, metrics = self._output_spec()
-        return _trainer.train(
-            model,
-            train,
-            validation,
-            batch_size=(
-                self._batch_size(train[0].shape[0])
-                if batch_size is None
-                else batch_size
-            ),
-            epochs=initial_epoch + epochs,
-            initial_epoch=initial_epoch,
-            callbacks=callbacks,
-            metrics=metrics,
-            verbose=self.verbose if verbose is None else verbose,
-            seed=seed,
-            seeded_shuffle=seeded_shuffle,
+        batch_size = (
+            self._batch_size(train[0].shape[0]) if batch_size is None else batch_size
         )
+        verbose = self.verbose if verbose is None else verbose
+        key = None
+        if _trainer.fused(model, train[0], callbacks, verbose):
+            key = _compile_cache.key(
+                model, min(batch_size, train[0].shape[0]), train, validation, metrics
+            )
+        with _compile_cache.lease(model, key) as (worker, compiled):
+            # The network being trained is the worker: callbacks that score
+            # the estimator (scoring=) must predict with it.
+            swapped = worker is not model and self.__dict__.get("model_") is model
+            if swapped:
+                self.model_ = worker
+            try:
+                return _trainer.train(
+                    worker,
+                    train,
+                    validation,
+                    batch_size=batch_size,
+                    epochs=initial_epoch + epochs,
+                    initial_epoch=initial_epoch,
+                    callbacks=callbacks,
+                    metrics=metrics,
+                    verbose=verbose,
+                    seed=seed,
+                    seeded_shuffle=seeded_shuffle,
+                    compiled=compiled,
+                )
+            finally:
+                if swapped:
+                    self.model_ = model
+                if worker is not model:
+                    for callback in callbacks:
+                        callback.set_model(model)
 
     def _record_history(self, history):
         offset = self.n_iter_

@@ -1,6 +1,7 @@
 """Keras layers of deepstack's own (serializable under the "deepstack" package)."""
 
 from deepstack.layers._noise import MaskingNoise
+from deepstack.layers._standardize import Standardize
 from deepstack.layers._tied_dense import TiedDense, TiedModel, tie_layers
 
-__all__ = ["MaskingNoise", "TiedDense", "TiedModel", "tie_layers"]
+__all__ = ["MaskingNoise", "Standardize", "TiedDense", "TiedModel", "tie_layers"]
