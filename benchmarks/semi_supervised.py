@@ -22,7 +22,12 @@ Methods:
 * ``deepstack self_training``: ``semi_supervised="self_training"``, its
   ``pseudo_label_threshold`` chosen among ``--thresholds`` by the same
   validation as the scikit-learn anchors;
-* ``deepstack auto+self_training``: both.
+* ``deepstack auto+self_training``: both;
+* ``deepstack label_propagation``: ``semi_supervised="label_propagation"``
+  (rounds of label spreading over a kNN graph, first of the inputs, then of
+  the network's last hidden layer, and training on the propagated labels),
+  ``propagation_neighbors`` chosen among ``--propagation-neighbors`` by the
+  same validation.
 
 Inputs are scaled to [0, 1] (by the training maximum) for every method.
 Test accuracy is on the full test split; mean and standard deviation over
@@ -60,6 +65,7 @@ METHODS = (
     "deepstack_auto",
     "deepstack_self_training",
     "deepstack_auto_self_training",
+    "deepstack_label_propagation",
 )
 
 
@@ -120,6 +126,13 @@ def candidates(method, args, seed):
         return [DeepStackClassifier(**common)]
     if method == "deepstack_auto":
         return [DeepStackClassifier(pretrain="auto", **common)]
+    if method == "deepstack_label_propagation":
+        return [
+            DeepStackClassifier(
+                semi_supervised="label_propagation", propagation_neighbors=k, **common
+            )
+            for k in args.propagation_neighbors
+        ]
     pretrain = "auto" if method == "deepstack_auto_self_training" else None
     return [
         DeepStackClassifier(
@@ -141,6 +154,9 @@ def main(argv):
     p.add_argument("--hidden", type=int, nargs="+", default=[256, 256])
     p.add_argument("--neighbors", type=int, nargs="+", default=[5, 10, 20])
     p.add_argument("--thresholds", type=float, nargs="+", default=[0.8, 0.95])
+    p.add_argument(
+        "--propagation-neighbors", type=int, nargs="+", default=[10], metavar="K"
+    )
     p.add_argument("--noise-level", type=float, default=0.5)
     p.add_argument(
         "--pretrain-epochs", type=int, default=None, help="default 30 (5 with --quick)"
@@ -206,6 +222,7 @@ def main(argv):
         "hidden": args.hidden,
         "neighbors": args.neighbors,
         "thresholds": args.thresholds,
+        "propagation_neighbors": args.propagation_neighbors,
         "noise_level": args.noise_level,
         "pretrain_epochs": args.pretrain_epochs,
         "max_epochs": args.max_epochs,

@@ -259,6 +259,17 @@ def logits_model(model):
     return keras.Model(model.input, model.get_layer(LOGITS).output)
 
 
+def hidden_model(model):
+    """A view of ``model`` that outputs its last hidden layer's activations
+    (after batch norm and the activation function; dropout is off at
+    inference); its inputs if it has no hidden layer."""
+    layers = hidden_layers(model)
+    if not layers:
+        return keras.Model(model.input, model.input)
+    name = ACTIVATION.format(len(layers))
+    return keras.Model(model.input, model.get_layer(name).output)
+
+
 def get_model(model_or_estimator):
     """The ``keras.Model`` of a fitted deepstack estimator, or the model itself."""
     if isinstance(model_or_estimator, keras.Model):

@@ -42,6 +42,7 @@ TINY = {
     "semi_supervised": ["--datasets", "digits", "--fractions", "0.25", "--seeds", "1"]
     + ["--hidden", "8", "--max-epochs", "2", "--pretrain-epochs", "1"]
     + ["--methods", "LabelSpreading", "deepstack_auto_self_training"]
+    + ["deepstack_label_propagation", "--propagation-neighbors", "5", "10"]
     + ["--thresholds", "0.9"],
     "search_mnist1d": [],
     "search_parallel": ["--trials", "2", "--max-epochs", "1"],
@@ -187,6 +188,7 @@ def _semi_supervised(payload):
     assert [run["method"] for run in runs] == [
         "LabelSpreading",
         "deepstack_auto_self_training",
+        "deepstack_label_propagation",
     ]
     for run in runs:
         assert run["n_labeled"] == 315  # 25 % of digits' 1257 training rows
@@ -197,6 +199,11 @@ def _semi_supervised(payload):
     assert runs[1]["validation_accuracies"] == []
     assert runs[0]["test_accuracy"] > 0.8  # label spreading on digits
     assert "pretrain='auto'" in runs[1]["chosen"]
+    # propagation_neighbors chosen among 2 candidates; 3 rounds, each labeling
+    # the 942 unlabeled rows that the graph reaches (all of them here).
+    assert len(runs[2]["validation_accuracies"]) == 2
+    assert "semi_supervised='label_propagation'" in runs[2]["chosen"]
+    assert runs[2]["pseudo_labeled"] == [942, 942, 942]
 
 
 def _search_memory(payload):

@@ -1,5 +1,5 @@
 """Unlabeled rows (-1, NaN for the regressor): pretrain="auto", the warning,
-self-training."""
+self-training, label propagation."""
 
 import warnings
 
@@ -164,6 +164,8 @@ def test_self_training_with_pretraining_and_weights(classification_data, tmp_pat
         dict(semi_supervised="pseudo"),
         dict(pseudo_label_threshold=0.0),
         dict(self_training_rounds=0),
+        dict(propagation_neighbors=0),
+        dict(pseudo_label_weights="entropy"),
         dict(pretrain="always"),
     ],
 )
@@ -198,3 +200,150 @@ def test_regressor_nan_targets_without_pretraining_are_an_error(regression_data)
     # "auto" with few NaN rows does not pretrain: still an error, saying why.
     with pytest.raises(ValueError, match="outnumber the labeled rows"):
         tiny(DeepStackRegressor, pretrain="auto", **FAST).fit(X, y)
+
+
+def test_propagate_labels_known_answer():
+    # Two chains on a line with growing gaps, each labeled at one end; class 2
+    # has no label. scikit-learn's knn graph counts a row as its own first
+    # neighbour: n_neighbors=2 links each row to its nearest other row.
+    features = np.array([[0.0], [0.1], [0.3], [0.6], [10.6], [10.3], [10.1], [10.0]])
+    labels = np.array([0, -1, -1, -1, -1, -1, -1, 1])
+    distributions = _self_training.propagate_labels(
+        features, labels, n_classes=3, n_neighbors=2
+    )
+    assert distributions.shape == (8, 3)
+    np.testing.assert_allclose(distributions.sum(axis=1), 1.0)
+    # The far end of each chain, three hops away, still gets its label.
+    np.testing.assert_array_equal(distributions.argmax(axis=1), [0] * 4 + [1] * 4)
+    np.testing.assert_array_equal(distributions[:, 2], 0.0)
+    # The chains are cut off from each other: one-hot.
+    np.testing.assert_allclose(distributions[:, :2], np.repeat(np.eye(2), 4, axis=0))
+    # Rows no label reaches (a pair of nearest neighbours) are uniform.
+    features = np.array([[0.0], [0.1], [5.0], [5.1]])
+    distributions = _self_training.propagate_labels(
+        features, np.array([0, 1, -1, -1]), n_classes=2, n_neighbors=2
+    )
+    np.testing.assert_allclose(distributions[2:], 0.5)
+
+
+def test_confidence_weights_known_answer():
+    distributions = np.array(
+        [
+            [1.0, 0.0, 0.0, 0.0],  # certain: 1
+            [0.25, 0.25, 0.25, 0.25],  # uniform: 0
+            [0.5, 0.5, 0.0, 0.0],  # 1 - log 2 / log 4 = 0.5
+        ]
+    )
+    weights = _self_training.confidence_weights(distributions)
+    np.testing.assert_allclose(weights, [1.0, 0.0, 0.5], atol=1e-12)
+    rng = np.random.RandomState(0)
+    weights = _self_training.confidence_weights(rng.dirichlet(np.ones(5), size=50))
+    assert np.all((weights >= 0.0) & (weights <= 1.0))
+
+
+def _blobs(n_per_class=60, n_labeled=3):
+    """Three far-apart clusters; ``n_labeled`` labeled rows each."""
+    rng = np.random.RandomState(0)
+    centers = np.array([[0.0, 0.0], [20.0, 0.0], [0.0, 20.0]])
+    X = np.concatenate([c + rng.normal(size=(n_per_class, 2)) for c in centers])
+    y = np.repeat([0, 1, 2], n_per_class)
+    y_semi = np.full_like(y, -1)
+    for label in range(3):
+        y_semi[np.flatnonzero(y == label)[:n_labeled]] = label
+    return X.astype(np.float32), y, y_semi
+
+
+def test_label_propagation_labels_the_clusters(monkeypatch):
+    X, y, y_semi = _blobs()
+    fitted = []
+    train = _trainer.train
+
+    def spy(model, data, *args, **kwargs):
+        if model.name == "deepstack":
+            fitted.append(data)
+        return train(model, data, *args, **kwargs)
+
+    monkeypatch.setattr(_trainer, "train", spy)
+    clf = tiny(
+        DeepStackClassifier,
+        semi_supervised="label_propagation",
+        propagation_neighbors=10,
+        self_training_rounds=2,
+        early_stopping=False,
+        max_epochs=10,
+    ).fit(X, y_semi)
+    assert clf.n_pseudo_labeled_ == [171, 171]
+    # Fine-tuning on the 9 labeled rows, then two rounds on all 180 rows,
+    # whose propagated labels are the clusters' (the labeled rows first).
+    assert [data[0].shape[0] for data in fitted] == [9, 180, 180]
+    labeled = y_semi != -1
+    expected = np.concatenate([y[labeled], y[~labeled]])
+    np.testing.assert_array_equal(fitted[1][1], expected)
+    np.testing.assert_array_equal(fitted[2][1], expected)
+    assert fitted[1][2] is None  # unweighted by default
+    np.testing.assert_array_equal(clf.predict(X), y)
+
+
+def test_label_propagation_redraws_the_internal_validation_split(monkeypatch):
+    X, y, y_semi = _blobs(n_labeled=10)
+    fitted = []
+    train = _trainer.train
+
+    def spy(model, data, validation, *args, **kwargs):
+        if model.name == "deepstack":
+            fitted.append((data, validation))
+        return train(model, data, validation, *args, **kwargs)
+
+    monkeypatch.setattr(_trainer, "train", spy)
+    clf = tiny(
+        DeepStackClassifier,
+        semi_supervised="label_propagation",
+        self_training_rounds=1,
+        validation_fraction=0.2,
+        max_epochs=3,
+    ).fit(X, y_semi)
+    assert clf.n_pseudo_labeled_ == [150]
+    (first, first_val), (second, second_val) = fitted
+    # Labeled rows only: 24 + 6 held out; then all 180 rows, 36 held out.
+    assert (first[0].shape[0], first_val[0].shape[0]) == (24, 6)
+    assert (second[0].shape[0], second_val[0].shape[0]) == (144, 36)
+    # A given validation set stays as it is and the graph does not see it.
+    fitted.clear()
+    held = np.arange(len(y)) % 10 == 5
+    clf.fit(X[~held], y_semi[~held], X_val=X[held], y_val=y[held])
+    assert [v[0].shape[0] for _, v in fitted] == [18, 18]
+    assert fitted[1][0][0].shape[0] == 162
+
+
+def test_label_propagation_confidence_weights_and_save_load(tmp_path, monkeypatch):
+    X, y, y_semi = _blobs()
+    fitted = []
+    train = _trainer.train
+
+    def spy(model, data, *args, **kwargs):
+        if model.name == "deepstack":
+            fitted.append(data)
+        return train(model, data, *args, **kwargs)
+
+    monkeypatch.setattr(_trainer, "train", spy)
+    clf = tiny(
+        DeepStackClassifier,
+        pretrain="auto",
+        semi_supervised="label_propagation",
+        pseudo_label_weights="confidence",
+        self_training_rounds=1,
+        early_stopping=False,
+        **FAST,
+    ).fit(X, y_semi)
+    assert len(clf.pretraining_history_) == 1
+    assert clf.n_pseudo_labeled_ == [171]
+    weights = np.asarray(fitted[1][2])
+    np.testing.assert_array_equal(weights[:9], 1.0)  # the labeled rows
+    assert np.all((weights >= 0.0) & (weights <= 1.0))
+    assert weights[9:].min() > 0.5  # far-apart clusters: confident
+    save(clf, tmp_path / "clf")
+    loaded = load(tmp_path / "clf")
+    assert loaded.semi_supervised == "label_propagation"
+    assert loaded.pseudo_label_weights == "confidence"
+    assert loaded.n_pseudo_labeled_ == [171]
+    np.testing.assert_array_equal(loaded.predict_proba(X), clf.predict_proba(X))

@@ -112,6 +112,8 @@ class Preparation:
         Drawn from ``random_state`` for this run.
     model : keras.Model or None
         The built and compiled network (None when not asked for).
+    validation_given : bool
+        ``validation`` is the caller's ``X_val, y_val``.
     """
 
     train: tuple
@@ -119,6 +121,7 @@ class Preparation:
     X_unlabeled: object
     seed: int
     model: object
+    validation_given: bool = False
 
     @property
     def network_inputs(self):
@@ -528,10 +531,11 @@ class BaseDeepStack(BaseEstimator):
             train = _lr_finder.subset(*train, max_samples, seed)
         if split:
             train, validation = self._split(*train, X_val, y_val, seed)
-        run = Preparation(train, validation, X_unlabeled, seed, None)
+        given = X_val is not None
+        run = Preparation(train, validation, X_unlabeled, seed, None, given)
         if build:
             model = self._build_model(run.network_inputs, seed)
-            run = Preparation(train, validation, X_unlabeled, seed, model)
+            run = Preparation(train, validation, X_unlabeled, seed, model, given)
         return run
 
     @rolls_back_on_interrupt

@@ -35,7 +35,8 @@ class DeepStackClassifier(ClassifierMixin, BaseDeepStack):
         multilabel targets, a list of one ``{{0: w0, 1: w1}}`` dict per label
         or "balanced" (per label); a sample's weight is the product of its
         labels' weights (scikit-learn's multi-output convention).
-    semi_supervised : {"self_training"} or None, default=None
+    semi_supervised : {"self_training", "label_propagation"} or None, \
+default=None
         Learn from the rows of ``y`` equal to -1 (unlabeled, scikit-learn's
         convention) during fine-tuning too. "self_training": after
         fine-tuning on the labeled rows, each round labels the unlabeled rows
@@ -43,11 +44,29 @@ class DeepStackClassifier(ClassifierMixin, BaseDeepStack):
         ``pseudo_label_threshold`` with that class, adds them to the training
         rows and continues training (the validation split keeps only true
         labels), for at most ``self_training_rounds`` rounds or until a round
-        adds no row. Combines with ``pretrain``.
+        adds no row. "label_propagation" (Iscen et al. 2019): after
+        fine-tuning on the labeled rows, each of ``self_training_rounds``
+        rounds spreads the labels over a k-nearest-neighbour graph of all
+        training rows (scikit-learn's ``LabelSpreading(kernel="knn",
+        n_neighbors=propagation_neighbors)``; the first graph on the inputs,
+        later ones on the last hidden layer's activations), labels every
+        unlabeled row that a label reaches with its most probable class and
+        continues training on labeled plus propagated rows; the internal
+        validation split's rows join the labeled ones and each round draws
+        its split from labeled plus propagated rows (a given ``X_val`` stays
+        as it is). Either combines with ``pretrain``.
     pseudo_label_threshold : float in (0, 1], default=0.9
-        Least predicted-class probability for a pseudo-label.
+        Least predicted-class probability for a pseudo-label
+        (self-training).
     self_training_rounds : int, default=3
-        Most rounds of self-training.
+        Most rounds of self-training, or rounds of label propagation.
+    propagation_neighbors : int, default=10
+        Neighbours of each row in label propagation's graph, the row itself
+        included (scikit-learn's ``n_neighbors``).
+    pseudo_label_weights : {"confidence"} or None, default=None
+        Label propagation's weight of a propagated row: "confidence", one
+        minus the normalized entropy of its propagated class distribution
+        (in [0, 1]; Iscen et al.); None, 1 like a labeled row.
 
     Attributes
     ----------
@@ -56,8 +75,8 @@ class DeepStackClassifier(ClassifierMixin, BaseDeepStack):
         ``0 .. n_labels - 1`` (scikit-learn's convention).
 {_docs.COMMON_ATTRIBUTES}
     n_pseudo_labeled_ : list of int
-        With ``semi_supervised="self_training"`` (and unlabeled rows): how
-        many rows each self-training round pseudo-labeled.
+        With ``semi_supervised`` (and unlabeled rows): how many rows each
+        self-training or label-propagation round pseudo-labeled.
 
     Examples
     --------
@@ -73,9 +92,11 @@ class DeepStackClassifier(ClassifierMixin, BaseDeepStack):
         **BaseDeepStack._parameter_constraints,
         "loss": [StrOptions({"auto", *_losses.CLASSIFIER_LOSSES})],
         "class_weight": [dict, list, StrOptions({"balanced"}), None],
-        "semi_supervised": [StrOptions({"self_training"}), None],
+        "semi_supervised": [StrOptions({"self_training", "label_propagation"}), None],
         "pseudo_label_threshold": [Interval(Real, 0.0, 1.0, closed="right")],
         "self_training_rounds": [Interval(Integral, 1, None, closed="left")],
+        "propagation_neighbors": [Interval(Integral, 1, None, closed="left")],
+        "pseudo_label_weights": [StrOptions({"confidence"}), None],
     }
     _monitors = ("val_loss", "val_accuracy")
 
@@ -142,6 +163,8 @@ class DeepStackClassifier(ClassifierMixin, BaseDeepStack):
         semi_supervised=None,
         pseudo_label_threshold=0.9,
         self_training_rounds=3,
+        propagation_neighbors=10,
+        pseudo_label_weights=None,
     ):
         super().__init__(
             hidden_layer_sizes=hidden_layer_sizes,
@@ -200,6 +223,8 @@ class DeepStackClassifier(ClassifierMixin, BaseDeepStack):
         self.semi_supervised = semi_supervised
         self.pseudo_label_threshold = pseudo_label_threshold
         self.self_training_rounds = self_training_rounds
+        self.propagation_neighbors = propagation_neighbors
+        self.pseudo_label_weights = pseudo_label_weights
 
     # Fitted with one label per sample unless ``_encode_target`` says
     # otherwise (also for estimators unpickled from older versions).
@@ -361,6 +386,15 @@ class DeepStackClassifier(ClassifierMixin, BaseDeepStack):
         return self.semi_supervised is not None
 
     def _fit_unlabeled(self, run):
+        if self._multilabel:
+            return
+        self.n_pseudo_labeled_ = []
+        if self.semi_supervised == "label_propagation":
+            self._propagate(run)
+        else:
+            self._self_train(run)
+
+    def _self_train(self, run):
         """Self-training: rounds of pseudo-labeling the confident unlabeled
         rows and training on labeled plus pseudo-labeled rows.
 
@@ -370,11 +404,8 @@ class DeepStackClassifier(ClassifierMixin, BaseDeepStack):
         weights; the validation split keeps only true labels. Stops after
         ``self_training_rounds`` rounds or when a round adds no row.
         """
-        if self._multilabel:
-            return
         X_train, y_train, weights = run.train
         remaining = run.X_unlabeled
-        self.n_pseudo_labeled_ = []
         logits = _network.logits_model(self.model_)
         for round_ in range(self.self_training_rounds):
             if remaining.shape[0] == 0:
@@ -401,6 +432,70 @@ class DeepStackClassifier(ClassifierMixin, BaseDeepStack):
                 epochs=self.max_epochs,
                 seed=run.seed + round_ + 1,
             )
+
+    def _propagate(self, run):
+        """Label propagation (Iscen et al. 2019): rounds of spreading the
+        training labels over a kNN graph of all training rows and training on
+        labeled plus every propagated row.
+
+        The first graph is built on the inputs, later ones on the last hidden
+        layer's activations of the network trained so far. Each round labels
+        every unlabeled row that a label reaches with its most probable
+        propagated class
+        (weighted by the distribution's confidence with
+        ``pseudo_label_weights="confidence"``) and continues training from
+        the current weights on the labeled rows plus these. The internal
+        validation split's rows join the labeled rows and each round draws
+        a new split from labeled plus propagated rows; a given ``X_val``
+        takes no part in the graph.
+        """
+        X_train, y_train, weights = run.train
+        # An internal split of the few labeled rows is too small to stop on
+        # (6 rows for 60 labels); its rows join the labeled ones and each
+        # round draws its split from labeled plus propagated rows
+        # (benchmarks/semi_supervised.py). A given X_val, y_val stays.
+        validation = run.validation
+        redraw = validation is not None and not run.validation_given
+        if redraw:
+            X_train = _self_training.stack_rows(X_train, validation[0])
+            y_train = np.concatenate([y_train, validation[1]])
+            if weights is not None:
+                weights = np.concatenate([weights, np.ones(validation[0].shape[0])])
+        X_all = _self_training.stack_rows(X_train, run.X_unlabeled)
+        n_labeled, n_unlabeled = X_train.shape[0], run.X_unlabeled.shape[0]
+        known = np.concatenate([self._class_indices(y_train), np.full(n_unlabeled, -1)])
+        n_classes = len(self.classes_)
+        features = X_all
+        for round_ in range(self.self_training_rounds):
+            distributions = _self_training.propagate_labels(
+                features, known, n_classes, self.propagation_neighbors
+            )[n_labeled:]
+            # Rows that no label reaches (uniform) get none.
+            reached = distributions.max(axis=1) > 1.0 / n_classes + 1e-9
+            distributions = distributions[reached]
+            self.n_pseudo_labeled_.append(int(reached.sum()))
+            extra = np.ones(distributions.shape[0])
+            if self.pseudo_label_weights == "confidence":
+                extra = _self_training.confidence_weights(distributions)
+            base = np.ones(n_labeled) if weights is None else weights
+            train = (
+                _self_training.stack_rows(X_train, run.X_unlabeled[reached]),
+                np.concatenate(
+                    [y_train, self._network_target(distributions.argmax(axis=1))]
+                ),
+                None
+                if weights is None and self.pseudo_label_weights is None
+                else np.concatenate([base, extra]).astype(np.float32),
+            )
+            if redraw:
+                train, validation = self._split(*train, None, None, run.seed + round_)
+            self._fit_network(
+                train,
+                validation,
+                epochs=self.max_epochs,
+                seed=run.seed + round_ + 1,
+            )
+            features = _network.forward(_network.hidden_model(self.model_), X_all)
 
     def _stratify(self, y_encoded):
         if self._multilabel:

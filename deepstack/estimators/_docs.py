@@ -177,10 +177,10 @@ default="relu"
         Pretraining sees the inputs as the network does (standardized when
         ``standardize=True``). With pretraining set, rows of ``y`` equal to -1
         are unlabeled samples (the classifier's semi-supervised mode):
-        they are used for pretraining (and self-training, see
-        ``semi_supervised``) only, and fine-tuning, the validation
-        split and scores use the labeled rows. Without pretraining or
-        self-training, -1 is an ordinary label, with a ``UserWarning``
+        they are used for pretraining (and self-training or label
+        propagation, see ``semi_supervised``) only, and fine-tuning, the
+        validation split and scores use the labeled rows. Without pretraining
+        or ``semi_supervised``, -1 is an ordinary label, with a ``UserWarning``
         unless the labels are {-1, 1}. For the regressor -1 is always an
         ordinary target value; a NaN target marks an unlabeled row (used for
         pretraining only; an error without pretraining). ``partial_fit`` and
