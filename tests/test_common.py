@@ -3,6 +3,7 @@
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from deepstack import DeepStackClassifier, DeepStackRegressor, StackedAutoencoder
+from deepstack.ensemble import DeepStackBaggingClassifier, DeepStackBaggingRegressor
 
 # Small and fast, but with the default regularization (dropout, input dropout,
 # weight decay, batch norm) so that the checks see the estimators as users do.
@@ -12,6 +13,13 @@ ESTIMATORS = [
     DeepStackRegressor((16,), random_state=0, **_SMALL),
     StackedAutoencoder(
         (4,), epochs=3, batch_size=64, early_stopping=False, random_state=0
+    ),
+    # The main job's default model: k-fold bagged networks (two folds here).
+    DeepStackBaggingClassifier(
+        DeepStackClassifier((16,), random_state=0, **_SMALL), n_folds=2, random_state=0
+    ),
+    DeepStackBaggingRegressor(
+        DeepStackRegressor((16,), random_state=0, **_SMALL), n_folds=2, random_state=0
     ),
 ]
 
@@ -33,6 +41,11 @@ EXPECTED_FAILURES = {
     }
     for name in ("DeepStackClassifier", "DeepStackRegressor")
 }
+for name in ("DeepStackBaggingClassifier", "DeepStackBaggingRegressor"):
+    EXPECTED_FAILURES[name] = {
+        "check_sample_weight_equivalence_on_dense_data": _STOCHASTIC_WEIGHTS,
+        "check_sample_weight_equivalence_on_sparse_data": _STOCHASTIC_WEIGHTS,
+    }
 
 
 def expected_failed_checks(estimator):

@@ -247,9 +247,9 @@ def test_hyperband_continues_without_pretraining_again(
     calls = []
     original = deepstack._pretraining.initialize_network
 
-    def counting(config, model, X, seed):
+    def counting(config, model, X, seed, **kwargs):
         calls.append(config.kind)
-        return original(config, model, X, seed)
+        return original(config, model, X, seed, **kwargs)
 
     monkeypatch.setattr(deepstack._pretraining, "initialize_network", counting)
     X, y = classification_data

@@ -21,10 +21,11 @@ from sklearn.base import (
 from sklearn.metrics import accuracy_score, r2_score
 from sklearn.model_selection import KFold, StratifiedKFold
 from sklearn.utils import check_random_state
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted, validate_data
 
 from deepstack import _interrupt
-from deepstack._compat import HasMethods, Interval
+from deepstack._compat import HasMethods, Interval, check_sample_weight
 
 
 class _BaseBagging(BaseEstimator):
@@ -62,22 +63,26 @@ class _BaseBagging(BaseEstimator):
         self : object
         """
         self._validate_params()
-        X = np.asarray(X)
-        y = np.asarray(y)
-        if X.ndim != 2:
-            raise ValueError(f"X must be 2-D; got an array of shape {X.shape}.")
-        if y.ndim != 1 or y.shape[0] != X.shape[0]:
-            raise ValueError(
-                f"y must be 1-D with one value per row of X ({X.shape[0]}); got "
-                f"shape {y.shape}."
-            )
+        # scikit-learn's checks (names, shapes, finite values, sparse CSR);
+        # the members check the rest. They see arrays: the ensemble keeps the
+        # column names (``feature_names_in_``) and checks them at predict.
+        X, y = validate_data(
+            self,
+            X,
+            y,
+            accept_sparse="csr",
+            y_numeric=not is_classifier(self),
+            reset=True,
+        )
+        if is_classifier(self):
+            check_classification_targets(y)
         if X.shape[0] < 2 * self.n_folds:
             raise ValueError(
                 f"{X.shape[0]} samples are too few for n_folds={self.n_folds}; "
                 "use fewer folds or a single estimator."
             )
         if sample_weight is not None:
-            sample_weight = np.asarray(sample_weight)
+            sample_weight = check_sample_weight(sample_weight, X, np.float32)
         rng = check_random_state(self.random_state)
         seeds = rng.randint(np.iinfo(np.int32).max, size=self.n_folds)
         fold_seed = int(rng.randint(np.iinfo(np.int32).max))
@@ -101,9 +106,6 @@ class _BaseBagging(BaseEstimator):
         self.best_epoch_ = first.best_epoch_
         self.n_iter_ = int(first.n_iter_)
         self.n_iters_ = [int(m.n_iter_) for m in members]
-        self.n_features_in_ = first.n_features_in_
-        if hasattr(first, "feature_names_in_"):
-            self.feature_names_in_ = first.feature_names_in_
         return self
 
     def _fit_members(self, template, X, y, sample_weight, seeds, fold_seed, rows):
@@ -130,6 +132,7 @@ class _BaseBagging(BaseEstimator):
 
     def _mean_output(self, X):
         check_is_fitted(self, "estimators_")
+        X = validate_data(self, X, accept_sparse="csr", reset=False)
         total = None
         for member in self.estimators_:
             output = self._member_output(member, X)
@@ -139,6 +142,7 @@ class _BaseBagging(BaseEstimator):
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.non_deterministic = False
+        tags.input_tags.sparse = True
         return tags
 
 
@@ -231,7 +235,8 @@ class DeepStackBaggingClassifier(ClassifierMixin, _BaseBagging):
 
     def predict(self, X):
         """The class of highest mean probability."""
-        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+        proba = self.predict_proba(X)
+        return self.classes_[np.argmax(proba, axis=1)]
 
 
 class DeepStackBaggingRegressor(RegressorMixin, _BaseBagging):
