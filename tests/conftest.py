@@ -68,3 +68,13 @@ def write_penguins(folder, n_train, seed):
     frame.iloc[n_train:].to_csv(folder / "test.csv", index=False)
     frame.iloc[n_train:].drop(columns="species").to_csv(folder / "new.csv", index=False)
     return folder
+
+
+def default_sigint():
+    """``preexec_fn`` of a child that gets a real SIGINT: Ctrl-C as a terminal
+    gives it, even when the suite was started in the background (a shell
+    without job control starts background jobs with SIGINT ignored, and the
+    children would inherit that)."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)

@@ -13,7 +13,7 @@ import pytest
 
 import deepstack
 from deepstack.cli import main
-from tests.conftest import write_penguins
+from tests.conftest import default_sigint, write_penguins
 
 TINY = ["--param", "hidden_layer_sizes=[16]", "--param", "max_epochs=20"]
 TINY += ["--param", "learning_rate=0.01"]
@@ -347,6 +347,7 @@ def test_sigint_leaves_the_folder_complete_or_absent(tables, tmp_path):
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+        preexec_fn=default_sigint,
     )
     deadline = time.monotonic() + 120
     # The staging folder holds a marker while the network trains.

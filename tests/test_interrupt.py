@@ -11,6 +11,8 @@ import time
 
 import pytest
 
+from tests.conftest import default_sigint
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 # The child fits and reports; ``Gate`` lets the parent time its SIGINT: it
@@ -18,7 +20,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # the signal) or ends.
 CHILD = textwrap.dedent(
     """
-    import json, sys, threading, warnings
+    import json, signal, sys, threading, warnings
     import keras, numpy as np
     from sklearn.datasets import make_classification
     from sklearn.exceptions import NotFittedError
@@ -48,6 +50,14 @@ CHILD = textwrap.dedent(
             SNAPSHOTS.append([w.copy() for w in self.model.get_weights()])
             if epoch == GATE["signal_after"]:
                 signal_me()
+                # Train on only once the handler has seen the signal: a fast
+                # epoch loop could otherwise finish before a loaded machine
+                # delivers it.
+                stopper = getattr(signal.getsignal(signal.SIGINT), "__self__", None)
+                for _ in range(12000):
+                    if getattr(stopper, "interrupted", True):
+                        break
+                    threading.Event().wait(0.01)
 
 
     def make(**params):
@@ -149,6 +159,7 @@ def _run_and_interrupt(scenario, tmp_path, code=CHILD):
             stdout=out,
             stderr=err,
             env=env,
+            preexec_fn=default_sigint,
         )
     sent = set()
     deadline = time.monotonic() + 240

@@ -109,12 +109,15 @@ def test_no_module_outside_estimators_calls_a_private_estimator_method():
 def test_parameters_match_the_base(estimator):
     base = inspect.signature(BaseDeepStack.__init__).parameters
     own = inspect.signature(estimator.__init__).parameters
-    # Self-training needs class probabilities: classifier only.
+    # Self-training and label propagation need class probabilities:
+    # classifier only.
     classifier_only = {
         "class_weight",
         "semi_supervised",
         "pseudo_label_threshold",
         "self_training_rounds",
+        "propagation_neighbors",
+        "pseudo_label_weights",
     }
     extra = classifier_only if estimator is DeepStackClassifier else set()
     assert set(own) - set(base) == extra
