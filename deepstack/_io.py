@@ -16,6 +16,7 @@ class's own ``__init__``, and every value is a JSON value or a NumPy array of
 numbers or strings. The format follows skops' trusted-types model.
 """
 
+import contextlib
 import json
 import os
 import shutil
@@ -292,23 +293,36 @@ def _save(estimator, path, *, overwrite=False, drop_callbacks=False):
     }
     text = json.dumps(state, indent=1)
 
+    with _staged(path, overwrite) as tmp:
+        if model is not None:
+            keras.saving.save_model(model, os.path.join(tmp, _MODEL))
+        _write_state(tmp, encoder, text)
+
+
+@contextlib.contextmanager
+def _staged(path, overwrite):
+    """A temporary folder beside ``path``, renamed to ``path`` on success.
+
+    A save that is killed half-way leaves the previous directory (or none)
+    behind, never a mix.
+    """
     path = os.fspath(path)
     _check_target(path, overwrite)
     parent = os.path.dirname(os.path.abspath(path))
     os.makedirs(parent, exist_ok=True)
-    # Written beside the target and renamed into place: a save that is killed
-    # half-way leaves the previous directory (or none) behind, never a mix.
     tmp = tempfile.mkdtemp(prefix=".deepstack-save-", dir=parent)
     try:
-        if model is not None:
-            keras.saving.save_model(model, os.path.join(tmp, _MODEL))
-        np.savez(os.path.join(tmp, _ARRAYS), **encoder.arrays)
-        with open(os.path.join(tmp, _STATE), "w", encoding="utf-8") as handle:
-            handle.write(text)
+        yield tmp
         _move_into_place(tmp, path)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def _write_state(folder, encoder, text):
+    np.savez(os.path.join(folder, _ARRAYS), **encoder.arrays)
+    with open(os.path.join(folder, _STATE), "w", encoding="utf-8") as handle:
+        handle.write(text)
 
 
 def _save_ensemble(ensemble, path, overwrite, drop_callbacks):
@@ -333,24 +347,13 @@ def _save_ensemble(ensemble, path, overwrite, drop_callbacks):
         "attributes": attributes,
         "n_members": len(members),
     }
-    path = os.fspath(path)
-    _check_target(path, overwrite)
-    parent = os.path.dirname(os.path.abspath(path))
-    os.makedirs(parent, exist_ok=True)
-    tmp = tempfile.mkdtemp(prefix=".deepstack-save-", dir=parent)
-    try:
+    with _staged(path, overwrite) as tmp:
         _save(template, os.path.join(tmp, _TEMPLATE), drop_callbacks=drop_callbacks)
         for i, member in enumerate(members):
             _save(
                 member, os.path.join(tmp, f"member_{i}"), drop_callbacks=drop_callbacks
             )
-        np.savez(os.path.join(tmp, _ARRAYS), **encoder.arrays)
-        with open(os.path.join(tmp, _STATE), "w", encoding="utf-8") as handle:
-            handle.write(json.dumps(state, indent=1))
-        _move_into_place(tmp, path)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+        _write_state(tmp, encoder, json.dumps(state, indent=1))
 
 
 def _load_ensemble(path, state, trusted):
