@@ -17,8 +17,9 @@ batches) and JAX (a ``jax.jit`` with ``lax.scan`` over the batches, threading
 Keras's stateless training state). :func:`supported` says when it applies, and
 the estimators fall back to ``Model.fit`` otherwise (other backends,
 TensorFlow with XLA, JAX without ``jit``, callbacks with per-batch hooks,
-progress bars). A scipy sparse ``X`` always takes ``Model.fit`` with
-:class:`SparseBatches`, which densifies one mini-batch at a time.
+progress bars). A scipy sparse ``X`` takes ``Model.fit`` with
+:class:`SparseBatches`, which densifies one mini-batch at a time, unless its
+dense copy is no larger than one such chunk (:func:`densify_if_small`).
 """
 
 import logging
@@ -65,7 +66,23 @@ def supported(model, callbacks, verbose):
 
 def fused(model, X, callbacks, verbose):
     """Whether :func:`train` takes the fused epoch loop for these arguments."""
-    return not sp.issparse(X) and supported(model, list(callbacks), verbose)
+    return not sp.issparse(densify_if_small(X)) and supported(
+        model, list(callbacks), verbose
+    )
+
+
+def densify_if_small(X):
+    """``X`` as a dense array when it is a scipy sparse matrix whose dense copy
+    holds at most ``_network.SPARSE_CHUNK_VALUES`` values (16 MiB of float32,
+    the size of one chunk that is densified anyway); otherwise ``X`` itself.
+
+    Small sparse inputs (one-hot encodings, scikit-learn's estimator checks)
+    then take the fused loop and the compile cache: densifying them once costs
+    less than densifying every mini-batch of every epoch.
+    """
+    if sp.issparse(X) and X.shape[0] * X.shape[1] <= _network.SPARSE_CHUNK_VALUES:
+        return X.toarray()
+    return X
 
 
 def train(
@@ -91,8 +108,8 @@ def train(
     epoch's compiled call), else ``Model.fit`` with up to 256 batches per
     compiled call (one per call when a callback has per-batch hooks: it must
     see every batch) and a :class:`ValidationPass` first among the callbacks;
-    a scipy sparse ``X`` always takes ``Model.fit``, fed by
-    :class:`SparseBatches`.
+    a scipy sparse ``X`` larger than :func:`densify_if_small` allows takes
+    ``Model.fit``, fed by :class:`SparseBatches`.
     Either way the validation logs are ``val_loss`` and ``val_<metric>`` for
     ``metrics``.
 
@@ -120,10 +137,13 @@ def train(
         :func:`fit_epochs`).
     """
     X, y, w = train
+    X = densify_if_small(X)
+    if validation is not None:
+        validation = (densify_if_small(validation[0]), *validation[1:])
     callbacks = list(callbacks)
     _network.build_optimizer(model)
     batch_size = min(batch_size, X.shape[0])
-    sparse = sp.issparse(X)
+    sparse = sp.issparse(X) or (validation is not None and sp.issparse(validation[0]))
     if not sparse and supported(model, callbacks, verbose):
         history = fit_epochs(
             model,

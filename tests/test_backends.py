@@ -13,10 +13,24 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_training_tests_pass_under_jax():
+# One interpreter per group, so that the workers of a parallel run share them.
+JAX_GROUPS = {
+    "trainer": [
+        "tests/test_trainer.py",
+        "tests/test_callbacks.py::test_snapshots_survive_training_and_restore_exactly",
+    ],
+    "training_control": ["tests/test_training_control.py"],
+    "compile_cache": ["tests/test_compile_cache.py"],
+}
+
+
+@pytest.mark.parametrize("group", sorted(JAX_GROUPS))
+def test_training_tests_pass_under_jax(group):
     env = {**os.environ, "KERAS_BACKEND": "jax", "PYTHONHASHSEED": "0"}
     result = subprocess.run(
         [
@@ -28,11 +42,7 @@ def test_training_tests_pass_under_jax():
             "no:cacheprovider",
             "-p",
             "no:xdist",
-            "tests/test_trainer.py",
-            "tests/test_training_control.py",
-            "tests/test_compile_cache.py",
-            "tests/test_callbacks.py::"
-            "test_snapshots_survive_training_and_restore_exactly",
+            *JAX_GROUPS[group],
         ],
         cwd=ROOT,
         env=env,

@@ -277,6 +277,8 @@ def test_an_all_missing_column_is_dropped_with_a_note(tables, tmp_path, capsys):
                 "--out",
                 str(tmp_path / "out"),
                 "--quiet",
+                "--bagging",
+                "1",
                 *TINY,
             ]
         )

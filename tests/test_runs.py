@@ -169,7 +169,11 @@ def test_rows_without_target_are_dropped_with_a_warning(penguins_files):
     frame.loc[:9, "species"] = None
     with pytest.warns(UserWarning, match="10 row\\(s\\) without a target were dropped"):
         run = fit_table(
-            frame, "species", params={**TINY, "max_epochs": 2}, progress=False
+            frame,
+            "species",
+            params={**TINY, "max_epochs": 2},
+            bagging=None,
+            progress=False,
         )
     assert run.config["n_train"] + run.metrics["test"]["n_samples"] == 270
 
@@ -263,6 +267,7 @@ def test_regression_with_weights_and_dropped_columns(tmp_path):
         weight_column="weight",
         drop=["s6"],
         params={**TINY, "max_epochs": 50},
+        bagging=None,
         out=tmp_path / "diabetes",
         progress=False,
     )
@@ -327,12 +332,18 @@ def test_overwrite_replaces_a_run(penguins_files, tmp_path):
     out = tmp_path / "run"
     params = {**TINY, "max_epochs": 2}
     fit_table(
-        penguins_files / "train.csv", "species", params=params, out=out, progress=False
+        penguins_files / "train.csv",
+        "species",
+        params=params,
+        bagging=None,
+        out=out,
+        progress=False,
     )
     fit_table(
         penguins_files / "train.csv",
         "species",
         params=params,
+        bagging=None,
         out=out,
         overwrite=True,
         test_size=0.5,

@@ -1,4 +1,5 @@
-"""Sparse input: CSR matrices are densified one mini-batch / chunk at a time."""
+"""Sparse input: CSR matrices are densified one mini-batch / chunk at a time
+(or once, when the dense copy is no larger than one chunk)."""
 
 import json
 import pathlib
@@ -9,7 +10,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from deepstack import DeepStackClassifier, DeepStackRegressor, _network
+from deepstack import DeepStackClassifier, DeepStackRegressor, _network, _trainer
 from tests.conftest import tiny
 
 BENCHMARK = pathlib.Path(__file__).resolve().parent.parent / "benchmarks"
@@ -39,8 +40,30 @@ def test_chunk_rows_bound_the_densified_values():
     assert _network.chunk_rows(sp.csr_matrix((10, 2**30))) == 1
 
 
+def test_a_small_sparse_matrix_is_densified_once_and_takes_the_fused_loop(
+    sparse_data,
+):
+    X, y, _ = sparse_data
+    small = _trainer.densify_if_small(X)
+    assert isinstance(small, np.ndarray) and np.array_equal(small, X.toarray())
+    # One value over the bound: streamed one mini-batch at a time.
+    rows = _network.SPARSE_CHUNK_VALUES // 1000 + 1
+    large = sp.csr_matrix((rows, 1000), dtype=np.float32)
+    assert _trainer.densify_if_small(large) is large
+    sparse_fit = tiny(DeepStackClassifier, max_epochs=5).fit(X, y)
+    dense_fit = tiny(DeepStackClassifier, max_epochs=5).fit(X.toarray(), y)
+    assert _trainer.fused(sparse_fit.model_, X, [], 0)
+    assert not _trainer.fused(sparse_fit.model_, large, [], 0)
+    # The same training run, bit for bit.
+    assert np.array_equal(sparse_fit.predict_proba(X), dense_fit.predict_proba(X))
+
+
+@pytest.mark.parametrize("streamed", [False, True], ids=["densified", "streamed"])
 @pytest.mark.parametrize("fmt", ["csr", "csc", "coo"])
-def test_classifier_on_sparse_input(sparse_data, fmt):
+def test_classifier_on_sparse_input(sparse_data, fmt, streamed, monkeypatch):
+    if streamed:
+        # Every sparse matrix is too large to densify at once.
+        monkeypatch.setattr(_network, "SPARSE_CHUNK_VALUES", 10_000)
     X, y, _ = sparse_data
     train, held_out = X[:300].asformat(fmt), X[300:].asformat(fmt)
     clf = tiny(DeepStackClassifier, max_epochs=30, scoring="accuracy")
