@@ -199,9 +199,10 @@ def _semi_supervised(payload):
     assert runs[1]["validation_accuracies"] == []
     assert runs[0]["test_accuracy"] > 0.8  # label spreading on digits
     assert "pretrain='auto'" in runs[1]["chosen"]
-    # propagation_neighbors chosen among 2 candidates; 3 rounds, each labeling
-    # the 942 unlabeled rows that the graph reaches (all of them here).
-    assert len(runs[2]["validation_accuracies"]) == 2
+    # propagation_neighbors chosen among 2 candidates, each with 3 graph
+    # weights (no refit); 3 rounds, each labeling the 942 unlabeled rows that
+    # the graph reaches (all of them here).
+    assert len(runs[2]["validation_accuracies"]) == 6
     assert "semi_supervised='label_propagation'" in runs[2]["chosen"]
     assert runs[2]["pseudo_labeled"] == [942, 942, 942]
 

@@ -5,6 +5,7 @@ from numbers import Integral, Real
 
 import keras
 import numpy as np
+import scipy.sparse as sp
 from sklearn.base import ClassifierMixin
 from sklearn.utils import column_or_1d
 from sklearn.utils.class_weight import compute_sample_weight
@@ -95,8 +96,12 @@ default=None
         "semi_supervised": [StrOptions({"self_training", "label_propagation"}), None],
         "pseudo_label_threshold": [Interval(Real, 0.0, 1.0, closed="right")],
         "self_training_rounds": [Interval(Integral, 1, None, closed="left")],
-        "propagation_neighbors": [Interval(Integral, 1, None, closed="left")],
+        "propagation_neighbors": [
+            Interval(Integral, 1, None, closed="left"),
+            StrOptions({"auto"}),
+        ],
         "pseudo_label_weights": [StrOptions({"confidence"}), None],
+        "graph_weight": [Interval(Real, 0.0, 1.0, closed="both")],
     }
     _monitors = ("val_loss", "val_accuracy")
 
@@ -165,6 +170,7 @@ default=None
         self_training_rounds=3,
         propagation_neighbors=10,
         pseudo_label_weights=None,
+        graph_weight=0.5,
     ):
         super().__init__(
             hidden_layer_sizes=hidden_layer_sizes,
@@ -225,6 +231,7 @@ default=None
         self.self_training_rounds = self_training_rounds
         self.propagation_neighbors = propagation_neighbors
         self.pseudo_label_weights = pseudo_label_weights
+        self.graph_weight = graph_weight
 
     # Fitted with one label per sample unless ``_encode_target`` says
     # otherwise (also for estimators unpickled from older versions).
@@ -385,6 +392,15 @@ default=None
     def _learns_from_unlabeled(self):
         return self.semi_supervised is not None
 
+    def _reset_fit_state(self):
+        super()._reset_fit_state()
+        for name in ("X_", "label_distributions_", "graph_bandwidth_"):
+            self.__dict__.pop(name, None)
+
+    def _uses_graph(self):
+        """Whether predictions mix in the label-propagation graph."""
+        return self.graph_weight > 0 and hasattr(self, "label_distributions_")
+
     def _fit_unlabeled(self, run):
         if self._multilabel:
             return
@@ -466,10 +482,24 @@ default=None
         known = np.concatenate([self._class_indices(y_train), np.full(n_unlabeled, -1)])
         n_classes = len(self.classes_)
         features = X_all
+        n_neighbors = self.propagation_neighbors
+        if n_neighbors == "auto":
+            n_neighbors, _ = _self_training.choose_neighbors(
+                features, known, n_classes, _self_training.NEIGHBORS, seed=run.seed
+            )
+        self.propagation_neighbors_ = n_neighbors
         for round_ in range(self.self_training_rounds):
             distributions = _self_training.propagate_labels(
-                features, known, n_classes, self.propagation_neighbors
-            )[n_labeled:]
+                features, known, n_classes, n_neighbors
+            )
+            if round_ == 0 and not sp.issparse(X_all):
+                # The input-space graph, kept for prediction (graph_weight).
+                self.X_ = np.asarray(X_all)
+                self.label_distributions_ = distributions
+                self.graph_bandwidth_ = _self_training.knn_bandwidth(
+                    self.X_, n_neighbors
+                )
+            distributions = distributions[n_labeled:]
             # Rows that no label reaches (uniform) get none.
             reached = distributions.max(axis=1) > 1.0 / n_classes + 1e-9
             distributions = distributions[reached]
@@ -553,6 +583,8 @@ default=None
         y : ndarray of shape (n_samples,) or (n_samples, n_labels)
             Class labels, or the 0/1 indicator matrix for multilabel targets.
         """
+        if self._uses_graph():
+            return self.classes_[np.argmax(self.predict_log_proba(X), axis=1)]
         return self._decode_output(self._predict_raw(X))
 
     def predict_proba(self, X):
@@ -574,20 +606,51 @@ default=None
 
     def predict_log_proba(self, X):
         """Log of ``predict_proba``, computed stably from the logits."""
-        z = self._logits(X)
+        X = self._validated(X)
+        z = self._forward_logits(X)
         if self._multilabel:
             # log(sigmoid(z)), label by label.
             return -np.logaddexp(0.0, -z)
-        return _self_training.log_proba_from_logits(z)
+        log_proba = _self_training.log_proba_from_logits(z)
+        if not self._uses_graph():
+            return log_proba
+        graph = _self_training.graph_proba(
+            self.X_,
+            self.label_distributions_,
+            X,
+            self.propagation_neighbors_,
+            self.graph_bandwidth_,
+        )
+        w = self.graph_weight
+        with np.errstate(divide="ignore"):
+            return np.log((1.0 - w) * np.exp(log_proba) + w * graph)
 
     def _logits(self, X):
+        return self._forward_logits(self._validated(X))
+
+    def _validated(self, X):
         check_is_fitted(self, "model_")
         if self.deterministic:
             _random.enable_determinism()
-        X = self._validate_X(X)
+        return self._validate_X(X)
+
+    def _forward_logits(self, X):
         # Batched like ``predict``: one forward pass over all rows would hold
         # every layer's activations for all of them at once.
         return _network.forward(_network.logits_model(self.model_), X)
+
+    def export(self, path, format="tf_saved_model", *, overwrite=False):
+        if self._uses_graph():
+            raise ValueError(
+                "export writes the network only, but this classifier's "
+                "predictions mix in its label-propagation graph over the "
+                f"training rows (graph_weight={self.graph_weight}). Call "
+                "set_params(graph_weight=0) first to export (and predict with) "
+                "the network alone."
+            )
+        return super().export(path, format, overwrite=overwrite)
+
+    export.__doc__ = BaseDeepStack.export.__doc__
 
     def score(self, X, y, sample_weight=None):
         """Mean accuracy on ``X, y``; labels unseen during fit raise ValueError."""
