@@ -504,3 +504,20 @@ def test_regressor_target_propagation(monkeypatch):
     assert reg.score(X, y) > 0.9
     with pytest.raises(ValueError, match="semi_supervised='label_propagation'"):
         DeepStackRegressor().fit(X, y_nan)
+
+
+def test_semi_supervised_auto_propagates_when_most_rows_are_unlabeled(
+    classification_data,
+):
+    X, y = classification_data
+    clf = tiny(DeepStackClassifier, semi_supervised="auto", self_training_rounds=1)
+    clf.set_params(max_epochs=2, early_stopping=False)
+    clf.fit(X, _unlabel(y, 4))  # 50 labeled, 150 unlabeled
+    np.testing.assert_array_equal(clf.classes_, [0, 1, 2])
+    assert clf.n_pseudo_labeled_ == [150]
+    assert clf.label_distributions_.shape == (200, 3)
+    # As many unlabeled rows as labeled: not "more", so -1 is a class (warned).
+    with pytest.warns(UserWarning, match=r"y contains -1 \(100 of 200 rows\)"):
+        clf.fit(X, _unlabel(y, 2))
+    np.testing.assert_array_equal(clf.classes_, [-1, 0, 1, 2])
+    assert not hasattr(clf, "label_distributions_")

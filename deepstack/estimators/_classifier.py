@@ -36,38 +36,57 @@ class DeepStackClassifier(ClassifierMixin, BaseDeepStack):
         multilabel targets, a list of one ``{{0: w0, 1: w1}}`` dict per label
         or "balanced" (per label); a sample's weight is the product of its
         labels' weights (scikit-learn's multi-output convention).
-    semi_supervised : {"self_training", "label_propagation"} or None, \
-default=None
+    semi_supervised : {"auto", "self_training", "label_propagation"} or \
+None, default=None
         Learn from the rows of ``y`` equal to -1 (unlabeled, scikit-learn's
-        convention) during fine-tuning too. "self_training": after
+        convention) during fine-tuning too. "label_propagation" (Zhou et al.
+        2004; Iscen et al. 2019): after fine-tuning on the labeled rows, each
+        of ``self_training_rounds`` rounds spreads the labels over a
+        k-nearest-neighbour graph of all training rows
+        (``propagation_neighbors`` neighbours each, Gaussian edge weights,
+        made symmetric;
+        the class distributions ``F`` solve ``(I - 0.9 S) F = Y`` with ``S``
+        the normalized graph and ``Y`` the one-hot labels; the first graph on
+        the inputs as given, later ones on the last hidden layer's
+        activations), labels every unlabeled row that a label reaches with
+        its most probable class and continues training on labeled plus
+        propagated rows; the internal validation split's rows join the
+        labeled ones and each round draws its split from labeled plus
+        propagated rows (a given ``X_val`` stays as it is). Predictions then
+        mix in the first graph (``graph_weight``). "self_training": after
         fine-tuning on the labeled rows, each round labels the unlabeled rows
         whose predicted class has probability at least
         ``pseudo_label_threshold`` with that class, adds them to the training
         rows and continues training (the validation split keeps only true
         labels), for at most ``self_training_rounds`` rounds or until a round
-        adds no row. "label_propagation" (Iscen et al. 2019): after
-        fine-tuning on the labeled rows, each of ``self_training_rounds``
-        rounds spreads the labels over a k-nearest-neighbour graph of all
-        training rows (scikit-learn's ``LabelSpreading(kernel="knn",
-        n_neighbors=propagation_neighbors)``; the first graph on the inputs,
-        later ones on the last hidden layer's activations), labels every
-        unlabeled row that a label reaches with its most probable class and
-        continues training on labeled plus propagated rows; the internal
-        validation split's rows join the labeled ones and each round draws
-        its split from labeled plus propagated rows (a given ``X_val`` stays
-        as it is). Either combines with ``pretrain``.
+        adds no row. "auto": "label_propagation" when ``y`` marks more rows
+        unlabeled than labeled (the rule of ``pretrain="auto"``), None
+        otherwise. Each combines with ``pretrain``.
     pseudo_label_threshold : float in (0, 1], default=0.9
         Least predicted-class probability for a pseudo-label
         (self-training).
     self_training_rounds : int, default=3
         Most rounds of self-training, or rounds of label propagation.
-    propagation_neighbors : int, default=10
+    propagation_neighbors : int or "auto", default="auto"
         Neighbours of each row in label propagation's graph, the row itself
-        included (scikit-learn's ``n_neighbors``).
+        not counted. "auto": 5, 10 or 20, whichever best recovers the labels
+        of a random 30 % of the labeled rows hidden from the first graph
+        (three draws; labeled rows only, no training).
     pseudo_label_weights : {"confidence"} or None, default=None
         Label propagation's weight of a propagated row: "confidence", one
         minus the normalized entropy of its propagated class distribution
         (in [0, 1]; Iscen et al.); None, 1 like a labeled row.
+    graph_weight : float in [0, 1], default=0.5
+        After label propagation, ``predict_proba`` is ``(1 - graph_weight)``
+        times the network's probabilities plus ``graph_weight`` times the
+        first graph's: a new row takes the mean of the propagated class
+        distributions of its ``propagation_neighbors_`` nearest training
+        rows (in the input space, Gaussian weights; the inductive step of
+        label spreading). ``predict`` follows ``predict_proba``;
+        ``decision_function`` stays the network's. 0: the network alone
+        (needed by ``export``); it may be changed after ``fit``. The graph
+        keeps the training rows (``X_``); dense inputs only (sparse ones use
+        the network alone).
 
     Attributes
     ----------
@@ -78,6 +97,18 @@ default=None
     n_pseudo_labeled_ : list of int
         With ``semi_supervised`` (and unlabeled rows): how many rows each
         self-training or label-propagation round pseudo-labeled.
+    propagation_neighbors_ : int
+        Label propagation: the graph's neighbours (``propagation_neighbors``
+        or the one "auto" chose).
+    X_ : ndarray of shape (n_train, n_features_in_)
+        Label propagation on dense inputs: the training rows of the graph
+        that predictions mix in (labeled rows first, without a given
+        ``X_val``).
+    label_distributions_ : ndarray of shape (n_train, n_classes)
+        Their propagated class distributions (the first graph's).
+    graph_bandwidth_ : float
+        The graph's Gaussian width: the median distance of a training row to
+        its ``propagation_neighbors_``-th nearest other row.
 
     Examples
     --------
@@ -93,7 +124,10 @@ default=None
         **BaseDeepStack._parameter_constraints,
         "loss": [StrOptions({"auto", *_losses.CLASSIFIER_LOSSES})],
         "class_weight": [dict, list, StrOptions({"balanced"}), None],
-        "semi_supervised": [StrOptions({"self_training", "label_propagation"}), None],
+        "semi_supervised": [
+            StrOptions({"auto", "self_training", "label_propagation"}),
+            None,
+        ],
         "pseudo_label_threshold": [Interval(Real, 0.0, 1.0, closed="right")],
         "self_training_rounds": [Interval(Integral, 1, None, closed="left")],
         "propagation_neighbors": [
@@ -168,7 +202,7 @@ default=None
         semi_supervised=None,
         pseudo_label_threshold=0.9,
         self_training_rounds=3,
-        propagation_neighbors=10,
+        propagation_neighbors="auto",
         pseudo_label_weights=None,
         graph_weight=0.5,
     ):
@@ -381,20 +415,45 @@ default=None
         warnings.warn(
             f"y contains -1 ({int(np.sum(mask))} of {len(mask)} rows), which "
             "scikit-learn's semi-supervised estimators read as 'unlabeled', but "
-            "pretrain and semi_supervised are off, so -1 is fitted as a class "
-            "label. Set pretrain='auto' (or 'denoising') and/or "
-            "semi_supervised='self_training' to use those rows as unlabeled "
-            "data, or relabel them if -1 is a real class.",
+            "pretrain and semi_supervised are off (semi_supervised='auto' and "
+            "pretrain='auto' act only when unlabeled rows outnumber labeled "
+            "ones), so -1 is fitted as a class label. Set "
+            "semi_supervised='label_propagation' (and/or pretrain='denoising') "
+            "to use those rows as unlabeled data, or relabel them if -1 is a "
+            "real class.",
             UserWarning,
             stacklevel=4,
         )
 
+    def _resolved_semi_supervised(self):
+        """``semi_supervised`` with "auto" resolved by the last ``fit``."""
+        if self.semi_supervised != "auto":
+            return self.semi_supervised
+        return getattr(self, "_auto_semi_supervised", None)
+
+    def _resolve_unlabeled(self, y, *, reset):
+        if reset and self.semi_supervised == "auto":
+            # The rule of pretrain="auto": a -1 class rarely outnumbers all
+            # the others, unlabeled rows usually do (benchmarks/
+            # semi_supervised.py: label propagation wins at 5-25 % labels).
+            mask = self._unlabeled_mask(y)
+            n_unlabeled = 0 if mask is None else int(np.sum(mask))
+            many = n_unlabeled > len(mask) - n_unlabeled if n_unlabeled else False
+            self._auto_semi_supervised = "label_propagation" if many else None
+        return super()._resolve_unlabeled(y, reset=reset)
+
     def _learns_from_unlabeled(self):
-        return self.semi_supervised is not None
+        return self._resolved_semi_supervised() is not None
 
     def _reset_fit_state(self):
         super()._reset_fit_state()
-        for name in ("X_", "label_distributions_", "graph_bandwidth_"):
+        for name in (
+            "X_",
+            "label_distributions_",
+            "graph_bandwidth_",
+            "propagation_neighbors_",
+            "n_pseudo_labeled_",
+        ):
             self.__dict__.pop(name, None)
 
     def _uses_graph(self):
@@ -405,7 +464,7 @@ default=None
         if self._multilabel:
             return
         self.n_pseudo_labeled_ = []
-        if self.semi_supervised == "label_propagation":
+        if self._resolved_semi_supervised() == "label_propagation":
             self._propagate(run)
         else:
             self._self_train(run)
