@@ -24,10 +24,15 @@ Methods:
   validation as the scikit-learn anchors;
 * ``deepstack auto+self_training``: both;
 * ``deepstack label_propagation``: ``semi_supervised="label_propagation"``
-  (rounds of label spreading over a kNN graph, first of the inputs, then of
-  the network's last hidden layer, and training on the propagated labels),
-  ``propagation_neighbors`` chosen among ``--propagation-neighbors`` by the
-  same validation.
+  (rounds of label spreading over a Gaussian-weighted kNN graph, first of the
+  inputs, then of the network's last hidden layer, and training on the
+  propagated labels; predictions mix in the input graph by ``graph_weight``),
+  ``propagation_neighbors`` among ``--propagation-neighbors`` ("auto": chosen
+  inside ``fit`` on held-out labeled rows) and ``graph_weight`` among
+  ``--graph-weights`` chosen by the same validation as the scikit-learn
+  anchors (``graph_weight`` only changes predictions: one fit per
+  ``propagation_neighbors`` candidate scores every weight; ties go to the
+  first, the estimator's default 0.5).
 
 Inputs are scaled to [0, 1] (by the training maximum) for every method.
 Test accuracy is on the full test split; mean and standard deviation over
@@ -135,9 +140,11 @@ def candidates(method, args, seed):
         random_state=seed,
     )
     if method == "deepstack_labeled_only":
-        return [DeepStackClassifier(**common)]
+        return [DeepStackClassifier(semi_supervised=None, **common)]
     if method == "deepstack_auto":
-        return [DeepStackClassifier(pretrain="auto", **common)]
+        # Pretraining alone (the default semi_supervised="auto" would add
+        # label propagation).
+        return [DeepStackClassifier(pretrain="auto", semi_supervised=None, **common)]
     if method == "deepstack_label_propagation":
         return [
             DeepStackClassifier(
