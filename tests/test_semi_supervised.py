@@ -510,7 +510,7 @@ def test_semi_supervised_auto_propagates_when_most_rows_are_unlabeled(
     classification_data,
 ):
     X, y = classification_data
-    clf = tiny(DeepStackClassifier, semi_supervised="auto", self_training_rounds=1)
+    clf = tiny(DeepStackClassifier, self_training_rounds=1)  # the default "auto"
     clf.set_params(max_epochs=2, early_stopping=False)
     clf.fit(X, _unlabel(y, 4))  # 50 labeled, 150 unlabeled
     np.testing.assert_array_equal(clf.classes_, [0, 1, 2])
@@ -521,3 +521,14 @@ def test_semi_supervised_auto_propagates_when_most_rows_are_unlabeled(
         clf.fit(X, _unlabel(y, 2))
     np.testing.assert_array_equal(clf.classes_, [-1, 0, 1, 2])
     assert not hasattr(clf, "label_distributions_")
+
+
+def test_default_semi_supervised_keeps_minus_one_one_binary_targets(binary_data):
+    # {-1, 1} targets with -1 in most rows: -1 is the negative class.
+    X, y = binary_data
+    y = np.where(np.arange(len(y)) % 4 == 0, 1, -1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        clf = tiny(DeepStackClassifier, max_epochs=1).fit(X, y)
+    np.testing.assert_array_equal(clf.classes_, [-1, 1])
+    assert not hasattr(clf, "n_pseudo_labeled_")

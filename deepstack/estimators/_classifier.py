@@ -37,7 +37,7 @@ class DeepStackClassifier(ClassifierMixin, BaseDeepStack):
         or "balanced" (per label); a sample's weight is the product of its
         labels' weights (scikit-learn's multi-output convention).
     semi_supervised : {"auto", "self_training", "label_propagation"} or \
-None, default=None
+None, default="auto"
         Learn from the rows of ``y`` equal to -1 (unlabeled, scikit-learn's
         convention) during fine-tuning too. "label_propagation" (Zhou et al.
         2004; Iscen et al. 2019): after fine-tuning on the labeled rows, each
@@ -59,9 +59,11 @@ None, default=None
         ``pseudo_label_threshold`` with that class, adds them to the training
         rows and continues training (the validation split keeps only true
         labels), for at most ``self_training_rounds`` rounds or until a round
-        adds no row. "auto": "label_propagation" when ``y`` marks more rows
-        unlabeled than labeled (the rule of ``pretrain="auto"``), None
-        otherwise. Each combines with ``pretrain``.
+        adds no row. "auto" (default): "label_propagation" when ``y`` marks
+        more rows unlabeled than labeled (the rule of ``pretrain="auto"``;
+        not for {-1, 1} binary targets, whose -1 is a class), None
+        otherwise: a -1 in fewer rows is fitted as a class, with a warning.
+        Each combines with ``pretrain``.
     pseudo_label_threshold : float in (0, 1], default=0.9
         Least predicted-class probability for a pseudo-label
         (self-training).
@@ -199,7 +201,7 @@ None, default=None
         finetune="all",
         distribution=None,
         class_weight=None,
-        semi_supervised=None,
+        semi_supervised="auto",
         pseudo_label_threshold=0.9,
         self_training_rounds=3,
         propagation_neighbors="auto",
@@ -439,6 +441,9 @@ None, default=None
             mask = self._unlabeled_mask(y)
             n_unlabeled = 0 if mask is None else int(np.sum(mask))
             many = n_unlabeled > len(mask) - n_unlabeled if n_unlabeled else False
+            # {-1, 1} binary targets: -1 is the negative class, however many.
+            if many and set(np.unique(np.asarray(y)[~mask]).tolist()) == {1}:
+                many = False
             self._auto_semi_supervised = "label_propagation" if many else None
         return super()._resolve_unlabeled(y, reset=reset)
 
