@@ -106,6 +106,8 @@ def main(argv):
         pretrain_learning_rate=args.pretrain_learning_rate,
         pretrain_noise_level=args.noise_level,
         pretrain_corruption=args.corruption,
+        # Pretraining alone, without label propagation (semi_supervised="auto").
+        semi_supervised=None,
     )
     runs, rows = [], []
     for dataset in args.datasets:

@@ -24,10 +24,15 @@ Methods:
   validation as the scikit-learn anchors;
 * ``deepstack auto+self_training``: both;
 * ``deepstack label_propagation``: ``semi_supervised="label_propagation"``
-  (rounds of label spreading over a kNN graph, first of the inputs, then of
-  the network's last hidden layer, and training on the propagated labels),
-  ``propagation_neighbors`` chosen among ``--propagation-neighbors`` by the
-  same validation.
+  (rounds of label spreading over a Gaussian-weighted kNN graph, first of the
+  inputs, then of the network's last hidden layer, and training on the
+  propagated labels; predictions mix in the input graph by ``graph_weight``),
+  ``propagation_neighbors`` among ``--propagation-neighbors`` ("auto": chosen
+  inside ``fit`` on held-out labeled rows) and ``graph_weight`` among
+  ``--graph-weights`` chosen by the same validation as the scikit-learn
+  anchors (``graph_weight`` only changes predictions: one fit per
+  ``propagation_neighbors`` candidate scores every weight; ties go to the
+  first, the estimator's default 0.5).
 
 Inputs are scaled to [0, 1] (by the training maximum) for every method.
 Test accuracy is on the full test split; mean and standard deviation over
@@ -80,20 +85,25 @@ def validation_split(y_partial, seed, fraction=0.3):
     return held
 
 
-def select(candidates, X, y_partial, seed, labeled_only=False):
-    """The candidate with the best accuracy on held-out labeled rows, refitted
-    on every row; ``(fitted, chosen index, validation accuracies)``."""
-    if len(candidates) == 1:
-        return fit(candidates[0], X, y_partial, labeled_only), 0, []
+def select(candidates, X, y_partial, seed, labeled_only=False, options=({},)):
+    """The candidate (and prediction-time ``options``, parameters that need
+    no refit) with the best accuracy on held-out labeled rows, refitted on
+    every row; ``(fitted, chosen, validation accuracies)``."""
+    if len(candidates) == 1 and len(options) == 1:
+        model = clone(candidates[0]).set_params(**options[0])
+        return fit(model, X, y_partial, labeled_only), model, []
     held = validation_split(y_partial, seed)
     y_fit = y_partial.copy()
     y_fit[held] = -1
     scores = []
     for candidate in candidates:
         model = fit(clone(candidate), X, y_fit, labeled_only)
-        scores.append(float(np.mean(model.predict(X[held]) == y_partial[held])))
-    best = int(np.argmax(scores))
-    return fit(clone(candidates[best]), X, y_partial, labeled_only), best, scores
+        for option in options:
+            model.set_params(**option)
+            scores.append(float(np.mean(model.predict(X[held]) == y_partial[held])))
+    best, option = divmod(int(np.argmax(scores)), len(options))
+    chosen = clone(candidates[best]).set_params(**options[option])
+    return fit(clone(chosen), X, y_partial, labeled_only), chosen, scores
 
 
 def fit(model, X, y_partial, labeled_only):
@@ -101,6 +111,13 @@ def fit(model, X, y_partial, labeled_only):
         keep = y_partial != -1
         return model.fit(X[keep], y_partial[keep])
     return model.fit(X, y_partial)
+
+
+def options(method, args):
+    """Prediction-time settings chosen with the candidates (no refit)."""
+    if method == "deepstack_label_propagation":
+        return [{"graph_weight": w} for w in args.graph_weights]
+    return [{}]
 
 
 def candidates(method, args, seed):
@@ -123,9 +140,11 @@ def candidates(method, args, seed):
         random_state=seed,
     )
     if method == "deepstack_labeled_only":
-        return [DeepStackClassifier(**common)]
+        return [DeepStackClassifier(semi_supervised=None, **common)]
     if method == "deepstack_auto":
-        return [DeepStackClassifier(pretrain="auto", **common)]
+        # Pretraining alone (the default semi_supervised="auto" would add
+        # label propagation).
+        return [DeepStackClassifier(pretrain="auto", semi_supervised=None, **common)]
     if method == "deepstack_label_propagation":
         return [
             DeepStackClassifier(
@@ -145,6 +164,10 @@ def candidates(method, args, seed):
     ]
 
 
+def neighbors(text):
+    return text if text == "auto" else int(text)
+
+
 def main(argv):
     p = _common.parser(__doc__.splitlines()[0])
     p.add_argument("--datasets", nargs="+", default=["digits", "mnist1d"])
@@ -155,8 +178,16 @@ def main(argv):
     p.add_argument("--neighbors", type=int, nargs="+", default=[5, 10, 20])
     p.add_argument("--thresholds", type=float, nargs="+", default=[0.8, 0.95])
     p.add_argument(
-        "--propagation-neighbors", type=int, nargs="+", default=[10], metavar="K"
+        "--propagation-neighbors",
+        type=neighbors,
+        nargs="+",
+        default=[5],
+        metavar="K",
+        help="ints or 'auto'",
     )
+    # Validation ties (a few dozen held-out rows) go to the first: the
+    # estimator's default.
+    p.add_argument("--graph-weights", type=float, nargs="+", default=[0.5, 0.0, 0.75])
     p.add_argument("--noise-level", type=float, default=0.5)
     p.add_argument(
         "--pretrain-epochs", type=int, default=None, help="default 30 (5 with --quick)"
@@ -187,6 +218,7 @@ def main(argv):
                         y_partial,
                         seed,
                         labeled_only=method == "deepstack_labeled_only",
+                        options=options(method, args),
                     )
                     acc = float(np.mean(model.predict(X_test) == y_test))
                     accuracies.append(acc)
@@ -198,7 +230,7 @@ def main(argv):
                             "method": method,
                             "seed": seed,
                             "n_labeled": int((y_partial != -1).sum()),
-                            "chosen": repr(candidates(method, args, seed)[chosen]),
+                            "chosen": repr(chosen),
                             "validation_accuracies": scores,
                             "test_accuracy": acc,
                             "fit_seconds": t,
@@ -223,6 +255,7 @@ def main(argv):
         "neighbors": args.neighbors,
         "thresholds": args.thresholds,
         "propagation_neighbors": args.propagation_neighbors,
+        "graph_weights": args.graph_weights,
         "noise_level": args.noise_level,
         "pretrain_epochs": args.pretrain_epochs,
         "max_epochs": args.max_epochs,

@@ -199,11 +199,16 @@ def _semi_supervised(payload):
     assert runs[1]["validation_accuracies"] == []
     assert runs[0]["test_accuracy"] > 0.8  # label spreading on digits
     assert "pretrain='auto'" in runs[1]["chosen"]
-    # propagation_neighbors chosen among 2 candidates; 3 rounds, each labeling
-    # the 942 unlabeled rows that the graph reaches (all of them here).
-    assert len(runs[2]["validation_accuracies"]) == 2
+    # propagation_neighbors chosen among 2 candidates, each with 3 graph
+    # weights (no refit); 3 rounds, each labeling the unlabeled rows that the
+    # graph reaches: all 942 on the inputs, nearly all on the hidden layer of
+    # a network of 8 units trained 2 epochs (a far outlier's Gaussian weights
+    # can vanish).
+    assert len(runs[2]["validation_accuracies"]) == 6
     assert "semi_supervised='label_propagation'" in runs[2]["chosen"]
-    assert runs[2]["pseudo_labeled"] == [942, 942, 942]
+    first, *later = runs[2]["pseudo_labeled"]
+    assert first == 942 and len(later) == 2
+    assert all(900 <= n <= 942 for n in later)
 
 
 def _search_memory(payload):

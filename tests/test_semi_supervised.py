@@ -204,12 +204,11 @@ def test_regressor_nan_targets_without_pretraining_are_an_error(regression_data)
 
 def test_propagate_labels_known_answer():
     # Two chains on a line with growing gaps, each labeled at one end; class 2
-    # has no label. scikit-learn's knn graph counts a row as its own first
-    # neighbour: n_neighbors=2 links each row to its nearest other row.
+    # has no label. n_neighbors=1 links each row to its nearest other row.
     features = np.array([[0.0], [0.1], [0.3], [0.6], [10.6], [10.3], [10.1], [10.0]])
     labels = np.array([0, -1, -1, -1, -1, -1, -1, 1])
     distributions = _self_training.propagate_labels(
-        features, labels, n_classes=3, n_neighbors=2
+        features, labels, n_classes=3, n_neighbors=1
     )
     assert distributions.shape == (8, 3)
     np.testing.assert_allclose(distributions.sum(axis=1), 1.0)
@@ -221,9 +220,38 @@ def test_propagate_labels_known_answer():
     # Rows no label reaches (a pair of nearest neighbours) are uniform.
     features = np.array([[0.0], [0.1], [5.0], [5.1]])
     distributions = _self_training.propagate_labels(
-        features, np.array([0, 1, -1, -1]), n_classes=2, n_neighbors=2
+        features, np.array([0, 1, -1, -1]), n_classes=2, n_neighbors=1
     )
     np.testing.assert_allclose(distributions[2:], 0.5)
+
+
+def test_propagate_labels_closed_form():
+    # Rows at 0, 1 and 3 with one neighbour each: 0 <-> 1 (distance 1) and
+    # 3 -> 1 (distance 2); sigma is the median neighbour distance, 1. The
+    # symmetric weights are 2 exp(-1) between rows 0 and 1 and exp(-4)
+    # between rows 1 and 2.
+    affinity = _self_training.knn_affinity(np.array([[0.0], [1.0], [3.0]]), 1)
+    a, b = 2 * np.exp(-1.0), np.exp(-4.0)
+    W = np.array([[0.0, a, 0.0], [a, 0.0, b], [0.0, b, 0.0]])
+    np.testing.assert_allclose(affinity.toarray(), W)
+    # Zhou et al.: F = (I - alpha D^-1/2 W D^-1/2)^-1 Y, rows normalized.
+    alpha = 0.5
+    d = 1 / np.sqrt(W.sum(axis=1))
+    F = np.linalg.solve(
+        np.eye(3) - alpha * d[:, None] * W * d[None, :],
+        np.array([[1.0, 0.0], [0.0, 0.0], [0.0, 1.0]]),
+    )
+    expected = F / F.sum(axis=1, keepdims=True)
+    distributions = _self_training.propagate_labels(
+        np.array([[0.0], [1.0], [3.0]]),
+        np.array([0, -1, 1]),
+        n_classes=2,
+        n_neighbors=1,
+        alpha=alpha,
+    )
+    np.testing.assert_allclose(distributions, expected, rtol=1e-8)
+    # The middle row, tied more strongly to row 0, takes its label.
+    assert distributions[1].argmax() == 0
 
 
 def test_confidence_weights_known_answer():
@@ -347,3 +375,160 @@ def test_label_propagation_confidence_weights_and_save_load(tmp_path, monkeypatc
     assert loaded.pseudo_label_weights == "confidence"
     assert loaded.n_pseudo_labeled_ == [171]
     np.testing.assert_array_equal(loaded.predict_proba(X), clf.predict_proba(X))
+
+
+def test_graph_proba_known_answer():
+    # A new row at 1 between training rows at 0 (class 0) and 10 (class 1):
+    # weights exp(-(d**2 - d_min**2) / sigma**2) = 1 and exp(-80 / 100).
+    proba = _self_training.graph_proba(
+        np.array([[0.0], [10.0]]),
+        np.array([[1.0, 0.0], [0.0, 1.0]]),
+        np.array([[1.0], [5.0]]),
+        n_neighbors=2,
+        sigma=10.0,
+    )
+    w = np.exp(-0.8)
+    np.testing.assert_allclose(proba, [[1 / (1 + w), w / (1 + w)], [0.5, 0.5]])
+
+
+def test_choose_neighbors_prefers_the_graph_that_keeps_classes_apart():
+    # Two interleaved lines 1.1 apart, points 1 apart along each: one
+    # neighbour stays on a row's own line, eight reach across.
+    x = np.arange(20.0)
+    X = np.concatenate([np.c_[x, np.zeros(20)], np.c_[x + 0.5, np.full(20, 1.0)]])
+    y = np.repeat([0, 1], 20)
+    labels = np.full(40, -1)
+    labels[::2] = y[::2]
+    for candidates in [(1, 8), (8, 1)]:
+        k, scores = _self_training.choose_neighbors(X, labels, 2, candidates, seed=0)
+        assert k == 1
+        assert scores[candidates.index(1)] == 1.0
+        assert scores[candidates.index(8)] < 0.5
+
+
+def test_label_propagation_predictions_mix_the_graph(tmp_path):
+    X, y, y_semi = _blobs()
+    X_new = X[::7] + 0.5
+    clf = tiny(
+        DeepStackClassifier,
+        semi_supervised="label_propagation",
+        propagation_neighbors="auto",
+        self_training_rounds=1,
+        graph_weight=0.25,
+        early_stopping=False,
+        max_epochs=3,
+    ).fit(X, y_semi)
+    assert clf.propagation_neighbors_ in _self_training.NEIGHBORS
+    # The graph: the training rows (labeled first) and their distributions.
+    labeled = y_semi != -1
+    np.testing.assert_array_equal(
+        clf.X_, np.concatenate([X[labeled], X[~labeled]]).astype(clf.X_.dtype)
+    )
+    assert clf.label_distributions_.shape == (180, 3)
+    graph = _self_training.graph_proba(
+        clf.X_,
+        clf.label_distributions_,
+        X_new,
+        clf.propagation_neighbors_,
+        clf.graph_bandwidth_,
+    )
+    np.testing.assert_array_equal(graph.argmax(axis=1), y[::7])
+    network = np.exp(_self_training.log_proba_from_logits(clf.decision_function(X_new)))
+    proba = clf.predict_proba(X_new)
+    np.testing.assert_allclose(proba, 0.75 * network + 0.25 * graph, rtol=1e-6)
+    np.testing.assert_array_equal(clf.predict(X_new), clf.classes_[proba.argmax(1)])
+    with pytest.raises(ValueError, match=r"set_params\(graph_weight=0\)"):
+        clf.export(tmp_path / "model")
+    save(clf, tmp_path / "clf")
+    loaded = load(tmp_path / "clf")
+    np.testing.assert_array_equal(loaded.predict_proba(X_new), proba)
+    clf.set_params(graph_weight=0.0)
+    np.testing.assert_allclose(clf.predict_proba(X_new), network, rtol=1e-6)
+    clf.set_params(graph_weight=1.0)
+    np.testing.assert_allclose(clf.predict_proba(X_new), graph, rtol=1e-6)
+    # A fit without unlabeled rows keeps no graph.
+    clf.fit(X, y)
+    assert not hasattr(clf, "label_distributions_")
+
+
+def test_propagate_targets_known_answer():
+    X = np.array([[0.0], [1.0], [2.0], [3.0], [10.0], [11.0]])
+    labeled = np.array([True, False, False, True, False, False])
+    # A constant target spreads unchanged; rows 4 and 5, which no labeled
+    # row reaches (one neighbour each), get none.
+    spread = _self_training.propagate_targets(X, np.full(6, 2.5), labeled, 1)
+    np.testing.assert_allclose(spread[:4, 0], 2.5)
+    assert np.isnan(spread[4:]).all()
+    # Targets 0 and 1 at the ends of a chain whose graph (two neighbours
+    # each) is mirror-symmetric: mirrored rows sum to 1, nearer rows weigh
+    # more, and two outputs spread independently.
+    y = np.column_stack([[0.0, 0, 0, 1], [1.0, 0, 0, 0]])
+    spread = _self_training.propagate_targets(X[:4], y, labeled[:4], 2)
+    np.testing.assert_allclose(spread[1, 0] + spread[2, 0], 1.0)
+    np.testing.assert_allclose(spread[:, 0] + spread[:, 1], 1.0)
+    assert spread[1, 0] < 0.5 < spread[2, 0]
+
+
+def test_regressor_target_propagation(monkeypatch):
+    # Three far-apart clusters whose targets are 0, 10 and 20; 3 labeled
+    # rows each, the rest NaN.
+    X, y_class, y_semi = _blobs()
+    y = 10.0 * y_class
+    y_nan = np.where(y_semi == -1, np.nan, y)
+    fitted = []
+    train = _trainer.train
+
+    def spy(model, data, *args, **kwargs):
+        if model.name == "deepstack":
+            fitted.append(data)
+        return train(model, data, *args, **kwargs)
+
+    monkeypatch.setattr(_trainer, "train", spy)
+    reg = tiny(
+        DeepStackRegressor,
+        semi_supervised="label_propagation",
+        self_training_rounds=2,
+        early_stopping=False,
+        max_epochs=30,
+        dropout=0.0,
+        learning_rate=1e-2,
+    ).fit(X, y_nan)
+    assert reg.n_pseudo_labeled_ == [171, 171]
+    assert [data[0].shape[0] for data in fitted] == [9, 180, 180]
+    # Each cluster's rows get its target exactly (a constant spreads
+    # unchanged within a component): in standardized units.
+    labeled = y_semi != -1
+    expected = np.concatenate([y[labeled], y[~labeled]])
+    targets = fitted[1][1][:, 0] * reg.target_scale_[0] + reg.target_mean_[0]
+    np.testing.assert_allclose(targets, expected, atol=1e-4)
+    assert reg.score(X, y) > 0.9
+    with pytest.raises(ValueError, match="semi_supervised='label_propagation'"):
+        DeepStackRegressor().fit(X, y_nan)
+
+
+def test_semi_supervised_auto_propagates_when_most_rows_are_unlabeled(
+    classification_data,
+):
+    X, y = classification_data
+    clf = tiny(DeepStackClassifier, self_training_rounds=1)  # the default "auto"
+    clf.set_params(max_epochs=2, early_stopping=False)
+    clf.fit(X, _unlabel(y, 4))  # 50 labeled, 150 unlabeled
+    np.testing.assert_array_equal(clf.classes_, [0, 1, 2])
+    assert clf.n_pseudo_labeled_ == [150]
+    assert clf.label_distributions_.shape == (200, 3)
+    # As many unlabeled rows as labeled: not "more", so -1 is a class (warned).
+    with pytest.warns(UserWarning, match=r"y contains -1 \(100 of 200 rows\)"):
+        clf.fit(X, _unlabel(y, 2))
+    np.testing.assert_array_equal(clf.classes_, [-1, 0, 1, 2])
+    assert not hasattr(clf, "label_distributions_")
+
+
+def test_default_semi_supervised_keeps_minus_one_one_binary_targets(binary_data):
+    # {-1, 1} targets with -1 in most rows: -1 is the negative class.
+    X, y = binary_data
+    y = np.where(np.arange(len(y)) % 4 == 0, 1, -1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        clf = tiny(DeepStackClassifier, max_epochs=1).fit(X, y)
+    np.testing.assert_array_equal(clf.classes_, [-1, 1])
+    assert not hasattr(clf, "n_pseudo_labeled_")

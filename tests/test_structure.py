@@ -109,7 +109,7 @@ def test_no_module_outside_estimators_calls_a_private_estimator_method():
 def test_parameters_match_the_base(estimator):
     base = inspect.signature(BaseDeepStack.__init__).parameters
     own = inspect.signature(estimator.__init__).parameters
-    # Self-training and label propagation need class probabilities:
+    # Self-training and the graph in predictions need class probabilities:
     # classifier only.
     classifier_only = {
         "class_weight",
@@ -118,8 +118,15 @@ def test_parameters_match_the_base(estimator):
         "self_training_rounds",
         "propagation_neighbors",
         "pseudo_label_weights",
+        "graph_weight",
     }
-    extra = classifier_only if estimator is DeepStackClassifier else set()
+    # Target propagation: the regressor's semi-supervised mode.
+    regressor_only = {
+        "semi_supervised",
+        "self_training_rounds",
+        "propagation_neighbors",
+    }
+    extra = classifier_only if estimator is DeepStackClassifier else regressor_only
     assert set(own) - set(base) == extra
     assert set(base) <= set(own)
     for name, parameter in base.items():

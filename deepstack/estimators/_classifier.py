@@ -5,6 +5,7 @@ from numbers import Integral, Real
 
 import keras
 import numpy as np
+import scipy.sparse as sp
 from sklearn.base import ClassifierMixin
 from sklearn.utils import column_or_1d
 from sklearn.utils.class_weight import compute_sample_weight
@@ -35,38 +36,59 @@ class DeepStackClassifier(ClassifierMixin, BaseDeepStack):
         multilabel targets, a list of one ``{{0: w0, 1: w1}}`` dict per label
         or "balanced" (per label); a sample's weight is the product of its
         labels' weights (scikit-learn's multi-output convention).
-    semi_supervised : {"self_training", "label_propagation"} or None, \
-default=None
+    semi_supervised : {"auto", "self_training", "label_propagation"} or \
+None, default="auto"
         Learn from the rows of ``y`` equal to -1 (unlabeled, scikit-learn's
-        convention) during fine-tuning too. "self_training": after
+        convention) during fine-tuning too. "label_propagation" (Zhou et al.
+        2004; Iscen et al. 2019): after fine-tuning on the labeled rows, each
+        of ``self_training_rounds`` rounds spreads the labels over a
+        k-nearest-neighbour graph of all training rows
+        (``propagation_neighbors`` neighbours each, Gaussian edge weights,
+        made symmetric;
+        the class distributions ``F`` solve ``(I - 0.9 S) F = Y`` with ``S``
+        the normalized graph and ``Y`` the one-hot labels; the first graph on
+        the inputs as given, later ones on the last hidden layer's
+        activations), labels every unlabeled row that a label reaches with
+        its most probable class and continues training on labeled plus
+        propagated rows; the internal validation split's rows join the
+        labeled ones and each round draws its split from labeled plus
+        propagated rows (a given ``X_val`` stays as it is). Predictions then
+        mix in the first graph (``graph_weight``). "self_training": after
         fine-tuning on the labeled rows, each round labels the unlabeled rows
         whose predicted class has probability at least
         ``pseudo_label_threshold`` with that class, adds them to the training
         rows and continues training (the validation split keeps only true
         labels), for at most ``self_training_rounds`` rounds or until a round
-        adds no row. "label_propagation" (Iscen et al. 2019): after
-        fine-tuning on the labeled rows, each of ``self_training_rounds``
-        rounds spreads the labels over a k-nearest-neighbour graph of all
-        training rows (scikit-learn's ``LabelSpreading(kernel="knn",
-        n_neighbors=propagation_neighbors)``; the first graph on the inputs,
-        later ones on the last hidden layer's activations), labels every
-        unlabeled row that a label reaches with its most probable class and
-        continues training on labeled plus propagated rows; the internal
-        validation split's rows join the labeled ones and each round draws
-        its split from labeled plus propagated rows (a given ``X_val`` stays
-        as it is). Either combines with ``pretrain``.
+        adds no row. "auto" (default): "label_propagation" when ``y`` marks
+        more rows unlabeled than labeled (the rule of ``pretrain="auto"``;
+        not for {-1, 1} binary targets, whose -1 is a class), None
+        otherwise: a -1 in fewer rows is fitted as a class, with a warning.
+        Each combines with ``pretrain``.
     pseudo_label_threshold : float in (0, 1], default=0.9
         Least predicted-class probability for a pseudo-label
         (self-training).
     self_training_rounds : int, default=3
         Most rounds of self-training, or rounds of label propagation.
-    propagation_neighbors : int, default=10
+    propagation_neighbors : int or "auto", default="auto"
         Neighbours of each row in label propagation's graph, the row itself
-        included (scikit-learn's ``n_neighbors``).
+        not counted. "auto": 5, 10 or 20, whichever best recovers the labels
+        of a random 30 % of the labeled rows hidden from the first graph
+        (three draws; labeled rows only, no training).
     pseudo_label_weights : {"confidence"} or None, default=None
         Label propagation's weight of a propagated row: "confidence", one
         minus the normalized entropy of its propagated class distribution
         (in [0, 1]; Iscen et al.); None, 1 like a labeled row.
+    graph_weight : float in [0, 1], default=0.5
+        After label propagation, ``predict_proba`` is ``(1 - graph_weight)``
+        times the network's probabilities plus ``graph_weight`` times the
+        first graph's: a new row takes the mean of the propagated class
+        distributions of its ``propagation_neighbors_`` nearest training
+        rows (in the input space, Gaussian weights; the inductive step of
+        label spreading). ``predict`` follows ``predict_proba``;
+        ``decision_function`` stays the network's. 0: the network alone
+        (needed by ``export``); it may be changed after ``fit``. The graph
+        keeps the training rows (``X_``); dense inputs only (sparse ones use
+        the network alone).
 
     Attributes
     ----------
@@ -77,6 +99,18 @@ default=None
     n_pseudo_labeled_ : list of int
         With ``semi_supervised`` (and unlabeled rows): how many rows each
         self-training or label-propagation round pseudo-labeled.
+    propagation_neighbors_ : int
+        Label propagation: the graph's neighbours (``propagation_neighbors``
+        or the one "auto" chose).
+    X_ : ndarray of shape (n_train, n_features_in_)
+        Label propagation on dense inputs: the training rows of the graph
+        that predictions mix in (labeled rows first, without a given
+        ``X_val``).
+    label_distributions_ : ndarray of shape (n_train, n_classes)
+        Their propagated class distributions (the first graph's).
+    graph_bandwidth_ : float
+        The graph's Gaussian width: the median distance of a training row to
+        its ``propagation_neighbors_``-th nearest other row.
 
     Examples
     --------
@@ -92,11 +126,18 @@ default=None
         **BaseDeepStack._parameter_constraints,
         "loss": [StrOptions({"auto", *_losses.CLASSIFIER_LOSSES})],
         "class_weight": [dict, list, StrOptions({"balanced"}), None],
-        "semi_supervised": [StrOptions({"self_training", "label_propagation"}), None],
+        "semi_supervised": [
+            StrOptions({"auto", "self_training", "label_propagation"}),
+            None,
+        ],
         "pseudo_label_threshold": [Interval(Real, 0.0, 1.0, closed="right")],
         "self_training_rounds": [Interval(Integral, 1, None, closed="left")],
-        "propagation_neighbors": [Interval(Integral, 1, None, closed="left")],
+        "propagation_neighbors": [
+            Interval(Integral, 1, None, closed="left"),
+            StrOptions({"auto"}),
+        ],
         "pseudo_label_weights": [StrOptions({"confidence"}), None],
+        "graph_weight": [Interval(Real, 0.0, 1.0, closed="both")],
     }
     _monitors = ("val_loss", "val_accuracy")
 
@@ -160,11 +201,12 @@ default=None
         finetune="all",
         distribution=None,
         class_weight=None,
-        semi_supervised=None,
+        semi_supervised="auto",
         pseudo_label_threshold=0.9,
         self_training_rounds=3,
-        propagation_neighbors=10,
+        propagation_neighbors="auto",
         pseudo_label_weights=None,
+        graph_weight=0.5,
     ):
         super().__init__(
             hidden_layer_sizes=hidden_layer_sizes,
@@ -225,6 +267,7 @@ default=None
         self.self_training_rounds = self_training_rounds
         self.propagation_neighbors = propagation_neighbors
         self.pseudo_label_weights = pseudo_label_weights
+        self.graph_weight = graph_weight
 
     # Fitted with one label per sample unless ``_encode_target`` says
     # otherwise (also for estimators unpickled from older versions).
@@ -374,22 +417,59 @@ default=None
         warnings.warn(
             f"y contains -1 ({int(np.sum(mask))} of {len(mask)} rows), which "
             "scikit-learn's semi-supervised estimators read as 'unlabeled', but "
-            "pretrain and semi_supervised are off, so -1 is fitted as a class "
-            "label. Set pretrain='auto' (or 'denoising') and/or "
-            "semi_supervised='self_training' to use those rows as unlabeled "
-            "data, or relabel them if -1 is a real class.",
+            "pretrain and semi_supervised are off (semi_supervised='auto' and "
+            "pretrain='auto' act only when unlabeled rows outnumber labeled "
+            "ones), so -1 is fitted as a class label. Set "
+            "semi_supervised='label_propagation' (and/or pretrain='denoising') "
+            "to use those rows as unlabeled data, or relabel them if -1 is a "
+            "real class.",
             UserWarning,
             stacklevel=4,
         )
 
+    def _resolved_semi_supervised(self):
+        """``semi_supervised`` with "auto" resolved by the last ``fit``."""
+        if self.semi_supervised != "auto":
+            return self.semi_supervised
+        return getattr(self, "_auto_semi_supervised", None)
+
+    def _resolve_unlabeled(self, y, *, reset):
+        if reset and self.semi_supervised == "auto":
+            # The rule of pretrain="auto": a -1 class rarely outnumbers all
+            # the others, unlabeled rows usually do (benchmarks/
+            # semi_supervised.py: label propagation wins at 5-25 % labels).
+            mask = self._unlabeled_mask(y)
+            n_unlabeled = 0 if mask is None else int(np.sum(mask))
+            many = n_unlabeled > len(mask) - n_unlabeled if n_unlabeled else False
+            # {-1, 1} binary targets: -1 is the negative class, however many.
+            if many and set(np.unique(np.asarray(y)[~mask]).tolist()) == {1}:
+                many = False
+            self._auto_semi_supervised = "label_propagation" if many else None
+        return super()._resolve_unlabeled(y, reset=reset)
+
     def _learns_from_unlabeled(self):
-        return self.semi_supervised is not None
+        return self._resolved_semi_supervised() is not None
+
+    def _reset_fit_state(self):
+        super()._reset_fit_state()
+        for name in (
+            "X_",
+            "label_distributions_",
+            "graph_bandwidth_",
+            "propagation_neighbors_",
+            "n_pseudo_labeled_",
+        ):
+            self.__dict__.pop(name, None)
+
+    def _uses_graph(self):
+        """Whether predictions mix in the label-propagation graph."""
+        return self.graph_weight > 0 and hasattr(self, "label_distributions_")
 
     def _fit_unlabeled(self, run):
         if self._multilabel:
             return
         self.n_pseudo_labeled_ = []
-        if self.semi_supervised == "label_propagation":
+        if self._resolved_semi_supervised() == "label_propagation":
             self._propagate(run)
         else:
             self._self_train(run)
@@ -466,10 +546,24 @@ default=None
         known = np.concatenate([self._class_indices(y_train), np.full(n_unlabeled, -1)])
         n_classes = len(self.classes_)
         features = X_all
+        n_neighbors = self.propagation_neighbors
+        if n_neighbors == "auto":
+            n_neighbors, _ = _self_training.choose_neighbors(
+                features, known, n_classes, _self_training.NEIGHBORS, seed=run.seed
+            )
+        self.propagation_neighbors_ = n_neighbors
         for round_ in range(self.self_training_rounds):
             distributions = _self_training.propagate_labels(
-                features, known, n_classes, self.propagation_neighbors
-            )[n_labeled:]
+                features, known, n_classes, n_neighbors
+            )
+            if round_ == 0 and not sp.issparse(X_all):
+                # The input-space graph, kept for prediction (graph_weight).
+                self.X_ = np.asarray(X_all)
+                self.label_distributions_ = distributions
+                self.graph_bandwidth_ = _self_training.knn_bandwidth(
+                    self.X_, n_neighbors
+                )
+            distributions = distributions[n_labeled:]
             # Rows that no label reaches (uniform) get none.
             reached = distributions.max(axis=1) > 1.0 / n_classes + 1e-9
             distributions = distributions[reached]
@@ -553,6 +647,8 @@ default=None
         y : ndarray of shape (n_samples,) or (n_samples, n_labels)
             Class labels, or the 0/1 indicator matrix for multilabel targets.
         """
+        if self._uses_graph():
+            return self.classes_[np.argmax(self.predict_log_proba(X), axis=1)]
         return self._decode_output(self._predict_raw(X))
 
     def predict_proba(self, X):
@@ -574,20 +670,51 @@ default=None
 
     def predict_log_proba(self, X):
         """Log of ``predict_proba``, computed stably from the logits."""
-        z = self._logits(X)
+        X = self._validated(X)
+        z = self._forward_logits(X)
         if self._multilabel:
             # log(sigmoid(z)), label by label.
             return -np.logaddexp(0.0, -z)
-        return _self_training.log_proba_from_logits(z)
+        log_proba = _self_training.log_proba_from_logits(z)
+        if not self._uses_graph():
+            return log_proba
+        graph = _self_training.graph_proba(
+            self.X_,
+            self.label_distributions_,
+            X,
+            self.propagation_neighbors_,
+            self.graph_bandwidth_,
+        )
+        w = self.graph_weight
+        with np.errstate(divide="ignore"):
+            return np.log((1.0 - w) * np.exp(log_proba) + w * graph)
 
     def _logits(self, X):
+        return self._forward_logits(self._validated(X))
+
+    def _validated(self, X):
         check_is_fitted(self, "model_")
         if self.deterministic:
             _random.enable_determinism()
-        X = self._validate_X(X)
+        return self._validate_X(X)
+
+    def _forward_logits(self, X):
         # Batched like ``predict``: one forward pass over all rows would hold
         # every layer's activations for all of them at once.
         return _network.forward(_network.logits_model(self.model_), X)
+
+    def export(self, path, format="tf_saved_model", *, overwrite=False):
+        if self._uses_graph():
+            raise ValueError(
+                "export writes the network only, but this classifier's "
+                "predictions mix in its label-propagation graph over the "
+                f"training rows (graph_weight={self.graph_weight}). Call "
+                "set_params(graph_weight=0) first to export (and predict with) "
+                "the network alone."
+            )
+        return super().export(path, format, overwrite=overwrite)
+
+    export.__doc__ = BaseDeepStack.export.__doc__
 
     def score(self, X, y, sample_weight=None):
         """Mean accuracy on ``X, y``; labels unseen during fit raise ValueError."""

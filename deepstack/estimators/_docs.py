@@ -183,7 +183,8 @@ default="relu"
         or ``semi_supervised``, -1 is an ordinary label, with a ``UserWarning``
         unless the labels are {-1, 1}. For the regressor -1 is always an
         ordinary target value; a NaN target marks an unlabeled row (used for
-        pretraining only; an error without pretraining). ``partial_fit`` and
+        pretraining and the regressor's ``semi_supervised``; an error without
+        either). ``partial_fit`` and
         warm-started refits do not pretrain.
     pretrain_epochs : int, default=20
         Most epochs of each layer's autoencoder (early-stopped on a

@@ -1,11 +1,13 @@
 """DeepStackRegressor: a deep feed-forward regressor with a scikit-learn API."""
 
+from numbers import Integral
+
 import keras
 import numpy as np
 from sklearn.base import RegressorMixin
 
-from deepstack import _losses
-from deepstack._compat import StrOptions
+from deepstack import _losses, _network, _self_training
+from deepstack._compat import Interval, StrOptions
 from deepstack.estimators import _docs
 from deepstack.estimators._base import BaseDeepStack
 
@@ -18,14 +20,32 @@ class DeepStackRegressor(RegressorMixin, BaseDeepStack):
     ``hidden_layer_sizes`` Dense layers, trained on the squared error (or
     ``loss``) of standardized targets, with early stopping and learning-rate
     halving on a shuffled validation split. Predictions are returned in the
-    original target units. With ``pretrain`` set, rows whose target is NaN
-    are unlabeled: they are used for pretraining only (semi-supervised
-    regression; ``pretrain="auto"`` pretrains when they outnumber the
-    labeled rows); without pretraining, NaN targets are an error.
+    original target units. Rows whose target is NaN (every output NaN) are
+    unlabeled (semi-supervised regression): pretraining uses them (``pretrain``
+    set; ``pretrain="auto"`` pretrains when they outnumber the labeled rows),
+    and so does ``semi_supervised="label_propagation"``; with neither, NaN
+    targets are a ``ValueError`` (they are never dropped silently).
 
     Parameters
     ----------
 {_docs.COMMON_PARAMETERS}
+    semi_supervised : {{"label_propagation"}} or None, default=None
+        Learn from the unlabeled (NaN-target) rows during fine-tuning too:
+        after fine-tuning on the labeled rows, each of
+        ``self_training_rounds`` rounds spreads the targets over a
+        k-nearest-neighbour graph of all training rows (the first on the
+        inputs as given, later ones on the last hidden layer's activations;
+        Gaussian edge weights, Zhou et al. 2004), gives every unlabeled row
+        that a labeled row reaches a weighted mean of the labeled targets
+        and continues training on labeled plus these rows. The internal
+        validation split's rows join the labeled ones and each round draws
+        its split anew (a given ``X_val`` stays). Combines with
+        ``pretrain``.
+    self_training_rounds : int, default=3
+        Rounds of target propagation.
+    propagation_neighbors : int, default=10
+        Neighbours of each row in the propagation graph, the row itself not
+        counted.
 
     Attributes
     ----------
@@ -33,6 +53,9 @@ class DeepStackRegressor(RegressorMixin, BaseDeepStack):
     target_mean_, target_scale_ : ndarray of shape (`n_outputs_`,)
         Statistics used to standardize the targets (0 and 1 with
         ``standardize=False``).
+    n_pseudo_labeled_ : list of int
+        With ``semi_supervised`` (and unlabeled rows): how many unlabeled
+        rows each propagation round gave a target.
 
     Examples
     --------
@@ -47,8 +70,131 @@ class DeepStackRegressor(RegressorMixin, BaseDeepStack):
     _parameter_constraints = {
         **BaseDeepStack._parameter_constraints,
         "loss": [StrOptions({"auto", *_losses.REGRESSOR_LOSSES})],
+        "semi_supervised": [StrOptions({"label_propagation"}), None],
+        "self_training_rounds": [Interval(Integral, 1, None, closed="left")],
+        "propagation_neighbors": [Interval(Integral, 1, None, closed="left")],
     }
     _monitors = ("val_loss", "val_r2")
+
+    # The base's parameters are repeated here on purpose: scikit-learn reads
+    # an estimator's parameters from its __init__ signature, which must list
+    # them all (no **kwargs), and a generated ``__signature__`` would hide them
+    # from IDEs, type checkers and readers. tests/test_structure.py
+    # (test_parameters_match_the_base) fails when the two lists drift apart.
+    def __init__(
+        self,
+        hidden_layer_sizes=(256, 256),
+        activation="relu",
+        *,
+        dropout=0.3,
+        input_dropout=0.1,
+        batch_norm=True,
+        l1=0.0,
+        l2=1e-3,
+        loss="auto",
+        focal_gamma=2.0,
+        huber_delta=1.0,
+        optimizer="adam",
+        learning_rate=1e-3,
+        momentum=0.9,
+        nesterov=False,
+        batch_size=32,
+        max_epochs=200,
+        early_stopping=True,
+        validation_fraction=0.1,
+        n_iter_no_change=10,
+        tol=1e-4,
+        lr_schedule="halving",
+        lr_patience=5,
+        lr_factor=0.5,
+        monitor="val_loss",
+        scoring=None,
+        max_halvings=None,
+        min_learning_rate=1e-6,
+        clipnorm=None,
+        on_divergence="raise",
+        batch_norm_statistics="population",
+        standardize=True,
+        random_state=None,
+        deterministic=False,
+        verbose=0,
+        callbacks=None,
+        log_dir=None,
+        checkpoint=None,
+        warm_start=False,
+        pretrain=None,
+        pretrain_epochs=20,
+        pretrain_layers=None,
+        pretrain_corruption="mask",
+        pretrain_noise_level=0.2,
+        pretrain_sparsity=0.0,
+        pretrain_tied_weights=True,
+        pretrain_loss="auto",
+        pretrain_optimizer="adam",
+        pretrain_learning_rate=1e-3,
+        pretrain_batch_size=32,
+        finetune="all",
+        distribution=None,
+        semi_supervised=None,
+        self_training_rounds=3,
+        propagation_neighbors=10,
+    ):
+        super().__init__(
+            hidden_layer_sizes=hidden_layer_sizes,
+            activation=activation,
+            dropout=dropout,
+            input_dropout=input_dropout,
+            batch_norm=batch_norm,
+            l1=l1,
+            l2=l2,
+            loss=loss,
+            focal_gamma=focal_gamma,
+            huber_delta=huber_delta,
+            optimizer=optimizer,
+            learning_rate=learning_rate,
+            momentum=momentum,
+            nesterov=nesterov,
+            batch_size=batch_size,
+            max_epochs=max_epochs,
+            early_stopping=early_stopping,
+            validation_fraction=validation_fraction,
+            n_iter_no_change=n_iter_no_change,
+            tol=tol,
+            lr_schedule=lr_schedule,
+            lr_patience=lr_patience,
+            lr_factor=lr_factor,
+            monitor=monitor,
+            scoring=scoring,
+            max_halvings=max_halvings,
+            min_learning_rate=min_learning_rate,
+            clipnorm=clipnorm,
+            on_divergence=on_divergence,
+            batch_norm_statistics=batch_norm_statistics,
+            standardize=standardize,
+            random_state=random_state,
+            deterministic=deterministic,
+            verbose=verbose,
+            callbacks=callbacks,
+            log_dir=log_dir,
+            checkpoint=checkpoint,
+            warm_start=warm_start,
+            pretrain=pretrain,
+            pretrain_epochs=pretrain_epochs,
+            pretrain_layers=pretrain_layers,
+            pretrain_corruption=pretrain_corruption,
+            pretrain_noise_level=pretrain_noise_level,
+            pretrain_sparsity=pretrain_sparsity,
+            pretrain_tied_weights=pretrain_tied_weights,
+            pretrain_loss=pretrain_loss,
+            pretrain_optimizer=pretrain_optimizer,
+            pretrain_learning_rate=pretrain_learning_rate,
+            pretrain_batch_size=pretrain_batch_size,
+            finetune=finetune,
+            distribution=distribution,
+        )
+        self.semi_supervised = semi_supervised
+        self.self_training_rounds = self_training_rounds
+        self.propagation_neighbors = propagation_neighbors
 
     def _validate_training_data(self, X, y, *, reset):
         # NaN targets mark unlabeled rows (set aside by ``_prepare``);
@@ -83,9 +229,59 @@ class DeepStackRegressor(RegressorMixin, BaseDeepStack):
         )
         raise ValueError(
             f"y contains NaN in {int(np.sum(mask))} of {len(mask)} rows. NaN marks "
-            f"a row without a target, which only pretraining uses: {hint} to "
-            "pretrain on those rows, or drop them."
+            "a row without a target, which only pretraining and "
+            f"semi_supervised='label_propagation' use: {hint} to pretrain on "
+            "those rows, set semi_supervised='label_propagation' to train on "
+            "their propagated targets, or drop them."
         )
+
+    def _learns_from_unlabeled(self):
+        return self.semi_supervised is not None
+
+    def _fit_unlabeled(self, run):
+        """Target propagation: rounds of spreading the training targets over a
+        kNN graph of all training rows and training on labeled plus every
+        reached unlabeled row.
+
+        The regression analogue of the classifier's label propagation
+        (:func:`~deepstack._self_training.propagate_targets`): the first graph
+        is built on the inputs, later ones on the last hidden layer's
+        activations; the internal validation split's rows join the labeled
+        rows and each round draws a new split (a given ``X_val`` stays).
+        """
+        self.n_pseudo_labeled_ = []
+        X_train, y_train, weights = run.train
+        validation = run.validation
+        redraw = validation is not None and not run.validation_given
+        if redraw:
+            X_train = _self_training.stack_rows(X_train, validation[0])
+            y_train = np.concatenate([y_train, validation[1]])
+            if weights is not None:
+                weights = np.concatenate([weights, np.ones(validation[0].shape[0])])
+        X_all = _self_training.stack_rows(X_train, run.X_unlabeled)
+        n_labeled, n_unlabeled = X_train.shape[0], run.X_unlabeled.shape[0]
+        labeled = np.arange(n_labeled + n_unlabeled) < n_labeled
+        targets = np.concatenate([y_train, np.zeros((n_unlabeled, y_train.shape[1]))])
+        features = X_all
+        for round_ in range(self.self_training_rounds):
+            spread = _self_training.propagate_targets(
+                features, targets, labeled, self.propagation_neighbors
+            )[n_labeled:]
+            reached = ~np.isnan(spread).any(axis=1)
+            self.n_pseudo_labeled_.append(int(reached.sum()))
+            train = (
+                _self_training.stack_rows(X_train, run.X_unlabeled[reached]),
+                np.concatenate([y_train, spread[reached].astype(np.float32)]),
+                None
+                if weights is None
+                else np.concatenate([weights, np.ones(int(reached.sum()))]),
+            )
+            if redraw:
+                train, validation = self._split(*train, None, None, run.seed + round_)
+            self._fit_network(
+                train, validation, epochs=self.max_epochs, seed=run.seed + round_ + 1
+            )
+            features = _network.forward(_network.hidden_model(self.model_), X_all)
 
     def _loss_name(self):
         return "squared_error" if self.loss == "auto" else self.loss
