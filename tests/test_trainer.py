@@ -266,25 +266,3 @@ def test_estimator_fit_is_seeded_and_learns(classification_data):
     assert fits[0].history_["val_loss"] == fits[1].history_["val_loss"]
     assert fits[0].history_["loss"][-1] < 0.7 * fits[0].history_["loss"][0]
     assert fits[0].score(X, y) > 0.7  # chance: 0.33
-
-
-def test_model_fit_path_repeats_after_fused_fits(classification_data):
-    # A callback with batch hooks takes Model.fit, whose shuffling draws from
-    # TensorFlow's global seed; fused fits in between reseed it without
-    # clearing TensorFlow's caches (deepstack._compat.set_random_seed).
-    X, y = classification_data
-
-    class BatchHook(keras.callbacks.Callback):
-        def on_train_batch_end(self, batch, logs=None):
-            pass
-
-    params = dict(hidden_layer_sizes=(8,), max_epochs=3, random_state=0)
-    probas = []
-    for _ in range(2):
-        probas.append(
-            DeepStackClassifier(**params, callbacks=[BatchHook()])
-            .fit(X, y)
-            .predict_proba(X)
-        )
-        DeepStackClassifier(**params).fit(X, y)
-    np.testing.assert_array_equal(probas[0], probas[1])
