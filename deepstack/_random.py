@@ -5,6 +5,8 @@ import random
 import keras
 import numpy as np
 
+from deepstack import _compat
+
 
 def seed_backend(seed):
     """Seed Keras's and the backend's generators; keep the process-wide ones.
@@ -25,7 +27,9 @@ def seed_backend(seed):
     python_state = random.getstate()
     numpy_state = np.random.get_state()  # noqa: NPY002 (the user's global state)
     try:
-        keras.utils.set_random_seed(int(seed))
+        # keras.utils.set_random_seed, keeping TensorFlow's compiled
+        # functions (the compile cache's traced epochs) when it can.
+        _compat.set_random_seed(int(seed))
     finally:
         random.setstate(python_state)
         np.random.set_state(numpy_state)  # noqa: NPY002

@@ -139,6 +139,10 @@ def _gridsearch_speed(payload):
     for key in ("best_cv_accuracy", "test_accuracy_best", "best_params"):
         assert cached[key] == uncached[key]
     assert cached["x_mlp_wall"] is None and payload["backends"] == []
+    # One trace per dropout rate (2) with the cache, one per fit without.
+    assert cached["traces"] == cached["cache_misses"] == 2
+    assert cached["cache_hits"] == cached["fits"] - 2
+    assert uncached["traces"] == uncached["fits"] and uncached["cache_hits"] == 0
 
 
 def _medium_table(payload):

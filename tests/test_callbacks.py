@@ -154,19 +154,26 @@ def test_guard_raises_on_nan_loss_with_remedy_and_keeps_finite_weights():
 
 def test_guard_detects_explosion_and_restores_last_good_epoch():
     model = _linear_model()
+    model.optimizer = keras.optimizers.Adam(0.1)
+    model.optimizer.build(model.trainable_variables)
     guard = DivergenceGuard(on_divergence="stop", max_increase=100.0)
     guard.set_model(model)
     guard.on_train_begin()
     for epoch, loss in enumerate([1.0, 50.0, 150.0]):
         model.set_weights([np.full_like(w, epoch) for w in model.get_weights()])
+        for variable in model.optimizer.variables:
+            variable.assign(np.full(variable.shape, epoch, variable.dtype))
         guard.on_epoch_end(epoch, {"loss": loss, "learning_rate": 5.0})
     assert guard.diverged_epoch == 2
     assert guard.restored_epoch == 1
     assert model.stop_training
     assert "exploded" in guard.message
     assert "learning rate 5 is probably too large; try 0.5" in guard.message
-    # Epoch 1 (index 1) was the last good one.
+    # Epoch 1 (index 1) was the last good one: its weights and its
+    # optimizer state (moments, step count, learning rate) are back.
     np.testing.assert_array_equal(model.get_weights()[0], 1.0)
+    for variable in model.optimizer.variables:
+        np.testing.assert_array_equal(keras.ops.convert_to_numpy(variable), 1)
     guard.on_train_end()
 
     guard = DivergenceGuard(on_divergence="warn")

@@ -5,6 +5,7 @@ import configparser
 import pathlib
 import re
 
+import numpy as np
 import pytest
 
 from deepstack import _compat
@@ -105,3 +106,60 @@ def test_import_warns_on_an_unsupported_version(monkeypatch):
     )
     with pytest.warns(RuntimeWarning, match="keras 4.0.0"):
         _compat.warn_if_unsupported()
+
+
+def test_reseeding_keeps_compiled_functions_and_seeds_as_keras_does(monkeypatch):
+    # _random.seed_backend runs at every fit; tf.random.set_seed clears the
+    # eager caches and with them every compiled function. It is skipped when
+    # nothing drew an op seed since the last reseed, with the same seeds.
+    import keras
+    import tensorflow as tf
+
+    from deepstack import _random
+
+    if keras.backend.backend() != "tensorflow":
+        pytest.skip("reseeding without clearing applies to TensorFlow only")
+    calls = []
+    set_seed = tf.random.set_seed
+    monkeypatch.setattr(tf.random, "set_seed", lambda s: (calls.append(s), set_seed(s)))
+    keras.utils.set_random_seed(5)
+    expected = tf.random.uniform([3]).numpy()
+    assert calls == [5]
+    _random.seed_backend(7)  # an op seed was drawn: the caches are cleared
+    assert calls == [5, 7]
+    _random.seed_backend(5)  # nothing random ran eagerly since: kept
+    assert calls == [5, 7]
+    # The global seed and the op-seed sequence are those of set_seed(5).
+    np.testing.assert_array_equal(tf.random.uniform([3]).numpy(), expected)
+    _random.seed_backend(5)
+    assert calls == [5, 7, 5]
+    np.testing.assert_array_equal(tf.random.uniform([3]).numpy(), expected)
+
+
+def test_model_fit_path_repeats_after_fused_fits(classification_data):
+    # A callback with batch hooks takes Model.fit, whose shuffling draws from
+    # TensorFlow's global seed; fused fits in between reseed it without
+    # clearing TensorFlow's caches (deepstack._compat.set_random_seed).
+    import keras
+
+    from deepstack import DeepStackClassifier
+
+    if keras.backend.backend() != "tensorflow":
+        # (Under JAX, Model.fit's shuffling is not seeded by deepstack.)
+        pytest.skip("TensorFlow's global seed drives Model.fit's shuffling")
+    X, y = classification_data
+
+    class BatchHook(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            pass
+
+    params = dict(hidden_layer_sizes=(8,), max_epochs=3, random_state=0)
+    probas = []
+    for _ in range(2):
+        probas.append(
+            DeepStackClassifier(**params, callbacks=[BatchHook()])
+            .fit(X, y)
+            .predict_proba(X)
+        )
+        DeepStackClassifier(**params).fit(X, y)
+    np.testing.assert_array_equal(probas[0], probas[1])

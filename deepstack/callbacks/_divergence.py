@@ -91,18 +91,21 @@ class DivergenceGuard(keras.callbacks.Callback):
             self._start = float(self.reference)
         self._first = True
         self._good_epoch = -1
-        self._snapshot()
+        self._keep(self._snapshot())
 
     def _optimizer_variables(self):
         optimizer = getattr(self.model, "optimizer", None)
         return list(getattr(optimizer, "variables", None) or [])
 
-    def _snapshot(self, weights=None):
-        # On a GPU kept there: no copy to the host at every epoch.
-        if weights is None:
-            weights = snapshot(self.model.weights)
-        self._good_weights = weights
-        self._good_optimizer = snapshot(self._optimizer_variables())
+    def _snapshot(self):
+        """``(weights, optimizer state)``: copies taken together (one read
+        of every variable; on a GPU kept there)."""
+        weights = self.model.weights
+        values = snapshot([*weights, *self._optimizer_variables()])
+        return values[: len(weights)], values[len(weights) :]
+
+    def _keep(self, state):
+        self._good_weights, self._good_optimizer = state
 
     def _restore(self):
         restore(self.model.weights, self._good_weights)
@@ -126,13 +129,13 @@ class DivergenceGuard(keras.callbacks.Callback):
                 f"({since}) to {loss:.4g}"
             )
         if cause is None:
-            weights = snapshot(self.model.weights)
-            if all_finite(weights):
+            state = self._snapshot()
+            if all_finite(state[0]):
                 if self._first:
                     self._first = False
                     start = self._start
                     self._start = loss if start is None else min(start, loss)
-                self._snapshot(weights)
+                self._keep(state)
                 self._good_epoch = epoch
                 return
             cause = "some weights became NaN or infinite"
