@@ -24,7 +24,8 @@ SCRIPTS = sorted(p.stem for p in BENCHMARKS.glob("*.py") if not p.stem.startswit
 TINY = {
     "accuracy": ["--datasets", "digits", "--seeds", "0", "--max-epochs", "2"]
     + ["--n-train", "150", "--methods", "deepstack"],
-    "digits_defaults": ["--seeds", "0", "--max-epochs", "1"],
+    "estimator_defaults": ["--seeds", "0", "--max-epochs", "1"]
+    + ["--candidates", "old", "input_by_features"],
     "gpu_throughput": ["--n-samples", "256", "--hidden", "8", "--epochs", "1"]
     + ["--batch-sizes", "64", "--methods", "raw_jax", "deepstack"],
     "gridsearch_speed": ["--shapes", "1", "--max-epochs", "1", "--n-samples", "150"]
@@ -113,14 +114,16 @@ def _accuracy(payload):
     assert 0.1 < row["score_mean"] <= 1.0  # 10 classes: above chance
 
 
-def _digits_defaults(payload):
-    assert payload["seeds"] == [0]
-    assert [run["config"] for run in payload["runs"]] == [
-        {},
-        {"dropout": 0.2, "input_dropout": 0.0, "l2": 0.0},
-    ]
-    for run in payload["runs"]:
-        assert run["epochs"] == [1] and 0.1 < run["scores"][0] <= 1.0
+def _estimator_defaults(payload):
+    assert payload["phase"] == "select" and payload["seeds"] == [0]
+    records = payload["records"]
+    assert [r["candidate"] for r in records] == ["old", "input_by_features"]
+    old, by_features = records
+    # wine: 13 features, so no input dropout; otherwise the old values.
+    assert old["params"]["input_dropout"] == 0.1
+    assert by_features["params"]["input_dropout"] == 0.0
+    for record in records:
+        assert record["epochs"] == 1 and 0.1 < record["inner_val"] <= 1.0
 
 
 def _gpu_throughput(payload):
@@ -269,7 +272,7 @@ def _sparse_memory(payload):
 
 CHECKS = {
     "accuracy": _accuracy,
-    "digits_defaults": _digits_defaults,
+    "estimator_defaults": _estimator_defaults,
     "gpu_throughput": _gpu_throughput,
     "gridsearch_speed": _gridsearch_speed,
     "medium_table": _medium_table,
