@@ -25,7 +25,7 @@ TINY = {
     "accuracy": ["--datasets", "digits", "--seeds", "0", "--max-epochs", "2"]
     + ["--n-train", "150", "--methods", "deepstack"],
     "estimator_defaults": ["--seeds", "0", "--max-epochs", "1"]
-    + ["--candidates", "old", "input_by_features"],
+    + ["--candidates", "old", "input_by_features", "--name", "estimator_defaults"],
     "gpu_throughput": ["--n-samples", "256", "--hidden", "8", "--epochs", "1"]
     + ["--batch-sizes", "64", "--methods", "raw_jax", "deepstack"],
     "gridsearch_speed": ["--shapes", "1", "--max-epochs", "1", "--n-samples", "150"]
