@@ -381,30 +381,82 @@ def _run_test(args, log):
     return records
 
 
-def _summary(records, column, value):
-    rows = {}
-    for r in records:
-        rows.setdefault(r["dataset"], {}).setdefault(r[column], []).append(r)
-    return rows
-
-
 def _markdown(records, column, value, names):
-    table = _summary(records, column, value)
-    columns = ["dataset", *names, *[f"{n} s" for n in names]]
-    rows = []
+    """A score table (with the mean over datasets) and a seconds table."""
+    table = {}
+    for r in records:
+        table.setdefault(r["dataset"], {}).setdefault(r[column], []).append(r)
+    scores, seconds, means = [], [], {n: [] for n in names}
     for dataset, by_name in table.items():
-        row = {"dataset": dataset}
+        score_row, seconds_row = {"dataset": dataset}, {"dataset": dataset}
         for n in names:
             runs = by_name.get(n, [])
+            if not runs:
+                score_row[n] = seconds_row[n] = "-"
+                continue
             mean, std = _common.mean_std([r[value] for r in runs])
-            row[n] = f"{mean:.4f} ± {std:.4f}" if runs else "-"
-            row[f"{n} s"] = (
-                f"{_common.mean_std([r['fit_s'] for r in runs])[0]:.1f}"
-                if runs
-                else "-"
-            )
-        rows.append(row)
-    return _common.markdown_table(columns, rows)
+            means[n].append(mean)
+            score_row[n] = f"{mean:.4f} ± {std:.4f}"
+            seconds_row[n] = f"{_common.mean_std([r['fit_s'] for r in runs])[0]:.1f}"
+        scores.append(score_row)
+        seconds.append(seconds_row)
+    scores.append(
+        {
+            "dataset": "mean over datasets",
+            **{
+                n: f"{_common.mean_std(m)[0]:.4f}" if m else "-"
+                for n, m in means.items()
+            },
+        }
+    )
+    columns = ["dataset", *names]
+    return (
+        _common.markdown_table(columns, scores)
+        + "\n\nMean seconds per fit (a reused fit counts its own time):\n\n"
+        + _common.markdown_table(columns, seconds)
+    )
+
+
+def _render(path, out):
+    """Write the Markdown of an earlier run's JSON again (same command)."""
+    with open(path) as handle:
+        payload = json.load(handle)
+    phase = payload["phase"]
+    column = "candidate" if phase == "select" else "method"
+    names = list(dict.fromkeys(r[column] for r in payload["records"]))
+    markdown = _describe(phase, payload["seeds"], names) + "\n\n"
+    markdown += _markdown(
+        payload["records"], column, "inner_val" if phase == "select" else "test", names
+    )
+    print(markdown)
+    keep = ("phase", "seeds", "datasets", "records")
+    _common.write_results(
+        payload["benchmark"],
+        {k: payload[k] for k in keep},
+        markdown,
+        out=out,
+        command=payload["command"],
+    )
+    return payload["records"]
+
+
+def _describe(phase, seeds, names):
+    if phase == "select":
+        return (
+            f"Inner validation score (accuracy or R²) on 25% of each seed's "
+            f"training rows (the test rows are never read), mean ± std over seeds "
+            f"{seeds}. Candidates (resolved from the inner training rows' shape): "
+            + "; ".join(f"`{c}`: {DESCRIPTIONS[c]}" for c in names)
+            + "."
+        )
+    return (
+        f"Test score (accuracy or R²), each test split read once, mean ± std "
+        f"over seeds {seeds}. `old`: dropout 0.3, input_dropout 0.1, l2 1e-3, "
+        "batch_size 32 (the former defaults); `new`: the estimators' defaults "
+        '(dropout, input_dropout and l2 "auto"); `mlp`: MLPClassifier / '
+        "MLPRegressor((256, 256)), scikit-learn's other defaults. Where `new` "
+        "resolves to the old values (digits), `old` is the same fit."
+    )
 
 
 def main(argv=None):
@@ -427,7 +479,14 @@ def main(argv=None):
         "parameters (same dataset and seed) are taken from it, not run again",
     )
     parser.add_argument("--name", default=None)
+    parser.add_argument(
+        "--render",
+        default=None,
+        help="only write the Markdown of this earlier run's JSON again",
+    )
     args = parser.parse_args(argv)
+    if args.render is not None:
+        return _render(args.render, args.out)
     _common.quiet_warnings()
     warnings.filterwarnings("ignore", category=UserWarning)
     args.datasets = args.datasets or (["wine"] if args.quick else list(DATASETS))
@@ -447,34 +506,14 @@ def main(argv=None):
 
     if args.phase == "select":
         records = _run_select(args, log)
-        names, value = args.candidates, "inner_val"
-        lines = [
-            f"Inner validation score (accuracy or R²) on 25% of each seed's training "
-            f"rows (the test rows are never read), mean ± std over seeds {args.seeds}; "
-            "`s`: mean seconds per fit. Candidates (resolved from the inner "
-            "training rows' shape): "
-            + "; ".join(f"`{c}`: {DESCRIPTIONS[c]}" for c in names)
-        ]
+        names, value, column = args.candidates, "inner_val", "candidate"
     else:
         records = _run_test(args, log)
-        names, value = args.methods, "test"
-        lines = [
-            f"Test score (accuracy or R²), each test split read once, mean ± std "
-            f"over seeds {args.seeds}; `s`: mean seconds per fit. `old`: dropout "
-            "0.3, input_dropout 0.1, l2 1e-3, batch_size 32; `new`: the "
-            "estimators' defaults; `mlp`: MLPClassifier / MLPRegressor "
-            "((256, 256)), scikit-learn's other defaults."
-        ]
-    markdown = "\n\n".join(
-        lines
-        + [
-            _markdown(
-                records,
-                "candidate" if args.phase == "select" else "method",
-                value,
-                names,
-            )
-        ]
+        names, value, column = args.methods, "test", "method"
+    markdown = (
+        _describe(args.phase, args.seeds, names)
+        + "\n\n"
+        + _markdown(records, column, value, names)
     )
     print(markdown)
     _common.write_results(
