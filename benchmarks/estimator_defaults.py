@@ -431,7 +431,7 @@ def _render(path, out):
     print(markdown)
     keep = ("phase", "seeds", "datasets", "records")
     _common.write_results(
-        payload["benchmark"],
+        os.path.splitext(os.path.basename(path))[0],
         {k: payload[k] for k in keep},
         markdown,
         out=out,
