@@ -254,12 +254,13 @@ def _mlp(task, seed, max_epochs):
     extra = {} if max_epochs is None else {"max_iter": max_epochs}
     if task == "classification":
         return make_pipeline(
-            StandardScaler(), MLPClassifier((256, 256), random_state=seed, **extra)
+            StandardScaler(),
+            MLPClassifier(hidden_layer_sizes=(256, 256), random_state=seed, **extra),
         )
     return make_pipeline(
         StandardScaler(),
         TransformedTargetRegressor(
-            MLPRegressor((256, 256), random_state=seed, **extra),
+            MLPRegressor(hidden_layer_sizes=(256, 256), random_state=seed, **extra),
             transformer=StandardScaler(),
         ),
     )
@@ -340,9 +341,11 @@ def _run_select(args, log):
     return records
 
 
-def _run_test(args, log):
+def _run_test(args, log, save):
     records = []
     for name in args.datasets:
+        if records:
+            save(records)  # a partial result survives an interrupted run
         for seed in args.seeds:
             X_train, X_test, y_train, y_test, task = load(name, seed)
             if args.quick:
@@ -504,30 +507,34 @@ def main(argv=None):
         shown = {k: v for k, v in record.items() if k not in ("params", "resolved")}
         print(json.dumps(shown, default=str), flush=True)
 
+    def save(records):
+        column = "candidate" if args.phase == "select" else "method"
+        names = args.candidates if args.phase == "select" else args.methods
+        value = "inner_val" if args.phase == "select" else "test"
+        markdown = (
+            _describe(args.phase, args.seeds, names)
+            + "\n\n"
+            + _markdown(records, column, value, names)
+        )
+        _common.write_results(
+            name,
+            {
+                "phase": args.phase,
+                "seeds": args.seeds,
+                "datasets": sorted({r["dataset"] for r in records}, key=DATASETS.index),
+                "records": records,
+            },
+            markdown,
+            out=args.out,
+            command=_common.command_line("estimator_defaults", argv),
+        )
+        return markdown
+
     if args.phase == "select":
         records = _run_select(args, log)
-        names, value, column = args.candidates, "inner_val", "candidate"
     else:
-        records = _run_test(args, log)
-        names, value, column = args.methods, "test", "method"
-    markdown = (
-        _describe(args.phase, args.seeds, names)
-        + "\n\n"
-        + _markdown(records, column, value, names)
-    )
-    print(markdown)
-    _common.write_results(
-        name,
-        {
-            "phase": args.phase,
-            "seeds": args.seeds,
-            "datasets": args.datasets,
-            "records": records,
-        },
-        markdown,
-        out=args.out,
-        command=_common.command_line("estimator_defaults", argv),
-    )
+        records = _run_test(args, log, save)
+    print(save(records))
     return records
 
 
