@@ -21,7 +21,11 @@ Two phases:
 unseen, splits the training rows 75/25 (stratified for classes, seeded) and
 scores every candidate default rule (``CANDIDATES``) on the inner 25%.
 A candidate whose resolved parameters equal an earlier candidate's on a
-dataset is not fitted again (its score is the same fit's).
+dataset is not fitted again (its score is the same fit's). With ``--cv K`` the
+single inner split is replaced by K-fold cross-validation inside the training
+rows (shuffled, ``random_state`` 1000 + seed, stratified for classes); a
+candidate's score is the mean over the K folds, its parameters resolved from
+each fold's training rows.
 
 ``--phase test`` reports each outer test split once: the old defaults
 (dropout 0.3, input dropout 0.1, L2 1e-3, batch 32), the estimators' current
@@ -29,6 +33,9 @@ defaults (whatever ``DeepStackClassifier()`` / ``DeepStackRegressor()``
 resolve to) and ``MLPClassifier((256, 256))`` / ``MLPRegressor((256, 256))``.
 
     .venv/bin/python benchmarks/estimator_defaults.py --phase select --seeds 0 1 2
+    .venv/bin/python benchmarks/estimator_defaults.py --phase select --cv 5 \
+        --datasets diabetes friedman1 --candidates input_by_features \
+        by_features_and_task --name estimator_defaults_regression_cv
     .venv/bin/python benchmarks/estimator_defaults.py --phase test --seeds 0 1 2 3 4
 """
 
@@ -130,6 +137,16 @@ def inner_split(X, y, task, seed):
     stratify = y if task == "classification" else None
     return train_test_split(
         X, y, test_size=0.25, stratify=stratify, random_state=1000 + seed
+    )
+
+
+def cv_folds(X, y, task, seed, k):
+    """``(train_index, validation_index)`` of K folds of the training rows."""
+    from sklearn.model_selection import KFold, StratifiedKFold
+
+    splitter = StratifiedKFold if task == "classification" else KFold
+    return list(
+        splitter(n_splits=k, shuffle=True, random_state=1000 + seed).split(X, y)
     )
 
 
@@ -302,7 +319,59 @@ def _earlier_fits(path):
     return fits
 
 
+def _run_select_cv(args, log):
+    """``--cv K``: every candidate scored by K-fold CV inside the training rows."""
+    records = []
+    for name in args.datasets:
+        for seed in args.seeds:
+            X_train, _unseen, y_train, _unseen_y, task = load(name, seed)
+            if args.quick:
+                X_train, y_train = X_train[:150], y_train[:150]
+            folds = cv_folds(X_train, y_train, task, seed, args.cv)
+            done = {}
+            for candidate in args.candidates:
+                rule = CANDIDATES[candidate]
+                fold_params = [
+                    _as_fitted(rule(len(fit), X_train.shape[1], task), len(fit))
+                    for fit, _ in folds
+                ]
+                key = json.dumps(fold_params, sort_keys=True)
+                if key in done:
+                    record = {**done[key], "candidate": candidate, "reused": True}
+                else:
+                    scores, seconds, epochs = [], [], []
+                    for (fit, val), params in zip(folds, fold_params):
+                        model = _deepstack(task, params, seed, args.max_epochs)
+                        value, fit_s, n_epochs, _ = _fit_score(
+                            model,
+                            X_train[fit],
+                            y_train[fit],
+                            X_train[val],
+                            y_train[val],
+                        )
+                        scores.append(value)
+                        seconds.append(fit_s)
+                        epochs.append(n_epochs)
+                    record = {
+                        "dataset": name,
+                        "seed": seed,
+                        "candidate": candidate,
+                        "params": rule(len(folds[0][0]), X_train.shape[1], task),
+                        "inner_val": float(np.mean(scores)),
+                        "fold_scores": scores,
+                        "fit_s": float(np.mean(seconds)),
+                        "epochs": epochs,
+                        "reused": False,
+                    }
+                    done[key] = record
+                records.append(record)
+                log(record)
+    return records
+
+
 def _run_select(args, log):
+    if args.cv is not None:
+        return _run_select_cv(args, log)
     records = []
     earlier = _earlier_fits(args.reuse)
     for name in args.datasets:
@@ -427,15 +496,15 @@ def _render(path, out):
     phase = payload["phase"]
     column = "candidate" if phase == "select" else "method"
     names = list(dict.fromkeys(r[column] for r in payload["records"]))
-    markdown = _describe(phase, payload["seeds"], names) + "\n\n"
+    markdown = _describe(phase, payload["seeds"], names, payload.get("cv")) + "\n\n"
     markdown += _markdown(
         payload["records"], column, "inner_val" if phase == "select" else "test", names
     )
     print(markdown)
-    keep = ("phase", "seeds", "datasets", "records")
+    keep = ("phase", "cv", "seeds", "datasets", "records")
     _common.write_results(
         os.path.splitext(os.path.basename(path))[0],
-        {k: payload[k] for k in keep},
+        {k: payload[k] for k in keep if k in payload},
         markdown,
         out=out,
         command=payload["command"],
@@ -443,7 +512,16 @@ def _render(path, out):
     return payload["records"]
 
 
-def _describe(phase, seeds, names):
+def _describe(phase, seeds, names, cv=None):
+    if phase == "select" and cv is not None:
+        return (
+            f"{cv}-fold cross-validation score (accuracy or R²) inside each seed's "
+            f"training rows (shuffled folds, the test rows are never read): the "
+            f"mean over the folds, then mean ± std over seeds {seeds}. Candidates "
+            "(resolved from each fold's training rows): "
+            + "; ".join(f"`{c}`: {DESCRIPTIONS[c]}" for c in names)
+            + "."
+        )
     if phase == "select":
         return (
             f"Inner validation score (accuracy or R²) on 25% of each seed's "
@@ -481,6 +559,13 @@ def main(argv=None):
         help="JSON of an earlier selection run: fits with the same resolved "
         "parameters (same dataset and seed) are taken from it, not run again",
     )
+    parser.add_argument(
+        "--cv",
+        type=int,
+        default=None,
+        help="select phase: score each candidate by K-fold CV inside the "
+        "training rows instead of one 75/25 inner split",
+    )
     parser.add_argument("--name", default=None)
     parser.add_argument(
         "--render",
@@ -488,6 +573,8 @@ def main(argv=None):
         help="only write the Markdown of this earlier run's JSON again",
     )
     args = parser.parse_args(argv)
+    if args.cv is not None and (args.phase != "select" or args.reuse or args.cv < 2):
+        parser.error("--cv K (K >= 2) is for --phase select, without --reuse")
     if args.render is not None:
         return _render(args.render, args.out)
     _common.quiet_warnings()
@@ -512,7 +599,7 @@ def main(argv=None):
         names = args.candidates if args.phase == "select" else args.methods
         value = "inner_val" if args.phase == "select" else "test"
         markdown = (
-            _describe(args.phase, args.seeds, names)
+            _describe(args.phase, args.seeds, names, args.cv)
             + "\n\n"
             + _markdown(records, column, value, names)
         )
@@ -520,6 +607,7 @@ def main(argv=None):
             name,
             {
                 "phase": args.phase,
+                **({} if args.cv is None else {"cv": args.cv}),
                 "seeds": args.seeds,
                 "datasets": sorted({r["dataset"] for r in records}, key=DATASETS.index),
                 "records": records,

@@ -126,6 +126,30 @@ def _estimator_defaults(payload):
         assert record["epochs"] == 1 and 0.1 < record["inner_val"] <= 1.0
 
 
+@pytest.mark.slow
+def test_estimator_defaults_cv_selection(tmp_path):
+    module = _load("estimator_defaults")
+    argv = ["--quick", "--seeds", "0", "--max-epochs", "1", "--cv", "2"]
+    argv += ["--candidates", "old", "input_by_features", "--out", str(tmp_path)]
+    module.main([*argv, "--name", "estimator_defaults"])
+    with open(tmp_path / "estimator_defaults.json") as handle:
+        payload = json.load(handle)
+    assert payload["phase"] == "select" and payload["cv"] == 2
+    assert "2-fold cross-validation" in (tmp_path / "estimator_defaults.md").read_text()
+    old, by_features = payload["records"]
+    assert old["params"]["input_dropout"] == 0.1
+    assert by_features["params"]["input_dropout"] == 0.0
+    for record in payload["records"]:
+        assert record["epochs"] == [1, 1] and len(record["fold_scores"]) == 2
+        assert record["inner_val"] == pytest.approx(sum(record["fold_scores"]) / 2)
+    # The folds partition the training rows (the test rows are not among them).
+    X_train, X_test, y_train, _, task = module.load("wine", 0)
+    folds = module.cv_folds(X_train, y_train, task, 0, 5)
+    validation = sorted(i for _, val in folds for i in val)
+    assert validation == list(range(len(y_train)))
+    assert all(len(set(fit) & set(val)) == 0 for fit, val in folds)
+
+
 def _gpu_throughput(payload):
     methods = {run["method"] for run in payload["runs"]}
     assert len(methods) == 2
