@@ -24,7 +24,8 @@ SCRIPTS = sorted(p.stem for p in BENCHMARKS.glob("*.py") if not p.stem.startswit
 TINY = {
     "accuracy": ["--datasets", "digits", "--seeds", "0", "--max-epochs", "2"]
     + ["--n-train", "150", "--methods", "deepstack"],
-    "digits_defaults": ["--seeds", "0", "--max-epochs", "1"],
+    "estimator_defaults": ["--seeds", "0", "--max-epochs", "1"]
+    + ["--candidates", "old", "input_by_features", "--name", "estimator_defaults"],
     "gpu_throughput": ["--n-samples", "256", "--hidden", "8", "--epochs", "1"]
     + ["--batch-sizes", "64", "--methods", "raw_jax", "deepstack"],
     "gridsearch_speed": ["--shapes", "1", "--max-epochs", "1", "--n-samples", "150"]
@@ -113,14 +114,40 @@ def _accuracy(payload):
     assert 0.1 < row["score_mean"] <= 1.0  # 10 classes: above chance
 
 
-def _digits_defaults(payload):
-    assert payload["seeds"] == [0]
-    assert [run["config"] for run in payload["runs"]] == [
-        {},
-        {"dropout": 0.2, "input_dropout": 0.0, "l2": 0.0},
-    ]
-    for run in payload["runs"]:
-        assert run["epochs"] == [1] and 0.1 < run["scores"][0] <= 1.0
+def _estimator_defaults(payload):
+    assert payload["phase"] == "select" and payload["seeds"] == [0]
+    records = payload["records"]
+    assert [r["candidate"] for r in records] == ["old", "input_by_features"]
+    old, by_features = records
+    # wine: 13 features, so no input dropout; otherwise the old values.
+    assert old["params"]["input_dropout"] == 0.1
+    assert by_features["params"]["input_dropout"] == 0.0
+    for record in records:
+        assert record["epochs"] == 1 and 0.1 < record["inner_val"] <= 1.0
+
+
+@pytest.mark.slow
+def test_estimator_defaults_cv_selection(tmp_path):
+    module = _load("estimator_defaults")
+    argv = ["--quick", "--seeds", "0", "--max-epochs", "1", "--cv", "2"]
+    argv += ["--candidates", "old", "input_by_features", "--out", str(tmp_path)]
+    module.main([*argv, "--name", "estimator_defaults"])
+    with open(tmp_path / "estimator_defaults.json") as handle:
+        payload = json.load(handle)
+    assert payload["phase"] == "select" and payload["cv"] == 2
+    assert "2-fold cross-validation" in (tmp_path / "estimator_defaults.md").read_text()
+    old, by_features = payload["records"]
+    assert old["params"]["input_dropout"] == 0.1
+    assert by_features["params"]["input_dropout"] == 0.0
+    for record in payload["records"]:
+        assert record["epochs"] == [1, 1] and len(record["fold_scores"]) == 2
+        assert record["inner_val"] == pytest.approx(sum(record["fold_scores"]) / 2)
+    # The folds partition the training rows (the test rows are not among them).
+    X_train, X_test, y_train, _, task = module.load("wine", 0)
+    folds = module.cv_folds(X_train, y_train, task, 0, 5)
+    validation = sorted(i for _, val in folds for i in val)
+    assert validation == list(range(len(y_train)))
+    assert all(len(set(fit) & set(val)) == 0 for fit, val in folds)
 
 
 def _gpu_throughput(payload):
@@ -278,7 +305,7 @@ def _sparse_memory(payload):
 
 CHECKS = {
     "accuracy": _accuracy,
-    "digits_defaults": _digits_defaults,
+    "estimator_defaults": _estimator_defaults,
     "gpu_throughput": _gpu_throughput,
     "gridsearch_speed": _gridsearch_speed,
     "medium_table": _medium_table,

@@ -23,7 +23,7 @@ from numbers import Integral, Real
 import keras
 import numpy as np
 import scipy.sparse as sp
-from sklearn.base import BaseEstimator
+from sklearn.base import BaseEstimator, is_regressor
 from sklearn.metrics import check_scoring
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
@@ -31,6 +31,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from deepstack import (
     _checkpoint,
     _compile_cache,
+    _defaults,
     _export,
     _interrupt,
     _losses,
@@ -146,11 +147,14 @@ class BaseDeepStack(BaseEstimator):
     _parameter_constraints = {
         "hidden_layer_sizes": ["array-like"],
         "activation": [StrOptions(set(_network.ACTIVATIONS))],
-        "dropout": [Interval(Real, 0.0, 1.0, closed="left")],
-        "input_dropout": [Interval(Real, 0.0, 1.0, closed="left")],
+        "dropout": [Interval(Real, 0.0, 1.0, closed="left"), StrOptions({"auto"})],
+        "input_dropout": [
+            Interval(Real, 0.0, 1.0, closed="left"),
+            StrOptions({"auto"}),
+        ],
         "batch_norm": ["boolean"],
         "l1": [Interval(Real, 0.0, None, closed="left")],
-        "l2": [Interval(Real, 0.0, None, closed="left")],
+        "l2": [Interval(Real, 0.0, None, closed="left"), StrOptions({"auto"})],
         "loss": [
             StrOptions({"auto", *_losses.CLASSIFIER_LOSSES, *_losses.REGRESSOR_LOSSES})
         ],
@@ -214,11 +218,11 @@ class BaseDeepStack(BaseEstimator):
         hidden_layer_sizes=(256, 256),
         activation="relu",
         *,
-        dropout=0.3,
-        input_dropout=0.1,
+        dropout="auto",
+        input_dropout="auto",
         batch_norm=True,
         l1=0.0,
-        l2=1e-3,
+        l2="auto",
         loss="auto",
         focal_gamma=2.0,
         huber_delta=1.0,
@@ -523,6 +527,7 @@ class BaseDeepStack(BaseEstimator):
         X, y, sample_weight, X_unlabeled = _pretraining.split_unlabeled(
             self._resolve_unlabeled(y, reset=reset), X, y, sample_weight
         )
+        n_features = X.shape[1]
         y_enc = self._encode_target(y, reset=reset)
         sample_weight = self._sample_weights(X, y_enc, sample_weight)
         seed = self._seed(seed)
@@ -534,6 +539,7 @@ class BaseDeepStack(BaseEstimator):
         given = X_val is not None
         run = Preparation(train, validation, X_unlabeled, seed, None, given)
         if build:
+            self._resolve_regularization(n_features)
             model = self._build_model(run.network_inputs, seed)
             run = Preparation(train, validation, X_unlabeled, seed, model, given)
         return run
@@ -559,6 +565,7 @@ class BaseDeepStack(BaseEstimator):
         with self._distribution_scope():
             if first:
                 self._reset_fit_state()
+                self._resolve_regularization(X.shape[1])
                 self.model_ = self._build_model(X, seed)
             self._fit_network(
                 (X, y_enc, sample_weight), None, epochs=1, seed=seed, partial=True
@@ -731,6 +738,20 @@ class BaseDeepStack(BaseEstimator):
         self.pretraining_history_ = []
         self.learning_rate_ = None
 
+    def _resolve_regularization(self, n_features):
+        """Set ``dropout_``, ``input_dropout_`` and ``l2_`` ("auto" resolved
+        by :func:`deepstack._defaults.regularization`)."""
+        resolved = _defaults.regularization(
+            n_features,
+            regression=is_regressor(self),
+            dropout=self.dropout,
+            input_dropout=self.input_dropout,
+            l2=self.l2,
+        )
+        self.dropout_ = resolved["dropout"]
+        self.input_dropout_ = resolved["input_dropout"]
+        self.l2_ = resolved["l2"]
+
     def _build_model(self, X, seed):
         n_outputs, output_activation, _, _ = self._output_spec()
         mean = variance = None
@@ -744,11 +765,11 @@ class BaseDeepStack(BaseEstimator):
             hidden_layer_sizes=tuple(self.hidden_layer_sizes),
             activation=self.activation,
             output_activation=output_activation,
-            dropout=self.dropout,
-            input_dropout=self.input_dropout,
+            dropout=self.dropout_,
+            input_dropout=self.input_dropout_,
             batch_norm=self.batch_norm,
             l1=self.l1,
-            l2=self.l2,
+            l2=self.l2_,
             input_mean=mean,
             input_variance=variance,
             seed=seed,

@@ -14,6 +14,9 @@ import math
 from numbers import Integral, Real
 
 import keras_tuner
+from sklearn.base import is_regressor
+
+from deepstack import _defaults
 
 N_LAYERS = "n_layers"
 UNITS = "units"
@@ -189,7 +192,7 @@ def default_search_space(estimator, *, wide=False):
 
     By default the space is centred on the estimator's own configuration,
     which with deepstack's defaults is the region the defaults study found
-    good (``benchmarks/digits_defaults.py``): a few trials then refine a
+    good (``benchmarks/estimator_defaults.py``): a few trials then refine a
     good network instead of landing mostly on poor ones. ``wide=True`` gives
     the broad ranges, for long searches:
 
@@ -211,7 +214,8 @@ def default_search_space(estimator, *, wide=False):
     ===================  ================================  =======================
 
     ``r`` and ``d`` are the estimator's ``learning_rate`` and ``dropout``;
-    ``r`` is 1e-3 when ``learning_rate`` is ``"auto"``.
+    ``r`` is 1e-3 when ``learning_rate`` is ``"auto"``, ``d`` the value
+    ``dropout="auto"`` resolves to (0.3 for classifiers, 0.1 for regressors).
     ``n_layers`` and ``units`` set ``hidden_layer_sizes = (units,) *
     n_layers``. ``pretrain_epochs`` is searched only for estimators with
     ``pretrain`` and ``pretrain_epochs`` parameters: a trial with 0 epochs
@@ -246,7 +250,7 @@ def default_search_space(estimator, *, wide=False):
         rate = params.get("learning_rate", 1e-3)
         if not _is_number(rate, Real) or rate <= 0:
             rate = 1e-3
-        dropout = params.get("dropout", 0.3)
+        dropout = _resolve_auto(params, estimator).get("dropout", 0.3)
         if not _is_number(dropout, Real):
             dropout = 0.3
         dropout = min(max(float(dropout), 0.0), 0.6)
@@ -270,6 +274,17 @@ def default_search_space(estimator, *, wide=False):
 
 
 _PSEUDO = (N_LAYERS, UNITS)
+
+
+def _resolve_auto(params, estimator):
+    """``params`` with ``dropout="auto"`` and ``l2="auto"`` as fit resolves
+    them (they do not depend on the data's shape), so that the default space
+    is centred, and the first trial starts, where the estimator would train."""
+    auto = [name for name in ("dropout", "l2") if params.get(name) == "auto"]
+    if not auto:
+        return params
+    resolved = _defaults.regularization(1, regression=is_regressor(estimator))
+    return {**params, **{name: resolved[name] for name in auto}}
 
 
 class ResolvedSpace:
@@ -316,7 +331,7 @@ class ResolvedSpace:
                 f"search_space must not contain {clash}: the tuner sets "
                 "these itself (Hyperband's budget is max_epochs)."
             )
-        self.estimator_params = params
+        self.estimator_params = _resolve_auto(params, estimator)
         self.ranges, self.constants = {}, {}
         for name, value in space.items():
             if isinstance(value, list):

@@ -1,0 +1,630 @@
+"""Estimator defaults that follow the data: chosen on inner validation, reported once.
+
+Suite (all offline): scikit-learn's digits, breast_cancer and wine (70/30
+stratified split per seed); mnist1d (``deepstack.datasets.make_mnist1d``, its
+standard 4,000/1,000 split; ``mnist1d_1k`` trains on a seeded stratified 1,000
+of the 4,000 training rows); ``classes26``, ``make_classification`` with 16
+features (12 informative), 26 classes, one cluster per class; ``onehot``, a
+generated table of 4 numeric and 6 categorical columns (one-hot encoded to
+103 columns) whose binary label comes from a nonlinear rule plus 10% flipped
+labels; regression: diabetes and ``make_friedman1`` (2,000 rows, noise 1)
+(70/30 split per seed). Every method runs behind ``StandardScaler``;
+regression anchors get standardized targets (deepstack standardizes its own).
+
+Shrunk to fit one shared CPU core: ``classes26`` has 10,000 rows (8,000
+training rows; the issue's table has 20,000) and ``onehot`` 12,000 rows
+(9,600 training rows; the issue's census table has 30,000).
+
+Two phases:
+
+``--phase select`` draws each seed's outer split, throws the test rows away
+unseen, splits the training rows 75/25 (stratified for classes, seeded) and
+scores every candidate default rule (``CANDIDATES``) on the inner 25%.
+A candidate whose resolved parameters equal an earlier candidate's on a
+dataset is not fitted again (its score is the same fit's). With ``--cv K`` the
+single inner split is replaced by K-fold cross-validation inside the training
+rows (shuffled, ``random_state`` 1000 + seed, stratified for classes); a
+candidate's score is the mean over the K folds, its parameters resolved from
+each fold's training rows.
+
+``--phase test`` reports each outer test split once: the old defaults
+(dropout 0.3, input dropout 0.1, L2 1e-3, batch 32), the estimators' current
+defaults (whatever ``DeepStackClassifier()`` / ``DeepStackRegressor()``
+resolve to) and ``MLPClassifier((256, 256))`` / ``MLPRegressor((256, 256))``.
+
+    .venv/bin/python benchmarks/estimator_defaults.py --phase select --seeds 0 1 2
+    .venv/bin/python benchmarks/estimator_defaults.py --phase select --cv 5 \
+        --datasets diabetes friedman1 --candidates input_by_features \
+        by_features_and_task --name estimator_defaults_regression_cv
+    .venv/bin/python benchmarks/estimator_defaults.py --phase test --seeds 0 1 2 3 4
+"""
+
+import json
+import math
+import os
+import sys
+import time
+import warnings
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import _common  # noqa: E402
+import numpy as np  # noqa: E402
+
+CLASSIFICATION = (
+    "digits",
+    "breast_cancer",
+    "wine",
+    "mnist1d_1k",
+    "mnist1d",
+    "classes26",
+    "onehot",
+)
+REGRESSION = ("diabetes", "friedman1")
+DATASETS = CLASSIFICATION + REGRESSION
+
+OLD = {"dropout": 0.3, "input_dropout": 0.1, "l2": 1e-3, "batch_size": 32}
+
+
+# ---------------------------------------------------------------------- data
+
+
+def _onehot_table(n_rows=12_000, seed=0):
+    """Numeric + one-hot categorical columns; label from a nonlinear rule."""
+    rng = np.random.default_rng(seed)
+    numeric = rng.normal(size=(n_rows, 4))
+    levels = (25, 20, 20, 15, 12, 7)
+    columns = [numeric]
+    score = np.sin(2 * numeric[:, 0]) + numeric[:, 1] * numeric[:, 2]
+    for i, k in enumerate(levels):
+        codes = rng.integers(0, k, size=n_rows)
+        effect = rng.normal(size=k)
+        score += effect[codes] * (numeric[:, 3] if i == 1 else 1.0) * 0.7
+        columns.append(np.eye(k)[codes])
+    y = (score > np.median(score)).astype(np.int64)
+    flip = rng.random(n_rows) < 0.10
+    y[flip] = 1 - y[flip]
+    return np.hstack(columns).astype(np.float32), y
+
+
+def load(name, seed):
+    """``(X_train, X_test, y_train, y_test, task)`` of one dataset and seed."""
+    from sklearn import datasets
+    from sklearn.model_selection import train_test_split
+
+    task = "regression" if name in REGRESSION else "classification"
+    if name in ("mnist1d", "mnist1d_1k"):
+        from deepstack.datasets import make_mnist1d
+
+        X_train, X_test, y_train, y_test = make_mnist1d()
+        if name == "mnist1d_1k":
+            X_train, _, y_train, _ = train_test_split(
+                X_train, y_train, train_size=1000, stratify=y_train, random_state=seed
+            )
+        return X_train, X_test, y_train, y_test, task
+    if name == "classes26":
+        X, y = datasets.make_classification(
+            n_samples=10_000,
+            n_features=16,
+            n_informative=12,
+            n_redundant=2,
+            n_classes=26,
+            n_clusters_per_class=1,
+            random_state=0,
+        )
+    elif name == "onehot":
+        X, y = _onehot_table()
+    elif name == "friedman1":
+        X, y = datasets.make_friedman1(n_samples=2000, noise=1.0, random_state=0)
+    else:
+        loader = getattr(datasets, f"load_{name}")
+        X, y = loader(return_X_y=True)
+    stratify = y if task == "classification" else None
+    X_train, X_test, y_train, y_test = train_test_split(
+        X,
+        y,
+        test_size=0.3 if len(y) < 5000 else 0.2,
+        stratify=stratify,
+        random_state=seed,
+    )
+    return X_train, X_test, y_train, y_test, task
+
+
+def inner_split(X, y, task, seed):
+    """The 75/25 split of the training rows that selection scores on."""
+    from sklearn.model_selection import train_test_split
+
+    stratify = y if task == "classification" else None
+    return train_test_split(
+        X, y, test_size=0.25, stratify=stratify, random_state=1000 + seed
+    )
+
+
+def cv_folds(X, y, task, seed, k):
+    """``(train_index, validation_index)`` of K folds of the training rows."""
+    from sklearn.model_selection import KFold, StratifiedKFold
+
+    splitter = StratifiedKFold if task == "classification" else KFold
+    return list(
+        splitter(n_splits=k, shuffle=True, random_state=1000 + seed).split(X, y)
+    )
+
+
+# ---------------------------------------------------------------- candidates
+
+
+def _old(n, d, task):
+    return dict(OLD)
+
+
+def _old_batch_auto(n, d, task):
+    return {**OLD, "batch_size": "auto"}
+
+
+def _input_by_features(n, d, task):
+    # Input dropout discards real information when there are few features.
+    return {**OLD, "input_dropout": 0.1 if d >= 64 else 0.0, "batch_size": "auto"}
+
+
+def _by_rows_per_feature(n, d, task):
+    # The old regularization up to 100 rows per feature, a tenth of the L2 and
+    # a third of the dropout from 1,000, log-linear in between.
+    t = min(max(math.log10(n / d) - 2.0, 0.0), 1.0)
+    return {
+        "dropout": round(0.3 - 0.2 * t, 3),
+        "input_dropout": 0.1 if d >= 64 else 0.0,
+        "l2": float(f"{10 ** (-3.0 - t):.3g}"),
+        "batch_size": "auto",
+    }
+
+
+def _input_by_rows(n, d, task):
+    # Input dropout only below 200 rows per feature: with more, every
+    # column's information is already well sampled (after the first
+    # selection round: input dropout won on mnist1d, r = 75, and lost on
+    # classes26, r = 375).
+    return {**OLD, "input_dropout": 0.1 if n / d < 200 else 0.0}
+
+
+def _light_regression(n, d, task):
+    # The main job's table defaults for regressors (benchmarks/table_defaults.py).
+    params = _by_rows_per_feature(n, d, task)
+    if task == "regression":
+        params.update(dropout=0.1, l2=1e-4)
+    return params
+
+
+def _input_by_rows_light_regression(n, d, task):
+    params = _input_by_rows(n, d, task)
+    if task == "regression":
+        params.update(dropout=0.1, l2=1e-4)
+    return params
+
+
+def _by_features_and_task(n, d, task):
+    # The rule chosen after the first round: input dropout by the number of
+    # features, lighter regularization for regressors, batch size 32.
+    params = {**OLD, "input_dropout": 0.1 if d >= 64 else 0.0}
+    if task == "regression":
+        params.update(dropout=0.1, l2=1e-4)
+    return params
+
+
+CANDIDATES = {
+    "old": _old,
+    "old_batch_auto": _old_batch_auto,
+    "input_by_features": _input_by_features,
+    "by_rows_per_feature": _by_rows_per_feature,
+    "light_regression": _light_regression,
+    "input_by_rows": _input_by_rows,
+    "input_by_rows_light_regression": _input_by_rows_light_regression,
+    "by_features_and_task": _by_features_and_task,
+}
+
+
+DESCRIPTIONS = {
+    "old": "dropout 0.3, input_dropout 0.1, l2 1e-3, batch_size 32",
+    "old_batch_auto": "`old` with batch_size 'auto'",
+    "input_by_features": "`old_batch_auto` without input dropout below 64 features",
+    "by_rows_per_feature": "`input_by_features`, and with r = rows per feature, "
+    "dropout 0.3 and l2 1e-3 up to r = 100, 0.1 and 1e-4 from r = 1000, "
+    "log-linear in between",
+    "light_regression": "`by_rows_per_feature`, regressors dropout 0.1, l2 1e-4",
+    "input_by_rows": "`old` without input dropout from 200 rows per feature "
+    "(added after the first round)",
+    "input_by_rows_light_regression": "`input_by_rows`, regressors dropout 0.1, "
+    "l2 1e-4 (added after the first round)",
+    "by_features_and_task": "`old` without input dropout below 64 features; "
+    "regressors dropout 0.1, l2 1e-4 (batch_size 32; the chosen rule, added "
+    "after the first round)",
+}
+
+
+def _as_fitted(params, n_rows):
+    # batch_size="auto" is 32 up to 3,200 fitting rows (the 90% left after
+    # the early-stopping split), so those fits are the same as batch 32's.
+    if params.get("batch_size") == "auto" and n_rows * 0.9 <= 3200:
+        return {**params, "batch_size": 32}
+    return params
+
+
+# ------------------------------------------------------------------- methods
+
+
+def _deepstack(task, params, seed, max_epochs):
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from deepstack import DeepStackClassifier, DeepStackRegressor
+
+    cls = DeepStackClassifier if task == "classification" else DeepStackRegressor
+    extra = {} if max_epochs is None else {"max_epochs": max_epochs}
+    return make_pipeline(StandardScaler(), cls(random_state=seed, **params, **extra))
+
+
+def _mlp(task, seed, max_epochs):
+    from sklearn.compose import TransformedTargetRegressor
+    from sklearn.neural_network import MLPClassifier, MLPRegressor
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    extra = {} if max_epochs is None else {"max_iter": max_epochs}
+    if task == "classification":
+        return make_pipeline(
+            StandardScaler(),
+            MLPClassifier(hidden_layer_sizes=(256, 256), random_state=seed, **extra),
+        )
+    return make_pipeline(
+        StandardScaler(),
+        TransformedTargetRegressor(
+            MLPRegressor(hidden_layer_sizes=(256, 256), random_state=seed, **extra),
+            transformer=StandardScaler(),
+        ),
+    )
+
+
+def _fit_score(model, X_train, y_train, X_eval, y_eval):
+    start = time.perf_counter()
+    model.fit(X_train, y_train)
+    seconds = time.perf_counter() - start
+    final = model[-1]
+    final = getattr(final, "regressor_", final)
+    epochs = getattr(final, "n_iter_", None)
+    resolved = None
+    if hasattr(final, "dropout_"):
+        resolved = _as_fitted(
+            {
+                "dropout": final.dropout_,
+                "input_dropout": final.input_dropout_,
+                "l2": final.l2_,
+                "batch_size": final.batch_size,
+            },
+            X_train.shape[0],
+        )
+    return float(model.score(X_eval, y_eval)), seconds, epochs, resolved
+
+
+# ---------------------------------------------------------------------- runs
+
+
+def _earlier_fits(path):
+    """Records of an earlier selection run (``--reuse``), by dataset and seed."""
+    if path is None:
+        return {}
+    with open(path) as handle:
+        payload = json.load(handle)
+    fits = {}
+    for record in payload["records"]:
+        fits.setdefault((record["dataset"], record["seed"]), []).append(record)
+    return fits
+
+
+def _run_select_cv(args, log):
+    """``--cv K``: every candidate scored by K-fold CV inside the training rows."""
+    records = []
+    for name in args.datasets:
+        for seed in args.seeds:
+            X_train, _unseen, y_train, _unseen_y, task = load(name, seed)
+            if args.quick:
+                X_train, y_train = X_train[:150], y_train[:150]
+            folds = cv_folds(X_train, y_train, task, seed, args.cv)
+            done = {}
+            for candidate in args.candidates:
+                rule = CANDIDATES[candidate]
+                fold_params = [
+                    _as_fitted(rule(len(fit), X_train.shape[1], task), len(fit))
+                    for fit, _ in folds
+                ]
+                key = json.dumps(fold_params, sort_keys=True)
+                if key in done:
+                    record = {**done[key], "candidate": candidate, "reused": True}
+                else:
+                    scores, seconds, epochs = [], [], []
+                    for (fit, val), params in zip(folds, fold_params):
+                        model = _deepstack(task, params, seed, args.max_epochs)
+                        value, fit_s, n_epochs, _ = _fit_score(
+                            model,
+                            X_train[fit],
+                            y_train[fit],
+                            X_train[val],
+                            y_train[val],
+                        )
+                        scores.append(value)
+                        seconds.append(fit_s)
+                        epochs.append(n_epochs)
+                    record = {
+                        "dataset": name,
+                        "seed": seed,
+                        "candidate": candidate,
+                        "params": rule(len(folds[0][0]), X_train.shape[1], task),
+                        "inner_val": float(np.mean(scores)),
+                        "fold_scores": scores,
+                        "fit_s": float(np.mean(seconds)),
+                        "epochs": epochs,
+                        "reused": False,
+                    }
+                    done[key] = record
+                records.append(record)
+                log(record)
+    return records
+
+
+def _run_select(args, log):
+    if args.cv is not None:
+        return _run_select_cv(args, log)
+    records = []
+    earlier = _earlier_fits(args.reuse)
+    for name in args.datasets:
+        for seed in args.seeds:
+            X_train, _unseen, y_train, _unseen_y, task = load(name, seed)
+            X_in, X_val, y_in, y_val = inner_split(X_train, y_train, task, seed)
+            if args.quick:
+                X_in, y_in = X_in[:150], y_in[:150]
+            done = {}
+            for record in earlier.get((name, seed), []):
+                key = _as_fitted(record["params"], X_in.shape[0])
+                done.setdefault(json.dumps(key, sort_keys=True), record)
+            for candidate in args.candidates:
+                params = CANDIDATES[candidate](X_in.shape[0], X_in.shape[1], task)
+                key = json.dumps(_as_fitted(params, X_in.shape[0]), sort_keys=True)
+                if key in done:
+                    record = {**done[key], "candidate": candidate, "reused": True}
+                else:
+                    model = _deepstack(task, params, seed, args.max_epochs)
+                    value, seconds, epochs, _ = _fit_score(
+                        model, X_in, y_in, X_val, y_val
+                    )
+                    record = {
+                        "dataset": name,
+                        "seed": seed,
+                        "candidate": candidate,
+                        "params": params,
+                        "inner_val": value,
+                        "fit_s": seconds,
+                        "epochs": epochs,
+                        "reused": False,
+                    }
+                    done[key] = record
+                records.append(record)
+                log(record)
+    return records
+
+
+def _run_test(args, log, save):
+    records = []
+    for name in args.datasets:
+        if records:
+            save(records)  # a partial result survives an interrupted run
+        for seed in args.seeds:
+            X_train, X_test, y_train, y_test, task = load(name, seed)
+            if args.quick:
+                X_train, y_train = X_train[:150], y_train[:150]
+            new = None
+            # "new" first: where it resolves to the old values, "old" is the
+            # same fit and is not run again.
+            for method in sorted(args.methods, key=("new", "old", "mlp").index):
+                if method == "old" and new is not None and new["resolved"] == OLD:
+                    record = {**new, "method": "old", "reused": True}
+                    records.append(record)
+                    log(record)
+                    continue
+                if method == "mlp":
+                    model = _mlp(task, seed, args.max_epochs)
+                else:
+                    params = OLD if method == "old" else {}
+                    model = _deepstack(task, params, seed, args.max_epochs)
+                value, seconds, epochs, resolved = _fit_score(
+                    model, X_train, y_train, X_test, y_test
+                )
+                record = {
+                    "dataset": name,
+                    "seed": seed,
+                    "method": method,
+                    "test": value,
+                    "fit_s": seconds,
+                    "epochs": epochs,
+                    "resolved": resolved,
+                    "reused": False,
+                }
+                if method == "new":
+                    new = record
+                records.append(record)
+                log(record)
+    return records
+
+
+def _markdown(records, column, value, names):
+    """A score table (with the mean over datasets) and a seconds table."""
+    table = {}
+    for r in records:
+        table.setdefault(r["dataset"], {}).setdefault(r[column], []).append(r)
+    scores, seconds, means = [], [], {n: [] for n in names}
+    for dataset, by_name in table.items():
+        score_row, seconds_row = {"dataset": dataset}, {"dataset": dataset}
+        for n in names:
+            runs = by_name.get(n, [])
+            if not runs:
+                score_row[n] = seconds_row[n] = "-"
+                continue
+            mean, std = _common.mean_std([r[value] for r in runs])
+            means[n].append(mean)
+            score_row[n] = f"{mean:.4f} ± {std:.4f}"
+            seconds_row[n] = f"{_common.mean_std([r['fit_s'] for r in runs])[0]:.1f}"
+        scores.append(score_row)
+        seconds.append(seconds_row)
+    scores.append(
+        {
+            "dataset": "mean over datasets",
+            **{
+                n: f"{_common.mean_std(m)[0]:.4f}" if m else "-"
+                for n, m in means.items()
+            },
+        }
+    )
+    columns = ["dataset", *names]
+    return (
+        _common.markdown_table(columns, scores)
+        + "\n\nMean seconds per fit (a reused fit counts its own time):\n\n"
+        + _common.markdown_table(columns, seconds)
+    )
+
+
+def _render(path, out):
+    """Write the Markdown of an earlier run's JSON again (same command)."""
+    with open(path) as handle:
+        payload = json.load(handle)
+    phase = payload["phase"]
+    column = "candidate" if phase == "select" else "method"
+    names = list(dict.fromkeys(r[column] for r in payload["records"]))
+    markdown = _describe(phase, payload["seeds"], names, payload.get("cv")) + "\n\n"
+    markdown += _markdown(
+        payload["records"], column, "inner_val" if phase == "select" else "test", names
+    )
+    print(markdown)
+    keep = ("phase", "cv", "seeds", "datasets", "records")
+    _common.write_results(
+        os.path.splitext(os.path.basename(path))[0],
+        {k: payload[k] for k in keep if k in payload},
+        markdown,
+        out=out,
+        command=payload["command"],
+    )
+    return payload["records"]
+
+
+def _describe(phase, seeds, names, cv=None):
+    if phase == "select" and cv is not None:
+        return (
+            f"{cv}-fold cross-validation score (accuracy or R²) inside each seed's "
+            f"training rows (shuffled folds, the test rows are never read): the "
+            f"mean over the folds, then mean ± std over seeds {seeds}. Candidates "
+            "(resolved from each fold's training rows): "
+            + "; ".join(f"`{c}`: {DESCRIPTIONS[c]}" for c in names)
+            + "."
+        )
+    if phase == "select":
+        return (
+            f"Inner validation score (accuracy or R²) on 25% of each seed's "
+            f"training rows (the test rows are never read), mean ± std over seeds "
+            f"{seeds}. Candidates (resolved from the inner training rows' shape): "
+            + "; ".join(f"`{c}`: {DESCRIPTIONS[c]}" for c in names)
+            + "."
+        )
+    return (
+        f"Test score (accuracy or R²), each test split read once, mean ± std "
+        f"over seeds {seeds}. `old`: dropout 0.3, input_dropout 0.1, l2 1e-3, "
+        "batch_size 32 (the former defaults); `new`: the estimators' defaults "
+        '(dropout, input_dropout and l2 "auto"); `mlp`: MLPClassifier / '
+        "MLPRegressor((256, 256)), scikit-learn's other defaults. Where `new` "
+        "resolves to the old values (digits), `old` is the same fit."
+    )
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = _common.parser(__doc__.splitlines()[0])
+    parser.add_argument("--phase", choices=("select", "test"), default="select")
+    parser.add_argument("--datasets", nargs="+", choices=DATASETS, default=None)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument(
+        "--candidates", nargs="+", choices=sorted(CANDIDATES), default=None
+    )
+    parser.add_argument(
+        "--methods", nargs="+", choices=("old", "new", "mlp"), default=None
+    )
+    parser.add_argument("--max-epochs", type=int, default=None)
+    parser.add_argument(
+        "--reuse",
+        default=None,
+        help="JSON of an earlier selection run: fits with the same resolved "
+        "parameters (same dataset and seed) are taken from it, not run again",
+    )
+    parser.add_argument(
+        "--cv",
+        type=int,
+        default=None,
+        help="select phase: score each candidate by K-fold CV inside the "
+        "training rows instead of one 75/25 inner split",
+    )
+    parser.add_argument("--name", default=None)
+    parser.add_argument(
+        "--render",
+        default=None,
+        help="only write the Markdown of this earlier run's JSON again",
+    )
+    args = parser.parse_args(argv)
+    if args.cv is not None and (args.phase != "select" or args.reuse or args.cv < 2):
+        parser.error("--cv K (K >= 2) is for --phase select, without --reuse")
+    if args.render is not None:
+        return _render(args.render, args.out)
+    _common.quiet_warnings()
+    warnings.filterwarnings("ignore", category=UserWarning)
+    args.datasets = args.datasets or (["wine"] if args.quick else list(DATASETS))
+    args.candidates = args.candidates or list(CANDIDATES)
+    args.methods = args.methods or ["old", "new", "mlp"]
+    if args.quick:
+        args.seeds = args.seeds[:1]
+    name = args.name or (
+        "estimator_defaults_selection"
+        if args.phase == "select"
+        else "estimator_defaults"
+    )
+
+    def log(record):
+        shown = {k: v for k, v in record.items() if k not in ("params", "resolved")}
+        print(json.dumps(shown, default=str), flush=True)
+
+    def save(records):
+        column = "candidate" if args.phase == "select" else "method"
+        names = args.candidates if args.phase == "select" else args.methods
+        value = "inner_val" if args.phase == "select" else "test"
+        markdown = (
+            _describe(args.phase, args.seeds, names, args.cv)
+            + "\n\n"
+            + _markdown(records, column, value, names)
+        )
+        _common.write_results(
+            name,
+            {
+                "phase": args.phase,
+                **({} if args.cv is None else {"cv": args.cv}),
+                "seeds": args.seeds,
+                "datasets": sorted({r["dataset"] for r in records}, key=DATASETS.index),
+                "records": records,
+            },
+            markdown,
+            out=args.out,
+            command=_common.command_line("estimator_defaults", argv),
+        )
+        return markdown
+
+    if args.phase == "select":
+        records = _run_select(args, log)
+    else:
+        records = _run_test(args, log, save)
+    print(save(records))
+    return records
+
+
+if __name__ == "__main__":
+    sys.exit(0 if main() is not None else 1)
