@@ -431,9 +431,9 @@ def split_unlabeled(mask, X, y, sample_weight):
     if np.all(mask):
         raise ValueError(
             "y holds no labeled samples: every label is -1, which marks an "
-            "unlabeled sample when pretrain is set. Label some samples (with "
-            "pretrain set, -1 cannot be a class label; relabel e.g. {-1, 1} "
-            "targets as {0, 1})."
+            "unlabeled sample when pretraining or semi_supervised uses "
+            "unlabeled rows. Label some samples (-1 cannot then be a class "
+            "label; relabel e.g. {-1, 1} targets as {0, 1})."
         )
     keep = ~mask
     if sample_weight is not None and np.ndim(sample_weight) == 1:

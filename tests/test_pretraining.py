@@ -157,6 +157,7 @@ def test_batch_norm_network_reproduces_the_pretrained_codes(
         **FAST,
     )
     clf.n_outputs_ = 3
+    clf._resolve_regularization(X.shape[1])  # what fit does first
     model = clf._build_model(X, 0)
     histories = _pretraining.initialize_network(clf._pretrain_config(), model, X, 0)
     assert len(histories) == 2

@@ -20,11 +20,17 @@ FAULTS = {
     "inf_X": ("infinity",),
     "huge_scale": ("standard deviation",),
     "nan_y": ("NaN",),
-    "one_class": ("at least 2 classes",),
+    # A single class -1 marks every row unlabeled (semi_supervised="auto").
+    "one_class": ("at least 2 classes", "no labeled samples"),
     "negative_weight": ("non-negative",),
     "nan_weight": ("NaN",),
     "short_weight": ("sample_weight",),
-    "one_sample": ("validation split", "at least 2 classes", "n_samples=1"),
+    "one_sample": (
+        "validation split",
+        "at least 2 classes",
+        "n_samples=1",
+        "no labeled samples",
+    ),
 }
 SETTINGS = settings(
     # More in a local hunt: DEEPSTACK_HYPOTHESIS_EXAMPLES=300 pytest ...

@@ -98,6 +98,7 @@ def test_no_module_outside_estimators_calls_a_private_estimator_method():
         for node in ast.walk(ast.parse(path.read_text())):
             if (
                 isinstance(node, ast.Attribute)
+                and isinstance(node.ctx, ast.Load)  # not an assignment
                 and node.attr in methods
                 and not (isinstance(node.value, ast.Name) and node.value.id == "self")
             ):

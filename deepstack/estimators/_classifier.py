@@ -102,7 +102,7 @@ None, default="auto"
     propagation_neighbors_ : int
         Label propagation: the graph's neighbours (``propagation_neighbors``
         or the one "auto" chose).
-    X_ : ndarray of shape (n_train, n_features_in_)
+    X_ : ndarray of shape (n_train, n_features)
         Label propagation on dense inputs: the training rows of the graph
         that predictions mix in (labeled rows first, without a given
         ``X_val``).
