@@ -418,6 +418,17 @@ def _extract_layer(inputs, encoder, decoder, loss, activation, tied_weights, k):
 # ------------------------------------------------ supervised estimators
 
 
+def unlabeled_outnumber(n_unlabeled, n_labeled):
+    """The rule of ``pretrain="auto"`` (and of the classifier's
+    ``semi_supervised="auto"``, and of the main job): learn from the
+    unlabeled rows when they outnumber the labeled ones.
+
+    >>> unlabeled_outnumber(300, 113), unlabeled_outnumber(50, 50)
+    (True, False)
+    """
+    return n_unlabeled > n_labeled
+
+
 def split_unlabeled(mask, X, y, sample_weight):
     """Separate the unlabeled rows (``mask`` True) from the labeled ones.
 

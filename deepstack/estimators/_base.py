@@ -383,7 +383,8 @@ class BaseDeepStack(BaseEstimator):
         mask = self._unlabeled_mask(y)
         n_unlabeled = 0 if mask is None else int(np.sum(mask))
         if reset and self.pretrain == "auto":
-            many = n_unlabeled > len(mask) - n_unlabeled if n_unlabeled else False
+            n_labeled = 0 if mask is None else len(mask) - n_unlabeled
+            many = _pretraining.unlabeled_outnumber(n_unlabeled, n_labeled)
             deep = len(tuple(self.hidden_layer_sizes)) > 0
             self._auto_pretrain = "denoising" if many and deep else None
         if not n_unlabeled:

@@ -12,7 +12,7 @@ from sklearn.utils.class_weight import compute_sample_weight
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import check_is_fitted
 
-from deepstack import _losses, _network, _random, _self_training
+from deepstack import _losses, _network, _pretraining, _random, _self_training
 from deepstack._compat import Interval, StrOptions
 from deepstack.estimators import _docs
 from deepstack.estimators._base import BaseDeepStack
@@ -440,7 +440,8 @@ None, default="auto"
             # semi_supervised.py: label propagation wins at 5-25 % labels).
             mask = self._unlabeled_mask(y)
             n_unlabeled = 0 if mask is None else int(np.sum(mask))
-            many = n_unlabeled > len(mask) - n_unlabeled if n_unlabeled else False
+            n_labeled = 0 if mask is None else len(mask) - n_unlabeled
+            many = _pretraining.unlabeled_outnumber(n_unlabeled, n_labeled)
             # {-1, 1} binary targets: -1 is the negative class, however many.
             if many and set(np.unique(np.asarray(y)[~mask]).tolist()) == {1}:
                 many = False

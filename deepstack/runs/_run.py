@@ -21,7 +21,7 @@ import pandas as pd
 from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline
 
-from deepstack import _io
+from deepstack import _io, _pretraining
 from deepstack._network import auto_batch_size
 from deepstack._version import __version__
 from deepstack.ensemble import bagging_for, is_bagging
@@ -734,7 +734,7 @@ def _resolve_auto_pretrain(table, n_labeled, display):
     when the unlabeled rows outnumber the labeled training rows; otherwise
     none, and the unlabeled rows are left out (with a note)."""
     n_unlabeled = sum(f.shape[0] for f in table.unlabeled)
-    if n_unlabeled > n_labeled:
+    if _pretraining.unlabeled_outnumber(n_unlabeled, n_labeled):
         note = (
             f"pretrain='auto': denoising pretraining on {n_unlabeled} unlabeled "
             f"and {n_labeled} labeled rows"
