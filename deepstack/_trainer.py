@@ -66,9 +66,12 @@ def supported(model, callbacks, verbose):
 
 def fused(model, X, callbacks, verbose):
     """Whether :func:`train` takes the fused epoch loop for these arguments."""
-    return not sp.issparse(densify_if_small(X)) and supported(
-        model, list(callbacks), verbose
-    )
+    return not _streamed(X) and supported(model, list(callbacks), verbose)
+
+
+def _streamed(X):
+    """Whether ``X`` is a scipy sparse matrix too large to densify at once."""
+    return sp.issparse(X) and X.shape[0] * X.shape[1] > _network.SPARSE_CHUNK_VALUES
 
 
 def densify_if_small(X):
@@ -80,7 +83,7 @@ def densify_if_small(X):
     then take the fused loop and the compile cache: densifying them once costs
     less than densifying every mini-batch of every epoch.
     """
-    if sp.issparse(X) and X.shape[0] * X.shape[1] <= _network.SPARSE_CHUNK_VALUES:
+    if sp.issparse(X) and not _streamed(X):
         return X.toarray()
     return X
 
