@@ -15,10 +15,13 @@ default="relu"
         Drop rate of the inputs during training. "auto": 0.1 with 64 features
         or more, else 0 (dropping one of a few informative columns discards
         real information). The value used is in ``input_dropout_``.
-    batch_norm : bool, default=True
+    batch_norm : bool or "auto", default="auto"
         Normalize each hidden pre-activation (Dense without bias -> batch
         normalization -> activation); prediction uses the population
-        statistics.
+        statistics. "auto": on for classifiers, off for regressors (on a few
+        hundred rows its batch statistics cost the regressor much of its R²;
+        ``benchmarks/results/estimator_defaults_regression_select.md``). The
+        value used is in ``batch_norm_``.
     l1 : float >= 0, default=0.0
         L1 penalty on every kernel (biases are not penalized).
     l2 : float >= 0 or "auto", default="auto"
@@ -239,6 +242,9 @@ COMMON_ATTRIBUTES = """\
         The drop rates and L2 weight decay of the network (``"auto"``
         resolved from the number of features and the task at ``fit``, or at
         the first ``partial_fit``).
+    batch_norm_ : bool
+        Whether the network has batch normalization (``"auto"`` resolved by
+        the task).
     learning_rate_ : float
         The initial learning rate of training (chosen by the search when
         ``learning_rate="auto"``).
