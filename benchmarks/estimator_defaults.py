@@ -254,6 +254,20 @@ def _regression_no_batch_norm_l2(n, d, task):
     return params
 
 
+def _regression_no_batch_norm_dropout05(n, d, task):
+    params = _regression_no_batch_norm_heavier(n, d, task)
+    if task == "regression":
+        params["dropout"] = 0.5
+    return params
+
+
+def _regression_no_batch_norm_l2_1e2(n, d, task):
+    params = _regression_no_batch_norm_heavier(n, d, task)
+    if task == "regression":
+        params["l2"] = 1e-2
+    return params
+
+
 CANDIDATES = {
     "old": _old,
     "old_batch_auto": _old_batch_auto,
@@ -266,6 +280,8 @@ CANDIDATES = {
     "regression_no_batch_norm": _regression_no_batch_norm,
     "regression_no_batch_norm_heavier": _regression_no_batch_norm_heavier,
     "regression_no_batch_norm_l2": _regression_no_batch_norm_l2,
+    "regression_no_batch_norm_dropout05": _regression_no_batch_norm_dropout05,
+    "regression_no_batch_norm_l2_1e2": _regression_no_batch_norm_l2_1e2,
 }
 
 
@@ -290,6 +306,10 @@ DESCRIPTIONS = {
     "dropout 0.3, l2 1e-3",
     "regression_no_batch_norm_l2": "`regression_no_batch_norm`, regressors "
     "dropout 0.1, l2 1e-3",
+    "regression_no_batch_norm_dropout05": "`regression_no_batch_norm`, "
+    "regressors dropout 0.5, l2 1e-3 (second round)",
+    "regression_no_batch_norm_l2_1e2": "`regression_no_batch_norm`, regressors "
+    "dropout 0.3, l2 1e-2 (second round)",
 }
 
 

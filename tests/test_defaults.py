@@ -16,8 +16,8 @@ from deepstack.tuning import Boolean, default_search_space
         (63, False, (0.3, 0.0, 1e-3)),
         (16, False, (0.3, 0.0, 1e-3)),
         (0, False, (0.3, 0.0, 1e-3)),
-        (10, True, (0.1, 0.0, 1e-4)),  # diabetes (re-chosen by 5-fold CV)
-        (1000, True, (0.1, 0.1, 1e-4)),
+        (10, True, (0.3, 0.0, 1e-3)),  # diabetes (re-chosen by 5-fold CV)
+        (1000, True, (0.3, 0.1, 1e-3)),
     ],
 )
 def test_rule_known_answers(n_features, regression, expected):
@@ -59,7 +59,7 @@ def test_rule_passes_numbers_through():
     }
     # One number, the others resolved.
     assert regularization(8, regression=True, l2=1e-2) == {
-        "dropout": 0.1,
+        "dropout": 0.3,
         "input_dropout": 0.0,
         "l2": 1e-2,
         "batch_norm": False,
@@ -114,13 +114,13 @@ def test_auto_is_the_default_and_resolves_at_fit():
     assert _rates(clf.model_) == [0.1, 0.3]
 
 
-def test_auto_regressor_is_lighter():
+def test_auto_regressor_has_no_batch_norm():
     X, _ = _data(100, 3)
     reg = DeepStackRegressor((8,), max_epochs=1, random_state=0)
     reg.fit(X, X[:, 0] + X[:, 1])
-    assert (reg.dropout_, reg.input_dropout_, reg.l2_) == (0.1, 0.0, 1e-4)
-    assert _rates(reg.model_) == [0.1]
-    assert _l2(reg.model_) == pytest.approx(1e-4)
+    assert (reg.dropout_, reg.input_dropout_, reg.l2_) == (0.3, 0.0, 1e-3)
+    assert _rates(reg.model_) == [0.3]
+    assert _l2(reg.model_) == pytest.approx(1e-3)
     # No batch normalization: the hidden Dense layer keeps its bias.
     assert reg.batch_norm_ is False and _n_batch_norm(reg.model_) == 0
     (hidden,) = [layer for layer in reg.model_.layers if layer.name == "hidden_1"]
@@ -142,7 +142,7 @@ def test_partial_fit_resolves_on_the_first_call():
     X, y = _data(100, 2)
     reg = DeepStackRegressor((8,), random_state=0)
     reg.partial_fit(X, X[:, 0])
-    assert (reg.dropout_, reg.input_dropout_, reg.l2_) == (0.1, 0.0, 1e-4)
+    assert (reg.dropout_, reg.input_dropout_, reg.l2_) == (0.3, 0.0, 1e-3)
     assert reg.batch_norm_ is False and _n_batch_norm(reg.model_) == 0
 
 
@@ -157,7 +157,9 @@ def test_search_space_is_centred_on_the_resolved_dropout():
     classifier = default_search_space(DeepStackClassifier())["dropout"]
     regressor = default_search_space(DeepStackRegressor())["dropout"]
     assert (classifier.low, classifier.high) == pytest.approx((0.1, 0.5))
-    assert (regressor.low, regressor.high) == pytest.approx((0.0, 0.3))
+    assert (regressor.low, regressor.high) == pytest.approx((0.1, 0.5))
+    given = default_search_space(DeepStackRegressor(dropout=0.1))["dropout"]
+    assert (given.low, given.high) == pytest.approx((0.0, 0.3))
 
 
 def test_search_first_trial_starts_from_the_resolved_dropout():
@@ -166,12 +168,12 @@ def test_search_first_trial_starts_from_the_resolved_dropout():
     X, y = _data(60, 2)
     search = DeepStackSearch(
         DeepStackRegressor((4,), max_epochs=1),
-        search_space={"dropout": [0.0, 0.1, 0.2]},
+        search_space={"dropout": [0.0, 0.1, 0.3]},
         tuner="grid",
         max_trials=1,
         random_state=0,
     ).fit(X, X[:, 0])
-    assert search.best_params_["dropout"] == 0.1
+    assert search.best_params_["dropout"] == 0.3
 
 
 @pytest.mark.parametrize(

@@ -9,8 +9,7 @@ default="relu"
     dropout : float in [0, 1) or "auto", default="auto"
         Drop rate of hidden units during training; prediction uses the
         expectation (inverted dropout, no rescaling at test time). "auto":
-        0.3 for classifiers, 0.1 for regressors. The value used is in
-        ``dropout_``.
+        0.3. The value used is in ``dropout_``.
     input_dropout : float in [0, 1) or "auto", default="auto"
         Drop rate of the inputs during training. "auto": 0.1 with 64 features
         or more, else 0 (dropping one of a few informative columns discards
@@ -26,12 +25,15 @@ default="relu"
         L1 penalty on every kernel (biases are not penalized).
     l2 : float >= 0 or "auto", default="auto"
         L2 weight decay on every kernel: ``l2 * sum(w ** 2)`` is added to the
-        loss. "auto": 1e-3 for classifiers, 1e-4 for regressors. The value
-        used is in ``l2_``. The "auto" rules were chosen on validation splits
-        of the training rows of nine public datasets, never on the test rows
-        that are reported (``benchmarks/estimator_defaults.py``, results in
-        ``benchmarks/results/estimator_defaults_selection.md``); on digits
-        (64 features) they give the former defaults, 0.3, 0.1 and 1e-3.
+        loss. "auto": 1e-3. The value used is in ``l2_``. The "auto" rules
+        were chosen on validation splits of the training rows of nine public
+        datasets, never on the test rows that are reported
+        (``benchmarks/estimator_defaults.py``, results in
+        ``benchmarks/results/estimator_defaults_selection.md``; the
+        regressors' by 5-fold cross-validation inside the training rows,
+        ``estimator_defaults_regression_select.md``); on digits (64 features)
+        they give the former defaults, 0.3, 0.1 and 1e-3 with batch
+        normalization.
     loss : str, default="auto"
         The training loss, which is also the validation loss that early
         stopping and learning-rate halving watch. Classifier: "log_loss"
