@@ -215,7 +215,7 @@ def default_search_space(estimator, *, wide=False):
 
     ``r`` and ``d`` are the estimator's ``learning_rate`` and ``dropout``;
     ``r`` is 1e-3 when ``learning_rate`` is ``"auto"``, ``d`` the value
-    ``dropout="auto"`` resolves to (0.3 for classifiers, 0.1 for regressors).
+    ``dropout="auto"`` resolves to (0.3).
     ``n_layers`` and ``units`` set ``hidden_layer_sizes = (units,) *
     n_layers``. ``pretrain_epochs`` is searched only for estimators with
     ``pretrain`` and ``pretrain_epochs`` parameters: a trial with 0 epochs
