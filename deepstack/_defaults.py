@@ -6,15 +6,10 @@ AUTO = "auto"
 # informative columns discards real information.
 MANY_FEATURES = 64
 
-# Classifiers train without batch normalization below this many rows: its
-# statistics over 32-row batches of a few hundred rows are noisy.
-FEW_ROWS = 500
-
 
 def regularization(
     n_features,
     *,
-    n_samples=None,
     regression=False,
     dropout=AUTO,
     input_dropout=AUTO,
@@ -25,8 +20,7 @@ def regularization(
 
     - ``input_dropout``: 0.1 with 64 features or more, 0 below;
     - ``dropout`` and ``l2``: 0.3 and 1e-3;
-    - ``batch_norm``: off for regressors; on for classifiers from 500
-      training rows (or when ``n_samples`` is unknown), off below.
+    - ``batch_norm``: on for classifiers, off for regressors.
 
     Chosen on validation splits of the training rows of nine public datasets,
     never on the test rows that are reported (``benchmarks/
@@ -43,20 +37,12 @@ def regularization(
     0.1, L2 1e-4) and 0.700 without batch normalization at 0.1 and 1e-4
     (``benchmarks/results/estimator_defaults_regression_select.md``). The
     main job's table defaults had also dropped batch normalization for
-    regressors. The same cross-validation, on wine and breast_cancer (the
-    suite's classification sets below 500 training rows), scored
-    classifiers without batch normalization higher there (mean accuracy
-    0.972 against 0.966;
-    ``benchmarks/results/estimator_defaults_small_classification_select.md``).
-    Numbers and booleans pass through unchanged.
+    regressors. Numbers and booleans pass through unchanged.
 
     Parameters
     ----------
     n_features : int
         Number of input features.
-    n_samples : int or None, default=None
-        Number of training rows; None (``partial_fit``, which sees one chunk
-        at a time) counts as many.
     regression : bool, default=False
         Whether the estimator is a regressor.
     dropout, input_dropout, l2 : float or "auto"
@@ -76,8 +62,6 @@ def regularization(
     {'dropout': 0.3, 'input_dropout': 0.1, 'l2': 0.001, 'batch_norm': True}
     >>> regularization(10, regression=True, l2=0.0)
     {'dropout': 0.3, 'input_dropout': 0.0, 'l2': 0.0, 'batch_norm': False}
-    >>> regularization(13, n_samples=124)["batch_norm"]
-    False
     """
     auto = {
         "dropout": 0.3,
@@ -89,8 +73,5 @@ def regularization(
         name: auto[name] if value == AUTO else float(value)
         for name, value in given.items()
     }
-    if batch_norm == AUTO:
-        few_rows = n_samples is not None and n_samples < FEW_ROWS
-        batch_norm = not (regression or few_rows)
-    resolved["batch_norm"] = bool(batch_norm)
+    resolved["batch_norm"] = not regression if batch_norm == AUTO else bool(batch_norm)
     return resolved

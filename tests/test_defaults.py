@@ -26,13 +26,12 @@ def test_rule_known_answers(n_features, regression, expected):
 
 
 @pytest.mark.parametrize("n_features", [0, 1, 10, 63, 64, 1000])
-@pytest.mark.parametrize("n_samples", [None, 500, 1257, 100_000])
-def test_rule_leaves_classifiers_from_500_rows_as_before(n_features, n_samples):
-    # From 500 training rows (digits, mnist1d, the larger tables) a classifier
-    # resolves to the values it had before (batch normalization on, as the
-    # former default batch_norm=True): those classification benchmarks are
-    # the same fits.
-    assert regularization(n_features, n_samples=n_samples) == {
+def test_rule_leaves_classifiers_as_before(n_features):
+    # The regression rule touches regressors only: a classifier resolves to
+    # the values it had before (batch normalization on, as the former
+    # default batch_norm=True), so the classification benchmarks are the
+    # same fits.
+    assert regularization(n_features) == {
         "dropout": 0.3,
         "input_dropout": 0.1 if n_features >= 64 else 0.0,
         "l2": 1e-3,
@@ -40,27 +39,12 @@ def test_rule_leaves_classifiers_from_500_rows_as_before(n_features, n_samples):
     }
 
 
-@pytest.mark.parametrize(
-    ("regression", "n_samples", "expected"),
-    [
-        (False, None, True),  # partial_fit: the size is unknown
-        (False, 500, True),
-        (False, 499, False),
-        (False, 124, False),  # wine
-        (False, 398, False),  # breast_cancer
-        (True, None, False),
-        (True, 309, False),  # diabetes
-        (True, 100_000, False),
-    ],
-)
-def test_rule_batch_norm_by_task_and_rows(regression, n_samples, expected):
-    resolved = regularization(10, n_samples=n_samples, regression=regression)
-    assert resolved["batch_norm"] is expected
-    # A bool passes through either way.
+@pytest.mark.parametrize(("regression", "expected"), [(False, True), (True, False)])
+def test_rule_batch_norm_by_task(regression, expected):
+    assert regularization(10, regression=regression)["batch_norm"] is expected
+    # A bool passes through for either task.
     for value in (True, False):
-        resolved = regularization(
-            10, n_samples=n_samples, regression=regression, batch_norm=value
-        )
+        resolved = regularization(10, regression=regression, batch_norm=value)
         assert resolved["batch_norm"] is value
 
 
@@ -117,20 +101,16 @@ def test_auto_is_the_default_and_resolves_at_fit():
     X, y = _data(100, 5)
     clf.fit(X, y)
     assert (clf.dropout_, clf.input_dropout_, clf.l2_) == (0.3, 0.0, 1e-3)
-    # Fewer than 500 rows: no batch normalization; the Dense layer keeps
-    # its bias.
-    assert clf.batch_norm_ is False and _n_batch_norm(clf.model_) == 0
-    assert clf.model_.get_layer("hidden_1").use_bias
+    assert clf.batch_norm_ is True and _n_batch_norm(clf.model_) == 1
     assert _rates(clf.model_) == [0.3]  # no input dropout layer
     assert _l2(clf.model_) == pytest.approx(1e-3)
     # The parameters stay "auto" (clone, grid search and get_params see them).
     assert clf.get_params()["dropout"] == "auto"
     assert clone(clf).get_params()["l2"] == "auto"
 
-    X, y = _data(500, 64)
+    X, y = _data(100, 64)
     clf.fit(X, y)
     assert (clf.dropout_, clf.input_dropout_, clf.l2_) == (0.3, 0.1, 1e-3)
-    assert clf.batch_norm_ is True and _n_batch_norm(clf.model_) == 1
     assert _rates(clf.model_) == [0.1, 0.3]
 
 
@@ -143,7 +123,8 @@ def test_auto_regressor_has_no_batch_norm():
     assert _l2(reg.model_) == pytest.approx(1e-3)
     # No batch normalization: the hidden Dense layer keeps its bias.
     assert reg.batch_norm_ is False and _n_batch_norm(reg.model_) == 0
-    assert reg.model_.get_layer("hidden_1").use_bias
+    (hidden,) = [layer for layer in reg.model_.layers if layer.name == "hidden_1"]
+    assert hidden.use_bias
     reg.set_params(batch_norm=True).fit(X, X[:, 0])
     assert reg.batch_norm_ is True and _n_batch_norm(reg.model_) == 1
 
@@ -200,8 +181,6 @@ def test_search_first_trial_starts_from_the_resolved_dropout():
     [(DeepStackRegressor, False), (DeepStackClassifier, True)],
 )
 def test_search_first_trial_starts_from_the_resolved_batch_norm(estimator, expected):
-    # The space is built before the data is seen: the classifier's "auto"
-    # enters as for 500 rows or more (on), even on these 60.
     X, y = _data(60, 2)
     search = DeepStackSearch(
         estimator((4,), max_epochs=1),

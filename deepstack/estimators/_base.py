@@ -540,7 +540,7 @@ class BaseDeepStack(BaseEstimator):
         given = X_val is not None
         run = Preparation(train, validation, X_unlabeled, seed, None, given)
         if build:
-            self._resolve_regularization(n_features, X.shape[0])
+            self._resolve_regularization(n_features)
             model = self._build_model(run.network_inputs, seed)
             run = Preparation(train, validation, X_unlabeled, seed, model, given)
         return run
@@ -739,12 +739,11 @@ class BaseDeepStack(BaseEstimator):
         self.pretraining_history_ = []
         self.learning_rate_ = None
 
-    def _resolve_regularization(self, n_features, n_samples=None):
+    def _resolve_regularization(self, n_features):
         """Set ``dropout_``, ``input_dropout_``, ``l2_`` and ``batch_norm_``
         ("auto" resolved by :func:`deepstack._defaults.regularization`)."""
         resolved = _defaults.regularization(
             n_features,
-            n_samples=n_samples,
             regression=is_regressor(self),
             dropout=self.dropout,
             input_dropout=self.input_dropout,

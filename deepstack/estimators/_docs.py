@@ -17,12 +17,10 @@ default="relu"
     batch_norm : bool or "auto", default="auto"
         Normalize each hidden pre-activation (Dense without bias -> batch
         normalization -> activation); prediction uses the population
-        statistics. "auto": off for regressors; for classifiers on from 500
-        training rows, off below (the statistics of 32-row batches of a few
-        hundred rows are noisy: they cost the regressor much of its R² on
-        diabetes; ``benchmarks/results/estimator_defaults_regression_select.md``,
-        ``estimator_defaults_small_classification_select.md``). The value
-        used is in ``batch_norm_``.
+        statistics. "auto": on for classifiers, off for regressors (on a few
+        hundred rows its batch statistics cost the regressor much of its R²;
+        ``benchmarks/results/estimator_defaults_regression_select.md``). The
+        value used is in ``batch_norm_``.
     l1 : float >= 0, default=0.0
         L1 penalty on every kernel (biases are not penalized).
     l2 : float >= 0 or "auto", default="auto"
@@ -247,8 +245,8 @@ COMMON_ATTRIBUTES = """\
         resolved from the number of features and the task at ``fit``, or at
         the first ``partial_fit``).
     batch_norm_ : bool
-        Whether the network has batch normalization (``"auto"`` resolved from
-        the task and the number of training rows).
+        Whether the network has batch normalization (``"auto"`` resolved by
+        the task).
     learning_rate_ : float
         The initial learning rate of training (chosen by the search when
         ``learning_rate="auto"``).

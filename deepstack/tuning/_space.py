@@ -278,9 +278,9 @@ _PSEUDO = (N_LAYERS, UNITS)
 
 def _resolve_auto(params, estimator):
     """``params`` with ``dropout``, ``l2`` and ``batch_norm`` ``"auto"`` as fit
-    resolves them, so that the default space is centred, and the first trial
-    starts, where the estimator would train. The space is built before the
-    data is seen: ``batch_norm`` as for 500 training rows or more."""
+    resolves them (they do not depend on the data's shape), so that the
+    default space is centred, and the first trial starts, where the estimator
+    would train."""
     names = ("dropout", "l2", "batch_norm")
     auto = [name for name in names if params.get(name) == "auto"]
     if not auto:
