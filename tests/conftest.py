@@ -48,6 +48,7 @@ def tiny(estimator_cls, **params):
         dropout=0.2,
         input_dropout=0.0,
         l2=0.0,
+        batch_norm=True,
     )
     defaults.update(params)
     return estimator_cls(**defaults)

@@ -461,9 +461,9 @@ def test_default_space_is_centred_on_the_estimator():
     resolved = ResolvedSpace(None, clf)
     params = resolved.params(resolved.hyperparameters().values)
     assert params.pop("pretrain") is None
-    # dropout="auto" enters as the value fit resolves it to (0.3 for a
-    # classifier).
-    own = {**clf.get_params(), "dropout": 0.3}
+    # dropout="auto" and batch_norm="auto" enter as the values fit resolves
+    # them to (0.3 and on for a classifier).
+    own = {**clf.get_params(), "dropout": 0.3, "batch_norm": True}
     assert params == {name: own[name] for name in params}
     assert set(params) == {
         "learning_rate",

@@ -152,7 +152,7 @@ class BaseDeepStack(BaseEstimator):
             Interval(Real, 0.0, 1.0, closed="left"),
             StrOptions({"auto"}),
         ],
-        "batch_norm": ["boolean"],
+        "batch_norm": ["boolean", StrOptions({"auto"})],
         "l1": [Interval(Real, 0.0, None, closed="left")],
         "l2": [Interval(Real, 0.0, None, closed="left"), StrOptions({"auto"})],
         "loss": [
@@ -220,7 +220,7 @@ class BaseDeepStack(BaseEstimator):
         *,
         dropout="auto",
         input_dropout="auto",
-        batch_norm=True,
+        batch_norm="auto",
         l1=0.0,
         l2="auto",
         loss="auto",
@@ -740,18 +740,20 @@ class BaseDeepStack(BaseEstimator):
         self.learning_rate_ = None
 
     def _resolve_regularization(self, n_features):
-        """Set ``dropout_``, ``input_dropout_`` and ``l2_`` ("auto" resolved
-        by :func:`deepstack._defaults.regularization`)."""
+        """Set ``dropout_``, ``input_dropout_``, ``l2_`` and ``batch_norm_``
+        ("auto" resolved by :func:`deepstack._defaults.regularization`)."""
         resolved = _defaults.regularization(
             n_features,
             regression=is_regressor(self),
             dropout=self.dropout,
             input_dropout=self.input_dropout,
             l2=self.l2,
+            batch_norm=self.batch_norm,
         )
         self.dropout_ = resolved["dropout"]
         self.input_dropout_ = resolved["input_dropout"]
         self.l2_ = resolved["l2"]
+        self.batch_norm_ = resolved["batch_norm"]
 
     def _build_model(self, X, seed):
         n_outputs, output_activation, _, _ = self._output_spec()
@@ -768,7 +770,7 @@ class BaseDeepStack(BaseEstimator):
             output_activation=output_activation,
             dropout=self.dropout_,
             input_dropout=self.input_dropout_,
-            batch_norm=self.batch_norm,
+            batch_norm=self.batch_norm_,
             l1=self.l1,
             l2=self.l2_,
             input_mean=mean,
@@ -1001,7 +1003,7 @@ class BaseDeepStack(BaseEstimator):
             )
         if (
             not partial
-            and self.batch_norm
+            and self.batch_norm_
             and self.batch_norm_statistics == "population"
         ):
             # Partial fits see one chunk at a time: its statistics would

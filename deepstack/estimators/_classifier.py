@@ -153,7 +153,7 @@ None, default="auto"
         *,
         dropout="auto",
         input_dropout="auto",
-        batch_norm=True,
+        batch_norm="auto",
         l1=0.0,
         l2="auto",
         loss="auto",

@@ -9,26 +9,31 @@ default="relu"
     dropout : float in [0, 1) or "auto", default="auto"
         Drop rate of hidden units during training; prediction uses the
         expectation (inverted dropout, no rescaling at test time). "auto":
-        0.3 for classifiers, 0.1 for regressors. The value used is in
-        ``dropout_``.
+        0.3. The value used is in ``dropout_``.
     input_dropout : float in [0, 1) or "auto", default="auto"
         Drop rate of the inputs during training. "auto": 0.1 with 64 features
         or more, else 0 (dropping one of a few informative columns discards
         real information). The value used is in ``input_dropout_``.
-    batch_norm : bool, default=True
+    batch_norm : bool or "auto", default="auto"
         Normalize each hidden pre-activation (Dense without bias -> batch
         normalization -> activation); prediction uses the population
-        statistics.
+        statistics. "auto": on for classifiers, off for regressors (on a few
+        hundred rows its batch statistics cost the regressor much of its R²;
+        ``benchmarks/results/estimator_defaults_regression_select.md``). The
+        value used is in ``batch_norm_``.
     l1 : float >= 0, default=0.0
         L1 penalty on every kernel (biases are not penalized).
     l2 : float >= 0 or "auto", default="auto"
         L2 weight decay on every kernel: ``l2 * sum(w ** 2)`` is added to the
-        loss. "auto": 1e-3 for classifiers, 1e-4 for regressors. The value
-        used is in ``l2_``. The "auto" rules were chosen on validation splits
-        of the training rows of nine public datasets, never on the test rows
-        that are reported (``benchmarks/estimator_defaults.py``, results in
-        ``benchmarks/results/estimator_defaults_selection.md``); on digits
-        (64 features) they give the former defaults, 0.3, 0.1 and 1e-3.
+        loss. "auto": 1e-3. The value used is in ``l2_``. The "auto" rules
+        were chosen on validation splits of the training rows of nine public
+        datasets, never on the test rows that are reported
+        (``benchmarks/estimator_defaults.py``, results in
+        ``benchmarks/results/estimator_defaults_selection.md``; the
+        regressors' by 5-fold cross-validation inside the training rows,
+        ``estimator_defaults_regression_select.md``); on digits (64 features)
+        they give the former defaults, 0.3, 0.1 and 1e-3 with batch
+        normalization.
     loss : str, default="auto"
         The training loss, which is also the validation loss that early
         stopping and learning-rate halving watch. Classifier: "log_loss"
@@ -239,6 +244,9 @@ COMMON_ATTRIBUTES = """\
         The drop rates and L2 weight decay of the network (``"auto"``
         resolved from the number of features and the task at ``fit``, or at
         the first ``partial_fit``).
+    batch_norm_ : bool
+        Whether the network has batch normalization (``"auto"`` resolved by
+        the task).
     learning_rate_ : float
         The initial learning rate of training (chosen by the search when
         ``learning_rate="auto"``).

@@ -88,7 +88,7 @@ class DeepStackRegressor(RegressorMixin, BaseDeepStack):
         *,
         dropout="auto",
         input_dropout="auto",
-        batch_norm=True,
+        batch_norm="auto",
         l1=0.0,
         l2="auto",
         loss="auto",

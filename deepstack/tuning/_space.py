@@ -215,7 +215,7 @@ def default_search_space(estimator, *, wide=False):
 
     ``r`` and ``d`` are the estimator's ``learning_rate`` and ``dropout``;
     ``r`` is 1e-3 when ``learning_rate`` is ``"auto"``, ``d`` the value
-    ``dropout="auto"`` resolves to (0.3 for classifiers, 0.1 for regressors).
+    ``dropout="auto"`` resolves to (0.3).
     ``n_layers`` and ``units`` set ``hidden_layer_sizes = (units,) *
     n_layers``. ``pretrain_epochs`` is searched only for estimators with
     ``pretrain`` and ``pretrain_epochs`` parameters: a trial with 0 epochs
@@ -277,10 +277,12 @@ _PSEUDO = (N_LAYERS, UNITS)
 
 
 def _resolve_auto(params, estimator):
-    """``params`` with ``dropout="auto"`` and ``l2="auto"`` as fit resolves
-    them (they do not depend on the data's shape), so that the default space
-    is centred, and the first trial starts, where the estimator would train."""
-    auto = [name for name in ("dropout", "l2") if params.get(name) == "auto"]
+    """``params`` with ``dropout``, ``l2`` and ``batch_norm`` ``"auto"`` as fit
+    resolves them (they do not depend on the data's shape), so that the
+    default space is centred, and the first trial starts, where the estimator
+    would train."""
+    names = ("dropout", "l2", "batch_norm")
+    auto = [name for name in names if params.get(name) == "auto"]
     if not auto:
         return params
     resolved = _defaults.regularization(1, regression=is_regressor(estimator))
