@@ -45,6 +45,10 @@ TINY = {
     + ["--methods", "LabelSpreading", "deepstack_auto_self_training"]
     + ["deepstack_label_propagation", "--propagation-neighbors", "5", "10"]
     + ["--thresholds", "0.9"],
+    "semi_supervised_regression": ["--datasets", "diabetes", "--fractions", "0.25"]
+    + ["--hidden", "8", "--max-epochs", "2", "--pretrain-epochs", "1"]
+    + ["--methods", "KNeighborsRegressor", "deepstack_labeled_only"]
+    + ["deepstack_label_propagation"],
     "search_mnist1d": [],
     "search_parallel": ["--trials", "2", "--max-epochs", "1"],
     "search_vs_default": ["--max-trials", "2", "--max-epochs", "2", "--cv", "2"],
@@ -242,6 +246,26 @@ def _semi_supervised(payload):
     assert all(900 <= n <= 942 for n in later)
 
 
+def _semi_supervised_regression(payload):
+    runs = payload["runs"]
+    assert [run["method"] for run in runs] == [
+        "KNeighborsRegressor",
+        "deepstack_labeled_only",
+        "deepstack_label_propagation",
+    ]
+    for run in runs:
+        assert run["n_labeled"] == 77  # 25 % of diabetes' 309 training rows
+        assert run["fit_seconds"] > 0
+    # Distance-weighted kNN on a quarter of the targets explains some
+    # variance (0.33 at seed 0); a 2-epoch network of 8 units need not.
+    assert runs[0]["test_r2"] > 0.1
+    # Every one of the 232 unlabeled rows gets a propagated target in each
+    # of the 3 rounds (the first graph on the inputs reaches them all).
+    first, *later = runs[2]["pseudo_labeled"]
+    assert first == 232 and len(later) == 2
+    assert runs[1]["pseudo_labeled"] is None
+
+
 def _search_memory(payload):
     assert payload["trials"] == 2
     (run,) = payload["runs"]
@@ -315,6 +339,7 @@ CHECKS = {
     "pretraining_scarce_labels": _pretraining_scarce_labels,
     "search_memory": _search_memory,
     "semi_supervised": _semi_supervised,
+    "semi_supervised_regression": _semi_supervised_regression,
     "search_mnist1d": _search_mnist1d,
     "search_parallel": _search_parallel,
     "search_vs_default": _search_vs_default,
