@@ -135,6 +135,7 @@ class DeepStackRegressor(RegressorMixin, BaseDeepStack):
         pretrain_batch_size=32,
         finetune="all",
         distribution=None,
+        reconstruction_weight=0.0,
         semi_supervised=None,
         self_training_rounds=3,
         propagation_neighbors=10,
@@ -191,6 +192,7 @@ class DeepStackRegressor(RegressorMixin, BaseDeepStack):
             pretrain_batch_size=pretrain_batch_size,
             finetune=finetune,
             distribution=distribution,
+            reconstruction_weight=reconstruction_weight,
         )
         self.semi_supervised = semi_supervised
         self.self_training_rounds = self_training_rounds
@@ -279,7 +281,10 @@ class DeepStackRegressor(RegressorMixin, BaseDeepStack):
             if redraw:
                 train, validation = self._split(*train, None, None, run.seed + round_)
             self._fit_network(
-                train, validation, epochs=self.max_epochs, seed=run.seed + round_ + 1
+                self._joint_rows(train, run.X_unlabeled[~reached]),
+                validation,
+                epochs=self.max_epochs,
+                seed=run.seed + round_ + 1,
             )
             features = _network.forward(_network.hidden_model(self.model_), X_all)
 

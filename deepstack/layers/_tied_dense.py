@@ -205,7 +205,9 @@ class TiedDense(keras.layers.Layer):
 
 
 def tie_layers(model):
-    """Tie every :class:`TiedDense` of ``model`` to the layer its config names.
+    """Tie every :class:`TiedDense` (and
+    :class:`~deepstack.layers.Reconstruction`) of ``model`` to the layers
+    its config names.
 
     A decoder deserialized from a config knows its encoder by name only;
     this finds the encoder with ``model.get_layer`` (in the innermost model
@@ -221,11 +223,16 @@ def tie_layers(model):
     model : keras.Model
         The same model.
     """
+    # Imported here: the reconstruction layer reuses this module's reference.
+    from deepstack.layers._reconstruction import Reconstruction
+
     for layer in model.layers:
         if isinstance(layer, keras.Model):
             tie_layers(layer)
         elif isinstance(layer, TiedDense) and not layer.is_tied:
             layer.tie(model.get_layer(layer.tied_name))
+        elif isinstance(layer, Reconstruction) and not layer.is_tied:
+            layer.tie(model)
     return model
 
 
