@@ -80,9 +80,10 @@ class Reconstruction(keras.layers.Layer):
 
     @property
     def is_tied(self):
+        """Whether the encoder layers themselves (not only names) are known."""
         return not any(isinstance(e, str) for e in self._encoders.target)
 
-    def tie(self, model):
+    def tie_encoders(self, model):
         """Find the encoders in ``model`` by name; returns ``self``."""
         self._encoders.target = [model.get_layer(n) for n in self.tied_names]
         return self

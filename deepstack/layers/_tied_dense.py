@@ -223,16 +223,14 @@ def tie_layers(model):
     model : keras.Model
         The same model.
     """
-    # Imported here: the reconstruction layer reuses this module's reference.
-    from deepstack.layers._reconstruction import Reconstruction
-
     for layer in model.layers:
         if isinstance(layer, keras.Model):
             tie_layers(layer)
         elif isinstance(layer, TiedDense) and not layer.is_tied:
             layer.tie(model.get_layer(layer.tied_name))
-        elif isinstance(layer, Reconstruction) and not layer.is_tied:
-            layer.tie(model)
+        elif hasattr(layer, "tie_encoders") and not layer.is_tied:
+            # A Reconstruction (which imports this module): tied by names.
+            layer.tie_encoders(model)
     return model
 
 
