@@ -231,10 +231,12 @@ class DeepStackRegressor(RegressorMixin, BaseDeepStack):
         )
         raise ValueError(
             f"y contains NaN in {int(np.sum(mask))} of {len(mask)} rows. NaN marks "
-            "a row without a target, which only pretraining and "
-            f"semi_supervised='label_propagation' use: {hint} to pretrain on "
+            "a row without a target, which only pretraining, "
+            "semi_supervised='label_propagation' and the joint loss use: "
+            f"{hint} to pretrain on "
             "those rows, set semi_supervised='label_propagation' to train on "
-            "their propagated targets, or drop them."
+            "their propagated targets, set reconstruction_weight > 0 to train "
+            "on their reconstruction (the joint loss), or drop them."
         )
 
     def _learns_from_unlabeled(self):
