@@ -286,3 +286,41 @@ def test_a_loaded_config_ties_the_decoder_by_name():
     untied = Reconstruction(["hidden_1"], [2])
     with pytest.raises(ValueError, match="tie_layers"):
         untied.decode(keras.ops.ones((1, 2)))
+
+
+class _Crash(Exception):
+    pass
+
+
+class _CrashAtEpoch1(keras.callbacks.Callback):
+    armed = False
+
+    def on_epoch_end(self, epoch, logs=None):
+        if _CrashAtEpoch1.armed and epoch == 1:
+            raise _Crash
+
+
+def test_checkpoint_resume_keeps_the_decoder(binary_data, tmp_path):
+    X, y = binary_data
+    y = y.copy()
+    y[60:] = -1
+    params = dict(
+        semi_supervised=None,
+        reconstruction_weight=0.5,
+        max_epochs=4,
+        early_stopping=False,
+        callbacks=[_CrashAtEpoch1()],
+    )
+    full = tiny(DeepStackClassifier, **params).fit(X, y)
+    folder = str(tmp_path / "run")
+    _CrashAtEpoch1.armed = True
+    try:
+        with pytest.raises(_Crash):
+            tiny(DeepStackClassifier, checkpoint=folder, **params).fit(X, y)
+    finally:
+        _CrashAtEpoch1.armed = False
+    resumed = tiny(DeepStackClassifier, checkpoint=folder, **params).fit(X, y)
+    # The decoder's biases were saved and restored with the other variables.
+    assert resumed.history_ == full.history_
+    for a, b in zip(resumed.model_.get_weights(), full.model_.get_weights()):
+        np.testing.assert_array_equal(a, b)
