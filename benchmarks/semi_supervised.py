@@ -33,6 +33,14 @@ Methods:
   anchors (``graph_weight`` only changes predictions: one fit per
   ``propagation_neighbors`` candidate scores every weight; ties go to the
   first, the estimator's default 0.5).
+* ``deepstack joint``: ``semi_supervised=None`` with the joint loss
+  (``reconstruction_weight``: the supervised loss of the labeled rows plus
+  that weight times the reconstruction loss of all rows, through a decoder
+  tied to the hidden layers), the weight chosen among
+  ``--reconstruction-weights`` by the same validation;
+* ``deepstack label_propagation+joint``: label propagation (as above) with
+  the joint loss in every round, the weight (and ``graph_weight``) chosen by
+  the same validation.
 
 Inputs are scaled to [0, 1] (by the training maximum) for every method.
 Test accuracy is on the full test split; mean and standard deviation over
@@ -71,6 +79,8 @@ METHODS = (
     "deepstack_self_training",
     "deepstack_auto_self_training",
     "deepstack_label_propagation",
+    "deepstack_joint",
+    "deepstack_label_propagation_joint",
 )
 
 
@@ -115,7 +125,7 @@ def fit(model, X, y_partial, labeled_only):
 
 def options(method, args):
     """Prediction-time settings chosen with the candidates (no refit)."""
-    if method == "deepstack_label_propagation":
+    if method in ("deepstack_label_propagation", "deepstack_label_propagation_joint"):
         return [{"graph_weight": w} for w in args.graph_weights]
     return [{}]
 
@@ -151,6 +161,22 @@ def candidates(method, args, seed):
                 semi_supervised="label_propagation", propagation_neighbors=k, **common
             )
             for k in args.propagation_neighbors
+        ]
+    if method == "deepstack_joint":
+        return [
+            DeepStackClassifier(semi_supervised=None, reconstruction_weight=w, **common)
+            for w in args.reconstruction_weights
+        ]
+    if method == "deepstack_label_propagation_joint":
+        return [
+            DeepStackClassifier(
+                semi_supervised="label_propagation",
+                propagation_neighbors=k,
+                reconstruction_weight=w,
+                **common,
+            )
+            for k in args.propagation_neighbors
+            for w in args.reconstruction_weights
         ]
     pretrain = "auto" if method == "deepstack_auto_self_training" else None
     return [
@@ -188,6 +214,9 @@ def main(argv):
     # Validation ties (a few dozen held-out rows) go to the first: the
     # estimator's default.
     p.add_argument("--graph-weights", type=float, nargs="+", default=[0.5, 0.0, 0.75])
+    p.add_argument(
+        "--reconstruction-weights", type=float, nargs="+", default=[0.1, 0.3, 1.0]
+    )
     p.add_argument("--noise-level", type=float, default=0.5)
     p.add_argument(
         "--pretrain-epochs", type=int, default=None, help="default 30 (5 with --quick)"
@@ -256,6 +285,7 @@ def main(argv):
         "thresholds": args.thresholds,
         "propagation_neighbors": args.propagation_neighbors,
         "graph_weights": args.graph_weights,
+        "reconstruction_weights": args.reconstruction_weights,
         "noise_level": args.noise_level,
         "pretrain_epochs": args.pretrain_epochs,
         "max_epochs": args.max_epochs,

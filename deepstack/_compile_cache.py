@@ -36,7 +36,7 @@ import threading
 import keras
 
 from deepstack import _network
-from deepstack.layers import Standardize
+from deepstack.layers import Reconstruction, Standardize, tie_layers
 
 MAXSIZE = 4
 
@@ -47,6 +47,7 @@ _CACHEABLE = (
     keras.layers.Activation,
     keras.layers.Dropout,
     Standardize,
+    Reconstruction,
 )
 
 _lock = threading.Lock()
@@ -225,7 +226,8 @@ def _put(key, entry):
 
 def _compiled_copy(model):
     """A new model of ``model``'s configuration, compiled as it is."""
-    worker = keras.Model.from_config(model.get_config())
+    # A joint loss's decoder knows its encoders by name in a config.
+    worker = tie_layers(keras.Model.from_config(model.get_config()))
     worker.compile_from_config(model.get_compile_config())
     _network.build_optimizer(worker)
     return worker

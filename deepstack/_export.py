@@ -58,7 +58,8 @@ def export(model, path, *, serve, n_features, metadata, format, overwrite=False)
         _write_onnx(os.path.join(path, ONNX_FILE), serve, n_features)
     else:
         archive = keras.export.ExportArchive()
-        archive.track(model)
+        for resource in _serving_resources(model):
+            archive.track(resource)
         archive.add_endpoint(
             name="serve",
             fn=serve,
@@ -71,6 +72,21 @@ def export(model, path, *, serve, n_features, metadata, format, overwrite=False)
         json.dump({"format": format, **metadata}, handle, indent=2)
         handle.write("\n")
     return path
+
+
+def _serving_resources(model):
+    """What the archive keeps of ``model``: the model itself, or, when it
+    holds the joint loss's decoder (training only: identity at inference),
+    each of its other layers, so that the decoder's weights stay out."""
+    from deepstack.layers import Reconstruction
+
+    if not any(isinstance(layer, Reconstruction) for layer in model.layers):
+        return [model]
+    return [
+        layer
+        for layer in model.layers
+        if layer.weights and not isinstance(layer, Reconstruction)
+    ]
 
 
 def _check_onnx_installed():

@@ -13,7 +13,7 @@ import keras
 import numpy as np
 import scipy.sparse as sp
 
-from deepstack.layers import Standardize
+from deepstack.layers import Reconstruction, Standardize
 
 HIDDEN = "hidden_{}"
 BATCH_NORM = "batch_norm_{}"
@@ -22,6 +22,7 @@ DROPOUT = "dropout_{}"
 OUTPUT = "output"
 LOGITS = "logits"
 STANDARDIZE = "standardize"
+RECONSTRUCTION = "reconstruction"
 
 OPTIMIZERS = ("sgd", "adagrad", "rmsprop", "adam")
 ACTIVATIONS = ("relu", "tanh", "sigmoid", "elu", "selu", "gelu", "linear")
@@ -160,6 +161,8 @@ def build_network(
     input_mean=None,
     input_variance=None,
     seed=None,
+    reconstruction_weight=0.0,
+    reconstruction_loss="squared_error",
     name="deepstack",
 ):
     """Return an uncompiled functional ``keras.Model``.
@@ -190,6 +193,14 @@ def build_network(
         Standardize inputs inside the model with these training statistics.
     seed : int or None
         Seeds every initializer and dropout layer.
+    reconstruction_weight : float
+        When positive, a :class:`~deepstack.layers.Reconstruction` layer
+        after the last hidden activation adds this times the loss of
+        reconstructing the (standardized) inputs from the last hidden layer,
+        through the transposed hidden kernels, to the training loss (the
+        joint loss); it is the identity at inference. Needs a hidden layer.
+    reconstruction_loss : {"squared_error", "cross_entropy"}
+        That reconstruction's loss.
     """
     seeds = np.random.RandomState(seed).randint(0, 2**31 - 1, size=3 * 64 + 2)
     seeds = iter(int(s) for s in seeds)
@@ -203,22 +214,37 @@ def build_network(
         standardize = Standardize(name=STANDARDIZE)
         x = standardize(x)
         standardize.set_statistics(input_mean, input_variance)
+    clean = x
     if input_dropout:
         x = keras.layers.Dropout(input_dropout, seed=next(seeds), name="input_dropout")(
             x
         )
+    encoders = []
     for i, units in enumerate(hidden_layer_sizes, start=1):
-        x = keras.layers.Dense(
+        dense = keras.layers.Dense(
             units,
             use_bias=not batch_norm,
             kernel_initializer=glorot_uniform(next(seeds)),
             bias_initializer="zeros",
             kernel_regularizer=regularizer,
             name=HIDDEN.format(i),
-        )(x)
+        )
+        encoders.append(dense)
+        x = dense(x)
         if batch_norm:
             x = keras.layers.BatchNormalization(name=BATCH_NORM.format(i))(x)
         x = keras.layers.Activation(activation, name=ACTIVATION.format(i))(x)
+        if reconstruction_weight and i == len(hidden_layer_sizes):
+            # Before dropout: the decoder reads the codes the head reads at
+            # inference, and reconstructs the inputs before input dropout.
+            x = Reconstruction(
+                encoders,
+                [n_features, *hidden_layer_sizes[:-1]],
+                weight=reconstruction_weight,
+                activation=activation,
+                loss=reconstruction_loss,
+                name=RECONSTRUCTION,
+            )([clean, x])
         if dropout:
             x = keras.layers.Dropout(dropout, seed=next(seeds), name=DROPOUT.format(i))(
                 x

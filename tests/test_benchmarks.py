@@ -43,7 +43,8 @@ TINY = {
     "semi_supervised": ["--datasets", "digits", "--fractions", "0.25", "--seeds", "1"]
     + ["--hidden", "8", "--max-epochs", "2", "--pretrain-epochs", "1"]
     + ["--methods", "LabelSpreading", "deepstack_auto_self_training"]
-    + ["deepstack_label_propagation", "--propagation-neighbors", "5", "10"]
+    + ["deepstack_label_propagation", "deepstack_label_propagation_joint"]
+    + ["--propagation-neighbors", "5", "10", "--reconstruction-weights", "0.1"]
     + ["--thresholds", "0.9"],
     "semi_supervised_regression": ["--datasets", "diabetes", "--fractions", "0.25"]
     + ["--hidden", "8", "--max-epochs", "2", "--pretrain-epochs", "1"]
@@ -224,6 +225,7 @@ def _semi_supervised(payload):
         "LabelSpreading",
         "deepstack_auto_self_training",
         "deepstack_label_propagation",
+        "deepstack_label_propagation_joint",
     ]
     for run in runs:
         assert run["n_labeled"] == 315  # 25 % of digits' 1257 training rows
@@ -244,6 +246,9 @@ def _semi_supervised(payload):
     first, *later = runs[2]["pseudo_labeled"]
     assert first == 942 and len(later) == 2
     assert all(900 <= n <= 942 for n in later)
+    # The same with the joint loss (one weight): 2 candidates x 3 graph weights.
+    assert len(runs[3]["validation_accuracies"]) == 6
+    assert "reconstruction_weight=0.1" in runs[3]["chosen"]
 
 
 def _semi_supervised_regression(payload):

@@ -39,6 +39,7 @@ from deepstack import (
     _network,
     _pretraining,
     _random,
+    _self_training,
     _trainer,
 )
 from deepstack._compat import HasMethods, Interval, StrOptions, check_sample_weight
@@ -78,6 +79,11 @@ def _check_structured_params(estimator):
             f"instances; got {callbacks!r}."
         )
     _check_pretrain_params(estimator)
+    if estimator.reconstruction_weight > 0 and not tuple(estimator.hidden_layer_sizes):
+        raise ValueError(
+            "reconstruction_weight needs at least one hidden layer to decode "
+            "from; hidden_layer_sizes is empty (set reconstruction_weight=0)."
+        )
 
 
 def _check_pretrain_params(estimator):
@@ -211,6 +217,7 @@ class BaseDeepStack(BaseEstimator):
             StrOptions({"auto"}),
             HasMethods(["scope", "get_data_layout"]),
         ],
+        "reconstruction_weight": [Interval(Real, 0.0, None, closed="left")],
     }
 
     def __init__(
@@ -267,6 +274,7 @@ class BaseDeepStack(BaseEstimator):
         pretrain_batch_size=32,
         finetune="all",
         distribution=None,
+        reconstruction_weight=0.0,
     ):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
@@ -319,6 +327,7 @@ class BaseDeepStack(BaseEstimator):
         self.pretrain_batch_size = pretrain_batch_size
         self.finetune = finetune
         self.distribution = distribution
+        self.reconstruction_weight = reconstruction_weight
 
     def _check_params(self):
         self._validate_params()
@@ -360,6 +369,40 @@ class BaseDeepStack(BaseEstimator):
         """Whether fine-tuning itself uses unlabeled rows (self-training)."""
         return False
 
+    def _keeps_unlabeled(self):
+        """Whether a step of ``fit`` uses the unlabeled rows (besides
+        pretraining): ``_learns_from_unlabeled`` or the joint loss."""
+        return self._learns_from_unlabeled() or self.reconstruction_weight > 0
+
+    def _joint_rows(self, train, X_unlabeled):
+        """``train`` plus the rows ``X_unlabeled`` for the joint loss alone.
+
+        With ``reconstruction_weight > 0`` the unlabeled rows join with a
+        placeholder target and weight 0 (the reconstruction, which the
+        network adds for every row, is all they contribute), and the labeled
+        rows' weights are multiplied by (all rows / labeled rows): Keras
+        divides a batch's weighted supervised loss by its number of rows, so
+        the supervised term stays the labeled rows' mean (in expectation over
+        the batches; exactly for one full batch). ``train`` as it is
+        otherwise.
+        """
+        if (
+            self.reconstruction_weight <= 0
+            or X_unlabeled is None
+            or X_unlabeled.shape[0] == 0
+        ):
+            return train
+        X, y, weights = train
+        n_labeled, n_unlabeled = X.shape[0], X_unlabeled.shape[0]
+        scale = (n_labeled + n_unlabeled) / n_labeled
+        base = np.ones(n_labeled) if weights is None else np.asarray(weights)
+        placeholder = np.zeros((n_unlabeled, *np.shape(y)[1:]), dtype=y.dtype)
+        return (
+            _self_training.stack_rows(X, X_unlabeled),
+            np.concatenate([y, placeholder]),
+            np.concatenate([base * scale, np.zeros(n_unlabeled)]).astype(np.float32),
+        )
+
     def _ignored_unlabeled(self, y, mask):
         """Called when ``y`` marks rows as unlabeled that no step will use."""
 
@@ -389,7 +432,7 @@ class BaseDeepStack(BaseEstimator):
             self._auto_pretrain = "denoising" if many and deep else None
         if not n_unlabeled:
             return None
-        if self._resolved_pretrain() is None and not self._learns_from_unlabeled():
+        if self._resolved_pretrain() is None and not self._keeps_unlabeled():
             self._ignored_unlabeled(y, mask)
             return None
         return mask
@@ -451,7 +494,7 @@ class BaseDeepStack(BaseEstimator):
                     self.model_, run.network_inputs, run.seed
                 )
             self._fit_network(
-                run.train,
+                self._joint_rows(run.train, run.X_unlabeled),
                 run.validation,
                 epochs=self.max_epochs,
                 seed=run.seed,
@@ -776,9 +819,18 @@ class BaseDeepStack(BaseEstimator):
             input_mean=mean,
             input_variance=variance,
             seed=seed,
+            reconstruction_weight=float(self.reconstruction_weight),
+            reconstruction_loss=self._reconstruction_loss(X),
         )
         self._compile(model)
         return model
+
+    def _reconstruction_loss(self, X):
+        """The joint loss's reconstruction loss for the inputs ``X``: the
+        rule of ``pretrain_loss="auto"`` on what the first layer reads."""
+        if self.reconstruction_weight <= 0 or self.standardize or sp.issparse(X):
+            return "squared_error"
+        return _pretraining.resolve_loss("auto", X)
 
     def _compile(self, model):
         """Compile ``model`` with the loss, metrics and a fresh optimizer."""

@@ -200,6 +200,7 @@ None, default="auto"
         pretrain_batch_size=32,
         finetune="all",
         distribution=None,
+        reconstruction_weight=0.0,
         class_weight=None,
         semi_supervised="auto",
         pseudo_label_threshold=0.9,
@@ -260,6 +261,7 @@ None, default="auto"
             pretrain_batch_size=pretrain_batch_size,
             finetune=finetune,
             distribution=distribution,
+            reconstruction_weight=reconstruction_weight,
         )
         self.class_weight = class_weight
         self.semi_supervised = semi_supervised
@@ -508,7 +510,7 @@ None, default="auto"
                 weights = np.concatenate([weights, np.ones(labels.shape[0])])
             remaining = remaining[~selected]
             self._fit_network(
-                (X_train, y_train, weights),
+                self._joint_rows((X_train, y_train, weights), remaining),
                 run.validation,
                 epochs=self.max_epochs,
                 seed=run.seed + round_ + 1,
@@ -585,7 +587,7 @@ None, default="auto"
             if redraw:
                 train, validation = self._split(*train, None, None, run.seed + round_)
             self._fit_network(
-                train,
+                self._joint_rows(train, run.X_unlabeled[~reached]),
                 validation,
                 epochs=self.max_epochs,
                 seed=run.seed + round_ + 1,

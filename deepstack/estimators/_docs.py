@@ -231,7 +231,22 @@ default="relu"
         one device (always one on TensorFlow). A distribution object with
         TensorFlow raises ``ValueError``. ``fit`` trains under the
         distribution; prediction and a saved or pickled estimator do not
-        need it (they run on one device)."""
+        need it (they run on one device).
+    reconstruction_weight : float >= 0, default=0.0
+        The joint loss: fine-tuning minimizes the supervised loss plus this
+        times the loss of reconstructing the network's (standardized) inputs
+        from its last hidden layer, through a decoder tied to the hidden
+        layers (the transposes of their kernels, biases of its own). The
+        reconstruction is computed on every training row, and rows without
+        a label (-1 for the classifier, NaN for the regressor) join the
+        training rows for it alone: they add nothing to the supervised
+        loss, which the labeled rows' weights scale to their mean (weights
+        times all rows over labeled rows). Squared error; the cross-entropy
+        of a sigmoid reconstruction for inputs in [0, 1] with
+        ``standardize=False`` (``pretrain_loss="auto"``'s rule). Validation
+        losses leave the reconstruction out, and prediction and ``export``
+        do not compute it. 0: no decoder, the network and its training as
+        without the parameter. Needs a hidden layer."""
 
 COMMON_ATTRIBUTES = """\
     model_ : keras.Model

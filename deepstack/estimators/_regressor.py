@@ -135,6 +135,7 @@ class DeepStackRegressor(RegressorMixin, BaseDeepStack):
         pretrain_batch_size=32,
         finetune="all",
         distribution=None,
+        reconstruction_weight=0.0,
         semi_supervised=None,
         self_training_rounds=3,
         propagation_neighbors=10,
@@ -191,6 +192,7 @@ class DeepStackRegressor(RegressorMixin, BaseDeepStack):
             pretrain_batch_size=pretrain_batch_size,
             finetune=finetune,
             distribution=distribution,
+            reconstruction_weight=reconstruction_weight,
         )
         self.semi_supervised = semi_supervised
         self.self_training_rounds = self_training_rounds
@@ -229,10 +231,12 @@ class DeepStackRegressor(RegressorMixin, BaseDeepStack):
         )
         raise ValueError(
             f"y contains NaN in {int(np.sum(mask))} of {len(mask)} rows. NaN marks "
-            "a row without a target, which only pretraining and "
-            f"semi_supervised='label_propagation' use: {hint} to pretrain on "
+            "a row without a target, which only pretraining, "
+            "semi_supervised='label_propagation' and the joint loss use: "
+            f"{hint} to pretrain on "
             "those rows, set semi_supervised='label_propagation' to train on "
-            "their propagated targets, or drop them."
+            "their propagated targets, set reconstruction_weight > 0 to train "
+            "on their reconstruction (the joint loss), or drop them."
         )
 
     def _learns_from_unlabeled(self):
@@ -279,7 +283,10 @@ class DeepStackRegressor(RegressorMixin, BaseDeepStack):
             if redraw:
                 train, validation = self._split(*train, None, None, run.seed + round_)
             self._fit_network(
-                train, validation, epochs=self.max_epochs, seed=run.seed + round_ + 1
+                self._joint_rows(train, run.X_unlabeled[~reached]),
+                validation,
+                epochs=self.max_epochs,
+                seed=run.seed + round_ + 1,
             )
             features = _network.forward(_network.hidden_model(self.model_), X_all)
 

@@ -205,7 +205,9 @@ class TiedDense(keras.layers.Layer):
 
 
 def tie_layers(model):
-    """Tie every :class:`TiedDense` of ``model`` to the layer its config names.
+    """Tie every :class:`TiedDense` (and
+    :class:`~deepstack.layers.Reconstruction`) of ``model`` to the layers
+    its config names.
 
     A decoder deserialized from a config knows its encoder by name only;
     this finds the encoder with ``model.get_layer`` (in the innermost model
@@ -226,6 +228,9 @@ def tie_layers(model):
             tie_layers(layer)
         elif isinstance(layer, TiedDense) and not layer.is_tied:
             layer.tie(model.get_layer(layer.tied_name))
+        elif hasattr(layer, "tie_encoders") and not layer.is_tied:
+            # A Reconstruction (which imports this module): tied by names.
+            layer.tie_encoders(model)
     return model
 
 
