@@ -49,7 +49,7 @@ TINY = {
     "semi_supervised_regression": ["--datasets", "diabetes", "--fractions", "0.25"]
     + ["--hidden", "8", "--max-epochs", "2", "--pretrain-epochs", "1"]
     + ["--methods", "KNeighborsRegressor", "deepstack_labeled_only"]
-    + ["deepstack_label_propagation"],
+    + ["deepstack_label_propagation", "deepstack_joint"],
     "search_mnist1d": [],
     "search_parallel": ["--trials", "2", "--max-epochs", "1"],
     "search_vs_default": ["--max-trials", "2", "--max-epochs", "2", "--cv", "2"],
@@ -257,6 +257,7 @@ def _semi_supervised_regression(payload):
         "KNeighborsRegressor",
         "deepstack_labeled_only",
         "deepstack_label_propagation",
+        "deepstack_joint",
     ]
     for run in runs:
         assert run["n_labeled"] == 77  # 25 % of diabetes' 309 training rows
@@ -269,6 +270,7 @@ def _semi_supervised_regression(payload):
     first, *later = runs[2]["pseudo_labeled"]
     assert first == 232 and len(later) == 2
     assert runs[1]["pseudo_labeled"] is None
+    assert payload["settings"]["reconstruction_weight"] == 0.1
 
 
 def _search_memory(payload):
