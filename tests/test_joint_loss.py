@@ -12,7 +12,9 @@ from sklearn.base import clone
 from deepstack import (
     DeepStackClassifier,
     DeepStackRegressor,
+    _defaults,
     _network,
+    _trainer,
     compile_cache,
     load,
     save,
@@ -212,8 +214,9 @@ def test_regressor_learns_from_nan_targets_with_the_joint_loss(regression_data):
     y = y.astype(np.float64).copy()
     y[30:] = np.nan
     with pytest.raises(ValueError, match="NaN"):
-        tiny(DeepStackRegressor).fit(X, y)
+        tiny(DeepStackRegressor, reconstruction_weight=0.0).fit(X, y)
     reg = tiny(DeepStackRegressor, reconstruction_weight=0.5).fit(X, y)
+    assert reg.reconstruction_weight_ == 0.5
     assert np.all(np.isfinite(reg.predict(X)))
 
 
@@ -221,7 +224,7 @@ def test_clone_get_params_and_bad_values(binary_data):
     clf = DeepStackClassifier(reconstruction_weight=0.3)
     assert clf.get_params()["reconstruction_weight"] == 0.3
     assert clone(clf).reconstruction_weight == 0.3
-    assert DeepStackRegressor().reconstruction_weight == 0.0
+    assert DeepStackRegressor().reconstruction_weight == "auto"
     X, y = binary_data
     with pytest.raises(ValueError, match="reconstruction_weight.*range"):
         DeepStackClassifier(reconstruction_weight=-0.1).fit(X, y)
@@ -324,3 +327,61 @@ def test_checkpoint_resume_keeps_the_decoder(binary_data, tmp_path):
     assert resumed.history_ == full.history_
     for a, b in zip(resumed.model_.get_weights(), full.model_.get_weights()):
         np.testing.assert_array_equal(a, b)
+
+
+def test_auto_weight_engages_for_a_regressor_with_mostly_nan_targets(
+    regression_data, monkeypatch
+):
+    X, y = regression_data
+    y = y.astype(np.float64).copy()
+    y[30:] = np.nan  # 30 labeled rows, the rest unlabeled
+    fitted = []
+    train = _trainer.train
+
+    def spy(model, data, *args, **kwargs):
+        fitted.append((model, data))
+        return train(model, data, *args, **kwargs)
+
+    monkeypatch.setattr(_trainer, "train", spy)
+    reg = tiny(DeepStackRegressor).fit(X, y)
+    assert reg.reconstruction_weight == "auto"
+    assert reg.reconstruction_weight_ == _defaults.JOINT_WEIGHT == 0.1
+    layer = reg.model_.get_layer(_network.RECONSTRUCTION)
+    assert layer.weight == 0.1
+    # Every row trains (the unlabeled ones for the reconstruction alone, at
+    # weight 0), the 3 validation rows aside.
+    ((_, (X_fit, _, weights)),) = fitted
+    n_val = 3
+    assert X_fit.shape[0] == len(y) - n_val
+    assert np.sum(weights == 0) == len(y) - 30
+    # Fewer unlabeled than labeled rows: "auto" stays 0 and they are an error.
+    y[:] = regression_data[1]
+    y[:5] = np.nan
+    with pytest.raises(ValueError, match="only when they outnumber"):
+        tiny(DeepStackRegressor).fit(X, y)
+    # Another step uses them (pretraining, target propagation): "auto" is 0.
+    y[30:] = np.nan
+    for params in ({"pretrain": "auto"}, {"semi_supervised": "label_propagation"}):
+        assert tiny(DeepStackRegressor, **params).fit(X, y).reconstruction_weight_ == 0
+    # Fully labeled rows, and the classifier: 0, no decoder.
+    reg = tiny(DeepStackRegressor).fit(X, regression_data[1])
+    assert reg.reconstruction_weight_ == 0.0
+    assert _network.RECONSTRUCTION not in [layer.name for layer in reg.model_.layers]
+
+
+def test_auto_weight_is_zero_for_the_classifier(classification_data):
+    X, y = classification_data
+    y = np.asarray(y).copy()
+    y[40:] = -1
+    # Label propagation (semi_supervised="auto") uses the unlabeled rows;
+    # the joint loss did not improve on it.
+    clf = tiny(DeepStackClassifier, self_training_rounds=1).fit(X, y)
+    assert clf.n_pseudo_labeled_ and clf.reconstruction_weight_ == 0.0
+    names = [layer.name for layer in clf.model_.layers]
+    assert _network.RECONSTRUCTION not in names
+    assert (
+        tiny(DeepStackClassifier)
+        .partial_fit(X[:40], y[:40], classes=np.unique(y[:40]))
+        .reconstruction_weight_
+        == 0.0
+    )

@@ -79,7 +79,8 @@ def _check_structured_params(estimator):
             f"instances; got {callbacks!r}."
         )
     _check_pretrain_params(estimator)
-    if estimator.reconstruction_weight > 0 and not tuple(estimator.hidden_layer_sizes):
+    weight = estimator.reconstruction_weight
+    if weight != "auto" and weight > 0 and not tuple(estimator.hidden_layer_sizes):
         raise ValueError(
             "reconstruction_weight needs at least one hidden layer to decode "
             "from; hidden_layer_sizes is empty (set reconstruction_weight=0)."
@@ -217,7 +218,10 @@ class BaseDeepStack(BaseEstimator):
             StrOptions({"auto"}),
             HasMethods(["scope", "get_data_layout"]),
         ],
-        "reconstruction_weight": [Interval(Real, 0.0, None, closed="left")],
+        "reconstruction_weight": [
+            Interval(Real, 0.0, None, closed="left"),
+            StrOptions({"auto"}),
+        ],
     }
 
     def __init__(
@@ -274,7 +278,7 @@ class BaseDeepStack(BaseEstimator):
         pretrain_batch_size=32,
         finetune="all",
         distribution=None,
-        reconstruction_weight=0.0,
+        reconstruction_weight="auto",
     ):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
@@ -372,7 +376,15 @@ class BaseDeepStack(BaseEstimator):
     def _keeps_unlabeled(self):
         """Whether a step of ``fit`` uses the unlabeled rows (besides
         pretraining): ``_learns_from_unlabeled`` or the joint loss."""
-        return self._learns_from_unlabeled() or self.reconstruction_weight > 0
+        return (
+            self._learns_from_unlabeled() or self._resolved_reconstruction_weight() > 0
+        )
+
+    def _resolved_reconstruction_weight(self):
+        """``reconstruction_weight`` with "auto" resolved by the last ``fit``."""
+        if self.reconstruction_weight != "auto":
+            return float(self.reconstruction_weight)
+        return getattr(self, "_auto_reconstruction_weight", 0.0)
 
     def _joint_rows(self, train, X_unlabeled):
         """``train`` plus the rows ``X_unlabeled`` for the joint loss alone.
@@ -387,7 +399,7 @@ class BaseDeepStack(BaseEstimator):
         otherwise.
         """
         if (
-            self.reconstruction_weight <= 0
+            self._resolved_reconstruction_weight() <= 0
             or X_unlabeled is None
             or X_unlabeled.shape[0] == 0
         ):
@@ -419,17 +431,28 @@ class BaseDeepStack(BaseEstimator):
         """The unlabeled rows to set aside (None: every row is a labeled row).
 
         Resolves ``pretrain="auto"`` (on ``reset``): denoising pretraining
-        when ``y`` marks more rows unlabeled than labeled. Rows marked
+        when ``y`` marks more rows unlabeled than labeled; then
+        ``reconstruction_weight="auto"`` (:func:`deepstack._defaults.
+        reconstruction_weight`). Rows marked
         unlabeled are set aside only when pretraining or self-training uses
         them; otherwise ``_ignored_unlabeled`` is told (the classifier warns).
         """
         mask = self._unlabeled_mask(y)
         n_unlabeled = 0 if mask is None else int(np.sum(mask))
+        n_labeled = 0 if mask is None else len(mask) - n_unlabeled
+        many = _pretraining.unlabeled_outnumber(n_unlabeled, n_labeled)
+        deep = len(tuple(self.hidden_layer_sizes)) > 0
         if reset and self.pretrain == "auto":
-            n_labeled = 0 if mask is None else len(mask) - n_unlabeled
-            many = _pretraining.unlabeled_outnumber(n_unlabeled, n_labeled)
-            deep = len(tuple(self.hidden_layer_sizes)) > 0
             self._auto_pretrain = "denoising" if many and deep else None
+        if reset:
+            unused = self._resolved_pretrain() is None and not (
+                self._learns_from_unlabeled()
+            )
+            self._auto_reconstruction_weight = _defaults.reconstruction_weight(
+                regression=is_regressor(self),
+                unlabeled_unused=bool(n_unlabeled) and unused and deep,
+                many_unlabeled=many,
+            )
         if not n_unlabeled:
             return None
         if self._resolved_pretrain() is None and not self._keeps_unlabeled():
@@ -609,6 +632,8 @@ class BaseDeepStack(BaseEstimator):
         with self._distribution_scope():
             if first:
                 self._reset_fit_state()
+                # partial_fit takes no unlabeled rows: no joint loss by "auto".
+                self._auto_reconstruction_weight = 0.0
                 self._resolve_regularization(X.shape[1])
                 self.model_ = self._build_model(X, seed)
             self._fit_network(
@@ -784,7 +809,8 @@ class BaseDeepStack(BaseEstimator):
 
     def _resolve_regularization(self, n_features):
         """Set ``dropout_``, ``input_dropout_``, ``l2_`` and ``batch_norm_``
-        ("auto" resolved by :func:`deepstack._defaults.regularization`)."""
+        ("auto" resolved by :func:`deepstack._defaults.regularization`), and
+        ``reconstruction_weight_`` (resolved with the unlabeled rows)."""
         resolved = _defaults.regularization(
             n_features,
             regression=is_regressor(self),
@@ -797,6 +823,7 @@ class BaseDeepStack(BaseEstimator):
         self.input_dropout_ = resolved["input_dropout"]
         self.l2_ = resolved["l2"]
         self.batch_norm_ = resolved["batch_norm"]
+        self.reconstruction_weight_ = self._resolved_reconstruction_weight()
 
     def _build_model(self, X, seed):
         n_outputs, output_activation, _, _ = self._output_spec()
@@ -819,7 +846,7 @@ class BaseDeepStack(BaseEstimator):
             input_mean=mean,
             input_variance=variance,
             seed=seed,
-            reconstruction_weight=float(self.reconstruction_weight),
+            reconstruction_weight=self.reconstruction_weight_,
             reconstruction_loss=self._reconstruction_loss(X),
         )
         self._compile(model)
@@ -828,7 +855,7 @@ class BaseDeepStack(BaseEstimator):
     def _reconstruction_loss(self, X):
         """The joint loss's reconstruction loss for the inputs ``X``: the
         rule of ``pretrain_loss="auto"`` on what the first layer reads."""
-        if self.reconstruction_weight <= 0 or self.standardize or sp.issparse(X):
+        if self.reconstruction_weight_ <= 0 or self.standardize or sp.issparse(X):
             return "squared_error"
         return _pretraining.resolve_loss("auto", X)
 

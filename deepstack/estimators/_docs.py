@@ -232,7 +232,7 @@ default="relu"
         TensorFlow raises ``ValueError``. ``fit`` trains under the
         distribution; prediction and a saved or pickled estimator do not
         need it (they run on one device).
-    reconstruction_weight : float >= 0, default=0.0
+    reconstruction_weight : float >= 0 or "auto", default="auto"
         The joint loss: fine-tuning minimizes the supervised loss plus this
         times the loss of reconstructing the network's (standardized) inputs
         from its last hidden layer, through a decoder tied to the hidden
@@ -246,7 +246,13 @@ default="relu"
         ``standardize=False`` (``pretrain_loss="auto"``'s rule). Validation
         losses leave the reconstruction out, and prediction and ``export``
         do not compute it. 0: no decoder, the network and its training as
-        without the parameter. Needs a hidden layer."""
+        without the parameter. Needs a hidden layer. "auto": 0.1 for the
+        regressor when its NaN-target rows outnumber the labeled rows and
+        neither ``pretrain`` nor ``semi_supervised`` uses them (measured: above
+        the labeled rows alone at every label budget, and above target
+        propagation and pretraining on average); 0 otherwise, and always 0
+        for the classifier (with its default label propagation it did not
+        gain). The value used is in ``reconstruction_weight_``."""
 
 COMMON_ATTRIBUTES = """\
     model_ : keras.Model
@@ -262,6 +268,9 @@ COMMON_ATTRIBUTES = """\
     batch_norm_ : bool
         Whether the network has batch normalization (``"auto"`` resolved by
         the task).
+    reconstruction_weight_ : float
+        The joint loss's weight (``"auto"`` resolved at ``fit``; 0: no joint
+        loss).
     learning_rate_ : float
         The initial learning rate of training (chosen by the search when
         ``learning_rate="auto"``).

@@ -23,8 +23,11 @@ class DeepStackRegressor(RegressorMixin, BaseDeepStack):
     original target units. Rows whose target is NaN (every output NaN) are
     unlabeled (semi-supervised regression): pretraining uses them (``pretrain``
     set; ``pretrain="auto"`` pretrains when they outnumber the labeled rows),
-    and so does ``semi_supervised="label_propagation"``; with neither, NaN
-    targets are a ``ValueError`` (they are never dropped silently).
+    and so do ``semi_supervised="label_propagation"`` and the joint loss
+    (``reconstruction_weight``, whose default "auto" engages when they
+    outnumber the labeled rows and nothing else uses them); when no step
+    uses them, NaN targets are a ``ValueError`` (they are never dropped
+    silently).
 
     Parameters
     ----------
@@ -135,7 +138,7 @@ class DeepStackRegressor(RegressorMixin, BaseDeepStack):
         pretrain_batch_size=32,
         finetune="all",
         distribution=None,
-        reconstruction_weight=0.0,
+        reconstruction_weight="auto",
         semi_supervised=None,
         self_training_rounds=3,
         propagation_neighbors=10,
@@ -236,7 +239,9 @@ class DeepStackRegressor(RegressorMixin, BaseDeepStack):
             f"{hint} to pretrain on "
             "those rows, set semi_supervised='label_propagation' to train on "
             "their propagated targets, set reconstruction_weight > 0 to train "
-            "on their reconstruction (the joint loss), or drop them."
+            "on their reconstruction (the joint loss; reconstruction_weight="
+            "'auto' does so only when they outnumber the labeled rows), or drop "
+            "them."
         )
 
     def _learns_from_unlabeled(self):
