@@ -86,6 +86,20 @@ def mean_std(values):
     return mean, std
 
 
+def label_budget_row(dataset, fraction, n_labeled, method, scores, seconds, score):
+    """A summary row of a few-labels benchmark: one method at one label
+    budget, ``score`` (the column's name) as mean ± std over the seeds."""
+    mean, std = mean_std(scores)
+    return {
+        "dataset": dataset,
+        "labels": f"{fraction:.0%} ({n_labeled})",
+        "method": method,
+        score: f"{mean:.4f} ± {std:.4f}",
+        "fit s": mean_std(seconds)[0],
+        "seeds": len(scores),
+    }
+
+
 def median(values):
     return float(statistics.median([float(v) for v in values]))
 

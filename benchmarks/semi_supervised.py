@@ -267,16 +267,16 @@ def main(argv):
                         }
                     )
                     print(dataset, fraction, method, seed, f"{acc:.4f}", f"{t:.1f}s")
-                mean, std = _common.mean_std(accuracies)
                 rows.append(
-                    {
-                        "dataset": dataset,
-                        "labels": f"{fraction:.0%} ({runs[-1]['n_labeled']})",
-                        "method": method,
-                        "test accuracy": f"{mean:.4f} ± {std:.4f}",
-                        "fit s": _common.mean_std(seconds)[0],
-                        "seeds": seeds,
-                    }
+                    _common.label_budget_row(
+                        dataset,
+                        fraction,
+                        runs[-1]["n_labeled"],
+                        method,
+                        accuracies,
+                        seconds,
+                        "test accuracy",
+                    )
                 )
     table = _common.markdown_table(list(rows[0]), rows, digits=1)
     settings = {

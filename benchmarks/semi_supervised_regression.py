@@ -202,16 +202,16 @@ def main(argv):
                         }
                     )
                     print(dataset, fraction, method, seed, f"{score:.4f}", f"{t:.1f}s")
-                mean, std = _common.mean_std(scores)
                 rows.append(
-                    {
-                        "dataset": dataset,
-                        "labels": f"{fraction:.0%} ({runs[-1]['n_labeled']})",
-                        "method": method,
-                        "test R²": f"{mean:.4f} ± {std:.4f}",
-                        "fit s": _common.mean_std(seconds)[0],
-                        "seeds": seeds,
-                    }
+                    _common.label_budget_row(
+                        dataset,
+                        fraction,
+                        runs[-1]["n_labeled"],
+                        method,
+                        scores,
+                        seconds,
+                        "test R²",
+                    )
                 )
     table = _common.markdown_table(list(rows[0]), rows, digits=1)
     settings = {
