@@ -206,19 +206,23 @@ def _input_by_rows(n, d, task):
     return {**OLD, "input_dropout": 0.1 if n / d < 200 else 0.0}
 
 
-def _light_regression(n, d, task):
-    # The main job's table defaults for regressors (benchmarks/table_defaults.py).
-    params = _by_rows_per_feature(n, d, task)
-    if task == "regression":
-        params.update(dropout=0.1, l2=1e-4)
-    return params
+def _for_task(base, task_name, **changes):
+    """The rule ``base`` with ``changes`` for the estimators of one task."""
+
+    def rule(n, d, task):
+        params = base(n, d, task)
+        if task == task_name:
+            params.update(changes)
+        return params
+
+    return rule
 
 
-def _input_by_rows_light_regression(n, d, task):
-    params = _input_by_rows(n, d, task)
-    if task == "regression":
-        params.update(dropout=0.1, l2=1e-4)
-    return params
+# The main job's table defaults for regressors (benchmarks/table_defaults.py).
+_light_regression = _for_task(_by_rows_per_feature, "regression", dropout=0.1, l2=1e-4)
+_input_by_rows_light_regression = _for_task(
+    _input_by_rows, "regression", dropout=0.1, l2=1e-4
+)
 
 
 def _by_features_and_task(n, d, task):
@@ -230,42 +234,24 @@ def _by_features_and_task(n, d, task):
     return params
 
 
-def _regression_no_batch_norm(n, d, task):
-    # After the issue's diabetes measurement: batch normalization's batch
-    # statistics are noisy on a few hundred rows and a real-valued target
-    # (the main job's table defaults already train regressors without it).
-    params = _by_features_and_task(n, d, task)
-    if task == "regression":
-        params["batch_norm"] = False
-    return params
-
-
-def _regression_no_batch_norm_heavier(n, d, task):
-    params = _regression_no_batch_norm(n, d, task)
-    if task == "regression":
-        params.update(dropout=0.3, l2=1e-3)
-    return params
-
-
-def _regression_no_batch_norm_l2(n, d, task):
-    params = _regression_no_batch_norm(n, d, task)
-    if task == "regression":
-        params["l2"] = 1e-3
-    return params
-
-
-def _regression_no_batch_norm_dropout05(n, d, task):
-    params = _regression_no_batch_norm_heavier(n, d, task)
-    if task == "regression":
-        params["dropout"] = 0.5
-    return params
-
-
-def _regression_no_batch_norm_l2_1e2(n, d, task):
-    params = _regression_no_batch_norm_heavier(n, d, task)
-    if task == "regression":
-        params["l2"] = 1e-2
-    return params
+# After the issue's diabetes measurement: batch normalization's batch
+# statistics are noisy on a few hundred rows and a real-valued target (the
+# main job's table defaults already train regressors without it).
+_regression_no_batch_norm = _for_task(
+    _by_features_and_task, "regression", batch_norm=False
+)
+_regression_no_batch_norm_heavier = _for_task(
+    _regression_no_batch_norm, "regression", dropout=0.3, l2=1e-3
+)
+_regression_no_batch_norm_l2 = _for_task(
+    _regression_no_batch_norm, "regression", l2=1e-3
+)
+_regression_no_batch_norm_dropout05 = _for_task(
+    _regression_no_batch_norm_heavier, "regression", dropout=0.5
+)
+_regression_no_batch_norm_l2_1e2 = _for_task(
+    _regression_no_batch_norm_heavier, "regression", l2=1e-2
+)
 
 
 # Classification "small" below this many training rows (wine, breast_cancer;
