@@ -178,7 +178,8 @@ def test_joint_fit_changes_the_encoder_and_keeps_predict_cheap(classification_da
         for m in (plain, joint)
     ]
     assert np.abs(kernel[0] - kernel[1]).max() > 1e-4
-    # The training loss carries the reconstruction, the validation loss not.
+    # The estimator built the decoder with its weight (that only training
+    # computes it is test_the_reconstruction_is_training_only).
     layer = joint.model_.get_layer(_network.RECONSTRUCTION)
     assert isinstance(layer, Reconstruction) and layer.weight == 1.0
     proba = joint.predict_proba(X)
