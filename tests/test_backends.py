@@ -1,10 +1,14 @@
 """The fused training loop on the JAX backend.
 
-Keras picks its backend once, at import, so the backend-neutral tests of the
-fused loop (tests/test_trainer.py), of the training-control callbacks and of
-the weight snapshots run again in a fresh interpreter with
-``KERAS_BACKEND=jax``; tests/test_trainer.py checks that the backend is the
-one named.
+Keras picks its backend once, at import, so the tests whose outcome depends on
+the backend run again in a fresh interpreter with ``KERAS_BACKEND=jax``:
+everything in tests/test_trainer.py (the fused loop itself; its first test
+checks that the backend is the one named), the weight snapshots, the
+callbacks that act on the compiled step from outside (best-weight restore,
+learning-rate halving, the divergence check, batch-norm statistics), and the
+compile cache's bit-identity and trace counts (JAX specializes each jitted
+epoch on shapes). The rest of those files is plain Python over the same seam
+(argument checks, cache bookkeeping, scikit-learn glue) and runs once, here.
 """
 
 import os
@@ -17,6 +21,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
+_CONTROL = "tests/test_training_control.py::test_"
+_CACHE = "tests/test_compile_cache.py::test_"
 
 # One interpreter per group, so that the workers of a parallel run share them.
 JAX_GROUPS = {
@@ -24,8 +30,17 @@ JAX_GROUPS = {
         "tests/test_trainer.py",
         "tests/test_callbacks.py::test_snapshots_survive_training_and_restore_exactly",
     ],
-    "training_control": ["tests/test_training_control.py"],
-    "compile_cache": ["tests/test_compile_cache.py"],
+    "training_control": [
+        _CONTROL + "early_stopping_stops_at_best_plus_patience_and_keeps_best_weights",
+        _CONTROL + "halving_stops_after_max_halvings",
+        _CONTROL + "huge_learning_rate_raises_with_remedy_and_keeps_finite_weights",
+        _CONTROL + "population_statistics_after_fit",
+    ],
+    "compile_cache": [
+        _CACHE + "cached_fit_is_bit_identical_to_an_uncached_one",
+        _CACHE + "one_trace_across_the_folds_of_a_cross_validation",
+        _CACHE + "warm_start_and_partial_fit_match_the_uncached_run",
+    ],
 }
 
 

@@ -7,10 +7,10 @@ from deepstack.ensemble import DeepStackBaggingClassifier, DeepStackBaggingRegre
 
 # Small and fast, but with the default regularization (dropout, input dropout,
 # weight decay, batch norm) so that the checks see the estimators as users do.
-_SMALL = dict(max_epochs=20, learning_rate=2e-2, batch_size=64, early_stopping=False)
+_SMALL = dict(max_epochs=10, learning_rate=3e-2, batch_size=64, early_stopping=False)
 # Each bagged member trains on half the rows and the members' outputs are
 # averaged: fewer, larger steps suffice.
-_MEMBER = dict(_SMALL, max_epochs=8, learning_rate=5e-2)
+_MEMBER = dict(_SMALL, max_epochs=4, learning_rate=8e-2)
 ESTIMATORS = [
     DeepStackClassifier((16,), random_state=0, **_SMALL),
     DeepStackRegressor((16,), random_state=0, **_SMALL),
