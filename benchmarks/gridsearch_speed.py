@@ -10,10 +10,11 @@ profiles a few deepstack fits with cProfile and splits their time into: input
 checks, building + compiling the network, tf.function tracing (graph
 building), compiled train / test steps, per-epoch validation, callbacks, the
 compile cache's bookkeeping, and prediction (``--methods deepstack_patience5
-deepstack_tol1e2`` add two variants that train fewer epochs: shorter patience,
-a larger ``tol``). Last, the first network shape's
-grid (4 candidates) runs again in two child processes, one per Keras backend
-(TensorFlow, JAX), with and without the cache: small fits on each backend.
+deepstack_tol1e2 deepstack_batch64`` add variants that train fewer epochs,
+shorter patience or a larger ``tol``, or take fewer steps, batch 64). Last,
+the first network shape's grid (4 candidates) runs again in two child
+processes, one per Keras backend (TensorFlow, JAX), with and without the
+cache: small fits on each backend.
 
 Run: ``.venv/bin/python benchmarks/gridsearch_speed.py [--quick]``
 """
@@ -92,15 +93,20 @@ METHODS = {
     # benchmarks/results/estimator_defaults_speed_select*.md): not defaults.
     "deepstack_patience5": "deepstack, n_iter_no_change=5, lr_patience=3",
     "deepstack_tol1e2": "deepstack, tol=1e-2",
+    "deepstack_batch64": "deepstack, batch_size=64",
     "deepstack_uncached": "deepstack, compile_cache off",
     "mlp": "sklearn MLP",
 }
+
+# Run only when named in --methods.
+EXTRA_ONLY = ("deepstack_patience5", "deepstack_tol1e2", "deepstack_batch64")
 
 # The deepstack variants' parameters (besides the default model's).
 EXTRA_PARAMS = {
     "deepstack_auto": {"batch_size": "auto"},
     "deepstack_patience5": {"n_iter_no_change": 5, "lr_patience": 3},
     "deepstack_tol1e2": {"tol": 1e-2},
+    "deepstack_batch64": {"batch_size": 64},
 }
 
 
