@@ -48,6 +48,10 @@ builds it) and ``HistGradientBoostingRegressor`` as a reference
     .venv/bin/python benchmarks/estimator_defaults.py --phase test \
         --datasets diabetes friedman1 --seeds 0 1 2 3 4 \
         --methods old new mlp keras hgb --name estimator_defaults_regression_test
+    .venv/bin/python benchmarks/estimator_defaults.py --phase select --cv 5 \
+        --datasets digits mnist1d_1k --seeds 0 1 2 --candidates \
+        by_features_and_task patience5 tol1e3 patience5_tol1e3 batch256_lr3e3 \
+        --name estimator_defaults_speed_select
 """
 
 import json
