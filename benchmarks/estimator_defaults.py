@@ -48,6 +48,10 @@ builds it) and ``HistGradientBoostingRegressor`` as a reference
     .venv/bin/python benchmarks/estimator_defaults.py --phase test \
         --datasets diabetes friedman1 --seeds 0 1 2 3 4 \
         --methods old new mlp keras hgb --name estimator_defaults_regression_test
+    .venv/bin/python benchmarks/estimator_defaults.py --phase select --cv 5 \
+        --datasets digits mnist1d_1k --seeds 0 1 2 --candidates \
+        by_features_and_task patience5 tol1e3 patience5_tol1e3 batch256_lr3e3 \
+        --name estimator_defaults_speed_select
 """
 
 import json
@@ -275,6 +279,28 @@ def _small_no_batch_norm_light(n, d, task):
     return params
 
 
+# Issue 12 item 3 (small fits' speed): larger batches for classifiers from
+# 500 training rows (fewer steps per epoch), optionally a larger learning rate.
+SPEED_ROWS = 500
+
+
+def _classifier_from(rows, **changes):
+    """``by_features_and_task`` with ``changes`` for classifiers from ``rows``."""
+
+    def rule(n, d, task):
+        params = _by_features_and_task(n, d, task)
+        if task == "classification" and n >= rows:
+            params.update(changes)
+        return params
+
+    return rule
+
+
+def _classifier_batch(batch_size, learning_rate=None):
+    lr = {} if learning_rate is None else {"learning_rate": learning_rate}
+    return _classifier_from(SPEED_ROWS, batch_size=batch_size, **lr)
+
+
 CANDIDATES = {
     "old": _old,
     "old_batch_auto": _old_batch_auto,
@@ -291,6 +317,21 @@ CANDIDATES = {
     "regression_no_batch_norm_l2_1e2": _regression_no_batch_norm_l2_1e2,
     "small_no_batch_norm": _small_no_batch_norm,
     "small_no_batch_norm_light": _small_no_batch_norm_light,
+    # Issue 12 item 3 (speed): one block, keep together.
+    "batch64": _classifier_batch(64),
+    "batch128": _classifier_batch(128),
+    "batch128_lr2e3": _classifier_batch(128, 2e-3),
+    "batch256_lr3e3": _classifier_batch(256, 3e-3),
+    "patience5": _classifier_from(SPEED_ROWS, n_iter_no_change=5, lr_patience=3),
+    "tol1e3": _classifier_from(SPEED_ROWS, tol=1e-3),
+    "patience5_tol1e3": _classifier_from(
+        SPEED_ROWS, n_iter_no_change=5, lr_patience=3, tol=1e-3
+    ),
+    "patience7": _classifier_from(SPEED_ROWS, n_iter_no_change=7, lr_patience=3),
+    "lr_patience3": _classifier_from(SPEED_ROWS, lr_patience=3),
+    "tol3e3": _classifier_from(SPEED_ROWS, tol=3e-3),
+    "tol1e2": _classifier_from(SPEED_ROWS, tol=1e-2),
+    "monitor_accuracy": _classifier_from(SPEED_ROWS, monitor="val_accuracy"),
 }
 
 
@@ -324,6 +365,26 @@ DESCRIPTIONS = {
     "training rows",
     "small_no_batch_norm_light": "`small_no_batch_norm`, and those classifiers "
     "dropout 0.1, l2 1e-4",
+    # Issue 12 item 3 (speed): one block, keep together.
+    "batch64": "`by_features_and_task`, classifiers batch_size 64 from 500 "
+    "training rows",
+    "batch128": "`by_features_and_task`, classifiers batch_size 128 from 500 "
+    "training rows",
+    "batch128_lr2e3": "`batch128` with learning_rate 2e-3",
+    "batch256_lr3e3": "`by_features_and_task`, classifiers batch_size 256 and "
+    "learning_rate 3e-3 from 500 training rows",
+    "patience5": "`by_features_and_task`, classifiers n_iter_no_change 5 and "
+    "lr_patience 3 from 500 training rows",
+    "tol1e3": "`by_features_and_task`, classifiers tol 1e-3 from 500 training rows",
+    "patience5_tol1e3": "`patience5` with tol 1e-3",
+    "patience7": "`by_features_and_task`, classifiers n_iter_no_change 7 and "
+    "lr_patience 3 from 500 training rows",
+    "lr_patience3": "`by_features_and_task`, classifiers lr_patience 3 from 500 "
+    "training rows",
+    "tol3e3": "`by_features_and_task`, classifiers tol 3e-3 from 500 training rows",
+    "tol1e2": "`by_features_and_task`, classifiers tol 1e-2 from 500 training rows",
+    "monitor_accuracy": "`by_features_and_task`, classifiers monitor "
+    "'val_accuracy' from 500 training rows",
 }
 
 

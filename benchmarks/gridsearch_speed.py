@@ -9,9 +9,12 @@ rates x 2 regularization strengths), one after the other in one process, then
 profiles a few deepstack fits with cProfile and splits their time into: input
 checks, building + compiling the network, tf.function tracing (graph
 building), compiled train / test steps, per-epoch validation, callbacks, the
-compile cache's bookkeeping, and prediction. Last, the first network shape's
-grid (4 candidates) runs again in two child processes, one per Keras backend
-(TensorFlow, JAX), with and without the cache: small fits on each backend.
+compile cache's bookkeeping, and prediction (``--methods deepstack_patience5
+deepstack_tol1e2 deepstack_batch64`` add variants that train fewer epochs,
+shorter patience or a larger ``tol``, or take fewer steps, batch 64). Last,
+the first network shape's grid (4 candidates) runs again in two child
+processes, one per Keras backend (TensorFlow, JAX), with and without the
+cache: small fits on each backend.
 
 Run: ``.venv/bin/python benchmarks/gridsearch_speed.py [--quick]``
 """
@@ -86,8 +89,24 @@ def search(model, grid, X, y):
 METHODS = {
     "deepstack": "deepstack",
     "deepstack_auto": "deepstack, batch_size=auto",
+    # Fewer epochs, at a cost in cross-validated accuracy (issue 12, item 3;
+    # benchmarks/results/estimator_defaults_speed_select*.md): not defaults.
+    "deepstack_patience5": "deepstack, n_iter_no_change=5, lr_patience=3",
+    "deepstack_tol1e2": "deepstack, tol=1e-2",
+    "deepstack_batch64": "deepstack, batch_size=64",
     "deepstack_uncached": "deepstack, compile_cache off",
     "mlp": "sklearn MLP",
+}
+
+# Run only when named in --methods.
+EXTRA_ONLY = ("deepstack_patience5", "deepstack_tol1e2", "deepstack_batch64")
+
+# The deepstack variants' parameters (besides the default model's).
+EXTRA_PARAMS = {
+    "deepstack_auto": {"batch_size": "auto"},
+    "deepstack_patience5": {"n_iter_no_change": 5, "lr_patience": 3},
+    "deepstack_tol1e2": {"tol": 1e-2},
+    "deepstack_batch64": {"batch_size": 64},
 }
 
 
@@ -265,7 +284,14 @@ def main(argv=None):
     p.add_argument("--n-samples", type=int, default=None, help="subsample digits")
     p.add_argument("--profile-fits", type=int, default=None)
     p.add_argument("--no-profile", action="store_true")
-    p.add_argument("--methods", nargs="+", choices=list(METHODS), default=list(METHODS))
+    p.add_argument(
+        "--methods",
+        nargs="+",
+        choices=list(METHODS),
+        default=[
+            m for m in METHODS if m not in ("deepstack_patience5", "deepstack_tol1e2")
+        ],
+    )
     p.add_argument(
         "--no-backends",
         action="store_true",
@@ -295,8 +321,8 @@ def main(argv=None):
     for method in args.methods:
         if method == "mlp":
             model, grid = mlp_model(cfg["max_epochs"]), mlp_grid
-        elif method == "deepstack_auto":
-            model = deepstack_model(cfg["max_epochs"], batch_size="auto")
+        elif method in EXTRA_PARAMS:
+            model = deepstack_model(cfg["max_epochs"], **EXTRA_PARAMS[method])
             grid = deepstack_grid
         else:
             model, grid = deepstack_model(cfg["max_epochs"]), deepstack_grid
