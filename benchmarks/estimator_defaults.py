@@ -332,6 +332,7 @@ CANDIDATES = {
     "tol3e3": _classifier_from(SPEED_ROWS, tol=3e-3),
     "tol1e2": _classifier_from(SPEED_ROWS, tol=1e-2),
     "monitor_accuracy": _classifier_from(SPEED_ROWS, monitor="val_accuracy"),
+    "monitor_log_loss": _classifier_from(SPEED_ROWS, scoring="neg_log_loss"),
 }
 
 
@@ -385,6 +386,9 @@ DESCRIPTIONS = {
     "tol1e2": "`by_features_and_task`, classifiers tol 1e-2 from 500 training rows",
     "monitor_accuracy": "`by_features_and_task`, classifiers monitor "
     "'val_accuracy' from 500 training rows",
+    "monitor_log_loss": "`by_features_and_task`, classifiers stop and halve on "
+    "the validation log loss without the weight penalty (scoring='neg_log_loss') "
+    "from 500 training rows",
 }
 
 
