@@ -70,6 +70,7 @@ CLASSIFICATION = (
     "mnist1d",
     "classes26",
     "onehot",
+    "iris",
 )
 REGRESSION = ("diabetes", "friedman1")
 DATASETS = CLASSIFICATION + REGRESSION
@@ -80,6 +81,7 @@ OLD = {
     "l2": 1e-3,
     "batch_size": 32,
     "batch_norm": True,
+    "refit_on_all": False,
 }
 METHODS = ("new", "old", "mlp", "keras", "hgb")
 # Anchors measured on the regression sets only.
@@ -275,6 +277,66 @@ def _small_no_batch_norm_light(n, d, task):
     return params
 
 
+# Small classification tables, second round (issue 16, "never lose to
+# MLPClassifier" on wine): the same FEW_ROWS gate, set before any score.
+def _small(**changes):
+    """``_regression_no_batch_norm_heavier`` (the rule before this round)
+    with ``changes`` for classifiers below ``FEW_ROWS`` training rows;
+    ``refit_on_all`` False unless ``changes`` set it (its "auto" refits
+    small classification sets)."""
+
+    def rule(n, d, task):
+        params = {**_regression_no_batch_norm_heavier(n, d, task)}
+        params["refit_on_all"] = False
+        if task == "classification" and n < FEW_ROWS:
+            params.update(changes)
+        return params
+
+    return rule
+
+
+# The rule before this round, spelled out now that refit_on_all="auto" exists.
+_small_before = _small()
+
+
+# A fifth of a few hundred rows to stop on, and more patience for its noise.
+_small_patient = _small(validation_fraction=0.2, n_iter_no_change=20)
+_small_no_batch_norm_patient = _small(
+    batch_norm=False, validation_fraction=0.2, n_iter_no_change=20
+)
+# Fewer, less noisy steps, closer to MLPClassifier's batch of min(200, n).
+_small_no_batch_norm_batch128 = _small(batch_norm=False, batch_size=128)
+# Early stopping picks the epoch count, then a refit on all training rows.
+_small_refit = _small(refit_on_all=True)
+_small_no_batch_norm_refit = _small(batch_norm=False, refit_on_all=True)
+_small_patient_refit = _small(
+    validation_fraction=0.2, n_iter_no_change=20, refit_on_all=True
+)
+
+SMALL_CANDIDATES = {
+    "small_before": _small_before,
+    "small_patient": _small_patient,
+    "small_no_batch_norm_patient": _small_no_batch_norm_patient,
+    "small_no_batch_norm_batch128": _small_no_batch_norm_batch128,
+    "small_refit": _small_refit,
+    "small_no_batch_norm_refit": _small_no_batch_norm_refit,
+    "small_patient_refit": _small_patient_refit,
+}
+SMALL_DESCRIPTIONS = {
+    "small_before": "the rule before this round (`regression_no_batch_norm_heavier`),"
+    " refit_on_all False",
+    "small_patient": "`small_before`, and classifiers below 500 training rows "
+    "validation_fraction 0.2, n_iter_no_change 20 (second small round)",
+    "small_no_batch_norm_patient": "`small_patient` without batch normalization",
+    "small_no_batch_norm_batch128": "`small_before`, and classifiers below 500 "
+    "training rows without batch normalization, batch_size 128",
+    "small_refit": "`small_before`, and classifiers below 500 training rows "
+    "refit_on_all True (early stopping's epoch count, then a refit on all rows)",
+    "small_no_batch_norm_refit": "`small_refit` without batch normalization",
+    "small_patient_refit": "`small_patient` with refit_on_all True",
+}
+
+
 CANDIDATES = {
     "old": _old,
     "old_batch_auto": _old_batch_auto,
@@ -291,6 +353,7 @@ CANDIDATES = {
     "regression_no_batch_norm_l2_1e2": _regression_no_batch_norm_l2_1e2,
     "small_no_batch_norm": _small_no_batch_norm,
     "small_no_batch_norm_light": _small_no_batch_norm_light,
+    **SMALL_CANDIDATES,
 }
 
 
@@ -324,6 +387,7 @@ DESCRIPTIONS = {
     "training rows",
     "small_no_batch_norm_light": "`small_no_batch_norm`, and those classifiers "
     "dropout 0.1, l2 1e-4",
+    **SMALL_DESCRIPTIONS,
 }
 
 
@@ -414,6 +478,7 @@ def _fit_score(model, X_train, y_train, X_eval, y_eval):
                 "l2": final.l2_,
                 "batch_size": final.batch_size,
                 "batch_norm": final.batch_norm_,
+                "refit_on_all": getattr(final, "refit_on_all_", False),
             },
             X_train.shape[0],
         )

@@ -134,3 +134,52 @@ def reconstruction_weight(
         return float(value)
     engaged = regression and unlabeled_unused and many_unlabeled
     return JOINT_WEIGHT if engaged else 0.0
+
+
+# Training rows below which a classifier's "auto" refits on all of them: a
+# 10% validation split of fewer rows holds a few dozen rows at most, too few
+# to spare and too few to stop on reliably (wine: 13 of 124). Set before
+# any score was seen, the gate of the earlier small-data candidates.
+FEW_ROWS = 500
+
+
+def refit_on_all(value=AUTO, *, regression=False, n_rows=0, internal_split=True):
+    """Resolve an ``"auto"`` ``refit_on_all``.
+
+    True for a classifier with fewer than 500 training rows whose early
+    stopping watches the internal validation split (no ``X_val``); False
+    otherwise, and always False for regressors, whose defaults were chosen
+    without it. Chosen by 5-fold cross-validation inside the training rows
+    of wine, breast_cancer and iris (``benchmarks/estimator_defaults.py``,
+    ``benchmarks/results/estimator_defaults_small_round2_select.md``).
+    Booleans pass through unchanged.
+
+    Parameters
+    ----------
+    value : bool or "auto"
+        The estimator's parameter.
+    regression : bool, default=False
+        Whether the estimator is a regressor.
+    n_rows : int, default=0
+        Training rows (the validation split included).
+    internal_split : bool, default=True
+        Whether early stopping watches a split drawn from those rows.
+
+    Returns
+    -------
+    refit : bool
+
+    Examples
+    --------
+    >>> refit_on_all(n_rows=124)
+    True
+    >>> refit_on_all(n_rows=1257)
+    False
+    >>> refit_on_all(n_rows=124, regression=True)
+    False
+    >>> refit_on_all(False, n_rows=124)
+    False
+    """
+    if value != AUTO:
+        return bool(value)
+    return not regression and internal_split and n_rows < FEW_ROWS
