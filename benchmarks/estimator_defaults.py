@@ -312,6 +312,11 @@ _small_no_batch_norm_refit = _small(batch_norm=False, refit_on_all=True)
 _small_patient_refit = _small(
     validation_fraction=0.2, n_iter_no_change=20, refit_on_all=True
 )
+# Third round: many folds of wine ran all 200 epochs, the validation loss
+# still falling; a larger step, and the MLP's own regularization.
+_small_lr3e3 = _small(learning_rate=3e-3)
+_small_no_batch_norm_lr3e3 = _small(batch_norm=False, learning_rate=3e-3)
+_small_mlp_like = _small(batch_norm=False, dropout=0.0, l2=1e-4)
 
 SMALL_CANDIDATES = {
     "small_before": _small_before,
@@ -321,6 +326,9 @@ SMALL_CANDIDATES = {
     "small_refit": _small_refit,
     "small_no_batch_norm_refit": _small_no_batch_norm_refit,
     "small_patient_refit": _small_patient_refit,
+    "small_lr3e3": _small_lr3e3,
+    "small_no_batch_norm_lr3e3": _small_no_batch_norm_lr3e3,
+    "small_mlp_like": _small_mlp_like,
 }
 SMALL_DESCRIPTIONS = {
     "small_before": "the rule before this round (`regression_no_batch_norm_heavier`),"
@@ -334,6 +342,13 @@ SMALL_DESCRIPTIONS = {
     "refit_on_all True (early stopping's epoch count, then a refit on all rows)",
     "small_no_batch_norm_refit": "`small_refit` without batch normalization",
     "small_patient_refit": "`small_patient` with refit_on_all True",
+    "small_lr3e3": "`small_before`, and classifiers below 500 training rows "
+    "learning_rate 3e-3 (third round)",
+    "small_no_batch_norm_lr3e3": "`small_lr3e3` without batch normalization",
+    "small_mlp_like": "`small_before`, and classifiers below 500 training rows "
+    "without batch normalization, dropout 0, l2 1e-4 (MLPClassifier's alpha)",
+    "mlp": "MLPClassifier / MLPRegressor((256, 256)) on the same folds, "
+    "scikit-learn's other defaults (a reference, not a candidate; --with-mlp)",
 }
 
 
@@ -547,7 +562,32 @@ def _run_select_cv(args, log):
                     done[key] = record
                 records.append(record)
                 log(record)
+            if args.with_mlp:
+                record = _mlp_cv(X_train, y_train, task, seed, folds, args.max_epochs)
+                records.append({"dataset": name, **record})
+                log(records[-1])
     return records
+
+
+def _mlp_cv(X, y, task, seed, folds, max_epochs):
+    """``--with-mlp``: the MLP anchor scored on the same folds (a reference)."""
+    scores, seconds = [], []
+    for fit, val in folds:
+        value, fit_s, _, _ = _fit_score(
+            _mlp(task, seed, max_epochs), X[fit], y[fit], X[val], y[val]
+        )
+        scores.append(value)
+        seconds.append(fit_s)
+    return {
+        "seed": seed,
+        "candidate": "mlp",
+        "params": None,
+        "inner_val": float(np.mean(scores)),
+        "fold_scores": scores,
+        "fit_s": float(np.mean(seconds)),
+        "epochs": None,
+        "reused": False,
+    }
 
 
 def _run_select(args, log):
@@ -756,6 +796,12 @@ def main(argv=None):
         help="select phase: score each candidate by K-fold CV inside the "
         "training rows instead of one 75/25 inner split",
     )
+    parser.add_argument(
+        "--with-mlp",
+        action="store_true",
+        help="select phase with --cv: also score MLPClassifier / "
+        "MLPRegressor((256, 256)) on the same folds, as a reference",
+    )
     parser.add_argument("--name", default=None)
     parser.add_argument(
         "--render",
@@ -765,6 +811,8 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.cv is not None and (args.phase != "select" or args.reuse or args.cv < 2):
         parser.error("--cv K (K >= 2) is for --phase select, without --reuse")
+    if args.with_mlp and args.cv is None:
+        parser.error("--with-mlp needs --cv K")
     if args.render is not None:
         return _render(args.render, args.out)
     _common.quiet_warnings()
@@ -787,6 +835,8 @@ def main(argv=None):
     def save(records):
         column = "candidate" if args.phase == "select" else "method"
         names = args.candidates if args.phase == "select" else args.methods
+        if args.with_mlp:
+            names = [*names, "mlp"]
         value = "inner_val" if args.phase == "select" else "test"
         markdown = (
             _describe(args.phase, args.seeds, names, args.cv)

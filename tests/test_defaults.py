@@ -8,7 +8,7 @@ from keras import ops
 from sklearn.base import clone
 
 from deepstack import DeepStackClassifier, DeepStackRegressor, DeepStackSearch
-from deepstack._defaults import refit_on_all, regularization
+from deepstack._defaults import regularization
 from deepstack.estimators._base import BaseDeepStack
 from deepstack.tuning import Boolean, default_search_space
 
@@ -199,23 +199,6 @@ def test_search_first_trial_starts_from_the_resolved_batch_norm(estimator, expec
 # ------------------------------------------------------------ refit_on_all
 
 
-@pytest.mark.parametrize(
-    ("kwargs", "expected"),
-    [
-        ({"n_rows": 124}, True),  # wine's training rows
-        ({"n_rows": 499}, True),
-        ({"n_rows": 500}, False),  # the gate: digits (1,257) keeps its fits
-        ({"n_rows": 1257}, False),
-        ({"n_rows": 124, "regression": True}, False),
-        ({"n_rows": 124, "internal_split": False}, False),
-        ({"value": True, "n_rows": 5000, "regression": True}, True),
-        ({"value": False, "n_rows": 124}, False),
-    ],
-)
-def test_refit_rule_known_answers(kwargs, expected):
-    assert refit_on_all(**kwargs) is expected
-
-
 class _TrainRecorder:
     """Wraps ``BaseDeepStack._train``: the rows, epochs and validation of
     each training run."""
@@ -233,27 +216,28 @@ class _TrainRecorder:
         monkeypatch.setattr(BaseDeepStack, "_train", recording)
 
 
-@pytest.mark.parametrize(("n_rows", "refits"), [(120, True), (500, False)])
-def test_auto_refit_trains_on_all_rows_for_the_chosen_epochs(
-    monkeypatch, n_rows, refits
-):
-    X, y = _data(n_rows, 3)
+@pytest.mark.parametrize("refit", [False, True])
+def test_refit_trains_on_all_rows_for_the_chosen_epochs(monkeypatch, refit):
+    X, y = _data(120, 3)
     recorder = _TrainRecorder(monkeypatch)
     clf = DeepStackClassifier(
-        (8,), max_epochs=6, n_iter_no_change=2, lr_patience=1, random_state=0
+        (8,),
+        max_epochs=6,
+        n_iter_no_change=2,
+        lr_patience=1,
+        random_state=0,
+        refit_on_all=refit,
     ).fit(X, y)
-    assert clf.get_params()["refit_on_all"] == "auto"
-    assert clf.refit_on_all_ is refits
-    n_val = int(np.ceil(0.1 * n_rows))
-    first = (n_rows - n_val, 6, True)
-    if not refits:
+    assert clf.refit_on_all_ is refit
+    first = (120 - 12, 6, True)  # 12 validation rows, 10% of 120
+    if not refit:
         assert recorder.calls == [first]
         assert clf.refit_history_ == {}
         return
     epochs = clf.best_epoch_ + 1
     # The first run on the training split, then every row for the epochs
     # up to the kept one, without a validation set.
-    assert recorder.calls == [first, (n_rows, epochs, False)]
+    assert recorder.calls == [first, (120, epochs, False)]
     assert len(clf.refit_history_["loss"]) == epochs
     # The recorded learning rates, replayed epoch by epoch.
     assert clf.refit_history_["learning_rate"] == pytest.approx(
@@ -296,25 +280,24 @@ def test_refit_true_explains_what_it_needs(params, X_val, reason):
         clf.fit(X, y, **given)
 
 
-def test_auto_refit_is_off_where_it_cannot_run():
+def test_refit_is_off_by_default_for_both_estimators():
     X, y = _data(60, 3)
     base = dict(max_epochs=2, random_state=0)
-    cases = [
-        DeepStackClassifier((8,), early_stopping=False, **base).fit(X, y),
-        DeepStackClassifier((8,), **base).fit(X, y, X_val=X[:10], y_val=y[:10]),
-        DeepStackClassifier(
-            (8,), pretrain="autoencoder", pretrain_epochs=1, **base
-        ).fit(X, y),
+    fitted = [
+        DeepStackClassifier((8,), **base).fit(X, y),
         DeepStackRegressor((8,), **base).fit(X, X[:, 0]),
     ]
-    assert [est.refit_on_all_ for est in cases] == [False] * 4
+    assert [est.get_params()["refit_on_all"] for est in fitted] == [False] * 2
+    assert [est.refit_on_all_ for est in fitted] == [False] * 2
     with pytest.raises(ValueError, match="refit_on_all"):
-        DeepStackClassifier((8,), refit_on_all="yes", **base).fit(X, y)
+        DeepStackClassifier((8,), refit_on_all="auto", **base).fit(X, y)
 
 
 def test_refit_model_is_the_one_kept_and_survives_pickle_and_clone():
     X, y = _data(80, 3)
-    clf = DeepStackClassifier((8,), max_epochs=3, random_state=0).fit(X, y)
+    clf = DeepStackClassifier(
+        (8,), max_epochs=3, random_state=0, refit_on_all=True
+    ).fit(X, y)
     assert clf.refit_on_all_ is True
     # model_ is the refit network: its input standardization saw every row.
     (standardize,) = [layer for layer in clf.model_.layers if hasattr(layer, "mean")]
@@ -323,7 +306,7 @@ def test_refit_model_is_the_one_kept_and_survives_pickle_and_clone():
     again = pickle.loads(pickle.dumps(clf))
     assert again.refit_on_all_ is True
     assert np.array_equal(again.predict_proba(X), clf.predict_proba(X))
-    assert clone(clf).get_params()["refit_on_all"] == "auto"
+    assert clone(clf).get_params()["refit_on_all"] is True
 
 
 def test_refit_on_tiny_separable_data_is_at_least_as_good():

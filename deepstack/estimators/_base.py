@@ -223,7 +223,7 @@ class BaseDeepStack(BaseEstimator):
             Interval(Real, 0.0, None, closed="left"),
             StrOptions({"auto"}),
         ],
-        "refit_on_all": ["boolean", StrOptions({"auto"})],
+        "refit_on_all": ["boolean"],
     }
 
     def __init__(
@@ -281,7 +281,7 @@ class BaseDeepStack(BaseEstimator):
         finetune="all",
         distribution=None,
         reconstruction_weight="auto",
-        refit_on_all="auto",
+        refit_on_all=False,
     ):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
@@ -516,7 +516,7 @@ class BaseDeepStack(BaseEstimator):
                     resume.check(saving["params"], saving["data"])
             if not continuing:
                 self._reset_fit_state()
-                self.refit_on_all_ = self._resolved_refit_on_all(run)
+                self.refit_on_all_ = self._checked_refit_on_all(run)
                 self.model_ = run.model
                 self.pretraining_history_ = self._pretrain_network(
                     self.model_, run.network_inputs, run.seed
@@ -835,19 +835,17 @@ class BaseDeepStack(BaseEstimator):
         self.batch_norm_ = resolved["batch_norm"]
         self.reconstruction_weight_ = self._resolved_reconstruction_weight()
 
-    def _resolved_refit_on_all(self, run):
-        """``refit_on_all`` resolved (:func:`deepstack._defaults.refit_on_all`)
-        for this fit; True where the refit cannot run raises ``ValueError``."""
-        internal = run.validation is not None and not run.validation_given
-        n_rows = run.train[0].shape[0] + (run.validation[0].shape[0] if internal else 0)
-        refit = _defaults.refit_on_all(
-            self.refit_on_all,
-            regression=is_regressor(self),
-            n_rows=n_rows,
-            internal_split=internal,
-        )
-        if not refit:
+    def _checked_refit_on_all(self, run):
+        """``refit_on_all`` for this fit; ``ValueError`` where it cannot run."""
+        if not self.refit_on_all:
             return False
+        if run.validation is None or run.validation_given:
+            raise ValueError(
+                "refit_on_all=True trains again on the training and validation "
+                "rows for the epochs that early stopping chose on the internal "
+                "split: it needs early_stopping=True and no X_val, y_val. Set "
+                "refit_on_all=False."
+            )
         # The refit trains the final network alone: steps that depend on the
         # first network's run are not repeated for it.
         others = [
@@ -859,15 +857,6 @@ class BaseDeepStack(BaseEstimator):
             )
             if used
         ]
-        if self.refit_on_all == "auto":
-            return not others
-        if not internal:
-            raise ValueError(
-                "refit_on_all=True trains again on the training and validation "
-                "rows for the epochs that early stopping chose on the internal "
-                "split: it needs early_stopping=True and no X_val, y_val. Set "
-                "refit_on_all=False."
-            )
         if others:
             raise ValueError(
                 f"refit_on_all=True does not combine with {', '.join(others)}; "

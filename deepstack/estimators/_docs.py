@@ -253,7 +253,7 @@ default="relu"
         propagation and pretraining on average); 0 otherwise, and always 0
         for the classifier (with its default label propagation it did not
         gain). The value used is in ``reconstruction_weight_``.
-    refit_on_all : bool or "auto", default="auto"
+    refit_on_all : bool, default=False
         After early stopping has chosen the epoch count (``best_epoch_ + 1``)
         on the internal validation split, train a fresh network from the
         same initialization on the training and validation rows together
@@ -261,13 +261,13 @@ default="relu"
         them (``history_["learning_rate"]``); it becomes ``model_``.
         ``history_``, ``n_iter_`` and ``best_epoch_`` describe the first
         run, ``refit_history_`` the refit. Costs up to one more training
-        run. True needs ``early_stopping=True`` and no ``X_val`` and does
-        not combine with ``pretrain``, ``checkpoint`` or rows without a
-        label. "auto": on for a classifier with fewer than 500 training
-        rows (where the 10% split holds a few dozen rows at most, too few
-        to spare and to stop on reliably) and none of those, else off;
-        always off for regressors. Warm-started fits do not refit. The
-        value used is in ``refit_on_all_``."""
+        run. Needs ``early_stopping=True`` and no ``X_val``, and does not
+        combine with ``pretrain``, ``checkpoint`` or rows without a label
+        (``ValueError``); warm-started fits do not refit. Off by default:
+        on wine, breast_cancer and iris (fewer than 500 training rows) it
+        did not raise the 5-fold cross-validation accuracy inside the
+        training rows
+        (``benchmarks/results/estimator_defaults_small_round2_refit_select.md``)."""
 
 COMMON_ATTRIBUTES = """\
     model_ : keras.Model
@@ -287,8 +287,8 @@ COMMON_ATTRIBUTES = """\
         The joint loss's weight (``"auto"`` resolved at ``fit``; 0: no joint
         loss).
     refit_on_all_ : bool
-        Whether ``model_`` was refit on all training rows (``"auto"``
-        resolved at ``fit``).
+        Whether ``model_`` is the refit on all training rows (False also
+        when a Ctrl-C stopped the fit).
     refit_history_ : dict of str to list of float
         Per-epoch ``loss``, metrics and ``learning_rate`` of the refit on all
         rows (empty without it).

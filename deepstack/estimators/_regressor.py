@@ -139,7 +139,7 @@ class DeepStackRegressor(RegressorMixin, BaseDeepStack):
         finetune="all",
         distribution=None,
         reconstruction_weight="auto",
-        refit_on_all="auto",
+        refit_on_all=False,
         semi_supervised=None,
         self_training_rounds=3,
         propagation_neighbors=10,
