@@ -48,6 +48,13 @@ builds it) and ``HistGradientBoostingRegressor`` as a reference
     .venv/bin/python benchmarks/estimator_defaults.py --phase test \
         --datasets diabetes friedman1 --seeds 0 1 2 3 4 \
         --methods old new mlp keras hgb --name estimator_defaults_regression_test
+    .venv/bin/python benchmarks/estimator_defaults.py --phase select --cv 5 \
+        --datasets wine breast_cancer iris --seeds 0 1 2 3 4 --candidates \
+        small_lr3e3 small_no_batch_norm_lr3e3 small_mlp_like --with-mlp \
+        --name estimator_defaults_small_round3_select
+
+``iris`` (105 training rows) is a selection-only set of the small
+classification rounds; ``--with-mlp`` scores the MLP on the same CV folds.
 """
 
 import json

@@ -331,3 +331,17 @@ def test_refit_on_tiny_separable_data_is_at_least_as_good():
     # Measured: 0.995 and 0.995 with the refit, 0.99 and 0.905 without.
     assert min(scores[True]) >= 0.95
     assert np.mean(scores[True]) >= np.mean(scores[False])
+
+
+def test_refit_on_all_in_a_grid_search():
+    from sklearn.model_selection import GridSearchCV
+
+    X, y = _data(60, 3)
+    search = GridSearchCV(
+        DeepStackClassifier((4,), max_epochs=2, random_state=0),
+        {"refit_on_all": [False, True]},
+        cv=2,
+    ).fit(X, y)
+    assert [p["refit_on_all"] for p in search.cv_results_["params"]] == [False, True]
+    best = search.best_params_["refit_on_all"]
+    assert search.best_estimator_.refit_on_all_ is best
