@@ -52,6 +52,17 @@ builds it) and ``HistGradientBoostingRegressor`` as a reference
         --datasets digits mnist1d_1k --seeds 0 1 2 --candidates \
         by_features_and_task patience5 tol1e3 patience5_tol1e3 batch256_lr3e3 \
         --name estimator_defaults_speed_select
+    .venv/bin/python benchmarks/estimator_defaults.py --phase select --cv 5 \
+        --datasets wine breast_cancer iris --seeds 0 1 2 3 4 --candidates \
+        small_lr3e3 small_no_batch_norm_lr3e3 small_mlp_like --with-mlp \
+        --name estimator_defaults_small_round3_select
+    .venv/bin/python benchmarks/estimator_defaults.py --phase select --cv 5 \
+        --datasets wine breast_cancer iris --seeds 0 1 2 3 4 --candidates \
+        small_input_dropout small_no_batch_norm_input_dropout \
+        --name estimator_defaults_small_round4_select
+
+``iris`` (105 training rows) is a selection-only set of the small
+classification rounds; ``--with-mlp`` scores the MLP on the same CV folds.
 """
 
 import json
@@ -74,6 +85,7 @@ CLASSIFICATION = (
     "mnist1d",
     "classes26",
     "onehot",
+    "iris",
 )
 REGRESSION = ("diabetes", "friedman1")
 DATASETS = CLASSIFICATION + REGRESSION
@@ -84,6 +96,7 @@ OLD = {
     "l2": 1e-3,
     "batch_size": 32,
     "batch_norm": True,
+    "refit_on_all": False,
 }
 METHODS = ("new", "old", "mlp", "keras", "hgb")
 # Anchors measured on the regression sets only.
@@ -301,6 +314,90 @@ def _classifier_batch(batch_size, learning_rate=None):
     return _classifier_from(SPEED_ROWS, batch_size=batch_size, **lr)
 
 
+# Small classification tables, second round (issue 16, "never lose to
+# MLPClassifier" on wine): the same FEW_ROWS gate, set before any score.
+def _small(**changes):
+    """``_regression_no_batch_norm_heavier`` (the rule before this round)
+    with ``changes`` for classifiers below ``FEW_ROWS`` training rows;
+    ``refit_on_all`` False unless ``changes`` set it."""
+
+    def rule(n, d, task):
+        params = {**_regression_no_batch_norm_heavier(n, d, task)}
+        params["refit_on_all"] = False
+        if task == "classification" and n < FEW_ROWS:
+            params.update(changes)
+        return params
+
+    return rule
+
+
+# The rule before this round, with refit_on_all spelled out.
+_small_before = _small()
+
+
+# A fifth of a few hundred rows to stop on, and more patience for its noise.
+_small_patient = _small(validation_fraction=0.2, n_iter_no_change=20)
+_small_no_batch_norm_patient = _small(
+    batch_norm=False, validation_fraction=0.2, n_iter_no_change=20
+)
+# Fewer, less noisy steps, closer to MLPClassifier's batch of min(200, n).
+_small_no_batch_norm_batch128 = _small(batch_norm=False, batch_size=128)
+# Early stopping picks the epoch count, then a refit on all training rows.
+_small_refit = _small(refit_on_all=True)
+_small_no_batch_norm_refit = _small(batch_norm=False, refit_on_all=True)
+_small_patient_refit = _small(
+    validation_fraction=0.2, n_iter_no_change=20, refit_on_all=True
+)
+# Third round: many folds of wine ran all 200 epochs, the validation loss
+# still falling; a larger step, and the MLP's own regularization.
+_small_lr3e3 = _small(learning_rate=3e-3)
+_small_no_batch_norm_lr3e3 = _small(batch_norm=False, learning_rate=3e-3)
+_small_mlp_like = _small(batch_norm=False, dropout=0.0, l2=1e-4)
+# Fourth round: input dropout at any number of features (the old defaults had
+# it on wine's 13, and scored higher on its test rows than without it).
+_small_input_dropout = _small(input_dropout=0.1)
+_small_no_batch_norm_input_dropout = _small(batch_norm=False, input_dropout=0.1)
+
+SMALL_CANDIDATES = {
+    "small_before": _small_before,
+    "small_patient": _small_patient,
+    "small_no_batch_norm_patient": _small_no_batch_norm_patient,
+    "small_no_batch_norm_batch128": _small_no_batch_norm_batch128,
+    "small_refit": _small_refit,
+    "small_no_batch_norm_refit": _small_no_batch_norm_refit,
+    "small_patient_refit": _small_patient_refit,
+    "small_lr3e3": _small_lr3e3,
+    "small_no_batch_norm_lr3e3": _small_no_batch_norm_lr3e3,
+    "small_mlp_like": _small_mlp_like,
+    "small_input_dropout": _small_input_dropout,
+    "small_no_batch_norm_input_dropout": _small_no_batch_norm_input_dropout,
+}
+SMALL_DESCRIPTIONS = {
+    "small_before": "the rule before this round (`regression_no_batch_norm_heavier`),"
+    " refit_on_all False",
+    "small_patient": "`small_before`, and classifiers below 500 training rows "
+    "validation_fraction 0.2, n_iter_no_change 20 (second small round)",
+    "small_no_batch_norm_patient": "`small_patient` without batch normalization",
+    "small_no_batch_norm_batch128": "`small_before`, and classifiers below 500 "
+    "training rows without batch normalization, batch_size 128",
+    "small_refit": "`small_before`, and classifiers below 500 training rows "
+    "refit_on_all True (early stopping's epoch count, then a refit on all rows)",
+    "small_no_batch_norm_refit": "`small_refit` without batch normalization",
+    "small_patient_refit": "`small_patient` with refit_on_all True",
+    "small_lr3e3": "`small_before`, and classifiers below 500 training rows "
+    "learning_rate 3e-3 (third round)",
+    "small_no_batch_norm_lr3e3": "`small_lr3e3` without batch normalization",
+    "small_mlp_like": "`small_before`, and classifiers below 500 training rows "
+    "without batch normalization, dropout 0, l2 1e-4 (MLPClassifier's alpha)",
+    "small_input_dropout": "`small_before`, and classifiers below 500 training "
+    "rows input_dropout 0.1 (fourth round)",
+    "small_no_batch_norm_input_dropout": "`small_input_dropout` without batch "
+    "normalization",
+    "mlp": "MLPClassifier / MLPRegressor((256, 256)) on the same folds, "
+    "scikit-learn's other defaults (a reference, not a candidate; --with-mlp)",
+}
+
+
 CANDIDATES = {
     "old": _old,
     "old_batch_auto": _old_batch_auto,
@@ -333,6 +430,7 @@ CANDIDATES = {
     "tol1e2": _classifier_from(SPEED_ROWS, tol=1e-2),
     "monitor_accuracy": _classifier_from(SPEED_ROWS, monitor="val_accuracy"),
     "monitor_log_loss": _classifier_from(SPEED_ROWS, scoring="neg_log_loss"),
+    **SMALL_CANDIDATES,
 }
 
 
@@ -389,6 +487,7 @@ DESCRIPTIONS = {
     "monitor_log_loss": "`by_features_and_task`, classifiers stop and halve on "
     "the validation log loss without the weight penalty (scoring='neg_log_loss') "
     "from 500 training rows",
+    **SMALL_DESCRIPTIONS,
 }
 
 
@@ -479,6 +578,7 @@ def _fit_score(model, X_train, y_train, X_eval, y_eval):
                 "l2": final.l2_,
                 "batch_size": final.batch_size,
                 "batch_norm": final.batch_norm_,
+                "refit_on_all": getattr(final, "refit_on_all_", False),
             },
             X_train.shape[0],
         )
@@ -547,7 +647,32 @@ def _run_select_cv(args, log):
                     done[key] = record
                 records.append(record)
                 log(record)
+            if args.with_mlp:
+                record = _mlp_cv(X_train, y_train, task, seed, folds, args.max_epochs)
+                records.append({"dataset": name, **record})
+                log(records[-1])
     return records
+
+
+def _mlp_cv(X, y, task, seed, folds, max_epochs):
+    """``--with-mlp``: the MLP anchor scored on the same folds (a reference)."""
+    scores, seconds = [], []
+    for fit, val in folds:
+        value, fit_s, _, _ = _fit_score(
+            _mlp(task, seed, max_epochs), X[fit], y[fit], X[val], y[val]
+        )
+        scores.append(value)
+        seconds.append(fit_s)
+    return {
+        "seed": seed,
+        "candidate": "mlp",
+        "params": None,
+        "inner_val": float(np.mean(scores)),
+        "fold_scores": scores,
+        "fit_s": float(np.mean(seconds)),
+        "epochs": None,
+        "reused": False,
+    }
 
 
 def _run_select(args, log):
@@ -756,6 +881,12 @@ def main(argv=None):
         help="select phase: score each candidate by K-fold CV inside the "
         "training rows instead of one 75/25 inner split",
     )
+    parser.add_argument(
+        "--with-mlp",
+        action="store_true",
+        help="select phase with --cv: also score MLPClassifier / "
+        "MLPRegressor((256, 256)) on the same folds, as a reference",
+    )
     parser.add_argument("--name", default=None)
     parser.add_argument(
         "--render",
@@ -765,6 +896,8 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.cv is not None and (args.phase != "select" or args.reuse or args.cv < 2):
         parser.error("--cv K (K >= 2) is for --phase select, without --reuse")
+    if args.with_mlp and args.cv is None:
+        parser.error("--with-mlp needs --cv K")
     if args.render is not None:
         return _render(args.render, args.out)
     _common.quiet_warnings()
@@ -787,6 +920,8 @@ def main(argv=None):
     def save(records):
         column = "candidate" if args.phase == "select" else "method"
         names = args.candidates if args.phase == "select" else args.methods
+        if args.with_mlp:
+            names = [*names, "mlp"]
         value = "inner_val" if args.phase == "select" else "test"
         markdown = (
             _describe(args.phase, args.seeds, names, args.cv)

@@ -1,11 +1,15 @@
 """The "auto" regularization defaults: the rule's known answers and the estimators."""
 
+import pickle
+
 import numpy as np
 import pytest
+from keras import ops
 from sklearn.base import clone
 
 from deepstack import DeepStackClassifier, DeepStackRegressor, DeepStackSearch
 from deepstack._defaults import regularization
+from deepstack.estimators._base import BaseDeepStack
 from deepstack.tuning import Boolean, default_search_space
 
 
@@ -190,3 +194,154 @@ def test_search_first_trial_starts_from_the_resolved_batch_norm(estimator, expec
         random_state=0,
     ).fit(X, y)
     assert search.best_params_["batch_norm"] is expected
+
+
+# ------------------------------------------------------------ refit_on_all
+
+
+class _TrainRecorder:
+    """Wraps ``BaseDeepStack._train``: the rows, epochs and validation of
+    each training run."""
+
+    def __init__(self, monkeypatch):
+        self.calls = []
+        original = BaseDeepStack._train
+
+        def recording(estimator, model, train, validation, **kwargs):
+            self.calls.append(
+                (train[0].shape[0], kwargs["epochs"], validation is not None)
+            )
+            return original(estimator, model, train, validation, **kwargs)
+
+        monkeypatch.setattr(BaseDeepStack, "_train", recording)
+
+
+@pytest.mark.parametrize("refit", [False, True])
+def test_refit_trains_on_all_rows_for_the_chosen_epochs(monkeypatch, refit):
+    X, y = _data(120, 3)
+    recorder = _TrainRecorder(monkeypatch)
+    clf = DeepStackClassifier(
+        (8,),
+        max_epochs=6,
+        n_iter_no_change=2,
+        lr_patience=1,
+        random_state=0,
+        refit_on_all=refit,
+    ).fit(X, y)
+    assert clf.refit_on_all_ is refit
+    first = (120 - 12, 6, True)  # 12 validation rows, 10% of 120
+    if not refit:
+        assert recorder.calls == [first]
+        assert clf.refit_history_ == {}
+        return
+    epochs = clf.best_epoch_ + 1
+    # The first run on the training split, then every row for the epochs
+    # up to the kept one, without a validation set.
+    assert recorder.calls == [first, (120, epochs, False)]
+    assert len(clf.refit_history_["loss"]) == epochs
+    # The recorded learning rates, replayed epoch by epoch.
+    assert clf.refit_history_["learning_rate"] == pytest.approx(
+        clf.history_["learning_rate"][:epochs]
+    )
+    assert clf.n_iter_ == len(clf.history_["loss"])
+
+
+def test_refit_replays_halved_learning_rates():
+    X, y = _data(120, 3)
+    clf = DeepStackClassifier(
+        (8,),
+        max_epochs=12,
+        learning_rate=0.5,  # plateaus at once: halving every other epoch
+        lr_patience=1,
+        n_iter_no_change=50,
+        random_state=0,
+        refit_on_all=True,
+    ).fit(X, y)
+    rates = clf.history_["learning_rate"]
+    assert len(set(rates)) > 1  # the schedule did halve
+    assert clf.refit_history_["learning_rate"] == pytest.approx(
+        rates[: clf.best_epoch_ + 1]
+    )
+
+
+@pytest.mark.parametrize(
+    ("params", "X_val", "reason"),
+    [
+        ({"early_stopping": False}, False, "early_stopping=True"),
+        ({}, True, "no X_val"),
+        ({"pretrain": "autoencoder", "pretrain_epochs": 1}, False, "pretrain"),
+    ],
+)
+def test_refit_true_explains_what_it_needs(params, X_val, reason):
+    X, y = _data(60, 3)
+    clf = DeepStackClassifier((8,), max_epochs=2, refit_on_all=True, **params)
+    given = {"X_val": X[:10], "y_val": y[:10]} if X_val else {}
+    with pytest.raises(ValueError, match=reason):
+        clf.fit(X, y, **given)
+
+
+def test_refit_is_off_by_default_for_both_estimators():
+    X, y = _data(60, 3)
+    base = dict(max_epochs=2, random_state=0)
+    fitted = [
+        DeepStackClassifier((8,), **base).fit(X, y),
+        DeepStackRegressor((8,), **base).fit(X, X[:, 0]),
+    ]
+    assert [est.get_params()["refit_on_all"] for est in fitted] == [False] * 2
+    assert [est.refit_on_all_ for est in fitted] == [False] * 2
+    with pytest.raises(ValueError, match="refit_on_all"):
+        DeepStackClassifier((8,), refit_on_all="auto", **base).fit(X, y)
+
+
+def test_refit_model_is_the_one_kept_and_survives_pickle_and_clone():
+    X, y = _data(80, 3)
+    clf = DeepStackClassifier(
+        (8,), max_epochs=3, random_state=0, refit_on_all=True
+    ).fit(X, y)
+    assert clf.refit_on_all_ is True
+    # model_ is the refit network: its input standardization saw every row.
+    (standardize,) = [layer for layer in clf.model_.layers if hasattr(layer, "mean")]
+    mean = np.ravel(ops.convert_to_numpy(standardize.mean))
+    assert mean == pytest.approx(X.mean(axis=0), abs=1e-5)
+    again = pickle.loads(pickle.dumps(clf))
+    assert again.refit_on_all_ is True
+    assert np.array_equal(again.predict_proba(X), clf.predict_proba(X))
+    assert clone(clf).get_params()["refit_on_all"] is True
+
+
+def test_refit_on_tiny_separable_data_is_at_least_as_good():
+    # 40 training rows, classes a margin apart: the 10% split keeps 4 of
+    # them out of training and stops on 4 rows; the refit trains on all 40.
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(600, 4)).astype(np.float32)
+    margin = X[:, 0] + 0.5 * X[:, 1]
+    X = X[np.abs(margin) > 0.3][:240]
+    y = (X[:, 0] + 0.5 * X[:, 1] > 0).astype(np.int64)
+    scores = {False: [], True: []}
+    for seed in (0, 1):
+        for refit in (False, True):
+            clf = DeepStackClassifier(
+                (16,),
+                max_epochs=60,
+                learning_rate=1e-2,
+                random_state=seed,
+                refit_on_all=refit,
+            ).fit(X[:40], y[:40])
+            scores[refit].append(clf.score(X[40:], y[40:]))
+    # Measured: 0.995 and 0.995 with the refit, 0.99 and 0.905 without.
+    assert min(scores[True]) >= 0.95
+    assert np.mean(scores[True]) >= np.mean(scores[False])
+
+
+def test_refit_on_all_in_a_grid_search():
+    from sklearn.model_selection import GridSearchCV
+
+    X, y = _data(60, 3)
+    search = GridSearchCV(
+        DeepStackClassifier((4,), max_epochs=2, random_state=0),
+        {"refit_on_all": [False, True]},
+        cv=2,
+    ).fit(X, y)
+    assert [p["refit_on_all"] for p in search.cv_results_["params"]] == [False, True]
+    best = search.best_params_["refit_on_all"]
+    assert search.best_estimator_.refit_on_all_ is best

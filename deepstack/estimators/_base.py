@@ -58,6 +58,7 @@ from deepstack.callbacks import (
     set_population_statistics,
 )
 from deepstack.callbacks._monitor import set_learning_rate
+from deepstack.estimators import _refit
 from deepstack.estimators._rollback import rolls_back_on_interrupt
 from deepstack.layers._tied_dense import load_model as load_tied_model
 
@@ -222,6 +223,7 @@ class BaseDeepStack(BaseEstimator):
             Interval(Real, 0.0, None, closed="left"),
             StrOptions({"auto"}),
         ],
+        "refit_on_all": ["boolean"],
     }
 
     def __init__(
@@ -279,6 +281,7 @@ class BaseDeepStack(BaseEstimator):
         finetune="all",
         distribution=None,
         reconstruction_weight="auto",
+        refit_on_all=False,
     ):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
@@ -332,6 +335,7 @@ class BaseDeepStack(BaseEstimator):
         self.finetune = finetune
         self.distribution = distribution
         self.reconstruction_weight = reconstruction_weight
+        self.refit_on_all = refit_on_all
 
     def _check_params(self):
         self._validate_params()
@@ -512,6 +516,7 @@ class BaseDeepStack(BaseEstimator):
                     resume.check(saving["params"], saving["data"])
             if not continuing:
                 self._reset_fit_state()
+                self.refit_on_all_ = self._checked_refit_on_all(run)
                 self.model_ = run.model
                 self.pretraining_history_ = self._pretrain_network(
                     self.model_, run.network_inputs, run.seed
@@ -524,6 +529,9 @@ class BaseDeepStack(BaseEstimator):
                 saving=saving,
                 resume=resume,
             )
+            # An interrupted or diverged first run keeps what it has.
+            if self.refit_on_all_ and not continuing and self.best_epoch_ is not None:
+                self._refit_on_all(run)
             if run.X_unlabeled is not None and self._learns_from_unlabeled():
                 self._fit_unlabeled(run)
         return self
@@ -804,6 +812,8 @@ class BaseDeepStack(BaseEstimator):
         self.history_ = {}
         self.n_iter_ = 0
         self.best_epoch_ = None
+        self.refit_on_all_ = False
+        self.refit_history_ = {}
         self.pretraining_history_ = []
         self.learning_rate_ = None
 
@@ -824,6 +834,77 @@ class BaseDeepStack(BaseEstimator):
         self.l2_ = resolved["l2"]
         self.batch_norm_ = resolved["batch_norm"]
         self.reconstruction_weight_ = self._resolved_reconstruction_weight()
+
+    def _checked_refit_on_all(self, run):
+        """``refit_on_all`` for this fit; ``ValueError`` where it cannot run."""
+        if not self.refit_on_all:
+            return False
+        if run.validation is None or run.validation_given:
+            raise ValueError(
+                "refit_on_all=True trains again on the training and validation "
+                "rows for the epochs that early stopping chose on the internal "
+                "split: it needs early_stopping=True and no X_val, y_val. Set "
+                "refit_on_all=False."
+            )
+        # The refit trains the final network alone: steps that depend on the
+        # first network's run are not repeated for it.
+        others = [
+            name
+            for name, used in (
+                ("pretrain", self._resolved_pretrain() is not None),
+                ("checkpoint", self.checkpoint is not None),
+                ("rows without a label", run.X_unlabeled is not None),
+            )
+            if used
+        ]
+        if others:
+            raise ValueError(
+                f"refit_on_all=True does not combine with {', '.join(others)}; "
+                "set refit_on_all=False."
+            )
+        return True
+
+    def _refit_on_all(self, run):
+        """Train a fresh network (same seed, so the same initialization) on
+        the training and validation rows together for the epochs up to
+        ``best_epoch_``, replaying the learning rates recorded for them;
+        it replaces ``model_``. A Ctrl-C during the refit keeps the first
+        network (``refit_on_all_`` False)."""
+        epochs = self.best_epoch_ + 1
+        rates = self.history_["learning_rate"][:epochs]
+        X, y, w = _refit.all_rows(run.train, run.validation)
+        model = self._build_model(X, run.seed)
+        set_learning_rate(model, rates[0])
+        _network.reseed(model, run.seed)
+        # The replay first: the recorder logs the rate each epoch trains with.
+        callbacks = [_refit.ReplayLearningRate(rates), LearningRateRecorder()]
+        with _interrupt.stop_at_epoch_end() as stopper:
+            history = self._train(
+                model,
+                (X, y, w),
+                None,
+                callbacks=callbacks + [stopper],
+                epochs=epochs,
+                initial_epoch=0,
+                seed=run.seed,
+            )
+        if stopper.interrupted:
+            self.refit_on_all_ = False
+            warnings.warn(
+                "fit was interrupted (Ctrl-C) during the refit on all rows: the "
+                "network trained on the training split is kept.",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+            return
+        if self.batch_norm_ and self.batch_norm_statistics == "population":
+            set_population_statistics(
+                model, X, batch_size=max(self._batch_size(X.shape[0]), 4096)
+            )
+        self.model_ = model
+        self.refit_history_ = {
+            key: [float(v) for v in values] for key, values in history.items()
+        }
 
     def _build_model(self, X, seed):
         n_outputs, output_activation, _, _ = self._output_spec()
@@ -1073,6 +1154,7 @@ class BaseDeepStack(BaseEstimator):
             _checkpoint.remove(self.checkpoint)
         self._record_history(history)
         if stopper.interrupted:
+            self.refit_on_all_ = False
             warnings.warn(
                 f"fit was interrupted (Ctrl-C): training stopped after epoch "
                 f"{self.n_iter_}; the weights of epoch {self.best_epoch_ + 1} "

@@ -201,6 +201,7 @@ None, default="auto"
         finetune="all",
         distribution=None,
         reconstruction_weight="auto",
+        refit_on_all=False,
         class_weight=None,
         semi_supervised="auto",
         pseudo_label_threshold=0.9,
@@ -262,6 +263,7 @@ None, default="auto"
             finetune=finetune,
             distribution=distribution,
             reconstruction_weight=reconstruction_weight,
+            refit_on_all=refit_on_all,
         )
         self.class_weight = class_weight
         self.semi_supervised = semi_supervised

@@ -252,7 +252,22 @@ default="relu"
         the labeled rows alone at every label budget, and above target
         propagation and pretraining on average); 0 otherwise, and always 0
         for the classifier (with its default label propagation it did not
-        gain). The value used is in ``reconstruction_weight_``."""
+        gain). The value used is in ``reconstruction_weight_``.
+    refit_on_all : bool, default=False
+        After early stopping has chosen the epoch count (``best_epoch_ + 1``)
+        on the internal validation split, train a fresh network from the
+        same initialization on the training and validation rows together
+        for that many epochs, replaying the learning rates recorded for
+        them (``history_["learning_rate"]``); it becomes ``model_``.
+        ``history_``, ``n_iter_`` and ``best_epoch_`` describe the first
+        run, ``refit_history_`` the refit. Costs up to one more training
+        run. Needs ``early_stopping=True`` and no ``X_val``, and does not
+        combine with ``pretrain``, ``checkpoint`` or rows without a label
+        (``ValueError``); warm-started fits do not refit. Off by default:
+        on wine, breast_cancer and iris (fewer than 500 training rows) it
+        did not raise the 5-fold cross-validation accuracy inside the
+        training rows
+        (``benchmarks/results/estimator_defaults_small_round2_refit_select.md``)."""
 
 COMMON_ATTRIBUTES = """\
     model_ : keras.Model
@@ -271,6 +286,12 @@ COMMON_ATTRIBUTES = """\
     reconstruction_weight_ : float
         The joint loss's weight (``"auto"`` resolved at ``fit``; 0: no joint
         loss).
+    refit_on_all_ : bool
+        Whether ``model_`` is the refit on all training rows (False also
+        when a Ctrl-C stopped the fit).
+    refit_history_ : dict of str to list of float
+        Per-epoch ``loss``, metrics and ``learning_rate`` of the refit on all
+        rows (empty without it).
     learning_rate_ : float
         The initial learning rate of training (chosen by the search when
         ``learning_rate="auto"``).

@@ -139,6 +139,7 @@ class DeepStackRegressor(RegressorMixin, BaseDeepStack):
         finetune="all",
         distribution=None,
         reconstruction_weight="auto",
+        refit_on_all=False,
         semi_supervised=None,
         self_training_rounds=3,
         propagation_neighbors=10,
@@ -196,6 +197,7 @@ class DeepStackRegressor(RegressorMixin, BaseDeepStack):
             finetune=finetune,
             distribution=distribution,
             reconstruction_weight=reconstruction_weight,
+            refit_on_all=refit_on_all,
         )
         self.semi_supervised = semi_supervised
         self.self_training_rounds = self_training_rounds
