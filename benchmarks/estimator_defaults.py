@@ -223,12 +223,14 @@ def _input_by_rows(n, d, task):
     return {**OLD, "input_dropout": 0.1 if n / d < 200 else 0.0}
 
 
-def _for_task(base, task_name, **changes):
-    """The rule ``base`` with ``changes`` for the estimators of one task."""
+def _for_task(base, task_name, when=None, **changes):
+    """The rule ``base`` with ``changes`` for the estimators of one task (and,
+    given ``when``, only at the numbers of training rows ``n`` where
+    ``when(n)`` holds)."""
 
     def rule(n, d, task):
         params = base(n, d, task)
-        if task == task_name:
+        if task == task_name and (when is None or when(n)):
             params.update(changes)
         return params
 
@@ -276,20 +278,18 @@ _regression_no_batch_norm_l2_1e2 = _for_task(
 FEW_ROWS = 500
 
 
-def _small_no_batch_norm(n, d, task):
-    # The chosen regression rule; classifiers on few rows without batch
-    # normalization too (its batch statistics are noisy there).
-    params = _regression_no_batch_norm_heavier(n, d, task)
-    if task == "classification" and n < FEW_ROWS:
-        params["batch_norm"] = False
-    return params
+def _few_rows(n):
+    return n < FEW_ROWS
 
 
-def _small_no_batch_norm_light(n, d, task):
-    params = _small_no_batch_norm(n, d, task)
-    if task == "classification" and n < FEW_ROWS:
-        params.update(dropout=0.1, l2=1e-4)
-    return params
+# The chosen regression rule; classifiers on few rows without batch
+# normalization too (its batch statistics are noisy there).
+_small_no_batch_norm = _for_task(
+    _regression_no_batch_norm_heavier, "classification", _few_rows, batch_norm=False
+)
+_small_no_batch_norm_light = _for_task(
+    _small_no_batch_norm, "classification", _few_rows, dropout=0.1, l2=1e-4
+)
 
 
 # Issue 12 item 3 (small fits' speed): larger batches for classifiers from
@@ -299,14 +299,9 @@ SPEED_ROWS = 500
 
 def _classifier_from(rows, **changes):
     """``by_features_and_task`` with ``changes`` for classifiers from ``rows``."""
-
-    def rule(n, d, task):
-        params = _by_features_and_task(n, d, task)
-        if task == "classification" and n >= rows:
-            params.update(changes)
-        return params
-
-    return rule
+    return _for_task(
+        _by_features_and_task, "classification", lambda n: n >= rows, **changes
+    )
 
 
 def _classifier_batch(batch_size, learning_rate=None):
@@ -316,19 +311,15 @@ def _classifier_batch(batch_size, learning_rate=None):
 
 # Small classification tables, second round (issue 16, "never lose to
 # MLPClassifier" on wine): the same FEW_ROWS gate, set before any score.
+def _no_refit(n, d, task):
+    return {**_regression_no_batch_norm_heavier(n, d, task), "refit_on_all": False}
+
+
 def _small(**changes):
     """``_regression_no_batch_norm_heavier`` (the rule before this round)
     with ``changes`` for classifiers below ``FEW_ROWS`` training rows;
     ``refit_on_all`` False unless ``changes`` set it."""
-
-    def rule(n, d, task):
-        params = {**_regression_no_batch_norm_heavier(n, d, task)}
-        params["refit_on_all"] = False
-        if task == "classification" and n < FEW_ROWS:
-            params.update(changes)
-        return params
-
-    return rule
+    return _for_task(_no_refit, "classification", _few_rows, **changes)
 
 
 # The rule before this round, with refit_on_all spelled out.
