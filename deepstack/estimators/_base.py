@@ -897,10 +897,7 @@ class BaseDeepStack(BaseEstimator):
                 stacklevel=3,
             )
             return
-        if self.batch_norm_ and self.batch_norm_statistics == "population":
-            set_population_statistics(
-                model, X, batch_size=max(self._batch_size(X.shape[0]), 4096)
-            )
+        self._set_population_statistics(model, X)
         self.model_ = model
         self.refit_history_ = {
             key: [float(v) for v in values] for key, values in history.items()
@@ -1162,20 +1159,20 @@ class BaseDeepStack(BaseEstimator):
                 RuntimeWarning,
                 stacklevel=3,
             )
-        if (
-            not partial
-            and self.batch_norm_
-            and self.batch_norm_statistics == "population"
-        ):
+        if not partial:
             # Partial fits see one chunk at a time: its statistics would
             # replace the moving averages over the whole stream.
-            set_population_statistics(
-                self.model_,
-                train[0],
-                batch_size=max(self._batch_size(train[0].shape[0]), 4096),
-            )
+            self._set_population_statistics(self.model_, train[0])
         self._report_divergence()
         return history
+
+    def _set_population_statistics(self, model, X):
+        """Batch normalization's global statistics of the rows ``X`` into
+        ``model`` (``batch_norm_statistics="population"``; else nothing)."""
+        if self.batch_norm_ and self.batch_norm_statistics == "population":
+            set_population_statistics(
+                model, X, batch_size=max(self._batch_size(X.shape[0]), 4096)
+            )
 
     def _batch_size(self, n_rows):
         """The mini-batch size for ``n_rows`` training rows (``batch_size``

@@ -9,8 +9,8 @@ few hundred rows the 10% split both wastes data and stops noisily.
 
 import keras
 import numpy as np
-import scipy.sparse as sp
 
+from deepstack._self_training import stack_rows
 from deepstack.callbacks._monitor import set_learning_rate
 
 
@@ -34,14 +34,6 @@ class ReplayLearningRate(keras.callbacks.Callback):
         return {"rates": list(self.rates)}
 
 
-def _stack(first, second):
-    if first is None or second is None:
-        return None
-    if sp.issparse(first) or sp.issparse(second):
-        return sp.vstack([first, second], format="csr")
-    return np.concatenate([np.asarray(first), np.asarray(second)])
-
-
 def all_rows(train, validation):
     """``(X, y, sample_weight)`` of the training and validation rows together.
 
@@ -56,7 +48,9 @@ def all_rows(train, validation):
     ((4, 2), [0.0, 0.0, 0.0, 1.0], None)
     """
     (X, y, w), (X_val, y_val, w_val) = train, validation
-    if (w is None) != (w_val is None):
+    weights = None
+    if w is not None or w_val is not None:
         w = np.ones(X.shape[0], dtype=np.float32) if w is None else w
         w_val = np.ones(X_val.shape[0], dtype=np.float32) if w_val is None else w_val
-    return _stack(X, X_val), _stack(y, y_val), _stack(w, w_val)
+        weights = np.concatenate([w, w_val])
+    return stack_rows(X, X_val), np.concatenate([y, y_val]), weights
