@@ -15,6 +15,7 @@ import pathlib
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 BENCHMARKS = pathlib.Path(__file__).resolve().parent.parent / "benchmarks"
@@ -56,6 +57,9 @@ TINY = {
     "tabular": ["--tables", "penguins", "--seeds", "0", "--max-epochs", "5"],
     "table_defaults": ["--tables", "wine", "--seeds", "0"],
     "sparse_memory": ["--rows", "2000", "--cols", "500", "--hidden", "8"],
+    "step_cost": ["--variants", "default", "--n-samples", "200"],
+    "small_tables": ["--datasets", "iris", "--methods", "deepstack", "mlp"]
+    + ["--max-epochs", "2"],
 }
 
 
@@ -334,7 +338,56 @@ def _sparse_memory(payload):
     assert result["nnz"] == 10_000
 
 
+def _small_tables(payload):
+    records = payload["records"]
+    assert payload["repeats"] == 1 and payload["folds"] == 5
+    assert [(r["fold"], r["method"]) for r in records] == [
+        (k, m) for k in range(5) for m in ("deepstack", "mlp")
+    ]
+    # Stratified folds of iris's 150 rows: 120 training, 30 test rows each.
+    assert {(r["n_train"], r["n_test"]) for r in records} == {(120, 30)}
+    for record in records:
+        assert 0.0 <= record["accuracy"] <= 1.0 and record["fit_s"] > 0
+    deep, mlp = payload["summary"]
+    assert (deep["method"], mlp["method"], deep["folds"]) == ("deepstack", "mlp", 5)
+    d = np.array(
+        [a["accuracy"] - b["accuracy"] for a, b in zip(records[::2], records[1::2])]
+    )
+    assert deep["minus_mlp"] == pytest.approx(d.mean())
+    # Nadeau and Bengio: var(d) * (1/J + n_test/n_train), J = 5 folds.
+    assert deep["corrected_se"] == pytest.approx(np.sqrt(d.var(ddof=1) * (0.2 + 0.25)))
+    assert (deep["wins"], deep["ties"], deep["losses"]) == (
+        int((d > 0).sum()),
+        int((d == 0).sum()),
+        int((d < 0).sum()),
+    )
+    assert "minus_mlp" not in mlp
+
+
+def _step_cost(payload):
+    # 200 rows, 20 held out for validation: 180 fitting rows, 6 steps of 32.
+    assert payload["steps_per_epoch"] == 6 and payload["batch_size"] == 32
+    assert (payload["short_epochs"], payload["long_epochs"]) == (1, 2)
+    default, floor = payload["rows"]
+    assert default["variant"] == "default" and default["x_default"] == 1.0
+    assert 0 < default["short_fit_s"] and 0 < default["long_fit_s"]
+    # The tests run on TensorFlow: the matrix-product floor is measured.
+    assert floor["variant"].startswith("matrix products") and floor["ms_per_step"] > 0
+
+
+def test_small_tables_paired_standard_error():
+    """The corrected standard error on a hand-computed case."""
+    paired = _load("small_tables").paired
+    # d = [0.1, -0.1, 0.2, 0.0]: mean 0.05, sample variance 0.05 / 3;
+    # times (1/4 + 20/80) = 0.5 -> 0.008333..., whose root is 0.0912871.
+    mean, se = paired([0.1, -0.1, 0.2, 0.0], n_train=80, n_test=20)
+    assert mean == pytest.approx(0.05)
+    assert se == pytest.approx(0.0912871, abs=1e-7)
+
+
 CHECKS = {
+    "step_cost": _step_cost,
+    "small_tables": _small_tables,
     "accuracy": _accuracy,
     "estimator_defaults": _estimator_defaults,
     "gpu_throughput": _gpu_throughput,
