@@ -204,6 +204,18 @@ def write_results(name, results, markdown, *, out=RESULTS_DIR, command=None):
     return json_path, md_path
 
 
+def publish(script, name, results, markdown, out, argv):
+    """Write ``out/NAME.json`` and ``.md`` for a run of ``benchmarks/SCRIPT.py``
+    with ``argv`` (None: this process's arguments), then print the Markdown."""
+    argv = sys.argv[1:] if argv is None else argv
+    paths = write_results(
+        name, results, markdown, out=out, command=command_line(script, argv)
+    )
+    print(markdown)
+    print("wrote", *paths)
+    return paths
+
+
 def _jsonable(value):
     try:
         import numpy as np

@@ -209,7 +209,8 @@ def main(argv=None):
         + _common.markdown_table(columns, rows, digits=4)
         + "\n"
     )
-    out = _common.write_results(
+    _common.publish(
+        "small_tables",
         args.name,
         {
             "datasets": args.datasets,
@@ -220,13 +221,9 @@ def main(argv=None):
             "summary": rows,
         },
         markdown,
-        out=args.out,
-        command=_common.command_line(
-            "small_tables", argv if argv is not None else sys.argv[1:]
-        ),
+        args.out,
+        argv,
     )
-    print(markdown)
-    print("wrote", *out)
     return rows
 
 

@@ -167,7 +167,8 @@ def main(argv=None):
         )
         + "\n"
     )
-    out = _common.write_results(
+    _common.publish(
+        "step_cost",
         args.name,
         {
             "batch_size": batch_size,
@@ -178,13 +179,9 @@ def main(argv=None):
             "rows": rows,
         },
         markdown,
-        out=args.out,
-        command=_common.command_line(
-            "step_cost", argv if argv is not None else sys.argv[1:]
-        ),
+        args.out,
+        argv,
     )
-    print(markdown)
-    print("wrote", *out)
     return rows
 
 
