@@ -2,7 +2,14 @@
 
 import importlib
 
-from deepstack import _compat
+from deepstack import _native_log
+
+# The console command: TensorFlow's start-up chatter off its output, before
+# the imports below load Keras.
+if _native_log.console_command():
+    _native_log.quiet_backend_import()
+
+from deepstack import _compat  # noqa: E402
 from deepstack._compile_cache import compile_cache
 from deepstack._io import load, save
 from deepstack._version import __version__

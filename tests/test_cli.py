@@ -386,3 +386,71 @@ def test_fit_with_unlabeled_rows_and_pretrain_auto(tables, tmp_path, capsys):
         in config["notes"]
     )
     assert config["params"]["pretrain"] == "denoising"
+
+
+# TensorFlow's start-up lines on a CPU-only Linux machine (TensorFlow 2.21),
+# as the console command saw them before it filtered them.
+START_UP = [
+    "WARNING: All log messages before absl::InitializeLog() is called are "
+    "written to STDERR",
+    "I0000 00:00:1795986273.381869   31034 port.cc:153] oneDNN custom operations "
+    "are on. You may see slightly different numerical results due to "
+    "floating-point round-off errors from different computation orders. To turn "
+    "them off, set the environment variable `TF_ENABLE_ONEDNN_OPTS=0`.",
+    "I0000 00:00:1795986273.382183   31034 cudart_stub.cc:31] Could not find cuda "
+    "drivers on your machine, GPU will not be used.",
+    "I0000 00:00:1795986273.436130   31034 cpu_feature_guard.cc:227] This "
+    "TensorFlow binary is optimized to use available CPU instructions in "
+    "performance-critical operations.",
+    "To enable the following instructions: AVX2 AVX512F FMA, in other operations, "
+    "rebuild TensorFlow with the appropriate compiler flags.",
+    "E0000 00:00:1795986277.561060   31034 cuda_platform.cc:52] failed call to "
+    "cuInit: INTERNAL: CUDA error: Failed call to cuInit: UNKNOWN ERROR (303)",
+]
+
+
+def test_start_up_chatter_is_dropped_and_the_rest_kept():
+    from deepstack._native_log import unexpected_lines
+
+    assert unexpected_lines(START_UP) == []
+    warning = "W0000 00:00:1795986277.6 31034 op_kernel.cc:1857] OP_REQUIRES failed"
+    traceback = ["Traceback (most recent call last):", "ImportError: libcudnn.so"]
+    lines = [START_UP[0], warning, START_UP[2], *traceback, START_UP[-1]]
+    assert unexpected_lines(lines) == [warning, *traceback]
+    # Without the INFO line saying no CUDA driver exists, a failed cuInit is
+    # news (a GPU machine whose driver is broken): it is kept.
+    without_driver_note = [line for line in START_UP if "cudart_stub" not in line]
+    assert unexpected_lines(without_driver_note) == [START_UP[-1]]
+
+
+def test_console_command_is_recognized_by_its_name(monkeypatch):
+    from deepstack._native_log import console_command
+
+    monkeypatch.setattr(sys, "argv", ["/opt/venv/bin/deepstack", "fit"])
+    assert console_command()
+    monkeypatch.setattr(sys, "argv", ["/opt/venv/bin/pytest", "tests"])
+    assert not console_command()
+
+
+def test_console_command_output_has_no_tensorflow_start_up_lines():
+    """The installed ``deepstack`` script, in a fresh process: its standard
+    error is empty, while TensorFlow itself prints its start-up lines (shown
+    with ``TF_CPP_MIN_LOG_LEVEL=0``, which turns the filter off)."""
+    script = os.path.join(os.path.dirname(sys.executable), "deepstack")
+    assert os.path.exists(script), "pip install -e . installs the console script"
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    quiet = subprocess.run(
+        [script, "--version"], capture_output=True, text=True, env=env, timeout=120
+    )
+    assert quiet.returncode == 0, quiet.stderr
+    assert quiet.stdout.strip() == deepstack.__version__
+    assert quiet.stderr == ""
+    loud = subprocess.run(
+        [script, "--version"],
+        capture_output=True,
+        text=True,
+        env={**env, "TF_CPP_MIN_LOG_LEVEL": "0"},
+        timeout=120,
+    )
+    assert loud.returncode == 0
+    assert "absl::InitializeLog()" in loud.stderr
