@@ -6,8 +6,9 @@ TensorFlow logs through Abseil, and what it writes while it loads (before
 CPU instructions and missing CUDA drivers, and, on a machine without a GPU
 driver, an error line saying that CUDA failed to initialize.
 :func:`quiet_backend_import` imports Keras and lists TensorFlow's devices
-(when CUDA is tried) with the process's standard error captured, then writes
-back every line that is not one of those: warnings, other errors and
+(when CUDA is tried) with the process's standard error going through a pipe;
+a thread passes every line that is not one of those on at once (so that a
+fatal message before a crash still shows): warnings, other errors and
 tracebacks still show. ``TF_CPP_MIN_LOG_LEVEL=0`` turns the filter off.
 
 Only the console command uses it (:func:`console_command`: the package's
@@ -18,7 +19,7 @@ in a user's program leaves TensorFlow's logging alone.
 import os
 import re
 import sys
-import tempfile
+import threading
 
 _ABSL_NOTICE = re.compile(
     r"^WARNING: All log messages before absl::InitializeLog\(\) is called "
@@ -35,27 +36,44 @@ _NO_DRIVER = "Could not find cuda drivers on your machine, GPU will not be used"
 _CUINIT = re.compile(r"^E\d{4} .* cuda_platform\.cc:\d+\] failed call to cuInit: ")
 
 
+class _Filter:
+    """Decides line by line, in order, whether a line is start-up chatter."""
+
+    def __init__(self):
+        self.no_driver = False
+
+    def chatter(self, line):
+        if _INFO.match(line):
+            self.no_driver = self.no_driver or _NO_DRIVER in line
+            return True
+        return bool(
+            _ABSL_NOTICE.match(line)
+            or _INSTRUCTIONS.match(line)
+            or (self.no_driver and _CUINIT.match(line))
+        )
+
+
 def unexpected_lines(lines):
     """The lines of ``lines`` that are not TensorFlow's start-up chatter.
 
     Dropped: Abseil's notice about logging before initialization, INFO
-    lines, the continuation of the CPU-instructions INFO line, and the
-    failed ``cuInit`` error when an INFO line has said that no CUDA driver
-    exists (a machine without a GPU driver). Everything else is kept, in
-    order.
+    lines, the continuation of the CPU-instructions INFO line, and a failed
+    ``cuInit`` error after an INFO line has said that no CUDA driver exists
+    (a machine without a GPU driver). Everything else is kept, in order.
     """
-    lines = list(lines)
-    no_driver = any(_INFO.match(line) and _NO_DRIVER in line for line in lines)
-    return [
-        line
-        for line in lines
-        if not (
-            _ABSL_NOTICE.match(line)
-            or _INFO.match(line)
-            or _INSTRUCTIONS.match(line)
-            or (no_driver and _CUINIT.match(line))
-        )
-    ]
+    keep = _Filter()
+    return [line for line in lines if not keep.chatter(line)]
+
+
+def _forward(read_fd, out_fd):
+    """Copy the lines arriving on ``read_fd`` that are not chatter to
+    ``out_fd``, each as soon as it is complete, until the pipe closes."""
+    keep = _Filter()
+    with os.fdopen(read_fd, "rb") as pipe:
+        for raw in pipe:
+            line = raw.decode(errors="replace").rstrip("\r\n")
+            if not keep.chatter(line):
+                os.write(out_fd, raw if raw.endswith(b"\n") else raw + b"\n")
 
 
 def console_command():
@@ -77,21 +95,21 @@ def quiet_backend_import():
         return
     sys.stderr.flush()
     saved = os.dup(2)
-    with tempfile.TemporaryFile() as capture:
-        os.dup2(capture.fileno(), 2)
-        try:
-            import keras
+    read_fd, write_fd = os.pipe()
+    os.dup2(write_fd, 2)
+    os.close(write_fd)
+    forwarder = threading.Thread(target=_forward, args=(read_fd, saved), daemon=True)
+    forwarder.start()
+    try:
+        import keras
 
-            if keras.backend.backend() == "tensorflow":
-                import tensorflow as tf
+        if keras.backend.backend() == "tensorflow":
+            import tensorflow as tf
 
-                tf.config.list_physical_devices()
-        finally:
-            # Also when the import fails: its traceback follows these lines.
-            sys.stderr.flush()
-            os.dup2(saved, 2)
-            os.close(saved)
-            capture.seek(0)
-            text = capture.read().decode(errors="replace")
-            for line in unexpected_lines(text.splitlines()):
-                print(line, file=sys.stderr)
+            tf.config.list_physical_devices()
+    finally:
+        # Also when the import fails: its traceback follows the lines passed on.
+        sys.stderr.flush()
+        os.dup2(saved, 2)  # the pipe's last write end closes: the thread ends
+        forwarder.join()
+        os.close(saved)

@@ -454,3 +454,38 @@ def test_console_command_output_has_no_tensorflow_start_up_lines():
     )
     assert loud.returncode == 0
     assert "absl::InitializeLog()" in loud.stderr
+
+
+def test_lines_written_while_the_backend_loads_pass_through(tmp_path):
+    """At the file-descriptor level, in a fresh process whose ``keras`` is a
+    stand-in writing one chatter line and one warning to fd 2 as it loads:
+    the warning passes, in order, and standard error works afterwards."""
+    import deepstack._native_log as native_log
+
+    (tmp_path / "keras.py").write_text(
+        "import os, types\n"
+        "os.write(2, b'I0000 00:00:1795986273.38 31034 port.cc:153] chatter\\n')\n"
+        "os.write(2, b'W0000 00:00:1795986273.39 31034 x.cc:1] a real warning\\n')\n"
+        "backend = types.SimpleNamespace(backend=lambda: 'stand-in')\n"
+    )
+    code = (
+        "import importlib.util, sys\n"
+        f"spec = importlib.util.spec_from_file_location('n', {native_log.__file__!r})\n"
+        "module = importlib.util.module_from_spec(spec)\n"
+        "spec.loader.exec_module(module)\n"
+        "module.quiet_backend_import()\n"
+        "print('after', file=sys.stderr)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env={**env, "PYTHONPATH": str(tmp_path)},
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.splitlines() == [
+        "W0000 00:00:1795986273.39 31034 x.cc:1] a real warning",
+        "after",
+    ]
