@@ -5,8 +5,10 @@ encoding (``make_classification``: 30,000 rows x 100 columns, 30 informative,
 binary, 3% flipped labels, seed 0), standardized, split 70/30 (stratified,
 seed 0). Each variant fits on the 21,000 training rows in a fresh interpreter
 (the backend is chosen per process) and is scored on the 9,000 held-out
-rows; the variants run in turn, repeat after repeat (A B C A B C ...), so a
-busy machine slows them alike. Variants:
+rows; the variants run in turn, repeat after repeat (A B C A B C ...). A busy
+machine does not slow them alike (the MLP's BLAS threads suffer most: 3.3 s on
+the quiet machine, 87.5 s under a load average of 6-8), so compare runs made on
+a quiet machine. Variants:
 
 - ``mlp``: ``MLPClassifier((256, 256), early_stopping=True)``;
 - ``deepstack``: ``DeepStackClassifier()`` (TensorFlow, the fused loop);
