@@ -111,5 +111,9 @@ def quiet_backend_import():
         # Also when the import fails: its traceback follows the lines passed on.
         sys.stderr.flush()
         os.dup2(saved, 2)  # the pipe's last write end closes: the thread ends
-        forwarder.join()
-        os.close(saved)
+        # A child process started during the import would hold a copy of the
+        # write end; then the thread keeps forwarding (to ``saved``, left
+        # open) and the command goes on.
+        forwarder.join(timeout=5)
+        if not forwarder.is_alive():
+            os.close(saved)
