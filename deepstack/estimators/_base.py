@@ -877,7 +877,10 @@ class BaseDeepStack(BaseEstimator):
         set_learning_rate(model, rates[0])
         _network.reseed(model, run.seed)
         # The replay first: the recorder logs the rate each epoch trains with.
-        callbacks = [_refit.ReplayLearningRate(rates), LearningRateRecorder()]
+        replay = keras.callbacks.LearningRateScheduler(
+            lambda epoch, rate: rates[min(epoch, len(rates) - 1)]
+        )
+        callbacks = [replay, LearningRateRecorder()]
         with _interrupt.stop_at_epoch_end() as stopper:
             history = self._train(
                 model,

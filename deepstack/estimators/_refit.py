@@ -3,35 +3,14 @@
 Early stopping finds the number of epochs (and the learning-rate schedule
 that halving chose) on a validation split; the final network is then
 trained again from the same initialization on the training and validation
-rows together for that many epochs, replaying the recorded rates. On a
-few hundred rows the 10% split both wastes data and stops noisily.
+rows together for that many epochs, replaying the recorded rates (Keras's
+``LearningRateScheduler``). On a few hundred rows the 10% split both wastes
+data and stops noisily.
 """
 
-import keras
 import numpy as np
 
 from deepstack._self_training import stack_rows
-from deepstack.callbacks._monitor import set_learning_rate
-
-
-class ReplayLearningRate(keras.callbacks.Callback):
-    """Set the learning rate of epoch ``i`` to ``rates[i]`` as it begins.
-
-    Parameters
-    ----------
-    rates : list of float
-        One learning rate per epoch (the last one holds for later epochs).
-    """
-
-    def __init__(self, rates):
-        super().__init__()
-        self.rates = [float(rate) for rate in rates]
-
-    def on_epoch_begin(self, epoch, logs=None):
-        set_learning_rate(self.model, self.rates[min(epoch, len(self.rates) - 1)])
-
-    def get_config(self):
-        return {"rates": list(self.rates)}
 
 
 def all_rows(train, validation):
