@@ -288,9 +288,7 @@ def main(argv=None):
         "--methods",
         nargs="+",
         choices=list(METHODS),
-        default=[
-            m for m in METHODS if m not in ("deepstack_patience5", "deepstack_tol1e2")
-        ],
+        default=[m for m in METHODS if m not in EXTRA_ONLY],
     )
     p.add_argument(
         "--no-backends",
