@@ -150,16 +150,18 @@ def summarize(records, methods):
             }
             if base is not None and method != BASELINE:
                 shared = sorted(set(fits) & set(base))
-                d = [fits[k]["accuracy"] - base[k]["accuracy"] for k in shared]
+                d = np.array(
+                    [fits[k]["accuracy"] - base[k]["accuracy"] for k in shared]
+                )
                 one = fits[shared[0]]
                 diff, se = paired(d, one["n_train"], one["n_test"])
                 row.update(
                     {
                         f"minus_{BASELINE}": diff,
                         "corrected_se": se,
-                        "wins": int(np.sum(np.array(d) > 0)),
-                        "ties": int(np.sum(np.array(d) == 0)),
-                        "losses": int(np.sum(np.array(d) < 0)),
+                        "wins": int(np.sum(d > 0)),
+                        "ties": int(np.sum(d == 0)),
+                        "losses": int(np.sum(d < 0)),
                     }
                 )
             rows.append(row)
