@@ -209,6 +209,21 @@ class TrialPlan:
         return estimator
 
 
+def free_keras_memory():
+    """Clear Keras's global state, then collect garbage once.
+
+    ``keras.backend.clear_session()`` runs ``gc.collect()`` itself since it
+    took ``free_memory`` (default True); a second collection finds nothing
+    and costs as much again (0.4 s of CPU with TensorFlow loaded), once per
+    trial and fold. Older Keras releases get the explicit one.
+    """
+    if "free_memory" in inspect.signature(keras.backend.clear_session).parameters:
+        keras.backend.clear_session(free_memory=True)
+    else:
+        keras.backend.clear_session()
+        gc.collect()
+
+
 def run_plan(plan, data, scorer, save_to=None):
     """Fit the plan's estimator on each fold, score it, maybe save each one.
 
@@ -219,8 +234,7 @@ def run_plan(plan, data, scorer, save_to=None):
     scores, fit_time, epochs, cut_short = [], 0.0, [], False
     for fold, (train, validation) in enumerate(data.folds()):
         if fold:
-            keras.backend.clear_session()
-            gc.collect()
+            free_keras_memory()
         estimator = plan.make_estimator(fold, data.n_folds)
         X, y, w = train
         X_val, y_val = validation
@@ -315,8 +329,7 @@ def _exit_with_parent(poll_seconds=0.5):
 
 
 def _run_in_worker(plan, save_to):
-    keras.backend.clear_session()
-    gc.collect()
+    free_keras_memory()
     data = _WORKER_DATA
     return run_plan(plan, data["data"], data["scorer"], save_to)
 
@@ -518,8 +531,7 @@ class DeepStackTuner(keras_tuner.Tuner):
         plan, save_to = self._prepare(trial)
         if self.workers is None:
             # Free the graphs and weights of the previous trials.
-            keras.backend.clear_session()
-            gc.collect()
+            free_keras_memory()
             outcome = run_plan(plan, data, self.runner.scorer, save_to)
         else:
             outcome = self.workers[0].run(plan, save_to)
