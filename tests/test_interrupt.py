@@ -15,24 +15,25 @@ from tests.conftest import default_sigint
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
-# The child fits and reports; ``Gate`` lets the parent time its SIGINT: it
-# writes a file when the chosen epoch begins (and then blocks, waiting for
-# the signal) or ends.
+# The child runs the scenarios named in its first argument one after the
+# other (one TensorFlow start for them all) and reports on each; ``Gate``
+# lets the parent time its SIGINT: it writes a file when the chosen epoch
+# begins (and then blocks, waiting for the signal) or ends.
 CHILD = textwrap.dedent(
     """
     import json, signal, sys, threading, warnings
     import keras, numpy as np
     from sklearn.datasets import make_classification
     from sklearn.exceptions import NotFittedError
-    from deepstack import DeepStackClassifier
+    from deepstack import DeepStackClassifier, DeepStackSearch, Float
 
-    scenario, prefix = sys.argv[1], sys.argv[2]
-    COUNT = [0]
+    scenarios, prefix = sys.argv[1].split(","), sys.argv[2]
+    COUNT = {}
 
 
     def signal_me():
-        COUNT[0] += 1
-        open(f"{prefix}.{COUNT[0]}", "w").close()
+        COUNT[SCENARIO] = COUNT.get(SCENARIO, 0) + 1
+        open(f"{prefix}-{SCENARIO}.{COUNT[SCENARIO]}", "w").close()
 
     X, y = make_classification(n_samples=200, n_features=6, random_state=0)
     X = X.astype("float32")
@@ -78,84 +79,127 @@ CHILD = textwrap.dedent(
         }
 
 
-    report = {}
-    if scenario == "epoch_boundary":
-        for warm in (False, True):
-            clf = make(warm_start=warm)
-            before = 0
-            if warm:
-                clf.fit(X, y)
-                before = clf.n_iter_
-                SNAPSHOTS.clear()
-            clf.set_params(max_epochs=10**6)
-            GATE["signal_after"] = 3
-            with warnings.catch_warnings(record=True) as caught:
-                warnings.simplefilter("always")
-                clf.fit(X, y)
-            GATE["signal_after"] = None
-            report[str(warm)] = {
-                "warnings": [str(w.message) for w in caught],
-                "before": before,
-                "epochs_run": len(SNAPSHOTS),
-                "n_iter": clf.n_iter_,
-                "lengths": sorted({len(v) for v in clf.history_.values()}),
-                "best_epoch": clf.best_epoch_,
-                "best_val_loss_is_min": bool(
-                    clf.history_["val_loss"][clf.best_epoch_]
-                    <= min(clf.history_["val_loss"][before:]) + 1e-4
+    def interrupted_search():
+        trials = [0]
+
+        class Wait(keras.callbacks.Callback):
+            def on_train_begin(self, logs=None):
+                trials[0] += 1
+
+            def on_epoch_end(self, epoch, logs=None):
+                # Past the first epoch, where a plain fit would only stop early.
+                if epoch == 1:
+                    signal_me()
+                    threading.Event().wait(120)
+
+        X, y = make_classification(n_samples=120, n_features=5, random_state=0)
+        try:
+            DeepStackSearch(
+                DeepStackClassifier(
+                    (4,), max_epochs=5, random_state=0, callbacks=[Wait()]
                 ),
-                "weights_are_best": all(
-                    np.array_equal(a, b)
-                    for a, b in zip(
-                        clf.model_.get_weights(),
-                        SNAPSHOTS[clf.best_epoch_ - before],
-                    )
-                ),
-            }
-    elif scenario == "fresh":
-        clf = make()
-        GATE["block_at_end"] = 0
-        try:
-            clf.fit(X, y)
-            report["raised"] = False
+                {"learning_rate": Float(1e-3, 1e-1, log=True)},
+                tuner="random",
+                max_trials=3,
+                random_state=0,
+            ).fit(X.astype("float32"), y)
+            return {"stopped": False, "trials": trials[0]}
         except KeyboardInterrupt:
-            report["raised"] = True
-        try:
-            clf.predict(X)
-            report["fitted"] = True
-        except NotFittedError:
-            report["fitted"] = False
-        report["attributes"] = sorted(k for k in vars(clf) if k.endswith("_"))
-    else:  # "warm_start" or "refit": interrupted in the call's first epoch
-        clf = make(warm_start=scenario == "warm_start").fit(X, y)
-        before = state(clf)
-        model = clf.model_
-        GATE["block_at_end"] = 0
-        try:
-            clf.fit(X, y)
-            report["raised"] = False
-        except KeyboardInterrupt:
-            report["raised"] = True
-        report["same_model"] = clf.model_ is model
-        report["unchanged"] = state(clf) == before
-        GATE["block_at_end"] = None
-        clf.set_params(warm_start=True).fit(X, y)  # and it trains on
-        report["continued"] = clf.n_iter_ == before["n_iter"] + 3
-    print("REPORT" + json.dumps(report))
+            return {"stopped": True, "trials": trials[0]}
+
+
+    def run(scenario):
+        GATE.update(block_at_end=None, signal_after=None)
+        SNAPSHOTS.clear()
+        report = {}
+        if scenario == "epoch_boundary":
+            for warm in (False, True):
+                clf = make(warm_start=warm)
+                before = 0
+                if warm:
+                    clf.fit(X, y)
+                    before = clf.n_iter_
+                    SNAPSHOTS.clear()
+                clf.set_params(max_epochs=10**6)
+                GATE["signal_after"] = 3
+                with warnings.catch_warnings(record=True) as caught:
+                    warnings.simplefilter("always")
+                    clf.fit(X, y)
+                GATE["signal_after"] = None
+                report[str(warm)] = {
+                    "warnings": [str(w.message) for w in caught],
+                    "before": before,
+                    "epochs_run": len(SNAPSHOTS),
+                    "n_iter": clf.n_iter_,
+                    "lengths": sorted({len(v) for v in clf.history_.values()}),
+                    "best_epoch": clf.best_epoch_,
+                    "best_val_loss_is_min": bool(
+                        clf.history_["val_loss"][clf.best_epoch_]
+                        <= min(clf.history_["val_loss"][before:]) + 1e-4
+                    ),
+                    "weights_are_best": all(
+                        np.array_equal(a, b)
+                        for a, b in zip(
+                            clf.model_.get_weights(),
+                            SNAPSHOTS[clf.best_epoch_ - before],
+                        )
+                    ),
+                }
+        elif scenario == "search":
+            report = interrupted_search()
+        elif scenario == "fresh":
+            clf = make()
+            GATE["block_at_end"] = 0
+            try:
+                clf.fit(X, y)
+                report["raised"] = False
+            except KeyboardInterrupt:
+                report["raised"] = True
+            try:
+                clf.predict(X)
+                report["fitted"] = True
+            except NotFittedError:
+                report["fitted"] = False
+            report["attributes"] = sorted(k for k in vars(clf) if k.endswith("_"))
+        else:  # "warm_start" or "refit": interrupted in the call's first epoch
+            clf = make(warm_start=scenario == "warm_start").fit(X, y)
+            before = state(clf)
+            model = clf.model_
+            GATE["block_at_end"] = 0
+            try:
+                clf.fit(X, y)
+                report["raised"] = False
+            except KeyboardInterrupt:
+                report["raised"] = True
+            report["same_model"] = clf.model_ is model
+            report["unchanged"] = state(clf) == before
+            GATE["block_at_end"] = None
+            clf.set_params(warm_start=True).fit(X, y)  # and it trains on
+            report["continued"] = clf.n_iter_ == before["n_iter"] + 3
+        return report
+
+
+    reports = {}
+    for SCENARIO in scenarios:
+        reports[SCENARIO] = run(SCENARIO)
+    print("REPORT" + json.dumps(reports))
     """
 )
 
 
-def _run_and_interrupt(scenario, tmp_path, code=CHILD):
-    """Run the child; send it SIGINT each time it writes a new ready file."""
+def _run_and_interrupt(scenarios, tmp_path):
+    """Run the child; send it SIGINT each time it writes a new ready file.
+
+    Returns its report and the names of the ready files signalled.
+    """
     script = tmp_path / "child.py"
-    script.write_text(code)
+    script.write_text(CHILD)
     env = {**os.environ, "PYTHONPATH": REPO, "TF_CPP_MIN_LOG_LEVEL": "2"}
     # Files, not pipes: a chatty child would fill a pipe nobody reads yet.
     out_file, err_file = tmp_path / "out.txt", tmp_path / "err.txt"
     with open(out_file, "w") as out, open(err_file, "w") as err:
         child = subprocess.Popen(
-            [sys.executable, str(script), scenario, str(tmp_path / "ready")],
+            [sys.executable, str(script), scenarios, str(tmp_path / "ready")],
             stdout=out,
             stderr=err,
             env=env,
@@ -169,7 +213,7 @@ def _run_and_interrupt(scenario, tmp_path, code=CHILD):
             break
         except subprocess.TimeoutExpired:
             pass
-        for ready in sorted(tmp_path.glob("ready.*")):
+        for ready in sorted(tmp_path.glob("ready*")):
             if ready.name not in sent:
                 sent.add(ready.name)
                 child.send_signal(signal.SIGINT)
@@ -178,13 +222,29 @@ def _run_and_interrupt(scenario, tmp_path, code=CHILD):
             pytest.fail("the child did not end")
     assert child.returncode == 0, err_file.read_text()[-3000:]
     line = next(x for x in out_file.read_text().splitlines() if x.startswith("REPORT"))
-    return json.loads(line[len("REPORT") :]), len(sent)
+    return json.loads(line[len("REPORT") :]), sent
 
 
-def test_sigint_stops_at_the_epoch_boundary_with_consistent_attributes(tmp_path):
-    report, signals = _run_and_interrupt("epoch_boundary", tmp_path)
-    assert signals == 2
-    for warm, run in report.items():
+@pytest.fixture(scope="module")
+def interrupted_fits(tmp_path_factory):
+    """The reports of the five ``CHILD`` scenarios, run in one child process
+    (TensorFlow starts once, not five times), and the signals sent in each."""
+    scenarios = ("epoch_boundary", "fresh", "warm_start", "refit", "search")
+    folder = tmp_path_factory.mktemp("interrupted_fits")
+    reports, sent = _run_and_interrupt(",".join(scenarios), folder)
+    signals = {s: sum(n.startswith(f"ready-{s}.") for n in sent) for s in scenarios}
+    assert sum(signals.values()) == len(sent)
+    return reports, signals
+
+
+# The tests that share the child run in the same xdist worker.
+@pytest.mark.xdist_group("interrupted_fits")
+def test_sigint_stops_at_the_epoch_boundary_with_consistent_attributes(
+    interrupted_fits,
+):
+    reports, signals = interrupted_fits
+    assert signals["epoch_boundary"] == 2
+    for warm, run in reports["epoch_boundary"].items():
         assert any("interrupted (Ctrl-C)" in w for w in run["warnings"]), run
         # It stopped soon after the signal (sent after the 4th epoch) ...
         assert 4 <= run["epochs_run"] < 10**6
@@ -196,10 +256,12 @@ def test_sigint_stops_at_the_epoch_boundary_with_consistent_attributes(tmp_path)
         assert run["weights_are_best"], warm
 
 
+@pytest.mark.xdist_group("interrupted_fits")
 @pytest.mark.parametrize("scenario", ["fresh", "warm_start", "refit"])
-def test_sigint_before_the_first_epoch_ends_undoes_the_call(scenario, tmp_path):
-    report, signals = _run_and_interrupt(scenario, tmp_path)
-    assert signals == 1
+def test_sigint_before_the_first_epoch_ends_undoes_the_call(scenario, interrupted_fits):
+    reports, signals = interrupted_fits
+    report = reports[scenario]
+    assert signals[scenario] == 1
     assert report["raised"] is True
     if scenario == "fresh":
         assert report["fitted"] is False
@@ -294,45 +356,8 @@ def _poll(condition, timeout, interval=0.05):
     return True
 
 
-SEARCH_IN_PROCESS = textwrap.dedent(
-    """
-    import sys, threading
-    import keras
-    from sklearn.datasets import make_classification
-    from deepstack import DeepStackClassifier, DeepStackSearch, Float
-
-    prefix = sys.argv[2]
-    TRIALS = [0]
-
-
-    class Wait(keras.callbacks.Callback):
-        def on_train_begin(self, logs=None):
-            TRIALS[0] += 1
-
-        def on_epoch_end(self, epoch, logs=None):
-            # Past the first epoch, where a plain fit would only stop early.
-            if epoch == 1:
-                open(f"{prefix}.{TRIALS[0]}", "w").close()
-                threading.Event().wait(120)
-
-
-    X, y = make_classification(n_samples=120, n_features=5, random_state=0)
-    try:
-        DeepStackSearch(
-            DeepStackClassifier((4,), max_epochs=5, random_state=0, callbacks=[Wait()]),
-            {"learning_rate": Float(1e-3, 1e-1, log=True)},
-            tuner="random",
-            max_trials=3,
-            random_state=0,
-        ).fit(X.astype("float32"), y)
-        print("REPORT" + '{"stopped": false, "trials": %d}' % TRIALS[0])
-    except KeyboardInterrupt:
-        print("REPORT" + '{"stopped": true, "trials": %d}' % TRIALS[0])
-    """
-)
-
-
-def test_sigint_stops_a_search_not_just_its_trial(tmp_path):
-    report, signals = _run_and_interrupt("search", tmp_path, SEARCH_IN_PROCESS)
-    assert signals == 1
-    assert report == {"stopped": True, "trials": 1}
+@pytest.mark.xdist_group("interrupted_fits")
+def test_sigint_stops_a_search_not_just_its_trial(interrupted_fits):
+    reports, signals = interrupted_fits
+    assert signals["search"] == 1
+    assert reports["search"] == {"stopped": True, "trials": 1}
