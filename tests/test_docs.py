@@ -8,6 +8,7 @@ site itself (warnings as errors).
 import doctest
 import importlib
 import inspect
+import os
 import pathlib
 import pkgutil
 import re
@@ -145,6 +146,10 @@ def test_docs_build_without_warnings(tmp_path, monkeypatch, capsys):
     from sphinx.cmd.build import build_main
 
     monkeypatch.setenv("DEEPSTACK_DOCS_EXECUTE", "off")
+    # docs/conf.py sets these two if unset: undone after the test, as the
+    # variables of a finished subprocess would be.
+    for name, value in [("KERAS_BACKEND", "tensorflow"), ("TF_CPP_MIN_LOG_LEVEL", "2")]:
+        monkeypatch.setenv(name, os.environ.get(name, value))
     root = API_PAGE.parents[1]
     monkeypatch.chdir(root)
     # docs/conf.py puts the repository first on sys.path.
