@@ -7,12 +7,14 @@ the weaker claims that already hold at that size.
 """
 
 import json
+import os
 import pathlib
 import re
 
 import nbformat
 import pytest
 from nbclient import NotebookClient
+from nbclient.util import run_sync
 
 FOLDER = pathlib.Path(__file__).parents[1] / "notebooks"
 NAMES = [
@@ -188,21 +190,46 @@ def test_stored_notebook_shows_its_full_run(path):
     CHECKS[path.stem](results, full=True)
 
 
+@pytest.fixture(scope="module")
+def quick_kernel(tmp_path_factory):
+    """One IPython kernel, started with ``QUICK=1``, for every quick rerun.
+
+    Starting a kernel and importing TensorFlow, Keras and deepstack in it costs
+    several CPU seconds; the notebooks pay it once. Each notebook still runs from
+    an empty namespace (``%reset -f`` first), so a name it uses but does not
+    define fails as it would in a fresh kernel.
+    """
+    starter = NotebookClient(nbformat.v4.new_notebook(), kernel_name="python3")
+    manager = starter.create_kernel_manager()
+    starter.start_new_kernel(
+        cwd=str(tmp_path_factory.mktemp("notebooks")),
+        env={**os.environ, "QUICK": "1"},
+    )
+    yield manager
+    run_sync(manager.shutdown_kernel)(now=True)
+
+
 @pytest.mark.slow
+@pytest.mark.xdist_group("notebooks")
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
-def test_notebook_runs_quick(path, tmp_path, monkeypatch):
-    monkeypatch.setenv("QUICK", "1")
+def test_notebook_runs_quick(path, tmp_path, quick_kernel):
     notebook = nbformat.read(path, as_version=4)
     for cell in notebook.cells:
         if cell.cell_type == "code":
             cell.outputs = []
-    client = NotebookClient(
-        notebook,
-        timeout=600,
-        kernel_name="python3",
-        resources={"metadata": {"path": str(tmp_path)}},
+    fresh = (
+        f"__import__('os').chdir({str(tmp_path)!r})\n"
+        "get_ipython().run_line_magic('reset', '-f')"
     )
-    client.execute()
+    notebook.cells.insert(0, nbformat.v4.new_code_cell(fresh))
+    client = NotebookClient(
+        notebook, timeout=600, kernel_name="python3", km=quick_kernel
+    )
+    try:
+        client.execute()
+    finally:
+        if client.kc is not None:
+            client.kc.stop_channels()
     results = _results(notebook)
     assert results["quick"] is True
     CHECKS[path.stem](results, full=False)
