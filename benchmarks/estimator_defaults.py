@@ -63,6 +63,23 @@ builds it) and ``HistGradientBoostingRegressor`` as a reference
 
 ``iris`` (105 training rows) is a selection-only set of the small
 classification rounds; ``--with-mlp`` scores the MLP on the same CV folds.
+
+The large-table round (issue 12, medium tables' speed) runs only when named:
+``classes26_20k`` and ``onehot_30k`` are ``classes26`` and ``onehot`` at the
+issue's sizes (20,000 and 30,000 rows); candidates ``current`` (the
+defaults before this round: batch 32), ``batch_auto`` and ``batch_auto_lr_sqrt``:
+
+    .venv/bin/python benchmarks/estimator_defaults.py --phase select \
+        --datasets onehot_30k classes26_20k --seeds 0 1 2 --candidates \
+        current batch_auto --name estimator_defaults_large_select
+    .venv/bin/python benchmarks/estimator_defaults.py --phase select \
+        --datasets onehot_30k classes26_20k --seeds 0 1 2 --candidates \
+        current batch_auto batch_auto_lr_sqrt --reuse \
+        benchmarks/results/estimator_defaults_large_select.json \
+        --name estimator_defaults_large_select_round2
+    .venv/bin/python benchmarks/estimator_defaults.py --phase select \
+        --datasets classes26 onehot --seeds 0 1 2 --candidates current \
+        batch_auto_lr_sqrt --name estimator_defaults_large_select_round3
 """
 
 import json
@@ -433,7 +450,9 @@ CANDIDATES = {
     "monitor_log_loss": _classifier_from(SPEED_ROWS, scoring="neg_log_loss"),
     **SMALL_CANDIDATES,
     # Issue 12 item 4 (medium tables' speed): one block, keep together.
-    "current": lambda n, d, task: {},
+    # Recorded as params {} in the round's results: batch 32 was the
+    # default then.
+    "current": lambda n, d, task: {"batch_size": 32},
     "batch_auto": lambda n, d, task: {"batch_size": "auto"},
     "batch_auto_lr_sqrt": _batch_auto_lr_sqrt,
 }
@@ -493,7 +512,7 @@ DESCRIPTIONS = {
     "the validation log loss without the weight penalty (scoring='neg_log_loss') "
     "from 500 training rows",
     **SMALL_DESCRIPTIONS,
-    "current": "the estimators' defaults as they are (nothing set)",
+    "current": "the estimators' defaults before the large-table round (batch_size 32)",
     "batch_auto": "the estimators' defaults with batch_size 'auto' (the "
     "batch follows the training rows; 32 up to 3,200)",
     "batch_auto_lr_sqrt": "`batch_auto` with the learning rate 1e-3 scaled by "
