@@ -63,6 +63,23 @@ builds it) and ``HistGradientBoostingRegressor`` as a reference
 
 ``iris`` (105 training rows) is a selection-only set of the small
 classification rounds; ``--with-mlp`` scores the MLP on the same CV folds.
+
+The large-table round (issue 12, medium tables' speed) runs only when named:
+``classes26_20k`` and ``onehot_30k`` are ``classes26`` and ``onehot`` at the
+issue's sizes (20,000 and 30,000 rows); candidates ``current`` (the
+defaults before this round: batch 32), ``batch_auto`` and ``batch_auto_lr_sqrt``:
+
+    .venv/bin/python benchmarks/estimator_defaults.py --phase select \
+        --datasets onehot_30k classes26_20k --seeds 0 1 2 --candidates \
+        current batch_auto --name estimator_defaults_large_select
+    .venv/bin/python benchmarks/estimator_defaults.py --phase select \
+        --datasets onehot_30k classes26_20k --seeds 0 1 2 --candidates \
+        current batch_auto batch_auto_lr_sqrt --reuse \
+        benchmarks/results/estimator_defaults_large_select.json \
+        --name estimator_defaults_large_select_round2
+    .venv/bin/python benchmarks/estimator_defaults.py --phase select \
+        --datasets classes26 onehot --seeds 0 1 2 --candidates current \
+        batch_auto_lr_sqrt --name estimator_defaults_large_select_round3
 """
 
 import json
@@ -88,7 +105,9 @@ CLASSIFICATION = (
     "iris",
 )
 REGRESSION = ("diabetes", "friedman1")
-DATASETS = CLASSIFICATION + REGRESSION
+# Issue 12 item 4 (medium tables): the issue's full sizes, run only when named.
+LARGE = ("classes26_20k", "onehot_30k")
+DATASETS = CLASSIFICATION + REGRESSION + LARGE
 
 OLD = {
     "dropout": 0.3,
@@ -139,9 +158,9 @@ def load(name, seed):
                 X_train, y_train, train_size=1000, stratify=y_train, random_state=seed
             )
         return X_train, X_test, y_train, y_test, task
-    if name == "classes26":
+    if name in ("classes26", "classes26_20k"):
         X, y = datasets.make_classification(
-            n_samples=10_000,
+            n_samples=20_000 if name == "classes26_20k" else 10_000,
             n_features=16,
             n_informative=12,
             n_redundant=2,
@@ -149,8 +168,8 @@ def load(name, seed):
             n_clusters_per_class=1,
             random_state=0,
         )
-    elif name == "onehot":
-        X, y = _onehot_table()
+    elif name in ("onehot", "onehot_30k"):
+        X, y = _onehot_table(30_000 if name == "onehot_30k" else 12_000)
     elif name == "friedman1":
         X, y = datasets.make_friedman1(n_samples=2000, noise=1.0, random_state=0)
     else:
@@ -389,6 +408,14 @@ SMALL_DESCRIPTIONS = {
 }
 
 
+def _batch_auto_lr_sqrt(n, d, task):
+    from deepstack._network import auto_batch_size
+
+    # The rows that fit: 90% of n, the rest is the early-stopping split.
+    batch = auto_batch_size(int(n * 0.9))
+    return {"batch_size": batch, "learning_rate": 1e-3 * math.sqrt(batch / 32)}
+
+
 CANDIDATES = {
     "old": _old,
     "old_batch_auto": _old_batch_auto,
@@ -422,6 +449,12 @@ CANDIDATES = {
     "monitor_accuracy": _classifier_from(SPEED_ROWS, monitor="val_accuracy"),
     "monitor_log_loss": _classifier_from(SPEED_ROWS, scoring="neg_log_loss"),
     **SMALL_CANDIDATES,
+    # Issue 12 item 4 (medium tables' speed): one block, keep together.
+    # Recorded as params {} in the round's results: batch 32 was the
+    # default then.
+    "current": lambda n, d, task: {"batch_size": 32},
+    "batch_auto": lambda n, d, task: {"batch_size": "auto"},
+    "batch_auto_lr_sqrt": _batch_auto_lr_sqrt,
 }
 
 
@@ -479,6 +512,11 @@ DESCRIPTIONS = {
     "the validation log loss without the weight penalty (scoring='neg_log_loss') "
     "from 500 training rows",
     **SMALL_DESCRIPTIONS,
+    "current": "the estimators' defaults before the large-table round (batch_size 32)",
+    "batch_auto": "the estimators' defaults with batch_size 'auto' (the "
+    "batch follows the training rows; 32 up to 3,200)",
+    "batch_auto_lr_sqrt": "`batch_auto` with the learning rate 1e-3 scaled by "
+    "the square root of batch / 32 (the gradient noise of batch 32 kept)",
 }
 
 
@@ -893,7 +931,9 @@ def main(argv=None):
         return _render(args.render, args.out)
     _common.quiet_warnings()
     warnings.filterwarnings("ignore", category=UserWarning)
-    args.datasets = args.datasets or (["wine"] if args.quick else list(DATASETS))
+    args.datasets = args.datasets or (
+        ["wine"] if args.quick else [d for d in DATASETS if d not in LARGE]
+    )
     args.candidates = args.candidates or list(CANDIDATES)
     args.methods = args.methods or ["old", "new", "mlp"]
     if args.quick:

@@ -373,6 +373,18 @@ def auto_batch_size(n_rows):
     return int(min(512, 2 ** round(math.log2(n_rows / 100))))
 
 
+def auto_batch_learning_rate(learning_rate, batch_size):
+    """The learning rate ``batch_size="auto"`` trains with at ``batch_size``.
+
+    ``learning_rate`` is read as the rate for a batch of 32 and multiplied by
+    ``sqrt(batch_size / 32)``, which keeps the noise of the updates about
+    what it is at batch 32 (at 32 the rate is unchanged). Without it the
+    larger batches of a large table lost accuracy on a one-hot table
+    (``benchmarks/results/estimator_defaults_large_select_round2.md``).
+    """
+    return float(learning_rate) * math.sqrt(batch_size / 32)
+
+
 def jit_compile():
     """The ``jit_compile`` every deepstack model is compiled with.
 

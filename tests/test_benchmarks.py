@@ -32,7 +32,7 @@ TINY = {
     "gridsearch_speed": ["--shapes", "1", "--max-epochs", "1", "--n-samples", "150"]
     + ["--no-profile", "--no-backends", "--methods", "deepstack", "deepstack_uncached"],
     "medium_table": ["--rows", "400", "--features", "10"]
-    + ["--variants", "mlp", "deepstack_batch_auto_10_epochs"],
+    + ["--variants", "mlp", "deepstack_10_epochs"],
     "memory": ["--fits", "2", "--epochs", "1", "--hidden", "4", "--n-samples", "60"]
     + ["--variants", "deepstack", "--in-process"],
     "overhead": ["--epochs", "1", "--repeats", "1", "--hidden", "8"]
@@ -185,9 +185,10 @@ def _medium_table(payload):
     assert payload["rows"] == 400 and payload["features"] == 10
     mlp, deepstack = payload["summary"]
     assert mlp["variant"] == "mlp" and mlp["x_mlp_time"] == 1.0
-    assert deepstack["variant"] == "deepstack_batch_auto_10_epochs"
+    assert deepstack["variant"] == "deepstack_10_epochs"
     # The 10-epoch budget: early stopping may end it sooner, never later.
-    assert deepstack["batch_size"] == "auto" and 1 <= deepstack["epochs"] <= 10
+    # The default batch_size="auto" is 32 on 360 fitting rows.
+    assert deepstack["batch_size"] == "auto (32)" and 1 <= deepstack["epochs"] <= 10
     assert 0.4 < deepstack["accuracy"] <= 1.0  # binary: near chance or above
 
 

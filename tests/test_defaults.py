@@ -345,3 +345,22 @@ def test_refit_on_all_in_a_grid_search():
     assert [p["refit_on_all"] for p in search.cv_results_["params"]] == [False, True]
     best = search.best_params_["refit_on_all"]
     assert search.best_estimator_.refit_on_all_ is best
+
+
+def test_auto_batch_scales_the_learning_rate_by_the_root_of_the_batch():
+    # 8,000 rows leave 7,200 to fit after the 10% early-stopping split:
+    # batch_size="auto" makes that 2 ** round(log2(72)) = 64, and the
+    # learning rate follows by sqrt(64 / 32).
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(8000, 4)).astype("float32")
+    y = (X[:, 0] > 0).astype(int)
+    params = dict(hidden_layer_sizes=(4,), max_epochs=1, random_state=0)
+    auto = DeepStackClassifier(batch_size="auto", learning_rate=2e-3, **params)
+    auto.fit(X, y)
+    assert auto._batch_size(7200) == 64
+    assert auto.learning_rate_ == pytest.approx(2e-3 * np.sqrt(2.0), rel=1e-12)
+    # An explicit batch size, or a batch that stays 32, keeps the rate as given.
+    fixed = DeepStackClassifier(batch_size=64, learning_rate=2e-3, **params)
+    assert fixed.fit(X, y).learning_rate_ == 2e-3
+    small = DeepStackClassifier(batch_size="auto", learning_rate=2e-3, **params)
+    assert small.fit(X[:3000], y[:3000]).learning_rate_ == 2e-3

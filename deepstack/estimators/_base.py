@@ -1021,9 +1021,14 @@ class BaseDeepStack(BaseEstimator):
             clipnorm=self.clipnorm,
         )
 
-    def _initial_learning_rate(self, model, train, seed):
-        """The starting rate: the parameter, or the finder's choice for "auto"."""
+    def _initial_learning_rate(self, model, train, seed, batch_size=None):
+        """The starting rate: the parameter (scaled to the batch when
+        ``batch_size="auto"`` and no ``batch_size`` overrides it), or the
+        finder's choice for "auto"."""
         if not isinstance(self.learning_rate, str):
+            if self.batch_size == "auto" and batch_size is None:
+                batch = self._batch_size(train[0].shape[0])
+                return _network.auto_batch_learning_rate(self.learning_rate, batch)
             return float(self.learning_rate)
         X, y, w = _lr_finder.subset(*train, 1024, seed)
         result = _lr_finder.search_learning_rate(
@@ -1364,7 +1369,8 @@ def train_network(
     train = (X, y, None)
     if pretrain:
         estimator._pretrain_network(model, X, seed)
-    set_learning_rate(model, estimator._initial_learning_rate(model, train, seed))
+    rate = estimator._initial_learning_rate(model, train, seed, batch_size)
+    set_learning_rate(model, rate)
     monitor = "val_loss" if validation is not None else "loss"
     callbacks = estimator._default_callbacks(monitor, False) + list(callbacks)
     epochs = estimator.max_epochs if epochs is None else epochs
