@@ -100,6 +100,31 @@ def label_budget_row(dataset, fraction, n_labeled, method, scores, seconds, scor
     }
 
 
+def onehot_table(n_rows=12_000, seed=0):
+    """A generated table of the shape of a census table after one-hot encoding.
+
+    4 numeric and 6 categorical columns (25, 20, 20, 15, 12 and 7 levels,
+    one-hot encoded: 103 columns); the binary label comes from a nonlinear
+    rule of the columns, with 10% of the labels flipped.
+    """
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    numeric = rng.normal(size=(n_rows, 4))
+    levels = (25, 20, 20, 15, 12, 7)
+    columns = [numeric]
+    score = np.sin(2 * numeric[:, 0]) + numeric[:, 1] * numeric[:, 2]
+    for i, k in enumerate(levels):
+        codes = rng.integers(0, k, size=n_rows)
+        effect = rng.normal(size=k)
+        score += effect[codes] * (numeric[:, 3] if i == 1 else 1.0) * 0.7
+        columns.append(np.eye(k)[codes])
+    y = (score > np.median(score)).astype(np.int64)
+    flip = rng.random(n_rows) < 0.10
+    y[flip] = 1 - y[flip]
+    return np.hstack(columns).astype(np.float32), y
+
+
 def median(values):
     return float(statistics.median([float(v) for v in values]))
 

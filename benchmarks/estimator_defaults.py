@@ -125,24 +125,6 @@ REGRESSION_ONLY = ("keras", "hgb")
 # ---------------------------------------------------------------------- data
 
 
-def _onehot_table(n_rows=12_000, seed=0):
-    """Numeric + one-hot categorical columns; label from a nonlinear rule."""
-    rng = np.random.default_rng(seed)
-    numeric = rng.normal(size=(n_rows, 4))
-    levels = (25, 20, 20, 15, 12, 7)
-    columns = [numeric]
-    score = np.sin(2 * numeric[:, 0]) + numeric[:, 1] * numeric[:, 2]
-    for i, k in enumerate(levels):
-        codes = rng.integers(0, k, size=n_rows)
-        effect = rng.normal(size=k)
-        score += effect[codes] * (numeric[:, 3] if i == 1 else 1.0) * 0.7
-        columns.append(np.eye(k)[codes])
-    y = (score > np.median(score)).astype(np.int64)
-    flip = rng.random(n_rows) < 0.10
-    y[flip] = 1 - y[flip]
-    return np.hstack(columns).astype(np.float32), y
-
-
 def load(name, seed):
     """``(X_train, X_test, y_train, y_test, task)`` of one dataset and seed."""
     from sklearn import datasets
@@ -169,7 +151,7 @@ def load(name, seed):
             random_state=0,
         )
     elif name in ("onehot", "onehot_30k"):
-        X, y = _onehot_table(30_000 if name == "onehot_30k" else 12_000)
+        X, y = _common.onehot_table(30_000 if name == "onehot_30k" else 12_000)
     elif name == "friedman1":
         X, y = datasets.make_friedman1(n_samples=2000, noise=1.0, random_state=0)
     else:

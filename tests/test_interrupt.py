@@ -79,6 +79,15 @@ CHILD = textwrap.dedent(
         }
 
 
+    def raised_interrupt(clf):
+        # Fit clf; whether the fit raised KeyboardInterrupt.
+        try:
+            clf.fit(X, y)
+        except KeyboardInterrupt:
+            return True
+        return False
+
+
     def interrupted_search():
         trials = [0]
 
@@ -150,11 +159,7 @@ CHILD = textwrap.dedent(
         elif scenario == "fresh":
             clf = make()
             GATE["block_at_end"] = 0
-            try:
-                clf.fit(X, y)
-                report["raised"] = False
-            except KeyboardInterrupt:
-                report["raised"] = True
+            report["raised"] = raised_interrupt(clf)
             try:
                 clf.predict(X)
                 report["fitted"] = True
@@ -166,11 +171,7 @@ CHILD = textwrap.dedent(
             before = state(clf)
             model = clf.model_
             GATE["block_at_end"] = 0
-            try:
-                clf.fit(X, y)
-                report["raised"] = False
-            except KeyboardInterrupt:
-                report["raised"] = True
+            report["raised"] = raised_interrupt(clf)
             report["same_model"] = clf.model_ is model
             report["unchanged"] = state(clf) == before
             GATE["block_at_end"] = None
