@@ -394,8 +394,11 @@ def test_parse_duration_and_table_defaults():
     assert parse_duration("1.5h") == 5400 and parse_duration(45) == 45
     with pytest.raises(ValueError, match="not a duration"):
         parse_duration("soon")
-    assert table_defaults("binary", 500)["batch_size"] == 32
-    assert table_defaults("binary", 30_000)["batch_size"] == 256
+    # Classifiers: the estimator's "auto" batch, whose rate follows the batch;
+    # regressors: the same rule's batch as a number, at the given rate.
+    assert table_defaults("binary", 30_000)["batch_size"] == "auto"
+    assert table_defaults("multiclass", 500)["batch_size"] == "auto"
+    assert table_defaults("regression", 500)["batch_size"] == 32
     assert table_defaults("regression", 10**6)["batch_size"] == 512
     regression = table_defaults("regression", 500)
     assert regression["batch_norm"] is False and regression["dropout"] == 0.1
