@@ -391,11 +391,11 @@ SMALL_DESCRIPTIONS = {
 
 
 def _batch_auto_lr_sqrt(n, d, task):
-    from deepstack._network import auto_batch_size
+    from deepstack._network import auto_batch_learning_rate, auto_batch_size
 
     # The rows that fit: 90% of n, the rest is the early-stopping split.
     batch = auto_batch_size(int(n * 0.9))
-    return {"batch_size": batch, "learning_rate": 1e-3 * math.sqrt(batch / 32)}
+    return {"batch_size": batch, "learning_rate": auto_batch_learning_rate(1e-3, batch)}
 
 
 CANDIDATES = {

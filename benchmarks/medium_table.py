@@ -91,6 +91,8 @@ def worker(variant, n_rows, n_features, max_epochs, kind="dense"):
     """Fit one variant in this process; print its result as JSON."""
     _common.quiet_warnings()
     X_train, X_test, y_train, y_test = table(n_rows, n_features, kind=kind)
+    # The rows a deepstack fit trains on, after its 10% early-stopping split.
+    n_fit = int(0.9 * X_train.shape[0])
     if variant == "mlp":
         from sklearn.neural_network import MLPClassifier
 
@@ -107,8 +109,7 @@ def worker(variant, n_rows, n_features, max_epochs, kind="dense"):
         if variant == "deepstack_auto_batch_same_rate":
             from deepstack._network import auto_batch_size
 
-            # The rows left to fit after the 10% early-stopping split.
-            kwargs["batch_size"] = auto_batch_size(int(0.9 * X_train.shape[0]))
+            kwargs["batch_size"] = auto_batch_size(n_fit)
         if variant.endswith("_10_epochs"):
             kwargs["max_epochs"] = min(EPOCH_BUDGET, max_epochs or EPOCH_BUDGET)
         model = DeepStackClassifier(**kwargs)
@@ -118,7 +119,7 @@ def worker(variant, n_rows, n_features, max_epochs, kind="dense"):
     if variant == "mlp":  # MLPClassifier's "auto"
         batch_size = min(200, X_train.shape[0])
     elif batch_size == "auto":
-        batch_size = f"auto ({model._batch_size(int(0.9 * X_train.shape[0]))})"
+        batch_size = f"auto ({model._batch_size(n_fit)})"
     print(
         json.dumps(
             {
