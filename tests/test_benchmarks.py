@@ -31,6 +31,8 @@ TINY = {
     + ["--batch-sizes", "64", "--methods", "raw_jax", "deepstack"],
     "gridsearch_speed": ["--shapes", "1", "--max-epochs", "1", "--n-samples", "150"]
     + ["--no-profile", "--no-backends", "--methods", "deepstack", "deepstack_uncached"],
+    "epoch_budget": ["--datasets", "digits", "--max-epochs", "3", "--epochs", "1"]
+    + ["2", "--samples", "1700"],
     "medium_table": ["--rows", "400", "--features", "10"]
     + ["--variants", "mlp", "deepstack_10_epochs"],
     "memory": ["--fits", "2", "--epochs", "1", "--hidden", "4", "--n-samples", "60"]
@@ -179,6 +181,25 @@ def _gridsearch_speed(payload):
     assert cached["traces"] == cached["cache_misses"] == 2
     assert cached["cache_hits"] == cached["fits"] - 2
     assert uncached["traces"] == uncached["fits"] and uncached["cache_hits"] == 0
+
+
+def _epoch_budget(payload):
+    assert payload["seeds"] == [0]
+    rows = {row["method"]: row for row in payload["summary"]}
+    assert list(rows) == ["MLP", "default", "1 epochs", "2 epochs", "1700 samples"]
+    assert rows["MLP"]["x_mlp_seconds"] == 1.0 and rows["MLP"]["minus_mlp"] == 0.0
+    assert 1 <= rows["default"]["epochs"] <= 3
+    assert rows["1 epochs"]["epochs"] == 1 and 1 <= rows["2 epochs"]["epochs"] <= 2
+    # 1,700 samples over digits' 847 training rows: a cap of 3 epochs, the
+    # --max-epochs of the default itself, so the default fit is reused.
+    (record,) = payload["records"]
+    assert record["train_rows"] == 847
+    assert rows["1700 samples"] == {**rows["default"], "method": "1700 samples"}
+    for row in rows.values():
+        assert 0.1 < row["accuracy"] <= 1.0  # 10 classes: above chance
+        assert row["minus_mlp"] == pytest.approx(
+            row["accuracy"] - rows["MLP"]["accuracy"]
+        )
 
 
 def _medium_table(payload):
@@ -395,6 +416,7 @@ CHECKS = {
     "gpu_throughput": _gpu_throughput,
     "gridsearch_speed": _gridsearch_speed,
     "medium_table": _medium_table,
+    "epoch_budget": _epoch_budget,
     "memory": _memory,
     "overhead": _overhead,
     "pretraining_cost": _pretraining_cost,

@@ -1,0 +1,259 @@
+"""Epoch budgets: what capping the default classifier's epochs would cost.
+
+Issue 12 asks for the default fit within 2x of ``MLPClassifier``'s wall time
+on a medium table and in a grid search on digits. On the medium table an
+epoch of deepstack's fused loop takes about the MLP's time and the gap is
+epochs (66 against 15, ``benchmarks/results/medium_table.md``): the default
+trains until the validation loss stops improving. This script measures the
+lever left,
+a budget on the epochs (``max_epochs``, fixed or following the rows), on the
+rows that choose defaults: for each dataset and seed, the 75/25 inner split of
+the training rows that ``benchmarks/estimator_defaults.py`` selects on (test
+rows are never read). It is an evaluation: it changes no default.
+
+For each dataset and seed: the default ``DeepStackClassifier`` (behind
+``StandardScaler``), then the same with each budget's ``max_epochs``, scored
+on the inner validation rows, after a 1-epoch warm-up fit of the same shapes
+(the compile cache then serves every timed fit alike, so no time includes
+graph tracing). A budget that the default's early stopping
+already met (the default stopped within it) is the default's fit itself, not
+refitted: capping the epochs changes nothing before the cap.
+
+Budgets: fixed caps (``--epochs``, default 10 20 50) and sample budgets
+(``--samples``: the cap is ``ceil(samples / fitting rows)``, the rows the
+network trains on after its early-stopping split). Reference:
+``MLPClassifier((256, 256), early_stopping=True)`` on the same rows.
+Datasets: those of ``estimator_defaults.py`` (``classes26_20k`` and
+``onehot_30k`` are the large-table round's, the issue's sizes) and
+``medium``, the 21,000 training rows of ``benchmarks/medium_table.py``'s
+dense table (split 75/25 like the others).
+
+    .venv/bin/python benchmarks/epoch_budget.py
+    .venv/bin/python benchmarks/epoch_budget.py --datasets digits medium \\
+        --seeds 0 --epochs 20 --samples 500000
+"""
+
+import math
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import _common  # noqa: E402
+
+DATASETS = (
+    "digits",
+    "mnist1d",
+    "onehot",
+    "classes26",
+    "onehot_30k",
+    "classes26_20k",
+    "medium",
+)
+BASELINE = "MLPClassifier((256, 256), early_stopping=True)"
+
+
+def load(name, seed):
+    """The inner split ``(X_fit, X_val, y_fit, y_val)``, standardized."""
+    import estimator_defaults
+    import medium_table
+    from sklearn.preprocessing import StandardScaler
+
+    if name == "medium":
+        # medium_table standardizes the table itself; its split is fixed.
+        X_train, _, y_train, _ = medium_table.table(30_000, 100)
+    else:
+        X_train, _, y_train, _, _ = estimator_defaults.load(name, seed)
+    X_fit, X_val, y_fit, y_val = estimator_defaults.inner_split(
+        X_train, y_train, "classification", seed
+    )
+    scaler = StandardScaler().fit(X_fit)
+    return (
+        scaler.transform(X_fit).astype("float32"),
+        scaler.transform(X_val).astype("float32"),
+        y_fit,
+        y_val,
+    )
+
+
+def fit_default(X_fit, X_val, y_fit, y_val, seed, max_epochs=None):
+    from deepstack import DeepStackClassifier
+
+    extra = {} if max_epochs is None else {"max_epochs": max_epochs}
+    model = DeepStackClassifier(random_state=seed, **extra)
+    start = time.perf_counter()
+    model.fit(X_fit, y_fit)
+    return {
+        "seconds": time.perf_counter() - start,
+        "epochs": int(model.n_iter_),
+        "accuracy": float(model.score(X_val, y_val)),
+        "batch_size": int(model._batch_size(int(0.9 * X_fit.shape[0]))),
+    }
+
+
+def fit_mlp(X_fit, X_val, y_fit, y_val, seed):
+    from sklearn.neural_network import MLPClassifier
+
+    model = MLPClassifier((256, 256), early_stopping=True, random_state=seed)
+    start = time.perf_counter()
+    model.fit(X_fit, y_fit)
+    return {
+        "seconds": time.perf_counter() - start,
+        "epochs": int(model.n_iter_),
+        "accuracy": float(model.score(X_val, y_val)),
+    }
+
+
+def run(args):
+    records = []
+    for name in args.datasets:
+        for seed in args.seeds:
+            X_fit, X_val, y_fit, y_val = load(name, seed)
+            # Trace this shape's graphs once: the compile cache then serves
+            # every timed fit alike, the first one included.
+            fit_default(X_fit, X_val, y_fit, y_val, seed, 1)
+            default = fit_default(X_fit, X_val, y_fit, y_val, seed, args.max_epochs)
+            mlp = fit_mlp(X_fit, X_val, y_fit, y_val, seed)
+            # The rows the network trains on, after its early-stopping split.
+            n_rows = int(0.9 * X_fit.shape[0])
+            record = {
+                "dataset": name,
+                "seed": seed,
+                "fit_rows": int(X_fit.shape[0]),
+                "train_rows": n_rows,
+                "default": default,
+                "mlp": mlp,
+            }
+            record["budgets"] = {}
+            fits = {}
+            budgets = [(f"{cap} epochs", cap) for cap in args.epochs]
+            budgets += [
+                (f"{n:g} samples", max(1, math.ceil(n / n_rows))) for n in args.samples
+            ]
+            limit = args.max_epochs or 200
+            stopped = default["epochs"] < limit  # early stopping ended it
+            for budget, cap in budgets:
+                if cap >= limit or (stopped and cap >= default["epochs"]):
+                    fit = default  # the cap does not bind: the same fit
+                else:
+                    if cap not in fits:
+                        fits[cap] = fit_default(X_fit, X_val, y_fit, y_val, seed, cap)
+                    fit = fits[cap]
+                record["budgets"][budget] = (
+                    fit["epochs"],
+                    fit["accuracy"],
+                    fit["seconds"],
+                )
+            records.append(record)
+            print(
+                f"{name} seed {seed}: default {default['accuracy']:.4f} in "
+                f"{default['epochs']} epochs, {default['seconds']:.1f} s; "
+                f"MLP {mlp['accuracy']:.4f}, {mlp['seconds']:.1f} s",
+                flush=True,
+            )
+    return records
+
+
+def summarize(records, budgets):
+    """One row per dataset and method (the MLP, the default, each budget)."""
+
+    def mean(values):
+        return sum(values) / len(values)
+
+    rows = []
+    for name in dict.fromkeys(r["dataset"] for r in records):
+        mine = [r for r in records if r["dataset"] == name]
+        mlp_seconds = mean([r["mlp"]["seconds"] for r in mine])
+        mlp_accuracy = mean([r["mlp"]["accuracy"] for r in mine])
+        cells = {
+            "MLP": [
+                (r["mlp"]["epochs"], r["mlp"]["accuracy"], r["mlp"]["seconds"])
+                for r in mine
+            ],
+            "default": [
+                (
+                    r["default"]["epochs"],
+                    r["default"]["accuracy"],
+                    r["default"]["seconds"],
+                )
+                for r in mine
+            ],
+        }
+        for budget in budgets:
+            cells[budget] = [tuple(r["budgets"][budget]) for r in mine]
+        for method, values in cells.items():
+            seconds = mean([v[2] for v in values])
+            accuracy = mean([v[1] for v in values])
+            rows.append(
+                {
+                    "dataset": name,
+                    "train_rows": mine[0]["train_rows"],
+                    "seeds": len(mine),
+                    "method": method,
+                    "epochs": mean([v[0] for v in values]),
+                    "accuracy": accuracy,
+                    "minus_mlp": accuracy - mlp_accuracy,
+                    "seconds": seconds,
+                    "x_mlp_seconds": seconds / mlp_seconds,
+                }
+            )
+    return rows
+
+
+def main(argv=None):
+    p = _common.parser(__doc__.splitlines()[0])
+    p.add_argument("--datasets", nargs="+", choices=DATASETS, default=list(DATASETS))
+    p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    p.add_argument("--epochs", nargs="*", type=int, default=[10, 20, 50])
+    p.add_argument("--samples", nargs="*", type=float, default=[2e5, 5e5, 1e6])
+    p.add_argument(
+        "--max-epochs",
+        type=int,
+        default=None,
+        help="the recorded fits' max_epochs (default: the estimator's)",
+    )
+    p.add_argument("--name", default="epoch_budget")
+    args = p.parse_args(argv)
+    if args.quick:
+        args.seeds = args.seeds[:1]
+    _common.quiet_warnings()
+    records = run(args)
+    budgets = [f"{c} epochs" for c in args.epochs]
+    budgets += [f"{s:g} samples" for s in args.samples]
+    rows = summarize(records, budgets)
+    columns = list(rows[0])
+    markdown = (
+        "### Epoch budgets for the default classifier\n\n"
+        "Inner validation split of each seed's training rows (75/25; test rows "
+        "never read). The default DeepStackClassifier is fitted with no budget "
+        "(default) and with each budget's max_epochs, after a 1-epoch warm-up fit "
+        "(the compile cache then serves every timed fit alike), "
+        "and scored on the inner validation rows; `N samples`: max_epochs = "
+        "ceil(N / the rows it trains on after its early-stopping split). A "
+        "budget the default's early stopping already met reuses the default fit. "
+        f"MLP: {BASELINE} on the same rows. Means over the seeds of the epochs, "
+        "the accuracy, its difference to the MLP's (minus_mlp) and the fit's "
+        "wall time, also as a multiple of the MLP's (x_mlp_seconds).\n\n"
+        + _common.markdown_table(columns, rows, digits=4)
+        + "\n"
+    )
+    _common.publish(
+        "epoch_budget",
+        args.name,
+        {
+            "datasets": args.datasets,
+            "seeds": args.seeds,
+            "budgets": budgets,
+            "records": records,
+            "summary": rows,
+        },
+        markdown,
+        args.out,
+        argv,
+    )
+    return rows
+
+
+if __name__ == "__main__":
+    main()
