@@ -32,11 +32,16 @@ import _common  # noqa: E402
 
 
 def _matrix(rows, cols, density, seed=0):
-    """A random CSR float32 matrix, generated in row blocks (bounded memory)."""
+    """A random CSR float32 matrix, generated in row blocks (bounded memory).
+
+    A ``Generator``, not a ``RandomState``: scipy draws the positions of a
+    block's values without replacement, which a ``RandomState`` does by
+    permuting every position of the block (43 s and 4 GB for 10,000 x 50,000,
+    against 1 s)."""
     import numpy as np
     import scipy.sparse as sp
 
-    rng = np.random.RandomState(seed)
+    rng = np.random.default_rng(seed)
     blocks = []
     block = max(1, min(rows, 10_000))
     for start in range(0, rows, block):
