@@ -2,8 +2,8 @@
 
 Issue 12 asks for the default fit within 2x of ``MLPClassifier``'s wall time
 on a medium table and in a grid search on digits. On the medium table an
-epoch of deepstack's fused loop takes about the MLP's time and the gap is
-epochs (66 against 15, ``benchmarks/results/medium_table.md``): the default
+epoch of deepstack's fused loop takes 1.2x the MLP's time and most of the gap
+is epochs (66 against 15, ``benchmarks/results/medium_table.md``): the default
 trains until the validation loss stops improving. This script measures the
 lever left,
 a budget on the epochs (``max_epochs``, fixed or following the rows), on the
