@@ -36,7 +36,6 @@ dense table (split 75/25 like the others).
 import math
 import os
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
@@ -77,32 +76,31 @@ def load(name, seed):
     )
 
 
+def _scored(model, X_fit, X_val, y_fit, y_val):
+    """Fit ``model``; its wall time, epochs and validation accuracy."""
+    _, seconds = _common.timed(model.fit, X_fit, y_fit)
+    return {
+        "seconds": seconds,
+        "epochs": int(model.n_iter_),
+        "accuracy": float(model.score(X_val, y_val)),
+    }
+
+
 def fit_default(X_fit, X_val, y_fit, y_val, seed, max_epochs=None):
     from deepstack import DeepStackClassifier
 
     extra = {} if max_epochs is None else {"max_epochs": max_epochs}
     model = DeepStackClassifier(random_state=seed, **extra)
-    start = time.perf_counter()
-    model.fit(X_fit, y_fit)
-    return {
-        "seconds": time.perf_counter() - start,
-        "epochs": int(model.n_iter_),
-        "accuracy": float(model.score(X_val, y_val)),
-        "batch_size": int(model._batch_size(int(0.9 * X_fit.shape[0]))),
-    }
+    result = _scored(model, X_fit, X_val, y_fit, y_val)
+    result["batch_size"] = int(model._batch_size(int(0.9 * X_fit.shape[0])))
+    return result
 
 
 def fit_mlp(X_fit, X_val, y_fit, y_val, seed):
     from sklearn.neural_network import MLPClassifier
 
     model = MLPClassifier((256, 256), early_stopping=True, random_state=seed)
-    start = time.perf_counter()
-    model.fit(X_fit, y_fit)
-    return {
-        "seconds": time.perf_counter() - start,
-        "epochs": int(model.n_iter_),
-        "accuracy": float(model.score(X_val, y_val)),
-    }
+    return _scored(model, X_fit, X_val, y_fit, y_val)
 
 
 def run(args):
