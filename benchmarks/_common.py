@@ -125,6 +125,15 @@ def onehot_table(n_rows=12_000, seed=0):
     return np.hstack(columns).astype(np.float32), y
 
 
+def training_rows(n_rows, validation_fraction=0.1):
+    """The rows a deepstack fit on ``n_rows`` trains on: those left after its
+    early-stopping split (``validation_fraction``, the estimators' default
+    0.1), as the estimator counts them."""
+    from deepstack._split import n_validation
+
+    return n_rows - n_validation(n_rows, validation_fraction)
+
+
 def median(values):
     return float(statistics.median([float(v) for v in values]))
 

@@ -92,7 +92,7 @@ def fit_default(X_fit, X_val, y_fit, y_val, seed, max_epochs=None):
     extra = {} if max_epochs is None else {"max_epochs": max_epochs}
     model = DeepStackClassifier(random_state=seed, **extra)
     result = _scored(model, X_fit, X_val, y_fit, y_val)
-    result["batch_size"] = int(model._batch_size(int(0.9 * X_fit.shape[0])))
+    result["batch_size"] = int(model._batch_size(_common.training_rows(len(y_fit))))
     return result
 
 
@@ -101,6 +101,11 @@ def fit_mlp(X_fit, X_val, y_fit, y_val, seed):
 
     model = MLPClassifier((256, 256), early_stopping=True, random_state=seed)
     return _scored(model, X_fit, X_val, y_fit, y_val)
+
+
+def _triple(fit):
+    """``(epochs, accuracy, seconds)`` of a fit, as the records keep budgets."""
+    return fit["epochs"], fit["accuracy"], fit["seconds"]
 
 
 def run(args):
@@ -113,8 +118,7 @@ def run(args):
             fit_default(X_fit, X_val, y_fit, y_val, seed, 1)
             default = fit_default(X_fit, X_val, y_fit, y_val, seed, args.max_epochs)
             mlp = fit_mlp(X_fit, X_val, y_fit, y_val, seed)
-            # The rows the network trains on, after its early-stopping split.
-            n_rows = int(0.9 * X_fit.shape[0])
+            n_rows = _common.training_rows(len(y_fit))
             record = {
                 "dataset": name,
                 "seed": seed,
@@ -122,8 +126,8 @@ def run(args):
                 "train_rows": n_rows,
                 "default": default,
                 "mlp": mlp,
+                "budgets": {},
             }
-            record["budgets"] = {}
             fits = {}
             budgets = [(f"{cap} epochs", cap) for cap in args.epochs]
             budgets += [
@@ -138,11 +142,7 @@ def run(args):
                     if cap not in fits:
                         fits[cap] = fit_default(X_fit, X_val, y_fit, y_val, seed, cap)
                     fit = fits[cap]
-                record["budgets"][budget] = (
-                    fit["epochs"],
-                    fit["accuracy"],
-                    fit["seconds"],
-                )
+                record["budgets"][budget] = _triple(fit)
             records.append(record)
             print(
                 f"{name} seed {seed}: default {default['accuracy']:.4f} in "
@@ -165,18 +165,8 @@ def summarize(records, budgets):
         mlp_seconds = mean([r["mlp"]["seconds"] for r in mine])
         mlp_accuracy = mean([r["mlp"]["accuracy"] for r in mine])
         cells = {
-            "MLP": [
-                (r["mlp"]["epochs"], r["mlp"]["accuracy"], r["mlp"]["seconds"])
-                for r in mine
-            ],
-            "default": [
-                (
-                    r["default"]["epochs"],
-                    r["default"]["accuracy"],
-                    r["default"]["seconds"],
-                )
-                for r in mine
-            ],
+            "MLP": [_triple(r["mlp"]) for r in mine],
+            "default": [_triple(r["default"]) for r in mine],
         }
         for budget in budgets:
             cells[budget] = [tuple(r["budgets"][budget]) for r in mine]

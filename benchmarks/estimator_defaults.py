@@ -393,8 +393,7 @@ SMALL_DESCRIPTIONS = {
 def _batch_auto_lr_sqrt(n, d, task):
     from deepstack._network import auto_batch_learning_rate, auto_batch_size
 
-    # The rows that fit: 90% of n, the rest is the early-stopping split.
-    batch = auto_batch_size(int(n * 0.9))
+    batch = auto_batch_size(_common.training_rows(n))
     return {"batch_size": batch, "learning_rate": auto_batch_learning_rate(1e-3, batch)}
 
 
@@ -503,9 +502,9 @@ DESCRIPTIONS = {
 
 
 def _as_fitted(params, n_rows):
-    # batch_size="auto" is 32 up to 3,200 fitting rows (the 90% left after
+    # batch_size="auto" is 32 up to 3,200 fitting rows (those left after
     # the early-stopping split), so those fits are the same as batch 32's.
-    if params.get("batch_size") == "auto" and n_rows * 0.9 <= 3200:
+    if params.get("batch_size") == "auto" and _common.training_rows(n_rows) <= 3200:
         return {**params, "batch_size": 32}
     return params
 

@@ -91,8 +91,7 @@ def worker(variant, n_rows, n_features, max_epochs, kind="dense"):
     """Fit one variant in this process; print its result as JSON."""
     _common.quiet_warnings()
     X_train, X_test, y_train, y_test = table(n_rows, n_features, kind=kind)
-    # The rows a deepstack fit trains on, after its 10% early-stopping split.
-    n_fit = int(0.9 * X_train.shape[0])
+    n_fit = _common.training_rows(X_train.shape[0])
     if variant == "mlp":
         from sklearn.neural_network import MLPClassifier
 
