@@ -200,6 +200,76 @@ def _epoch_budget(payload):
         assert row["minus_mlp"] == pytest.approx(
             row["accuracy"] - rows["MLP"]["accuracy"]
         )
+    (reach,) = payload["time_to_mlp"]
+    assert reach["dataset"] == "digits" and reach["seeds"] == 1
+    fits = [record["default"]["accuracy"]] + [
+        accuracy for _, accuracy, _ in record["budgets"].values()
+    ]
+    reached = max(fits) >= record["mlp"]["accuracy"]
+    assert reach["seeds_reached"] == int(reached)
+    assert (reach["x_mlp_seconds"] is not None) == reached
+
+
+def test_epoch_budget_time_to_mlp_takes_each_seeds_cheapest_fit_that_reaches_it(
+    tmp_path,
+):
+    module = _load("epoch_budget")
+
+    def record(seed, mlp, default, budgets):
+        return {
+            "dataset": "t",
+            "seed": seed,
+            "train_rows": 100,
+            "mlp": {"epochs": 10, "accuracy": mlp, "seconds": 2.0},
+            "default": {"epochs": 60, "accuracy": default, "seconds": 12.0},
+            "budgets": budgets,
+        }
+
+    records = [
+        # 10 epochs fall short, 20 reach it (4 s: 2x), the default too (6x).
+        record(
+            0, 0.80, 0.90, {"10 epochs": [10, 0.79, 2.0], "20 epochs": [20, 0.8, 4.0]}
+        ),
+        # Only the default reaches it: 6x.
+        record(
+            1, 0.85, 0.86, {"10 epochs": [10, 0.7, 2.0], "20 epochs": [20, 0.8, 4.0]}
+        ),
+        # Nothing does.
+        record(
+            2, 0.95, 0.90, {"10 epochs": [10, 0.7, 2.0], "20 epochs": [20, 0.8, 4.0]}
+        ),
+    ]
+    (row,) = module.time_to_mlp(records)
+    assert row == {
+        "dataset": "t",
+        "seeds": 3,
+        "seeds_reached": 2,
+        "epochs": 40.0,
+        "x_mlp_seconds": 4.0,
+        "max_x_mlp_seconds": 6.0,
+    }
+    # --summarize reads a results file back and fits nothing.
+    earlier = tmp_path / "earlier.json"
+    earlier.write_text(
+        json.dumps(
+            {
+                "command": "the earlier run",
+                "environment": {"date_utc": "then", "load_average_1_5_15": [1, 1, 1]},
+                "datasets": ["t"],
+                "seeds": [0, 1, 2],
+                "budgets": ["10 epochs", "20 epochs"],
+                "records": records,
+            }
+        )
+    )
+    argv = ["--summarize", str(earlier), "--name", "again", "--out", str(tmp_path)]
+    rows = module.main(argv)
+    payload = json.loads((tmp_path / "again.json").read_text())
+    assert payload["time_to_mlp"] == [row]
+    assert payload["summary"] == rows and payload["records"] == records
+    by_method = {r["method"]: r for r in rows}
+    assert by_method["20 epochs"]["x_mlp_seconds"] == pytest.approx(2.0)
+    assert "the earlier run" in (tmp_path / "again.md").read_text()
 
 
 def _medium_table(payload):
