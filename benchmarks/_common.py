@@ -134,6 +134,20 @@ def training_rows(n_rows, validation_fraction=0.1):
     return n_rows - n_validation(n_rows, validation_fraction)
 
 
+def standardized(X_train, X_other, y_train, y_other):
+    """``(X_train, X_other, y_train, y_other)`` with both inputs standardized
+    by ``X_train``'s mean and standard deviation, as float32."""
+    from sklearn.preprocessing import StandardScaler
+
+    scaler = StandardScaler().fit(X_train)
+    return (
+        scaler.transform(X_train).astype("float32"),
+        scaler.transform(X_other).astype("float32"),
+        y_train,
+        y_other,
+    )
+
+
 def median(values):
     return float(statistics.median([float(v) for v in values]))
 

@@ -68,22 +68,14 @@ def load(name, seed):
     """The inner split ``(X_fit, X_val, y_fit, y_val)``, standardized."""
     import estimator_defaults
     import medium_table
-    from sklearn.preprocessing import StandardScaler
 
     if name == "medium":
         # medium_table standardizes the table itself; its split is fixed.
         X_train, _, y_train, _ = medium_table.table(30_000, 100)
     else:
         X_train, _, y_train, _, _ = estimator_defaults.load(name, seed)
-    X_fit, X_val, y_fit, y_val = estimator_defaults.inner_split(
-        X_train, y_train, "classification", seed
-    )
-    scaler = StandardScaler().fit(X_fit)
-    return (
-        scaler.transform(X_fit).astype("float32"),
-        scaler.transform(X_val).astype("float32"),
-        y_fit,
-        y_val,
+    return _common.standardized(
+        *estimator_defaults.inner_split(X_train, y_train, "classification", seed)
     )
 
 

@@ -61,7 +61,6 @@ EPOCH_BUDGET = 10
 def table(n_rows, n_features, seed=0, kind="dense"):
     from sklearn.datasets import make_classification
     from sklearn.model_selection import train_test_split
-    from sklearn.preprocessing import StandardScaler
 
     if kind == "onehot":
         X, y = _common.onehot_table(n_rows, seed)
@@ -75,15 +74,8 @@ def table(n_rows, n_features, seed=0, kind="dense"):
             class_sep=0.8,
             random_state=seed,
         )
-    X_train, X_test, y_train, y_test = train_test_split(
-        X, y, test_size=0.3, stratify=y, random_state=seed
-    )
-    scaler = StandardScaler().fit(X_train)
-    return (
-        scaler.transform(X_train).astype("float32"),
-        scaler.transform(X_test).astype("float32"),
-        y_train,
-        y_test,
+    return _common.standardized(
+        *train_test_split(X, y, test_size=0.3, stratify=y, random_state=seed)
     )
 
 

@@ -83,16 +83,7 @@ def load(name):
         X, y = make_friedman1(n_samples=3000, noise=1.0, random_state=0)
     else:
         raise ValueError(name)
-    X_train, X_test, y_train, y_test = train_test_split(
-        X, y, test_size=0.3, random_state=0
-    )
-    scaler = StandardScaler().fit(X_train)
-    return (
-        scaler.transform(X_train).astype(np.float32),
-        scaler.transform(X_test).astype(np.float32),
-        y_train,
-        y_test,
-    )
+    return _common.standardized(*train_test_split(X, y, test_size=0.3, random_state=0))
 
 
 def hide_targets(y, fraction, seed):
