@@ -158,12 +158,11 @@ def run(args):
 
 def summarize(records, budgets):
     """One row per dataset and method (the MLP, the default, each budget)."""
-    mean = _mean
     rows = []
     for name in dict.fromkeys(r["dataset"] for r in records):
         mine = [r for r in records if r["dataset"] == name]
-        mlp_seconds = mean([r["mlp"]["seconds"] for r in mine])
-        mlp_accuracy = mean([r["mlp"]["accuracy"] for r in mine])
+        mlp_seconds = _mean([r["mlp"]["seconds"] for r in mine])
+        mlp_accuracy = _mean([r["mlp"]["accuracy"] for r in mine])
         cells = {
             "MLP": [_triple(r["mlp"]) for r in mine],
             "default": [_triple(r["default"]) for r in mine],
@@ -171,15 +170,15 @@ def summarize(records, budgets):
         for budget in budgets:
             cells[budget] = [tuple(r["budgets"][budget]) for r in mine]
         for method, values in cells.items():
-            seconds = mean([v[2] for v in values])
-            accuracy = mean([v[1] for v in values])
+            seconds = _mean([v[2] for v in values])
+            accuracy = _mean([v[1] for v in values])
             rows.append(
                 {
                     "dataset": name,
                     "train_rows": mine[0]["train_rows"],
                     "seeds": len(mine),
                     "method": method,
-                    "epochs": mean([v[0] for v in values]),
+                    "epochs": _mean([v[0] for v in values]),
                     "accuracy": accuracy,
                     "minus_mlp": accuracy - mlp_accuracy,
                     "seconds": seconds,
