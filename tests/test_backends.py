@@ -44,9 +44,31 @@ JAX_GROUPS = {
 }
 
 
+@pytest.fixture(scope="module")
+def jax_compilation_cache(tmp_path_factory):
+    """A folder for JAX's persistent compilation cache, shared by the groups.
+
+    Many of these tests fit the same network twice on purpose (cached against
+    uncached, one device against two): XLA then compiles the same program
+    again, unless its persistent cache serves the second compilation. That
+    changes no result (an executable is reused only for the same program) nor
+    what the tests count (traces happen in Python, before XLA), and saves
+    about a third of the compile_cache group's time.
+    """
+    return tmp_path_factory.mktemp("jax_compilation_cache")
+
+
 @pytest.mark.parametrize("group", sorted(JAX_GROUPS))
-def test_training_tests_pass_under_jax(group):
-    env = {**os.environ, "KERAS_BACKEND": "jax", "PYTHONHASHSEED": "0"}
+def test_training_tests_pass_under_jax(group, jax_compilation_cache):
+    env = {
+        **os.environ,
+        "KERAS_BACKEND": "jax",
+        "PYTHONHASHSEED": "0",
+        "JAX_COMPILATION_CACHE_DIR": str(jax_compilation_cache),
+        # Every compilation, however small or quick.
+        "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0",
+        "JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES": "0",
+    }
     result = subprocess.run(
         [
             sys.executable,
