@@ -283,6 +283,38 @@ def test_regression_with_weights_and_dropped_columns(tmp_path):
     assert list(predictions.columns) == ["target", "predicted_target"]
 
 
+def test_a_csvs_dates_are_features_and_carry_to_later_rows(tmp_path):
+    # Busy on weekends: the label is in the date column alone, which a CSV
+    # holds as strings (one row a day, every value distinct).
+    rng = np.random.default_rng(0)
+    days = pd.date_range("2022-01-03", periods=420, freq="D")
+    frame = pd.DataFrame(
+        {
+            "day": days.strftime("%Y-%m-%d"),
+            "noise": rng.normal(size=420),
+            "busy": np.where(days.day_of_week >= 5, "yes", "no"),
+        }
+    )
+    frame.iloc[:350].to_csv(tmp_path / "train.csv", index=False)
+    frame.iloc[350:].drop(columns="busy").to_csv(tmp_path / "later.csv", index=False)
+    run = fit_table(
+        tmp_path / "train.csv",
+        "busy",
+        params={**TINY, "max_epochs": 60},
+        bagging=None,
+        out=tmp_path / "days",
+        progress=False,
+    )
+    roles = {c["column"]: c["role"] for c in run.config["columns"]}
+    assert roles == {"day": "datetime", "noise": "numeric"}
+    assert not run.config["notes"]
+    # Without the date, no better than always "no" (5 days of 7).
+    assert run.metrics["test"]["accuracy"] > 0.9
+    later = load_run(tmp_path / "days").predict(tmp_path / "later.csv")
+    expected = frame["busy"].iloc[350:].to_numpy()
+    assert np.mean(later == expected) > 0.9
+
+
 def test_search_with_a_time_limit_writes_trials(penguins_files, tmp_path):
     run = fit_table(
         penguins_files / "train.csv",

@@ -90,6 +90,53 @@ def test_unknown_categories_and_missing_columns_at_predict(mixed_frame):
         pre.transform(frame.drop(columns="city"))
 
 
+def test_dates_written_as_strings_are_dates():
+    # A CSV's dates are strings: one a day is no identifier, and a date
+    # after the training rows is no unknown category.
+    days = pd.date_range("2021-03-01", periods=60, freq="D")
+    frame = pd.DataFrame(
+        {
+            "day": days.strftime("%Y-%m-%d"),
+            "stamp": days.strftime("%d/%m/%Y 13:%M"),
+            "label": np.where(np.arange(60) % 2 == 0, "2021-01-01", "x"),
+            "code": [f"c{i}" for i in range(60)],
+        }
+    )
+    frame.loc[4, "day"] = None
+    pre = TablePreprocessor().fit(frame, np.arange(60) % 2)
+    assert pre.roles_ == {
+        "day": "datetime",
+        "stamp": "datetime",
+        "label": "categorical",
+        "code": "dropped",
+    }
+    names = list(pre.get_feature_names_out())
+    for feature in ("year", "month", "day", "weekday", "total_seconds"):
+        assert f"day_{feature}" in names
+    assert "stamp_hour" in names and "missingindicator_day_year" in names
+    later = pd.DataFrame(
+        {
+            "day": ["2024-07-06", "not a date"],
+            "stamp": ["06/07/2024 13:00", "07/07/2024 13:00"],
+            "label": ["x", "x"],
+            "code": ["c1", "c2"],
+        }
+    )
+    kept = [name for name, role in pre.roles_.items() if role != "dropped"]
+    raw = pre.imputer_.transform(
+        np.asarray(pre.vectorizer_.transform(later[kept]), dtype="float32")
+    )
+    row = dict(zip(names, raw[0]))
+    # 6 July 2024, a Saturday (skrub counts Monday as 1), parsed with the
+    # format the training rows showed (day first for "stamp").
+    assert (row["day_year"], row["day_month"], row["day_day"]) == (2024, 7, 6)
+    assert row["day_weekday"] == 6 and row["stamp_day"] == 6
+    assert row["stamp_month"] == 7 and row["stamp_hour"] == 13
+    # A value that is no date is missing: imputed and flagged.
+    assert raw[1, names.index("missingindicator_day_year")] == 1
+    assert np.isfinite(pre.transform(later)).all()
+
+
 def test_bad_frames_are_refused():
     with pytest.raises(TypeError, match="needs a pandas DataFrame"):
         TablePreprocessor().fit(np.zeros((3, 2)))

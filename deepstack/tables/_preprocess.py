@@ -44,6 +44,24 @@ def _looks_like_text(series):
     return float(values.str.split().str.len().mean()) >= 3.0
 
 
+def _looks_like_dates(series):
+    """Strings that skrub's ``ToDatetime`` parses as dates (a CSV's dates),
+    the same test ``TableVectorizer`` applies when it cleans the column."""
+    import skrub
+
+    if not (
+        pd.api.types.is_object_dtype(series) or pd.api.types.is_string_dtype(series)
+    ):
+        return False
+    if series.dropna().empty:
+        return False
+    try:
+        skrub.ToDatetime().fit_transform(series)
+    except ValueError:  # skrub's RejectColumn: no date format fits
+        return False
+    return True
+
+
 class TablePreprocessor(TransformerMixin, BaseEstimator):
     """Turn a DataFrame with mixed columns into a float32 matrix.
 
@@ -61,7 +79,10 @@ class TablePreprocessor(TransformerMixin, BaseEstimator):
       on the training rows, so the encoding does not leak the target);
     - ``text``: string columns with three or more words per value on average,
       embedded with skrub's ``StringEncoder`` (tf-idf + truncated SVD);
-    - ``datetime``: dates, split into numeric features by skrub;
+    - ``datetime``: dates (datetime columns, and strings that skrub parses
+      as dates, as a CSV's dates are), split into numeric features by skrub
+      (year, month, day, hour where there is one, day of the week, and the
+      time since the epoch);
     - ``dropped``: all-missing, constant and identifier-like columns (every
       value distinct, strings or integers), and those named in ``drop``;
       each with a note in ``notes_``.
@@ -210,6 +231,12 @@ class TablePreprocessor(TransformerMixin, BaseEstimator):
                 reason = "every value is missing"
             elif n_unique <= 1 and not series.isna().any():
                 reason = "it is constant"
+            elif name not in categorical and _looks_like_dates(series):
+                # Dates written as strings (a CSV's): split into numbers by
+                # skrub, never an identifier (one row a day) or a category
+                # (which would know no date after the training rows).
+                roles[name] = "datetime"
+                continue
             elif (
                 name not in categorical
                 and n_rows >= 20
@@ -274,6 +301,7 @@ class TablePreprocessor(TransformerMixin, BaseEstimator):
         return skrub.TableVectorizer(
             low_cardinality=one_hot,
             high_cardinality=_target_encoder(),
+            datetime=skrub.DatetimeEncoder(add_weekday=True),
             specific_transformers=specific,
         )
 
