@@ -287,10 +287,11 @@ def test_a_csvs_dates_are_features_and_carry_to_later_rows(tmp_path):
     # Busy on weekends: the label is in the date column alone, which a CSV
     # holds as strings (one row a day, every value distinct).
     rng = np.random.default_rng(0)
-    days = pd.date_range("2022-01-03", periods=420, freq="D")
+    days = pd.date_range("2022-01-03 09:00", periods=420, freq="D", tz="+01:00")
     frame = pd.DataFrame(
         {
-            "day": days.strftime("%Y-%m-%d"),
+            # With an offset: read as 8 o'clock UTC, the same day.
+            "day": days.strftime("%Y-%m-%dT%H:%M:%S%z"),
             "noise": rng.normal(size=420),
             "busy": np.where(days.day_of_week >= 5, "yes", "no"),
         }
@@ -313,6 +314,20 @@ def test_a_csvs_dates_are_features_and_carry_to_later_rows(tmp_path):
     later = load_run(tmp_path / "days").predict(tmp_path / "later.csv")
     expected = frame["busy"].iloc[350:].to_numpy()
     assert np.mean(later == expected) > 0.9
+    # Parquet keeps the time zone in the column's type; the saved run holds
+    # none (its trusted loading would refuse a time-zone object).
+    frame.assign(day=days).to_parquet(tmp_path / "train.parquet")
+    run = fit_table(
+        tmp_path / "train.parquet",
+        "busy",
+        params={**TINY, "max_epochs": 2},
+        bagging=None,
+        out=tmp_path / "days_tz",
+        progress=False,
+    )
+    loaded = load_run(tmp_path / "days_tz")
+    rows = frame.assign(day=days).iloc[350:]
+    assert np.array_equal(loaded.predict_proba(rows), run.predict_proba(rows))
 
 
 def test_search_with_a_time_limit_writes_trials(penguins_files, tmp_path):

@@ -122,19 +122,60 @@ def test_dates_written_as_strings_are_dates():
             "code": ["c1", "c2"],
         }
     )
-    kept = [name for name, role in pre.roles_.items() if role != "dropped"]
-    raw = pre.imputer_.transform(
-        np.asarray(pre.vectorizer_.transform(later[kept]), dtype="float32")
-    )
-    row = dict(zip(names, raw[0]))
+    with pytest.warns(UserWarning, match=r"'day': 1 value\(s\) that are not dates"):
+        Z = pre.transform(later)
+    assert np.isfinite(Z).all()
+    raw = pre.scaler_.inverse_transform(Z)
+    row = dict(zip(names, raw[0].round(3)))
     # 6 July 2024, a Saturday (skrub counts Monday as 1), parsed with the
     # format the training rows showed (day first for "stamp").
     assert (row["day_year"], row["day_month"], row["day_day"]) == (2024, 7, 6)
     assert row["day_weekday"] == 6 and row["stamp_day"] == 6
     assert row["stamp_month"] == 7 and row["stamp_hour"] == 13
     # A value that is no date is missing: imputed and flagged.
-    assert raw[1, names.index("missingindicator_day_year")] == 1
-    assert np.isfinite(pre.transform(later)).all()
+    assert raw[1, names.index("missingindicator_day_year")].round(3) == 1
+    assert pre.date_formats_ == {"day": "%Y-%m-%d", "stamp": "%d/%m/%Y %H:%M"}
+
+
+def test_numbers_written_with_missing_markers_are_numbers():
+    # A CSV column of numbers with "?" for missing values is read as strings.
+    rng = np.random.default_rng(0)
+    weight = rng.normal(70, 10, 100).round(1).astype(str).astype(object)
+    weight[::10] = "?"
+    frame = pd.DataFrame(
+        {
+            "weight": weight,
+            "zip": [f"0{z}" for z in rng.integers(1000, 1100, 100)],
+            "rating": rng.choice(["1", "2", "3", "?"], 100),
+            "height": rng.normal(170, 10, 100),
+        }
+    )
+    pre = TablePreprocessor().fit(frame, np.arange(100) % 2)
+    assert pre.roles_ == {
+        "weight": "numeric",
+        # Leading zeros make codes; few integer values make categories.
+        "zip": "high_cardinality",
+        "rating": "categorical",
+        "height": "numeric",
+    }
+    assert pre.notes_ == [
+        "column 'weight': 10 value(s) that are not numbers ('?') are treated as missing"
+    ]
+    names = list(pre.get_feature_names_out())
+    with pytest.warns(UserWarning, match=r"'weight': 1 value\(s\) .* \('\?'\)"):
+        raw = pre.scaler_.inverse_transform(pre.transform(frame.head(2)))
+    assert raw[0, names.index("missingindicator_weight")].round(3) == 1
+    assert raw[1, names.index("weight")].round(3) == float(weight[1])
+    # At predict time a value that is no number is missing, with a warning
+    # naming the column, even in a column that was numbers at fit.
+    new = frame.head(3).astype({"height": object})
+    new.loc[:, "weight"] = "70.5"
+    new.loc[1, "height"] = "tall"
+    with pytest.warns(UserWarning, match=r"'height': 1 value\(s\) .* \('tall'\)"):
+        raw = pre.scaler_.inverse_transform(pre.transform(new))
+    median = float(np.median(frame["height"]))
+    assert raw[1, names.index("height")] == pytest.approx(median, abs=1e-3)
+    assert raw[2, names.index("height")] == pytest.approx(frame["height"][2], abs=1e-3)
 
 
 def test_bad_frames_are_refused():

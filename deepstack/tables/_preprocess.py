@@ -9,8 +9,11 @@ unknown ones ignored at predict time, high-cardinality categories
 target-encoded, free text embedded by skrub's ``StringEncoder``.
 """
 
+import warnings
+
 import numpy as np
 import pandas as pd
+from pandas.tseries.api import guess_datetime_format
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.impute import SimpleImputer
 from sklearn.model_selection import KFold
@@ -44,22 +47,85 @@ def _looks_like_text(series):
     return float(values.str.split().str.len().mean()) >= 3.0
 
 
-def _looks_like_dates(series):
-    """Strings that skrub's ``ToDatetime`` parses as dates (a CSV's dates),
-    the same test ``TableVectorizer`` applies when it cleans the column."""
-    import skrub
+def _is_text_dtype(series):
+    return pd.api.types.is_object_dtype(series) or pd.api.types.is_string_dtype(series)
 
-    if not (
-        pd.api.types.is_object_dtype(series) or pd.api.types.is_string_dtype(series)
-    ):
-        return False
-    if series.dropna().empty:
-        return False
-    try:
-        skrub.ToDatetime().fit_transform(series)
-    except ValueError:  # skrub's RejectColumn: no date format fits
-        return False
-    return True
+
+# Codes written with leading zeros (zip codes, account numbers) stay strings.
+_LEADING_ZERO = r"^\s*[+-]?0\d"
+# Numbers with a few other tokens ("?", "-", "unknown": markers of a missing
+# value that the reader did not know) are numbers.
+_MIN_NUMBER_SHARE = 0.9
+_MAX_OTHER_TOKENS = 3
+
+
+def _as_numbers(series):
+    """``series`` as numbers when its strings are numbers but for a few
+    other tokens (missing-value markers), else None."""
+    if not _is_text_dtype(series):
+        return None
+    present = series.dropna().astype(str)
+    if present.empty or present.str.match(_LEADING_ZERO).any():
+        return None
+    numbers = pd.to_numeric(present, errors="coerce")
+    others = present[numbers.isna()]
+    if numbers.notna().mean() < _MIN_NUMBER_SHARE:
+        return None
+    if others.nunique() > _MAX_OTHER_TOKENS:
+        return None
+    return pd.to_numeric(series, errors="coerce")
+
+
+def _lost(series, parsed, what):
+    """A sentence on the values of ``series`` that ``parsed`` lost (present
+    before, missing after), or None."""
+    lost = series[series.notna().to_numpy() & pd.isna(parsed).to_numpy()]
+    if lost.empty:
+        return None
+    examples = ", ".join(repr(str(v)) for v in pd.unique(lost.astype(str))[:3])
+    return (
+        f"column {series.name!r}: {len(lost)} value(s) that are not {what} "
+        f"({examples}) are treated as missing"
+    )
+
+
+# A column is dates when this share of its strings parse in one format.
+_MIN_DATE_SHARE = 0.9
+
+
+def _date_format(series):
+    """The format, with a year in it, in which most strings of ``series``
+    are dates (pandas' guess from its first values, month-first or
+    day-first, whichever parses more), or None."""
+    if not _is_text_dtype(series):
+        return None
+    present = series.dropna().astype(str).str.strip()
+    if present.empty:
+        return None
+    candidates = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # pandas' dayfirst hint
+        for value in present.iloc[:20]:
+            for dayfirst in (False, True):
+                fmt = guess_datetime_format(value, dayfirst=dayfirst)
+                has_year = fmt is not None and ("%Y" in fmt or "%y" in fmt)
+                if has_year and fmt not in candidates:
+                    candidates.append(fmt)
+    best, best_share = None, _MIN_DATE_SHARE
+    for fmt in candidates:  # month-first guesses come first and win ties
+        share = _to_dates(present, fmt).notna().mean()
+        if share > best_share or (best is None and share == best_share):
+            best, best_share = fmt, share
+    return best
+
+
+def _to_dates(series, fmt):
+    """``series`` parsed in ``fmt`` (what does not parse is missing), as
+    times in UTC without a time zone: strings with different offsets make one
+    column, and the saved preprocessor holds no time-zone objects (which its
+    trusted loading would refuse)."""
+    dates = pd.to_datetime(series, format=fmt, errors="coerce", utc=True)
+    return dates.dt.tz_localize(None)
 
 
 class TablePreprocessor(TransformerMixin, BaseEstimator):
@@ -68,7 +134,11 @@ class TablePreprocessor(TransformerMixin, BaseEstimator):
     Roles are inferred at ``fit`` from the training frame:
 
     - ``numeric``: numbers, imputed with the median plus a missing-value
-      indicator column, then standardized;
+      indicator column, then standardized; string columns of numbers too,
+      when nine in ten values at least are numbers and the others are at
+      most three tokens ("?", "-": missing-value markers), unless a value
+      has a leading zero (a code); what is no number is missing, with a
+      note at ``fit`` and a warning at ``transform``;
     - ``categorical``: strings, categories and booleans with fewer than
       ``cardinality_threshold`` distinct values, and integer columns with at
       most ``max_integer_categories`` distinct values; one-hot encoded,
@@ -79,10 +149,12 @@ class TablePreprocessor(TransformerMixin, BaseEstimator):
       on the training rows, so the encoding does not leak the target);
     - ``text``: string columns with three or more words per value on average,
       embedded with skrub's ``StringEncoder`` (tf-idf + truncated SVD);
-    - ``datetime``: dates (datetime columns, and strings that skrub parses
-      as dates, as a CSV's dates are), split into numeric features by skrub
-      (year, month, day, hour where there is one, day of the week, and the
-      time since the epoch);
+    - ``datetime``: dates (datetime columns, and string columns whose values
+      are dates in one format with a year, nine in ten at least, as a CSV's
+      dates are), split into numeric features by skrub (year, month, day,
+      hour where there is one, day of the week, and the time since the
+      epoch); a string that is no date is missing, with a note at ``fit``
+      and a warning at ``transform``;
     - ``dropped``: all-missing, constant and identifier-like columns (every
       value distinct, strings or integers), and those named in ``drop``;
       each with a note in ``notes_``.
@@ -108,7 +180,10 @@ class TablePreprocessor(TransformerMixin, BaseEstimator):
     roles_ : dict of str to str
         The role of each input column (see above).
     notes_ : list of str
-        One line per decision a user should know about (dropped columns).
+        One line per decision a user should know about (dropped columns,
+        values that are no numbers or dates).
+    date_formats_ : dict of str to str
+        The format of each date column written as strings.
     vectorizer_ : skrub.TableVectorizer
         The fitted vectorizer doing the work.
     feature_names_in_ : ndarray of str
@@ -169,7 +244,8 @@ class TablePreprocessor(TransformerMixin, BaseEstimator):
                 "High-cardinality columns are target-encoded, which needs y at fit."
             )
         self.vectorizer_ = self._make_vectorizer()
-        out = self.vectorizer_.fit_transform(X[kept], self._target_for_encoding(y))
+        X = self._parsed(X[kept], warn=False)  # fit's lost values are notes
+        out = self.vectorizer_.fit_transform(X, self._target_for_encoding(y))
         # Imputation and scaling over the whole matrix at once: one object
         # each, rather than one per column inside the vectorizer (which
         # makes the saved preprocessor many times larger).
@@ -187,7 +263,9 @@ class TablePreprocessor(TransformerMixin, BaseEstimator):
                 f"Column(s) {missing} were present at fit and are missing now."
             )
         kept = [c for c, role in self.roles_.items() if role != "dropped"]
-        out = self._as_float(self.vectorizer_.transform(X[kept]))
+        out = self._as_float(
+            self.vectorizer_.transform(self._parsed(X[kept], warn=True))
+        )
         return self._as_float(self.scaler_.transform(self.imputer_.transform(out)))
 
     def get_feature_names_out(self, input_features=None):
@@ -220,9 +298,15 @@ class TablePreprocessor(TransformerMixin, BaseEstimator):
                 f"table; its columns are {list(X.columns)}."
             )
         roles, notes = {}, []
+        self.date_formats_ = {}
         n_rows = X.shape[0]
         for name in X.columns:
             series = X[name]
+            numbers = None if name in categorical else _as_numbers(series)
+            if numbers is not None:
+                # Roles follow the numbers (an integer code with few values
+                # stays categorical); the lost values get a note below.
+                series = numbers
             n_unique = series.nunique(dropna=True)
             reason = None
             if name in drop:
@@ -231,11 +315,15 @@ class TablePreprocessor(TransformerMixin, BaseEstimator):
                 reason = "every value is missing"
             elif n_unique <= 1 and not series.isna().any():
                 reason = "it is constant"
-            elif name not in categorical and _looks_like_dates(series):
+            elif name not in categorical and (fmt := _date_format(series)):
                 # Dates written as strings (a CSV's): split into numbers by
                 # skrub, never an identifier (one row a day) or a category
                 # (which would know no date after the training rows).
                 roles[name] = "datetime"
+                self.date_formats_[name] = fmt
+                note = _lost(series, self._dates(series), "dates")
+                if note is not None:
+                    notes.append(note)
                 continue
             elif (
                 name not in categorical
@@ -253,7 +341,44 @@ class TablePreprocessor(TransformerMixin, BaseEstimator):
                     notes.append(f"column {name!r} dropped: {reason}")
                 continue
             roles[name] = self._role(series, n_unique, name in categorical)
+            if numbers is not None and roles[name] == "numeric":
+                note = _lost(X[name], numbers, "numbers")
+                if note is not None:
+                    notes.append(note)
         return roles, notes
+
+    def _dates(self, series):
+        """A date column written as strings, parsed in the format found at
+        fit; None for other columns."""
+        # (A preprocessor saved before date strings were dates has none.)
+        fmt = getattr(self, "date_formats_", {}).get(series.name)
+        if fmt is None or not _is_text_dtype(series):
+            return None
+        return _to_dates(series, fmt)
+
+    def _parsed(self, X, *, warn):
+        """``X`` with its numeric and date columns written as strings parsed
+        (what does not parse is missing); with ``warn``, a warning for each
+        column that lost values that way."""
+        X = X.copy()
+        for name in X.columns:
+            role, series = self.roles_[name], X[name]
+            note = None
+            dates = self._dates(series) if role == "datetime" else None
+            if role == "numeric" and _is_text_dtype(series):
+                X[name] = pd.to_numeric(series, errors="coerce")
+                note = _lost(series, X[name], "numbers")
+            elif dates is not None:
+                X[name] = dates
+                note = _lost(series, dates, "dates")
+            elif role == "datetime" and isinstance(series.dtype, pd.DatetimeTZDtype):
+                # As for strings: UTC, and no time-zone object to save.
+                X[name] = series.dt.tz_convert("UTC").dt.tz_localize(None)
+            if warn and note is not None:
+                warnings.warn(
+                    note[0].upper() + note[1:] + ".", UserWarning, stacklevel=3
+                )
+        return X
 
     def _role(self, series, n_unique, forced_categorical):
         if forced_categorical:
