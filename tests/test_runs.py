@@ -18,6 +18,7 @@ from deepstack.runs import (
     table_bagging,
     table_defaults,
 )
+from deepstack.runs._files import read_table
 from tests.conftest import write_penguins
 
 TINY = {"hidden_layer_sizes": (16,), "max_epochs": 30, "learning_rate": 1e-2}
@@ -328,6 +329,31 @@ def test_a_csvs_dates_are_features_and_carry_to_later_rows(tmp_path):
     loaded = load_run(tmp_path / "days_tz")
     rows = frame.assign(day=days).iloc[350:]
     assert np.array_equal(loaded.predict_proba(rows), run.predict_proba(rows))
+
+
+@pytest.mark.parametrize(
+    "delimiter, decimal", [(",", "."), (";", ","), ("\t", "."), ("|", ".")]
+)
+def test_a_csvs_delimiter_is_sniffed(tmp_path, delimiter, decimal):
+    # A spreadsheet set to a language whose decimal mark is a comma writes
+    # semicolons between fields.
+    frame = pd.DataFrame(
+        {
+            "note": ["a, b; c", "plain", "x|y", "tab\tin"] * 5,
+            "size": np.arange(20) * 1.25,
+            "count": np.arange(20),
+        }
+    )
+    path = tmp_path / "table.csv"
+    frame.to_csv(path, sep=delimiter, decimal=decimal, index=False)
+    read = read_table(path)
+    assert list(read.columns) == ["note", "size", "count"]
+    assert read["size"].dtype == np.float64
+    assert np.array_equal(read["size"], frame["size"])
+    assert list(read["note"]) == list(frame["note"])
+    one_column = tmp_path / "one.csv"
+    one_column.write_text("size\n1.5\n2.5\n")
+    assert read_table(one_column)["size"].tolist() == [1.5, 2.5]
 
 
 def test_search_with_a_time_limit_writes_trials(penguins_files, tmp_path):

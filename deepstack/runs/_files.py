@@ -1,6 +1,7 @@
 """Reading tables from files and writing run folders all at once."""
 
 import contextlib
+import csv
 import hashlib
 import json
 import os
@@ -23,6 +24,9 @@ READERS = {
 def read_table(source, *, what="data"):
     """A DataFrame from a CSV / TSV / Parquet path, or ``source`` itself.
 
+    A CSV's delimiter (comma, semicolon, tab or bar) is sniffed from its
+    first lines; with semicolons, the decimal mark is a comma.
+
     Raises ``FileNotFoundError`` for a missing file and ``ValueError`` for
     an unknown extension, an unreadable file or a table without rows.
     """
@@ -41,8 +45,10 @@ def read_table(source, *, what="data"):
         try:
             if kind == "parquet":
                 frame = pd.read_parquet(path)
+            elif kind == "tsv":
+                frame = pd.read_csv(path, sep="\t")
             else:
-                frame = pd.read_csv(path, sep="\t" if kind == "tsv" else ",")
+                frame = pd.read_csv(path, **_csv_dialect(path))
         except (ValueError, OSError, UnicodeDecodeError, pd.errors.ParserError) as exc:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
             raise ValueError(
@@ -52,6 +58,28 @@ def read_table(source, *, what="data"):
     if frame.shape[0] == 0 or frame.shape[1] == 0:
         raise ValueError(f"The {what} table is empty ({frame.shape[0]} rows).")
     return frame
+
+
+# Delimiters a CSV may use; a semicolon goes with a decimal comma (what a
+# spreadsheet writes where the comma is the decimal mark).
+_DELIMITERS = ",;\t|"
+
+
+def _csv_dialect(path, sample_bytes=65536):
+    """``read_csv`` keywords for the file's delimiter, sniffed by the standard
+    library from its first lines (a comma when the sniffer cannot tell)."""
+    with open(path, encoding="utf-8-sig", errors="replace", newline="") as handle:
+        sample = handle.read(sample_bytes)
+    lines = sample.splitlines()
+    if len(lines) > 1 and len(sample) == sample_bytes:
+        sample = "\n".join(lines[:-1])  # the last line may be cut short
+    try:
+        delimiter = csv.Sniffer().sniff(sample, delimiters=_DELIMITERS).delimiter
+    except csv.Error:
+        delimiter = ","
+    if delimiter == ";":
+        return {"sep": ";", "decimal": ","}
+    return {"sep": delimiter}
 
 
 def fingerprint(frame):
