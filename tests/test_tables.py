@@ -1,5 +1,7 @@
 """Column roles and preprocessing of DataFrames (deepstack.tables)."""
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -176,6 +178,49 @@ def test_numbers_written_with_missing_markers_are_numbers():
     median = float(np.median(frame["height"]))
     assert raw[1, names.index("height")] == pytest.approx(median, abs=1e-3)
     assert raw[2, names.index("height")] == pytest.approx(frame["height"][2], abs=1e-3)
+
+
+def test_new_rows_read_as_other_types_are_read_as_at_fit(mixed_frame):
+    # A CSV of new rows makes its own types: a column of blank cells is a
+    # float, one value that is no number makes a column of strings.
+    frame, y = mixed_frame
+    frame = frame.astype({"color": "str", "city": "str", "comment": "str"})
+    pre = TablePreprocessor(text_components=4).fit(frame, y)
+    new = frame.iloc[1:5]
+    expected = pre.transform(new)
+    for column in pre.kinds_:
+        blank = pre.transform(new.assign(**{column: np.nan}))
+        assert np.isfinite(blank).all(), column
+    retyped = new.assign(
+        height=[str(v) for v in new["height"][:3]] + ["tall"],
+        floor=[str(v) for v in new["floor"][:3]] + ["x"],
+        member=[str(v) for v in new["member"][:3]] + ["maybe"],
+        seen=list(new["seen"].dt.strftime("%Y-%m-%d")[:3]) + ["soon"],
+    )
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        Z = pre.transform(retyped)
+    messages = sorted(str(w.message) for w in caught)
+    assert messages == [
+        f"Column '{name}': 1 value(s) that are not {what} ('{value}') are "
+        "treated as missing."
+        for name, what, value in sorted(
+            [
+                ("floor", "numbers", "x"),
+                ("height", "numbers", "tall"),
+                ("member", "booleans", "maybe"),
+                ("seen", "dates", "soon"),
+            ]
+        )
+    ]
+    assert np.allclose(Z[:3], expected[:3])
+    names = list(pre.get_feature_names_out())
+    raw = pre.scaler_.inverse_transform(Z)
+    assert raw[3, names.index("missingindicator_height")].round(3) == 1
+    # Numbers in a column of strings are the strings a CSV would hold.
+    colors = new.assign(color=[np.nan, 1.0, 2.0, np.nan])
+    assert pre.kinds_["color"] == "string"
+    assert np.isfinite(pre.transform(colors)).all()
 
 
 def test_bad_frames_are_refused():

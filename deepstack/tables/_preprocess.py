@@ -76,6 +76,32 @@ def _as_numbers(series):
     return pd.to_numeric(series, errors="coerce")
 
 
+_STRING_ROLES = ("categorical", "high_cardinality", "text")
+
+
+def _kind(series):
+    """What a column holds: "string", "number", "bool" or "date"."""
+    if pd.api.types.is_bool_dtype(series):
+        return "bool"
+    if pd.api.types.is_numeric_dtype(series):
+        return "number"
+    if pd.api.types.is_datetime64_any_dtype(series):
+        return "date"
+    return "string"
+
+
+def _as_strings(series):
+    """``series`` as strings (missing values kept), as a CSV reader would have
+    kept them: ``1.0``, read as a float for a blank cell, is ``"1"``."""
+
+    def text(value):
+        if isinstance(value, float) and value.is_integer():
+            return str(int(value))
+        return str(value)
+
+    return series.astype(object).map(text, na_action="ignore").astype("str")
+
+
 def _lost(series, parsed, what):
     """A sentence on the values of ``series`` that ``parsed`` lost (present
     before, missing after), or None."""
@@ -93,10 +119,10 @@ def _lost(series, parsed, what):
 _MIN_DATE_SHARE = 0.9
 
 
-def _date_format(series):
-    """The format, with a year in it, in which most strings of ``series``
-    are dates (pandas' guess from its first values, month-first or
-    day-first, whichever parses more), or None."""
+def _date_format(series, min_share=_MIN_DATE_SHARE):
+    """The format, with a year in it, in which at least ``min_share`` of the
+    strings of ``series`` are dates (pandas' guess from its first values,
+    month-first or day-first, whichever parses more), or None."""
     if not _is_text_dtype(series):
         return None
     present = series.dropna().astype(str).str.strip()
@@ -111,7 +137,7 @@ def _date_format(series):
                 has_year = fmt is not None and ("%Y" in fmt or "%y" in fmt)
                 if has_year and fmt not in candidates:
                     candidates.append(fmt)
-    best, best_share = None, _MIN_DATE_SHARE
+    best, best_share = None, min_share
     for fmt in candidates:  # month-first guesses come first and win ties
         share = _to_dates(present, fmt).notna().mean()
         if share > best_share or (best is None and share == best_share):
@@ -184,6 +210,12 @@ class TablePreprocessor(TransformerMixin, BaseEstimator):
         values that are no numbers or dates).
     date_formats_ : dict of str to str
         The format of each date column written as strings.
+    kinds_ : dict of str to str
+        What each kept column held at ``fit`` ("string", "number", "bool" or
+        "date"): at ``transform``, new rows read as another type (a CSV
+        column of blank cells is a float; one with a typo, strings) are read
+        as at ``fit``, and a value that cannot be is missing, with a
+        warning.
     vectorizer_ : skrub.TableVectorizer
         The fitted vectorizer doing the work.
     feature_names_in_ : ndarray of str
@@ -244,6 +276,9 @@ class TablePreprocessor(TransformerMixin, BaseEstimator):
                 "High-cardinality columns are target-encoded, which needs y at fit."
             )
         self.vectorizer_ = self._make_vectorizer()
+        # What each column was, so that new rows read otherwise (a CSV
+        # column of one blank cell is a float) are read as at fit.
+        self.kinds_ = {c: _kind(X[c]) for c in kept}
         X = self._parsed(X[kept], warn=False)  # fit's lost values are notes
         out = self.vectorizer_.fit_transform(X, self._target_for_encoding(y))
         # Imputation and scaling over the whole matrix at once: one object
@@ -349,31 +384,49 @@ class TablePreprocessor(TransformerMixin, BaseEstimator):
 
     def _dates(self, series):
         """A date column written as strings, parsed in the format found at
-        fit; None for other columns."""
+        fit (or, for a column that was dates at fit, the format its own
+        strings show); None for other columns."""
+        if not _is_text_dtype(series):
+            return None
         # (A preprocessor saved before date strings were dates has none.)
         fmt = getattr(self, "date_formats_", {}).get(series.name)
-        if fmt is None or not _is_text_dtype(series):
+        fmt = fmt or _date_format(series, min_share=0.0)
+        if fmt is None:
             return None
         return _to_dates(series, fmt)
 
     def _parsed(self, X, *, warn):
-        """``X`` with its numeric and date columns written as strings parsed
-        (what does not parse is missing); with ``warn``, a warning for each
-        column that lost values that way."""
+        """``X`` with each column read as at fit: numbers and dates written
+        as strings parsed (what does not parse is missing), dates in UTC
+        without a time zone, string columns that arrive as other types made
+        strings; with ``warn``, a warning for each column that lost values."""
         X = X.copy()
+        # (A preprocessor saved before kinds were kept has none.)
+        kinds = getattr(self, "kinds_", {})
         for name in X.columns:
             role, series = self.roles_[name], X[name]
+            kind, text = kinds.get(name), _is_text_dtype(series)
             note = None
-            dates = self._dates(series) if role == "datetime" else None
-            if role == "numeric" and _is_text_dtype(series):
+            if role in _STRING_ROLES and kind == "string" and not text:
+                X[name] = _as_strings(series)
+            elif text and (role == "numeric" or kind == "number"):
                 X[name] = pd.to_numeric(series, errors="coerce")
                 note = _lost(series, X[name], "numbers")
-            elif dates is not None:
+            elif text and kind == "bool":
+                words = series.str.strip().str.lower()
+                X[name] = words.map({"true": True, "false": False}).astype(object)
+                note = _lost(series, X[name], "booleans")
+            elif role == "datetime" and isinstance(series.dtype, pd.DatetimeTZDtype):
+                # No time-zone object in the saved preprocessor.
+                X[name] = series.dt.tz_convert("UTC").dt.tz_localize(None)
+            elif role == "datetime" and not pd.api.types.is_datetime64_any_dtype(
+                series
+            ):
+                dates = self._dates(series)
+                if dates is None:  # numbers, or a column of blank cells
+                    dates = pd.Series(pd.NaT, index=series.index, dtype="M8[ns]")
                 X[name] = dates
                 note = _lost(series, dates, "dates")
-            elif role == "datetime" and isinstance(series.dtype, pd.DatetimeTZDtype):
-                # As for strings: UTC, and no time-zone object to save.
-                X[name] = series.dt.tz_convert("UTC").dt.tz_localize(None)
             if warn and note is not None:
                 warnings.warn(
                     note[0].upper() + note[1:] + ".", UserWarning, stacklevel=3
