@@ -80,7 +80,12 @@ def test_unknown_categories_and_missing_columns_at_predict(mixed_frame):
     names = list(pre.get_feature_names_out())
     new = frame.head(3).copy()
     new["color"] = "purple"
-    Z = pre.transform(new)
+    with pytest.warns(
+        UserWarning,
+        match=r"'color': 3 value\(s\) not seen at fit \('purple'\) are encoded "
+        "as an unknown category",
+    ):
+        Z = pre.transform(new)
     color = [i for i, n in enumerate(names) if n.startswith("color_")]
     # An unseen category is no category: zeros (then standardized) in every
     # color column, the same as a row from none of them.
@@ -220,7 +225,11 @@ def test_new_rows_read_as_other_types_are_read_as_at_fit(mixed_frame):
     # Numbers in a column of strings are the strings a CSV would hold.
     colors = new.assign(color=[np.nan, 1.0, 2.0, np.nan])
     assert pre.kinds_["color"] == "string"
-    assert np.isfinite(pre.transform(colors)).all()
+    with pytest.warns(UserWarning, match=r"2 value\(s\) not seen at fit \('1', '2'\)"):
+        assert np.isfinite(pre.transform(colors)).all()
+    # An integer category read as a float is the same category.
+    floors = pre.transform(new.assign(floor=new["floor"].astype(float)))
+    assert np.allclose(floors, expected)
 
 
 def test_bad_frames_are_refused():

@@ -90,16 +90,23 @@ def _kind(series):
     return "string"
 
 
+def _label(value):
+    """A category as text: ``2.0`` (an integer read as a float) is ``"2"``."""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _labels(series):
+    """The categories present in ``series``, as text."""
+    return set(series.dropna().map(_label))
+
+
 def _as_strings(series):
     """``series`` as strings (missing values kept), as a CSV reader would have
     kept them: ``1.0``, read as a float for a blank cell, is ``"1"``."""
 
-    def text(value):
-        if isinstance(value, float) and value.is_integer():
-            return str(int(value))
-        return str(value)
-
-    return series.astype(object).map(text, na_action="ignore").astype("str")
+    return series.astype(object).map(_label, na_action="ignore").astype("str")
 
 
 def _lost(series, parsed, what):
@@ -210,6 +217,10 @@ class TablePreprocessor(TransformerMixin, BaseEstimator):
         values that are no numbers or dates).
     date_formats_ : dict of str to str
         The format of each date column written as strings.
+    categories_ : dict of str to list of str
+        The categories of each categorical column at ``fit``, as text: a
+        value unseen at ``fit`` is encoded as no category (or as the
+        infrequent ones), with a warning at ``transform``.
     kinds_ : dict of str to str
         What each kept column held at ``fit`` ("string", "number", "bool" or
         "date"): at ``transform``, new rows read as another type (a CSV
@@ -280,6 +291,9 @@ class TablePreprocessor(TransformerMixin, BaseEstimator):
         # column of one blank cell is a float) are read as at fit.
         self.kinds_ = {c: _kind(X[c]) for c in kept}
         X = self._parsed(X[kept], warn=False)  # fit's lost values are notes
+        self.categories_ = {
+            c: sorted(_labels(X[c])) for c in kept if self.roles_[c] == "categorical"
+        }
         out = self.vectorizer_.fit_transform(X, self._target_for_encoding(y))
         # Imputation and scaling over the whole matrix at once: one object
         # each, rather than one per column inside the vectorizer (which
@@ -298,9 +312,9 @@ class TablePreprocessor(TransformerMixin, BaseEstimator):
                 f"Column(s) {missing} were present at fit and are missing now."
             )
         kept = [c for c, role in self.roles_.items() if role != "dropped"]
-        out = self._as_float(
-            self.vectorizer_.transform(self._parsed(X[kept], warn=True))
-        )
+        X = self._parsed(X[kept], warn=True)
+        self._warn_unknown_categories(X)
+        out = self._as_float(self.vectorizer_.transform(X))
         return self._as_float(self.scaler_.transform(self.imputer_.transform(out)))
 
     def get_feature_names_out(self, input_features=None):
@@ -381,6 +395,23 @@ class TablePreprocessor(TransformerMixin, BaseEstimator):
                 if note is not None:
                     notes.append(note)
         return roles, notes
+
+    def _warn_unknown_categories(self, X):
+        """A warning for each categorical column with values unseen at fit
+        (encoded as no category, or as the infrequent ones)."""
+        # (A preprocessor saved before categories were kept has none.)
+        for name, seen in getattr(self, "categories_", {}).items():
+            labels = _labels(X[name])
+            unknown = sorted(labels - set(seen))
+            if unknown:
+                count = int(X[name].map(_label, na_action="ignore").isin(unknown).sum())
+                examples = ", ".join(repr(v) for v in unknown[:3])
+                warnings.warn(
+                    f"Column {name!r}: {count} value(s) not seen at fit "
+                    f"({examples}) are encoded as an unknown category.",
+                    UserWarning,
+                    stacklevel=3,
+                )
 
     def _dates(self, series):
         """A date column written as strings, parsed in the format found at
