@@ -105,7 +105,6 @@ def _labels(series):
 def _as_strings(series):
     """``series`` as strings (missing values kept), as a CSV reader would have
     kept them: ``1.0``, read as a float for a blank cell, is ``"1"``."""
-
     return series.astype(object).map(_label, na_action="ignore").astype("str")
 
 
