@@ -356,6 +356,19 @@ def test_a_csvs_delimiter_is_sniffed(tmp_path, delimiter, decimal):
     assert read_table(one_column)["size"].tolist() == [1.5, 2.5]
 
 
+def test_a_csv_that_is_not_utf8_is_read_as_windows_1252(tmp_path):
+    path = tmp_path / "spreadsheet.csv"
+    path.write_bytes("city;size\nBogotá;1,5\nKöln;2\n".encode("cp1252"))
+    with pytest.warns(UserWarning, match="'spreadsheet.csv' is not UTF-8"):
+        frame = read_table(path)
+    assert frame["city"].tolist() == ["Bogotá", "Köln"]
+    assert frame["size"].tolist() == [1.5, 2.0]
+    # Bytes that are no text in either encoding name the problem.
+    path.write_bytes(b"a,b\n\x81\x8d,1\n")
+    with pytest.raises(ValueError, match="as csv: UnicodeDecodeError"):
+        read_table(path)
+
+
 def test_search_with_a_time_limit_writes_trials(penguins_files, tmp_path):
     run = fit_table(
         penguins_files / "train.csv",

@@ -7,6 +7,7 @@ import json
 import os
 import shutil
 import tempfile
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -25,7 +26,8 @@ def read_table(source, *, what="data"):
     """A DataFrame from a CSV / TSV / Parquet path, or ``source`` itself.
 
     A CSV's delimiter (comma, semicolon, tab or bar) is sniffed from its
-    first lines; with semicolons, the decimal mark is a comma.
+    first lines; with semicolons, the decimal mark is a comma. A CSV or TSV
+    that is not UTF-8 is read as Windows-1252, with a warning.
 
     Raises ``FileNotFoundError`` for a missing file and ``ValueError`` for
     an unknown extension, an unreadable file or a table without rows.
@@ -45,10 +47,8 @@ def read_table(source, *, what="data"):
         try:
             if kind == "parquet":
                 frame = pd.read_parquet(path)
-            elif kind == "tsv":
-                frame = pd.read_csv(path, sep="\t")
             else:
-                frame = pd.read_csv(path, **_csv_dialect(path))
+                frame = _read_delimited(path, kind)
         except (ValueError, OSError, UnicodeDecodeError, pd.errors.ParserError) as exc:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
             raise ValueError(
@@ -57,6 +57,26 @@ def read_table(source, *, what="data"):
             ) from exc
     if frame.shape[0] == 0 or frame.shape[1] == 0:
         raise ValueError(f"The {what} table is empty ({frame.shape[0]} rows).")
+    return frame
+
+
+def _read_delimited(path, kind):
+    """A CSV / TSV: UTF-8, else Windows-1252 (what spreadsheets on Windows
+    write in Western Europe and the Americas), with a warning."""
+    options = {"sep": "\t"} if kind == "tsv" else _csv_dialect(path)
+    try:
+        return pd.read_csv(path, **options)
+    except UnicodeDecodeError as exc:
+        try:
+            frame = pd.read_csv(path, encoding="cp1252", **options)
+        except UnicodeDecodeError:
+            raise exc from None
+    warnings.warn(
+        f"{path.name!r} is not UTF-8; it was read as Windows-1252 (Western "
+        "European), the encoding spreadsheets on Windows write.",
+        UserWarning,
+        stacklevel=4,
+    )
     return frame
 
 
