@@ -299,34 +299,33 @@ def test_a_csvs_dates_are_features_and_carry_to_later_rows(tmp_path):
     )
     frame.iloc[:350].to_csv(tmp_path / "train.csv", index=False)
     frame.iloc[350:].drop(columns="busy").to_csv(tmp_path / "later.csv", index=False)
-    run = fit_table(
-        tmp_path / "train.csv",
-        "busy",
-        params={**TINY, "max_epochs": 60},
-        bagging=None,
-        out=tmp_path / "days",
-        progress=False,
-    )
+
+    def fit(source, epochs):
+        out = tmp_path / source.replace(".", "_")
+        params = {**TINY, "max_epochs": epochs}
+        run = fit_table(
+            tmp_path / source,
+            "busy",
+            params=params,
+            bagging=None,
+            out=out,
+            progress=False,
+        )
+        return run, load_run(out)
+
+    run, loaded = fit("train.csv", 60)
     roles = {c["column"]: c["role"] for c in run.config["columns"]}
     assert roles == {"day": "datetime", "noise": "numeric"}
     assert not run.config["notes"]
     # Without the date, no better than always "no" (5 days of 7).
     assert run.metrics["test"]["accuracy"] > 0.9
-    later = load_run(tmp_path / "days").predict(tmp_path / "later.csv")
+    later = loaded.predict(tmp_path / "later.csv")
     expected = frame["busy"].iloc[350:].to_numpy()
     assert np.mean(later == expected) > 0.9
     # Parquet keeps the time zone in the column's type; the saved run holds
     # none (its trusted loading would refuse a time-zone object).
     frame.assign(day=days).to_parquet(tmp_path / "train.parquet")
-    run = fit_table(
-        tmp_path / "train.parquet",
-        "busy",
-        params={**TINY, "max_epochs": 2},
-        bagging=None,
-        out=tmp_path / "days_tz",
-        progress=False,
-    )
-    loaded = load_run(tmp_path / "days_tz")
+    run, loaded = fit("train.parquet", 2)
     rows = frame.assign(day=days).iloc[350:]
     assert np.array_equal(loaded.predict_proba(rows), run.predict_proba(rows))
 
