@@ -4,6 +4,7 @@ import json
 import os
 import subprocess
 import sys
+import warnings
 
 import keras
 import numpy as np
@@ -19,6 +20,7 @@ from deepstack.runs import (
     table_defaults,
 )
 from deepstack.runs._files import read_table
+from deepstack.tables import ReadingWarning
 from tests.conftest import write_penguins
 
 TINY = {"hidden_layer_sizes": (16,), "max_epochs": 30, "learning_rate": 1e-2}
@@ -328,6 +330,44 @@ def test_a_csvs_dates_are_features_and_carry_to_later_rows(tmp_path):
     run, loaded = fit("train.parquet", 2)
     rows = frame.assign(day=days).iloc[350:]
     assert np.array_equal(loaded.predict_proba(rows), run.predict_proba(rows))
+
+
+def test_what_reading_loses_is_noted_once(tmp_path):
+    # "?" for a missing weight, an impossible date: in the training rows and
+    # in the test split, which the fit reads several times (metrics, test
+    # predictions, findings).
+    rng = np.random.default_rng(0)
+    weight = rng.normal(70, 10, 300).round(1).astype(str).astype(object)
+    weight[::15] = "?"
+    day = np.array(pd.date_range("2022-01-01", periods=300).strftime("%d/%m/%Y"))
+    day = day.astype(object)
+    day[[5, 270]] = "31/02/2022"
+    frame = pd.DataFrame(
+        {"weight": weight, "day": day, "y": rng.choice(["a", "b"], 300)}
+    )
+    frame.to_csv(tmp_path / "table.csv", index=False)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        run = fit_table(
+            tmp_path / "table.csv",
+            "y",
+            params={**TINY, "max_epochs": 2},
+            bagging=None,
+            out=tmp_path / "run",
+            progress=False,
+        )
+    notes = run.config["notes"]
+    # Every note once, and each a warning (nothing only in a file).
+    assert len(notes) == len(set(notes))
+    shown = [w for w in caught if issubclass(w.category, UserWarning)]
+    assert sorted(str(w.message) for w in shown) == sorted(
+        n[0].upper() + n[1:] + "." for n in notes
+    )
+    assert not [w for w in shown if issubclass(w.category, ReadingWarning)]
+    assert notes[0].startswith("column 'weight': ")
+    assert "('?') are treated as missing" in notes[0]
+    lost_days = [n for n in notes if "'31/02/2022'" in n]
+    assert sum(int(n.split(": ")[-1].split(" ")[0]) for n in lost_days) == 2
 
 
 @pytest.mark.parametrize(

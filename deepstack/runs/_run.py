@@ -28,7 +28,7 @@ from deepstack.ensemble import bagging_for, is_bagging
 from deepstack.runs import _files
 from deepstack.runs._metrics import PRIMARY, task_metrics
 from deepstack.runs._progress import ProgressCallback, RunProgress
-from deepstack.tables import TablePreprocessor, infer_task
+from deepstack.tables import ReadingWarning, TablePreprocessor, infer_task
 
 TASKS = ("binary", "multiclass", "regression", "classification")
 SEARCHES = ("random", "bayesian", "hyperband", "grid")
@@ -372,22 +372,23 @@ def fit_table(
                 search_space=search_space,
                 random_state=random_state,
             )
-        run = _make_run(
-            table,
-            fitted,
-            source=source,
-            weight_column=weight_column,
-            drop=drop,
-            search=search,
-            max_trials=max_trials,
-            seconds=seconds,
-            random_state=random_state,
-            test_given=test is not None,
-            test_size=test_size,
-            started=started,
-        )
-        if stage is not None:
-            _write_run(run, stage, table.test)
+        with _noted_reading():  # the test rows' reading is in the notes
+            run = _make_run(
+                table,
+                fitted,
+                source=source,
+                weight_column=weight_column,
+                drop=drop,
+                search=search,
+                max_trials=max_trials,
+                seconds=seconds,
+                random_state=random_state,
+                test_given=test is not None,
+                test_size=test_size,
+                started=started,
+            )
+            if stage is not None:
+                _write_run(run, stage, table.test)
     if out is not None:
         run.path = Path(out)
     return run
@@ -520,18 +521,30 @@ def _fit(
     preprocessor = TablePreprocessor(categorical=categorical)
     X_train = preprocessor.fit_transform(table.train[table.feature_columns], y_train)
     preprocess_time = time.perf_counter() - t0
-    table.notes.extend(preprocessor.notes_)
-    for note in preprocessor.notes_:
-        display.stage(note)
+    # What the test and unlabeled rows lose when read as the training rows
+    # were: once, as notes, rather than a warning at each of their
+    # transforms below.
+    notes = list(preprocessor.notes_)
+    for rows, frames in (("test", [table.test]), ("unlabeled", table.unlabeled)):
+        frames = [f[table.feature_columns] for f in frames if f is not None]
+        if frames:
+            read = preprocessor.reading_notes(pd.concat(frames))
+            notes += [f"{rows} rows: {note}" for note in read]
+    table.notes.extend(notes)
+    for note in notes:
+        # A warning, as for rows without a target: shown by the command in
+        # every mode (its progress display is off without a terminal).
+        warnings.warn(note[0].upper() + note[1:] + ".", UserWarning, stacklevel=4)
     sample_weight = None
     if weight_column is not None:
         sample_weight = _weights(table.train[weight_column], weight_column)
     if pretrain == "auto":
         pretrain = _resolve_auto_pretrain(table, len(y_train), display)
     if table.unlabeled:
-        X_extra = preprocessor.transform(
-            pd.concat([f[table.feature_columns] for f in table.unlabeled])
-        )
+        with _noted_reading():
+            X_extra = preprocessor.transform(
+                pd.concat([f[table.feature_columns] for f in table.unlabeled])
+            )
         X_train = np.concatenate([X_train, X_extra])
         # -1 marks an unlabeled row for the classifier's pretraining, NaN for
         # the regressor's.
@@ -614,6 +627,15 @@ def _make_run(table, fitted, *, started, drop, seconds, **values):
         },
     }
     return run
+
+
+@contextlib.contextmanager
+def _noted_reading():
+    """Silence :class:`~deepstack.tables.ReadingWarning` for rows whose
+    reading the fit has put in its notes."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ReadingWarning)
+        yield
 
 
 def save_run(run, out, *, test_frame=None, overwrite=False):

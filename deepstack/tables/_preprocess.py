@@ -79,6 +79,12 @@ def _as_numbers(series):
 _STRING_ROLES = ("categorical", "high_cardinality", "text")
 
 
+class ReadingWarning(UserWarning):
+    """New rows lost something when read as at fit: values that are no
+    numbers, dates or booleans where the column held them (read as missing),
+    or categories unseen at fit (encoded as no category)."""
+
+
 def _kind(series):
     """What a column holds: "string", "number", "bool" or "date"."""
     if pd.api.types.is_bool_dtype(series):
@@ -289,7 +295,7 @@ class TablePreprocessor(TransformerMixin, BaseEstimator):
         # What each column was, so that new rows read otherwise (a CSV
         # column of one blank cell is a float) are read as at fit.
         self.kinds_ = {c: _kind(X[c]) for c in kept}
-        X = self._parsed(X[kept], warn=False)  # fit's lost values are notes
+        X, _ = self._parsed(X[kept])  # the lost values have their notes
         self.categories_ = {
             c: sorted(_labels(X[c])) for c in kept if self.roles_[c] == "categorical"
         }
@@ -304,15 +310,11 @@ class TablePreprocessor(TransformerMixin, BaseEstimator):
 
     def transform(self, X):
         check_is_fitted(self, "vectorizer_")
-        X = self._check_frame(X)
-        missing = [c for c in self.feature_names_in_ if c not in X.columns]
-        if missing:
-            raise ValueError(
-                f"Column(s) {missing} were present at fit and are missing now."
+        X, notes = self._read(X)
+        for note in notes:
+            warnings.warn(
+                note[0].upper() + note[1:] + ".", ReadingWarning, stacklevel=2
             )
-        kept = [c for c, role in self.roles_.items() if role != "dropped"]
-        X = self._parsed(X[kept], warn=True)
-        self._warn_unknown_categories(X)
         out = self._as_float(self.vectorizer_.transform(X))
         return self._as_float(self.scaler_.transform(self.imputer_.transform(out)))
 
@@ -395,22 +397,54 @@ class TablePreprocessor(TransformerMixin, BaseEstimator):
                     notes.append(note)
         return roles, notes
 
-    def _warn_unknown_categories(self, X):
-        """A warning for each categorical column with values unseen at fit
+    def reading_notes(self, X):
+        """What reading the rows ``X`` as at ``fit`` would lose, one sentence
+        a column: values that are no numbers, dates or booleans where the
+        column held them (read as missing), and categories unseen at fit
+        (encoded as no category). ``transform`` gives each as a
+        :class:`ReadingWarning`.
+
+        Parameters
+        ----------
+        X : DataFrame
+            Rows with the columns seen at ``fit``.
+
+        Returns
+        -------
+        notes : list of str
+        """
+        check_is_fitted(self, "vectorizer_")
+        return self._read(X)[1]
+
+    def _read(self, X):
+        """The kept columns of ``X`` read as at fit, and the notes on what
+        that lost."""
+        X = self._check_frame(X)
+        missing = [c for c in self.feature_names_in_ if c not in X.columns]
+        if missing:
+            raise ValueError(
+                f"Column(s) {missing} were present at fit and are missing now."
+            )
+        kept = [c for c, role in self.roles_.items() if role != "dropped"]
+        X, notes = self._parsed(X[kept])
+        return X, notes + self._unknown_categories(X)
+
+    def _unknown_categories(self, X):
+        """A note for each categorical column with values unseen at fit
         (encoded as no category, or as the infrequent ones)."""
+        notes = []
         # (A preprocessor saved before categories were kept has none.)
         for name, seen in getattr(self, "categories_", {}).items():
-            labels = _labels(X[name])
-            unknown = sorted(labels - set(seen))
+            labels = X[name].map(_label, na_action="ignore")
+            unknown = sorted(set(labels.dropna()) - set(seen))
             if unknown:
-                count = int(X[name].map(_label, na_action="ignore").isin(unknown).sum())
+                count = int(labels.isin(unknown).sum())
                 examples = ", ".join(repr(v) for v in unknown[:3])
-                warnings.warn(
-                    f"Column {name!r}: {count} value(s) not seen at fit "
-                    f"({examples}) are encoded as an unknown category.",
-                    UserWarning,
-                    stacklevel=3,
+                notes.append(
+                    f"column {name!r}: {count} value(s) not seen at fit "
+                    f"({examples}) are encoded as an unknown category"
                 )
+        return notes
 
     def _dates(self, series):
         """A date column written as strings, parsed in the format found at
@@ -425,12 +459,12 @@ class TablePreprocessor(TransformerMixin, BaseEstimator):
             return None
         return _to_dates(series, fmt)
 
-    def _parsed(self, X, *, warn):
+    def _parsed(self, X):
         """``X`` with each column read as at fit: numbers and dates written
         as strings parsed (what does not parse is missing), dates in UTC
         without a time zone, string columns that arrive as other types made
-        strings; with ``warn``, a warning for each column that lost values."""
-        X = X.copy()
+        strings; and a note for each column that lost values."""
+        X, notes = X.copy(), []
         # (A preprocessor saved before kinds were kept has none.)
         kinds = getattr(self, "kinds_", {})
         for name in X.columns:
@@ -457,11 +491,9 @@ class TablePreprocessor(TransformerMixin, BaseEstimator):
                     dates = pd.Series(pd.NaT, index=series.index, dtype="M8[ns]")
                 X[name] = dates
                 note = _lost(series, dates, "dates")
-            if warn and note is not None:
-                warnings.warn(
-                    note[0].upper() + note[1:] + ".", UserWarning, stacklevel=3
-                )
-        return X
+            if note is not None:
+                notes.append(note)
+        return X, notes
 
     def _role(self, series, n_unique, forced_categorical):
         if forced_categorical:
