@@ -202,12 +202,19 @@ class TableRun:
     def classes(self):
         return getattr(self.estimator, "classes_", None)
 
+    def _predicted(self, X, proba):
+        """Predictions (and probabilities, or None) for the feature rows
+        ``X``, read once (what reading them loses is said once)."""
+        Z = self.pipeline[:-1].transform(X)
+        model = self.pipeline[-1]
+        return model.predict(Z), model.predict_proba(Z) if proba else None
+
     def predictions_frame(self, data, *, proba=False):
         """A DataFrame with the prediction (and probabilities) for ``data``."""
         _, X = self.features(data)
-        out = pd.DataFrame({f"predicted_{self.target}": self.pipeline.predict(X)})
+        predicted, probabilities = self._predicted(X, proba)
+        out = pd.DataFrame({f"predicted_{self.target}": predicted})
         if proba:
-            probabilities = self.pipeline.predict_proba(X)
             for i, label in enumerate(self.classes):
                 out[f"proba_{label}"] = probabilities[:, i]
         return out
@@ -225,10 +232,8 @@ class TableRun:
         if not keep.any():
             raise ValueError(f"Every value of the target {self.target!r} is missing.")
         X, y = X[keep], y[keep].to_numpy()
-        y_pred = self.pipeline.predict(X)
-        proba = None
-        if self.task != "regression":
-            proba = self.pipeline.predict_proba(X)
+        y_pred, proba = self._predicted(X, proba=self.task != "regression")
+        if proba is not None:
             y = _as_label_dtype(y, self.classes)
         return task_metrics(self.task, y, y_pred, proba, self.classes)
 
