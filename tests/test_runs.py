@@ -368,6 +368,16 @@ def test_what_reading_loses_is_noted_once(tmp_path):
     assert "('?') are treated as missing" in notes[0]
     lost_days = [n for n in notes if "'31/02/2022'" in n]
     assert sum(int(n.split(": ")[-1].split(" ")[0]) for n in lost_days) == 2
+    # Metrics and predictions with probabilities read new rows once.
+    for use in (run.evaluate, lambda rows: run.predictions_frame(rows, proba=True)):
+        with pytest.warns(ReadingWarning) as read:
+            use(frame)
+        assert sorted(str(w.message) for w in read) == [
+            "Column 'day': 2 value(s) that are not dates ('31/02/2022') are "
+            "treated as missing.",
+            "Column 'weight': 20 value(s) that are not numbers ('?') are treated "
+            "as missing.",
+        ]
 
 
 @pytest.mark.parametrize(
