@@ -264,16 +264,17 @@ def test_regression_with_weights_and_dropped_columns(tmp_path):
     frame, target = load_table("diabetes")
     frame["weight"] = np.where(frame["age"] > 0, 2.0, 1.0)
     frame["row_id"] = np.arange(len(frame))
-    run = fit_table(
-        frame,
-        target,
-        weight_column="weight",
-        drop=["s6"],
-        params={**TINY, "max_epochs": 50},
-        bagging=None,
-        out=tmp_path / "diabetes",
-        progress=False,
-    )
+    with pytest.warns(UserWarning, match="Column 'row_id' dropped: every value"):
+        run = fit_table(
+            frame,
+            target,
+            weight_column="weight",
+            drop=["s6"],
+            params={**TINY, "max_epochs": 50},
+            bagging=None,
+            out=tmp_path / "diabetes",
+            progress=False,
+        )
     assert run.task == "regression"
     assert "weight" not in run.config["feature_columns"]
     assert "s6" not in run.config["feature_columns"]
