@@ -25,8 +25,10 @@ def _parser():
     parser.add_argument("--version", action="version", version=__version__)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    fit = sub.add_parser("fit", help="fit a table (CSV / Parquet) into a run folder")
-    fit.add_argument("data", help="training table (.csv, .tsv or .parquet)")
+    fit = sub.add_parser(
+        "fit", help="fit a table (CSV / Parquet / Excel) into a run folder"
+    )
+    fit.add_argument("data", help="training table (.csv, .tsv, .parquet or .xlsx)")
     fit.add_argument("--target", required=True, help="the column to predict")
     fit.add_argument("--out", required=True, help="run folder to write")
     fit.add_argument(

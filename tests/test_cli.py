@@ -222,7 +222,8 @@ def test_bad_job_files(tmp_path, capsys):
     "make, args, message",
     [
         (None, [], "training file not found"),
-        ("x.xlsx", [], "unknown format '.xlsx'"),
+        ("x.ods", [], "unknown format '.ods'"),
+        ("x.xlsx", [], "as excel: BadZipFile: File is not a zip file"),
         ("empty.csv", [], "table is empty"),
         (
             "train.csv",
@@ -247,7 +248,7 @@ def test_bad_input_gives_one_line_and_no_folder(
 ):
     frame = pd.read_csv(tables / "train.csv")
     source = tmp_path / (make or "missing.csv")
-    if make == "x.xlsx":
+    if make in ("x.ods", "x.xlsx"):
         source.write_bytes(b"PK\x03\x04 not really")
     elif make == "empty.csv":
         source.write_text("species,island\n")

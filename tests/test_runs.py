@@ -406,6 +406,21 @@ def test_a_csvs_delimiter_is_sniffed(tmp_path, delimiter, decimal):
     assert read_table(one_column)["size"].tolist() == [1.5, 2.5]
 
 
+def test_an_excel_workbooks_first_sheet_is_read(penguins_files, tmp_path):
+    frame = pd.read_csv(penguins_files / "train.csv")
+    path = tmp_path / "penguins.xlsx"
+    with pd.ExcelWriter(path, engine="openpyxl") as workbook:
+        frame.to_excel(workbook, sheet_name="birds", index=False)
+        frame.head(3).to_excel(workbook, sheet_name="draft", index=False)
+    with pytest.warns(UserWarning, match=r"first, 'birds', was read and \['draft'\]"):
+        read = read_table(path)
+    pd.testing.assert_frame_equal(read, frame, check_dtype=False)
+    # The main job takes it as it takes a CSV.
+    with pytest.warns(UserWarning, match="2 sheets"):
+        run = fit_table(path, "species", params={**TINY, "max_epochs": 2}, bagging=None)
+    assert run.config["n_train"] + run.metrics["test"]["n_samples"] == len(frame)
+
+
 def test_a_csv_that_is_not_utf8_is_read_as_windows_1252(tmp_path):
     path = tmp_path / "spreadsheet.csv"
     path.write_bytes("city;size\nBogotá;1,5\nKöln;2\n".encode("cp1252"))

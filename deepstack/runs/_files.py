@@ -8,6 +8,7 @@ import os
 import shutil
 import tempfile
 import warnings
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -19,15 +20,18 @@ READERS = {
     ".txt": "csv",
     ".parquet": "parquet",
     ".pq": "parquet",
+    ".xlsx": "excel",
+    ".xlsm": "excel",
 }
 
 
 def read_table(source, *, what="data"):
-    """A DataFrame from a CSV / TSV / Parquet path, or ``source`` itself.
+    """A DataFrame from a CSV / TSV / Parquet / Excel path, or ``source`` itself.
 
     A CSV's delimiter (comma, semicolon, tab or bar) is sniffed from its
     first lines; with semicolons, the decimal mark is a comma. A CSV or TSV
-    that is not UTF-8 is read as Windows-1252, with a warning.
+    that is not UTF-8 is read as Windows-1252, with a warning. An Excel
+    workbook's first sheet is read, with a warning naming the others.
 
     Raises ``FileNotFoundError`` for a missing file and ``ValueError`` for
     an unknown extension, an unreadable file or a table without rows.
@@ -42,14 +46,23 @@ def read_table(source, *, what="data"):
         if kind is None:
             raise ValueError(
                 f"Cannot read {what} file {str(path)!r}: unknown format "
-                f"{path.suffix or '(no extension)'!r}; use .csv, .tsv or .parquet."
+                f"{path.suffix or '(no extension)'!r}; use .csv, .tsv, .parquet "
+                "or .xlsx."
             )
         try:
             if kind == "parquet":
                 frame = pd.read_parquet(path)
+            elif kind == "excel":
+                frame = _read_excel(path)
             else:
                 frame = _read_delimited(path, kind)
-        except (ValueError, OSError, UnicodeDecodeError, pd.errors.ParserError) as exc:
+        except (
+            ValueError,
+            OSError,
+            UnicodeDecodeError,
+            pd.errors.ParserError,
+            zipfile.BadZipFile,  # an .xlsx that is no workbook
+        ) as exc:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
             raise ValueError(
                 f"Cannot read {what} file {str(path)!r} as {kind}: "
@@ -57,6 +70,22 @@ def read_table(source, *, what="data"):
             ) from exc
     if frame.shape[0] == 0 or frame.shape[1] == 0:
         raise ValueError(f"The {what} table is empty ({frame.shape[0]} rows).")
+    return frame
+
+
+def _read_excel(path):
+    """An Excel workbook's first sheet (openpyxl), with a warning naming the
+    sheets left unread."""
+    with pd.ExcelFile(path, engine="openpyxl") as workbook:
+        first, *others = workbook.sheet_names
+        frame = pd.read_excel(workbook, sheet_name=first)
+    if others:
+        warnings.warn(
+            f"{path.name!r} has {len(others) + 1} sheets; the first, {first!r}, "
+            f"was read and {others} were not.",
+            UserWarning,
+            stacklevel=4,
+        )
     return frame
 
 

@@ -275,7 +275,7 @@ def fit_table(
     Parameters
     ----------
     data : pandas.DataFrame or path
-        The training table (CSV, TSV or Parquet file, or a DataFrame).
+        The training table (CSV, TSV, Parquet or Excel file, or a DataFrame).
     target : str
         The column to predict.
     task : {"binary", "multiclass", "classification", "regression"}, default=None
