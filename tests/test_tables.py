@@ -155,6 +155,9 @@ def test_numbers_written_with_missing_markers_are_numbers():
             "zip": [f"0{z}" for z in rng.integers(1000, 1100, 100)],
             "rating": rng.choice(["1", "2", "3", "?"], 100),
             "height": rng.normal(170, 10, 100),
+            # As a spreadsheet writes money and shares.
+            "price": [f"${v:,.2f}" for v in rng.uniform(-100, 5000, 100)],
+            "share": [f"{v}%" for v in rng.integers(0, 100, 100)],
         }
     )
     pre = TablePreprocessor().fit(frame, np.arange(100) % 2)
@@ -164,6 +167,8 @@ def test_numbers_written_with_missing_markers_are_numbers():
         "zip": "high_cardinality",
         "rating": "categorical",
         "height": "numeric",
+        "price": "numeric",
+        "share": "numeric",
     }
     assert pre.notes_ == [
         "column 'weight': 10 value(s) that are not numbers ('?') are treated as missing"
@@ -173,6 +178,9 @@ def test_numbers_written_with_missing_markers_are_numbers():
         raw = pre.scaler_.inverse_transform(pre.transform(frame.head(2)))
     assert raw[0, names.index("missingindicator_weight")].round(3) == 1
     assert raw[1, names.index("weight")].round(3) == float(weight[1])
+    price = float(frame["price"][1].replace("$", "").replace(",", ""))
+    assert raw[1, names.index("price")] == pytest.approx(price, abs=1e-2)
+    assert raw[1, names.index("share")].round(3) == int(frame["share"][1][:-1])
     # At predict time a value that is no number is missing, with a warning
     # naming the column, even in a column that was numbers at fit.
     new = frame.head(3).astype({"height": object})

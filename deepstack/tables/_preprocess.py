@@ -59,6 +59,23 @@ _MIN_NUMBER_SHARE = 0.9
 _MAX_OTHER_TOKENS = 3
 
 
+# A currency sign before a number (after its sign), a percent sign after it.
+_DECORATION = r"^([+-]?)\s*[$€£¥]\s*|\s*%$"
+_THOUSANDS = r"[+-]?\d{1,3}(,\d{3})+(\.\d+)?"
+
+
+def _to_numbers(series):
+    """Strings read as numbers, as a spreadsheet writes them ("$1,234.50",
+    "-€5", "45%": a currency sign, thousands separators and a percent sign
+    are read, the percent as the number before it); what is no number is
+    missing."""
+    text = series.astype(object).where(series.notna(), None).astype("string")
+    text = text.str.strip().str.replace(_DECORATION, r"\1", regex=True)
+    grouped = text.str.fullmatch(_THOUSANDS).fillna(False).astype(bool)
+    text = text.where(~grouped, text.str.replace(",", "", regex=False))
+    return pd.to_numeric(text, errors="coerce").astype("float64")
+
+
 def _as_numbers(series):
     """``series`` as numbers when its strings are numbers but for a few
     other tokens (missing-value markers), else None."""
@@ -67,13 +84,18 @@ def _as_numbers(series):
     present = series.dropna().astype(str)
     if present.empty or present.str.match(_LEADING_ZERO).any():
         return None
-    numbers = pd.to_numeric(present, errors="coerce")
+    numbers = _to_numbers(present)
     others = present[numbers.isna()]
     if numbers.notna().mean() < _MIN_NUMBER_SHARE:
         return None
     if others.nunique() > _MAX_OTHER_TOKENS:
         return None
-    return pd.to_numeric(series, errors="coerce")
+    numbers = _to_numbers(series)
+    # Whole numbers stay integers (an integer code with few values is a
+    # category, as for an integer column).
+    if numbers.notna().all() and (numbers % 1 == 0).all():
+        return numbers.astype("int64")
+    return numbers
 
 
 _STRING_ROLES = ("categorical", "high_cardinality", "text")
@@ -172,7 +194,8 @@ class TablePreprocessor(TransformerMixin, BaseEstimator):
     Roles are inferred at ``fit`` from the training frame:
 
     - ``numeric``: numbers, imputed with the median plus a missing-value
-      indicator column, then standardized; string columns of numbers too,
+      indicator column, then standardized; string columns of numbers too
+      (written as spreadsheets write them as well: "$1,234.50", "45%"),
       when nine in ten values at least are numbers and the others are at
       most three tokens ("?", "-": missing-value markers), unless a value
       has a leading zero (a code); what is no number is missing, with a
@@ -474,7 +497,7 @@ class TablePreprocessor(TransformerMixin, BaseEstimator):
             if role in _STRING_ROLES and kind == "string" and not text:
                 X[name] = _as_strings(series)
             elif text and (role == "numeric" or kind == "number"):
-                X[name] = pd.to_numeric(series, errors="coerce")
+                X[name] = _to_numbers(series)
                 note = _lost(series, X[name], "numbers")
             elif text and kind == "bool":
                 words = series.str.strip().str.lower()
