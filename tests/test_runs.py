@@ -434,6 +434,37 @@ def test_a_csv_that_is_not_utf8_is_read_as_windows_1252(tmp_path):
         read_table(path)
 
 
+def test_a_target_of_money_written_as_text_is_a_regression(tmp_path):
+    frame, target = load_table("diabetes")
+    money = [f"${v:,.2f}" for v in frame[target] * 100]
+    money[3] = "?"
+    frame[target] = money
+    frame.to_csv(tmp_path / "train.csv", index=False)
+    with pytest.warns(UserWarning) as caught:
+        run = fit_table(
+            tmp_path / "train.csv",
+            target,
+            params={**TINY, "max_epochs": 50},
+            bagging=None,
+            out=tmp_path / "run",
+            progress=False,
+        )
+    assert run.task == "regression"
+    # The "?" row has no target: dropped with its note.
+    shown = [w for w in caught if issubclass(w.category, UserWarning)]
+    assert sorted(str(w.message) for w in shown) == [
+        "1 row(s) without a target were dropped.",
+        f"The target {target!r} holds numbers written as text; they are read as "
+        "numbers (a regression).",
+    ]
+    assert run.metrics["test"]["r2"] > 0.2
+    written = pd.read_csv(tmp_path / "run" / "test_predictions.csv")
+    assert written[target].dtype == np.float64
+    # evaluate reads a labeled file's target the same way.
+    again = load_run(tmp_path / "run").evaluate(tmp_path / "train.csv")
+    assert again["n_samples"] == len(frame) - 1
+
+
 def test_search_with_a_time_limit_writes_trials(penguins_files, tmp_path):
     run = fit_table(
         penguins_files / "train.csv",

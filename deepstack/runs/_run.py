@@ -29,6 +29,7 @@ from deepstack.runs import _files
 from deepstack.runs._metrics import PRIMARY, task_metrics
 from deepstack.runs._progress import ProgressCallback, RunProgress
 from deepstack.tables import ReadingWarning, TablePreprocessor, infer_task
+from deepstack.tables._preprocess import _as_numbers, _is_text_dtype, _to_numbers
 
 TASKS = ("binary", "multiclass", "regression", "classification")
 SEARCHES = ("random", "bayesian", "hyperband", "grid")
@@ -228,6 +229,8 @@ class TableRun:
                 "needs labeled rows."
             )
         y = frame[self.target]
+        if self.task == "regression":
+            y = _regression_target(y)
         keep = y.notna().to_numpy()
         if not keep.any():
             raise ValueError(f"Every value of the target {self.target!r} is missing.")
@@ -444,12 +447,22 @@ def _read_data(
     """Read, check and split the rows; nothing is trained here."""
     frame = _files.read_table(data, what="training")
     _check_target_column(frame, target, weight_column, drop)
+    number_note = None
+    if (numbers := _target_numbers(frame[target], task)) is not None:
+        frame = frame.assign(**{target: numbers})
+        number_note = (
+            f"the target {target!r} holds numbers written as text; they are read "
+            "as numbers (a regression)"
+        )
     y_all = frame[target]
     labeled = y_all.notna().to_numpy()
     if not labeled.any():
         raise ValueError(f"Every value of the target {target!r} is missing.")
     task = _resolve_task(task, y_all[labeled])
     notes, unlabeled_frames = [], []
+    if number_note is not None:
+        notes.append(number_note)
+        warnings.warn(number_note[0].upper() + number_note[1:] + ".", stacklevel=3)
     if not labeled.all():
         n_missing = int((~labeled).sum())
         if pretrain is not None:
@@ -482,6 +495,10 @@ def _read_data(
         raise ValueError(f"The table has no feature columns besides {target!r}.")
     if test is not None:
         train_frame, test_frame = frame, _files.read_table(test, what="test")
+        if task == "regression" and target in test_frame.columns:
+            test_frame = test_frame.assign(
+                **{target: _regression_target(test_frame[target])}
+            )
     else:
         train_frame, test_frame = _split(frame, target, task, test_size, random_state)
     if task != "regression" and train_frame[target].nunique() < 2:
@@ -784,6 +801,26 @@ def _resolve_auto_pretrain(table, n_labeled, display):
     table.notes.append(note)
     display.stage(note)
     return pretrain
+
+
+def _target_numbers(y, task):
+    """The target as numbers when it holds numbers written as text (a
+    spreadsheet's "$250,000") and is a regression (asked, or inferred from
+    the numbers); else None. Text of a few integers stays classes."""
+    if task not in (None, "regression"):
+        return None
+    numbers = _as_numbers(y)
+    if numbers is None or numbers.isna().all():
+        return None
+    if task is None and infer_task(numbers.dropna()) != "regression":
+        return None
+    return numbers
+
+
+def _regression_target(y):
+    """A regression target read as numbers: text as the training rows' was
+    (what is no number is missing, so the row has no target)."""
+    return _to_numbers(y) if _is_text_dtype(y) else y
 
 
 def _numeric_target(y, target):
