@@ -449,7 +449,8 @@ def _read_data(
     _check_target_column(frame, target, weight_column, drop)
     number_note = None
     if (numbers := _target_numbers(frame[target], task)) is not None:
-        frame = frame.assign(**{target: numbers})
+        frame = frame.copy()  # the caller's DataFrame stays as it was
+        frame[target] = numbers
         number_note = (
             f"the target {target!r} holds numbers written as text; they are read "
             "as numbers (a regression)"
@@ -496,9 +497,8 @@ def _read_data(
     if test is not None:
         train_frame, test_frame = frame, _files.read_table(test, what="test")
         if task == "regression" and target in test_frame.columns:
-            test_frame = test_frame.assign(
-                **{target: _regression_target(test_frame[target])}
-            )
+            test_frame = test_frame.copy()
+            test_frame[target] = _regression_target(test_frame[target])
     else:
         train_frame, test_frame = _split(frame, target, task, test_size, random_state)
     if task != "regression" and train_frame[target].nunique() < 2:
