@@ -463,7 +463,7 @@ def _read_data(
     notes, unlabeled_frames = [], []
     if number_note is not None:
         notes.append(number_note)
-        warnings.warn(number_note[0].upper() + number_note[1:] + ".", stacklevel=3)
+        warnings.warn(_sentence(number_note), UserWarning, stacklevel=3)
     if not labeled.all():
         n_missing = int((~labeled).sum())
         if pretrain is not None:
@@ -556,7 +556,7 @@ def _fit(
     for note in notes:
         # A warning, as for rows without a target: shown by the command in
         # every mode (its progress display is off without a terminal).
-        warnings.warn(note[0].upper() + note[1:] + ".", UserWarning, stacklevel=4)
+        warnings.warn(_sentence(note), UserWarning, stacklevel=4)
     sample_weight = None
     if weight_column is not None:
         sample_weight = _weights(table.train[weight_column], weight_column)
@@ -649,6 +649,12 @@ def _make_run(table, fitted, *, started, drop, seconds, **values):
         },
     }
     return run
+
+
+def _sentence(note):
+    """A note (lower case, no full stop, as ``config.json`` keeps it) as the
+    sentence of its warning."""
+    return note[0].upper() + note[1:] + "."
 
 
 @contextlib.contextmanager

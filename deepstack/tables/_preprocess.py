@@ -81,16 +81,14 @@ def _as_numbers(series):
     other tokens (missing-value markers), else None."""
     if not _is_text_dtype(series):
         return None
-    present = series.dropna().astype(str)
-    if present.empty or present.str.match(_LEADING_ZERO).any():
-        return None
-    numbers = _to_numbers(present)
-    others = present[numbers.isna()]
-    if numbers.notna().mean() < _MIN_NUMBER_SHARE:
-        return None
-    if others.nunique() > _MAX_OTHER_TOKENS:
+    present = series.notna()
+    if not present.any() or series[present].astype(str).str.match(_LEADING_ZERO).any():
         return None
     numbers = _to_numbers(series)
+    if numbers[present].notna().mean() < _MIN_NUMBER_SHARE:
+        return None
+    if series[present & numbers.isna()].nunique() > _MAX_OTHER_TOKENS:
+        return None
     # Whole numbers stay integers (an integer code with few values is a
     # category, as for an integer column).
     if numbers.notna().all() and (numbers % 1 == 0).all():
@@ -142,11 +140,15 @@ def _lost(series, parsed, what):
     lost = series[series.notna().to_numpy() & pd.isna(parsed).to_numpy()]
     if lost.empty:
         return None
-    examples = ", ".join(repr(str(v)) for v in pd.unique(lost.astype(str))[:3])
     return (
         f"column {series.name!r}: {len(lost)} value(s) that are not {what} "
-        f"({examples}) are treated as missing"
+        f"({_examples(lost.astype(str))}) are treated as missing"
     )
+
+
+def _examples(values):
+    """The first three distinct ``values``, quoted, for a note."""
+    return ", ".join(repr(str(v)) for v in pd.unique(pd.Series(values))[:3])
 
 
 # A column is dates when this share of its strings parse in one format.
@@ -318,7 +320,8 @@ class TablePreprocessor(TransformerMixin, BaseEstimator):
         # What each column was, so that new rows read otherwise (a CSV
         # column of one blank cell is a float) are read as at fit.
         self.kinds_ = {c: _kind(X[c]) for c in kept}
-        X, _ = self._parsed(X[kept])  # the lost values have their notes
+        X, lost = self._parsed(X[kept])
+        self.notes_ += lost
         self.categories_ = {
             c: sorted(_labels(X[c])) for c in kept if self.roles_[c] == "categorical"
         }
@@ -378,7 +381,7 @@ class TablePreprocessor(TransformerMixin, BaseEstimator):
             numbers = None if name in categorical else _as_numbers(series)
             if numbers is not None:
                 # Roles follow the numbers (an integer code with few values
-                # stays categorical); the lost values get a note below.
+                # stays categorical); fit notes the values lost in reading.
                 series = numbers
             n_unique = series.nunique(dropna=True)
             reason = None
@@ -394,9 +397,6 @@ class TablePreprocessor(TransformerMixin, BaseEstimator):
                 # (which would know no date after the training rows).
                 roles[name] = "datetime"
                 self.date_formats_[name] = fmt
-                note = _lost(series, self._dates(series), "dates")
-                if note is not None:
-                    notes.append(note)
                 continue
             elif (
                 name not in categorical
@@ -414,10 +414,6 @@ class TablePreprocessor(TransformerMixin, BaseEstimator):
                     notes.append(f"column {name!r} dropped: {reason}")
                 continue
             roles[name] = self._role(series, n_unique, name in categorical)
-            if numbers is not None and roles[name] == "numeric":
-                note = _lost(X[name], numbers, "numbers")
-                if note is not None:
-                    notes.append(note)
         return roles, notes
 
     def reading_notes(self, X):
@@ -462,10 +458,9 @@ class TablePreprocessor(TransformerMixin, BaseEstimator):
             unknown = sorted(set(labels.dropna()) - set(seen))
             if unknown:
                 count = int(labels.isin(unknown).sum())
-                examples = ", ".join(repr(v) for v in unknown[:3])
                 notes.append(
                     f"column {name!r}: {count} value(s) not seen at fit "
-                    f"({examples}) are encoded as an unknown category"
+                    f"({_examples(unknown)}) are encoded as an unknown category"
                 )
         return notes
 
