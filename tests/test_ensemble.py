@@ -89,6 +89,24 @@ def test_member_missing_a_class_gives_it_zero_probability():
     )
 
 
+def test_a_class_of_fewer_rows_than_folds_is_left_out_of_a_members_validation():
+    # One row of class 2: the member validated on its fold never trained on
+    # it, so that row cannot be in its validation (a class it does not know).
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(60, 3)).astype(np.float32)
+    y = (X[:, 0] > 0).astype(int)
+    y[0] = 2
+    member = tiny(DeepStackClassifier, max_epochs=2)
+    bag = DeepStackBaggingClassifier(member, n_folds=3, random_state=0).fit(X, y)
+    assert list(bag.classes_) == [0, 1, 2]
+    blind = bag.estimators_[bag.fold_of_row_[0]]
+    assert list(blind.classes_) == [0, 1]
+    assert bag.oof_prediction_[0, 2] == 0.0
+    others = [m for m in bag.estimators_ if m is not blind]
+    assert all(list(m.classes_) == [0, 1, 2] for m in others)
+    assert bag.predict_proba(X[:1])[0, 2] > 0
+
+
 def test_regressor_averages_and_scores_out_of_fold(regression_data):
     X, y = regression_data
     member = tiny(DeepStackRegressor, max_epochs=4, **_PLAIN)

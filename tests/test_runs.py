@@ -603,3 +603,117 @@ def test_a_class_minus_one_is_refused_with_pretraining():
     frame["target"] = np.where(frame["target"] == 1, 1, -1)
     with pytest.raises(ValueError, match="has a class -1, which marks unlabeled"):
         fit_table(frame, "target", pretrain="denoising", progress=False)
+
+
+# ------------------------------------------------------------ awkward tables
+
+
+def _toy(n=200, seed=0):
+    """Two numbers and a binary label of the first one."""
+    x = np.random.default_rng(seed).normal(size=(n, 2))
+    label = np.where(x[:, 0] > 0, "yes", "no")
+    return pd.DataFrame({"x1": x[:, 0], "x2": x[:, 1], "y": label})
+
+
+QUICK = {**TINY, "max_epochs": 2}
+
+
+def _no_training(monkeypatch):
+    """Make any network's fit fail loudly: what is checked must fail first."""
+    from deepstack import DeepStackClassifier
+
+    def trained(*args, **kwargs):
+        raise AssertionError("a network was trained")
+
+    monkeypatch.setattr(DeepStackClassifier, "fit", trained)
+
+
+def test_columns_dropped_at_fit_are_not_needed_later(tmp_path):
+    frame = _toy().assign(empty=np.nan, const=7, id=np.arange(200) + 1000)
+    with pytest.warns(UserWarning, match="'id' dropped"):
+        run = fit_table(
+            frame, "y", params=QUICK, bagging=None, out=tmp_path / "run", progress=False
+        )
+    assert run.config["feature_columns"] == ["x1", "x2", "empty", "const", "id"]
+    loaded = load_run(tmp_path / "run")
+    new = frame[["x2", "x1"]].head(20)  # what the model uses, in any order
+    assert np.array_equal(loaded.predict_proba(new), run.predict_proba(frame.head(20)))
+    with pytest.raises(ValueError, match=r"\['x2'\] were present at fit"):
+        loaded.predict(new.drop(columns="x2"))
+
+
+def test_test_and_unlabeled_rows_need_the_used_columns(tmp_path, monkeypatch):
+    frame = _toy().assign(id=np.arange(200))
+    test = _toy(60, seed=1)  # no 'id': dropped at fit, so not needed
+    run = fit_table(frame, "y", test=test, params=QUICK, bagging=None)
+    assert run.metrics["test"]["n_samples"] == 60
+    _no_training(monkeypatch)
+    with pytest.raises(
+        ValueError, match=r"\['x2'\] were present at fit and are missing from the test"
+    ):
+        fit_table(frame, "y", test=test.drop(columns="x2"), params=QUICK)
+    with pytest.raises(ValueError, match="The test table has no target column 'y'"):
+        fit_table(frame, "y", test=test.drop(columns="y"), params=QUICK)
+    with pytest.raises(ValueError, match=r"\['x1'\] .* missing from the unlabeled"):
+        fit_table(
+            frame,
+            "y",
+            unlabeled=test.drop(columns=["x1", "y"]),
+            pretrain="denoising",
+            params=QUICK,
+        )
+
+
+def test_a_class_of_one_row_is_kept_for_training():
+    frame = _toy()
+    frame.loc[0, "y"] = "maybe"
+    with pytest.warns(
+        UserWarning, match=r"1 class\(es\) of the target have a single row \('maybe'\)"
+    ):
+        run = fit_table(frame, "y", params=QUICK, progress=False)  # 5 bagged folds
+    assert list(run.classes) == ["maybe", "no", "yes"]
+    # 199 rows split 159 / 40, and the lone row joins the training rows.
+    assert run.config["n_train"] == 160
+    assert run.metrics["test"]["n_samples"] == 40
+    assert run.predict_proba(frame.head(1)).shape == (1, 3)
+    with pytest.raises(ValueError, match="has a single row .* Is it an identifier"):
+        fit_table(frame.assign(y=[f"r{i}" for i in range(200)]), "y", params=QUICK)
+
+
+def test_target_labels_are_read_without_the_spaces_around_them():
+    frame = _toy()
+    spaced = frame.assign(y=[f" {v} " if i % 3 else v for i, v in enumerate(frame.y)])
+    with pytest.warns(UserWarning) as caught:
+        run = fit_table(spaced, "y", params=QUICK, bagging=None, progress=False)
+    assert run.task == "binary" and list(run.classes) == ["no", "yes"]
+    (message,) = [str(w.message) for w in caught if w.category is UserWarning]
+    assert message.startswith("The target 'y': 133 label(s) with spaces around them")
+    assert message.endswith("are read without them.")
+    # evaluate reads a labeled table's target the same way.
+    assert run.evaluate(spaced) == run.evaluate(frame)
+    # Classes that differ only in case stay apart, with a warning.
+    shouted = frame.assign(
+        y=[v.upper() if i % 4 == 0 else v for i, v in enumerate(frame.y)]
+    )
+    with pytest.warns(UserWarning, match=r"differ only in case \('NO', 'no', 'YES'\)"):
+        run = fit_table(shouted, "y", params=QUICK, bagging=None, progress=False)
+    assert list(run.classes) == ["NO", "YES", "no", "yes"]
+
+
+def test_a_tiny_table_fits_one_network_and_a_constant_target_is_refused():
+    assert [table_bagging(n) for n in (2, 9, 10)] == [1, 1, 5]
+    run = fit_table(_toy(12, seed=3), "y", params=QUICK, progress=False)
+    assert run.config["bagging"] is None and run.config["n_train"] == 9
+    with pytest.raises(
+        ValueError, match=r"single value \('3.0'\) .* a regression needs at least two"
+    ):
+        fit_table(_toy().assign(y=3.0), "y", task="regression", params=QUICK)
+
+
+def test_a_header_that_repeats_a_name_is_noted(tmp_path):
+    path = tmp_path / "table.csv"
+    path.write_text("x,x,y\n1,2,a\n3,4,b\n")
+    with pytest.warns(UserWarning, match=r"names 2 columns 'x'; they are read as"):
+        frame = read_table(path)
+    assert list(frame.columns) == ["x", "x.1", "y"]
+    assert frame["x.1"].tolist() == [2, 4]

@@ -97,6 +97,34 @@ def test_unknown_categories_and_missing_columns_at_predict(mixed_frame):
         pre.transform(frame.drop(columns="city"))
 
 
+def test_columns_dropped_at_fit_may_be_absent_later(mixed_frame):
+    frame, y = mixed_frame
+    pre = TablePreprocessor(text_components=4).fit(frame, y)
+    dropped = ["row_id", "constant", "empty"]
+    assert [pre.roles_[c] for c in dropped] == ["dropped"] * 3
+    np.testing.assert_array_equal(
+        pre.transform(frame.drop(columns=dropped)), pre.transform(frame)
+    )
+
+
+def test_infinite_values_are_missing_with_a_note():
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"x": rng.normal(size=40), "z": rng.normal(size=40)})
+    frame.loc[[3, 7], "x"] = [np.inf, -np.inf]
+    y = rng.integers(0, 2, 40)
+    pre = TablePreprocessor()
+    Z = pre.fit_transform(frame, y)
+    assert pre.notes_ == [
+        "column 'x': 2 value(s) that are not finite numbers ('inf', '-inf') are "
+        "treated as missing"
+    ]
+    # Exactly as missing values: imputed, with the missing-value indicator.
+    missing = frame.assign(x=frame["x"].replace([np.inf, -np.inf], np.nan))
+    np.testing.assert_array_equal(Z, TablePreprocessor().fit_transform(missing, y))
+    with pytest.warns(UserWarning, match="'x': 2 value.* not finite numbers"):
+        np.testing.assert_array_equal(pre.transform(frame), Z)
+
+
 def test_dates_written_as_strings_are_dates():
     # A CSV's dates are strings: one a day is no identifier, and a date
     # after the training rows is no unknown category.

@@ -115,7 +115,10 @@ class _BaseBagging(BaseEstimator):
         for i, (train, val) in enumerate(self._folds(y, fold_seed)):
             member = clone(template).set_params(random_state=int(seeds[i]))
             weights = None if sample_weight is None else sample_weight[train]
-            member.fit(X[train], y[train], weights, X_val=X[val], y_val=y[val])
+            known = self._known(y[train], y[val])
+            member.fit(
+                X[train], y[train], weights, X_val=X[val][known], y_val=y[val][known]
+            )
             prediction = self._member_output(member, X[val])
             if oof is None:
                 oof = np.zeros((X.shape[0], *prediction.shape[1:]), np.float64)
@@ -126,6 +129,10 @@ class _BaseBagging(BaseEstimator):
 
     def _folds(self, y, seed):
         return KFold(self.n_folds, shuffle=True, random_state=seed).split(y)
+
+    def _known(self, y_train, y_val):
+        """The validation rows a member trained on ``y_train`` can score."""
+        return np.ones(len(y_val), dtype=bool)
 
     def _start(self, y):
         pass
@@ -151,7 +158,9 @@ class DeepStackBaggingClassifier(ClassifierMixin, _BaseBagging):
 
     Member ``i`` (a clone of ``estimator``) trains on all folds but fold ``i``
     and early-stops on fold ``i``; ``predict_proba`` is the members' mean.
-    The folds are stratified by class.
+    The folds are stratified by class when every class has ``n_folds`` rows
+    or more. A member whose training folds lack a class gives it probability
+    0, and that class's rows are left out of its validation fold.
 
     Parameters
     ----------
@@ -216,6 +225,13 @@ class DeepStackBaggingClassifier(ClassifierMixin, _BaseBagging):
             splitter = StratifiedKFold(self.n_folds, shuffle=True, random_state=seed)
             return splitter.split(np.zeros(len(y)), y)
         return super()._folds(y, seed)
+
+    def _known(self, y_train, y_val):
+        # A class absent from a member's training folds (a class of fewer
+        # rows than folds) is no class of the member's: its rows are left out
+        # of the member's validation (the out-of-fold prediction still covers
+        # them).
+        return np.isin(y_val, y_train)
 
     def _member_output(self, member, X):
         """The member's probabilities in this ensemble's ``classes_`` order

@@ -94,19 +94,36 @@ def _read_delimited(path, kind):
     write in Western Europe and the Americas), with a warning."""
     options = {"sep": "\t"} if kind == "tsv" else _csv_dialect(path)
     try:
-        return pd.read_csv(path, **options)
+        frame = pd.read_csv(path, **options)
     except UnicodeDecodeError as exc:
+        options["encoding"] = "cp1252"
         try:
-            frame = pd.read_csv(path, encoding="cp1252", **options)
+            frame = pd.read_csv(path, **options)
         except UnicodeDecodeError:
             raise exc from None
-    warnings.warn(
-        f"{path.name!r} is not UTF-8; it was read as Windows-1252 (Western "
-        "European), the encoding spreadsheets on Windows write.",
-        UserWarning,
-        stacklevel=4,
-    )
+        warnings.warn(
+            f"{path.name!r} is not UTF-8; it was read as Windows-1252 (Western "
+            "European), the encoding spreadsheets on Windows write.",
+            UserWarning,
+            stacklevel=4,
+        )
+    _note_repeated_names(path, frame, options)
     return frame
+
+
+def _note_repeated_names(path, frame, options):
+    """A warning for each name the header repeats (pandas reads the second
+    ``x`` as ``x.1``: both are columns, under names the file does not show)."""
+    header = pd.read_csv(path, header=None, nrows=1, dtype=str, **options).iloc[0]
+    for name, count in header.value_counts().items():
+        if count > 1:
+            read_as = [str(c) for c, h in zip(frame.columns, header) if h == name]
+            warnings.warn(
+                f"{path.name!r} names {count} columns {name!r}; they are read "
+                f"as {read_as}.",
+                UserWarning,
+                stacklevel=5,
+            )
 
 
 # Delimiters a CSV may use; a semicolon goes with a decimal comma (what a

@@ -29,7 +29,13 @@ from deepstack.runs import _files
 from deepstack.runs._metrics import PRIMARY, task_metrics
 from deepstack.runs._progress import ProgressCallback, RunProgress
 from deepstack.tables import ReadingWarning, TablePreprocessor, infer_task
-from deepstack.tables._preprocess import _as_numbers, _is_text_dtype, _to_numbers
+from deepstack.tables._preprocess import (
+    _as_numbers,
+    _examples,
+    _is_text_dtype,
+    _label,
+    _to_numbers,
+)
 
 TASKS = ("binary", "multiclass", "regression", "classification")
 SEARCHES = ("random", "bayesian", "hyperband", "grid")
@@ -99,10 +105,13 @@ def table_bagging(n_rows):
     """Number of bagged networks (k-fold bagging) the main job fits by default.
 
     Five folds up to 20,000 training rows, three up to 100,000, a single
-    network beyond (each member costs about one single fit). Chosen on
+    network beyond (each member costs about one single fit), and below 10
+    rows (a fold needs two). Chosen on
     validation splits of the bundled tables' training rows
     (``benchmarks/table_defaults.py``).
     """
+    if n_rows < 10:
+        return 1  # five folds need two rows each at least
     if n_rows <= 20_000:
         return 5
     if n_rows <= 100_000:
@@ -162,17 +171,14 @@ class TableRun:
     def features(self, data, *, what="data"):
         """The feature columns of ``data`` in training order.
 
-        Missing columns raise a ``ValueError`` naming them; extra columns
-        (the target among them) are left out with a warning.
+        Missing columns raise a ``ValueError`` naming them, but for those
+        the preprocessor dropped at fit (empty, constant, identifiers: the
+        model does not use them); extra columns (the target among them) are
+        left out with a warning.
         """
         frame = _files.read_table(data, what=what)
         expected = self.config["feature_columns"]
-        missing = [c for c in expected if c not in frame.columns]
-        if missing:
-            raise ValueError(
-                f"Column(s) {missing} were present at fit and are missing from "
-                f"the {what} table; its columns are {list(map(str, frame.columns))}."
-            )
+        X = _feature_rows(frame, expected, self.pipeline[0], what)
         ignored = {
             self.target,
             self.config.get("weight_column"),
@@ -185,7 +191,7 @@ class TableRun:
                 UserWarning,
                 stacklevel=3,
             )
-        return frame, frame[expected]
+        return frame, X
 
     def predict(self, data):
         """Predictions for the rows of ``data`` (a DataFrame or a file path)."""
@@ -231,6 +237,8 @@ class TableRun:
         y = frame[self.target]
         if self.task == "regression":
             y = _regression_target(y)
+        elif _is_text_dtype(y):
+            y = _stripped_labels(y)  # as the training rows' were read
         keep = y.notna().to_numpy()
         if not keep.any():
             raise ValueError(f"Every value of the target {self.target!r} is missing.")
@@ -447,23 +455,35 @@ def _read_data(
     """Read, check and split the rows; nothing is trained here."""
     frame = _files.read_table(data, what="training")
     _check_target_column(frame, target, weight_column, drop)
-    number_note = None
+    target_notes = []
     if (numbers := _target_numbers(frame[target], task)) is not None:
         frame = frame.copy()  # the caller's DataFrame stays as it was
         frame[target] = numbers
-        number_note = (
+        target_notes.append(
             f"the target {target!r} holds numbers written as text; they are read "
             "as numbers (a regression)"
         )
+    elif _is_text_dtype(frame[target]):
+        labels = _stripped_labels(frame[target])
+        changed = frame[target].notna() & (labels != frame[target])
+        if changed.any():
+            target_notes.append(
+                f"the target {target!r}: {int(changed.sum())} label(s) with "
+                f"spaces around them ({_examples(frame.loc[changed, target])}) "
+                "are read without them"
+            )
+            frame = frame.copy()
+            frame[target] = labels
+        target_notes += _case_note(labels, target)
     y_all = frame[target]
     labeled = y_all.notna().to_numpy()
     if not labeled.any():
         raise ValueError(f"Every value of the target {target!r} is missing.")
     task = _resolve_task(task, y_all[labeled])
     notes, unlabeled_frames = [], []
-    if number_note is not None:
-        notes.append(number_note)
-        warnings.warn(_sentence(number_note), UserWarning, stacklevel=3)
+    for note in target_notes:
+        notes.append(note)
+        warnings.warn(_sentence(note), UserWarning, stacklevel=3)
     if not labeled.all():
         n_missing = int((~labeled).sum())
         if pretrain is not None:
@@ -496,16 +516,34 @@ def _read_data(
         raise ValueError(f"The table has no feature columns besides {target!r}.")
     if test is not None:
         train_frame, test_frame = frame, _files.read_table(test, what="test")
+        if target not in test_frame.columns:
+            raise ValueError(
+                f"The test table has no target column {target!r}; test rows must "
+                f"be labeled. Its columns are {list(map(str, test_frame.columns))}."
+            )
         if task == "regression" and target in test_frame.columns:
             test_frame = test_frame.copy()
             test_frame[target] = _regression_target(test_frame[target])
     else:
-        train_frame, test_frame = _split(frame, target, task, test_size, random_state)
-    if task != "regression" and train_frame[target].nunique() < 2:
+        train_frame, test_frame, single = _split(
+            frame, target, task, test_size, random_state
+        )
+        if single:
+            message = (
+                f"{len(single)} class(es) of the target have a single row "
+                f"({_examples(single)}): kept in the training rows, so the test "
+                "rows do not score them"
+            )
+            notes.append(message)
+            warnings.warn(_sentence(message), UserWarning, stacklevel=3)
+    if train_frame[target].nunique() < 2:
+        value = str(train_frame[target].iloc[0])
         raise ValueError(
-            f"The target {target!r} has a single class "
-            f"({train_frame[target].iloc[0]!r}) in the training rows; "
-            "classification needs at least two."
+            f"The target {target!r} has a single value ({value!r}) in the training "
+            "rows; a regression needs at least two."
+            if task == "regression"
+            else f"The target {target!r} has a single class ({value!r}) in the "
+            "training rows; classification needs at least two."
         )
     return _Table(
         frame,
@@ -547,8 +585,18 @@ def _fit(
     # were: once, as notes, rather than a warning at each of their
     # transforms below.
     notes = list(preprocessor.notes_)
+    # Before training: a test or unlabeled file without a column the model
+    # uses fails now, not after the fit.
+    columns = table.feature_columns
+    table.unlabeled = [
+        _feature_rows(f, columns, preprocessor, "unlabeled") for f in table.unlabeled
+    ]
     for rows, frames in (("test", [table.test]), ("unlabeled", table.unlabeled)):
-        frames = [f[table.feature_columns] for f in frames if f is not None]
+        frames = [
+            _feature_rows(f, columns, preprocessor, rows)
+            for f in frames
+            if f is not None
+        ]
         if frames:
             read = preprocessor.reading_notes(pd.concat(frames))
             notes += [f"{rows} rows: {note}" for note in read]
@@ -564,9 +612,7 @@ def _fit(
         pretrain = _resolve_auto_pretrain(table, len(y_train), display)
     if table.unlabeled:
         with _noted_reading():
-            X_extra = preprocessor.transform(
-                pd.concat([f[table.feature_columns] for f in table.unlabeled])
-            )
+            X_extra = preprocessor.transform(pd.concat(table.unlabeled))
         X_train = np.concatenate([X_train, X_extra])
         # -1 marks an unlabeled row for the classifier's pretraining, NaN for
         # the regressor's.
@@ -754,6 +800,20 @@ def _source_name(data):
     return "DataFrame" if isinstance(data, pd.DataFrame) else Path(data).name
 
 
+def _feature_rows(frame, feature_columns, preprocessor, what):
+    """The feature columns of ``frame`` in training order; a column the
+    preprocessor dropped at fit may be absent, any other raises a
+    ``ValueError`` naming it."""
+    used = [c for c in feature_columns if preprocessor.roles_.get(c) != "dropped"]
+    missing = [c for c in used if c not in frame.columns]
+    if missing:
+        raise ValueError(
+            f"Column(s) {missing} were present at fit and are missing from the "
+            f"{what} table; its columns are {list(map(str, frame.columns))}."
+        )
+    return frame[[c for c in feature_columns if c in frame.columns]]
+
+
 def _check_target_column(frame, target, weight_column, drop):
     columns = list(map(str, frame.columns))
     if target not in frame.columns:
@@ -823,6 +883,26 @@ def _target_numbers(y, task):
     return numbers
 
 
+def _stripped_labels(y):
+    """Class labels without the spaces around them: a CSV's ``" yes"`` is
+    the class ``"yes"``."""
+    return y.map(lambda v: v.strip() if isinstance(v, str) else v)
+
+
+def _case_note(labels, target):
+    """A note (in a list) when classes differ only in case ("Yes", "yes"):
+    they stay apart, but a user should know."""
+    strings = pd.Series([v for v in labels.dropna().unique() if isinstance(v, str)])
+    twins = strings[strings.str.lower().duplicated(keep=False)]
+    if twins.empty:
+        return []
+    twins = sorted(twins, key=lambda v: (v.lower(), v))  # each pair together
+    return [
+        f"the target {target!r} has classes that differ only in case "
+        f"({_examples(twins)}); they are kept apart"
+    ]
+
+
 def _regression_target(y):
     """A regression target read as numbers: text as the training rows' was
     (what is no number is missing, so the row has no target)."""
@@ -854,15 +934,27 @@ def _weights(column, name):
 def _split(frame, target, task, test_size, seed):
     if not 0 < test_size < 1:
         raise ValueError(f"test_size must be in (0, 1); got {test_size!r}.")
+    if task == "regression":
+        train, test = train_test_split(frame, test_size=test_size, random_state=seed)
+        return train, test, []
+    # A class of one row goes to the training rows: in the test rows alone
+    # it would be a class the model never saw.
+    counts = frame[target].value_counts()
+    single = counts.index[counts < 2]
+    if len(single) == len(counts):
+        raise ValueError(
+            f"Every class of the target {target!r} has a single row ({len(counts)} "
+            "classes): there is nothing to learn. Is it an identifier?"
+        )
+    alone = frame[target].isin(single).to_numpy()
+    rest = frame[~alone]
     stratify = None
-    if task != "regression":
-        counts = frame[target].value_counts()
-        n_test = math.ceil(test_size * frame.shape[0])
-        if counts.min() >= 2 and n_test >= len(counts):
-            stratify = frame[target]
-    return train_test_split(
-        frame, test_size=test_size, random_state=seed, stratify=stratify
+    if math.ceil(test_size * rest.shape[0]) >= len(counts) - len(single):
+        stratify = rest[target]
+    train, test = train_test_split(
+        rest, test_size=test_size, random_state=seed, stratify=stratify
     )
+    return pd.concat([train, frame[alone]]), test, [_label(c) for c in single]
 
 
 def _make_estimator(task, n_rows, params, pretrain, random_state, display):

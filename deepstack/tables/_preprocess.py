@@ -146,6 +146,20 @@ def _lost(series, parsed, what):
     )
 
 
+def _infinite(X, name):
+    """Make the infinite values of the column ``name`` of ``X`` missing (a
+    spreadsheet's division by zero: no number to learn from); a note on them,
+    or None."""
+    values = X[name]
+    if not pd.api.types.is_numeric_dtype(values):
+        return None
+    finite = values.mask(values.isin([np.inf, -np.inf]))
+    note = _lost(values, finite, "finite numbers")
+    if note is not None:
+        X[name] = finite
+    return note
+
+
 def _examples(values):
     """The first three distinct ``values``, quoted, for a note."""
     return ", ".join(repr(str(v)) for v in pd.unique(pd.Series(values))[:3])
@@ -201,7 +215,8 @@ class TablePreprocessor(TransformerMixin, BaseEstimator):
       when nine in ten values at least are numbers and the others are at
       most three tokens ("?", "-": missing-value markers), unless a value
       has a leading zero (a code); what is no number is missing, with a
-      note at ``fit`` and a warning at ``transform``;
+      note at ``fit`` and a warning at ``transform``, and so are infinite
+      values (a spreadsheet's division by zero);
     - ``categorical``: strings, categories and booleans with fewer than
       ``cardinality_threshold`` distinct values, and integer columns with at
       most ``max_integer_categories`` distinct values; one-hot encoded,
@@ -439,12 +454,14 @@ class TablePreprocessor(TransformerMixin, BaseEstimator):
         """The kept columns of ``X`` read as at fit, and the notes on what
         that lost."""
         X = self._check_frame(X)
-        missing = [c for c in self.feature_names_in_ if c not in X.columns]
+        # A column dropped at fit (empty, constant, an identifier) is not
+        # needed: new rows may come without it.
+        kept = [c for c, role in self.roles_.items() if role != "dropped"]
+        missing = [c for c in kept if c not in X.columns]
         if missing:
             raise ValueError(
                 f"Column(s) {missing} were present at fit and are missing now."
             )
-        kept = [c for c, role in self.roles_.items() if role != "dropped"]
         X, notes = self._parsed(X[kept])
         return X, notes + self._unknown_categories(X)
 
@@ -510,6 +527,8 @@ class TablePreprocessor(TransformerMixin, BaseEstimator):
                 X[name] = dates
                 note = _lost(series, dates, "dates")
             if note is not None:
+                notes.append(note)
+            if role == "numeric" and (note := _infinite(X, name)) is not None:
                 notes.append(note)
         return X, notes
 
