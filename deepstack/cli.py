@@ -13,6 +13,7 @@ import warnings
 
 EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130
+EXIT_BROKEN_PIPE = 1
 
 
 def _parser():
@@ -109,10 +110,23 @@ def main(argv=None):
     except KeyboardInterrupt:
         print("deepstack: interrupted; nothing was written.", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # The reader of standard output (head, less) stopped reading: no
+        # traceback, now or when Python flushes standard output at exit.
+        _silence_stdout()
+        return EXIT_BROKEN_PIPE
     except (ValueError, TypeError, FileNotFoundError, FileExistsError) as exc:
         message = " ".join(str(exc).split()) or type(exc).__name__
         print(f"deepstack: error: {message}", file=sys.stderr)
         return EXIT_BAD_INPUT
+
+
+def _silence_stdout():
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):  # no file behind it
+        pass
 
 
 def _note(message, category, *args, **kwargs):

@@ -125,6 +125,25 @@ def test_predict_to_standard_output_and_refusing_to_overwrite(
     assert existing.read_text() == "keep me\n"
 
 
+def test_predict_into_a_pipe_closed_early_ends_quietly(fitted, tables, tmp_path):
+    # `deepstack predict RUN rows.csv | head -1`: head closes the pipe while
+    # predictions (far more than a pipe holds) are still being written.
+    rows = pd.read_csv(tables / "new.csv")
+    pd.concat([rows] * 100).to_csv(tmp_path / "many.csv", index=False)
+    command = [sys.executable, "-m", "deepstack.cli", "predict", str(fitted)]
+    process = subprocess.Popen(
+        [*command, str(tmp_path / "many.csv"), "--proba"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    header = b"predicted_species,proba_Adelie,proba_Chinstrap,proba_Gentoo\n"
+    assert process.stdout.readline() == header
+    process.stdout.close()
+    stderr = process.stderr.read().decode()
+    assert process.wait(timeout=120) == 1
+    assert "Traceback" not in stderr and "BrokenPipeError" not in stderr
+
+
 def test_evaluate_prints_metrics(fitted, tables, capsys):
     assert main(["evaluate", str(fitted), str(tables / "test.csv")]) == 0
     metrics = json.loads(capsys.readouterr().out)

@@ -717,3 +717,29 @@ def test_a_header_that_repeats_a_name_is_noted(tmp_path):
         frame = read_table(path)
     assert list(frame.columns) == ["x", "x.1", "y"]
     assert frame["x.1"].tolist() == [2, 4]
+
+
+def test_a_list_column_is_dropped_and_an_infinite_target_refused(tmp_path):
+    frame = _toy().assign(tags=[["a", "b"][: i % 3] for i in range(200)])
+    frame.to_parquet(tmp_path / "nested.parquet")
+    with pytest.warns(UserWarning, match="'tags' dropped: its values are lists"):
+        run = fit_table(
+            tmp_path / "nested.parquet",
+            "y",
+            params=QUICK,
+            bagging=None,
+            out=tmp_path / "run",
+            progress=False,
+        )
+    assert run.pipeline[0].roles_["tags"] == "dropped"
+    (tags,) = [c for c in run.config["columns"] if c["column"] == "tags"]
+    assert tags["unique"] == 3
+    loaded = load_run(tmp_path / "run")
+    assert np.array_equal(loaded.predict(frame.head(5)), run.predict(frame.head(5)))
+    numbers = _toy().assign(y=lambda f: 2 * f["x1"])
+    numbers.loc[4, "y"] = np.inf
+    with pytest.raises(ValueError, match=r"1 infinite value\(s\) in the training rows"):
+        fit_table(numbers, "y", params=QUICK)
+    test = numbers.head(20).assign(y=-np.inf)
+    with pytest.raises(ValueError, match=r"20 infinite value\(s\) in the test rows"):
+        fit_table(numbers.iloc[5:], "y", test=test, params=QUICK)

@@ -149,8 +149,15 @@ def _csv_dialect(path, sample_bytes=65536):
 
 
 def fingerprint(frame):
-    """Column names, dtypes, row count and a content hash of ``frame``."""
-    hashed = pd.util.hash_pandas_object(frame, index=False).to_numpy()
+    """Column names, dtypes, row count and a content hash of ``frame``
+    (lists and mappings, which do not hash, hashed as text)."""
+    try:
+        hashed = pd.util.hash_pandas_object(frame, index=False).to_numpy()
+    except TypeError:
+        text = frame.copy()
+        for name in frame.columns[(frame.dtypes == object).to_numpy()]:
+            text[name] = frame[name].map(repr, na_action="ignore")
+        hashed = pd.util.hash_pandas_object(text, index=False).to_numpy()
     return {
         "columns": [str(c) for c in frame.columns],
         "dtypes": {str(c): str(t) for c, t in frame.dtypes.items()},

@@ -480,6 +480,8 @@ def _read_data(
     if not labeled.any():
         raise ValueError(f"Every value of the target {target!r} is missing.")
     task = _resolve_task(task, y_all[labeled])
+    if task == "regression":
+        _regression_target(y_all, "training")
     notes, unlabeled_frames = [], []
     for note in target_notes:
         notes.append(note)
@@ -523,7 +525,7 @@ def _read_data(
             )
         if task == "regression" and target in test_frame.columns:
             test_frame = test_frame.copy()
-            test_frame[target] = _regression_target(test_frame[target])
+            test_frame[target] = _regression_target(test_frame[target], "test")
     else:
         train_frame, test_frame, single = _split(
             frame, target, task, test_size, random_state
@@ -903,20 +905,28 @@ def _case_note(labels, target):
     ]
 
 
-def _regression_target(y):
+def _regression_target(y, what="labeled"):
     """A regression target read as numbers: text as the training rows' was
-    (what is no number is missing, so the row has no target)."""
-    return _to_numbers(y) if _is_text_dtype(y) else y
+    (what is no number is missing, so the row has no target). Infinite
+    values raise a ``ValueError``: no metric can score them."""
+    y = _to_numbers(y) if _is_text_dtype(y) else y
+    if pd.api.types.is_numeric_dtype(y) and (infinite := np.isinf(y).sum()):
+        raise ValueError(
+            f"The target {y.name!r} holds {int(infinite)} infinite value(s) in "
+            f"the {what} rows; a regression needs finite numbers."
+        )
+    return y
 
 
 def _numeric_target(y, target):
     try:
-        return np.asarray(y, dtype=np.float64)
+        y = np.asarray(y, dtype=np.float64)
     except (TypeError, ValueError) as exc:
         raise ValueError(
             f"A regression needs a numeric target; {target!r} holds values such "
             f"as {y[0]!r}."
         ) from exc
+    return y
 
 
 def _weights(column, name):
@@ -1096,6 +1106,15 @@ def _versions():
     return versions
 
 
+def _distinct(column):
+    """The number of distinct values of ``column`` (lists and mappings, which
+    do not hash, compared as text)."""
+    try:
+        return int(column.nunique(dropna=True))
+    except TypeError:
+        return int(column.dropna().map(repr).nunique())
+
+
 def _config(run, *, frame, preprocessor, feature_columns, **values):
     estimator = run.estimator
     # A bag's template: the members' parameters but their derived seeds.
@@ -1110,7 +1129,7 @@ def _config(run, *, frame, preprocessor, feature_columns, **values):
                 "dtype": str(column.dtype),
                 "role": preprocessor.roles_.get(name, "dropped"),
                 "missing": int(column.isna().sum()),
-                "unique": int(column.nunique(dropna=True)),
+                "unique": _distinct(column),
             }
         )
     return _files.to_jsonable(

@@ -39,6 +39,15 @@ def _is_string_like(series):
     )
 
 
+def _holds_containers(series):
+    """Whether ``series`` holds lists, arrays or mappings (a Parquet file's
+    list and struct columns)."""
+    if not pd.api.types.is_object_dtype(series):
+        return False
+    kinds = (list, tuple, set, dict, np.ndarray)
+    return bool(series.map(lambda v: isinstance(v, kinds)).any())
+
+
 def _looks_like_text(series):
     """Free text rather than a label: several words per value on average."""
     values = series.dropna().astype(str)
@@ -234,8 +243,9 @@ class TablePreprocessor(TransformerMixin, BaseEstimator):
       epoch); a string that is no date is missing, with a note at ``fit``
       and a warning at ``transform``;
     - ``dropped``: all-missing, constant and identifier-like columns (every
-      value distinct, strings or integers), and those named in ``drop``;
-      each with a note in ``notes_``.
+      value distinct, strings or integers), columns of lists or mappings (a
+      Parquet file's nested columns), and those named in ``drop``; each with
+      a note in ``notes_``.
 
     Parameters
     ----------
@@ -393,6 +403,14 @@ class TablePreprocessor(TransformerMixin, BaseEstimator):
         n_rows = X.shape[0]
         for name in X.columns:
             series = X[name]
+            if _holds_containers(series):
+                # A Parquet list or struct column: no number, category or text.
+                roles[name] = "dropped"
+                notes.append(
+                    f"column {name!r} dropped: its values are lists or mappings, "
+                    "which the network cannot read"
+                )
+                continue
             numbers = None if name in categorical else _as_numbers(series)
             if numbers is not None:
                 # Roles follow the numbers (an integer code with few values
