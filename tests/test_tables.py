@@ -107,6 +107,47 @@ def test_columns_dropped_at_fit_may_be_absent_later(mixed_frame):
     )
 
 
+def test_missing_strings_read_alike_whatever_marks_them(tmp_path):
+    # pandas' nullable strings mark missing with pd.NA (a Parquet file that
+    # pandas wrote keeps them), object columns may hold None or pd.NA, a CSV
+    # gives NaN: one missing value for the encoders in each case.
+    n = 60
+    words = [None if i % 6 == 0 else f"a few words of text {i % 4}" for i in range(n)]
+    frame = pd.DataFrame(
+        {
+            "color": [None if i % 5 == 0 else "rgb"[i % 3] for i in range(n)],
+            "note": words,
+            "size": [None if i % 7 == 0 else f"{i / 4:.2f}" for i in range(n)],
+            "code": [None if i % 4 == 0 else f"k{i}" for i in range(n)],
+        }
+    )
+    y = np.arange(n) % 2
+    nullable = frame.astype("string")
+    nullable.to_parquet(tmp_path / "table.parquet")
+    nullable = pd.read_parquet(tmp_path / "table.parquet")
+    assert nullable["color"].dtype.na_value is pd.NA
+    pre = TablePreprocessor(text_components=2)
+    Z = pre.fit_transform(nullable, y)
+    assert pre.roles_ == {
+        "color": "categorical",
+        "note": "text",
+        "size": "numeric",
+        "code": "high_cardinality",
+    }
+    assert "color_nan" in pre.get_feature_names_out()
+    # (fit_transform target-encodes out of fold; transform with every row.)
+    read = pre.transform(nullable)
+    for same in (
+        frame,
+        frame.astype(object).where(frame.notna(), pd.NA),
+        frame.astype("str"),
+    ):
+        np.testing.assert_array_equal(pre.transform(same), read)
+    np.testing.assert_array_equal(
+        TablePreprocessor(text_components=2).fit_transform(frame.astype("str"), y), Z
+    )
+
+
 def test_infinite_values_are_missing_with_a_note():
     rng = np.random.default_rng(0)
     frame = pd.DataFrame({"x": rng.normal(size=40), "z": rng.normal(size=40)})

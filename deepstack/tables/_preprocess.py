@@ -155,6 +155,19 @@ def _lost(series, parsed, what):
     )
 
 
+def _nan_for_missing(series):
+    """A string column whose missing values are NaN: pandas' nullable
+    strings (a Parquet file's, as pandas writes them) and object columns mark
+    them pd.NA or None, which the encoders take for a category or refuse."""
+    if isinstance(series.dtype, pd.StringDtype) and series.dtype.na_value is pd.NA:
+        return series.astype("str")
+    if pd.api.types.is_object_dtype(series):
+        missing = series.isna()
+        if missing.any():
+            return series.where(~missing, np.nan)
+    return series
+
+
 def _infinite(X, name):
     """Make the infinite values of the column ``name`` of ``X`` missing (a
     spreadsheet's division by zero: no number to learn from); a note on them,
@@ -521,7 +534,8 @@ class TablePreprocessor(TransformerMixin, BaseEstimator):
         # (A preprocessor saved before kinds were kept has none.)
         kinds = getattr(self, "kinds_", {})
         for name in X.columns:
-            role, series = self.roles_[name], X[name]
+            role = self.roles_[name]
+            X[name] = series = _nan_for_missing(X[name])
             kind, text = kinds.get(name), _is_text_dtype(series)
             note = None
             if role in _STRING_ROLES and kind == "string" and not text:
