@@ -148,6 +148,53 @@ def test_missing_strings_read_alike_whatever_marks_them(tmp_path):
     )
 
 
+def test_a_csv_reads_alike_with_every_pandas_backend(tmp_path):
+    # pandas reads one CSV as NumPy columns (booleans with blank cells: an
+    # object column), pyarrow columns or nullable ones (pd.NA), and new rows
+    # without blank cells as a bool column: every way encodes alike.
+    rng = np.random.default_rng(0)
+    n = 80
+    frame = pd.DataFrame(
+        {
+            "size": rng.normal(size=n),
+            "color": rng.choice(["red", "green", "blue"], n).astype(object),
+            "count": rng.integers(0, 100, n),
+            "day": pd.date_range("2021-01-01", periods=n).strftime("%Y-%m-%d"),
+            "flag": rng.choice([True, False], n).astype(object),
+        }
+    )
+    frame.loc[::7, ["size", "color", "flag"]] = None
+    frame.to_csv(tmp_path / "blanks.csv", index=False)
+    frame.dropna().to_csv(tmp_path / "complete.csv", index=False)
+    complete_rows = frame.dropna().index
+
+    def read(name, backend):
+        if backend == "numpy":
+            return pd.read_csv(tmp_path / name)
+        return pd.read_csv(tmp_path / name, dtype_backend=backend)
+
+    backends = ("numpy", "pyarrow", "numpy_nullable")
+    assert read("complete.csv", "numpy")["flag"].dtype == bool
+    assert read("blanks.csv", "pyarrow")["color"].isna().sum() == 12
+    y = np.arange(n) % 2
+    fitted = {b: TablePreprocessor().fit(read("blanks.csv", b), y) for b in backends}
+    reference = fitted["numpy"]
+    expected = reference.transform(read("blanks.csv", "numpy"))
+    for pre in fitted.values():
+        assert pre.roles_ == reference.roles_ and pre.kinds_ == reference.kinds_
+        assert pre.kinds_["flag"] == "bool"
+        assert list(pre.get_feature_names_out()) == list(
+            reference.get_feature_names_out()
+        )
+        for backend in backends:
+            np.testing.assert_array_equal(
+                pre.transform(read("blanks.csv", backend)), expected
+            )
+            np.testing.assert_array_equal(
+                pre.transform(read("complete.csv", backend)), expected[complete_rows]
+            )
+
+
 def test_infinite_values_are_missing_with_a_note():
     rng = np.random.default_rng(0)
     frame = pd.DataFrame({"x": rng.normal(size=40), "z": rng.normal(size=40)})

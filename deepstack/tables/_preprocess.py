@@ -116,13 +116,24 @@ class ReadingWarning(UserWarning):
 
 def _kind(series):
     """What a column holds: "string", "number", "bool" or "date"."""
-    if pd.api.types.is_bool_dtype(series):
+    if pd.api.types.is_bool_dtype(series) or _all_bools(series):
         return "bool"
     if pd.api.types.is_numeric_dtype(series):
         return "number"
     if pd.api.types.is_datetime64_any_dtype(series):
         return "date"
     return "string"
+
+
+def _all_bools(series):
+    """Whether an object column holds booleans and missing values only (a
+    CSV's column of True and False with blank cells)."""
+    if not pd.api.types.is_object_dtype(series):
+        return False
+    present = series.dropna()
+    return not present.empty and bool(
+        present.map(lambda v: isinstance(v, (bool, np.bool_))).all()
+    )
 
 
 def _label(value):
@@ -153,6 +164,31 @@ def _lost(series, parsed, what):
         f"column {series.name!r}: {len(lost)} value(s) that are not {what} "
         f"({_examples(lost.astype(str))}) are treated as missing"
     )
+
+
+def _as_bool(value):
+    """A boolean from a boolean or its text ("True", " false"); None for
+    anything else."""
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    return {"true": True, "false": False}.get(str(value).strip().lower())
+
+
+def _without_arrow(X):
+    """``X`` with its pyarrow-backed columns (``dtype_backend="pyarrow"``)
+    as pandas reads the same data from Parquet by default: NumPy types, NaN
+    or None for missing (the encoders refuse pd.NA), categories for
+    dictionaries, lists for lists."""
+    arrow = [c for c in X.columns if isinstance(X[c].dtype, pd.ArrowDtype)]
+    if not arrow:
+        return X
+    import pyarrow as pa
+
+    X = X.copy()
+    for name in arrow:
+        table = pa.Table.from_pandas(X[[name]].set_axis(["v"], axis=1))
+        X[name] = table.to_pandas(ignore_metadata=True)["v"].set_axis(X.index)
+    return X
 
 
 def _nan_for_missing(series):
@@ -291,7 +327,8 @@ class TablePreprocessor(TransformerMixin, BaseEstimator):
         infrequent ones), with a warning at ``transform``.
     kinds_ : dict of str to str
         What each kept column held at ``fit`` ("string", "number", "bool" or
-        "date"): at ``transform``, new rows read as another type (a CSV
+        "date"; booleans with missing values are "bool" too): at
+        ``transform``, new rows read as another type (a CSV
         column of blank cells is a float; one with a typo, strings) are read
         as at ``fit``, and a value that cannot be is missing, with a
         warning.
@@ -400,7 +437,7 @@ class TablePreprocessor(TransformerMixin, BaseEstimator):
         duplicated = X.columns[X.columns.duplicated()].tolist()
         if duplicated:
             raise ValueError(f"The table has duplicated column names: {duplicated}.")
-        return X
+        return _without_arrow(X)
 
     def _infer_roles(self, X):
         drop = set(self.drop or ())
@@ -543,9 +580,12 @@ class TablePreprocessor(TransformerMixin, BaseEstimator):
             elif text and (role == "numeric" or kind == "number"):
                 X[name] = _to_numbers(series)
                 note = _lost(series, X[name], "numbers")
-            elif text and kind == "bool":
-                words = series.str.strip().str.lower()
-                X[name] = words.map({"true": True, "false": False}).astype(object)
+            elif kind == "bool":
+                # One form whatever the reader made of them (bool, pandas'
+                # nullable boolean, an object column, text): True, False, NaN.
+                values = series.astype(object)
+                values = values.where(values.notna(), np.nan)
+                X[name] = values.map(_as_bool, na_action="ignore").astype(object)
                 note = _lost(series, X[name], "booleans")
             elif role == "datetime" and isinstance(series.dtype, pd.DatetimeTZDtype):
                 # No time-zone object in the saved preprocessor.
