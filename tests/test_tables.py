@@ -195,6 +195,38 @@ def test_a_csv_reads_alike_with_every_pandas_backend(tmp_path):
             )
 
 
+def test_columns_of_other_pandas_types_are_read():
+    n = 60
+    frame = pd.DataFrame(
+        {
+            "mixed": [1, "a", 2.5, None] * 15,  # a DataFrame's object column
+            "wait": pd.to_timedelta(np.arange(n) % 7, unit="h"),
+            "month": pd.period_range("2020-01", periods=n, freq="M"),
+            "rare": pd.arrays.SparseArray(np.where(np.arange(n) % 5 == 0, 1.5, 0.0)),
+        }
+    )
+    pre = TablePreprocessor(min_frequency=1)
+    Z = pre.fit_transform(frame, np.arange(n) % 2)
+    assert pre.roles_ == {
+        "mixed": "categorical",
+        "wait": "numeric",
+        "month": "datetime",
+        "rare": "numeric",
+    }
+    names = list(pre.get_feature_names_out())
+    assert [c for c in names if c.startswith("mixed_")] == [
+        "mixed_1",
+        "mixed_2.5",
+        "mixed_a",
+        "mixed_nan",
+    ]
+    assert "month_year" in names and "month_month" in names
+    seconds = (np.arange(n) % 7) * 3600.0
+    standardized = (seconds - seconds.mean()) / seconds.std()
+    np.testing.assert_allclose(Z[:, names.index("wait")], standardized, atol=1e-6)
+    np.testing.assert_array_equal(pre.transform(frame), Z)
+
+
 def test_infinite_values_are_missing_with_a_note():
     rng = np.random.default_rng(0)
     frame = pd.DataFrame({"x": rng.normal(size=40), "z": rng.normal(size=40)})

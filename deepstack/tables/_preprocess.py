@@ -125,6 +125,17 @@ def _kind(series):
     return "string"
 
 
+def _all_strings(series):
+    """Whether ``series`` holds strings and missing values only."""
+    if pd.api.types.is_string_dtype(series) and not pd.api.types.is_object_dtype(
+        series
+    ):
+        return True
+    if not pd.api.types.is_object_dtype(series):
+        return False
+    return bool(series.dropna().map(lambda v: isinstance(v, str)).all())
+
+
 def _all_bools(series):
     """Whether an object column holds booleans and missing values only (a
     CSV's column of True and False with blank cells)."""
@@ -174,21 +185,37 @@ def _as_bool(value):
     return {"true": True, "false": False}.get(str(value).strip().lower())
 
 
-def _without_arrow(X):
-    """``X`` with its pyarrow-backed columns (``dtype_backend="pyarrow"``)
-    as pandas reads the same data from Parquet by default: NumPy types, NaN
-    or None for missing (the encoders refuse pd.NA), categories for
-    dictionaries, lists for lists."""
-    arrow = [c for c in X.columns if isinstance(X[c].dtype, pd.ArrowDtype)]
-    if not arrow:
+def _plain_columns(X):
+    """``X`` with the columns the encoders cannot take made plain, at fit and
+    at transform alike: pyarrow-backed columns (``dtype_backend="pyarrow"``)
+    as pandas reads the same data from Parquet by default (NumPy types, NaN
+    or None for missing, categories for dictionaries, lists for lists),
+    sparse columns dense, durations as seconds (numbers) and periods as
+    their start (dates)."""
+    changed = {}
+    for name in X.columns:
+        series = X[name]
+        if isinstance(series.dtype, pd.ArrowDtype):
+            changed[name] = _from_arrow(series)
+        elif isinstance(series.dtype, pd.SparseDtype):
+            changed[name] = series.sparse.to_dense()
+        elif pd.api.types.is_timedelta64_dtype(series):
+            changed[name] = series.dt.total_seconds()
+        elif isinstance(series.dtype, pd.PeriodDtype):
+            changed[name] = series.dt.to_timestamp()
+    if not changed:
         return X
+    X = X.copy()
+    for name, series in changed.items():
+        X[name] = series
+    return X
+
+
+def _from_arrow(series):
     import pyarrow as pa
 
-    X = X.copy()
-    for name in arrow:
-        table = pa.Table.from_pandas(X[[name]].set_axis(["v"], axis=1))
-        X[name] = table.to_pandas(ignore_metadata=True)["v"].set_axis(X.index)
-    return X
+    table = pa.Table.from_pandas(series.to_frame(name="v"), preserve_index=False)
+    return table.to_pandas(ignore_metadata=True)["v"].set_axis(series.index)
 
 
 def _nan_for_missing(series):
@@ -267,8 +294,9 @@ class TablePreprocessor(TransformerMixin, BaseEstimator):
 
     Roles are inferred at ``fit`` from the training frame:
 
-    - ``numeric``: numbers, imputed with the median plus a missing-value
-      indicator column, then standardized; string columns of numbers too
+    - ``numeric``: numbers (durations as seconds), imputed with the median
+      plus a missing-value indicator column, then standardized; string
+      columns of numbers too
       (written as spreadsheets write them as well: "$1,234.50", "45%"),
       when nine in ten values at least are numbers and the others are at
       most three tokens ("?", "-": missing-value markers), unless a value
@@ -285,11 +313,11 @@ class TablePreprocessor(TransformerMixin, BaseEstimator):
       on the training rows, so the encoding does not leak the target);
     - ``text``: string columns with three or more words per value on average,
       embedded with skrub's ``StringEncoder`` (tf-idf + truncated SVD);
-    - ``datetime``: dates (datetime columns, and string columns whose values
-      are dates in one format with a year, nine in ten at least, as a CSV's
-      dates are), split into numeric features by skrub (year, month, day,
-      hour where there is one, day of the week, and the time since the
-      epoch); a string that is no date is missing, with a note at ``fit``
+    - ``datetime``: dates (datetime and period columns, and string columns
+      whose values are dates in one format with a year, nine in ten at
+      least, as a CSV's dates are), split into numeric features by skrub
+      (year, month, day, hour where there is one, day of the week, and the
+      time since the epoch); a string that is no date is missing, with a note at ``fit``
       and a warning at ``transform``;
     - ``dropped``: all-missing, constant and identifier-like columns (every
       value distinct, strings or integers), columns of lists or mappings (a
@@ -437,7 +465,7 @@ class TablePreprocessor(TransformerMixin, BaseEstimator):
         duplicated = X.columns[X.columns.duplicated()].tolist()
         if duplicated:
             raise ValueError(f"The table has duplicated column names: {duplicated}.")
-        return _without_arrow(X)
+        return _plain_columns(X)
 
     def _infer_roles(self, X):
         drop = set(self.drop or ())
@@ -575,7 +603,9 @@ class TablePreprocessor(TransformerMixin, BaseEstimator):
             X[name] = series = _nan_for_missing(X[name])
             kind, text = kinds.get(name), _is_text_dtype(series)
             note = None
-            if role in _STRING_ROLES and kind == "string" and not text:
+            if role in _STRING_ROLES and kind == "string" and not _all_strings(series):
+                # Numbers or booleans among strings (a DataFrame's object
+                # column), or a column of them where strings were: all text.
                 X[name] = _as_strings(series)
             elif text and (role == "numeric" or kind == "number"):
                 X[name] = _to_numbers(series)
