@@ -227,6 +227,33 @@ def test_columns_of_other_pandas_types_are_read():
     np.testing.assert_array_equal(pre.transform(frame), Z)
 
 
+def test_a_large_tables_roles_are_those_of_its_whole_columns():
+    # Above 2,000 values a sample rejects columns of words before the whole
+    # column is read as numbers; the roles are the whole columns' roles.
+    rng = np.random.default_rng(0)
+    n = 3000
+    amount = rng.normal(100, 10, n).round(2).astype(str).astype(object)
+    amount[rng.random(n) < 0.05] = "?"
+    mostly = amount.copy()
+    mostly[rng.random(n) < 0.3] = "word"
+    frame = pd.DataFrame(
+        {
+            "amount": amount,
+            "mostly": mostly,  # 70% numbers: not a number column
+            "word": rng.choice(["red", "green"], n),
+            "note": [f"several words in note {i % 9}" for i in range(n)],
+        }
+    )
+    pre = TablePreprocessor()
+    pre.fit(frame, rng.integers(0, 2, n))
+    assert pre.roles_ == {
+        "amount": "numeric",
+        "mostly": "high_cardinality",
+        "word": "categorical",
+        "note": "text",
+    }
+
+
 def test_infinite_values_are_missing_with_a_note():
     rng = np.random.default_rng(0)
     frame = pd.DataFrame({"x": rng.normal(size=40), "z": rng.normal(size=40)})
