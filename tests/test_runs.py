@@ -743,3 +743,31 @@ def test_a_list_column_is_dropped_and_an_infinite_target_refused(tmp_path):
     test = numbers.head(20).assign(y=-np.inf)
     with pytest.raises(ValueError, match=r"20 infinite value\(s\) in the test rows"):
         fit_table(numbers.iloc[5:], "y", test=test, params=QUICK)
+
+
+def test_metrics_the_rows_cannot_give_are_left_out_with_a_warning():
+    from deepstack.runs._metrics import classification_metrics
+
+    classes = np.array(["a", "b", "c"])
+    proba = np.array([[0.8, 0.1, 0.1], [0.1, 0.8, 0.1], [0.2, 0.2, 0.6]] * 2)
+    y_pred = np.array(["a", "b", "c"] * 2)
+    full = classification_metrics(np.array(["a", "b", "c"] * 2), y_pred, proba, classes)
+    assert full["accuracy"] == 1.0 and full["roc_auc"] == 1.0
+    assert full["log_loss"] == pytest.approx(-np.log([0.8, 0.8, 0.6]).mean())
+    y_true = np.array(["a", "b", "d", "a", "b", "d"])
+    with pytest.warns(UserWarning, match=r"2 row\(s\) hold classes not seen at fit"):
+        unseen = classification_metrics(y_true, y_pred, proba, classes)
+    assert unseen["accuracy"] == pytest.approx(4 / 6)
+    assert "log_loss" not in unseen and "roc_auc" not in unseen
+    y_true = np.array(["a", "b", "a", "a", "b", "a"])
+    with pytest.warns(UserWarning, match="hold 2 of the 3 classes; ROC AUC"):
+        two = classification_metrics(y_true, y_pred, proba, classes)
+    assert "roc_auc" not in two and two["log_loss"] > 0
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        one = classification_metrics(np.array(["a"] * 6), y_pred, proba, classes)
+    # One warning of ours, in words (none of scikit-learn's).
+    assert [str(w.message) for w in caught] == [
+        "The rows hold a single class ('a'); ROC AUC needs two and is left out."
+    ]
+    assert one["accuracy"] == pytest.approx(1 / 3) and "roc_auc" not in one

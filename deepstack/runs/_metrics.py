@@ -1,5 +1,7 @@
 """The metrics a run reports, by task."""
 
+import warnings
+
 import numpy as np
 from sklearn import metrics
 
@@ -7,27 +9,62 @@ PRIMARY = {"binary": "accuracy", "multiclass": "accuracy", "regression": "r2"}
 
 
 def classification_metrics(y_true, y_pred, proba, classes):
-    """Accuracy, balanced accuracy, macro F1, log loss and ROC AUC."""
+    """Accuracy, balanced accuracy, macro F1, log loss and ROC AUC.
+
+    A metric the rows cannot give is left out with a warning: log loss and
+    ROC AUC when some rows hold a class unseen at fit (those rows count as
+    errors in the others), ROC AUC when the rows hold a single class, or (of
+    several) not every class.
+    """
     y_true = np.asarray(y_true)
-    result = {
-        "accuracy": metrics.accuracy_score(y_true, y_pred),
-        "balanced_accuracy": metrics.balanced_accuracy_score(y_true, y_pred),
-        "f1_macro": metrics.f1_score(y_true, y_pred, average="macro", zero_division=0),
-        "n_samples": int(y_true.shape[0]),
-    }
-    present = np.isin(y_true, classes)
-    if proba is not None and present.all():
-        result["log_loss"] = metrics.log_loss(y_true, proba, labels=classes)
-        if len(np.unique(y_true)) >= 2:
-            if len(classes) == 2:
-                result["roc_auc"] = metrics.roc_auc_score(
-                    y_true == classes[1], proba[:, 1]
-                )
-            elif len(np.unique(y_true)) == len(classes):
-                result["roc_auc"] = metrics.roc_auc_score(
-                    y_true, proba, multi_class="ovr", labels=classes
-                )
+    with warnings.catch_warnings():
+        # "y_pred contains classes not in y_true": said below, in words.
+        warnings.simplefilter("ignore", UserWarning)
+        result = {
+            "accuracy": metrics.accuracy_score(y_true, y_pred),
+            "balanced_accuracy": metrics.balanced_accuracy_score(y_true, y_pred),
+            "f1_macro": metrics.f1_score(
+                y_true, y_pred, average="macro", zero_division=0
+            ),
+            "n_samples": int(y_true.shape[0]),
+        }
+    if proba is None:
+        return _floats(result)
+    unseen = ~np.isin(y_true, classes)
+    if unseen.any():
+        examples = ", ".join(repr(str(c)) for c in np.unique(y_true[unseen])[:3])
+        _left_out(
+            f"{int(unseen.sum())} row(s) hold classes not seen at fit ({examples}); "
+            "they count as errors, and log loss and ROC AUC are left out"
+        )
+        return _floats(result)
+    result["log_loss"] = metrics.log_loss(y_true, proba, labels=classes)
+    n_present = len(np.unique(y_true))
+    if n_present < 2:
+        _left_out(
+            f"the rows hold a single class ({str(y_true[0])!r}); ROC AUC needs "
+            "two and is left out"
+        )
+    elif len(classes) == 2:
+        result["roc_auc"] = metrics.roc_auc_score(y_true == classes[1], proba[:, 1])
+    elif n_present == len(classes):
+        result["roc_auc"] = metrics.roc_auc_score(
+            y_true, proba, multi_class="ovr", labels=classes
+        )
+    else:
+        _left_out(
+            f"the rows hold {n_present} of the {len(classes)} classes; ROC AUC "
+            "(one class against the rest) needs every class and is left out"
+        )
+    return _floats(result)
+
+
+def _floats(result):
     return {k: float(v) if k != "n_samples" else v for k, v in result.items()}
+
+
+def _left_out(note):
+    warnings.warn(note[0].upper() + note[1:] + ".", UserWarning, stacklevel=4)
 
 
 def regression_metrics(y_true, y_pred):
