@@ -72,6 +72,13 @@ def _parser():
     predict.add_argument("data", help="table of new rows")
     predict.add_argument("--out", help="CSV file to write (default: standard output)")
     predict.add_argument("--proba", action="store_true", help="add probabilities")
+    predict.add_argument(
+        "--keep",
+        action="append",
+        default=[],
+        metavar="COL",
+        help="a column of the new rows to copy before the predictions (an id)",
+    )
     predict.add_argument("--overwrite", action="store_true")
 
     evaluate = sub.add_parser("evaluate", help="metrics of a saved run on labeled rows")
@@ -183,7 +190,7 @@ def _predict(args):
             f"{args.out!r} already exists; choose another --out or pass --overwrite."
         )
     run = load_run(args.run)
-    frame = run.predictions_frame(args.data, proba=args.proba)
+    frame = run.predictions_frame(args.data, proba=args.proba, keep=args.keep)
     if args.out is None:
         frame.to_csv(sys.stdout, index=False)
     else:

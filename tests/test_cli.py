@@ -125,6 +125,25 @@ def test_predict_to_standard_output_and_refusing_to_overwrite(
     assert existing.read_text() == "keep me\n"
 
 
+def test_predict_keeps_the_columns_asked_for(fitted, tables, tmp_path, capsys):
+    rows = pd.read_csv(tables / "new.csv")
+    rows.insert(0, "tag", [f"penguin-{i}" for i in range(len(rows))])
+    rows.to_csv(tmp_path / "tagged.csv", index=False)
+    out = tmp_path / "p.csv"
+    argv = ["predict", str(fitted), str(tmp_path / "tagged.csv"), "--out", str(out)]
+    assert main([*argv, "--keep", "tag", "--keep", "island"]) == 0
+    # No note on 'tag' (a column unseen at fit, but asked for).
+    assert "not seen at fit" not in capsys.readouterr().err
+    kept = pd.read_csv(out)
+    assert list(kept.columns) == ["tag", "island", "predicted_species"]
+    assert kept["tag"].tolist() == rows["tag"].tolist()
+    assert kept["island"].tolist() == rows["island"].tolist()
+    plain = deepstack.load_run(fitted).predict(tables / "new.csv")
+    assert kept["predicted_species"].tolist() == plain.tolist()
+    line = _error(capsys, [*argv, "--overwrite", "--keep", "name"])
+    assert "['name'] to keep are not in the data table" in line
+
+
 def test_predict_into_a_pipe_closed_early_ends_quietly(fitted, tables, tmp_path):
     # `deepstack predict RUN rows.csv | head -1`: head closes the pipe while
     # predictions (far more than a pipe holds) are still being written.

@@ -168,13 +168,13 @@ class TableRun:
         where = f", path={str(self.path)!r}" if self.path else ""
         return f"TableRun(task={self.task!r}, target={self.target!r}{where})"
 
-    def features(self, data, *, what="data"):
+    def features(self, data, *, what="data", keep=()):
         """The feature columns of ``data`` in training order.
 
         Missing columns raise a ``ValueError`` naming them, but for those
         the preprocessor dropped at fit (empty, constant, identifiers: the
         model does not use them); extra columns (the target among them) are
-        left out with a warning.
+        left out with a warning, but for those named in ``keep``.
         """
         frame = _files.read_table(data, what=what)
         expected = self.config["feature_columns"]
@@ -183,6 +183,7 @@ class TableRun:
             self.target,
             self.config.get("weight_column"),
             *self.config.get("dropped_columns", []),
+            *keep,
         }
         extra = [c for c in frame.columns if c not in expected and c not in ignored]
         if extra:
@@ -216,11 +217,21 @@ class TableRun:
         model = self.pipeline[-1]
         return model.predict(Z), model.predict_proba(Z) if proba else None
 
-    def predictions_frame(self, data, *, proba=False):
-        """A DataFrame with the prediction (and probabilities) for ``data``."""
-        _, X = self.features(data)
+    def predictions_frame(self, data, *, proba=False, keep=None):
+        """A DataFrame with the prediction (and probabilities) for ``data``,
+        row for row; the columns of ``data`` named in ``keep`` (an
+        identifier, say) come first."""
+        keep = list(keep or [])
+        frame, X = self.features(data, keep=keep)
+        missing = [c for c in keep if c not in frame.columns]
+        if missing:
+            raise ValueError(
+                f"Column(s) {missing} to keep are not in the data table; its "
+                f"columns are {list(map(str, frame.columns))}."
+            )
         predicted, probabilities = self._predicted(X, proba)
-        out = pd.DataFrame({f"predicted_{self.target}": predicted})
+        out = frame[keep].reset_index(drop=True)
+        out[f"predicted_{self.target}"] = predicted
         if proba:
             for i, label in enumerate(self.classes):
                 out[f"proba_{label}"] = probabilities[:, i]
