@@ -771,3 +771,25 @@ def test_metrics_the_rows_cannot_give_are_left_out_with_a_warning():
         "The rows hold a single class ('a'); ROC AUC needs two and is left out."
     ]
     assert one["accuracy"] == pytest.approx(1 / 3) and "roc_auc" not in one
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        ({"categorical": ["y"]}, "Only feature columns can be categorical"),
+        ({"categorical": ["z"]}, r"\['z'\] to treat as categorical are not in"),
+        ({"drop": ["x1"], "categorical": ["x1"]}, r"\['x1'\] are both dropped and"),
+        (
+            {"params": {"nonsense": 3}},
+            r"Unknown parameter\(s\) \['nonsense'\] of DeepStackClassifier; its "
+            r"parameters are \['activation', ",
+        ),
+        ({"params": {"random_state": 3}}, "The seed is not an estimator parameter"),
+        ({"random_state": -1}, "random_state must be an integer from 0"),
+        ({"random_state": 2.5}, "random_state must be an integer from 0"),
+    ],
+)
+def test_bad_options_name_the_problem_before_training(options, message, monkeypatch):
+    _no_training(monkeypatch)
+    with pytest.raises(ValueError, match=message):
+        fit_table(_toy(), "y", **options)

@@ -354,6 +354,14 @@ def fit_table(
     )
     seconds = parse_duration(time_limit)
     _resolve_bagging(bagging, 0, search, pretrain)  # bad values fail first
+    if random_state is not None and (
+        isinstance(random_state, bool)
+        or not isinstance(random_state, (int, np.integer))
+        or not 0 <= random_state < 2**32
+    ):
+        raise ValueError(
+            f"random_state must be an integer from 0 to 2**32 - 1; got {random_state!r}."
+        )
     table = _read_data(
         data,
         target,
@@ -362,6 +370,7 @@ def fit_table(
         test_size=test_size,
         unlabeled=unlabeled,
         drop=drop,
+        categorical=categorical,
         weight_column=weight_column,
         pretrain=pretrain,
         random_state=random_state,
@@ -459,13 +468,14 @@ def _read_data(
     test_size,
     unlabeled,
     drop,
+    categorical,
     weight_column,
     pretrain,
     random_state,
 ):
     """Read, check and split the rows; nothing is trained here."""
     frame = _files.read_table(data, what="training")
-    _check_target_column(frame, target, weight_column, drop)
+    _check_target_column(frame, target, weight_column, drop, categorical)
     target_notes = []
     if (numbers := _target_numbers(frame[target], task)) is not None:
         frame = frame.copy()  # the caller's DataFrame stays as it was
@@ -827,7 +837,7 @@ def _feature_rows(frame, feature_columns, preprocessor, what):
     return frame[[c for c in feature_columns if c in frame.columns]]
 
 
-def _check_target_column(frame, target, weight_column, drop):
+def _check_target_column(frame, target, weight_column, drop, categorical):
     columns = list(map(str, frame.columns))
     if target not in frame.columns:
         raise ValueError(
@@ -838,14 +848,23 @@ def _check_target_column(frame, target, weight_column, drop):
             raise ValueError(
                 f"{what} {name!r} is not in the table; its columns are {columns}."
             )
-    unknown = [c for c in drop or () if c not in frame.columns]
-    if unknown:
-        raise ValueError(
-            f"Column(s) {unknown} to drop are not in the table; its columns are "
-            f"{columns}."
-        )
+    for names, what in ((drop, "to drop"), (categorical, "to treat as categorical")):
+        unknown = [c for c in names or () if c not in frame.columns]
+        if unknown:
+            raise ValueError(
+                f"Column(s) {unknown} {what} are not in the table; its columns "
+                f"are {columns}."
+            )
     if target in (drop or ()):
         raise ValueError(f"The target {target!r} cannot be dropped.")
+    if target in (categorical or ()) or weight_column in (categorical or ()):
+        raise ValueError(
+            "Only feature columns can be categorical; the target's classes follow "
+            "task= (--task), and the weight column holds numbers."
+        )
+    both = sorted(set(drop or ()) & set(categorical or ()))
+    if both:
+        raise ValueError(f"Column(s) {both} are both dropped and categorical.")
 
 
 def _resolve_task(task, y):
@@ -985,6 +1004,18 @@ def _make_estimator(task, n_rows, params, pretrain, random_state, display):
     settings = table_defaults(task, n_rows)
     if pretrain is not None:
         settings["pretrain"] = pretrain
+    known = set(cls().get_params()) - {"random_state"}
+    if "random_state" in (params or {}):
+        raise ValueError(
+            "The seed is not an estimator parameter here: set it with "
+            "random_state= (--random-state)."
+        )
+    unknown = sorted(set(params or {}) - known)
+    if unknown:
+        raise ValueError(
+            f"Unknown parameter(s) {unknown} of {cls.__name__}; its parameters "
+            f"are {sorted(known)}."
+        )
     settings.update(params or {})
     settings["random_state"] = random_state
     estimator = cls(**settings)
