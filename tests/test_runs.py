@@ -737,6 +737,9 @@ def test_a_list_column_is_dropped_and_an_infinite_target_refused(tmp_path):
     loaded = load_run(tmp_path / "run")
     assert np.array_equal(loaded.predict(frame.head(5)), run.predict(frame.head(5)))
     numbers = _toy().assign(y=lambda f: 2 * f["x1"])
+    regression = fit_table(numbers, "y", params=QUICK, bagging=None)
+    with pytest.raises(ValueError, match=r"Probabilities .* this one is a regression"):
+        regression.predictions_frame(numbers, proba=True)
     numbers.loc[4, "y"] = np.inf
     with pytest.raises(ValueError, match=r"1 infinite value\(s\) in the training rows"):
         fit_table(numbers, "y", params=QUICK)

@@ -221,6 +221,11 @@ class TableRun:
         """A DataFrame with the prediction (and probabilities) for ``data``,
         row for row; the columns of ``data`` named in ``keep`` (an
         identifier, say) come first."""
+        if proba and self.task == "regression":
+            raise ValueError(
+                "Probabilities (proba=True, --proba) need a classification run; "
+                "this one is a regression."
+            )
         keep = list(keep or [])
         frame, X = self.features(data, keep=keep)
         missing = [c for c in keep if c not in frame.columns]
