@@ -122,7 +122,7 @@ def main(argv=None):
         # traceback, now or when Python flushes standard output at exit.
         _silence_stdout()
         return EXIT_BROKEN_PIPE
-    except (ValueError, TypeError, FileNotFoundError, FileExistsError) as exc:
+    except (ValueError, TypeError, OSError) as exc:  # files: not found, exist, ...
         message = " ".join(str(exc).split()) or type(exc).__name__
         print(f"deepstack: error: {message}", file=sys.stderr)
         return EXIT_BAD_INPUT
@@ -189,12 +189,15 @@ def _predict(args):
         raise FileExistsError(
             f"{args.out!r} already exists; choose another --out or pass --overwrite."
         )
+
     run = load_run(args.run)
     frame = run.predictions_frame(args.data, proba=args.proba, keep=args.keep)
     if args.out is None:
         frame.to_csv(sys.stdout, index=False)
     else:
         tmp = f"{args.out}.tmp-{os.getpid()}"
+        # As for a run folder, the folders above it are made.
+        os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
         try:
             frame.to_csv(tmp, index=False)
             os.replace(tmp, args.out)

@@ -144,6 +144,24 @@ def test_predict_keeps_the_columns_asked_for(fitted, tables, tmp_path, capsys):
     assert "['name'] to keep are not in the data table" in line
 
 
+def test_predict_makes_the_output_folder_and_file_errors_are_one_line(
+    fitted, tables, tmp_path, capsys
+):
+    out = tmp_path / "new" / "folder" / "p.csv"
+    assert (
+        main(["predict", str(fitted), str(tables / "new.csv"), "--out", str(out)]) == 0
+    )
+    assert len(pd.read_csv(out)) == 44
+    # A path that cannot be written (a file where a folder should be): one line.
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    line = _error(
+        capsys,
+        ["predict", str(fitted), str(tables / "new.csv"), "--out", str(blocker / "p")],
+    )
+    assert str(blocker) in line
+
+
 def test_predict_into_a_pipe_closed_early_ends_quietly(fitted, tables, tmp_path):
     # `deepstack predict RUN rows.csv | head -1`: head closes the pipe while
     # predictions (far more than a pipe holds) are still being written.
