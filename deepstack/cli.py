@@ -189,7 +189,6 @@ def _predict(args):
         raise FileExistsError(
             f"{args.out!r} already exists; choose another --out or pass --overwrite."
         )
-
     run = load_run(args.run)
     frame = run.predictions_frame(args.data, proba=args.proba, keep=args.keep)
     if args.out is None:

@@ -955,13 +955,12 @@ def _regression_target(y, what="labeled"):
 
 def _numeric_target(y, target):
     try:
-        y = np.asarray(y, dtype=np.float64)
+        return np.asarray(y, dtype=np.float64)
     except (TypeError, ValueError) as exc:
         raise ValueError(
             f"A regression needs a numeric target; {target!r} holds values such "
             f"as {y[0]!r}."
         ) from exc
-    return y
 
 
 def _weights(column, name):

@@ -39,13 +39,20 @@ def _is_string_like(series):
     )
 
 
+def _holds(series, types, *, every):
+    """Whether the present values of an object column are all (``every``) or
+    any of them instances of ``types``; False for other columns."""
+    if not pd.api.types.is_object_dtype(series):
+        return False
+    present = series.dropna()
+    found = present.map(lambda v: isinstance(v, types))
+    return bool(found.all() if every else found.any()) and not present.empty
+
+
 def _holds_containers(series):
     """Whether ``series`` holds lists, arrays or mappings (a Parquet file's
     list and struct columns)."""
-    if not pd.api.types.is_object_dtype(series):
-        return False
-    kinds = (list, tuple, set, dict, np.ndarray)
-    return bool(series.map(lambda v: isinstance(v, kinds)).any())
+    return _holds(series, (list, tuple, set, dict, np.ndarray), every=False)
 
 
 def _looks_like_text(series):
@@ -138,24 +145,15 @@ def _kind(series):
 
 def _all_strings(series):
     """Whether ``series`` holds strings and missing values only."""
-    if pd.api.types.is_string_dtype(series) and not pd.api.types.is_object_dtype(
-        series
-    ):
-        return True
-    if not pd.api.types.is_object_dtype(series):
-        return False
-    return bool(series.dropna().map(lambda v: isinstance(v, str)).all())
+    if pd.api.types.is_object_dtype(series):
+        return series.isna().all() or _holds(series, str, every=True)
+    return pd.api.types.is_string_dtype(series)
 
 
 def _all_bools(series):
     """Whether an object column holds booleans and missing values only (a
     CSV's column of True and False with blank cells)."""
-    if not pd.api.types.is_object_dtype(series):
-        return False
-    present = series.dropna()
-    return not present.empty and bool(
-        present.map(lambda v: isinstance(v, (bool, np.bool_))).all()
-    )
+    return _holds(series, (bool, np.bool_), every=True)
 
 
 def _label(value):
