@@ -320,6 +320,9 @@ def test_worker_exits_when_the_search_is_killed(tmp_path):
     script.write_text(SEARCH)
     pid_file = tmp_path / "worker.pid"
     env = {**os.environ, "PYTHONPATH": REPO, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    # The search's scratch folder, which a killed process cannot remove: in
+    # the test's folder, not the machine's.
+    env["TMPDIR"] = str(tmp_path)
     search = subprocess.Popen(
         [sys.executable, str(script), str(pid_file)],
         stdout=subprocess.DEVNULL,
