@@ -1,5 +1,6 @@
 """Column roles and preprocessing of DataFrames (deepstack.tables)."""
 
+import pathlib
 import warnings
 
 import numpy as np
@@ -466,3 +467,46 @@ def test_infer_task(values, task):
 def test_infer_task_refuses_an_empty_target():
     with pytest.raises(ValueError, match="no values"):
         infer_task([np.nan, None])
+
+
+LEGACY = pathlib.Path(__file__).parent / "data" / "legacy_preprocessor"
+
+
+def _legacy_frame():
+    """The frame of data/legacy_preprocessor (booleans in three forms,
+    strings, categories, nullable integers, money, date strings, text)."""
+    rng = np.random.default_rng(0)
+    n = 120
+    frame = pd.DataFrame(
+        {
+            "x": rng.normal(size=n),
+            "flag": pd.array(rng.choice([True, False], n), dtype="boolean"),
+            "b": rng.choice([True, False], n),
+            "o": pd.Series(rng.choice([True, False], n), dtype=object),
+            "s_obj": pd.Series(rng.choice(["a", "b", "c"], n), dtype=object),
+            "s_str": rng.choice(["u", "v"], n),
+            "cat": pd.Categorical(rng.choice(["p", "q"], n)),
+            "nint": pd.array(rng.integers(0, 5, n), dtype="Int64"),
+            "money": [f"${v:,.2f}" for v in rng.uniform(0, 5000, n)],
+            "day": pd.date_range("2020-01-01", periods=n).strftime("%d/%m/%Y"),
+            "note": [f"some words here {i % 5}" for i in range(n)],
+            "hc": [f"k{i % 50}" for i in range(n)],
+            "ints": rng.integers(0, 4, n),
+        }
+    )
+    frame.loc[3, "flag"] = pd.NA
+    frame.loc[4, "o"] = None
+    frame.loc[5, "s_obj"] = None
+    frame.loc[6, "nint"] = pd.NA
+    frame.loc[7, "money"] = "?"
+    return frame, np.arange(n) % 2
+
+
+def test_a_preprocessor_saved_by_an_earlier_version_reads_rows_as_it_did():
+    path = LEGACY / "preprocessor.skops"
+    pre = skops.io.load(path, trusted=skops.io.get_untrusted_types(file=path))
+    frame, _ = _legacy_frame()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the "?" in 'money', as at fit
+        Z = pre.transform(frame)
+    np.testing.assert_array_equal(Z, np.load(LEGACY / "expected.npy"))

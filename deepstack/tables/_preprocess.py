@@ -143,11 +143,10 @@ def _kind(series):
     return "string"
 
 
-def _all_strings(series):
-    """Whether ``series`` holds strings and missing values only."""
-    if pd.api.types.is_object_dtype(series):
-        return series.isna().all() or _holds(series, str, every=True)
-    return pd.api.types.is_string_dtype(series)
+def _mixed(series):
+    """Whether an object column holds strings and other values (numbers,
+    booleans) mixed."""
+    return _holds(series, str, every=False) and not _holds(series, str, every=True)
 
 
 def _all_bools(series):
@@ -612,9 +611,13 @@ class TablePreprocessor(TransformerMixin, BaseEstimator):
             X[name] = series = _nan_for_missing(X[name])
             kind, text = kinds.get(name), _is_text_dtype(series)
             note = None
-            if role in _STRING_ROLES and kind == "string" and not _all_strings(series):
-                # Numbers or booleans among strings (a DataFrame's object
-                # column), or a column of them where strings were: all text.
+            if (
+                role in _STRING_ROLES
+                and kind == "string"
+                and (not text or _mixed(series))
+            ):
+                # A column of numbers where strings were, or numbers among
+                # strings (a DataFrame's object column): all text.
                 X[name] = _as_strings(series)
             elif text and (role == "numeric" or kind == "number"):
                 X[name] = _to_numbers(series)
