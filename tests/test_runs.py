@@ -796,3 +796,24 @@ def test_bad_options_name_the_problem_before_training(options, message, monkeypa
     _no_training(monkeypatch)
     with pytest.raises(ValueError, match=message):
         fit_table(_toy(), "y", **options)
+
+
+def test_a_metric_the_test_rows_cannot_give_is_a_note(tmp_path):
+    test = _toy(40, seed=1)
+    test.loc[:1, "y"] = "maybe"
+    with pytest.warns(
+        UserWarning, match=r"Test rows: 2 row\(s\) hold classes not seen at fit"
+    ):
+        run = fit_table(
+            _toy(),
+            "y",
+            test=test,
+            params=QUICK,
+            bagging=None,
+            out=tmp_path / "run",
+            progress=False,
+        )
+    assert "log_loss" not in run.metrics["test"]
+    (note,) = [n for n in run.config["notes"] if "not seen at fit" in n]
+    assert note.startswith("test rows: 2 row(s) hold classes not seen at fit")
+    assert note in load_run(tmp_path / "run").config["notes"]

@@ -708,10 +708,23 @@ def _make_run(table, fitted, *, started, drop, seconds, **values):
         **values,
     )
     run.trials = _trials_frame(fitted.searcher)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        test_metrics = run.evaluate(table.test)
+    for caught_warning in caught:
+        # A metric the test rows cannot give: said, and kept in the notes
+        # (the report shows them). Reading notes are in them already.
+        if not issubclass(caught_warning.category, ReadingWarning):
+            message = str(caught_warning.message)
+            if issubclass(caught_warning.category, UserWarning):
+                note = f"test rows: {message[0].lower()}{message[1:].rstrip('.')}"
+                run.config["notes"].append(note)
+                message = _sentence(note)
+            warnings.warn(message, caught_warning.category, stacklevel=3)
     run.metrics = {
         "task": table.task,
         "primary_metric": PRIMARY[table.task],
-        "test": run.evaluate(table.test),
+        "test": test_metrics,
         "validation": _validation_metrics(estimator, table.task),
         "n_epochs": int(estimator.n_iter_),
         "best_epoch": estimator.best_epoch_,
