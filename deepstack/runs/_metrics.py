@@ -5,6 +5,8 @@ import warnings
 import numpy as np
 from sklearn import metrics
 
+from deepstack.tables._preprocess import _sentence
+
 PRIMARY = {"binary": "accuracy", "multiclass": "accuracy", "regression": "r2"}
 
 
@@ -64,7 +66,7 @@ def _floats(result):
 
 
 def _left_out(note):
-    warnings.warn(note[0].upper() + note[1:] + ".", UserWarning, stacklevel=4)
+    warnings.warn(_sentence(note), UserWarning, stacklevel=4)
 
 
 def regression_metrics(y_true, y_pred):

@@ -34,6 +34,7 @@ from deepstack.tables._preprocess import (
     _examples,
     _is_text_dtype,
     _label,
+    _sentence,
     _to_numbers,
 )
 
@@ -549,7 +550,7 @@ def _read_data(
                 f"The test table has no target column {target!r}; test rows must "
                 f"be labeled. Its columns are {list(map(str, test_frame.columns))}."
             )
-        if task == "regression" and target in test_frame.columns:
+        if task == "regression":
             test_frame = test_frame.copy()
             test_frame[target] = _regression_target(test_frame[target], "test")
     else:
@@ -619,12 +620,8 @@ def _fit(
     table.unlabeled = [
         _feature_rows(f, columns, preprocessor, "unlabeled") for f in table.unlabeled
     ]
-    for rows, frames in (("test", [table.test]), ("unlabeled", table.unlabeled)):
-        frames = [
-            _feature_rows(f, columns, preprocessor, rows)
-            for f in frames
-            if f is not None
-        ]
+    test_rows = _feature_rows(table.test, columns, preprocessor, "test")
+    for rows, frames in (("test", [test_rows]), ("unlabeled", table.unlabeled)):
         if frames:
             read = preprocessor.reading_notes(pd.concat(frames))
             notes += [f"{rows} rows: {note}" for note in read]
@@ -736,12 +733,6 @@ def _make_run(table, fitted, *, started, drop, seconds, **values):
         },
     }
     return run
-
-
-def _sentence(note):
-    """A note (lower case, no full stop, as ``config.json`` keeps it) as the
-    sentence of its warning."""
-    return note[0].upper() + note[1:] + "."
 
 
 @contextlib.contextmanager

@@ -39,20 +39,20 @@ def _is_string_like(series):
     )
 
 
-def _holds(series, types, *, every):
-    """Whether the present values of an object column are all (``every``) or
-    any of them instances of ``types``; False for other columns."""
+def _instances(series, types):
+    """For an object column, whether each present value is an instance of
+    ``types`` (a boolean Series, empty when no value is present); None for
+    other columns."""
     if not pd.api.types.is_object_dtype(series):
-        return False
-    present = series.dropna()
-    found = present.map(lambda v: isinstance(v, types))
-    return bool(found.all() if every else found.any()) and not present.empty
+        return None
+    return series.dropna().map(lambda v: isinstance(v, types)).astype(bool)
 
 
 def _holds_containers(series):
     """Whether ``series`` holds lists, arrays or mappings (a Parquet file's
     list and struct columns)."""
-    return _holds(series, (list, tuple, set, dict, np.ndarray), every=False)
+    found = _instances(series, (list, tuple, set, dict, np.ndarray))
+    return found is not None and bool(found.any())
 
 
 def _looks_like_text(series):
@@ -146,13 +146,15 @@ def _kind(series):
 def _mixed(series):
     """Whether an object column holds strings and other values (numbers,
     booleans) mixed."""
-    return _holds(series, str, every=False) and not _holds(series, str, every=True)
+    found = _instances(series, str)
+    return found is not None and bool(found.any()) and not bool(found.all())
 
 
 def _all_bools(series):
     """Whether an object column holds booleans and missing values only (a
     CSV's column of True and False with blank cells)."""
-    return _holds(series, (bool, np.bool_), every=True)
+    found = _instances(series, (bool, np.bool_))
+    return found is not None and not found.empty and bool(found.all())
 
 
 def _label(value):
@@ -253,6 +255,12 @@ def _infinite(X, name):
     return note
 
 
+def _sentence(note):
+    """A note (lower case, no full stop, as ``notes_`` and ``config.json``
+    keep it) as the sentence of its warning."""
+    return note[0].upper() + note[1:] + "."
+
+
 def _examples(values):
     """The first three distinct ``values``, quoted, for a note."""
     return ", ".join(repr(str(v)) for v in pd.unique(pd.Series(values))[:3])
@@ -304,13 +312,13 @@ class TablePreprocessor(TransformerMixin, BaseEstimator):
 
     - ``numeric``: numbers (durations as seconds), imputed with the median
       plus a missing-value indicator column, then standardized; string
-      columns of numbers too
-      (written as spreadsheets write them as well: "$1,234.50", "45%"),
-      when nine in ten values at least are numbers and the others are at
-      most three tokens ("?", "-": missing-value markers), unless a value
-      has a leading zero (a code); what is no number is missing, with a
-      note at ``fit`` and a warning at ``transform``, and so are infinite
-      values (a spreadsheet's division by zero);
+      columns of numbers too (written as spreadsheets write them as well:
+      "$1,234.50", "45%"), when nine in ten values at least are numbers and
+      the others are at most three tokens ("?", "-": missing-value
+      markers), unless a value has a leading zero (a code); what is no
+      number is missing, with a note at ``fit`` and a warning at
+      ``transform``, and so are infinite values (a spreadsheet's division
+      by zero);
     - ``categorical``: strings, categories and booleans with fewer than
       ``cardinality_threshold`` distinct values, and integer columns with at
       most ``max_integer_categories`` distinct values; one-hot encoded,
@@ -325,8 +333,8 @@ class TablePreprocessor(TransformerMixin, BaseEstimator):
       whose values are dates in one format with a year, nine in ten at
       least, as a CSV's dates are), split into numeric features by skrub
       (year, month, day, hour where there is one, day of the week, and the
-      time since the epoch); a string that is no date is missing, with a note at ``fit``
-      and a warning at ``transform``;
+      time since the epoch); a string that is no date is missing, with a
+      note at ``fit`` and a warning at ``transform``;
     - ``dropped``: all-missing, constant and identifier-like columns (every
       value distinct, strings or integers), columns of lists or mappings (a
       Parquet file's nested columns), and those named in ``drop``; each with
@@ -364,10 +372,9 @@ class TablePreprocessor(TransformerMixin, BaseEstimator):
     kinds_ : dict of str to str
         What each kept column held at ``fit`` ("string", "number", "bool" or
         "date"; booleans with missing values are "bool" too): at
-        ``transform``, new rows read as another type (a CSV
-        column of blank cells is a float; one with a typo, strings) are read
-        as at ``fit``, and a value that cannot be is missing, with a
-        warning.
+        ``transform``, new rows read as another type (a CSV column of blank
+        cells is a float; one with a typo, strings) are read as at ``fit``,
+        and a value that cannot be is missing, with a warning.
     vectorizer_ : skrub.TableVectorizer
         The fitted vectorizer doing the work.
     feature_names_in_ : ndarray of str
@@ -449,9 +456,7 @@ class TablePreprocessor(TransformerMixin, BaseEstimator):
         check_is_fitted(self, "vectorizer_")
         X, notes = self._read(X)
         for note in notes:
-            warnings.warn(
-                note[0].upper() + note[1:] + ".", ReadingWarning, stacklevel=2
-            )
+            warnings.warn(_sentence(note), ReadingWarning, stacklevel=2)
         out = self._as_float(self.vectorizer_.transform(X))
         return self._as_float(self.scaler_.transform(self.imputer_.transform(out)))
 
