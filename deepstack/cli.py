@@ -79,6 +79,13 @@ def _parser():
         metavar="COL",
         help="a column of the new rows to copy before the predictions (an id)",
     )
+    predict.add_argument(
+        "--chunk-rows",
+        type=_positive_int,
+        default=100_000,
+        metavar="N",
+        help="rows read and predicted at a time (memory follows it; default 100000)",
+    )
     predict.add_argument("--overwrite", action="store_true")
 
     evaluate = sub.add_parser("evaluate", help="metrics of a saved run on labeled rows")
@@ -93,6 +100,16 @@ def _parser():
     run.add_argument("--out", help="run folder (overrides the job's [output])")
     _output_options(run)
     return parser
+
+
+def _positive_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
 
 
 def _output_options(parser):
@@ -190,20 +207,15 @@ def _predict(args):
             f"{args.out!r} already exists; choose another --out or pass --overwrite."
         )
     run = load_run(args.run)
-    frame = run.predictions_frame(args.data, proba=args.proba, keep=args.keep)
-    if args.out is None:
-        frame.to_csv(sys.stdout, index=False)
-    else:
-        tmp = f"{args.out}.tmp-{os.getpid()}"
-        # As for a run folder, the folders above it are made.
-        os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-        try:
-            frame.to_csv(tmp, index=False)
-            os.replace(tmp, args.out)
-        finally:
-            if os.path.exists(tmp):
-                os.remove(tmp)
-        print(f"{len(frame)} predictions written to {args.out}")
+    n_rows = run.write_predictions(
+        args.data,
+        sys.stdout if args.out is None else args.out,
+        proba=args.proba,
+        keep=args.keep,
+        chunk_rows=args.chunk_rows,
+    )
+    if args.out is not None:
+        print(f"{n_rows} predictions written to {args.out}")
     return 0
 
 

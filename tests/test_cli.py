@@ -109,6 +109,22 @@ def test_predict_writes_predictions_and_probabilities(fitted, tables, tmp_path):
     assert (truth.to_numpy() == best).mean() > 0.85
 
 
+def test_predict_a_chunk_at_a_time(fitted, tables, tmp_path, capsys):
+    whole, chunked = tmp_path / "whole.csv", tmp_path / "chunked.csv"
+    argv = ["predict", str(fitted), str(tables / "new.csv"), "--proba"]
+    assert main([*argv, "--out", str(whole)]) == 0
+    assert main([*argv, "--out", str(chunked), "--chunk-rows", "5"]) == 0
+    assert "44 predictions written" in capsys.readouterr().out
+    assert chunked.read_text() == whole.read_text()
+    assert len(pd.read_csv(chunked)) == 44
+    with pytest.raises(SystemExit) as exited:
+        main([*argv, "--chunk-rows", "0"])
+    assert exited.value.code == 2
+    assert "--chunk-rows: expected a positive integer, got '0'" in (
+        capsys.readouterr().err
+    )
+
+
 def test_predict_to_standard_output_and_refusing_to_overwrite(
     fitted, tables, tmp_path, capsys
 ):

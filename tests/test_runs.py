@@ -19,7 +19,7 @@ from deepstack.runs import (
     table_bagging,
     table_defaults,
 )
-from deepstack.runs._files import read_table
+from deepstack.runs._files import iter_table, read_table
 from deepstack.tables import ReadingWarning
 from tests.conftest import write_penguins
 
@@ -165,6 +165,95 @@ def test_missing_and_extra_columns_at_predict(penguins_run, penguins_files):
     with pytest.warns(UserWarning, match=r"\['colour'\] were not seen at fit"):
         predicted = penguins_run.predict(new.assign(colour="blue"))
     assert np.array_equal(predicted, penguins_run.predict(new))
+
+
+@pytest.fixture(scope="module")
+def awkward_new_rows(penguins_files, tmp_path_factory):
+    """192 new penguins as CSV and Parquet: an identifier with leading
+    zeros, an extra column, markers that are no numbers and unseen islands
+    in several 20-row chunks, and a chunk whose 'sex' is all blank."""
+    folder = tmp_path_factory.mktemp("awkward")
+    rows = pd.concat([pd.read_csv(penguins_files / "new.csv")] * 3, ignore_index=True)
+    rows.insert(0, "tag", [f"{i:04d}" for i in range(len(rows))])
+    rows["colour"] = "blue"
+    rows["bill_length_mm"] = rows["bill_length_mm"].astype("str")
+    rows.loc[[5, 100], "bill_length_mm"] = "?"
+    rows.loc[[3, 60, 61, 130], "island"] = ["Atlantis", "Mu", "Atlantis", "Lemuria"]
+    rows.loc[40:59, "sex"] = np.nan
+    rows.to_csv(folder / "new.csv", index=False)
+    rows.to_parquet(folder / "new.parquet")
+    return folder
+
+
+def _said(caught):
+    return sorted(str(w.message) for w in caught)
+
+
+def test_predictions_written_a_chunk_at_a_time_are_those_of_the_whole_file(
+    penguins_run, awkward_new_rows, tmp_path
+):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        whole = penguins_run.predictions_frame(
+            awkward_new_rows / "new.csv", proba=True, keep=["tag"]
+        )
+    # What reading lost, counted over the whole file (row order examples).
+    expected = [
+        "Column 'bill_length_mm': 2 value(s) that are not numbers ('?') are "
+        "treated as missing.",
+        "Column 'island': 4 value(s) not seen at fit ('Atlantis', 'Mu', "
+        "'Lemuria') are encoded as an unknown category.",
+        "Column(s) ['colour'] were not seen at fit and are ignored.",
+    ]
+    assert _said(caught) == expected
+    # The identifier is copied as written, leading zeros and all.
+    assert whole["tag"].tolist()[:2] == ["0000", "0001"]
+    for source in ("new.csv", "new.parquet"):
+        out = tmp_path / "deeper" / f"{source}.predictions.csv"
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            n_rows = penguins_run.write_predictions(
+                awkward_new_rows / source,
+                out,
+                proba=True,
+                keep=["tag"],
+                chunk_rows=20,
+            )
+        assert n_rows == 192
+        # Ten chunks, one warning a column for them all.
+        assert _said(caught) == expected, source
+        assert out.read_text() == whole.to_csv(index=False), source
+    # No temporary file is left beside them.
+    assert sorted(os.listdir(tmp_path / "deeper")) == [
+        "new.csv.predictions.csv",
+        "new.parquet.predictions.csv",
+    ]
+
+
+def test_tables_are_read_a_chunk_at_a_time(awkward_new_rows):
+    for source in ("new.csv", "new.parquet"):
+        chunks = list(iter_table(awkward_new_rows / source, chunk_rows=50))
+        assert [len(chunk) for chunk in chunks] == [50, 50, 50, 42]
+        assert [chunk.index[0] for chunk in chunks] == [0, 50, 100, 150]
+        whole = read_table(awkward_new_rows / source)
+        assert pd.concat(chunks)["body_mass_g"].equals(whole["body_mass_g"])
+    frame = read_table(awkward_new_rows / "new.csv")
+    assert [len(c) for c in iter_table(frame, chunk_rows=100)] == [100, 92]
+    with pytest.raises(ValueError, match="chunk_rows must be a positive integer"):
+        next(iter_table(frame, chunk_rows=0))
+
+
+def test_a_file_unreadable_halfway_leaves_no_predictions(
+    penguins_run, awkward_new_rows, tmp_path
+):
+    bad = tmp_path / "bad.csv"
+    text = (awkward_new_rows / "new.csv").read_text()
+    bad.write_text(text + "0192,Torgersen,1,2,3,4,5,6,7,8,9,10,11\n")
+    out = tmp_path / "predictions.csv"
+    with pytest.raises(ValueError, match=r"Cannot read data file .*bad.csv.* as csv"):
+        penguins_run.write_predictions(bad, out, chunk_rows=20)
+    # The first nine chunks were predicted, then the last failed: no file.
+    assert os.listdir(tmp_path) == ["bad.csv"]
 
 
 def test_rows_without_target_are_dropped_with_a_warning(penguins_files):

@@ -1,5 +1,6 @@
 """Reading tables from files and writing run folders all at once."""
 
+import codecs
 import contextlib
 import csv
 import hashlib
@@ -25,13 +26,14 @@ READERS = {
 }
 
 
-def read_table(source, *, what="data"):
+def read_table(source, *, what="data", text_columns=()):
     """A DataFrame from a CSV / TSV / Parquet / Excel path, or ``source`` itself.
 
     A CSV's delimiter (comma, semicolon, tab or bar) is sniffed from its
     first lines; with semicolons, the decimal mark is a comma. A CSV or TSV
     that is not UTF-8 is read as Windows-1252, with a warning. An Excel
-    workbook's first sheet is read, with a warning naming the others.
+    workbook's first sheet is read, with a warning naming the others. A
+    CSV's ``text_columns`` are read as written (``007`` stays ``"007"``).
 
     Raises ``FileNotFoundError`` for a missing file and ``ValueError`` for
     an unknown extension, an unreadable file or a table without rows.
@@ -39,38 +41,83 @@ def read_table(source, *, what="data"):
     if isinstance(source, pd.DataFrame):
         frame = source
     else:
-        path = Path(source)
-        if not path.is_file():
-            raise FileNotFoundError(f"{what} file not found: {str(path)!r}.")
-        kind = READERS.get(path.suffix.lower())
-        if kind is None:
-            raise ValueError(
-                f"Cannot read {what} file {str(path)!r}: unknown format "
-                f"{path.suffix or '(no extension)'!r}; use .csv, .tsv, .parquet "
-                "or .xlsx."
-            )
-        try:
+        path, kind = _source(source, what)
+        with _reading(path, kind, what):
             if kind == "parquet":
                 frame = pd.read_parquet(path)
             elif kind == "excel":
                 frame = _read_excel(path)
             else:
-                frame = _read_delimited(path, kind)
-        except (
-            ValueError,
-            OSError,
-            UnicodeDecodeError,
-            pd.errors.ParserError,
-            zipfile.BadZipFile,  # an .xlsx that is no workbook
-        ) as exc:
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-            raise ValueError(
-                f"Cannot read {what} file {str(path)!r} as {kind}: "
-                f"{type(exc).__name__}: {first}"
-            ) from exc
+                frame = _read_delimited(path, kind, text_columns)
     if frame.shape[0] == 0 or frame.shape[1] == 0:
         raise ValueError(f"The {what} table is empty ({frame.shape[0]} rows).")
     return frame
+
+
+def iter_table(source, *, what="data", chunk_rows=100_000, text_columns=()):
+    """The rows of ``source`` (as :func:`read_table` reads it), ``chunk_rows``
+    at a time, as DataFrames whose index runs on across chunks.
+
+    A CSV or TSV is read by pandas' chunked reader and a Parquet file a
+    record batch at a time (pyarrow), so that only a chunk is in memory; an
+    Excel workbook (a million rows at most) is read whole and a DataFrame
+    sliced. Reading errors raise as in :func:`read_table`, from the chunk
+    where they occur.
+    """
+    if not isinstance(chunk_rows, (int, np.integer)) or chunk_rows < 1:
+        raise ValueError(f"chunk_rows must be a positive integer, got {chunk_rows!r}.")
+    if isinstance(source, pd.DataFrame) or _source(source, what)[1] == "excel":
+        frame = read_table(source, what=what)
+        for start in range(0, len(frame), chunk_rows):
+            yield frame.iloc[start : start + chunk_rows]
+        return
+    path, kind = _source(source, what)
+    n_rows = 0
+    with _reading(path, kind, what):
+        if kind == "parquet":
+            chunks = _parquet_chunks(path, chunk_rows)
+        else:
+            chunks = _delimited_chunks(path, kind, chunk_rows, text_columns)
+        for chunk in chunks:
+            if chunk.shape[0] and chunk.shape[1]:
+                n_rows += chunk.shape[0]
+                yield chunk
+    if n_rows == 0:
+        raise ValueError(f"The {what} table is empty (0 rows).")
+
+
+def _source(source, what):
+    """The path of a table file and its kind (a key of ``READERS``' values)."""
+    path = Path(source)
+    if not path.is_file():
+        raise FileNotFoundError(f"{what} file not found: {str(path)!r}.")
+    kind = READERS.get(path.suffix.lower())
+    if kind is None:
+        raise ValueError(
+            f"Cannot read {what} file {str(path)!r}: unknown format "
+            f"{path.suffix or '(no extension)'!r}; use .csv, .tsv, .parquet "
+            "or .xlsx."
+        )
+    return path, kind
+
+
+@contextlib.contextmanager
+def _reading(path, kind, what):
+    """Errors in reading ``path`` as one ``ValueError`` naming the file."""
+    try:
+        yield
+    except (
+        ValueError,
+        OSError,
+        UnicodeDecodeError,
+        pd.errors.ParserError,
+        zipfile.BadZipFile,  # an .xlsx that is no workbook
+    ) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        raise ValueError(
+            f"Cannot read {what} file {str(path)!r} as {kind}: "
+            f"{type(exc).__name__}: {first}"
+        ) from exc
 
 
 def _read_excel(path):
@@ -89,26 +136,76 @@ def _read_excel(path):
     return frame
 
 
-def _read_delimited(path, kind):
-    """A CSV / TSV: UTF-8, else Windows-1252 (what spreadsheets on Windows
-    write in Western Europe and the Americas), with a warning."""
+def _read_delimited(path, kind, text_columns=()):
+    """A CSV / TSV, read with :func:`_delimited_options`."""
+    options = _delimited_options(path, kind)
+    frame = pd.read_csv(path, dtype=dict.fromkeys(text_columns, "str"), **options)
+    _note_repeated_names(path, frame, options)
+    return frame
+
+
+def _delimited_chunks(path, kind, chunk_rows, text_columns=()):
+    """A CSV / TSV ``chunk_rows`` rows at a time, read as :func:`read_table`
+    reads it whole."""
+    options = _delimited_options(path, kind)
+    with pd.read_csv(
+        path,
+        chunksize=chunk_rows,
+        dtype=dict.fromkeys(text_columns, "str"),
+        **options,
+    ) as reader:
+        for i, chunk in enumerate(reader):
+            if i == 0:
+                _note_repeated_names(path, chunk, options)
+            yield chunk
+
+
+def _parquet_chunks(path, chunk_rows):
+    """A Parquet file a record batch of ``chunk_rows`` rows at a time, each
+    made a DataFrame as ``pandas.read_parquet`` makes the whole file one."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    start = 0
+    with pq.ParquetFile(path) as parquet:
+        for batch in parquet.iter_batches(batch_size=chunk_rows):
+            chunk = pa.Table.from_batches([batch]).to_pandas()
+            # (A RangeIndex the file describes is the whole file's.)
+            chunk.index = pd.RangeIndex(start, start + len(chunk))
+            start += len(chunk)
+            yield chunk
+
+
+def _delimited_options(path, kind):
+    """``read_csv`` keywords for a CSV / TSV: its delimiter, and its
+    encoding: UTF-8, else Windows-1252 (what spreadsheets on Windows write
+    in Western Europe and the Americas), with a warning."""
     options = {"sep": "\t"} if kind == "tsv" else _csv_dialect(path)
     try:
-        frame = pd.read_csv(path, **options)
+        _decode(path, "utf-8")
     except UnicodeDecodeError as exc:
-        options["encoding"] = "cp1252"
         try:
-            frame = pd.read_csv(path, **options)
+            _decode(path, "cp1252")
         except UnicodeDecodeError:
             raise exc from None
+        options["encoding"] = "cp1252"
         warnings.warn(
             f"{path.name!r} is not UTF-8; it was read as Windows-1252 (Western "
             "European), the encoding spreadsheets on Windows write.",
             UserWarning,
-            stacklevel=4,
+            stacklevel=5,
         )
-    _note_repeated_names(path, frame, options)
-    return frame
+    return options
+
+
+def _decode(path, encoding, block_bytes=1 << 20):
+    """Decode the file ``path`` in ``encoding`` a block at a time (memory
+    stays small); raises ``UnicodeDecodeError`` where it is not."""
+    decoder = codecs.getincrementaldecoder(encoding)()
+    with open(path, "rb") as handle:
+        while block := handle.read(block_bytes):
+            decoder.decode(block)
+    decoder.decode(b"", final=True)
 
 
 def _note_repeated_names(path, frame, options):
@@ -192,6 +289,23 @@ def to_jsonable(value):
     if isinstance(value, Path):
         return str(value)
     return value
+
+
+@contextlib.contextmanager
+def replaced_file(path):
+    """A text stream to a temporary file beside ``path``, renamed to
+    ``path`` when the block ends, removed if it raises: ``path`` is
+    complete or as it was, never half-written. The folders above it are
+    made (as for a run folder)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.parent / f".{path.name}.tmp-{os.getpid()}"
+    try:
+        with open(tmp, "w", encoding="utf-8", newline="") as stream:
+            yield stream
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 @contextlib.contextmanager

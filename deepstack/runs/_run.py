@@ -36,6 +36,7 @@ from deepstack.tables._preprocess import (
     _label,
     _sentence,
     _to_numbers,
+    merge_losses,
 )
 
 TASKS = ("binary", "multiclass", "regression", "classification")
@@ -177,7 +178,17 @@ class TableRun:
         model does not use them); extra columns (the target among them) are
         left out with a warning, but for those named in ``keep``.
         """
-        frame = _files.read_table(data, what=what)
+        frame = _files.read_table(data, what=what, text_columns=self._as_written(keep))
+        return frame, self._features_of(frame, what, keep)
+
+    def _as_written(self, keep=()):
+        """The columns a CSV is read with as written: those that held
+        strings at fit (``007`` stays a category of its own, whatever the
+        other rows of a chunk hold) and those kept beside the predictions."""
+        kinds = getattr(self.pipeline[0], "kinds_", {})
+        return [c for c, kind in kinds.items() if kind == "string"] + list(keep)
+
+    def _features_of(self, frame, what, keep=(), warn_extra=True):
         expected = self.config["feature_columns"]
         X = _feature_rows(frame, expected, self.pipeline[0], what)
         ignored = {
@@ -187,13 +198,13 @@ class TableRun:
             *keep,
         }
         extra = [c for c in frame.columns if c not in expected and c not in ignored]
-        if extra:
+        if extra and warn_extra:
             warnings.warn(
                 f"Column(s) {extra} were not seen at fit and are ignored.",
                 UserWarning,
-                stacklevel=3,
+                stacklevel=4,
             )
-        return frame, X
+        return X
 
     def predict(self, data):
         """Predictions for the rows of ``data`` (a DataFrame or a file path)."""
@@ -213,35 +224,78 @@ class TableRun:
 
     def _predicted(self, X, proba):
         """Predictions (and probabilities, or None) for the feature rows
-        ``X``, read once (what reading them loses is said once)."""
-        Z = self.pipeline[:-1].transform(X)
+        ``X``, and what reading them lost (:class:`~deepstack.tables.Loss`
+        entries)."""
+        Z, losses = self.pipeline[0].transform_noted(X)
         model = self.pipeline[-1]
-        return model.predict(Z), model.predict_proba(Z) if proba else None
+        return model.predict(Z), model.predict_proba(Z) if proba else None, losses
 
     def predictions_frame(self, data, *, proba=False, keep=None):
         """A DataFrame with the prediction (and probabilities) for ``data``,
         row for row; the columns of ``data`` named in ``keep`` (an
         identifier, say) come first."""
+        self._check_proba(proba)
+        keep = list(keep or [])
+        frame, X = self.features(data, keep=keep)
+        out, losses = self._predictions_of(frame, X, proba, keep)
+        _warn_losses(losses)
+        return out
+
+    def write_predictions(self, data, out, *, proba=False, keep=None, chunk_rows=100_000):
+        """Write the predictions for ``data`` to ``out`` as CSV, as
+        :meth:`predictions_frame` makes them, ``chunk_rows`` rows at a time:
+        a CSV, TSV or Parquet file is read a chunk at a time too, so a file
+        larger than memory can be predicted.
+
+        ``out`` is a path (written to a temporary file beside it, then
+        renamed: never half-written; the folders above it are made) or a
+        text stream (standard output, say). What reading the rows lost is
+        said once for the whole file, a warning a column, after the last
+        chunk. Returns the number of rows written.
+        """
+        self._check_proba(proba)
+        keep = list(keep or [])
+        if not hasattr(out, "write"):
+            with _files.replaced_file(out) as stream:
+                return self.write_predictions(
+                    data, stream, proba=proba, keep=keep, chunk_rows=chunk_rows
+                )
+        chunks = _files.iter_table(
+            data, chunk_rows=chunk_rows, text_columns=self._as_written(keep)
+        )
+        n_rows, losses = 0, []
+        for i, frame in enumerate(chunks):
+            X = self._features_of(frame, "data", keep, warn_extra=i == 0)
+            predictions, lost = self._predictions_of(frame, X, proba, keep)
+            predictions.to_csv(out, index=False, header=i == 0)
+            n_rows += len(predictions)
+            losses += lost
+        _warn_losses(merge_losses(losses))
+        return n_rows
+
+    def _check_proba(self, proba):
         if proba and self.task == "regression":
             raise ValueError(
                 "Probabilities (proba=True, --proba) need a classification run; "
                 "this one is a regression."
             )
-        keep = list(keep or [])
-        frame, X = self.features(data, keep=keep)
+
+    def _predictions_of(self, frame, X, proba, keep):
+        """The predictions frame of the rows ``frame`` (features ``X``) and
+        what reading them lost."""
         missing = [c for c in keep if c not in frame.columns]
         if missing:
             raise ValueError(
                 f"Column(s) {missing} to keep are not in the data table; its "
                 f"columns are {list(map(str, frame.columns))}."
             )
-        predicted, probabilities = self._predicted(X, proba)
+        predicted, probabilities, losses = self._predicted(X, proba)
         out = frame[keep].reset_index(drop=True)
         out[f"predicted_{self.target}"] = predicted
         if proba:
             for i, label in enumerate(self.classes):
                 out[f"proba_{label}"] = probabilities[:, i]
-        return out
+        return out, losses
 
     def evaluate(self, data):
         """Metrics of the run on labeled rows ``data`` (same as at fit)."""
@@ -260,7 +314,8 @@ class TableRun:
         if not keep.any():
             raise ValueError(f"Every value of the target {self.target!r} is missing.")
         X, y = X[keep], y[keep].to_numpy()
-        y_pred, proba = self._predicted(X, proba=self.task != "regression")
+        y_pred, proba, losses = self._predicted(X, proba=self.task != "regression")
+        _warn_losses(losses)
         if proba is not None:
             y = _as_label_dtype(y, self.classes)
         return task_metrics(self.task, y, y_pred, proba, self.classes)
@@ -826,6 +881,12 @@ def load_run(path):
 
 
 # ---------------------------------------------------------------- helpers
+
+
+def _warn_losses(losses):
+    """A :class:`~deepstack.tables.ReadingWarning` for each loss in reading."""
+    for loss in losses:
+        warnings.warn(_sentence(str(loss)), ReadingWarning, stacklevel=3)
 
 
 def _source_name(data):

@@ -1,5 +1,11 @@
 """Tables: column roles and preprocessing for pandas DataFrames (built on skrub)."""
 
-from deepstack.tables._preprocess import ReadingWarning, TablePreprocessor, infer_task
+from deepstack.tables._preprocess import (
+    Loss,
+    ReadingWarning,
+    TablePreprocessor,
+    infer_task,
+    merge_losses,
+)
 
-__all__ = ["ReadingWarning", "TablePreprocessor", "infer_task"]
+__all__ = ["Loss", "ReadingWarning", "TablePreprocessor", "infer_task", "merge_losses"]

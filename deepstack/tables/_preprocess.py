@@ -10,6 +10,7 @@ target-encoded, free text embedded by skrub's ``StringEncoder``.
 """
 
 import warnings
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -175,15 +176,53 @@ def _as_strings(series):
     return series.astype(object).map(_label, na_action="ignore").astype("str")
 
 
+class Loss(NamedTuple):
+    """Values of one column that reading lost: how many, the first three
+    distinct ones (as text, in row order) and what became of them. Its
+    text is the note (lower case, no full stop); :func:`merge_losses` adds
+    up those of rows read a chunk at a time."""
+
+    column: str
+    count: int
+    examples: tuple
+    problem: str
+    outcome: str
+
+    def __str__(self):
+        shown = ", ".join(repr(v) for v in self.examples)
+        return (
+            f"column {self.column!r}: {self.count} value(s) {self.problem} "
+            f"({shown}) {self.outcome}"
+        )
+
+
+def merge_losses(losses):
+    """The :class:`Loss` entries of ``losses`` (from consecutive chunks of
+    rows, in order) added up: one a column and problem, counting every
+    chunk's values, with the first three distinct examples of all."""
+    merged = {}
+    for loss in losses:
+        key = (loss.column, loss.problem, loss.outcome)
+        if key in merged:
+            seen = merged[key]
+            examples = tuple(dict.fromkeys(seen.examples + loss.examples))[:3]
+            loss = seen._replace(count=seen.count + loss.count, examples=examples)
+        merged[key] = loss
+    return list(merged.values())
+
+
 def _lost(series, parsed, what):
-    """A sentence on the values of ``series`` that ``parsed`` lost (present
-    before, missing after), or None."""
+    """The :class:`Loss` of the values of ``series`` that ``parsed`` lost
+    (present before, missing after), or None."""
     lost = series[series.notna().to_numpy() & pd.isna(parsed).to_numpy()]
     if lost.empty:
         return None
-    return (
-        f"column {series.name!r}: {len(lost)} value(s) that are not {what} "
-        f"({_examples(lost.astype(str))}) are treated as missing"
+    return Loss(
+        series.name,
+        len(lost),
+        _first(lost.astype(str)),
+        f"that are not {what}",
+        "are treated as missing",
     )
 
 
@@ -243,16 +282,16 @@ def _nan_for_missing(series):
 
 def _infinite(X, name):
     """Make the infinite values of the column ``name`` of ``X`` missing (a
-    spreadsheet's division by zero: no number to learn from); a note on them,
-    or None."""
+    spreadsheet's division by zero: no number to learn from); their
+    :class:`Loss`, or None."""
     values = X[name]
     if not pd.api.types.is_numeric_dtype(values):
         return None
     finite = values.mask(values.isin([np.inf, -np.inf]))
-    note = _lost(values, finite, "finite numbers")
-    if note is not None:
+    loss = _lost(values, finite, "finite numbers")
+    if loss is not None:
         X[name] = finite
-    return note
+    return loss
 
 
 def _sentence(note):
@@ -261,9 +300,14 @@ def _sentence(note):
     return note[0].upper() + note[1:] + "."
 
 
+def _first(values, n=3):
+    """The first ``n`` distinct ``values``, as text."""
+    return tuple(str(v) for v in pd.unique(pd.Series(values))[:n])
+
+
 def _examples(values):
     """The first three distinct ``values``, quoted, for a note."""
-    return ", ".join(repr(str(v)) for v in pd.unique(pd.Series(values))[:3])
+    return ", ".join(repr(v) for v in _first(values))
 
 
 # A column is dates when this share of its strings parse in one format.
@@ -439,7 +483,7 @@ class TablePreprocessor(TransformerMixin, BaseEstimator):
         # column of one blank cell is a float) are read as at fit.
         self.kinds_ = {c: _kind(X[c]) for c in kept}
         X, lost = self._parsed(X[kept])
-        self.notes_ += lost
+        self.notes_ += [str(loss) for loss in lost]
         self.categories_ = {
             c: sorted(_labels(X[c])) for c in kept if self.roles_[c] == "categorical"
         }
@@ -453,12 +497,26 @@ class TablePreprocessor(TransformerMixin, BaseEstimator):
         return self._as_float(self.scaler_.fit_transform(out))
 
     def transform(self, X):
+        out, losses = self.transform_noted(X)
+        for loss in losses:
+            warnings.warn(_sentence(str(loss)), ReadingWarning, stacklevel=2)
+        return out
+
+    def transform_noted(self, X):
+        """``transform`` without its warnings: the matrix and what reading
+        ``X`` lost, as :class:`Loss` entries (for rows read a chunk at a
+        time, whose losses :func:`merge_losses` adds up).
+
+        Returns
+        -------
+        out : ndarray of shape (n_samples, n_features_out)
+        losses : list of Loss
+        """
         check_is_fitted(self, "vectorizer_")
-        X, notes = self._read(X)
-        for note in notes:
-            warnings.warn(_sentence(note), ReadingWarning, stacklevel=2)
+        X, losses = self._read(X)
         out = self._as_float(self.vectorizer_.transform(X))
-        return self._as_float(self.scaler_.transform(self.imputer_.transform(out)))
+        out = self.scaler_.transform(self.imputer_.transform(out))
+        return self._as_float(out), losses
 
     def get_feature_names_out(self, input_features=None):
         check_is_fitted(self, "vectorizer_")
@@ -557,11 +615,11 @@ class TablePreprocessor(TransformerMixin, BaseEstimator):
         notes : list of str
         """
         check_is_fitted(self, "vectorizer_")
-        return self._read(X)[1]
+        return [str(loss) for loss in self._read(X)[1]]
 
     def _read(self, X):
-        """The kept columns of ``X`` read as at fit, and the notes on what
-        that lost."""
+        """The kept columns of ``X`` read as at fit, and the :class:`Loss`
+        of each column that lost values in reading."""
         X = self._check_frame(X)
         # A column dropped at fit (empty, constant, an identifier) is not
         # needed: new rows may come without it.
@@ -571,24 +629,28 @@ class TablePreprocessor(TransformerMixin, BaseEstimator):
             raise ValueError(
                 f"Column(s) {missing} were present at fit and are missing now."
             )
-        X, notes = self._parsed(X[kept])
-        return X, notes + self._unknown_categories(X)
+        X, losses = self._parsed(X[kept])
+        return X, losses + self._unknown_categories(X)
 
     def _unknown_categories(self, X):
-        """A note for each categorical column with values unseen at fit
-        (encoded as no category, or as the infrequent ones)."""
-        notes = []
+        """A :class:`Loss` for each categorical column with values unseen at
+        fit (encoded as no category, or as the infrequent ones)."""
+        losses = []
         # (A preprocessor saved before categories were kept has none.)
         for name, seen in getattr(self, "categories_", {}).items():
-            labels = X[name].map(_label, na_action="ignore")
-            unknown = sorted(set(labels.dropna()) - set(seen))
-            if unknown:
-                count = int(labels.isin(unknown).sum())
-                notes.append(
-                    f"column {name!r}: {count} value(s) not seen at fit "
-                    f"({_examples(unknown)}) are encoded as an unknown category"
+            labels = X[name].map(_label, na_action="ignore").dropna()
+            unknown = labels[~labels.isin(set(seen))]
+            if not unknown.empty:
+                losses.append(
+                    Loss(
+                        name,
+                        len(unknown),
+                        _first(unknown),
+                        "not seen at fit",
+                        "are encoded as an unknown category",
+                    )
                 )
-        return notes
+        return losses
 
     def _dates(self, series):
         """A date column written as strings, parsed in the format found at
@@ -607,15 +669,15 @@ class TablePreprocessor(TransformerMixin, BaseEstimator):
         """``X`` with each column read as at fit: numbers and dates written
         as strings parsed (what does not parse is missing), dates in UTC
         without a time zone, string columns that arrive as other types made
-        strings; and a note for each column that lost values."""
-        X, notes = X.copy(), []
+        strings; and the :class:`Loss` of each column that lost values."""
+        X, losses = X.copy(), []
         # (A preprocessor saved before kinds were kept has none.)
         kinds = getattr(self, "kinds_", {})
         for name in X.columns:
             role = self.roles_[name]
             X[name] = series = _nan_for_missing(X[name])
             kind, text = kinds.get(name), _is_text_dtype(series)
-            note = None
+            loss = None
             if (
                 role in _STRING_ROLES
                 and kind == "string"
@@ -626,14 +688,14 @@ class TablePreprocessor(TransformerMixin, BaseEstimator):
                 X[name] = _as_strings(series)
             elif text and (role == "numeric" or kind == "number"):
                 X[name] = _to_numbers(series)
-                note = _lost(series, X[name], "numbers")
+                loss = _lost(series, X[name], "numbers")
             elif kind == "bool":
                 # One form whatever the reader made of them (bool, pandas'
                 # nullable boolean, an object column, text): True, False, NaN.
                 values = series.astype(object)
                 values = values.where(values.notna(), np.nan)
                 X[name] = values.map(_as_bool, na_action="ignore").astype(object)
-                note = _lost(series, X[name], "booleans")
+                loss = _lost(series, X[name], "booleans")
             elif role == "datetime" and isinstance(series.dtype, pd.DatetimeTZDtype):
                 # No time-zone object in the saved preprocessor.
                 X[name] = series.dt.tz_convert("UTC").dt.tz_localize(None)
@@ -644,12 +706,12 @@ class TablePreprocessor(TransformerMixin, BaseEstimator):
                 if dates is None:  # numbers, or a column of blank cells
                     dates = pd.Series(pd.NaT, index=series.index, dtype="M8[ns]")
                 X[name] = dates
-                note = _lost(series, dates, "dates")
-            if note is not None:
-                notes.append(note)
-            if role == "numeric" and (note := _infinite(X, name)) is not None:
-                notes.append(note)
-        return X, notes
+                loss = _lost(series, dates, "dates")
+            if loss is not None:
+                losses.append(loss)
+            if role == "numeric" and (loss := _infinite(X, name)) is not None:
+                losses.append(loss)
+        return X, losses
 
     def _role(self, series, n_unique, forced_categorical):
         if forced_categorical:

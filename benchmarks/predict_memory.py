@@ -1,0 +1,184 @@
+"""Memory: ``deepstack predict`` on a file larger than it needs to hold.
+
+A small run is fitted (``deepstack.fit_table``, one network of 32 units, 5
+epochs) on 5,000 generated rows of 16 numeric and 4 categorical columns;
+then ``--rows`` new rows of the same columns (an identifier among them) are
+written as CSV and as Parquet (row groups of 100,000) and predicted by the
+``deepstack predict`` command, each run in a fresh process: a chunk of
+``--chunk-rows`` rows at a time (the default, 100,000), and the whole file
+as one chunk (``--chunk-rows`` above the row count: what the command did
+before it read files a chunk at a time). Reported: the peak resident set
+size of each process (``os.wait4``'s ``ru_maxrss``), its wall time, and the
+same for a process that only loads the run (the fixed cost); the outputs of
+the two ways must be byte for byte the same.
+
+Run: ``.venv/bin/python benchmarks/predict_memory.py [--quick]`` (``--quick``:
+200,000 rows).
+"""
+
+import hashlib
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import _common  # noqa: E402
+
+N_NUMERIC, N_CATEGORICAL = 16, 4
+
+
+def _rows(n, seed, start=0):
+    """``n`` generated rows: numbers, categories, an identifier and a label
+    that depends on both."""
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    numbers = rng.normal(size=(n, N_NUMERIC)).astype(np.float32)
+    frame = pd.DataFrame(numbers, columns=[f"x{i}" for i in range(N_NUMERIC)])
+    for j in range(N_CATEGORICAL):
+        frame[f"c{j}"] = np.array(list("abcdefgh"))[rng.integers(0, 8, size=n)]
+    score = numbers[:, 0] + numbers[:, 1] * numbers[:, 2] + (frame["c0"] < "d")
+    frame["y"] = np.where(score > 0.5, "yes", "no")
+    frame.insert(0, "row_id", [f"r{i:09d}" for i in range(start, start + n)])
+    return frame
+
+
+def _write_new_rows(folder, n_rows, block=200_000):
+    """The new rows (no label) as CSV and Parquet, written a block at a time."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    csv_path, parquet_path = folder / "new.csv", folder / "new.parquet"
+    writer = None
+    for i, start in enumerate(range(0, n_rows, block)):
+        rows = _rows(min(block, n_rows - start), seed=1 + i, start=start)
+        rows = rows.drop(columns="y")
+        rows.to_csv(csv_path, mode="a", header=i == 0, index=False)
+        table = pa.Table.from_pandas(rows, preserve_index=False)
+        if writer is None:
+            writer = pq.ParquetWriter(parquet_path, table.schema)
+        writer.write_table(table, row_group_size=100_000)
+    writer.close()
+    return csv_path, parquet_path
+
+
+def _measure(argv):
+    """Peak RSS (MB) and wall seconds of a fresh process running ``argv``."""
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    start = time.perf_counter()
+    process = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL)
+    _, status, usage = os.wait4(process.pid, 0)
+    wall = time.perf_counter() - start
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise RuntimeError(f"{argv} failed with status {status}")
+    return usage.ru_maxrss / 1024, wall  # ru_maxrss is in KB on Linux
+
+
+def _digest(path):
+    with open(path, "rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()
+
+
+def main(argv=None):
+    p = _common.parser(__doc__.splitlines()[0])
+    p.add_argument(
+        "--rows", type=int, help="new rows (default 2,000,000; --quick 200,000)"
+    )
+    p.add_argument("--chunk-rows", type=int, default=100_000)
+    args = p.parse_args(argv)
+    args.rows = args.rows or (200_000 if args.quick else 2_000_000)
+    from pathlib import Path
+
+    import deepstack
+
+    work = Path(tempfile.mkdtemp(prefix="predict_memory_"))
+    train = work / "train.csv"
+    _rows(5000, seed=0).to_csv(train, index=False)
+    deepstack.fit_table(
+        train,
+        "y",
+        drop=["row_id"],
+        params={"hidden_layer_sizes": (32,), "max_epochs": 5},
+        bagging=None,
+        out=work / "run",
+        progress=False,
+    )
+    sources = _write_new_rows(work, args.rows)
+    python = [sys.executable, "-m", "deepstack.cli"]
+    load = "from deepstack.runs import load_run; load_run(__import__('sys').argv[1])"
+    rss, wall = _measure([sys.executable, "-c", load, str(work / "run")])
+    rows = [
+        {
+            "file": "(the run loaded, nothing predicted)",
+            "size_mb": None,
+            "chunk_rows": None,
+            "peak_rss_mb": rss,
+            "wall_s": wall,
+        }
+    ]
+    for source in sources:
+        digests = set()
+        for chunk_rows in (args.chunk_rows, args.rows + 1):
+            out = work / f"{source.name}.{chunk_rows}.predictions.csv"
+            rss, wall = _measure(
+                [
+                    *python,
+                    "predict",
+                    str(work / "run"),
+                    str(source),
+                    "--keep",
+                    "row_id",
+                    "--proba",
+                    "--out",
+                    str(out),
+                    "--chunk-rows",
+                    str(chunk_rows),
+                ]
+            )
+            digests.add(_digest(out))
+            out.unlink()
+            rows.append(
+                {
+                    "file": source.suffix[1:],
+                    "size_mb": source.stat().st_size / 2**20,
+                    "chunk_rows": chunk_rows if chunk_rows <= args.rows else "whole",
+                    "peak_rss_mb": rss,
+                    "wall_s": wall,
+                }
+            )
+            print(rows[-1], flush=True)
+        if len(digests) != 1:
+            raise RuntimeError(f"{source.name}: chunked and whole outputs differ")
+    config = {
+        "rows": args.rows,
+        "columns": 1 + N_NUMERIC + N_CATEGORICAL,
+        "chunk_rows": args.chunk_rows,
+    }
+    markdown = (
+        f"`deepstack predict` on {args.rows:,} new rows of "
+        f"{config['columns']} columns (`--keep row_id --proba`), each in a "
+        "fresh process: a chunk at a time, and the whole file as one chunk.\n\n"
+        + _common.markdown_table(
+            ["file", "size_mb", "chunk_rows", "peak_rss_mb", "wall_s"], rows, 1
+        )
+        + "\n\nThe two ways' outputs are byte for byte the same (sha256).\n"
+    )
+    _common.publish(
+        "predict_memory",
+        "predict_memory",
+        {"config": config, "rows": rows},
+        markdown,
+        args.out,
+        argv,
+    )
+    for path in sorted(work.rglob("*"), reverse=True):
+        path.rmdir() if path.is_dir() else path.unlink()
+    work.rmdir()
+
+
+if __name__ == "__main__":
+    main()
