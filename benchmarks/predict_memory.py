@@ -8,7 +8,7 @@ written as CSV and as Parquet (row groups of 100,000) and predicted by the
 ``--chunk-rows`` rows at a time (the default, 100,000), and the whole file
 as one chunk (``--chunk-rows`` above the row count: what the command did
 before it read files a chunk at a time). Reported: the peak resident set
-size of each process (``os.wait4``'s ``ru_maxrss``), its wall time, and the
+size of each process (its ``VmHWM``, Linux), its wall time, and the
 same for a process that only loads the run (the fixed cost); the outputs of
 the two ways must be byte for byte the same.
 
@@ -66,16 +66,40 @@ def _write_new_rows(folder, n_rows, block=200_000):
     return csv_path, parquet_path
 
 
-def _measure(argv):
-    """Peak RSS (MB) and wall seconds of a fresh process running ``argv``."""
+# Runs a command in this interpreter and writes the peak resident set size
+# of its process (VmHWM, Linux) to the file argv[1]. Not os.wait4's
+# ru_maxrss: Linux starts a child's at its parent's RSS at fork time.
+_PEAK = """
+import runpy, sys
+peak_file, sys.argv = sys.argv[1], sys.argv[2:]
+try:
+    if sys.argv[0].endswith(".py"):
+        runpy.run_path(sys.argv[0], run_name="__main__")
+    else:
+        runpy.run_module(sys.argv[0], run_name="__main__", alter_sys=True)
+finally:
+    status = open("/proc/self/status").read()
+    kb = next(l.split()[1] for l in status.splitlines() if l.startswith("VmHWM"))
+    open(peak_file, "w").write(kb)
+"""
+
+
+def _measure(module, args, folder):
+    """Peak RSS (MB) and wall seconds of a fresh process running ``python -m
+    module *args`` (or the script ``module``, a path ending in .py)."""
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    peak = folder / "peak_kb.txt"
     start = time.perf_counter()
-    process = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL)
-    _, status, usage = os.wait4(process.pid, 0)
+    subprocess.run(
+        [sys.executable, "-c", _PEAK, str(peak), module, *args],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        check=True,
+    )
     wall = time.perf_counter() - start
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise RuntimeError(f"{argv} failed with status {status}")
-    return usage.ru_maxrss / 1024, wall  # ru_maxrss is in KB on Linux
+    kb = int(peak.read_text())
+    peak.unlink()
+    return kb / 1024, wall
 
 
 def _digest(path):
@@ -108,9 +132,10 @@ def main(argv=None):
         progress=False,
     )
     sources = _write_new_rows(work, args.rows)
-    python = [sys.executable, "-m", "deepstack.cli"]
-    load = "from deepstack.runs import load_run; load_run(__import__('sys').argv[1])"
-    rss, wall = _measure([sys.executable, "-c", load, str(work / "run")])
+    (work / "load_only.py").write_text(
+        "import sys\nfrom deepstack.runs import load_run\nload_run(sys.argv[1])\n"
+    )
+    rss, wall = _measure(str(work / "load_only.py"), [str(work / "run")], work)
     rows = [
         {
             "file": "(the run loaded, nothing predicted)",
@@ -125,8 +150,8 @@ def main(argv=None):
         for chunk_rows in (args.chunk_rows, args.rows + 1):
             out = work / f"{source.name}.{chunk_rows}.predictions.csv"
             rss, wall = _measure(
+                "deepstack.cli",
                 [
-                    *python,
                     "predict",
                     str(work / "run"),
                     str(source),
@@ -137,7 +162,8 @@ def main(argv=None):
                     str(out),
                     "--chunk-rows",
                     str(chunk_rows),
-                ]
+                ],
+                work,
             )
             digests.add(_digest(out))
             out.unlink()

@@ -79,18 +79,13 @@ def _parser():
         metavar="COL",
         help="a column of the new rows to copy before the predictions (an id)",
     )
-    predict.add_argument(
-        "--chunk-rows",
-        type=_positive_int,
-        default=100_000,
-        metavar="N",
-        help="rows read and predicted at a time (memory follows it; default 100000)",
-    )
+    _chunk_option(predict)
     predict.add_argument("--overwrite", action="store_true")
 
     evaluate = sub.add_parser("evaluate", help="metrics of a saved run on labeled rows")
     evaluate.add_argument("run")
     evaluate.add_argument("data")
+    _chunk_option(evaluate)
 
     report = sub.add_parser("report", help="(re)write RUN/report.html")
     report.add_argument("run")
@@ -100,6 +95,16 @@ def _parser():
     run.add_argument("--out", help="run folder (overrides the job's [output])")
     _output_options(run)
     return parser
+
+
+def _chunk_option(parser):
+    parser.add_argument(
+        "--chunk-rows",
+        type=_positive_int,
+        default=100_000,
+        metavar="N",
+        help="rows read and predicted at a time (memory follows it; default 100000)",
+    )
 
 
 def _positive_int(text):
@@ -223,7 +228,7 @@ def _evaluate(args):
     from deepstack.runs import load_run
 
     run = load_run(args.run)
-    print(json.dumps(run.evaluate(args.data), indent=2))
+    print(json.dumps(run.evaluate(args.data, chunk_rows=args.chunk_rows), indent=2))
     return 0
 
 

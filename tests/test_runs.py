@@ -20,6 +20,7 @@ from deepstack.runs import (
     table_defaults,
 )
 from deepstack.runs._files import iter_table, read_table
+from deepstack.runs._run import _as_label_dtype
 from deepstack.tables import ReadingWarning
 from tests.conftest import write_penguins
 
@@ -228,6 +229,39 @@ def test_predictions_written_a_chunk_at_a_time_are_those_of_the_whole_file(
         "new.csv.predictions.csv",
         "new.parquet.predictions.csv",
     ]
+
+
+def test_evaluate_a_chunk_at_a_time(penguins_run, penguins_files, tmp_path):
+    rows = pd.concat([pd.read_csv(penguins_files / "test.csv")] * 3, ignore_index=True)
+    rows.loc[40:59, "species"] = np.nan  # a chunk without labels
+    # A class unseen at fit, longer than every known one: no prediction
+    # matches it (it is not cut to "Chinstrap").
+    rows.loc[[7, 150], "species"] = "Chinstrap_2"
+    rows.to_csv(tmp_path / "labeled.csv", index=False)
+    with warnings.catch_warnings(record=True) as whole_said:
+        warnings.simplefilter("always")
+        whole = penguins_run.evaluate(tmp_path / "labeled.csv")
+    with warnings.catch_warnings(record=True) as chunked_said:
+        warnings.simplefilter("always")
+        chunked = penguins_run.evaluate(tmp_path / "labeled.csv", chunk_rows=20)
+    assert chunked == pytest.approx(whole)
+    assert _said(chunked_said) == _said(whole_said)
+    assert whole["n_samples"] == 192 - 20
+    truth = rows["species"].dropna().to_numpy()
+    predicted = penguins_run.predict(rows.dropna(subset=["species"]))
+    assert whole["accuracy"] == pytest.approx(np.mean(truth == predicted))
+    assert "log_loss" not in whole  # left out: a class unseen at fit
+    with pytest.raises(ValueError, match="Every value of the target 'species'"):
+        penguins_run.evaluate(rows.assign(species=np.nan), chunk_rows=50)
+
+
+def test_labels_are_not_cut_to_the_width_of_the_classes():
+    # Classes held as fixed-width text ('<U9'): a longer label read from a
+    # file stays itself, not "Chinstrap", which would score as right.
+    classes = np.array(["Adelie", "Chinstrap"])
+    labels = _as_label_dtype(np.array(["Chinstrap_2", "Adelie"], dtype=object), classes)
+    assert labels.tolist() == ["Chinstrap_2", "Adelie"]
+    assert _as_label_dtype(np.array([1.0, 0.0]), np.array([0, 1])).tolist() == [1, 0]
 
 
 def test_tables_are_read_a_chunk_at_a_time(awkward_new_rows):

@@ -297,28 +297,49 @@ class TableRun:
                 out[f"proba_{label}"] = probabilities[:, i]
         return out, losses
 
-    def evaluate(self, data):
-        """Metrics of the run on labeled rows ``data`` (same as at fit)."""
-        frame, X = self.features(data)
-        if self.target not in frame.columns:
-            raise ValueError(
-                f"Target column {self.target!r} is not in the table; evaluate "
-                "needs labeled rows."
-            )
-        y = frame[self.target]
-        if self.task == "regression":
-            y = _regression_target(y)
-        elif _is_text_dtype(y):
-            y = _stripped_labels(y)  # as the training rows' were read
-        keep = y.notna().to_numpy()
-        if not keep.any():
+    def evaluate(self, data, *, chunk_rows=100_000):
+        """Metrics of the run on labeled rows ``data`` (same as at fit).
+
+        A file is read and predicted ``chunk_rows`` rows at a time, as by
+        :meth:`write_predictions`: memory follows the chunk (and one label
+        and prediction a row), not the file.
+        """
+        proba = self.task != "regression"
+        chunks = _files.iter_table(
+            data, chunk_rows=chunk_rows, text_columns=self._as_written()
+        )
+        truth, predicted, probabilities, losses = [], [], [], []
+        for i, frame in enumerate(chunks):
+            X = self._features_of(frame, "data", warn_extra=i == 0)
+            if self.target not in frame.columns:
+                raise ValueError(
+                    f"Target column {self.target!r} is not in the table; evaluate "
+                    "needs labeled rows."
+                )
+            y = frame[self.target]
+            if self.task == "regression":
+                y = _regression_target(y)
+            elif _is_text_dtype(y):
+                y = _stripped_labels(y)  # as the training rows' were read
+            keep = y.notna().to_numpy()
+            if not keep.any():
+                continue
+            y_pred, p, lost = self._predicted(X[keep], proba)
+            y = y[keep].to_numpy()
+            truth.append(_as_label_dtype(y, self.classes) if proba else y)
+            predicted.append(y_pred)
+            probabilities.append(p)
+            losses += lost
+        if not truth:
             raise ValueError(f"Every value of the target {self.target!r} is missing.")
-        X, y = X[keep], y[keep].to_numpy()
-        y_pred, proba, losses = self._predicted(X, proba=self.task != "regression")
-        _warn_losses(losses)
-        if proba is not None:
-            y = _as_label_dtype(y, self.classes)
-        return task_metrics(self.task, y, y_pred, proba, self.classes)
+        _warn_losses(merge_losses(losses))
+        return task_metrics(
+            self.task,
+            np.concatenate(truth),
+            np.concatenate(predicted),
+            np.concatenate(probabilities) if proba else None,
+            self.classes,
+        )
 
     def write_report(self):
         """(Re)write ``report.html`` in the run folder; returns its path."""
@@ -1157,8 +1178,13 @@ def _as_label_dtype(y, classes):
     """Cast labels read from a file to the dtype of the fitted classes."""
     if classes is None:
         return y
+    dtype = np.asarray(classes).dtype
+    if dtype.kind in "US":
+        # As long as the labels need: a fixed width would cut longer ones
+        # (an unseen "Chinstrap_2" read as the class "Chinstrap").
+        return np.asarray(y).astype(str)
     try:
-        return np.asarray(y).astype(np.asarray(classes).dtype)
+        return np.asarray(y).astype(dtype)
     except (TypeError, ValueError):
         return np.asarray(y)
 
