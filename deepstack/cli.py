@@ -29,7 +29,10 @@ def _parser():
     fit = sub.add_parser(
         "fit", help="fit a table (CSV / Parquet / Excel) into a run folder"
     )
-    fit.add_argument("data", help="training table (.csv, .tsv, .parquet or .xlsx)")
+    fit.add_argument(
+        "data",
+        help="training table (.csv, .tsv, either .gz/.bz2/.xz/.zip, .parquet, .xlsx)",
+    )
     fit.add_argument("--target", required=True, help="the column to predict")
     fit.add_argument("--out", required=True, help="run folder to write")
     fit.add_argument(

@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import subprocess
 import sys
 import warnings
@@ -21,7 +22,7 @@ from deepstack.runs import (
 )
 from deepstack.runs._files import iter_table, read_table
 from deepstack.runs._run import _as_label_dtype
-from deepstack.tables import ReadingWarning
+from deepstack.tables import ReadingWarning, TablePreprocessor
 from tests.conftest import write_penguins
 
 TINY = {"hidden_layer_sizes": (16,), "max_epochs": 30, "learning_rate": 1e-2}
@@ -262,6 +263,54 @@ def test_labels_are_not_cut_to_the_width_of_the_classes():
     labels = _as_label_dtype(np.array(["Chinstrap_2", "Adelie"], dtype=object), classes)
     assert labels.tolist() == ["Chinstrap_2", "Adelie"]
     assert _as_label_dtype(np.array([1.0, 0.0]), np.array([0, 1])).tolist() == [1, 0]
+
+
+def test_compressed_csv_and_tsv_files(penguins_run, awkward_new_rows, tmp_path):
+    import bz2
+    import gzip
+    import lzma
+    import zipfile
+
+    plain = (awkward_new_rows / "new.csv").read_bytes()
+    whole = penguins_run.predictions_frame(awkward_new_rows / "new.csv", keep=["tag"])
+    semicolons = plain.replace(b",", b";").replace(b".", b",")  # a spreadsheet's
+    files = {
+        "new.csv.gz": gzip.compress(plain),
+        "new.csv.bz2": bz2.compress(plain),
+        "new.tsv.xz": lzma.compress(plain.replace(b",", b"\t")),
+        "new.CSV.GZ": gzip.compress(semicolons.decode().encode("cp1252")),
+    }
+    for name, data in files.items():
+        (tmp_path / name).write_bytes(data)
+    with zipfile.ZipFile(tmp_path / "new.csv.zip", "w") as archive:
+        archive.writestr("new.csv", plain)
+    for name in [*files, "new.csv.zip"]:
+        out = tmp_path / f"{name}.out.csv"
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ReadingWarning)
+            warnings.filterwarnings("ignore", "Column.*not seen at fit")
+            penguins_run.write_predictions(
+                tmp_path / name, out, keep=["tag"], chunk_rows=50
+            )
+        assert out.read_text() == whole.to_csv(index=False), name
+    # Read whole too, as fit reads its file: the same rows.
+    frame = read_table(tmp_path / "new.csv.bz2")
+    assert frame.equals(read_table(awkward_new_rows / "new.csv"))
+    bad = {
+        "new.parquet.gz": "unknown format '.parquet.gz'",
+        "new.gz": "unknown format '.gz'",
+        "cut.csv.gz": "as csv: EOFError",
+        "two.csv.zip": "a ZIP archive must hold one file",
+    }
+    (tmp_path / "new.parquet.gz").write_bytes(gzip.compress(b"x"))
+    (tmp_path / "new.gz").write_bytes(gzip.compress(plain))
+    (tmp_path / "cut.csv.gz").write_bytes(gzip.compress(plain)[:-100])
+    with zipfile.ZipFile(tmp_path / "two.csv.zip", "w") as archive:
+        archive.writestr("a.csv", plain)
+        archive.writestr("b.csv", plain)
+    for name, message in bad.items():
+        with pytest.raises(ValueError, match=re.escape(message)):
+            read_table(tmp_path / name)
 
 
 def test_tables_are_read_a_chunk_at_a_time(awkward_new_rows):
@@ -527,6 +576,34 @@ def test_a_csvs_delimiter_is_sniffed(tmp_path, delimiter, decimal):
     one_column = tmp_path / "one.csv"
     one_column.write_text("size\n1.5\n2.5\n")
     assert read_table(one_column)["size"].tolist() == [1.5, 2.5]
+
+
+def test_decimal_comma_numbers_that_pandas_leaves_as_text(tmp_path):
+    # A column with a missing-value marker, or with thousands separators,
+    # stays text in pandas' reading of a semicolon file: its numbers are
+    # read with their decimal comma all the same, by fit and predict alike.
+    sizes = [f"{v:.2f}".replace(".", ",") for v in np.arange(40) * 1.25 - 3]
+    sizes[7] = "?"
+    prices = ["1.234,5", "12,25", "999", "2.000.000"] * 10
+    path = tmp_path / "table.csv"
+    pd.DataFrame({"size": sizes, "price": prices, "y": [0, 1] * 20}).to_csv(
+        path, sep=";", index=False
+    )
+    for frame in (read_table(path), pd.concat(iter_table(path, chunk_rows=6))):
+        pre = TablePreprocessor().fit(frame.drop(columns="y"), frame["y"])
+        assert pre.roles_ == {"size": "numeric", "price": "numeric"}
+        read, losses = pre._read(frame.drop(columns="y"))
+        expected = np.arange(40) * 1.25 - 3
+        expected[7] = np.nan
+        assert np.allclose(read["size"], expected, equal_nan=True)
+        assert read["price"].tolist()[:4] == [1234.5, 12.25, 999.0, 2000000.0]
+        assert [str(loss) for loss in losses] == [
+            "column 'size': 1 value(s) that are not numbers ('?') are treated as "
+            "missing"
+        ]
+    # A comma file keeps its commas: "1,5" there is text, not 1.5.
+    pd.DataFrame({"code": ["1,5", "2"]}).to_csv(tmp_path / "c.csv", index=False)
+    assert read_table(tmp_path / "c.csv")["code"].tolist() == ["1,5", "2"]
 
 
 def test_an_excel_workbooks_first_sheet_is_read(penguins_files, tmp_path):

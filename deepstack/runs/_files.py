@@ -1,10 +1,14 @@
 """Reading tables from files and writing run folders all at once."""
 
+import bz2
 import codecs
 import contextlib
 import csv
+import gzip
 import hashlib
+import io
 import json
+import lzma
 import os
 import shutil
 import tempfile
@@ -26,12 +30,28 @@ READERS = {
 }
 
 
+def _open_zip(path):
+    """The one file of a ZIP archive, as pandas reads it (binary)."""
+    archive = zipfile.ZipFile(path)
+    names = [n for n in archive.namelist() if not n.endswith("/")]
+    if len(names) != 1:
+        archive.close()
+        raise ValueError(f"a ZIP archive must hold one file; this one holds {names}")
+    return archive.open(names[0])
+
+
+# Compressed CSV / TSV files (pandas infers the compression from the same
+# suffixes): how to open one for reading its first lines.
+COMPRESSIONS = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open, ".zip": _open_zip}
+
+
 def read_table(source, *, what="data", text_columns=()):
     """A DataFrame from a CSV / TSV / Parquet / Excel path, or ``source`` itself.
 
     A CSV's delimiter (comma, semicolon, tab or bar) is sniffed from its
     first lines; with semicolons, the decimal mark is a comma. A CSV or TSV
-    that is not UTF-8 is read as Windows-1252, with a warning. An Excel
+    may be compressed (``.csv.gz``, ``.bz2``, ``.xz``, ``.zip``); one that
+    is not UTF-8 is read as Windows-1252, with a warning. An Excel
     workbook's first sheet is read, with a warning naming the others. A
     CSV's ``text_columns`` are read as written (``007`` stays ``"007"``).
 
@@ -91,12 +111,17 @@ def _source(source, what):
     path = Path(source)
     if not path.is_file():
         raise FileNotFoundError(f"{what} file not found: {str(path)!r}.")
-    kind = READERS.get(path.suffix.lower())
-    if kind is None:
+    suffix = path.suffix.lower()
+    compressed = suffix in COMPRESSIONS
+    if compressed:
+        suffix = Path(path.stem).suffix.lower()
+    kind = READERS.get(suffix)
+    if kind is None or (compressed and kind not in ("csv", "tsv")):
+        shown = "".join(path.suffixes[-2:]) if compressed else path.suffix
         raise ValueError(
             f"Cannot read {what} file {str(path)!r}: unknown format "
-            f"{path.suffix or '(no extension)'!r}; use .csv, .tsv, .parquet "
-            "or .xlsx."
+            f"{shown or '(no extension)'!r}; use .csv, .tsv (either compressed "
+            "too: .csv.gz, .bz2, .xz, .zip), .parquet or .xlsx."
         )
     return path, kind
 
@@ -111,7 +136,9 @@ def _reading(path, kind, what):
         OSError,
         UnicodeDecodeError,
         pd.errors.ParserError,
-        zipfile.BadZipFile,  # an .xlsx that is no workbook
+        zipfile.BadZipFile,  # an .xlsx that is no workbook (or a bad .zip)
+        EOFError,  # a compressed file cut short
+        lzma.LZMAError,
     ) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         raise ValueError(
@@ -141,7 +168,7 @@ def _read_delimited(path, kind, text_columns=()):
     options = _delimited_options(path, kind)
     frame = pd.read_csv(path, dtype=dict.fromkeys(text_columns, "str"), **options)
     _note_repeated_names(path, frame, options)
-    return frame
+    return _decimal_points(frame, options)
 
 
 def _delimited_chunks(path, kind, chunk_rows, text_columns=()):
@@ -157,7 +184,7 @@ def _delimited_chunks(path, kind, chunk_rows, text_columns=()):
         for i, chunk in enumerate(reader):
             if i == 0:
                 _note_repeated_names(path, chunk, options)
-            yield chunk
+            yield _decimal_points(chunk, options)
 
 
 def _parquet_chunks(path, chunk_rows):
@@ -202,10 +229,17 @@ def _decode(path, encoding, block_bytes=1 << 20):
     """Decode the file ``path`` in ``encoding`` a block at a time (memory
     stays small); raises ``UnicodeDecodeError`` where it is not."""
     decoder = codecs.getincrementaldecoder(encoding)()
-    with open(path, "rb") as handle:
+    with _open_binary(path) as handle:
         while block := handle.read(block_bytes):
             decoder.decode(block)
     decoder.decode(b"", final=True)
+
+
+def _open_binary(path):
+    """``path`` opened for reading bytes, decompressed when its suffix says
+    so."""
+    opener = COMPRESSIONS.get(path.suffix.lower())
+    return open(path, "rb") if opener is None else opener(path)
 
 
 def _note_repeated_names(path, frame, options):
@@ -223,6 +257,35 @@ def _note_repeated_names(path, frame, options):
             )
 
 
+# A number as a decimal-comma locale writes it: "-39,1", "1.234,5", "1.234".
+_DECIMAL_COMMA = r"[+-]?(?:\d{1,3}(?:\.\d{3})+|\d+)(?:,\d+)?"
+
+
+def _decimal_points(frame, options):
+    """``frame`` with the numbers of a decimal-comma file that pandas left
+    as text (in a column with a missing-value marker, say, or with
+    thousands separators) written as numbers are elsewhere: "39,1" as
+    "39.1", "1.234,5" as "1234.5". The columns are read as numbers later,
+    at fit and at predict alike, which would take "39,1" for no number."""
+    if options.get("decimal") != ",":
+        return frame
+    for name in frame.columns:
+        values = frame[name]
+        if not (
+            pd.api.types.is_object_dtype(values) or pd.api.types.is_string_dtype(values)
+        ):
+            continue
+        text = values.astype("string").str.strip()
+        numbers = text.str.fullmatch(_DECIMAL_COMMA).fillna(False).to_numpy(bool)
+        if numbers.any():
+            points = text[numbers].str.replace(".", "", regex=False)
+            points = points.str.replace(",", ".", regex=False).astype(object)
+            values = values.astype(object)
+            values[numbers] = points
+            frame[name] = values.astype(frame[name].dtype)
+    return frame
+
+
 # Delimiters a CSV may use; a semicolon goes with a decimal comma (what a
 # spreadsheet writes where the comma is the decimal mark).
 _DELIMITERS = ",;\t|"
@@ -231,7 +294,9 @@ _DELIMITERS = ",;\t|"
 def _csv_dialect(path, sample_bytes=65536):
     """``read_csv`` keywords for the file's delimiter, sniffed by the standard
     library from its first lines (a comma when the sniffer cannot tell)."""
-    with open(path, encoding="utf-8-sig", errors="replace", newline="") as handle:
+    with io.TextIOWrapper(
+        _open_binary(path), encoding="utf-8-sig", errors="replace", newline=""
+    ) as handle:
         sample = handle.read(sample_bytes)
     lines = sample.splitlines()
     if len(lines) > 1 and len(sample) == sample_bytes:
