@@ -208,8 +208,16 @@ def test_predictions_written_a_chunk_at_a_time_are_those_of_the_whole_file(
         "Column(s) ['colour'] were not seen at fit and are ignored.",
     ]
     assert _said(caught) == expected
-    # The identifier is copied as written, leading zeros and all.
+    # The identifier is copied as written, leading zeros and all; a numeric
+    # feature kept beside the predictions is read as numbers still.
     assert whole["tag"].tolist()[:2] == ["0000", "0001"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        mass = penguins_run.predictions_frame(
+            awkward_new_rows / "new.csv", proba=True, keep=["body_mass_g"]
+        )
+    assert mass["body_mass_g"].dtype == np.float64
+    assert mass.iloc[:, 1:].equals(whole.iloc[:, 1:])
     for source in ("new.csv", "new.parquet"):
         out = tmp_path / "deeper" / f"{source}.predictions.csv"
         with warnings.catch_warnings(record=True) as caught:

@@ -184,9 +184,12 @@ class TableRun:
     def _as_written(self, keep=()):
         """The columns a CSV is read with as written: those that held
         strings at fit (``007`` stays a category of its own, whatever the
-        other rows of a chunk hold) and those kept beside the predictions."""
+        other rows of a chunk hold) and those kept beside the predictions
+        (an identifier is copied as the file writes it), but for the
+        features read as numbers, booleans or dates."""
         kinds = getattr(self.pipeline[0], "kinds_", {})
-        return [c for c, kind in kinds.items() if kind == "string"] + list(keep)
+        kept = [c for c in keep if kinds.get(c, "string") == "string"]
+        return [c for c, kind in kinds.items() if kind == "string"] + kept
 
     def _features_of(self, frame, what, keep=(), warn_extra=True):
         expected = self.config["feature_columns"]
