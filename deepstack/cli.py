@@ -140,7 +140,11 @@ def main(argv=None):
             warnings.showwarning = _note
             return _COMMANDS[args.command](args)
     except KeyboardInterrupt:
-        print("deepstack: interrupted; nothing was written.", file=sys.stderr)
+        if args.command == "predict" and args.out is None:
+            said = "the predictions on standard output stop short"
+        else:
+            said = "nothing was written"
+        print(f"deepstack: interrupted; {said}.", file=sys.stderr)
         return EXIT_INTERRUPTED
     except BrokenPipeError:
         # The reader of standard output (head, less) stopped reading: no

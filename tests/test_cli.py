@@ -442,6 +442,46 @@ def test_sigint_leaves_the_folder_complete_or_absent(tables, tmp_path):
         assert b"interrupted; nothing was written" in err
 
 
+def test_sigint_during_predict_leaves_no_output_file(fitted, tables, tmp_path):
+    """A real Ctrl-C while a large file is predicted a chunk at a time."""
+    rows = pd.read_csv(tables / "new.csv")
+    pd.concat([rows] * 2000, ignore_index=True).to_csv(tmp_path / "many.csv")
+    out = tmp_path / "p.csv"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "deepstack.cli", "predict", str(fitted)]
+        + [str(tmp_path / "many.csv"), "--out", str(out), "--chunk-rows", "500"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+        preexec_fn=default_sigint,
+    )
+    deadline = time.monotonic() + 120
+    # Chunks are being written beside the output file.
+    while not any(p.stat().st_size for p in tmp_path.glob(".p.csv.tmp-*")):
+        assert process.poll() is None, process.communicate()
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 130, err
+    assert b"interrupted; nothing was written" in err
+    assert sorted(os.listdir(tmp_path)) == ["many.csv"]
+    # To standard output, what was written stays: the message says so.
+    process = subprocess.Popen(
+        [sys.executable, "-m", "deepstack.cli", "predict", str(fitted)]
+        + [str(tmp_path / "many.csv"), "--chunk-rows", "500"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+        preexec_fn=default_sigint,
+    )
+    assert process.stdout.readline() == b"predicted_species\n"
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 130, err
+    assert b"interrupted; the predictions on standard output stop short" in err
+
+
 def test_fit_with_unlabeled_rows_and_pretrain_auto(tables, tmp_path, capsys):
     train = pd.read_csv(tables / "train.csv")
     unlabeled = tmp_path / "more.csv"
