@@ -89,6 +89,12 @@ def _parser():
     evaluate.add_argument("run")
     evaluate.add_argument("data")
     _chunk_option(evaluate)
+    evaluate.add_argument(
+        "--importance",
+        action="store_true",
+        help="add each column's importance (the drop in the primary metric when "
+        "its values are shuffled; on at most 2000 rows)",
+    )
 
     report = sub.add_parser("report", help="(re)write RUN/report.html")
     report.add_argument("run")
@@ -235,7 +241,11 @@ def _evaluate(args):
     from deepstack.runs import load_run
 
     run = load_run(args.run)
-    print(json.dumps(run.evaluate(args.data, chunk_rows=args.chunk_rows), indent=2))
+    result = run.evaluate(args.data, chunk_rows=args.chunk_rows)
+    if args.importance:
+        importance = run.column_importance(args.data)
+        result["column_importance"] = importance.to_dict("records")
+    print(json.dumps(result, indent=2))
     return 0
 
 
@@ -293,6 +303,14 @@ def _summary(run):
             f"{params['dropout']}, learning rate {params['learning_rate']}, "
             f"batch {params['batch_size']}"
             + (f"; {bagging} bagged networks (k-fold)" if bagging else "")
+        )
+    if run.importance is not None and not run.importance.empty:
+        top = run.importance.head(3)
+        print(
+            f"columns that matter most (drop in test {primary} when shuffled): "
+            + ", ".join(
+                f"{c} {v:+.3f}" for c, v in zip(top["column"], top["importance"])
+            )
         )
     if run.path is not None:
         print(f"run folder: {run.path}  (report: {run.path / 'report.html'})")

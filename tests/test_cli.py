@@ -75,6 +75,7 @@ def test_fit_prints_a_summary_and_writes_the_folder(tables, tmp_path, capsys):
     assert f"run folder: {out}" in printed
     assert "hidden layers [16]" in printed
     assert "; 5 bagged networks (k-fold)" in printed
+    assert "columns that matter most (drop in test accuracy when shuffled): " in printed
     assert (out / "report.html").is_file()
 
 
@@ -201,6 +202,13 @@ def test_evaluate_prints_metrics(fitted, tables, capsys):
     assert main(["evaluate", str(fitted), str(tables / "test.csv")]) == 0
     metrics = json.loads(capsys.readouterr().out)
     assert metrics["n_samples"] == 44 and metrics["accuracy"] > 0.85
+    argv = ["evaluate", str(fitted), str(tables / "test.csv"), "--importance"]
+    assert main(argv) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert {k: v for k, v in printed.items() if k != "column_importance"} == metrics
+    expected = deepstack.load_run(fitted).column_importance(tables / "test.csv")
+    assert printed["column_importance"] == expected.to_dict("records")
+    assert len(expected) == 7 and expected["importance"].iloc[0] > 0.05
 
 
 def test_report_rewrites_the_page(fitted, capsys):
@@ -215,6 +223,7 @@ def test_report_rewrites_the_page(fitted, capsys):
         "training",
         "search",
         "evaluation",
+        "importance",
         "diagnostics",
     ):
         assert f"<section id='{section}'>" in text

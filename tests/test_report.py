@@ -21,7 +21,15 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-SECTIONS = ["summary", "data", "training", "search", "evaluation", "diagnostics"]
+SECTIONS = [
+    "summary",
+    "data",
+    "training",
+    "search",
+    "evaluation",
+    "importance",
+    "diagnostics",
+]
 
 
 def _chromium():
@@ -96,10 +104,18 @@ def test_classification_report_renders_every_section_and_image(
         "search trials",
         "confusion matrix",
         "ROC and precision-recall curves",
+        "column importance",
     }
     for image in images:
         assert image["complete"] and image["width"] > 200 and image["height"] > 100
     assert by_alt["confusion matrix"]["section"] == "evaluation"
+    assert by_alt["column importance"]["section"] == "importance"
+    # One row a feature column, as the run's importance.csv holds them.
+    importance = load_run(searched_classification).importance
+    assert len(importance) == 7
+    table = page.locator("section#importance table tr")
+    assert table.count() == 1 + 7
+    assert table.nth(1).inner_text().split("\t")[0] == importance["column"][0]
     # The data section lists every feature column with its role.
     rows = page.locator("section#data table tr").count()
     assert rows == 1 + 7
@@ -130,6 +146,7 @@ def test_regression_report_after_rewriting(browser, tmp_path):
     assert [i["alt"] for i in images] == [
         "learning curves",
         "predicted vs true and residuals",
+        "column importance",
     ]
     assert all(i["complete"] and i["width"] > 200 for i in images)
     summary = page.locator("section#summary").inner_text()

@@ -23,6 +23,7 @@ SECTIONS = (
     ("training", "Training"),
     ("search", "Search"),
     ("evaluation", "Evaluation on the test rows"),
+    ("importance", "Columns that matter"),
     ("diagnostics", "Diagnostics"),
 )
 
@@ -103,6 +104,7 @@ def write_report(folder):
     history = _read_csv(folder / "history.csv")
     trials = _read_csv(folder / "trials.csv")
     predictions = _read_csv(folder / "test_predictions.csv")
+    importance = _read_csv(folder / "importance.csv")
     findings = {}
     if (folder / "findings.json").exists():
         findings = _files.read_json(folder / "findings.json") or {}
@@ -114,6 +116,7 @@ def write_report(folder):
         _section("training", _training(history, metrics, config.get("bagging"))),
         _section("search", _search(trials, metrics)),
         _section("evaluation", _evaluation(config, predictions)),
+        _section("importance", _importance(importance, metrics)),
         _section("diagnostics", _diagnostics(findings)),
     ]
     page = (
@@ -293,6 +296,31 @@ def _evaluation(config, predictions):
     fig.tight_layout()
     figures.append(_img(fig, "ROC and precision-recall curves"))
     return "\n".join(figures)
+
+
+def _importance(importance, metrics, shown=20):
+    if importance is None or importance.empty:
+        return "<p class='muted'>No column importance (a run without test rows).</p>"
+    import matplotlib.pyplot as plt
+
+    primary = metrics.get("primary_metric")
+    top = importance.head(shown).iloc[::-1]
+    fig, ax = plt.subplots(figsize=(7, 0.35 * len(top) + 1.2))
+    ax.barh(top["column"].astype(str), top["importance"], xerr=top["std"], color="#4c72b0")
+    ax.axvline(0, color="#999", linewidth=0.8)
+    ax.set_xlabel(f"drop in test {primary} when the column is shuffled")
+    fig.tight_layout()
+    more = f" (the first {shown} of {len(importance)})" if len(importance) > shown else ""
+    return (
+        f"<p>How much the test {_e(primary)} drops when one column's values are "
+        "shuffled among the test rows (mean and standard deviation over the "
+        f"shuffles; scikit-learn's permutation importance){more}. A column near "
+        "zero, or below, is one the model does not need on these rows.</p>"
+        + _img(fig, "column importance")
+        + importance.to_html(
+            index=False, border=0, float_format=lambda v: f"{v:.4f}"
+        )
+    )
 
 
 def _diagnostics(findings):

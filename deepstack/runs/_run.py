@@ -141,14 +141,19 @@ class TableRun:
         The estimator's per-epoch logs.
     trials : pandas.DataFrame or None
         One row per search trial, when searched.
+    importance : pandas.DataFrame or None
+        :meth:`column_importance` on the test rows, for a saved run.
     """
 
-    def __init__(self, pipeline, config, metrics, *, path=None, trials=None):
+    def __init__(
+        self, pipeline, config, metrics, *, path=None, trials=None, importance=None
+    ):
         self.pipeline = pipeline
         self.config = config
         self.metrics = metrics
         self.path = None if path is None else Path(path)
         self.trials = trials
+        self.importance = importance
 
     @property
     def estimator(self):
@@ -313,23 +318,11 @@ class TableRun:
         )
         truth, predicted, probabilities, losses = [], [], [], []
         for i, frame in enumerate(chunks):
-            X = self._features_of(frame, "data", warn_extra=i == 0)
-            if self.target not in frame.columns:
-                raise ValueError(
-                    f"Target column {self.target!r} is not in the table; evaluate "
-                    "needs labeled rows."
-                )
-            y = frame[self.target]
-            if self.task == "regression":
-                y = _regression_target(y)
-            elif _is_text_dtype(y):
-                y = _stripped_labels(y)  # as the training rows' were read
-            keep = y.notna().to_numpy()
-            if not keep.any():
+            X, y = self._labeled_rows(frame, warn_extra=i == 0)
+            if y.size == 0:
                 continue
-            y_pred, p, lost = self._predicted(X[keep], proba)
-            y = y[keep].to_numpy()
-            truth.append(_as_label_dtype(y, self.classes) if proba else y)
+            y_pred, p, lost = self._predicted(X, proba)
+            truth.append(y)
             predicted.append(y_pred)
             probabilities.append(p)
             losses += lost
@@ -343,6 +336,81 @@ class TableRun:
             np.concatenate(probabilities) if proba else None,
             self.classes,
         )
+
+    def _labeled_rows(self, frame, warn_extra=True):
+        """The feature rows of ``frame`` that have a target, and their
+        targets read as the training rows' were."""
+        X = self._features_of(frame, "data", warn_extra=warn_extra)
+        if self.target not in frame.columns:
+            raise ValueError(
+                f"Target column {self.target!r} is not in the table; labeled rows "
+                "are needed."
+            )
+        y = frame[self.target]
+        if self.task == "regression":
+            y = _regression_target(y)
+        elif _is_text_dtype(y):
+            y = _stripped_labels(y)  # as the training rows' were read
+        keep = y.notna().to_numpy()
+        y = y[keep].to_numpy()
+        if self.task != "regression":
+            y = _as_label_dtype(y, self.classes)
+        return X[keep], y
+
+    def column_importance(self, data, *, n_repeats=5, max_rows=2000, random_state=0):
+        """How much the model leans on each feature column: the drop in the
+        run's primary metric (accuracy, or R² for a regression) on the
+        labeled rows ``data`` when the column's values are shuffled.
+
+        scikit-learn's ``permutation_importance``
+        through the whole pipeline, so that a column's one-hot or text
+        features are shuffled together; ``n_repeats`` shuffles a column, on
+        at most ``max_rows`` rows (a seeded sample). A column can matter
+        less than its shuffles' spread (``std``), or below zero: then the
+        model does not need it on these rows. What reading the rows loses
+        is said once, as by :meth:`evaluate`.
+
+        Returns
+        -------
+        importance : DataFrame
+            ``column``, ``role`` (see :class:`~deepstack.tables.TablePreprocessor`),
+            ``importance`` (the mean drop) and ``std``, one row a column the
+            model uses, the most important first.
+        """
+        from sklearn.inspection import permutation_importance
+
+        frame = _files.read_table(data, text_columns=self._as_written())
+        X, y = self._labeled_rows(frame)
+        if y.size == 0:
+            raise ValueError(f"Every value of the target {self.target!r} is missing.")
+        if len(y) > max_rows:
+            rows = np.random.default_rng(random_state).choice(len(y), max_rows, False)
+            rows.sort()
+            X, y = X.iloc[rows], y[rows]
+        roles = self.pipeline[0].roles_
+        X = X[[c for c in X.columns if roles.get(c) != "dropped"]]
+        _warn_losses(self.pipeline[0].transform_noted(X)[1])
+        with warnings.catch_warnings():
+            # Said above; a shuffled column holds the same values.
+            warnings.simplefilter("ignore", ReadingWarning)
+            result = permutation_importance(
+                self.pipeline,
+                X,
+                y,
+                scoring=PRIMARY[self.task],
+                n_repeats=n_repeats,
+                random_state=random_state,
+            )
+        importance = pd.DataFrame(
+            {
+                "column": list(X.columns),
+                "role": [roles[c] for c in X.columns],
+                "importance": result.importances_mean,
+                "std": result.importances_std,
+            }
+        )
+        importance = importance.sort_values("importance", ascending=False, kind="stable")
+        return importance.reset_index(drop=True)
 
     def write_report(self):
         """(Re)write ``report.html`` in the run folder; returns its path."""
@@ -828,8 +896,9 @@ def save_run(run, out, *, test_frame=None, overwrite=False):
 
     The folder holds ``model/`` (the estimator in deepstack's safe format),
     ``preprocessor.skops``, ``config.json``, ``metrics.json``,
-    ``history.csv``, ``trials.csv`` (when searched), ``test_predictions.csv``
-    and ``findings.json`` (when test rows are given), and ``report.html``.
+    ``history.csv``, ``trials.csv`` (when searched), ``test_predictions.csv``,
+    ``importance.csv`` (:meth:`TableRun.column_importance`) and
+    ``findings.json`` (when test rows are given), and ``report.html``.
     """
     out = Path(out)
     with _files.staged_folder(out, overwrite=overwrite) as stage:
@@ -860,6 +929,8 @@ def _write_run(run, stage, test_frame):
         keep = predictions[run.target].notna().to_numpy()
         predictions[keep].to_csv(stage / "test_predictions.csv", index=False)
         findings = findings_for(run, X_test[keep])
+        run.importance = run.column_importance(test_frame)
+        run.importance.to_csv(stage / "importance.csv", index=False)
     _files.write_json(stage / "findings.json", findings)
     write_report(stage)
 
@@ -892,15 +963,17 @@ def load_run(path):
     preprocessor = skops.io.load(path / _PREPROCESSOR, trusted=untrusted)
     estimator = _io.load(path / _MODEL)
     pipeline = Pipeline([("table", preprocessor), ("model", estimator)])
-    trials = None
-    if (path / "trials.csv").exists():
-        trials = pd.read_csv(path / "trials.csv")
+    trials, importance = (
+        pd.read_csv(path / name) if (path / name).exists() else None
+        for name in ("trials.csv", "importance.csv")
+    )
     return TableRun(
         pipeline,
         _files.read_json(path / "config.json"),
         _files.read_json(path / "metrics.json"),
         path=path,
         trials=trials,
+        importance=importance,
     )
 
 
