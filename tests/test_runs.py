@@ -357,6 +357,33 @@ def test_column_importance_finds_the_column_the_target_follows(tmp_path):
         run.column_importance(frame.drop(columns="y"))
 
 
+def test_column_importance_is_scikit_learns_on_the_table(penguins_run, penguins_files):
+    # Preprocessed once and shuffled as blocks of features: the same numbers
+    # as scikit-learn shuffling the table's columns through the pipeline
+    # (penguins: one-hot columns, missing values with their indicators).
+    from sklearn.inspection import permutation_importance
+
+    importance = penguins_run.column_importance(
+        penguins_files / "test.csv", n_repeats=3, random_state=1
+    )
+    frame = pd.read_csv(penguins_files / "test.csv")
+    X = frame[penguins_run.config["feature_columns"]]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ReadingWarning)
+        direct = permutation_importance(
+            penguins_run.pipeline,
+            X,
+            frame["species"].to_numpy(),
+            scoring="accuracy",
+            n_repeats=3,
+            random_state=1,
+        )
+    expected = pd.Series(direct.importances_mean, index=X.columns)
+    by_column = importance.set_index("column")["importance"]
+    assert by_column.to_dict() == pytest.approx(expected.to_dict())
+    assert by_column.max() > 0.05
+
+
 def test_tables_are_read_a_chunk_at_a_time(awkward_new_rows):
     for source in ("new.csv", "new.parquet"):
         chunks = list(iter_table(awkward_new_rows / source, chunk_rows=50))

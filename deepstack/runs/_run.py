@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from sklearn.base import BaseEstimator
 from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline
 
@@ -362,10 +363,12 @@ class TableRun:
         run's primary metric (accuracy, or R² for a regression) on the
         labeled rows ``data`` when the column's values are shuffled.
 
-        scikit-learn's ``permutation_importance``
-        through the whole pipeline, so that a column's one-hot or text
-        features are shuffled together; ``n_repeats`` shuffles a column, on
-        at most ``max_rows`` rows (a seeded sample). A column can matter
+        scikit-learn's ``permutation_importance`` on the table's columns,
+        so that a column's one-hot or text features (and its missing-value
+        indicator) are shuffled together, as shuffling the column in the
+        table before the pipeline would (the rows are preprocessed once);
+        ``n_repeats`` shuffles a column, on at most ``max_rows`` rows (a
+        seeded sample). A column can matter
         less than its shuffles' spread (``std``), or below zero: then the
         model does not need it on these rows. What reading the rows loses
         is said once, as by :meth:`evaluate`.
@@ -387,20 +390,25 @@ class TableRun:
             rows = np.random.default_rng(random_state).choice(len(y), max_rows, False)
             rows.sort()
             X, y = X.iloc[rows], y[rows]
-        roles = self.pipeline[0].roles_
+        pre, roles = self.pipeline[0], self.pipeline[0].roles_
         X = X[[c for c in X.columns if roles.get(c) != "dropped"]]
-        _warn_losses(self.pipeline[0].transform_noted(X)[1])
-        with warnings.catch_warnings():
-            # Said above; a shuffled column holds the same values.
-            warnings.simplefilter("ignore", ReadingWarning)
-            result = permutation_importance(
-                self.pipeline,
-                X,
-                y,
-                scoring=PRIMARY[self.task],
-                n_repeats=n_repeats,
-                random_state=random_state,
-            )
+        # The rows are preprocessed once: every step is row by row, so that
+        # shuffling a column's values is shuffling the rows of the features
+        # it became (its one-hot or text block, its missing-value
+        # indicator). scikit-learn shuffles a matrix of row numbers, a
+        # column a table column, as it would shuffle the table.
+        Z, losses = pre.transform_noted(X)
+        _warn_losses(losses)
+        blocks = _Blocks(self.pipeline[-1], Z, _feature_blocks(pre, X.columns))
+        row_numbers = np.repeat(np.arange(len(X))[:, None], X.shape[1], axis=1)
+        result = permutation_importance(
+            blocks,
+            row_numbers,
+            y,
+            scoring=PRIMARY[self.task],
+            n_repeats=n_repeats,
+            random_state=random_state,
+        )
         importance = pd.DataFrame(
             {
                 "column": list(X.columns),
@@ -978,6 +986,38 @@ def load_run(path):
 
 
 # ---------------------------------------------------------------- helpers
+
+
+def _feature_blocks(preprocessor, columns):
+    """For each of ``columns``, the positions of the preprocessor's output
+    features that come from it (a missing-value indicator from the feature
+    it marks)."""
+    source = preprocessor.vectorizer_.output_to_input_
+    blocks = {column: [] for column in columns}
+    for j, name in enumerate(preprocessor.get_feature_names_out()):
+        if name not in source:
+            name = name.removeprefix("missingindicator_")
+        blocks[source[name]].append(j)
+    return [np.asarray(blocks[c], dtype=int) for c in columns]
+
+
+class _Blocks(BaseEstimator):
+    """The model on row numbers: column c of ``X`` says, row by row, whose
+    features the table's column c gives (``Z``'s rows, in the positions of
+    ``blocks[c]``). Row numbers in order give ``Z`` itself."""
+
+    def __init__(self, model, Z, blocks):
+        self.model, self.Z, self.blocks = model, Z, blocks
+
+    def fit(self, X, y=None):  # (permutation_importance checks for it)
+        return self
+
+    def predict(self, X):
+        X = np.asarray(X)
+        Z = np.empty_like(self.Z)
+        for c, block in enumerate(self.blocks):
+            Z[:, block] = self.Z[np.ix_(X[:, c], block)]
+        return self.model.predict(Z)
 
 
 def _warn_losses(losses):
