@@ -96,3 +96,37 @@ def hard_interrupts():
         yield
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+@contextlib.contextmanager
+def checked_interrupts():
+    """Yield a function that raises ``KeyboardInterrupt`` if SIGINT came.
+
+    Work done in pieces (a file predicted a chunk at a time) calls it
+    between pieces, so that a Ctrl-C stops it there: Python drops an
+    exception raised inside a garbage-collector callback (jax, which
+    TensorFlow imports where it is installed, registers one), and a
+    ``KeyboardInterrupt`` raised wherever the signal happens to land can be
+    lost so. A second SIGINT raises at once. Where the handler cannot be
+    installed (another thread, a custom SIGINT handler), SIGINT keeps its
+    usual effect and the function does nothing.
+    """
+    asked = []
+
+    def handle(signum, frame):
+        if asked:
+            raise KeyboardInterrupt
+        asked.append(signum)
+
+    def check():
+        if asked:
+            raise KeyboardInterrupt
+
+    if not _may_install():
+        yield lambda: None
+        return
+    previous = signal.signal(signal.SIGINT, handle)
+    try:
+        yield check
+    finally:
+        signal.signal(signal.SIGINT, previous)

@@ -73,7 +73,11 @@ def _parser():
     predict = sub.add_parser("predict", help="predict new rows with a saved run")
     predict.add_argument("run", help="run folder")
     predict.add_argument("data", help="table of new rows")
-    predict.add_argument("--out", help="CSV file to write (default: standard output)")
+    predict.add_argument(
+        "--out",
+        help="file to write: CSV, TSV (.gz, .bz2, .xz too) or .parquet (default: "
+        "CSV on standard output)",
+    )
     predict.add_argument("--proba", action="store_true", help="add probabilities")
     predict.add_argument(
         "--keep",

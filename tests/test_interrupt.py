@@ -365,3 +365,43 @@ def test_sigint_stops_a_search_not_just_its_trial(interrupted_fits):
     reports, signals = interrupted_fits
     assert signals["search"] == 1
     assert reports["search"] == {"stopped": True, "trials": 1}
+
+
+def test_checked_interrupts_raise_where_checked():
+    # The handler only notes a first SIGINT (one raised inside a garbage
+    # collector callback would be dropped); the check raises it. A second
+    # raises at once; the usual handler is back afterwards.
+    code = textwrap.dedent(
+        """
+        import os, signal
+        from deepstack._interrupt import checked_interrupts
+
+        said = []
+        with checked_interrupts() as check:
+            os.kill(os.getpid(), signal.SIGINT)
+            said.append("noted")
+            try:
+                check()
+            except KeyboardInterrupt:
+                said.append("raised at the check")
+        with checked_interrupts() as check:
+            os.kill(os.getpid(), signal.SIGINT)
+            try:
+                os.kill(os.getpid(), signal.SIGINT)
+            except KeyboardInterrupt:
+                said.append("raised by the second")
+        said.append(signal.getsignal(signal.SIGINT) is signal.default_int_handler)
+        print(said)
+        """
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=REPO,
+        preexec_fn=default_sigint,
+    )
+    assert result.returncode == 0, result.stderr
+    expected = "['noted', 'raised at the check', 'raised by the second', True]"
+    assert result.stdout.strip() == expected

@@ -1,5 +1,6 @@
 """The main job from Python: fit_table, the run folder, load_run, predict."""
 
+import gzip
 import json
 import os
 import re
@@ -239,6 +240,25 @@ def test_predictions_written_a_chunk_at_a_time_are_those_of_the_whole_file(
         "new.csv.predictions.csv",
         "new.parquet.predictions.csv",
     ]
+    # The output's format follows its suffix.
+    source = awkward_new_rows / "new.csv"
+    for name in ("p.parquet", "p.tsv", "p.csv.gz"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            penguins_run.write_predictions(
+                source, tmp_path / name, proba=True, keep=["tag"], chunk_rows=20
+            )
+    written = pd.read_parquet(tmp_path / "p.parquet")
+    pd.testing.assert_frame_equal(written, whole, check_dtype=False)
+    assert written["tag"].tolist() == whole["tag"].tolist()  # text, as written
+    tsv = (tmp_path / "p.tsv").read_text()
+    assert tsv == whole.to_csv(sep="\t", index=False)
+    gz = gzip.decompress((tmp_path / "p.csv.gz").read_bytes()).decode()
+    assert gz == whole.to_csv(index=False)
+    for name in ("p.xlsx", "p.csv.zip", "p.parquet.gz"):
+        with pytest.raises(ValueError, match=f"Cannot write .*{re.escape(name)}"):
+            penguins_run.write_predictions(source, tmp_path / name)
+        assert not (tmp_path / name).exists()
 
 
 def test_evaluate_a_chunk_at_a_time(penguins_run, penguins_files, tmp_path):
@@ -276,7 +296,6 @@ def test_labels_are_not_cut_to_the_width_of_the_classes():
 
 def test_compressed_csv_and_tsv_files(penguins_run, awkward_new_rows, tmp_path):
     import bz2
-    import gzip
     import lzma
     import zipfile
 

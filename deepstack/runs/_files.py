@@ -357,20 +357,87 @@ def to_jsonable(value):
 
 
 @contextlib.contextmanager
-def replaced_file(path):
-    """A text stream to a temporary file beside ``path``, renamed to
-    ``path`` when the block ends, removed if it raises: ``path`` is
-    complete or as it was, never half-written. The folders above it are
-    made (as for a run folder)."""
-    path = Path(path)
+def table_writer(out):
+    """A function that appends DataFrames (one header, the same columns) to
+    one table: CSV on the text stream ``out``, or the file ``out``, CSV or
+    TSV (compressed for .gz, .bz2, .xz) or Parquet (.parquet, .pq), written
+    beside it and renamed when the block ends: never half-written."""
+    if hasattr(out, "write"):
+        yield _DelimitedWriter(out, ",")
+        return
+    path = Path(out)
+    suffix = path.suffix.lower()
+    opener = COMPRESSIONS.get(suffix)
+    if opener is not None:
+        suffix = Path(path.stem).suffix.lower()
+    kind = READERS.get(suffix, "csv" if not suffix else None)
+    if kind not in ("csv", "tsv", "parquet") or (opener and kind == "parquet"):
+        raise ValueError(
+            f"Cannot write {str(path)!r}: predictions are written as .csv, .tsv "
+            "(either compressed too: .gz, .bz2, .xz) or .parquet."
+        )
+    if opener is _open_zip:
+        raise ValueError(f"Cannot write {str(path)!r} as a ZIP archive; use .gz.")
+    with _replaced(path) as tmp:
+        if kind == "parquet":
+            writer = _ParquetWriter(tmp)
+            try:
+                yield writer
+            finally:
+                writer.close()
+        else:
+            opened = opener(tmp, "wb") if opener else open(tmp, "wb")
+            with io.TextIOWrapper(opened, encoding="utf-8", newline="") as stream:
+                yield _DelimitedWriter(stream, "\t" if kind == "tsv" else ",")
+
+
+@contextlib.contextmanager
+def _replaced(path):
+    """A temporary path beside ``path``, renamed to ``path`` when the block
+    ends, removed if it raises. The folders above it are made (as for a run
+    folder)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.parent / f".{path.name}.tmp-{os.getpid()}"
     try:
-        with open(tmp, "w", encoding="utf-8", newline="") as stream:
-            yield stream
+        yield tmp
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+class _DelimitedWriter:
+    def __init__(self, stream, sep):
+        self.stream, self.sep, self.header = stream, sep, True
+
+    def __call__(self, frame):
+        frame.to_csv(self.stream, sep=self.sep, index=False, header=self.header)
+        self.header = False
+
+
+class _ParquetWriter:
+    """Chunks into one Parquet file (pyarrow), each a row group, in the
+    first chunk's schema (a later chunk's column of blanks is that type's
+    nulls)."""
+
+    def __init__(self, path):
+        self.path, self.writer = path, None
+
+    def __call__(self, frame):
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        if self.writer is None:
+            table = pa.Table.from_pandas(frame, preserve_index=False)
+            self.writer = pq.ParquetWriter(self.path, table.schema)
+        else:
+            table = pa.Table.from_pandas(
+                frame, schema=self.writer.schema, preserve_index=False
+            )
+        self.writer.write_table(table)
+
+    def close(self):
+        if self.writer is not None:
+            self.writer.close()
 
 
 @contextlib.contextmanager

@@ -23,6 +23,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline
 
 from deepstack import _io, _pretraining
+from deepstack._interrupt import checked_interrupts
 from deepstack._network import auto_batch_size
 from deepstack._version import __version__
 from deepstack.ensemble import bagging_for, is_bagging
@@ -251,34 +252,35 @@ class TableRun:
         return out
 
     def write_predictions(self, data, out, *, proba=False, keep=None, chunk_rows=100_000):
-        """Write the predictions for ``data`` to ``out`` as CSV, as
+        """Write the predictions for ``data`` to ``out``, as
         :meth:`predictions_frame` makes them, ``chunk_rows`` rows at a time:
         a CSV, TSV or Parquet file is read a chunk at a time too, so a file
         larger than memory can be predicted.
 
-        ``out`` is a path (written to a temporary file beside it, then
-        renamed: never half-written; the folders above it are made) or a
-        text stream (standard output, say). What reading the rows lost is
-        said once for the whole file, a warning a column, after the last
-        chunk. Returns the number of rows written.
+        ``out`` is a path, CSV (or TSV; either compressed for .gz, .bz2,
+        .xz) or Parquet (.parquet, .pq) by its suffix, written to a
+        temporary file beside it, then renamed (never half-written; the
+        folders above it are made), or a text stream (standard output, say)
+        for CSV. What reading the rows lost is said once for the whole
+        file, a warning a column, after the last chunk. Returns the number
+        of rows written.
         """
         self._check_proba(proba)
         keep = list(keep or [])
-        if not hasattr(out, "write"):
-            with _files.replaced_file(out) as stream:
-                return self.write_predictions(
-                    data, stream, proba=proba, keep=keep, chunk_rows=chunk_rows
-                )
-        chunks = _files.iter_table(
-            data, chunk_rows=chunk_rows, text_columns=self._as_written(keep)
-        )
-        n_rows, losses = 0, []
-        for i, frame in enumerate(chunks):
-            X = self._features_of(frame, "data", keep, warn_extra=i == 0)
-            predictions, lost = self._predictions_of(frame, X, proba, keep)
-            predictions.to_csv(out, index=False, header=i == 0)
-            n_rows += len(predictions)
-            losses += lost
+        # A Ctrl-C stops it between chunks, and the file is not written.
+        with _files.table_writer(out) as write, checked_interrupts() as check:
+            chunks = _files.iter_table(
+                data, chunk_rows=chunk_rows, text_columns=self._as_written(keep)
+            )
+            n_rows, losses = 0, []
+            for i, frame in enumerate(chunks):
+                X = self._features_of(frame, "data", keep, warn_extra=i == 0)
+                predictions, lost = self._predictions_of(frame, X, proba, keep)
+                check()
+                write(predictions)
+                n_rows += len(predictions)
+                losses += lost
+            check()
         _warn_losses(merge_losses(losses))
         return n_rows
 
@@ -318,15 +320,17 @@ class TableRun:
             data, chunk_rows=chunk_rows, text_columns=self._as_written()
         )
         truth, predicted, probabilities, losses = [], [], [], []
-        for i, frame in enumerate(chunks):
-            X, y = self._labeled_rows(frame, warn_extra=i == 0)
-            if y.size == 0:
-                continue
-            y_pred, p, lost = self._predicted(X, proba)
-            truth.append(y)
-            predicted.append(y_pred)
-            probabilities.append(p)
-            losses += lost
+        with checked_interrupts() as check:
+            for i, frame in enumerate(chunks):
+                X, y = self._labeled_rows(frame, warn_extra=i == 0)
+                if y.size == 0:
+                    continue
+                y_pred, p, lost = self._predicted(X, proba)
+                check()
+                truth.append(y)
+                predicted.append(y_pred)
+                probabilities.append(p)
+                losses += lost
         if not truth:
             raise ValueError(f"Every value of the target {self.target!r} is missing.")
         _warn_losses(merge_losses(losses))
