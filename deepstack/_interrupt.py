@@ -9,7 +9,9 @@ the estimator is put back as it was before the call (see
 ``estimators/_rollback.py``).
 """
 
+import _thread
 import contextlib
+import gc
 import signal
 import threading
 
@@ -46,7 +48,8 @@ class EpochBoundaryStop(keras.callbacks.Callback):
     def handle(self, signum, frame):
         """The SIGINT handler: ask for a stop, or raise if nothing is done yet."""
         if self.interrupted or self.epochs_done == 0:
-            raise KeyboardInterrupt
+            interrupt(frame)
+            return
         self.interrupted = True
 
 
@@ -77,8 +80,29 @@ def stop_at_epoch_end():
         signal.signal(signal.SIGINT, previous)
 
 
-def _raise_interrupt(signum, frame):
+def interrupt(frame):
+    """Raise ``KeyboardInterrupt`` from a SIGINT handler called in ``frame``.
+
+    Python drops an exception raised inside a garbage-collector callback
+    (it prints "Exception ignored" and goes on), and jax, which TensorFlow
+    imports where it is installed, registers one: a Ctrl-C that lands there
+    would be lost. Then the signal is delivered again 50 ms later, from
+    another thread, to land once the callback has returned.
+    """
+    callbacks = {getattr(c, "__code__", None) for c in gc.callbacks}
+    while frame is not None:
+        if frame.f_code in callbacks:
+            # (Not at once: the handler would run again inside the callback.)
+            timer = threading.Timer(0.05, _thread.interrupt_main, (signal.SIGINT,))
+            timer.daemon = True
+            timer.start()
+            return
+        frame = frame.f_back
     raise KeyboardInterrupt
+
+
+def _raise_interrupt(signum, frame):
+    interrupt(frame)
 
 
 @contextlib.contextmanager
@@ -115,7 +139,8 @@ def checked_interrupts():
 
     def handle(signum, frame):
         if asked:
-            raise KeyboardInterrupt
+            interrupt(frame)
+            return
         asked.append(signum)
 
     def check():

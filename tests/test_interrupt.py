@@ -405,3 +405,47 @@ def test_checked_interrupts_raise_where_checked():
     assert result.returncode == 0, result.stderr
     expected = "['noted', 'raised at the check', 'raised by the second', True]"
     assert result.stdout.strip() == expected
+
+
+def test_a_sigint_landing_in_a_garbage_collector_callback_is_not_lost():
+    # Python drops an exception raised inside a gc callback (jax registers
+    # one, and TensorFlow imports jax where it is installed): the handlers
+    # deliver the signal again, to raise once the callback has returned.
+    code = textwrap.dedent(
+        """
+        import gc, os, signal, time
+        from deepstack._interrupt import hard_interrupts
+
+        armed = [True]
+
+        def callback(phase, info):
+            if phase == "start" and armed:
+                armed.clear()
+                os.kill(os.getpid(), signal.SIGINT)  # handled in this frame
+                for _ in range(1000):
+                    pass
+
+        gc.callbacks.append(callback)
+        said = []
+        with hard_interrupts():
+            try:
+                gc.collect()
+                for _ in range(200):
+                    time.sleep(0.01)
+                said.append("lost")
+            except KeyboardInterrupt:
+                said.append("raised after the callback")
+        print(said)
+        """
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=REPO,
+        preexec_fn=default_sigint,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "['raised after the callback']"
+    assert "Exception ignored" not in result.stderr
