@@ -55,10 +55,11 @@ class EpochBoundaryStop(keras.callbacks.Callback):
 
 def _may_install():
     # Only the main thread may set handlers; a handler the user (or a search
-    # running trials) installed is theirs to keep.
-    return (
-        threading.current_thread() is threading.main_thread()
-        and signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    # running trials) installed is theirs to keep; the console command's
+    # (:func:`safe_interrupts`) is Python's default, made safe.
+    return threading.current_thread() is threading.main_thread() and (
+        signal.getsignal(signal.SIGINT)
+        in (signal.default_int_handler, _default_interrupt)
     )
 
 
@@ -103,6 +104,27 @@ def interrupt(frame):
 
 def _raise_interrupt(signum, frame):
     interrupt(frame)
+
+
+def _default_interrupt(signum, frame):
+    # As _raise_interrupt, but another handler: under this one, a fit may
+    # install its own (see _may_install).
+    interrupt(frame)
+
+
+@contextlib.contextmanager
+def safe_interrupts():
+    """SIGINT raises ``KeyboardInterrupt``, as Python's default handler
+    does, but is not lost inside a garbage-collector callback (see
+    :func:`interrupt`); a fit under it still stops at an epoch's end."""
+    if not _may_install():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, _default_interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 @contextlib.contextmanager

@@ -144,8 +144,12 @@ def main(argv=None):
     if args.command is None:
         parser.print_help()
         return 0
+    from deepstack._interrupt import safe_interrupts
+
     try:
-        with warnings.catch_warnings():
+        # Ctrl-C raises KeyboardInterrupt, as by default, but is not lost
+        # where it lands in a garbage-collector callback.
+        with warnings.catch_warnings(), safe_interrupts():
             warnings.simplefilter("always", UserWarning)
             warnings.showwarning = _note
             return _COMMANDS[args.command](args)
