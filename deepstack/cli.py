@@ -304,12 +304,24 @@ def _summary(run):
         chosen = ", ".join(f"{k}={v}" for k, v in sorted(search["best_params"].items()))
         print(f"search: {search['n_trials']} trials; chosen {chosen}")
     else:
+        from deepstack.runs._run import network_of
+
         params = run.config["params"]
         bagging = run.config.get("bagging")
+        network = network_of(run.estimator)
+        # "auto" regularization as the fit resolved it.
+        regularization = ", ".join(
+            f"{name} {_number(getattr(network, f'{key}_', params[key]))}"
+            + (" (auto)" if params[key] == "auto" else "")
+            for name, key in (
+                ("dropout", "dropout"),
+                ("input dropout", "input_dropout"),
+                ("L2", "l2"),
+            )
+        )
         print(
-            f"model: hidden layers {params['hidden_layer_sizes']}, dropout "
-            f"{params['dropout']}, learning rate {params['learning_rate']}, "
-            f"batch {params['batch_size']}"
+            f"model: hidden layers {params['hidden_layer_sizes']}, {regularization}, "
+            f"learning rate {params['learning_rate']}, batch {params['batch_size']}"
             + (f"; {bagging} bagged networks (k-fold)" if bagging else "")
         )
     if run.importance is not None and not run.importance.empty:
@@ -326,6 +338,10 @@ def _summary(run):
             f"predict new rows: deepstack predict {run.path} NEW.csv "
             "--out predictions.csv"
         )
+
+
+def _number(value):
+    return f"{value:g}" if isinstance(value, (int, float)) else str(value)
 
 
 if __name__ == "__main__":  # pragma: no cover

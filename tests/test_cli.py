@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -74,6 +75,8 @@ def test_fit_prints_a_summary_and_writes_the_folder(tables, tmp_path, capsys):
     assert f"test accuracy {metrics['test']['accuracy']:.4f} on 60 rows" in printed
     assert f"run folder: {out}" in printed
     assert "hidden layers [16]" in printed
+    # "auto" regularization as the fit resolved it (a single number each).
+    assert re.search(r"dropout \d[\d.e-]* \(auto\)", printed), printed
     assert "; 5 bagged networks (k-fold)" in printed
     assert "columns that matter most (drop in test accuracy when shuffled): " in printed
     assert (out / "report.html").is_file()
