@@ -74,11 +74,8 @@ def stop_at_epoch_end():
     if not _may_install():
         yield stopper
         return
-    previous = signal.signal(signal.SIGINT, stopper.handle)
-    try:
+    with _installed(stopper.handle):
         yield stopper
-    finally:
-        signal.signal(signal.SIGINT, previous)
 
 
 def interrupt(frame):
@@ -117,14 +114,8 @@ def safe_interrupts():
     """SIGINT raises ``KeyboardInterrupt``, as Python's default handler
     does, but is not lost inside a garbage-collector callback (see
     :func:`interrupt`); a fit under it still stops at an epoch's end."""
-    if not _may_install():
+    with _installed(_default_interrupt) if _may_install() else contextlib.nullcontext():
         yield
-        return
-    previous = signal.signal(signal.SIGINT, _default_interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
 
 
 @contextlib.contextmanager
@@ -137,11 +128,8 @@ def hard_interrupts():
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = signal.signal(signal.SIGINT, _raise_interrupt)
-    try:
+    with _installed(_raise_interrupt):
         yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
 
 
 @contextlib.contextmanager
@@ -172,8 +160,15 @@ def checked_interrupts():
     if not _may_install():
         yield lambda: None
         return
-    previous = signal.signal(signal.SIGINT, handle)
-    try:
+    with _installed(handle):
         yield check
+
+
+@contextlib.contextmanager
+def _installed(handler):
+    """``handler`` serves SIGINT inside the block; the previous one after."""
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield
     finally:
         signal.signal(signal.SIGINT, previous)

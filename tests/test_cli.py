@@ -14,6 +14,7 @@ import pytest
 
 import deepstack
 from deepstack.cli import main
+from deepstack.runs._report import SECTIONS
 from tests.conftest import default_sigint, write_penguins
 
 TINY = ["--param", "hidden_layer_sizes=[16]", "--param", "max_epochs=20"]
@@ -220,16 +221,9 @@ def test_report_rewrites_the_page(fitted, capsys):
     assert main(["report", str(fitted)]) == 0
     assert f"report written to {page}" in capsys.readouterr().out
     text = page.read_text()
-    for section in (
-        "summary",
-        "data",
-        "training",
-        "search",
-        "evaluation",
-        "importance",
-        "diagnostics",
-    ):
-        assert f"<section id='{section}'>" in text
+    # Every section, in order (tests/test_report.py opens the page itself).
+    places = [text.index(f"<section id='{key}'>") for key, _ in SECTIONS]
+    assert places == sorted(places) and len(SECTIONS) == 7
 
 
 def test_run_a_job_file_from_another_directory(tmp_path, monkeypatch, capsys):
