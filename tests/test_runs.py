@@ -376,6 +376,28 @@ def test_column_importance_finds_the_column_the_target_follows(tmp_path):
         run.column_importance(frame.drop(columns="y"))
 
 
+def test_column_importance_of_a_regression(tmp_path):
+    # y = 3 x0 + a little noise: shuffled, x0's predictions are as far from
+    # y as y itself is from an independent copy, R² falls from ~1 to ~-1,
+    # and x0's importance (the drop) is ~2.
+    rng = np.random.default_rng(1)
+    frame = pd.DataFrame({"x0": rng.normal(size=800), "x1": rng.normal(size=800)})
+    frame["y"] = 3 * frame["x0"] + 0.1 * rng.normal(size=800)
+    run = fit_table(
+        frame,
+        "y",
+        params={**TINY, "max_epochs": 60},
+        bagging=None,
+        out=tmp_path / "run",
+        progress=False,
+    )
+    assert run.metrics["test"]["r2"] > 0.97
+    importance = run.importance.set_index("column")["importance"]
+    assert importance.index.tolist() == ["x0", "x1"]
+    assert importance["x0"] == pytest.approx(2.0, abs=0.25)
+    assert abs(importance["x1"]) < 0.05
+
+
 def test_column_importance_is_scikit_learns_on_the_table(penguins_run, penguins_files):
     # Preprocessed once and shuffled as blocks of features: the same numbers
     # as scikit-learn shuffling the table's columns through the pipeline
