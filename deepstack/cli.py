@@ -88,6 +88,7 @@ def _parser():
     )
     _chunk_option(predict)
     predict.add_argument("--overwrite", action="store_true")
+    predict.add_argument("--quiet", action="store_true", help="no progress display")
 
     evaluate = sub.add_parser("evaluate", help="metrics of a saved run on labeled rows")
     evaluate.add_argument("run")
@@ -239,6 +240,7 @@ def _predict(args):
         proba=args.proba,
         keep=args.keep,
         chunk_rows=args.chunk_rows,
+        progress=False if args.quiet else None,
     )
     if args.out is not None:
         print(f"{n_rows} predictions written to {args.out}")

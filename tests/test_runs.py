@@ -425,6 +425,29 @@ def test_column_importance_is_scikit_learns_on_the_table(penguins_run, penguins_
     assert by_column.max() > 0.05
 
 
+def test_predicting_a_file_shows_the_rows_done(
+    penguins_run, awkward_new_rows, tmp_path, capsys
+):
+    for source, done in (("new.parquet", "192/192 rows"), ("new.csv", "192/? rows")):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            penguins_run.write_predictions(
+                awkward_new_rows / source,
+                tmp_path / "p.csv",
+                chunk_rows=50,
+                progress=True,
+            )
+        err = capsys.readouterr().err
+        # The total from the Parquet file's metadata; a CSV's is unknown.
+        assert f"predicting {source}" in err and done in err, err
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        penguins_run.write_predictions(
+            awkward_new_rows / "new.parquet", tmp_path / "p.csv", progress=False
+        )
+    assert "predicting" not in capsys.readouterr().err
+
+
 def test_tables_are_read_a_chunk_at_a_time(awkward_new_rows):
     for source in ("new.csv", "new.parquet"):
         chunks = list(iter_table(awkward_new_rows / source, chunk_rows=50))

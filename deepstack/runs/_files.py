@@ -106,6 +106,22 @@ def iter_table(source, *, what="data", chunk_rows=100_000, text_columns=()):
         raise ValueError(f"The {what} table is empty (0 rows).")
 
 
+def count_rows(source):
+    """The rows of a DataFrame or of a Parquet file (from its metadata), or
+    None where counting would mean reading the file (CSV, Excel)."""
+    if isinstance(source, pd.DataFrame):
+        return len(source)
+    path = Path(source)
+    if READERS.get(path.suffix.lower()) != "parquet" or not path.is_file():
+        return None
+    import pyarrow.parquet as pq
+
+    try:
+        return pq.ParquetFile(path).metadata.num_rows
+    except (OSError, ValueError):  # read, and said, by the reader
+        return None
+
+
 def _source(source, what):
     """The path of a table file and its kind (a key of ``READERS``' values)."""
     path = Path(source)

@@ -4,6 +4,7 @@ Everything is drawn at epoch level: :class:`ProgressCallback` has no batch
 hooks, so the fused epoch loop stays in use while the bars move.
 """
 
+import contextlib
 import math
 import time
 
@@ -210,3 +211,34 @@ class ProgressCallback(keras.callbacks.Callback):
             self.display.layer_ended()
         else:
             self.display.fit_ended(self._history)
+
+
+@contextlib.contextmanager
+def row_progress(enabled, description, total=None):
+    """Yield ``advance(n_rows)``: a line on standard error counting the rows
+    done (a bar when their ``total`` is known), for work done a chunk of
+    rows at a time. ``enabled`` as for :class:`RunProgress`."""
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
+    console = Console(stderr=True)
+    if not (console.is_terminal if enabled is None else enabled):
+        yield lambda n_rows: None
+        return
+    progress = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("rows"),
+        TimeElapsedColumn(),
+        console=console,
+    )
+    with progress:
+        task = progress.add_task(description, total=total)
+        yield lambda n_rows: progress.advance(task, n_rows)

@@ -29,7 +29,7 @@ from deepstack._version import __version__
 from deepstack.ensemble import bagging_for, is_bagging
 from deepstack.runs import _files
 from deepstack.runs._metrics import PRIMARY, task_metrics
-from deepstack.runs._progress import ProgressCallback, RunProgress
+from deepstack.runs._progress import ProgressCallback, RunProgress, row_progress
 from deepstack.tables import ReadingWarning, TablePreprocessor, infer_task
 from deepstack.tables._preprocess import (
     _as_numbers,
@@ -251,7 +251,9 @@ class TableRun:
         _warn_losses(losses)
         return out
 
-    def write_predictions(self, data, out, *, proba=False, keep=None, chunk_rows=100_000):
+    def write_predictions(
+        self, data, out, *, proba=False, keep=None, chunk_rows=100_000, progress=None
+    ):
         """Write the predictions for ``data`` to ``out``, as
         :meth:`predictions_frame` makes them, ``chunk_rows`` rows at a time:
         a CSV, TSV or Parquet file is read a chunk at a time too, so a file
@@ -262,13 +264,21 @@ class TableRun:
         temporary file beside it, then renamed (never half-written; the
         folders above it are made), or a text stream (standard output, say)
         for CSV. What reading the rows lost is said once for the whole
-        file, a warning a column, after the last chunk. Returns the number
-        of rows written.
+        file, a warning a column, after the last chunk. ``progress``: a line
+        counting the rows on standard error (None: only on a terminal).
+        Returns the number of rows written.
         """
         self._check_proba(proba)
         keep = list(keep or [])
         # A Ctrl-C stops it between chunks, and the file is not written.
-        with _files.table_writer(out) as write, checked_interrupts() as check:
+        counted = row_progress(
+            progress, f"predicting {_source_name(data)}", _files.count_rows(data)
+        )
+        with (
+            _files.table_writer(out) as write,
+            checked_interrupts() as check,
+            counted as advance,
+        ):
             chunks = _files.iter_table(
                 data, chunk_rows=chunk_rows, text_columns=self._as_written(keep)
             )
@@ -280,6 +290,7 @@ class TableRun:
                 write(predictions)
                 n_rows += len(predictions)
                 losses += lost
+                advance(len(predictions))
             check()
         _warn_losses(merge_losses(losses))
         return n_rows
