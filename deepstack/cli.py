@@ -253,7 +253,7 @@ def _evaluate(args):
     run = load_run(args.run)
     result = run.evaluate(args.data, chunk_rows=args.chunk_rows)
     if args.importance:
-        importance = run.column_importance(args.data)
+        importance = run.column_importance(args.data, chunk_rows=args.chunk_rows)
         result["column_importance"] = importance.to_dict("records")
     print(json.dumps(result, indent=2))
     return 0

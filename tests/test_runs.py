@@ -368,12 +368,23 @@ def test_column_importance_finds_the_column_the_target_follows(tmp_path):
         assert abs(importance.set_index("column").loc[column, "importance"]) < 0.03
     # Saved beside the run and read back.
     assert load_run(run.path).importance.equals(importance)
-    # On a sample of the rows, seeded: the same twice.
-    sampled = run.column_importance(frame, max_rows=100, n_repeats=2)
-    assert sampled.equals(run.column_importance(frame, max_rows=100, n_repeats=2))
+    # On a sample of the rows, seeded: the same twice, and the same whatever
+    # the chunks the file is read in.
+    frame.to_csv(tmp_path / "rows.csv", index=False)
+    sampled = run.column_importance(tmp_path / "rows.csv", max_rows=100, n_repeats=2)
     assert sampled["column"].tolist()[0] == "signal"
+    for chunk_rows in (37, 100_000):
+        again = run.column_importance(
+            tmp_path / "rows.csv", max_rows=100, n_repeats=2, chunk_rows=chunk_rows
+        )
+        assert again.equals(sampled), chunk_rows
+    X, y = run._labeled_sample(tmp_path / "rows.csv", 100, 0, 37)
+    assert len(y) == 100 and X.index.is_monotonic_increasing
+    assert np.array_equal(y, frame.loc[X.index, "y"].to_numpy())
     with pytest.raises(ValueError, match="Target column 'y' is not in the table"):
         run.column_importance(frame.drop(columns="y"))
+    with pytest.raises(ValueError, match="max_rows must be a positive integer"):
+        run.column_importance(frame, max_rows=0)
 
 
 def test_column_importance_of_a_regression(tmp_path):

@@ -373,7 +373,9 @@ class TableRun:
             y = _as_label_dtype(y, self.classes)
         return X[keep], y
 
-    def column_importance(self, data, *, n_repeats=5, max_rows=2000, random_state=0):
+    def column_importance(
+        self, data, *, n_repeats=5, max_rows=2000, random_state=0, chunk_rows=100_000
+    ):
         """How much the model leans on each feature column: the drop in the
         run's primary metric (accuracy, or R² for a regression) on the
         labeled rows ``data`` when the column's values are shuffled.
@@ -383,7 +385,8 @@ class TableRun:
         indicator) are shuffled together, as shuffling the column in the
         table before the pipeline would (the rows are preprocessed once);
         ``n_repeats`` shuffles a column, on at most ``max_rows`` rows (a
-        seeded sample). A column can matter
+        seeded sample, drawn as a file is read ``chunk_rows`` rows at a
+        time: memory follows the chunk). A column can matter
         less than its shuffles' spread (``std``), or below zero: then the
         model does not need it on these rows. What reading the rows loses
         is said once, as by :meth:`evaluate`.
@@ -397,14 +400,7 @@ class TableRun:
         """
         from sklearn.inspection import permutation_importance
 
-        frame = _files.read_table(data, text_columns=self._as_written())
-        X, y = self._labeled_rows(frame)
-        if y.size == 0:
-            raise ValueError(f"Every value of the target {self.target!r} is missing.")
-        if len(y) > max_rows:
-            rows = np.random.default_rng(random_state).choice(len(y), max_rows, False)
-            rows.sort()
-            X, y = X.iloc[rows], y[rows]
+        X, y = self._labeled_sample(data, max_rows, random_state, chunk_rows)
         pre, roles = self.pipeline[0], self.pipeline[0].roles_
         X = X[[c for c in X.columns if roles.get(c) != "dropped"]]
         # The rows are preprocessed once: every step is row by row, so that
@@ -434,6 +430,31 @@ class TableRun:
         )
         importance = importance.sort_values("importance", ascending=False, kind="stable")
         return importance.reset_index(drop=True)
+
+    def _labeled_sample(self, data, max_rows, random_state, chunk_rows):
+        """At most ``max_rows`` labeled rows of ``data`` (features and
+        targets, in file order), a uniform sample drawn as the file is read
+        a chunk at a time: each labeled row draws a key from the seeded
+        generator, in file order, and the rows of the smallest keys are
+        kept. The sample does not depend on the chunks' size."""
+        if not isinstance(max_rows, (int, np.integer)) or max_rows < 1:
+            raise ValueError(f"max_rows must be a positive integer, got {max_rows!r}.")
+        rng = np.random.default_rng(random_state)
+        chunks = _files.iter_table(
+            data, chunk_rows=chunk_rows, text_columns=self._as_written()
+        )
+        keys, X, y = np.empty(0), None, None
+        for i, frame in enumerate(chunks):
+            X_new, y_new = self._labeled_rows(frame, warn_extra=i == 0)
+            keys = np.concatenate([keys, rng.random(len(y_new))])
+            X = X_new if X is None else pd.concat([X, X_new])
+            y = y_new if y is None else np.concatenate([y, y_new])
+            if len(y) > max_rows:
+                kept = np.sort(np.argpartition(keys, max_rows - 1)[:max_rows])
+                keys, X, y = keys[kept], X.iloc[kept], y[kept]
+        if y.size == 0:
+            raise ValueError(f"Every value of the target {self.target!r} is missing.")
+        return X, y
 
     def write_report(self):
         """(Re)write ``report.html`` in the run folder; returns its path."""
