@@ -152,7 +152,7 @@ def test_predict_keeps_the_columns_asked_for(fitted, tables, tmp_path, capsys):
     rows.to_csv(tmp_path / "tagged.csv", index=False)
     out = tmp_path / "p.csv"
     argv = ["predict", str(fitted), str(tmp_path / "tagged.csv"), "--out", str(out)]
-    assert main([*argv, "--keep", "tag", "--keep", "island"]) == 0
+    assert main([*argv, "--keep", "tag", "--keep", "island", "--keep", "tag"]) == 0
     # No note on 'tag' (a column unseen at fit, but asked for).
     assert "not seen at fit" not in capsys.readouterr().err
     kept = pd.read_csv(out)

@@ -245,7 +245,7 @@ class TableRun:
         row for row; the columns of ``data`` named in ``keep`` (an
         identifier, say) come first."""
         self._check_proba(proba)
-        keep = list(keep or [])
+        keep = list(dict.fromkeys(keep or []))  # a column named twice, once
         frame, X = self.features(data, keep=keep)
         out, losses = self._predictions_of(frame, X, proba, keep)
         _warn_losses(losses)
@@ -269,7 +269,7 @@ class TableRun:
         Returns the number of rows written.
         """
         self._check_proba(proba)
-        keep = list(keep or [])
+        keep = list(dict.fromkeys(keep or []))  # a column named twice, once
         # A Ctrl-C stops it between chunks, and the file is not written.
         counted = row_progress(
             progress, f"predicting {_source_name(data)}", _files.count_rows(data)
