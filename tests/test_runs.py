@@ -15,6 +15,7 @@ import pytest
 
 from deepstack.datasets import load_table
 from deepstack.runs import (
+    _files,
     fit_table,
     load_run,
     parse_duration,
@@ -457,6 +458,37 @@ def test_predicting_a_file_shows_the_rows_done(
             awkward_new_rows / "new.parquet", tmp_path / "p.csv", progress=False
         )
     assert "predicting" not in capsys.readouterr().err
+
+
+def test_a_folder_of_parquet_files(penguins_run, awkward_new_rows, tmp_path):
+    rows = pd.read_parquet(awkward_new_rows / "new.parquet")
+    whole = penguins_run.predictions_frame(rows, proba=True, keep=["tag"])
+    # Parts as Spark or Dask write them, with a marker file beside them.
+    flat = tmp_path / "flat.parquet"
+    flat.mkdir()
+    rows.iloc[:100].to_parquet(flat / "part-0.parquet")
+    rows.iloc[100:].to_parquet(flat / "part-1.parquet")
+    (flat / "_SUCCESS").write_text("")
+    # Hive partitions: a column in the folder names.
+    rows.to_parquet(tmp_path / "hive", partition_cols=["year"])
+    for folder in (flat, tmp_path / "hive"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            expected = penguins_run.predictions_frame(folder, proba=True, keep=["tag"])
+            out = tmp_path / f"{folder.name}.csv"
+            n_rows = penguins_run.write_predictions(
+                folder, out, proba=True, keep=["tag"], chunk_rows=30
+            )
+        assert n_rows == 192 == _files.count_rows(folder)
+        assert out.read_text() == expected.to_csv(index=False), folder
+        assert sorted(expected["tag"]) == sorted(whole["tag"])
+    assert (tmp_path / "flat.parquet.csv").read_text() == whole.to_csv(index=False)
+    # Read whole (as fit reads its data): the parts' rows, in order.
+    assert read_table(flat).reset_index(drop=True).equals(rows)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(ValueError, match="it holds no Parquet files"):
+        penguins_run.predict(empty)
 
 
 def test_tables_are_read_a_chunk_at_a_time(awkward_new_rows):

@@ -46,7 +46,8 @@ COMPRESSIONS = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open, ".zip": _o
 
 
 def read_table(source, *, what="data", text_columns=()):
-    """A DataFrame from a CSV / TSV / Parquet / Excel path, or ``source`` itself.
+    """A DataFrame from a CSV / TSV / Parquet / Excel path (a folder: a
+    Parquet dataset), or ``source`` itself.
 
     A CSV's delimiter (comma, semicolon, tab or bar) is sniffed from its
     first lines; with semicolons, the decimal mark is a comma. A CSV or TSV
@@ -112,19 +113,30 @@ def count_rows(source):
     if isinstance(source, pd.DataFrame):
         return len(source)
     path = Path(source)
-    if READERS.get(path.suffix.lower()) != "parquet" or not path.is_file():
-        return None
     import pyarrow.parquet as pq
 
     try:
-        return pq.ParquetFile(path).metadata.num_rows
+        if path.is_dir():
+            return _dataset(path).count_rows()
+        if READERS.get(path.suffix.lower()) == "parquet" and path.is_file():
+            return pq.ParquetFile(path).metadata.num_rows
     except (OSError, ValueError):  # read, and said, by the reader
-        return None
+        pass
+    return None
 
 
 def _source(source, what):
     """The path of a table file and its kind (a key of ``READERS``' values)."""
     path = Path(source)
+    if path.is_dir():
+        # A Parquet dataset: its parts (Spark's, Dask's; hive partitions
+        # too), as pandas and pyarrow read a folder.
+        if not any(p.suffix.lower() in (".parquet", ".pq") for p in path.rglob("*")):
+            raise ValueError(
+                f"Cannot read {what} folder {str(path)!r}: it holds no Parquet "
+                "files (a folder is read as a Parquet dataset)."
+            )
+        return path, "parquet"
     if not path.is_file():
         raise FileNotFoundError(f"{what} file not found: {str(path)!r}.")
     suffix = path.suffix.lower()
@@ -204,19 +216,39 @@ def _delimited_chunks(path, kind, chunk_rows, text_columns=()):
 
 
 def _parquet_chunks(path, chunk_rows):
-    """A Parquet file a record batch of ``chunk_rows`` rows at a time, each
-    made a DataFrame as ``pandas.read_parquet`` makes the whole file one."""
+    """A Parquet file (or a folder of them) a record batch of at most
+    ``chunk_rows`` rows at a time, each made a DataFrame as
+    ``pandas.read_parquet`` makes the whole file one."""
     import pyarrow as pa
-    import pyarrow.parquet as pq
 
     start = 0
-    with pq.ParquetFile(path) as parquet:
-        for batch in parquet.iter_batches(batch_size=chunk_rows):
+    with _parquet_batches(path, chunk_rows) as batches:
+        for batch in batches:
             chunk = pa.Table.from_batches([batch]).to_pandas()
             # (A RangeIndex the file describes is the whole file's.)
             chunk.index = pd.RangeIndex(start, start + len(chunk))
             start += len(chunk)
             yield chunk
+
+
+@contextlib.contextmanager
+def _parquet_batches(path, batch_rows):
+    import pyarrow.parquet as pq
+
+    if path.is_dir():
+        # In the parts' order, partition columns as categories: as
+        # pandas.read_parquet reads the folder.
+        yield _dataset(path).to_batches(batch_size=batch_rows, use_threads=False)
+        return
+    with pq.ParquetFile(path) as parquet:
+        yield parquet.iter_batches(batch_size=batch_rows)
+
+
+def _dataset(path):
+    import pyarrow.dataset as ds
+
+    partitioning = ds.HivePartitioning.discover(infer_dictionary=True)
+    return ds.dataset(path, format="parquet", partitioning=partitioning)
 
 
 def _delimited_options(path, kind):
