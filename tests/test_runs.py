@@ -295,6 +295,7 @@ def test_labels_are_not_cut_to_the_width_of_the_classes():
     assert _as_label_dtype(np.array([1.0, 0.0]), np.array([0, 1])).tolist() == [1, 0]
 
 
+@pytest.mark.filterwarnings("ignore::UserWarning")  # said in the tests above
 def test_compressed_csv_and_tsv_files(penguins_run, awkward_new_rows, tmp_path):
     import bz2
     import lzma
@@ -460,6 +461,7 @@ def test_predicting_a_file_shows_the_rows_done(
     assert "predicting" not in capsys.readouterr().err
 
 
+@pytest.mark.filterwarnings("ignore::UserWarning")  # said in the tests above
 def test_a_folder_of_parquet_files(penguins_run, awkward_new_rows, tmp_path):
     rows = pd.read_parquet(awkward_new_rows / "new.parquet")
     whole = penguins_run.predictions_frame(rows, proba=True, keep=["tag"])
@@ -504,6 +506,7 @@ def test_tables_are_read_a_chunk_at_a_time(awkward_new_rows):
         next(iter_table(frame, chunk_rows=0))
 
 
+@pytest.mark.filterwarnings("ignore::UserWarning")  # said in the tests above
 def test_a_file_unreadable_halfway_leaves_no_predictions(
     penguins_run, awkward_new_rows, tmp_path
 ):
