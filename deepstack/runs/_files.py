@@ -87,12 +87,15 @@ def iter_table(source, *, what="data", chunk_rows=100_000, text_columns=()):
     """
     if not isinstance(chunk_rows, (int, np.integer)) or chunk_rows < 1:
         raise ValueError(f"chunk_rows must be a positive integer, got {chunk_rows!r}.")
-    if isinstance(source, pd.DataFrame) or _source(source, what)[1] == "excel":
+    if isinstance(source, pd.DataFrame):
+        path, kind = None, "frame"
+    else:
+        path, kind = _source(source, what)
+    if kind in ("frame", "excel"):
         frame = read_table(source, what=what)
         for start in range(0, len(frame), chunk_rows):
             yield frame.iloc[start : start + chunk_rows]
         return
-    path, kind = _source(source, what)
     n_rows = 0
     with _reading(path, kind, what):
         if kind == "parquet":

@@ -216,8 +216,9 @@ class ProgressCallback(keras.callbacks.Callback):
 @contextlib.contextmanager
 def row_progress(enabled, description, total=None):
     """Yield ``advance(n_rows)``: a line on standard error counting the rows
-    done (a bar when their ``total`` is known), for work done a chunk of
-    rows at a time. ``enabled`` as for :class:`RunProgress`."""
+    done (a bar when their total is known: ``total()``, called only when
+    the line is drawn), for work done a chunk of rows at a time.
+    ``enabled`` as for :class:`RunProgress`."""
     from rich.console import Console
     from rich.progress import (
         BarColumn,
@@ -240,5 +241,5 @@ def row_progress(enabled, description, total=None):
         console=console,
     )
     with progress:
-        task = progress.add_task(description, total=total)
+        task = progress.add_task(description, total=total and total())
         yield lambda n_rows: progress.advance(task, n_rows)

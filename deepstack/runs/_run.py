@@ -272,7 +272,9 @@ class TableRun:
         keep = list(dict.fromkeys(keep or []))  # a column named twice, once
         # A Ctrl-C stops it between chunks, and the file is not written.
         counted = row_progress(
-            progress, f"predicting {_source_name(data)}", _files.count_rows(data)
+            progress,
+            f"predicting {_source_name(data)}",
+            lambda: _files.count_rows(data),  # (a Parquet folder's parts' footers)
         )
         with (
             _files.table_writer(out) as write,
