@@ -2,29 +2,21 @@
 
 import importlib
 
-from deepstack import _native_log
-
-# The console command: TensorFlow's start-up chatter off its output, before
-# the imports below load Keras.
-if _native_log.console_command():
-    _native_log.quiet_backend_import()
-
-from deepstack import _compat  # noqa: E402
-from deepstack._compile_cache import compile_cache
-from deepstack._io import load, save
 from deepstack._version import __version__
-from deepstack.estimators import (
-    DeepStackClassifier,
-    DeepStackRegressor,
-    StackedAutoencoder,
-)
-from deepstack.estimators._learning_rate import find_learning_rate
 
-_compat.warn_if_unsupported()
-
-# Loaded on first use: keras-tuner (tuning) and matplotlib (the diagnostics
-# report's figures) cost seconds at import and are not needed to fit.
+# Every public name is loaded on first use: ``import deepstack`` (and the
+# console command's ``--help``, ``--version`` and argument errors) stays free
+# of Keras, TensorFlow, keras-tuner and matplotlib, which cost seconds and
+# hundreds of megabytes at import. ``deepstack._compat`` warns about an
+# unsupported Keras or scikit-learn release when Keras is first loaded.
 _LAZY = {
+    "DeepStackClassifier": "deepstack.estimators",
+    "DeepStackRegressor": "deepstack.estimators",
+    "StackedAutoencoder": "deepstack.estimators",
+    "compile_cache": "deepstack._compile_cache",
+    "find_learning_rate": "deepstack.estimators._learning_rate",
+    "load": "deepstack._io",
+    "save": "deepstack._io",
     "Boolean": "deepstack.tuning",
     "Choice": "deepstack.tuning",
     "DeepStackHyperModel": "deepstack.tuning",
@@ -35,6 +27,21 @@ _LAZY = {
     "diagnose": "deepstack.diagnostics",
     "fit_table": "deepstack.runs",
     "load_run": "deepstack.runs",
+}
+
+# Subpackages and modules reachable as attributes (``deepstack.runs``)
+# without their own import, as when the package loaded them eagerly.
+_SUBMODULES = {
+    "callbacks",
+    "datasets",
+    "diagnostics",
+    "ensemble",
+    "estimators",
+    "layers",
+    "plotting",
+    "runs",
+    "tables",
+    "tuning",
 }
 
 __all__ = [
@@ -64,8 +71,10 @@ def __getattr__(name):
         value = getattr(importlib.import_module(_LAZY[name]), name)
         globals()[name] = value
         return value
+    if name in _SUBMODULES:
+        return importlib.import_module(f"deepstack.{name}")
     raise AttributeError(f"module 'deepstack' has no attribute {name!r}")
 
 
 def __dir__():
-    return sorted(set(globals()) | set(__all__))
+    return sorted(set(globals()) | set(__all__) | _SUBMODULES)

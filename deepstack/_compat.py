@@ -106,12 +106,13 @@ def check_versions(versions=None):
 
 
 def warn_if_unsupported():
-    """Emit a ``RuntimeWarning`` (at ``import deepstack``) instead of raising:
-    an unsupported release may still work, but the user should know."""
+    """Emit a ``RuntimeWarning`` (when this module is first imported, which
+    every part of deepstack that uses Keras does) instead of raising: an
+    unsupported release may still work, but the user should know."""
     try:
         check_versions()
     except ImportError as exc:
-        warnings.warn(str(exc), RuntimeWarning, stacklevel=3)
+        warnings.warn(str(exc), RuntimeWarning, stacklevel=2)
 
 
 # ------------------------------------------------------------------- Keras
@@ -226,3 +227,6 @@ def missing_keras_names():
         if not hasattr(JAXTrainer, "compute_loss_and_updates"):
             missing.append("JAXTrainer.compute_loss_and_updates")
     return missing
+
+
+warn_if_unsupported()

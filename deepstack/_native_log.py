@@ -11,9 +11,9 @@ a thread passes every line that is not one of those on at once (so that a
 fatal message before a crash still shows): warnings, other errors and
 tracebacks still show. ``TF_CPP_MIN_LOG_LEVEL=0`` turns the filter off.
 
-Only the console command uses it (:func:`console_command`: the package's
-``__init__`` checks it before anything imports Keras); ``import deepstack``
-in a user's program leaves TensorFlow's logging alone.
+Only the console command uses it (:func:`console_command`: the command
+checks it once its arguments are read, before anything imports Keras);
+``import deepstack`` in a user's program leaves TensorFlow's logging alone.
 """
 
 import os

@@ -39,7 +39,11 @@ def _parser():
         "--task", choices=["binary", "multiclass", "classification", "regression"]
     )
     fit.add_argument("--test", help="labeled rows for test metrics (else a split)")
-    fit.add_argument("--test-size", type=float, default=0.2)
+    fit.add_argument(
+        "--test-size",
+        type=float,
+        help="share of the rows held out for testing without --test (default 0.2)",
+    )
     fit.add_argument("--unlabeled", help="rows without labels, for pretraining")
     fit.add_argument(
         "--pretrain",
@@ -48,8 +52,12 @@ def _parser():
         "labeled ones",
     )
     fit.add_argument("--search", choices=["random", "bayesian", "hyperband", "grid"])
-    fit.add_argument("--max-trials", type=int, default=10)
-    fit.add_argument("--time-limit", help="search budget, e.g. 90s, 20m, 1h")
+    fit.add_argument("--max-trials", type=int, help="trials of the search (default 10)")
+    fit.add_argument(
+        "--time-limit",
+        help="training budget, e.g. 90s, 20m, 1h: of the search, or of the "
+        "network(s), which stop at the first epoch end past it",
+    )
     fit.add_argument("--drop", action="append", default=[], metavar="COL")
     fit.add_argument("--categorical", action="append", default=[], metavar="COL")
     fit.add_argument("--weight-col", metavar="COL")
@@ -145,6 +153,18 @@ def main(argv=None):
     if args.command is None:
         parser.print_help()
         return 0
+    try:
+        _check_paths(args)
+    except OSError as exc:
+        return _bad_input(exc)
+    # Only now, with the arguments read and the files found, does the
+    # command load Keras (help, version and these errors come without its
+    # seconds of loading); the installed command keeps TensorFlow's start-up
+    # lines off its output.
+    from deepstack import _native_log
+
+    if _native_log.console_command():
+        _native_log.quiet_backend_import()
     from deepstack._interrupt import safe_interrupts
 
     try:
@@ -167,9 +187,39 @@ def main(argv=None):
         _silence_stdout()
         return EXIT_BROKEN_PIPE
     except (ValueError, TypeError, OSError) as exc:  # files: not found, exist, ...
-        message = " ".join(str(exc).split()) or type(exc).__name__
-        print(f"deepstack: error: {message}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+        return _bad_input(exc)
+
+
+def _bad_input(exc):
+    message = " ".join(str(exc).split()) or type(exc).__name__
+    print(f"deepstack: error: {message}", file=sys.stderr)
+    return EXIT_BAD_INPUT
+
+
+def _check_paths(args):
+    """Raise what the command would raise for a missing table, run folder or
+    job file, or for an existing ``predict --out``, in the same words, before
+    loading Keras."""
+    if args.command == "predict" and args.out and os.path.exists(args.out):
+        if not args.overwrite:
+            raise FileExistsError(
+                f"{args.out!r} already exists; choose another --out or pass "
+                "--overwrite."
+            )
+    if args.command in ("predict", "evaluate", "report"):
+        if not os.path.isdir(args.run):
+            raise FileNotFoundError(f"run folder not found: {args.run!r}.")
+    if args.command == "run" and not os.path.isfile(args.job):
+        raise FileNotFoundError(f"job file not found: {args.job!r}.")
+    tables = []
+    if args.command == "fit":
+        tables = [("training", args.data), ("test", args.test)]
+        tables.append(("unlabeled", args.unlabeled))
+    elif args.command in ("predict", "evaluate"):
+        tables = [("data", args.data)]
+    for what, path in tables:
+        if path is not None and not os.path.exists(path):
+            raise FileNotFoundError(f"{what} file not found: {path!r}.")
 
 
 def _silence_stdout():
@@ -229,10 +279,6 @@ def _run(args):
 def _predict(args):
     from deepstack.runs import load_run
 
-    if args.out and os.path.exists(args.out) and not args.overwrite:
-        raise FileExistsError(
-            f"{args.out!r} already exists; choose another --out or pass --overwrite."
-        )
     run = load_run(args.run)
     n_rows = run.write_predictions(
         args.data,
@@ -299,7 +345,8 @@ def _summary(run):
     print(
         f"{run.config['source']}: test {primary} {test[primary]:.4f} on "
         f"{test['n_samples']} rows ({run.task}, target {run.target!r}); "
-        f"{metrics['n_epochs']} epochs, fit {metrics['times']['fit_s']:.1f} s"
+        f"{metrics['n_epochs']} epoch{'s' if metrics['n_epochs'] != 1 else ''}, "
+        f"fit {metrics['times']['fit_s']:.1f} s"
     )
     search = metrics.get("search")
     if search:

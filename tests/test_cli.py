@@ -284,6 +284,17 @@ def test_a_job_file_sets_the_bagging(tmp_path):
     assert arguments["bagging"] == 2 and arguments["params"] == {"dropout": 0.1}
     job.write_text('[data]\ndataset = "wine"\n')
     assert read_job(job)["bagging"] == "auto"
+    assert read_job(job)["time_limit"] is None
+    # A training budget without a search; a search's goes in [search].
+    job.write_text('[data]\ndataset = "wine"\n[model]\ntime_limit = "2m"\n')
+    assert read_job(job)["time_limit"] == "2m"
+    assert read_job(job)["params"] == {}
+    job.write_text(
+        '[data]\ndataset = "wine"\n[model]\ntime_limit = "2m"\n'
+        "[search]\nmax_trials = 2\n"
+    )
+    with pytest.raises(ValueError, match="goes in \\[search\\]"):
+        read_job(job)
 
 
 def test_bad_job_files(tmp_path, capsys):
@@ -310,6 +321,7 @@ def test_bad_job_files(tmp_path, capsys):
         ),
         ("one_class.csv", [], "has a single class ('Adelie')"),
         ("train.csv", ["--time-limit", "soon"], "not a duration"),
+        ("train.csv", ["--max-trials", "5"], "(--max-trials) applies to a search"),
         ("train.csv", ["--param", "dropout"], "--param needs NAME=VALUE"),
         ("train.csv", ["--param", "dropout=2.0"], "dropout"),
         ("binary_bad.csv", ["--task", "binary"], "task='binary' but the target has 3"),
@@ -552,21 +564,25 @@ def test_console_command_is_recognized_by_its_name(monkeypatch):
     assert not console_command()
 
 
-def test_console_command_output_has_no_tensorflow_start_up_lines():
-    """The installed ``deepstack`` script, in a fresh process: its standard
-    error is empty, while TensorFlow itself prints its start-up lines (shown
-    with ``TF_CPP_MIN_LOG_LEVEL=0``, which turns the filter off)."""
+def test_console_command_output_has_no_tensorflow_start_up_lines(fitted, tables):
+    """The installed ``deepstack`` script, in a fresh process, on a command
+    that loads Keras: its standard error is empty, while TensorFlow itself
+    prints its start-up lines (shown with ``TF_CPP_MIN_LOG_LEVEL=0``, which
+    turns the filter off)."""
     script = os.path.join(os.path.dirname(sys.executable), "deepstack")
     assert os.path.exists(script), "pip install -e . installs the console script"
     env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    command = [script, "evaluate", str(fitted), str(tables / "test.csv")]
     quiet = subprocess.run(
-        [script, "--version"], capture_output=True, text=True, env=env, timeout=120
+        command, capture_output=True, text=True, env=env, timeout=120
     )
     assert quiet.returncode == 0, quiet.stderr
-    assert quiet.stdout.strip() == deepstack.__version__
+    assert json.loads(quiet.stdout)["n_samples"] == len(
+        pd.read_csv(tables / "test.csv")
+    )
     assert quiet.stderr == ""
     loud = subprocess.run(
-        [script, "--version"],
+        command,
         capture_output=True,
         text=True,
         env={**env, "TF_CPP_MIN_LOG_LEVEL": "0"},
@@ -574,6 +590,82 @@ def test_console_command_output_has_no_tensorflow_start_up_lines():
     )
     assert loud.returncode == 0
     assert "absl::InitializeLog()" in loud.stderr
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--version"],
+        ["--help"],
+        ["fit", "train.csv"],  # no --target: argparse's error
+        ["fit", "nope.csv", "--target", "y", "--out", "r"],
+        ["fit", "{train}", "--target", "y", "--out", "r", "--test", "nope.csv"],
+        ["predict", "nope", "{train}"],
+        ["predict", "{run}", "nope.csv"],
+        ["predict", "{run}", "{train}", "--out", "{train}"],
+        ["evaluate", "{run}", "nope.csv"],
+        ["report", "nope"],
+        ["run", "nope.toml"],
+    ],
+)
+def test_help_version_and_missing_files_answer_without_loading_keras(
+    fitted, tables, tmp_path, monkeypatch, argv
+):
+    """In a fresh process: the answer comes before Keras is imported (seconds
+    and hundreds of megabytes), and a missing file's line is the one the
+    library raises once Keras is loaded."""
+    argv = [a.format(run=fitted, train=tables / "train.csv") for a in argv]
+    code = (
+        "import sys\n"
+        "from deepstack.cli import main\n"
+        "try:\n"
+        f"    status = main({argv!r})\n"
+        "except SystemExit as exc:\n"
+        "    status = exc.code\n"
+        "print('status', status, 'keras', 'keras' in sys.modules)\n"
+    )
+    fresh = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=120,
+    )
+    last = fresh.stdout.splitlines()[-1]
+    assert last.endswith("keras False"), fresh.stdout
+    if argv[0].startswith("-"):
+        assert last == "status 0 keras False"
+        return
+    assert last == "status 2 keras False"
+    error = fresh.stderr.splitlines()[-1]
+    if argv[0] == "fit" and len(argv) == 2:
+        assert "the following arguments are required: --target, --out" in error
+    elif "--out" in argv and argv[0] == "predict":
+        assert error.endswith(
+            "already exists; choose another --out or pass --overwrite."
+        )
+    else:
+        # The line the library raises (Keras loaded) for the same problem.
+        monkeypatch.chdir(tmp_path)
+        with pytest.raises(FileNotFoundError) as raised:
+            _library_reads(argv)
+        assert error == "deepstack: error: " + str(raised.value)
+
+
+def _library_reads(argv):
+    """What the command ``argv`` reads first, through the library."""
+    from deepstack.runs import load_run, run_job
+    from deepstack.runs._files import read_table
+
+    command, first, *rest = argv
+    if command == "run":
+        run_job(first)
+    elif command == "fit":
+        read_table(first, what="training")
+        read_table(rest[rest.index("--test") + 1], what="test")
+    else:
+        load_run(first)
+        read_table(rest[0], what="data")  # predict, evaluate: the run found
 
 
 def test_lines_written_while_the_backend_loads_pass_through(tmp_path):

@@ -146,3 +146,60 @@ def test_bad_inputs_are_refused(regression_data):
         DeepStackBaggingRegressor(n_folds=5).fit(X[:8], y[:8])
     with pytest.raises(ValueError, match="n_folds"):
         DeepStackBaggingRegressor(n_folds=1).fit(X, y)
+
+
+def test_a_time_limit_cuts_every_member_to_one_epoch_and_restores_callbacks(
+    regression_data,
+):
+    X, y = regression_data
+    member = tiny(DeepStackRegressor, max_epochs=30, **_PLAIN)
+    # A limit already spent when the first member starts: each member stops
+    # at its first epoch end (every member trains at least one epoch).
+    bag = DeepStackBaggingRegressor(
+        member, n_folds=3, time_limit=1e-9, random_state=0
+    ).fit(X, y)
+    assert bag.n_iters_ == [1, 1, 1]
+    assert bag.cut_short_ == [True, True, True] and bag.time_limit_reached_
+    # The members' own callbacks are the template's again (None): a later
+    # fit of a member does not inherit the spent deadline.
+    assert all(m.callbacks is None for m in bag.estimators_)
+    refit = clone(bag.estimators_[0]).fit(X, y)
+    assert refit.n_iter_ > 1
+
+
+def test_an_ample_time_limit_changes_nothing(regression_data):
+    X, y = regression_data
+    member = tiny(DeepStackRegressor, max_epochs=6, **_PLAIN)
+    free = DeepStackBaggingRegressor(member, n_folds=3, random_state=0).fit(X, y)
+    limited = DeepStackBaggingRegressor(
+        member, n_folds=3, time_limit=1e6, random_state=0
+    ).fit(X, y)
+    assert limited.cut_short_ == [False, False, False]
+    assert not limited.time_limit_reached_ and not free.time_limit_reached_
+    assert limited.n_iters_ == free.n_iters_
+    np.testing.assert_array_equal(limited.predict(X), free.predict(X))
+
+
+def test_each_member_gets_an_equal_share_of_the_time_left(regression_data, monkeypatch):
+    """On a clock that the test moves: 100 s for 3 members; the first starts
+    at 0 (deadline 100 / 3), the second at 10 (10 + 90 / 2), the third at 50
+    (50 + 50 / 1), whatever the members before them left unused."""
+    import deepstack.ensemble._bagging as bagging
+
+    starts = iter([0.0, 0.0, 10.0, 50.0])  # the bag's start, then each member
+    monkeypatch.setattr(
+        bagging, "time", type("Clock", (), {"time": staticmethod(lambda: next(starts))})
+    )
+    X, y = regression_data
+    member = tiny(DeepStackRegressor, max_epochs=2, **_PLAIN)
+    bag = DeepStackBaggingRegressor(member, n_folds=3, time_limit=100.0)
+    deadlines = []
+
+    class Recorded(bagging.TimeLimit):
+        def __init__(self, deadline):
+            deadlines.append(deadline)
+            super().__init__(deadline)
+
+    monkeypatch.setattr(bagging, "TimeLimit", Recorded)
+    bag.fit(X, y)
+    assert deadlines == pytest.approx([100 / 3, 10 + 90 / 2, 50 + 50 / 1])

@@ -864,6 +864,59 @@ def test_search_with_a_time_limit_writes_trials(penguins_files, tmp_path):
     chosen = run.metrics["search"]["best_params"]["learning_rate"]
     assert run.estimator.learning_rate == chosen
     assert run.config["time_limit"] == 600.0
+    assert run.metrics["time_limit_reached"] is False
+
+
+@pytest.mark.parametrize("bagging", [1, 3])
+def test_a_time_limit_bounds_the_training_without_a_search(
+    penguins_files, tmp_path, bagging
+):
+    """A limit spent at once: every network stops at its first epoch end,
+    keeps that epoch, and the run says so (warning, note, metrics)."""
+    with pytest.warns(UserWarning, match="limit stopped training before early"):
+        run = fit_table(
+            penguins_files / "train.csv",
+            "species",
+            params={**TINY, "max_epochs": 200},
+            time_limit=1e-9,
+            bagging=bagging,
+            out=tmp_path / "limited",
+            progress=False,
+        )
+    loaded = load_run(tmp_path / "limited")
+    assert loaded.metrics["time_limit_reached"] is True
+    assert loaded.metrics["n_epochs"] == 1
+    which = "; " if bagging == 1 else " (3 of 3 bagged networks); "
+    assert [n for n in loaded.config["notes"] if n.startswith("time limit")] == [
+        "time limit: the 1e-09 s limit stopped training before early stopping "
+        f"did{which}each network keeps its best epoch, and a longer time limit "
+        "may score better"
+    ]
+    # The limit belongs to the job, not to the saved model.
+    if bagging == 1:
+        assert run.estimator.callbacks is None
+    else:
+        assert run.estimator.time_limit is None
+        assert [m.n_iter_ for m in run.estimator.estimators_] == [1, 1, 1]
+    assert (
+        loaded.predict(penguins_files / "new.csv")
+        == run.predict(penguins_files / "new.csv")
+    ).all()
+
+
+def test_an_ample_time_limit_is_not_reached(penguins_files, recwarn):
+    run = fit_table(
+        penguins_files / "train.csv",
+        "species",
+        params={**TINY, "max_epochs": 5},
+        time_limit="1h",
+        bagging=1,
+        progress=False,
+    )
+    assert run.metrics["time_limit_reached"] is False
+    assert run.metrics["n_epochs"] == 5
+    assert not [n for n in run.config["notes"] if n.startswith("time limit")]
+    assert not [w for w in recwarn if "time limit" in str(w.message).lower()]
 
 
 def test_an_interrupted_fit_leaves_no_folder(penguins_files, tmp_path):
@@ -1171,6 +1224,10 @@ def test_metrics_the_rows_cannot_give_are_left_out_with_a_warning():
         ({"params": {"random_state": 3}}, "The seed is not an estimator parameter"),
         ({"random_state": -1}, "random_state must be an integer from 0"),
         ({"random_state": 2.5}, "random_state must be an integer from 0"),
+        # Options that would not apply are refused rather than ignored.
+        ({"max_trials": 30}, r"max_trials \(--max-trials\) applies to a search"),
+        ({"search_space": {"dropout": [0.1]}}, r"search_space applies to a search"),
+        ({"test": "t.csv", "test_size": 0.3}, r"it would not apply: leave it out"),
     ],
 )
 def test_bad_options_name_the_problem_before_training(options, message, monkeypatch):

@@ -9,6 +9,7 @@ it gives an out-of-fold estimate of the ensemble's score on the training rows.
 """
 
 import numbers
+import time
 
 import numpy as np
 from sklearn.base import (
@@ -26,6 +27,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from deepstack import _interrupt
 from deepstack._compat import HasMethods, Interval, check_sample_weight
+from deepstack.callbacks import TimeLimit
 
 
 class _BaseBagging(BaseEstimator):
@@ -34,12 +36,16 @@ class _BaseBagging(BaseEstimator):
     _parameter_constraints = {
         "estimator": [HasMethods(["fit", "predict"]), None],
         "n_folds": [Interval(numbers.Integral, 2, None, closed="left")],
+        "time_limit": [Interval(numbers.Real, 0, None, closed="neither"), None],
         "random_state": ["random_state"],
     }
 
-    def __init__(self, estimator=None, *, n_folds=5, random_state=None):
+    def __init__(
+        self, estimator=None, *, n_folds=5, time_limit=None, random_state=None
+    ):
         self.estimator = estimator
         self.n_folds = n_folds
+        self.time_limit = time_limit
         self.random_state = random_state
 
     def _default_member(self):  # pragma: no cover - overridden
@@ -96,6 +102,7 @@ class _BaseBagging(BaseEstimator):
                 template, X, y, sample_weight, seeds, fold_seed, fold_of_row
             )
         self.estimators_ = members
+        self.time_limit_reached_ = any(self.cut_short_)
         self.fold_of_row_ = fold_of_row
         self.oof_prediction_ = oof
         self.oof_score_ = self._score_output(y, oof)
@@ -109,16 +116,39 @@ class _BaseBagging(BaseEstimator):
         return self
 
     def _fit_members(self, template, X, y, sample_weight, seeds, fold_seed, rows):
-        """Fit member ``i`` on every fold but ``i``; ``rows`` gets each row's fold."""
+        """Fit member ``i`` on every fold but ``i``; ``rows`` gets each row's fold.
+
+        With ``time_limit``, member ``i`` gets an equal share of the time left
+        when it starts (a :class:`~deepstack.callbacks.TimeLimit`), so that a
+        member that stops early leaves its time to the others."""
         oof = None
         members = []
+        end = None if self.time_limit is None else time.time() + self.time_limit
+        own = template.get_params().get("callbacks") if end is not None else None
+        self.cut_short_ = []
         for i, (train, val) in enumerate(self._folds(y, fold_seed)):
             member = clone(template).set_params(random_state=int(seeds[i]))
+            if end is not None:
+                now = time.time()
+                limit = TimeLimit(now + max(end - now, 0.0) / (self.n_folds - i))
+                member.set_params(callbacks=[*(own or []), limit])
             weights = None if sample_weight is None else sample_weight[train]
             known = self._known(y[train], y[val])
             member.fit(
                 X[train], y[train], weights, X_val=X[val][known], y_val=y[val][known]
             )
+            if end is not None:
+                # The fitted member holds a copy of its callbacks; a later fit
+                # of it must not inherit a deadline that has passed.
+                self.cut_short_.append(
+                    any(
+                        isinstance(cb, TimeLimit) and cb.stopped_epoch >= 0
+                        for cb in getattr(member, "callbacks_", ())
+                    )
+                )
+                member.set_params(callbacks=own)
+            else:
+                self.cut_short_.append(False)
             prediction = self._member_output(member, X[val])
             if oof is None:
                 oof = np.zeros((X.shape[0], *prediction.shape[1:]), np.float64)
@@ -170,6 +200,12 @@ class DeepStackBaggingClassifier(ClassifierMixin, _BaseBagging):
     n_folds : int, default=5
         Number of folds, and of members; fitting costs about ``n_folds``
         single fits.
+    time_limit : float or None, default=None
+        Seconds for training all members, one after another: each member
+        gets an equal share of the time left when it starts (a
+        :class:`~deepstack.callbacks.TimeLimit` among its callbacks, which
+        stops it at the end of the first epoch past its share, keeping its
+        best epoch's weights). Every member trains at least one epoch.
     random_state : int, RandomState instance or None, default=None
         Seeds the folds and each member's ``random_state``.
 
@@ -193,6 +229,11 @@ class DeepStackBaggingClassifier(ClassifierMixin, _BaseBagging):
         The first member's best epoch and number of epochs.
     n_iters_ : list of int
         Every member's number of epochs.
+    cut_short_ : list of bool
+        Whether ``time_limit`` stopped each member (before its early stopping
+        did).
+    time_limit_reached_ : bool
+        Whether ``time_limit`` stopped any member.
     n_features_in_ : int
         Number of input features.
     feature_names_in_ : ndarray of shape (`n_features_in_`,)
@@ -268,6 +309,12 @@ class DeepStackBaggingRegressor(RegressorMixin, _BaseBagging):
         defaults when None). Its ``fit`` must take ``X_val, y_val``.
     n_folds : int, default=5
         Number of folds, and of members.
+    time_limit : float or None, default=None
+        Seconds for training all members, one after another: each member
+        gets an equal share of the time left when it starts (a
+        :class:`~deepstack.callbacks.TimeLimit` among its callbacks, which
+        stops it at the end of the first epoch past its share, keeping its
+        best epoch's weights). Every member trains at least one epoch.
     random_state : int, RandomState instance or None, default=None
         Seeds the folds and each member's ``random_state``.
 
@@ -288,6 +335,11 @@ class DeepStackBaggingRegressor(RegressorMixin, _BaseBagging):
         The first member's best epoch and number of epochs.
     n_iters_ : list of int
         Every member's number of epochs.
+    cut_short_ : list of bool
+        Whether ``time_limit`` stopped each member (before its early stopping
+        did).
+    time_limit_reached_ : bool
+        Whether ``time_limit`` stopped any member.
     n_features_in_ : int
         Number of input features.
     feature_names_in_ : ndarray of shape (`n_features_in_`,)

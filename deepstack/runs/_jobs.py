@@ -49,6 +49,7 @@ def read_job(path):
 
         [model]                    # estimator parameters over the table defaults
         # bagging = 5              # and the bagged networks ("auto", 1: one)
+        # time_limit = "10m"       # and a budget for training (no [search])
         hidden_layer_sizes = [64, 64]
 
         [search]                   # optional
@@ -97,15 +98,21 @@ def read_job(path):
         frame = frame.sample(
             n=int(data["rows"]), random_state=data.get("random_state", 0)
         ).reset_index(drop=True)
-    # ``bagging`` (folds of the bagged ensemble) is the one [model] key that is
-    # not an estimator parameter.
+    # ``bagging`` (folds of the bagged ensemble) and ``time_limit`` (of
+    # training) are the [model] keys that are not estimator parameters.
     model = dict(job.get("model", {}))
     bagging = model.pop("bagging", "auto")
+    time_limit = model.pop("time_limit", None)
+    if time_limit is not None and search:
+        raise ValueError(
+            f"{path.name}: with a [search], its time limit goes in [search] "
+            "(time_limit), not in [model]."
+        )
     arguments = {
         "data": frame,
         "target": target,
         "task": data.get("task"),
-        "test_size": data.get("test_size", 0.2),
+        "test_size": data.get("test_size"),
         "drop": data.get("drop"),
         "categorical": data.get("categorical"),
         "weight_column": data.get("weight_column"),
@@ -113,6 +120,7 @@ def read_job(path):
         "random_state": data.get("random_state", 0),
         "params": _model_params(model),
         "bagging": bagging,
+        "time_limit": time_limit,
         "out": output.get("out"),
         "overwrite": bool(output.get("overwrite", False)),
         "source": str(source),

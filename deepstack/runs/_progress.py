@@ -25,7 +25,8 @@ class RunProgress:
         Trials of a search, when there is one: the fits are counted as
         trials (the last fit is the refit) and the best score so far is shown.
     time_limit : float, default=None
-        Seconds the search may take; the time left is shown.
+        Seconds the training (the search, or the fit) may take; the time
+        left is shown.
     """
 
     def __init__(self, enabled=None, *, max_trials=None, time_limit=None):
@@ -129,13 +130,13 @@ class RunProgress:
             self._progress.update(self._task, total=task.completed)
 
     def _fit_label(self):
-        if not self.max_trials:
-            return "fit"
-        if self._fits > self.max_trials:
+        if self.max_trials and self._fits > self.max_trials:
             return "refit best"
-        label = f"trial {self._fits}/{self.max_trials}"
-        if self._best is not None:
-            label += f" (best {self._best[0]} {abs(self._best[1]):.4g})"
+        label = "fit"
+        if self.max_trials:
+            label = f"trial {self._fits}/{self.max_trials}"
+            if self._best is not None:
+                label += f" (best {self._best[0]} {abs(self._best[1]):.4g})"
         if self.time_limit is not None:
             left = self.time_limit - (time.monotonic() - self._started)
             label += f" {max(left, 0.0):.0f}s left"

@@ -26,6 +26,7 @@ from deepstack import _io, _pretraining
 from deepstack._interrupt import checked_interrupts
 from deepstack._network import auto_batch_size
 from deepstack._version import __version__
+from deepstack.callbacks import TimeLimit
 from deepstack.ensemble import bagging_for, is_bagging
 from deepstack.runs import _files
 from deepstack.runs._metrics import PRIMARY, task_metrics
@@ -473,14 +474,14 @@ def fit_table(
     *,
     task=None,
     test=None,
-    test_size=0.2,
+    test_size=None,
     unlabeled=None,
     drop=None,
     categorical=None,
     weight_column=None,
     params=None,
     search=None,
-    max_trials=10,
+    max_trials=None,
     time_limit=None,
     search_space=None,
     pretrain=None,
@@ -505,7 +506,9 @@ def fit_table(
     test : DataFrame or path, default=None
         Labeled rows to report test metrics on. When None, ``test_size`` of
         the rows are held out (stratified for classification, seeded).
-    test_size : float, default=0.2
+    test_size : float, default=None
+        The share of the rows held out when ``test`` is None (0.2 when
+        None). Refused with ``test``, which it would not apply to.
     unlabeled : DataFrame or path, default=None
         Extra rows without a usable target, for pretraining. Rows of ``data``
         whose target is missing join them when pretraining is on; otherwise
@@ -518,9 +521,17 @@ def fit_table(
         Estimator parameters, over :func:`table_defaults`.
     search : {"random", "bayesian", "hyperband", "grid"}, default=None
         Search hyperparameters with :class:`~deepstack.tuning.DeepStackSearch`.
-    max_trials : int, default=10
+    max_trials : int, default=None
+        Trials of the search (10 when None). Refused without ``search``, as
+        is ``search_space``: neither would apply.
     time_limit : float or str, default=None
-        Budget of the search (seconds, or ``"20m"``); the refit is outside it.
+        Budget of training (seconds, or ``"20m"``). With a search, of the
+        search (the refit is outside it); otherwise of the network, which
+        stops at the end of the first epoch past it, keeping its best epoch
+        (bagged networks, one after another, each get an equal share of the
+        time left when they start). Reading, preprocessing, scoring and the
+        report come on top. ``metrics["time_limit_reached"]`` says whether
+        it cut the training short (a note says so too).
     search_space : dict, default=None
         The search space (the default space when None).
     pretrain : {"autoencoder", "denoising", "auto"}, default=None
@@ -553,6 +564,24 @@ def fit_table(
     )
     seconds = parse_duration(time_limit)
     _resolve_bagging(bagging, 0, search, pretrain)  # bad values fail first
+    # An option that would not apply is refused, not silently ignored.
+    if search is None:
+        for given, option in (
+            (max_trials, "max_trials (--max-trials)"),
+            (search_space, "search_space"),
+        ):
+            if given is not None:
+                raise ValueError(
+                    f"{option} applies to a search; give search= (--search) too, "
+                    "or leave it out."
+                )
+    max_trials = 10 if max_trials is None else max_trials
+    if test is not None and test_size is not None:
+        raise ValueError(
+            "test_size (--test-size) sets the share of rows held out for testing; "
+            "with test rows given (test=, --test) it would not apply: leave it out."
+        )
+    test_size = 0.2 if test_size is None else test_size
     if random_state is not None and (
         isinstance(random_state, bool)
         or not isinstance(random_state, (int, np.integer))
@@ -650,6 +679,7 @@ class _Fitted:
     searcher: object
     preprocess_time: float
     fit_time: float
+    time_limit_reached: object  # bool, or None without a time limit
 
 
 def _check_choices(**choices):
@@ -857,8 +887,13 @@ def _fit(
         display.stage(f"pretraining ({pretrain}), then fine-tuning")
     searcher = None
     if search is None:
-        display.stage(f"training {_describe(estimator)}")
+        display.stage(
+            f"training {_describe(estimator)}"
+            + (f", time limit {seconds:.0f} s" if seconds else "")
+        )
+        _limit_training(estimator, seconds)
         estimator.fit(X_train, y_train, sample_weight=sample_weight)
+        reached = _time_limit_reached(estimator, seconds, table)
     else:
         display.stage(
             f"{search} search, {max_trials} trials"
@@ -869,12 +904,60 @@ def _fit(
         )
         searcher.fit(X_train, y_train, sample_weight=sample_weight)
         estimator = searcher.best_estimator_
-    # The progress display is not part of the model.
+        reached = searcher.time_limit_reached_ if seconds is not None else None
+    # The progress display and the job's time limit are not part of the model.
     for network in _networks(estimator):
         network.set_params(callbacks=None)
+    if is_bagging(estimator):
+        estimator.set_params(time_limit=None)
     return _Fitted(
-        preprocessor, estimator, searcher, preprocess_time, time.perf_counter() - t0
+        preprocessor,
+        estimator,
+        searcher,
+        preprocess_time,
+        time.perf_counter() - t0,
+        reached,
     )
+
+
+def _limit_training(estimator, seconds):
+    """Bound the training of ``estimator`` to ``seconds``: a bag shares them
+    among its members, a single network stops at the first epoch end past
+    them (best weights kept, as at early stopping)."""
+    if seconds is None:
+        return
+    if is_bagging(estimator):
+        estimator.set_params(time_limit=seconds)
+        return
+    own = estimator.get_params()["callbacks"] or []
+    estimator.set_params(callbacks=[*own, TimeLimit(time.time() + seconds)])
+
+
+def _time_limit_reached(estimator, seconds, table):
+    """Whether the time limit cut the training short (said in a note and a
+    warning), or None without a limit."""
+    if seconds is None:
+        return None
+    if is_bagging(estimator):
+        cut, n = sum(estimator.cut_short_), len(estimator.cut_short_)
+    else:
+        cut = int(
+            any(
+                isinstance(cb, TimeLimit) and cb.stopped_epoch >= 0
+                for cb in estimator.callbacks_
+            )
+        )
+        n = 1
+    if cut:
+        which = f" ({cut} of {n} bagged networks)" if n > 1 else ""
+        note = (
+            f"time limit: the {seconds:g} s limit stopped training before early "
+            f"stopping did{which}; each network keeps its best epoch, and a "
+            "longer time limit may score better"
+        )
+        table.notes.append(note)
+        warnings.warn(_sentence(note), UserWarning, stacklevel=4)
+    return bool(cut)
 
 
 def _make_run(table, fitted, *, started, drop, seconds, **values):
@@ -919,6 +1002,7 @@ def _make_run(table, fitted, *, started, drop, seconds, **values):
         "n_epochs": int(estimator.n_iter_),
         "best_epoch": estimator.best_epoch_,
         "search": _search_summary(fitted.searcher),
+        "time_limit_reached": fitted.time_limit_reached,
         "times": {
             "preprocess_s": fitted.preprocess_time,
             "fit_s": fitted.fit_time,
