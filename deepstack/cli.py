@@ -75,6 +75,13 @@ def _parser():
         help="k-fold bagged networks averaged: 'auto' (by table size; none with "
         "--search or --pretrain), or K (1: a single network)",
     )
+    fit.add_argument(
+        "--no-baselines",
+        dest="baselines",
+        action="store_false",
+        help="skip scikit-learn's HistGradientBoosting and Dummy models, "
+        "otherwise fitted and scored on the same rows for comparison",
+    )
     fit.add_argument("--random-state", type=int, default=0)
     _output_options(fit)
 
@@ -254,6 +261,7 @@ def _fit(args):
         pretrain=args.pretrain,
         # fit_table checks the value (one error line for a bad one).
         bagging=int(args.bagging) if args.bagging.isdigit() else args.bagging,
+        baselines=args.baselines,
         out=args.out,
         overwrite=args.overwrite,
         random_state=args.random_state,
@@ -372,6 +380,12 @@ def _summary(run):
             f"model: hidden layers {params['hidden_layer_sizes']}, {regularization}, "
             f"learning rate {params['learning_rate']}, batch {params['batch_size']}"
             + (f"; {bagging} bagged networks (k-fold)" if bagging else "")
+        )
+    baselines = metrics.get("baselines")
+    if baselines:
+        print(
+            f"baselines on the same rows (test {primary}): "
+            + ", ".join(f"{name} {m[primary]:.4f}" for name, m in baselines.items())
         )
     if run.importance is not None and not run.importance.empty:
         top = run.importance.head(3)

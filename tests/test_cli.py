@@ -80,6 +80,14 @@ def test_fit_prints_a_summary_and_writes_the_folder(tables, tmp_path, capsys):
     assert re.search(r"dropout \d[\d.e-]* \(auto\)", printed), printed
     assert "; 5 bagged networks (k-fold)" in printed
     assert "columns that matter most (drop in test accuracy when shuffled): " in printed
+    hgb, dummy = (
+        metrics["baselines"][name]["accuracy"]
+        for name in ("HistGradientBoostingClassifier", "DummyClassifier")
+    )
+    assert (
+        "baselines on the same rows (test accuracy): "
+        f"HistGradientBoostingClassifier {hgb:.4f}, DummyClassifier {dummy:.4f}"
+    ) in printed
     assert (out / "report.html").is_file()
 
 
@@ -285,6 +293,9 @@ def test_a_job_file_sets_the_bagging(tmp_path):
     job.write_text('[data]\ndataset = "wine"\n')
     assert read_job(job)["bagging"] == "auto"
     assert read_job(job)["time_limit"] is None
+    assert read_job(job)["baselines"] is True
+    job.write_text('[data]\ndataset = "wine"\n[model]\nbaselines = false\n')
+    assert read_job(job)["baselines"] is False
     # A training budget without a search; a search's goes in [search].
     job.write_text('[data]\ndataset = "wine"\n[model]\ntime_limit = "2m"\n')
     assert read_job(job)["time_limit"] == "2m"

@@ -121,6 +121,17 @@ def test_classification_report_renders_every_section_and_image(
     assert rows == 1 + 7
     text = page.locator("section#data").inner_text()
     assert "categorical" in text and "numeric" in text
+    # The baselines beside the run, each row's accuracy as in metrics.json.
+    metrics = load_run(searched_classification).metrics
+    rows = page.locator("section#summary table.baselines tr")
+    assert rows.count() == 1 + 3
+    cells = [rows.nth(i).inner_text().split("\t") for i in range(4)]
+    assert cells[0][:2] == ["model", "accuracy"]
+    expected = {"this run": metrics["test"], **metrics["baselines"]}
+    assert [c[0] for c in cells[1:]] == list(expected)
+    assert [c[1] for c in cells[1:]] == [
+        f"{m['accuracy']:.4g}" for m in expected.values()
+    ]
     # The search table has one row per trial.
     assert page.locator("section#search table").last.locator("tr").count() == 1 + 2
     # Nothing is wider than the window: wide tables scroll in their own box.

@@ -163,6 +163,50 @@ def test_parquet_input_and_a_given_test_file(penguins_files, tmp_path):
     assert run.config["n_train"] == 280
 
 
+def test_baselines_are_scikit_learns_models_on_the_same_rows(penguins_files):
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    run = fit_table(
+        penguins_files / "train.csv",
+        "species",
+        test=penguins_files / "test.csv",
+        params={**TINY, "max_epochs": 3},
+        bagging=None,
+        random_state=3,
+        progress=False,
+    )
+    train = pd.read_csv(penguins_files / "train.csv")
+    test = pd.read_csv(penguins_files / "test.csv")
+    columns = run.config["feature_columns"]
+    table = run.pipeline[0]
+    hgb = HistGradientBoostingClassifier(random_state=3)
+    hgb.fit(table.transform(train[columns]), train["species"])
+    predicted = hgb.predict(table.transform(test[columns]))
+    baselines = run.metrics["baselines"]
+    assert list(baselines) == ["HistGradientBoostingClassifier", "DummyClassifier"]
+    assert baselines["HistGradientBoostingClassifier"]["accuracy"] == pytest.approx(
+        np.mean(predicted == test["species"])
+    )
+    # The most frequent training class, always.
+    majority = train["species"].value_counts().idxmax()
+    dummy = baselines["DummyClassifier"]
+    assert dummy["accuracy"] == pytest.approx(np.mean(test["species"] == majority))
+    assert dummy["balanced_accuracy"] == pytest.approx(1 / 3)
+    assert dummy["n_samples"] == 64 and dummy["fit_s"] >= 0
+    assert set(dummy) == set(run.metrics["test"]) | {"fit_s"}
+    without = fit_table(
+        penguins_files / "train.csv",
+        "species",
+        params={**TINY, "max_epochs": 1},
+        bagging=None,
+        baselines=False,
+        progress=False,
+    )
+    assert without.metrics["baselines"] == {}
+    with pytest.raises(ValueError, match="baselines must be True or False"):
+        fit_table(penguins_files / "train.csv", "species", baselines="yes")
+
+
 def test_missing_and_extra_columns_at_predict(penguins_run, penguins_files):
     new = pd.read_csv(penguins_files / "new.csv")
     with pytest.raises(ValueError, match=r"\['island'\] were present at fit"):
@@ -636,6 +680,14 @@ def test_regression_with_weights_and_dropped_columns(tmp_path):
     )
     assert set(run.metrics["test"]) == {"r2", "rmse", "mae", "n_samples"}
     assert run.metrics["test"]["r2"] > 0.2
+    # A constant (the training rows' weighted mean) scores R² <= 0 on any
+    # rows; the trees learn something.
+    baselines = run.metrics["baselines"]
+    assert -0.1 < baselines["DummyRegressor"]["r2"] <= 0
+    assert (
+        baselines["HistGradientBoostingRegressor"]["r2"]
+        > baselines["DummyRegressor"]["r2"] + 0.1
+    )
     predictions = pd.read_csv(tmp_path / "diabetes" / "test_predictions.csv")
     assert list(predictions.columns) == ["target", "predicted_target"]
 

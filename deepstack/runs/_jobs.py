@@ -50,6 +50,7 @@ def read_job(path):
         [model]                    # estimator parameters over the table defaults
         # bagging = 5              # and the bagged networks ("auto", 1: one)
         # time_limit = "10m"       # and a budget for training (no [search])
+        # baselines = false        # and no reference models (default: true)
         hidden_layer_sizes = [64, 64]
 
         [search]                   # optional
@@ -98,10 +99,12 @@ def read_job(path):
         frame = frame.sample(
             n=int(data["rows"]), random_state=data.get("random_state", 0)
         ).reset_index(drop=True)
-    # ``bagging`` (folds of the bagged ensemble) and ``time_limit`` (of
-    # training) are the [model] keys that are not estimator parameters.
+    # ``bagging`` (folds of the bagged ensemble), ``time_limit`` (of
+    # training) and ``baselines`` are the [model] keys that are not estimator
+    # parameters.
     model = dict(job.get("model", {}))
     bagging = model.pop("bagging", "auto")
+    baselines = model.pop("baselines", True)
     time_limit = model.pop("time_limit", None)
     if time_limit is not None and search:
         raise ValueError(
@@ -121,6 +124,7 @@ def read_job(path):
         "params": _model_params(model),
         "bagging": bagging,
         "time_limit": time_limit,
+        "baselines": baselines,
         "out": output.get("out"),
         "overwrite": bool(output.get("overwrite", False)),
         "source": str(source),

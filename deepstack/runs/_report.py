@@ -161,6 +161,8 @@ def _summary(config, metrics):
         ("versions", ", ".join(f"{k} {v}" for k, v in config["versions"].items())),
     ]
     parts = [_kv_table(rows), "<h3>Test metrics</h3>", _kv_table(test.items())]
+    if metrics.get("baselines"):
+        parts += ["<h3>Baselines on the same rows</h3>", _baselines(metrics)]
     if metrics.get("validation"):
         what = "out of fold" if config.get("bagging") else "best epoch"
         parts += [f"<h3>Validation metrics ({what})</h3>"]
@@ -174,6 +176,26 @@ def _summary(config, metrics):
     parts.append(_kv_table(sorted(config["params"].items())))
     parts.append("</details>")
     return "\n".join(parts)
+
+
+def _baselines(metrics):
+    """The run's test metrics beside those of scikit-learn's reference models,
+    trained on the same preprocessed rows and scored on the same test rows."""
+    fit_s = metrics.get("times", {}).get("fit_s")
+    models = {"this run": {**metrics["test"], "fit_s": fit_s}, **metrics["baselines"]}
+    names = [k for k in metrics["test"] if k != "n_samples"] + ["fit_s"]
+    head = "".join(f"<th>{_e(n)}</th>" for n in ["model", *names])
+    rows = "".join(
+        f"<tr><th>{_e(model)}</th>"
+        + "".join(f"<td>{_e(_fmt(values.get(n)))}</td>" for n in names)
+        + "</tr>"
+        for model, values in models.items()
+    )
+    return (
+        "<p>scikit-learn's models with their defaults, fitted on the network's "
+        "training rows after the same preprocessing.</p>"
+        f"<table class='baselines'><tr>{head}</tr>{rows}</table>"
+    )
 
 
 def _data(config):

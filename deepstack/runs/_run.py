@@ -486,6 +486,7 @@ def fit_table(
     search_space=None,
     pretrain=None,
     bagging="auto",
+    baselines=True,
     out=None,
     overwrite=False,
     random_state=0,
@@ -546,6 +547,14 @@ def fit_table(
         takes :func:`table_bagging`'s number of folds without a search and
         without pretraining (a single network otherwise); None or 1 fits a
         single network.
+    baselines : bool, default=True
+        Also fit scikit-learn's reference models on the same preprocessed
+        training rows (``HistGradientBoostingClassifier`` / ``Regressor``
+        with its defaults, and ``DummyClassifier`` / ``DummyRegressor``:
+        the most frequent class's rate, the mean) and score them on the same
+        test rows with the same metrics: ``metrics["baselines"]``, the
+        report's summary and the command's last lines. They cost a fraction
+        of the network's fit.
     out : path, default=None
         The run folder to write (refused if it exists, unless ``overwrite``).
     random_state : int, default=0
@@ -582,6 +591,8 @@ def fit_table(
             "with test rows given (test=, --test) it would not apply: leave it out."
         )
     test_size = 0.2 if test_size is None else test_size
+    if not isinstance(baselines, bool):
+        raise ValueError(f"baselines must be True or False; got {baselines!r}.")
     if random_state is not None and (
         isinstance(random_state, bool)
         or not isinstance(random_state, (int, np.integer))
@@ -630,6 +641,7 @@ def fit_table(
                 params=params,
                 pretrain=pretrain,
                 bagging=bagging,
+                baselines=baselines,
                 search=search,
                 max_trials=max_trials,
                 seconds=seconds,
@@ -680,6 +692,7 @@ class _Fitted:
     preprocess_time: float
     fit_time: float
     time_limit_reached: object  # bool, or None without a time limit
+    baselines: dict  # {name: (fitted estimator, fit seconds)}
 
 
 def _check_choices(**choices):
@@ -819,13 +832,15 @@ def _fit(
     params,
     pretrain,
     bagging,
+    baselines,
     search,
     max_trials,
     seconds,
     search_space,
     random_state,
 ):
-    """Preprocess the training rows and train the estimator (or search)."""
+    """Preprocess the training rows and train the estimator (or search), then
+    the baselines."""
     y_train = table.train[table.target].to_numpy()
     if table.task == "regression":
         y_train = _numeric_target(y_train, table.target)
@@ -858,6 +873,7 @@ def _fit(
         sample_weight = _weights(table.train[weight_column], weight_column)
     if pretrain == "auto":
         pretrain = _resolve_auto_pretrain(table, len(y_train), display)
+    labeled = (X_train, y_train, sample_weight)  # for the baselines
     if table.unlabeled:
         with _noted_reading():
             X_extra = preprocessor.transform(pd.concat(table.unlabeled))
@@ -910,14 +926,42 @@ def _fit(
         network.set_params(callbacks=None)
     if is_bagging(estimator):
         estimator.set_params(time_limit=None)
+    fit_time = time.perf_counter() - t0
+    fitted_baselines = {}
+    if baselines:
+        display.stage("baselines: HistGradientBoosting, Dummy")
+        fitted_baselines = _fit_baselines(table.task, *labeled, random_state)
     return _Fitted(
         preprocessor,
         estimator,
         searcher,
         preprocess_time,
-        time.perf_counter() - t0,
+        fit_time,
         reached,
+        fitted_baselines,
     )
+
+
+def _fit_baselines(task, X, y, sample_weight, random_state):
+    """scikit-learn's reference models fitted on the network's training rows:
+    ``{class name: (estimator, fit seconds)}``."""
+    from sklearn.dummy import DummyClassifier, DummyRegressor
+    from sklearn.ensemble import (
+        HistGradientBoostingClassifier,
+        HistGradientBoostingRegressor,
+    )
+
+    if task == "regression":
+        models = [HistGradientBoostingRegressor, DummyRegressor]
+    else:
+        models = [HistGradientBoostingClassifier, DummyClassifier]
+    fitted = {}
+    for cls in models:
+        model = cls(random_state=random_state) if "Hist" in cls.__name__ else cls()
+        started = time.perf_counter()
+        model.fit(X, y, sample_weight=sample_weight)
+        fitted[cls.__name__] = (model, time.perf_counter() - started)
+    return fitted
 
 
 def _limit_training(estimator, seconds):
@@ -1003,6 +1047,7 @@ def _make_run(table, fitted, *, started, drop, seconds, **values):
         "best_epoch": estimator.best_epoch_,
         "search": _search_summary(fitted.searcher),
         "time_limit_reached": fitted.time_limit_reached,
+        "baselines": _baseline_metrics(run, fitted.baselines, table.test),
         "times": {
             "preprocess_s": fitted.preprocess_time,
             "fit_s": fitted.fit_time,
@@ -1010,6 +1055,19 @@ def _make_run(table, fitted, *, started, drop, seconds, **values):
         },
     }
     return run
+
+
+def _baseline_metrics(run, baselines, test):
+    """Each baseline's test metrics (and fit seconds), computed as the run's:
+    the same preprocessor, test rows and metric functions."""
+    scored = {}
+    for name, (model, seconds) in baselines.items():
+        twin = TableRun(Pipeline([("table", run.pipeline[0]), ("model", model)]), run.config, {})
+        with warnings.catch_warnings():
+            # What the test rows cannot give was said for the network.
+            warnings.simplefilter("ignore", UserWarning)
+            scored[name] = {**twin.evaluate(test), "fit_s": seconds}
+    return scored
 
 
 @contextlib.contextmanager
