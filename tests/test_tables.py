@@ -439,6 +439,53 @@ def test_forced_categorical_and_high_cardinality_needs_y():
         TablePreprocessor(cardinality_threshold=10).fit(frame)
 
 
+def test_a_whole_number_regression_target_is_encoded_as_continuous():
+    """Prices in whole numbers: scikit-learn's "auto" takes them for classes
+    and target-encodes a high-cardinality column into a column per distinct
+    price; as a continuous target, into one column, the cross-fitted mean."""
+    rng = np.random.default_rng(0)
+    city = rng.choice([f"city{i}" for i in range(50)], size=400)
+    level = {f"city{i}": 1000.0 * i for i in range(50)}
+    price = np.array([level[c] for c in city]) + rng.integers(0, 50, 400) * 100.0
+    frame = pd.DataFrame({"city": city, "rooms": rng.integers(1, 6, 400) * 1.5})
+    auto = TablePreprocessor().fit(frame, price)
+    assert auto.roles_["city"] == "high_cardinality"
+    assert auto.transform(frame).shape[1] > 100
+    pre = TablePreprocessor(target_type="continuous").fit(frame, price)
+    Z = pre.transform(frame)
+    assert Z.shape[1] == 2  # city's encoding and rooms, both standardized
+    # The encoding follows the city's mean price (rank correlation ~1).
+    encoded = pd.Series(Z[:, 0]).groupby(city).mean()
+    means = pd.Series(price).groupby(city).mean()
+    assert encoded.corr(means, method="spearman") > 0.99
+
+
+def test_a_regression_run_encodes_its_target_as_continuous(tmp_path):
+    rng = np.random.default_rng(1)
+    city = rng.choice([f"c{i}" for i in range(45)], size=300)
+    frame = pd.DataFrame(
+        {
+            "city": city,
+            "size": rng.normal(size=300),
+            "price": [float(int(c[1:]) * 1000 + rng.integers(0, 9) * 10) for c in city],
+        }
+    )
+    from deepstack.runs import fit_table
+
+    run = fit_table(
+        frame,
+        "price",
+        params={"hidden_layer_sizes": (8,), "max_epochs": 2},
+        bagging=None,
+        baselines=False,
+        progress=False,
+    )
+    assert run.task == "regression"
+    # One input a column (not one a distinct price for the city).
+    assert run.config["n_network_inputs"] == 2
+    assert run.pipeline[0].target_type == "continuous"
+
+
 def test_skops_round_trip_transforms_identically(mixed_frame, tmp_path):
     frame, y = mixed_frame
     pre = TablePreprocessor(text_components=4).fit(frame, y)

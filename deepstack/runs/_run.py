@@ -845,7 +845,12 @@ def _fit(
     if table.task == "regression":
         y_train = _numeric_target(y_train, table.target)
     t0 = time.perf_counter()
-    preprocessor = TablePreprocessor(categorical=categorical)
+    # A regression's target is continuous, also where its values are whole
+    # numbers (which the target encoding would otherwise take for classes).
+    preprocessor = TablePreprocessor(
+        categorical=categorical,
+        target_type="continuous" if table.task == "regression" else "auto",
+    )
     X_train = preprocessor.fit_transform(table.train[table.feature_columns], y_train)
     preprocess_time = time.perf_counter() - t0
     # What the test and unlabeled rows lose when read as the training rows

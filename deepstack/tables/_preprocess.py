@@ -399,6 +399,12 @@ class TablePreprocessor(TransformerMixin, BaseEstimator):
         One-hot categories seen fewer times are grouped as infrequent.
     text_components : int, default=30
         Dimensions of the text embedding.
+    target_type : {"auto", "continuous", "binary", "multiclass"}, default="auto"
+        The target's type for the target encoding of high-cardinality columns
+        (``TargetEncoder``'s ``target_type``). Set "continuous" for a
+        regression: "auto" reads a numeric target whose values are all whole
+        numbers (prices, counts) as classes, and the encoding would then
+        make one column per distinct target value.
 
     Attributes
     ----------
@@ -449,6 +455,7 @@ class TablePreprocessor(TransformerMixin, BaseEstimator):
         max_integer_categories=10,
         min_frequency=5,
         text_components=30,
+        target_type="auto",
     ):
         self.categorical = categorical
         self.drop = drop
@@ -456,6 +463,7 @@ class TablePreprocessor(TransformerMixin, BaseEstimator):
         self.max_integer_categories = max_integer_categories
         self.min_frequency = min_frequency
         self.text_components = text_components
+        self.target_type = target_type
 
     def fit(self, X, y=None):
         self.fit_transform(X, y)
@@ -750,7 +758,7 @@ class TablePreprocessor(TransformerMixin, BaseEstimator):
         # roles decided above override it column by column.
         for role, transformer in (
             ("categorical", one_hot),
-            ("high_cardinality", _target_encoder()),
+            ("high_cardinality", _target_encoder(self.target_type)),
             ("text", skrub.StringEncoder(self.text_components, random_state=0)),
         ):
             columns = self._columns(role)
@@ -758,7 +766,7 @@ class TablePreprocessor(TransformerMixin, BaseEstimator):
                 specific.append((transformer, columns))
         return skrub.TableVectorizer(
             low_cardinality=one_hot,
-            high_cardinality=_target_encoder(),
+            high_cardinality=_target_encoder(self.target_type),
             datetime=skrub.DatetimeEncoder(add_weekday=True),
             specific_transformers=specific,
         )
@@ -786,15 +794,17 @@ class TablePreprocessor(TransformerMixin, BaseEstimator):
         return out
 
 
-def _target_encoder():
+def _target_encoder(target_type="auto"):
     """A seeded TargetEncoder (its cross-fitting shuffles the rows)."""
     import sklearn
 
     major, minor = (int(p) for p in sklearn.__version__.split(".")[:2])
     if (major, minor) >= (1, 9):
         # 1.9 deprecates random_state in favour of a splitter.
-        return TargetEncoder(cv=KFold(5, shuffle=True, random_state=0))
-    return TargetEncoder(random_state=0)
+        return TargetEncoder(
+            target_type=target_type, cv=KFold(5, shuffle=True, random_state=0)
+        )
+    return TargetEncoder(target_type=target_type, random_state=0)
 
 
 def infer_task(y):
