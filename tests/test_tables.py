@@ -428,6 +428,31 @@ def test_bad_frames_are_refused():
         TablePreprocessor().fit(frame)
 
 
+def test_distinct_integers_are_an_identifier_by_name_or_as_row_numbers():
+    rng = np.random.default_rng(0)
+    n = 200
+    frame = pd.DataFrame(
+        {
+            # Counts that happen to be distinct: numbers.
+            "population": rng.choice(10**6, size=n, replace=False) + 10**5,
+            # Random identifiers, named as such.
+            "PassengerId": rng.choice(10**7, size=n, replace=False),
+            "order_no": rng.choice(10**7, size=n, replace=False),
+            # Row numbers of the rows a split kept (shuffled, gaps).
+            "row": rng.permutation(int(n * 1.25))[:n],
+            "x": rng.normal(size=n),
+        }
+    )
+    pre = TablePreprocessor().fit(frame, rng.integers(0, 2, n))
+    assert pre.roles_ == {
+        "population": "numeric",
+        "PassengerId": "dropped",
+        "order_no": "dropped",
+        "row": "dropped",
+        "x": "numeric",
+    }
+
+
 def test_forced_categorical_and_high_cardinality_needs_y():
     frame = pd.DataFrame(
         {"code": np.arange(40) % 20 * 10.5, "name": [f"n{i % 15}" for i in range(40)]}

@@ -9,6 +9,7 @@ unknown ones ignored at predict time, high-cardinality categories
 target-encoded, free text embedded by skrub's ``StringEncoder``.
 """
 
+import re
 import warnings
 from typing import NamedTuple
 
@@ -380,7 +381,10 @@ class TablePreprocessor(TransformerMixin, BaseEstimator):
       time since the epoch); a string that is no date is missing, with a
       note at ``fit`` and a warning at ``transform``;
     - ``dropped``: all-missing, constant and identifier-like columns (every
-      value distinct, strings or integers), columns of lists or mappings (a
+      value distinct: strings, and integers named as identifiers, ``id``,
+      ``PassengerId``, ``row_key``, or nearly consecutive, as row numbers
+      are; distinct counts such as a population stay numbers), columns of
+      lists or mappings (a
       Parquet file's nested columns), and those named in ``drop``; each with
       a note in ``notes_``.
 
@@ -593,7 +597,7 @@ class TablePreprocessor(TransformerMixin, BaseEstimator):
                 and n_rows >= 20
                 and n_unique == n_rows
                 and (
-                    pd.api.types.is_integer_dtype(series)
+                    _numbers_rows(series, name)
                     or (_is_string_like(series) and not _looks_like_text(series))
                 )
             ):
@@ -792,6 +796,28 @@ class TablePreprocessor(TransformerMixin, BaseEstimator):
                 "values too large for float32."
             )
         return out
+
+
+# Names of identifier columns: "id", "row_index", "PassengerId", "customerID",
+# "PID", "user_key", "uuid".
+_ID_NAME = re.compile(
+    r"(?i:(^|[^a-z])(id|ids|idx|index|key|uuid|uid|no))$|(Id|ID|Key|Index)$"
+)
+
+
+def _numbers_rows(series, name):
+    """Whether an integer column of distinct values numbers the rows: its name
+    says so (``id``, ``PassengerId``, ``row_key``), or its values are
+    nearly consecutive (row numbers, of the rows kept after a split too).
+    Distinct counts or measurements (a population, a price in cents) are
+    numbers, not identifiers."""
+    if not pd.api.types.is_integer_dtype(series):
+        return False
+    if _ID_NAME.search(str(name).strip()):
+        return True
+    values = series.dropna()
+    span = float(values.max()) - float(values.min()) + 1
+    return span <= 2 * len(values)
 
 
 def _target_encoder(target_type="auto"):
