@@ -164,3 +164,36 @@ def test_regression_report_after_rewriting(browser, tmp_path):
     assert f"{run.metrics['test']['r2']:.4g}" in summary
     assert "No search" in page.locator("section#search").inner_text()
     page.close()
+
+
+def test_many_classes_draw_a_larger_matrix_and_ten_curves(browser, tmp_path):
+    """46 classes: the confusion matrix grows with them (no numbers in its
+    cells) and the curves show the ten most frequent classes, without the
+    layout warnings that a legend of 46 entries gave."""
+    import warnings
+
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 46, 1400)
+    frame = pd.DataFrame(
+        {"x": labels + rng.normal(0, 0.3, 1400), "city": [f"c{i}" for i in labels]}
+    )
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fit_table(
+            frame,
+            "city",
+            params={"hidden_layer_sizes": (8,), "max_epochs": 2},
+            bagging=None,
+            baselines=False,
+            out=tmp_path / "cities",
+            progress=False,
+        )
+    assert not [w for w in caught if "layout" in str(w.message)]
+    page = _open(browser, tmp_path / "cities" / "report.html")
+    by_alt = {image["alt"]: image for image in _rendered_images(page)}
+    # 0.28 inch a class + 2.5: 15.4 inches, against 5 for a few classes.
+    assert by_alt["confusion matrix"]["height"] > 1000
+    page.close()

@@ -27,6 +27,9 @@ SECTIONS = (
     ("diagnostics", "Diagnostics"),
 )
 
+# Classes drawn in the ROC and precision-recall plot, at most.
+_CURVES = 10
+
 _STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1100px;
        color: #222; line-height: 1.4; }
@@ -290,15 +293,30 @@ def _evaluation(config, predictions):
 
     classes = [str(c) for c in config["classes"]]
     y_true, y_pred = y_true.astype(str), y_pred.astype(str)
-    fig, ax = plt.subplots(figsize=(5.5, 5))
+    # The matrix grows with the classes (up to a page); past 20 classes its
+    # cells are colours without numbers.
+    side = min(max(5.0, 0.28 * len(classes) + 2.5), 16.0)
+    fig, ax = plt.subplots(figsize=(side + 0.5, side))
     ConfusionMatrixDisplay.from_predictions(
-        y_true, y_pred, labels=classes, ax=ax, colorbar=False
+        y_true,
+        y_pred,
+        labels=classes,
+        ax=ax,
+        colorbar=False,
+        include_values=len(classes) <= 20,
+        xticks_rotation="vertical" if len(classes) > 10 else "horizontal",
     )
     ax.set_title("confusion matrix")
     fig.tight_layout()
     figures.append(_img(fig, "confusion matrix"))
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.5))
     shown = classes[1:] if len(classes) == 2 else classes
+    suffix = ""
+    if len(shown) > _CURVES:
+        # A legend of every class would not fit: the most frequent ones.
+        counts = pd.Series(y_true).value_counts()
+        shown = [c for c in counts.index if c in shown][:_CURVES]
+        suffix = f", the {_CURVES} most frequent of {len(classes)} classes"
     for label in shown:
         column = f"proba_{label}"
         if column not in predictions or not (y_true == label).any():
@@ -313,8 +331,8 @@ def _evaluation(config, predictions):
         PrecisionRecallDisplay.from_predictions(
             y_true == label, score, ax=axes[1], name=name
         )
-    axes[0].set_title("ROC (one vs rest)")
-    axes[1].set_title("precision-recall (one vs rest)")
+    axes[0].set_title(f"ROC (one vs rest{suffix})", fontsize="medium")
+    axes[1].set_title(f"precision-recall (one vs rest{suffix})", fontsize="medium")
     fig.tight_layout()
     figures.append(_img(fig, "ROC and precision-recall curves"))
     return "\n".join(figures)
