@@ -389,12 +389,19 @@ def _summary(run):
         )
     if run.importance is not None and not run.importance.empty:
         top = run.importance.head(3)
-        print(
-            f"columns that matter most (drop in test {primary} when shuffled): "
-            + ", ".join(
-                f"{c} {v:+.3f}" for c, v in zip(top["column"], top["importance"])
+        top = top[top["importance"] > 0]
+        if top.empty:
+            print(
+                f"columns that matter most: none measurably (shuffling no column "
+                f"lowers the test {primary} on these {test['n_samples']} rows)"
             )
-        )
+        else:
+            print(
+                f"columns that matter most (drop in test {primary} when shuffled): "
+                + ", ".join(
+                    f"{c} {v:+.3f}" for c, v in zip(top["column"], top["importance"])
+                )
+            )
     if run.path is not None:
         print(f"run folder: {run.path}  (report: {run.path / 'report.html'})")
         print(

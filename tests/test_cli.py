@@ -712,3 +712,40 @@ def test_lines_written_while_the_backend_loads_pass_through(tmp_path):
         "W0000 00:00:1795986273.39 31034 x.cc:1] a real warning",
         "after",
     ]
+
+
+def test_the_summary_names_no_column_when_shuffling_none_hurts(capsys):
+    """Seven test rows (a 32-row table): every importance is at or below
+    zero, and the summary says so rather than listing negative drops."""
+    from types import SimpleNamespace
+
+    from deepstack.cli import _summary
+
+    params = {"hidden_layer_sizes": [8], "learning_rate": 1e-3, "batch_size": 32}
+    params.update(dropout=0.1, input_dropout=0.0, l2=1e-4)
+    run = SimpleNamespace(
+        metrics={
+            "primary_metric": "r2",
+            "test": {"r2": 0.36, "n_samples": 7},
+            "n_epochs": 11,
+            "times": {"fit_s": 1.2},
+        },
+        config={"source": "mtcars.csv", "params": params, "bagging": None},
+        task="regression",
+        target="mpg",
+        estimator=SimpleNamespace(),
+        importance=pd.DataFrame(
+            {"column": ["qsec", "hp", "drat"], "importance": [0.0, -0.07, -0.09]}
+        ),
+        path=None,
+    )
+    _summary(run)
+    printed = capsys.readouterr().out
+    assert (
+        "columns that matter most: none measurably (shuffling no column lowers "
+        "the test r2 on these 7 rows)"
+    ) in printed
+    run.importance.loc[1, "importance"] = 0.2
+    run.importance = run.importance.sort_values("importance", ascending=False)
+    _summary(run)
+    assert "(drop in test r2 when shuffled): hp +0.200\n" in capsys.readouterr().out
