@@ -62,6 +62,12 @@ def _parser():
     fit.add_argument("--categorical", action="append", default=[], metavar="COL")
     fit.add_argument("--weight-col", metavar="COL")
     fit.add_argument(
+        "--group-col",
+        metavar="COL",
+        help="group labels (a user, a patient, a session; not a feature): a "
+        "group's rows are never split between training and the rows scoring it",
+    )
+    fit.add_argument(
         "--param",
         action="append",
         default=[],
@@ -254,6 +260,7 @@ def _fit(args):
         drop=args.drop or None,
         categorical=args.categorical or None,
         weight_column=args.weight_col,
+        group_column=args.group_col,
         params=_params(args.param),
         search=args.search,
         max_trials=args.max_trials,

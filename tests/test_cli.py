@@ -296,6 +296,8 @@ def test_a_job_file_sets_the_bagging(tmp_path):
     assert read_job(job)["baselines"] is True
     job.write_text('[data]\ndataset = "wine"\n[model]\nbaselines = false\n')
     assert read_job(job)["baselines"] is False
+    job.write_text('[data]\ndataset = "wine"\ngroup_column = "batch"\n')
+    assert read_job(job)["group_column"] == "batch"
     # A training budget without a search; a search's goes in [search].
     job.write_text('[data]\ndataset = "wine"\n[model]\ntime_limit = "2m"\n')
     assert read_job(job)["time_limit"] == "2m"
@@ -333,6 +335,7 @@ def test_bad_job_files(tmp_path, capsys):
         ("one_class.csv", [], "has a single class ('Adelie')"),
         ("train.csv", ["--time-limit", "soon"], "not a duration"),
         ("train.csv", ["--max-trials", "5"], "(--max-trials) applies to a search"),
+        ("train.csv", ["--group-col", "nope"], "group column 'nope' is not in"),
         ("train.csv", ["--param", "dropout"], "--param needs NAME=VALUE"),
         ("train.csv", ["--param", "dropout=2.0"], "dropout"),
         ("binary_bad.csv", ["--task", "binary"], "task='binary' but the target has 3"),

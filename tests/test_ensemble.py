@@ -203,3 +203,34 @@ def test_each_member_gets_an_equal_share_of_the_time_left(regression_data, monke
     monkeypatch.setattr(bagging, "TimeLimit", Recorded)
     bag.fit(X, y)
     assert deadlines == pytest.approx([100 / 3, 10 + 90 / 2, 50 + 50 / 1])
+
+
+def test_groups_keep_each_group_in_one_fold(regression_data):
+    X, y = regression_data
+    groups = np.repeat(np.arange(16), 10)  # 16 groups of 10 rows
+    member = tiny(DeepStackRegressor, max_epochs=2, **_PLAIN)
+    bag = DeepStackBaggingRegressor(member, n_folds=4, random_state=0)
+    bag.fit(X, y, groups=groups)
+    for g in range(16):
+        assert len(set(bag.fold_of_row_[groups == g])) == 1
+    assert sorted(np.unique(bag.fold_of_row_)) == [0, 1, 2, 3]
+    with pytest.raises(ValueError, match="3 groups are too few for n_folds=4"):
+        bag.fit(X, y, groups=np.arange(160) % 3)
+    with pytest.raises(ValueError, match="one label a sample"):
+        bag.fit(X, y, groups=groups[:-1])
+
+
+def test_classifier_groups_are_stratified_where_classes_allow():
+    rng = np.random.default_rng(0)
+    groups = np.repeat(np.arange(30), 6)
+    y = np.repeat(rng.permutation(np.arange(30) % 3), 6)  # a class a group
+    X = rng.normal(size=(180, 4)).astype(np.float32)
+    member = tiny(DeepStackClassifier, max_epochs=2, **_PLAIN)
+    bag = DeepStackBaggingClassifier(member, n_folds=5, random_state=0)
+    bag.fit(X, y, groups=groups)
+    for g in range(30):
+        assert len(set(bag.fold_of_row_[groups == g])) == 1
+    # Ten groups a class, five folds: two groups of each class a fold.
+    for fold in range(5):
+        rows = bag.fold_of_row_ == fold
+        assert np.bincount(y[rows], minlength=3).tolist() == [12, 12, 12]

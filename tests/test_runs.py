@@ -1307,3 +1307,75 @@ def test_a_metric_the_test_rows_cannot_give_is_a_note(tmp_path):
     (note,) = [n for n in run.config["notes"] if "not seen at fit" in n]
     assert note.startswith("test rows: 2 row(s) hold classes not seen at fit")
     assert note in load_run(tmp_path / "run").config["notes"]
+
+
+def _grouped_table():
+    """60 patients of 10 rows: a patient's label is random and its rows sit
+    close together, so a model can only memorize patients, never generalize
+    to new ones (chance is 0.5)."""
+    rng = np.random.default_rng(0)
+    patient = np.repeat(np.arange(60), 10)
+    centers = rng.normal(0, 3, (60, 4))
+    label = rng.integers(0, 2, 60)
+    X = centers[patient] + rng.normal(0, 0.1, (600, 4))
+    return pd.DataFrame(X, columns=list("abcd")).assign(
+        patient=[f"p{i}" for i in patient], y=np.where(label[patient], "yes", "no")
+    )
+
+
+def test_a_group_column_keeps_groups_out_of_the_rows_that_score_them():
+    from sklearn.model_selection import GroupShuffleSplit
+
+    frame = _grouped_table()
+    params = {"hidden_layer_sizes": (16,), "max_epochs": 30, "learning_rate": 1e-2}
+    mixed = fit_table(
+        frame, "y", drop=["patient"], params=params, bagging=None, progress=False
+    )
+    # Test rows of the training patients: the trees recognize them.
+    assert (
+        mixed.metrics["baselines"]["HistGradientBoostingClassifier"]["accuracy"] > 0.9
+    )
+    single = fit_table(
+        frame, "y", group_column="patient", params=params, bagging=None, progress=False
+    )
+    bagged = fit_table(
+        frame, "y", group_column="patient", params=params, bagging=3, progress=False
+    )
+    for run in (single, bagged):
+        # New patients: no better than chance, for every score.
+        assert (
+            run.metrics["baselines"]["HistGradientBoostingClassifier"]["accuracy"] < 0.7
+        )
+        assert run.metrics["test"]["accuracy"] < 0.7
+        assert "patient" not in run.config["feature_columns"]
+        assert run.config["group_column"] == "patient"
+    # The single network early-stopped on patients it did not train on; the
+    # bag's folds are whole patients.
+    assert single.metrics["validation"]["val_accuracy"] < 0.7
+    assert bagged.metrics["validation"]["out_of_fold_accuracy"] < 0.7
+    split = GroupShuffleSplit(1, test_size=0.2, random_state=0)
+    train, _ = next(split.split(frame, groups=frame["patient"]))
+    patients = frame["patient"].to_numpy()[train]
+    folds = bagged.estimator.fold_of_row_
+    assert all(len(set(folds[patients == p])) == 1 for p in set(patients))
+    # The group column is not needed to predict, nor warned about when there.
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        assert len(single.predict(frame)) == 600
+        assert len(single.predict(frame.drop(columns=["patient", "y"]))) == 600
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda f: f.assign(patient=None), "has 600 missing value"),
+        (lambda f: f.assign(patient="p"), "holds a single group"),
+    ],
+)
+def test_bad_group_columns(change, message):
+    with pytest.raises(ValueError, match=message):
+        fit_table(change(_grouped_table()), "y", group_column="patient")
+    with pytest.raises(ValueError, match="group column 'nope' is not in the table"):
+        fit_table(_grouped_table(), "y", group_column="nope")
+    with pytest.raises(ValueError, match="another column than the target"):
+        fit_table(_grouped_table(), "y", group_column="y")

@@ -20,7 +20,12 @@ from sklearn.base import (
     is_classifier,
 )
 from sklearn.metrics import accuracy_score, r2_score
-from sklearn.model_selection import KFold, StratifiedKFold
+from sklearn.model_selection import (
+    GroupKFold,
+    KFold,
+    StratifiedGroupKFold,
+    StratifiedKFold,
+)
 from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
@@ -54,7 +59,7 @@ class _BaseBagging(BaseEstimator):
     def _member_template(self):
         return self._default_member() if self.estimator is None else self.estimator
 
-    def fit(self, X, y, sample_weight=None):
+    def fit(self, X, y, sample_weight=None, *, groups=None):
         """Train ``n_folds`` members, member ``i`` validated on fold ``i``.
 
         Parameters
@@ -63,6 +68,12 @@ class _BaseBagging(BaseEstimator):
         y : array-like of shape (n_samples,)
         sample_weight : array-like of shape (n_samples,), default=None
             Per-sample loss weights of each member's training rows.
+        groups : array-like of shape (n_samples,), default=None
+            A group label a row (a patient, a user, a session): the rows of a
+            group fall in one fold, so that no member early-stops on rows
+            whose group it trained on (scikit-learn's ``GroupKFold``,
+            ``StratifiedGroupKFold`` for classifiers where every class has
+            ``n_folds`` groups). There must be ``n_folds`` groups at least.
 
         Returns
         -------
@@ -89,6 +100,19 @@ class _BaseBagging(BaseEstimator):
             )
         if sample_weight is not None:
             sample_weight = check_sample_weight(sample_weight, X, np.float32)
+        if groups is not None:
+            groups = np.asarray(groups)
+            if groups.shape != (X.shape[0],):
+                raise ValueError(
+                    f"groups must hold one label a sample ({X.shape[0]}); got shape "
+                    f"{groups.shape}."
+                )
+            n_groups = len(np.unique(groups))
+            if n_groups < self.n_folds:
+                raise ValueError(
+                    f"{n_groups} groups are too few for n_folds={self.n_folds}; "
+                    "use fewer folds or a single estimator."
+                )
         rng = check_random_state(self.random_state)
         seeds = rng.randint(np.iinfo(np.int32).max, size=self.n_folds)
         fold_seed = int(rng.randint(np.iinfo(np.int32).max))
@@ -99,7 +123,7 @@ class _BaseBagging(BaseEstimator):
         # cut short at an epoch boundary would leave the others to run).
         with _interrupt.hard_interrupts():
             members, oof = self._fit_members(
-                template, X, y, sample_weight, seeds, fold_seed, fold_of_row
+                template, X, y, sample_weight, seeds, fold_seed, fold_of_row, groups
             )
         self.estimators_ = members
         self.time_limit_reached_ = any(self.cut_short_)
@@ -115,7 +139,9 @@ class _BaseBagging(BaseEstimator):
         self.n_iters_ = [int(m.n_iter_) for m in members]
         return self
 
-    def _fit_members(self, template, X, y, sample_weight, seeds, fold_seed, rows):
+    def _fit_members(
+        self, template, X, y, sample_weight, seeds, fold_seed, rows, groups
+    ):
         """Fit member ``i`` on every fold but ``i``; ``rows`` gets each row's fold.
 
         With ``time_limit``, member ``i`` gets an equal share of the time left
@@ -126,7 +152,7 @@ class _BaseBagging(BaseEstimator):
         end = None if self.time_limit is None else time.time() + self.time_limit
         own = template.get_params().get("callbacks") if end is not None else None
         self.cut_short_ = []
-        for i, (train, val) in enumerate(self._folds(y, fold_seed)):
+        for i, (train, val) in enumerate(self._folds(y, fold_seed, groups)):
             member = clone(template).set_params(random_state=int(seeds[i]))
             if end is not None:
                 now = time.time()
@@ -157,7 +183,10 @@ class _BaseBagging(BaseEstimator):
             members.append(member)
         return members, oof
 
-    def _folds(self, y, seed):
+    def _folds(self, y, seed, groups=None):
+        if groups is not None:
+            splitter = GroupKFold(self.n_folds, shuffle=True, random_state=seed)
+            return splitter.split(np.zeros(len(y)), y, groups)
         return KFold(self.n_folds, shuffle=True, random_state=seed).split(y)
 
     def _known(self, y_train, y_val):
@@ -260,7 +289,16 @@ class DeepStackBaggingClassifier(ClassifierMixin, _BaseBagging):
     def _start(self, y):
         self.classes_ = np.unique(y)
 
-    def _folds(self, y, seed):
+    def _folds(self, y, seed, groups=None):
+        if groups is not None:
+            # Every class in n_folds groups at least: stratified by class.
+            pairs = np.unique(np.stack([y.astype(str), groups.astype(str)]), axis=1)
+            if np.unique(pairs[0], return_counts=True)[1].min() >= self.n_folds:
+                splitter = StratifiedGroupKFold(
+                    self.n_folds, shuffle=True, random_state=seed
+                )
+                return splitter.split(np.zeros(len(y)), y, groups)
+            return super()._folds(y, seed, groups)
         counts = np.unique(y, return_counts=True)[1]
         if counts.min() >= self.n_folds:
             splitter = StratifiedKFold(self.n_folds, shuffle=True, random_state=seed)

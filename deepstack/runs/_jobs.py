@@ -20,6 +20,7 @@ _DATA_KEYS = {
     "drop",
     "categorical",
     "weight_column",
+    "group_column",
     "task",
     "unlabeled",
     "pretrain",
@@ -44,7 +45,8 @@ def read_job(path):
         target = "species"         # default: the dataset's usual target
         test_size = 0.25           # or: test = "test.csv"
         rows = 5000                # optional: a seeded sample of the rows
-        drop = ["year"]            # optional; also categorical, weight_column
+        drop = ["year"]            # optional; also categorical, weight_column,
+                                   # group_column
         task = "multiclass"        # optional; inferred from the target
 
         [model]                    # estimator parameters over the table defaults
@@ -119,6 +121,7 @@ def read_job(path):
         "drop": data.get("drop"),
         "categorical": data.get("categorical"),
         "weight_column": data.get("weight_column"),
+        "group_column": data.get("group_column"),
         "pretrain": data.get("pretrain"),
         "random_state": data.get("random_state", 0),
         "params": _model_params(model),

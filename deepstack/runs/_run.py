@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator
-from sklearn.model_selection import train_test_split
+from sklearn.model_selection import GroupShuffleSplit, train_test_split
 from sklearn.pipeline import Pipeline
 
 from deepstack import _io, _pretraining
@@ -205,6 +205,7 @@ class TableRun:
         ignored = {
             self.target,
             self.config.get("weight_column"),
+            self.config.get("group_column"),
             *self.config.get("dropped_columns", []),
             *keep,
         }
@@ -479,6 +480,7 @@ def fit_table(
     drop=None,
     categorical=None,
     weight_column=None,
+    group_column=None,
     params=None,
     search=None,
     max_trials=None,
@@ -518,6 +520,15 @@ def fit_table(
         Columns to leave out / to treat as categorical.
     weight_column : str, default=None
         A column of per-row loss weights (not a feature).
+    group_column : str, default=None
+        A column of group labels (a patient, a user, a session; not a
+        feature): the rows of a group are never split between training and
+        the rows that score it. The test rows are whole groups
+        (``GroupShuffleSplit``), and so are each bagged network's validation
+        fold (``GroupKFold``, stratified by class where every class has
+        enough groups) and a single network's or a search's validation rows.
+        Without it, rows of one group on both sides make the test metrics
+        optimistic.
     params : dict, default=None
         Estimator parameters, over :func:`table_defaults`.
     search : {"random", "bayesian", "hyperband", "grid"}, default=None
@@ -611,6 +622,7 @@ def fit_table(
         drop=drop,
         categorical=categorical,
         weight_column=weight_column,
+        group_column=group_column,
         pretrain=pretrain,
         random_state=random_state,
     )
@@ -638,6 +650,7 @@ def fit_table(
                 stage,
                 categorical=categorical,
                 weight_column=weight_column,
+                group_column=group_column,
                 params=params,
                 pretrain=pretrain,
                 bagging=bagging,
@@ -654,6 +667,7 @@ def fit_table(
                 fitted,
                 source=source,
                 weight_column=weight_column,
+                group_column=group_column,
                 drop=drop,
                 search=search,
                 max_trials=max_trials,
@@ -712,12 +726,13 @@ def _read_data(
     drop,
     categorical,
     weight_column,
+    group_column,
     pretrain,
     random_state,
 ):
     """Read, check and split the rows; nothing is trained here."""
     frame = _files.read_table(data, what="training")
-    _check_target_column(frame, target, weight_column, drop, categorical)
+    _check_target_column(frame, target, weight_column, drop, categorical, group_column)
     target_notes = []
     if (numbers := _target_numbers(frame[target], task)) is not None:
         frame = frame.copy()  # the caller's DataFrame stays as it was
@@ -774,9 +789,8 @@ def _read_data(
             f"The target {target!r} has a class -1, which marks unlabeled rows "
             "when pretraining is on; relabel that class."
         )
-    feature_columns = [
-        c for c in frame.columns if c not in {target, weight_column, *(drop or ())}
-    ]
+    not_features = {target, weight_column, group_column, *(drop or ())}
+    feature_columns = [c for c in frame.columns if c not in not_features]
     if not feature_columns:
         raise ValueError(f"The table has no feature columns besides {target!r}.")
     if test is not None:
@@ -790,8 +804,9 @@ def _read_data(
             test_frame = test_frame.copy()
             test_frame[target] = _regression_target(test_frame[target], "test")
     else:
+        groups = None if group_column is None else frame[group_column]
         train_frame, test_frame, single = _split(
-            frame, target, task, test_size, random_state
+            frame, target, task, test_size, random_state, groups
         )
         if single:
             message = (
@@ -829,6 +844,7 @@ def _fit(
     *,
     categorical,
     weight_column,
+    group_column,
     params,
     pretrain,
     bagging,
@@ -879,6 +895,9 @@ def _fit(
     if pretrain == "auto":
         pretrain = _resolve_auto_pretrain(table, len(y_train), display)
     labeled = (X_train, y_train, sample_weight)  # for the baselines
+    groups = None
+    if group_column is not None:
+        groups = table.train[group_column].to_numpy()
     if table.unlabeled:
         with _noted_reading():
             X_extra = preprocessor.transform(pd.concat(table.unlabeled))
@@ -913,7 +932,10 @@ def _fit(
             + (f", time limit {seconds:.0f} s" if seconds else "")
         )
         _limit_training(estimator, seconds)
-        estimator.fit(X_train, y_train, sample_weight=sample_weight)
+        rows, fit_kwargs = _grouped(
+            estimator, X_train, y_train, sample_weight, groups, random_state, table.task
+        )
+        estimator.fit(*rows, **fit_kwargs)
         reached = _time_limit_reached(estimator, seconds, table)
     else:
         display.stage(
@@ -923,7 +945,10 @@ def _fit(
         searcher = _make_search(
             estimator, search, max_trials, seconds, search_space, random_state
         )
-        searcher.fit(X_train, y_train, sample_weight=sample_weight)
+        rows, fit_kwargs = _grouped(
+            searcher, X_train, y_train, sample_weight, groups, random_state, table.task
+        )
+        searcher.fit(*rows, **fit_kwargs)
         estimator = searcher.best_estimator_
         reached = searcher.time_limit_reached_ if seconds is not None else None
     # The progress display and the job's time limit are not part of the model.
@@ -967,6 +992,36 @@ def _fit_baselines(task, X, y, sample_weight, random_state):
         model.fit(X, y, sample_weight=sample_weight)
         fitted[cls.__name__] = (model, time.perf_counter() - started)
     return fitted
+
+
+def _grouped(estimator, X, y, sample_weight, groups, seed, task):
+    """``(X, y), fit keyword arguments`` of ``estimator`` (a network, a bag
+    or a search) that keep every group on one side of its validation: a bag
+    gets the groups for its folds; a network or a search, validation rows of
+    whole groups as ``X_val, y_val`` (the rows after the groups' are
+    unlabeled rows, for pretraining: training rows)."""
+    if groups is None:
+        return (X, y), {"sample_weight": sample_weight}
+    if is_bagging(estimator):
+        return (X, y), {"sample_weight": sample_weight, "groups": groups}
+    params = estimator.get_params()
+    if not params.get("early_stopping", True):
+        return (X, y), {"sample_weight": sample_weight}
+    splitter = GroupShuffleSplit(
+        1, test_size=params["validation_fraction"], random_state=seed
+    )
+    train, val = next(splitter.split(np.zeros(len(groups)), groups=groups))
+    if task != "regression":
+        # A class whose groups all went to validation is no class of the
+        # network's: its rows are left out of validation, as in a bag.
+        val = val[np.isin(y[val], y[train])]
+    train = np.concatenate([train, np.arange(len(groups), X.shape[0])])
+    weights = None if sample_weight is None else sample_weight[train]
+    return (X[train], y[train]), {
+        "sample_weight": weights,
+        "X_val": X[val],
+        "y_val": y[val],
+    }
 
 
 def _limit_training(estimator, seconds):
@@ -1229,16 +1284,35 @@ def _feature_rows(frame, feature_columns, preprocessor, what):
     return frame[[c for c in feature_columns if c in frame.columns]]
 
 
-def _check_target_column(frame, target, weight_column, drop, categorical):
+def _check_target_column(
+    frame, target, weight_column, drop, categorical, group_column=None
+):
     columns = list(map(str, frame.columns))
     if target not in frame.columns:
         raise ValueError(
             f"Target column {target!r} is not in the table; its columns are {columns}."
         )
-    for name, what in ((weight_column, "weight column"),):
+    for name, what in ((weight_column, "weight column"), (group_column, "group column")):
         if name is not None and name not in frame.columns:
             raise ValueError(
                 f"{what} {name!r} is not in the table; its columns are {columns}."
+            )
+    if group_column is not None:
+        if group_column in (target, weight_column):
+            raise ValueError(
+                f"The group column {group_column!r} must be another column than the "
+                "target and the weight column."
+            )
+        missing = int(frame[group_column].isna().sum())
+        if missing:
+            raise ValueError(
+                f"The group column {group_column!r} has {missing} missing value(s); "
+                "every row needs a group."
+            )
+        if frame[group_column].nunique() < 2:
+            raise ValueError(
+                f"The group column {group_column!r} holds a single group; splitting "
+                "by groups needs two at least."
             )
     for names, what in ((drop, "to drop"), (categorical, "to treat as categorical")):
         unknown = [c for c in names or () if c not in frame.columns]
@@ -1249,10 +1323,11 @@ def _check_target_column(frame, target, weight_column, drop, categorical):
             )
     if target in (drop or ()):
         raise ValueError(f"The target {target!r} cannot be dropped.")
-    if target in (categorical or ()) or weight_column in (categorical or ()):
+    if {target, weight_column, group_column} & set(categorical or ()) - {None}:
         raise ValueError(
             "Only feature columns can be categorical; the target's classes follow "
-            "task= (--task), and the weight column holds numbers."
+            "task= (--task), the weight column holds numbers and the group column "
+            "labels."
         )
     both = sorted(set(drop or ()) & set(categorical or ()))
     if both:
@@ -1362,9 +1437,14 @@ def _weights(column, name):
     return weights
 
 
-def _split(frame, target, task, test_size, seed):
+def _split(frame, target, task, test_size, seed, groups=None):
     if not 0 < test_size < 1:
         raise ValueError(f"test_size must be in (0, 1); got {test_size!r}.")
+    if groups is not None:
+        # Whole groups on either side (not stratified).
+        splitter = GroupShuffleSplit(1, test_size=test_size, random_state=seed)
+        train, test = next(splitter.split(frame, groups=groups))
+        return frame.iloc[train], frame.iloc[test], []
     if task == "regression":
         train, test = train_test_split(frame, test_size=test_size, random_state=seed)
         return train, test, []
