@@ -1358,6 +1358,10 @@ def test_a_group_column_keeps_groups_out_of_the_rows_that_score_them():
     patients = frame["patient"].to_numpy()[train]
     folds = bagged.estimator.fold_of_row_
     assert all(len(set(folds[patients == p])) == 1 for p in set(patients))
+    from deepstack.runs._report import _summary
+
+    page = _summary(single.config, single.metrics)
+    assert "<th>group column (groups kept whole)</th><td>patient</td>" in page
     # The group column is not needed to predict, nor warned about when there.
     with warnings.catch_warnings():
         warnings.simplefilter("error", UserWarning)

@@ -153,6 +153,14 @@ def _summary(config, metrics):
         ("hidden layers", config["params"].get("hidden_layer_sizes")),
         ("bagged networks (folds)", config.get("bagging") or 1),
         ("training rows", config.get("n_train")),
+        *(
+            (what, config[key])
+            for what, key in (
+                ("weight column", "weight_column"),
+                ("group column (groups kept whole)", "group_column"),
+            )
+            if config.get(key)
+        ),
         ("test rows", test.get("n_samples")),
         (f"test {primary}", _fmt(test.get(primary))),
         (
