@@ -1383,3 +1383,36 @@ def test_bad_group_columns(change, message):
         fit_table(_grouped_table(), "y", group_column="nope")
     with pytest.raises(ValueError, match="another column than the target"):
         fit_table(_grouped_table(), "y", group_column="y")
+
+
+def test_importance_shuffles_fewer_times_on_a_wide_table(
+    penguins_run, penguins_files, tmp_path, monkeypatch
+):
+    """5 shuffles a column up to 100 columns, then 500 in all (each is a
+    prediction of the rows): 150 columns get 3."""
+    import sklearn.inspection
+
+    seen = []
+    original = sklearn.inspection.permutation_importance
+
+    def spy(*args, **kwargs):
+        seen.append(kwargs["n_repeats"])
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(sklearn.inspection, "permutation_importance", spy)
+    rng = np.random.default_rng(0)
+    columns = [f"x{i}" for i in range(150)]
+    wide = pd.DataFrame(rng.normal(size=(120, 150)), columns=columns)
+    wide["y"] = np.where(wide["x0"] > 0, "a", "b")
+    run = fit_table(
+        wide,
+        "y",
+        params={**TINY, "max_epochs": 2},
+        bagging=None,
+        baselines=False,
+        out=tmp_path / "wide",
+        progress=False,
+    )
+    assert len(run.importance) == 150 and seen == [3]
+    penguins_run.column_importance(penguins_files / "test.csv")
+    assert seen == [3, 5]

@@ -378,7 +378,13 @@ class TableRun:
         return X[keep], y
 
     def column_importance(
-        self, data, *, n_repeats=5, max_rows=2000, random_state=0, chunk_rows=100_000
+        self,
+        data,
+        *,
+        n_repeats="auto",
+        max_rows=2000,
+        random_state=0,
+        chunk_rows=100_000,
     ):
         """How much the model leans on each feature column: the drop in the
         run's primary metric (accuracy, or R² for a regression) on the
@@ -388,7 +394,9 @@ class TableRun:
         so that a column's one-hot or text features (and its missing-value
         indicator) are shuffled together, as shuffling the column in the
         table before the pipeline would (the rows are preprocessed once);
-        ``n_repeats`` shuffles a column, on at most ``max_rows`` rows (a
+        ``n_repeats`` shuffles a column ("auto": 5 up to 100 columns, fewer
+        beyond, 500 shuffles in all and one a column at least, since each
+        shuffle is a prediction of the rows), on at most ``max_rows`` rows (a
         seeded sample, drawn as a file is read ``chunk_rows`` rows at a
         time: memory follows the chunk). A column can matter
         less than its shuffles' spread (``std``), or below zero: then the
@@ -407,6 +415,8 @@ class TableRun:
         X, y = self._labeled_sample(data, max_rows, random_state, chunk_rows)
         pre, roles = self.pipeline[0], self.pipeline[0].roles_
         X = X[[c for c in X.columns if roles.get(c) != "dropped"]]
+        if n_repeats == "auto":
+            n_repeats = max(1, min(5, 500 // X.shape[1]))
         # The rows are preprocessed once: every step is row by row, so that
         # shuffling a column's values is shuffling the rows of the features
         # it became (its one-hot or text block, its missing-value
@@ -1254,8 +1264,13 @@ class _Blocks(BaseEstimator):
 
     def predict(self, X):
         X = np.asarray(X)
-        Z = np.empty_like(self.Z)
-        for c, block in enumerate(self.blocks):
+        Z = self.Z.copy()
+        # Only the columns whose row numbers are not in order (the one being
+        # shuffled) change: a table of a thousand columns is a thousand
+        # shuffles of one column each.
+        in_order = np.arange(len(X))[:, None]
+        for c in np.flatnonzero((X != in_order).any(axis=0)):
+            block = self.blocks[c]
             Z[:, block] = self.Z[np.ix_(X[:, c], block)]
         return self.model.predict(Z)
 
