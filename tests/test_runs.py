@@ -1369,6 +1369,22 @@ def test_a_group_column_keeps_groups_out_of_the_rows_that_score_them():
         assert len(single.predict(frame.drop(columns=["patient", "y"]))) == 600
 
 
+def test_fewer_groups_than_folds_make_fewer_bagged_networks():
+    frame = _grouped_table()
+    frame["patient"] = frame["patient"].map(lambda p: f"site{int(p[1:]) % 4}")
+    run = fit_table(
+        frame,
+        "y",
+        group_column="patient",
+        params={"hidden_layer_sizes": (8,), "max_epochs": 2},
+        baselines=False,
+        progress=False,
+    )
+    # 4 sites: 1 for the test rows, 3 folds of one site each.
+    assert run.config["bagging"] == 3
+    assert run.metrics["test"]["n_samples"] == 150
+
+
 @pytest.mark.parametrize(
     "change, message",
     [

@@ -928,6 +928,9 @@ def _fit(
         table.task, X_train.shape[0], params, pretrain, random_state, display
     )
     folds = _resolve_bagging(bagging, X_train.shape[0], search, pretrain)
+    if groups is not None and folds > 1:
+        # A fold a group at least: as many folds as groups, when fewer.
+        folds = min(folds, len(np.unique(groups)))
     if folds > 1:
         estimator = bagging_for(estimator, folds, random_state)
     t0 = time.perf_counter()
