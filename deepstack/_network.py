@@ -5,7 +5,6 @@ The layer names are part of the contract: pretraining, diagnostics and the
 batch-norm statistics pass find the hidden layers by name.
 """
 
-import logging
 import math
 import warnings
 import weakref
@@ -280,27 +279,8 @@ def logits(model, X):
 
 
 # The views of a model (its logits, its last hidden layer), kept while the
-# model lives: a view built once compiles its prediction function once.
+# model lives: building a view costs more than a small prediction.
 _VIEWS = weakref.WeakKeyDictionary()
-# Passes of :func:`forward` over each model; the first ones run eagerly.
-_PASSES = weakref.WeakKeyDictionary()
-_EAGER_PASSES = 2
-
-
-class _PredictRetracing(logging.Filter):
-    """Drops TensorFlow's warning that Keras's prediction function was traced
-    "5 out of the last 5 calls": each network of a bag traces its own, once,
-    by design (the warning is about one function traced again and again)."""
-
-    def filter(self, record):
-        message = record.getMessage()
-        return not ("make_predict_function" in message and "retracing" in message)
-
-
-def _quiet_predict_retracing():
-    logger = logging.getLogger("tensorflow")
-    if not any(isinstance(f, _PredictRetracing) for f in logger.filters):
-        logger.addFilter(_PredictRetracing())
 
 
 def _view(model, kind, output):
@@ -354,33 +334,11 @@ def all_layers(model):
 def forward(model, X):
     """``model(X)`` in inference mode as a float64 NumPy array, in chunks of
     :data:`CHUNK_ROWS` rows (densified one chunk at a time if ``X`` is a
-    scipy sparse matrix).
-
-    On TensorFlow, from a model's third pass on, each chunk goes through
-    Keras's compiled prediction function (``predict_on_batch``), traced
-    once a model: a small batch then costs about a millisecond rather than
-    the several of an eager call (column importance predicts thousands),
-    while a model predicted once or twice is not traced at all. It is
-    compiled without XLA, as deepstack compiles training, so that
-    predictions are the eager ones to the bit. Other backends call the
-    model eagerly: JAX's ``predict_on_batch`` writes the model's state back
-    into its variables, which a training run in progress (a validation
-    score at an epoch's end) must not see.
-    """
+    scipy sparse matrix)."""
     step = chunk_rows(X)
-    compiled = False
-    if keras.backend.backend() == "tensorflow":
-        _PASSES[model] = _PASSES.get(model, 0) + 1
-        compiled = _PASSES[model] > _EAGER_PASSES
-    if compiled:
-        _quiet_predict_retracing()
-        if model.jit_compile:  # "auto" on a GPU: a view, an encoder
-            model.jit_compile = False
     chunks = [
-        np.asarray(model.predict_on_batch(chunk))
-        if compiled
-        else keras.ops.convert_to_numpy(model(chunk, training=False))
-        for chunk in (densify(X[i : i + step]) for i in range(0, X.shape[0], step))
+        keras.ops.convert_to_numpy(model(densify(X[i : i + step]), training=False))
+        for i in range(0, X.shape[0], step)
     ]
     out = np.concatenate(chunks, axis=0).astype(np.float64, copy=False)
     finite = np.isfinite(out).reshape(out.shape[0], -1).all(axis=1)

@@ -357,45 +357,16 @@ def test_batch_size_auto_follows_the_number_of_training_rows(monkeypatch):
     assert sizes[-1] == 16
 
 
-def test_repeated_predictions_go_through_the_compiled_function_to_the_bit(
-    classification_data,
-):
-    """The first two passes over a model run eagerly, the next ones through
-    Keras's compiled prediction function (TensorFlow): the same numbers to
-    the bit, and TensorFlow's warning about several traced functions (one a
-    network of a bag) filtered out of its log."""
-    import logging
-
-    import keras
-
+def test_a_networks_views_are_built_once(classification_data):
     from deepstack import _network
 
     X, y = classification_data
     clf = tiny(DeepStackClassifier).fit(X, y)
     logits = _network.logits_model(clf.model_)
-    assert _network.logits_model(clf.model_) is logits  # one view a model
-    first = [clf.predict_proba(X[:37]) for _ in range(2)]
-    compiled = keras.backend.backend() == "tensorflow"
-    assert logits.predict_function is None
-    later = [clf.predict_proba(X[:37]) for _ in range(2)]
-    assert (logits.predict_function is not None) == compiled
-    for p in first + later:
-        assert np.array_equal(p, first[0])
-    if compiled:
-        noisy = logging.LogRecord(
-            "tensorflow",
-            logging.WARNING,
-            "",
-            0,
-            "5 out of the last 5 calls to <function TensorFlowTrainer."
-            "make_predict_function.<locals>.one_step_on_data_distributed> "
-            "triggered tf.function retracing.",
-            None,
-            None,
-        )
-        other = logging.LogRecord(
-            "tensorflow", logging.WARNING, "", 0, "another warning", None, None
-        )
-        logger = logging.getLogger("tensorflow")
-        assert not all(f.filter(noisy) for f in logger.filters)
-        assert all(f.filter(other) for f in logger.filters)
+    assert _network.logits_model(clf.model_) is logits
+    assert _network.hidden_model(clf.model_) is _network.hidden_model(clf.model_)
+    first = clf.predict_proba(X[:37])
+    assert np.array_equal(clf.predict_proba(X[:37]), first)
+    # Another network has views of its own.
+    other = tiny(DeepStackClassifier, random_state=1).fit(X, y)
+    assert _network.logits_model(other.model_) is not logits
