@@ -45,3 +45,13 @@ class TimeLimit(keras.callbacks.Callback):
 
     def get_config(self):
         return {"deadline": self.deadline}
+
+    @staticmethod
+    def stopped(estimator):
+        """Whether a ``TimeLimit`` among the callbacks of the fitted deepstack
+        ``estimator`` stopped its last fit (the estimator deep-copies its
+        callbacks: this reads the fitted copies, ``callbacks_``)."""
+        return any(
+            isinstance(cb, TimeLimit) and cb.stopped_epoch >= 0
+            for cb in getattr(estimator, "callbacks_", None) or ()
+        )

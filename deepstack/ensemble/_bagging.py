@@ -163,18 +163,11 @@ class _BaseBagging(BaseEstimator):
             member.fit(
                 X[train], y[train], weights, X_val=X[val][known], y_val=y[val][known]
             )
+            self.cut_short_.append(end is not None and TimeLimit.stopped(member))
             if end is not None:
-                # The fitted member holds a copy of its callbacks; a later fit
-                # of it must not inherit a deadline that has passed.
-                self.cut_short_.append(
-                    any(
-                        isinstance(cb, TimeLimit) and cb.stopped_epoch >= 0
-                        for cb in getattr(member, "callbacks_", ())
-                    )
-                )
+                # A later fit of the member must not inherit a deadline that
+                # has passed.
                 member.set_params(callbacks=own)
-            else:
-                self.cut_short_.append(False)
             prediction = self._member_output(member, X[val])
             if oof is None:
                 oof = np.zeros((X.shape[0], *prediction.shape[1:]), np.float64)

@@ -995,15 +995,16 @@ def _fit_baselines(task, X, y, sample_weight, random_state):
     )
 
     if task == "regression":
-        models = [HistGradientBoostingRegressor, DummyRegressor]
+        models = [HistGradientBoostingRegressor(random_state=random_state)]
+        models.append(DummyRegressor())
     else:
-        models = [HistGradientBoostingClassifier, DummyClassifier]
+        models = [HistGradientBoostingClassifier(random_state=random_state)]
+        models.append(DummyClassifier())
     fitted = {}
-    for cls in models:
-        model = cls(random_state=random_state) if "Hist" in cls.__name__ else cls()
+    for model in models:
         started = time.perf_counter()
         model.fit(X, y, sample_weight=sample_weight)
-        fitted[cls.__name__] = (model, time.perf_counter() - started)
+        fitted[type(model).__name__] = (model, time.perf_counter() - started)
     return fitted
 
 
@@ -1058,13 +1059,7 @@ def _time_limit_reached(estimator, seconds, table):
     if is_bagging(estimator):
         cut, n = sum(estimator.cut_short_), len(estimator.cut_short_)
     else:
-        cut = int(
-            any(
-                isinstance(cb, TimeLimit) and cb.stopped_epoch >= 0
-                for cb in estimator.callbacks_
-            )
-        )
-        n = 1
+        cut, n = int(TimeLimit.stopped(estimator)), 1
     if cut:
         which = f" ({cut} of {n} bagged networks)" if n > 1 else ""
         note = (

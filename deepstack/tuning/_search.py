@@ -566,11 +566,7 @@ class DeepStackSearch(MetaEstimatorMixin, BaseEstimator):
             self.best_estimator_.set_params(
                 callbacks=self.estimator.get_params()["callbacks"]
             )
-            # The estimator deep-copies its callbacks: read the fitted copy.
-            self.refit_cut_short_ = any(
-                isinstance(cb, TimeLimit) and cb.stopped_epoch >= 0
-                for cb in getattr(self.best_estimator_, "callbacks_", ())
-            )
+            self.refit_cut_short_ = TimeLimit.stopped(self.best_estimator_)
             self.time_limit_reached_ = self.time_limit_reached_ or (
                 self.refit_cut_short_
             )

@@ -253,10 +253,7 @@ def run_plan(plan, data, scorer, save_to=None):
         n_epochs = getattr(estimator, "n_iter_", None)
         if n_epochs is not None:
             epochs.append(n_epochs)
-        cut_short = cut_short or any(
-            isinstance(cb, TimeLimit) and cb.stopped_epoch >= 0
-            for cb in getattr(estimator, "callbacks_", None) or []
-        )
+        cut_short = cut_short or TimeLimit.stopped(estimator)
     return {
         "score": float(np.mean(scores)),
         "fold_scores": scores,
