@@ -1240,12 +1240,9 @@ def _feature_blocks(preprocessor, columns):
     """For each of ``columns``, the positions of the preprocessor's output
     features that come from it (a missing-value indicator from the feature
     it marks)."""
-    source = preprocessor.vectorizer_.output_to_input_
     blocks = {column: [] for column in columns}
-    for j, name in enumerate(preprocessor.get_feature_names_out()):
-        if name not in source:
-            name = name.removeprefix("missingindicator_")
-        blocks[source[name]].append(j)
+    for j, source in enumerate(preprocessor.get_feature_sources()):
+        blocks[source].append(j)
     return [np.asarray(blocks[c], dtype=int) for c in columns]
 
 

@@ -2,11 +2,13 @@
 
 :class:`TablePreprocessor` decides once, at ``fit``, what each column is
 (numeric, categorical, high-cardinality, free text, datetime, or dropped, and
-why), then hands the work to skrub's ``TableVectorizer`` configured for a
-neural network: numbers imputed with a missing-value indicator and
-standardized, categories one-hot encoded with infrequent ones grouped and
-unknown ones ignored at predict time, high-cardinality categories
-target-encoded, free text embedded by skrub's ``StringEncoder``.
+why), then encodes the columns that are not numbers with skrub's
+``TableVectorizer`` configured for a neural network: categories one-hot
+encoded with infrequent ones grouped and unknown ones ignored at predict
+time, high-cardinality categories target-encoded, free text embedded by
+skrub's ``StringEncoder``, dates split into numbers. Numbers, and
+everything the vectorizer made, are then imputed with a missing-value
+indicator and standardized, over the whole matrix at once.
 """
 
 import re
@@ -350,6 +352,57 @@ def _to_dates(series, fmt):
     return dates.dt.tz_localize(None)
 
 
+# The fitted TableVectorizer's lists of its pipeline's steps, by stage.
+_STAGES = ("_preprocessors", "_encoders", "_specific_transformers", "_postprocessors")
+
+
+def _saved_vectorizer(vectorizer):
+    """A copy of a fitted ``TableVectorizer`` to save: each step of its
+    pipeline once, selecting the columns it selected at fit.
+
+    Its steps select columns by references to the steps before them, and
+    it lists them again by stage; skops writes an object again wherever it
+    is referenced, so one categorical column took 3 MB and a hundred took
+    6 s to save. The copy transforms alike; loading restores the lists.
+    """
+    import copy
+
+    import skrub.selectors
+    from sklearn.pipeline import Pipeline
+
+    if not hasattr(vectorizer, "_pipeline") or not all(
+        hasattr(vectorizer, stage) for stage in _STAGES
+    ):
+        return vectorizer  # not a layout this knows: saved as it is
+    steps = []
+    for name, step in vectorizer._pipeline.steps:
+        if hasattr(step, "_columns") and hasattr(step, "cols"):
+            step = copy.copy(step)
+            step.cols = skrub.selectors.cols(*step._columns)
+        steps.append((name, step))
+    saved = copy.copy(vectorizer)
+    saved._pipeline = Pipeline(steps)
+    saved._saved_stages = [len(getattr(vectorizer, stage)) for stage in _STAGES]
+    saved._saved_named_encoders = list(vectorizer._named_encoders)
+    for stage in (*_STAGES, "_named_encoders"):
+        delattr(saved, stage)
+    return saved
+
+
+def _restore_vectorizer(vectorizer):
+    """Undo :func:`_saved_vectorizer` on a loaded vectorizer, in place."""
+    counts = vectorizer.__dict__.pop("_saved_stages", None)
+    if counts is None:
+        return
+    names = vectorizer.__dict__.pop("_saved_named_encoders")
+    steps = [step for _, step in vectorizer._pipeline.steps]
+    start = 0
+    for stage, count in zip(_STAGES, counts):
+        setattr(vectorizer, stage, steps[start : start + count])
+        start += count
+    vectorizer._named_encoders = dict(zip(names, vectorizer._encoders))
+
+
 class TablePreprocessor(TransformerMixin, BaseEstimator):
     """Turn a DataFrame with mixed columns into a float32 matrix.
 
@@ -429,8 +482,16 @@ class TablePreprocessor(TransformerMixin, BaseEstimator):
         ``transform``, new rows read as another type (a CSV column of blank
         cells is a float; one with a typo, strings) are read as at ``fit``,
         and a value that cannot be is missing, with a warning.
-    vectorizer_ : skrub.TableVectorizer
-        The fitted vectorizer doing the work.
+    numeric_columns_ : list of str
+        The numeric columns: they bypass the vectorizer (read as float32,
+        then imputed and standardized with the rest).
+    vectorizer_ : skrub.TableVectorizer or None
+        The fitted vectorizer encoding the other kept columns (None when
+        every kept column is numeric).
+    feature_sources_ : list of tuple
+        ``(feature name, input column, vectorizer output or None)`` of each
+        feature before the missing-value indicators, in output order (see
+        :meth:`get_feature_sources`).
     feature_names_in_ : ndarray of str
         The columns seen at ``fit``.
     n_features_in_ : int
@@ -490,7 +551,6 @@ class TablePreprocessor(TransformerMixin, BaseEstimator):
             raise ValueError(
                 "High-cardinality columns are target-encoded, which needs y at fit."
             )
-        self.vectorizer_ = self._make_vectorizer()
         # What each column was, so that new rows read otherwise (a CSV
         # column of one blank cell is a float) are read as at fit.
         self.kinds_ = {c: _kind(X[c]) for c in kept}
@@ -499,14 +559,40 @@ class TablePreprocessor(TransformerMixin, BaseEstimator):
         self.categories_ = {
             c: sorted(_labels(X[c])) for c in kept if self.roles_[c] == "categorical"
         }
-        out = self.vectorizer_.fit_transform(X, self._target_for_encoding(y))
+        # Numbers need no encoder: they go straight to the imputer and the
+        # scaler, and only the other columns to skrub, whose per-column
+        # steps would make a saved table of a thousand numeric columns
+        # hundreds of MB and slow to read.
+        self.numeric_columns_ = self._columns("numeric")
+        encoded = [c for c in kept if c not in set(self.numeric_columns_)]
+        self.vectorizer_ = self._make_vectorizer() if encoded else None
+        if self.vectorizer_ is not None:
+            encoded_out = self.vectorizer_.fit_transform(
+                X[encoded], self._target_for_encoding(y)
+            )
+        else:
+            encoded_out = None
+        self.feature_sources_ = self._layout(kept)
+        out = self._assembled(X, encoded_out)
         # Imputation and scaling over the whole matrix at once: one object
         # each, rather than one per column inside the vectorizer (which
         # makes the saved preprocessor many times larger).
         self.imputer_ = SimpleImputer(strategy="median", add_indicator=True)
         self.scaler_ = StandardScaler()
-        out = self.imputer_.fit_transform(self._as_float(out))
+        out = self.imputer_.fit_transform(out)
         return self._as_float(self.scaler_.fit_transform(out))
+
+    def __getstate__(self):
+        # (A copy: BaseEstimator's state may be the instance's own dict.)
+        state = dict(super().__getstate__())
+        if state.get("vectorizer_") is not None:
+            state["vectorizer_"] = _saved_vectorizer(state["vectorizer_"])
+        return state
+
+    def __setstate__(self, state):
+        if state.get("vectorizer_") is not None:
+            _restore_vectorizer(state["vectorizer_"])
+        super().__setstate__(state)
 
     def transform(self, X):
         out, losses = self.transform_noted(X)
@@ -526,14 +612,47 @@ class TablePreprocessor(TransformerMixin, BaseEstimator):
         """
         check_is_fitted(self, "vectorizer_")
         X, losses = self._read(X)
-        out = self._as_float(self.vectorizer_.transform(X))
+        if not hasattr(self, "numeric_columns_"):
+            # Saved before numbers bypassed the vectorizer: all went through it.
+            out = self._as_float(self.vectorizer_.transform(X))
+        else:
+            encoded = None
+            if self.vectorizer_ is not None:
+                numeric = set(self.numeric_columns_)
+                encoded = self.vectorizer_.transform(
+                    X[[c for c in X.columns if c not in numeric]]
+                )
+            out = self._assembled(X, encoded)
         out = self.scaler_.transform(self.imputer_.transform(out))
         return self._as_float(out), losses
 
     def get_feature_names_out(self, input_features=None):
         check_is_fitted(self, "vectorizer_")
-        names = self.vectorizer_.get_feature_names_out()
+        if hasattr(self, "feature_sources_"):
+            names = [name for name, *_ in self.feature_sources_]
+        else:
+            names = self.vectorizer_.get_feature_names_out()
         return np.asarray(self.imputer_.get_feature_names_out(names), dtype=object)
+
+    def get_feature_sources(self):
+        """The input column each output feature comes from (a missing-value
+        indicator from the column whose values it marks), in the order of
+        ``get_feature_names_out()``.
+
+        Returns
+        -------
+        sources : ndarray of str
+        """
+        check_is_fitted(self, "vectorizer_")
+        if hasattr(self, "feature_sources_"):
+            sources = [source for _, source, _ in self.feature_sources_]
+        else:
+            links = self.vectorizer_.output_to_input_
+            sources = [links[n] for n in self.vectorizer_.get_feature_names_out()]
+        indicator = self.imputer_.indicator_
+        if indicator is not None:
+            sources += [sources[j] for j in indicator.features_]
+        return np.asarray(sources, dtype=object)
 
     # ---------------------------------------------------------------- steps
 
@@ -774,6 +893,45 @@ class TablePreprocessor(TransformerMixin, BaseEstimator):
             datetime=skrub.DatetimeEncoder(add_weekday=True),
             specific_transformers=specific,
         )
+
+    def _layout(self, kept):
+        """``(name, source column, vectorizer output or None)`` of each
+        feature before imputation: the kept columns in order, a number as
+        itself, another column as the vectorizer's outputs of it."""
+        numeric = set(self.numeric_columns_)
+        outputs = {}
+        if self.vectorizer_ is not None:
+            links = self.vectorizer_.output_to_input_
+            for name in self.vectorizer_.get_feature_names_out():
+                outputs.setdefault(links[name], []).append(str(name))
+        taken = {c for c in kept if c in numeric}
+        layout = []
+        for column in kept:
+            if column in numeric:
+                layout.append((column, column, None))
+                continue
+            for output in outputs.get(column, []):
+                # An encoded feature named as a numeric column ("color_red"
+                # both ways) is renamed: names stay distinct.
+                name = output
+                while name in taken:
+                    name = f"{name}_encoded"
+                taken.add(name)
+                layout.append((name, column, output))
+        return layout
+
+    def _assembled(self, X, encoded):
+        """The features before imputation, in the order of
+        ``feature_sources_``: the numeric columns of ``X`` as they are and
+        the vectorizer's output ``encoded`` (or None) for the others."""
+        out = np.empty((X.shape[0], len(self.feature_sources_)), dtype=np.float32)
+        is_encoded = np.array([o is not None for *_, o in self.feature_sources_])
+        if self.numeric_columns_:
+            out[:, ~is_encoded] = self._as_float(X[self.numeric_columns_])
+        if is_encoded.any():
+            order = [o for *_, o in self.feature_sources_ if o is not None]
+            out[:, is_encoded] = self._as_float(encoded[order])
+        return out
 
     @staticmethod
     def _target_for_encoding(y):
