@@ -9,9 +9,12 @@ and its test rows are thrown away unseen. The training rows are split again,
 
 Candidates: ``single`` (one network, the table defaults), ``bag5`` (5-fold
 bagging of the same network), and the variants given by ``--variants``
-(``NAME:bagging:param=value,...``).
+(``NAME:bagging:param=value,...``; a ``table__`` parameter is the
+``TablePreprocessor``'s, given as ``fit_table(preprocessor=...)``).
 
     .venv/bin/python benchmarks/table_defaults.py --seeds 0
+    .venv/bin/python benchmarks/table_defaults.py --seeds 0 1 --candidates bag5 \
+        --variants bag5_no_log:5:table__log_skewed=false
 """
 
 import json
@@ -63,6 +66,7 @@ def main(argv=None):
     _common.quiet_warnings()
     warnings.filterwarnings("ignore", category=UserWarning)
     import deepstack
+    from deepstack.tables import TablePreprocessor
 
     candidates = {k: CANDIDATES[k] for k in args.candidates}
     candidates.update(parse_variant(v) for v in args.variants)
@@ -79,6 +83,11 @@ def main(argv=None):
                 params = dict(params)
                 if args.quick:
                     params["max_epochs"] = 5
+                table = {
+                    k.removeprefix("table__"): params.pop(k)
+                    for k in list(params)
+                    if k.startswith("table__")
+                }
                 start = time.perf_counter()
                 run = deepstack.fit_table(
                     inner_train,
@@ -88,6 +97,7 @@ def main(argv=None):
                     progress=False,
                     bagging=bagging,
                     params=params,
+                    preprocessor=TablePreprocessor(**table) if table else None,
                 )
                 seconds = time.perf_counter() - start
                 X_val = inner_val.drop(columns=target)

@@ -40,6 +40,8 @@ TABLES = {
     "diamonds_cut": ("diamonds", "cut", "multiclass", 10_000),
     "diabetes": ("diabetes", "target", "regression", None),
     "diamonds_price": ("diamonds", "price", "regression", 10_000),
+    "txhousing": ("txhousing", "median", "regression", None),
+    "midwest": ("midwest", "percollege", "regression", None),
 }
 QUICK_TABLES = ["penguins", "diabetes"]
 

@@ -455,6 +455,36 @@ def test_column_importance_of_a_regression(tmp_path):
     assert abs(importance["x1"]) < 0.05
 
 
+def test_a_preprocessor_with_settings_of_its_own(tmp_path):
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(
+        {
+            "visits": np.round(np.exp(rng.normal(3, 1.5, 300))),
+            "a": rng.integers(0, 30, 300),
+            "b": rng.integers(0, 30, 300),
+        }
+    )
+    frame["y"] = np.log1p(frame["visits"]) + rng.normal(0, 0.1, 300)
+    options = {"params": TINY, "bagging": None, "baselines": False, "progress": False}
+    run = fit_table(frame, "y", out=tmp_path / "run", **options)
+    assert run.pipeline[0].log_scales_.keys() == {"visits"}
+    scales = {c["column"]: c["log_scale"] for c in run.config["columns"]}
+    assert scales["visits"] == pytest.approx(run.pipeline[0].log_scales_["visits"])
+    assert scales["a"] is None
+    assert "log(1 + x / " in (tmp_path / "run" / "report.html").read_text()
+    assert run.config["preprocessor"]["target_type"] == "continuous"
+    mine = TablePreprocessor(log_skewed=False, categorical=["a"])
+    run = fit_table(frame, "y", preprocessor=mine, categorical=["b"], **options)
+    pre = run.pipeline[0]
+    assert pre is not mine and not hasattr(mine, "roles_")  # cloned
+    assert pre.log_scales_ == {}
+    assert (pre.roles_["a"], pre.roles_["b"]) == ("categorical", "categorical")
+    assert run.config["preprocessor"]["categorical"] == ["a", "b"]
+    assert run.config["preprocessor"]["log_skewed"] is False
+    with pytest.raises(TypeError, match="must be a deepstack.tables.TablePreprocessor"):
+        fit_table(frame, "y", preprocessor="log", **options)
+
+
 def test_column_importance_is_scikit_learns_on_the_table(penguins_run, penguins_files):
     # Preprocessed once and shuffled as blocks of features: the same numbers
     # as scikit-learn shuffling the table's columns through the pipeline

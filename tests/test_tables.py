@@ -659,3 +659,39 @@ def test_encoded_features_named_as_a_numeric_column_stay_distinct():
         "color_red_encoded": "color",
         "color_red": "color_red",
     }
+
+
+def test_long_tailed_numbers_are_read_on_a_log_scale():
+    rng = np.random.default_rng(0)
+    n = 400
+    frame = pd.DataFrame(
+        {
+            # Populations: a long right tail over orders of magnitude.
+            "population": np.round(np.exp(rng.normal(8, 1.5, n))),
+            # Skewed but bounded (mostly zeros, the largest 4x the median
+            # positive value: a digit's pixel), and symmetric: as they are.
+            "pixel": np.where(rng.random(n) < 0.9, 0.0, rng.integers(1, 17, n)),
+            "height": rng.normal(170, 10, n),
+        }
+    )
+    y = rng.integers(0, 2, n)
+    pre = TablePreprocessor().fit(frame, y)
+    positive = frame["population"][frame["population"] > 0]
+    assert pre.log_scales_ == {"population": pytest.approx(positive.median())}
+    Z = pre.transform(frame)
+    logged = np.log1p(frame["population"] / positive.median())
+    expected = (logged - logged.mean()) / logged.std(ddof=0)
+    np.testing.assert_allclose(Z[:, 0], expected, rtol=1e-4, atol=1e-4)
+    plain = (frame["pixel"] - frame["pixel"].mean()) / frame["pixel"].std(ddof=0)
+    np.testing.assert_allclose(Z[:, 1], plain, rtol=1e-4, atol=1e-4)
+    # A value below zero in new rows: the mirror image, still a number.
+    new = frame.head(2).assign(population=[-positive.median(), 0.0])
+    raw = pre.scaler_.inverse_transform(pre.transform(new))
+    np.testing.assert_allclose(raw[:, 0], [-np.log(2.0), 0.0], atol=1e-5)
+    off = TablePreprocessor(log_skewed=False).fit(frame, y)
+    assert off.log_scales_ == {}
+    as_is = frame["population"]
+    expected = (as_is - as_is.mean()) / as_is.std(ddof=0)
+    np.testing.assert_allclose(
+        off.transform(frame)[:, 0], expected, rtol=1e-4, atol=1e-4
+    )

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from sklearn.base import BaseEstimator
+from sklearn.base import BaseEstimator, clone
 from sklearn.model_selection import GroupShuffleSplit, train_test_split
 from sklearn.pipeline import Pipeline
 
@@ -491,6 +491,7 @@ def fit_table(
     categorical=None,
     weight_column=None,
     group_column=None,
+    preprocessor=None,
     params=None,
     search=None,
     max_trials=None,
@@ -539,6 +540,13 @@ def fit_table(
         enough groups) and a single network's or a search's validation rows.
         Without it, rows of one group on both sides make the test metrics
         optimistic.
+    preprocessor : TablePreprocessor, default=None
+        How columns are read, as a :class:`~deepstack.tables.TablePreprocessor`
+        with the settings to use (it is cloned, not fitted in place), e.g.
+        ``TablePreprocessor(log_skewed=False, text_components=50)``. None:
+        the defaults. ``categorical`` adds to its columns, and a
+        regression's target encoding is set to "continuous" when its
+        ``target_type`` is "auto". Its parameters are in ``config.json``.
     params : dict, default=None
         Estimator parameters, over :func:`table_defaults`.
     search : {"random", "bayesian", "hyperband", "grid"}, default=None
@@ -614,6 +622,11 @@ def fit_table(
     test_size = 0.2 if test_size is None else test_size
     if not isinstance(baselines, bool):
         raise ValueError(f"baselines must be True or False; got {baselines!r}.")
+    if preprocessor is not None and not isinstance(preprocessor, TablePreprocessor):
+        raise TypeError(
+            "preprocessor must be a deepstack.tables.TablePreprocessor; got "
+            f"{type(preprocessor).__name__}."
+        )
     if random_state is not None and (
         isinstance(random_state, bool)
         or not isinstance(random_state, (int, np.integer))
@@ -661,6 +674,7 @@ def fit_table(
                 categorical=categorical,
                 weight_column=weight_column,
                 group_column=group_column,
+                preprocessor=preprocessor,
                 params=params,
                 pretrain=pretrain,
                 bagging=bagging,
@@ -855,6 +869,7 @@ def _fit(
     categorical,
     weight_column,
     group_column,
+    preprocessor,
     params,
     pretrain,
     bagging,
@@ -873,10 +888,7 @@ def _fit(
     t0 = time.perf_counter()
     # A regression's target is continuous, also where its values are whole
     # numbers (which the target encoding would otherwise take for classes).
-    preprocessor = TablePreprocessor(
-        categorical=categorical,
-        target_type="continuous" if table.task == "regression" else "auto",
-    )
+    preprocessor = _preprocessor(preprocessor, categorical, table.task)
     X_train = preprocessor.fit_transform(table.train[table.feature_columns], y_train)
     preprocess_time = time.perf_counter() - t0
     # What the test and unlabeled rows lose when read as the training rows
@@ -1070,6 +1082,21 @@ def _time_limit_reached(estimator, seconds, table):
         table.notes.append(note)
         warnings.warn(_sentence(note), UserWarning, stacklevel=4)
     return bool(cut)
+
+
+def _preprocessor(given, categorical, task):
+    """The run's unfitted TablePreprocessor: a clone of ``given`` (or the
+    defaults) with ``categorical`` added and, for a regression, a
+    continuous target encoding unless ``given`` chose one."""
+    preprocessor = TablePreprocessor() if given is None else clone(given)
+    if categorical:
+        own = list(preprocessor.categorical or [])
+        preprocessor.set_params(
+            categorical=own + [c for c in categorical if c not in own]
+        )
+    if task == "regression" and preprocessor.target_type == "auto":
+        preprocessor.set_params(target_type="continuous")
+    return preprocessor
 
 
 def _make_run(table, fitted, *, started, drop, seconds, **values):
@@ -1656,6 +1683,7 @@ def _config(run, *, frame, preprocessor, feature_columns, **values):
                 "column": str(name),
                 "dtype": str(column.dtype),
                 "role": preprocessor.roles_.get(name, "dropped"),
+                "log_scale": getattr(preprocessor, "log_scales_", {}).get(name),
                 "missing": int(column.isna().sum()),
                 "unique": _distinct(column),
             }
@@ -1670,6 +1698,7 @@ def _config(run, *, frame, preprocessor, feature_columns, **values):
             "classes": getattr(estimator, "classes_", None),
             "n_network_inputs": int(estimator.n_features_in_),
             "columns": summary,
+            "preprocessor": preprocessor.get_params(),
             "fingerprint": _files.fingerprint(frame),
             "versions": _versions(),
         }

@@ -352,6 +352,26 @@ def _to_dates(series, fmt):
     return dates.dt.tz_localize(None)
 
 
+# A long right tail (``TablePreprocessor(log_skewed=True)``): skewness above
+# this, and a largest value at least this many times the median positive one,
+# over more than this many distinct values.
+_TAIL_SKEW = 2.0
+_TAIL_RATIO = 10.0
+_TAIL_DISTINCT = 10
+
+
+def _long_tail_scale(series):
+    """The median of the positive values of a numeric column with a long
+    right tail (all values zero or more), or None for other columns."""
+    x = pd.to_numeric(series, errors="coerce").dropna().astype("float64")
+    if x.empty or x.min() < 0 or x.nunique() <= _TAIL_DISTINCT:
+        return None
+    scale = float(x[x > 0].median())
+    if x.skew() <= _TAIL_SKEW or x.max() < _TAIL_RATIO * scale:
+        return None
+    return scale
+
+
 # The fitted TableVectorizer's lists of its pipeline's steps, by stage.
 _STAGES = ("_preprocessors", "_encoders", "_specific_transformers", "_postprocessors")
 
@@ -409,7 +429,9 @@ class TablePreprocessor(TransformerMixin, BaseEstimator):
     Roles are inferred at ``fit`` from the training frame:
 
     - ``numeric``: numbers (durations as seconds), imputed with the median
-      plus a missing-value indicator column, then standardized; string
+      plus a missing-value indicator column, then standardized (a column
+      with a long right tail first read on a log scale, see
+      ``log_skewed``); string
       columns of numbers too (written as spreadsheets write them as well:
       "$1,234.50", "45%"), when nine in ten values at least are numbers and
       the others are at most three tokens ("?", "-": missing-value
@@ -456,6 +478,16 @@ class TablePreprocessor(TransformerMixin, BaseEstimator):
         One-hot categories seen fewer times are grouped as infrequent.
     text_components : int, default=30
         Dimensions of the text embedding.
+    log_skewed : bool, default=True
+        Read numeric columns with a long right tail (counts, populations,
+        prices, areas) as ``log(1 + x / m)``, ``m`` the median of their
+        positive values, before imputation and standardization. A column
+        has a long right tail when its values at fit are all zero or more,
+        more than 10 of them are distinct, their skewness is above 2 and
+        the largest is at least 10 times ``m``. Standardized as they are,
+        such a column's few largest rows sit tens of standard deviations
+        out and the others in a narrow band. A new row's value below zero
+        is read as ``-log(1 + |x| / m)``. See ``log_scales_``.
     target_type : {"auto", "continuous", "binary", "multiclass"}, default="auto"
         The target's type for the target encoding of high-cardinality columns
         (``TargetEncoder``'s ``target_type``). Set "continuous" for a
@@ -485,6 +517,9 @@ class TablePreprocessor(TransformerMixin, BaseEstimator):
     numeric_columns_ : list of str
         The numeric columns: they bypass the vectorizer (read as float32,
         then imputed and standardized with the rest).
+    log_scales_ : dict of str to float
+        The numeric columns read on a log scale (``log_skewed``), each with
+        its ``m``.
     vectorizer_ : skrub.TableVectorizer or None
         The fitted vectorizer encoding the other kept columns (None when
         every kept column is numeric).
@@ -520,6 +555,7 @@ class TablePreprocessor(TransformerMixin, BaseEstimator):
         max_integer_categories=10,
         min_frequency=5,
         text_components=30,
+        log_skewed=True,
         target_type="auto",
     ):
         self.categorical = categorical
@@ -528,6 +564,7 @@ class TablePreprocessor(TransformerMixin, BaseEstimator):
         self.max_integer_categories = max_integer_categories
         self.min_frequency = min_frequency
         self.text_components = text_components
+        self.log_skewed = log_skewed
         self.target_type = target_type
 
     def fit(self, X, y=None):
@@ -564,6 +601,12 @@ class TablePreprocessor(TransformerMixin, BaseEstimator):
         # steps would make a saved table of a thousand numeric columns
         # hundreds of MB and slow to read.
         self.numeric_columns_ = self._columns("numeric")
+        self.log_scales_ = {}
+        if self.log_skewed:
+            for name in self.numeric_columns_:
+                scale = _long_tail_scale(X[name])
+                if scale is not None:
+                    self.log_scales_[name] = scale
         encoded = [c for c in kept if c not in set(self.numeric_columns_)]
         self.vectorizer_ = self._make_vectorizer() if encoded else None
         if self.vectorizer_ is not None:
@@ -927,7 +970,13 @@ class TablePreprocessor(TransformerMixin, BaseEstimator):
         out = np.empty((X.shape[0], len(self.feature_sources_)), dtype=np.float32)
         is_encoded = np.array([o is not None for *_, o in self.feature_sources_])
         if self.numeric_columns_:
-            out[:, ~is_encoded] = self._as_float(X[self.numeric_columns_])
+            numbers = self._as_float(X[self.numeric_columns_])
+            # (A preprocessor saved before log scales were kept has none.)
+            for name, scale in getattr(self, "log_scales_", {}).items():
+                j = self.numeric_columns_.index(name)
+                x = numbers[:, j]
+                numbers[:, j] = np.sign(x) * np.log1p(np.abs(x) / np.float32(scale))
+            out[:, ~is_encoded] = numbers
         if is_encoded.any():
             order = [o for *_, o in self.feature_sources_ if o is not None]
             out[:, is_encoded] = self._as_float(encoded[order])
