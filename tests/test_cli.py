@@ -270,6 +270,7 @@ def test_the_shipped_job_files_parse():
         "digits.toml",
         "mnist1d.toml",
         "penguins.toml",
+        "txhousing.toml",
         "wine.toml",
     ]
     for name in names:
@@ -281,6 +282,8 @@ def test_the_shipped_job_files_parse():
     assert penguins["search"] == "random" and penguins["out"] == "runs/penguins"
     assert penguins["data"].shape == (344, 8)
     assert read_job(os.path.join(folder, "diamonds.toml"))["data"].shape[0] == 10_000
+    txhousing = read_job(os.path.join(folder, "txhousing.toml"))
+    assert (txhousing["target"], txhousing["data"].shape) == ("median", (8602, 9))
 
 
 def test_a_job_file_sets_the_bagging(tmp_path):
