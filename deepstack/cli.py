@@ -6,6 +6,7 @@ status 2; nothing half-written is left behind.
 """
 
 import argparse
+import collections
 import json
 import os
 import sys
@@ -363,6 +364,9 @@ def _summary(run):
         f"{metrics['n_epochs']} epoch{'s' if metrics['n_epochs'] != 1 else ''}, "
         f"fit {metrics['times']['fit_s']:.1f} s"
     )
+    columns = _columns_line(run.config.get("columns"))
+    if columns:
+        print(columns)
     search = metrics.get("search")
     if search:
         chosen = ", ".join(f"{k}={v}" for k, v in sorted(search["best_params"].items()))
@@ -415,6 +419,26 @@ def _summary(run):
             f"predict new rows: deepstack predict {run.path} NEW.csv "
             "--out predictions.csv"
         )
+
+
+def _columns_line(columns):
+    """How many feature columns took each role, and which numbers were read
+    on a log scale; None without the column summary."""
+    if not columns:
+        return None
+    from deepstack.tables._preprocess import ROLES
+
+    roles = collections.Counter(c["role"] for c in columns)
+    logged = [c["column"] for c in columns if c.get("log_scale") is not None]
+    parts = []
+    for role in ROLES:
+        if roles[role]:
+            part = f"{roles[role]} {role.replace('_', '-')}"
+            if role == "numeric" and logged:
+                shown = ", ".join(logged[:5]) + (", ..." if len(logged) > 5 else "")
+                part += f" ({len(logged)} on a log scale: {shown})"
+            parts.append(part)
+    return "columns: " + ", ".join(parts)
 
 
 def _number(value):

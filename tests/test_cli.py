@@ -736,7 +736,18 @@ def test_the_summary_names_no_column_when_shuffling_none_hurts(capsys):
             "n_epochs": 11,
             "times": {"fit_s": 1.2},
         },
-        config={"source": "mtcars.csv", "params": params, "bagging": None},
+        config={
+            "source": "mtcars.csv",
+            "params": params,
+            "bagging": None,
+            "columns": [
+                {"column": "disp", "role": "numeric", "log_scale": 160.0},
+                {"column": "hp", "role": "numeric", "log_scale": None},
+                {"column": "name", "role": "high_cardinality", "log_scale": None},
+                {"column": "cyl", "role": "categorical", "log_scale": None},
+                {"column": "row", "role": "dropped", "log_scale": None},
+            ],
+        },
         task="regression",
         target="mpg",
         estimator=SimpleNamespace(),
@@ -750,6 +761,10 @@ def test_the_summary_names_no_column_when_shuffling_none_hurts(capsys):
     assert (
         "columns that matter most: none measurably (shuffling no column lowers "
         "the test r2 on these 7 rows)"
+    ) in printed
+    assert (
+        "columns: 2 numeric (1 on a log scale: disp), 1 categorical, "
+        "1 high-cardinality, 1 dropped\n"
     ) in printed
     run.importance.loc[1, "importance"] = 0.2
     run.importance = run.importance.sort_values("importance", ascending=False)
