@@ -439,6 +439,8 @@ def test_distinct_integers_are_an_identifier_by_name_or_as_row_numbers():
             "order_no": rng.choice(10**7, size=n, replace=False),
             # Row numbers of the rows a split kept (shuffled, gaps).
             "row": rng.permutation(int(n * 1.25))[:n],
+            # A yearly series' years (plotnine's huron): consecutive, a feature.
+            "year": 1800 + rng.permutation(n),
             "x": rng.normal(size=n),
         }
     )
@@ -448,6 +450,7 @@ def test_distinct_integers_are_an_identifier_by_name_or_as_row_numbers():
         "PassengerId": "dropped",
         "order_no": "dropped",
         "row": "dropped",
+        "year": "numeric",
         "x": "numeric",
     }
 

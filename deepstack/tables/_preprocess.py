@@ -458,7 +458,8 @@ class TablePreprocessor(TransformerMixin, BaseEstimator):
     - ``dropped``: all-missing, constant and identifier-like columns (every
       value distinct: strings, and integers named as identifiers, ``id``,
       ``PassengerId``, ``row_key``, or nearly consecutive, as row numbers
-      are; distinct counts such as a population stay numbers), columns of
+      are, unless named as a time; distinct counts such as a population,
+      and a yearly series' ``year``, stay numbers), columns of
       lists or mappings (a
       Parquet file's nested columns), and those named in ``drop``; each with
       a note in ``notes_``.
@@ -1012,16 +1013,27 @@ _ID_NAME = re.compile(
 )
 
 
+# Names of times and periods ("year", "fiscal_year", "YearBuilt", "month",
+# "decade"): consecutive integers of such a column are no row numbers.
+_TIME_NAME = re.compile(
+    r"(?i:year|yr|decade|quarter|month|week|day|date|hour|minute|period|epoch)"
+)
+
+
 def _numbers_rows(series, name):
     """Whether an integer column of distinct values numbers the rows: its name
     says so (``id``, ``PassengerId``, ``row_key``), or its values are
-    nearly consecutive (row numbers, of the rows kept after a split too).
+    nearly consecutive (row numbers, of the rows kept after a split too) and
+    its name is no time's (``year``: a yearly series' years are a feature).
     Distinct counts or measurements (a population, a price in cents) are
     numbers, not identifiers."""
     if not pd.api.types.is_integer_dtype(series):
         return False
     if _ID_NAME.search(str(name).strip()):
         return True
+    if _TIME_NAME.search(str(name)):
+        # One row a year (a yearly series): consecutive, and a feature.
+        return False
     values = series.dropna()
     span = float(values.max()) - float(values.min()) + 1
     return span <= 2 * len(values)
