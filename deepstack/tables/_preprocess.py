@@ -972,11 +972,13 @@ class TablePreprocessor(TransformerMixin, BaseEstimator):
         is_encoded = np.array([o is not None for *_, o in self.feature_sources_])
         if self.numeric_columns_:
             numbers = self._as_float(X[self.numeric_columns_])
+            position = {name: j for j, name in enumerate(self.numeric_columns_)}
             # (A preprocessor saved before log scales were kept has none.)
             for name, scale in getattr(self, "log_scales_", {}).items():
-                j = self.numeric_columns_.index(name)
-                x = numbers[:, j]
-                numbers[:, j] = np.sign(x) * np.log1p(np.abs(x) / np.float32(scale))
+                x = numbers[:, position[name]]
+                numbers[:, position[name]] = np.sign(x) * np.log1p(
+                    np.abs(x) / np.float32(scale)
+                )
             out[:, ~is_encoded] = numbers
         if is_encoded.any():
             order = [o for *_, o in self.feature_sources_ if o is not None]
