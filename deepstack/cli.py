@@ -89,6 +89,13 @@ def _parser():
         help="skip scikit-learn's HistGradientBoosting and Dummy models, "
         "otherwise fitted and scored on the same rows for comparison",
     )
+    fit.add_argument(
+        "--no-log-scale",
+        dest="log_scale",
+        action="store_false",
+        help="read numbers with a long right tail (counts, populations, prices) "
+        "as they are; by default as log(1 + x / m), m their median",
+    )
     fit.add_argument("--random-state", type=int, default=0)
     _output_options(fit)
 
@@ -250,6 +257,7 @@ def _note(message, category, *args, **kwargs):
 
 def _fit(args):
     from deepstack.runs import fit_table
+    from deepstack.tables import TablePreprocessor
 
     run = fit_table(
         args.data,
@@ -262,6 +270,7 @@ def _fit(args):
         categorical=args.categorical or None,
         weight_column=args.weight_col,
         group_column=args.group_col,
+        preprocessor=None if args.log_scale else TablePreprocessor(log_skewed=False),
         params=_params(args.param),
         search=args.search,
         max_trials=args.max_trials,

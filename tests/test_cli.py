@@ -66,6 +66,7 @@ def test_fit_prints_a_summary_and_writes_the_folder(tables, tmp_path, capsys):
                 "--out",
                 str(out),
                 "--quiet",
+                "--no-log-scale",
                 *TINY,
             ]
         )
@@ -73,6 +74,8 @@ def test_fit_prints_a_summary_and_writes_the_folder(tables, tmp_path, capsys):
     )
     printed = capsys.readouterr().out
     metrics = json.loads((out / "metrics.json").read_text())
+    config = json.loads((out / "config.json").read_text())
+    assert config["preprocessor"]["log_skewed"] is False
     assert f"test accuracy {metrics['test']['accuracy']:.4f} on 60 rows" in printed
     assert f"run folder: {out}" in printed
     assert "hidden layers [16]" in printed
@@ -301,6 +304,12 @@ def test_a_job_file_sets_the_bagging(tmp_path):
     assert read_job(job)["baselines"] is False
     job.write_text('[data]\ndataset = "wine"\ngroup_column = "batch"\n')
     assert read_job(job)["group_column"] == "batch"
+    assert read_job(job)["preprocessor"] is None  # the defaults: log scales on
+    job.write_text('[data]\ndataset = "wine"\nlog_scale = false\n')
+    assert read_job(job)["preprocessor"].log_skewed is False
+    job.write_text('[data]\ndataset = "wine"\nlog_scale = "no"\n')
+    with pytest.raises(ValueError, match="log_scale must be true or false; got 'no'"):
+        read_job(job)
     # A training budget without a search; a search's goes in [search].
     job.write_text('[data]\ndataset = "wine"\n[model]\ntime_limit = "2m"\n')
     assert read_job(job)["time_limit"] == "2m"

@@ -8,6 +8,7 @@ from pathlib import Path
 import tomllib
 
 from deepstack.runs._run import fit_table
+from deepstack.tables import TablePreprocessor
 
 _SECTIONS = {"data", "model", "search", "output"}
 _DATA_KEYS = {
@@ -25,6 +26,7 @@ _DATA_KEYS = {
     "unlabeled",
     "pretrain",
     "random_state",
+    "log_scale",
 }
 _SEARCH_KEYS = {"tuner", "max_trials", "time_limit", "space"}
 _OUTPUT_KEYS = {"out", "overwrite"}
@@ -48,6 +50,8 @@ def read_job(path):
         drop = ["year"]            # optional; also categorical, weight_column,
                                    # group_column
         task = "multiclass"        # optional; inferred from the target
+        # log_scale = false        # numbers with a long right tail as they
+                                   # are (default: true, log(1 + x / m))
 
         [model]                    # estimator parameters over the table defaults
         # bagging = 5              # and the bagged networks ("auto", 1: one)
@@ -113,6 +117,11 @@ def read_job(path):
             f"{path.name}: with a [search], its time limit goes in [search] "
             "(time_limit), not in [model]."
         )
+    log_scale = data.get("log_scale", True)
+    if not isinstance(log_scale, bool):
+        raise ValueError(
+            f"{path.name}: [data] log_scale must be true or false; got {log_scale!r}."
+        )
     arguments = {
         "data": frame,
         "target": target,
@@ -124,6 +133,7 @@ def read_job(path):
         "group_column": data.get("group_column"),
         "pretrain": data.get("pretrain"),
         "random_state": data.get("random_state", 0),
+        "preprocessor": None if log_scale else TablePreprocessor(log_skewed=False),
         "params": _model_params(model),
         "bagging": bagging,
         "time_limit": time_limit,
