@@ -121,6 +121,7 @@ def test_classification_report_renders_every_section_and_image(
     assert rows == 1 + 7
     text = page.locator("section#data").inner_text()
     assert "categorical" in text and "numeric" in text
+    assert "log_scale" not in text  # no column of penguins is read on a log scale
     # The baselines beside the run, each row's accuracy as in metrics.json.
     metrics = load_run(searched_classification).metrics
     rows = page.locator("section#summary table.baselines tr")

@@ -212,11 +212,16 @@ def _baselines(metrics):
 def _data(config):
     columns = pd.DataFrame(config["columns"])
     if "log_scale" in columns:
-        # A column read on a log scale says how; the others say nothing.
-        columns["log_scale"] = [
+        # A column read on a log scale says how; the others say nothing, and
+        # without one the table has no such column.
+        scales = [
             "" if m is None or pd.isna(m) else f"log(1 + x / {m:.4g})"
             for m in columns["log_scale"]
         ]
+        if any(scales):
+            columns["log_scale"] = scales
+        else:
+            columns = columns.drop(columns="log_scale")
     fp = config["fingerprint"]
     head = (
         f"<p>{fp['n_rows']} labeled rows, {len(fp['columns'])} columns; "
