@@ -94,7 +94,7 @@ def _parser():
         dest="log_scale",
         action="store_false",
         help="read numbers with a long right tail (counts, populations, prices) "
-        "as they are; by default as log(1 + x / m), m their median",
+        "as they are; by default as log(1 + x / m), m the median positive value",
     )
     fit.add_argument("--random-state", type=int, default=0)
     _output_options(fit)
