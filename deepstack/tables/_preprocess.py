@@ -486,8 +486,8 @@ class TablePreprocessor(TransformerMixin, BaseEstimator):
         has a long right tail when its values at fit are all zero or more,
         more than 10 of them are distinct, their skewness is above 2 and
         the largest is at least 10 times ``m``. Standardized as they are,
-        such a column's few largest rows sit tens of standard deviations
-        out and the others in a narrow band. A new row's value below zero
+        such a column's few largest rows sit far out and the others in a
+        narrow band. A new row's value below zero
         is read as ``-log(1 + |x| / m)``. See ``log_scales_``.
     target_type : {"auto", "continuous", "binary", "multiclass"}, default="auto"
         The target's type for the target encoding of high-cardinality columns
