@@ -1007,11 +1007,9 @@ def _fit_baselines(task, X, y, sample_weight, random_state):
     )
 
     if task == "regression":
-        models = [HistGradientBoostingRegressor(random_state=random_state)]
-        models.append(DummyRegressor())
+        models = [HistGradientBoostingRegressor(random_state=random_state), DummyRegressor()]
     else:
-        models = [HistGradientBoostingClassifier(random_state=random_state)]
-        models.append(DummyClassifier())
+        models = [HistGradientBoostingClassifier(random_state=random_state), DummyClassifier()]
     fitted = {}
     for model in models:
         started = time.perf_counter()
@@ -1683,7 +1681,7 @@ def _config(run, *, frame, preprocessor, feature_columns, **values):
                 "column": str(name),
                 "dtype": str(column.dtype),
                 "role": preprocessor.roles_.get(name, "dropped"),
-                "log_scale": getattr(preprocessor, "log_scales_", {}).get(name),
+                "log_scale": preprocessor.log_scales_.get(name),
                 "missing": int(column.isna().sum()),
                 "unique": _distinct(column),
             }

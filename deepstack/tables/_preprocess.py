@@ -948,7 +948,7 @@ class TablePreprocessor(TransformerMixin, BaseEstimator):
             links = self.vectorizer_.output_to_input_
             for name in self.vectorizer_.get_feature_names_out():
                 outputs.setdefault(links[name], []).append(str(name))
-        taken = {c for c in kept if c in numeric}
+        taken = set(numeric)
         layout = []
         for column in kept:
             if column in numeric:
