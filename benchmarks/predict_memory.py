@@ -3,7 +3,8 @@
 A small run is fitted (``deepstack.fit_table``, one network of 32 units, 5
 epochs) on 5,000 generated rows of 16 numeric and 4 categorical columns;
 then ``--rows`` new rows of the same columns (an identifier among them) are
-written as CSV and as Parquet (row groups of 100,000) and predicted by the
+written as CSV and as Parquet (row groups of 100,000; ``--formats`` picks
+one) and predicted by the
 ``deepstack predict`` command, each run in a fresh process: a chunk of
 ``--chunk-rows`` rows at a time (the default, 100,000), and the whole file
 as one chunk (``--chunk-rows`` above the row count: what the command did
@@ -47,23 +48,27 @@ def _rows(n, seed, start=0):
     return frame
 
 
-def _write_new_rows(folder, n_rows, block=200_000):
-    """The new rows (no label) as CSV and Parquet, written a block at a time."""
+def _write_new_rows(folder, n_rows, formats, block=200_000):
+    """The new rows (no label) in each of ``formats`` (csv, parquet), written
+    a block at a time."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    csv_path, parquet_path = folder / "new.csv", folder / "new.parquet"
+    paths = {f: folder / f"new.{f}" for f in formats}
     writer = None
     for i, start in enumerate(range(0, n_rows, block)):
         rows = _rows(min(block, n_rows - start), seed=1 + i, start=start)
         rows = rows.drop(columns="y")
-        rows.to_csv(csv_path, mode="a", header=i == 0, index=False)
-        table = pa.Table.from_pandas(rows, preserve_index=False)
-        if writer is None:
-            writer = pq.ParquetWriter(parquet_path, table.schema)
-        writer.write_table(table, row_group_size=100_000)
-    writer.close()
-    return csv_path, parquet_path
+        if "csv" in paths:
+            rows.to_csv(paths["csv"], mode="a", header=i == 0, index=False)
+        if "parquet" in paths:
+            table = pa.Table.from_pandas(rows, preserve_index=False)
+            if writer is None:
+                writer = pq.ParquetWriter(paths["parquet"], table.schema)
+            writer.write_table(table, row_group_size=100_000)
+    if writer is not None:
+        writer.close()
+    return list(paths.values())
 
 
 # Runs a command in this interpreter and writes the peak resident set size
@@ -113,6 +118,13 @@ def main(argv=None):
         "--rows", type=int, help="new rows (default 2,000,000; --quick 200,000)"
     )
     p.add_argument("--chunk-rows", type=int, default=100_000)
+    p.add_argument(
+        "--formats",
+        nargs="+",
+        choices=["csv", "parquet"],
+        default=["csv", "parquet"],
+        help="the files of new rows to predict (default both)",
+    )
     args = p.parse_args(argv)
     args.rows = args.rows or (200_000 if args.quick else 2_000_000)
     from pathlib import Path
@@ -131,7 +143,7 @@ def main(argv=None):
         out=work / "run",
         progress=False,
     )
-    sources = _write_new_rows(work, args.rows)
+    sources = _write_new_rows(work, args.rows, args.formats)
     (work / "load_only.py").write_text(
         "import sys\nfrom deepstack.runs import load_run\nload_run(sys.argv[1])\n"
     )
@@ -183,6 +195,7 @@ def main(argv=None):
         "rows": args.rows,
         "columns": 1 + N_NUMERIC + N_CATEGORICAL,
         "chunk_rows": args.chunk_rows,
+        "formats": args.formats,
     }
     markdown = (
         f"`deepstack predict` on {args.rows:,} new rows of "

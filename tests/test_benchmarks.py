@@ -59,7 +59,14 @@ TINY = {
     "tabular": ["--tables", "penguins", "--seeds", "0", "--max-epochs", "5"],
     "table_defaults": ["--tables", "wine", "--seeds", "0"],
     "sparse_memory": ["--rows", "2000", "--cols", "500", "--hidden", "8"],
-    "predict_memory": ["--rows", "3000", "--chunk-rows", "1000"],
+    "predict_memory": [
+        "--rows",
+        "3000",
+        "--chunk-rows",
+        "1000",
+        "--formats",
+        "parquet",
+    ],
     "step_cost": ["--variants", "default", "--n-samples", "200"],
     "small_tables": ["--datasets", "iris", "--methods", "deepstack", "mlp"]
     + ["--max-epochs", "2"],
@@ -434,16 +441,19 @@ def _sparse_memory(payload):
 
 def _predict_memory(payload):
     rows = payload["rows"]
-    assert payload["config"] == {"rows": 3000, "columns": 21, "chunk_rows": 1000}
+    assert payload["config"] == {
+        "rows": 3000,
+        "columns": 21,
+        "chunk_rows": 1000,
+        "formats": ["parquet"],
+    }
     assert [(r["file"], r["chunk_rows"]) for r in rows[1:]] == [
-        ("csv", 1000),
-        ("csv", "whole"),
         ("parquet", 1000),
         ("parquet", "whole"),
     ]
     # Each process loads TensorFlow and the run: well above 100 MB.
     assert all(r["peak_rss_mb"] > 100 and r["wall_s"] > 0 for r in rows)
-    assert rows[1]["size_mb"] == rows[2]["size_mb"] > rows[3]["size_mb"] > 0
+    assert rows[1]["size_mb"] == rows[2]["size_mb"] > 0
 
 
 def _small_tables(payload):
