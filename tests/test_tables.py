@@ -466,25 +466,37 @@ def test_forced_categorical_and_high_cardinality_needs_y():
         TablePreprocessor(cardinality_threshold=10).fit(frame)
 
 
-def test_a_whole_number_regression_target_is_encoded_as_continuous():
+@pytest.mark.parametrize("as_ints", [False, True])
+def test_a_whole_number_regression_target_is_encoded_as_continuous(as_ints):
     """Prices in whole numbers: scikit-learn's "auto" takes them for classes
     and target-encodes a high-cardinality column into a column per distinct
-    price; as a continuous target, into one column, the cross-fitted mean."""
+    price; read as the main job reads them (continuous), into one column,
+    the cross-fitted mean."""
     rng = np.random.default_rng(0)
     city = rng.choice([f"city{i}" for i in range(50)], size=400)
     level = {f"city{i}": 1000.0 * i for i in range(50)}
     price = np.array([level[c] for c in city]) + rng.integers(0, 50, 400) * 100.0
+    price = price.astype(int) if as_ints else price
     frame = pd.DataFrame({"city": city, "rooms": rng.integers(1, 6, 400) * 1.5})
-    auto = TablePreprocessor().fit(frame, price)
-    assert auto.roles_["city"] == "high_cardinality"
-    assert auto.transform(frame).shape[1] > 100
-    pre = TablePreprocessor(target_type="continuous").fit(frame, price)
-    Z = pre.transform(frame)
-    assert Z.shape[1] == 2  # city's encoding and rooms, both standardized
-    # The encoding follows the city's mean price (rank correlation ~1).
-    encoded = pd.Series(Z[:, 0]).groupby(city).mean()
-    means = pd.Series(price).groupby(city).mean()
-    assert encoded.corr(means, method="spearman") > 0.99
+    as_classes = TablePreprocessor(target_type="multiclass").fit(frame, price)
+    assert as_classes.roles_["city"] == "high_cardinality"
+    assert as_classes.target_type_ == "multiclass"
+    assert as_classes.transform(frame).shape[1] > 100
+    for pre in (TablePreprocessor(), TablePreprocessor(target_type="continuous")):
+        pre.fit(frame, price)
+        assert pre.target_type_ == "continuous"
+        Z = pre.transform(frame)
+        assert Z.shape[1] == 2  # city's encoding and rooms, both standardized
+        # The encoding follows the city's mean price (rank correlation ~1).
+        encoded = pd.Series(Z[:, 0]).groupby(city).mean()
+        means = pd.Series(price).groupby(city).mean()
+        assert encoded.corr(means, method="spearman") > 0.99
+    # Few whole numbers are classes, as for the main job; no high-cardinality
+    # column, no target type.
+    grades = np.arange(400) % 3
+    assert TablePreprocessor().fit(frame, grades).target_type_ == "multiclass"
+    assert TablePreprocessor().fit(frame, grades % 2).target_type_ == "binary"
+    assert TablePreprocessor().fit(frame[["rooms"]], price).target_type_ is None
 
 
 def test_a_regression_run_encodes_its_target_as_continuous(tmp_path):

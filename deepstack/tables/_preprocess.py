@@ -491,10 +491,11 @@ class TablePreprocessor(TransformerMixin, BaseEstimator):
         is read as ``-log(1 + |x| / m)``. See ``log_scales_``.
     target_type : {"auto", "continuous", "binary", "multiclass"}, default="auto"
         The target's type for the target encoding of high-cardinality columns
-        (``TargetEncoder``'s ``target_type``). Set "continuous" for a
-        regression: "auto" reads a numeric target whose values are all whole
-        numbers (prices, counts) as classes, and the encoding would then
-        make one column per distinct target value.
+        (``TargetEncoder``'s ``target_type``). "auto" reads the target as the
+        main job does (:func:`deepstack.tables.infer_task`): a numeric target
+        of more than 20 distinct whole numbers (prices, counts) is
+        continuous, where scikit-learn's own "auto" would read it as classes
+        and make one column per distinct target value. See ``target_type_``.
 
     Attributes
     ----------
@@ -515,6 +516,9 @@ class TablePreprocessor(TransformerMixin, BaseEstimator):
         ``transform``, new rows read as another type (a CSV column of blank
         cells is a float; one with a typo, strings) are read as at ``fit``,
         and a value that cannot be is missing, with a warning.
+    target_type_ : str or None
+        The target's type the high-cardinality columns were encoded with
+        ("continuous", "binary" or "multiclass"; None without such columns).
     numeric_columns_ : list of str
         The numeric columns: they bypass the vectorizer (read as float32,
         then imputed and standardized with the rest).
@@ -589,6 +593,7 @@ class TablePreprocessor(TransformerMixin, BaseEstimator):
             raise ValueError(
                 "High-cardinality columns are target-encoded, which needs y at fit."
             )
+        self.target_type_ = self._resolved_target_type(y) if needs_target else None
         # What each column was, so that new rows read otherwise (a CSV
         # column of one blank cell is a float) are read as at fit.
         self.kinds_ = {c: _kind(X[c]) for c in kept}
@@ -925,7 +930,7 @@ class TablePreprocessor(TransformerMixin, BaseEstimator):
         # roles decided above override it column by column.
         for role, transformer in (
             ("categorical", one_hot),
-            ("high_cardinality", _target_encoder(self.target_type)),
+            ("high_cardinality", _target_encoder(self.target_type_ or "auto")),
             ("text", skrub.StringEncoder(self.text_components, random_state=0)),
         ):
             columns = self._columns(role)
@@ -933,7 +938,7 @@ class TablePreprocessor(TransformerMixin, BaseEstimator):
                 specific.append((transformer, columns))
         return skrub.TableVectorizer(
             low_cardinality=one_hot,
-            high_cardinality=_target_encoder(self.target_type),
+            high_cardinality=_target_encoder(self.target_type_ or "auto"),
             datetime=skrub.DatetimeEncoder(add_weekday=True),
             specific_transformers=specific,
         )
@@ -984,6 +989,12 @@ class TablePreprocessor(TransformerMixin, BaseEstimator):
             order = [o for *_, o in self.feature_sources_ if o is not None]
             out[:, is_encoded] = self._as_float(encoded[order])
         return out
+
+    def _resolved_target_type(self, y):
+        if self.target_type != "auto":
+            return self.target_type
+        task = infer_task(np.ravel(y))
+        return "continuous" if task == "regression" else task
 
     @staticmethod
     def _target_for_encoding(y):
