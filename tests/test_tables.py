@@ -523,6 +523,21 @@ def test_a_regression_run_encodes_its_target_as_continuous(tmp_path):
     # One input a column (not one a distinct price for the city).
     assert run.config["n_network_inputs"] == 2
     assert run.pipeline[0].target_type == "continuous"
+    # Asked to read 25 whole numbers as classes (the values alone would make
+    # them a regression), the run encodes the city per class.
+    frame["grade"] = [int(c[1:]) % 25 for c in city]
+    run = fit_table(
+        frame.drop(columns="price"),
+        "grade",
+        task="multiclass",
+        params={"hidden_layer_sizes": (8,), "max_epochs": 2},
+        bagging=None,
+        baselines=False,
+        progress=False,
+    )
+    assert run.task == "multiclass"
+    assert run.pipeline[0].target_type_ == "multiclass"
+    assert run.config["n_network_inputs"] == 25 + 1
 
 
 def test_skops_round_trip_transforms_identically(mixed_frame, tmp_path):

@@ -1084,16 +1084,20 @@ def _time_limit_reached(estimator, seconds, table):
 
 def _preprocessor(given, categorical, task):
     """The run's unfitted TablePreprocessor: a clone of ``given`` (or the
-    defaults) with ``categorical`` added and, for a regression, a
-    continuous target encoding unless ``given`` chose one."""
+    defaults) with ``categorical`` added and the target encoded as the run's
+    task reads it (continuous for a regression; the task asked for may
+    differ from the one the target's values suggest) unless ``given`` chose
+    a target type."""
     preprocessor = TablePreprocessor() if given is None else clone(given)
     if categorical:
         own = list(preprocessor.categorical or [])
         preprocessor.set_params(
             categorical=own + [c for c in categorical if c not in own]
         )
-    if task == "regression" and preprocessor.target_type == "auto":
-        preprocessor.set_params(target_type="continuous")
+    if preprocessor.target_type == "auto":
+        preprocessor.set_params(
+            target_type="continuous" if task == "regression" else task
+        )
     return preprocessor
 
 
