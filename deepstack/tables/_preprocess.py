@@ -919,6 +919,7 @@ class TablePreprocessor(TransformerMixin, BaseEstimator):
     def _make_vectorizer(self):
         import skrub
 
+        target_type = self.target_type_ or self.target_type
         one_hot = OneHotEncoder(
             handle_unknown="infrequent_if_exist",
             min_frequency=self.min_frequency,
@@ -930,7 +931,7 @@ class TablePreprocessor(TransformerMixin, BaseEstimator):
         # roles decided above override it column by column.
         for role, transformer in (
             ("categorical", one_hot),
-            ("high_cardinality", _target_encoder(self.target_type_ or "auto")),
+            ("high_cardinality", _target_encoder(target_type)),
             ("text", skrub.StringEncoder(self.text_components, random_state=0)),
         ):
             columns = self._columns(role)
@@ -938,7 +939,7 @@ class TablePreprocessor(TransformerMixin, BaseEstimator):
                 specific.append((transformer, columns))
         return skrub.TableVectorizer(
             low_cardinality=one_hot,
-            high_cardinality=_target_encoder(self.target_type_ or "auto"),
+            high_cardinality=_target_encoder(target_type),
             datetime=skrub.DatetimeEncoder(add_weekday=True),
             specific_transformers=specific,
         )
