@@ -4,11 +4,11 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 # `make test` runs two worker processes (pytest -n 2) on CI's two cores. The
-# tests' networks are tiny, and each process's thread pools sized to every
-# core made four or more threads contend for two: one thread per pool,
-# inherited by the processes the tests start, cut the wall time of
-# tests/test_runs.py and tests/test_estimators.py from 83.9 to 65.4 s (median
-# of three paired runs). Set these variables to test other thread counts.
+# tests' networks are tiny, and thread pools sized to every core in each
+# process had four or more threads contend for two cores, which made the
+# fit-heavy test files slower and their time erratic. One thread per pool,
+# inherited by the processes the tests start (search workers set their own).
+# Set these variables to test other thread counts.
 for _name in ("OMP_NUM_THREADS", "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS"):
     os.environ.setdefault(_name, "1")
 
