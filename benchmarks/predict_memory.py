@@ -3,8 +3,8 @@
 A small run is fitted (``deepstack.fit_table``, one network of 32 units, 5
 epochs) on 5,000 generated rows of 16 numeric and 4 categorical columns;
 then ``--rows`` new rows of the same columns (an identifier among them) are
-written as CSV and as Parquet (row groups of 100,000; ``--formats`` picks
-one) and predicted by the
+written as CSV and as Parquet (row groups of 100,000; ``--formats`` chooses
+which) and predicted by the
 ``deepstack predict`` command, each run in a fresh process: a chunk of
 ``--chunk-rows`` rows at a time (the default, 100,000), and the whole file
 as one chunk (``--chunk-rows`` above the row count: what the command did

@@ -59,14 +59,8 @@ TINY = {
     "tabular": ["--tables", "penguins", "--seeds", "0", "--max-epochs", "5"],
     "table_defaults": ["--tables", "wine", "--seeds", "0"],
     "sparse_memory": ["--rows", "2000", "--cols", "500", "--hidden", "8"],
-    "predict_memory": [
-        "--rows",
-        "3000",
-        "--chunk-rows",
-        "1000",
-        "--formats",
-        "parquet",
-    ],
+    "predict_memory": ["--rows", "3000", "--chunk-rows", "1000"]
+    + ["--formats", "parquet"],
     "step_cost": ["--variants", "default", "--n-samples", "200"],
     "small_tables": ["--datasets", "iris", "--methods", "deepstack", "mlp"]
     + ["--max-epochs", "2"],
