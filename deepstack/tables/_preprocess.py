@@ -374,6 +374,9 @@ def _long_tail_scale(series):
 
 # The fitted TableVectorizer's lists of its pipeline's steps, by stage.
 _STAGES = ("_preprocessors", "_encoders", "_specific_transformers", "_postprocessors")
+# Per-column views of the same fitted steps, which the vectorizer rebuilds
+# from its stage lists (``_store_processing_steps``).
+_VIEWS = ("transformers_", "input_to_outputs_", "all_processing_steps_")
 
 
 def _saved_vectorizer(vectorizer):
@@ -381,9 +384,10 @@ def _saved_vectorizer(vectorizer):
     pipeline once, selecting the columns it selected at fit.
 
     Its steps select columns by references to the steps before them, and
-    it lists them again by stage; skops writes an object again wherever it
-    is referenced, so one categorical column took 3 MB and a hundred took
-    6 s to save. The copy transforms alike; loading restores the lists.
+    it lists them again by stage and by column; skops writes an object
+    again wherever it is referenced, so one categorical column took 3 MB
+    and a hundred took 6 s to save. The copy transforms alike; loading
+    restores the lists.
     """
     import copy
 
@@ -406,6 +410,12 @@ def _saved_vectorizer(vectorizer):
     saved._saved_named_encoders = list(vectorizer._named_encoders)
     for stage in (*_STAGES, "_named_encoders"):
         delattr(saved, stage)
+    if hasattr(vectorizer, "_store_processing_steps") and all(
+        hasattr(vectorizer, view) for view in _VIEWS
+    ):
+        for view in _VIEWS:
+            delattr(saved, view)
+        saved._saved_views = True
     return saved
 
 
@@ -421,6 +431,8 @@ def _restore_vectorizer(vectorizer):
         setattr(vectorizer, stage, steps[start : start + count])
         start += count
     vectorizer._named_encoders = dict(zip(names, vectorizer._encoders))
+    if vectorizer.__dict__.pop("_saved_views", False):
+        vectorizer._store_processing_steps()
 
 
 class TablePreprocessor(TransformerMixin, BaseEstimator):
