@@ -186,10 +186,10 @@ def main(argv=None):
 
     if _native_log.console_command():
         _native_log.quiet_backend_import()
-    # Every command saves or loads a run's preprocessor with skops, whose
-    # import looks up the module of each of SciPy's ufuncs among the loaded
-    # modules: before Keras and TensorFlow are loaded, that takes about a
-    # second less (deepstack predict on 50 rows of penguins: 8.1 -> 6.8 s).
+    # Every command saves or loads a run's preprocessor with skops, which
+    # imports scikit-learn's estimators and SciPy: these load about a second
+    # faster before Keras and TensorFlow than after them (deepstack predict
+    # on 50 rows of penguins: 8.1 -> 6.8 s).
     import skops.io  # noqa: F401
 
     from deepstack._interrupt import safe_interrupts
