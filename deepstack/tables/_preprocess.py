@@ -991,8 +991,7 @@ class TablePreprocessor(TransformerMixin, BaseEstimator):
         if self.numeric_columns_:
             numbers = self._as_float(X[self.numeric_columns_])
             position = {name: j for j, name in enumerate(self.numeric_columns_)}
-            # (A preprocessor saved before log scales were kept has none.)
-            for name, scale in getattr(self, "log_scales_", {}).items():
+            for name, scale in self.log_scales_.items():
                 x = numbers[:, position[name]]
                 numbers[:, position[name]] = np.sign(x) * np.log1p(
                     np.abs(x) / np.float32(scale)
