@@ -8,10 +8,13 @@ which) and predicted by the
 ``deepstack predict`` command, each run in a fresh process: a chunk of
 ``--chunk-rows`` rows at a time (the default, 100,000), and the whole file
 as one chunk (``--chunk-rows`` above the row count: what the command did
-before it read files a chunk at a time). Reported: the peak resident set
-size of each process (its ``VmHWM``, Linux), its wall time, and the
-same for a process that only loads the run (the fixed cost); the outputs of
-the two ways must be byte for byte the same.
+before it read files a chunk at a time), with each Keras backend of
+``--backends`` (``deepstack predict --backend``; default NumPy, the
+command's own default, and TensorFlow). Reported: the peak resident set
+size of each process (its ``VmHWM``, Linux), its wall time, and the same
+for a process that only loads the run with that backend (the fixed cost).
+With one backend the outputs of the two ways must be byte for byte the
+same; the backends' probabilities must agree within 1e-6.
 
 Run: ``.venv/bin/python benchmarks/predict_memory.py [--quick]`` (``--quick``:
 200,000 rows).
@@ -89,10 +92,11 @@ finally:
 """
 
 
-def _measure(module, args, folder):
+def _measure(module, args, folder, backend):
     """Peak RSS (MB) and wall seconds of a fresh process running ``python -m
-    module *args`` (or the script ``module``, a path ending in .py)."""
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    module *args`` (or the script ``module``, a path ending in .py) with the
+    Keras ``backend``."""
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "KERAS_BACKEND": backend}
     peak = folder / "peak_kb.txt"
     start = time.perf_counter()
     subprocess.run(
@@ -105,6 +109,14 @@ def _measure(module, args, folder):
     kb = int(peak.read_text())
     peak.unlink()
     return kb / 1024, wall
+
+
+def _probabilities(path):
+    """The probability columns of a predictions file, as an array."""
+    import pandas as pd
+
+    frame = pd.read_csv(path)
+    return frame.filter(like="proba_").to_numpy()
 
 
 def _digest(path):
@@ -124,6 +136,13 @@ def main(argv=None):
         choices=["csv", "parquet"],
         default=["csv", "parquet"],
         help="the files of new rows to predict (default both)",
+    )
+    p.add_argument(
+        "--backends",
+        nargs="+",
+        choices=["numpy", "tensorflow", "jax"],
+        default=["numpy", "tensorflow"],
+        help="Keras backends to predict with (default numpy and tensorflow)",
     )
     args = p.parse_args(argv)
     args.rows = args.rows or (200_000 if args.quick else 2_000_000)
@@ -147,69 +166,98 @@ def main(argv=None):
     (work / "load_only.py").write_text(
         "import sys\nfrom deepstack.runs import load_run\nload_run(sys.argv[1])\n"
     )
-    rss, wall = _measure(str(work / "load_only.py"), [str(work / "run")], work)
-    rows = [
-        {
-            "file": "(the run loaded, nothing predicted)",
-            "size_mb": None,
-            "chunk_rows": None,
-            "peak_rss_mb": rss,
-            "wall_s": wall,
-        }
-    ]
+    rows, probabilities = [], {}
+    for backend in args.backends:
+        rss, wall = _measure(
+            str(work / "load_only.py"), [str(work / "run")], work, backend
+        )
+        rows.append(
+            {
+                "backend": backend,
+                "file": "(the run loaded, nothing predicted)",
+                "size_mb": None,
+                "chunk_rows": None,
+                "peak_rss_mb": rss,
+                "wall_s": wall,
+            }
+        )
+        for source in sources:
+            digests = set()
+            for chunk_rows in (args.chunk_rows, args.rows + 1):
+                out = work / f"{source.name}.{chunk_rows}.predictions.csv"
+                rss, wall = _measure(
+                    "deepstack.cli",
+                    [
+                        "predict",
+                        str(work / "run"),
+                        str(source),
+                        "--keep",
+                        "row_id",
+                        "--proba",
+                        "--out",
+                        str(out),
+                        "--chunk-rows",
+                        str(chunk_rows),
+                        "--backend",
+                        backend,
+                    ],
+                    work,
+                    backend,
+                )
+                digests.add(_digest(out))
+                if chunk_rows == args.chunk_rows:
+                    probabilities[backend, source.name] = _probabilities(out)
+                out.unlink()
+                rows.append(
+                    {
+                        "backend": backend,
+                        "file": source.suffix[1:],
+                        "size_mb": source.stat().st_size / 2**20,
+                        "chunk_rows": chunk_rows
+                        if chunk_rows <= args.rows
+                        else "whole",
+                        "peak_rss_mb": rss,
+                        "wall_s": wall,
+                    }
+                )
+                print(rows[-1], flush=True)
+            if len(digests) != 1:
+                raise RuntimeError(
+                    f"{source.name}, {backend}: chunked and whole outputs differ"
+                )
+    difference = 0.0
     for source in sources:
-        digests = set()
-        for chunk_rows in (args.chunk_rows, args.rows + 1):
-            out = work / f"{source.name}.{chunk_rows}.predictions.csv"
-            rss, wall = _measure(
-                "deepstack.cli",
-                [
-                    "predict",
-                    str(work / "run"),
-                    str(source),
-                    "--keep",
-                    "row_id",
-                    "--proba",
-                    "--out",
-                    str(out),
-                    "--chunk-rows",
-                    str(chunk_rows),
-                ],
-                work,
-            )
-            digests.add(_digest(out))
-            out.unlink()
-            rows.append(
-                {
-                    "file": source.suffix[1:],
-                    "size_mb": source.stat().st_size / 2**20,
-                    "chunk_rows": chunk_rows if chunk_rows <= args.rows else "whole",
-                    "peak_rss_mb": rss,
-                    "wall_s": wall,
-                }
-            )
-            print(rows[-1], flush=True)
-        if len(digests) != 1:
-            raise RuntimeError(f"{source.name}: chunked and whole outputs differ")
+        first = probabilities[args.backends[0], source.name]
+        for backend in args.backends[1:]:
+            other = probabilities[backend, source.name]
+            difference = max(difference, float(abs(first - other).max()))
+    if difference > 1e-6:
+        raise RuntimeError(f"the backends' probabilities differ by {difference:.3g}")
     config = {
         "rows": args.rows,
         "columns": 1 + N_NUMERIC + N_CATEGORICAL,
         "chunk_rows": args.chunk_rows,
         "formats": args.formats,
+        "backends": args.backends,
     }
     markdown = (
         f"`deepstack predict` on {args.rows:,} new rows of "
         f"{config['columns']} columns (`--keep row_id --proba`), each in a "
-        "fresh process: a chunk at a time, and the whole file as one chunk.\n\n"
+        "fresh process: a chunk at a time, and the whole file as one chunk, "
+        "with each Keras backend (`--backend`).\n\n"
         + _common.markdown_table(
-            ["file", "size_mb", "chunk_rows", "peak_rss_mb", "wall_s"], rows, 1
+            ["backend", "file", "size_mb", "chunk_rows", "peak_rss_mb", "wall_s"],
+            rows,
+            1,
         )
-        + "\n\nThe two ways' outputs are byte for byte the same (sha256).\n"
+        + "\n\nFor each backend, the two ways' outputs are byte for byte the same "
+        "(sha256); the backends' probabilities differ by at most "
+        f"{difference:.1g}.\n"
     )
     _common.publish(
         "predict_memory",
         "predict_memory",
-        {"config": config, "rows": rows},
+        {"config": config, "rows": rows, "max_probability_difference": difference},
         markdown,
         args.out,
         argv,

@@ -7,6 +7,7 @@ status 2; nothing half-written is left behind.
 
 import argparse
 import collections
+import importlib.util
 import json
 import os
 import sys
@@ -116,6 +117,7 @@ def _parser():
         help="a column of the new rows to copy before the predictions (an id)",
     )
     _chunk_option(predict)
+    _backend_option(predict)
     predict.add_argument("--overwrite", action="store_true")
     predict.add_argument("--quiet", action="store_true", help="no progress display")
 
@@ -123,6 +125,7 @@ def _parser():
     evaluate.add_argument("run")
     evaluate.add_argument("data")
     _chunk_option(evaluate)
+    _backend_option(evaluate)
     evaluate.add_argument(
         "--importance",
         action="store_true",
@@ -148,6 +151,52 @@ def _chunk_option(parser):
         metavar="N",
         help="rows read and predicted at a time (memory follows it; default 100000)",
     )
+
+
+# The Keras backends a saved run can predict with.
+BACKENDS = ("numpy", "tensorflow", "jax", "torch")
+
+
+def _backend_option(parser):
+    parser.add_argument(
+        "--backend",
+        choices=BACKENDS,
+        help="Keras backend to compute with (default: KERAS_BACKEND if set, else "
+        "numpy, which starts seconds faster than TensorFlow; tensorflow, jax or "
+        "torch compute a large table faster, or on a GPU)",
+    )
+
+
+def _choose_backend(args):
+    """Set ``KERAS_BACKEND`` for an inference command, before Keras loads.
+
+    ``--backend`` first, then ``KERAS_BACKEND`` from the environment, else
+    Keras's NumPy backend: predicting needs no training backend, and NumPy's
+    loads without TensorFlow's seconds of start-up. Keras's config file is
+    not read: Keras writes ``"tensorflow"`` into it on its first import, so
+    it rarely says what the user chose. When Keras is loaded already (the
+    command called in a Python process), its backend stays, and a different
+    ``--backend`` is an error; so is a backend whose package is missing.
+    """
+    if args.command not in ("predict", "evaluate"):
+        return
+    backend = args.backend
+    if "keras" in sys.modules:
+        loaded = sys.modules["keras"].backend.backend()
+        if backend is not None and backend != loaded:
+            raise ValueError(
+                f"--backend {backend}: Keras is loaded with the {loaded} backend "
+                "in this process already; run the command in a new process."
+            )
+        return
+    if backend is None:
+        backend = os.environ.get("KERAS_BACKEND") or "numpy"
+    if backend in BACKENDS and importlib.util.find_spec(backend) is None:
+        raise ValueError(
+            f"the {backend} backend of Keras needs the {backend} package, which is "
+            "not installed; install it or choose another --backend."
+        )
+    os.environ["KERAS_BACKEND"] = backend
 
 
 def _positive_int(text):
@@ -176,8 +225,14 @@ def main(argv=None):
         return 0
     try:
         _check_paths(args)
-    except OSError as exc:
+        _choose_backend(args)
+    except (OSError, ValueError) as exc:
         return _bad_input(exc)
+    # Every command saves or loads a run's preprocessor with skops, which
+    # imports scikit-learn's estimators and SciPy: these load about a second
+    # faster before Keras and TensorFlow than after them.
+    import skops.io  # noqa: F401
+
     # Only now, with the arguments read and the files found, does the
     # command load Keras (help, version and these errors come without its
     # seconds of loading); the installed command keeps TensorFlow's start-up
@@ -186,12 +241,6 @@ def main(argv=None):
 
     if _native_log.console_command():
         _native_log.quiet_backend_import()
-    # Every command saves or loads a run's preprocessor with skops, which
-    # imports scikit-learn's estimators and SciPy: these load about a second
-    # faster before Keras and TensorFlow than after them (deepstack predict
-    # on 50 rows of penguins: 8.1 -> 6.8 s).
-    import skops.io  # noqa: F401
-
     from deepstack._interrupt import safe_interrupts
 
     try:

@@ -60,7 +60,7 @@ TINY = {
     "table_defaults": ["--tables", "wine", "--seeds", "0"],
     "sparse_memory": ["--rows", "2000", "--cols", "500", "--hidden", "8"],
     "predict_memory": ["--rows", "3000", "--chunk-rows", "1000"]
-    + ["--formats", "parquet"],
+    + ["--formats", "parquet", "--backends", "numpy"],
     "step_cost": ["--variants", "default", "--n-samples", "200"],
     "small_tables": ["--datasets", "iris", "--methods", "deepstack", "mlp"]
     + ["--max-epochs", "2"],
@@ -440,13 +440,15 @@ def _predict_memory(payload):
         "columns": 21,
         "chunk_rows": 1000,
         "formats": ["parquet"],
+        "backends": ["numpy"],
     }
-    assert [(r["file"], r["chunk_rows"]) for r in rows[1:]] == [
-        ("parquet", 1000),
-        ("parquet", "whole"),
+    assert [(r["backend"], r["file"], r["chunk_rows"]) for r in rows[1:]] == [
+        ("numpy", "parquet", 1000),
+        ("numpy", "parquet", "whole"),
     ]
-    # Each process loads TensorFlow and the run: well above 100 MB.
+    # Each process loads Keras and the run: well above 100 MB.
     assert all(r["peak_rss_mb"] > 100 and r["wall_s"] > 0 for r in rows)
+    assert payload["max_probability_difference"] == 0.0  # one backend
     assert rows[1]["size_mb"] == rows[2]["size_mb"] > 0
 
 

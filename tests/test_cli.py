@@ -226,6 +226,127 @@ def test_evaluate_prints_metrics(fitted, tables, capsys):
     assert len(expected) == 7 and expected["importance"].iloc[0] > 0.05
 
 
+def _predict_in_a_fresh_process(run, data, folder, *flags, env_backend=None):
+    """``deepstack predict run data --proba`` then ``evaluate`` in a fresh
+    process, ``KERAS_BACKEND`` set to ``env_backend`` (None: unset); returns
+    the predictions, the printed metrics, the Keras backend the process used
+    and whether it imported TensorFlow."""
+    out = folder / "fresh_predictions.csv"
+    predict = ["predict", str(run), str(data), "--proba", "--out", str(out), *flags]
+    code = (
+        "import json, sys\n"
+        "from deepstack.cli import main\n"
+        f"assert main({predict!r}) == 0\n"
+        f"assert main({['evaluate', str(run), str(data)]!r}) == 0\n"
+        "import keras\n"
+        "print(json.dumps([keras.backend.backend(), 'tensorflow' in sys.modules]))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "KERAS_BACKEND"}
+    if env_backend is not None:
+        env["KERAS_BACKEND"] = env_backend
+    fresh = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env
+    )
+    assert fresh.returncode == 0, fresh.stderr
+    lines = fresh.stdout.splitlines()
+    backend, tensorflow = json.loads(lines[-1])
+    metrics = json.loads("\n".join(lines[1:-1]))
+    return pd.read_csv(out), metrics, backend, tensorflow
+
+
+def _same_predictions(run, data, folder, fresh, fresh_metrics, capsys):
+    """The fresh process's predictions and metrics are this process's
+    (TensorFlow): labels equal, probabilities within 1e-6."""
+    ours = folder / "our_predictions.csv"
+    argv = ["predict", str(run), str(data), "--proba", "--out", str(ours)]
+    assert main(argv) == 0
+    capsys.readouterr()
+    assert main(["evaluate", str(run), str(data)]) == 0
+    metrics = json.loads(capsys.readouterr().out)
+    ours = pd.read_csv(ours)
+    assert list(fresh.columns) == list(ours.columns)
+    label = ours.columns[0]
+    assert fresh[label].tolist() == ours[label].tolist()
+    proba = ours.filter(like="proba_").to_numpy()
+    assert proba.shape[1] == 3
+    difference = np.abs(fresh.filter(like="proba_").to_numpy() - proba).max()
+    assert 0 <= difference < 1e-6
+    assert fresh_metrics.keys() == metrics.keys()
+    assert all(np.isclose(fresh_metrics[k], metrics[k]) for k in metrics)
+
+
+def test_predict_computes_with_numpy_by_default(fitted, tables, tmp_path, capsys):
+    """With ``KERAS_BACKEND`` unset, predict and evaluate run on Keras's NumPy
+    backend and never import TensorFlow, and give TensorFlow's answers."""
+    data = tables / "test.csv"
+    fresh, metrics, backend, tensorflow = _predict_in_a_fresh_process(
+        fitted, data, tmp_path
+    )
+    assert (backend, tensorflow) == ("numpy", False)
+    assert metrics["n_samples"] == 44
+    _same_predictions(fitted, data, tmp_path, fresh, metrics, capsys)
+
+
+@pytest.mark.parametrize(
+    "flag, env_backend, expected",
+    [
+        (None, None, "numpy"),
+        (None, "jax", "jax"),
+        ("numpy", "tensorflow", "numpy"),
+        ("tensorflow", None, "tensorflow"),
+    ],
+)
+def test_the_backend_is_the_flag_then_the_environment_then_numpy(
+    flag, env_backend, expected, monkeypatch
+):
+    """Chosen before Keras loads: ``--backend``, else ``KERAS_BACKEND``, else
+    numpy (fit, run and report leave the environment alone)."""
+    from deepstack.cli import _choose_backend, _parser
+
+    monkeypatch.delitem(sys.modules, "keras")
+    monkeypatch.setenv("KERAS_BACKEND", "unchanged")
+    if env_backend is None:
+        monkeypatch.delenv("KERAS_BACKEND")
+    else:
+        monkeypatch.setenv("KERAS_BACKEND", env_backend)
+    argv = ["predict", "run", "new.csv"] + ([] if flag is None else ["--backend", flag])
+    _choose_backend(_parser().parse_args(argv))
+    assert os.environ["KERAS_BACKEND"] == expected
+    monkeypatch.setenv("KERAS_BACKEND", "unchanged")
+    _choose_backend(_parser().parse_args(["report", "run"]))
+    assert os.environ["KERAS_BACKEND"] == "unchanged"
+
+
+def test_a_backend_that_cannot_be_used_is_one_line(fitted, tables, monkeypatch, capsys):
+    """A backend whose package is missing, or another backend than the one
+    Keras is loaded with in this process: exit status 2 and one line."""
+    import keras
+
+    loaded = keras.backend.backend()
+    argv = ["predict", str(fitted), str(tables / "new.csv"), "--backend", "numpy"]
+    assert loaded != "numpy"
+    assert _error(capsys, argv) == (
+        f"deepstack: error: --backend numpy: Keras is loaded with the {loaded} "
+        "backend in this process already; run the command in a new process."
+    )
+    import importlib.util
+
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *a: None if name == "jax" else find_spec(name, *a),
+    )
+    monkeypatch.delitem(sys.modules, "keras")
+    monkeypatch.setenv("KERAS_BACKEND", "tensorflow")
+    argv[-1] = "jax"
+    assert _error(capsys, argv) == (
+        "deepstack: error: the jax backend of Keras needs the jax package, which "
+        "is not installed; install it or choose another --backend."
+    )
+    assert os.environ["KERAS_BACKEND"] == "tensorflow"
+
+
 def test_report_rewrites_the_page(fitted, capsys):
     page = fitted / "report.html"
     page.unlink()
@@ -544,6 +665,11 @@ def test_fit_with_unlabeled_rows_and_pretrain_auto(tables, tmp_path, capsys):
         in config["notes"]
     )
     assert config["params"]["pretrain"] == "denoising"
+    # A pretrained network predicts on the NumPy backend as on TensorFlow.
+    data = tables / "test.csv"
+    fresh, metrics, backend, _ = _predict_in_a_fresh_process(out, data, tmp_path)
+    assert backend == "numpy"
+    _same_predictions(out, data, tmp_path, fresh, metrics, capsys)
 
 
 # TensorFlow's start-up lines on a CPU-only Linux machine (TensorFlow 2.21),
@@ -598,6 +724,7 @@ def test_console_command_output_has_no_tensorflow_start_up_lines(fitted, tables)
     assert os.path.exists(script), "pip install -e . installs the console script"
     env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
     command = [script, "evaluate", str(fitted), str(tables / "test.csv")]
+    command += ["--backend", "tensorflow"]
     quiet = subprocess.run(
         command, capture_output=True, text=True, env=env, timeout=120
     )
