@@ -135,6 +135,7 @@ def _parser():
 
     report = sub.add_parser("report", help="(re)write RUN/report.html")
     report.add_argument("run")
+    _backend_option(report)
 
     run = sub.add_parser("run", help="run a declarative job (a TOML file)")
     run.add_argument("job", help="job file, e.g. pipelines/penguins.toml")
@@ -162,13 +163,14 @@ def _backend_option(parser):
         "--backend",
         choices=BACKENDS,
         help="Keras backend to compute with (default: KERAS_BACKEND if set, else "
-        "numpy, which starts seconds faster than TensorFlow; tensorflow, jax or "
-        "torch compute a large table faster, or on a GPU)",
+        "numpy, which loads seconds faster than TensorFlow; tensorflow, jax or "
+        "torch to compute on a GPU)",
     )
 
 
 def _choose_backend(args):
-    """Set ``KERAS_BACKEND`` for an inference command, before Keras loads.
+    """Set ``KERAS_BACKEND`` for a command that trains nothing (predict,
+    evaluate, report), before Keras loads.
 
     ``--backend`` first, then ``KERAS_BACKEND`` from the environment, else
     Keras's NumPy backend: predicting needs no training backend, and NumPy's
@@ -178,7 +180,7 @@ def _choose_backend(args):
     command called in a Python process), its backend stays, and a different
     ``--backend`` is an error; so is a backend whose package is missing.
     """
-    if args.command not in ("predict", "evaluate"):
+    if args.command not in ("predict", "evaluate", "report"):
         return
     backend = args.backend
     if "keras" in sys.modules:

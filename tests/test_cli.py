@@ -226,18 +226,24 @@ def test_evaluate_prints_metrics(fitted, tables, capsys):
     assert len(expected) == 7 and expected["importance"].iloc[0] > 0.05
 
 
-def _predict_in_a_fresh_process(run, data, folder, *flags, env_backend=None):
-    """``deepstack predict run data --proba`` then ``evaluate`` in a fresh
-    process, ``KERAS_BACKEND`` set to ``env_backend`` (None: unset); returns
-    the predictions, the printed metrics, the Keras backend the process used
-    and whether it imported TensorFlow."""
+def _predict_in_a_fresh_process(
+    run, data, folder, *flags, env_backend=None, report=None
+):
+    """``deepstack predict run data --proba`` then ``evaluate`` (and ``report``
+    of the run folder ``report``, if given) in a fresh process,
+    ``KERAS_BACKEND`` set to ``env_backend`` (None: unset); returns the
+    predictions, the printed metrics, the Keras backend the process used and
+    whether it imported TensorFlow."""
     out = folder / "fresh_predictions.csv"
     predict = ["predict", str(run), str(data), "--proba", "--out", str(out), *flags]
+    commands = [predict, ["evaluate", str(run), str(data)]]
+    commands += [] if report is None else [["report", str(report)]]
     code = (
         "import json, sys\n"
         "from deepstack.cli import main\n"
-        f"assert main({predict!r}) == 0\n"
-        f"assert main({['evaluate', str(run), str(data)]!r}) == 0\n"
+        f"for argv in {commands!r}:\n"
+        "    assert main(argv) == 0\n"
+        "    print()\n"
         "import keras\n"
         "print(json.dumps([keras.backend.backend(), 'tensorflow' in sys.modules]))\n"
     )
@@ -250,7 +256,10 @@ def _predict_in_a_fresh_process(run, data, folder, *flags, env_backend=None):
     assert fresh.returncode == 0, fresh.stderr
     lines = fresh.stdout.splitlines()
     backend, tensorflow = json.loads(lines[-1])
-    metrics = json.loads("\n".join(lines[1:-1]))
+    # The outputs of predict, evaluate (the metrics) and report, each ended by
+    # an empty line.
+    start = lines.index("") + 1
+    metrics = json.loads("\n".join(lines[start : lines.index("", start)]))
     return pd.read_csv(out), metrics, backend, tensorflow
 
 
@@ -276,15 +285,26 @@ def _same_predictions(run, data, folder, fresh, fresh_metrics, capsys):
 
 
 def test_predict_computes_with_numpy_by_default(fitted, tables, tmp_path, capsys):
-    """With ``KERAS_BACKEND`` unset, predict and evaluate run on Keras's NumPy
-    backend and never import TensorFlow, and give TensorFlow's answers."""
+    """With ``KERAS_BACKEND`` unset, predict, evaluate and report run on
+    Keras's NumPy backend and never import TensorFlow, and give TensorFlow's
+    answers (the report byte for byte)."""
+    import shutil
+
     data = tables / "test.csv"
+    ours, theirs = tmp_path / "ours", tmp_path / "theirs"
+    shutil.copytree(fitted, ours)
+    shutil.copytree(fitted, theirs)
+    (ours / "report.html").unlink()
+    (theirs / "report.html").unlink()
     fresh, metrics, backend, tensorflow = _predict_in_a_fresh_process(
-        fitted, data, tmp_path
+        fitted, data, tmp_path, report=theirs
     )
     assert (backend, tensorflow) == ("numpy", False)
     assert metrics["n_samples"] == 44
     _same_predictions(fitted, data, tmp_path, fresh, metrics, capsys)
+    assert main(["report", str(ours)]) == 0
+    page = (ours / "report.html").read_bytes()
+    assert len(page) > 10_000 and page == (theirs / "report.html").read_bytes()
 
 
 @pytest.mark.parametrize(
@@ -300,7 +320,8 @@ def test_the_backend_is_the_flag_then_the_environment_then_numpy(
     flag, env_backend, expected, monkeypatch
 ):
     """Chosen before Keras loads: ``--backend``, else ``KERAS_BACKEND``, else
-    numpy (fit, run and report leave the environment alone)."""
+    numpy, for predict, evaluate and report (fit and run leave the environment
+    alone)."""
     from deepstack.cli import _choose_backend, _parser
 
     monkeypatch.delitem(sys.modules, "keras")
@@ -309,12 +330,16 @@ def test_the_backend_is_the_flag_then_the_environment_then_numpy(
         monkeypatch.delenv("KERAS_BACKEND")
     else:
         monkeypatch.setenv("KERAS_BACKEND", env_backend)
-    argv = ["predict", "run", "new.csv"] + ([] if flag is None else ["--backend", flag])
-    _choose_backend(_parser().parse_args(argv))
+    flags = [] if flag is None else ["--backend", flag]
+    for argv in (["predict", "run", "new.csv"], ["evaluate", "run", "new.csv"]):
+        _choose_backend(_parser().parse_args(argv + flags))
+        assert os.environ["KERAS_BACKEND"] == expected
+    _choose_backend(_parser().parse_args(["report", "run", *flags]))
     assert os.environ["KERAS_BACKEND"] == expected
     monkeypatch.setenv("KERAS_BACKEND", "unchanged")
-    _choose_backend(_parser().parse_args(["report", "run"]))
-    assert os.environ["KERAS_BACKEND"] == "unchanged"
+    for argv in (["fit", "t.csv", "--target", "y", "--out", "r"], ["run", "j.toml"]):
+        _choose_backend(_parser().parse_args(argv))
+        assert os.environ["KERAS_BACKEND"] == "unchanged"
 
 
 def test_a_backend_that_cannot_be_used_is_one_line(fitted, tables, monkeypatch, capsys):
