@@ -398,6 +398,22 @@ def auto_batch_learning_rate(learning_rate, batch_size):
     return float(learning_rate) * math.sqrt(batch_size / 32)
 
 
+def check_training_backend():
+    """Raise ``ValueError`` when Keras's backend cannot train.
+
+    Keras's NumPy backend computes predictions only (``deepstack predict``
+    uses it); without this check a fit on it fails deep inside Keras with an
+    error that does not name the cause.
+    """
+    backend = keras.backend.backend()
+    if backend == "numpy":
+        raise ValueError(
+            "Keras is loaded with its numpy backend, which predicts but cannot "
+            "train; set KERAS_BACKEND to tensorflow, jax or torch before Keras "
+            "is imported."
+        )
+
+
 def jit_compile():
     """The ``jit_compile`` every deepstack model is compiled with.
 

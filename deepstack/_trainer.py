@@ -139,6 +139,7 @@ def train(
         The compiled epoch to reuse in the fused loop (see
         :func:`fit_epochs`).
     """
+    _network.check_training_backend()
     X, y, w = train
     X = densify_if_small(X)
     if validation is not None:

@@ -372,6 +372,28 @@ def test_a_backend_that_cannot_be_used_is_one_line(fitted, tables, monkeypatch, 
     assert os.environ["KERAS_BACKEND"] == "tensorflow"
 
 
+def test_fit_on_the_numpy_backend_is_one_line(tables, tmp_path):
+    """``KERAS_BACKEND=numpy`` predicts, but a fit says it cannot train, in
+    one line and before reading the table, and leaves no folder."""
+    out = tmp_path / "run"
+    argv = ["fit", str(tables / "train.csv"), "--target", "species"]
+    argv += ["--out", str(out), "--quiet"]
+    code = f"from deepstack.cli import main\nprint('status', main({argv!r}))\n"
+    fresh = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "KERAS_BACKEND": "numpy"},
+    )
+    assert fresh.stdout.splitlines()[-1] == "status 2"
+    assert fresh.stderr.splitlines()[-1] == (
+        "deepstack: error: Keras is loaded with its numpy backend, which predicts "
+        "but cannot train; set KERAS_BACKEND to tensorflow, jax or torch before "
+        "Keras is imported."
+    )
+    assert not out.exists() and sorted(os.listdir(tmp_path)) == []
+
+
 def test_report_rewrites_the_page(fitted, capsys):
     page = fitted / "report.html"
     page.unlink()

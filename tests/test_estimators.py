@@ -370,3 +370,23 @@ def test_a_networks_views_are_built_once(classification_data):
     # Another network has views of its own.
     other = tiny(DeepStackClassifier, random_state=1).fit(X, y)
     assert _network.logits_model(other.model_) is not logits
+
+
+def test_no_fit_on_a_backend_that_cannot_train(classification_data, monkeypatch):
+    """Keras's numpy backend predicts (``deepstack predict`` uses it) but has
+    no training: every way to train says so instead of failing inside Keras."""
+    from deepstack import StackedAutoencoder, _trainer
+
+    X, y = classification_data
+    fitted = DeepStackClassifier((8,), max_epochs=1, random_state=0).fit(X, y)
+    monkeypatch.setattr(keras.backend, "backend", lambda: "numpy")
+    message = "Keras is loaded with its numpy backend, which predicts but cannot train"
+    attempts = [
+        lambda: DeepStackClassifier((8,), max_epochs=1).fit(X, y),
+        lambda: DeepStackClassifier((8,)).partial_fit(X, y, classes=np.unique(y)),
+        lambda: StackedAutoencoder((4,), epochs=1).fit(X),
+        lambda: _trainer.train(fitted.model_, (X, y, None), batch_size=8, epochs=1),
+    ]
+    for attempt in attempts:
+        with pytest.raises(ValueError, match=message):
+            attempt()

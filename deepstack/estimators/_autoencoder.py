@@ -212,6 +212,7 @@ default="relu"
         self : object
         """
         self._validate_params()
+        _network.check_training_backend()
         sizes = _network.check_hidden_layer_sizes(
             self.hidden_layer_sizes, allow_empty=False
         )

@@ -493,6 +493,7 @@ class BaseDeepStack(BaseEstimator):
         self : object
             The fitted estimator.
         """
+        _network.check_training_backend()
         with self._distribution_scope():
             continuing = self.warm_start and hasattr(self, "model_")
             resume = None
@@ -630,6 +631,7 @@ class BaseDeepStack(BaseEstimator):
         -------
         self : object
         """
+        _network.check_training_backend()
         first = not hasattr(self, "model_")
         if first:
             self._check_params()

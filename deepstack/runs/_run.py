@@ -24,7 +24,7 @@ from sklearn.pipeline import Pipeline
 
 from deepstack import _io, _pretraining
 from deepstack._interrupt import checked_interrupts
-from deepstack._network import auto_batch_size
+from deepstack._network import auto_batch_size, check_training_backend
 from deepstack._version import __version__
 from deepstack.callbacks import TimeLimit
 from deepstack.ensemble import bagging_for, is_bagging
@@ -597,6 +597,7 @@ def fit_table(
     TableRun
     """
     started = time.perf_counter()
+    check_training_backend()  # before reading the table
     _check_choices(
         task=(task, TASKS), search=(search, SEARCHES), pretrain=(pretrain, PRETRAIN)
     )
