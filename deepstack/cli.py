@@ -241,8 +241,15 @@ def main(argv=None):
     # lines off its output.
     from deepstack import _native_log
 
-    if _native_log.console_command():
-        _native_log.quiet_backend_import()
+    try:
+        if _native_log.console_command():
+            _native_log.quiet_backend_import()
+        else:
+            import keras  # noqa: F401
+    except (ImportError, ValueError) as exc:  # KERAS_BACKEND=tf, or not installed
+        chosen = os.environ.get("KERAS_BACKEND")
+        named = "its configured backend" if chosen is None else f"{chosen!r}"
+        return _bad_input(ValueError(f"Keras cannot load the backend {named}: {exc}"))
     from deepstack._interrupt import safe_interrupts
 
     try:

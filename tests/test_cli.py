@@ -394,6 +394,34 @@ def test_fit_on_the_numpy_backend_is_one_line(tables, tmp_path):
     assert not out.exists() and sorted(os.listdir(tmp_path)) == []
 
 
+def test_a_backend_keras_cannot_load_is_one_line(fitted, tables, tmp_path):
+    """``KERAS_BACKEND=tf`` (no such backend): each command ends with one
+    line naming the setting, not Keras's traceback, and writes nothing."""
+    commands = [
+        ["predict", str(fitted), str(tables / "new.csv"), "--out", "p.csv"],
+        ["fit", str(tables / "train.csv"), "--target", "species", "--out", "run"],
+    ]
+    code = (
+        "from deepstack.cli import main\n"
+        f"for argv in {commands!r}:\n"
+        "    print('status', main(argv))\n"
+    )
+    fresh = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={**os.environ, "KERAS_BACKEND": "tf"},
+    )
+    assert fresh.stdout.splitlines() == ["status 2", "status 2"]
+    line = (
+        "deepstack: error: Keras cannot load the backend 'tf': Unable to import "
+        "backend : tf"
+    )
+    assert fresh.stderr.splitlines() == [line, line]
+    assert os.listdir(tmp_path) == []
+
+
 def test_report_rewrites_the_page(fitted, capsys):
     page = fitted / "report.html"
     page.unlink()
