@@ -226,40 +226,46 @@ def test_evaluate_prints_metrics(fitted, tables, capsys):
     assert len(expected) == 7 and expected["importance"].iloc[0] > 0.05
 
 
-def _predict_in_a_fresh_process(
-    run, data, folder, *flags, env_backend=None, report=None
-):
-    """``deepstack predict run data --proba`` then ``evaluate`` (and ``report``
-    of the run folder ``report``, if given) in a fresh process,
-    ``KERAS_BACKEND`` set to ``env_backend`` (None: unset); returns the
-    predictions, the printed metrics, the Keras backend the process used and
-    whether it imported TensorFlow."""
-    out = folder / "fresh_predictions.csv"
-    predict = ["predict", str(run), str(data), "--proba", "--out", str(out), *flags]
-    commands = [predict, ["evaluate", str(run), str(data)]]
-    commands += [] if report is None else [["report", str(report)]]
+def _main_in_a_fresh_process(commands, env_backend=None, cwd=None):
+    """``main(argv)`` for each argv of ``commands`` in a fresh process, with
+    ``KERAS_BACKEND`` set to ``env_backend`` (None: unset). Each command's
+    output ends with a line ``status N``; the last line is the JSON list
+    ``[Keras's backend or None if it never loaded, whether TensorFlow was
+    imported]``."""
     code = (
         "import json, sys\n"
         "from deepstack.cli import main\n"
         f"for argv in {commands!r}:\n"
-        "    assert main(argv) == 0\n"
-        "    print()\n"
-        "import keras\n"
-        "print(json.dumps([keras.backend.backend(), 'tensorflow' in sys.modules]))\n"
+        "    print('status', main(argv))\n"
+        "keras = sys.modules.get('keras')\n"
+        "backend = keras.backend.backend() if keras else None\n"
+        "print(json.dumps([backend, 'tensorflow' in sys.modules]))\n"
     )
     env = {k: v for k, v in os.environ.items() if k != "KERAS_BACKEND"}
     if env_backend is not None:
         env["KERAS_BACKEND"] = env_backend
-    fresh = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, env=env
+    return subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=cwd
     )
+
+
+def _predict_in_a_fresh_process(run, data, folder, report=None):
+    """``deepstack predict run data --proba`` then ``evaluate`` (and ``report``
+    of the run folder ``report``, if given) in a fresh process with
+    ``KERAS_BACKEND`` unset; returns the predictions, the printed metrics,
+    the Keras backend the process used and whether it imported TensorFlow."""
+    out = folder / "fresh_predictions.csv"
+    predict = ["predict", str(run), str(data), "--proba", "--out", str(out)]
+    commands = [predict, ["evaluate", str(run), str(data)]]
+    commands += [] if report is None else [["report", str(report)]]
+    fresh = _main_in_a_fresh_process(commands)
     assert fresh.returncode == 0, fresh.stderr
     lines = fresh.stdout.splitlines()
+    statuses = [i for i, line in enumerate(lines) if line.startswith("status ")]
+    assert [lines[i] for i in statuses] == ["status 0"] * len(commands)
     backend, tensorflow = json.loads(lines[-1])
-    # The outputs of predict, evaluate (the metrics) and report, each ended by
-    # an empty line.
-    start = lines.index("") + 1
-    metrics = json.loads("\n".join(lines[start : lines.index("", start)]))
+    # evaluate's output (the metrics) lies between the first two statuses.
+    metrics = json.loads("\n".join(lines[statuses[0] + 1 : statuses[1]]))
     return pd.read_csv(out), metrics, backend, tensorflow
 
 
@@ -375,23 +381,16 @@ def test_a_backend_that_cannot_be_used_is_one_line(fitted, tables, monkeypatch, 
 def test_fit_on_the_numpy_backend_is_one_line(tables, tmp_path):
     """``KERAS_BACKEND=numpy`` predicts, but a fit says it cannot train, in
     one line and before reading the table, and leaves no folder."""
-    out = tmp_path / "run"
     argv = ["fit", str(tables / "train.csv"), "--target", "species"]
-    argv += ["--out", str(out), "--quiet"]
-    code = f"from deepstack.cli import main\nprint('status', main({argv!r}))\n"
-    fresh = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "KERAS_BACKEND": "numpy"},
-    )
-    assert fresh.stdout.splitlines()[-1] == "status 2"
+    argv += ["--out", "run", "--quiet"]
+    fresh = _main_in_a_fresh_process([argv], env_backend="numpy", cwd=tmp_path)
+    assert fresh.stdout.splitlines() == ["status 2", '["numpy", false]']
     assert fresh.stderr.splitlines()[-1] == (
         "deepstack: error: Keras is loaded with its numpy backend, which predicts "
         "but cannot train; set KERAS_BACKEND to tensorflow, jax or torch before "
         "Keras is imported."
     )
-    assert not out.exists() and sorted(os.listdir(tmp_path)) == []
+    assert os.listdir(tmp_path) == []
 
 
 def test_a_backend_keras_cannot_load_is_one_line(fitted, tables, tmp_path):
@@ -401,19 +400,8 @@ def test_a_backend_keras_cannot_load_is_one_line(fitted, tables, tmp_path):
         ["predict", str(fitted), str(tables / "new.csv"), "--out", "p.csv"],
         ["fit", str(tables / "train.csv"), "--target", "species", "--out", "run"],
     ]
-    code = (
-        "from deepstack.cli import main\n"
-        f"for argv in {commands!r}:\n"
-        "    print('status', main(argv))\n"
-    )
-    fresh = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        env={**os.environ, "KERAS_BACKEND": "tf"},
-    )
-    assert fresh.stdout.splitlines() == ["status 2", "status 2"]
+    fresh = _main_in_a_fresh_process(commands, env_backend="tf", cwd=tmp_path)
+    assert fresh.stdout.splitlines() == ["status 2", "status 2", "[null, false]"]
     line = (
         "deepstack: error: Keras cannot load the backend 'tf': Unable to import "
         "backend : tf"
