@@ -1,20 +1,20 @@
 """Memory: ``deepstack predict`` on a file larger than it needs to hold.
 
-A small run is fitted (``deepstack.fit_table``, one network of 32 units, 5
-epochs) on 5,000 generated rows of 16 numeric and 4 categorical columns;
-then ``--rows`` new rows of the same columns (an identifier among them) are
-written as CSV and as Parquet (row groups of 100,000; ``--formats`` chooses
-which) and predicted by the
-``deepstack predict`` command, each run in a fresh process: a chunk of
-``--chunk-rows`` rows at a time (the default, 100,000), and the whole file
-as one chunk (``--chunk-rows`` above the row count: what the command did
-before it read files a chunk at a time), with each Keras backend of
+A small run is fitted (``deepstack.fit_table``, one network of
+``--hidden-layer-sizes`` units, 32 by default, 5 epochs) on 5,000 generated
+rows of 16 numeric and 4 categorical columns; then ``--rows`` new rows of
+the same columns (an identifier among them) are written as CSV and as
+Parquet (row groups of 100,000; ``--formats`` chooses which) and predicted
+by the ``deepstack predict`` command, each run in a fresh process: a chunk
+of ``--chunk-rows`` rows at a time (the default, 100,000), and the whole
+file as one chunk (``--chunk-rows`` above the row count: what the command
+did before it read files a chunk at a time), with each Keras backend of
 ``--backends`` (``deepstack predict --backend``; default NumPy, the
-command's own default, and TensorFlow). Reported: the peak resident set
-size of each process (its ``VmHWM``, Linux), its wall time, and the same
-for a process that only loads the run with that backend (the fixed cost).
-With one backend the outputs of the two ways must be byte for byte the
-same; the backends' probabilities must agree within 1e-6.
+command's own default, and TensorFlow). Reported: the peak resident set size
+of each process (its ``VmHWM``, Linux), its wall time, and the same for a
+process that only loads the run with that backend (the fixed cost). With one
+backend the outputs of the two ways must be byte for byte the same; the
+backends' probabilities must agree within 1e-6.
 
 Run: ``.venv/bin/python benchmarks/predict_memory.py [--quick]`` (``--quick``:
 200,000 rows).
@@ -144,6 +144,16 @@ def main(argv=None):
         default=["numpy", "tensorflow"],
         help="Keras backends to predict with (default numpy and tensorflow)",
     )
+    p.add_argument(
+        "--hidden-layer-sizes",
+        type=int,
+        nargs="+",
+        default=[32],
+        help="the network's hidden layers (default one of 32 units)",
+    )
+    p.add_argument(
+        "--name", default="predict_memory", help="result file name (no suffix)"
+    )
     args = p.parse_args(argv)
     args.rows = args.rows or (200_000 if args.quick else 2_000_000)
     from pathlib import Path
@@ -157,7 +167,7 @@ def main(argv=None):
         train,
         "y",
         drop=["row_id"],
-        params={"hidden_layer_sizes": (32,), "max_epochs": 5},
+        params={"hidden_layer_sizes": tuple(args.hidden_layer_sizes), "max_epochs": 5},
         bagging=None,
         out=work / "run",
         progress=False,
@@ -239,10 +249,12 @@ def main(argv=None):
         "chunk_rows": args.chunk_rows,
         "formats": args.formats,
         "backends": args.backends,
+        "hidden_layer_sizes": args.hidden_layer_sizes,
     }
     markdown = (
         f"`deepstack predict` on {args.rows:,} new rows of "
-        f"{config['columns']} columns (`--keep row_id --proba`), each in a "
+        f"{config['columns']} columns (`--keep row_id --proba`; a network of "
+        f"{tuple(args.hidden_layer_sizes)} hidden units), each in a "
         "fresh process: a chunk at a time, and the whole file as one chunk, "
         "with each Keras backend (`--backend`).\n\n"
         + _common.markdown_table(
@@ -256,7 +268,7 @@ def main(argv=None):
     )
     _common.publish(
         "predict_memory",
-        "predict_memory",
+        args.name,
         {"config": config, "rows": rows, "max_probability_difference": difference},
         markdown,
         args.out,

@@ -441,6 +441,7 @@ def _predict_memory(payload):
         "chunk_rows": 1000,
         "formats": ["parquet"],
         "backends": ["numpy"],
+        "hidden_layer_sizes": [32],
     }
     assert [(r["backend"], r["file"], r["chunk_rows"]) for r in rows[1:]] == [
         ("numpy", "parquet", 1000),
