@@ -244,8 +244,9 @@ def main(argv=None):
     try:
         if _native_log.console_command():
             _native_log.quiet_backend_import()
-        else:
-            import keras  # noqa: F401
+        # Loaded already unless the filter was skipped (not the console
+        # command, or TF_CPP_MIN_LOG_LEVEL=0): a failure lands here either way.
+        import keras  # noqa: F401
     except (ImportError, ValueError) as exc:  # KERAS_BACKEND=tf, or not installed
         chosen = os.environ.get("KERAS_BACKEND")
         named = "its configured backend" if chosen is None else f"{chosen!r}"
