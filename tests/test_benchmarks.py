@@ -62,6 +62,7 @@ TINY = {
     "predict_memory": ["--rows", "3000", "--chunk-rows", "1000"]
     + ["--formats", "parquet", "--backends", "numpy"],
     "step_cost": ["--variants", "default", "--n-samples", "200"],
+    "stop_rules": ["--datasets", "digits", "--max-epochs", "3"],
     "small_tables": ["--datasets", "iris", "--methods", "deepstack", "mlp"]
     + ["--max-epochs", "2"],
 }
@@ -500,8 +501,47 @@ def test_small_tables_paired_standard_error():
     assert se == pytest.approx(0.0912871, abs=1e-7)
 
 
+def _stop_rules(payload):
+    assert payload["seeds"] == [0] and payload["default_reproduced"] is True
+    (record,) = payload["records"]
+    default = record["default"]
+    assert default["epochs"] == 3 == len(default["val_loss"])
+    assert len(default["epoch_accuracy"]) == 3
+    rows = {row["rule"]: row for row in payload["summary"]}
+    assert list(rows)[-1] == "MLP" and rows["MLP"]["x_mlp_seconds"] == 1.0
+    for row in rows.values():
+        assert 1 <= row["epochs"] <= 21 and 0.1 < row["accuracy"] <= 1.0
+        assert row["minus_mlp_points"] == pytest.approx(
+            100 * (row["accuracy"] - rows["MLP"]["accuracy"])
+        )
+    # The default rule keeps an epoch of the recording, timed as the fit.
+    kept = rows["default (patience 10, tol 1e-4)"]
+    assert kept["epochs"] == 3 and kept["accuracy"] in default["epoch_accuracy"]
+    assert kept["x_mlp_seconds"] == pytest.approx(
+        default["seconds"] / record["mlp"]["seconds"]
+    )
+
+
+def test_stop_rules_simulation_on_a_known_curve():
+    simulate = _load("stop_rules").simulate
+    losses = [1.0, 0.5, 0.49, 0.489, 0.4889, 0.6, 0.6, 0.6]
+    # patience 3, tol 1e-4: 0.489 is the last improvement (epoch 3); three
+    # epochs without one (4: 0.4889 is not 1e-4 below it; 5, 6) stop at 7.
+    assert simulate(losses, 3, 1e-4, 0.0, False) == (7, 3)
+    # ... and the lowest loss seen is 0.4889's, epoch 4.
+    assert simulate(losses, 3, 1e-4, 0.0, True) == (7, 4)
+    # relative 5%: 0.49 is not 5% below 0.5, so 0.5 stays best and the
+    # rule stops three epochs after it, at epoch 4, whose 0.4889 is the
+    # lowest seen.
+    assert simulate(losses, 3, 0.0, 0.05, False) == (5, 1)
+    assert simulate(losses, 3, 0.0, 0.05, True) == (5, 4)
+    # A curve that never stops runs to its end.
+    assert simulate([3.0, 2.0, 1.0], 2, 1e-4, 0.0, False) == (3, 2)
+
+
 CHECKS = {
     "step_cost": _step_cost,
+    "stop_rules": _stop_rules,
     "small_tables": _small_tables,
     "accuracy": _accuracy,
     "estimator_defaults": _estimator_defaults,
