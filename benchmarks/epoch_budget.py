@@ -252,18 +252,24 @@ def report(records, budgets):
     )
 
 
-def main(argv=None):
-    p = _common.parser(__doc__.splitlines()[0])
+def add_fit_options(p):
+    """``--datasets``, ``--seeds`` and ``--max-epochs`` of the default fits
+    (shared with ``stop_rules.py``, which records the same fits)."""
     p.add_argument("--datasets", nargs="+", choices=DATASETS, default=list(DATASETS))
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
-    p.add_argument("--epochs", nargs="*", type=int, default=[10, 20, 50])
-    p.add_argument("--samples", nargs="*", type=float, default=[2e5, 5e5, 1e6])
     p.add_argument(
         "--max-epochs",
         type=int,
         default=None,
         help="the recorded fits' max_epochs (default: the estimator's)",
     )
+
+
+def main(argv=None):
+    p = _common.parser(__doc__.splitlines()[0])
+    add_fit_options(p)
+    p.add_argument("--epochs", nargs="*", type=int, default=[10, 20, 50])
+    p.add_argument("--samples", nargs="*", type=float, default=[2e5, 5e5, 1e6])
     p.add_argument(
         "--summarize",
         metavar="JSON",

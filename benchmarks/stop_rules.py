@@ -213,19 +213,7 @@ def _mean(values):
 
 def main(argv=None):
     p = _common.parser(__doc__.splitlines()[0])
-    p.add_argument(
-        "--datasets",
-        nargs="+",
-        choices=epoch_budget.DATASETS,
-        default=list(epoch_budget.DATASETS),
-    )
-    p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
-    p.add_argument(
-        "--max-epochs",
-        type=int,
-        default=None,
-        help="the recorded fits' max_epochs (default: the estimator's)",
-    )
+    epoch_budget.add_fit_options(p)
     p.add_argument("--name", default="stop_rules")
     args = p.parse_args(argv)
     if args.quick:
