@@ -14,7 +14,10 @@ deepstack_tol1e2 deepstack_batch64`` add variants that train fewer epochs,
 shorter patience or a larger ``tol``, or take fewer steps, batch 64). Last,
 the first network shape's grid (4 candidates) runs again in two child
 processes, one per Keras backend (TensorFlow, JAX), with and without the
-cache: small fits on each backend.
+cache: small fits on each backend. ``--jax-persistent-cache`` also runs the
+whole deepstack grid on JAX twice, in child processes that share a new folder
+for JAX's persistent compilation cache: the first compiles and writes it, the
+second (a repeated search) reads it.
 
 Run: ``.venv/bin/python benchmarks/gridsearch_speed.py [--quick]``
 """
@@ -269,6 +272,49 @@ def compare_backends(args):
     return rows
 
 
+def jax_persistent_cache(args):
+    """The deepstack grid on JAX in two child processes, one after the other,
+    sharing a new folder for JAX's persistent compilation cache: the first
+    compiles and writes it, the second reads it."""
+    rows = []
+    with tempfile.TemporaryDirectory() as cache, tempfile.TemporaryDirectory() as out:
+        env = dict(
+            os.environ,
+            KERAS_BACKEND="jax",
+            JAX_COMPILATION_CACHE_DIR=cache,
+            # Every compilation, the many small ones of eager operations too.
+            JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",
+            JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="0",
+        )
+        command = [
+            sys.executable,
+            os.path.abspath(__file__),
+            "--no-profile",
+            "--no-backends",
+            "--methods",
+            "deepstack",
+            "--out",
+            out,
+        ]
+        if args.quick:
+            command.append("--quick")
+        for option in ("shapes", "max_epochs", "n_samples"):
+            value = getattr(args, option)
+            if value:
+                command += ["--" + option.replace("_", "-"), str(value)]
+        for run in ("cold (compiles, writes the cache)", "warm (reads it)"):
+            print(f"JAX with a persistent compilation cache, {run} ...", flush=True)
+            subprocess.run(command, env=env, check=True, capture_output=True)
+            with open(os.path.join(out, "gridsearch_speed.json")) as handle:
+                (row,) = json.load(handle)["searches"]
+            row["method"] = f"deepstack, JAX, {run}"
+            files = [os.path.join(cache, name) for name in os.listdir(cache)]
+            row["cache_entries"] = len(files)
+            row["cache_megabytes"] = sum(map(os.path.getsize, files)) / 1e6
+            rows.append(row)
+    return rows
+
+
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
     p = _common.parser(__doc__.splitlines()[0])
@@ -294,6 +340,12 @@ def main(argv=None):
         "--no-backends",
         action="store_true",
         help="skip the TensorFlow / JAX comparison in child processes",
+    )
+    p.add_argument(
+        "--jax-persistent-cache",
+        action="store_true",
+        help="also run the deepstack grid on JAX twice in child processes that "
+        "share a persistent compilation cache (cold, then warm)",
     )
     args = p.parse_args(argv)
     cfg = {
@@ -337,6 +389,8 @@ def main(argv=None):
             )
         )
         keras.backend.clear_session()
+    if args.jax_persistent_cache:
+        searches += jax_persistent_cache(args)
     mlp = [r for r in searches if r["method"] == METHODS["mlp"]]
     for row in searches:
         row["x_mlp_wall"] = (
@@ -372,8 +426,23 @@ def main(argv=None):
         f"({X.shape[0]} rows); wall time includes the refit of the best "
         f"candidate. Epoch cap: {cfg['max_epochs'] or 'each estimator default'} "
         "(deepstack: early stopping; MLP: max_iter). The searches ran one after "
-        "the other in this process; x_mlp_wall: wall time over MLP's.\n\n"
-        + _common.markdown_table(columns, searches)
+        "the other in this process; x_mlp_wall: wall time over MLP's."
+        + (
+            " The JAX rows ran in two child processes, one after the other, "
+            "sharing a new folder for JAX's persistent compilation cache "
+            "(JAX_COMPILATION_CACHE_DIR, with "
+            "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS=0 and "
+            "JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES=0): the first compiles "
+            "and writes it, the second reads it; cache_entries, cache_megabytes: "
+            "its files and their size after each."
+            if args.jax_persistent_cache
+            else ""
+        )
+        + "\n\n"
+        + _common.markdown_table(
+            columns + ["cache_entries", "cache_megabytes"] * args.jax_persistent_cache,
+            searches,
+        )
     )
     if backends:
         markdown += (

@@ -9,6 +9,7 @@ learning-rate halving, the divergence check, batch-norm statistics), and the
 compile cache's bit-identity and trace counts (JAX specializes each jitted
 epoch on shapes). The rest of those files is plain Python over the same seam
 (argument checks, cache bookkeeping, scikit-learn glue) and runs once, here.
+Last, JAX's persistent compilation cache across two fresh processes.
 """
 
 import os
@@ -17,6 +18,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -92,3 +94,48 @@ def test_training_tests_pass_under_jax(group, jax_compilation_cache):
     summary = output.strip().splitlines()[-1]
     # Every test passed: none failed, skipped or was deselected.
     assert re.fullmatch(r"=*\s*\d+ passed in [\d.]+s.*", summary), summary
+
+
+_FIT_AND_SAVE = """
+import sys
+import numpy as np
+from sklearn.datasets import load_digits
+from deepstack import DeepStackClassifier
+X, y = load_digits(return_X_y=True)
+clf = DeepStackClassifier((8,), max_epochs=3, random_state=0).fit(X[:300], y[:300])
+np.save(sys.argv[1], clf.predict_proba(X[300:400]))
+"""
+
+
+def test_a_second_process_compiles_nothing_with_jaxs_persistent_cache(tmp_path):
+    """The recipe of docs/user_guide/model_selection.md for repeated searches on
+    JAX: with a persistent compilation cache, a second process fitting the same
+    network finds every program it compiles in the cache (deepstack's traced
+    epoch embeds nothing particular to a process), and predicts bit for bit
+    what the first did."""
+    cache = tmp_path / "cache"
+    env = {
+        **os.environ,
+        "KERAS_BACKEND": "jax",
+        "JAX_COMPILATION_CACHE_DIR": str(cache),
+        "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0",
+        "JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES": "0",
+    }
+    entries = []
+    for run in ("first", "second"):
+        result = subprocess.run(
+            [sys.executable, "-c", _FIT_AND_SAVE, str(tmp_path / f"{run}.npy")],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert result.returncode == 0, result.stderr[-3000:]
+        entries.append(sorted(p.name for p in cache.iterdir()))
+    # The fused epoch alone is one entry; eager operations add many more.
+    assert len(entries[0]) > 10
+    assert entries[1] == entries[0]
+    first, second = (np.load(tmp_path / f"{run}.npy") for run in ("first", "second"))
+    assert first.shape == (100, 10)
+    np.testing.assert_array_equal(first, second)
