@@ -243,33 +243,31 @@ def compare_backends(args):
     rows = []
     for backend in ("tensorflow", "jax"):
         print(f"small fits on {backend} ...", flush=True)
-        with tempfile.TemporaryDirectory() as out:
-            command = [
-                sys.executable,
-                os.path.abspath(__file__),
-                "--shapes",
-                "1",
-                "--no-profile",
-                "--no-backends",
-                "--methods",
-                "deepstack",
-                "deepstack_uncached",
-                "--out",
-                out,
-            ]
-            if args.quick:
-                command.append("--quick")
-            if args.max_epochs:
-                command += ["--max-epochs", str(args.max_epochs)]
-            if args.n_samples:
-                command += ["--n-samples", str(args.n_samples)]
-            env = dict(os.environ, KERAS_BACKEND=backend)
-            subprocess.run(command, env=env, check=True, capture_output=True)
-            with open(os.path.join(out, "gridsearch_speed.json")) as handle:
-                payload = json.load(handle)
-        for row in payload["searches"]:
-            rows.append({"backend": backend, **row})
+        env = dict(os.environ, KERAS_BACKEND=backend)
+        searches = _child_searches(
+            args, ["deepstack", "deepstack_uncached"], env, shapes=1
+        )
+        rows += [{"backend": backend, **row} for row in searches]
     return rows
+
+
+def _child_searches(args, methods, env, shapes=None):
+    """The searches of this script run in a child process with ``env`` for
+    ``methods``, this run's sizes (``shapes``: that many network shapes
+    instead of this run's), no profile and no child processes of its own."""
+    with tempfile.TemporaryDirectory() as out:
+        command = [sys.executable, os.path.abspath(__file__), "--no-profile"]
+        command += ["--no-backends", "--methods", *methods, "--out", out]
+        if args.quick:
+            command.append("--quick")
+        sizes = {"shapes": shapes or args.shapes}
+        sizes |= {"max_epochs": args.max_epochs, "n_samples": args.n_samples}
+        for option, value in sizes.items():
+            if value:
+                command += ["--" + option.replace("_", "-"), str(value)]
+        subprocess.run(command, env=env, check=True, capture_output=True)
+        with open(os.path.join(out, "gridsearch_speed.json")) as handle:
+            return json.load(handle)["searches"]
 
 
 def jax_persistent_cache(args):
@@ -277,7 +275,7 @@ def jax_persistent_cache(args):
     sharing a new folder for JAX's persistent compilation cache: the first
     compiles and writes it, the second reads it."""
     rows = []
-    with tempfile.TemporaryDirectory() as cache, tempfile.TemporaryDirectory() as out:
+    with tempfile.TemporaryDirectory() as cache:
         env = dict(
             os.environ,
             KERAS_BACKEND="jax",
@@ -286,27 +284,9 @@ def jax_persistent_cache(args):
             JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",
             JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="0",
         )
-        command = [
-            sys.executable,
-            os.path.abspath(__file__),
-            "--no-profile",
-            "--no-backends",
-            "--methods",
-            "deepstack",
-            "--out",
-            out,
-        ]
-        if args.quick:
-            command.append("--quick")
-        for option in ("shapes", "max_epochs", "n_samples"):
-            value = getattr(args, option)
-            if value:
-                command += ["--" + option.replace("_", "-"), str(value)]
         for run in ("cold (compiles, writes the cache)", "warm (reads it)"):
             print(f"JAX with a persistent compilation cache, {run} ...", flush=True)
-            subprocess.run(command, env=env, check=True, capture_output=True)
-            with open(os.path.join(out, "gridsearch_speed.json")) as handle:
-                (row,) = json.load(handle)["searches"]
+            (row,) = _child_searches(args, ["deepstack"], env)
             row["method"] = f"deepstack, JAX, {run}"
             files = [os.path.join(cache, name) for name in os.listdir(cache)]
             row["cache_entries"] = len(files)
