@@ -71,6 +71,21 @@ def _cycles(graph):
     return cycles
 
 
+def test_git_ignores_no_tracked_file():
+    """An ignore pattern that matches a package folder (``runs/`` matched
+    ``deepstack/runs/``) hides its new files from ``git add`` and the whole
+    folder from ruff, which honours .gitignore: ``make test`` then checks
+    neither its lint nor its format."""
+    ignored = subprocess.run(
+        ["git", "ls-files", "--cached", "--ignored", "--exclude-standard"],
+        cwd=PACKAGE.parent,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    assert ignored == []
+
+
 def test_import_graph_has_no_cycle():
     graph = _import_graph()
     # The check sees the edges it must (function-level imports included).

@@ -368,7 +368,8 @@ def fingerprint(frame):
         hashed = pd.util.hash_pandas_object(frame, index=False).to_numpy()
     except TypeError:
         text = frame.copy()
-        for name in frame.columns[(frame.dtypes == object).to_numpy()]:
+        objects = frame.dtypes.map(pd.api.types.is_object_dtype).to_numpy(dtype=bool)
+        for name in frame.columns[objects]:
             text[name] = frame[name].map(repr, na_action="ignore")
         hashed = pd.util.hash_pandas_object(text, index=False).to_numpy()
     return {

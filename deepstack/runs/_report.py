@@ -244,9 +244,9 @@ def _training(history, metrics, bagging=None):
         halvings = int(np.sum(rates[1:] < rates[:-1] * 0.99))
     first = f"The first of {bagging} bagged networks: " if bagging else ""
     return (
-        f"<p>{first}{len(history)} epochs; the weights of epoch {metrics.get('best_epoch')} "
-        f"were kept; the learning rate was lowered {halvings} time(s).</p>"
-        + _img(figure, "learning curves")
+        f"<p>{first}{len(history)} epochs; the weights of epoch "
+        f"{metrics.get('best_epoch')} were kept; the learning rate was lowered "
+        f"{halvings} time(s).</p>" + _img(figure, "learning curves")
     )
 
 
@@ -365,20 +365,22 @@ def _importance(importance, metrics, shown=20):
     primary = metrics.get("primary_metric")
     top = importance.head(shown).iloc[::-1]
     fig, ax = plt.subplots(figsize=(7, 0.35 * len(top) + 1.2))
-    ax.barh(top["column"].astype(str), top["importance"], xerr=top["std"], color="#4c72b0")
+    ax.barh(
+        top["column"].astype(str), top["importance"], xerr=top["std"], color="#4c72b0"
+    )
     ax.axvline(0, color="#999", linewidth=0.8)
     ax.set_xlabel(f"drop in test {primary} when the column is shuffled")
     fig.tight_layout()
-    more = f" (the first {shown} of {len(importance)})" if len(importance) > shown else ""
+    more = (
+        f" (the first {shown} of {len(importance)})" if len(importance) > shown else ""
+    )
     return (
         f"<p>How much the test {_e(primary)} drops when one column's values are "
         "shuffled among the test rows (mean and standard deviation over the "
         f"shuffles; scikit-learn's permutation importance){more}. A column near "
         "zero, or below, is one the model does not need on these rows.</p>"
         + _img(fig, "column importance")
-        + importance.to_html(
-            index=False, border=0, float_format=lambda v: f"{v:.4f}"
-        )
+        + importance.to_html(index=False, border=0, float_format=lambda v: f"{v:.4f}")
     )
 
 

@@ -442,7 +442,9 @@ class TableRun:
                 "std": result.importances_std,
             }
         )
-        importance = importance.sort_values("importance", ascending=False, kind="stable")
+        importance = importance.sort_values(
+            "importance", ascending=False, kind="stable"
+        )
         return importance.reset_index(drop=True)
 
     def _labeled_sample(self, data, max_rows, random_state, chunk_rows):
@@ -634,7 +636,8 @@ def fit_table(
         or not 0 <= random_state < 2**32
     ):
         raise ValueError(
-            f"random_state must be an integer from 0 to 2**32 - 1; got {random_state!r}."
+            "random_state must be an integer from 0 to 2**32 - 1; "
+            f"got {random_state!r}."
         )
     table = _read_data(
         data,
@@ -1008,9 +1011,15 @@ def _fit_baselines(task, X, y, sample_weight, random_state):
     )
 
     if task == "regression":
-        models = [HistGradientBoostingRegressor(random_state=random_state), DummyRegressor()]
+        models = [
+            HistGradientBoostingRegressor(random_state=random_state),
+            DummyRegressor(),
+        ]
     else:
-        models = [HistGradientBoostingClassifier(random_state=random_state), DummyClassifier()]
+        models = [
+            HistGradientBoostingClassifier(random_state=random_state),
+            DummyClassifier(),
+        ]
     fitted = {}
     for model in models:
         started = time.perf_counter()
@@ -1160,7 +1169,9 @@ def _baseline_metrics(run, baselines, test):
     the same preprocessor, test rows and metric functions."""
     scored = {}
     for name, (model, seconds) in baselines.items():
-        twin = TableRun(Pipeline([("table", run.pipeline[0]), ("model", model)]), run.config, {})
+        twin = TableRun(
+            Pipeline([("table", run.pipeline[0]), ("model", model)]), run.config, {}
+        )
         with warnings.catch_warnings():
             # What the test rows cannot give was said for the network.
             warnings.simplefilter("ignore", UserWarning)
@@ -1332,7 +1343,10 @@ def _check_target_column(
         raise ValueError(
             f"Target column {target!r} is not in the table; its columns are {columns}."
         )
-    for name, what in ((weight_column, "weight column"), (group_column, "group column")):
+    for name, what in (
+        (weight_column, "weight column"),
+        (group_column, "group column"),
+    ):
         if name is not None and name not in frame.columns:
             raise ValueError(
                 f"{what} {name!r} is not in the table; its columns are {columns}."
