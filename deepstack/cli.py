@@ -446,7 +446,7 @@ def _summary(run):
         chosen = ", ".join(f"{k}={v}" for k, v in sorted(search["best_params"].items()))
         print(f"search: {search['n_trials']} trials; chosen {chosen}")
     else:
-        from deepstack.runs._run import network_of
+        from deepstack.runs._record import network_of
 
         params = run.config["params"]
         bagging = run.config.get("bagging")

@@ -23,7 +23,7 @@ from deepstack.runs import (
     table_defaults,
 )
 from deepstack.runs._files import iter_table, read_table
-from deepstack.runs._run import _as_label_dtype
+from deepstack.runs._target import as_label_dtype
 from deepstack.tables import ReadingWarning, TablePreprocessor
 from tests.conftest import write_penguins
 
@@ -334,9 +334,9 @@ def test_labels_are_not_cut_to_the_width_of_the_classes():
     # Classes held as fixed-width text ('<U9'): a longer label read from a
     # file stays itself, not "Chinstrap", which would score as right.
     classes = np.array(["Adelie", "Chinstrap"])
-    labels = _as_label_dtype(np.array(["Chinstrap_2", "Adelie"], dtype=object), classes)
+    labels = as_label_dtype(np.array(["Chinstrap_2", "Adelie"], dtype=object), classes)
     assert labels.tolist() == ["Chinstrap_2", "Adelie"]
-    assert _as_label_dtype(np.array([1.0, 0.0]), np.array([0, 1])).tolist() == [1, 0]
+    assert as_label_dtype(np.array([1.0, 0.0]), np.array([0, 1])).tolist() == [1, 0]
 
 
 @pytest.mark.filterwarnings("ignore::UserWarning")  # said in the tests above

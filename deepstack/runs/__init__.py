@@ -1,17 +1,11 @@
 """The main job: fit a table from a file, save a run folder, report, predict."""
 
+from deepstack.runs._choices import table_bagging, table_defaults
+from deepstack.runs._fit_table import fit_table, parse_duration
 from deepstack.runs._jobs import read_job, run_job
 from deepstack.runs._progress import ProgressCallback, RunProgress
 from deepstack.runs._report import write_report
-from deepstack.runs._run import (
-    TableRun,
-    fit_table,
-    load_run,
-    parse_duration,
-    save_run,
-    table_bagging,
-    table_defaults,
-)
+from deepstack.runs._run import TableRun, load_run, save_run
 
 __all__ = [
     "ProgressCallback",

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import tomllib
 
-from deepstack.runs._run import fit_table
+from deepstack.runs._fit_table import fit_table
 from deepstack.tables import TablePreprocessor
 
 _SECTIONS = {"data", "model", "search", "output"}

@@ -1,0 +1,145 @@
+"""What the main job fits: the estimator's parameters by task and size,
+the bagging, the search and the pretraining it chooses."""
+
+import numpy as np
+
+from deepstack import _pretraining
+from deepstack._network import auto_batch_size
+from deepstack.runs._progress import ProgressCallback
+
+
+def table_defaults(task, n_rows):
+    """Estimator parameters the main job starts from, by task and data size.
+
+    Chosen on validation splits of the bundled tables' training rows
+    (``benchmarks/tabular.py`` reports test rows the choice never saw):
+
+    - mini-batches follow the number of rows (32 up to 3,200 rows, doubling
+      per doubling of the rows, at most 512), so an epoch of a large table is
+      a few hundred steps rather than thousands; classifiers take
+      ``batch_size="auto"``, whose learning rate follows the batch (times
+      ``sqrt(batch / 32)``: 0.9 points more inner validation accuracy on the
+      10,000-row diamonds table's single network,
+      ``benchmarks/results/table_defaults_lr_sqrt.md``), regressors the same
+      batch as a number at the given rate (a tie there);
+    - no input dropout: table columns are few and informative;
+    - classification: a validation split of 20% and a patience of 20 epochs
+      (halving after 10), since small tables give noisy validation curves;
+    - regression: no batch normalization (it cost R² on the regression
+      tables), light dropout (0.1) and weight decay (``l2=1e-4``): with the
+      bagged networks of :func:`table_bagging` these scored best on the
+      inner validation rows (``benchmarks/results/table_defaults.md``); the
+      estimator's validation split and patience.
+    """
+    params = {"input_dropout": 0.0}
+    if task == "regression":
+        params.update(batch_size=auto_batch_size(n_rows))
+        params.update(batch_norm=False, dropout=0.1, l2=1e-4)
+    else:
+        params.update(batch_size="auto")
+        params.update(validation_fraction=0.2, n_iter_no_change=20, lr_patience=10)
+    return params
+
+
+def table_bagging(n_rows):
+    """Number of bagged networks (k-fold bagging) the main job fits by default.
+
+    Five folds up to 20,000 training rows, three up to 100,000, a single
+    network beyond (each member costs about one single fit), and below 10
+    rows (a fold needs two). Chosen on
+    validation splits of the bundled tables' training rows
+    (``benchmarks/table_defaults.py``).
+    """
+    if n_rows < 10:
+        return 1  # five folds need two rows each at least
+    if n_rows <= 20_000:
+        return 5
+    if n_rows <= 100_000:
+        return 3
+    return 1
+
+
+def resolve_auto_pretrain(table, n_labeled, display):
+    """``pretrain="auto"`` as the estimators read it: denoising pretraining
+    when the unlabeled rows outnumber the labeled training rows; otherwise
+    none, and the unlabeled rows are left out (with a note)."""
+    n_unlabeled = sum(f.shape[0] for f in table.unlabeled)
+    if _pretraining.unlabeled_outnumber(n_unlabeled, n_labeled):
+        note = (
+            f"pretrain='auto': denoising pretraining on {n_unlabeled} unlabeled "
+            f"and {n_labeled} labeled rows"
+        )
+        pretrain = "denoising"
+    else:
+        note = (
+            f"pretrain='auto': no pretraining, the {n_unlabeled} unlabeled row(s) "
+            f"do not outnumber the {n_labeled} labeled ones and are left out"
+        )
+        table.unlabeled.clear()
+        pretrain = None
+    table.notes.append(note)
+    display.stage(note)
+    return pretrain
+
+
+def make_estimator(task, n_rows, params, pretrain, random_state, display):
+    from deepstack import DeepStackClassifier, DeepStackRegressor
+
+    cls = DeepStackRegressor if task == "regression" else DeepStackClassifier
+    settings = table_defaults(task, n_rows)
+    if pretrain is not None:
+        settings["pretrain"] = pretrain
+    known = set(cls().get_params()) - {"random_state"}
+    if "random_state" in (params or {}):
+        raise ValueError(
+            "The seed is not an estimator parameter here: set it with "
+            "random_state= (--random-state)."
+        )
+    unknown = sorted(set(params or {}) - known)
+    if unknown:
+        raise ValueError(
+            f"Unknown parameter(s) {unknown} of {cls.__name__}; its parameters "
+            f"are {sorted(known)}."
+        )
+    settings.update(params or {})
+    settings["random_state"] = random_state
+    estimator = cls(**settings)
+    callback = ProgressCallback(display, estimator.max_epochs)
+    estimator.set_params(callbacks=[callback, *(estimator.callbacks or [])])
+    return estimator
+
+
+def make_search(estimator, tuner, max_trials, seconds, space, seed):
+    from deepstack import DeepStackSearch
+
+    options = {}
+    if seconds is not None:
+        options["time_limit"] = seconds
+    return DeepStackSearch(
+        estimator,
+        space,
+        tuner=tuner,
+        max_trials=max_trials,
+        random_state=seed,
+        **options,
+    )
+
+
+def resolve_bagging(bagging, n_rows, search, pretrain):
+    """The number of bagged networks (1: a single network)."""
+    if bagging is None:
+        return 1
+    if bagging == "auto":
+        return 1 if search or pretrain else table_bagging(n_rows)
+    if isinstance(bagging, bool) or not isinstance(bagging, (int, np.integer)):
+        raise ValueError(
+            f"bagging must be 'auto', an integer or None; got {bagging!r}."
+        )
+    if bagging < 1:
+        raise ValueError(f"bagging must be at least 1; got {bagging!r}.")
+    if bagging > 1 and (search or pretrain):
+        raise ValueError(
+            "bagging applies to a single network's fit; it cannot be combined "
+            "with a search or pretraining (use bagging=None)."
+        )
+    return int(bagging)

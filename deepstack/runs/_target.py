@@ -1,0 +1,196 @@
+"""The target column of a table: its task, its labels or numbers, the
+weights, and the train / test split of the main job."""
+
+import math
+
+import numpy as np
+import pandas as pd
+from sklearn.model_selection import GroupShuffleSplit, train_test_split
+
+from deepstack.tables import infer_task
+from deepstack.tables._preprocess import (
+    _as_numbers,
+    _examples,
+    _is_text_dtype,
+    _label,
+    _to_numbers,
+)
+
+
+def check_target_column(
+    frame, target, weight_column, drop, categorical, group_column=None
+):
+    columns = list(map(str, frame.columns))
+    if target not in frame.columns:
+        raise ValueError(
+            f"Target column {target!r} is not in the table; its columns are {columns}."
+        )
+    for name, what in (
+        (weight_column, "weight column"),
+        (group_column, "group column"),
+    ):
+        if name is not None and name not in frame.columns:
+            raise ValueError(
+                f"{what} {name!r} is not in the table; its columns are {columns}."
+            )
+    if group_column is not None:
+        if group_column in (target, weight_column):
+            raise ValueError(
+                f"The group column {group_column!r} must be another column than the "
+                "target and the weight column."
+            )
+        missing = int(frame[group_column].isna().sum())
+        if missing:
+            raise ValueError(
+                f"The group column {group_column!r} has {missing} missing value(s); "
+                "every row needs a group."
+            )
+        if frame[group_column].nunique() < 2:
+            raise ValueError(
+                f"The group column {group_column!r} holds a single group; splitting "
+                "by groups needs two at least."
+            )
+    for names, what in ((drop, "to drop"), (categorical, "to treat as categorical")):
+        unknown = [c for c in names or () if c not in frame.columns]
+        if unknown:
+            raise ValueError(
+                f"Column(s) {unknown} {what} are not in the table; its columns "
+                f"are {columns}."
+            )
+    if target in (drop or ()):
+        raise ValueError(f"The target {target!r} cannot be dropped.")
+    if {target, weight_column, group_column} & set(categorical or ()) - {None}:
+        raise ValueError(
+            "Only feature columns can be categorical; the target's classes follow "
+            "task= (--task), the weight column holds numbers and the group column "
+            "labels."
+        )
+    both = sorted(set(drop or ()) & set(categorical or ()))
+    if both:
+        raise ValueError(f"Column(s) {both} are both dropped and categorical.")
+
+
+def resolve_task(task, y):
+    if task is None:
+        return infer_task(y)
+    if task == "regression":
+        return task
+    n_classes = y.nunique()
+    if task == "binary" and n_classes > 2:
+        raise ValueError(f"task='binary' but the target has {n_classes} classes.")
+    return "binary" if n_classes <= 2 else "multiclass"
+
+
+def target_numbers(y, task):
+    """The target as numbers when it holds numbers written as text (a
+    spreadsheet's "$250,000") and is a regression (asked, or inferred from
+    the numbers); else None. Text of a few integers stays classes."""
+    if task not in (None, "regression"):
+        return None
+    numbers = _as_numbers(y)
+    if numbers is None or numbers.isna().all():
+        return None
+    if task is None and infer_task(numbers.dropna()) != "regression":
+        return None
+    return numbers
+
+
+def stripped_labels(y):
+    """Class labels without the spaces around them: a CSV's ``" yes"`` is
+    the class ``"yes"``."""
+    return y.map(lambda v: v.strip() if isinstance(v, str) else v)
+
+
+def case_note(labels, target):
+    """A note (in a list) when classes differ only in case ("Yes", "yes"):
+    they stay apart, but a user should know."""
+    strings = pd.Series([v for v in labels.dropna().unique() if isinstance(v, str)])
+    twins = strings[strings.str.lower().duplicated(keep=False)]
+    if twins.empty:
+        return []
+    twins = sorted(twins, key=lambda v: (v.lower(), v))  # each pair together
+    return [
+        f"the target {target!r} has classes that differ only in case "
+        f"({_examples(twins)}); they are kept apart"
+    ]
+
+
+def regression_target(y, what="labeled"):
+    """A regression target read as numbers: text as the training rows' was
+    (what is no number is missing, so the row has no target). Infinite
+    values raise a ``ValueError``: no metric can score them."""
+    y = _to_numbers(y) if _is_text_dtype(y) else y
+    if pd.api.types.is_numeric_dtype(y) and (infinite := np.isinf(y).sum()):
+        raise ValueError(
+            f"The target {y.name!r} holds {int(infinite)} infinite value(s) in "
+            f"the {what} rows; a regression needs finite numbers."
+        )
+    return y
+
+
+def numeric_target(y, target):
+    try:
+        return np.asarray(y, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(
+            f"A regression needs a numeric target; {target!r} holds values such "
+            f"as {y[0]!r}."
+        ) from exc
+
+
+def row_weights(column, name):
+    try:
+        weights = np.asarray(column, dtype=np.float32)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"Weight column {name!r} is not numeric.") from exc
+    if not np.isfinite(weights).all() or (weights < 0).any():
+        raise ValueError(
+            f"Weight column {name!r} must hold finite, non-negative numbers."
+        )
+    return weights
+
+
+def split_rows(frame, target, task, test_size, seed, groups=None):
+    if not 0 < test_size < 1:
+        raise ValueError(f"test_size must be in (0, 1); got {test_size!r}.")
+    if groups is not None:
+        # Whole groups on either side (not stratified).
+        splitter = GroupShuffleSplit(1, test_size=test_size, random_state=seed)
+        train, test = next(splitter.split(frame, groups=groups))
+        return frame.iloc[train], frame.iloc[test], []
+    if task == "regression":
+        train, test = train_test_split(frame, test_size=test_size, random_state=seed)
+        return train, test, []
+    # A class of one row goes to the training rows: in the test rows alone
+    # it would be a class the model never saw.
+    counts = frame[target].value_counts()
+    single = counts.index[counts < 2]
+    if len(single) == len(counts):
+        raise ValueError(
+            f"Every class of the target {target!r} has a single row ({len(counts)} "
+            "classes): there is nothing to learn. Is it an identifier?"
+        )
+    alone = frame[target].isin(single).to_numpy()
+    rest = frame[~alone]
+    stratify = None
+    if math.ceil(test_size * rest.shape[0]) >= len(counts) - len(single):
+        stratify = rest[target]
+    train, test = train_test_split(
+        rest, test_size=test_size, random_state=seed, stratify=stratify
+    )
+    return pd.concat([train, frame[alone]]), test, [_label(c) for c in single]
+
+
+def as_label_dtype(y, classes):
+    """Cast labels read from a file to the dtype of the fitted classes."""
+    if classes is None:
+        return y
+    dtype = np.asarray(classes).dtype
+    if dtype.kind in "US":
+        # As long as the labels need: a fixed width would cut longer ones
+        # (an unseen "Chinstrap_2" read as the class "Chinstrap").
+        return np.asarray(y).astype(str)
+    try:
+        return np.asarray(y).astype(dtype)
+    except (TypeError, ValueError):
+        return np.asarray(y)
