@@ -342,7 +342,7 @@ def _fit(args):
         time_limit=args.time_limit,
         pretrain=args.pretrain,
         # fit_table checks the value (one error line for a bad one).
-        bagging=int(args.bagging) if args.bagging.isdigit() else args.bagging,
+        bagging=_bagging(args.bagging),
         baselines=args.baselines,
         out=args.out,
         overwrite=args.overwrite,
@@ -517,6 +517,15 @@ def _columns_line(columns):
 
 def _number(value):
     return f"{value:g}" if isinstance(value, (int, float)) else str(value)
+
+
+def _bagging(value):
+    """``--bagging``: 'auto', or a number of networks ("-1" is a number, and
+    fit_table says what is wrong with it)."""
+    try:
+        return int(value)
+    except ValueError:
+        return value
 
 
 if __name__ == "__main__":  # pragma: no cover

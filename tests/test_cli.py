@@ -536,6 +536,13 @@ def test_bad_job_files(tmp_path, capsys):
         ("train.csv", ["--param", "dropout=2.0"], "dropout"),
         ("binary_bad.csv", ["--task", "binary"], "task='binary' but the target has 3"),
         ("train.csv", ["--bagging", "many"], "bagging must be 'auto', an integer"),
+        ("train.csv", ["--bagging", "-1"], "bagging must be at least 1; got -1"),
+        (
+            "repeated_target.csv",
+            [],
+            "The target 'species' names 2 columns of the file (read as ['species', "
+            "'species.1']); rename all but one.",
+        ),
         (
             "train.csv",
             ["--bagging", "3", "--search", "random"],
@@ -554,6 +561,9 @@ def test_bad_input_gives_one_line_and_no_folder(
         source.write_text("species,island\n")
     elif make == "one_class.csv":
         frame.assign(species="Adelie").to_csv(source, index=False)
+    elif make == "repeated_target.csv":
+        # The second 'species' would be read as 'species.1', a feature.
+        frame.rename(columns={"island": "species"}).to_csv(source, index=False)
     elif make is not None:
         frame.to_csv(source, index=False)
     argv = ["fit", str(source), "--out", str(tmp_path / "out"), "--quiet", *TINY]

@@ -16,6 +16,7 @@ import pytest
 from deepstack.datasets import load_table
 from deepstack.runs import (
     _files,
+    _fit_table,
     fit_table,
     load_run,
     parse_duration,
@@ -1215,6 +1216,162 @@ def test_target_labels_are_read_without_the_spaces_around_them():
     with pytest.warns(UserWarning, match=r"differ only in case \('NO', 'no', 'YES'\)"):
         run = fit_table(shouted, "y", params=QUICK, bagging=None, progress=False)
     assert list(run.classes) == ["NO", "YES", "no", "yes"]
+
+
+def test_kept_columns_never_take_a_prediction_columns_name(
+    penguins_run, penguins_files, tmp_path
+):
+    rows = pd.read_csv(penguins_files / "new.csv").head(5)
+    mine = rows.assign(predicted_species="mine", proba_Adelie=-1.0)
+    with pytest.raises(
+        ValueError,
+        match=r"\['predicted_species'\] to keep have the name of a prediction column",
+    ):
+        penguins_run.predictions_frame(mine, keep=["predicted_species", "island"])
+    with pytest.raises(ValueError, match=r"\['proba_Adelie'\] to keep"):
+        penguins_run.write_predictions(
+            mine, tmp_path / "p.csv", proba=True, keep=["proba_Adelie"]
+        )
+    assert not list(tmp_path.iterdir())  # nothing written
+    # Without probabilities there is no column of that name.
+    kept = penguins_run.predictions_frame(mine, keep=["proba_Adelie"])
+    assert list(kept.columns) == ["proba_Adelie", "predicted_species"]
+    assert kept.proba_Adelie.eq(-1.0).all()
+
+
+def test_evaluate_says_which_rows_it_leaves_out_or_reads_otherwise(
+    penguins_run, penguins_files
+):
+    rows = pd.read_csv(penguins_files / "test.csv")
+    assert rows.species.notna().all()
+    rows.loc[:2, "species"] = np.nan
+    rows.loc[3, "species"] = "  "  # no label
+    rows.loc[4:5, "species"] = " " + rows.species[4:6] + " "
+    with pytest.warns(UserWarning) as caught:
+        metrics = penguins_run.evaluate(rows, chunk_rows=3)  # notes over chunks
+    messages = [str(w.message) for w in caught if w.category is UserWarning]
+    assert messages == [
+        "4 row(s) without a target are left out of the metrics.",
+        f"The target 'species': 2 label(s) with spaces around them "
+        f"({rows.species[4]!r}, {rows.species[5]!r}) are read without them.",
+    ], messages
+    assert metrics["n_samples"] == len(rows) - 4
+    # A regression's target that is no number.
+    numbers = _toy().assign(y=lambda f: 2 * f["x1"])
+    run = fit_table(numbers, "y", params=QUICK, bagging=None, baselines=False)
+    text = numbers.astype({"y": object})
+    text.loc[:2, "y"] = "oops"
+    text.loc[3, "y"] = np.nan
+    with pytest.warns(UserWarning) as caught:
+        metrics = run.evaluate(text)
+    assert [str(w.message) for w in caught if w.category is UserWarning] == [
+        "1 row(s) without a target are left out of the metrics.",
+        "3 row(s) whose target is no number ('oops') are left out of the metrics.",
+    ]
+    assert metrics["n_samples"] == 196
+
+
+def _read(data, target="y", **kwargs):
+    """The rows of a job as fit_table reads and checks them (nothing trained)."""
+    options = dict(task=None, test=None, test_size=0.2, unlabeled=None, drop=None)
+    options.update(categorical=None, weight_column=None, group_column=None)
+    options.update(pretrain=None, random_state=0)
+    return _fit_table._read_data(data, target, **{**options, **kwargs})
+
+
+def test_blank_boolean_and_categorical_targets_are_read_as_written(tmp_path):
+    frame = _toy()
+    # True / False with blank cells: four rows without a target, the rest
+    # booleans (pandas leaves them objects, which scikit-learn refuses).
+    frame.assign(y=frame.x1 > 0).astype({"y": object}).assign(
+        y=lambda f: f.y.where(f.index >= 4)
+    ).to_csv(tmp_path / "booleans.csv", index=False)
+    with pytest.warns(UserWarning, match=r"^4 row\(s\) without a target were dropped"):
+        table = _read(tmp_path / "booleans.csv")
+    assert table.task == "binary" and len(table.frame) == 196
+    assert sorted(table.frame.y.unique()) == [False, True]
+    # A label of spaces alone is no label.
+    blank = frame.assign(
+        y=[" " * (i % 3) if i < 6 else v for i, v in enumerate(frame.y)]
+    )
+    with pytest.warns(UserWarning) as caught:
+        table = _read(blank)
+    assert [str(w.message) for w in caught] == [
+        "6 row(s) without a target were dropped."
+    ]
+    assert table.task == "binary" and set(table.frame.y) == {"no", "yes"}
+    # A categorical target's unused categories are no classes of one row.
+    categories = frame.assign(y=pd.Categorical(frame.y, ["maybe", "no", "yes"]))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        table = _read(categories)
+    assert table.task == "binary" and len(table.train) == 160
+
+
+def test_text_read_as_a_missing_target_is_named(tmp_path):
+    frame = _toy()
+    region = np.where(frame.x1 > 0.5, "EU", np.where(frame.x1 > -0.5, "NA", "AS"))
+    frame.assign(y=region).to_csv(tmp_path / "regions.csv", index=False)
+    n_na = int((region == "NA").sum())
+    with pytest.warns(UserWarning) as caught:
+        table = _read(tmp_path / "regions.csv")
+    assert [str(w.message) for w in caught] == [
+        f"{n_na} row(s) without a target ({n_na} 'NA': text that pandas reads as a "
+        "missing value) were dropped."
+    ]
+    assert set(table.frame.y) == {"EU", "AS"}
+
+
+def test_a_target_named_twice_is_refused(tmp_path):
+    frame = _toy()
+    with pytest.raises(
+        ValueError, match=r"The target 'y' names 2 columns of the table"
+    ):
+        _read(pd.concat([frame, frame[["y"]]], axis=1))
+    frame.rename(columns={"x2": "y"}).to_csv(tmp_path / "twice.csv", index=False)
+    with (
+        pytest.warns(UserWarning, match="names 2 columns 'y'"),
+        pytest.raises(ValueError, match=r"read as \['y', 'y.1'\]\); rename all but"),
+    ):
+        _read(tmp_path / "twice.csv")
+
+
+def test_codes_with_leading_zeros_stay_codes(tmp_path):
+    frame = _toy()
+    zips = np.random.default_rng(0).choice(["02134", "10001", "00501", "94105"], 200)
+    labels = np.where(frame.x1 > 0, "007", "010")
+    frame.assign(zip=zips, y=labels).to_csv(tmp_path / "codes.csv", index=False)
+    run = fit_table(
+        tmp_path / "codes.csv",
+        "y",
+        params=QUICK,
+        bagging=None,
+        baselines=False,
+        out=tmp_path / "run",
+        progress=False,
+    )
+    assert run.pipeline[0].roles_["zip"] == "categorical"
+    assert list(run.classes) == ["007", "010"]
+    loaded = load_run(tmp_path / "run")
+    predicted = loaded.predict(tmp_path / "codes.csv")
+    assert set(predicted) <= {"007", "010"}
+    assert np.array_equal(predicted, run.predict(tmp_path / "codes.csv"))
+    assert loaded.evaluate(tmp_path / "codes.csv")["n_samples"] == 200
+    # Read chunk by chunk as whole: the codes of every chunk stay strings.
+    chunks = list(iter_table(tmp_path / "codes.csv", chunk_rows=50))
+    assert all(chunk.zip.map(type).eq(str).all() for chunk in chunks)
+    assert read_table(tmp_path / "codes.csv").zip.str.len().eq(5).all()
+
+
+def test_column_names_that_are_no_strings_are_read_as_strings():
+    frame = _toy().assign(colour=lambda f: np.where(f.x2 > 0, "red", "blue"))
+    numbered = frame.set_axis(range(4), axis=1)  # read_csv(header=None) names
+    with pytest.warns(UserWarning, match=r"names \(0, 1, 2, \.\.\.\) are no strings"):
+        run = fit_table(numbered, 2, params=QUICK, bagging=None, baselines=False)
+    assert run.target == "2" and run.config["feature_columns"] == ["0", "1", "3"]
+    assert np.array_equal(
+        run.predict(numbered), run.predict(frame.set_axis(["0", "1", "2", "3"], axis=1))
+    )
 
 
 def test_a_tiny_table_fits_one_network_and_a_constant_target_is_refused():

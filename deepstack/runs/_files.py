@@ -19,6 +19,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from deepstack.tables._preprocess import _LEADING_ZERO
+
 READERS = {
     ".csv": "csv",
     ".tsv": "tsv",
@@ -60,7 +62,7 @@ def read_table(source, *, what="data", text_columns=()):
     an unknown extension, an unreadable file or a table without rows.
     """
     if isinstance(source, pd.DataFrame):
-        frame = source
+        frame = named_by_strings(source)
     else:
         path, kind = _source(source, what)
         with _reading(path, kind, what):
@@ -73,6 +75,14 @@ def read_table(source, *, what="data", text_columns=()):
     if frame.shape[0] == 0 or frame.shape[1] == 0:
         raise ValueError(f"The {what} table is empty ({frame.shape[0]} rows).")
     return frame
+
+
+def named_by_strings(frame):
+    """``frame`` with its column names as strings: ``read_csv(header=None)``
+    numbers them, and the table's encoders take strings alone."""
+    if all(isinstance(name, str) for name in frame.columns):
+        return frame
+    return frame.set_axis([str(name) for name in frame.columns], axis=1)
 
 
 def iter_table(source, *, what="data", chunk_rows=100_000, text_columns=()):
@@ -197,7 +207,8 @@ def _read_excel(path):
 def _read_delimited(path, kind, text_columns=()):
     """A CSV / TSV, read with :func:`_delimited_options`."""
     options = _delimited_options(path, kind)
-    frame = pd.read_csv(path, dtype=dict.fromkeys(text_columns, "str"), **options)
+    text = _as_written(path, options, text_columns)
+    frame = pd.read_csv(path, dtype=dict.fromkeys(text, "str"), **options)
     _note_repeated_names(path, frame, options)
     return _decimal_points(frame, options)
 
@@ -206,16 +217,55 @@ def _delimited_chunks(path, kind, chunk_rows, text_columns=()):
     """A CSV / TSV ``chunk_rows`` rows at a time, read as :func:`read_table`
     reads it whole."""
     options = _delimited_options(path, kind)
+    text = _as_written(path, options, text_columns)
     with pd.read_csv(
         path,
         chunksize=chunk_rows,
-        dtype=dict.fromkeys(text_columns, "str"),
+        dtype=dict.fromkeys(text, "str"),
         **options,
     ) as reader:
         for i, chunk in enumerate(reader):
             if i == 0:
                 _note_repeated_names(path, chunk, options)
             yield _decimal_points(chunk, options)
+
+
+def missing_markers(source, column, rows):
+    """What a CSV / TSV writes in ``column`` on the rows (positions) that
+    were read as missing values without being empty: pandas' markers of a
+    missing value ("NA", "null", "N/A", ...), each with its count. Other
+    sources, and empty cells, have none."""
+    if isinstance(source, pd.DataFrame):
+        return {}
+    path, kind = _source(source, "data")
+    if kind not in ("csv", "tsv"):
+        return {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # (the first reading warned)
+        options = _delimited_options(path, kind)
+    written = pd.read_csv(
+        path, usecols=[column], dtype=str, keep_default_na=False, **options
+    )[column].iloc[rows]
+    written = written[written.str.strip() != ""]
+    return {str(k): int(n) for k, n in written.value_counts().items()}
+
+
+# The rows a CSV's codes with leading zeros are looked for in.
+_CODE_ROWS = 10_000
+
+
+def _as_written(path, options, text_columns=()):
+    """``text_columns`` and the columns of the file whose first rows hold a
+    code written with leading zeros (``"02134"``, ``"007"``): read as
+    numbers, pandas would write them ``2134`` and ``7``, and the code would
+    be lost before the table's own reading could keep it a string."""
+    sample = pd.read_csv(
+        path, dtype=str, nrows=_CODE_ROWS, keep_default_na=False, **options
+    )
+    codes = [
+        name for name in sample.columns if sample[name].str.match(_LEADING_ZERO).any()
+    ]
+    return list(dict.fromkeys([*text_columns, *codes]))
 
 
 def _parquet_chunks(path, chunk_rows):
@@ -295,11 +345,14 @@ def _open_binary(path):
 
 def _note_repeated_names(path, frame, options):
     """A warning for each name the header repeats (pandas reads the second
-    ``x`` as ``x.1``: both are columns, under names the file does not show)."""
+    ``x`` as ``x.1``: both are columns, under names the file does not show);
+    ``frame.attrs["repeated_names"]`` maps each to the names read."""
     header = pd.read_csv(path, header=None, nrows=1, dtype=str, **options).iloc[0]
+    frame.attrs["repeated_names"] = {}
     for name, count in header.value_counts().items():
         if count > 1:
             read_as = [str(c) for c, h in zip(frame.columns, header) if h == name]
+            frame.attrs["repeated_names"][name] = read_as
             warnings.warn(
                 f"{path.name!r} names {count} columns {name!r}; they are read "
                 f"as {read_as}.",

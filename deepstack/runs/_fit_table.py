@@ -245,6 +245,21 @@ def fit_table(
             "random_state must be an integer from 0 to 2**32 - 1; "
             f"got {random_state!r}."
         )
+    if isinstance(data, pd.DataFrame) and data is not _files.named_by_strings(data):
+        warnings.warn(
+            f"The table's column names ({_first_names(data.columns)}) are no "
+            "strings; they are read as strings, as new rows' will be.",
+            UserWarning,
+            stacklevel=2,
+        )
+        target, weight_column, group_column = (
+            None if name is None else str(name)
+            for name in (target, weight_column, group_column)
+        )
+        drop, categorical = (
+            None if names is None else [str(name) for name in names]
+            for names in (drop, categorical)
+        )
     table = _read_data(
         data,
         target,
@@ -367,6 +382,7 @@ def _read_data(
     """Read, check and split the rows; nothing is trained here."""
     frame = _files.read_table(data, what="training")
     check_target_column(frame, target, weight_column, drop, categorical, group_column)
+    read_missing = frame[target].isna().to_numpy()  # (before "?" is no number)
     target_notes = []
     if (numbers := target_numbers(frame[target], task)) is not None:
         frame = frame.copy()  # the caller's DataFrame stays as it was
@@ -377,16 +393,23 @@ def _read_data(
         )
     elif _is_text_dtype(frame[target]):
         labels = stripped_labels(frame[target])
-        changed = frame[target].notna() & (labels != frame[target])
+        changed = labels.notna() & (labels != frame[target])
         if changed.any():
             target_notes.append(
                 f"the target {target!r}: {int(changed.sum())} label(s) with "
                 f"spaces around them ({_examples(frame.loc[changed, target])}) "
                 "are read without them"
             )
+        if changed.any() or (labels.isna() & frame[target].notna()).any():
+            # (A label of spaces alone is missing: its row has no target.)
             frame = frame.copy()
             frame[target] = labels
         target_notes += case_note(labels, target)
+        if labels.notna().any() and labels.dropna().map(_is_bool).all():
+            # True / False with blank cells: pandas leaves Python objects,
+            # which scikit-learn takes for no kind of label.
+            frame = frame.copy()
+            frame[target] = labels.astype("boolean")
     y_all = frame[target]
     labeled = y_all.notna().to_numpy()
     if not labeled.any():
@@ -400,14 +423,15 @@ def _read_data(
         warnings.warn(_sentence(note), UserWarning, stacklevel=3)
     if not labeled.all():
         n_missing = int((~labeled).sum())
+        written = _written_as_missing(data, target, read_missing)
         if pretrain is not None:
             notes.append(
-                f"{n_missing} row(s) without a target are used as unlabeled rows "
-                "for pretraining"
+                f"{n_missing} row(s) without a target{written} are used as "
+                "unlabeled rows for pretraining"
             )
             unlabeled_frames.append(frame[~labeled])
         else:
-            message = f"{n_missing} row(s) without a target were dropped"
+            message = f"{n_missing} row(s) without a target{written} were dropped"
             notes.append(message)
             warnings.warn(message + ".", UserWarning, stacklevel=3)
     if unlabeled is not None:
@@ -792,3 +816,23 @@ def _noted_reading():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ReadingWarning)
         yield
+
+
+def _is_bool(value):
+    return isinstance(value, (bool, np.bool_))
+
+
+def _written_as_missing(data, target, missing):
+    """How the file writes the missing targets that are no empty cells
+    ("NA": North America, or a missing value?), for the note that drops
+    them."""
+    markers = _files.missing_markers(data, target, np.flatnonzero(missing))
+    if not markers:
+        return ""
+    written = ", ".join(f"{n} {text!r}" for text, n in markers.items())
+    return f" ({written}: text that pandas reads as a missing value)"
+
+
+def _first_names(columns, shown=3):
+    names = ", ".join(repr(name) for name in list(columns)[:shown])
+    return names + (", ..." if len(columns) > shown else "")

@@ -106,7 +106,10 @@ def write_report(folder):
     metrics = _files.read_json(folder / "metrics.json")
     history = _read_csv(folder / "history.csv")
     trials = _read_csv(folder / "trials.csv")
-    predictions = _read_csv(folder / "test_predictions.csv")
+    labels = [] if config["task"] == "regression" else [config["target"]]
+    # Labels as written ("007" is no 7), as the classes are compared.
+    labels += [f"predicted_{label}" for label in labels]
+    predictions = _read_csv(folder / "test_predictions.csv", text=labels)
     importance = _read_csv(folder / "importance.csv")
     findings = {}
     if (folder / "findings.json").exists():
@@ -413,8 +416,10 @@ def _diagnostics(findings):
 # ------------------------------------------------------------ helpers
 
 
-def _read_csv(path):
-    return pd.read_csv(path) if Path(path).exists() else None
+def _read_csv(path, text=()):
+    if not Path(path).exists():
+        return None
+    return pd.read_csv(path, dtype=dict.fromkeys(text, str))
 
 
 def _img(figure, alt):

@@ -23,6 +23,7 @@ from deepstack.runs._target import (
 )
 from deepstack.tables import ReadingWarning
 from deepstack.tables._preprocess import (
+    _examples,
     _is_text_dtype,
     _sentence,
     merge_losses,
@@ -159,8 +160,7 @@ class TableRun:
         """A DataFrame with the prediction (and probabilities) for ``data``,
         row for row; the columns of ``data`` named in ``keep`` (an
         identifier, say) come first."""
-        self._check_proba(proba)
-        keep = list(dict.fromkeys(keep or []))  # a column named twice, once
+        keep = self._checked_keep(keep, proba)
         frame, X = self.features(data, keep=keep)
         out, losses = self._predictions_of(frame, X, proba, keep)
         _warn_losses(losses)
@@ -183,8 +183,7 @@ class TableRun:
         counting the rows on standard error (None: only on a terminal).
         Returns the number of rows written.
         """
-        self._check_proba(proba)
-        keep = list(dict.fromkeys(keep or []))  # a column named twice, once
+        keep = self._checked_keep(keep, proba)
         # A Ctrl-C stops it between chunks, and the file is not written.
         counted = row_progress(
             progress,
@@ -219,6 +218,23 @@ class TableRun:
                 "this one is a regression."
             )
 
+    def _checked_keep(self, keep, proba):
+        """``keep`` without repeats, checked against ``proba`` and the
+        prediction columns' names (a kept column of the same name would be
+        overwritten)."""
+        self._check_proba(proba)
+        keep = list(dict.fromkeys(keep or []))  # a column named twice, once
+        outputs = [f"predicted_{self.target}"]
+        if proba:
+            outputs += [f"proba_{label}" for label in self.classes]
+        clashes = [c for c in keep if str(c) in outputs]
+        if clashes:
+            raise ValueError(
+                f"Column(s) {clashes} to keep have the name of a prediction "
+                "column; rename them in the data table."
+            )
+        return keep
+
     def _predictions_of(self, frame, X, proba, keep):
         """The predictions frame of the rows ``frame`` (features ``X``) and
         what reading them lost."""
@@ -248,9 +264,10 @@ class TableRun:
             data, chunk_rows=chunk_rows, text_columns=self._as_written()
         )
         truth, predicted, probabilities, losses = [], [], [], []
+        left_out = {}
         with checked_interrupts() as check:
             for i, frame in enumerate(chunks):
-                X, y = self._labeled_rows(frame, warn_extra=i == 0)
+                X, y = self._labeled_rows(frame, warn_extra=i == 0, left_out=left_out)
                 if y.size == 0:
                     continue
                 y_pred, p, lost = self._predicted(X, proba)
@@ -262,6 +279,8 @@ class TableRun:
         if not truth:
             raise ValueError(f"Every value of the target {self.target!r} is missing.")
         _warn_losses(merge_losses(losses))
+        for message in self._left_out_notes(left_out):
+            warnings.warn(message, UserWarning, stacklevel=2)
         return task_metrics(
             self.task,
             np.concatenate(truth),
@@ -270,25 +289,68 @@ class TableRun:
             self.classes,
         )
 
-    def _labeled_rows(self, frame, warn_extra=True):
+    def _labeled_rows(self, frame, warn_extra=True, left_out=None):
         """The feature rows of ``frame`` that have a target, and their
-        targets read as the training rows' were."""
+        targets read as the training rows' were. ``left_out`` (a dict)
+        gathers, over chunks, the rows without a target, those whose target
+        is no number (a regression) and the labels read without spaces,
+        for :meth:`_left_out_notes`."""
         X = self._features_of(frame, "data", warn_extra=warn_extra)
         if self.target not in frame.columns:
             raise ValueError(
                 f"Target column {self.target!r} is not in the table; labeled rows "
                 "are needed."
             )
-        y = frame[self.target]
+        written = frame[self.target]
+        y = written
         if self.task == "regression":
             y = regression_target(y)
         elif _is_text_dtype(y):
             y = stripped_labels(y)  # as the training rows' were read
         keep = y.notna().to_numpy()
+        if left_out is not None:
+            unread = np.zeros_like(keep)
+            spaced = np.zeros_like(keep)
+            if self.task == "regression":
+                unread = ~keep & written.notna().to_numpy()
+            elif _is_text_dtype(written):
+                # (A label of spaces alone is missing: no label.)
+                spaced = keep & (y != written).to_numpy()
+            for reason, rows in (
+                ("missing", ~keep & ~unread),
+                ("no number", unread),
+                ("spaces", spaced),
+            ):
+                count, examples = left_out.get(reason, (0, []))
+                examples = examples + written[rows].head(3).tolist()
+                left_out[reason] = (count + int(rows.sum()), examples[:3])
         y = y[keep].to_numpy()
         if self.task != "regression":
             y = as_label_dtype(y, self.classes)
         return X[keep], y
+
+    def _left_out_notes(self, left_out):
+        """What :meth:`evaluate` did not score, or read otherwise than the
+        file writes it, a sentence each (as ``fit`` says it)."""
+        notes = []
+        count, _ = left_out.get("missing", (0, []))
+        if count:
+            notes.append(
+                f"{count} row(s) without a target are left out of the metrics."
+            )
+        count, examples = left_out.get("no number", (0, []))
+        if count:
+            notes.append(
+                f"{count} row(s) whose target is no number ({_examples(examples)}) "
+                "are left out of the metrics."
+            )
+        count, examples = left_out.get("spaces", (0, []))
+        if count:
+            notes.append(
+                f"The target {self.target!r}: {count} label(s) with spaces around "
+                f"them ({_examples(examples)}) are read without them."
+            )
+        return notes
 
     def column_importance(
         self,

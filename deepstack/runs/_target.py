@@ -25,6 +25,22 @@ def check_target_column(
         raise ValueError(
             f"Target column {target!r} is not in the table; its columns are {columns}."
         )
+    repeated = frame.attrs.get("repeated_names", {})
+    for name, what in (
+        (target, "target"),
+        (weight_column, "weight column"),
+        (group_column, "group column"),
+    ):
+        if name in repeated:
+            raise ValueError(
+                f"The {what} {name!r} names {len(repeated[name])} columns of the "
+                f"file (read as {repeated[name]}); rename all but one."
+            )
+        if name is not None and (count := int((frame.columns == name).sum())) > 1:
+            raise ValueError(
+                f"The {what} {name!r} names {count} columns of the table; rename "
+                "all but one."
+            )
     for name, what in (
         (weight_column, "weight column"),
         (group_column, "group column"),
@@ -97,8 +113,8 @@ def target_numbers(y, task):
 
 def stripped_labels(y):
     """Class labels without the spaces around them: a CSV's ``" yes"`` is
-    the class ``"yes"``."""
-    return y.map(lambda v: v.strip() if isinstance(v, str) else v)
+    the class ``"yes"``, and a label of spaces alone is missing."""
+    return y.map(lambda v: (v.strip() or np.nan) if isinstance(v, str) else v)
 
 
 def case_note(labels, target):
@@ -164,6 +180,7 @@ def split_rows(frame, target, task, test_size, seed, groups=None):
     # A class of one row goes to the training rows: in the test rows alone
     # it would be a class the model never saw.
     counts = frame[target].value_counts()
+    counts = counts[counts > 0]  # (a categorical's unused categories)
     single = counts.index[counts < 2]
     if len(single) == len(counts):
         raise ValueError(

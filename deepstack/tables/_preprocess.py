@@ -725,7 +725,7 @@ class TablePreprocessor(TransformerMixin, BaseEstimator):
             )
         if X.shape[0] == 0:
             raise ValueError("The table has no rows.")
-        duplicated = X.columns[X.columns.duplicated()].tolist()
+        duplicated = list(dict.fromkeys(X.columns[X.columns.duplicated()]))
         if duplicated:
             raise ValueError(f"The table has duplicated column names: {duplicated}.")
         return _plain_columns(X)
