@@ -1391,6 +1391,11 @@ def test_a_header_that_repeats_a_name_is_noted(tmp_path):
         frame = read_table(path)
     assert list(frame.columns) == ["x", "x.1", "y"]
     assert frame["x.1"].tolist() == [2, 4]
+    # A column without a name (a saved index, say) is named by pandas.
+    path.write_text(",x,y\n0,2,a\n1,4,b\n")
+    with pytest.warns(UserWarning, match=r"1 column\(s\) without a name, read as "):
+        frame = read_table(path)
+    assert list(frame.columns) == ["Unnamed: 0", "x", "y"]
 
 
 def test_a_list_column_is_dropped_and_an_infinite_target_refused(tmp_path):

@@ -209,7 +209,7 @@ def _read_delimited(path, kind, text_columns=()):
     options = _delimited_options(path, kind)
     text = _as_written(path, options, text_columns)
     frame = pd.read_csv(path, dtype=dict.fromkeys(text, "str"), **options)
-    _note_repeated_names(path, frame, options)
+    _note_header(path, frame, options)
     return _decimal_points(frame, options)
 
 
@@ -226,7 +226,7 @@ def _delimited_chunks(path, kind, chunk_rows, text_columns=()):
     ) as reader:
         for i, chunk in enumerate(reader):
             if i == 0:
-                _note_repeated_names(path, chunk, options)
+                _note_header(path, chunk, options)
             yield _decimal_points(chunk, options)
 
 
@@ -343,11 +343,21 @@ def _open_binary(path):
     return open(path, "rb") if opener is None else opener(path)
 
 
-def _note_repeated_names(path, frame, options):
-    """A warning for each name the header repeats (pandas reads the second
-    ``x`` as ``x.1``: both are columns, under names the file does not show);
-    ``frame.attrs["repeated_names"]`` maps each to the names read."""
+def _note_header(path, frame, options):
+    """A warning for the columns the header leaves without a name (pandas
+    names them ``Unnamed: 2``), and one for each name the header repeats
+    (pandas reads the second ``x`` as ``x.1``: both are columns, under
+    names the file does not show); ``frame.attrs["repeated_names"]`` maps
+    each to the names read."""
     header = pd.read_csv(path, header=None, nrows=1, dtype=str, **options).iloc[0]
+    unnamed = [str(c) for c, h in zip(frame.columns, header) if pd.isna(h)]
+    if unnamed:
+        warnings.warn(
+            f"{path.name!r} has {len(unnamed)} column(s) without a name, read as "
+            f"{unnamed} (a saved index?); new rows need them in the same place.",
+            UserWarning,
+            stacklevel=5,
+        )
     frame.attrs["repeated_names"] = {}
     for name, count in header.value_counts().items():
         if count > 1:

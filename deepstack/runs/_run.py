@@ -488,13 +488,18 @@ def write_run(run, stage, test_frame):
         run.trials.to_csv(stage / "trials.csv", index=False)
     findings = {}
     if test_frame is not None:
-        _, X_test = run.features(test_frame, what="test")
-        predictions = run.predictions_frame(X_test, proba=run.task != "regression")
-        predictions.insert(0, run.target, test_frame[run.target].to_numpy())
-        keep = predictions[run.target].notna().to_numpy()
-        predictions[keep].to_csv(stage / "test_predictions.csv", index=False)
-        findings = findings_for(run, X_test[keep])
-        run.importance = run.column_importance(test_frame)
+        with warnings.catch_warnings():
+            # The test rows' extra columns were noted when they were scored.
+            warnings.filterwarnings(
+                "ignore", r"Column\(s\) .* were not seen at fit", UserWarning
+            )
+            _, X_test = run.features(test_frame, what="test")
+            predictions = run.predictions_frame(X_test, proba=run.task != "regression")
+            predictions.insert(0, run.target, test_frame[run.target].to_numpy())
+            keep = predictions[run.target].notna().to_numpy()
+            predictions[keep].to_csv(stage / "test_predictions.csv", index=False)
+            findings = findings_for(run, X_test[keep])
+            run.importance = run.column_importance(test_frame)
         run.importance.to_csv(stage / "importance.csv", index=False)
     _files.write_json(stage / "findings.json", findings)
     write_report(stage)
