@@ -26,42 +26,36 @@ ROOT = Path(__file__).resolve().parents[1]
 _CONTROL = "tests/test_training_control.py::test_"
 _CACHE = "tests/test_compile_cache.py::test_"
 
-# One interpreter per group, so that the workers of a parallel run share them.
-JAX_GROUPS = {
-    "trainer": [
-        "tests/test_trainer.py",
-        "tests/test_callbacks.py::test_snapshots_survive_training_and_restore_exactly",
-    ],
-    "training_control": [
-        _CONTROL + "early_stopping_stops_at_best_plus_patience_and_keeps_best_weights",
-        _CONTROL + "halving_stops_after_max_halvings",
-        _CONTROL + "huge_learning_rate_raises_with_remedy_and_keeps_finite_weights",
-        _CONTROL + "population_statistics_after_fit",
-    ],
-    "compile_cache": [
-        _CACHE + "cached_fit_is_bit_identical_to_an_uncached_one",
-        _CACHE + "one_trace_across_the_folds_of_a_cross_validation",
-        _CACHE + "warm_start_and_partial_fit_match_the_uncached_run",
-    ],
-}
+# One interpreter for them all: a fresh one pays the imports and JAX's first
+# compilations again (three, one a file, took about 20 s more).
+UNDER_JAX = [
+    "tests/test_trainer.py",
+    "tests/test_callbacks.py::test_snapshots_survive_training_and_restore_exactly",
+    _CONTROL + "early_stopping_stops_at_best_plus_patience_and_keeps_best_weights",
+    _CONTROL + "halving_stops_after_max_halvings",
+    _CONTROL + "huge_learning_rate_raises_with_remedy_and_keeps_finite_weights",
+    _CONTROL + "population_statistics_after_fit",
+    _CACHE + "cached_fit_is_bit_identical_to_an_uncached_one",
+    _CACHE + "one_trace_across_the_folds_of_a_cross_validation",
+    _CACHE + "warm_start_and_partial_fit_match_the_uncached_run",
+]
 
 
 @pytest.fixture(scope="module")
 def jax_compilation_cache(tmp_path_factory):
-    """A folder for JAX's persistent compilation cache, shared by the groups.
+    """A folder for JAX's persistent compilation cache.
 
     Many of these tests fit the same network twice on purpose (cached against
     uncached, one device against two): XLA then compiles the same program
     again, unless its persistent cache serves the second compilation. That
     changes no result (an executable is reused only for the same program) nor
     what the tests count (traces happen in Python, before XLA), and saves
-    about a third of the compile_cache group's time.
+    about a third of the compile-cache tests' time.
     """
     return tmp_path_factory.mktemp("jax_compilation_cache")
 
 
-@pytest.mark.parametrize("group", sorted(JAX_GROUPS))
-def test_training_tests_pass_under_jax(group, jax_compilation_cache):
+def test_training_tests_pass_under_jax(jax_compilation_cache):
     env = {
         **os.environ,
         "KERAS_BACKEND": "jax",
@@ -81,7 +75,7 @@ def test_training_tests_pass_under_jax(group, jax_compilation_cache):
             "no:cacheprovider",
             "-p",
             "no:xdist",
-            *JAX_GROUPS[group],
+            *UNDER_JAX,
         ],
         cwd=ROOT,
         env=env,
