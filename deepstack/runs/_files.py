@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from deepstack.tables._preprocess import _LEADING_ZERO
+from deepstack.tables._reading import _LEADING_ZERO
 
 READERS = {
     ".csv": "csv",

@@ -58,11 +58,7 @@ from deepstack.runs._target import (
     target_numbers,
 )
 from deepstack.tables import ReadingWarning, TablePreprocessor
-from deepstack.tables._preprocess import (
-    _examples,
-    _is_text_dtype,
-    _sentence,
-)
+from deepstack.tables._reading import _examples, _is_text_dtype, _sentence
 
 TASKS = ("binary", "multiclass", "regression", "classification")
 SEARCHES = ("random", "bayesian", "hyperband", "grid")

@@ -5,7 +5,7 @@ import warnings
 import numpy as np
 from sklearn import metrics
 
-from deepstack.tables._preprocess import _sentence
+from deepstack.tables._reading import _sentence
 
 PRIMARY = {"binary": "accuracy", "multiclass": "accuracy", "regression": "r2"}
 

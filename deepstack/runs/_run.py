@@ -22,12 +22,7 @@ from deepstack.runs._target import (
     stripped_labels,
 )
 from deepstack.tables import ReadingWarning
-from deepstack.tables._preprocess import (
-    _examples,
-    _is_text_dtype,
-    _sentence,
-    merge_losses,
-)
+from deepstack.tables._reading import _examples, _is_text_dtype, _sentence, merge_losses
 
 _PREPROCESSOR = "preprocessor.skops"
 # Present in the staging folder while the network trains.

@@ -8,7 +8,7 @@ import pandas as pd
 from sklearn.model_selection import GroupShuffleSplit, train_test_split
 
 from deepstack.tables import infer_task
-from deepstack.tables._preprocess import (
+from deepstack.tables._reading import (
     _as_numbers,
     _examples,
     _is_text_dtype,

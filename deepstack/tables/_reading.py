@@ -1,0 +1,329 @@
+"""Reading a column's values as a table holds them: numbers written as text
+(``"$1,234.50"``, ``"45%"``; codes with leading zeros stay strings),
+booleans, dates and missing-value markers, and what reading loses
+(:class:`Loss`, :class:`ReadingWarning`)."""
+
+import warnings
+from typing import NamedTuple
+
+import numpy as np
+import pandas as pd
+from pandas.tseries.api import guess_datetime_format
+
+
+def _is_string_like(series):
+    return (
+        pd.api.types.is_object_dtype(series)
+        or pd.api.types.is_string_dtype(series)
+        or isinstance(series.dtype, pd.CategoricalDtype)
+        or pd.api.types.is_bool_dtype(series)
+    )
+
+
+def _instances(series, types):
+    """For an object column, whether each present value is an instance of
+    ``types`` (a boolean Series, empty when no value is present); None for
+    other columns."""
+    if not pd.api.types.is_object_dtype(series):
+        return None
+    return series.dropna().map(lambda v: isinstance(v, types)).astype(bool)
+
+
+def _holds_containers(series):
+    """Whether ``series`` holds lists, arrays or mappings (a Parquet file's
+    list and struct columns)."""
+    found = _instances(series, (list, tuple, set, dict, np.ndarray))
+    return found is not None and bool(found.any())
+
+
+def _looks_like_text(series):
+    """Free text rather than a label: several words per value on average."""
+    values = series.dropna().astype(str)
+    if values.empty:
+        return False
+    return float(values.str.count(r"\S+").mean()) >= 3.0  # words per value
+
+
+def _is_text_dtype(series):
+    return pd.api.types.is_object_dtype(series) or pd.api.types.is_string_dtype(series)
+
+
+# Codes written with leading zeros (zip codes, account numbers) stay strings.
+_LEADING_ZERO = r"^\s*[+-]?0\d"
+# Numbers with a few other tokens ("?", "-", "unknown": markers of a missing
+# value that the reader did not know) are numbers.
+_MIN_NUMBER_SHARE = 0.9
+_SAMPLE = 1000
+_MAX_OTHER_TOKENS = 3
+
+
+# A currency sign before a number (after its sign), a percent sign after it.
+_DECORATION = r"^([+-]?)\s*[$€£¥]\s*|\s*%$"
+_THOUSANDS = r"[+-]?\d{1,3}(,\d{3})+(\.\d+)?"
+
+
+def _to_numbers(series):
+    """Strings read as numbers, as a spreadsheet writes them ("$1,234.50",
+    "-€5", "45%": a currency sign, thousands separators and a percent sign
+    are read, the percent as the number before it); what is no number is
+    missing."""
+    text = series.astype(object).where(series.notna(), None).astype("string")
+    text = text.str.strip().str.replace(_DECORATION, r"\1", regex=True)
+    grouped = text.str.fullmatch(_THOUSANDS).fillna(False).astype(bool)
+    text = text.where(~grouped, text.str.replace(",", "", regex=False))
+    return pd.to_numeric(text, errors="coerce").astype("float64")
+
+
+def _as_numbers(series):
+    """``series`` as numbers when its strings are numbers but for a few
+    other tokens (missing-value markers), else None."""
+    if not _is_text_dtype(series):
+        return None
+    present = series.notna()
+    if not present.any():
+        return None
+    if present.sum() > 2 * _SAMPLE:
+        # A column of words is told from a sample first (reading a whole
+        # column as numbers is the slow part of a large table's roles): a
+        # seeded sample in which half the values are no numbers is a column
+        # in which fewer than nine in ten are, but with odds below 1e-100.
+        sample = series[present].sample(_SAMPLE, random_state=0)
+        if _to_numbers(sample).notna().mean() < 0.5:
+            return None
+    if series[present].astype(str).str.match(_LEADING_ZERO).any():
+        return None
+    numbers = _to_numbers(series)
+    if numbers[present].notna().mean() < _MIN_NUMBER_SHARE:
+        return None
+    if series[present & numbers.isna()].nunique() > _MAX_OTHER_TOKENS:
+        return None
+    # Whole numbers stay integers (an integer code with few values is a
+    # category, as for an integer column).
+    if numbers.notna().all() and (numbers % 1 == 0).all():
+        return numbers.astype("int64")
+    return numbers
+
+
+_STRING_ROLES = ("categorical", "high_cardinality", "text")
+
+
+class ReadingWarning(UserWarning):
+    """New rows lost something when read as at fit: values that are no
+    numbers, dates or booleans where the column held them (read as missing),
+    or categories unseen at fit (encoded as no category)."""
+
+
+def _kind(series):
+    """What a column holds: "string", "number", "bool" or "date"."""
+    if pd.api.types.is_bool_dtype(series) or _all_bools(series):
+        return "bool"
+    if pd.api.types.is_numeric_dtype(series):
+        return "number"
+    if pd.api.types.is_datetime64_any_dtype(series):
+        return "date"
+    return "string"
+
+
+def _mixed(series):
+    """Whether an object column holds strings and other values (numbers,
+    booleans) mixed."""
+    found = _instances(series, str)
+    return found is not None and bool(found.any()) and not bool(found.all())
+
+
+def _all_bools(series):
+    """Whether an object column holds booleans and missing values only (a
+    CSV's column of True and False with blank cells)."""
+    found = _instances(series, (bool, np.bool_))
+    return found is not None and not found.empty and bool(found.all())
+
+
+def _label(value):
+    """A category as text: ``2.0`` (an integer read as a float) is ``"2"``."""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _labels(series):
+    """The categories present in ``series``, as text."""
+    return set(series.dropna().map(_label))
+
+
+def _as_strings(series):
+    """``series`` as strings (missing values kept), as a CSV reader would have
+    kept them: ``1.0``, read as a float for a blank cell, is ``"1"``."""
+    return series.astype(object).map(_label, na_action="ignore").astype("str")
+
+
+class Loss(NamedTuple):
+    """Values of one column that reading lost: how many, the first three
+    distinct ones (as text, in row order) and what became of them. Its
+    text is the note (lower case, no full stop); :func:`merge_losses` adds
+    up those of rows read a chunk at a time."""
+
+    column: str
+    count: int
+    examples: tuple
+    problem: str
+    outcome: str
+
+    def __str__(self):
+        shown = ", ".join(repr(v) for v in self.examples)
+        return (
+            f"column {self.column!r}: {self.count} value(s) {self.problem} "
+            f"({shown}) {self.outcome}"
+        )
+
+
+def merge_losses(losses):
+    """The :class:`Loss` entries of ``losses`` (from consecutive chunks of
+    rows, in order) added up: one a column and problem, counting every
+    chunk's values, with the first three distinct examples of all."""
+    merged = {}
+    for loss in losses:
+        key = (loss.column, loss.problem, loss.outcome)
+        if key in merged:
+            seen = merged[key]
+            examples = tuple(dict.fromkeys(seen.examples + loss.examples))[:3]
+            loss = seen._replace(count=seen.count + loss.count, examples=examples)
+        merged[key] = loss
+    return list(merged.values())
+
+
+def _lost(series, parsed, what):
+    """The :class:`Loss` of the values of ``series`` that ``parsed`` lost
+    (present before, missing after), or None."""
+    lost = series[series.notna().to_numpy() & pd.isna(parsed).to_numpy()]
+    if lost.empty:
+        return None
+    return Loss(
+        series.name,
+        len(lost),
+        _first(lost.astype(str)),
+        f"that are not {what}",
+        "are treated as missing",
+    )
+
+
+def _as_bool(value):
+    """A boolean from a boolean or its text ("True", " false"); None for
+    anything else."""
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    return {"true": True, "false": False}.get(str(value).strip().lower())
+
+
+def _plain_columns(X):
+    """``X`` with the columns the encoders cannot take made plain, at fit and
+    at transform alike: pyarrow-backed columns (``dtype_backend="pyarrow"``)
+    as pandas reads the same data from Parquet by default (NumPy types, NaN
+    or None for missing, categories for dictionaries, lists for lists),
+    sparse columns dense, durations as seconds (numbers) and periods as
+    their start (dates)."""
+    changed = {}
+    for name in X.columns:
+        series = X[name]
+        if isinstance(series.dtype, pd.ArrowDtype):
+            changed[name] = _from_arrow(series)
+        elif isinstance(series.dtype, pd.SparseDtype):
+            changed[name] = series.sparse.to_dense()
+        elif pd.api.types.is_timedelta64_dtype(series):
+            changed[name] = series.dt.total_seconds()
+        elif isinstance(series.dtype, pd.PeriodDtype):
+            changed[name] = series.dt.to_timestamp()
+    if not changed:
+        return X
+    X = X.copy()
+    for name, series in changed.items():
+        X[name] = series
+    return X
+
+
+def _from_arrow(series):
+    import pyarrow as pa
+
+    table = pa.Table.from_pandas(series.to_frame(name="v"), preserve_index=False)
+    return table.to_pandas(ignore_metadata=True)["v"].set_axis(series.index)
+
+
+def _nan_for_missing(series):
+    """A string column whose missing values are NaN: pandas' nullable
+    strings (a Parquet file's, as pandas writes them) and object columns mark
+    them pd.NA or None, which the encoders take for a category or refuse."""
+    if isinstance(series.dtype, pd.StringDtype) and series.dtype.na_value is pd.NA:
+        return series.astype("str")
+    if pd.api.types.is_object_dtype(series):
+        missing = series.isna()
+        if missing.any():
+            return series.where(~missing, np.nan)
+    return series
+
+
+def _infinite(X, name):
+    """Make the infinite values of the column ``name`` of ``X`` missing (a
+    spreadsheet's division by zero: no number to learn from); their
+    :class:`Loss`, or None."""
+    values = X[name]
+    if not pd.api.types.is_numeric_dtype(values):
+        return None
+    finite = values.mask(values.isin([np.inf, -np.inf]))
+    loss = _lost(values, finite, "finite numbers")
+    if loss is not None:
+        X[name] = finite
+    return loss
+
+
+def _sentence(note):
+    """A note (lower case, no full stop, as ``notes_`` and ``config.json``
+    keep it) as the sentence of its warning."""
+    return note[0].upper() + note[1:] + "."
+
+
+def _first(values, n=3):
+    """The first ``n`` distinct ``values``, as text."""
+    return tuple(str(v) for v in pd.unique(pd.Series(values))[:n])
+
+
+def _examples(values):
+    """The first three distinct ``values``, quoted, for a note."""
+    return ", ".join(repr(v) for v in _first(values))
+
+
+# A column is dates when this share of its strings parse in one format.
+_MIN_DATE_SHARE = 0.9
+
+
+def _date_format(series, min_share=_MIN_DATE_SHARE):
+    """The format, with a year in it, in which at least ``min_share`` of the
+    strings of ``series`` are dates (pandas' guess from its first values,
+    month-first or day-first, whichever parses more), or None."""
+    if not _is_text_dtype(series):
+        return None
+    present = series.dropna().astype(str).str.strip()
+    if present.empty:
+        return None
+    candidates = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # pandas' dayfirst hint
+        for value in present.iloc[:20]:
+            for dayfirst in (False, True):
+                fmt = guess_datetime_format(value, dayfirst=dayfirst)
+                has_year = fmt is not None and ("%Y" in fmt or "%y" in fmt)
+                if has_year and fmt not in candidates:
+                    candidates.append(fmt)
+    best, best_share = None, min_share
+    for fmt in candidates:  # month-first guesses come first and win ties
+        share = _to_dates(present, fmt).notna().mean()
+        if share > best_share or (best is None and share == best_share):
+            best, best_share = fmt, share
+    return best
+
+
+def _to_dates(series, fmt):
+    """``series`` parsed in ``fmt`` (what does not parse is missing), as
+    times in UTC without a time zone: strings with different offsets make one
+    column, and the saved preprocessor holds no time-zone objects (which its
+    trusted loading would refuse)."""
+    dates = pd.to_datetime(series, format=fmt, errors="coerce", utc=True)
+    return dates.dt.tz_localize(None)
