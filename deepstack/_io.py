@@ -258,8 +258,9 @@ def _save(estimator, path, *, overwrite=False, drop_callbacks=False):
         if hasattr(estimator, "best_estimator_") or cls.__name__ == "DeepStackSearch":
             hint = " For a search, save its best_estimator_."
         raise TypeError(
-            f"deepstack.save stores DeepStackClassifier, DeepStackRegressor and "
-            f"StackedAutoencoder (and their subclasses); got {cls.__name__}.{hint}"
+            "deepstack.save stores DeepStackClassifier, DeepStackRegressor, "
+            "StackedAutoencoder (and their subclasses) and the bagged ensembles "
+            f"of them; got {cls.__name__}.{hint}"
         )
     params = estimator.get_params(deep=False)
     if params.get("callbacks") is not None:

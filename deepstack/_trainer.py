@@ -166,7 +166,10 @@ def train(
         return history.history
     if validation is not None:
         callbacks.insert(0, ValidationPass(*validation, metrics=metrics))
-    steps_per_execution = 1 if has_batch_hooks(callbacks) else 256
+    # At most an epoch's steps a call: Keras's progress bar counts the steps
+    # of each call, and showed 256/6 for an epoch of six.
+    steps = -(-X.shape[0] // batch_size)
+    steps_per_execution = 1 if has_batch_hooks(callbacks) else min(256, steps)
     if model.steps_per_execution != steps_per_execution:
         model.steps_per_execution = steps_per_execution
         _compat.reset_compiled_functions(model)

@@ -13,6 +13,7 @@ from sklearn.model_selection import GridSearchCV, cross_val_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+import deepstack
 from deepstack import DeepStackClassifier, DeepStackRegressor
 from deepstack._network import HIDDEN, build_network
 from tests.conftest import tiny
@@ -151,6 +152,13 @@ def test_partial_fit_rejects_labels_outside_classes(classification_data):
     clf = tiny(DeepStackClassifier).partial_fit(X, y, classes=[0, 1, 2])
     with pytest.raises(ValueError, match=r"not seen during fit: \[7\]"):
         clf.partial_fit(X[:3], [0, 1, 7])
+    clf.partial_fit(X[:3], [0, 1, 2], classes=[2, 1, 0])  # the same classes
+    with pytest.raises(
+        ValueError,
+        match=r"classes=\[0, 1, 2, 3\] is not the same as on the first call to "
+        r"partial_fit, \[0, 1, 2\]",
+    ):
+        clf.partial_fit(X[:3], [0, 1, 2], classes=[0, 1, 2, 3])
 
 
 def test_warm_start_continues_training(classification_data):
@@ -169,6 +177,41 @@ def test_warm_start_continues_training(classification_data):
     cold.fit(X, y)
     assert cold.model_ is not model
     assert cold.n_iter_ == 5
+
+
+def test_a_continued_network_keeps_what_it_was_built_with(
+    classification_data, regression_data, tmp_path
+):
+    X, y = classification_data
+    clf = tiny(DeepStackClassifier, warm_start=True, early_stopping=False).fit(X, y)
+    # What each call may change: the rate, the epochs.
+    clf.set_params(learning_rate=0.5, max_epochs=2).fit(X, y)
+    assert clf.n_iter_ == 7
+    for change in (
+        {"hidden_layer_sizes": (32, 8)},
+        {"dropout": 0.5, "activation": "tanh"},
+        {"optimizer": "sgd"},
+    ):
+        changed = copy.deepcopy(clf).set_params(**change)
+        first = sorted(change)[0]
+        with pytest.raises(
+            ValueError,
+            match=rf"warm_start=True continues the fitted network, which was built "
+            rf"with {first}=",
+        ):
+            changed.fit(X, y)
+    # Saved and loaded (a tuple comes back a list), the same holds.
+    deepstack.save(clf, tmp_path / "clf")
+    loaded = deepstack.load(tmp_path / "clf")
+    loaded.fit(X, y)  # unchanged: continues
+    with pytest.raises(ValueError, match=r"hidden_layer_sizes=\(16,\) \(now \(8,\)\)"):
+        loaded.set_params(hidden_layer_sizes=(8,)).fit(X, y)
+    Xr, yr = regression_data
+    reg = tiny(DeepStackRegressor).partial_fit(Xr, yr)
+    with pytest.raises(ValueError, match=r"partial_fit continues .* loss='auto'"):
+        reg.set_params(loss="absolute_error").partial_fit(Xr, yr)
+    reg.set_params(loss="auto").partial_fit(Xr, yr)
+    assert reg.n_iter_ == 2
 
 
 def test_user_validation_set_and_best_weights_restored(classification_data):
@@ -229,6 +272,21 @@ def test_class_weight_balanced_raises_minority_recall():
     balanced = tiny(DeepStackClassifier, class_weight="balanced", **params).fit(X, y)
     recall = lambda clf: (clf.predict(X)[y == 1] == 1).mean()  # noqa: E731
     assert recall(balanced) > recall(plain) + 0.1
+
+
+def test_class_weights_are_checked_as_sample_weights_are(binary_data):
+    X, y = binary_data
+    with pytest.raises(ValueError, match=r"class_weight gives must be finite and non"):
+        tiny(DeepStackClassifier, class_weight={0: -1, 1: 1}).fit(X, y)
+    with pytest.raises(ValueError, match=r"class_weight gives are all zero"):
+        tiny(DeepStackClassifier, class_weight={0: 0, 1: 0}).fit(X, y)
+    # Each zero alone, but no row left with a weight.
+    with pytest.raises(ValueError, match=r"class_weight x sample_weight gives are all"):
+        tiny(DeepStackClassifier, class_weight={0: 0, 1: 1}).fit(
+            X, y, sample_weight=(y == 0).astype(float)
+        )
+    # A class weighted zero is allowed: the other class still teaches.
+    assert tiny(DeepStackClassifier, class_weight={0: 0, 1: 1}).fit(X, y).n_iter_ > 0
 
 
 def test_regressor_single_and_multi_output(regression_data):

@@ -75,3 +75,16 @@ def test_scoring_is_ignored_without_validation(binary_data):
     ).fit(X, y)
     assert "val_score" not in clf.history_
     assert not any(isinstance(cb, ValidationScore) for cb in clf.callbacks_)
+
+
+def test_a_scoring_that_cannot_score_the_validation_rows_is_named(
+    classification_data,
+):
+    X, y = classification_data  # three classes: "roc_auc" is binary
+    clf = tiny(DeepStackClassifier, max_epochs=2, scoring="roc_auc")
+    with pytest.raises(
+        ValueError,
+        match=r"scoring='roc_auc' cannot score the validation rows: multi_class",
+    ):
+        clf.fit(X, y)
+    assert tiny(DeepStackClassifier, max_epochs=2, scoring="roc_auc_ovr").fit(X, y)

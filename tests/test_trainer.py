@@ -7,6 +7,7 @@ precision XLA uses TF32 matmuls, and the comparisons to 1e-5 fail by ~5e-5
 """
 
 import os
+import re
 
 import keras
 import numpy as np
@@ -191,7 +192,13 @@ def test_estimator_trains_with_the_fused_loop_unless_it_cannot(
     shown = tiny(DeepStackClassifier, max_epochs=2, random_state=0, verbose=1)
     shown.fit(X, y)
     assert shown.model_.train_function is not None
-    assert "val_loss" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "val_loss" in out
+    # The bar counts the epoch's steps (never more than there are).
+    steps = -(-int(X.shape[0] * (1 - shown.validation_fraction)) // shown.batch_size)
+    counts = {tuple(map(int, m)) for m in re.findall(r"(\d+)/(\d+)", out)}
+    assert counts and all(done <= total for done, total in counts), counts
+    assert (steps, steps) in counts, (steps, counts)
 
 
 @pytest.mark.parametrize("auto_resolves_to_xla", [False, True])

@@ -3,6 +3,7 @@
 import functools
 import os
 import pickle
+import re
 import time
 
 import keras_tuner
@@ -159,14 +160,27 @@ def test_bad_search_space_is_rejected_before_training(classification_data):
         ).fit(X, y)
     with pytest.raises(ValueError, match="tuner"):
         DeepStackSearch(tiny(DeepStackClassifier), tuner="annealing").fit(X, y)
+    # A value the estimator refuses: a choice, a range's bound, a constant.
+    for space, shown in (
+        ({"dropout": Choice([0.0, 1.5])}, "dropout=1.5"),
+        ({"learning_rate": Float(1e-3, 2.0), "l2": -1.0}, "l2=-1.0"),
+        ({"hidden_layer_sizes": [(4,), (0,)]}, "hidden_layer_sizes=(0,)"),
+    ):
+        with pytest.raises(
+            ValueError,
+            match=rf"search_space gives {re.escape(shown)}, which DeepStackClassifier "
+            "refuses: ",
+        ):
+            DeepStackSearch(tiny(DeepStackClassifier), space).fit(X, y)
 
 
-def test_failed_trials_raise_with_the_cause(classification_data):
-    X, y = classification_data
+def test_failed_trials_raise_with_the_cause(regression_data):
+    X, y = regression_data
+    # A value that only the data refuses (targets below zero).
     search = DeepStackSearch(
-        tiny(DeepStackClassifier), {"dropout": [1.5]}, tuner="random", max_trials=1
+        tiny(DeepStackRegressor), {"loss": ["poisson"]}, tuner="random", max_trials=1
     )
-    with pytest.raises(RuntimeError, match="No trial(.|\n)*dropout"):
+    with pytest.raises(RuntimeError, match="No trial(.|\n)*loss='poisson' needs"):
         search.fit(X, y)
 
 

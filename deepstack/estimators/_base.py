@@ -88,6 +88,35 @@ def _check_structured_params(estimator):
         )
 
 
+# What the network was built and compiled with: a warm-started fit, or a
+# later partial_fit, continues that network and cannot change them (the
+# learning rate, the epochs and the stopping rule apply to each call).
+_BUILT_WITH = (
+    "hidden_layer_sizes",
+    "activation",
+    "dropout",
+    "input_dropout",
+    "batch_norm",
+    "l1",
+    "l2",
+    "loss",
+    "focal_gamma",
+    "huber_delta",
+    "optimizer",
+    "momentum",
+    "nesterov",
+    "clipnorm",
+    "standardize",
+)
+
+
+def _plain(value):
+    """A parameter's value to compare (a saved tuple loads as a list)."""
+    if isinstance(value, (list, tuple)):
+        return tuple(_plain(v) for v in value)
+    return value
+
+
 def _check_pretrain_params(estimator):
     """The ``pretrain_*`` parameters against ``hidden_layer_sizes``."""
     if estimator.pretrain is None:
@@ -496,6 +525,8 @@ class BaseDeepStack(BaseEstimator):
         _network.check_training_backend()
         with self._distribution_scope():
             continuing = self.warm_start and hasattr(self, "model_")
+            if continuing:
+                self._check_built_with("warm_start=True")
             resume = None
             if self.checkpoint is not None and not continuing:
                 self._check_params()
@@ -635,6 +666,8 @@ class BaseDeepStack(BaseEstimator):
         first = not hasattr(self, "model_")
         if first:
             self._check_params()
+        else:
+            self._check_built_with("partial_fit")
         X, y = self._validate_training_data(X, y, reset=first)
         y_enc = self._encode_partial_target(y, first=first, **kwargs)
         sample_weight = self._sample_weights(X, y_enc, sample_weight)
@@ -775,9 +808,21 @@ class BaseDeepStack(BaseEstimator):
             sample_weight = check_sample_weight(sample_weight, X, dtype=np.float32)
             if np.any(sample_weight < 0):
                 raise ValueError("sample_weight must be non-negative.")
+        given = sample_weight
         sample_weight = self._sample_weight_from_target(y_enc, sample_weight)
         if sample_weight is not None:
             sample_weight = np.asarray(sample_weight, dtype=np.float32)
+        if sample_weight is not given:
+            # Class weights multiply in: checked as sample_weight is.
+            what = "class_weight" if given is None else "class_weight x sample_weight"
+            if not np.isfinite(sample_weight).all() or (sample_weight < 0).any():
+                raise ValueError(
+                    f"The weights {what} gives must be finite and non-negative."
+                )
+            if not sample_weight.any():
+                raise ValueError(
+                    f"The weights {what} gives are all zero: nothing to learn from."
+                )
         return sample_weight
 
     def _seed(self, seed=None):
@@ -810,7 +855,24 @@ class BaseDeepStack(BaseEstimator):
         )
         return tuple(train), tuple(val)
 
+    def _check_built_with(self, how):
+        """Raise if a parameter the fitted network was built with has changed
+        since (``how``: the call that would continue it)."""
+        built = getattr(self, "_built_with", None) or {}
+        changed = [
+            f"{name}={built[name]!r} (now {getattr(self, name)!r})"
+            for name in _BUILT_WITH
+            if name in built and _plain(built[name]) != _plain(getattr(self, name))
+        ]
+        if changed:
+            raise ValueError(
+                f"{how} continues the fitted network, which was built with "
+                + ", ".join(changed)
+                + ". Set them back, or fit a new network (warm_start=False)."
+            )
+
     def _reset_fit_state(self):
+        self._built_with = {name: getattr(self, name) for name in _BUILT_WITH}
         self.history_ = {}
         self.n_iter_ = 0
         self.best_epoch_ = None
@@ -1423,7 +1485,12 @@ def _validation_score(scorer, estimator, X, y):
     with warnings.catch_warnings():
         # X is the validated array: no column names, whatever fit was given.
         warnings.filterwarnings("ignore", "X does not have valid feature names")
-        return scorer(estimator, X, y)
+        try:
+            return scorer(estimator, X, y)
+        except ValueError as exc:  # e.g. "roc_auc" on three classes
+            raise ValueError(
+                f"scoring={estimator.scoring!r} cannot score the validation rows: {exc}"
+            ) from exc
 
 
 def _detached(callback):

@@ -332,6 +332,15 @@ None, default="auto"
 
     def _encode_partial_target(self, y, *, first, classes=None):
         if not first:
+            if classes is not None and not np.array_equal(
+                np.unique(np.asarray(classes)), self.classes_
+            ):
+                # As SGDClassifier: the output layer has the first call's.
+                raise ValueError(
+                    f"classes={np.unique(np.asarray(classes)).tolist()} is not the "
+                    "same as on the first call to partial_fit, "
+                    f"{self.classes_.tolist()}."
+                )
             return self._encode_target(y, reset=False)
         if np.ndim(y) == 2 and np.shape(y)[1] > 1:
             # An indicator matrix names its labels by its columns.

@@ -346,6 +346,37 @@ class ResolvedSpace:
             value = self.constants.pop(name, None)
             if value is not None:
                 self.ranges[name] = Choice((value,))
+        self._check_values(estimator)
+
+    def _check_values(self, estimator):
+        """Raise before the first trial if a value of the space is one the
+        estimator refuses (``dropout`` 1.5): each choice, each range's
+        bounds and each constant, as a trial would set them, against the
+        estimator's own parameter checks. (A trial would fail at fit, each
+        with keras-tuner's traceback.)"""
+        from sklearn.base import clone
+
+        own = estimator.get_params(deep=False)
+        if not hasattr(estimator, "_validate_params"):
+            return
+        candidates = list(self.constants.items())
+        for name, spec in self.ranges.items():
+            if isinstance(spec, Choice):
+                candidates += [(name, value) for value in spec.values]
+            elif isinstance(spec, (Int, Float)):
+                candidates += [(name, spec.low), (name, spec.high)]
+        for name, value in candidates:
+            params = self._estimator_params({**self.constants, name: value})
+            params = {k: v for k, v in params.items() if k in own}
+            candidate = clone(estimator).set_params(**params)
+            check = getattr(candidate, "_check_params", candidate._validate_params)
+            try:
+                check()
+            except (ValueError, TypeError) as exc:  # (InvalidParameterError)
+                raise ValueError(
+                    f"search_space gives {name}={value!r}, which "
+                    f"{type(estimator).__name__} refuses: {exc}"
+                ) from None
 
     def _fallback(self, name):
         """The estimator's own value of ``name`` (the grid's starting point)."""
@@ -393,6 +424,12 @@ class ResolvedSpace:
             elif isinstance(spec, Boolean):
                 value = bool(value)
             params[name] = value
+        return self._estimator_params(params)
+
+    def _estimator_params(self, params):
+        """Decoded values as the estimator's parameters: ``n_layers`` and
+        ``units`` make ``hidden_layer_sizes``, ``pretrain_epochs=0`` no
+        pretraining."""
         n_layers = params.pop(N_LAYERS, None)
         units = params.pop(UNITS, None)
         if n_layers is not None or units is not None:
