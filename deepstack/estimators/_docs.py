@@ -181,7 +181,12 @@ default="relu"
         continue a fitted model. One folder per fit: fits running at the
         same time (parallel cross-validation folds) must not share one.
     warm_start : bool, default=False
-        Continue from the previous fit's weights and optimizer state.
+        Continue from the previous fit's weights and optimizer state. The
+        learning rate, the epochs and the stopping rule apply to each fit;
+        a parameter the network was built with (``hidden_layer_sizes``,
+        ``activation``, ``dropout``, ``loss``, ``optimizer``, ...) cannot
+        change in between: ``fit`` then raises a ``ValueError`` naming it
+        (``partial_fit`` too).
     pretrain : {"autoencoder", "denoising", "auto"} or None, default=None
         Initialize the hidden layers by greedy layer-wise autoencoder
         pretraining before fine-tuning (see ``StackedAutoencoder``):

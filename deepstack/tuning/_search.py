@@ -70,7 +70,10 @@ class DeepStackSearch(MetaEstimatorMixin, BaseEstimator):
         (learning rate, dropout, depth, width, batch norm, optimizer and,
         when the estimator pretrains, pretraining epochs), centred on the
         estimator's own configuration; ``"wide"`` searches its broad ranges
-        (``default_search_space(estimator, wide=True)``).
+        (``default_search_space(estimator, wide=True)``). Every value (each
+        choice, each range's bounds, each constant) is checked against the
+        estimator's own checks before the first trial: one it refuses
+        raises a ``ValueError`` naming it.
     tuner : {"random", "grid", "bayesian", "hyperband"}, default="bayesian"
         The keras-tuner oracle: ``RandomSearchOracle``, ``GridSearchOracle``,
         ``BayesianOptimizationOracle`` or ``HyperbandOracle``. Hyperband's
