@@ -1391,6 +1391,16 @@ def network_target(estimator, y):
     return estimator._encode_target(np.asarray(y), reset=False)
 
 
+def check_parameters(estimator):
+    """Raise as ``fit`` would for a parameter value ``estimator`` refuses (its
+    constraints, and the checks they cannot express), before any data is
+    seen; another library's estimator against its scikit-learn constraints."""
+    if isinstance(estimator, BaseDeepStack):
+        estimator._check_params()
+    elif hasattr(estimator, "_validate_params"):
+        estimator._validate_params()
+
+
 def validate_features(estimator, X):
     """``X`` checked against what ``estimator`` was prepared or fitted on."""
     return estimator._validate_X(X)

@@ -356,9 +356,9 @@ class ResolvedSpace:
         with keras-tuner's traceback.)"""
         from sklearn.base import clone
 
+        from deepstack.estimators._base import check_parameters
+
         own = estimator.get_params(deep=False)
-        if not hasattr(estimator, "_validate_params"):
-            return
         candidates = list(self.constants.items())
         for name, spec in self.ranges.items():
             if isinstance(spec, Choice):
@@ -368,10 +368,8 @@ class ResolvedSpace:
         for name, value in candidates:
             params = self._estimator_params({**self.constants, name: value})
             params = {k: v for k, v in params.items() if k in own}
-            candidate = clone(estimator).set_params(**params)
-            check = getattr(candidate, "_check_params", candidate._validate_params)
             try:
-                check()
+                check_parameters(clone(estimator).set_params(**params))
             except (ValueError, TypeError) as exc:  # (InvalidParameterError)
                 raise ValueError(
                     f"search_space gives {name}={value!r}, which "
