@@ -1322,6 +1322,32 @@ def test_text_read_as_a_missing_target_is_named(tmp_path):
     assert set(table.frame.y) == {"EU", "AS"}
 
 
+def test_integer_labels_with_blank_cells_stay_integers(tmp_path):
+    frame = _toy()
+    labels = np.where(frame.x1 > 0, 2, 1).astype(float)
+    labels[:3] = np.nan  # pandas reads 1, 2 and blanks as 1.0, 2.0, NaN
+    frame.assign(y=labels).to_csv(tmp_path / "ints.csv", index=False)
+    frame.assign(y=labels).head(60).to_csv(tmp_path / "test.csv", index=False)
+    with pytest.warns(UserWarning, match="3 row.s. without a target"):
+        run = fit_table(
+            tmp_path / "ints.csv",
+            "y",
+            test=tmp_path / "test.csv",
+            params=QUICK,
+            bagging=None,
+            baselines=False,
+            out=tmp_path / "run",
+            progress=False,
+        )
+    assert list(run.classes) == [1, 2] and run.metrics["test"]["n_samples"] == 57
+    written = pd.read_csv(tmp_path / "run" / "test_predictions.csv", dtype=str)
+    assert len(written) == 57
+    assert set(written.y) | set(written.predicted_y) <= {"1", "2"}
+    assert {"proba_1", "proba_2"} <= set(written.columns)
+    predicted = run.predictions_frame(tmp_path / "test.csv", proba=True)
+    assert list(predicted.columns) == ["predicted_y", "proba_1", "proba_2"]
+
+
 def test_a_target_named_twice_is_refused(tmp_path):
     frame = _toy()
     with pytest.raises(

@@ -438,6 +438,8 @@ def _read_data(
             )
         unlabeled_frames.append(_files.read_table(unlabeled, what="unlabeled"))
     frame = frame[labeled]
+    if task != "regression":
+        frame = _integer_labels(frame, target)
     if pretrain is not None and task != "regression" and (frame[target] == -1).any():
         raise ValueError(
             f"The target {target!r} has a class -1, which marks unlabeled rows "
@@ -457,6 +459,8 @@ def _read_data(
         if task == "regression":
             test_frame = test_frame.copy()
             test_frame[target] = regression_target(test_frame[target], "test")
+        else:
+            test_frame = _integer_labels(test_frame, target)
     else:
         groups = None if group_column is None else frame[group_column]
         train_frame, test_frame, single = split_rows(
@@ -832,3 +836,18 @@ def _written_as_missing(data, target, missing):
 def _first_names(columns, shown=3):
     names = ", ".join(repr(name) for name in list(columns)[:shown])
     return names + (", ..." if len(columns) > shown else "")
+
+
+def _integer_labels(frame, target):
+    """``frame`` with integer class labels that blank cells made floats
+    (pandas reads ``1``, ``2`` and a blank as 1.0, 2.0, NaN) as integers
+    again: predicted and written as ``2``, not ``2.0``."""
+    y = frame[target]
+    present = y.dropna()
+    if not pd.api.types.is_float_dtype(y) or present.empty:
+        return frame
+    if not (present % 1 == 0).all():
+        return frame
+    frame = frame.copy()
+    frame[target] = y.astype("Int64")
+    return frame
