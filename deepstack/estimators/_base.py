@@ -808,21 +808,9 @@ class BaseDeepStack(BaseEstimator):
             sample_weight = check_sample_weight(sample_weight, X, dtype=np.float32)
             if np.any(sample_weight < 0):
                 raise ValueError("sample_weight must be non-negative.")
-        given = sample_weight
         sample_weight = self._sample_weight_from_target(y_enc, sample_weight)
         if sample_weight is not None:
             sample_weight = np.asarray(sample_weight, dtype=np.float32)
-        if sample_weight is not given:
-            # Class weights multiply in: checked as sample_weight is.
-            what = "class_weight" if given is None else "class_weight x sample_weight"
-            if not np.isfinite(sample_weight).all() or (sample_weight < 0).any():
-                raise ValueError(
-                    f"The weights {what} gives must be finite and non-negative."
-                )
-            if not sample_weight.any():
-                raise ValueError(
-                    f"The weights {what} gives are all zero: nothing to learn from."
-                )
         return sample_weight
 
     def _seed(self, seed=None):

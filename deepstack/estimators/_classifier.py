@@ -406,7 +406,20 @@ None, default="auto"
         else:
             labels = self.classes_[self._class_indices(y_encoded)]
         weights = compute_sample_weight(self.class_weight, labels)
-        return weights if sample_weight is None else weights * sample_weight
+        what = "class_weight"
+        if sample_weight is not None:
+            weights, what = weights * sample_weight, "class_weight x sample_weight"
+        # Checked as sample_weight is (a negative weight trains the network
+        # to misclassify).
+        if not np.isfinite(weights).all() or (weights < 0).any():
+            raise ValueError(
+                f"The weights {what} gives must be finite and non-negative."
+            )
+        if not weights.any():
+            raise ValueError(
+                f"The weights {what} gives are all zero: nothing to learn from."
+            )
+        return weights
 
     def _unlabeled_mask(self, y):
         # scikit-learn's convention: -1 marks an unlabeled sample. The base

@@ -77,10 +77,14 @@ def read_table(source, *, what="data", text_columns=()):
     return frame
 
 
+def has_string_names(frame):
+    return all(isinstance(name, str) for name in frame.columns)
+
+
 def named_by_strings(frame):
     """``frame`` with its column names as strings: ``read_csv(header=None)``
     numbers them, and the table's encoders take strings alone."""
-    if all(isinstance(name, str) for name in frame.columns):
+    if has_string_names(frame):
         return frame
     return frame.set_axis([str(name) for name in frame.columns], axis=1)
 

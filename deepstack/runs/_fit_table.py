@@ -58,7 +58,12 @@ from deepstack.runs._target import (
     target_numbers,
 )
 from deepstack.tables import ReadingWarning, TablePreprocessor
-from deepstack.tables._reading import _examples, _is_text_dtype, _sentence
+from deepstack.tables._reading import (
+    _all_bools,
+    _examples,
+    _is_text_dtype,
+    _sentence,
+)
 
 TASKS = ("binary", "multiclass", "regression", "classification")
 SEARCHES = ("random", "bayesian", "hyperband", "grid")
@@ -241,7 +246,7 @@ def fit_table(
             "random_state must be an integer from 0 to 2**32 - 1; "
             f"got {random_state!r}."
         )
-    if isinstance(data, pd.DataFrame) and data is not _files.named_by_strings(data):
+    if isinstance(data, pd.DataFrame) and not _files.has_string_names(data):
         warnings.warn(
             f"The table's column names ({_first_names(data.columns)}) are no "
             "strings; they are read as strings, as new rows' will be.",
@@ -401,7 +406,7 @@ def _read_data(
             frame = frame.copy()
             frame[target] = labels
         target_notes += case_note(labels, target)
-        if labels.notna().any() and labels.dropna().map(_is_bool).all():
+        if _all_bools(labels):
             # True / False with blank cells: pandas leaves Python objects,
             # which scikit-learn takes for no kind of label.
             frame = frame.copy()
@@ -816,10 +821,6 @@ def _noted_reading():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ReadingWarning)
         yield
-
-
-def _is_bool(value):
-    return isinstance(value, (bool, np.bool_))
 
 
 def _written_as_missing(data, target, missing):
