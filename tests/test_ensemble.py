@@ -107,6 +107,67 @@ def test_a_class_of_fewer_rows_than_folds_is_left_out_of_a_members_validation():
     assert bag.predict_proba(X[:1])[0, 2] > 0
 
 
+def test_unlabeled_rows_train_the_members_and_are_never_validated_or_scored(
+    monkeypatch,
+):
+    # -1 in most rows: a single classifier reads them as unlabeled (label
+    # propagation), so every member does, and classes_ leaves -1 out.
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(90, 3)).astype(np.float32)
+    y = np.where(X[:, 0] > 0, 1, 2)
+    y[:60] = -1
+    validated = []
+    fit = DeepStackClassifier.fit
+
+    def recording_fit(self, X, y, sample_weight=None, **kwargs):
+        validated.append(kwargs["y_val"])
+        return fit(self, X, y, sample_weight, **kwargs)
+
+    monkeypatch.setattr(DeepStackClassifier, "fit", recording_fit)
+    member = tiny(DeepStackClassifier, max_epochs=2)
+    bag = DeepStackBaggingClassifier(member, n_folds=3, random_state=0).fit(X, y)
+    assert list(bag.classes_) == [1, 2]
+    for i, m in enumerate(bag.estimators_):
+        assert list(m.classes_) == [1, 2]
+        assert m.get_params()["semi_supervised"] == "label_propagation"
+        # Member i's validation rows: the labeled rows of fold i.
+        np.testing.assert_array_equal(validated[i], y[60:][bag.fold_of_row_[60:] == i])
+    labeled = slice(60, None)
+    assert bag.oof_score_ == pytest.approx(
+        accuracy_score(y[labeled], bag.classes_[bag.oof_prediction_[labeled].argmax(1)])
+    )
+
+
+def test_a_minority_of_minus_one_labels_is_a_class_warned_about_once():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(60, 3)).astype(np.float32)
+    y = np.where(X[:, 0] > 0, 1, 2)
+    y[:15] = -1
+    member = tiny(DeepStackClassifier, max_epochs=2)
+    with pytest.warns(UserWarning, match="y contains -1") as record:
+        bag = DeepStackBaggingClassifier(member, n_folds=3, random_state=0)
+        bag.fit(X, y)
+    assert sum("y contains -1" in str(w.message) for w in record) == 1
+    assert list(bag.classes_) == [-1, 1, 2]
+    assert all(m.get_params()["semi_supervised"] is None for m in bag.estimators_)
+
+
+def test_regressor_unlabeled_rows_as_a_single_regressor_reads_them(regression_data):
+    X, y = regression_data
+    y = np.array(y, dtype=np.float64)
+    y[:10] = np.nan
+    member = tiny(DeepStackRegressor, max_epochs=2)
+    # Too few for the joint loss's "auto": refused as a single fit refuses.
+    with pytest.raises(ValueError, match="y contains NaN in 10 of"):
+        DeepStackBaggingRegressor(member, n_folds=3).fit(X, y)
+    bag = DeepStackBaggingRegressor(
+        member.set_params(reconstruction_weight=0.1), n_folds=3, random_state=0
+    ).fit(X, y)
+    rows = slice(10, None)
+    assert np.isfinite(bag.oof_prediction_).all()
+    assert bag.oof_score_ == pytest.approx(r2_score(y[rows], bag.oof_prediction_[rows]))
+
+
 def test_regressor_averages_and_scores_out_of_fold(regression_data):
     X, y = regression_data
     member = tiny(DeepStackRegressor, max_epochs=4, **_PLAIN)

@@ -10,6 +10,7 @@ it gives an out-of-fold estimate of the ensemble's score on the training rows.
 
 import numbers
 import time
+import warnings
 
 import numpy as np
 from sklearn.base import (
@@ -33,6 +34,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from deepstack import _interrupt
 from deepstack._compat import HasMethods, Interval, check_sample_weight
 from deepstack.callbacks import TimeLimit
+from deepstack.estimators._base import unlabeled_rows
 
 
 class _BaseBagging(BaseEstimator):
@@ -66,6 +68,12 @@ class _BaseBagging(BaseEstimator):
         ----------
         X : array-like of shape (n_samples, n_features)
         y : array-like of shape (n_samples,)
+            Rows marked unlabeled (-1 for classes, NaN for regression
+            targets) are read as a single member fit on every row would read
+            them (its ``pretrain``, ``semi_supervised`` and
+            ``reconstruction_weight``, resolved on all of ``y`` and the same
+            for every member): they train the members, and are left out of
+            the members' validation, ``classes_`` and ``oof_score_``.
         sample_weight : array-like of shape (n_samples,), default=None
             Per-sample loss weights of each member's training rows.
         groups : array-like of shape (n_samples,), default=None
@@ -80,6 +88,17 @@ class _BaseBagging(BaseEstimator):
         self : object
         """
         self._validate_params()
+        template = self._member_template()
+        # Rows marked unlabeled (-1 classes, NaN targets) as a single member
+        # fit on all rows reads them, pinned for every member; they train
+        # the members (pretraining, semi-supervised learning) but are never
+        # validated or scored on.
+        unlabeled, pinned = unlabeled_rows(template, y)
+        if pinned:
+            template = clone(template).set_params(**pinned)
+        if unlabeled is not None and not is_classifier(self):
+            y = np.array(y, dtype=np.float64)
+            y[unlabeled] = 0.0
         # scikit-learn's checks (names, shapes, finite values, sparse CSR);
         # the members check the rest. They see arrays: the ensemble keeps the
         # column names (``feature_names_in_``) and checks them at predict.
@@ -91,6 +110,10 @@ class _BaseBagging(BaseEstimator):
             y_numeric=not is_classifier(self),
             reset=True,
         )
+        labeled = np.ones(len(y), dtype=bool) if unlabeled is None else ~unlabeled
+        if unlabeled is not None and not is_classifier(self):
+            y = y.astype(np.float64)
+            y[unlabeled] = np.nan
         if is_classifier(self):
             check_classification_targets(y)
         if X.shape[0] < 2 * self.n_folds:
@@ -116,20 +139,29 @@ class _BaseBagging(BaseEstimator):
         rng = check_random_state(self.random_state)
         seeds = rng.randint(np.iinfo(np.int32).max, size=self.n_folds)
         fold_seed = int(rng.randint(np.iinfo(np.int32).max))
-        template = self._member_template()
-        self._start(y)
+        self._start(y[labeled])
         fold_of_row = np.empty(X.shape[0], dtype=np.int64)
         # As in a search: Ctrl-C stops the whole ensemble at once (a member
         # cut short at an epoch boundary would leave the others to run).
-        with _interrupt.hard_interrupts():
+        with _interrupt.hard_interrupts(), warnings.catch_warnings():
+            # A -1 class: the check above warned once for all rows.
+            warnings.filterwarnings("ignore", message="y contains -1")
             members, oof = self._fit_members(
-                template, X, y, sample_weight, seeds, fold_seed, fold_of_row, groups
+                template,
+                X,
+                y,
+                sample_weight,
+                seeds,
+                fold_seed,
+                fold_of_row,
+                groups,
+                labeled,
             )
         self.estimators_ = members
         self.time_limit_reached_ = any(self.cut_short_)
         self.fold_of_row_ = fold_of_row
         self.oof_prediction_ = oof
-        self.oof_score_ = self._score_output(y, oof)
+        self.oof_score_ = self._score_output(y[labeled], oof[labeled])
         first = members[0]
         # The report and the run folder show one learning curve: the first
         # member's (each member has its own in ``estimators_[i].history_``).
@@ -140,9 +172,10 @@ class _BaseBagging(BaseEstimator):
         return self
 
     def _fit_members(
-        self, template, X, y, sample_weight, seeds, fold_seed, rows, groups
+        self, template, X, y, sample_weight, seeds, fold_seed, rows, groups, labeled
     ):
         """Fit member ``i`` on every fold but ``i``; ``rows`` gets each row's fold.
+        Only ``labeled`` rows of fold ``i`` validate member ``i``.
 
         With ``time_limit``, member ``i`` gets an equal share of the time left
         when it starts (a :class:`~deepstack.callbacks.TimeLimit`), so that a
@@ -159,7 +192,7 @@ class _BaseBagging(BaseEstimator):
                 limit = TimeLimit(now + max(end - now, 0.0) / (self.n_folds - i))
                 member.set_params(callbacks=[*(own or []), limit])
             weights = None if sample_weight is None else sample_weight[train]
-            known = self._known(y[train], y[val])
+            known = self._known(y[train], y[val]) & labeled[val]
             member.fit(
                 X[train], y[train], weights, X_val=X[val][known], y_val=y[val][known]
             )

@@ -23,7 +23,7 @@ from numbers import Integral, Real
 import keras
 import numpy as np
 import scipy.sparse as sp
-from sklearn.base import BaseEstimator, is_regressor
+from sklearn.base import BaseEstimator, clone, is_regressor
 from sklearn.metrics import check_scoring
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
@@ -1387,6 +1387,33 @@ def check_parameters(estimator):
         estimator._check_params()
     elif hasattr(estimator, "_validate_params"):
         estimator._validate_params()
+
+
+def unlabeled_rows(estimator, y):
+    """How ``estimator.fit`` would read the rows of ``y`` marked unlabeled.
+
+    Returns ``(mask, params)``: the rows ``fit`` sets aside as unlabeled (None
+    when it fits every row as labeled), and the values that ``y`` resolves
+    for the estimator's "auto" parameters that depend on them (``pretrain``,
+    ``semi_supervised``, ``reconstruction_weight``). Fits on parts of ``y``
+    (an ensemble's folds) given these ``params`` read the rows alike, however
+    the parts' counts fall. ``(None, {})`` for another library's estimator.
+    """
+    if not isinstance(estimator, BaseDeepStack):
+        return None, {}
+    probe = clone(estimator)
+    mask = probe._resolve_unlabeled(np.asarray(y), reset=True)
+    resolved = {
+        "pretrain": probe._resolved_pretrain,
+        "semi_supervised": getattr(probe, "_resolved_semi_supervised", None),
+        "reconstruction_weight": probe._resolved_reconstruction_weight,
+    }
+    params = {
+        name: value()
+        for name, value in resolved.items()
+        if value is not None and estimator.get_params().get(name) == "auto"
+    }
+    return mask, params
 
 
 def validate_features(estimator, X):

@@ -30,6 +30,7 @@ from deepstack.tables._reading import (
     _as_numbers,
     _as_strings,
     _date_format,
+    _either_order,
     _first,
     _holds_containers,
     _infinite,
@@ -46,6 +47,7 @@ from deepstack.tables._reading import (
     _sentence,
     _to_dates,
     _to_numbers,
+    _unzoned,
 )
 
 ROLES = (
@@ -224,6 +226,9 @@ class TablePreprocessor(TransformerMixin, BaseEstimator):
         values that are no numbers or dates).
     date_formats_ : dict of str to str
         The format of each date column written as strings.
+    zoned_dates_ : list of str
+        The date columns whose times had time zones at ``fit`` (all read in
+        UTC): new times without a zone are read as UTC, with a note.
     categories_ : dict of str to list of str
         The categories of each categorical column at ``fit``, as text: a
         value unseen at ``fit`` is encoded as no category (or as the
@@ -315,6 +320,16 @@ class TablePreprocessor(TransformerMixin, BaseEstimator):
         # What each column was, so that new rows read otherwise (a CSV
         # column of one blank cell is a float) are read as at fit.
         self.kinds_ = {c: _kind(X[c]) for c in kept}
+        # Dates read in UTC whose new rows' times without a zone are noted.
+        self.zoned_dates_ = [
+            c
+            for c in kept
+            if self.roles_[c] == "datetime"
+            and (
+                isinstance(X[c].dtype, pd.DatetimeTZDtype)
+                or "%z" in self.date_formats_.get(c, "")
+            )
+        ]
         X, lost = self._parsed(X[kept])
         self.notes_ += [str(loss) for loss in lost]
         self.categories_ = {
@@ -477,6 +492,8 @@ class TablePreprocessor(TransformerMixin, BaseEstimator):
                 # (which would know no date after the training rows).
                 roles[name] = "datetime"
                 self.date_formats_[name] = fmt
+                if (note := _either_order(series, fmt)) is not None:
+                    notes.append(str(note))
                 continue
             elif (
                 name not in categorical
@@ -553,15 +570,23 @@ class TablePreprocessor(TransformerMixin, BaseEstimator):
     def _dates(self, series):
         """A date column written as strings, parsed in the format found at
         fit (or, for a column that was dates at fit, the format its own
-        strings show); None for other columns."""
+        strings show), and the notes of its reading (a guessed order of day
+        and month; no time zone where the column had them at fit); None and
+        no notes for other columns."""
         if not _is_text_dtype(series):
-            return None
+            return None, []
         # (A preprocessor saved before date strings were dates has none.)
         fmt = getattr(self, "date_formats_", {}).get(series.name)
-        fmt = fmt or _date_format(series, min_share=0.0)
+        notes = []
         if fmt is None:
-            return None
-        return _to_dates(series, fmt)
+            fmt = _date_format(series, min_share=0.0)
+            if fmt is None:
+                return None, []
+            notes.append(_either_order(series, fmt))
+        dates = _to_dates(series, fmt)
+        if "%z" not in fmt and series.name in getattr(self, "zoned_dates_", ()):
+            notes.append(_unzoned(series[dates.notna().to_numpy()], series.name))
+        return dates, [note for note in notes if note is not None]
 
     def _parsed(self, X):
         """``X`` with each column read as at fit: numbers and dates written
@@ -597,14 +622,16 @@ class TablePreprocessor(TransformerMixin, BaseEstimator):
             elif role == "datetime" and isinstance(series.dtype, pd.DatetimeTZDtype):
                 # No time-zone object in the saved preprocessor.
                 X[name] = series.dt.tz_convert("UTC").dt.tz_localize(None)
-            elif role == "datetime" and not pd.api.types.is_datetime64_any_dtype(
-                series
-            ):
-                dates = self._dates(series)
+            elif role == "datetime" and pd.api.types.is_datetime64_any_dtype(series):
+                if name in getattr(self, "zoned_dates_", ()):
+                    losses.append(_unzoned(series, name))
+            elif role == "datetime":
+                dates, notes = self._dates(series)
                 if dates is None:  # numbers, or a column of blank cells
                     dates = pd.Series(pd.NaT, index=series.index, dtype="M8[ns]")
                 X[name] = dates
                 loss = _lost(series, dates, "dates")
+                losses += notes
             if loss is not None:
                 losses.append(loss)
             if role == "numeric" and (loss := _infinite(X, name)) is not None:

@@ -320,6 +320,55 @@ def _date_format(series, min_share=_MIN_DATE_SHARE):
     return best
 
 
+def _swapped_order(fmt):
+    """``fmt`` with its day and month swapped, or None without both."""
+    if "%d" not in fmt or "%m" not in fmt:
+        return None
+    return fmt.replace("%d", "\0").replace("%m", "%d").replace("\0", "%m")
+
+
+def _either_order(series, fmt):
+    """The :class:`Loss` note of the dates of ``series`` that ``fmt`` and
+    ``fmt`` with day and month swapped read as different dates, when no value
+    decides between them (a day above 12 that only one order reads) and the
+    year does not come first; None otherwise."""
+    other = _swapped_order(fmt)
+    year = max(fmt.find("%Y"), fmt.find("%y"))
+    if other is None or year < fmt.index("%m"):
+        # Year first: ISO's order (year, month, day) is no guess.
+        return None
+    present = series.dropna()
+    dates, swapped = _to_dates(present, fmt), _to_dates(present, other)
+    if (dates.notna() & swapped.isna()).any():
+        return None
+    differ = (dates.notna() & (dates != swapped)).to_numpy()
+    if not differ.any():
+        return None
+    first = "month" if fmt.index("%m") < fmt.index("%d") else "day"
+    return Loss(
+        series.name,
+        int(differ.sum()),
+        _first(present[differ].astype(str)),
+        "that read as dates with the day and the month either way",
+        f"are read {first} first ({fmt!r}); dates written as YYYY-MM-DD leave no doubt",
+    )
+
+
+def _unzoned(series, name):
+    """The :class:`Loss` note of the dates of ``series`` (of column ``name``,
+    whose times had time zones at fit) that have none, or None."""
+    present = series.dropna()
+    if present.empty:
+        return None
+    return Loss(
+        name,
+        len(present),
+        _first(present.astype(str)),
+        "that have no time zone (the column's times had one at fit)",
+        "are read as UTC",
+    )
+
+
 def _to_dates(series, fmt):
     """``series`` parsed in ``fmt`` (what does not parse is missing), as
     times in UTC without a time zone: strings with different offsets make one
