@@ -319,6 +319,69 @@ def test_dates_written_as_strings_are_dates():
     assert pre.date_formats_ == {"day": "%Y-%m-%d", "stamp": "%d/%m/%Y %H:%M"}
 
 
+def test_a_guessed_order_of_day_and_month_is_noted():
+    # Days never above 12: month first is a guess, noted at fit; a day of 13
+    # decides, and a year first (ISO) is no guess.
+    n = 24
+    rng = np.random.default_rng(0)
+    either = [f"{1 + i % 12:02d}/{1 + (i * 5) % 12:02d}/2024" for i in range(n)]
+    decided = either[:-1] + ["01/13/2024"]
+    iso = [f"2024-{1 + i % 12:02d}-{1 + (i * 5) % 12:02d}" for i in range(n)]
+    y = rng.integers(0, 2, n)
+    for dates, noted in ((either, True), (decided, False), (iso, False)):
+        pre = TablePreprocessor().fit(pd.DataFrame({"d": dates, "x": y * 1.0}), y)
+        assert pre.roles_["d"] == "datetime"
+        notes = [n for n in pre.notes_ if "either way" in n]
+        assert len(notes) == int(noted)
+    (note,) = [
+        n
+        for n in TablePreprocessor()
+        .fit(pd.DataFrame({"d": either, "x": y * 1.0}), y)
+        .notes_
+        if "either way" in n
+    ]
+    # Rows whose day equals their month read alike either way.
+    alike = sum(d[:2] == d[3:5] for d in either)
+    assert note.startswith(f"column 'd': {n - alike} value(s)")
+    assert "month first ('%m/%d/%Y')" in note
+    # Dates at fit (a Parquet column), strings in new rows: their own
+    # format's guess is noted, and the values read month first.
+    days = pd.date_range("2024-01-01", periods=n, freq="7D")
+    pre = TablePreprocessor().fit(pd.DataFrame({"d": days, "x": y * 1.0}), y)
+    later = pd.DataFrame({"d": ["03/04/2024", "05/06/2024"], "x": [0.0, 1.0]})
+    with pytest.warns(UserWarning, match=r"'d': 2 value\(s\) .* either way"):
+        Z = pre.transform(later)
+    names = list(pre.get_feature_names_out())
+    raw = pre.scaler_.inverse_transform(Z)
+    assert raw[0, names.index("d_month")].round(3) == 3
+    assert raw[0, names.index("d_day")].round(3) == 4
+
+
+def test_times_without_a_zone_where_the_column_had_zones_are_noted():
+    n = 24
+    y = np.arange(n) % 2
+    days = pd.date_range("2024-01-01 10:00", periods=n, freq="7D")
+    zoned = pd.DataFrame({"d": days.tz_localize("Europe/Paris"), "x": y * 1.0})
+    pre = TablePreprocessor().fit(zoned, y)
+    assert pre.zoned_dates_ == ["d"]
+    match = r"'d': 2 value\(s\) that have no time zone .* are read as UTC"
+    for naive in (days[:2], days[:2].strftime("%Y-%m-%d %H:%M")):
+        with pytest.warns(UserWarning, match=match):
+            Z = pre.transform(pd.DataFrame({"d": naive, "x": [0.0, 1.0]}))
+        # Read as UTC: 10:00, where Paris's 10:00 at fit was 09:00 UTC.
+        names = list(pre.get_feature_names_out())
+        hour = pre.scaler_.inverse_transform(Z)[0, names.index("d_hour")]
+        assert hour.round(3) == 10
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        pre.transform(zoned.iloc[:2])
+    offsets = [f"{d:%Y-%m-%d %H:%M}+02:00" for d in days]
+    pre = TablePreprocessor().fit(pd.DataFrame({"d": offsets, "x": y * 1.0}), y)
+    assert pre.zoned_dates_ == ["d"]
+    naive = TablePreprocessor().fit(pd.DataFrame({"d": days, "x": y * 1.0}), y)
+    assert naive.zoned_dates_ == []
+
+
 def test_numbers_written_with_missing_markers_are_numbers():
     # A CSV column of numbers with "?" for missing values is read as strings.
     rng = np.random.default_rng(0)
