@@ -1389,6 +1389,18 @@ def test_codes_with_leading_zeros_stay_codes(tmp_path):
     assert read_table(tmp_path / "codes.csv").zip.str.len().eq(5).all()
 
 
+def test_codes_with_leading_zeros_after_the_first_rows_stay_codes(tmp_path):
+    # The first rows decide the columns read as text; a file read whole is
+    # checked for codes that first appear later (sorted by code, descending).
+    n = _files._CODE_ROWS + 5
+    codes = [f"{99999 - i:05d}" for i in range(n - 5)] + ["00501"] * 5
+    frame = pd.DataFrame({"code": codes, "x": np.arange(n) % 7, "y": np.arange(n) % 2})
+    frame.to_csv(tmp_path / "late.csv", index=False)
+    read = read_table(tmp_path / "late.csv")
+    assert read.code.tolist() == codes
+    assert read.x.dtype.kind == "i"
+
+
 def test_column_names_that_are_no_strings_are_read_as_strings():
     frame = _toy().assign(colour=lambda f: np.where(f.x2 > 0, "red", "blue"))
     numbered = frame.set_axis(range(4), axis=1)  # read_csv(header=None) names

@@ -213,6 +213,8 @@ def _read_delimited(path, kind, text_columns=()):
     options = _delimited_options(path, kind)
     text = _as_written(path, options, text_columns)
     frame = pd.read_csv(path, dtype=dict.fromkeys(text, "str"), **options)
+    if len(frame) > _CODE_ROWS:
+        _later_codes(path, frame, options)
     _note_header(path, frame, options)
     return _decimal_points(frame, options)
 
@@ -270,6 +272,22 @@ def _as_written(path, options, text_columns=()):
         name for name in sample.columns if sample[name].str.match(_LEADING_ZERO).any()
     ]
     return list(dict.fromkeys([*text_columns, *codes]))
+
+
+def _later_codes(path, frame, options):
+    """Read again as written the number columns of ``frame`` (read whole from
+    ``path``) whose codes with leading zeros first appear after the rows
+    :func:`_as_written` looked at."""
+    numbers = [
+        i for i, name in enumerate(frame.columns) if frame[name].dtype.kind in "iuf"
+    ]
+    if not numbers:
+        return
+    written = pd.read_csv(path, dtype=str, usecols=numbers, **options)
+    for i in numbers:
+        column = written.iloc[:, numbers.index(i)]
+        if column.str.match(_LEADING_ZERO).any():
+            frame[frame.columns[i]] = column.to_numpy()
 
 
 def _parquet_chunks(path, chunk_rows):
