@@ -343,6 +343,39 @@ def test_label_propagation_redraws_the_internal_validation_split(monkeypatch):
     assert fitted[1][0][0].shape[0] == 162
 
 
+@pytest.mark.parametrize("estimator", [DeepStackClassifier, DeepStackRegressor])
+def test_label_propagation_keeps_the_labeled_rows_weights(estimator, monkeypatch):
+    # The internal validation rows join the training rows with their own
+    # weights (0 and 2 here), not 1; propagated rows weigh 1.
+    X, y, y_semi = _blobs(n_labeled=10)
+    labeled = y_semi != -1
+    weights = np.where(np.arange(len(y)) % 2 == 0, 0.0, 2.0)
+    if estimator is DeepStackRegressor:
+        y_semi = np.where(labeled, 10.0 * y, np.nan)
+    fitted = []
+    train = _trainer.train
+
+    def spy(model, data, validation, *args, **kwargs):
+        if model.name == "deepstack":
+            fitted.append(np.concatenate([data[2], validation[2]]))
+        return train(model, data, validation, *args, **kwargs)
+
+    monkeypatch.setattr(_trainer, "train", spy)
+    tiny(
+        estimator,
+        semi_supervised="label_propagation",
+        self_training_rounds=1,
+        validation_fraction=0.2,
+        max_epochs=2,
+    ).fit(X, y_semi, sample_weight=weights)
+    given = np.unique(weights[labeled], return_counts=True)
+    for rows in fitted:
+        values, counts = np.unique(rows, return_counts=True)
+        assert dict(zip(values, counts)).items() >= dict(zip(*given)).items()
+    values, counts = np.unique(fitted[1], return_counts=True)
+    assert dict(zip(values, counts)) == {0.0: 15, 1.0: 150, 2.0: 15}
+
+
 def test_label_propagation_confidence_weights_and_save_load(tmp_path, monkeypatch):
     X, y, y_semi = _blobs()
     fitted = []

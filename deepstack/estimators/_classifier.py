@@ -567,7 +567,7 @@ None, default="auto"
             X_train = _self_training.stack_rows(X_train, validation[0])
             y_train = np.concatenate([y_train, validation[1]])
             if weights is not None:
-                weights = np.concatenate([weights, np.ones(validation[0].shape[0])])
+                weights = np.concatenate([weights, validation[2]])
         X_all = _self_training.stack_rows(X_train, run.X_unlabeled)
         n_labeled, n_unlabeled = X_train.shape[0], run.X_unlabeled.shape[0]
         known = np.concatenate([self._class_indices(y_train), np.full(n_unlabeled, -1)])

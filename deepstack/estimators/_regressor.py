@@ -268,7 +268,7 @@ class DeepStackRegressor(RegressorMixin, BaseDeepStack):
             X_train = _self_training.stack_rows(X_train, validation[0])
             y_train = np.concatenate([y_train, validation[1]])
             if weights is not None:
-                weights = np.concatenate([weights, np.ones(validation[0].shape[0])])
+                weights = np.concatenate([weights, validation[2]])
         X_all = _self_training.stack_rows(X_train, run.X_unlabeled)
         n_labeled, n_unlabeled = X_train.shape[0], run.X_unlabeled.shape[0]
         labeled = np.arange(n_labeled + n_unlabeled) < n_labeled
