@@ -1085,8 +1085,42 @@ def test_a_tampered_preprocessor_is_refused(penguins_run, tmp_path):
     copy = tmp_path / "copy"
     shutil.copytree(penguins_run.path, copy)
     skops.io.dump({"x": pd.Timestamp("2020-01-01")}, copy / "preprocessor.skops")
-    with pytest.raises(ValueError, match="outside the trusted libraries"):
+    with pytest.raises(ValueError, match="that no deepstack preprocessor holds"):
         load_run(copy)
+
+
+def test_a_preprocessor_with_a_library_function_that_runs_code_is_refused(
+    penguins_run, tmp_path
+):
+    # Every type from scikit-learn and NumPy, as a module-level trust would
+    # pass; runstring executes its argument (numpy.memmap would write files).
+    import shutil
+
+    import skops.io
+    from numpy.testing._private.utils import runstring
+    from sklearn.preprocessing import FunctionTransformer
+
+    copy = tmp_path / "copy"
+    shutil.copytree(penguins_run.path, copy)
+    tampered = copy / "preprocessor.skops"
+    preprocessor = skops.io.load(
+        tampered, trusted=skops.io.get_untrusted_types(file=tampered)
+    )
+    preprocessor.scaler_ = FunctionTransformer(runstring)
+    skops.io.dump(preprocessor, tampered)
+    with pytest.raises(
+        ValueError, match=r"holds: \['numpy.testing._private.utils.runstring'\]"
+    ):
+        load_run(copy)
+
+
+def test_the_named_trusted_types_are_those_a_preprocessor_holds():
+    # A library update that renames one still loads (checked against a
+    # fresh preprocessor's types), but slower: keep the names current.
+    from deepstack.runs._run import _TRUSTED_TYPES, _preprocessor_types
+
+    assert _preprocessor_types() <= _TRUSTED_TYPES
+    assert "skrub._table_vectorizer.TableVectorizer" in _preprocessor_types()
 
 
 def test_parse_duration_and_table_defaults():

@@ -2,6 +2,7 @@
 :func:`save_run` and :func:`load_run` (fitting is :func:`~deepstack.runs.fit_table`,
 in ``_fit_table.py``)."""
 
+import functools
 import warnings
 import zipfile
 from pathlib import Path
@@ -21,16 +22,50 @@ from deepstack.runs._target import (
     regression_target,
     stripped_labels,
 )
-from deepstack.tables import ReadingWarning
+from deepstack.tables import ReadingWarning, TablePreprocessor
 from deepstack.tables._reading import _examples, _is_text_dtype, _sentence, merge_losses
 
 _PREPROCESSOR = "preprocessor.skops"
 # Present in the staging folder while the network trains.
 TRAINING_MARKER = ".training"
 _MODEL = "model"
-# Modules whose classes a run's preprocessor may contain; anything else in a
-# run folder is refused at load time (skops' trusted-types model).
-_TRUSTED_MODULES = ("sklearn.", "skrub.", "numpy.", "scipy.", "deepstack.tables.")
+# The types beyond skops' own trusted ones that a run's preprocessor holds:
+# skrub's table vectorizer, its steps and column selectors (runs of earlier
+# versions hold the selectors' predicate functions), scikit-learn's folds of
+# target encoding. Exact names, not modules: a library's other functions and
+# classes (numpy.memmap writes files, numpy.testing runs strings as code)
+# would let a tampered folder act at load or predict time.
+_TRUSTED_TYPES = frozenset(
+    {
+        "deepstack.tables._preprocess.TablePreprocessor",
+        "numpy.dtype",
+        "sklearn.model_selection._split.KFold",
+        "skrub._apply_to_each_col.ApplyToEachCol",
+        "skrub._check_input.CheckInputDataFrame",
+        "skrub._clean_categories.CleanCategories",
+        "skrub._clean_null_strings.CleanNullStrings",
+        "skrub._dataframe._common.is_any_date",
+        "skrub._dataframe._common.is_categorical",
+        "skrub._dataframe._common.is_numeric",
+        "skrub._datetime_encoder.DatetimeEncoder",
+        "skrub._drop_uninformative.DropUninformative",
+        "skrub._duration_to_float.DurationToFloat",
+        "skrub._string_encoder.StringEncoder",
+        "skrub._table_vectorizer.PassThrough",
+        "skrub._table_vectorizer.ShortReprDict",
+        "skrub._table_vectorizer.TableVectorizer",
+        "skrub._table_vectorizer._created_by_predicate",
+        "skrub._to_datetime.ToDatetime",
+        "skrub._to_float.ToFloat",
+        "skrub._to_str.ToStr",
+        "skrub.selectors._base.All",
+        "skrub.selectors._base.And",
+        "skrub.selectors._base.Cols",
+        "skrub.selectors._base.Filter",
+        "skrub.selectors._base.Sub",
+        "skrub.selectors._selectors._cardinality_below",
+    }
+)
 
 
 class TableRun:
@@ -507,8 +542,8 @@ def load_run(path):
 
     Nothing in the folder can run code: the estimator is read with
     :func:`deepstack.load`, and the preprocessor with skops after checking
-    that it only holds types from scikit-learn, skrub, NumPy, SciPy and
-    ``deepstack.tables``.
+    that every type it holds beyond skops' trusted ones is one that a
+    deepstack preprocessor holds (named one by one, not by library).
     """
     import skops.io
 
@@ -521,11 +556,13 @@ def load_run(path):
                 f"{str(path)!r} is not a complete deepstack run: {name} is missing."
             )
     untrusted = skops.io.get_untrusted_types(file=path / _PREPROCESSOR)
-    refused = [t for t in untrusted if not t.startswith(_TRUSTED_MODULES)]
+    refused = [t for t in untrusted if t not in _TRUSTED_TYPES]
+    if refused:
+        refused = [t for t in refused if t not in _preprocessor_types()]
     if refused:
         raise ValueError(
             f"Refusing to load {str(path / _PREPROCESSOR)!r}: it holds types "
-            f"outside the trusted libraries: {refused}."
+            f"that no deepstack preprocessor holds: {refused}."
         )
     preprocessor = skops.io.load(path / _PREPROCESSOR, trusted=untrusted)
     estimator = _io.load(path / _MODEL)
@@ -542,6 +579,36 @@ def load_run(path):
         trials=trials,
         importance=importance,
     )
+
+
+@functools.cache
+def _preprocessor_types():
+    """The types beyond skops' trusted ones that a preprocessor fitted by
+    this install holds (every column role, classes and numbers as targets):
+    a run written after an update of skrub or scikit-learn renamed or added
+    one of :data:`_TRUSTED_TYPES` loads, and still nothing else does."""
+    import skops.io
+
+    n = 60
+    rows = np.arange(n)
+    table = pd.DataFrame(
+        {
+            "number": rows * 0.5,
+            "skewed": np.exp(rows % 17),
+            "category": np.where(rows % 3 == 0, "a", "b"),
+            "identifier": [f"id{i % 50}" for i in rows],
+            "text": [f"words and more words about item {i} of the table" for i in rows],
+            "date": pd.date_range("2020-01-01", periods=n).strftime("%Y-%m-%d"),
+            "flag": rows % 2 == 0,
+        }
+    )
+    types = set()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for y in (rows % 3, rows * 1.5):
+            fitted = TablePreprocessor().fit(table, y)
+            types.update(skops.io.get_untrusted_types(data=skops.io.dumps(fitted)))
+    return frozenset(types)
 
 
 def _feature_blocks(preprocessor, columns):
