@@ -217,6 +217,36 @@ def test_missing_and_extra_columns_at_predict(penguins_run, penguins_files):
     assert np.array_equal(predicted, penguins_run.predict(new))
 
 
+def test_a_feature_without_any_value_in_the_new_rows_is_noted(
+    penguins_run, penguins_files, tmp_path
+):
+    new = pd.read_csv(penguins_files / "new.csv").assign(sex=np.nan)
+    new.to_csv(tmp_path / "blank.csv", index=False)
+    match = rf"\['sex'\] have no value in the {len(new)} row\(s\)"
+    with pytest.warns(UserWarning, match=match):
+        penguins_run.predict(new)
+    # Read in chunks: said once, for the whole file; a chunk without any
+    # value in a column that other chunks fill says nothing.
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        penguins_run.write_predictions(
+            tmp_path / "blank.csv", tmp_path / "out.csv", chunk_rows=20
+        )
+        penguins_run.write_predictions(
+            new.assign(sex=["male"] + [np.nan] * (len(new) - 1)),
+            tmp_path / "one.csv",
+            chunk_rows=20,
+        )
+    said = [str(w.message) for w in caught if "have no value" in str(w.message)]
+    assert said == [
+        f"Column(s) ['sex'] have no value in the {len(new)} row(s): each is read "
+        "as missing, as the training rows' missing values were (imputed)."
+    ]
+    labeled = pd.read_csv(penguins_files / "train.csv").assign(sex=np.nan)
+    with pytest.warns(UserWarning, match=r"\['sex'\] have no value"):
+        penguins_run.evaluate(labeled, chunk_rows=20)
+
+
 @pytest.fixture(scope="module")
 def awkward_new_rows(penguins_files, tmp_path_factory):
     """192 new penguins as CSV and Parquet: an identifier with leading
@@ -635,13 +665,17 @@ def test_pretrain_auto_follows_the_share_of_unlabeled_rows(
 ):
     frame = pd.read_csv(penguins_files / "train.csv")
     frame.loc[: n_unlabeled - 1, "species"] = None
-    run = fit_table(
-        frame,
-        "species",
-        pretrain="auto",
-        params={**TINY, "max_epochs": 3, "pretrain_epochs": 2},
-        progress=False,
-    )
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        run = fit_table(
+            frame,
+            "species",
+            pretrain="auto",
+            params={**TINY, "max_epochs": 3, "pretrain_epochs": 2},
+            progress=False,
+        )
+    left_out = [w for w in caught if "are left out" in str(w.message)]
+    assert len(left_out) == int(not n_layers)
     n_labeled = run.config["n_train"]
     network = run.estimator
     if not n_layers:

@@ -273,6 +273,23 @@ def test_infinite_values_are_missing_with_a_note():
         np.testing.assert_array_equal(pre.transform(frame), Z)
 
 
+def test_numbers_beyond_float32_and_booleans_where_numbers_were_are_noted():
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"x": rng.normal(size=40), "z": rng.normal(size=40)})
+    y = rng.integers(0, 2, 40)
+    pre = TablePreprocessor().fit(frame, y)
+    # 1e39 is infinite in float32, the network's inputs: missing, as inf.
+    huge = frame.assign(x=frame["x"].where(frame.index != 3, 1e39))
+    with pytest.warns(UserWarning, match=r"'x': 1 value.* within float32's range"):
+        Z = pre.transform(huge)
+    np.testing.assert_array_equal(Z, pre.transform(huge.replace(1e39, np.nan)))
+    # Booleans where numbers were: 1 and 0, said.
+    flags = frame.assign(x=frame["x"] > 0)
+    with pytest.warns(UserWarning, match=r"'x': 40 value.* booleans .* 1 and 0"):
+        Z = pre.transform(flags)
+    np.testing.assert_array_equal(Z, pre.transform(flags.astype({"x": float})))
+
+
 def test_dates_written_as_strings_are_dates():
     # A CSV's dates are strings: one a day is no identifier, and a date
     # after the training rows is no unknown category.

@@ -1,6 +1,8 @@
 """What the main job fits: the estimator's parameters by task and size,
 the bagging, the search and the pretraining it chooses."""
 
+import warnings
+
 import numpy as np
 
 from deepstack import _pretraining
@@ -77,6 +79,8 @@ def resolve_auto_pretrain(table, n_labeled, display):
         )
         table.unlabeled.clear()
         pretrain = None
+        # Rows the user gave that no step uses: said, as other left-out rows.
+        warnings.warn(note[0].upper() + note[1:] + ".", UserWarning, stacklevel=4)
     table.notes.append(note)
     display.stage(note)
     return pretrain

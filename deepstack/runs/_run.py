@@ -131,7 +131,11 @@ class TableRun:
         left out with a warning, but for those named in ``keep``.
         """
         frame = _files.read_table(data, what=what, text_columns=self._as_written(keep))
-        return frame, self._features_of(frame, what, keep)
+        X = self._features_of(frame, what, keep)
+        present = _Present(self.pipeline[0])
+        present.add(X)
+        present.warn()
+        return frame, X
 
     def _as_written(self, keep=()):
         """The columns a CSV is read with as written: those that held
@@ -228,9 +232,10 @@ class TableRun:
             chunks = _files.iter_table(
                 data, chunk_rows=chunk_rows, text_columns=self._as_written(keep)
             )
-            n_rows, losses = 0, []
+            n_rows, losses, present = 0, [], _Present(self.pipeline[0])
             for i, frame in enumerate(chunks):
                 X = self._features_of(frame, "data", keep, warn_extra=i == 0)
+                present.add(X)
                 predictions, lost = self._predictions_of(frame, X, proba, keep)
                 check()
                 write(predictions)
@@ -239,6 +244,7 @@ class TableRun:
                 advance(len(predictions))
             check()
         _warn_losses(merge_losses(losses))
+        present.warn()
         return n_rows
 
     def _check_proba(self, proba):
@@ -294,12 +300,13 @@ class TableRun:
             data, chunk_rows=chunk_rows, text_columns=self._as_written()
         )
         truth, predicted, probabilities, losses = [], [], [], []
-        left_out = {}
+        left_out, present = {}, _Present(self.pipeline[0])
         with checked_interrupts() as check:
             for i, frame in enumerate(chunks):
                 X, y = self._labeled_rows(frame, warn_extra=i == 0, left_out=left_out)
                 if y.size == 0:
                     continue
+                present.add(X)
                 y_pred, p, lost = self._predicted(X, proba)
                 check()
                 truth.append(y)
@@ -309,6 +316,7 @@ class TableRun:
         if not truth:
             raise ValueError(f"Every value of the target {self.target!r} is missing.")
         _warn_losses(merge_losses(losses))
+        present.warn()
         for message in self._left_out_notes(left_out):
             warnings.warn(message, UserWarning, stacklevel=2)
         return task_metrics(
@@ -643,6 +651,33 @@ class _Blocks(BaseEstimator):
             block = self.blocks[c]
             Z[:, block] = self.Z[np.ix_(X[:, c], block)]
         return self.model.predict(Z)
+
+
+class _Present:
+    """The values of each feature column the model uses, counted over the
+    chunks of new rows: :meth:`warn` names, once after the last chunk, the
+    columns without any (a blank column, a source that lacks the feature),
+    whose value every row then gets as a missing value: imputed."""
+
+    def __init__(self, preprocessor):
+        self.columns = [c for c, r in preprocessor.roles_.items() if r != "dropped"]
+        self.counts = pd.Series(0, index=self.columns)
+        self.rows = 0
+
+    def add(self, X):
+        self.counts += X[self.columns].notna().sum()
+        self.rows += len(X)
+
+    def warn(self):
+        empty = [c for c in self.columns if self.rows and not self.counts[c]]
+        if empty:
+            warnings.warn(
+                f"Column(s) {empty} have no value in the {self.rows} row(s): each "
+                "is read as missing, as the training rows' missing values were "
+                "(imputed).",
+                ReadingWarning,
+                stacklevel=3,
+            )
 
 
 def _warn_losses(losses):

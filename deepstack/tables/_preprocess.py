@@ -29,6 +29,7 @@ from deepstack.tables._reading import (
     _as_bool,
     _as_numbers,
     _as_strings,
+    _bools_as_numbers,
     _date_format,
     _either_order,
     _first,
@@ -612,6 +613,8 @@ class TablePreprocessor(TransformerMixin, BaseEstimator):
             elif text and (role == "numeric" or kind == "number"):
                 X[name] = _to_numbers(series)
                 loss = _lost(series, X[name], "numbers")
+            elif kind == "number" and _kind(series) == "bool":
+                X[name], loss = _bools_as_numbers(series)
             elif kind == "bool":
                 # One form whatever the reader made of them (bool, pandas'
                 # nullable boolean, an object column, text): True, False, NaN.
@@ -634,8 +637,8 @@ class TablePreprocessor(TransformerMixin, BaseEstimator):
                 losses += notes
             if loss is not None:
                 losses.append(loss)
-            if role == "numeric" and (loss := _infinite(X, name)) is not None:
-                losses.append(loss)
+            if role == "numeric":
+                losses += _infinite(X, name)
         return X, losses
 
     def _role(self, series, n_unique, forced_categorical):

@@ -124,6 +124,20 @@ def _kind(series):
     return "string"
 
 
+def _bools_as_numbers(series):
+    """Booleans where a column held numbers at fit, as 1 and 0, and the
+    :class:`Loss` note that says so."""
+    values = series.astype(object).map(_as_bool, na_action="ignore")
+    present = series.dropna()
+    return values.astype(float), Loss(
+        series.name,
+        len(present),
+        _first(present.astype(str)),
+        "that are booleans where the column held numbers at fit",
+        "are read as 1 and 0",
+    )
+
+
 def _mixed(series):
     """Whether an object column holds strings and other values (numbers,
     booleans) mixed."""
@@ -262,16 +276,22 @@ def _nan_for_missing(series):
 
 def _infinite(X, name):
     """Make the infinite values of the column ``name`` of ``X`` missing (a
-    spreadsheet's division by zero: no number to learn from); their
-    :class:`Loss`, or None."""
+    spreadsheet's division by zero: no number to learn from), and those
+    beyond float32's range (the network's inputs: they would be infinite
+    there); their :class:`Loss` entries."""
     values = X[name]
-    if not pd.api.types.is_numeric_dtype(values):
-        return None
+    if not pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
+        return []
     finite = values.mask(values.isin([np.inf, -np.inf]))
-    loss = _lost(values, finite, "finite numbers")
-    if loss is not None:
-        X[name] = finite
-    return loss
+    within = finite.mask(finite.abs() > np.finfo(np.float32).max)
+    losses = [
+        _lost(values, finite, "finite numbers"),
+        _lost(finite, within, "numbers within float32's range (±3.4e38)"),
+    ]
+    losses = [loss for loss in losses if loss is not None]
+    if losses:
+        X[name] = within
+    return losses
 
 
 def _sentence(note):
