@@ -215,6 +215,8 @@ def test_missing_and_extra_columns_at_predict(penguins_run, penguins_files):
     with pytest.warns(UserWarning, match=r"\['colour'\] were not seen at fit"):
         predicted = penguins_run.predict(new.assign(colour="blue"))
     assert np.array_equal(predicted, penguins_run.predict(new))
+    with pytest.raises(TypeError, match="a DataFrame or the path .* got ndarray"):
+        penguins_run.predict(new.to_numpy())
 
 
 def test_a_feature_without_any_value_in_the_new_rows_is_noted(

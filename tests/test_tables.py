@@ -337,6 +337,21 @@ def test_dates_written_as_strings_are_dates():
     assert pre.date_formats_ == {"day": "%Y-%m-%d", "stamp": "%d/%m/%Y %H:%M"}
 
 
+def test_iso_dates_read_in_a_column_of_another_format():
+    n = 30
+    days = pd.date_range("2020-01-01", periods=n)
+    frame = pd.DataFrame({"d": days.strftime("%d/%m/%Y"), "x": np.arange(n) * 1.0})
+    pre = TablePreprocessor().fit(frame, np.arange(n) % 2)
+    later = pd.DataFrame({"d": ["2020-03-05T10:00:00", "05/03/2020"], "x": [0.0, 1.0]})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # nothing lost: no note
+        Z = pre.transform(later)
+    names = list(pre.get_feature_names_out())
+    raw = pre.scaler_.inverse_transform(Z)
+    assert raw[:, names.index("d_day")].round(3).tolist() == [5, 5]
+    assert raw[:, names.index("d_month")].round(3).tolist() == [3, 3]
+
+
 def test_a_guessed_order_of_day_and_month_is_noted():
     # Days never above 12: month first is a guess, noted at fit; a day of 13
     # decides, and a year first (ISO) is no guess.

@@ -144,6 +144,12 @@ def count_rows(source):
 
 def _source(source, what):
     """The path of a table file and its kind (a key of ``READERS``' values)."""
+    if not isinstance(source, (str, os.PathLike)):
+        raise TypeError(
+            f"The {what} must be a DataFrame or the path of a table file; got "
+            f"{type(source).__name__}. A run reads its columns by name: make an "
+            "array a DataFrame with the training columns' names."
+        )
     path = Path(source)
     if path.is_dir():
         # A Parquet dataset: its parts (Spark's, Dask's; hive partitions

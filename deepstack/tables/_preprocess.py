@@ -585,6 +585,10 @@ class TablePreprocessor(TransformerMixin, BaseEstimator):
                 return None, []
             notes.append(_either_order(series, fmt))
         dates = _to_dates(series, fmt)
+        if dates.isna().any() and fmt != "ISO8601":
+            # ISO 8601 leaves no doubt: "2020-01-05T10:00" is a date in a
+            # column whose dates were "2020-01-05" (or "05/01/2020").
+            dates = dates.fillna(_to_dates(series, "ISO8601"))
         if "%z" not in fmt and series.name in getattr(self, "zoned_dates_", ()):
             notes.append(_unzoned(series[dates.notna().to_numpy()], series.name))
         return dates, [note for note in notes if note is not None]
