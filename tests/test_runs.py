@@ -1535,6 +1535,15 @@ def test_a_list_column_is_dropped_and_an_infinite_target_refused(tmp_path):
         fit_table(numbers.iloc[5:], "y", test=test, params=QUICK)
 
 
+def test_boolean_labels_where_the_classes_are_text_are_unseen_classes():
+    from deepstack.runs._target import as_label_dtype
+
+    classes = np.array(["no", "yes"], dtype=object)
+    read = as_label_dtype(np.array([True, False], dtype=object), classes)
+    assert read.tolist() == ["True", "False"]
+    assert as_label_dtype(np.array([1, 2]), np.array([1, 2, 3])).dtype.kind == "i"
+
+
 def test_metrics_the_rows_cannot_give_are_left_out_with_a_warning():
     from deepstack.runs._metrics import classification_metrics
 

@@ -202,8 +202,11 @@ def as_label_dtype(y, classes):
     """Cast labels read from a file to the dtype of the fitted classes."""
     if classes is None:
         return y
-    dtype = np.asarray(classes).dtype
-    if dtype.kind in "US":
+    classes = np.asarray(classes)
+    dtype = classes.dtype
+    if dtype.kind in "US" or all(isinstance(c, str) for c in classes):
+        # (Booleans where the classes are text: "True", a class unseen at
+        # fit, not a mix that scikit-learn's metrics refuse.)
         # As long as the labels need: a fixed width would cut longer ones
         # (an unseen "Chinstrap_2" read as the class "Chinstrap").
         return np.asarray(y).astype(str)
