@@ -18,6 +18,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from deepstack._compat import HasMethods, Interval, StrOptions
 from deepstack._split import n_validation, train_validation_split
 from deepstack.callbacks import TimeLimit
+from deepstack.tuning import _identity
 from deepstack.tuning._checks import check_search_data
 from deepstack.tuning._kt_compat import ORACLES
 from deepstack.tuning._space import HYPERBAND_PAST_TRIAL, ResolvedSpace
@@ -110,6 +111,15 @@ class DeepStackSearch(MetaEstimatorMixin, BaseEstimator):
     overwrite : bool, default=True
         Start afresh. With a ``directory`` and ``overwrite=False``, a search
         that was interrupted resumes: finished trials are kept, not rerun.
+        Only the same search resumes: the directory records the estimator's
+        kind and parameters, the search space, the settings that change
+        what a trial is (``tuner``, ``objective``, ``validation_fraction``,
+        ``cv``, ``tuner_options``, ``start_from_estimator``,
+        ``random_state``) and a digest of the data given to :meth:`fit`
+        (``deepstack_search.json``). A directory holding another search's
+        trials raises a ``ValueError`` naming what differs, before any
+        trial runs (``max_trials``, ``time_limit`` and the like may change:
+        a larger ``max_trials`` extends the search).
     tuner_options : dict or None, default=None
         Extra keyword arguments for the oracle, e.g. ``{"factor": 3,
         "hyperband_iterations": 2}`` for Hyperband or
@@ -429,7 +439,8 @@ class DeepStackSearch(MetaEstimatorMixin, BaseEstimator):
             deadline,
             log_dir=None if self.log_dir is None else os.fspath(self.log_dir),
         )
-        self.tuner_, trials = self._run_trials(oracle, runner, data, scorer)
+        identity = self._identity(space, [X, y, sample_weight, X_val, y_val])
+        self.tuner_, trials = self._run_trials(oracle, runner, data, scorer, identity)
         self._record(trials, space, hyperband)
         # The oracle refused a trial, or a trial was cut (on a distributed
         # worker the oracle is the chief's, so only the latter is known).
@@ -506,13 +517,35 @@ class DeepStackSearch(MetaEstimatorMixin, BaseEstimator):
             for i in range(n_jobs)
         ]
 
-    def _run_trials(self, oracle, runner, data, scorer):
-        """Run the search; ``(tuner, trials)``, sets ``role_``, ``search_time_``."""
+    def _identity(self, space, data):
+        """What this search is, as stored in its directory (None without one:
+        a temporary directory has nothing to resume)."""
+        if self.directory is None:
+            return None
+        params = self.get_params(deep=False)
+        return _identity.search_identity(
+            get_tags(self.estimator).estimator_type,
+            self.estimator.get_params(deep=False),
+            space,
+            {name: params[name] for name in _identity.SEARCH_KEYS},
+            data,
+        )
+
+    def _run_trials(self, oracle, runner, data, scorer, identity=None):
+        """Run the search; ``(tuner, trials)``, sets ``role_``, ``search_time_``.
+
+        With a ``directory``, ``identity`` is checked against the one stored
+        there before keras-tuner reloads its trials (``overwrite=False``),
+        then stored.
+        """
         scratch = None
         directory = self.directory
         if directory is None:
             scratch = tempfile.TemporaryDirectory(prefix="deepstack-search-")
             directory = scratch.name
+        project_dir = os.path.join(os.fspath(directory), self.project_name)
+        if identity is not None and not self.overwrite:
+            _identity.check(project_dir, identity)
         workers = self._make_workers(data, scorer)
         start = time.perf_counter()
         try:
@@ -525,6 +558,8 @@ class DeepStackSearch(MetaEstimatorMixin, BaseEstimator):
                 overwrite=self.overwrite,
                 verbose=self.verbose,
             )
+            if identity is not None:
+                _identity.write(project_dir, identity)
             tuner.search(data, verbose=self.verbose)
             self.role_ = (
                 "chief" if is_chief() else "worker" if is_distributed() else "single"
