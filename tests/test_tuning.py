@@ -295,7 +295,29 @@ def test_hyperband_continues_without_pretraining_again(
     assert results["n_epochs"] == [1, 1, 2]
     # Only the two fresh trials pretrained; the continuation did not.
     assert calls == ["autoencoder", "autoencoder"]
-    assert search.best_params_["max_epochs"] == results["budget"][search.best_index_]
+    # The refit trains the full budget, not the chosen trial's round budget.
+    assert search.best_params_["max_epochs"] == 2
+    assert [p["max_epochs"] for p in results["params"]] == results["budget"]
+
+
+def test_hyperband_refits_the_full_budget_when_it_stops_before_promoting(
+    classification_data,
+):
+    X, y = classification_data
+    search = DeepStackSearch(
+        tiny(DeepStackClassifier, hidden_layer_sizes=(4,), max_epochs=8),
+        {"learning_rate": [1e-2]},
+        tuner="hyperband",
+        max_trials=None,
+        random_state=0,
+    ).fit(X, y)
+    # One candidate: keras-tuner ends after the first round, before promoting
+    # it from 3 epochs to 8.
+    assert search.results_["budget"] == [3]
+    assert search.results_["params"][0]["max_epochs"] == 3
+    assert search.best_params_ == {"learning_rate": 1e-2, "max_epochs": 8}
+    assert search.best_estimator_.max_epochs == 8
+    assert search.best_estimator_.n_iter_ == 8
 
 
 class _CountingFits(DeepStackClassifier):

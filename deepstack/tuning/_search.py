@@ -78,10 +78,12 @@ class DeepStackSearch(MetaEstimatorMixin, BaseEstimator):
     tuner : {"random", "grid", "bayesian", "hyperband"}, default="bayesian"
         The keras-tuner oracle: ``RandomSearchOracle``, ``GridSearchOracle``,
         ``BayesianOptimizationOracle`` or ``HyperbandOracle``. Hyperband's
-        epoch budget is the estimator's ``max_epochs``: a trial trains
-        ``tuner/epochs`` epochs, and a promoted trial continues from the
-        saved estimator of the earlier one (weights and optimizer state, no
-        second pretraining) for the remaining epochs.
+        epoch budget is the estimator's ``max_epochs`` (or
+        ``tuner_options["max_epochs"]``): a trial trains ``tuner/epochs``
+        epochs, and a promoted trial continues from the saved estimator of
+        the earlier one (weights and optimizer state, no second
+        pretraining) for the remaining epochs. The refit trains the full
+        budget, whatever the chosen trial's round budget.
     max_trials : int or None, default=20
         Number of trials (parameter settings) at most. None runs a grid to
         exhaustion or Hyperband to the end of its brackets.
@@ -223,8 +225,9 @@ class DeepStackSearch(MetaEstimatorMixin, BaseEstimator):
     ----------
     best_params_ : dict
         Estimator parameters of the best trial (``hidden_layer_sizes`` for
-        ``n_layers`` / ``units``; with Hyperband, ``max_epochs`` is the best
-        trial's epoch budget).
+        ``n_layers`` / ``units``; with Hyperband, ``max_epochs`` is the
+        search's full epoch budget, which the refit trains, not the chosen
+        trial's round budget, kept in ``results_["budget"]``).
     best_score_ : float
         Validation score of the chosen trial: the best one, or the first when
         the best does not beat it by more than ``min_improvement_``.
@@ -244,7 +247,8 @@ class DeepStackSearch(MetaEstimatorMixin, BaseEstimator):
         ``n_epochs`` (epochs run, mean over the folds), ``fit_time``
         (seconds, all folds), ``params`` (the estimator parameters),
         ``param_<name>`` per searched hyperparameter and, with Hyperband,
-        ``budget`` (``tuner/epochs``) and ``continued_from``.
+        ``budget`` (``tuner/epochs``, also the ``max_epochs`` of the trial's
+        ``params``) and ``continued_from``.
     n_trials_ : int
         Number of trials in ``results_``.
     search_time_ : float
@@ -474,6 +478,14 @@ class DeepStackSearch(MetaEstimatorMixin, BaseEstimator):
             if all(isinstance(c, str) for c in columns):
                 self.feature_names_in_ = columns
 
+    def _full_budget(self):
+        """Hyperband's largest epoch budget: ``tuner_options["max_epochs"]``,
+        else the estimator's ``max_epochs`` (as the oracle is given it)."""
+        options = self.tuner_options or {}
+        if "max_epochs" in options:
+            return int(options["max_epochs"])
+        return int(self.estimator.get_params().get("max_epochs", 100))
+
     def _make_oracle(self, space, oracle_seed, deadline):
         """The keras-tuner oracle over ``space``, first trial the estimator's."""
         hyperparameters = space.hyperparameters()
@@ -482,7 +494,7 @@ class DeepStackSearch(MetaEstimatorMixin, BaseEstimator):
             max_trials=self.max_trials,
             hyperparameters=hyperparameters,
             seed=oracle_seed,
-            max_epochs=int(self.estimator.get_params().get("max_epochs", 100)),
+            max_epochs=self._full_budget(),
             options=self.tuner_options,
             # The ranges' defaults are the estimator's own values where they
             # lie in the ranges: the first trial is the estimator as given.
@@ -712,6 +724,11 @@ class DeepStackSearch(MetaEstimatorMixin, BaseEstimator):
         self.best_index_ = self._choose(scores, rows["fold_scores"])
         self.best_score_ = float(scores[self.best_index_])
         self.best_params_ = dict(rows["params"][self.best_index_])
+        if hyperband:
+            # The chosen trial's budget is a round's share of the epochs (the
+            # search may end before any promotion, at 3 of 8): the refit
+            # trains the full budget, as a promoted trial would.
+            self.best_params_["max_epochs"] = self._full_budget()
 
     def _choose(self, scores, fold_scores):
         """Row of the chosen trial: the best, unless it beats the first trial
