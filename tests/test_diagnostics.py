@@ -22,6 +22,7 @@ from deepstack.diagnostics import (
     unit_health,
 )
 from deepstack.diagnostics._common import fresh_copy
+from deepstack.diagnostics._units import LayerHealth
 from deepstack.layers import TiedDense
 
 
@@ -196,6 +197,42 @@ def test_unit_health_before_training_uses_initial_weights(fitted, data):
     assert [x.name for x in before] == ["activation_1", "activation_2"]
     assert [x.name for x in after] == ["activation_1", "activation_2"]
     assert before[0].variance != pytest.approx(after[0].variance)
+
+
+@pytest.mark.parametrize("batch_norm", [False, True])
+def test_unit_health_before_training_keeps_the_input_standardization(data, batch_norm):
+    # Features in the hundreds, which the estimator standardizes itself.
+    X, y = data
+    X = X * 50.0 + 200.0
+    est = DeepStackClassifier(
+        (16,),
+        activation="tanh",
+        batch_norm=batch_norm,
+        dropout=0.0,
+        input_dropout=0.0,
+        max_epochs=2,
+        random_state=0,
+        callbacks=[InitialWeights()],
+    ).fit(X, y)
+    # The network the first training step ran: its initial weights (the
+    # Standardize statistics among them), in training mode on all the rows,
+    # so batch normalization uses their statistics.
+    network = keras.models.clone_model(est.model_)
+    network.set_weights(est.callbacks_[-1].weights)
+    layer = network.get_layer("activation_1")
+    probe = keras.Model(network.inputs, layer.output)
+    seen = np.asarray(probe(X, training=True), dtype=np.float64)
+    expected = LayerHealth("activation_1", "tanh", seen).saturation
+
+    before = unit_health(est, X, initial=True)
+    # A copy without the statistics saw raw inputs: 0.99 of it saturated.
+    assert before[0].saturation == pytest.approx(expected, abs=1e-6)
+    assert before[0].saturation < 0.1
+    # The estimator's own network is left as it was.
+    assert est.model_.get_layer("standardize").get_weights()[0].mean() > 100
+    report = diagnose(est, X, y, gradients=False, overfit=False, figures=False)
+    assert "saturated_units_initial" not in report.codes
+    assert report.unit_health_initial[0].saturation == before[0].saturation
 
 
 # ----------------------------------------------------------- training curves
