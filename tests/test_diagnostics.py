@@ -342,6 +342,28 @@ def test_capacity_of_estimator(fitted):
     assert cap.params == fitted.model_.count_params()
 
 
+def test_capacity_counts_the_reconstruction_decoder_in_training_only(data):
+    X, y = data
+    est = DeepStackClassifier(
+        (6, 4),
+        batch_norm=False,
+        reconstruction_weight=0.5,
+        max_epochs=1,
+        random_state=0,
+    ).fit(X, y)
+    cap = capacity(est)
+    # Prediction: 16 -> 6 -> 4 -> 3 logits; the decoder is the identity.
+    forward = (2 * 16 * 6 + 6) + (2 * 6 * 4 + 4) + (2 * 4 * 3 + 3)
+    # Training decodes the codes 4 -> 6 -> 16 through the tied kernels, each
+    # step with a bias of its output width.
+    decoder = (2 * 4 * 6 + 6) + (2 * 6 * 16 + 16)
+    assert cap.forward_flops == forward == 277
+    assert cap.training_flops == 3 * (forward + decoder) == 1617
+    (row,) = [r for r in cap.layers if r["name"] == "reconstruction"]
+    assert (row["flops"], row["training_flops"]) == (0, 3 * decoder)
+    assert "786 per training step" in str(cap)
+
+
 # ------------------------------------------------------ small-subset overfit
 
 
