@@ -19,12 +19,31 @@ import numpy as np
 
 from deepstack import _network, _random, _split, _trainer
 from deepstack.callbacks import EarlyStopping, TimeLimit
-from deepstack.layers import MaskingNoise, TiedDense, TiedModel
+from deepstack.layers import GaussianNoise, MaskingNoise, TiedDense, TiedModel
 
 LOSSES = ("auto", "cross_entropy", "squared_error")
 CORRUPTIONS = ("mask", "gaussian")
 PRETRAIN = ("autoencoder", "denoising")
 FINETUNE = ("all", "head")
+
+
+def check_noise_level(corruption, noise_level, *, names=("corruption", "noise_level")):
+    """Raise ``ValueError`` for a noise level the corruption cannot apply.
+
+    ``names``: the parameters as the caller's user spells them (an
+    estimator's ``pretrain_corruption``, ``pretrain_noise_level``). With
+    "mask" the level is the fraction of inputs zeroed, below 1 (1 would zero
+    every input and leave nothing to reconstruct from); with "gaussian" it is
+    a standard deviation, any value >= 0.
+    """
+    corruption_name, level_name = names
+    if corruption == "mask" and noise_level >= 1.0:
+        raise ValueError(
+            f"{level_name}={noise_level!r} with {corruption_name}='mask' is the "
+            "fraction of the inputs zeroed, which must be in [0, 1) (1 zeroes "
+            f"every input): lower {level_name}, or set {corruption_name}="
+            "'gaussian', where it is the standard deviation of added noise."
+        )
 
 
 @dataclass
@@ -119,9 +138,8 @@ def _autoencoder(
     if corruption == "mask" and noise_level > 0:
         x = MaskingNoise(noise_level, seed=int(seeds[0]), name="corrupt")(x)
     elif corruption == "gaussian" and noise_level > 0:
-        x = keras.layers.GaussianNoise(noise_level, seed=int(seeds[0]), name="corrupt")(
-            x
-        )
+        # deepstack's layer: Keras's refuses a standard deviation above 1.
+        x = GaussianNoise(noise_level, seed=int(seeds[0]), name="corrupt")(x)
     encoder = keras.layers.Dense(
         units,
         activation=activation,
@@ -432,20 +450,14 @@ def unlabeled_outnumber(n_unlabeled, n_labeled):
 def split_unlabeled(mask, X, y, sample_weight):
     """Separate the unlabeled rows (``mask`` True) from the labeled ones.
 
-    ``mask`` is None when every row is labeled. Returns ``X, y,
-    sample_weight`` of the labeled rows and the unlabeled inputs (None when
-    every row is labeled). Unlabeled rows only feed the pretraining;
-    fine-tuning, the validation split and scores use the rest.
+    ``mask`` is None when every row is labeled; the caller refuses a
+    ``mask`` of all rows (its message names how its targets mark them).
+    Returns ``X, y, sample_weight`` of the labeled rows and the unlabeled
+    inputs (None when every row is labeled). Unlabeled rows only feed the
+    pretraining; fine-tuning, the validation split and scores use the rest.
     """
     if mask is None or not np.any(mask):
         return X, y, sample_weight, None
-    if np.all(mask):
-        raise ValueError(
-            "y holds no labeled samples: every label is -1, which marks an "
-            "unlabeled sample when pretraining or semi_supervised uses "
-            "unlabeled rows. Label some samples (-1 cannot then be a class "
-            "label; relabel e.g. {-1, 1} targets as {0, 1})."
-        )
     keep = ~mask
     if sample_weight is not None and np.ndim(sample_weight) == 1:
         sample_weight = np.asarray(sample_weight)

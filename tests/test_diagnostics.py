@@ -22,6 +22,7 @@ from deepstack.diagnostics import (
     unit_health,
 )
 from deepstack.diagnostics._common import fresh_copy
+from deepstack.diagnostics._units import LayerHealth
 from deepstack.layers import TiedDense
 
 
@@ -198,6 +199,42 @@ def test_unit_health_before_training_uses_initial_weights(fitted, data):
     assert before[0].variance != pytest.approx(after[0].variance)
 
 
+@pytest.mark.parametrize("batch_norm", [False, True])
+def test_unit_health_before_training_keeps_the_input_standardization(data, batch_norm):
+    # Features in the hundreds, which the estimator standardizes itself.
+    X, y = data
+    X = X * 50.0 + 200.0
+    est = DeepStackClassifier(
+        (16,),
+        activation="tanh",
+        batch_norm=batch_norm,
+        dropout=0.0,
+        input_dropout=0.0,
+        max_epochs=2,
+        random_state=0,
+        callbacks=[InitialWeights()],
+    ).fit(X, y)
+    # The network the first training step ran: its initial weights (the
+    # Standardize statistics among them), in training mode on all the rows,
+    # so batch normalization uses their statistics.
+    network = keras.models.clone_model(est.model_)
+    network.set_weights(est.callbacks_[-1].weights)
+    layer = network.get_layer("activation_1")
+    probe = keras.Model(network.inputs, layer.output)
+    seen = np.asarray(probe(X, training=True), dtype=np.float64)
+    expected = LayerHealth("activation_1", "tanh", seen).saturation
+
+    before = unit_health(est, X, initial=True)
+    # A copy without the statistics saw raw inputs: 0.99 of it saturated.
+    assert before[0].saturation == pytest.approx(expected, abs=1e-6)
+    assert before[0].saturation < 0.1
+    # The estimator's own network is left as it was.
+    assert est.model_.get_layer("standardize").get_weights()[0].mean() > 100
+    report = diagnose(est, X, y, gradients=False, overfit=False, figures=False)
+    assert "saturated_units_initial" not in report.codes
+    assert report.unit_health_initial[0].saturation == before[0].saturation
+
+
 # ----------------------------------------------------------- training curves
 
 
@@ -303,6 +340,28 @@ def test_capacity_of_estimator(fitted):
     forward = 2 * 16 * 16 + 4 * 16 + 2 * 16 * 12 + 4 * 12 + 2 * 12 * 3 + 3
     assert cap.forward_flops == forward
     assert cap.params == fitted.model_.count_params()
+
+
+def test_capacity_counts_the_reconstruction_decoder_in_training_only(data):
+    X, y = data
+    est = DeepStackClassifier(
+        (6, 4),
+        batch_norm=False,
+        reconstruction_weight=0.5,
+        max_epochs=1,
+        random_state=0,
+    ).fit(X, y)
+    cap = capacity(est)
+    # Prediction: 16 -> 6 -> 4 -> 3 logits; the decoder is the identity.
+    forward = (2 * 16 * 6 + 6) + (2 * 6 * 4 + 4) + (2 * 4 * 3 + 3)
+    # Training decodes the codes 4 -> 6 -> 16 through the tied kernels, each
+    # step with a bias of its output width.
+    decoder = (2 * 4 * 6 + 6) + (2 * 6 * 16 + 16)
+    assert cap.forward_flops == forward == 277
+    assert cap.training_flops == 3 * (forward + decoder) == 1617
+    (row,) = [r for r in cap.layers if r["name"] == "reconstruction"]
+    assert (row["flops"], row["training_flops"]) == (0, 3 * decoder)
+    assert "786 per training step" in str(cap)
 
 
 # ------------------------------------------------------ small-subset overfit

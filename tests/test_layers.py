@@ -10,7 +10,14 @@ import pytest
 import tensorflow as tf
 
 import deepstack
-from deepstack.layers import MaskingNoise, Standardize, TiedDense, TiedModel, tie_layers
+from deepstack.layers import (
+    GaussianNoise,
+    MaskingNoise,
+    Standardize,
+    TiedDense,
+    TiedModel,
+    tie_layers,
+)
 
 LEGACY = pathlib.Path(__file__).parent / "data" / "legacy_tied"
 
@@ -198,6 +205,31 @@ def test_masking_noise_zeroes_a_fraction_without_rescaling():
     assert MaskingNoise.from_config(layer.get_config()).rate == 0.3
     with pytest.raises(ValueError, match="rate"):
         MaskingNoise(1.0)
+
+
+def test_gaussian_noise_takes_any_std_with_the_draws_of_keras_layer(tmp_path):
+    X = np.zeros((400, 25), dtype="float32")
+    # Below 1, the same noise as keras.layers.GaussianNoise with that seed,
+    # so pretraining gives the weights it gave with Keras's layer.
+    ours = keras.ops.convert_to_numpy(GaussianNoise(0.5, seed=3)(X, training=True))
+    theirs = keras.layers.GaussianNoise(0.5, seed=3)(X, training=True)
+    np.testing.assert_array_equal(ours, keras.ops.convert_to_numpy(theirs))
+    # Above 1, which Keras's layer refuses.
+    layer = GaussianNoise(2.0, seed=0)
+    noise = keras.ops.convert_to_numpy(layer(X, training=True))
+    assert abs(noise.std() - 2.0) < 0.05 and abs(noise.mean()) < 0.05
+    np.testing.assert_array_equal(
+        keras.ops.convert_to_numpy(layer(X, training=False)), X
+    )
+    with pytest.raises(ValueError, match="stddev must be >= 0"):
+        GaussianNoise(-1.0)
+    inputs = keras.Input((25,))
+    model = keras.Model(inputs, GaussianNoise(2.0, seed=0, name="noise")(inputs))
+    path = os.path.join(tmp_path, "noise.keras")
+    model.save(path)
+    loaded = keras.saving.load_model(path).get_layer("noise")
+    assert isinstance(loaded, GaussianNoise)
+    assert (loaded.stddev, loaded.seed) == (2.0, 0)
 
 
 def test_standardize_matches_keras_normalization_and_saves_its_statistics(tmp_path):

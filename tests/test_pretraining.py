@@ -9,6 +9,7 @@ from sklearn.base import clone
 from deepstack import (
     DeepStackClassifier,
     DeepStackRegressor,
+    StackedAutoencoder,
     _network,
     _pretraining,
     _trainer,
@@ -114,6 +115,42 @@ def test_gaussian_noise_and_untied_decoder(unit_data):
     )
     assert layer.decoder_kernel.shape == (4, 10)
     assert np.all(np.isfinite(layer.kernel))
+
+
+def test_gaussian_noise_above_one_and_a_full_mask_refused_by_name(
+    classification_data,
+):
+    X, y = classification_data
+    y = y.copy()
+    y[:150] = -1  # unlabeled rows for the pretraining
+    clf = tiny(
+        DeepStackClassifier,
+        pretrain="denoising",
+        pretrain_corruption="gaussian",
+        pretrain_noise_level=2.0,
+        pretrain_epochs=1,
+        max_epochs=1,
+    ).fit(X, y)
+    assert len(clf.pretraining_history_) == 1
+    codes = StackedAutoencoder((4,), corruption="gaussian", noise_level=1.5, epochs=1)
+    assert codes.fit(X).transform(X).shape == (len(X), 4)
+
+    message = (
+        r"pretrain_noise_level=1\.0 with pretrain_corruption='mask' is the "
+        r"fraction of the inputs zeroed, which must be in \[0, 1\)"
+    )
+    with pytest.raises(ValueError, match=message):
+        clf.set_params(pretrain_corruption="mask", pretrain_noise_level=1.0).fit(X, y)
+    with pytest.raises(ValueError, match=r"noise_level=1\.5 with corruption='mask'"):
+        StackedAutoencoder((4,), corruption="mask", noise_level=1.5).fit(X)
+
+
+def test_a_regressor_with_every_target_nan_says_so(regression_data):
+    X, _ = regression_data
+    reg = tiny(DeepStackRegressor, pretrain="auto", **FAST)
+    with pytest.raises(ValueError, match="the target is NaN in all 160 rows") as err:
+        reg.fit(X, np.full(len(X), np.nan))
+    assert "-1" not in str(err.value)
 
 
 def test_cross_entropy_outside_unit_interval_is_an_error(unit_data):

@@ -295,7 +295,108 @@ def test_hyperband_continues_without_pretraining_again(
     assert results["n_epochs"] == [1, 1, 2]
     # Only the two fresh trials pretrained; the continuation did not.
     assert calls == ["autoencoder", "autoencoder"]
-    assert search.best_params_["max_epochs"] == results["budget"][search.best_index_]
+    # The refit trains the full budget, not the chosen trial's round budget.
+    assert search.best_params_["max_epochs"] == 2
+    assert [p["max_epochs"] for p in results["params"]] == results["budget"]
+
+
+def test_hyperband_refits_the_full_budget_when_it_stops_before_promoting(
+    classification_data,
+):
+    X, y = classification_data
+    search = DeepStackSearch(
+        tiny(DeepStackClassifier, hidden_layer_sizes=(4,), max_epochs=8),
+        {"learning_rate": [1e-2]},
+        tuner="hyperband",
+        max_trials=None,
+        random_state=0,
+    ).fit(X, y)
+    # One candidate: keras-tuner ends after the first round, before promoting
+    # it from 3 epochs to 8.
+    assert search.results_["budget"] == [3]
+    assert search.results_["params"][0]["max_epochs"] == 3
+    assert search.best_params_ == {"learning_rate": 1e-2, "max_epochs": 8}
+    assert search.best_estimator_.max_epochs == 8
+    assert search.best_estimator_.n_iter_ == 8
+
+
+class _CountingFits(DeepStackClassifier):
+    fits = 0
+
+    def fit(self, X, y, **kwargs):
+        type(self).fits += 1
+        return super().fit(X, y, **kwargs)
+
+
+def test_a_search_directory_resumes_only_the_same_search(classification_data, tmp_path):
+    X, y = classification_data
+
+    def search(space, X, y):
+        return DeepStackSearch(
+            tiny(_CountingFits, hidden_layer_sizes=(4,), max_epochs=1),
+            space,
+            tuner="grid",
+            max_trials=2,
+            refit=False,
+            directory=tmp_path,
+            overwrite=False,
+            random_state=0,
+        ).fit(X, y)
+
+    _CountingFits.fits = 0
+    first = search({"learning_rate": [1e-3, 3e-2]}, X, y)
+    assert _CountingFits.fits == 2
+    # A genuine resume: nothing left to run, the same trials and scores.
+    again = search({"learning_rate": [1e-3, 3e-2]}, X, y)
+    assert _CountingFits.fits == 2
+    assert again.results_["score"] == first.results_["score"]
+    assert again.best_params_ == first.best_params_
+
+    project = re.escape(str(tmp_path / "deepstack_search"))
+    with pytest.raises(ValueError, match=rf"{project} .*data: X, y.*overwrite=True"):
+        search({"learning_rate": [1e-3, 3e-2]}, X[::-1], y[::-1])
+    with pytest.raises(ValueError, match=r"search_space\.dropout: \(absent\) then"):
+        search({"dropout": [0.0, 0.5]}, X, y)
+    with pytest.raises(ValueError, match=r"estimator\.max_epochs: 1 then, 2 now"):
+        DeepStackSearch(
+            tiny(_CountingFits, hidden_layer_sizes=(4,), max_epochs=2),
+            {"learning_rate": [1e-3, 3e-2]},
+            tuner="grid",
+            directory=tmp_path,
+            overwrite=False,
+            random_state=0,
+        ).fit(X, y)
+    assert _CountingFits.fits == 2  # every refusal came before any trial
+    # overwrite=True starts afresh in the same directory, and records the new
+    # search, which can then be resumed.
+    DeepStackSearch(
+        tiny(_CountingFits, hidden_layer_sizes=(4,), max_epochs=1),
+        {"dropout": [0.0, 0.5]},
+        tuner="grid",
+        max_trials=2,
+        refit=False,
+        directory=tmp_path,
+        random_state=0,
+    ).fit(X, y)
+    assert _CountingFits.fits == 4
+    resumed = search({"dropout": [0.0, 0.5]}, X, y)
+    assert _CountingFits.fits == 4
+    assert resumed.results_["param_dropout"] == [0.0, 0.5]
+
+
+def test_a_search_directory_without_a_record_is_resumed_with_a_warning(tmp_path):
+    from deepstack.tuning import _identity
+
+    _identity.check(str(tmp_path / "none"), {"data": "0"})  # nothing to resume
+    (tmp_path / "oracle.json").write_text("{}")  # an older deepstack's search
+    with pytest.warns(UserWarning, match="resumed unchecked.*overwrite=True"):
+        _identity.check(str(tmp_path), {"data": "0"})
+    # Strings and DataFrames are digested by value, not by object address.
+    frame = pd.DataFrame({"a": ["x", "y"], "b": [1.0, 2.0]})
+    digest = _identity.data_digest([frame, np.array(["p", "q"], dtype=object)])
+    again = _identity.data_digest([frame.copy(), np.array(["p", "q"], dtype=object)])
+    assert digest == again
+    assert digest != _identity.data_digest([frame.rename(columns={"a": "c"}), None])
 
 
 def test_gridsearchcv_keeps_working(classification_data):

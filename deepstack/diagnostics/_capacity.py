@@ -4,6 +4,7 @@ import keras
 import numpy as np
 
 from deepstack.diagnostics._common import get_model
+from deepstack.layers import Reconstruction
 
 # A training step costs about three forward passes: the forward pass itself, the
 # gradient w.r.t. the activations and the gradient w.r.t. the weights.
@@ -22,14 +23,22 @@ class Capacity:
         All parameters (trainable and not, e.g. batch-norm moving statistics).
     trainable_params : int
     forward_flops : int
-        Floating-point operations for one sample's forward pass, counted on the
-        Dense layers (``2 * n_in * n_out`` for the multiply-adds, plus
-        ``n_out`` for the bias) and batch-normalization layers (4 per
-        feature). Elementwise activations are not counted.
+        Floating-point operations for one sample's forward pass at inference
+        (prediction), counted on the Dense layers (``2 * n_in * n_out`` for
+        the multiply-adds, plus ``n_out`` for the bias) and
+        batch-normalization layers (4 per feature). Elementwise activations
+        are not counted. The joint loss's reconstruction decoder
+        (``reconstruction_weight > 0``) runs in training only and is left
+        out.
     training_flops : int
-        ``3 * forward_flops``: a training step per sample (forward + backward).
+        A training step per sample: 3 times the forward pass in training
+        (forward + backward), which is ``forward_flops`` plus the
+        reconstruction decoder's ``2 * n_in * n_out + n_in`` per tied
+        encoder when there is one.
     layers : list of dict
-        ``name``, ``type``, ``params`` and ``flops`` of every layer.
+        ``name``, ``type``, ``params``, ``flops`` (its share of
+        ``forward_flops``) and ``training_flops`` (its share of
+        ``training_flops``) of every layer.
     """
 
     def __init__(self, layers, params, trainable_params):
@@ -37,7 +46,7 @@ class Capacity:
         self.params = int(params)
         self.trainable_params = int(trainable_params)
         self.forward_flops = int(sum(row["flops"] for row in layers))
-        self.training_flops = TRAINING_STEP_FACTOR * self.forward_flops
+        self.training_flops = int(sum(row["training_flops"] for row in layers))
 
     def epoch_flops(self, n_samples):
         """Operations of one training epoch over ``n_samples`` samples."""
@@ -58,11 +67,14 @@ class Capacity:
             f"{self.training_flops:,} per training step"
         ]
         for row in self.layers:
-            if row["params"] or row["flops"]:
-                lines.append(
+            if row["params"] or row["flops"] or row["training_flops"]:
+                line = (
                     f"  {row['name']:<20}{row['type']:<22}"
                     f"{row['params']:>10,} params{row['flops']:>12,} FLOPs"
                 )
+                if not row["flops"] and row["training_flops"]:
+                    line += f" ({row['training_flops']:,} per training step)"
+                lines.append(line)
         return "\n".join(lines)
 
     __repr__ = __str__
@@ -79,8 +91,28 @@ def _units_in(layer, default=0):
 
 
 def _layer_flops(layer):
+    """``(inference forward FLOPs, training step FLOPs)`` of one sample."""
     if isinstance(layer, keras.Model):
-        return capacity(layer).forward_flops
+        inner = capacity(layer)
+        return inner.forward_flops, inner.training_flops
+    if isinstance(layer, Reconstruction):
+        # The identity at inference; in training, the tied decoder.
+        return 0, TRAINING_STEP_FACTOR * _decoder_flops(layer)
+    flops = _forward_flops(layer)
+    return flops, TRAINING_STEP_FACTOR * flops
+
+
+def _decoder_flops(layer):
+    """Forward FLOPs of a :class:`~deepstack.layers.Reconstruction` layer's
+    decoder: per encoder ``n_in -> n_out``, the codes times its transposed
+    kernel (``2 * n_out * n_in``) plus a bias of width ``n_in``."""
+    # ``units`` are the encoders' input widths; the last one's output is the
+    # codes the layer returns.
+    widths = [*layer.units, int(layer.output.shape[-1])]
+    return sum(2 * n_in * n_out + n_in for n_in, n_out in zip(widths[:-1], widths[1:]))
+
+
+def _forward_flops(layer):
     if isinstance(layer, keras.layers.Dense):
         n_in = int(layer.kernel.shape[0])
         n_out = int(layer.kernel.shape[1])
@@ -127,12 +159,14 @@ def capacity(model_or_estimator):
     for layer in model.layers:
         if isinstance(layer, keras.layers.InputLayer):
             continue
+        flops, training_flops = _layer_flops(layer)
         rows.append(
             {
                 "name": layer.name,
                 "type": type(layer).__name__,
                 "params": int(layer.count_params()) if layer.built else 0,
-                "flops": int(_layer_flops(layer)),
+                "flops": int(flops),
+                "training_flops": int(training_flops),
             }
         )
     trainable = sum(int(np.prod(w.shape)) for w in model.trainable_weights)

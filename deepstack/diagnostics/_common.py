@@ -5,6 +5,7 @@ import numpy as np
 
 from deepstack._network import get_model
 from deepstack.estimators import _base
+from deepstack.layers import Standardize
 
 # Names the network builder gives to its output layers (see deepstack._network).
 _OUTPUT_NAMES = ("output", "logits")
@@ -112,6 +113,26 @@ def fresh_copy(model):
     """The same architecture with freshly initialized weights (its initial state).
 
     Deepstack seeds every initializer, so this reproduces the weights the
-    network had before training.
+    network had before training. The input standardization is part of that
+    state: its statistics are set from the data before the first epoch (and
+    never trained), so they are copied, not re-initialized.
     """
-    return keras.models.clone_model(model)
+    copy = keras.models.clone_model(model)
+    _copy_input_statistics(model, copy)
+    return copy
+
+
+def _copy_input_statistics(source, target):
+    """Give ``target``'s input statistics layers ``source``'s values.
+
+    ``clone_model`` builds each layer again from its configuration, which
+    holds no statistics: a ``Standardize`` layer came back with mean 0 and
+    variance 1, so the "initial" network saw unstandardized inputs (every
+    tanh unit saturated on features in the hundreds). Batch normalization's
+    moving statistics are learned during training and stay re-initialized.
+    """
+    for original, copied in zip(source.layers, target.layers, strict=True):
+        if isinstance(original, keras.Model):
+            _copy_input_statistics(original, copied)
+        elif isinstance(original, Standardize | keras.layers.Normalization):
+            copied.set_weights(original.get_weights())

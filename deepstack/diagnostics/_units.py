@@ -2,8 +2,10 @@
 
 import numpy as np
 
+from deepstack.callbacks import set_population_statistics
 from deepstack.diagnostics._common import (
     activation_name,
+    as_float_array,
     fresh_copy,
     get_model,
     hidden_activation_layers,
@@ -169,7 +171,11 @@ def unit_health(model_or_estimator, X, *, initial=False, max_samples=1000):
     initial : bool, default=False
         Measure the network as it was before training: a copy with freshly
         initialized weights (deepstack seeds its initializers, so these are
-        the weights training started from).
+        the weights training started from) and the network's own input
+        standardization (its ``Standardize`` statistics, set from the data
+        before training). Batch normalization then uses the statistics of
+        these rows, as the first training steps do (its initial moving
+        averages, mean 0 and variance 1, normalize nothing).
     max_samples : int, default=1000
         Use at most this many rows of ``X``.
 
@@ -191,6 +197,7 @@ def unit_health(model_or_estimator, X, *, initial=False, max_samples=1000):
     model = get_model(model_or_estimator)
     if initial:
         model = fresh_copy(model)
+        set_population_statistics(model, as_float_array(X)[:max_samples])
     activations = hidden_activations(model, X, max_samples=max_samples)
     names = {
         layer.name: activation_name(layer) for layer in hidden_activation_layers(model)

@@ -53,7 +53,10 @@ default="relu"
         each layer's inputs ("mask") or add Gaussian noise of standard
         deviation ``noise_level`` ("gaussian"). None: a plain autoencoder.
     noise_level : float >= 0, default=0.2
-        Strength of the corruption.
+        Strength of the corruption: with "mask" a fraction in [0, 1) (1 is
+        refused: nothing would be left to reconstruct from), with
+        "gaussian" a standard deviation, any value (above 1 too: the inputs
+        are standardized, so 1 is noise as large as the signal).
     sparsity : float >= 0, default=0.0
         L1 penalty on the codes (``sparsity`` times the per-sample L1 norm of
         the codes, averaged over the batch).
@@ -190,6 +193,12 @@ default="relu"
         self.standardize = standardize
         self.random_state = random_state
         self.verbose = verbose
+
+    def _validate_params(self):
+        # Besides the constraints: a noise level the corruption cannot apply
+        # (also refused where a search checks its space's values).
+        super()._validate_params()
+        _pretraining.check_noise_level(self.corruption, self.noise_level)
 
     # ------------------------------------------------------------- public API
 

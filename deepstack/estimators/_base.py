@@ -118,7 +118,13 @@ def _plain(value):
 
 
 def _check_pretrain_params(estimator):
-    """The ``pretrain_*`` parameters against ``hidden_layer_sizes``."""
+    """The ``pretrain_*`` parameters against ``hidden_layer_sizes`` and each
+    other."""
+    _pretraining.check_noise_level(
+        estimator.pretrain_corruption,
+        estimator.pretrain_noise_level,
+        names=("pretrain_corruption", "pretrain_noise_level"),
+    )
     if estimator.pretrain is None:
         return
     n_hidden = len(tuple(estimator.hidden_layer_sizes))
@@ -451,6 +457,14 @@ class BaseDeepStack(BaseEstimator):
     def _ignored_unlabeled(self, y, mask):
         """Called when ``y`` marks rows as unlabeled that no step will use."""
 
+    def _no_labeled_rows_message(self, n_rows):
+        """The error for a ``y`` that marks all its ``n_rows`` rows unlabeled
+        (each target says how it marks them)."""
+        return (
+            f"y holds no labeled samples: all {n_rows} rows are marked "
+            "unlabeled. Label some samples."
+        )
+
     def _fit_unlabeled(self, run):
         """More training that uses ``run.X_unlabeled`` (after fine-tuning)."""
 
@@ -631,8 +645,11 @@ class BaseDeepStack(BaseEstimator):
         """
         self._check_params()
         X, y = self._validate_training_data(X, y, reset=reset)
+        unlabeled = self._resolve_unlabeled(y, reset=reset)
+        if unlabeled is not None and np.all(unlabeled):
+            raise ValueError(self._no_labeled_rows_message(len(unlabeled)))
         X, y, sample_weight, X_unlabeled = _pretraining.split_unlabeled(
-            self._resolve_unlabeled(y, reset=reset), X, y, sample_weight
+            unlabeled, X, y, sample_weight
         )
         n_features = X.shape[1]
         y_enc = self._encode_target(y, reset=reset)

@@ -435,6 +435,14 @@ None, default="auto"
             return y == -1
         return np.array([bool(label == -1) for label in y], dtype=bool)
 
+    def _no_labeled_rows_message(self, n_rows):
+        return (
+            "y holds no labeled samples: every label is -1, which marks an "
+            "unlabeled sample when pretraining or semi_supervised uses "
+            "unlabeled rows. Label some samples (-1 cannot then be a class "
+            "label; relabel e.g. {-1, 1} targets as {0, 1})."
+        )
+
     def _ignored_unlabeled(self, y, mask):
         labels = set(np.unique(np.asarray(y)[~mask]).tolist())
         if labels == {1}:

@@ -216,7 +216,9 @@ default="relu"
         Corruption of "denoising": zero a fraction ``pretrain_noise_level`` of
         the inputs, or add Gaussian noise with that standard deviation.
     pretrain_noise_level : float >= 0, default=0.2
-        Strength of the denoising corruption.
+        Strength of the denoising corruption: with "mask" a fraction in
+        [0, 1) (1 is refused: nothing would be left to reconstruct from),
+        with "gaussian" a standard deviation, any value (above 1 too).
     pretrain_sparsity : float >= 0, default=0.0
         L1 penalty on the hidden codes during pretraining.
     pretrain_tied_weights : bool, default=True

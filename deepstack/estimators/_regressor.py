@@ -227,6 +227,15 @@ class DeepStackRegressor(RegressorMixin, BaseDeepStack):
         nan = np.isnan(y)
         return nan if y.ndim == 1 else nan.all(axis=1)
 
+    def _no_labeled_rows_message(self, n_rows):
+        return (
+            f"y holds no labeled samples: the target is NaN in all {n_rows} "
+            "rows. NaN marks a row without a target (which pretraining, "
+            "semi_supervised and the joint loss use as unlabeled data), and "
+            "training needs some rows with a target: give some rows a finite "
+            "target."
+        )
+
     def _ignored_unlabeled(self, y, mask):
         hint = (
             "pretrain='auto' pretrains only when they outnumber the labeled rows: "

@@ -1,11 +1,12 @@
 """Keras layers of deepstack's own (serializable under the "deepstack" package)."""
 
-from deepstack.layers._noise import MaskingNoise
+from deepstack.layers._noise import GaussianNoise, MaskingNoise
 from deepstack.layers._reconstruction import Reconstruction
 from deepstack.layers._standardize import Standardize
 from deepstack.layers._tied_dense import TiedDense, TiedModel, tie_layers
 
 __all__ = [
+    "GaussianNoise",
     "MaskingNoise",
     "Reconstruction",
     "Standardize",

@@ -18,6 +18,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from deepstack._compat import HasMethods, Interval, StrOptions
 from deepstack._split import n_validation, train_validation_split
 from deepstack.callbacks import TimeLimit
+from deepstack.tuning import _identity
 from deepstack.tuning._checks import check_search_data
 from deepstack.tuning._kt_compat import ORACLES
 from deepstack.tuning._space import HYPERBAND_PAST_TRIAL, ResolvedSpace
@@ -77,10 +78,12 @@ class DeepStackSearch(MetaEstimatorMixin, BaseEstimator):
     tuner : {"random", "grid", "bayesian", "hyperband"}, default="bayesian"
         The keras-tuner oracle: ``RandomSearchOracle``, ``GridSearchOracle``,
         ``BayesianOptimizationOracle`` or ``HyperbandOracle``. Hyperband's
-        epoch budget is the estimator's ``max_epochs``: a trial trains
-        ``tuner/epochs`` epochs, and a promoted trial continues from the
-        saved estimator of the earlier one (weights and optimizer state, no
-        second pretraining) for the remaining epochs.
+        epoch budget is the estimator's ``max_epochs`` (or
+        ``tuner_options["max_epochs"]``): a trial trains ``tuner/epochs``
+        epochs, and a promoted trial continues from the saved estimator of
+        the earlier one (weights and optimizer state, no second
+        pretraining) for the remaining epochs. The refit trains the full
+        budget, whatever the chosen trial's round budget.
     max_trials : int or None, default=20
         Number of trials (parameter settings) at most. None runs a grid to
         exhaustion or Hyperband to the end of its brackets.
@@ -110,6 +113,15 @@ class DeepStackSearch(MetaEstimatorMixin, BaseEstimator):
     overwrite : bool, default=True
         Start afresh. With a ``directory`` and ``overwrite=False``, a search
         that was interrupted resumes: finished trials are kept, not rerun.
+        Only the same search resumes: the directory records the estimator's
+        kind and parameters, the search space, the settings that change
+        what a trial is (``tuner``, ``objective``, ``validation_fraction``,
+        ``cv``, ``tuner_options``, ``start_from_estimator``,
+        ``random_state``) and a digest of the data given to :meth:`fit`
+        (``deepstack_search.json``). A directory holding another search's
+        trials raises a ``ValueError`` naming what differs, before any
+        trial runs (``max_trials``, ``time_limit`` and the like may change:
+        a larger ``max_trials`` extends the search).
     tuner_options : dict or None, default=None
         Extra keyword arguments for the oracle, e.g. ``{"factor": 3,
         "hyperband_iterations": 2}`` for Hyperband or
@@ -213,8 +225,9 @@ class DeepStackSearch(MetaEstimatorMixin, BaseEstimator):
     ----------
     best_params_ : dict
         Estimator parameters of the best trial (``hidden_layer_sizes`` for
-        ``n_layers`` / ``units``; with Hyperband, ``max_epochs`` is the best
-        trial's epoch budget).
+        ``n_layers`` / ``units``; with Hyperband, ``max_epochs`` is the
+        search's full epoch budget, which the refit trains, not the chosen
+        trial's round budget, kept in ``results_["budget"]``).
     best_score_ : float
         Validation score of the chosen trial: the best one, or the first when
         the best does not beat it by more than ``min_improvement_``.
@@ -234,7 +247,8 @@ class DeepStackSearch(MetaEstimatorMixin, BaseEstimator):
         ``n_epochs`` (epochs run, mean over the folds), ``fit_time``
         (seconds, all folds), ``params`` (the estimator parameters),
         ``param_<name>`` per searched hyperparameter and, with Hyperband,
-        ``budget`` (``tuner/epochs``) and ``continued_from``.
+        ``budget`` (``tuner/epochs``, also the ``max_epochs`` of the trial's
+        ``params``) and ``continued_from``.
     n_trials_ : int
         Number of trials in ``results_``.
     search_time_ : float
@@ -429,7 +443,8 @@ class DeepStackSearch(MetaEstimatorMixin, BaseEstimator):
             deadline,
             log_dir=None if self.log_dir is None else os.fspath(self.log_dir),
         )
-        self.tuner_, trials = self._run_trials(oracle, runner, data, scorer)
+        identity = self._identity(space, [X, y, sample_weight, X_val, y_val])
+        self.tuner_, trials = self._run_trials(oracle, runner, data, scorer, identity)
         self._record(trials, space, hyperband)
         # The oracle refused a trial, or a trial was cut (on a distributed
         # worker the oracle is the chief's, so only the latter is known).
@@ -463,6 +478,14 @@ class DeepStackSearch(MetaEstimatorMixin, BaseEstimator):
             if all(isinstance(c, str) for c in columns):
                 self.feature_names_in_ = columns
 
+    def _full_budget(self):
+        """Hyperband's largest epoch budget: ``tuner_options["max_epochs"]``,
+        else the estimator's ``max_epochs`` (as the oracle is given it)."""
+        options = self.tuner_options or {}
+        if "max_epochs" in options:
+            return int(options["max_epochs"])
+        return int(self.estimator.get_params().get("max_epochs", 100))
+
     def _make_oracle(self, space, oracle_seed, deadline):
         """The keras-tuner oracle over ``space``, first trial the estimator's."""
         hyperparameters = space.hyperparameters()
@@ -471,7 +494,7 @@ class DeepStackSearch(MetaEstimatorMixin, BaseEstimator):
             max_trials=self.max_trials,
             hyperparameters=hyperparameters,
             seed=oracle_seed,
-            max_epochs=int(self.estimator.get_params().get("max_epochs", 100)),
+            max_epochs=self._full_budget(),
             options=self.tuner_options,
             # The ranges' defaults are the estimator's own values where they
             # lie in the ranges: the first trial is the estimator as given.
@@ -506,13 +529,35 @@ class DeepStackSearch(MetaEstimatorMixin, BaseEstimator):
             for i in range(n_jobs)
         ]
 
-    def _run_trials(self, oracle, runner, data, scorer):
-        """Run the search; ``(tuner, trials)``, sets ``role_``, ``search_time_``."""
+    def _identity(self, space, data):
+        """What this search is, as stored in its directory (None without one:
+        a temporary directory has nothing to resume)."""
+        if self.directory is None:
+            return None
+        params = self.get_params(deep=False)
+        return _identity.search_identity(
+            get_tags(self.estimator).estimator_type,
+            self.estimator.get_params(deep=False),
+            space,
+            {name: params[name] for name in _identity.SEARCH_KEYS},
+            data,
+        )
+
+    def _run_trials(self, oracle, runner, data, scorer, identity=None):
+        """Run the search; ``(tuner, trials)``, sets ``role_``, ``search_time_``.
+
+        With a ``directory``, ``identity`` is checked against the one stored
+        there before keras-tuner reloads its trials (``overwrite=False``),
+        then stored.
+        """
         scratch = None
         directory = self.directory
         if directory is None:
             scratch = tempfile.TemporaryDirectory(prefix="deepstack-search-")
             directory = scratch.name
+        project_dir = os.path.join(os.fspath(directory), self.project_name)
+        if identity is not None and not self.overwrite:
+            _identity.check(project_dir, identity)
         workers = self._make_workers(data, scorer)
         start = time.perf_counter()
         try:
@@ -525,6 +570,8 @@ class DeepStackSearch(MetaEstimatorMixin, BaseEstimator):
                 overwrite=self.overwrite,
                 verbose=self.verbose,
             )
+            if identity is not None:
+                _identity.write(project_dir, identity)
             tuner.search(data, verbose=self.verbose)
             self.role_ = (
                 "chief" if is_chief() else "worker" if is_distributed() else "single"
@@ -677,6 +724,11 @@ class DeepStackSearch(MetaEstimatorMixin, BaseEstimator):
         self.best_index_ = self._choose(scores, rows["fold_scores"])
         self.best_score_ = float(scores[self.best_index_])
         self.best_params_ = dict(rows["params"][self.best_index_])
+        if hyperband:
+            # The chosen trial's budget is a round's share of the epochs (the
+            # search may end before any promotion, at 3 of 8): the refit
+            # trains the full budget, as a promoted trial would.
+            self.best_params_["max_epochs"] = self._full_budget()
 
     def _choose(self, scores, fold_scores):
         """Row of the chosen trial: the best, unless it beats the first trial
