@@ -517,6 +517,65 @@ def test_bad_job_files(tmp_path, capsys):
 
 
 @pytest.mark.parametrize(
+    "text, message",
+    [
+        (
+            '[output]\nout = "r"\noverwrite = "false"',
+            "[output] overwrite must be true or false; got 'false'",
+        ),
+        ("[data]\nrows = 10.7", "[data] rows must be a whole number; got 10.7"),
+        ('[data]\ntest_size = "0.3"', "[data] test_size must be a number; got '0.3'"),
+        ("[data]\ntest_size = true", "[data] test_size must be a number; got True"),
+        ('[data]\npath = ["a.csv"]', "[data] path must be text; got ['a.csv']"),
+        ('[search]\nspace = "lr"', "[search] space must be a table ([search.space])"),
+        ("[output]\nout = 5", "[output] out must be text; got 5"),
+        (
+            "[search.space]\nlearning_rate = { float = [1e-4, 1e-2], lgo = true }",
+            "[search.space] learning_rate: unknown key(s) ['lgo']",
+        ),
+        (
+            "[search.space]\nlearning_rate = { float = [1e-3] }",
+            "a range needs float = [lo, hi] or int = [lo, hi]; got {'float': [0.001]}",
+        ),
+    ],
+)
+def test_job_values_of_the_wrong_type_are_refused_by_name(tmp_path, text, message):
+    from deepstack.runs import read_job
+
+    job = tmp_path / "typed.toml"
+    job.write_text(
+        '[data]\ndataset = "wine"\n' * (not text.startswith("[data]")) + text
+    )
+    if text.startswith("[data]"):
+        job.write_text(text.replace("[data]", '[data]\ndataset = "wine"'))
+    with pytest.raises(ValueError) as caught:
+        read_job(job)
+    assert str(caught.value).startswith("typed.toml: ")
+    assert message in str(caught.value)
+
+
+def test_job_column_lists_and_an_empty_search(tmp_path):
+    from deepstack.runs import read_job
+
+    job = tmp_path / "job.toml"
+    # One name as text is that column, never its letters; [search] alone is
+    # the default search.
+    job.write_text(
+        '[data]\ndataset = "wine"\ndrop = "ash"\ncategorical = ["hue"]\n[search]\n'
+    )
+    arguments = read_job(job)
+    assert arguments["drop"] == ["ash"] and arguments["categorical"] == ["hue"]
+    assert (arguments["search"], arguments["max_trials"]) == ("random", 10)
+    job.write_text('[data]\ndataset = "wine"\n')
+    assert "search" not in read_job(job)
+    job.write_text('data = "train.csv"\n')
+    with pytest.raises(
+        ValueError, match=r"the job file's data must be a table \(\[data\]\)"
+    ):
+        read_job(job)
+
+
+@pytest.mark.parametrize(
     "make, args, message",
     [
         (None, [], "training file not found"),

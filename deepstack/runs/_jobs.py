@@ -35,7 +35,8 @@ _OUTPUT_KEYS = {"out", "overwrite"}
 def read_job(path):
     """Parse and check a job file; returns a dict of ``fit_table`` arguments.
 
-    Unknown sections or keys are refused with a ``ValueError`` that names them.
+    Unknown sections or keys, and values of the wrong type, are refused
+    with a ``ValueError`` that names the file and the key.
 
     Notes
     -----
@@ -80,12 +81,19 @@ def read_job(path):
     except tomllib.TOMLDecodeError as exc:
         raise ValueError(f"Cannot read job file {str(path)!r}: {exc}.") from exc
     _check_keys(job, _SECTIONS, f"job file {path.name}")
+    for name in sorted(_SECTIONS & set(job)):
+        _check_type(job, name, dict, path, "the job file's", f"a table ([{name}])")
     data = job.get("data", {})
-    _check_keys(data, _DATA_KEYS, "[data]")
+    _check_keys(data, _DATA_KEYS, f"{path.name}: [data]")
     search = job.get("search", {})
-    _check_keys(search, _SEARCH_KEYS, "[search]")
+    _check_keys(search, _SEARCH_KEYS, f"{path.name}: [search]")
     output = job.get("output", {})
-    _check_keys(output, _OUTPUT_KEYS, "[output]")
+    _check_keys(output, _OUTPUT_KEYS, f"{path.name}: [output]")
+    for section, types in (("data", _DATA_TYPES), ("search", _SEARCH_TYPES)):
+        for key, (kind, shown) in types.items():
+            _check_type(job.get(section, {}), key, kind, path, f"[{section}]", shown)
+    for key, (kind, shown) in _OUTPUT_TYPES.items():
+        _check_type(output, key, kind, path, "[output]", shown)
     if ("dataset" in data) == ("path" in data):
         raise ValueError(f"{path.name}: [data] needs exactly one of dataset or path.")
     if "dataset" in data:
@@ -103,7 +111,7 @@ def read_job(path):
         raise ValueError(f"{path.name}: [data] needs a target column.")
     if "rows" in data and data["rows"] < frame.shape[0]:
         frame = frame.sample(
-            n=int(data["rows"]), random_state=data.get("random_state", 0)
+            n=data["rows"], random_state=data.get("random_state", 0)
         ).reset_index(drop=True)
     # ``bagging`` (folds of the bagged ensemble), ``time_limit`` (of
     # training) and ``baselines`` are the [model] keys that are not estimator
@@ -118,17 +126,13 @@ def read_job(path):
             "(time_limit), not in [model]."
         )
     log_scale = data.get("log_scale", True)
-    if not isinstance(log_scale, bool):
-        raise ValueError(
-            f"{path.name}: [data] log_scale must be true or false; got {log_scale!r}."
-        )
     arguments = {
         "data": frame,
         "target": target,
         "task": data.get("task"),
         "test_size": data.get("test_size"),
-        "drop": data.get("drop"),
-        "categorical": data.get("categorical"),
+        "drop": _names(data.get("drop")),
+        "categorical": _names(data.get("categorical")),
         "weight_column": data.get("weight_column"),
         "group_column": data.get("group_column"),
         "pretrain": data.get("pretrain"),
@@ -139,18 +143,18 @@ def read_job(path):
         "time_limit": time_limit,
         "baselines": baselines,
         "out": output.get("out"),
-        "overwrite": bool(output.get("overwrite", False)),
+        "overwrite": output.get("overwrite", False),
         "source": str(source),
     }
     for key in ("test", "unlabeled"):
         if key in data:
             arguments[key] = path.parent / data[key]
-    if search:
+    if "search" in job:  # (an empty [search]: the default search)
         arguments.update(
             search=search.get("tuner", "random"),
             max_trials=search.get("max_trials", 10),
             time_limit=search.get("time_limit"),
-            search_space=_space(search.get("space")),
+            search_space=_space(search.get("space"), path.name),
         )
     return arguments
 
@@ -169,6 +173,58 @@ def run_job(path, *, out=None, overwrite=None, progress=None):
     return fit_table(progress=progress, **arguments)
 
 
+# The type of each value, and how a message names it.
+_TEXT = (str, "text")
+_NAMES = ((str, list), "a column name or a list of them")
+_DATA_TYPES = {
+    "dataset": _TEXT,
+    "path": _TEXT,
+    "target": _TEXT,
+    "test": _TEXT,
+    "test_size": ((int, float), "a number"),
+    "rows": (int, "a whole number"),
+    "drop": _NAMES,
+    "categorical": _NAMES,
+    "weight_column": _TEXT,
+    "group_column": _TEXT,
+    "task": _TEXT,
+    "unlabeled": _TEXT,
+    "pretrain": _TEXT,
+    "random_state": (int, "a whole number"),
+    "log_scale": (bool, "true or false"),
+}
+_SEARCH_TYPES = {
+    "tuner": _TEXT,
+    "max_trials": (int, "a whole number"),
+    "time_limit": ((str, int, float), 'seconds or a duration ("20m")'),
+    "space": (dict, "a table ([search.space])"),
+}
+_OUTPUT_TYPES = {"out": _TEXT, "overwrite": (bool, "true or false")}
+
+
+def _check_type(table, key, kind, path, where, shown):
+    """Raise naming the file and the key when ``table[key]`` is not of
+    ``kind`` (a TOML true is no number, "false" no boolean)."""
+    if key not in table:
+        return
+    value = table[key]
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    if isinstance(value, bool) and bool not in kinds:
+        wrong = True
+    else:
+        wrong = not isinstance(value, kinds)
+    if wrong:
+        raise ValueError(f"{path.name}: {where} {key} must be {shown}; got {value!r}.")
+
+
+def _names(value):
+    """Column names from a job: a list, or one name as a string (never its
+    letters)."""
+    if value is None or isinstance(value, list):
+        return value
+    return [value]
+
+
 def _check_keys(table, allowed, where):
     unknown = sorted(set(table) - allowed)
     if unknown:
@@ -184,8 +240,9 @@ def _model_params(model):
     return params
 
 
-def _space(space):
-    """A search space from TOML values (tables with float / int, lists)."""
+def _space(space, job):
+    """A search space from TOML values (tables with float / int, lists) of
+    the job file named ``job``."""
     if space is None:
         return None
     from deepstack.tuning import Float, Int
@@ -193,13 +250,17 @@ def _space(space):
     result = {}
     for name, value in space.items():
         if isinstance(value, dict):
+            _check_keys(
+                value, {"float", "int", "log", "step"}, f"{job}: [search.space] {name}"
+            )
             kinds = [k for k in ("float", "int") if k in value]
-            if len(kinds) != 1:
+            bounds = value[kinds[0]] if len(kinds) == 1 else None
+            if not isinstance(bounds, list) or len(bounds) != 2:
                 raise ValueError(
-                    f"[search.space] {name}: a range needs float = [lo, hi] or "
-                    "int = [lo, hi]."
+                    f"{job}: [search.space] {name}: a range needs float = [lo, hi] or "
+                    f"int = [lo, hi]; got {value!r}."
                 )
-            low, high = value[kinds[0]]
+            low, high = bounds
             options = {k: value[k] for k in ("log", "step") if k in value}
             make = Float if kinds[0] == "float" else Int
             result[name] = make(low, high, **options)
