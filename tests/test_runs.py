@@ -987,6 +987,62 @@ def test_search_with_a_time_limit_writes_trials(penguins_files, tmp_path):
     assert run.metrics["time_limit_reached"] is False
 
 
+def test_the_default_search_leaves_out_the_parameters_given():
+    from deepstack import DeepStackClassifier
+    from deepstack.runs._choices import make_search
+
+    estimator = DeepStackClassifier(hidden_layer_sizes=(8,), dropout=0.05)
+    with pytest.warns(
+        UserWarning, match=r"leaves out \['dropout', 'n_layers', 'units'\]"
+    ):
+        search = make_search(
+            estimator,
+            "random",
+            2,
+            None,
+            None,
+            0,
+            {"hidden_layer_sizes": (8,), "dropout": 0.05},
+        )
+    assert sorted(search.search_space) == [
+        "batch_norm",
+        "learning_rate",
+        "optimizer",
+        "pretrain_epochs",
+    ]
+    # A given space is searched as given; no parameter given: the whole space.
+    given = {"hidden_layer_sizes": [(8,), (16,)]}
+    assert (
+        make_search(
+            estimator, "random", 2, None, given, 0, {"hidden_layer_sizes": (8,)}
+        ).search_space
+        == given
+    )
+    assert make_search(estimator, "random", 2, None, None, 0, None).search_space is None
+    with pytest.raises(
+        ValueError, match="fix every parameter the default search space"
+    ):
+        make_search(
+            estimator,
+            "random",
+            2,
+            None,
+            None,
+            0,
+            dict.fromkeys(
+                [
+                    "pretrain",
+                    "learning_rate",
+                    "dropout",
+                    "hidden_layer_sizes",
+                    "batch_norm",
+                    "optimizer",
+                ],
+                1,
+            ),
+        )
+
+
 @pytest.mark.parametrize("bagging", [1, 3])
 def test_a_time_limit_bounds_the_training_without_a_search(
     penguins_files, tmp_path, bagging

@@ -113,9 +113,36 @@ def make_estimator(task, n_rows, params, pretrain, random_state, display):
     return estimator
 
 
-def make_search(estimator, tuner, max_trials, seconds, space, seed):
-    from deepstack import DeepStackSearch
+# The estimator parameters that a search-space entry sets, where it is
+# not one of them itself.
+_SETS = {
+    "n_layers": ("hidden_layer_sizes",),
+    "units": ("hidden_layer_sizes",),
+    "pretrain_epochs": ("pretrain_epochs", "pretrain"),
+}
 
+
+def make_search(estimator, tuner, max_trials, seconds, space, seed, fixed=()):
+    """The search of the main job. The parameters the user set (``fixed``:
+    their ``params``) stay as set: left out of the default space, with a
+    note (a given ``space`` is searched as given, over them)."""
+    from deepstack import DeepStackSearch
+    from deepstack.tuning import default_search_space
+
+    default = default_search_space(estimator) if space is None else {}
+    clash = [n for n in default if set(fixed or ()) & set(_SETS.get(n, (n,)))]
+    if clash:
+        space = {name: r for name, r in default.items() if name not in clash}
+        if not space:
+            raise ValueError(
+                "The parameters fix every parameter the default search space "
+                f"searches ({clash}): give a search space, or no search."
+            )
+        warnings.warn(
+            f"The search leaves out {clash}, which the parameters fix.",
+            UserWarning,
+            stacklevel=3,
+        )
     options = {}
     if seconds is not None:
         options["time_limit"] = seconds

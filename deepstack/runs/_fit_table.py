@@ -607,7 +607,7 @@ def _fit(
             + (f", time limit {seconds:.0f} s" if seconds else "")
         )
         searcher = make_search(
-            estimator, search, max_trials, seconds, search_space, random_state
+            estimator, search, max_trials, seconds, search_space, random_state, params
         )
         rows, fit_kwargs = _grouped(
             searcher, X_train, y_train, sample_weight, groups, random_state, table.task
