@@ -575,6 +575,33 @@ def test_bad_input_gives_one_line_and_no_folder(
     assert not [p for p in os.listdir(tmp_path) if p.startswith(".out")]
 
 
+def test_overwrite_refuses_what_is_not_a_run_folder(
+    tables, tmp_path, monkeypatch, capsys
+):
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "train.csv").write_bytes((tables / "train.csv").read_bytes())
+    (data / "notes.txt").write_text("notes")
+    monkeypatch.chdir(tmp_path)
+    argv = ["fit", "data/train.csv", "--target", "species", "--quiet", "--overwrite"]
+    line = _error(capsys, argv + ["--out", "data"])
+    assert line == (
+        "deepstack: error: Output folder 'data' holds the training file "
+        "'data/train.csv'; a run folder is written (and replaced) as a whole: "
+        "choose another --out."
+    )
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "todo.txt").write_text("todo")
+    line = _error(capsys, argv + ["--out", "notes"])
+    assert "'notes' is not a deepstack run folder (it holds what a run does " in line
+    monkeypatch.chdir(data)
+    argv[1] = "train.csv"
+    line = _error(capsys, [*argv, "--out", "."])
+    assert "Output folder '.' is the working directory or a folder above it" in line
+    assert sorted(os.listdir(data)) == ["notes.txt", "train.csv"]
+    assert sorted(os.listdir(tmp_path)) == ["data", "notes"]
+
+
 def test_an_all_missing_column_is_dropped_with_a_note(tables, tmp_path, capsys):
     frame = pd.read_csv(tables / "train.csv").assign(notes=np.nan)
     frame.to_csv(tmp_path / "t.csv", index=False)

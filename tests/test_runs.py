@@ -1054,6 +1054,59 @@ def test_overwrite_replaces_a_run(penguins_files, tmp_path):
     assert sorted(os.listdir(tmp_path)) == ["run"]
 
 
+def test_overwrite_replaces_only_a_run_folder(tmp_path, monkeypatch):
+    """What deepstack did not write is never deleted: refused before the
+    data are read (the reading is made to fail loudly)."""
+
+    def read(*args, **kwargs):
+        raise AssertionError("the data were read")
+
+    monkeypatch.setattr(_files, "read_table", read)
+    data = tmp_path / "data"
+    data.mkdir()
+    _toy().to_csv(data / "train.csv", index=False)
+    (data / "notes.txt").write_text("notes")
+    with pytest.raises(
+        ValueError, match=r"Output folder '.*data' holds the training file '.*train"
+    ):
+        fit_table(data / "train.csv", "y", out=data, overwrite=True)
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "notes.txt").write_text("notes")
+    (other / "config.json").write_text("{}")
+    with pytest.raises(
+        FileExistsError,
+        match=r"'.*other' is not a deepstack run folder \(it holds what a run does "
+        r"not write: notes.txt\); --overwrite replaces only a run folder or an "
+        "empty folder",
+    ):
+        fit_table(data / "train.csv", "y", out=other, overwrite=True)
+    (other / "notes.txt").unlink()
+    (other / "config.json").unlink()
+    (other / "report.html").write_text("<html>")
+    with pytest.raises(FileExistsError, match=r"\(it holds no config.json\)"):
+        fit_table(data / "train.csv", "y", out=other, overwrite=True)
+    (tmp_path / "file").write_text("mine")
+    with pytest.raises(FileExistsError, match=r"\(it is a file\)"):
+        fit_table(data / "train.csv", "y", out=tmp_path / "file", overwrite=True)
+    # The working directory, or a folder above it, would be renamed away.
+    monkeypatch.chdir(data)
+    for out in (".", "..", str(tmp_path)):
+        with pytest.raises(ValueError, match="is the working directory or a folder"):
+            fit_table("train.csv", "y", out=out, overwrite=True)
+    # A --test file inside a run folder (its own test predictions, say).
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.json").write_text("{}")
+    (run / "test_predictions.csv").write_text("y\n")
+    with pytest.raises(ValueError, match="holds the test file"):
+        fit_table("train.csv", "y", test=run / "test_predictions.csv", out=run)
+    assert sorted(os.listdir(data)) == ["notes.txt", "train.csv"]
+    assert os.listdir(other) == ["report.html"]
+    assert (tmp_path / "file").read_text() == "mine"
+    assert sorted(os.listdir(run)) == ["config.json", "test_predictions.csv"]
+
+
 @pytest.mark.parametrize(
     "change, message",
     [

@@ -577,24 +577,98 @@ class _ParquetWriter:
             self.writer.close()
 
 
+# What a run folder holds (see ``save_run``): ``--overwrite`` replaces a
+# folder that holds these alone (config.json among them), or nothing.
+RUN_ENTRIES = frozenset(
+    {
+        "model",
+        "preprocessor.skops",
+        "config.json",
+        "metrics.json",
+        "history.csv",
+        "trials.csv",
+        "test_predictions.csv",
+        "findings.json",
+        "importance.csv",
+        "report.html",
+    }
+)
+
+
+def check_out(out, *, overwrite=False, inputs=()):
+    """Raise unless a run folder may be written to ``out``, before any work.
+
+    ``out`` may be new or an empty folder; with ``overwrite``, a run folder
+    too (its entries all :data:`RUN_ENTRIES`): any other folder or file is
+    refused, since replacing it would delete what deepstack did not write.
+    The working directory (or a folder above it) and a folder holding one
+    of ``inputs`` (``(what, path)`` pairs; a DataFrame is no path) are
+    refused with ``ValueError``, ``overwrite`` or not: the run replaces the
+    folder as a whole.
+    """
+    out = Path(out)
+    where = out.resolve()
+    cwd = Path.cwd().resolve()
+    if where == cwd or where in cwd.parents:
+        raise ValueError(
+            f"Output folder {str(out)!r} is the working directory or a folder "
+            "above it; a run folder is written (and replaced) as a whole: choose "
+            "a folder of its own, such as runs/NAME."
+        )
+    for what, path in inputs:
+        if isinstance(path, (str, os.PathLike)):
+            if where in Path(path).resolve().parents:
+                raise ValueError(
+                    f"Output folder {str(out)!r} holds the {what} file "
+                    f"{str(path)!r}; a run folder is written (and replaced) as a "
+                    "whole: choose another --out."
+                )
+    if not os.path.lexists(out):
+        return
+    if out.is_dir() and not out.is_symlink() and not any(out.iterdir()):
+        return
+    if not overwrite:
+        raise FileExistsError(
+            f"Output folder {str(out)!r} already exists; choose another "
+            "--out or pass --overwrite."
+        )
+    unlike = _unlike_a_run(out)
+    if unlike:
+        raise FileExistsError(
+            f"Output folder {str(out)!r} is not a deepstack run folder ({unlike}); "
+            "--overwrite replaces only a run folder or an empty folder: choose "
+            "another --out."
+        )
+
+
+def _unlike_a_run(path):
+    """What shows that ``path`` is no run folder (None for a run folder)."""
+    if path.is_symlink():
+        return "it is a symbolic link"
+    if not path.is_dir():
+        return "it is a file"
+    names = sorted(p.name for p in path.iterdir())
+    others = [name for name in names if name not in RUN_ENTRIES]
+    if others:
+        shown = ", ".join(others[:5]) + (", ..." if len(others) > 5 else "")
+        return f"it holds what a run does not write: {shown}"
+    if "config.json" not in names:
+        return "it holds no config.json"
+    return None
+
+
 @contextlib.contextmanager
 def staged_folder(out, *, overwrite=False):
     """Yield a temporary folder beside ``out``; rename it to ``out`` on success.
 
     An exception (or Ctrl-C) inside the block removes the temporary folder,
-    so ``out`` is either complete or as it was: never half-written. An
-    existing ``out`` is refused unless ``overwrite``, and then replaced only
-    once the new run is complete.
+    so ``out`` is either complete or as it was: never half-written. ``out``
+    is checked first (:func:`check_out`): an existing folder is refused
+    unless ``overwrite`` and a run folder, and then replaced only once the
+    new run is complete.
     """
     out = Path(out)
-    if out.exists() and not overwrite:
-        if out.is_dir() and not any(out.iterdir()):
-            out.rmdir()
-        else:
-            raise FileExistsError(
-                f"Output folder {str(out)!r} already exists; choose another "
-                "--out or pass --overwrite."
-            )
+    check_out(out, overwrite=overwrite)
     out.parent.mkdir(parents=True, exist_ok=True)
     stage = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     umask = os.umask(0)

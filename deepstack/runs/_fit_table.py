@@ -194,7 +194,14 @@ def fit_table(
         report's summary and the command's last lines. They cost a fraction
         of the network's fit.
     out : path, default=None
-        The run folder to write (refused if it exists, unless ``overwrite``).
+        The run folder to write. An existing folder is refused unless it is
+        empty, or ``overwrite`` and it is a run folder; the working
+        directory (or a folder above it) and a folder holding ``data``,
+        ``test`` or ``unlabeled`` are refused: all before reading the data.
+    overwrite : bool, default=False
+        Replace ``out`` if it is a run folder (it holds ``config.json`` and
+        nothing but the files a run writes), once the new run is complete.
+        Any other folder or file is never replaced.
     random_state : int, default=0
     progress : bool, default=None
         Progress bars on standard error (None: only on a terminal).
@@ -206,6 +213,9 @@ def fit_table(
     TableRun
     """
     started = time.perf_counter()
+    if out is not None:  # before the data are read
+        inputs = [("training", data), ("test", test), ("unlabeled", unlabeled)]
+        _files.check_out(out, overwrite=overwrite, inputs=inputs)
     check_training_backend()  # before reading the table
     _check_choices(
         task=(task, TASKS), search=(search, SEARCHES), pretrain=(pretrain, PRETRAIN)
