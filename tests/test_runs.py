@@ -1107,6 +1107,55 @@ def test_overwrite_replaces_only_a_run_folder(tmp_path, monkeypatch):
     assert sorted(os.listdir(run)) == ["config.json", "test_predictions.csv"]
 
 
+def test_a_folder_written_meanwhile_is_kept_and_the_run_saved_beside(
+    tmp_path, monkeypatch
+):
+    """Another fit to the same folder finishes first: neither run is lost
+    (the other one is made, deterministically, as this run is written)."""
+    out = tmp_path / "run"
+    write_run = _fit_table.write_run
+
+    def other_fit_finishes_first(run, stage, test_frame):
+        write_run(run, stage, test_frame)
+        out.mkdir()
+        (out / "config.json").write_text('{"target": "other"}')
+
+    monkeypatch.setattr(_fit_table, "write_run", other_fit_finishes_first)
+    with pytest.raises(
+        FileExistsError,
+        match=r"^Output folder '.*run' was written by another process while this "
+        r"fit ran \(another fit to the same --out\?\): it is left as it is, and "
+        r"this run is saved in '.*run-2' instead\.$",
+    ):
+        fit_table(_toy(), "y", params=QUICK, bagging=None, baselines=False, out=out)
+    assert os.listdir(out) == ["config.json"]
+    assert load_run(tmp_path / "run-2").target == "y"
+    assert sorted(os.listdir(tmp_path)) == ["run", "run-2"]
+
+
+@pytest.mark.parametrize("overwrite", [False, True])
+def test_the_output_folder_is_checked_again_at_the_end(tmp_path, overwrite):
+    out = tmp_path / "out"
+    # An empty folder (made meanwhile or before) gives way.
+    with _files.staged_folder(out, overwrite=overwrite) as stage:
+        (stage / "config.json").write_text("{}")
+        out.mkdir()
+    assert os.listdir(out) == ["config.json"]
+    # A folder that is no run stays, even with overwrite.
+    (out / "config.json").unlink()
+    with pytest.raises(FileExistsError, match=r"saved in '.*out-2' instead"):
+        with _files.staged_folder(out, overwrite=overwrite) as stage:
+            (stage / "config.json").write_text("{}")
+            (out / "notes.txt").write_text("mine")
+    assert os.listdir(out) == ["notes.txt"]
+    with pytest.raises(FileExistsError, match=r"saved in '.*file-2' instead"):
+        with _files.staged_folder(tmp_path / "file") as stage:
+            (stage / "config.json").write_text("{}")
+            (tmp_path / "file").write_text("mine")
+    assert (tmp_path / "file").read_text() == "mine"
+    assert sorted(os.listdir(tmp_path)) == ["file", "file-2", "out", "out-2"]
+
+
 @pytest.mark.parametrize(
     "change, message",
     [

@@ -665,7 +665,8 @@ def staged_folder(out, *, overwrite=False):
     so ``out`` is either complete or as it was: never half-written. ``out``
     is checked first (:func:`check_out`): an existing folder is refused
     unless ``overwrite`` and a run folder, and then replaced only once the
-    new run is complete.
+    new run is complete; at the rename it is checked again (see
+    :func:`_put_in_place`).
     """
     out = Path(out)
     check_out(out, overwrite=overwrite)
@@ -679,10 +680,48 @@ def staged_folder(out, *, overwrite=False):
     except BaseException:
         shutil.rmtree(stage, ignore_errors=True)
         raise
-    old = None
-    if out.exists():
+    _put_in_place(stage, out, overwrite)
+
+
+def _put_in_place(stage, out, overwrite):
+    """Rename the finished ``stage`` to ``out``, checking ``out`` again: it
+    may have appeared since :func:`check_out` (another fit to the same
+    folder). What is there then is replaced only if ``overwrite`` allows it,
+    and never deleted otherwise: the new run goes beside it, and a
+    ``FileExistsError`` says where."""
+    if overwrite and os.path.lexists(out) and not _unlike_a_run(out):
         old = out.parent / f".{out.name}.old-{os.getpid()}"
         os.replace(out, old)
-    os.replace(stage, out)
-    if old is not None:
+        os.replace(stage, out)
         shutil.rmtree(old, ignore_errors=True)
+        return
+    with contextlib.suppress(OSError):  # an empty folder gives way (no others)
+        out.rmdir()
+    try:
+        # No replacing: a folder that is there now is not ours to delete.
+        os.rename(stage, out)  # (onto a new path; POSIX: onto an empty folder)
+        return
+    except OSError as error:
+        if not os.path.lexists(out):
+            raise
+        kept = _beside(stage, out)
+        raise FileExistsError(
+            f"Output folder {str(out)!r} was written by another process while "
+            f"this fit ran (another fit to the same --out?): it is left as it "
+            f"is, and this run is saved in {str(kept)!r} instead."
+        ) from error
+
+
+def _beside(stage, out):
+    """Rename ``stage`` to the first free ``out-2``, ``out-3``, ...; its
+    path (``stage`` itself if no rename succeeds)."""
+    for number in range(2, 1000):
+        free = out.parent / f"{out.name}-{number}"
+        if os.path.lexists(free):
+            continue
+        try:
+            os.rename(stage, free)
+        except OSError:
+            continue
+        return free
+    return stage
