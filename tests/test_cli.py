@@ -659,6 +659,79 @@ def test_an_incomplete_run_folder_is_refused(fitted, tmp_path, capsys):
     assert "not a complete deepstack run: metrics.json is missing" in line
 
 
+def _cut(keep):
+    """Cut a file to ``keep`` of its bytes (0: empty it)."""
+
+    def cut(path):
+        data = path.read_bytes()
+        path.write_bytes(data[: int(len(data) * keep)])
+
+    return cut
+
+
+def _edit_config(edit):
+    def change(path):
+        config = json.loads(path.read_text())
+        path.write_text(json.dumps(edit(config)))
+
+    return change
+
+
+@pytest.mark.parametrize(
+    "name, damage, message",
+    [
+        ("preprocessor.skops", _cut(0.5), "preprocessor.skops is not a readable "),
+        ("preprocessor.skops", _cut(0), "preprocessor.skops is not a readable "),
+        (
+            "model/arrays.npz",
+            _cut(0),
+            "/model/arrays.npz is damaged: it is empty (No data left in file).",
+        ),
+        ("model/arrays.npz", _cut(0.5), "/model/arrays.npz is damaged: it is no .npz"),
+        ("config.json", _cut(0.5), "is damaged: config.json is not valid JSON ("),
+        ("metrics.json", _cut(0), "is damaged: metrics.json is not valid JSON ("),
+        (
+            "config.json",
+            _edit_config(lambda c: {k: v for k, v in c.items() if k != "target"}),
+            "is damaged: config.json lacks 'target'.",
+        ),
+        (
+            "config.json",
+            _edit_config(lambda c: {**c, "feature_columns": None}),
+            "is damaged: config.json's 'feature_columns' is no list of names.",
+        ),
+        (
+            "config.json",
+            _edit_config(lambda c: list(c)),
+            "is damaged: config.json holds a list, not an object.",
+        ),
+    ],
+    ids=[
+        "half-preprocessor",
+        "empty-preprocessor",
+        "empty-arrays",
+        "half-arrays",
+        "half-config",
+        "empty-metrics",
+        "no-target",
+        "feature-columns-null",
+        "config-a-list",
+    ],
+)
+def test_a_damaged_run_folder_is_one_line_naming_the_file(
+    fitted, tables, tmp_path, capsys, name, damage, message
+):
+    import shutil
+
+    broken = tmp_path / "broken"
+    shutil.copytree(fitted, broken)
+    damage(broken / name)
+    line = _error(capsys, ["predict", str(broken), str(tables / "new.csv")])
+    assert message in line
+    if name != "model/arrays.npz":
+        assert line.startswith(f"deepstack: error: Run folder '{broken}' is damaged: ")
+
+
 def test_sigint_leaves_the_folder_complete_or_absent(tables, tmp_path):
     """A real Ctrl-C during a fit, in a console-command subprocess."""
     frame = pd.concat([pd.read_csv(tables / "train.csv")] * 20, ignore_index=True)
