@@ -220,11 +220,27 @@ def _output_options(parser):
 
 def main(argv=None):
     """Entry point of the console command; returns the exit status."""
-    parser = _parser()
-    args = parser.parse_args(argv)
-    if args.command is None:
-        parser.print_help()
-        return 0
+    args = None
+    try:
+        # Ctrl-C at any moment, the seconds of loading Keras and TensorFlow
+        # among them, ends with one line and status 130, not a traceback.
+        parser = _parser()
+        args = parser.parse_args(argv)
+        if args.command is None:
+            parser.print_help()
+            return 0
+        return _command(args)
+    except KeyboardInterrupt:
+        if args is not None and args.command == "predict" and args.out is None:
+            said = "the predictions on standard output stop short"
+        else:
+            said = "nothing was written"
+        print(f"deepstack: interrupted; {said}.", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+def _command(args):
+    """Check the paths, load Keras, run the command; its exit status."""
     try:
         _check_paths(args)
         _choose_backend(args)
@@ -260,13 +276,6 @@ def main(argv=None):
             warnings.simplefilter("always", UserWarning)
             warnings.showwarning = _note
             return _COMMANDS[args.command](args)
-    except KeyboardInterrupt:
-        if args.command == "predict" and args.out is None:
-            said = "the predictions on standard output stop short"
-        else:
-            said = "nothing was written"
-        print(f"deepstack: interrupted; {said}.", file=sys.stderr)
-        return EXIT_INTERRUPTED
     except BrokenPipeError:
         # The reader of standard output (head, less) stopped reading: no
         # traceback, now or when Python flushes standard output at exit.

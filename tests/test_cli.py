@@ -780,6 +780,31 @@ def test_sigint_leaves_the_folder_complete_or_absent(tables, tmp_path):
         assert b"interrupted; nothing was written" in err
 
 
+def test_ctrl_c_while_keras_loads_is_one_line(tables, tmp_path, monkeypatch, capsys):
+    """A Ctrl-C during the seconds of imports, before any command runs."""
+    from deepstack import _native_log
+
+    def importing(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    def status(argv):
+        try:
+            return main(argv)
+        except KeyboardInterrupt:  # (not ending the test session)
+            pytest.fail("the KeyboardInterrupt left main()")
+
+    monkeypatch.setattr(_native_log, "console_command", importing)
+    out = tmp_path / "out"
+    argv = ["fit", str(tables / "train.csv"), "--target", "species", "--out", str(out)]
+    assert status(argv) == 130
+    assert capsys.readouterr().err == "deepstack: interrupted; nothing was written.\n"
+    assert status(["predict", str(tmp_path), str(tables / "new.csv")]) == 130
+    assert capsys.readouterr().err == (
+        "deepstack: interrupted; the predictions on standard output stop short.\n"
+    )
+    assert os.listdir(tmp_path) == []
+
+
 def test_sigint_during_predict_leaves_no_output_file(fitted, tables, tmp_path):
     """A real Ctrl-C while a large file is predicted a chunk at a time."""
     rows = pd.read_csv(tables / "new.csv")
