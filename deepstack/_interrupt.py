@@ -51,6 +51,28 @@ class EpochBoundaryStop(keras.callbacks.Callback):
             interrupt(frame)
             return
         self.interrupted = True
+        for stops in _watchers:
+            stops.append(self)
+
+
+# The lists of :func:`watched_stops` blocks now running.
+_watchers = []
+
+
+@contextlib.contextmanager
+def watched_stops():
+    """Yield a list that receives the :class:`EpochBoundaryStop` of each fit
+    that a Ctrl-C stops at an epoch's end inside the block.
+
+    For a caller that records that training was cut short (the main job):
+    the fit itself returns normally, and only warns.
+    """
+    stops = []
+    _watchers.append(stops)
+    try:
+        yield stops
+    finally:
+        _watchers.remove(stops)
 
 
 def _may_install():

@@ -359,7 +359,7 @@ def _fit(args):
         progress=False if args.quiet else None,
     )
     _summary(run)
-    return 0
+    return _fit_status(run)
 
 
 def _run(args):
@@ -372,7 +372,22 @@ def _run(args):
         progress=False if args.quiet else None,
     )
     _summary(run)
-    return 0
+    return _fit_status(run)
+
+
+def _fit_status(run):
+    """0, or 130 when a Ctrl-C stopped the training at an epoch's end: the
+    run folder is complete, but the fit did not run to its end (a script
+    going on to predict should know)."""
+    if not run.metrics.get("interrupted"):
+        return 0
+    print(
+        f"deepstack: interrupted; training stopped after epoch "
+        f"{run.metrics['n_epochs']}, and the run folder {run.path} is complete "
+        "with its best epoch so far.",
+        file=sys.stderr,
+    )
+    return EXIT_INTERRUPTED
 
 
 def _predict(args):

@@ -15,7 +15,7 @@ import pytest
 import deepstack
 from deepstack.cli import main
 from deepstack.runs._report import SECTIONS
-from tests.conftest import default_sigint, write_penguins
+from tests.conftest import ctrl_c_after_epoch, default_sigint, write_penguins
 
 TINY = ["--param", "hidden_layer_sizes=[16]", "--param", "max_epochs=20"]
 TINY += ["--param", "learning_rate=0.01"]
@@ -772,9 +772,12 @@ def test_sigint_leaves_the_folder_complete_or_absent(tables, tmp_path):
     _, err = process.communicate(timeout=120)
     assert not [p for p in os.listdir(tmp_path) if p.startswith(".out.")]
     if out.exists():
-        # Stopped at an epoch boundary: a complete run of the best weights.
-        assert process.returncode == 0, err
-        assert deepstack.runs.load_run(out).metrics["n_epochs"] < 1000
+        # Stopped at an epoch boundary: a complete run of the best weights,
+        # which says so, and status 130 all the same.
+        assert process.returncode == 130, err
+        assert b"interrupted; training stopped after epoch" in err
+        metrics = deepstack.runs.load_run(out).metrics
+        assert metrics["n_epochs"] < 1000 and metrics["interrupted"] is True
     else:
         assert process.returncode == 130, err
         assert b"interrupted; nothing was written" in err
@@ -803,6 +806,30 @@ def test_ctrl_c_while_keras_loads_is_one_line(tables, tmp_path, monkeypatch, cap
         "deepstack: interrupted; the predictions on standard output stop short.\n"
     )
     assert os.listdir(tmp_path) == []
+
+
+def test_a_fit_stopped_at_an_epoch_end_exits_130_with_a_complete_folder(
+    tables, tmp_path, monkeypatch, capsys, python_sigint
+):
+    from deepstack.runs import _fit_table
+
+    def ctrl_c_in_epoch_3(estimator, seconds):
+        estimator.set_params(callbacks=[ctrl_c_after_epoch(2)])
+
+    monkeypatch.setattr(_fit_table, "_limit_training", ctrl_c_in_epoch_3)
+    out = tmp_path / "out"
+    argv = ["fit", str(tables / "train.csv"), "--target", "species", "--out", str(out)]
+    argv += ["--quiet", "--bagging", "1", "--no-baselines", *TINY]
+    assert main(argv) == 130
+    captured = capsys.readouterr()
+    assert "; 3 epochs, fit " in captured.out
+    assert captured.err.splitlines()[-1] == (
+        "deepstack: interrupted; training stopped after epoch 3, and the run "
+        f"folder {out} is complete with its best epoch so far."
+    )
+    assert "deepstack: note: fit was interrupted (Ctrl-C)" in captured.err
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["interrupted"] is True and metrics["n_epochs"] == 3
 
 
 def test_sigint_during_predict_leaves_no_output_file(fitted, tables, tmp_path):

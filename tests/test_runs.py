@@ -26,7 +26,7 @@ from deepstack.runs import (
 from deepstack.runs._files import iter_table, read_table
 from deepstack.runs._target import as_label_dtype
 from deepstack.tables import ReadingWarning, TablePreprocessor
-from tests.conftest import write_penguins
+from tests.conftest import ctrl_c_after_epoch, write_penguins
 
 TINY = {"hidden_layer_sizes": (16,), "max_epochs": 30, "learning_rate": 1e-2}
 RUN_FILES = {
@@ -998,6 +998,7 @@ def test_an_ample_time_limit_is_not_reached(penguins_files, recwarn):
         progress=False,
     )
     assert run.metrics["time_limit_reached"] is False
+    assert run.metrics["interrupted"] is False
     assert run.metrics["n_epochs"] == 5
     assert not [n for n in run.config["notes"] if n.startswith("time limit")]
     assert not [w for w in recwarn if "time limit" in str(w.message).lower()]
@@ -1019,6 +1020,34 @@ def test_an_interrupted_fit_leaves_no_folder(penguins_files, tmp_path):
         )
     assert not out.exists()
     assert os.listdir(tmp_path) == []
+
+
+def test_a_fit_stopped_by_ctrl_c_at_an_epoch_end_says_so(tmp_path, python_sigint):
+    out = tmp_path / "run"
+    with pytest.warns(RuntimeWarning, match=r"interrupted \(Ctrl-C\): training "):
+        run = fit_table(
+            _toy(),
+            "y",
+            params={**QUICK, "max_epochs": 50, "callbacks": [ctrl_c_after_epoch(2)]},
+            bagging=None,
+            baselines=False,
+            out=out,
+            progress=False,
+        )
+    note = (
+        "interrupted: Ctrl-C stopped the training at the end of epoch 3, before "
+        "early stopping or max_epochs did; the network keeps its best epoch so "
+        "far, and a fit run to its end may score better"
+    )
+    for saved in (run, load_run(out)):
+        assert saved.metrics["interrupted"] is True
+        assert saved.metrics["n_epochs"] == 3
+        assert note in saved.config["notes"]
+    report = (out / "report.html").read_text()
+    assert "<th>interrupted</th><td>Ctrl-C stopped training after epoch 3</td>" in (
+        report
+    )
+    assert note in report
 
 
 def test_an_existing_folder_is_refused_unless_overwrite(penguins_run, penguins_files):
