@@ -15,6 +15,7 @@ import warnings
 
 EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143  # 128 + SIGTERM, as a shell reports a process it ended
 EXIT_BROKEN_PIPE = 1
 
 
@@ -230,13 +231,17 @@ def main(argv=None):
             parser.print_help()
             return 0
         return _command(args)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as stop:
         if args is not None and args.command == "predict" and args.out is None:
             said = "the predictions on standard output stop short"
         else:
             said = "nothing was written"
-        print(f"deepstack: interrupted; {said}.", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        # SIGTERM (see _interrupt.terminate_as_interrupt, loaded with Keras).
+        signals = sys.modules.get("deepstack._interrupt")
+        terminated = isinstance(stop, getattr(signals, "Terminated", ()))
+        how = "terminated (SIGTERM)" if terminated else "interrupted"
+        print(f"deepstack: {how}; {said}.", file=sys.stderr)
+        return EXIT_TERMINATED if terminated else EXIT_INTERRUPTED
 
 
 def _command(args):
@@ -267,12 +272,18 @@ def _command(args):
         chosen = os.environ.get("KERAS_BACKEND")
         named = "its configured backend" if chosen is None else f"{chosen!r}"
         return _bad_input(ValueError(f"Keras cannot load the backend {named}: {exc}"))
-    from deepstack._interrupt import safe_interrupts
+    from deepstack._interrupt import safe_interrupts, terminate_as_interrupt
 
     try:
         # Ctrl-C raises KeyboardInterrupt, as by default, but is not lost
-        # where it lands in a garbage-collector callback.
-        with warnings.catch_warnings(), safe_interrupts():
+        # where it lands in a garbage-collector callback; SIGTERM raises one
+        # too (Terminated), so that a fit's hidden staging folder or a
+        # predictions file's temporary one is removed, not left behind.
+        with (
+            warnings.catch_warnings(),
+            safe_interrupts(),
+            terminate_as_interrupt(),
+        ):
             warnings.simplefilter("always", UserWarning)
             warnings.showwarning = _note
             return _COMMANDS[args.command](args)

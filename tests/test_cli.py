@@ -832,6 +832,40 @@ def test_a_fit_stopped_at_an_epoch_end_exits_130_with_a_complete_folder(
     assert metrics["interrupted"] is True and metrics["n_epochs"] == 3
 
 
+def test_sigterm_during_a_fit_removes_the_staging_folder(
+    tables, tmp_path, monkeypatch, capsys
+):
+    """SIGTERM (kill, a scheduler) is handled like Ctrl-C: status 143, one
+    line, and neither the run folder nor its hidden staging folder left."""
+    import keras
+
+    from deepstack.runs import _fit_table
+
+    class Kill(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch == 1:
+                # Unhandled, it would end the test process.
+                assert signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL
+                assert list(tmp_path.glob(".out.*/.training"))
+                signal.raise_signal(signal.SIGTERM)
+
+    def killed_in_epoch_2(estimator, seconds):
+        estimator.set_params(callbacks=[Kill()])
+
+    monkeypatch.setattr(_fit_table, "_limit_training", killed_in_epoch_2)
+    argv = ["fit", str(tables / "train.csv"), "--target", "species", "--quiet"]
+    argv += ["--out", str(tmp_path / "out"), "--bagging", "1", *TINY]
+    previous = signal.signal(signal.SIGTERM, signal.SIG_DFL)  # as in a shell
+    try:
+        assert main(argv) == 143
+        assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # put back
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    last = capsys.readouterr().err.splitlines()[-1]
+    assert last == "deepstack: terminated (SIGTERM); nothing was written."
+    assert os.listdir(tmp_path) == []
+
+
 def test_sigint_during_predict_leaves_no_output_file(fitted, tables, tmp_path):
     """A real Ctrl-C while a large file is predicted a chunk at a time."""
     rows = pd.read_csv(tables / "new.csv")
