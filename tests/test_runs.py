@@ -1130,6 +1130,13 @@ def test_overwrite_replaces_only_a_run_folder(tmp_path, monkeypatch):
     (run / "test_predictions.csv").write_text("y\n")
     with pytest.raises(ValueError, match="holds the test file"):
         fit_table("train.csv", "y", test=run / "test_predictions.csv", out=run)
+    # A Parquet dataset (a folder) as the output folder itself.
+    dataset = tmp_path / "dataset"
+    dataset.mkdir()
+    _toy().to_parquet(dataset / "part-0.parquet")
+    with pytest.raises(ValueError, match="holds the training file"):
+        fit_table(dataset, "y", out=dataset, overwrite=True)
+    assert os.listdir(dataset) == ["part-0.parquet"]
     assert sorted(os.listdir(data)) == ["notes.txt", "train.csv"]
     assert os.listdir(other) == ["report.html"]
     assert (tmp_path / "file").read_text() == "mine"

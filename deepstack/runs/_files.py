@@ -617,7 +617,8 @@ def check_out(out, *, overwrite=False, inputs=()):
         )
     for what, path in inputs:
         if isinstance(path, (str, os.PathLike)):
-            if where in Path(path).resolve().parents:
+            source = Path(path).resolve()  # (a Parquet dataset is a folder)
+            if where == source or where in source.parents:
                 raise ValueError(
                     f"Output folder {str(out)!r} holds the {what} file "
                     f"{str(path)!r}; a run folder is written (and replaced) as a "
