@@ -18,7 +18,13 @@ def load_plain_arrays(path):
     try:
         with np.load(path, allow_pickle=False) as data:
             return {key: data[key] for key in data.files}
-    except (ValueError, OSError, zipfile.BadZipFile) as error:
+    except EOFError as error:  # an empty file
+        raise ValueError(f"{path} is damaged: it is empty ({error}).") from error
+    except zipfile.BadZipFile as error:
+        raise ValueError(
+            f"{path} is damaged: it is no .npz archive, cut short? ({error})."
+        ) from error
+    except (ValueError, OSError) as error:
         raise ValueError(
             f"Refusing {path}: it holds something other than plain arrays "
             f"(pickled objects are never loaded): {error}"

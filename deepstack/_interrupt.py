@@ -7,6 +7,9 @@ attribute describing them) and warns. A SIGINT before the first epoch of the
 call has ended, or a second one, raises ``KeyboardInterrupt`` at once, and
 the estimator is put back as it was before the call (see
 ``estimators/_rollback.py``).
+
+The console command also turns SIGTERM into an interrupt
+(:func:`terminate_as_interrupt`), at once, never at an epoch's end.
 """
 
 import _thread
@@ -51,6 +54,28 @@ class EpochBoundaryStop(keras.callbacks.Callback):
             interrupt(frame)
             return
         self.interrupted = True
+        for stops in _watchers:
+            stops.append(self)
+
+
+# The lists of :func:`watched_stops` blocks now running.
+_watchers = []
+
+
+@contextlib.contextmanager
+def watched_stops():
+    """Yield a list that receives the :class:`EpochBoundaryStop` of each fit
+    that a Ctrl-C stops at an epoch's end inside the block.
+
+    For a caller that records that training was cut short (the main job):
+    the fit itself returns normally, and only warns.
+    """
+    stops = []
+    _watchers.append(stops)
+    try:
+        yield stops
+    finally:
+        _watchers.remove(stops)
 
 
 def _may_install():
@@ -78,8 +103,9 @@ def stop_at_epoch_end():
         yield stopper
 
 
-def interrupt(frame):
-    """Raise ``KeyboardInterrupt`` from a SIGINT handler called in ``frame``.
+def interrupt(frame, error=KeyboardInterrupt, signum=signal.SIGINT):
+    """Raise ``error`` from the handler of ``signum`` (SIGINT) called in
+    ``frame``.
 
     Python drops an exception raised inside a garbage-collector callback
     (it prints "Exception ignored" and goes on), and jax, which TensorFlow
@@ -91,12 +117,48 @@ def interrupt(frame):
     while frame is not None:
         if frame.f_code in callbacks:
             # (Not at once: the handler would run again inside the callback.)
-            timer = threading.Timer(0.05, _thread.interrupt_main, (signal.SIGINT,))
+            timer = threading.Timer(0.05, _thread.interrupt_main, (signum,))
             timer.daemon = True
             timer.start()
             return
         frame = frame.f_back
-    raise KeyboardInterrupt
+    raise error
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (``kill``, a job scheduler, a container stopping), raised as
+    an interrupt by :func:`terminate_as_interrupt`'s handler.
+
+    A ``KeyboardInterrupt``: what cleans up after a Ctrl-C (a run's hidden
+    staging folder, a predictions file half-written beside its name, an
+    estimator's state) cleans up after it too. Unlike the first Ctrl-C
+    during a fit's epochs, it never waits for the epoch to end.
+    """
+
+
+def _terminate(signum, frame):
+    interrupt(frame, Terminated, signum)
+
+
+@contextlib.contextmanager
+def terminate_as_interrupt():
+    """SIGTERM raises :class:`Terminated` inside the block, rather than
+    ending the process at once and leaving what it was writing.
+
+    Only in the main thread, and only over the default action: a SIGTERM
+    handler of the caller's own is kept.
+    """
+    if (
+        threading.current_thread() is not threading.main_thread()
+        or signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL
+    ):
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _raise_interrupt(signum, frame):

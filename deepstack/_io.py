@@ -312,12 +312,23 @@ def _staged(path, overwrite):
     parent = os.path.dirname(os.path.abspath(path))
     os.makedirs(parent, exist_ok=True)
     tmp = tempfile.mkdtemp(prefix=".deepstack-save-", dir=parent)
+    _chmod_as_mkdir(tmp)
     try:
         yield tmp
         _move_into_place(tmp, path)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def _chmod_as_mkdir(path):
+    """Give the folder ``path`` the mode ``mkdir`` gives a new folder (0777
+    less the umask). ``tempfile.mkdtemp`` makes it 0700, private to its
+    owner: a saved model renamed into place would stay unreadable to the
+    colleagues who can read the rest of the folder around it."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(path, 0o777 & ~umask)
 
 
 def _write_state(folder, encoder, text):

@@ -15,6 +15,7 @@ import warnings
 
 EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143  # 128 + SIGTERM, as a shell reports a process it ended
 EXIT_BROKEN_PIPE = 1
 
 
@@ -220,11 +221,31 @@ def _output_options(parser):
 
 def main(argv=None):
     """Entry point of the console command; returns the exit status."""
-    parser = _parser()
-    args = parser.parse_args(argv)
-    if args.command is None:
-        parser.print_help()
-        return 0
+    args = None
+    try:
+        # Ctrl-C at any moment, the seconds of loading Keras and TensorFlow
+        # among them, ends with one line and status 130, not a traceback.
+        parser = _parser()
+        args = parser.parse_args(argv)
+        if args.command is None:
+            parser.print_help()
+            return 0
+        return _command(args)
+    except KeyboardInterrupt as stop:
+        if args is not None and args.command == "predict" and args.out is None:
+            said = "the predictions on standard output stop short"
+        else:
+            said = "nothing was written"
+        # SIGTERM (see _interrupt.terminate_as_interrupt, loaded with Keras).
+        signals = sys.modules.get("deepstack._interrupt")
+        terminated = isinstance(stop, getattr(signals, "Terminated", ()))
+        how = "terminated (SIGTERM)" if terminated else "interrupted"
+        print(f"deepstack: {how}; {said}.", file=sys.stderr)
+        return EXIT_TERMINATED if terminated else EXIT_INTERRUPTED
+
+
+def _command(args):
+    """Check the paths, load Keras, run the command; its exit status."""
     try:
         _check_paths(args)
         _choose_backend(args)
@@ -251,22 +272,21 @@ def main(argv=None):
         chosen = os.environ.get("KERAS_BACKEND")
         named = "its configured backend" if chosen is None else f"{chosen!r}"
         return _bad_input(ValueError(f"Keras cannot load the backend {named}: {exc}"))
-    from deepstack._interrupt import safe_interrupts
+    from deepstack._interrupt import safe_interrupts, terminate_as_interrupt
 
     try:
         # Ctrl-C raises KeyboardInterrupt, as by default, but is not lost
-        # where it lands in a garbage-collector callback.
-        with warnings.catch_warnings(), safe_interrupts():
+        # where it lands in a garbage-collector callback; SIGTERM raises one
+        # too (Terminated), so that a fit's hidden staging folder or a
+        # predictions file's temporary one is removed, not left behind.
+        with (
+            warnings.catch_warnings(),
+            safe_interrupts(),
+            terminate_as_interrupt(),
+        ):
             warnings.simplefilter("always", UserWarning)
             warnings.showwarning = _note
             return _COMMANDS[args.command](args)
-    except KeyboardInterrupt:
-        if args.command == "predict" and args.out is None:
-            said = "the predictions on standard output stop short"
-        else:
-            said = "nothing was written"
-        print(f"deepstack: interrupted; {said}.", file=sys.stderr)
-        return EXIT_INTERRUPTED
     except BrokenPipeError:
         # The reader of standard output (head, less) stopped reading: no
         # traceback, now or when Python flushes standard output at exit.
@@ -350,7 +370,7 @@ def _fit(args):
         progress=False if args.quiet else None,
     )
     _summary(run)
-    return 0
+    return _fit_status(run)
 
 
 def _run(args):
@@ -363,7 +383,22 @@ def _run(args):
         progress=False if args.quiet else None,
     )
     _summary(run)
-    return 0
+    return _fit_status(run)
+
+
+def _fit_status(run):
+    """0, or 130 when a Ctrl-C stopped the training at an epoch's end: the
+    run folder is complete, but the fit did not run to its end (a script
+    going on to predict should know)."""
+    if not run.metrics.get("interrupted"):
+        return 0
+    print(
+        f"deepstack: interrupted; training stopped after epoch "
+        f"{run.metrics['n_epochs']}, and the run folder {run.path} is complete "
+        "with its best epoch so far.",
+        file=sys.stderr,
+    )
+    return EXIT_INTERRUPTED
 
 
 def _predict(args):

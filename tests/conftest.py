@@ -87,3 +87,31 @@ def default_sigint():
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def ctrl_c_after_epoch(epoch):
+    """A Keras callback that sends this process a SIGINT at the end of epoch
+    ``epoch`` (0-based), as a Ctrl-C there would: the fit under way stops at
+    that epoch's end. Use it with the ``python_sigint`` fixture."""
+    import signal
+
+    import keras
+
+    class CtrlC(keras.callbacks.Callback):
+        def on_epoch_end(self, index, logs=None):
+            if index == epoch:
+                signal.raise_signal(signal.SIGINT)
+
+    return CtrlC()
+
+
+@pytest.fixture
+def python_sigint():
+    """SIGINT raises KeyboardInterrupt in this process (Python's default
+    handler) for the length of a test: a suite started in the background
+    ignores it otherwise, and a fit serves SIGINT only over that handler."""
+    import signal
+
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)

@@ -15,7 +15,7 @@ import pytest
 import deepstack
 from deepstack.cli import main
 from deepstack.runs._report import SECTIONS
-from tests.conftest import default_sigint, write_penguins
+from tests.conftest import ctrl_c_after_epoch, default_sigint, write_penguins
 
 TINY = ["--param", "hidden_layer_sizes=[16]", "--param", "max_epochs=20"]
 TINY += ["--param", "learning_rate=0.01"]
@@ -634,6 +634,33 @@ def test_bad_input_gives_one_line_and_no_folder(
     assert not [p for p in os.listdir(tmp_path) if p.startswith(".out")]
 
 
+def test_overwrite_refuses_what_is_not_a_run_folder(
+    tables, tmp_path, monkeypatch, capsys
+):
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "train.csv").write_bytes((tables / "train.csv").read_bytes())
+    (data / "notes.txt").write_text("notes")
+    monkeypatch.chdir(tmp_path)
+    argv = ["fit", "data/train.csv", "--target", "species", "--quiet", "--overwrite"]
+    line = _error(capsys, argv + ["--out", "data"])
+    assert line == (
+        "deepstack: error: Output folder 'data' holds the training file "
+        "'data/train.csv'; a run folder is written (and replaced) as a whole: "
+        "choose another --out."
+    )
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "todo.txt").write_text("todo")
+    line = _error(capsys, argv + ["--out", "notes"])
+    assert "'notes' is not a deepstack run folder (it holds what a run does " in line
+    monkeypatch.chdir(data)
+    argv[1] = "train.csv"
+    line = _error(capsys, [*argv, "--out", "."])
+    assert "Output folder '.' is the working directory or a folder above it" in line
+    assert sorted(os.listdir(data)) == ["notes.txt", "train.csv"]
+    assert sorted(os.listdir(tmp_path)) == ["data", "notes"]
+
+
 def test_an_all_missing_column_is_dropped_with_a_note(tables, tmp_path, capsys):
     frame = pd.read_csv(tables / "train.csv").assign(notes=np.nan)
     frame.to_csv(tmp_path / "t.csv", index=False)
@@ -691,6 +718,79 @@ def test_an_incomplete_run_folder_is_refused(fitted, tmp_path, capsys):
     assert "not a complete deepstack run: metrics.json is missing" in line
 
 
+def _cut(keep):
+    """Cut a file to ``keep`` of its bytes (0: empty it)."""
+
+    def cut(path):
+        data = path.read_bytes()
+        path.write_bytes(data[: int(len(data) * keep)])
+
+    return cut
+
+
+def _edit_config(edit):
+    def change(path):
+        config = json.loads(path.read_text())
+        path.write_text(json.dumps(edit(config)))
+
+    return change
+
+
+@pytest.mark.parametrize(
+    "name, damage, message",
+    [
+        ("preprocessor.skops", _cut(0.5), "preprocessor.skops is not a readable "),
+        ("preprocessor.skops", _cut(0), "preprocessor.skops is not a readable "),
+        (
+            "model/arrays.npz",
+            _cut(0),
+            "/model/arrays.npz is damaged: it is empty (No data left in file).",
+        ),
+        ("model/arrays.npz", _cut(0.5), "/model/arrays.npz is damaged: it is no .npz"),
+        ("config.json", _cut(0.5), "is damaged: config.json is not valid JSON ("),
+        ("metrics.json", _cut(0), "is damaged: metrics.json is not valid JSON ("),
+        (
+            "config.json",
+            _edit_config(lambda c: {k: v for k, v in c.items() if k != "target"}),
+            "is damaged: config.json lacks 'target'.",
+        ),
+        (
+            "config.json",
+            _edit_config(lambda c: {**c, "feature_columns": None}),
+            "is damaged: config.json's 'feature_columns' is no list of names.",
+        ),
+        (
+            "config.json",
+            _edit_config(lambda c: list(c)),
+            "is damaged: config.json holds a list, not an object.",
+        ),
+    ],
+    ids=[
+        "half-preprocessor",
+        "empty-preprocessor",
+        "empty-arrays",
+        "half-arrays",
+        "half-config",
+        "empty-metrics",
+        "no-target",
+        "feature-columns-null",
+        "config-a-list",
+    ],
+)
+def test_a_damaged_run_folder_is_one_line_naming_the_file(
+    fitted, tables, tmp_path, capsys, name, damage, message
+):
+    import shutil
+
+    broken = tmp_path / "broken"
+    shutil.copytree(fitted, broken)
+    damage(broken / name)
+    line = _error(capsys, ["predict", str(broken), str(tables / "new.csv")])
+    assert message in line
+    if name != "model/arrays.npz":
+        assert line.startswith(f"deepstack: error: Run folder '{broken}' is damaged: ")
+
+
 def test_sigint_leaves_the_folder_complete_or_absent(tables, tmp_path):
     """A real Ctrl-C during a fit, in a console-command subprocess."""
     frame = pd.concat([pd.read_csv(tables / "train.csv")] * 20, ignore_index=True)
@@ -731,12 +831,98 @@ def test_sigint_leaves_the_folder_complete_or_absent(tables, tmp_path):
     _, err = process.communicate(timeout=120)
     assert not [p for p in os.listdir(tmp_path) if p.startswith(".out.")]
     if out.exists():
-        # Stopped at an epoch boundary: a complete run of the best weights.
-        assert process.returncode == 0, err
-        assert deepstack.runs.load_run(out).metrics["n_epochs"] < 1000
+        # Stopped at an epoch boundary: a complete run of the best weights,
+        # which says so, and status 130 all the same.
+        assert process.returncode == 130, err
+        assert b"interrupted; training stopped after epoch" in err
+        metrics = deepstack.runs.load_run(out).metrics
+        assert metrics["n_epochs"] < 1000 and metrics["interrupted"] is True
     else:
         assert process.returncode == 130, err
         assert b"interrupted; nothing was written" in err
+
+
+def test_ctrl_c_while_keras_loads_is_one_line(tables, tmp_path, monkeypatch, capsys):
+    """A Ctrl-C during the seconds of imports, before any command runs."""
+    from deepstack import _native_log
+
+    def importing(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    def status(argv):
+        try:
+            return main(argv)
+        except KeyboardInterrupt:  # (not ending the test session)
+            pytest.fail("the KeyboardInterrupt left main()")
+
+    monkeypatch.setattr(_native_log, "console_command", importing)
+    out = tmp_path / "out"
+    argv = ["fit", str(tables / "train.csv"), "--target", "species", "--out", str(out)]
+    assert status(argv) == 130
+    assert capsys.readouterr().err == "deepstack: interrupted; nothing was written.\n"
+    assert status(["predict", str(tmp_path), str(tables / "new.csv")]) == 130
+    assert capsys.readouterr().err == (
+        "deepstack: interrupted; the predictions on standard output stop short.\n"
+    )
+    assert os.listdir(tmp_path) == []
+
+
+def test_a_fit_stopped_at_an_epoch_end_exits_130_with_a_complete_folder(
+    tables, tmp_path, monkeypatch, capsys, python_sigint
+):
+    from deepstack.runs import _fit_table
+
+    def ctrl_c_in_epoch_3(estimator, seconds):
+        estimator.set_params(callbacks=[ctrl_c_after_epoch(2)])
+
+    monkeypatch.setattr(_fit_table, "_limit_training", ctrl_c_in_epoch_3)
+    out = tmp_path / "out"
+    argv = ["fit", str(tables / "train.csv"), "--target", "species", "--out", str(out)]
+    argv += ["--quiet", "--bagging", "1", "--no-baselines", *TINY]
+    assert main(argv) == 130
+    captured = capsys.readouterr()
+    assert "; 3 epochs, fit " in captured.out
+    assert captured.err.splitlines()[-1] == (
+        "deepstack: interrupted; training stopped after epoch 3, and the run "
+        f"folder {out} is complete with its best epoch so far."
+    )
+    assert "deepstack: note: fit was interrupted (Ctrl-C)" in captured.err
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["interrupted"] is True and metrics["n_epochs"] == 3
+
+
+def test_sigterm_during_a_fit_removes_the_staging_folder(
+    tables, tmp_path, monkeypatch, capsys
+):
+    """SIGTERM (kill, a scheduler) is handled like Ctrl-C: status 143, one
+    line, and neither the run folder nor its hidden staging folder left."""
+    import keras
+
+    from deepstack.runs import _fit_table
+
+    class Kill(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch == 1:
+                # Unhandled, it would end the test process.
+                assert signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL
+                assert list(tmp_path.glob(".out.*/.training"))
+                signal.raise_signal(signal.SIGTERM)
+
+    def killed_in_epoch_2(estimator, seconds):
+        estimator.set_params(callbacks=[Kill()])
+
+    monkeypatch.setattr(_fit_table, "_limit_training", killed_in_epoch_2)
+    argv = ["fit", str(tables / "train.csv"), "--target", "species", "--quiet"]
+    argv += ["--out", str(tmp_path / "out"), "--bagging", "1", *TINY]
+    previous = signal.signal(signal.SIGTERM, signal.SIG_DFL)  # as in a shell
+    try:
+        assert main(argv) == 143
+        assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # put back
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    last = capsys.readouterr().err.splitlines()[-1]
+    assert last == "deepstack: terminated (SIGTERM); nothing was written."
+    assert os.listdir(tmp_path) == []
 
 
 def test_sigint_during_predict_leaves_no_output_file(fitted, tables, tmp_path):

@@ -89,6 +89,27 @@ def test_unfitted_estimator_round_trips(tmp_path):
     assert not hasattr(loaded, "model_")
 
 
+@pytest.mark.parametrize("umask", [0o022, 0o027])
+def test_saved_folders_get_the_mode_mkdir_would(tmp_path, umask):
+    """Not mkdtemp's 0700: a colleague who can read the run folder can read
+    the model in it (a bag's template and member folders too)."""
+    from deepstack.ensemble import DeepStackBaggingClassifier
+
+    previous = os.umask(umask)
+    try:
+        save(DeepStackBaggingClassifier(n_folds=2), tmp_path / "bag")
+        (tmp_path / "plain").mkdir()
+    finally:
+        os.umask(previous)
+    expected = 0o777 & ~umask
+    assert (tmp_path / "plain").stat().st_mode & 0o777 == expected
+    for folder in (tmp_path / "bag", tmp_path / "bag" / "estimator"):
+        assert folder.stat().st_mode & 0o777 == expected, oct(folder.stat().st_mode)
+    assert (tmp_path / "bag" / "deepstack.json").stat().st_mode & 0o777 == (
+        0o666 & ~umask
+    )
+
+
 def test_checkpoint_parameter_round_trips(binary_data, tmp_path):
     X, y = binary_data
     folder = str(tmp_path / "ck")

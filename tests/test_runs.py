@@ -26,7 +26,7 @@ from deepstack.runs import (
 from deepstack.runs._files import iter_table, read_table
 from deepstack.runs._target import as_label_dtype
 from deepstack.tables import ReadingWarning, TablePreprocessor
-from tests.conftest import write_penguins
+from tests.conftest import ctrl_c_after_epoch, write_penguins
 
 TINY = {"hidden_layer_sizes": (16,), "max_epochs": 30, "learning_rate": 1e-2}
 RUN_FILES = {
@@ -1090,6 +1090,7 @@ def test_an_ample_time_limit_is_not_reached(penguins_files, recwarn):
         progress=False,
     )
     assert run.metrics["time_limit_reached"] is False
+    assert run.metrics["interrupted"] is False
     assert run.metrics["n_epochs"] == 5
     assert not [n for n in run.config["notes"] if n.startswith("time limit")]
     assert not [w for w in recwarn if "time limit" in str(w.message).lower()]
@@ -1111,6 +1112,34 @@ def test_an_interrupted_fit_leaves_no_folder(penguins_files, tmp_path):
         )
     assert not out.exists()
     assert os.listdir(tmp_path) == []
+
+
+def test_a_fit_stopped_by_ctrl_c_at_an_epoch_end_says_so(tmp_path, python_sigint):
+    out = tmp_path / "run"
+    with pytest.warns(RuntimeWarning, match=r"interrupted \(Ctrl-C\): training "):
+        run = fit_table(
+            _toy(),
+            "y",
+            params={**QUICK, "max_epochs": 50, "callbacks": [ctrl_c_after_epoch(2)]},
+            bagging=None,
+            baselines=False,
+            out=out,
+            progress=False,
+        )
+    note = (
+        "interrupted: Ctrl-C stopped the training at the end of epoch 3, before "
+        "early stopping or max_epochs did; the network keeps its best epoch so "
+        "far, and a fit run to its end may score better"
+    )
+    for saved in (run, load_run(out)):
+        assert saved.metrics["interrupted"] is True
+        assert saved.metrics["n_epochs"] == 3
+        assert note in saved.config["notes"]
+    report = (out / "report.html").read_text()
+    assert "<th>interrupted</th><td>Ctrl-C stopped training after epoch 3</td>" in (
+        report
+    )
+    assert note in report
 
 
 def test_an_existing_folder_is_refused_unless_overwrite(penguins_run, penguins_files):
@@ -1144,6 +1173,115 @@ def test_overwrite_replaces_a_run(penguins_files, tmp_path):
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["test"]["n_samples"] == 140
     assert sorted(os.listdir(tmp_path)) == ["run"]
+
+
+def test_overwrite_replaces_only_a_run_folder(tmp_path, monkeypatch):
+    """What deepstack did not write is never deleted: refused before the
+    data are read (the reading is made to fail loudly)."""
+
+    def read(*args, **kwargs):
+        raise AssertionError("the data were read")
+
+    monkeypatch.setattr(_files, "read_table", read)
+    data = tmp_path / "data"
+    data.mkdir()
+    _toy().to_csv(data / "train.csv", index=False)
+    (data / "notes.txt").write_text("notes")
+    with pytest.raises(
+        ValueError, match=r"Output folder '.*data' holds the training file '.*train"
+    ):
+        fit_table(data / "train.csv", "y", out=data, overwrite=True)
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "notes.txt").write_text("notes")
+    (other / "config.json").write_text("{}")
+    with pytest.raises(
+        FileExistsError,
+        match=r"'.*other' is not a deepstack run folder \(it holds what a run does "
+        r"not write: notes.txt\); --overwrite replaces only a run folder or an "
+        "empty folder",
+    ):
+        fit_table(data / "train.csv", "y", out=other, overwrite=True)
+    (other / "notes.txt").unlink()
+    (other / "config.json").unlink()
+    (other / "report.html").write_text("<html>")
+    with pytest.raises(FileExistsError, match=r"\(it holds no config.json\)"):
+        fit_table(data / "train.csv", "y", out=other, overwrite=True)
+    (tmp_path / "file").write_text("mine")
+    with pytest.raises(FileExistsError, match=r"\(it is a file\)"):
+        fit_table(data / "train.csv", "y", out=tmp_path / "file", overwrite=True)
+    # The working directory, or a folder above it, would be renamed away.
+    monkeypatch.chdir(data)
+    for out in (".", "..", str(tmp_path)):
+        with pytest.raises(ValueError, match="is the working directory or a folder"):
+            fit_table("train.csv", "y", out=out, overwrite=True)
+    # A --test file inside a run folder (its own test predictions, say).
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.json").write_text("{}")
+    (run / "test_predictions.csv").write_text("y\n")
+    with pytest.raises(ValueError, match="holds the test file"):
+        fit_table("train.csv", "y", test=run / "test_predictions.csv", out=run)
+    # A Parquet dataset (a folder) as the output folder itself.
+    dataset = tmp_path / "dataset"
+    dataset.mkdir()
+    _toy().to_parquet(dataset / "part-0.parquet")
+    with pytest.raises(ValueError, match="holds the training file"):
+        fit_table(dataset, "y", out=dataset, overwrite=True)
+    assert os.listdir(dataset) == ["part-0.parquet"]
+    assert sorted(os.listdir(data)) == ["notes.txt", "train.csv"]
+    assert os.listdir(other) == ["report.html"]
+    assert (tmp_path / "file").read_text() == "mine"
+    assert sorted(os.listdir(run)) == ["config.json", "test_predictions.csv"]
+
+
+def test_a_folder_written_meanwhile_is_kept_and_the_run_saved_beside(
+    tmp_path, monkeypatch
+):
+    """Another fit to the same folder finishes first: neither run is lost
+    (the other one is made, deterministically, as this run is written)."""
+    out = tmp_path / "run"
+    write_run = _fit_table.write_run
+
+    def other_fit_finishes_first(run, stage, test_frame):
+        write_run(run, stage, test_frame)
+        out.mkdir()
+        (out / "config.json").write_text('{"target": "other"}')
+
+    monkeypatch.setattr(_fit_table, "write_run", other_fit_finishes_first)
+    with pytest.raises(
+        FileExistsError,
+        match=r"^Output folder '.*run' was written by another process while this "
+        r"fit ran \(another fit to the same --out\?\): it is left as it is, and "
+        r"this run is saved in '.*run-2' instead\.$",
+    ):
+        fit_table(_toy(), "y", params=QUICK, bagging=None, baselines=False, out=out)
+    assert os.listdir(out) == ["config.json"]
+    assert load_run(tmp_path / "run-2").target == "y"
+    assert sorted(os.listdir(tmp_path)) == ["run", "run-2"]
+
+
+@pytest.mark.parametrize("overwrite", [False, True])
+def test_the_output_folder_is_checked_again_at_the_end(tmp_path, overwrite):
+    out = tmp_path / "out"
+    # An empty folder (made meanwhile or before) gives way.
+    with _files.staged_folder(out, overwrite=overwrite) as stage:
+        (stage / "config.json").write_text("{}")
+        out.mkdir()
+    assert os.listdir(out) == ["config.json"]
+    # A folder that is no run stays, even with overwrite.
+    (out / "config.json").unlink()
+    with pytest.raises(FileExistsError, match=r"saved in '.*out-2' instead"):
+        with _files.staged_folder(out, overwrite=overwrite) as stage:
+            (stage / "config.json").write_text("{}")
+            (out / "notes.txt").write_text("mine")
+    assert os.listdir(out) == ["notes.txt"]
+    with pytest.raises(FileExistsError, match=r"saved in '.*file-2' instead"):
+        with _files.staged_folder(tmp_path / "file") as stage:
+            (stage / "config.json").write_text("{}")
+            (tmp_path / "file").write_text("mine")
+    assert (tmp_path / "file").read_text() == "mine"
+    assert sorted(os.listdir(tmp_path)) == ["file", "file-2", "out", "out-2"]
 
 
 @pytest.mark.parametrize(

@@ -583,24 +583,100 @@ class _ParquetWriter:
             self.writer.close()
 
 
+# What a run folder holds (see ``save_run``): ``--overwrite`` replaces a
+# folder that holds these alone (config.json among them), or nothing.
+RUN_ENTRIES = frozenset(
+    {
+        "model",
+        "preprocessor.skops",
+        "config.json",
+        "metrics.json",
+        "history.csv",
+        "trials.csv",
+        "test_predictions.csv",
+        "findings.json",
+        "importance.csv",
+        "report.html",
+    }
+)
+
+
+def check_out(out, *, overwrite=False, inputs=()):
+    """Raise unless a run folder may be written to ``out``, before any work.
+
+    ``out`` may be new or an empty folder; with ``overwrite``, a run folder
+    too (its entries all :data:`RUN_ENTRIES`): any other folder or file is
+    refused, since replacing it would delete what deepstack did not write.
+    The working directory (or a folder above it) and a folder holding one
+    of ``inputs`` (``(what, path)`` pairs; a DataFrame is no path) are
+    refused with ``ValueError``, ``overwrite`` or not: the run replaces the
+    folder as a whole.
+    """
+    out = Path(out)
+    where = out.resolve()
+    cwd = Path.cwd().resolve()
+    if where == cwd or where in cwd.parents:
+        raise ValueError(
+            f"Output folder {str(out)!r} is the working directory or a folder "
+            "above it; a run folder is written (and replaced) as a whole: choose "
+            "a folder of its own, such as runs/NAME."
+        )
+    for what, path in inputs:
+        if isinstance(path, (str, os.PathLike)):
+            source = Path(path).resolve()  # (a Parquet dataset is a folder)
+            if where == source or where in source.parents:
+                raise ValueError(
+                    f"Output folder {str(out)!r} holds the {what} file "
+                    f"{str(path)!r}; a run folder is written (and replaced) as a "
+                    "whole: choose another --out."
+                )
+    if not os.path.lexists(out):
+        return
+    if out.is_dir() and not out.is_symlink() and not any(out.iterdir()):
+        return
+    if not overwrite:
+        raise FileExistsError(
+            f"Output folder {str(out)!r} already exists; choose another "
+            "--out or pass --overwrite."
+        )
+    unlike = _unlike_a_run(out)
+    if unlike:
+        raise FileExistsError(
+            f"Output folder {str(out)!r} is not a deepstack run folder ({unlike}); "
+            "--overwrite replaces only a run folder or an empty folder: choose "
+            "another --out."
+        )
+
+
+def _unlike_a_run(path):
+    """What shows that ``path`` is no run folder (None for a run folder)."""
+    if path.is_symlink():
+        return "it is a symbolic link"
+    if not path.is_dir():
+        return "it is a file"
+    names = sorted(p.name for p in path.iterdir())
+    others = [name for name in names if name not in RUN_ENTRIES]
+    if others:
+        shown = ", ".join(others[:5]) + (", ..." if len(others) > 5 else "")
+        return f"it holds what a run does not write: {shown}"
+    if "config.json" not in names:
+        return "it holds no config.json"
+    return None
+
+
 @contextlib.contextmanager
 def staged_folder(out, *, overwrite=False):
     """Yield a temporary folder beside ``out``; rename it to ``out`` on success.
 
     An exception (or Ctrl-C) inside the block removes the temporary folder,
-    so ``out`` is either complete or as it was: never half-written. An
-    existing ``out`` is refused unless ``overwrite``, and then replaced only
-    once the new run is complete.
+    so ``out`` is either complete or as it was: never half-written. ``out``
+    is checked first (:func:`check_out`): an existing folder is refused
+    unless ``overwrite`` and a run folder, and then replaced only once the
+    new run is complete; at the rename it is checked again (see
+    :func:`_put_in_place`).
     """
     out = Path(out)
-    if out.exists() and not overwrite:
-        if out.is_dir() and not any(out.iterdir()):
-            out.rmdir()
-        else:
-            raise FileExistsError(
-                f"Output folder {str(out)!r} already exists; choose another "
-                "--out or pass --overwrite."
-            )
+    check_out(out, overwrite=overwrite)
     out.parent.mkdir(parents=True, exist_ok=True)
     stage = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     umask = os.umask(0)
@@ -611,10 +687,48 @@ def staged_folder(out, *, overwrite=False):
     except BaseException:
         shutil.rmtree(stage, ignore_errors=True)
         raise
-    old = None
-    if out.exists():
+    _put_in_place(stage, out, overwrite)
+
+
+def _put_in_place(stage, out, overwrite):
+    """Rename the finished ``stage`` to ``out``, checking ``out`` again: it
+    may have appeared since :func:`check_out` (another fit to the same
+    folder). What is there then is replaced only if ``overwrite`` allows it,
+    and never deleted otherwise: the new run goes beside it, and a
+    ``FileExistsError`` says where."""
+    if overwrite and os.path.lexists(out) and not _unlike_a_run(out):
         old = out.parent / f".{out.name}.old-{os.getpid()}"
         os.replace(out, old)
-    os.replace(stage, out)
-    if old is not None:
+        os.replace(stage, out)
         shutil.rmtree(old, ignore_errors=True)
+        return
+    with contextlib.suppress(OSError):  # an empty folder gives way (no others)
+        out.rmdir()
+    try:
+        # No replacing: a folder that is there now is not ours to delete.
+        os.rename(stage, out)  # (onto a new path; POSIX: onto an empty folder)
+        return
+    except OSError as error:
+        if not os.path.lexists(out):
+            raise
+        kept = _beside(stage, out)
+        raise FileExistsError(
+            f"Output folder {str(out)!r} was written by another process while "
+            f"this fit ran (another fit to the same --out?): it is left as it "
+            f"is, and this run is saved in {str(kept)!r} instead."
+        ) from error
+
+
+def _beside(stage, out):
+    """Rename ``stage`` to the first free ``out-2``, ``out-3``, ...; its
+    path (``stage`` itself if no rename succeeds)."""
+    for number in range(2, 1000):
+        free = out.parent / f"{out.name}-{number}"
+        if os.path.lexists(free):
+            continue
+        try:
+            os.rename(stage, free)
+        except OSError:
+            continue
+        return free
+    return stage

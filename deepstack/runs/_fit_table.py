@@ -19,6 +19,7 @@ from sklearn.base import clone
 from sklearn.model_selection import GroupShuffleSplit
 from sklearn.pipeline import Pipeline
 
+from deepstack._interrupt import watched_stops
 from deepstack._network import check_training_backend
 from deepstack.callbacks import TimeLimit
 from deepstack.ensemble import bagging_for, is_bagging
@@ -170,7 +171,13 @@ def fit_table(
         (bagged networks, one after another, each get an equal share of the
         time left when they start). Reading, preprocessing, scoring and the
         report come on top. ``metrics["time_limit_reached"]`` says whether
-        it cut the training short (a note says so too).
+        it cut the training short (a note says so too). A Ctrl-C that stops
+        a single network at the end of an epoch is recorded the same way:
+        the run is complete, with the best epoch so far,
+        ``metrics["interrupted"]`` is True and a note says so (a second
+        Ctrl-C, one before the first epoch ends, or one during a bag's or a
+        search's training raises ``KeyboardInterrupt``, and nothing is
+        written).
     search_space : dict, default=None
         The search space (the default space when None).
     pretrain : {"autoencoder", "denoising", "auto"}, default=None
@@ -194,7 +201,14 @@ def fit_table(
         report's summary and the command's last lines. They cost a fraction
         of the network's fit.
     out : path, default=None
-        The run folder to write (refused if it exists, unless ``overwrite``).
+        The run folder to write. An existing folder is refused unless it is
+        empty, or ``overwrite`` and it is a run folder; the working
+        directory (or a folder above it) and a folder holding ``data``,
+        ``test`` or ``unlabeled`` are refused: all before reading the data.
+    overwrite : bool, default=False
+        Replace ``out`` if it is a run folder (it holds ``config.json`` and
+        nothing but the files a run writes), once the new run is complete.
+        Any other folder or file is never replaced.
     random_state : int, default=0
     progress : bool, default=None
         Progress bars on standard error (None: only on a terminal).
@@ -206,6 +220,9 @@ def fit_table(
     TableRun
     """
     started = time.perf_counter()
+    if out is not None:  # before the data are read
+        inputs = [("training", data), ("test", test), ("unlabeled", unlabeled)]
+        _files.check_out(out, overwrite=overwrite, inputs=inputs)
     check_training_backend()  # before reading the table
     _check_choices(
         task=(task, TASKS), search=(search, SEARCHES), pretrain=(pretrain, PRETRAIN)
@@ -356,6 +373,7 @@ class _Fitted:
     preprocess_time: float
     fit_time: float
     time_limit_reached: object  # bool, or None without a time limit
+    interrupted: bool  # a Ctrl-C stopped the training at an epoch's end
     baselines: dict  # {name: (fitted estimator, fit seconds)}
 
 
@@ -599,7 +617,8 @@ def _fit(
         rows, fit_kwargs = _grouped(
             estimator, X_train, y_train, sample_weight, groups, random_state, table.task
         )
-        estimator.fit(*rows, **fit_kwargs)
+        with watched_stops() as stops:
+            estimator.fit(*rows, **fit_kwargs)
         reached = _time_limit_reached(estimator, seconds, table)
     else:
         display.stage(
@@ -612,9 +631,11 @@ def _fit(
         rows, fit_kwargs = _grouped(
             searcher, X_train, y_train, sample_weight, groups, random_state, table.task
         )
-        searcher.fit(*rows, **fit_kwargs)
+        with watched_stops() as stops:  # (the refit: a trial stops the search)
+            searcher.fit(*rows, **fit_kwargs)
         estimator = searcher.best_estimator_
         reached = searcher.time_limit_reached_ if seconds is not None else None
+    interrupted = _interrupted(stops, estimator, table)
     # The progress display and the job's time limit are not part of the model.
     for network in networks_of(estimator):
         network.set_params(callbacks=None)
@@ -632,6 +653,7 @@ def _fit(
         preprocess_time,
         fit_time,
         reached,
+        interrupted,
         fitted_baselines,
     )
 
@@ -727,6 +749,21 @@ def _time_limit_reached(estimator, seconds, table):
     return bool(cut)
 
 
+def _interrupted(stops, estimator, table):
+    """Whether a Ctrl-C stopped the training at an epoch's end (the fit then
+    ends normally, with its best epoch so far): said in a note, as a time
+    limit is (the estimator warned already)."""
+    if not stops:
+        return False
+    table.notes.append(
+        f"interrupted: Ctrl-C stopped the training at the end of epoch "
+        f"{estimator.n_iter_}, before early stopping or max_epochs did; the "
+        "network keeps its best epoch so far, and a fit run to its end may "
+        "score better"
+    )
+    return True
+
+
 def _preprocessor(given, categorical, task):
     """The run's unfitted TablePreprocessor: a clone of ``given`` (or the
     defaults) with ``categorical`` added and the target encoded as the run's
@@ -789,6 +826,7 @@ def _make_run(table, fitted, *, started, drop, seconds, **values):
         "best_epoch": estimator.best_epoch_,
         "search": search_summary(fitted.searcher),
         "time_limit_reached": fitted.time_limit_reached,
+        "interrupted": fitted.interrupted,
         "baselines": _baseline_metrics(run, fitted.baselines, table.test),
         "times": {
             "preprocess_s": fitted.preprocess_time,

@@ -148,6 +148,7 @@ def _section(key, content):
 def _summary(config, metrics):
     test = metrics.get("test", {})
     primary = metrics.get("primary_metric")
+    n_epochs = metrics.get("n_epochs")
     rows = [
         ("data", config.get("source")),
         ("task", config.get("task")),
@@ -169,6 +170,11 @@ def _summary(config, metrics):
         (
             "epochs run (best)",
             f"{metrics.get('n_epochs')} ({metrics.get('best_epoch')})",
+        ),
+        *(
+            [("interrupted", f"Ctrl-C stopped training after epoch {n_epochs}")]
+            if metrics.get("interrupted")
+            else []
         ),
         ("fit time (s)", _fmt(metrics.get("times", {}).get("fit_s"))),
         ("seed", config.get("random_state")),

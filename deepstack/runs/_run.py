@@ -3,8 +3,10 @@
 in ``_fit_table.py``)."""
 
 import functools
+import json
 import warnings
 import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -563,6 +565,10 @@ def load_run(path):
             raise ValueError(
                 f"{str(path)!r} is not a complete deepstack run: {name} is missing."
             )
+    config = _run_json(path, "config.json")
+    metrics = _run_json(path, "metrics.json")
+    _check_config(path, config)
+    _check_archive(path, _PREPROCESSOR)
     untrusted = skops.io.get_untrusted_types(file=path / _PREPROCESSOR)
     refused = [t for t in untrusted if t not in _TRUSTED_TYPES]
     if refused:
@@ -581,8 +587,8 @@ def load_run(path):
     )
     return TableRun(
         pipeline,
-        _files.read_json(path / "config.json"),
-        _files.read_json(path / "metrics.json"),
+        config,
+        metrics,
         path=path,
         trials=trials,
         importance=importance,
@@ -617,6 +623,50 @@ def _preprocessor_types():
             fitted = TablePreprocessor().fit(table, y)
             types.update(skops.io.get_untrusted_types(data=skops.io.dumps(fitted)))
     return frozenset(types)
+
+
+def _damaged(path, message):
+    return ValueError(f"Run folder {str(path)!r} is damaged: {message}.")
+
+
+def _run_json(path, name):
+    """The JSON object in the run folder's file ``name``; a ``ValueError``
+    naming the file when it is no JSON object (cut short, emptied, edited)."""
+    try:
+        value = _files.read_json(path / name)
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise _damaged(path, f"{name} is not valid JSON ({error})") from error
+    if not isinstance(value, dict):
+        raise _damaged(path, f"{name} holds a {type(value).__name__}, not an object")
+    return value
+
+
+def _check_config(path, config):
+    """The entries of ``config.json`` that predicting reads, checked."""
+    for key in ("task", "target", "feature_columns"):
+        if key not in config:
+            raise _damaged(path, f"config.json lacks {key!r}")
+    columns = config["feature_columns"]
+    if not isinstance(columns, list) or not all(isinstance(c, str) for c in columns):
+        raise _damaged(path, "config.json's 'feature_columns' is no list of names")
+    if config["task"] not in ("binary", "multiclass", "regression"):
+        raise _damaged(path, f"config.json's 'task' {config['task']!r} is no task")
+    if not isinstance(config["target"], str):
+        raise _damaged(path, "config.json's 'target' is no column name")
+
+
+def _check_archive(path, name):
+    """Raise if the ZIP archive ``name`` (a skops file) is cut short or
+    corrupt: skops would raise ``BadZipFile`` or worse from inside."""
+    try:
+        with zipfile.ZipFile(path / name) as archive:
+            corrupt = archive.testzip()
+    except (zipfile.BadZipFile, EOFError, zlib.error) as error:
+        raise _damaged(
+            path, f"{name} is not a readable skops archive, cut short? ({error})"
+        ) from error
+    if corrupt is not None:
+        raise _damaged(path, f"{name} is corrupt (its part {corrupt!r})")
 
 
 def _feature_blocks(preprocessor, columns):
