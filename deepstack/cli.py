@@ -317,6 +317,11 @@ def _check_paths(args):
             raise FileNotFoundError(f"run folder not found: {args.run!r}.")
     if args.command == "run" and not os.path.isfile(args.job):
         raise FileNotFoundError(f"job file not found: {args.job!r}.")
+    if args.command == "run" and args.out is None and not _job_has_out(args.job):
+        raise ValueError(
+            f"The job file {args.job!r} names no run folder ([output] out) and "
+            "no --out was given: the run would be saved nowhere."
+        )
     tables = []
     if args.command == "fit":
         tables = [("training", args.data), ("test", args.test)]
@@ -371,6 +376,19 @@ def _fit(args):
     )
     _summary(run)
     return _fit_status(run)
+
+
+def _job_has_out(path):
+    """Whether the job file names its run folder (a file TOML cannot read
+    does too here: ``run_job`` then says what is wrong with it)."""
+    import tomllib
+
+    try:
+        with open(path, "rb") as handle:
+            output = tomllib.load(handle).get("output", {})
+    except (OSError, tomllib.TOMLDecodeError):
+        return True
+    return not isinstance(output, dict) or "out" in output
 
 
 def _run(args):

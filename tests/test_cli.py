@@ -508,12 +508,19 @@ def test_a_job_file_sets_the_bagging(tmp_path):
 
 def test_bad_job_files(tmp_path, capsys):
     job = tmp_path / "bad.toml"
-    job.write_text('[data]\ndataset = "penguins"\n[modle]\nx = 1\n')
+    job.write_text(
+        '[data]\ndataset = "penguins"\n[modle]\nx = 1\n[output]\nout = "r"\n'
+    )
     assert "unknown key(s) ['modle']" in _error(capsys, ["run", str(job)])
     job.write_text("[data\n")
     assert "Cannot read job file" in _error(capsys, ["run", str(job)])
-    job.write_text('[data]\ndataset = "nope"\n')
+    job.write_text('[data]\ndataset = "nope"\n[output]\nout = "r"\n')
     assert "Unknown table 'nope'" in _error(capsys, ["run", str(job)])
+    # A job that names no run folder, run without --out, trains nothing.
+    job.write_text('[data]\ndataset = "wine"\n')
+    assert "names no run folder ([output] out) and no --out was given" in _error(
+        capsys, ["run", str(job)]
+    )
 
 
 @pytest.mark.parametrize(
