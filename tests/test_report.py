@@ -133,6 +133,10 @@ def test_classification_report_renders_every_section_and_image(
     assert [c[1] for c in cells[1:]] == [
         f"{m['accuracy']:.4g}" for m in expected.values()
     ]
+    # Epochs counted from 1, as on the learning curves' axis (metrics.json's
+    # best_epoch is the history's index).
+    learning = page.locator("section#training").inner_text()
+    assert f"the weights of epoch {metrics['best_epoch'] + 1} were kept" in learning
     # The search table has one row per trial.
     assert page.locator("section#search table").last.locator("tr").count() == 1 + 2
     # Nothing is wider than the window: wide tables scroll in their own box.
@@ -197,4 +201,41 @@ def test_many_classes_draw_a_larger_matrix_and_ten_curves(browser, tmp_path):
     by_alt = {image["alt"]: image for image in _rendered_images(page)}
     # 0.28 inch a class + 2.5: 15.4 inches, against 5 for a few classes.
     assert by_alt["confusion matrix"]["height"] > 1000
+    page.close()
+
+
+def test_long_and_cjk_names_keep_the_page_in_the_window(browser, tmp_path):
+    """A 330-character column name wraps in the tables and is cut short on
+    the importance plot; names in a script the plots' font lacks give no
+    warning a character (the tables show them as written)."""
+    import warnings
+
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    long = "measurement_" * 27 + "end"
+    frame = pd.DataFrame(
+        {
+            long: rng.normal(size=200),
+            "温度": rng.normal(size=200),
+            "y": np.where(rng.normal(size=200) > 0, "日本", "米国"),
+        }
+    )
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fit_table(
+            frame,
+            "y",
+            params={"hidden_layer_sizes": (8,), "max_epochs": 2},
+            bagging=None,
+            baselines=False,
+            out=tmp_path / "names",
+            progress=False,
+        )
+    assert not [w for w in caught if "Glyph" in str(w.message)]
+    page = _open(browser, tmp_path / "names" / "report.html")
+    assert page.evaluate("document.documentElement.scrollWidth") <= 1200
+    assert long in page.locator("section#importance").inner_text()
+    assert "温度" in page.locator("section#data").inner_text()
     page.close()

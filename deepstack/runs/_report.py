@@ -10,6 +10,7 @@ import html
 import io
 import json
 import math
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -41,6 +42,7 @@ img { max-width: 100%; border: 1px solid #eee; margin: 0.5em 0; }
 .finding-error { color: #a00; } .finding-warning { color: #a60; }
 .muted { color: #777; }
 .wide { overflow-x: auto; max-width: 100%; }
+td { max-width: 40em; overflow-wrap: anywhere; }
 """
 
 
@@ -114,17 +116,21 @@ def write_report(folder):
     findings = {}
     if (folder / "findings.json").exists():
         findings = _files.read_json(folder / "findings.json") or {}
-    body = [
-        f"<h1>deepstack run: {_e(config['task'])} on "
-        f"<code>{_e(config['target'])}</code></h1>",
-        _section("summary", _summary(config, metrics)),
-        _section("data", _data(config)),
-        _section("training", _training(history, metrics, config.get("bagging"))),
-        _section("search", _search(trials, metrics)),
-        _section("evaluation", _evaluation(config, predictions)),
-        _section("importance", _importance(importance, metrics)),
-        _section("diagnostics", _diagnostics(findings)),
-    ]
+    with warnings.catch_warnings():
+        # A name in a script the font lacks (CJK) draws as boxes, with a
+        # warning a character; the tables beside the plots hold it as written.
+        warnings.filterwarnings("ignore", message="Glyph .* missing from font")
+        body = [
+            f"<h1>deepstack run: {_e(config['task'])} on "
+            f"<code>{_e(config['target'])}</code></h1>",
+            _section("summary", _summary(config, metrics)),
+            _section("data", _data(config)),
+            _section("training", _training(history, metrics, config.get("bagging"))),
+            _section("search", _search(trials, metrics)),
+            _section("evaluation", _evaluation(config, predictions)),
+            _section("importance", _importance(importance, metrics)),
+            _section("diagnostics", _diagnostics(findings)),
+        ]
     page = (
         "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
         f"<title>deepstack run: {_e(config['target'])}</title>"
@@ -169,7 +175,7 @@ def _summary(config, metrics):
         (f"test {primary}", _fmt(test.get(primary))),
         (
             "epochs run (best)",
-            f"{metrics.get('n_epochs')} ({metrics.get('best_epoch')})",
+            f"{metrics.get('n_epochs')} ({_counted(metrics.get('best_epoch'))})",
         ),
         *(
             [("interrupted", f"Ctrl-C stopped training after epoch {n_epochs}")]
@@ -254,8 +260,8 @@ def _training(history, metrics, bagging=None):
     first = f"The first of {bagging} bagged networks: " if bagging else ""
     return (
         f"<p>{first}{len(history)} epochs; the weights of epoch "
-        f"{metrics.get('best_epoch')} were kept; the learning rate was lowered "
-        f"{halvings} time(s).</p>" + _img(figure, "learning curves")
+        f"{_counted(metrics.get('best_epoch'))} were kept; the learning rate was "
+        f"lowered {halvings} time(s).</p>" + _img(figure, "learning curves")
     )
 
 
@@ -374,9 +380,11 @@ def _importance(importance, metrics, shown=20):
     primary = metrics.get("primary_metric")
     top = importance.head(shown).iloc[::-1]
     fig, ax = plt.subplots(figsize=(7, 0.35 * len(top) + 1.2))
-    ax.barh(
-        top["column"].astype(str), top["importance"], xerr=top["std"], color="#4c72b0"
-    )
+    # A long name would squeeze the bars into a corner: the plot shows its
+    # start, the table below it whole.
+    names = [_short(str(name)) for name in top["column"]]
+    ax.barh(np.arange(len(top)), top["importance"], xerr=top["std"], color="#4c72b0")
+    ax.set_yticks(np.arange(len(top)), names)
     ax.axvline(0, color="#999", linewidth=0.8)
     ax.set_xlabel(f"drop in test {primary} when the column is shuffled")
     fig.tight_layout()
@@ -453,3 +461,14 @@ def _fmt(value):
 
 def _e(value):
     return html.escape(str(value), quote=True)
+
+
+def _counted(epoch):
+    """An epoch as the page counts them, from 1 as the learning curves' axis
+    (``metrics.json``'s ``best_epoch`` is an index into the history, from 0)."""
+    return None if epoch is None else int(epoch) + 1
+
+
+def _short(name, width=40):
+    """``name`` cut to ``width`` characters, with an ellipsis."""
+    return name if len(name) <= width else name[: width - 1] + "…"
