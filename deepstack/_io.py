@@ -394,11 +394,10 @@ def _load_ensemble(path, state, trusted):
         raise ValueError(
             f"{state_file} has parameters {cls.__name__} lacks: {unknown}."
         )
-    for name in attributes:
-        if not name.isidentifier() or name.startswith("__") or name in known:
-            raise ValueError(f"{state_file} has a forbidden attribute name {name!r}.")
+    _check_attributes(state_file, cls, attributes, known)
     template = load(os.path.join(path, _TEMPLATE), trusted=trusted)
     ensemble = cls(template if state.get("template_given", True) else None, **params)
+    _check_params(state_file, ensemble)
     members = [
         load(os.path.join(path, f"member_{i}"), trusted=trusted)
         for i in range(n_members)
@@ -513,10 +512,9 @@ def load(path, *, trusted=None):
         raise ValueError(
             f"{state_file} has parameters {cls.__name__} lacks: {unknown}."
         )
-    for name in attributes:
-        if not name.isidentifier() or name.startswith("__") or name in known:
-            raise ValueError(f"{state_file} has a forbidden attribute name {name!r}.")
+    _check_attributes(state_file, cls, attributes, known)
     estimator = cls(**params)
+    _check_params(state_file, estimator)
     model_spec = state.get("model")
     if model_spec is not None:
         expected = _MODEL_ATTRIBUTE[_base_class(cls).__name__]
@@ -534,6 +532,34 @@ def load(path, *, trusted=None):
     # (the autoencoder's encoder_ / decoder_).
     estimator.__setstate__({**estimator.__dict__, **attributes})
     return estimator
+
+
+def _check_attributes(state_file, cls, attributes, params):
+    """Refuse a saved attribute that is no fitted state: a name that is no
+    identifier, a dunder, a parameter, or a method or property of the class
+    (``predict``, which a number would replace)."""
+    for name in attributes:
+        if (
+            not name.isidentifier()
+            or name.startswith("__")
+            or name in params
+            or callable(getattr(cls, name, None))
+            or isinstance(getattr(cls, name, None), property)
+        ):
+            raise ValueError(f"{state_file} has a forbidden attribute name {name!r}.")
+
+
+def _check_params(state_file, estimator):
+    """Raise, naming the file, for a saved parameter value the estimator
+    refuses (as ``fit`` would: an edited file, say)."""
+    from deepstack.estimators._base import check_parameters
+
+    try:
+        check_parameters(estimator)
+    except ValueError as error:
+        raise ValueError(
+            f"{state_file} holds a parameter value refused: {error}"
+        ) from error
 
 
 def _check_format_version(path, state):

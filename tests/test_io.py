@@ -266,6 +266,18 @@ def test_tampered_state_is_refused(saved):
     with pytest.raises(ValueError, match="lacks"):
         load(saved)
     _edit_state(saved, lambda s: s["params"].pop("evil"))
+    # A number in place of a method; a value the estimator refuses.
+    _edit_state(saved, lambda s: s["attributes"].update({"predict": 1}))
+    with pytest.raises(ValueError, match="forbidden attribute name 'predict'"):
+        load(saved)
+    _edit_state(saved, lambda s: s["attributes"].pop("predict"))
+    _edit_state(saved, lambda s: s["params"].update({"dropout": 5}))
+    with pytest.raises(
+        ValueError, match="deepstack.json holds a parameter value .*dropout"
+    ):
+        load(saved)
+    _edit_state(saved, lambda s: s["params"].update({"dropout": 0.1}))
+    assert load(saved).dropout == 0.1
     _edit_state(saved, lambda s: s.update({"format_version": 99}))
     with pytest.raises(ValueError, match="Upgrade deepstack"):
         load(saved)
