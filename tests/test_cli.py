@@ -771,6 +771,12 @@ def _edit_config(edit):
             _edit_config(lambda c: list(c)),
             "is damaged: config.json holds a list, not an object.",
         ),
+        (
+            "config.json",
+            _edit_config(lambda c: {**c, "task": "regression"}),
+            "is damaged: config.json's task 'regression' is not the task of the "
+            "model in model/",
+        ),
     ],
     ids=[
         "half-preprocessor",
@@ -782,6 +788,7 @@ def _edit_config(edit):
         "no-target",
         "feature-columns-null",
         "config-a-list",
+        "task-edited",
     ],
 )
 def test_a_damaged_run_folder_is_one_line_naming_the_file(

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from sklearn.base import BaseEstimator
+from sklearn.base import BaseEstimator, is_regressor
 from sklearn.pipeline import Pipeline
 
 from deepstack import _io
@@ -580,6 +580,12 @@ def load_run(path):
         )
     preprocessor = skops.io.load(path / _PREPROCESSOR, trusted=untrusted)
     estimator = _io.load(path / _MODEL)
+    if (config["task"] == "regression") != is_regressor(estimator):
+        raise _damaged(
+            path,
+            f"config.json's task {config['task']!r} is not the task of the model "
+            f"in {_MODEL}/ (a {type(estimator).__name__})",
+        )
     pipeline = Pipeline([("table", preprocessor), ("model", estimator)])
     trials, importance = (
         pd.read_csv(path / name) if (path / name).exists() else None
