@@ -119,7 +119,9 @@ def _parser():
     )
     _chunk_option(predict)
     _backend_option(predict)
-    predict.add_argument("--overwrite", action="store_true")
+    predict.add_argument(
+        "--overwrite", action="store_true", help="replace an existing --out file"
+    )
     predict.add_argument("--quiet", action="store_true", help="no progress display")
 
     evaluate = sub.add_parser("evaluate", help="metrics of a saved run on labeled rows")
