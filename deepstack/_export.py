@@ -11,10 +11,11 @@ indices to the user's labels and names the outputs.
 
 import json
 import os
-import shutil
 import warnings
 
 import keras
+
+from deepstack import _io
 
 FORMATS = ("tf_saved_model", "onnx")
 LABELS_FILE = "labels.json"
@@ -30,7 +31,8 @@ def export(model, path, *, serve, n_features, metadata, format, overwrite=False)
     model : keras.Model
         The network whose variables the endpoint uses.
     path : str or os.PathLike
-        A new folder (an existing one only with ``overwrite``).
+        A new folder, or an empty one (an earlier export only with
+        ``overwrite``; any other folder is refused).
     serve : callable
         ``serve(x) -> dict of tensors``, ``x`` a float32 batch of rows.
     n_features : int
@@ -49,28 +51,26 @@ def export(model, path, *, serve, n_features, metadata, format, overwrite=False)
     if format == "onnx":
         _check_onnx_installed()
     path = os.fspath(path)
-    if os.path.exists(path):
-        if not overwrite:
-            raise FileExistsError(f"{path} exists; pass overwrite=True to replace it.")
-        shutil.rmtree(path)
-    if format == "onnx":
-        os.makedirs(path)
-        _write_onnx(os.path.join(path, ONNX_FILE), serve, n_features)
-    else:
-        archive = keras.export.ExportArchive()
-        for resource in _serving_resources(model):
-            archive.track(resource)
-        archive.add_endpoint(
-            name="serve",
-            fn=serve,
-            input_signature=[
-                keras.InputSpec(shape=(None, n_features), dtype="float32")
-            ],
-        )
-        archive.write_out(path, verbose=False)
-    with open(os.path.join(path, LABELS_FILE), "w") as handle:
-        json.dump({"format": format, **metadata}, handle, indent=2)
-        handle.write("\n")
+    # Written beside, then renamed: an existing export is replaced whole or
+    # kept (never a folder that is no export: it is refused).
+    with _io._staged(path, overwrite, LABELS_FILE, "export") as folder:
+        if format == "onnx":
+            _write_onnx(os.path.join(folder, ONNX_FILE), serve, n_features)
+        else:
+            archive = keras.export.ExportArchive()
+            for resource in _serving_resources(model):
+                archive.track(resource)
+            archive.add_endpoint(
+                name="serve",
+                fn=serve,
+                input_signature=[
+                    keras.InputSpec(shape=(None, n_features), dtype="float32")
+                ],
+            )
+            archive.write_out(folder, verbose=False)
+        with open(os.path.join(folder, LABELS_FILE), "w") as handle:
+            json.dump({"format": format, **metadata}, handle, indent=2)
+            handle.write("\n")
     return path
 
 

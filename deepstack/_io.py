@@ -301,14 +301,15 @@ def _save(estimator, path, *, overwrite=False, drop_callbacks=False):
 
 
 @contextlib.contextmanager
-def _staged(path, overwrite):
+def _staged(path, overwrite, marker=_STATE, writer="deepstack.save"):
     """A temporary folder beside ``path``, renamed to ``path`` on success.
 
     A save that is killed half-way leaves the previous directory (or none)
-    behind, never a mix.
+    behind, never a mix. ``path`` may replace (with ``overwrite``) only an
+    empty folder or one that ``writer`` wrote, which holds ``marker``.
     """
     path = os.fspath(path)
-    _check_target(path, overwrite)
+    _check_target(path, overwrite, marker, writer)
     parent = os.path.dirname(os.path.abspath(path))
     os.makedirs(parent, exist_ok=True)
     tmp = tempfile.mkdtemp(prefix=".deepstack-save-", dir=parent)
@@ -421,22 +422,29 @@ def _versions():
     }
 
 
-def _check_target(path, overwrite):
+def _check_target(path, overwrite, marker=_STATE, writer="deepstack.save"):
+    here = os.path.abspath(os.getcwd())
+    target = os.path.abspath(path)
+    if here == target or here.startswith(target.rstrip(os.sep) + os.sep):
+        raise FileExistsError(
+            f"{path} is the working directory or a folder above it; {writer} "
+            "writes a folder of its own: name one inside it."
+        )
     if not os.path.lexists(path):
         return
     if os.path.isdir(path) and not os.path.islink(path):
         if not os.listdir(path):
             return
-        if os.path.exists(os.path.join(path, _STATE)):
+        if os.path.exists(os.path.join(path, marker)):
             if overwrite:
                 return
             raise FileExistsError(
-                f"{path} already holds a saved estimator; pass overwrite=True "
+                f"{path} already holds what {writer} writes; pass overwrite=True "
                 "to replace it."
             )
     raise FileExistsError(
-        f"{path} exists and is not an empty directory or a deepstack save; "
-        "deepstack.save does not replace it."
+        f"{path} exists and is not an empty directory or one {writer} wrote; "
+        f"{writer} does not replace it."
     )
 
 

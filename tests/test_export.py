@@ -2,6 +2,7 @@
 outputs equal ``predict_proba`` / ``predict``."""
 
 import json
+import os
 
 import numpy as np
 import onnxruntime
@@ -77,6 +78,18 @@ def test_regressor_export(tmp_path, regression_data, loss, format):
     with pytest.raises(FileExistsError, match="overwrite=True"):
         reg.export(tmp_path / "model", format=format)
     reg.export(tmp_path / "model", format=format, overwrite=True)
+    outputs, _ = _serve(tmp_path / "model", X, format)
+    np.testing.assert_allclose(outputs["predictions"][:, 0], reg.predict(X), rtol=1e-5)
+    # overwrite replaces an export, never a folder of the user's, nor the
+    # working directory; nothing is left beside them.
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "train.csv").write_text("x,y\n")
+    with pytest.raises(FileExistsError, match="not an empty directory or one export"):
+        reg.export(tmp_path / "data", format=format, overwrite=True)
+    assert (tmp_path / "data" / "train.csv").read_text() == "x,y\n"
+    with pytest.raises(FileExistsError, match="the working directory"):
+        reg.export(".", format=format, overwrite=True)
+    assert sorted(os.listdir(tmp_path)) == ["data", "model"]
 
 
 def test_onnx_export_of_a_pretrained_network_with_standardization(tmp_path):

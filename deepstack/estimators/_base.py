@@ -727,7 +727,9 @@ class BaseDeepStack(BaseEstimator):
             A folder to create.
         format : {"tf_saved_model", "onnx"}, default="tf_saved_model"
         overwrite : bool, default=False
-            Replace an existing folder.
+            Replace an earlier export at ``path`` (written beside it, then
+            renamed into place). A folder that is no export (and not empty)
+            is never replaced, nor the working directory.
 
         Returns
         -------
