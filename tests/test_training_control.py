@@ -152,6 +152,54 @@ def test_on_divergence_warn_returns_a_finite_model(regression_data):
     assert reg.best_epoch_ == (restored if restored >= 0 else None)
 
 
+@pytest.mark.parametrize("refit_on_all", [False, True])
+def test_a_first_epoch_that_diverges_keeps_the_initial_weights(
+    binary_data, refit_on_all
+):
+    # With early stopping, the exploded first epoch was its best: its weights
+    # came back at the end although the warning said they were restored.
+    X, y = binary_data
+
+    class Initial(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            self.start = [w.copy() for w in self.model.get_weights()]
+
+    clf = tiny(
+        DeepStackClassifier,
+        learning_rate=1e4,
+        on_divergence="warn",
+        max_epochs=5,
+        batch_norm=False,  # (whose statistics are recomputed at the end)
+        refit_on_all=refit_on_all,
+        callbacks=[Initial()],
+    )
+    with pytest.warns(RuntimeWarning, match="diverged at epoch 1"):
+        clf.fit(X, y)
+    assert clf.best_epoch_ is None and clf.n_iter_ == 1
+    (initial,) = [cb for cb in clf.callbacks_ if isinstance(cb, Initial)]
+    for kept, start in zip(clf.model_.get_weights(), initial.start):
+        np.testing.assert_array_equal(kept, start)
+    # No refit from a run that kept no epoch.
+    assert clf.refit_on_all_ is False
+
+
+def test_history_keeps_one_entry_an_epoch_across_partial_fit_and_warm_start(
+    binary_data,
+):
+    X, y = binary_data
+    clf = tiny(DeepStackClassifier, max_epochs=3, warm_start=True).fit(X, y)
+    first = {k: list(v) for k, v in clf.history_.items()}
+    clf.partial_fit(X, y)  # no validation: val_* NaN for its epoch
+    clf.fit(X, y)
+    lengths = {key: len(values) for key, values in clf.history_.items()}
+    assert set(lengths.values()) == {clf.n_iter_}
+    n = len(first["loss"])
+    assert clf.history_["val_loss"][:n] == first["val_loss"]
+    assert np.isnan(clf.history_["val_loss"][n])
+    assert np.isfinite(clf.history_["val_loss"][n + 1 :]).all()
+    assert np.isfinite(clf.history_["val_loss"][clf.best_epoch_])
+
+
 def test_partial_fit_is_guarded_too(regression_data):
     X, y = regression_data
     reg = tiny(DeepStackRegressor, optimizer="sgd", learning_rate=1e3)

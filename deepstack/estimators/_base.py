@@ -14,6 +14,7 @@ without reaching into the estimator's private methods.
 import contextlib
 import copy
 import functools
+import math
 import os
 import tempfile
 import warnings
@@ -578,6 +579,8 @@ class BaseDeepStack(BaseEstimator):
             # An interrupted or diverged first run keeps what it has.
             if self.refit_on_all_ and not continuing and self.best_epoch_ is not None:
                 self._refit_on_all(run)
+            elif self.refit_on_all_:
+                self.refit_on_all_ = False  # (model_ is no refit)
             if run.X_unlabeled is not None and self._learns_from_unlabeled():
                 self._fit_unlabeled(run)
         return self
@@ -1113,10 +1116,13 @@ class BaseDeepStack(BaseEstimator):
         return result.learning_rate
 
     def _default_callbacks(self, monitor, partial, reference=None):
-        callbacks = [LearningRateRecorder()]
+        # The guard first: an epoch that diverges has its last good weights
+        # back before early stopping reads it (else a first epoch that
+        # exploded became the best, and its weights came back at the end).
         guard = DivergenceGuard(on_divergence="stop", reference=reference)
+        callbacks = [LearningRateRecorder(), guard]
         if partial:
-            return callbacks + [guard]
+            return callbacks
         if self.early_stopping and monitor.startswith("val_"):
             callbacks.append(
                 EarlyStopping(
@@ -1139,9 +1145,8 @@ class BaseDeepStack(BaseEstimator):
             )
         elif self.lr_schedule == "decay":
             callbacks.append(LearningRateDecay(decay=100.0))
-        # "stop": the estimator reports the divergence itself, after the
-        # history is recorded (see ``_fit_network``).
-        callbacks.append(guard)
+        # (The guard's "stop": the estimator reports the divergence itself,
+        # after the history is recorded; see ``_fit_network``.)
         return callbacks
 
     def _scoring_callbacks(self, validation, partial):
@@ -1269,8 +1274,13 @@ class BaseDeepStack(BaseEstimator):
         stopper = next(
             (cb for cb in self.callbacks_ if isinstance(cb, EarlyStopping)), None
         )
-        if stopper is None or stopper.best_epoch < 0:
-            # The guard's restored weights are the ones kept.
+        if (
+            stopper is None
+            or stopper.best_epoch < 0
+            or stopper.best_epoch >= guard.diverged_epoch
+        ):
+            # The guard's restored weights are the ones kept (also where the
+            # diverged epoch scored best: it saw them restored).
             first = self.n_iter_ - (guard.diverged_epoch + 1)
             restored = first + guard.restored_epoch
             self.best_epoch_ = restored if restored >= 0 else None
@@ -1341,8 +1351,14 @@ class BaseDeepStack(BaseEstimator):
     def _record_history(self, history):
         offset = self.n_iter_
         n_epochs = len(next(iter(history.values()), []))
+        # One entry an epoch in every list: a quantity this call did not log
+        # (validation after a partial_fit, which has none) is NaN for its
+        # epochs, one new here NaN for the earlier ones.
+        for key in self.history_.keys() - history.keys():
+            self.history_[key].extend([math.nan] * n_epochs)
         for key, values in history.items():
-            self.history_.setdefault(key, []).extend(float(v) for v in values)
+            logged = self.history_.setdefault(key, [math.nan] * offset)
+            logged.extend(float(v) for v in values)
         self.n_iter_ = offset + n_epochs
         stopper = next(
             (cb for cb in self.callbacks_ if isinstance(cb, EarlyStopping)), None
