@@ -287,7 +287,9 @@ COMMON_ATTRIBUTES = """\
     model_ : keras.Model
         The trained network.
     history_ : dict of str to list of float
-        Per-epoch values: ``loss``, ``val_loss``, metrics, ``learning_rate``.
+        Per-epoch values: ``loss``, ``val_loss``, metrics, ``learning_rate``;
+        every list holds ``n_iter_`` values, NaN for the epochs of a call
+        that logged no such value (``val_*`` in a ``partial_fit`` epoch).
     n_iter_ : int
         Epochs trained in total.
     dropout_, input_dropout_, l2_ : float
