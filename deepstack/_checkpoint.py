@@ -100,12 +100,27 @@ def _describe(name, value):
         # None or a generator: the checkpoint keeps the seed drawn from it.
         return type(value).__name__
     if name == "callbacks" and value is not None:
-        return repr([type(cb).__name__ for cb in value])
+        return repr([_describe_callback(cb) for cb in value])
     if callable(value):
         # A function's repr holds its address, new in every process.
         qualname = getattr(value, "__qualname__", type(value).__name__)
         return f"{getattr(value, '__module__', '')}.{qualname}"
     return repr(value)
+
+
+_PLAIN = (bool, int, float, str, type(None), np.integer, np.floating)
+
+
+def _describe_callback(callback):
+    """A callback's class and settings: its public attributes of plain
+    values (``monitor``, ``patience``, ...), so that a resume with another
+    ``EarlyStopping(patience=7)`` is no resume of one with ``patience=2``."""
+    settings = {
+        key: value
+        for key, value in sorted(vars(callback).items())
+        if not key.startswith("_") and isinstance(value, _PLAIN)
+    }
+    return f"{type(callback).__name__}{settings!r}"
 
 
 def data_fingerprint(arrays):

@@ -179,6 +179,29 @@ def test_checkpoint_of_another_fit_is_refused(data, tmp_path):
     assert os.listdir(tmp_path) == ["epoch-000001"]
 
 
+def test_a_callback_with_other_settings_makes_another_fit(data, tmp_path):
+    X, y = data
+
+    def fit(patience):
+        stopping = keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience)
+        return DeepStackClassifier(
+            **PARAMS, callbacks=[CrashAt(), stopping], checkpoint=str(tmp_path)
+        ).fit(X, y)
+
+    CrashAt.armed, CrashAt.epoch = True, 1
+    try:
+        with pytest.raises(Crash):
+            fit(2)
+    finally:
+        CrashAt.armed, CrashAt.epoch = False, 2
+    with pytest.raises(
+        ValueError, match=r"other parameters \(callbacks: .*'patience': 2"
+    ):
+        fit(7)
+    # The same settings resume it (past the epoch it crashed at).
+    assert fit(2).n_iter_ > 1
+
+
 def test_checkpoint_in_signatures():
     import inspect
 
