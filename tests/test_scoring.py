@@ -1,5 +1,7 @@
 """``scoring=``: a scikit-learn scorer drives early stopping and the search."""
 
+import warnings
+
 import numpy as np
 import pytest
 from sklearn.metrics import log_loss, mean_absolute_error
@@ -88,3 +90,23 @@ def test_a_scoring_that_cannot_score_the_validation_rows_is_named(
     ):
         clf.fit(X, y)
     assert tiny(DeepStackClassifier, max_epochs=2, scoring="roc_auc_ovr").fit(X, y)
+
+
+def test_a_scoring_that_is_nan_on_the_validation_rows_is_said_once(binary_data):
+    # roc_auc of a validation split that holds one class: NaN every epoch,
+    # which early stopping never sees improve.
+    X, y = binary_data
+    y = np.r_[np.zeros(18), np.ones(2), np.zeros(len(y) - 20)].astype(int)
+    clf = tiny(
+        DeepStackClassifier,
+        max_epochs=4,
+        scoring="roc_auc",
+        validation_fraction=0.05,
+        random_state=0,
+    )
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        clf.fit(X[:20], y[:20])
+    said = [w for w in caught if "val_score is NaN" in str(w.message)]
+    assert np.isnan(clf.history_["val_score"]).all()
+    assert len(said) == 1 and "at epoch 1" in str(said[0].message)

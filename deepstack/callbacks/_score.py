@@ -1,5 +1,8 @@
 """A scikit-learn score of the network on its validation rows, every epoch."""
 
+import math
+import warnings
+
 import keras
 
 
@@ -39,9 +42,25 @@ class ValidationScore(keras.callbacks.Callback):
         self.score = score
         self.name = name
 
+    def on_train_begin(self, logs=None):
+        self._said_nan = False
+
     def on_epoch_end(self, epoch, logs=None):
         if logs is not None and self.score is not None:
-            logs[self.name] = float(self.score())
+            logs[self.name] = value = float(self.score())
+            if math.isnan(value) and not getattr(self, "_said_nan", False):
+                # Early stopping and halving never see an improvement: the
+                # run would stop at its patience, quietly.
+                self._said_nan = True
+                warnings.warn(
+                    f"{self.name} is NaN at epoch {epoch + 1}: the scoring cannot "
+                    "score the validation rows (roc_auc with one class among "
+                    "them, say), so early stopping and learning-rate halving "
+                    "see no improvement. Use another scoring or more "
+                    "validation rows.",
+                    RuntimeWarning,
+                    stacklevel=2,
+                )
 
     def on_train_end(self, logs=None):
         self.score = None

@@ -112,7 +112,9 @@ default="relu"
         ``history_``; early stopping and learning-rate halving then watch it
         instead of ``monitor``. ``DeepStackSearch`` scores its trials with it
         too. Ignored without a validation set and by ``partial_fit``. Costs
-        one prediction on the validation rows per epoch.
+        one prediction on the validation rows per epoch. A score that is NaN
+        (roc_auc of validation rows of one class) is said once, in a
+        ``RuntimeWarning``.
     max_halvings : int or None, default=None
         With ``lr_schedule="halving"``, stop training when the rate would be
         cut once more after this many cuts (None: no limit).
