@@ -99,3 +99,26 @@ def test_finder_trains_through_the_library_training_path(monkeypatch):
     # One short run of ``epochs`` epochs per rate tried.
     assert calls == [20] * len(result.learning_rates)
     assert result.max_stable_rate == pytest.approx(0.25)
+
+
+def test_the_finder_probes_at_the_batch_size_fit_uses(monkeypatch):
+    # batch_size="auto" follows the training rows (here 5,400 after the
+    # validation split: a batch of 54), not the 1,024 the finder samples.
+    from deepstack import DeepStackClassifier, _lr_finder
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(6000, 4)).astype(np.float32)
+    y = (X[:, 0] > 0).astype(int)
+    batches = []
+    search = _lr_finder.search_learning_rate
+
+    def spy(*args, **kwargs):
+        batches.append(kwargs["batch_size"])
+        return search(*args, **kwargs)
+
+    monkeypatch.setattr(_lr_finder, "search_learning_rate", spy)
+    params = dict(hidden_layer_sizes=(4,), max_epochs=1, random_state=0)
+    find_learning_rate(DeepStackClassifier(**params), X, y, n_extra=0)
+    DeepStackClassifier(**params, learning_rate="auto").fit(X, y)
+    assert batches[0] == batches[1] == DeepStackClassifier()._batch_size(5400)
+    assert batches[0] > 32

@@ -63,6 +63,9 @@ def find_learning_rate(
     True
     """
     est = clone(estimator)
+    # The batch of fit: sized from the rows fit trains on (after its
+    # validation split), not from the sample the search runs on.
+    n_train = prepare_training(est, X, y, sample_weight, build=False).train[0].shape[0]
     run = prepare_training(
         est, X, y, sample_weight, split=False, max_samples=max_samples
     )
@@ -72,7 +75,7 @@ def find_learning_rate(
         X,
         y_enc,
         weights,
-        batch_size=min(est._batch_size(X.shape[0]), X.shape[0]),
+        batch_size=min(est._batch_size(n_train), X.shape[0]),
         start=start,
         factor=factor,
         min_learning_rate=min_learning_rate,
