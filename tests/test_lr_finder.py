@@ -1,5 +1,7 @@
 """The learning-rate finder on a quadratic problem whose stability limit is known."""
 
+import re
+
 import numpy as np
 import pytest
 
@@ -122,3 +124,20 @@ def test_the_finder_probes_at_the_batch_size_fit_uses(monkeypatch):
     DeepStackClassifier(**params, learning_rate="auto").fit(X, y)
     assert batches[0] == batches[1] == DeepStackClassifier()._batch_size(5400)
     assert batches[0] > 32
+
+
+@pytest.mark.parametrize(
+    "setting, value, message",
+    [
+        ("max_samples", 0, "max_samples must be an integer >= 1; got 0"),
+        ("epochs", 0, "epochs must be an integer >= 1; got 0"),
+        ("factor", 1.0, "factor must be a number in (0, 1); got 1.0"),
+        ("safety", 0.0, "safety must be a number in (0, 1]; got 0.0"),
+        ("n_extra", -1, "n_extra must be an integer >= 0; got -1"),
+        ("start", True, "start must be a number > 0; got True"),
+    ],
+)
+def test_finder_settings_out_of_range_are_named(setting, value, message):
+    X, y = _quadratic_problem()[:2]
+    with pytest.raises(ValueError, match=re.escape(message)):
+        find_learning_rate(DeepStackRegressor((4,)), X, y, **{setting: value})

@@ -1,5 +1,7 @@
 """``find_learning_rate``: the learning-rate finder on a deepstack estimator."""
 
+from numbers import Integral, Real
+
 from sklearn.base import clone
 
 from deepstack import _lr_finder
@@ -62,6 +64,15 @@ def find_learning_rate(
     >>> 0 < result.learning_rate <= 0.5
     True
     """
+    _check_settings(
+        start=start,
+        factor=factor,
+        min_learning_rate=min_learning_rate,
+        epochs=epochs,
+        max_samples=max_samples,
+        safety=safety,
+        n_extra=n_extra,
+    )
     est = clone(estimator)
     # The batch of fit: sized from the rows fit trains on (after its
     # validation split), not from the sample the search runs on.
@@ -84,3 +95,28 @@ def find_learning_rate(
         n_extra=n_extra,
         seed=run.seed,
     )
+
+
+def _check_settings(**settings):
+    """Raise ``ValueError`` naming a setting of the finder out of its range."""
+    ranges = {
+        "start": (Real, 0, None, "a number > 0"),
+        "min_learning_rate": (Real, 0, None, "a number > 0"),
+        "factor": (Real, 0, 1, "a number in (0, 1)"),
+        "safety": (Real, 0, 1, "a number in (0, 1]"),
+        "epochs": (Integral, 0, None, "an integer >= 1"),
+        "max_samples": (Integral, 0, None, "an integer >= 1"),
+        "n_extra": (Integral, -1, None, "an integer >= 0"),
+    }
+    for name, value in settings.items():
+        kind, low, high, shown = ranges[name]
+        inside = (
+            isinstance(value, kind)
+            and not isinstance(value, bool)
+            and value > low
+            and (high is None or value < high or (name == "safety" and value == 1))
+        )
+        if not inside:
+            raise ValueError(
+                f"find_learning_rate's {name} must be {shown}; got {value!r}."
+            )
