@@ -15,7 +15,7 @@ import warnings
 
 import keras
 
-from deepstack import _io
+from deepstack import _folders
 
 FORMATS = ("tf_saved_model", "onnx")
 LABELS_FILE = "labels.json"
@@ -53,7 +53,7 @@ def export(model, path, *, serve, n_features, metadata, format, overwrite=False)
     path = os.fspath(path)
     # Written beside, then renamed: an existing export is replaced whole or
     # kept (never a folder that is no export: it is refused).
-    with _io._staged(path, overwrite, LABELS_FILE, "export") as folder:
+    with _folders.staged(path, overwrite, LABELS_FILE, "export") as folder:
         if format == "onnx":
             _write_onnx(os.path.join(folder, ONNX_FILE), serve, n_features)
         else:

@@ -16,16 +16,14 @@ class's own ``__init__``, and every value is a JSON value or a NumPy array of
 numbers or strings. The format follows skops' trusted-types model.
 """
 
-import contextlib
 import json
 import os
-import shutil
-import tempfile
 import warnings
 
 import keras
 import numpy as np
 
+from deepstack import _folders
 from deepstack._arrays import load_json, load_plain_arrays
 from deepstack.layers._tied_dense import load_model as load_tied_model
 
@@ -294,42 +292,10 @@ def _save(estimator, path, *, overwrite=False, drop_callbacks=False):
     }
     text = json.dumps(state, indent=1)
 
-    with _staged(path, overwrite) as tmp:
+    with _folders.staged(path, overwrite, _STATE, "deepstack.save") as tmp:
         if model is not None:
             keras.saving.save_model(model, os.path.join(tmp, _MODEL))
         _write_state(tmp, encoder, text)
-
-
-@contextlib.contextmanager
-def _staged(path, overwrite, marker=_STATE, writer="deepstack.save"):
-    """A temporary folder beside ``path``, renamed to ``path`` on success.
-
-    A save that is killed half-way leaves the previous directory (or none)
-    behind, never a mix. ``path`` may replace (with ``overwrite``) only an
-    empty folder or one that ``writer`` wrote, which holds ``marker``.
-    """
-    path = os.fspath(path)
-    _check_target(path, overwrite, marker, writer)
-    parent = os.path.dirname(os.path.abspath(path))
-    os.makedirs(parent, exist_ok=True)
-    tmp = tempfile.mkdtemp(prefix=".deepstack-save-", dir=parent)
-    _chmod_as_mkdir(tmp)
-    try:
-        yield tmp
-        _move_into_place(tmp, path)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-
-
-def _chmod_as_mkdir(path):
-    """Give the folder ``path`` the mode ``mkdir`` gives a new folder (0777
-    less the umask). ``tempfile.mkdtemp`` makes it 0700, private to its
-    owner: a saved model renamed into place would stay unreadable to the
-    colleagues who can read the rest of the folder around it."""
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(path, 0o777 & ~umask)
 
 
 def _write_state(folder, encoder, text):
@@ -360,7 +326,7 @@ def _save_ensemble(ensemble, path, overwrite, drop_callbacks):
         "attributes": attributes,
         "n_members": len(members),
     }
-    with _staged(path, overwrite) as tmp:
+    with _folders.staged(path, overwrite, _STATE, "deepstack.save") as tmp:
         _save(template, os.path.join(tmp, _TEMPLATE), drop_callbacks=drop_callbacks)
         for i, member in enumerate(members):
             _save(
@@ -420,46 +386,6 @@ def _versions():
         "scikit-learn": sklearn.__version__,
         "numpy": np.__version__,
     }
-
-
-def _check_target(path, overwrite, marker=_STATE, writer="deepstack.save"):
-    here = os.path.abspath(os.getcwd())
-    target = os.path.abspath(path)
-    if here == target or here.startswith(target.rstrip(os.sep) + os.sep):
-        raise FileExistsError(
-            f"{path} is the working directory or a folder above it; {writer} "
-            "writes a folder of its own: name one inside it."
-        )
-    if not os.path.lexists(path):
-        return
-    if os.path.isdir(path) and not os.path.islink(path):
-        if not os.listdir(path):
-            return
-        if os.path.exists(os.path.join(path, marker)):
-            if overwrite:
-                return
-            raise FileExistsError(
-                f"{path} already holds what {writer} writes; pass overwrite=True "
-                "to replace it."
-            )
-    raise FileExistsError(
-        f"{path} exists and is not an empty directory or one {writer} wrote; "
-        f"{writer} does not replace it."
-    )
-
-
-def _move_into_place(tmp, path):
-    old = None
-    if os.path.lexists(path):
-        if os.listdir(path):
-            old = tempfile.mkdtemp(prefix=".deepstack-old-", dir=os.path.dirname(tmp))
-            os.rmdir(old)
-            os.rename(path, old)
-        else:
-            os.rmdir(path)
-    os.rename(tmp, path)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
 
 
 def load(path, *, trusted=None):

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from deepstack._folders import chmod_as_mkdir
 from deepstack.tables._reading import _LEADING_ZERO
 
 READERS = {
@@ -679,9 +680,7 @@ def staged_folder(out, *, overwrite=False):
     check_out(out, overwrite=overwrite)
     out.parent.mkdir(parents=True, exist_ok=True)
     stage = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    umask = os.umask(0)
-    os.umask(umask)
-    stage.chmod(0o777 & ~umask)
+    chmod_as_mkdir(stage)
     try:
         yield stage
     except BaseException:

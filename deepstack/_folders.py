@@ -1,0 +1,82 @@
+"""Folders written whole or not at all: staged beside their place, then
+renamed into it (:func:`staged`), for ``deepstack.save`` and ``export``.
+
+A leaf module (the standard library only), so that any module may use it.
+"""
+
+import contextlib
+import os
+import shutil
+import tempfile
+
+
+@contextlib.contextmanager
+def staged(path, overwrite, marker, writer):
+    """A temporary folder beside ``path``, renamed to ``path`` on success.
+
+    A save that is killed half-way leaves the previous directory (or none)
+    behind, never a mix. ``path`` may replace (with ``overwrite``) only an
+    empty folder or one that ``writer`` wrote, which holds ``marker``.
+    """
+    path = os.fspath(path)
+    _check_target(path, overwrite, marker, writer)
+    parent = os.path.dirname(os.path.abspath(path))
+    os.makedirs(parent, exist_ok=True)
+    tmp = tempfile.mkdtemp(prefix=".deepstack-save-", dir=parent)
+    chmod_as_mkdir(tmp)
+    try:
+        yield tmp
+        _move_into_place(tmp, path)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def _check_target(path, overwrite, marker, writer):
+    here = os.path.abspath(os.getcwd())
+    target = os.path.abspath(path)
+    if here == target or here.startswith(target.rstrip(os.sep) + os.sep):
+        raise FileExistsError(
+            f"{path} is the working directory or a folder above it; {writer} "
+            "writes a folder of its own: name one inside it."
+        )
+    if not os.path.lexists(path):
+        return
+    if os.path.isdir(path) and not os.path.islink(path):
+        if not os.listdir(path):
+            return
+        if os.path.exists(os.path.join(path, marker)):
+            if overwrite:
+                return
+            raise FileExistsError(
+                f"{path} already holds what {writer} writes; pass overwrite=True "
+                "to replace it."
+            )
+    raise FileExistsError(
+        f"{path} exists and is not an empty directory or one {writer} wrote; "
+        f"{writer} does not replace it."
+    )
+
+
+def chmod_as_mkdir(path):
+    """Give the folder ``path`` the mode ``mkdir`` gives a new folder (0777
+    less the umask). ``tempfile.mkdtemp`` makes it 0700, private to its
+    owner: a saved model renamed into place would stay unreadable to the
+    colleagues who can read the rest of the folder around it."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(path, 0o777 & ~umask)
+
+
+def _move_into_place(tmp, path):
+    old = None
+    if os.path.lexists(path):
+        if os.listdir(path):
+            old = tempfile.mkdtemp(prefix=".deepstack-old-", dir=os.path.dirname(tmp))
+            os.rmdir(old)
+            os.rename(path, old)
+        else:
+            os.rmdir(path)
+    os.rename(tmp, path)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
