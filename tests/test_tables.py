@@ -408,6 +408,9 @@ def test_times_without_a_zone_where_the_column_had_zones_are_noted():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         pre.transform(zoned.iloc[:2])
+        # No time at all: nothing to say of zones.
+        blank = pd.Series([pd.NaT, pd.NaT], dtype="M8[ns]")
+        pre.transform(pd.DataFrame({"d": blank, "x": [0.0, 1.0]}))
     offsets = [f"{d:%Y-%m-%d %H:%M}+02:00" for d in days]
     pre = TablePreprocessor().fit(pd.DataFrame({"d": offsets, "x": y * 1.0}), y)
     assert pre.zoned_dates_ == ["d"]

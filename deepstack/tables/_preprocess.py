@@ -631,7 +631,7 @@ class TablePreprocessor(TransformerMixin, BaseEstimator):
                 X[name] = series.dt.tz_convert("UTC").dt.tz_localize(None)
             elif role == "datetime" and pd.api.types.is_datetime64_any_dtype(series):
                 if name in getattr(self, "zoned_dates_", ()):
-                    losses.append(_unzoned(series, name))
+                    loss = _unzoned(series, name)  # (None: no time at all)
             elif role == "datetime":
                 dates, notes = self._dates(series)
                 if dates is None:  # numbers, or a column of blank cells
