@@ -720,7 +720,10 @@ def test_numbers_bypass_the_vectorizer_and_read_as_before():
     # skrub's vectorizer; numbers now go straight to the imputer and the
     # scaler, and the matrix is the same to the bit.
     frame, y = _legacy_frame()
-    pre = TablePreprocessor().fit(frame, y)
+    # (Its nullable integers with a missing value were a category then; they
+    # are numbers now, as NumPy's reader makes them floats.)
+    assert TablePreprocessor().fit(frame, y).roles_["nint"] == "numeric"
+    pre = TablePreprocessor(categorical=["nint"]).fit(frame, y)
     assert pre.numeric_columns_ == ["x", "money"]
     assert not {"x", "money"} & set(pre.vectorizer_.feature_names_in_)
     with warnings.catch_warnings():
@@ -870,3 +873,35 @@ def test_long_tailed_numbers_are_read_on_a_log_scale():
     np.testing.assert_allclose(
         off.transform(frame)[:, 0], expected, rtol=1e-4, atol=1e-4
     )
+
+
+def test_standalone_use_refuses_what_it_cannot_encode_and_reads_backends_alike():
+    rng = np.random.default_rng(0)
+    n = 120
+    frame = pd.DataFrame(
+        {
+            "ident": [f"id{i % 60}" for i in range(n)],  # high cardinality
+            "code": rng.integers(0, 4, n).astype(float),
+        }
+    )
+    frame.loc[3, "code"] = np.nan
+    y = np.where(rng.normal(size=n) > 0, "a", "b").astype(object)
+    # A missing label would be target-encoded as a class of its own.
+    missing = y.copy()
+    missing[5] = None
+    with pytest.raises(ValueError, match=r"y has missing values; .*\['ident'\]"):
+        TablePreprocessor().fit(frame, missing)
+    # An integer code with a blank: numeric, as NumPy's reader (floats) makes
+    # it, with pandas' nullable and pyarrow integers too.
+    widths = set()
+    for code in (frame["code"], frame["code"].astype("Int64")):
+        pre = TablePreprocessor().fit(frame.assign(code=code), y)
+        assert pre.roles_["code"] == "numeric"
+        widths.add(pre.transform(frame.assign(code=code)).shape[1])
+    assert len(widths) == 1
+    # Column names that are no strings, and a single name as text.
+    with pytest.raises(
+        ValueError, match="column names that are strings; got \\[0, 1\\]"
+    ):
+        TablePreprocessor().fit(frame.set_axis([0, 1], axis=1), y)
+    assert TablePreprocessor(drop="code").fit(frame, y).roles_["code"] == "dropped"

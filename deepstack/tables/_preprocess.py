@@ -187,10 +187,11 @@ class TablePreprocessor(TransformerMixin, BaseEstimator):
 
     Parameters
     ----------
-    categorical : list of str, default=None
-        Columns to treat as categorical whatever their dtype.
-    drop : list of str, default=None
-        Columns to leave out.
+    categorical : list of str or str, default=None
+        Columns to treat as categorical whatever their dtype (a string: one
+        column).
+    drop : list of str or str, default=None
+        Columns to leave out (a string: one column).
     cardinality_threshold : int, default=40
         String columns with at least this many distinct values are
         high-cardinality.
@@ -316,6 +317,13 @@ class TablePreprocessor(TransformerMixin, BaseEstimator):
         if needs_target and y is None:
             raise ValueError(
                 "High-cardinality columns are target-encoded, which needs y at fit."
+            )
+        if needs_target and pd.isna(pd.Series(np.ravel(y), dtype=object)).any():
+            # A missing label would be encoded as a class of its own.
+            raise ValueError(
+                "y has missing values; the target encoding of high-cardinality "
+                f"columns ({self._columns('high_cardinality')}) needs a target "
+                "on every row: drop the rows without one."
             )
         self.target_type_ = self._resolved_target_type(y) if needs_target else None
         # What each column was, so that new rows read otherwise (a CSV
@@ -450,11 +458,21 @@ class TablePreprocessor(TransformerMixin, BaseEstimator):
         duplicated = list(dict.fromkeys(X.columns[X.columns.duplicated()]))
         if duplicated:
             raise ValueError(f"The table has duplicated column names: {duplicated}.")
+        named = [c for c in X.columns if not isinstance(c, str)]
+        if named:
+            # (skrub's vectorizer refuses them, naming a setting of its own.)
+            raise ValueError(
+                f"TablePreprocessor needs column names that are strings; got "
+                f"{named[:3]!r} ({type(named[0]).__name__}): name the columns, "
+                "e.g. X.columns = X.columns.astype(str)."
+            )
         return _plain_columns(X)
 
     def _infer_roles(self, X):
-        drop = set(self.drop or ())
-        categorical = set(self.categorical or ())
+        drop, categorical = (
+            {names} if isinstance(names, str) else set(names or ())
+            for names in (self.drop, self.categorical)
+        )
         unknown = sorted((drop | categorical) - set(X.columns))
         if unknown:
             raise ValueError(
@@ -656,6 +674,9 @@ class TablePreprocessor(TransformerMixin, BaseEstimator):
             if (
                 pd.api.types.is_integer_dtype(series)
                 and n_unique <= self.max_integer_categories
+                # With a missing value NumPy's reader makes the column floats
+                # (numeric): pandas' nullable and pyarrow integers alike.
+                and not series.isna().any()
             ):
                 return "categorical"
             return "numeric"
