@@ -1,6 +1,7 @@
 """Column roles and preprocessing of DataFrames (deepstack.tables)."""
 
 import pathlib
+import re
 import warnings
 
 import numpy as np
@@ -905,3 +906,20 @@ def test_standalone_use_refuses_what_it_cannot_encode_and_reads_backends_alike()
     ):
         TablePreprocessor().fit(frame.set_axis([0, 1], axis=1), y)
     assert TablePreprocessor(drop="code").fit(frame, y).roles_["code"] == "dropped"
+
+
+@pytest.mark.parametrize(
+    "params, message",
+    [
+        ({"log_skewed": "no"}, "'log_skewed' parameter of TablePreprocessor"),
+        ({"cardinality_threshold": None}, "'cardinality_threshold' parameter"),
+        ({"text_components": 0}, "'text_components' parameter"),
+        ({"target_type": "bogus"}, "'target_type' parameter"),
+        ({"drop": ["x", "z"]}, "No usable feature column is left: all 2 columns"),
+    ],
+)
+def test_parameters_out_of_range_are_named(params, message):
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"x": rng.normal(size=30), "z": rng.normal(size=30)})
+    with pytest.raises(ValueError, match=re.escape(message)):
+        TablePreprocessor(**params).fit(frame, np.arange(30) % 2)

@@ -13,6 +13,7 @@ indicator and standardized, over the whole matrix at once.
 
 import re
 import warnings
+from numbers import Integral
 
 import numpy as np
 import pandas as pd
@@ -22,6 +23,7 @@ from sklearn.model_selection import KFold
 from sklearn.preprocessing import OneHotEncoder, StandardScaler, TargetEncoder
 from sklearn.utils.validation import check_is_fitted
 
+from deepstack._compat import Interval, StrOptions
 from deepstack.tables._reading import (
     _STRING_ROLES,
     Loss,
@@ -276,6 +278,17 @@ class TablePreprocessor(TransformerMixin, BaseEstimator):
     (4, 4)
     """
 
+    _parameter_constraints = {
+        "categorical": [list, tuple, set, str, None],
+        "drop": [list, tuple, set, str, None],
+        "cardinality_threshold": [Interval(Integral, 2, None, closed="left")],
+        "max_integer_categories": [Interval(Integral, 0, None, closed="left")],
+        "min_frequency": [Interval(Integral, 1, None, closed="left")],
+        "text_components": [Interval(Integral, 1, None, closed="left")],
+        "log_skewed": ["boolean"],
+        "target_type": [StrOptions({"auto", "continuous", "binary", "multiclass"})],
+    }
+
     def __init__(
         self,
         *,
@@ -302,16 +315,20 @@ class TablePreprocessor(TransformerMixin, BaseEstimator):
         return self
 
     def fit_transform(self, X, y=None):
+        self._validate_params()  # (a parameter named in its error)
         X = self._check_frame(X)
         self.feature_names_in_ = np.asarray(X.columns, dtype=object)
         self.n_features_in_ = X.shape[1]
         self.roles_, self.notes_ = self._infer_roles(X)
         kept = [c for c, role in self.roles_.items() if role != "dropped"]
         if not kept:
+            reasons = self.notes_ or [
+                f"all {X.shape[1]} columns are named in drop"
+                if self.drop
+                else "the table has no feature columns"
+            ]
             raise ValueError(
-                "No usable feature column is left: "
-                + "; ".join(self.notes_ or ["the table has no feature columns"])
-                + "."
+                "No usable feature column is left: " + "; ".join(reasons) + "."
             )
         needs_target = any(r == "high_cardinality" for r in self.roles_.values())
         if needs_target and y is None:
