@@ -32,10 +32,16 @@ def staged(path, overwrite, marker, writer):
         raise
 
 
+def holds_working_directory(path):
+    """Whether the folder ``path`` is the working directory or a folder
+    above it (replacing it as a whole would take the working directory)."""
+    here = os.path.realpath(os.getcwd())
+    target = os.path.realpath(path)
+    return here == target or here.startswith(target.rstrip(os.sep) + os.sep)
+
+
 def _check_target(path, overwrite, marker, writer):
-    here = os.path.abspath(os.getcwd())
-    target = os.path.abspath(path)
-    if here == target or here.startswith(target.rstrip(os.sep) + os.sep):
+    if holds_working_directory(path):
         raise FileExistsError(
             f"{path} is the working directory or a folder above it; {writer} "
             "writes a folder of its own: name one inside it."

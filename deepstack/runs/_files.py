@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from deepstack._folders import chmod_as_mkdir
+from deepstack._folders import chmod_as_mkdir, holds_working_directory
 from deepstack.tables._reading import _LEADING_ZERO
 
 READERS = {
@@ -615,8 +615,7 @@ def check_out(out, *, overwrite=False, inputs=()):
     """
     out = Path(out)
     where = out.resolve()
-    cwd = Path.cwd().resolve()
-    if where == cwd or where in cwd.parents:
+    if holds_working_directory(out):
         raise ValueError(
             f"Output folder {str(out)!r} is the working directory or a folder "
             "above it; a run folder is written (and replaced) as a whole: choose "

@@ -54,6 +54,7 @@ from deepstack.runs._target import (
     regression_target,
     resolve_task,
     row_weights,
+    spaced_note,
     split_rows,
     stripped_labels,
     target_numbers,
@@ -415,9 +416,7 @@ def _read_data(
         changed = labels.notna() & (labels != frame[target])
         if changed.any():
             target_notes.append(
-                f"the target {target!r}: {int(changed.sum())} label(s) with "
-                f"spaces around them ({_examples(frame.loc[changed, target])}) "
-                "are read without them"
+                spaced_note(target, int(changed.sum()), frame.loc[changed, target])
             )
         if changed.any() or (labels.isna() & frame[target].notna()).any():
             # (A label of spaces alone is missing: its row has no target.)

@@ -22,6 +22,7 @@ from deepstack.runs._progress import row_progress
 from deepstack.runs._target import (
     as_label_dtype,
     regression_target,
+    spaced_note,
     stripped_labels,
 )
 from deepstack.tables import ReadingWarning, TablePreprocessor
@@ -386,10 +387,7 @@ class TableRun:
             )
         count, examples = left_out.get("spaces", (0, []))
         if count:
-            notes.append(
-                f"The target {self.target!r}: {count} label(s) with spaces around "
-                f"them ({_examples(examples)}) are read without them."
-            )
+            notes.append(_sentence(spaced_note(self.target, count, examples)))
         return notes
 
     def column_importance(

@@ -117,6 +117,15 @@ def stripped_labels(y):
     return y.map(lambda v: (v.strip() or np.nan) if isinstance(v, str) else v)
 
 
+def spaced_note(target, count, examples):
+    """The note on ``count`` labels of ``target`` read without the spaces
+    around them (``examples``: some of them, as written)."""
+    return (
+        f"the target {target!r}: {count} label(s) with spaces around them "
+        f"({_examples(examples)}) are read without them"
+    )
+
+
 def case_note(labels, target):
     """A note (in a list) when classes differ only in case ("Yes", "yes"):
     they stay apart, but a user should know."""
