@@ -129,8 +129,9 @@ def make_search(estimator, tuner, max_trials, seconds, space, seed, fixed=()):
     from deepstack import DeepStackSearch
     from deepstack.tuning import default_search_space
 
-    default = default_search_space(estimator) if space is None else {}
-    clash = [n for n in default if set(fixed or ()) & set(_SETS.get(n, (n,)))]
+    # (Built here only when parameters are fixed; else the search builds it.)
+    default = default_search_space(estimator) if space is None and fixed else {}
+    clash = [n for n in default if set(fixed) & set(_SETS.get(n, (n,)))]
     if clash:
         space = {name: r for name, r in default.items() if name not in clash}
         if not space:
