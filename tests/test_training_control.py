@@ -246,3 +246,29 @@ def test_grid_search_tunes_a_callback_parameter(binary_data):
     halving = _callback(search.best_estimator_, LearningRateHalving)
     assert halving.patience == search.best_params_["lr_patience"]
     assert halving.max_halvings == 2
+
+
+def test_divergence_after_the_finder_advises_a_smaller_fixed_rate(
+    regression_data, monkeypatch
+):
+    # learning_rate="auto" chose the rate: advising "auto" again is no help.
+    from types import SimpleNamespace
+
+    from deepstack import _lr_finder
+
+    monkeypatch.setattr(
+        _lr_finder,
+        "search_learning_rate",
+        lambda *args, **kwargs: SimpleNamespace(learning_rate=1e3),
+    )
+    X, y = regression_data
+    reg = tiny(
+        DeepStackRegressor, optimizer="sgd", learning_rate="auto", max_epochs=20
+    )
+    with pytest.raises(DivergenceError) as caught:
+        reg.fit(X, y)
+    message = str(caught.value)
+    assert "the rate that learning_rate='auto' chose (1000)" in message
+    assert "set a smaller learning_rate (e.g. 100) or clipnorm" in message
+    assert "or learning_rate='auto'" not in message
+    assert _all_finite(reg.model_)

@@ -85,7 +85,7 @@ class DivergenceGuard(keras.callbacks.Callback):
             )
         self.diverged_epoch = -1
         self.restored_epoch = -1
-        self.message = None
+        self.cause = self.rate = self.message = None
         self._start = None
         if self.reference is not None and math.isfinite(self.reference):
             self._start = float(self.reference)
@@ -144,6 +144,7 @@ class DivergenceGuard(keras.callbacks.Callback):
             rate = get_learning_rate(self.model)
         self.diverged_epoch = epoch
         self.restored_epoch = self._good_epoch
+        self.cause, self.rate = cause, rate
         self.message = divergence_message(cause, epoch, rate)
         self._restore()
         self.model.stop_training = True
@@ -184,9 +185,22 @@ def initial_loss(model, X, y, sample_weight=None, max_rows=1024):
     return loss if math.isfinite(loss) else None
 
 
-def divergence_message(cause, epoch, rate):
-    """The user-facing explanation of a diverged run."""
-    if rate is None:
+def divergence_message(cause, epoch, rate, *, chosen_by_finder=False):
+    """The user-facing explanation of a diverged run.
+
+    ``chosen_by_finder``: the rate came from ``learning_rate="auto"``, so
+    the advice is a smaller fixed rate, not the finder again.
+    """
+    if chosen_by_finder:
+        advice = "the rate that learning_rate='auto' chose" + (
+            "" if rate is None else f" ({float(rate):g})"
+        )
+        advice += (
+            " is probably too large for this data; set a smaller learning_rate"
+            + ("" if rate is None else f" (e.g. {float(rate) / 10:g})")
+            + " or clipnorm"
+        )
+    elif rate is None:
         advice = "lower the learning rate or use learning_rate='auto'"
     else:
         advice = (

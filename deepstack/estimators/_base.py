@@ -58,6 +58,7 @@ from deepstack.callbacks import (
     initial_loss,
     set_population_statistics,
 )
+from deepstack.callbacks._divergence import divergence_message
 from deepstack.callbacks._monitor import set_learning_rate
 from deepstack.estimators import _refit
 from deepstack.estimators._rollback import rolls_back_on_interrupt
@@ -1284,9 +1285,14 @@ class BaseDeepStack(BaseEstimator):
             first = self.n_iter_ - (guard.diverged_epoch + 1)
             restored = first + guard.restored_epoch
             self.best_epoch_ = restored if restored >= 0 else None
+        message = guard.message
+        if self.learning_rate == "auto":
+            message = divergence_message(
+                guard.cause, guard.diverged_epoch, guard.rate, chosen_by_finder=True
+            )
         if self.on_divergence == "raise":
-            raise DivergenceError(guard.message)
-        warnings.warn(guard.message, RuntimeWarning, stacklevel=3)
+            raise DivergenceError(message)
+        warnings.warn(message, RuntimeWarning, stacklevel=3)
 
     def _train(
         self,
