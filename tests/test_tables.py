@@ -599,6 +599,26 @@ def test_a_whole_number_regression_target_is_encoded_as_continuous(as_ints):
     assert TablePreprocessor().fit(frame[["rooms"]], price).target_type_ is None
 
 
+@pytest.mark.parametrize(
+    ("target_type", "n_classes"), [("multiclass", 2), ("binary", 3), ("binary", 1)]
+)
+def test_a_target_type_that_does_not_fit_y_is_refused(target_type, n_classes):
+    """TargetEncoder failed with an IndexError on a binary y read as
+    multiclass, and encoded the mean of the codes 0, 1, 2 of a three-class y
+    read as binary."""
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"city": [f"c{i % 60}" for i in range(300)]})
+    y = np.arange(300) % n_classes
+    pre = TablePreprocessor(target_type=target_type)
+    with pytest.raises(ValueError, match=rf"holds {n_classes} distinct value"):
+        pre.fit(frame, y)
+    # y of the right kind is encoded (a column per class beyond binary).
+    y = rng.integers(0, 2 if target_type == "binary" else 3, 300)
+    assert pre.fit(frame, y).transform(frame).shape[1] == (
+        1 if target_type == "binary" else 3
+    )
+
+
 def test_a_regression_run_encodes_its_target_as_continuous(tmp_path):
     rng = np.random.default_rng(1)
     city = rng.choice([f"c{i}" for i in range(45)], size=300)

@@ -219,7 +219,9 @@ class TablePreprocessor(TransformerMixin, BaseEstimator):
         main job does (:func:`deepstack.tables.infer_task`): a numeric target
         of more than 20 distinct whole numbers (prices, counts) is
         continuous, where scikit-learn's own "auto" would read it as classes
-        and make one column per distinct target value. See ``target_type_``.
+        and make one column per distinct target value. "binary" needs a
+        target of exactly 2 distinct values, "multiclass" 3 or more; another
+        target is refused. See ``target_type_``.
 
     Attributes
     ----------
@@ -781,10 +783,21 @@ class TablePreprocessor(TransformerMixin, BaseEstimator):
         return out
 
     def _resolved_target_type(self, y):
-        if self.target_type != "auto":
-            return self.target_type
-        task = infer_task(np.ravel(y))
-        return "continuous" if task == "regression" else task
+        if self.target_type == "auto":
+            task = infer_task(np.ravel(y))
+            return "continuous" if task == "regression" else task
+        if self.target_type != "continuous":
+            # TargetEncoder fails on a binary y read as multiclass (an
+            # IndexError), and encodes the mean of label codes 0, 1, 2, ...
+            # for a y of more classes read as binary.
+            n_classes = len(pd.unique(pd.Series(np.ravel(y), dtype=object)))
+            if (self.target_type == "binary") != (n_classes == 2):
+                raise ValueError(
+                    f"target_type={self.target_type!r} does not fit y, which "
+                    f"holds {n_classes} distinct value(s): 'binary' needs "
+                    "exactly 2, 'multiclass' 3 or more ('auto' reads y's kind)."
+                )
+        return self.target_type
 
     @staticmethod
     def _target_for_encoding(y):
