@@ -262,9 +262,7 @@ def test_divergence_after_the_finder_advises_a_smaller_fixed_rate(
         lambda *args, **kwargs: SimpleNamespace(learning_rate=1e3),
     )
     X, y = regression_data
-    reg = tiny(
-        DeepStackRegressor, optimizer="sgd", learning_rate="auto", max_epochs=20
-    )
+    reg = tiny(DeepStackRegressor, optimizer="sgd", learning_rate="auto", max_epochs=20)
     with pytest.raises(DivergenceError) as caught:
         reg.fit(X, y)
     message = str(caught.value)
