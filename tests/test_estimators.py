@@ -289,6 +289,19 @@ def test_class_weights_are_checked_as_sample_weights_are(binary_data):
     assert tiny(DeepStackClassifier, class_weight={0: 0, 1: 1}).fit(X, y).n_iter_ > 0
 
 
+def test_partial_fit_refuses_balanced_class_weights(binary_data):
+    # As SGDClassifier: balanced on each chunk's counts, a class's weight
+    # changed from call to call. A dict of the data's weights is taken.
+    X, y = binary_data
+    for class_weight in ("balanced", ["balanced"]):
+        clf = tiny(DeepStackClassifier, class_weight=class_weight)
+        with pytest.raises(ValueError, match=r"'balanced' is not supported for parti"):
+            clf.partial_fit(X, y, classes=[0, 1])
+        assert not hasattr(clf, "model_")
+    clf = tiny(DeepStackClassifier, class_weight={0: 1.0, 1: 3.0})
+    assert clf.partial_fit(X, y, classes=[0, 1]).n_iter_ == 1
+
+
 def test_regressor_single_and_multi_output(regression_data):
     X, y = regression_data
     params = dict(max_epochs=30, dropout=0.0, l2=0.0, early_stopping=False)

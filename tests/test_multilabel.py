@@ -85,3 +85,42 @@ def test_multilabel_partial_fit_and_save(multilabel_data, tmp_path):
     loaded = load(tmp_path / "ml")
     np.testing.assert_array_equal(loaded.predict_proba(X), clf.predict_proba(X))
     np.testing.assert_array_equal(loaded.predict(X), clf.predict(X))
+
+
+@pytest.mark.parametrize("values", [(-1, 1), (1, 2)])
+def test_a_two_valued_matrix_other_than_0_1_is_refused(multilabel_data, values):
+    # scikit-learn calls any 2-D y of two values an indicator; fed as-is, -1
+    # or 2 made the cross-entropy unbounded (val_loss fell below 0).
+    X, Y = multilabel_data
+    low, high = values
+    with pytest.raises(ValueError, match=rf"0/1 indicator matrix; it holds \[{low}, "):
+        tiny(DeepStackClassifier, max_epochs=1).fit(X, np.where(Y == 1, high, low))
+
+
+def test_a_sparse_indicator_matrix_is_read_as_the_dense_one(multilabel_data):
+    # As MLPClassifier takes it; fit, X_val/y_val, score and partial_fit
+    # failed with "y has shape ()".
+    import scipy.sparse as sp
+
+    X, Y = multilabel_data
+    dense = tiny(DeepStackClassifier, max_epochs=3, random_state=0)
+    dense.fit(X[:200], Y[:200], X_val=X[200:], y_val=Y[200:])
+    sparse = tiny(DeepStackClassifier, max_epochs=3, random_state=0)
+    sparse.fit(
+        X[:200], sp.csr_matrix(Y[:200]), X_val=X[200:], y_val=sp.csr_matrix(Y[200:])
+    )
+    np.testing.assert_array_equal(sparse.predict(X), dense.predict(X))
+    assert sparse.score(X, sp.csr_matrix(Y)) == dense.score(X, Y)
+    partial = tiny(DeepStackClassifier).partial_fit(X, sp.csr_matrix(Y))
+    assert partial.n_outputs_ == 4
+
+
+def test_partial_fit_classes_must_name_the_indicator_columns(multilabel_data):
+    # They were ignored on the first call, then the same value was refused
+    # on the second (the first call had set classes_ to the column indices).
+    X, Y = multilabel_data
+    with pytest.raises(ValueError, match=r"classes=\[0, 1\] does not name the 4"):
+        tiny(DeepStackClassifier).partial_fit(X, Y, classes=[0, 1])
+    clf = tiny(DeepStackClassifier).partial_fit(X, Y, classes=[0, 1, 2, 3])
+    clf.partial_fit(X, Y, classes=[0, 1, 2, 3])
+    assert clf.n_iter_ == 2

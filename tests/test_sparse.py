@@ -105,3 +105,31 @@ def test_peak_memory_stays_far_below_the_dense_matrix(tmp_path):
     assert result["fit_peak_increase_mb"] < result["dense_mb"] / 4
     assert result["predict_peak_increase_mb"] < result["dense_mb"] / 4
     assert result["train_accuracy"] > 0.7
+
+
+def test_a_sparse_regression_target_is_refused_by_name(sparse_data):
+    # As scikit-learn's regressors; it failed with "y has dtype object".
+    X, _, signal = sparse_data
+    with pytest.raises(TypeError, match=r"takes a dense y; y is a sparse matrix"):
+        tiny(DeepStackRegressor).fit(X, sp.csr_matrix(signal.reshape(-1, 1)))
+
+
+def test_auto_pretraining_leaves_sparse_input_alone(sparse_data):
+    # pretrain="auto" chose denoising for mostly unlabeled rows, and
+    # pretraining refused the sparse X that the user never asked it to take.
+    X, y, signal = sparse_data
+    y = np.where(np.arange(len(y)) % 4 == 0, y, -1)
+    clf = tiny(DeepStackClassifier, pretrain="auto", semi_supervised=None)
+    with pytest.warns(UserWarning, match="fitted as a class label"):
+        clf.fit(X, y)
+    assert clf._resolved_pretrain() is None
+    reg = tiny(DeepStackRegressor, pretrain="auto", batch_norm=False)
+    target = np.where(np.arange(len(y)) % 4 == 0, signal, np.nan)
+    reg.fit(X, target)
+    assert reg._resolved_pretrain() is None
+    assert np.isfinite(reg.predict(X)).all()
+    # Dense, the same rows are pretrained on.
+    dense = tiny(
+        DeepStackRegressor, pretrain="auto", batch_norm=False, pretrain_epochs=1
+    )
+    assert dense.fit(X.toarray(), target)._resolved_pretrain() == "denoising"

@@ -13,6 +13,7 @@ import time
 import warnings
 
 import numpy as np
+import scipy.sparse as sp
 from sklearn.base import (
     BaseEstimator,
     ClassifierMixin,
@@ -93,7 +94,7 @@ class _BaseBagging(BaseEstimator):
         # fit on all rows reads them, pinned for every member; they train
         # the members (pretraining, semi-supervised learning) but are never
         # validated or scored on.
-        unlabeled, pinned = unlabeled_rows(template, y)
+        unlabeled, pinned = unlabeled_rows(template, y, sparse=sp.issparse(X))
         if pinned:
             template = clone(template).set_params(**pinned)
         if unlabeled is not None and not is_classifier(self):

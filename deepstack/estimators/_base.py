@@ -476,11 +476,12 @@ class BaseDeepStack(BaseEstimator):
             return self.pretrain
         return getattr(self, "_auto_pretrain", None)
 
-    def _resolve_unlabeled(self, y, *, reset):
+    def _resolve_unlabeled(self, y, *, reset, sparse=False):
         """The unlabeled rows to set aside (None: every row is a labeled row).
 
         Resolves ``pretrain="auto"`` (on ``reset``): denoising pretraining
-        when ``y`` marks more rows unlabeled than labeled; then
+        when ``y`` marks more rows unlabeled than labeled and ``X`` is dense
+        (``sparse``: pretraining takes no sparse ``X``); then
         ``reconstruction_weight="auto"`` (:func:`deepstack._defaults.
         reconstruction_weight`). Rows marked
         unlabeled are set aside only when pretraining or self-training uses
@@ -492,7 +493,8 @@ class BaseDeepStack(BaseEstimator):
         many = _pretraining.unlabeled_outnumber(n_unlabeled, n_labeled)
         deep = len(tuple(self.hidden_layer_sizes)) > 0
         if reset and self.pretrain == "auto":
-            self._auto_pretrain = "denoising" if many and deep else None
+            pretrain = many and deep and not sparse
+            self._auto_pretrain = "denoising" if pretrain else None
         if reset:
             unused = self._resolved_pretrain() is None and not (
                 self._learns_from_unlabeled()
@@ -649,7 +651,7 @@ class BaseDeepStack(BaseEstimator):
         """
         self._check_params()
         X, y = self._validate_training_data(X, y, reset=reset)
-        unlabeled = self._resolve_unlabeled(y, reset=reset)
+        unlabeled = self._resolve_unlabeled(y, reset=reset, sparse=sp.issparse(X))
         if unlabeled is not None and np.all(unlabeled):
             raise ValueError(self._no_labeled_rows_message(len(unlabeled)))
         X, y, sample_weight, X_unlabeled = _pretraining.split_unlabeled(
@@ -818,7 +820,9 @@ class BaseDeepStack(BaseEstimator):
     def _encode_rows(self, X, y, names=("X", "y")):
         """Validate ``X`` and encode ``y`` with the fitted target encoding."""
         X = self._validate_X(X)
-        y = self._encode_target(y if hasattr(y, "iloc") else np.asarray(y), reset=False)
+        if not (hasattr(y, "iloc") or sp.issparse(y)):
+            y = np.asarray(y)
+        y = self._encode_target(y, reset=False)
         if X.shape[0] != y.shape[0]:
             raise ValueError(
                 f"{names[0]} and {names[1]} have different numbers of samples: "
@@ -1430,7 +1434,7 @@ def check_parameters(estimator):
         estimator._validate_params()
 
 
-def unlabeled_rows(estimator, y):
+def unlabeled_rows(estimator, y, *, sparse=False):
     """How ``estimator.fit`` would read the rows of ``y`` marked unlabeled.
 
     Returns ``(mask, params)``: the rows ``fit`` sets aside as unlabeled (None
@@ -1443,7 +1447,7 @@ def unlabeled_rows(estimator, y):
     if not isinstance(estimator, BaseDeepStack):
         return None, {}
     probe = clone(estimator)
-    mask = probe._resolve_unlabeled(np.asarray(y), reset=True)
+    mask = probe._resolve_unlabeled(np.asarray(y), reset=True, sparse=sparse)
     resolved = {
         "pretrain": probe._resolved_pretrain,
         "semi_supervised": getattr(probe, "_resolved_semi_supervised", None),

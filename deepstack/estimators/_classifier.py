@@ -36,6 +36,9 @@ class DeepStackClassifier(ClassifierMixin, BaseDeepStack):
         multilabel targets, a list of one ``{{0: w0, 1: w1}}`` dict per label
         or "balanced" (per label); a sample's weight is the product of its
         labels' weights (scikit-learn's multi-output convention).
+        ``partial_fit`` refuses "balanced", as ``SGDClassifier`` does: a
+        chunk's class counts are not the data's (pass the weights of
+        ``sklearn.utils.class_weight.compute_class_weight`` as a dict).
     semi_supervised : {"auto", "self_training", "label_propagation"} or \
 None, default="auto"
         Learn from the rows of ``y`` equal to -1 (unlabeled, scikit-learn's
@@ -280,7 +283,7 @@ None, default="auto"
     # ------------------------------------------------------------------ hooks
 
     def _encode_target(self, y, *, reset):
-        y = np.asarray(y)
+        y = _dense(y)
         if y.ndim == 2 and y.shape[1] > 1:
             return self._encode_multilabel(y, reset=reset)
         if not reset and self._multilabel:
@@ -328,6 +331,14 @@ None, default="auto"
                     else "one label per sample."
                 )
             )
+        values = np.unique(y)
+        if not np.isin(values, (0, 1)).all():
+            # type_of_target calls any 2-D y of two values an indicator; a
+            # {-1, 1} or {1, 2} matrix made the cross-entropy unbounded.
+            raise ValueError(
+                "A multilabel y must be a 0/1 indicator matrix; it holds "
+                f"{values.tolist()[:10]}. Map each column to 0/1 (e.g. y == 1)."
+            )
         return y.astype(np.float32)
 
     def _encode_partial_target(self, y, *, first, classes=None):
@@ -342,9 +353,20 @@ None, default="auto"
                     f"{self.classes_.tolist()}."
                 )
             return self._encode_target(y, reset=False)
-        if np.ndim(y) == 2 and np.shape(y)[1] > 1:
-            # An indicator matrix names its labels by its columns.
-            return self._encode_multilabel(np.asarray(y), reset=True)
+        y = _dense(y)
+        if y.ndim == 2 and y.shape[1] > 1:
+            # An indicator matrix names its labels by its columns, as
+            # scikit-learn's MLPClassifier reads them: classes, if given,
+            # must be those column indices.
+            if classes is not None and not np.array_equal(
+                np.unique(np.asarray(classes)), np.arange(y.shape[1])
+            ):
+                raise ValueError(
+                    f"classes={np.unique(np.asarray(classes)).tolist()} does not "
+                    f"name the {y.shape[1]} columns of the multilabel indicator "
+                    f"y: pass classes={list(range(y.shape[1]))} or None."
+                )
+            return self._encode_multilabel(y, reset=True)
         if classes is None:
             raise ValueError(
                 "classes must be passed on the first call to partial_fit: the "
@@ -356,7 +378,7 @@ None, default="auto"
         if len(self.classes_) < 2:
             raise ValueError("classes must hold at least 2 classes.")
         self.n_outputs_ = 1 if len(self.classes_) == 2 else len(self.classes_)
-        y = column_or_1d(np.asarray(y), warn=True)
+        y = column_or_1d(y, warn=True)
         return self._network_target(self._label_indices(y, "y"))
 
     def _label_indices(self, y, what):
@@ -467,7 +489,7 @@ None, default="auto"
             return self.semi_supervised
         return getattr(self, "_auto_semi_supervised", None)
 
-    def _resolve_unlabeled(self, y, *, reset):
+    def _resolve_unlabeled(self, y, *, reset, sparse=False):
         if reset and self.semi_supervised == "auto":
             # The rule of pretrain="auto": a -1 class rarely outnumbers all
             # the others, unlabeled rows usually do (benchmarks/
@@ -480,7 +502,7 @@ None, default="auto"
             if many and set(np.unique(np.asarray(y)[~mask]).tolist()) == {1}:
                 many = False
             self._auto_semi_supervised = "label_propagation" if many else None
-        return super()._resolve_unlabeled(y, reset=reset)
+        return super()._resolve_unlabeled(y, reset=reset, sparse=sparse)
 
     def _learns_from_unlabeled(self):
         return self._resolved_semi_supervised() is not None
@@ -754,10 +776,11 @@ None, default="auto"
     def score(self, X, y, sample_weight=None):
         """Mean accuracy on ``X, y``; labels unseen during fit raise ValueError."""
         check_is_fitted(self, "model_")
-        if self._multilabel or (np.ndim(y) == 2 and np.shape(y)[1] > 1):
-            self._encode_target(np.asarray(y), reset=False)
+        dense = _dense(y)
+        if self._multilabel or (dense.ndim == 2 and dense.shape[1] > 1):
+            self._encode_target(dense, reset=False)
         else:
-            self._label_indices(column_or_1d(np.asarray(y)), "y")
+            self._label_indices(column_or_1d(dense), "y")
         return super().score(X, y, sample_weight=sample_weight)
 
     def partial_fit(self, X, y, classes=None, sample_weight=None):
@@ -775,6 +798,16 @@ None, default="auto"
         -------
         self : object
         """
+        if _balanced(self.class_weight):
+            # Balanced on each chunk's counts, a class's weight changed from
+            # call to call (and a chunk of one class was not reweighted).
+            raise ValueError(
+                "class_weight='balanced' is not supported for partial_fit: a "
+                "chunk's class counts are not the data's. Compute the weights "
+                "once over all the labels (sklearn.utils.class_weight."
+                "compute_class_weight) and pass them as a dict (or a list of "
+                "dicts for a multilabel y)."
+            )
         return super().partial_fit(X, y, sample_weight=sample_weight, classes=classes)
 
     def __sklearn_tags__(self):
@@ -782,3 +815,17 @@ None, default="auto"
         tags.classifier_tags.multi_class = True
         tags.classifier_tags.multi_label = True
         return tags
+
+
+def _dense(y):
+    """``y`` as an array; a sparse multilabel indicator (as scikit-learn's
+    ``type_of_target`` and ``MLPClassifier`` take it) made dense: it holds
+    one small integer per label."""
+    return y.toarray() if sp.issparse(y) else np.asarray(y)
+
+
+def _balanced(class_weight):
+    """Whether ``class_weight`` is (or, per label, holds) "balanced"."""
+    if isinstance(class_weight, str):
+        return class_weight == "balanced"
+    return isinstance(class_weight, list) and "balanced" in class_weight

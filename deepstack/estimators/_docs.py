@@ -41,8 +41,10 @@ default="relu"
         ``-(1 - p_t) ** focal_gamma * log(p_t)``, which down-weights samples
         already classified confidently: for class imbalance). Regressor:
         "squared_error" (what "auto" means), "absolute_error", "huber"
-        (squared below ``huber_delta``, absolute above) or "poisson" (the
-        Poisson deviance with a log link: the output is ``exp`` of the last
+        (squared below ``huber_delta``, absolute above) or "poisson" (Keras's
+        Poisson loss ``mu - y * log(mu)``, the negative log-likelihood up to
+        a term of ``y`` alone, so its values can be negative; with a log
+        link: the output is ``exp`` of the last
         layer, so predictions are positive; targets must be non-negative and
         are only scaled, by their mean, not centered). The regressor's
         losses see standardized targets when ``standardize=True``. ``score``
@@ -194,8 +196,8 @@ default="relu"
         pretraining before fine-tuning (see ``StackedAutoencoder``):
         "denoising" corrupts each layer's input with ``pretrain_corruption``.
         "auto": "denoising" when ``y`` marks more rows unlabeled (-1 for the
-        classifier, NaN for the regressor) than labeled, no pretraining
-        otherwise.
+        classifier, NaN for the regressor) than labeled and ``X`` is dense,
+        no pretraining otherwise (pretraining takes no sparse ``X``).
         Pretraining sees the inputs as the network does (standardized when
         ``standardize=True``). With pretraining set, rows of ``y`` equal to -1
         are unlabeled samples (the classifier's semi-supervised mode):

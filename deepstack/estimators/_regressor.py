@@ -4,6 +4,7 @@ from numbers import Integral
 
 import keras
 import numpy as np
+import scipy.sparse as sp
 from sklearn.base import RegressorMixin
 
 from deepstack import _losses, _network, _self_training
@@ -310,6 +311,12 @@ class DeepStackRegressor(RegressorMixin, BaseDeepStack):
         return "squared_error" if self.loss == "auto" else self.loss
 
     def _encode_target(self, y, *, reset):
+        if sp.issparse(y):
+            # As scikit-learn's regressors (MLPRegressor, Ridge).
+            raise TypeError(
+                "DeepStackRegressor takes a dense y; y is a sparse matrix: pass "
+                "y.toarray()."
+            )
         y = np.asarray(y)
         if y.dtype.kind not in "biuf":
             try:
