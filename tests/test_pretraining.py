@@ -301,6 +301,43 @@ def test_finetune_head_freezes_the_encoders(classification_data, monkeypatch, fi
         assert not np.allclose(kernel, pretrained)
 
 
+def test_finetune_head_keeps_the_frozen_batch_norm_statistics(classification_data):
+    # The head was trained on the frozen encoders' codes under their
+    # pretraining statistics; the population statistics set after training
+    # (over the labeled rows only) rewrote them, and changed the codes the
+    # head sees at predict time.
+    X, y = classification_data
+    rng = np.random.RandomState(0)
+    X_all = np.vstack([X[:60], rng.randn(200, X.shape[1]) * 3 + 8]).astype("float32")
+    y_all = np.concatenate([y[:60], -np.ones(200, dtype=int)])
+    fits = {
+        statistics: tiny(
+            DeepStackClassifier,
+            pretrain="autoencoder",
+            finetune="head",
+            batch_norm=True,
+            semi_supervised=None,
+            batch_norm_statistics=statistics,
+            random_state=0,
+            **FAST,
+        ).fit(X_all, y_all)
+        for statistics in ("population", "moving")
+    }
+    frozen = [
+        layer.name
+        for layer in fits["population"].model_.layers
+        if layer.name.startswith("batch_norm") and not layer.trainable
+    ]
+    assert frozen
+    for name in frozen:
+        kept, moving = (fits[s].model_.get_layer(name) for s in fits)
+        np.testing.assert_array_equal(kept.moving_mean, moving.moving_mean)
+        np.testing.assert_array_equal(kept.moving_variance, moving.moving_variance)
+    np.testing.assert_allclose(
+        fits["population"].predict_proba(X), fits["moving"].predict_proba(X), rtol=1e-5
+    )
+
+
 def test_regressor_pretrains_and_keeps_minus_one_targets(regression_data):
     X, y = regression_data
     y = y.copy()

@@ -61,7 +61,10 @@ def set_population_statistics(model, X, batch_size=CHUNK_ROWS):
     just set) and written into ``moving_mean`` / ``moving_variance``.
     The variance is the biased one (divided by ``n``), as in ``np.var``.
     After training, this replaces moving averages taken over weights that
-    kept changing with the statistics of the final network.
+    kept changing with the statistics of the final network. A frozen layer
+    (``trainable=False``, e.g. a pretrained encoder's under
+    ``finetune="head"``) keeps its statistics: Keras runs it in inference
+    mode, so the layers above were trained on what it computes with them.
 
     Parameters
     ----------
@@ -76,7 +79,7 @@ def set_population_statistics(model, X, batch_size=CHUNK_ROWS):
     Returns
     -------
     layers : list of keras.layers.BatchNormalization
-        The layers whose statistics were set.
+        The layers whose statistics were set (the trainable ones).
 
     Examples
     --------
@@ -93,7 +96,7 @@ def set_population_statistics(model, X, batch_size=CHUNK_ROWS):
     """
     if not sp.issparse(X):
         X = np.asarray(X, dtype=np.float32)
-    layers = batch_norm_layers(model)
+    layers = [layer for layer in batch_norm_layers(model) if layer.trainable]
     for layer in layers:
         mean, variance = input_moments(model, layer, X, batch_size)
         layer.moving_mean.assign(mean.astype(layer.moving_mean.dtype))
