@@ -214,6 +214,26 @@ def test_a_continued_network_keeps_what_it_was_built_with(
     assert reg.n_iter_ == 2
 
 
+def test_a_continued_network_keeps_its_finetune_and_reconstruction_layer(
+    classification_data,
+):
+    # Both were silently ignored: the pretrained layers kept the first fit's
+    # trainable flags, and the network its reconstruction layer (or none).
+    X, y = classification_data
+    params = dict(warm_start=True, max_epochs=1, pretrain_epochs=1)
+    head = tiny(DeepStackClassifier, pretrain="autoencoder", finetune="head", **params)
+    head.fit(X, y)
+    assert not head.model_.get_layer("hidden_1").trainable
+    with pytest.raises(ValueError, match=r"built with finetune='head' \(now 'all'\)"):
+        head.set_params(finetune="all").fit(X, y)
+    joint = tiny(DeepStackClassifier, reconstruction_weight=0.5, **params).fit(X, y)
+    with pytest.raises(ValueError, match=r"built with reconstruction_weight=0.5 "):
+        joint.set_params(reconstruction_weight=0.0).fit(X, y)
+    # Without pretraining, finetune changes nothing: a continued fit runs.
+    plain = tiny(DeepStackClassifier, **params).fit(X, y)
+    assert plain.set_params(finetune="head").fit(X, y).n_iter_ == 2
+
+
 def test_user_validation_set_and_best_weights_restored(classification_data):
     X, y = classification_data
     X_val, y_val = X[:50], y[:50]

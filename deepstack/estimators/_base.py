@@ -109,6 +109,10 @@ _BUILT_WITH = (
     "nesterov",
     "clipnorm",
     "standardize",
+    # Whether the network has a reconstruction layer, and its weight.
+    "reconstruction_weight",
+    # The pretrained layers' trainable flags (only with pretraining).
+    "finetune",
 )
 
 
@@ -873,7 +877,9 @@ class BaseDeepStack(BaseEstimator):
     def _check_built_with(self, how):
         """Raise if a parameter the fitted network was built with has changed
         since (``how``: the call that would continue it)."""
-        built = getattr(self, "_built_with", None) or {}
+        built = dict(getattr(self, "_built_with", None) or {})
+        if self._resolved_pretrain() is None:
+            built.pop("finetune", None)
         changed = [
             f"{name}={built[name]!r} (now {getattr(self, name)!r})"
             for name in _BUILT_WITH

@@ -188,7 +188,8 @@ default="relu"
         Continue from the previous fit's weights and optimizer state. The
         learning rate, the epochs and the stopping rule apply to each fit;
         a parameter the network was built with (``hidden_layer_sizes``,
-        ``activation``, ``dropout``, ``loss``, ``optimizer``, ...) cannot
+        ``activation``, ``dropout``, ``loss``, ``optimizer``,
+        ``reconstruction_weight``, ``finetune`` after pretraining, ...) cannot
         change in between: ``fit`` then raises a ``ValueError`` naming it
         (``partial_fit`` too).
     pretrain : {"autoencoder", "denoising", "auto"} or None, default=None
