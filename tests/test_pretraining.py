@@ -143,6 +143,25 @@ def test_gaussian_noise_above_one_and_a_full_mask_refused_by_name(
         clf.set_params(pretrain_corruption="mask", pretrain_noise_level=1.0).fit(X, y)
     with pytest.raises(ValueError, match=r"noise_level=1\.5 with corruption='mask'"):
         StackedAutoencoder((4,), corruption="mask", noise_level=1.5).fit(X)
+    # Without denoising the level corrupts nothing, and is not checked.
+    plain = clf.set_params(pretrain="autoencoder", pretrain_noise_level=1.0)
+    assert len(plain.fit(X, y).pretraining_history_) == 1
+
+
+def test_the_regressor_hint_for_nan_targets_names_what_would_use_them(
+    regression_data,
+):
+    # pretrain='auto' was suggested for 10 NaN rows in 100, which "auto"
+    # does not pretrain on (the same error followed).
+    X, y = regression_data
+    few = y.astype(float).copy()
+    few[:10] = np.nan
+    with pytest.raises(ValueError, match=r"set pretrain='denoising' to pretrain"):
+        tiny(DeepStackRegressor).fit(X, few)
+    many = y.astype(float).copy()
+    many[: int(len(y) * 0.7)] = np.nan
+    with pytest.raises(ValueError, match=r"set pretrain='auto' \(or 'denoising'\)"):
+        tiny(DeepStackRegressor, reconstruction_weight=0.0).fit(X, many)
 
 
 def test_a_regressor_with_every_target_nan_says_so(regression_data):

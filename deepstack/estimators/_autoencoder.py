@@ -55,8 +55,9 @@ default="relu"
     noise_level : float >= 0, default=0.2
         Strength of the corruption: with "mask" a fraction in [0, 1) (1 is
         refused: nothing would be left to reconstruct from), with
-        "gaussian" a standard deviation, any value (above 1 too: the inputs
-        are standardized, so 1 is noise as large as the signal).
+        "gaussian" a standard deviation, any value (above 1 too: on
+        standardized inputs, 1 is noise as large as the signal; inputs in
+        [0, 1], which ``standardize="auto"`` leaves as they are, need less).
     sparsity : float >= 0, default=0.0
         L1 penalty on the codes (``sparsity`` times the per-sample L1 norm of
         the codes, averaged over the batch).

@@ -126,11 +126,14 @@ def _plain(value):
 def _check_pretrain_params(estimator):
     """The ``pretrain_*`` parameters against ``hidden_layer_sizes`` and each
     other."""
-    _pretraining.check_noise_level(
-        estimator.pretrain_corruption,
-        estimator.pretrain_noise_level,
-        names=("pretrain_corruption", "pretrain_noise_level"),
-    )
+    if estimator.pretrain in ("denoising", "auto"):
+        # Only denoising corrupts (as StackedAutoencoder(corruption=None)
+        # takes any noise level).
+        _pretraining.check_noise_level(
+            estimator.pretrain_corruption,
+            estimator.pretrain_noise_level,
+            names=("pretrain_corruption", "pretrain_noise_level"),
+        )
     if estimator.pretrain is None:
         return
     n_hidden = len(tuple(estimator.hidden_layer_sizes))

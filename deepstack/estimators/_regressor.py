@@ -7,7 +7,7 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.base import RegressorMixin
 
-from deepstack import _losses, _network, _self_training
+from deepstack import _losses, _network, _pretraining, _self_training
 from deepstack._compat import Interval, StrOptions
 from deepstack.estimators import _docs
 from deepstack.estimators._base import BaseDeepStack
@@ -238,12 +238,18 @@ class DeepStackRegressor(RegressorMixin, BaseDeepStack):
         )
 
     def _ignored_unlabeled(self, y, mask):
-        hint = (
-            "pretrain='auto' pretrains only when they outnumber the labeled rows: "
-            "set pretrain='denoising'"
-            if self.pretrain == "auto"
-            else "set pretrain='auto' (or 'denoising')"
-        )
+        n_unlabeled = int(np.sum(mask))
+        if self.pretrain == "auto":
+            hint = (
+                "pretrain='auto' pretrains only when they outnumber the labeled "
+                "rows: set pretrain='denoising'"
+            )
+        elif _pretraining.unlabeled_outnumber(n_unlabeled, len(mask) - n_unlabeled):
+            hint = "set pretrain='auto' (or 'denoising')"
+        else:
+            # "auto" would not pretrain on fewer unlabeled rows than labeled.
+            hint = "set pretrain='denoising'"
+
         raise ValueError(
             f"y contains NaN in {int(np.sum(mask))} of {len(mask)} rows. NaN marks "
             "a row without a target, which only pretraining, "
