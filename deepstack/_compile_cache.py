@@ -105,8 +105,12 @@ def compile_cache(enabled=True, *, maxsize=None):
     previous = _settings["maxsize"]
     if not enabled:
         size = 0
+    elif maxsize is None:
+        # Inside an enabled=False block the previous size is 0: enabling
+        # again means the default size.
+        size = previous or MAXSIZE
     else:
-        size = previous if maxsize is None else int(maxsize)
+        size = int(maxsize)
     if size < 0:
         raise ValueError(f"maxsize must be non-negative; got {maxsize!r}.")
     with _lock:

@@ -48,11 +48,18 @@ def has_batch_hooks(callbacks):
     from deepstack.callbacks._tensorboard import epoch_only
 
     return any(
-        getattr(type(cb), hook) is not getattr(keras.callbacks.Callback, hook)
+        _overrides(cb, hook)
         for cb in callbacks
         if not epoch_only(cb)
         for hook in _BATCH_HOOKS
     )
+
+
+def _overrides(callback, hook):
+    """Whether ``callback`` has its own ``hook``: in its class, or set on the
+    instance (``LambdaCallback(on_train_batch_end=...)`` does so)."""
+    base = getattr(keras.callbacks.Callback, hook)
+    return hook in vars(callback) or getattr(type(callback), hook) is not base
 
 
 def supported(model, callbacks, verbose):
@@ -100,7 +107,6 @@ def train(
     metrics=(),
     verbose=0,
     seed=0,
-    seeded_shuffle=False,
     compiled=None,
 ):
     """Train a compiled ``model``; the logs of each epoch, as ``History.history``.
@@ -110,9 +116,10 @@ def train(
     :func:`fit_epochs` trains when :func:`supported` (validation inside each
     epoch's compiled call), else ``Model.fit`` with up to 256 batches per
     compiled call (one per call when a callback has per-batch hooks: it must
-    see every batch) and a :class:`ValidationPass` first among the callbacks;
-    a scipy sparse ``X`` larger than :func:`densify_if_small` allows takes
-    ``Model.fit``, fed by :class:`SparseBatches`.
+    see every batch) and a :class:`ValidationPass` first among the callbacks,
+    fed by :class:`SparseBatches` (the fused loop's seeded batches); a scipy
+    sparse ``X`` larger than :func:`densify_if_small` allows takes
+    ``Model.fit``.
     Either way the validation logs are ``val_loss`` and ``val_<metric>`` for
     ``metrics``.
 
@@ -129,12 +136,8 @@ def train(
     verbose : int
         Keras's progress output (``Model.fit``'s loop shows it).
     seed : int
-        Seeds the shuffling of the fused loop (``Model.fit`` shuffles with
-        the backend's global generator).
-    seeded_shuffle : bool, default=False
-        Have ``Model.fit`` draw the fused loop's seeded permutation of each
-        epoch too (through :class:`SparseBatches`), so that a run resumed at
-        any epoch draws the batches of an uninterrupted one (checkpoints).
+        Seeds the shuffling: epoch ``e`` draws the permutation of
+        ``(seed, e)`` on either path.
     compiled : object or None
         The compiled epoch to reuse in the fused loop (see
         :func:`fit_epochs`).
@@ -173,41 +176,32 @@ def train(
     if model.steps_per_execution != steps_per_execution:
         model.steps_per_execution = steps_per_execution
         _compat.reset_compiled_functions(model)
-    if sparse or seeded_shuffle:
-        # The fused loop puts all rows on the device at once; a sparse
-        # matrix is densified one mini-batch at a time instead.
-        batches = SparseBatches(X, y, w, batch_size, seed=seed, epoch=initial_epoch)
-        history = model.fit(
-            batches,
-            epochs=epochs,
-            initial_epoch=initial_epoch,
-            callbacks=callbacks,
-            verbose=verbose,
-            # The batches are drawn shuffled; Keras would shuffle their order
-            # again with Python's unseeded global generator.
-            shuffle=False,
-        )
-        return history.history
+    # The fused loop's seeded permutation of each epoch, whatever the
+    # backend: Keras's own shuffle draws from NumPy's global generator on
+    # JAX, so ``random_state`` did not decide the batches (the user's
+    # ``np.random.seed`` did), and ``verbose`` changed them everywhere. A
+    # sparse matrix is densified one mini-batch at a time.
+    batches = SparseBatches(X, y, w, batch_size, seed=seed, epoch=initial_epoch)
     history = model.fit(
-        X,
-        y,
-        sample_weight=w,
-        batch_size=batch_size,
+        batches,
         epochs=epochs,
         initial_epoch=initial_epoch,
-        shuffle=True,
-        callbacks=callbacks,
+        callbacks=[_DrawEpoch(batches), *callbacks],
         verbose=verbose,
+        # The batches are drawn shuffled; Keras would shuffle their order
+        # again with Python's unseeded global generator.
+        shuffle=False,
     )
     return history.history
 
 
 class SparseBatches(keras.utils.PyDataset):
-    """Shuffled mini-batches of a scipy sparse ``X``, each densified alone.
+    """``Model.fit``'s shuffled mini-batches: epoch ``e`` (set by
+    :meth:`set_epoch`) draws the fused loop's seeded permutation of ``e``.
 
-    Peak memory is that of the sparse matrix plus one dense batch, not of
-    the dense matrix. Epoch ``e`` draws its own seeded permutation, as the
-    fused loop does. A dense ``X`` is batched the same way (rows in order).
+    A scipy sparse ``X`` is densified one batch at a time: peak memory is
+    that of the sparse matrix plus one dense batch, not of the dense matrix.
+    A dense ``X`` is batched the same way (rows in order within a batch).
     """
 
     def __init__(self, X, y, sample_weight, batch_size, *, seed, epoch=0):
@@ -217,6 +211,10 @@ class SparseBatches(keras.utils.PyDataset):
         self.sample_weight = sample_weight
         self.batch_size = int(batch_size)
         self.seed = int(seed)
+        self.set_epoch(epoch)
+
+    def set_epoch(self, epoch):
+        """Draw the batches of ``epoch`` next."""
         self.epoch = int(epoch)
         self._order = self._permutation()
 
@@ -237,9 +235,20 @@ class SparseBatches(keras.utils.PyDataset):
             return x, self.y[rows]
         return x, self.y[rows], self.sample_weight[rows]
 
-    def on_epoch_end(self):
-        self.epoch += 1
-        self._order = self._permutation()
+
+class _DrawEpoch(keras.callbacks.Callback):
+    """Has ``batches`` (:class:`SparseBatches`) draw each epoch's own
+    permutation. Told the epoch, not counting the dataset's epoch hooks:
+    Keras reads batches for their shapes (or a first build) before the
+    first epoch and calls those hooks around them, a number of times that
+    depends on the backend."""
+
+    def __init__(self, batches):
+        super().__init__()
+        self.batches = batches
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.batches.set_epoch(epoch)
 
 
 def fit_epochs(

@@ -149,6 +149,9 @@ def test_the_cache_is_bounded_and_can_be_turned_off(binary_data):
     with pytest.raises(ValueError, match="maxsize"):
         with compile_cache(maxsize=-1):
             pass
+    # Enabled again inside a disabled block: the default size, not 0.
+    with compile_cache(enabled=False), compile_cache(enabled=True):
+        assert _compile_cache.info()["maxsize"] == _compile_cache.MAXSIZE
 
 
 def test_pretrained_and_frozen_networks_match_the_uncached_run(binary_data):

@@ -131,6 +131,35 @@ def test_shuffling_is_seeded_per_epoch():
     assert not np.allclose(runs[0], runs[2])
 
 
+def test_model_fit_draws_the_fused_loops_seeded_batches():
+    # A per-batch callback sends training through Model.fit. It draws each
+    # epoch's batches from the same seeded permutation as the fused loop
+    # (from epoch 2 on, too), whatever NumPy's global generator holds: on
+    # JAX, Keras shuffled with it, so random_state did not decide the model.
+    class PerBatch(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            pass
+
+    X, y, _ = _problem()
+    weights = []
+    for global_seed, callbacks in ((0, []), (1, [PerBatch()]), (2, [PerBatch()])):
+        np.random.seed(global_seed)  # noqa: NPY002 (the global state itself)
+        model = _model()
+        _trainer.train(
+            model,
+            (X, y, None),
+            batch_size=16,
+            epochs=5,
+            initial_epoch=2,
+            seed=7,
+            callbacks=callbacks,
+        )
+        weights.append(model.get_weights())
+    for other in weights[1:]:
+        for fused, fitted in zip(weights[0], other, strict=True):
+            np.testing.assert_allclose(fitted, fused, rtol=1e-4, atol=1e-5)
+
+
 def test_callbacks_see_epochs_and_stop_training():
     X, y, _ = _problem()
     seen = []
@@ -174,6 +203,15 @@ def test_supported_only_without_batch_hooks_or_progress_bar():
     model = _model()
     assert _trainer.supported(model, [EarlyStopping()], verbose=0)
     assert not _trainer.supported(model, [PerBatch()], verbose=0)
+    # A hook set on the instance counts too: the fused loop never called it.
+    calls = []
+    hook = keras.callbacks.LambdaCallback(
+        on_train_batch_end=lambda batch, logs: calls.append(batch)
+    )
+    assert not _trainer.supported(model, [hook], verbose=0)
+    X, y, _ = _problem()
+    _trainer.train(model, (X, y, None), batch_size=32, epochs=2, callbacks=[hook])
+    assert len(calls) == 2 * 3
     assert not _trainer.supported(model, [], verbose=1)
     # TensorFlow: not under XLA (Keras's own jit_compile loop); JAX: only
     # when compiled with jit (the default there).

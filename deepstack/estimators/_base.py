@@ -1242,7 +1242,6 @@ class BaseDeepStack(BaseEstimator):
                 epochs=epochs - initial_epoch,
                 initial_epoch=initial_epoch,
                 seed=seed + self.n_iter_,
-                seeded_shuffle=saving is not None,
             )
         if saving is not None:
             history = saver[0].history
@@ -1319,15 +1318,13 @@ class BaseDeepStack(BaseEstimator):
         seed,
         batch_size=None,
         verbose=None,
-        seeded_shuffle=False,
     ):
         """The training seam: run ``epochs`` epochs and return the logs per epoch.
 
         :func:`deepstack._trainer.train`: the fused epoch loop (one compiled
         call per epoch, validation inside it) where it applies, else
         ``Model.fit`` with an eager validation pass at each epoch end.
-        ``batch_size`` and ``verbose`` default to the parameters;
-        ``seeded_shuffle``: see :func:`deepstack._trainer.train`.
+        ``batch_size`` and ``verbose`` default to the parameters.
         """
         *_, metrics = self._output_spec()
         batch_size = (
@@ -1357,7 +1354,6 @@ class BaseDeepStack(BaseEstimator):
                     metrics=metrics,
                     verbose=verbose,
                     seed=seed,
-                    seeded_shuffle=seeded_shuffle,
                     compiled=compiled,
                 )
             finally:
@@ -1365,7 +1361,7 @@ class BaseDeepStack(BaseEstimator):
                     self.model_ = model
                 if worker is not model:
                     for callback in callbacks:
-                        callback.set_model(model)
+                        _point_at(callback, model)
 
     def _record_history(self, history):
         offset = self.n_iter_
@@ -1575,8 +1571,15 @@ def _validation_score(scorer, estimator, X, y):
 def _detached(callback):
     """A shallow copy of ``callback`` without its reference to the model."""
     callback = copy.copy(callback)
-    callback.set_model(None)
+    _point_at(callback, None)
     return callback
+
+
+def _point_at(callback, model):
+    """Set ``callback.model`` alone: Keras's base ``set_model``, not an
+    override's (``TensorBoard.set_model`` opens new event files and writes
+    the model's summary again)."""
+    keras.callbacks.Callback.set_model(callback, model)
 
 
 def _explain_conversion_error(exc, X=None):
