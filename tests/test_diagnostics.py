@@ -364,6 +364,19 @@ def test_capacity_counts_the_reconstruction_decoder_in_training_only(data):
     assert "786 per training step" in str(cap)
 
 
+def test_capacity_counts_the_matrix_multiply_of_a_tied_decoder():
+    inputs = keras.Input((6,))
+    encoder = keras.layers.Dense(3, activation="sigmoid", name="encoder")
+    outputs = TiedDense(encoder, activation="sigmoid", name="decoder")(encoder(inputs))
+    cap = capacity(keras.Model(inputs, outputs))
+    # The decoder owns only its bias (6) but multiplies by the 3x6 transpose.
+    rows = {row["name"]: row for row in cap.layers}
+    assert rows["decoder"]["params"] == 6
+    assert rows["decoder"]["flops"] == 2 * 3 * 6 + 6
+    assert cap.forward_flops == (2 * 6 * 3 + 3) + (2 * 3 * 6 + 6) == 81
+    assert cap.training_flops == 3 * 81
+
+
 # ------------------------------------------------------ small-subset overfit
 
 
