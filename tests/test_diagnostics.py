@@ -235,6 +235,48 @@ def test_unit_health_before_training_keeps_the_input_standardization(data, batch
     assert report.unit_health_initial[0].saturation == before[0].saturation
 
 
+def test_unit_health_leaves_out_the_decoders(data):
+    X, y = data
+    est = DeepStackClassifier(
+        (6, 4), batch_norm=False, reconstruction_weight=0.5, max_epochs=1, random_state=0
+    ).fit(X, y)
+    # The joint loss's reconstruction layer returns the last hidden layer's
+    # codes at inference: it is no hidden layer of its own.
+    names = ["activation_1", "activation_2"]
+    assert [x.name for x in unit_health(est, X)] == names
+    assert list(hidden_activations(est, X)) == names
+    inputs = keras.Input((10,))
+    encoder = keras.layers.Dense(4, activation="relu", name="encoder")
+    decoded = TiedDense(encoder, activation="sigmoid", name="decoder")(encoder(inputs))
+    outputs = keras.layers.Dense(1, name="out")(decoded)
+    model = keras.Model(inputs, outputs)
+    assert [x.name for x in unit_health(model, X[:, :10])] == ["encoder"]
+
+
+def test_unit_health_reads_keras_activation_layers():
+    X = np.random.RandomState(0).randn(100, 10)
+    model = keras.Sequential(
+        [
+            keras.Input((10,)),
+            keras.layers.Dense(5, bias_initializer=keras.initializers.Constant(-1e3)),
+            keras.layers.ReLU(name="relu"),
+            keras.layers.Dense(5),
+            keras.layers.LeakyReLU(name="leaky"),
+            keras.layers.Dense(5),
+            keras.layers.ELU(name="elu"),
+            keras.layers.Dense(1),
+        ]
+    )
+    health = unit_health(model, X)
+    assert [(x.name, x.activation) for x in health] == [
+        ("relu", "relu"),
+        ("leaky", "leaky_relu"),
+        ("elu", "elu"),
+    ]
+    assert health["relu"].dead_units == 1.0
+    assert health["elu"].dead_units is None
+
+
 # ----------------------------------------------------------- training curves
 
 

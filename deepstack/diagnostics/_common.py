@@ -5,7 +5,7 @@ import numpy as np
 
 from deepstack._network import get_model
 from deepstack.estimators import _base
-from deepstack.layers import Standardize
+from deepstack.layers import Reconstruction, Standardize, TiedDense
 
 # Names the network builder gives to its output layers (see deepstack._network).
 _OUTPUT_NAMES = ("output", "logits")
@@ -24,7 +24,19 @@ def as_float_array(X, dtype=np.float32):
 
 
 def activation_name(layer):
-    """Short name of a layer's activation function, or None when it has none."""
+    """Short name of a layer's activation function, or None when it has none.
+
+    Keras's activation layers (``ReLU``, ``LeakyReLU``, ``ELU``, ``PReLU``)
+    carry no ``activation`` attribute: they are named by what they compute.
+    """
+    if isinstance(layer, keras.layers.ReLU):
+        return "leaky_relu" if float(layer.negative_slope or 0.0) else "relu"
+    if isinstance(layer, keras.layers.LeakyReLU):
+        return "leaky_relu"
+    if isinstance(layer, keras.layers.ELU):
+        return "elu"
+    if isinstance(layer, keras.layers.PReLU):
+        return "prelu"
     fn = getattr(layer, "activation", None)
     if fn is None:
         return None
@@ -35,16 +47,22 @@ def activation_name(layer):
 def hidden_activation_layers(model):
     """Layers whose outputs are hidden representations (after a nonlinearity).
 
-    ``Activation`` layers and layers with a non-linear ``activation`` (e.g.
-    ``Dense(..., activation="tanh")``), except the output layers. Works for
-    networks built by deepstack (``activation_i`` layers) and for plain Keras
-    models.
+    ``Activation`` layers, Keras's activation layers (``ReLU``,
+    ``LeakyReLU``, ``ELU``, ``PReLU``) and layers with a non-linear
+    ``activation`` (e.g. ``Dense(..., activation="tanh")``), except the
+    output layers and the decoders: the joint loss's ``Reconstruction``
+    layer (the identity at inference, its output the last hidden layer's)
+    and tied decoders (``TiedDense``, reconstructions of the inputs). Works
+    for networks built by deepstack (``activation_i`` layers) and for plain
+    Keras models.
     """
     layers = [layer for layer in model.layers if not isinstance(layer, keras.Model)]
     last = layers[-1] if layers else None
     found = []
     for layer in layers:
         if layer is last or layer.name in _OUTPUT_NAMES:
+            continue
+        if isinstance(layer, Reconstruction | TiedDense):
             continue
         if activation_name(layer) in _LINEAR:
             continue
