@@ -529,16 +529,29 @@ def test_errors_name_the_problem():
         unit_health(DeepStackClassifier(), np.zeros((3, 2)))
 
 
-def test_check_gradients_leaves_out_steps_across_a_relu_kink():
+@pytest.mark.parametrize(
+    "relu",
+    [
+        lambda: [keras.layers.Activation("relu", name="act")],
+        lambda: [keras.layers.ReLU(name="act")],
+        lambda: [keras.layers.LeakyReLU(0.1, name="act")],
+        lambda: [],  # Dense(..., activation="relu")
+    ],
+    ids=["Activation", "ReLU", "LeakyReLU", "Dense-activation"],
+)
+def test_check_gradients_leaves_out_steps_across_a_relu_kink(relu):
     # Row 0 puts the hidden unit's input at 1e-6: a step of 1e-4 on the
     # first two kernel entries (inputs 1 and -1) switches the ReLU on and
     # off, so their finite differences are not derivatives. The third
     # entry (input 0 on that row) is an ordinary one.
+    after = relu()
     model = keras.Sequential(
         [
             keras.Input((3,)),
-            keras.layers.Dense(1, use_bias=False, name="h"),
-            keras.layers.Activation("relu", name="act"),
+            keras.layers.Dense(
+                1, use_bias=False, activation=None if after else "relu", name="h"
+            ),
+            *after,
             keras.layers.Dense(1, name="out"),
         ]
     )

@@ -7,13 +7,14 @@ import numpy as np
 
 from deepstack._network import all_layers
 from deepstack.diagnostics._common import (
+    activation_name,
     as_float_array,
     get_model,
     is_estimator,
     model_loss,
     network_target,
 )
-from deepstack.layers import tie_layers
+from deepstack.layers import Reconstruction, tie_layers
 
 _FLOAT_DTYPES = ("float16", "bfloat16", "float32", "float64")
 
@@ -210,32 +211,39 @@ _KINKED = ("relu", "relu6", "leaky_relu")
 
 
 def _kink_probe(model, x):
-    """A function of the trainable values giving the inputs of ``model``'s
-    ReLU-type activation layers on ``x`` (inference mode), or None when the
-    model has none (or is not functional)."""
+    """A function of the trainable values giving the outputs of ``model``'s
+    ReLU-type activations on ``x`` (inference mode), or None when the model
+    has none (or is not functional).
+
+    Outputs, not inputs: an ``activation="relu"`` of a ``Dense`` layer has
+    no tensor for its input. A ReLU-type output is positive exactly when its
+    input is, so the sign of the output tells on which side of the kink the
+    input lies.
+    """
     layers = [
         layer
         for layer in all_layers(model)
-        if isinstance(layer, keras.layers.Activation)
-        and getattr(layer.activation, "__name__", "") in _KINKED
+        if activation_name(layer) in _KINKED and not isinstance(layer, Reconstruction)
     ]
     if not layers:
         return None
     try:
-        probe = keras.Model(model.inputs, [layer.input for layer in layers])
+        probe = keras.Model(model.inputs, [layer.output for layer in layers])
     except (AttributeError, ValueError):
         return None
     position = {id(v): i for i, v in enumerate(model.trainable_variables)}
     order = [position[id(v)] for v in probe.trainable_variables]
     non_trainable = [v.value for v in probe.non_trainable_variables]
 
-    def inputs_at(values):
+    def outputs_at(values):
         outputs, _ = probe.stateless_call(
             [values[i] for i in order], non_trainable, x, training=False
         )
+        if not isinstance(outputs, (list, tuple)):
+            outputs = [outputs]
         return [np.asarray(keras.ops.convert_to_numpy(o)) for o in outputs]
 
-    return inputs_at
+    return outputs_at
 
 
 def _variable_owners(model):
@@ -274,8 +282,10 @@ def check_gradients(
     in inference mode (dropout off, batch normalization with its population
     statistics), so that the function differentiated is deterministic.
 
-    Kinks: where the step moves the input of a ReLU-type activation layer
-    (``relu``, ``relu6``, ``leaky_relu``) across zero for some row, the
+    Kinks: where the step moves the input of a ReLU-type activation
+    (``relu``, ``relu6``, ``leaky_relu``: an ``Activation`` layer, a layer's
+    ``activation`` such as ``Dense(..., activation="relu")``, or Keras's
+    ``ReLU`` and ``LeakyReLU`` layers) across zero for some row, the
     finite difference straddles a kink and is not the derivative. Such
     entries are left out (counted in ``n_kinks``) and other entries of the
     variable are drawn in their place, as far as there are any.
@@ -395,7 +405,8 @@ class _Probe:
         return values
 
     def crosses_kink(self, index, flat):
-        """Whether the step moves a ReLU-type input across zero for some row."""
+        """Whether the step moves a ReLU-type input across zero for some row
+        (its output turns positive or stops being so)."""
         if self.kink_inputs is None:
             return False
         plus, minus = self._steps(index, flat)
