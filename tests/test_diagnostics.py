@@ -6,10 +6,14 @@ import warnings
 import keras
 import numpy as np
 import pytest
+import scipy.sparse as sp
 from sklearn.base import clone
 from sklearn.datasets import make_classification
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
 
-from deepstack import DeepStackClassifier
+from deepstack import DeepStackClassifier, DeepStackRegressor
 from deepstack.diagnostics import (
     Finding,
     analyze_curves,
@@ -22,6 +26,7 @@ from deepstack.diagnostics import (
     unit_health,
 )
 from deepstack.diagnostics._common import fresh_copy
+from deepstack.diagnostics._report import _curve_findings
 from deepstack.diagnostics._units import LayerHealth
 from deepstack.layers import TiedDense
 
@@ -238,7 +243,11 @@ def test_unit_health_before_training_keeps_the_input_standardization(data, batch
 def test_unit_health_leaves_out_the_decoders(data):
     X, y = data
     est = DeepStackClassifier(
-        (6, 4), batch_norm=False, reconstruction_weight=0.5, max_epochs=1, random_state=0
+        (6, 4),
+        batch_norm=False,
+        reconstruction_weight=0.5,
+        max_epochs=1,
+        random_state=0,
     ).fit(X, y)
     # The joint loss's reconstruction layer returns the last hidden layer's
     # codes at inference: it is no hidden layer of its own.
@@ -440,6 +449,143 @@ def test_overfit_small_subset_succeeds_and_leaves_estimator_alone(data):
     assert result.estimator.dropout == 0.0 and result.estimator.l2 == 0.0
     assert result.estimator.early_stopping is False
     assert est.dropout == 0.5 and not hasattr(est, "model_")
+
+
+def test_overfit_small_subset_passes_at_exactly_tol():
+    # Two identical rows with different labels: at best 1 of the 100 rows is
+    # wrong, an error of 1 - 0.99 = 0.010000000000000009 in floats.
+    rng = np.random.RandomState(0)
+    X = rng.randn(100, 2).astype(np.float32)
+    X[:, 0] += np.where(X[:, 0] > 0, 2.0, -2.0)
+    y = (X[:, 0] > 0).astype(int)
+    X[1], y[1] = X[0], 1 - y[0]
+    est = DeepStackClassifier(
+        (16,), batch_norm=False, learning_rate=5e-2, batch_size=100, random_state=0
+    )
+    result = overfit_small_subset(est, X, y, n_samples=100, max_epochs=40, tol=0.01)
+    assert result.training_error == pytest.approx(0.01)
+    assert result.passed, str(result)
+
+
+def test_overfit_small_subset_clone_writes_no_logs_or_checkpoint(data, tmp_path):
+    X, y = data
+    est = DeepStackClassifier(
+        (8,),
+        max_epochs=1,
+        random_state=0,
+        verbose=1,
+        log_dir=str(tmp_path / "logs"),
+        checkpoint=str(tmp_path / "model.ckpt"),
+    )
+    result = overfit_small_subset(est, X, y, n_samples=50, max_epochs=1)
+    assert list(tmp_path.iterdir()) == []
+    fitted = result.estimator
+    assert (fitted.log_dir, fitted.checkpoint, fitted.verbose) == (None, None, 0)
+    assert est.log_dir == str(tmp_path / "logs")
+
+
+def test_diagnostics_take_sparse_input():
+    rng = np.random.RandomState(0)
+    dense = (rng.randn(120, 6) * (rng.rand(120, 6) > 0.5)).astype(np.float32)
+    y = (dense[:, 0] > 0).astype(int)
+    X = sp.csr_matrix(dense)
+    est = DeepStackClassifier((8,), max_epochs=2, random_state=0).fit(X, y)
+    acts = hidden_activations(est, X, max_samples=50)["activation_1"]
+    assert acts.shape == (50, 8)
+    np.testing.assert_allclose(
+        acts, hidden_activations(est, dense, max_samples=50)["activation_1"]
+    )
+    assert unit_health(est, X, initial=True)[0].variance == pytest.approx(
+        unit_health(est, dense, initial=True)[0].variance
+    )
+    grad = check_gradients(est, X, y, n_params=3)
+    assert grad.layer_errors == check_gradients(est, dense, y, n_params=3).layer_errors
+    result = overfit_small_subset(est, X, y, n_samples=40, max_epochs=1)
+    assert result.n_samples == 40 and result.estimator.n_features_in_ == 6
+    report = diagnose(est, X, y, overfit=False, figures=False)
+    assert report.capacity.forward_flops == capacity(est).forward_flops
+    assert report["gradient_check"].severity == "info"
+
+
+def test_diagnostics_leave_out_unlabeled_rows():
+    rng = np.random.RandomState(0)
+    X = rng.randn(200, 4).astype(np.float32)
+    y = (X[:, 0] > 0).astype(int)
+    unlabeled = rng.rand(200) < 0.6
+    labeled = np.flatnonzero(~unlabeled)
+    y_semi = np.where(unlabeled, -1, y)
+    clf = DeepStackClassifier(
+        (8,), reconstruction_weight=0.5, max_epochs=2, random_state=0
+    ).fit(X, y_semi)
+    grad = check_gradients(clf, X, y_semi, n_params=3)
+    expected = check_gradients(clf, X[labeled], y[labeled], n_params=3)
+    assert grad.layer_errors == expected.layer_errors
+    result = overfit_small_subset(clf, X, y_semi, n_samples=500, max_epochs=1)
+    assert result.n_samples == labeled.size
+    # NaN targets of a regressor.
+    target = np.where(unlabeled, np.nan, X[:, 0])
+    reg = DeepStackRegressor(
+        (8,), reconstruction_weight=0.5, max_epochs=2, random_state=0
+    ).fit(X, target)
+    grad = check_gradients(reg, X, target, n_params=3)
+    assert grad.layer_errors == (
+        check_gradients(reg, X[labeled], target[labeled], n_params=3).layer_errors
+    )
+    result = overfit_small_subset(reg, X, target, n_samples=500, max_epochs=1)
+    assert result.n_samples == labeled.size and np.isfinite(result.training_error)
+    report = diagnose(reg, X, target, overfit=False, figures=False)
+    assert report["gradient_check"].severity == "info"
+
+
+def _flat_accuracy(accuracy):
+    """A history whose loss falls while the accuracy stays at ``accuracy``."""
+    return {"loss": [1.0, 0.9, 0.8, 0.7, 0.6], "accuracy": [accuracy] * 5}
+
+
+def test_chance_accuracy_over_the_known_labels_only():
+    clf = DeepStackClassifier()
+    clf.classes_ = np.array([0, 1])
+    # 70% of the rows unlabeled (-1), the labeled ones balanced: chance 0.5,
+    # so an accuracy of 0.6 is above it (-1 counted as a class made it 0.7).
+    y = np.array([-1] * 70 + [0] * 15 + [1] * 15)
+    findings = _curve_findings(clf, y, _flat_accuracy(0.6), [])
+    assert "collapse" not in [f.code for f in findings]
+    (collapse,) = _curve_findings(clf, y, _flat_accuracy(0.5), [])
+    assert collapse.evidence["chance_accuracy"] == 0.5
+
+
+def test_chance_accuracy_of_multilabel_targets_is_per_label():
+    # Label frequencies 0.5, 0.1, 0.9: predicting each label's majority is
+    # right on (0.5 + 0.9 + 0.9) / 3 of the entries.
+    Y = np.zeros((10, 3), dtype=int)
+    Y[:5, 0] = 1
+    Y[:1, 1] = 1
+    Y[:9, 2] = 1
+    (collapse,) = _curve_findings(DeepStackClassifier(), Y, _flat_accuracy(0.75), [])
+    assert collapse.code == "collapse"
+    assert collapse.evidence["chance_accuracy"] == pytest.approx(2.3 / 3)
+
+
+def test_diagnose_a_pipeline_or_ensemble_through_its_network(data):
+    from deepstack.ensemble import DeepStackBaggingClassifier
+
+    X, y = data
+    member = DeepStackClassifier((8,), max_epochs=1, random_state=0)
+    pipe = make_pipeline(StandardScaler(), member).fit(X, y)
+    report = diagnose(pipe, X, y, overfit=False, figures=False)
+    assert report.estimator_name == "Pipeline (DeepStackClassifier)"
+    assert "fitted_clone" not in report.codes  # not trained again
+    assert report.capacity.params == pipe[-1].model_.count_params()
+    bagging = DeepStackBaggingClassifier(member, n_folds=2, random_state=0).fit(X, y)
+    report = diagnose(bagging, X, y, gradients=False, overfit=False, figures=False)
+    assert report.history == bagging.estimators_[0].history_
+    with pytest.raises(TypeError, match=r"pipeline\[-1\]"):
+        overfit_small_subset(pipe, X, y)
+    # Refused before anything is trained.
+    other = make_pipeline(StandardScaler(), LogisticRegression())
+    with pytest.raises(TypeError, match="not a Pipeline"):
+        diagnose(other, X, y)
+    assert not hasattr(other[-1], "coef_")
 
 
 # -------------------------------------------------------------------- report

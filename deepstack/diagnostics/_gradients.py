@@ -11,6 +11,7 @@ from deepstack.diagnostics._common import (
     as_float_array,
     get_model,
     is_estimator,
+    labeled_rows,
     model_loss,
     network_target,
 )
@@ -293,16 +294,18 @@ def check_gradients(
     Parameters
     ----------
     model_or_estimator : keras.Model or fitted deepstack estimator
-    X : array-like of shape (n_samples, n_features)
+    X : {array-like, sparse matrix} of shape (n_samples, n_features)
     y : array-like
         Targets, in the estimator's label space (encoded as it trains on them),
-        or the network's target array for a bare model.
+        or the network's target array for a bare model. Rows an estimator's
+        ``y`` marks unlabeled (-1 labels of a classifier that has no class
+        -1, NaN targets of a regressor) are left out.
     epsilon : float, default=1e-4
         Step of the finite differences.
     n_params : int, default=10
         Entries sampled per variable (all of them when it has fewer).
     n_samples : int, default=64
-        Rows of ``X`` used in the loss.
+        Rows of ``X`` used in the loss (the first labeled ones).
     loss : str or callable, default=None
         Loss ``f(y_true, y_pred)``; defaults to the model's compiled loss
         (mean squared error for an uncompiled model).
@@ -329,8 +332,9 @@ def check_gradients(
     """
     model = get_model(model_or_estimator)
     if is_estimator(model_or_estimator):
+        X, y = labeled_rows(model_or_estimator, X, y)
         y = network_target(model_or_estimator, y)
-    X = as_float_array(X, np.float64)[:n_samples]
+    X = as_float_array(X, np.float64, max_rows=n_samples)
     y = np.asarray(y)[:n_samples]
     if np.issubdtype(y.dtype, np.floating):
         y = y.astype(np.float64)

@@ -167,7 +167,7 @@ def unit_health(model_or_estimator, X, *, initial=False, max_samples=1000):
     Parameters
     ----------
     model_or_estimator : keras.Model or fitted deepstack estimator
-    X : array-like of shape (n_samples, n_features)
+    X : {array-like, sparse matrix} of shape (n_samples, n_features)
     initial : bool, default=False
         Measure the network as it was before training: a copy with freshly
         initialized weights (deepstack seeds its initializers, so these are
@@ -197,7 +197,7 @@ def unit_health(model_or_estimator, X, *, initial=False, max_samples=1000):
     model = get_model(model_or_estimator)
     if initial:
         model = fresh_copy(model)
-        set_population_statistics(model, as_float_array(X)[:max_samples])
+        set_population_statistics(model, as_float_array(X, max_rows=max_samples))
     activations = hidden_activations(model, X, max_samples=max_samples)
     names = {
         layer.name: activation_name(layer) for layer in hidden_activation_layers(model)
