@@ -2,6 +2,7 @@
 
 import re
 import warnings
+from types import SimpleNamespace
 
 import keras
 import numpy as np
@@ -16,6 +17,7 @@ from sklearn.preprocessing import StandardScaler
 from deepstack import DeepStackClassifier, DeepStackRegressor
 from deepstack.diagnostics import (
     Finding,
+    GradientCheckResult,
     analyze_curves,
     capacity,
     check_gradients,
@@ -26,7 +28,7 @@ from deepstack.diagnostics import (
     unit_health,
 )
 from deepstack.diagnostics._common import fresh_copy
-from deepstack.diagnostics._report import _curve_findings
+from deepstack.diagnostics._report import _curve_findings, _gradient_finding
 from deepstack.diagnostics._units import LayerHealth
 from deepstack.layers import TiedDense
 
@@ -299,7 +301,9 @@ def test_curves_flag_bouncing_and_divergence():
     assert _codes({"loss": [1.0, 2.0, 5.0, 30.0]}) == ["diverging"]
     nan = analyze_curves({"loss": [1.0, 0.8, float("nan")]})
     assert [f.code for f in nan] == ["diverging"]
-    assert nan[0].evidence["epoch"] == 2
+    # 1-based, as the estimator's DivergenceError counts: the third epoch.
+    assert nan[0].evidence["epoch"] == 3
+    assert "at epoch 3" in nan[0].message
     assert any("learning rate" in a for a in nan[0].advice)
 
 
@@ -334,9 +338,61 @@ def test_curves_collapse_at_chance():
     assert "collapse" not in _codes(history, chance_accuracy=0.11)
 
 
+def test_bouncing_advice_knows_the_schedule():
+    bouncing = {"loss": [1.0, 1.4, 0.9, 1.5, 0.8, 1.6, 0.9, 1.3]}
+
+    def advice(schedule):
+        est = SimpleNamespace(
+            history_=bouncing, get_params=lambda: {"lr_schedule": schedule}
+        )
+        (finding,) = analyze_curves(est)
+        return " ".join(finding.advice)
+
+    assert "use lr_schedule='halving'" in advice("constant")
+    assert "use lr_schedule='halving'" not in advice("halving")
+    assert "lr_patience" in advice("halving")
+
+
+def test_curves_of_negative_losses():
+    # Keras's poisson loss goes below 0: falling is falling.
+    falling = [-0.5, -0.6, -0.7, -0.8, -0.9]
+    assert _codes({"loss": falling}) == []
+    assert _codes({"loss": falling, "val_loss": [v + 0.01 for v in falling]}) == []
+    assert _codes({"loss": [-0.5, -0.4, 0.3, 0.6]}) == ["diverging"]
+    overfit = {
+        "loss": [-0.1, -0.4, -0.7, -1.0, -1.3],
+        "val_loss": [-0.1, -0.3, -0.4, -0.35, -0.2],
+    }
+    assert _codes(overfit) == ["overfitting"]
+    underfit = {"loss": [-1.0, -1.02, -1.04, -1.06], "val_loss": [-1.0] * 4}
+    assert _codes(underfit) == ["underfitting"]
+
+
 def test_learning_rate_halvings_from_history():
     assert learning_rate_halvings({"learning_rate": [1, 1, 0.5, 0.5, 0.25]}) == [1, 3]
     assert learning_rate_halvings({}) == []
+    rates = np.array([1, 1, 0.5, 0.5, 0.25])
+    assert learning_rate_halvings({"learning_rate": rates}) == [1, 3]
+    pandas = pytest.importorskip("pandas")
+    frame = pandas.DataFrame({"loss": np.ones(5), "learning_rate": rates})
+    assert learning_rate_halvings(frame) == [1, 3]
+
+
+def test_a_decaying_learning_rate_has_no_halvings():
+    decay = {"learning_rate": list(1e-3 * 100.0 ** -(np.arange(5) / 4))}
+    assert learning_rate_halvings(decay) == []
+
+    def fitted(schedule, rates):
+        return SimpleNamespace(
+            history_={"learning_rate": rates},
+            get_params=lambda: {"lr_schedule": schedule},
+        )
+
+    # A warm-started decay restarts its rate: still no halvings.
+    restarted = decay["learning_rate"] * 2
+    assert learning_rate_halvings(fitted("decay", restarted)) == []
+    # Halving on every epoch (lr_patience=0) is halving all the same.
+    assert learning_rate_halvings(fitted("halving", [1, 0.5, 0.25])) == [0, 1]
 
 
 def test_real_run_with_learning_rate_10_is_flagged(data):
@@ -711,6 +767,50 @@ def test_check_gradients_leaves_out_steps_across_a_relu_kink(relu):
     assert kernel["error"] < 1e-8
     assert result.passed, str(result)
     assert "2 at a ReLU kink left out" in str(result)
+
+
+def test_check_gradients_shows_a_variable_with_only_kinks_as_not_checked():
+    # Row 0 puts the unit's input at 1e-6 and every input at magnitude >= 1:
+    # each kernel entry's step crosses the kink.
+    model = keras.Sequential(
+        [
+            keras.Input((3,)),
+            keras.layers.Dense(1, use_bias=False, activation="relu", name="h"),
+            keras.layers.Dense(1, name="out"),
+        ]
+    )
+    model.get_layer("h").kernel.assign(np.ones((3, 1)))
+    X = np.array([[1.0, -2.0 + 1e-6, 1.0], [0.5, 1.0, 2.0]])
+    y = np.array([[1.0], [3.0]])
+    result = check_gradients(model, X, y, n_params=3)
+    (kernel,) = [row for row in result.details if row["variable"] == "h/kernel"]
+    assert (kernel["checked"], kernel["n_checked"], kernel["n_kinks"]) == (False, 0, 3)
+    assert "h" not in result.layer_errors and set(result.layer_errors) == {"out"}
+    assert result.passed
+    assert "h/kernel" in str(result) and "not checked" in str(result)
+    with pytest.raises(ValueError, match="n_params must be an integer >= 1"):
+        check_gradients(model, X, y, n_params=0)
+
+
+def test_a_failed_float32_gradient_check_is_a_warning():
+    row = {
+        "layer": "dense",
+        "variable": "dense/kernel",
+        "n_checked": 3,
+        "n_kinks": 0,
+        "checked": True,
+        "error": 1e-2,
+        "max_entry_error": 1e-2,
+        "passed": False,
+    }
+    finding = _gradient_finding(
+        GradientCheckResult([row], tol=1e-4, epsilon=1e-4, dtype="float32")
+    )
+    assert finding.severity == "warning" and "float32" in finding.message
+    finding = _gradient_finding(
+        GradientCheckResult([row], tol=1e-4, epsilon=1e-4, dtype="float64")
+    )
+    assert finding.severity == "error"
 
 
 def test_diagnose_reports_a_diverging_fit_instead_of_raising(data):

@@ -1,6 +1,7 @@
 """Gradient checking: backpropagation against central finite differences."""
 
 import warnings
+from numbers import Integral
 
 import keras
 import numpy as np
@@ -26,7 +27,8 @@ class GradientCheckResult:
     Attributes
     ----------
     passed : bool
-        True when every checked variable's relative error is below ``tol``.
+        True when every checked variable's relative error is below ``tol``
+        (and at least one variable was checked).
     tol : float
         Threshold on the relative error.
     epsilon : float
@@ -39,7 +41,9 @@ class GradientCheckResult:
         over the sampled entries), ``max_entry_error`` (the worst single
         entry), ``n_kinks`` (sampled entries left out because a ReLU input
         crossed zero between ``w - epsilon`` and ``w + epsilon``, where the
-        finite difference is not the derivative) and ``passed``.
+        finite difference is not the derivative), ``checked`` (False when
+        every entry was at a kink: the variable decides nothing) and
+        ``passed``.
     layer_errors : dict of str to float
         Largest relative error of each layer's variables.
     failed_layers : list of str
@@ -56,13 +60,16 @@ class GradientCheckResult:
 
     @property
     def passed(self):
-        return all(row["passed"] for row in self.details)
+        checked = [row for row in self.details if row.get("checked", True)]
+        return bool(checked) and all(row["passed"] for row in checked)
 
     @property
     def layer_errors(self):
-        """``{layer name: largest relative error of its variables}``."""
+        """``{layer name: largest relative error of its checked variables}``."""
         errors = {}
         for row in self.details:
+            if not row.get("checked", True):
+                continue
             errors[row["layer"]] = max(errors.get(row["layer"], 0.0), row["error"])
         return errors
 
@@ -82,6 +89,8 @@ class GradientCheckResult:
 
     def __str__(self):
         verdict = "PASSED" if self.passed else "FAILED"
+        if not any(row.get("checked", True) for row in self.details):
+            verdict = "NOT CHECKED"
         lines = [
             f"Gradient check {verdict} ({self.dtype}, epsilon={self.epsilon:g}, "
             f"tol={self.tol:g})"
@@ -89,6 +98,12 @@ class GradientCheckResult:
         for row in self.details:
             mark = "ok " if row["passed"] else "BAD"
             kinks = row.get("n_kinks", 0)
+            if not row.get("checked", True):
+                lines.append(
+                    f"  --  {row['variable']:<32} not checked (all {kinks} entries "
+                    "tried at a ReLU kink)"
+                )
+                continue
             lines.append(
                 f"  {mark} {row['variable']:<32} n={row['n_checked']:<4d} "
                 f"relative error {row['error']:.2e} "
@@ -303,7 +318,8 @@ def check_gradients(
     epsilon : float, default=1e-4
         Step of the finite differences.
     n_params : int, default=10
-        Entries sampled per variable (all of them when it has fewer).
+        Entries sampled per variable (all of them when it has fewer); at
+        least 1.
     n_samples : int, default=64
         Rows of ``X`` used in the loss (the first labeled ones).
     loss : str or callable, default=None
@@ -330,6 +346,9 @@ def check_gradients(
     >>> check_gradients(model, X, y).passed
     True
     """
+    for name, value in (("n_params", n_params), ("n_samples", n_samples)):
+        if not (isinstance(value, Integral) and value >= 1):
+            raise ValueError(f"{name} must be an integer >= 1; got {value!r}.")
     model = get_model(model_or_estimator)
     if is_estimator(model_or_estimator):
         X, y = labeled_rows(model_or_estimator, X, y)
@@ -456,6 +475,7 @@ def _variable_detail(layer, name, numeric, analytic, kinks, *, tol):
         "variable": f"{layer}/{name}",
         "n_checked": int(len(numeric)),
         "n_kinks": kinks,
+        "checked": bool(len(numeric)),
         "error": error,
         "max_entry_error": float(entry.max()) if entry.size else 0.0,
         "passed": bool(error < tol),

@@ -273,7 +273,9 @@ def _explain_failure(fitted, X, evidence):
             f"Bouncing training loss (it rose on {bounce:.0%} of the epochs): lower "
             "the learning rate."
         )
-    if len(reasons) == 0 and len(loss) >= 5 and loss[-1] < 0.95 * loss[-5]:
+    # Fell by 5% over the last 4 epochs (relative to |loss|: it can be < 0).
+    falling = len(loss) >= 5 and loss[-5] - loss[-1] > 0.05 * abs(loss[-5])
+    if len(reasons) == 0 and falling:
         reasons.append(
             f"The loss was still falling when the budget of {len(loss)} epochs ran "
             "out: raise max_epochs or the learning rate."

@@ -440,7 +440,9 @@ def _curve_findings(estimator, y, history, earlier):
     "underperforming" with underfitting; a divergence already reported by
     the fit (in ``earlier``) is not reported twice."""
     chance = _chance_accuracy(estimator, y) if is_classifier(estimator) else None
-    findings = analyze_curves(history, chance_accuracy=chance)
+    # The estimator, not only its history: its lr_schedule shapes the advice.
+    source = estimator if hasattr(estimator, "history_") else history
+    findings = analyze_curves(source, chance_accuracy=chance)
     if any(f.code == "diverging" for f in earlier):
         findings = [f for f in findings if f.code != "diverging"]
     if any(f.code == "underfitting" for f in findings):
@@ -478,13 +480,33 @@ def _chance_accuracy(classifier, y):
 
 def _gradient_finding(result):
     """ "gradient_check": info when backpropagation matches finite
-    differences, error otherwise."""
+    differences, error otherwise (a warning when the check could not run in
+    float64, whose finite differences are too imprecise to convict)."""
     if result.passed:
         return Finding(
             "gradient_check",
             "info",
             "Backpropagated gradients match finite differences.",
             {"max_relative_error": max(result.layer_errors.values(), default=0.0)},
+        )
+    if not result.layer_errors:
+        return Finding(
+            "gradient_check",
+            "warning",
+            "No gradient entry could be checked: every one tried was at a ReLU kink.",
+            {},
+            ["Run check_gradients on other rows or with a larger n_params."],
+        )
+    if result.dtype != "float64":
+        return Finding(
+            "gradient_check",
+            "warning",
+            f"The gradient check ran in {result.dtype}, not float64 (Keras "
+            "computes in float64 only with the TensorFlow backend): its finite "
+            f"differences are imprecise, so the errors in {result.failed_layers} "
+            "prove nothing.",
+            dict(result.layer_errors),
+            ["Run check_gradients with KERAS_BACKEND=tensorflow to decide."],
         )
     return Finding(
         "gradient_check",

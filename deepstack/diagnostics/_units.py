@@ -175,7 +175,10 @@ def unit_health(model_or_estimator, X, *, initial=False, max_samples=1000):
         standardization (its ``Standardize`` statistics, set from the data
         before training). Batch normalization then uses the statistics of
         these rows, as the first training steps do (its initial moving
-        averages, mean 0 and variance 1, normalize nothing).
+        averages, mean 0 and variance 1, normalize nothing). For an
+        estimator that pretrained its layers (``pretrain``), these are the
+        weights *before* pretraining, not the pretrained ones that
+        fine-tuning started from.
     max_samples : int, default=1000
         Use at most this many rows of ``X``.
 
