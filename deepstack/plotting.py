@@ -13,6 +13,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from deepstack._network import get_model
+from deepstack.diagnostics._curves import learning_rate_halvings
 
 __all__ = [
     "plot_activations",
@@ -98,8 +99,6 @@ def plot_learning_curves(history, *, best_epoch=None, metric=None):
         :func:`deepstack.diagnostics.learning_rate_halvings`: none for a
         decaying rate) and a dotted line at the best epoch.
     """
-    from deepstack.diagnostics import learning_rate_halvings
-
     given = history
     history, fitted_best = _history(history)
     if "loss" not in history:
