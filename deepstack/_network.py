@@ -316,10 +316,18 @@ def get_model(model_or_estimator):
     model = getattr(model_or_estimator, "model_", None)
     if isinstance(model, keras.Model):
         return model
+    if hasattr(model_or_estimator, "steps"):
+        hint = (
+            "For a Pipeline, pass its last step (pipeline[-1]) and X transformed "
+            "by the steps before it (pipeline[:-1].transform(X))."
+        )
+    elif hasattr(model_or_estimator, "estimators_"):
+        hint = "For an ensemble, pass one of its members (estimators_[0])."
+    else:
+        hint = "Fit the estimator first."
     raise TypeError(
         "Expected a keras.Model or a fitted deepstack estimator (with a model_ "
-        f"attribute); got {type(model_or_estimator).__name__}. Fit the estimator "
-        "first."
+        f"attribute); got {type(model_or_estimator).__name__}. {hint}"
     )
 
 

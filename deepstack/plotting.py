@@ -13,6 +13,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from deepstack._network import get_model
+from deepstack.diagnostics._curves import learning_rate_halvings
 
 __all__ = [
     "plot_activations",
@@ -44,7 +45,15 @@ def _history(history):
         return history.history_, getattr(history, "best_epoch_", None)
     if hasattr(history, "history") and isinstance(history.history, dict):
         return history.history, None
+    if hasattr(history, "to_dict"):  # a DataFrame, one column per log
+        return history.to_dict(orient="list"), None
     return dict(history), None
+
+
+def _logged(history, key):
+    """Whether ``history`` holds values for ``key`` (lists, arrays alike)."""
+    values = history.get(key)
+    return values is not None and len(values) > 0
 
 
 def _square_shape(n_features, image_shape):
@@ -76,7 +85,8 @@ def plot_learning_curves(history, *, best_epoch=None, metric=None):
         ``val_loss``, a metric (``accuracy``...) and ``learning_rate``.
     best_epoch : int, default=None
         0-based epoch to mark as the kept one (an estimator's ``best_epoch_``
-        by default; the epoch of lowest validation loss otherwise).
+        by default; the epoch of lowest validation loss otherwise, none when
+        the validation loss is never finite).
     metric : str, default=None
         Metric to plot in a second panel (the first known metric by default).
 
@@ -85,31 +95,34 @@ def plot_learning_curves(history, *, best_epoch=None, metric=None):
     matplotlib.figure.Figure
         One panel for the loss, one for the metric when there is one; the
         learning rate on a second (log) y-axis of the loss panel; dashed lines
-        at the learning-rate halvings (where ``learning_rate`` drops) and a
-        dotted line at the best epoch.
+        at the learning-rate halvings (where ``learning_rate`` is cut, see
+        :func:`deepstack.diagnostics.learning_rate_halvings`: none for a
+        decaying rate) and a dotted line at the best epoch.
     """
+    given = history
     history, fitted_best = _history(history)
     if "loss" not in history:
         raise ValueError(f"history has no 'loss' key; keys: {sorted(history)}.")
     if best_epoch is None:
         best_epoch = fitted_best
-    if best_epoch is None and history.get("val_loss"):
-        best_epoch = int(np.nanargmin(history["val_loss"]))
+    if best_epoch is None and _logged(history, "val_loss"):
+        val_loss = np.asarray(history["val_loss"], dtype=float)
+        if np.isfinite(val_loss).any():
+            best_epoch = int(
+                np.nanargmin(np.where(np.isfinite(val_loss), val_loss, np.nan))
+            )
     if metric is None:
         metric = next((k for k in _METRIC_KEYS if k in history), None)
     panels = 2 if metric else 1
     fig = _figure(5.5 * panels, 4)
     axes = fig.subplots(1, panels, squeeze=False)[0]
     epochs = np.arange(1, len(history["loss"]) + 1)
-    rates = history.get("learning_rate")
-    halvings = []
-    if rates:
-        rates_arr = np.asarray(rates, dtype=float)
-        halvings = list(np.flatnonzero(rates_arr[1:] < rates_arr[:-1] * (1 - 1e-6)))
+    rates = history.get("learning_rate") if _logged(history, "learning_rate") else None
+    halvings = learning_rate_halvings(given if hasattr(given, "history_") else history)
 
     def draw(ax, key, label):
         ax.plot(epochs, history[key], label=f"training {label}", color="C0")
-        if history.get("val_" + key):
+        if _logged(history, "val_" + key):
             ax.plot(
                 epochs[: len(history["val_" + key])],
                 history["val_" + key],
@@ -132,7 +145,7 @@ def plot_learning_curves(history, *, best_epoch=None, metric=None):
 
     draw(axes[0], "loss", "loss")
     axes[0].set_title("Loss")
-    if rates:
+    if rates is not None:
         lr_ax = axes[0].twinx()
         lr_ax.plot(
             epochs[: len(rates)],

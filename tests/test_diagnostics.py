@@ -2,16 +2,22 @@
 
 import re
 import warnings
+from types import SimpleNamespace
 
 import keras
 import numpy as np
 import pytest
+import scipy.sparse as sp
 from sklearn.base import clone
 from sklearn.datasets import make_classification
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
 
-from deepstack import DeepStackClassifier
+from deepstack import DeepStackClassifier, DeepStackRegressor
 from deepstack.diagnostics import (
     Finding,
+    GradientCheckResult,
     analyze_curves,
     capacity,
     check_gradients,
@@ -22,6 +28,7 @@ from deepstack.diagnostics import (
     unit_health,
 )
 from deepstack.diagnostics._common import fresh_copy
+from deepstack.diagnostics._report import _curve_findings, _gradient_finding
 from deepstack.diagnostics._units import LayerHealth
 from deepstack.layers import TiedDense
 
@@ -235,6 +242,52 @@ def test_unit_health_before_training_keeps_the_input_standardization(data, batch
     assert report.unit_health_initial[0].saturation == before[0].saturation
 
 
+def test_unit_health_leaves_out_the_decoders(data):
+    X, y = data
+    est = DeepStackClassifier(
+        (6, 4),
+        batch_norm=False,
+        reconstruction_weight=0.5,
+        max_epochs=1,
+        random_state=0,
+    ).fit(X, y)
+    # The joint loss's reconstruction layer returns the last hidden layer's
+    # codes at inference: it is no hidden layer of its own.
+    names = ["activation_1", "activation_2"]
+    assert [x.name for x in unit_health(est, X)] == names
+    assert list(hidden_activations(est, X)) == names
+    inputs = keras.Input((10,))
+    encoder = keras.layers.Dense(4, activation="relu", name="encoder")
+    decoded = TiedDense(encoder, activation="sigmoid", name="decoder")(encoder(inputs))
+    outputs = keras.layers.Dense(1, name="out")(decoded)
+    model = keras.Model(inputs, outputs)
+    assert [x.name for x in unit_health(model, X[:, :10])] == ["encoder"]
+
+
+def test_unit_health_reads_keras_activation_layers():
+    X = np.random.RandomState(0).randn(100, 10)
+    model = keras.Sequential(
+        [
+            keras.Input((10,)),
+            keras.layers.Dense(5, bias_initializer=keras.initializers.Constant(-1e3)),
+            keras.layers.ReLU(name="relu"),
+            keras.layers.Dense(5),
+            keras.layers.LeakyReLU(name="leaky"),
+            keras.layers.Dense(5),
+            keras.layers.ELU(name="elu"),
+            keras.layers.Dense(1),
+        ]
+    )
+    health = unit_health(model, X)
+    assert [(x.name, x.activation) for x in health] == [
+        ("relu", "relu"),
+        ("leaky", "leaky_relu"),
+        ("elu", "elu"),
+    ]
+    assert health["relu"].dead_units == 1.0
+    assert health["elu"].dead_units is None
+
+
 # ----------------------------------------------------------- training curves
 
 
@@ -248,7 +301,9 @@ def test_curves_flag_bouncing_and_divergence():
     assert _codes({"loss": [1.0, 2.0, 5.0, 30.0]}) == ["diverging"]
     nan = analyze_curves({"loss": [1.0, 0.8, float("nan")]})
     assert [f.code for f in nan] == ["diverging"]
-    assert nan[0].evidence["epoch"] == 2
+    # 1-based, as the estimator's DivergenceError counts: the third epoch.
+    assert nan[0].evidence["epoch"] == 3
+    assert "at epoch 3" in nan[0].message
     assert any("learning rate" in a for a in nan[0].advice)
 
 
@@ -283,9 +338,61 @@ def test_curves_collapse_at_chance():
     assert "collapse" not in _codes(history, chance_accuracy=0.11)
 
 
+def test_bouncing_advice_knows_the_schedule():
+    bouncing = {"loss": [1.0, 1.4, 0.9, 1.5, 0.8, 1.6, 0.9, 1.3]}
+
+    def advice(schedule):
+        est = SimpleNamespace(
+            history_=bouncing, get_params=lambda: {"lr_schedule": schedule}
+        )
+        (finding,) = analyze_curves(est)
+        return " ".join(finding.advice)
+
+    assert "use lr_schedule='halving'" in advice("constant")
+    assert "use lr_schedule='halving'" not in advice("halving")
+    assert "lr_patience" in advice("halving")
+
+
+def test_curves_of_negative_losses():
+    # Keras's poisson loss goes below 0: falling is falling.
+    falling = [-0.5, -0.6, -0.7, -0.8, -0.9]
+    assert _codes({"loss": falling}) == []
+    assert _codes({"loss": falling, "val_loss": [v + 0.01 for v in falling]}) == []
+    assert _codes({"loss": [-0.5, -0.4, 0.3, 0.6]}) == ["diverging"]
+    overfit = {
+        "loss": [-0.1, -0.4, -0.7, -1.0, -1.3],
+        "val_loss": [-0.1, -0.3, -0.4, -0.35, -0.2],
+    }
+    assert _codes(overfit) == ["overfitting"]
+    underfit = {"loss": [-1.0, -1.02, -1.04, -1.06], "val_loss": [-1.0] * 4}
+    assert _codes(underfit) == ["underfitting"]
+
+
 def test_learning_rate_halvings_from_history():
     assert learning_rate_halvings({"learning_rate": [1, 1, 0.5, 0.5, 0.25]}) == [1, 3]
     assert learning_rate_halvings({}) == []
+    rates = np.array([1, 1, 0.5, 0.5, 0.25])
+    assert learning_rate_halvings({"learning_rate": rates}) == [1, 3]
+    pandas = pytest.importorskip("pandas")
+    frame = pandas.DataFrame({"loss": np.ones(5), "learning_rate": rates})
+    assert learning_rate_halvings(frame) == [1, 3]
+
+
+def test_a_decaying_learning_rate_has_no_halvings():
+    decay = {"learning_rate": list(1e-3 * 100.0 ** -(np.arange(5) / 4))}
+    assert learning_rate_halvings(decay) == []
+
+    def fitted(schedule, rates):
+        return SimpleNamespace(
+            history_={"learning_rate": rates},
+            get_params=lambda: {"lr_schedule": schedule},
+        )
+
+    # A warm-started decay restarts its rate: still no halvings.
+    restarted = decay["learning_rate"] * 2
+    assert learning_rate_halvings(fitted("decay", restarted)) == []
+    # Halving on every epoch (lr_patience=0) is halving all the same.
+    assert learning_rate_halvings(fitted("halving", [1, 0.5, 0.25])) == [0, 1]
 
 
 def test_real_run_with_learning_rate_10_is_flagged(data):
@@ -364,6 +471,19 @@ def test_capacity_counts_the_reconstruction_decoder_in_training_only(data):
     assert "786 per training step" in str(cap)
 
 
+def test_capacity_counts_the_matrix_multiply_of_a_tied_decoder():
+    inputs = keras.Input((6,))
+    encoder = keras.layers.Dense(3, activation="sigmoid", name="encoder")
+    outputs = TiedDense(encoder, activation="sigmoid", name="decoder")(encoder(inputs))
+    cap = capacity(keras.Model(inputs, outputs))
+    # The decoder owns only its bias (6) but multiplies by the 3x6 transpose.
+    rows = {row["name"]: row for row in cap.layers}
+    assert rows["decoder"]["params"] == 6
+    assert rows["decoder"]["flops"] == 2 * 3 * 6 + 6
+    assert cap.forward_flops == (2 * 6 * 3 + 3) + (2 * 3 * 6 + 6) == 81
+    assert cap.training_flops == 3 * 81
+
+
 # ------------------------------------------------------ small-subset overfit
 
 
@@ -385,6 +505,143 @@ def test_overfit_small_subset_succeeds_and_leaves_estimator_alone(data):
     assert result.estimator.dropout == 0.0 and result.estimator.l2 == 0.0
     assert result.estimator.early_stopping is False
     assert est.dropout == 0.5 and not hasattr(est, "model_")
+
+
+def test_overfit_small_subset_passes_at_exactly_tol():
+    # Two identical rows with different labels: at best 1 of the 100 rows is
+    # wrong, an error of 1 - 0.99 = 0.010000000000000009 in floats.
+    rng = np.random.RandomState(0)
+    X = rng.randn(100, 2).astype(np.float32)
+    X[:, 0] += np.where(X[:, 0] > 0, 2.0, -2.0)
+    y = (X[:, 0] > 0).astype(int)
+    X[1], y[1] = X[0], 1 - y[0]
+    est = DeepStackClassifier(
+        (16,), batch_norm=False, learning_rate=5e-2, batch_size=100, random_state=0
+    )
+    result = overfit_small_subset(est, X, y, n_samples=100, max_epochs=40, tol=0.01)
+    assert result.training_error == pytest.approx(0.01)
+    assert result.passed, str(result)
+
+
+def test_overfit_small_subset_clone_writes_no_logs_or_checkpoint(data, tmp_path):
+    X, y = data
+    est = DeepStackClassifier(
+        (8,),
+        max_epochs=1,
+        random_state=0,
+        verbose=1,
+        log_dir=str(tmp_path / "logs"),
+        checkpoint=str(tmp_path / "model.ckpt"),
+    )
+    result = overfit_small_subset(est, X, y, n_samples=50, max_epochs=1)
+    assert list(tmp_path.iterdir()) == []
+    fitted = result.estimator
+    assert (fitted.log_dir, fitted.checkpoint, fitted.verbose) == (None, None, 0)
+    assert est.log_dir == str(tmp_path / "logs")
+
+
+def test_diagnostics_take_sparse_input():
+    rng = np.random.RandomState(0)
+    dense = (rng.randn(120, 6) * (rng.rand(120, 6) > 0.5)).astype(np.float32)
+    y = (dense[:, 0] > 0).astype(int)
+    X = sp.csr_matrix(dense)
+    est = DeepStackClassifier((8,), max_epochs=2, random_state=0).fit(X, y)
+    acts = hidden_activations(est, X, max_samples=50)["activation_1"]
+    assert acts.shape == (50, 8)
+    np.testing.assert_allclose(
+        acts, hidden_activations(est, dense, max_samples=50)["activation_1"]
+    )
+    assert unit_health(est, X, initial=True)[0].variance == pytest.approx(
+        unit_health(est, dense, initial=True)[0].variance
+    )
+    grad = check_gradients(est, X, y, n_params=3)
+    assert grad.layer_errors == check_gradients(est, dense, y, n_params=3).layer_errors
+    result = overfit_small_subset(est, X, y, n_samples=40, max_epochs=1)
+    assert result.n_samples == 40 and result.estimator.n_features_in_ == 6
+    report = diagnose(est, X, y, overfit=False, figures=False)
+    assert report.capacity.forward_flops == capacity(est).forward_flops
+    assert report["gradient_check"].severity == "info"
+
+
+def test_diagnostics_leave_out_unlabeled_rows():
+    rng = np.random.RandomState(0)
+    X = rng.randn(200, 4).astype(np.float32)
+    y = (X[:, 0] > 0).astype(int)
+    unlabeled = rng.rand(200) < 0.6
+    labeled = np.flatnonzero(~unlabeled)
+    y_semi = np.where(unlabeled, -1, y)
+    clf = DeepStackClassifier(
+        (8,), reconstruction_weight=0.5, max_epochs=2, random_state=0
+    ).fit(X, y_semi)
+    grad = check_gradients(clf, X, y_semi, n_params=3)
+    expected = check_gradients(clf, X[labeled], y[labeled], n_params=3)
+    assert grad.layer_errors == expected.layer_errors
+    result = overfit_small_subset(clf, X, y_semi, n_samples=500, max_epochs=1)
+    assert result.n_samples == labeled.size
+    # NaN targets of a regressor.
+    target = np.where(unlabeled, np.nan, X[:, 0])
+    reg = DeepStackRegressor(
+        (8,), reconstruction_weight=0.5, max_epochs=2, random_state=0
+    ).fit(X, target)
+    grad = check_gradients(reg, X, target, n_params=3)
+    assert grad.layer_errors == (
+        check_gradients(reg, X[labeled], target[labeled], n_params=3).layer_errors
+    )
+    result = overfit_small_subset(reg, X, target, n_samples=500, max_epochs=1)
+    assert result.n_samples == labeled.size and np.isfinite(result.training_error)
+    report = diagnose(reg, X, target, overfit=False, figures=False)
+    assert report["gradient_check"].severity == "info"
+
+
+def _flat_accuracy(accuracy):
+    """A history whose loss falls while the accuracy stays at ``accuracy``."""
+    return {"loss": [1.0, 0.9, 0.8, 0.7, 0.6], "accuracy": [accuracy] * 5}
+
+
+def test_chance_accuracy_over_the_known_labels_only():
+    clf = DeepStackClassifier()
+    clf.classes_ = np.array([0, 1])
+    # 70% of the rows unlabeled (-1), the labeled ones balanced: chance 0.5,
+    # so an accuracy of 0.6 is above it (-1 counted as a class made it 0.7).
+    y = np.array([-1] * 70 + [0] * 15 + [1] * 15)
+    findings = _curve_findings(clf, y, _flat_accuracy(0.6), [])
+    assert "collapse" not in [f.code for f in findings]
+    (collapse,) = _curve_findings(clf, y, _flat_accuracy(0.5), [])
+    assert collapse.evidence["chance_accuracy"] == 0.5
+
+
+def test_chance_accuracy_of_multilabel_targets_is_per_label():
+    # Label frequencies 0.5, 0.1, 0.9: predicting each label's majority is
+    # right on (0.5 + 0.9 + 0.9) / 3 of the entries.
+    Y = np.zeros((10, 3), dtype=int)
+    Y[:5, 0] = 1
+    Y[:1, 1] = 1
+    Y[:9, 2] = 1
+    (collapse,) = _curve_findings(DeepStackClassifier(), Y, _flat_accuracy(0.75), [])
+    assert collapse.code == "collapse"
+    assert collapse.evidence["chance_accuracy"] == pytest.approx(2.3 / 3)
+
+
+def test_diagnose_a_pipeline_or_ensemble_through_its_network(data):
+    from deepstack.ensemble import DeepStackBaggingClassifier
+
+    X, y = data
+    member = DeepStackClassifier((8,), max_epochs=1, random_state=0)
+    pipe = make_pipeline(StandardScaler(), member).fit(X, y)
+    report = diagnose(pipe, X, y, overfit=False, figures=False)
+    assert report.estimator_name == "Pipeline (DeepStackClassifier)"
+    assert "fitted_clone" not in report.codes  # not trained again
+    assert report.capacity.params == pipe[-1].model_.count_params()
+    bagging = DeepStackBaggingClassifier(member, n_folds=2, random_state=0).fit(X, y)
+    report = diagnose(bagging, X, y, gradients=False, overfit=False, figures=False)
+    assert report.history == bagging.estimators_[0].history_
+    with pytest.raises(TypeError, match=r"pipeline\[-1\]"):
+        overfit_small_subset(pipe, X, y)
+    # Refused before anything is trained.
+    other = make_pipeline(StandardScaler(), LogisticRegression())
+    with pytest.raises(TypeError, match="not a Pipeline"):
+        diagnose(other, X, y)
+    assert not hasattr(other[-1], "coef_")
 
 
 # -------------------------------------------------------------------- report
@@ -474,16 +731,29 @@ def test_errors_name_the_problem():
         unit_health(DeepStackClassifier(), np.zeros((3, 2)))
 
 
-def test_check_gradients_leaves_out_steps_across_a_relu_kink():
+@pytest.mark.parametrize(
+    "relu",
+    [
+        lambda: [keras.layers.Activation("relu", name="act")],
+        lambda: [keras.layers.ReLU(name="act")],
+        lambda: [keras.layers.LeakyReLU(0.1, name="act")],
+        lambda: [],  # Dense(..., activation="relu")
+    ],
+    ids=["Activation", "ReLU", "LeakyReLU", "Dense-activation"],
+)
+def test_check_gradients_leaves_out_steps_across_a_relu_kink(relu):
     # Row 0 puts the hidden unit's input at 1e-6: a step of 1e-4 on the
     # first two kernel entries (inputs 1 and -1) switches the ReLU on and
     # off, so their finite differences are not derivatives. The third
     # entry (input 0 on that row) is an ordinary one.
+    after = relu()
     model = keras.Sequential(
         [
             keras.Input((3,)),
-            keras.layers.Dense(1, use_bias=False, name="h"),
-            keras.layers.Activation("relu", name="act"),
+            keras.layers.Dense(
+                1, use_bias=False, activation=None if after else "relu", name="h"
+            ),
+            *after,
             keras.layers.Dense(1, name="out"),
         ]
     )
@@ -497,6 +767,50 @@ def test_check_gradients_leaves_out_steps_across_a_relu_kink():
     assert kernel["error"] < 1e-8
     assert result.passed, str(result)
     assert "2 at a ReLU kink left out" in str(result)
+
+
+def test_check_gradients_shows_a_variable_with_only_kinks_as_not_checked():
+    # Row 0 puts the unit's input at 1e-6 and every input at magnitude >= 1:
+    # each kernel entry's step crosses the kink.
+    model = keras.Sequential(
+        [
+            keras.Input((3,)),
+            keras.layers.Dense(1, use_bias=False, activation="relu", name="h"),
+            keras.layers.Dense(1, name="out"),
+        ]
+    )
+    model.get_layer("h").kernel.assign(np.ones((3, 1)))
+    X = np.array([[1.0, -2.0 + 1e-6, 1.0], [0.5, 1.0, 2.0]])
+    y = np.array([[1.0], [3.0]])
+    result = check_gradients(model, X, y, n_params=3)
+    (kernel,) = [row for row in result.details if row["variable"] == "h/kernel"]
+    assert (kernel["checked"], kernel["n_checked"], kernel["n_kinks"]) == (False, 0, 3)
+    assert "h" not in result.layer_errors and set(result.layer_errors) == {"out"}
+    assert result.passed
+    assert "h/kernel" in str(result) and "not checked" in str(result)
+    with pytest.raises(ValueError, match="n_params must be an integer >= 1"):
+        check_gradients(model, X, y, n_params=0)
+
+
+def test_a_failed_float32_gradient_check_is_a_warning():
+    row = {
+        "layer": "dense",
+        "variable": "dense/kernel",
+        "n_checked": 3,
+        "n_kinks": 0,
+        "checked": True,
+        "error": 1e-2,
+        "max_entry_error": 1e-2,
+        "passed": False,
+    }
+    finding = _gradient_finding(
+        GradientCheckResult([row], tol=1e-4, epsilon=1e-4, dtype="float32")
+    )
+    assert finding.severity == "warning" and "float32" in finding.message
+    finding = _gradient_finding(
+        GradientCheckResult([row], tol=1e-4, epsilon=1e-4, dtype="float64")
+    )
+    assert finding.severity == "error"
 
 
 def test_diagnose_reports_a_diverging_fit_instead_of_raising(data):

@@ -89,6 +89,35 @@ def test_learning_curves_from_loss_only_and_estimator_like(history):
         plotting.plot_learning_curves({"accuracy": [0.5]})
 
 
+def test_learning_curves_without_a_finite_validation_loss():
+    nan = float("nan")
+    fig = plotting.plot_learning_curves(
+        {"loss": [nan], "val_loss": [nan], "learning_rate": [50.0]}
+    )
+    assert _vlines(fig.axes[0], "best epoch") == []
+    fig = plotting.plot_learning_curves({"loss": [2.0, 1.0], "val_loss": [nan, 1.5]})
+    assert _vlines(fig.axes[0], "best epoch") == [2]
+
+
+def test_learning_curves_from_arrays_and_dataframes(history):
+    pandas = pytest.importorskip("pandas")
+    arrays = {key: np.asarray(values) for key, values in history.items()}
+    for logs in (arrays, pandas.DataFrame(history)):
+        fig = plotting.plot_learning_curves(logs)
+        loss_ax = fig.axes[0]
+        assert sorted(_vlines(loss_ax, "learning-rate halving")) == [4.5, 9.5]
+        assert _vlines(loss_ax, "best epoch") == [12]
+        assert "validation loss" in [line.get_label() for line in loss_ax.get_lines()]
+
+
+def test_learning_curves_mark_no_halvings_for_a_decaying_rate():
+    rates = list(1e-3 * 100.0 ** -(np.arange(5) / 4))
+    fig = plotting.plot_learning_curves(
+        {"loss": [1.0, 0.8, 0.7, 0.6, 0.5], "learning_rate": rates}
+    )
+    assert _vlines(fig.axes[0], "learning-rate halving") == []
+
+
 def test_filters_grid_of_square_images():
     kernel = np.random.RandomState(0).randn(64, 10)
     fig = plotting.plot_filters(kernel)

@@ -4,7 +4,7 @@ import keras
 import numpy as np
 
 from deepstack.diagnostics._common import get_model
-from deepstack.layers import Reconstruction
+from deepstack.layers import Reconstruction, TiedDense
 
 # A training step costs about three forward passes: the forward pass itself, the
 # gradient w.r.t. the activations and the gradient w.r.t. the weights.
@@ -24,9 +24,11 @@ class Capacity:
     trainable_params : int
     forward_flops : int
         Floating-point operations for one sample's forward pass at inference
-        (prediction), counted on the Dense layers (``2 * n_in * n_out`` for
-        the multiply-adds, plus ``n_out`` for the bias) and
-        batch-normalization layers (4 per feature). Elementwise activations
+        (prediction), counted on the Dense layers and the tied decoders
+        (:class:`~deepstack.layers.TiedDense`, whose matrix is its encoder's
+        kernel transposed): ``2 * n_in * n_out`` for the multiply-adds, plus
+        ``n_out`` for the bias; and on the batch-normalization layers (4 per
+        feature). Elementwise activations
         are not counted. The joint loss's reconstruction decoder
         (``reconstruction_weight > 0``) runs in training only and is left
         out.
@@ -116,14 +118,18 @@ def _forward_flops(layer):
     if isinstance(layer, keras.layers.Dense):
         n_in = int(layer.kernel.shape[0])
         n_out = int(layer.kernel.shape[1])
-        # Dense on (batch, steps, features) inputs runs once per step.
-        positions = max(_units_in(layer, n_in) // max(n_in, 1), 1)
-        return positions * (2 * n_in * n_out + (n_out if layer.use_bias else 0))
+        return _matmul_flops(layer, n_in, n_out, n_out if layer.use_bias else 0)
+    if isinstance(layer, TiedDense):
+        # The kernel is the encoder's (which owns it): the decoder's only
+        # weight is its bias, but it multiplies by the whole matrix.
+        n_out = int(layer.units)
+        n_in = int(layer.input.shape[-1])
+        return _matmul_flops(layer, n_in, n_out, n_out)
     if isinstance(layer, keras.layers.BatchNormalization):
         features = int(layer.gamma.shape[0]) if layer.scale else 0
         return BATCH_NORM_FLOPS_PER_FEATURE * _units_in(layer, features)
-    # Another layer with weights (e.g. a tied decoder): count its matrices as
-    # multiply-adds and its vectors as additions.
+    # Another layer with weights: count its matrices as multiply-adds and its
+    # vectors as additions.
     flops = 0
     for weight in layer.trainable_weights:
         shape = tuple(int(d) for d in weight.shape)
@@ -132,6 +138,13 @@ def _forward_flops(layer):
         elif len(shape) == 1:
             flops += shape[0]
     return flops
+
+
+def _matmul_flops(layer, n_in, n_out, bias):
+    """``x @ W + b`` with ``W`` of shape ``(n_in, n_out)`` and ``bias`` additions."""
+    # On (batch, steps, features) inputs it runs once per step.
+    positions = max(_units_in(layer, n_in) // max(n_in, 1), 1)
+    return positions * (2 * n_in * n_out + bias)
 
 
 def capacity(model_or_estimator):

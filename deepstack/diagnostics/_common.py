@@ -2,10 +2,11 @@
 
 import keras
 import numpy as np
+import scipy.sparse as sp
 
 from deepstack._network import get_model
 from deepstack.estimators import _base
-from deepstack.layers import Standardize
+from deepstack.layers import Reconstruction, Standardize, TiedDense
 
 # Names the network builder gives to its output layers (see deepstack._network).
 _OUTPUT_NAMES = ("output", "logits")
@@ -16,7 +17,16 @@ def is_estimator(obj):
     return not isinstance(obj, keras.Model) and hasattr(obj, "get_params")
 
 
-def as_float_array(X, dtype=np.float32):
+def as_float_array(X, dtype=np.float32, *, max_rows=None):
+    """``X`` (its first ``max_rows`` rows) as a dense 2-D float array.
+
+    A scipy sparse matrix is sliced before it is densified, so that only the
+    rows used are.
+    """
+    if max_rows is not None:
+        X = X[:max_rows]
+    if sp.issparse(X):
+        X = X.toarray()
     X = np.asarray(X, dtype=dtype)
     if X.ndim == 1:
         X = X.reshape(-1, 1)
@@ -24,7 +34,19 @@ def as_float_array(X, dtype=np.float32):
 
 
 def activation_name(layer):
-    """Short name of a layer's activation function, or None when it has none."""
+    """Short name of a layer's activation function, or None when it has none.
+
+    Keras's activation layers (``ReLU``, ``LeakyReLU``, ``ELU``, ``PReLU``)
+    carry no ``activation`` attribute: they are named by what they compute.
+    """
+    if isinstance(layer, keras.layers.ReLU):
+        return "leaky_relu" if float(layer.negative_slope or 0.0) else "relu"
+    if isinstance(layer, keras.layers.LeakyReLU):
+        return "leaky_relu"
+    if isinstance(layer, keras.layers.ELU):
+        return "elu"
+    if isinstance(layer, keras.layers.PReLU):
+        return "prelu"
     fn = getattr(layer, "activation", None)
     if fn is None:
         return None
@@ -35,16 +57,22 @@ def activation_name(layer):
 def hidden_activation_layers(model):
     """Layers whose outputs are hidden representations (after a nonlinearity).
 
-    ``Activation`` layers and layers with a non-linear ``activation`` (e.g.
-    ``Dense(..., activation="tanh")``), except the output layers. Works for
-    networks built by deepstack (``activation_i`` layers) and for plain Keras
-    models.
+    ``Activation`` layers, Keras's activation layers (``ReLU``,
+    ``LeakyReLU``, ``ELU``, ``PReLU``) and layers with a non-linear
+    ``activation`` (e.g. ``Dense(..., activation="tanh")``), except the
+    output layers and the decoders: the joint loss's ``Reconstruction``
+    layer (the identity at inference, its output the last hidden layer's)
+    and tied decoders (``TiedDense``, reconstructions of the inputs). Works
+    for networks built by deepstack (``activation_i`` layers) and for plain
+    Keras models.
     """
     layers = [layer for layer in model.layers if not isinstance(layer, keras.Model)]
     last = layers[-1] if layers else None
     found = []
     for layer in layers:
         if layer is last or layer.name in _OUTPUT_NAMES:
+            continue
+        if isinstance(layer, Reconstruction | TiedDense):
             continue
         if activation_name(layer) in _LINEAR:
             continue
@@ -58,9 +86,10 @@ def hidden_activations(model_or_estimator, X, *, max_samples=None):
     Parameters
     ----------
     model_or_estimator : keras.Model or fitted deepstack estimator
-    X : array-like of shape (n_samples, n_features)
+    X : {array-like, sparse matrix} of shape (n_samples, n_features)
     max_samples : int or None
-        Use only the first ``max_samples`` rows of ``X``.
+        Use only the first ``max_samples`` rows of ``X`` (a sparse ``X`` is
+        densified after they are taken).
 
     Returns
     -------
@@ -70,9 +99,7 @@ def hidden_activations(model_or_estimator, X, *, max_samples=None):
         flattened per sample.
     """
     model = get_model(model_or_estimator)
-    X = as_float_array(X)
-    if max_samples is not None:
-        X = X[:max_samples]
+    X = as_float_array(X, max_rows=max_samples)
     layers = hidden_activation_layers(model)
     if not layers:
         return {}
@@ -100,6 +127,86 @@ def model_loss(model, loss=None):
         return keras.ops.mean(fn(y_true, y_pred))
 
     return mean_loss
+
+
+def check_deepstack_estimator(estimator, what, *, wrapped=False):
+    """Refuse, before any training, an estimator that ``what`` cannot take.
+
+    ``wrapped``: a Pipeline ending in a deepstack estimator, or a bagging
+    ensemble of them, is taken too (unwrapped by the caller).
+    """
+    from sklearn.pipeline import Pipeline
+
+    from deepstack.ensemble import is_bagging
+
+    inner = estimator
+    while wrapped:
+        if isinstance(inner, Pipeline):
+            inner = inner[-1]
+        elif is_bagging(inner):
+            if inner.estimator is None:
+                return  # the default member is a deepstack estimator
+            inner = inner.estimator
+        else:
+            break
+    if isinstance(inner, _base.BaseDeepStack):
+        return
+    name = type(estimator).__name__
+    if isinstance(estimator, Pipeline):
+        hint = (
+            "pass its last step (pipeline[-1]) and X transformed by the steps "
+            "before it (pipeline[:-1].transform(X))"
+        )
+    elif is_bagging(estimator):
+        hint = "pass one of its fitted members (estimators_[0]) or its estimator"
+    else:
+        hint = "e.g. a DeepStackClassifier or DeepStackRegressor"
+    raise TypeError(f"{what} takes a deepstack estimator, not a {name}: {hint}.")
+
+
+def as_float_matrix(X, dtype=np.float32):
+    """``X`` as a 2-D float array, or as a CSR matrix when it is sparse."""
+    if sp.issparse(X):
+        return sp.csr_matrix(X, dtype=dtype)
+    return as_float_array(X, dtype)
+
+
+def take_rows(X, index):
+    """Rows ``index`` of an array, sparse matrix or DataFrame."""
+    if hasattr(X, "iloc"):
+        return X.iloc[index]
+    if not sp.issparse(X):
+        X = np.asarray(X)
+    return X[index]
+
+
+def unlabeled_mask(estimator, y):
+    """The rows of ``y`` that mark a sample without a target for ``estimator``
+    (see :func:`labeled_rows`), or None when there are none."""
+    if not is_estimator(estimator):
+        return None
+    return _base.unlabeled_target_rows(estimator, y)
+
+
+def labeled_rows(estimator, X, y):
+    """``X, y`` without the rows whose target marks them unlabeled.
+
+    -1 labels of a classifier (unless -1 is one of its classes) and NaN
+    targets of a regressor mark rows without a target, which semi-supervised
+    fits take; the checks that compare predictions with targets leave them
+    out. A bare model's ``X, y`` are returned as they are.
+    """
+    mask = unlabeled_mask(estimator, y)
+    if mask is None:
+        return X, y
+    keep = np.flatnonzero(~mask)
+    if keep.size == 0:
+        raise ValueError(
+            f"y marks all its {mask.size} rows unlabeled (-1 labels or NaN "
+            "targets): this check compares predictions with targets and needs "
+            "labeled rows."
+        )
+    return take_rows(X, keep), np.asarray(y)[keep]
 
 
 def network_target(estimator, y):

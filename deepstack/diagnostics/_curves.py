@@ -15,6 +15,12 @@ ADVICE_BOUNCING = [
     "Lower the learning rate (e.g. halve it) or use lr_schedule='halving'.",
     "Increase batch_size to reduce gradient noise.",
 ]
+# For a run that already halves its rate after lr_patience flat epochs.
+ADVICE_BOUNCING_HALVING = [
+    "Lower the learning rate (e.g. halve it), or lower lr_patience so that "
+    "lr_schedule='halving' cuts it sooner.",
+    ADVICE_BOUNCING[1],
+]
 ADVICE_OVERFITTING = [
     "Regularize more: dropout, l2 weight decay, input dropout.",
     "Get more training data or augment it.",
@@ -75,7 +81,9 @@ def analyze_curves(
     ----------
     history : dict of str to list of float, or a fitted estimator
         Per-epoch logs (``loss``, optionally ``val_loss``, ``accuracy``,
-        ``val_accuracy``), e.g. an estimator's ``history_``.
+        ``val_accuracy``), e.g. an estimator's ``history_``. An estimator's
+        ``lr_schedule`` tailors the advice (a run that already halves its
+        rate is not told to).
     chance_accuracy : float, default=None
         Accuracy of always predicting the majority class; enables the
         collapse check.
@@ -89,6 +97,14 @@ def analyze_curves(
         Flag under-fitting when the final training loss is still above this
         fraction of the first epoch's loss (or the training accuracy is under
         0.9) and validation is close to training.
+
+    Losses can be negative (Keras's poisson loss): the factors above are
+    read as differences relative to the magnitude (``overfit_ratio``: the
+    validation loss above the training loss by ``overfit_ratio - 1`` times
+    ``|training loss|``), which for positive losses are the ratios.
+    Likewise "diverging" is a final loss above the first by more than
+    ``|first loss|`` (twice a positive one) or a peak 9 ``|first loss|``
+    above it.
     min_epochs : int, default=4
         Shape checks (bouncing, fitting) need at least this many epochs.
 
@@ -104,6 +120,7 @@ def analyze_curves(
     >>> [f.code for f in analyze_curves({"loss": [1.0, 1.5, 0.9, 1.4, 0.8, 1.3]})]
     ['bouncing']
     """
+    schedule = _lr_schedule(history)
     if hasattr(history, "history_"):
         history = history.history_
     loss = _series(history, "loss")
@@ -111,7 +128,9 @@ def analyze_curves(
         return []
     if not np.isfinite(loss).all():
         return [_non_finite(loss)]
-    findings = _diverging(loss) + _bouncing(loss, min_epochs, bounce_threshold)
+    findings = _diverging(loss) + _bouncing(
+        loss, min_epochs, bounce_threshold, schedule
+    )
     if findings:
         # Over- or under-fitting cannot be judged while the optimization is
         # unstable: fix that first.
@@ -127,22 +146,44 @@ def analyze_curves(
     return findings + collapse
 
 
+def _lr_schedule(history):
+    """The ``lr_schedule`` of an estimator passed as ``history`` (else None)."""
+    if hasattr(history, "history_") and hasattr(history, "get_params"):
+        return history.get_params().get("lr_schedule")
+    return None
+
+
+def _scale(value):
+    """``|value|``, kept off 0: the unit of a loss's relative changes.
+
+    Losses can be negative (Keras's poisson loss leaves out a term of the
+    targets), so changes are measured as differences relative to the
+    magnitude, not as ratios (a ratio of negative losses reads a fall as a
+    rise).
+    """
+    return max(abs(float(value)), 1e-12)
+
+
 def _non_finite(loss):
     """ "diverging": the training loss became NaN or infinite."""
-    first_bad = int(np.argmin(np.isfinite(loss)))
+    # 1-based, as the estimator's DivergenceError counts epochs.
+    epoch = int(np.argmin(np.isfinite(loss))) + 1
     return Finding(
         "diverging",
         "error",
-        f"The training loss became non-finite at epoch {first_bad}.",
-        {"epoch": first_bad, "last_finite_loss": _last_finite(loss)},
+        f"The training loss became non-finite at epoch {epoch}.",
+        {"epoch": epoch, "last_finite_loss": _last_finite(loss)},
         ADVICE_DIVERGING,
     )
 
 
 def _diverging(loss):
-    """ "diverging": the loss ends above twice its start or peaks at 10 times it."""
+    """ "diverging": the loss ends above its start by more than the start's
+    magnitude (twice a positive start) or peaks 9 magnitudes above it (10
+    times a positive start)."""
     n = loss.size
-    if n >= 2 and (loss[-1] > 2.0 * loss[0] or loss.max() > 10.0 * max(loss[0], 1e-12)):
+    start = _scale(loss[0])
+    if n >= 2 and (loss[-1] - loss[0] > start or loss.max() - loss[0] > 9.0 * start):
         return [
             Finding(
                 "diverging",
@@ -155,7 +196,7 @@ def _diverging(loss):
     return []
 
 
-def _bouncing(loss, min_epochs, bounce_threshold):
+def _bouncing(loss, min_epochs, bounce_threshold, schedule=None):
     """ "bouncing": the loss goes up *and* down (a steady climb is divergence)."""
     bounce = bouncing_fraction(loss)
     falls = bouncing_fraction(-loss)
@@ -170,7 +211,7 @@ def _bouncing(loss, min_epochs, bounce_threshold):
                     "min_loss": float(loss.min()),
                     "final_loss": loss[-1],
                 },
-                ADVICE_BOUNCING,
+                ADVICE_BOUNCING_HALVING if schedule == "halving" else ADVICE_BOUNCING,
             )
         ]
     return []
@@ -182,10 +223,11 @@ def _overfitting(loss, val, min_epochs, overfit_ratio):
     if val is None or val.size != n or n < min_epochs or not np.isfinite(val).all():
         return []
     val_min = float(val.min())
-    gap = val[-1] / max(loss[-1], 1e-12)
-    rise = val[-1] / max(val_min, 1e-12)
-    if (gap > overfit_ratio and val[-1] - loss[-1] > 0.05 * abs(val[-1])) or (
-        rise > 1.2 and loss[-1] < loss[int(np.argmin(val))]
+    # val > overfit_ratio * loss and val > 1.2 * val_min for positive losses.
+    gap = val[-1] - loss[-1] > (overfit_ratio - 1.0) * _scale(loss[-1])
+    rise = val[-1] - val_min > 0.2 * _scale(val_min)
+    if (gap and val[-1] - loss[-1] > 0.05 * abs(val[-1])) or (
+        rise and loss[-1] < loss[int(np.argmin(val))]
     ):
         return [
             Finding(
@@ -211,13 +253,14 @@ def _underfitting(loss, val, history, min_epochs, underfit_ratio):
     metric = _metric_key(history)
     acc = _series(history, metric) if metric else None
     val_acc = _series(history, "val_" + metric) if metric else None
-    close = val is None or abs(val[-1] - loss[-1]) <= 0.25 * max(loss[-1], 1e-12)
+    close = val is None or abs(val[-1] - loss[-1]) <= 0.25 * _scale(loss[-1])
     if acc is not None:
         high = acc[-1] < 0.9
         if val_acc is not None:
             close = abs(val_acc[-1] - acc[-1]) <= 0.05
     else:
-        high = loss[-1] > underfit_ratio * loss[0]
+        # Fell by less than (1 - underfit_ratio) of the first loss.
+        high = loss[0] - loss[-1] < (1.0 - underfit_ratio) * _scale(loss[0])
     if not (high and close):
         return []
     evidence = {"first_loss": loss[0], "final_loss": loss[-1]}
@@ -241,8 +284,8 @@ def _collapse(loss, history, chance_accuracy):
     acc = _series(history, metric) if metric else None
     if chance_accuracy is None or acc is None or loss.size < 2:
         return []
-    falls = loss[-1] < 0.9 * loss[0]
-    if not (falls and acc.max() <= chance_accuracy + 0.02):
+    drop = (loss[0] - loss[-1]) / _scale(loss[0])
+    if not (drop > 0.1 and acc.max() <= chance_accuracy + 0.02):
         return []
     return [
         Finding(
@@ -250,7 +293,7 @@ def _collapse(loss, history, chance_accuracy):
             "error",
             "The loss falls but the accuracy stays at chance.",
             {
-                "loss_drop": 1.0 - loss[-1] / loss[0],
+                "loss_drop": drop,
                 "best_accuracy": acc.max(),
                 "chance_accuracy": chance_accuracy,
             },
@@ -265,9 +308,38 @@ def _last_finite(values):
 
 
 def learning_rate_halvings(history):
-    """0-based epochs at whose end the learning rate was cut (``learning_rate``)."""
-    rates = history.get("learning_rate") if history else None
-    if not rates:
+    """0-based epochs at whose end the learning rate was cut (``learning_rate``).
+
+    Parameters
+    ----------
+    history : dict of str to sequence, DataFrame or fitted estimator
+        Per-epoch logs, e.g. an estimator's ``history_``.
+
+    Returns
+    -------
+    list of int
+        Empty for a rate that decays rather than being cut: an estimator's
+        ``lr_schedule="decay"``, or logs whose rate falls on every epoch by
+        the same factor.
+    """
+    schedule = _lr_schedule(history)
+    if hasattr(history, "history_"):
+        history = history.history_
+    if history is None or schedule == "decay":
+        return []
+    rates = history.get("learning_rate")
+    if rates is None or len(rates) == 0:
         return []
     rates = np.asarray(rates, dtype=np.float64)
-    return [int(i) - 1 for i in np.flatnonzero(rates[1:] < rates[:-1] * (1 - 1e-6)) + 1]
+    cuts = np.flatnonzero(rates[1:] < rates[:-1] * (1 - 1e-6))
+    if schedule is None and _steady_decay(rates, cuts):
+        return []
+    return [int(i) for i in cuts]
+
+
+def _steady_decay(rates, cuts):
+    """Whether ``rates`` fall on every epoch by one factor (a decay schedule)."""
+    if len(cuts) < 2 or len(cuts) != rates.size - 1:
+        return False
+    factors = rates[1:] / rates[:-1]
+    return bool(np.allclose(factors, factors[0], rtol=1e-3))

@@ -1,19 +1,22 @@
 """Gradient checking: backpropagation against central finite differences."""
 
 import warnings
+from numbers import Integral
 
 import keras
 import numpy as np
 
 from deepstack._network import all_layers
 from deepstack.diagnostics._common import (
+    activation_name,
     as_float_array,
     get_model,
     is_estimator,
+    labeled_rows,
     model_loss,
     network_target,
 )
-from deepstack.layers import tie_layers
+from deepstack.layers import Reconstruction, tie_layers
 
 _FLOAT_DTYPES = ("float16", "bfloat16", "float32", "float64")
 
@@ -24,7 +27,8 @@ class GradientCheckResult:
     Attributes
     ----------
     passed : bool
-        True when every checked variable's relative error is below ``tol``.
+        True when every checked variable's relative error is below ``tol``
+        (and at least one variable was checked).
     tol : float
         Threshold on the relative error.
     epsilon : float
@@ -37,7 +41,9 @@ class GradientCheckResult:
         over the sampled entries), ``max_entry_error`` (the worst single
         entry), ``n_kinks`` (sampled entries left out because a ReLU input
         crossed zero between ``w - epsilon`` and ``w + epsilon``, where the
-        finite difference is not the derivative) and ``passed``.
+        finite difference is not the derivative), ``checked`` (False when
+        every entry was at a kink: the variable decides nothing) and
+        ``passed``.
     layer_errors : dict of str to float
         Largest relative error of each layer's variables.
     failed_layers : list of str
@@ -54,13 +60,16 @@ class GradientCheckResult:
 
     @property
     def passed(self):
-        return all(row["passed"] for row in self.details)
+        checked = [row for row in self.details if row.get("checked", True)]
+        return bool(checked) and all(row["passed"] for row in checked)
 
     @property
     def layer_errors(self):
-        """``{layer name: largest relative error of its variables}``."""
+        """``{layer name: largest relative error of its checked variables}``."""
         errors = {}
         for row in self.details:
+            if not row.get("checked", True):
+                continue
             errors[row["layer"]] = max(errors.get(row["layer"], 0.0), row["error"])
         return errors
 
@@ -80,6 +89,8 @@ class GradientCheckResult:
 
     def __str__(self):
         verdict = "PASSED" if self.passed else "FAILED"
+        if not any(row.get("checked", True) for row in self.details):
+            verdict = "NOT CHECKED"
         lines = [
             f"Gradient check {verdict} ({self.dtype}, epsilon={self.epsilon:g}, "
             f"tol={self.tol:g})"
@@ -87,6 +98,12 @@ class GradientCheckResult:
         for row in self.details:
             mark = "ok " if row["passed"] else "BAD"
             kinks = row.get("n_kinks", 0)
+            if not row.get("checked", True):
+                lines.append(
+                    f"  --  {row['variable']:<32} not checked (all {kinks} entries "
+                    "tried at a ReLU kink)"
+                )
+                continue
             lines.append(
                 f"  {mark} {row['variable']:<32} n={row['n_checked']:<4d} "
                 f"relative error {row['error']:.2e} "
@@ -210,32 +227,39 @@ _KINKED = ("relu", "relu6", "leaky_relu")
 
 
 def _kink_probe(model, x):
-    """A function of the trainable values giving the inputs of ``model``'s
-    ReLU-type activation layers on ``x`` (inference mode), or None when the
-    model has none (or is not functional)."""
+    """A function of the trainable values giving the outputs of ``model``'s
+    ReLU-type activations on ``x`` (inference mode), or None when the model
+    has none (or is not functional).
+
+    Outputs, not inputs: an ``activation="relu"`` of a ``Dense`` layer has
+    no tensor for its input. A ReLU-type output is positive exactly when its
+    input is, so the sign of the output tells on which side of the kink the
+    input lies.
+    """
     layers = [
         layer
         for layer in all_layers(model)
-        if isinstance(layer, keras.layers.Activation)
-        and getattr(layer.activation, "__name__", "") in _KINKED
+        if activation_name(layer) in _KINKED and not isinstance(layer, Reconstruction)
     ]
     if not layers:
         return None
     try:
-        probe = keras.Model(model.inputs, [layer.input for layer in layers])
+        probe = keras.Model(model.inputs, [layer.output for layer in layers])
     except (AttributeError, ValueError):
         return None
     position = {id(v): i for i, v in enumerate(model.trainable_variables)}
     order = [position[id(v)] for v in probe.trainable_variables]
     non_trainable = [v.value for v in probe.non_trainable_variables]
 
-    def inputs_at(values):
+    def outputs_at(values):
         outputs, _ = probe.stateless_call(
             [values[i] for i in order], non_trainable, x, training=False
         )
+        if not isinstance(outputs, (list, tuple)):
+            outputs = [outputs]
         return [np.asarray(keras.ops.convert_to_numpy(o)) for o in outputs]
 
-    return inputs_at
+    return outputs_at
 
 
 def _variable_owners(model):
@@ -274,8 +298,10 @@ def check_gradients(
     in inference mode (dropout off, batch normalization with its population
     statistics), so that the function differentiated is deterministic.
 
-    Kinks: where the step moves the input of a ReLU-type activation layer
-    (``relu``, ``relu6``, ``leaky_relu``) across zero for some row, the
+    Kinks: where the step moves the input of a ReLU-type activation
+    (``relu``, ``relu6``, ``leaky_relu``: an ``Activation`` layer, a layer's
+    ``activation`` such as ``Dense(..., activation="relu")``, or Keras's
+    ``ReLU`` and ``LeakyReLU`` layers) across zero for some row, the
     finite difference straddles a kink and is not the derivative. Such
     entries are left out (counted in ``n_kinks``) and other entries of the
     variable are drawn in their place, as far as there are any.
@@ -283,16 +309,19 @@ def check_gradients(
     Parameters
     ----------
     model_or_estimator : keras.Model or fitted deepstack estimator
-    X : array-like of shape (n_samples, n_features)
+    X : {array-like, sparse matrix} of shape (n_samples, n_features)
     y : array-like
         Targets, in the estimator's label space (encoded as it trains on them),
-        or the network's target array for a bare model.
+        or the network's target array for a bare model. Rows an estimator's
+        ``y`` marks unlabeled (-1 labels of a classifier that has no class
+        -1, NaN targets of a regressor) are left out.
     epsilon : float, default=1e-4
         Step of the finite differences.
     n_params : int, default=10
-        Entries sampled per variable (all of them when it has fewer).
+        Entries sampled per variable (all of them when it has fewer); at
+        least 1.
     n_samples : int, default=64
-        Rows of ``X`` used in the loss.
+        Rows of ``X`` used in the loss (the first labeled ones).
     loss : str or callable, default=None
         Loss ``f(y_true, y_pred)``; defaults to the model's compiled loss
         (mean squared error for an uncompiled model).
@@ -317,10 +346,14 @@ def check_gradients(
     >>> check_gradients(model, X, y).passed
     True
     """
+    for name, value in (("n_params", n_params), ("n_samples", n_samples)):
+        if not (isinstance(value, Integral) and value >= 1):
+            raise ValueError(f"{name} must be an integer >= 1; got {value!r}.")
     model = get_model(model_or_estimator)
     if is_estimator(model_or_estimator):
+        X, y = labeled_rows(model_or_estimator, X, y)
         y = network_target(model_or_estimator, y)
-    X = as_float_array(X, np.float64)[:n_samples]
+    X = as_float_array(X, np.float64, max_rows=n_samples)
     y = np.asarray(y)[:n_samples]
     if np.issubdtype(y.dtype, np.floating):
         y = y.astype(np.float64)
@@ -395,7 +428,8 @@ class _Probe:
         return values
 
     def crosses_kink(self, index, flat):
-        """Whether the step moves a ReLU-type input across zero for some row."""
+        """Whether the step moves a ReLU-type input across zero for some row
+        (its output turns positive or stops being so)."""
         if self.kink_inputs is None:
             return False
         plus, minus = self._steps(index, flat)
@@ -441,6 +475,7 @@ def _variable_detail(layer, name, numeric, analytic, kinks, *, tol):
         "variable": f"{layer}/{name}",
         "n_checked": int(len(numeric)),
         "n_kinks": kinks,
+        "checked": bool(len(numeric)),
         "error": error,
         "max_entry_error": float(entry.max()) if entry.size else 0.0,
         "passed": bool(error < tol),

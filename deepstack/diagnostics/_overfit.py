@@ -4,7 +4,12 @@ import keras
 import numpy as np
 from sklearn.base import clone, is_classifier
 
-from deepstack.diagnostics._common import as_float_array
+from deepstack.diagnostics._common import (
+    as_float_array,
+    as_float_matrix,
+    check_deepstack_estimator,
+    labeled_rows,
+)
 from deepstack.diagnostics._curves import bouncing_fraction
 from deepstack.diagnostics._units import unit_health
 
@@ -16,6 +21,12 @@ _REGULARIZATION_OFF = {
     "l2": 0.0,
     "early_stopping": False,
 }
+# What the clone must not share with the estimator: its TensorBoard folder,
+# its checkpoint file and its progress output.
+_SIDE_EFFECTS_OFF = {"log_dir": None, "checkpoint": None, "verbose": 0}
+# Errors are fractions of rows (1 - accuracy): 1 - 0.99 is 0.010000000000000009,
+# so "at most tol" allows for float rounding.
+_ROUNDING = 1e-9
 
 
 class _StopWhenFitted(keras.callbacks.Callback):
@@ -113,6 +124,11 @@ def _subset(estimator, X, y, n_samples, rng):
     return X[index], np.asarray(y)[index]
 
 
+def _reached(error, tol):
+    """Whether a training error is at most ``tol`` (up to float rounding)."""
+    return error <= tol + _ROUNDING
+
+
 def overfit_small_subset(
     estimator,
     X,
@@ -131,15 +147,21 @@ def overfit_small_subset(
     Parameters
     ----------
     estimator : deepstack estimator
-        Fitted or not; it is cloned, never modified.
-    X, y : array-like
-        Data to draw the subset from.
+        Fitted or not; it is cloned, never modified. The clone writes no
+        TensorBoard logs (``log_dir``), no checkpoint and no progress output.
+    X : {array-like, sparse matrix} of shape (n_samples, n_features)
+        Data to draw the subset from (a sparse subset stays sparse).
+    y : array-like
+        Its targets. Rows marked unlabeled (-1 labels of a classifier that has
+        no class -1, NaN targets of a regressor) are left out: the subset is
+        drawn from the labeled rows.
     n_samples : int, default=500
         Size of the subset (500-1000 is a good range).
     max_epochs : int, default=200
         Epoch budget; training stops as soon as the error reaches ``tol``.
     tol : float, default=0.01
-        Training error counted as "about 0".
+        Training error counted as "about 0" (an error equal to ``tol``, such
+        as 1 row wrong in 100, passes).
     random_state : int, default=0
         Seeds the subset and the clone.
 
@@ -150,11 +172,15 @@ def overfit_small_subset(
         (saturated or dead units at initialization, un-normalized inputs,
         bouncing loss).
     """
+    check_deepstack_estimator(estimator, "overfit_small_subset")
     rng = np.random.RandomState(random_state)
-    X = as_float_array(X)
+    X, y = labeled_rows(estimator, as_float_matrix(X), y)
     Xs, ys = _subset(estimator, X, np.asarray(y), int(n_samples), rng)
+    given = estimator.get_params()
     params = {
-        k: v for k, v in _REGULARIZATION_OFF.items() if k in estimator.get_params()
+        k: v
+        for k, v in {**_REGULARIZATION_OFF, **_SIDE_EFFECTS_OFF}.items()
+        if k in given
     }
     model = clone(estimator).set_params(**params)
     if "random_state" in model.get_params() and model.random_state is None:
@@ -178,7 +204,7 @@ def overfit_small_subset(
     logged_error = None
     if logged:
         logged_error = 1.0 - logged[-1] if is_classifier(estimator) else logged[-1]
-    passed = error <= tol
+    passed = _reached(error, tol)
     reasons, evidence = [], {"training_error": error}
     if diverged is not None:
         evidence["diverged"] = diverged
@@ -202,7 +228,7 @@ def overfit_small_subset(
 def _explain_failure(fitted, X, evidence):
     reasons = []
     logged = evidence.get("training_mode_error")
-    if logged is not None and logged <= evidence.get("tol", 0.01):
+    if logged is not None and _reached(logged, evidence.get("tol", 0.01)):
         reasons.append(
             f"The error logged during training reached {logged:.3g}, but in "
             f"inference mode it is {evidence['training_error']:.3g}: batch "
@@ -224,6 +250,7 @@ def _explain_failure(fitted, X, evidence):
             "standardize the inputs or lower the learning rate."
         )
     if not fitted.get_params().get("standardize", False):
+        X = as_float_array(X)  # the subset: small enough to densify
         mean = np.abs(X.mean(axis=0)).max()
         std = X.std(axis=0)
         spread = std.max() / max(std[std > 0].min(), 1e-12) if (std > 0).any() else 1.0
@@ -246,7 +273,9 @@ def _explain_failure(fitted, X, evidence):
             f"Bouncing training loss (it rose on {bounce:.0%} of the epochs): lower "
             "the learning rate."
         )
-    if len(reasons) == 0 and len(loss) >= 5 and loss[-1] < 0.95 * loss[-5]:
+    # Fell by 5% over the last 4 epochs (relative to |loss|: it can be < 0).
+    falling = len(loss) >= 5 and loss[-5] - loss[-1] > 0.05 * abs(loss[-5])
+    if len(reasons) == 0 and falling:
         reasons.append(
             f"The loss was still falling when the budget of {len(loss)} epochs ran "
             "out: raise max_epochs or the learning rate."

@@ -7,11 +7,19 @@ import time
 
 import keras
 import numpy as np
+import scipy.sparse as sp
 from sklearn.base import clone, is_classifier
+from sklearn.pipeline import Pipeline
 
 from deepstack.callbacks import DivergenceError
 from deepstack.diagnostics._capacity import capacity
-from deepstack.diagnostics._common import as_float_array, hidden_activations
+from deepstack.diagnostics._common import (
+    as_float_array,
+    as_float_matrix,
+    check_deepstack_estimator,
+    hidden_activations,
+    unlabeled_mask,
+)
 from deepstack.diagnostics._curves import ADVICE_DIVERGING, analyze_curves
 from deepstack.diagnostics._findings import Finding, sort_findings
 from deepstack.diagnostics._gradients import check_gradients
@@ -206,7 +214,7 @@ def _has_gpu():
 
 
 def _forward_seconds_per_sample(model, X):
-    sample = X[: min(len(X), 1024)]
+    sample = as_float_array(X, max_rows=1024)
     model(sample[:2], training=False)  # warm up (tracing, allocation)
     start = time.perf_counter()
     model(sample, training=False)
@@ -240,8 +248,16 @@ def diagnose(
     estimator : deepstack estimator
         Fitted (its ``model_`` and ``history_`` are examined); an unfitted one
         is cloned and fitted on ``X, y`` first (the argument is not modified).
+        A Pipeline ending in a deepstack estimator is diagnosed through its
+        last step (on ``X`` transformed by the steps before it), a bagging
+        ensemble through its first member. Anything else is refused before
+        any training.
     X, y : array-like
-        Data to measure on (e.g. the training set).
+        Data to measure on (e.g. the training set); ``X`` may be sparse.
+        Rows that ``y`` marks unlabeled (-1 labels of a classifier without a
+        class -1, NaN targets of a regressor) are left out of the checks that
+        need targets (chance accuracy, gradient check, small-subset
+        overfitting).
     gradients : bool, default=True
         Run :func:`check_gradients`.
     overfit : bool, default=True
@@ -273,8 +289,11 @@ def diagnose(
     >>> "capacity" in report.codes
     True
     """
+    check_deepstack_estimator(estimator, "diagnose", wrapped=True)
+    wrapper = estimator
     estimator, findings = _fitted(estimator, X, y)
-    X = as_float_array(X)
+    estimator, X = _unwrap(estimator, X)
+    X = as_float_matrix(X)
     history = dict(getattr(estimator, "history_", {}) or {})
     cap, capacity_findings = _capacity_findings(estimator, X, slow_epoch_seconds)
     findings.extend(capacity_findings)
@@ -307,15 +326,52 @@ def diagnose(
         overfit=overfit_result,
         history=history,
         figures=_figures(estimator, X, history) if figures else {},
-        estimator_name=type(estimator).__name__,
+        estimator_name=_name(wrapper, estimator),
     )
+
+
+def _name(wrapper, estimator):
+    name = type(estimator).__name__
+    if wrapper is estimator:
+        return name
+    return f"{type(wrapper).__name__} ({name})"
+
+
+def _network_holder(estimator):
+    """The deepstack estimator holding the network: a Pipeline's last step,
+    a bagging ensemble's first member (None before the ensemble is fitted)."""
+    from deepstack.ensemble import is_bagging
+
+    while True:
+        if isinstance(estimator, Pipeline):
+            estimator = estimator[-1]
+        elif is_bagging(estimator):
+            members = getattr(estimator, "estimators_", None)
+            if not members:
+                return None
+            estimator = members[0]
+        else:
+            return estimator
+
+
+def _unwrap(estimator, X):
+    """``(the fitted network's estimator, X as it sees it)``: a Pipeline's
+    last step and ``X`` transformed by the steps before it; a bagging
+    ensemble's first member (its curves and units stand for the others)."""
+    from deepstack.ensemble import is_bagging
+
+    if isinstance(estimator, Pipeline):
+        return _unwrap(estimator[-1], estimator[:-1].transform(X))
+    if is_bagging(estimator):
+        return _unwrap(estimator.estimators_[0], X)
+    return estimator, X
 
 
 def _fitted(estimator, X, y):
     """``estimator`` if fitted, else a clone fitted on ``X, y``; and the findings
     of that fit ("fitted_clone", and "diverging" when the fit diverged: the
     clone then keeps the last finite weights, which the other checks use)."""
-    if hasattr(estimator, "model_"):
+    if hasattr(_network_holder(estimator), "model_"):
         return estimator, []
     fitted = clone(estimator)
     findings = [
@@ -328,13 +384,14 @@ def _fitted(estimator, X, y):
     try:
         fitted.fit(X, y)
     except DivergenceError as exc:
-        if not hasattr(fitted, "model_"):
+        holder = _network_holder(fitted)
+        if not hasattr(holder, "model_"):
             raise
-        params = fitted.get_params()
+        params = holder.get_params()
         evidence = {
             key: params[key] for key in ("optimizer", "learning_rate") if key in params
         }
-        evidence["epochs"] = len(getattr(fitted, "history_", {}).get("loss", []))
+        evidence["epochs"] = len(getattr(holder, "history_", {}).get("loss", []))
         findings.insert(
             0, Finding("diverging", "error", str(exc), evidence, ADVICE_DIVERGING)
         )
@@ -345,13 +402,14 @@ def _capacity_findings(estimator, X, slow_epoch_seconds):
     """The network's size and speed: "capacity", and "too_slow" when an
     estimated epoch over ``X`` takes longer than ``slow_epoch_seconds``."""
     cap = capacity(estimator)
+    n_samples = X.shape[0]
     per_sample = _forward_seconds_per_sample(estimator.model_, X)
-    epoch_seconds = 3.0 * per_sample * len(X)
+    epoch_seconds = 3.0 * per_sample * n_samples
     gpu = _has_gpu()
     evidence = {
         "params": cap.params,
         "forward_flops_per_sample": cap.forward_flops,
-        "training_flops_per_epoch": cap.epoch_flops(len(X)),
+        "training_flops_per_epoch": cap.epoch_flops(n_samples),
         "estimated_epoch_seconds": epoch_seconds,
         "gpu": gpu,
     }
@@ -369,7 +427,7 @@ def _capacity_findings(estimator, X, slow_epoch_seconds):
             Finding(
                 "too_slow",
                 "warning",
-                f"An epoch over {len(X)} samples takes about {epoch_seconds:.0f} s.",
+                f"An epoch over {n_samples} samples takes about {epoch_seconds:.0f} s.",
                 evidence,
                 ADVICE_SLOW if not gpu else ADVICE_SLOW[1:],
             )
@@ -381,11 +439,10 @@ def _curve_findings(estimator, y, history, earlier):
     """The training curves' findings (see :func:`analyze_curves`), plus
     "underperforming" with underfitting; a divergence already reported by
     the fit (in ``earlier``) is not reported twice."""
-    chance = None
-    if is_classifier(estimator):
-        _, counts = np.unique(np.asarray(y), return_counts=True)
-        chance = float(counts.max() / counts.sum())
-    findings = analyze_curves(history, chance_accuracy=chance)
+    chance = _chance_accuracy(estimator, y) if is_classifier(estimator) else None
+    # The estimator, not only its history: its lr_schedule shapes the advice.
+    source = estimator if hasattr(estimator, "history_") else history
+    findings = analyze_curves(source, chance_accuracy=chance)
     if any(f.code == "diverging" for f in earlier):
         findings = [f for f in findings if f.code != "diverging"]
     if any(f.code == "underfitting" for f in findings):
@@ -401,15 +458,55 @@ def _curve_findings(estimator, y, history, earlier):
     return findings
 
 
+def _chance_accuracy(classifier, y):
+    """The accuracy of predicting the majority, as the history's "accuracy"
+    measures it: over the labels the classifier knows (rows marked unlabeled
+    left out), per label for a multilabel indicator (the mean over labels
+    of ``max(p, 1 - p)``, ``p`` the label's frequency). None without rows."""
+    if sp.issparse(y):
+        y = y.toarray()
+    y = np.asarray(y)
+    if y.ndim == 2 and y.shape[1] > 1:
+        frequency = y.astype(np.float64).mean(axis=0)
+        return float(np.maximum(frequency, 1.0 - frequency).mean())
+    mask = unlabeled_mask(classifier, y)
+    y = np.ravel(y if mask is None else y[~mask])
+    y = y[np.isin(y, getattr(classifier, "classes_", np.unique(y)))]
+    if y.size == 0:
+        return None
+    _, counts = np.unique(y, return_counts=True)
+    return float(counts.max() / counts.sum())
+
+
 def _gradient_finding(result):
     """ "gradient_check": info when backpropagation matches finite
-    differences, error otherwise."""
+    differences, error otherwise (a warning when the check could not run in
+    float64, whose finite differences are too imprecise to convict)."""
     if result.passed:
         return Finding(
             "gradient_check",
             "info",
             "Backpropagated gradients match finite differences.",
             {"max_relative_error": max(result.layer_errors.values(), default=0.0)},
+        )
+    if not result.layer_errors:
+        return Finding(
+            "gradient_check",
+            "warning",
+            "No gradient entry could be checked: every one tried was at a ReLU kink.",
+            {},
+            ["Run check_gradients on other rows or with a larger n_params."],
+        )
+    if result.dtype != "float64":
+        return Finding(
+            "gradient_check",
+            "warning",
+            f"The gradient check ran in {result.dtype}, not float64 (Keras "
+            "computes in float64 only with the TensorFlow backend): its finite "
+            f"differences are imprecise, so the errors in {result.failed_layers} "
+            "prove nothing.",
+            dict(result.layer_errors),
+            ["Run check_gradients with KERAS_BACKEND=tensorflow to decide."],
         )
     return Finding(
         "gradient_check",

@@ -167,7 +167,7 @@ def unit_health(model_or_estimator, X, *, initial=False, max_samples=1000):
     Parameters
     ----------
     model_or_estimator : keras.Model or fitted deepstack estimator
-    X : array-like of shape (n_samples, n_features)
+    X : {array-like, sparse matrix} of shape (n_samples, n_features)
     initial : bool, default=False
         Measure the network as it was before training: a copy with freshly
         initialized weights (deepstack seeds its initializers, so these are
@@ -175,7 +175,10 @@ def unit_health(model_or_estimator, X, *, initial=False, max_samples=1000):
         standardization (its ``Standardize`` statistics, set from the data
         before training). Batch normalization then uses the statistics of
         these rows, as the first training steps do (its initial moving
-        averages, mean 0 and variance 1, normalize nothing).
+        averages, mean 0 and variance 1, normalize nothing). For an
+        estimator that pretrained its layers (``pretrain``), these are the
+        weights *before* pretraining, not the pretrained ones that
+        fine-tuning started from.
     max_samples : int, default=1000
         Use at most this many rows of ``X``.
 
@@ -197,7 +200,7 @@ def unit_health(model_or_estimator, X, *, initial=False, max_samples=1000):
     model = get_model(model_or_estimator)
     if initial:
         model = fresh_copy(model)
-        set_population_statistics(model, as_float_array(X)[:max_samples])
+        set_population_statistics(model, as_float_array(X, max_rows=max_samples))
     activations = hidden_activations(model, X, max_samples=max_samples)
     names = {
         layer.name: activation_name(layer) for layer in hidden_activation_layers(model)

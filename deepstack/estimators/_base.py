@@ -1429,6 +1429,32 @@ def network_target(estimator, y):
     return estimator._encode_target(np.asarray(y), reset=False)
 
 
+def unlabeled_target_rows(estimator, y):
+    """Boolean mask of the rows of ``y`` that carry no target for
+    ``estimator`` (None when every row does): NaN targets of a regressor,
+    -1 labels of a classifier unless -1 is one of its classes (of a fitted
+    classifier's ``classes_``; for an unfitted one, as ``fit`` would read
+    them, see :func:`unlabeled_rows`). None for another library's estimator.
+    """
+    if not isinstance(estimator, BaseDeepStack):
+        return None
+    y = np.asarray(y)
+    mask = estimator._unlabeled_mask(y)
+    if mask is None or not np.any(mask):
+        return None
+    classes = getattr(estimator, "classes_", None)
+    if classes is not None:
+        # A fitted classifier: -1 is unlabeled unless it was fit as a class.
+        return None if any(bool(label == -1) for label in classes) else mask
+    if is_regressor(estimator):
+        return mask  # NaN is never a target
+    with warnings.catch_warnings():
+        # ``fit`` itself warns when -1 stays a class label.
+        warnings.simplefilter("ignore")
+        mask, _ = unlabeled_rows(estimator, y)
+    return mask
+
+
 def check_parameters(estimator):
     """Raise as ``fit`` would for a parameter value ``estimator`` refuses (its
     constraints, and the checks they cannot express), before any data is
