@@ -353,6 +353,26 @@ def test_bouncing_advice_knows_the_schedule():
     assert "lr_patience" in advice("halving")
 
 
+
+def test_a_fit_cut_short_by_max_epochs_is_said_to_be_still_improving(
+    classification_data,
+):
+    # The run report said "the learning curves show no problem" for a fit
+    # that ended at max_epochs with the validation loss still falling.
+    X, y = classification_data
+    short = DeepStackClassifier((16,), max_epochs=4, random_state=0).fit(X, y)
+    assert short.n_iter_ == 4
+    (finding,) = [f for f in analyze_curves(short) if f.code == "still_improving"]
+    assert finding.severity == "info"
+    assert finding.evidence == {"max_epochs": 4, "best_epoch": 4, "epochs": 4}
+    assert "max_epochs" in finding.advice[0]
+    # Stopped by early stopping, or given only its history: nothing said.
+    stopped = DeepStackClassifier((16,), max_epochs=200, n_iter_no_change=2)
+    stopped.set_params(random_state=0, learning_rate=0.05).fit(X, y)
+    assert stopped.n_iter_ < 200
+    assert "still_improving" not in _codes(stopped)
+    assert "still_improving" not in _codes(short.history_)
+
 def test_curves_of_negative_losses():
     # Keras's poisson loss goes below 0: falling is falling.
     falling = [-0.5, -0.6, -0.7, -0.8, -0.9]

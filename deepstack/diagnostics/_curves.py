@@ -77,6 +77,14 @@ def analyze_curves(
 ):
     """Read a training history and say what went wrong.
 
+    Losses can be negative (Keras's poisson loss): the factors below are
+    read as differences relative to the magnitude (``overfit_ratio``: the
+    validation loss above the training loss by ``overfit_ratio - 1`` times
+    ``|training loss|``), which for positive losses are the ratios.
+    Likewise "diverging" is a final loss above the first by more than
+    ``|first loss|`` (twice a positive one) or a peak 9 ``|first loss|``
+    above it.
+
     Parameters
     ----------
     history : dict of str to list of float, or a fitted estimator
@@ -98,13 +106,6 @@ def analyze_curves(
         fraction of the first epoch's loss (or the training accuracy is under
         0.9) and validation is close to training.
 
-    Losses can be negative (Keras's poisson loss): the factors above are
-    read as differences relative to the magnitude (``overfit_ratio``: the
-    validation loss above the training loss by ``overfit_ratio - 1`` times
-    ``|training loss|``), which for positive losses are the ratios.
-    Likewise "diverging" is a final loss above the first by more than
-    ``|first loss|`` (twice a positive one) or a peak 9 ``|first loss|``
-    above it.
     min_epochs : int, default=4
         Shape checks (bouncing, fitting) need at least this many epochs.
 
@@ -112,7 +113,10 @@ def analyze_curves(
     -------
     list of Finding
         Empty when the curves look healthy. Codes: ``"diverging"``,
-        ``"bouncing"``, ``"overfitting"``, ``"underfitting"``, ``"collapse"``.
+        ``"bouncing"``, ``"overfitting"``, ``"underfitting"``, ``"collapse"``,
+        and, for an estimator whose fit used up ``max_epochs`` while its
+        validation loss was still at its lowest in the last epochs,
+        ``"still_improving"`` (info).
 
     Examples
     --------
@@ -121,6 +125,7 @@ def analyze_curves(
     ['bouncing']
     """
     schedule = _lr_schedule(history)
+    budget = _still_improving(history)
     if hasattr(history, "history_"):
         history = history.history_
     loss = _series(history, "loss")
@@ -143,7 +148,38 @@ def analyze_curves(
     if collapse:
         # At chance, "both errors high" is the symptom, not the diagnosis.
         findings = [f for f in findings if f.code != "underfitting"]
-    return findings + collapse
+    return findings + collapse + budget
+
+
+def _still_improving(estimator, last=3):
+    """ "still_improving": a fit that ran all its ``max_epochs`` with the
+    validation loss at its lowest in the ``last`` epochs (early stopping
+    never had the chance to stop it): more epochs would likely help."""
+    params = estimator.get_params() if hasattr(estimator, "get_params") else {}
+    budget = params.get("max_epochs")
+    history = getattr(estimator, "history_", None) or {}
+    val = _series(history, "val_loss")
+    epochs = getattr(estimator, "n_iter_", None)
+    if not isinstance(budget, int) or val is None or epochs is None:
+        return []
+    if epochs < budget or val.size < last or not np.isfinite(val[-last:]).any():
+        return []
+    best = int(np.nanargmin(val))
+    if best < val.size - last:
+        return []
+    return [
+        Finding(
+            "still_improving",
+            "info",
+            f"Training used all max_epochs={budget} epochs while the validation "
+            f"loss was still falling (lowest at epoch {best + 1} of {val.size}).",
+            {"max_epochs": budget, "best_epoch": best + 1, "epochs": int(val.size)},
+            [
+                "Raise max_epochs: early stopping ends training once the "
+                "validation loss stops improving."
+            ],
+        )
+    ]
 
 
 def _lr_schedule(history):

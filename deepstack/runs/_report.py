@@ -67,7 +67,7 @@ def findings_for(run, X):
             "message": f.message,
             "advice": list(f.advice),
         }
-        for f in analyze_curves(estimator.history_)
+        for f in analyze_curves(estimator)
     ]
     Z = run.pipeline[0].transform(X)
     health = unit_health(estimator, Z, max_samples=1000)
