@@ -61,12 +61,15 @@ def test_non_numeric_features():
         tiny(DeepStackClassifier).fit(X, y)
 
 
-def test_unknown_labels_at_score(fitted, classification_data):
+def test_unknown_labels_at_score_count_as_errors(fitted, classification_data):
+    # As scikit-learn's classifiers: cross-validation folds holding a class
+    # their training folds lack were NaN (score raised).
     X, y = classification_data
     y = y.copy()
     y[:2] = 9
-    with pytest.raises(ValueError, match=r"not seen during fit: \[9\]"):
-        fitted.score(X, y)
+    expected = np.mean(fitted.predict(X) == y)
+    assert fitted.score(X, y) == pytest.approx(expected)
+    assert fitted.score(X, y) < fitted.score(X[2:], y[2:])
 
 
 def test_sparse_matrix_with_pretraining_is_rejected_with_advice(classification_data):
@@ -74,6 +77,10 @@ def test_sparse_matrix_with_pretraining_is_rejected_with_advice(classification_d
     X, y = classification_data
     with pytest.raises(TypeError, match="pretrain does not take sparse X.*toarray"):
         tiny(DeepStackClassifier, pretrain="autoencoder").fit(sp.csr_matrix(X), y)
+    # The estimator's tags say so (scikit-learn reads input_tags.sparse).
+    for pretrain, sparse in ((None, True), ("auto", True), ("denoising", False)):
+        tags = DeepStackClassifier(pretrain=pretrain).__sklearn_tags__()
+        assert tags.input_tags.sparse is sparse
 
 
 @pytest.mark.parametrize(

@@ -353,7 +353,6 @@ def test_bouncing_advice_knows_the_schedule():
     assert "lr_patience" in advice("halving")
 
 
-
 def test_a_fit_cut_short_by_max_epochs_is_said_to_be_still_improving(
     classification_data,
 ):
@@ -372,6 +371,7 @@ def test_a_fit_cut_short_by_max_epochs_is_said_to_be_still_improving(
     assert stopped.n_iter_ < 200
     assert "still_improving" not in _codes(stopped)
     assert "still_improving" not in _codes(short.history_)
+
 
 def test_curves_of_negative_losses():
     # Keras's poisson loss goes below 0: falling is falling.

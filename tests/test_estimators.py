@@ -283,6 +283,29 @@ def test_sample_weight_zero_removes_samples(binary_data):
     assert clf.score(X, y) > 0.85
 
 
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+def test_only_the_ratios_of_sample_weights_count(binary_data, optimizer):
+    # Keras divides the weighted loss by the batch's rows: weights x 100
+    # trained as a 100 times larger learning rate with SGD (and shifted the
+    # balance against L2), where scikit-learn's MLP divides by their sum.
+    X, y = binary_data
+    w = np.random.RandomState(0).uniform(0.5, 2.0, size=len(y))
+    params = dict(optimizer=optimizer, max_epochs=3, l2=1e-2, random_state=0)
+    fits = [
+        tiny(DeepStackClassifier, **params).fit(X, y, sample_weight=scale * w)
+        for scale in (1.0, 100.0)
+    ]
+    np.testing.assert_allclose(
+        fits[0].predict_proba(X), fits[1].predict_proba(X), rtol=1e-5, atol=1e-6
+    )
+    # Weights of mean 1 train as no weights at all.
+    plain = tiny(DeepStackClassifier, **params).fit(X, y)
+    ones = tiny(DeepStackClassifier, **params).fit(
+        X, y, sample_weight=np.full(len(y), 7.0)
+    )
+    np.testing.assert_allclose(plain.predict_proba(X), ones.predict_proba(X), rtol=1e-5)
+
+
 def test_class_weight_balanced_raises_minority_recall():
     rng = np.random.RandomState(0)
     X = rng.normal(size=(400, 2)).astype(np.float32)

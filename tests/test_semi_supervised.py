@@ -545,7 +545,9 @@ def test_semi_supervised_auto_propagates_when_most_rows_are_unlabeled(
     X, y = classification_data
     clf = tiny(DeepStackClassifier, self_training_rounds=1)  # the default "auto"
     clf.set_params(max_epochs=2, early_stopping=False)
-    clf.fit(X, _unlabel(y, 4))  # 50 labeled, 150 unlabeled
+    # 50 labeled, 150 unlabeled: said, since -1 could be a class.
+    with pytest.warns(UserWarning, match=r"-1 in 150 of 200 rows, .* read as unl"):
+        clf.fit(X, _unlabel(y, 4))
     np.testing.assert_array_equal(clf.classes_, [0, 1, 2])
     assert clf.n_pseudo_labeled_ == [150]
     assert clf.label_distributions_.shape == (200, 3)
@@ -564,4 +566,18 @@ def test_default_semi_supervised_keeps_minus_one_one_binary_targets(binary_data)
         warnings.simplefilter("error", UserWarning)
         clf = tiny(DeepStackClassifier, max_epochs=1).fit(X, y)
     np.testing.assert_array_equal(clf.classes_, [-1, 1])
+    assert not hasattr(clf, "n_pseudo_labeled_")
+
+
+@pytest.mark.parametrize("other", [0, 2])
+def test_default_semi_supervised_keeps_minus_one_with_one_other_class(
+    binary_data, other
+):
+    # {-1, 0} or {-1, 2} with -1 in most rows: the labeled rows held one
+    # class, and the fit failed ("got only one class: 0").
+    X, _ = binary_data
+    y = np.where(np.arange(len(X)) % 4 == 0, other, -1)
+    with pytest.warns(UserWarning, match=r"so -1 is fitted as a class label"):
+        clf = tiny(DeepStackClassifier, max_epochs=1).fit(X, y)
+    np.testing.assert_array_equal(clf.classes_, sorted([-1, other]))
     assert not hasattr(clf, "n_pseudo_labeled_")

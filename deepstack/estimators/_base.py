@@ -477,6 +477,14 @@ class BaseDeepStack(BaseEstimator):
     def _fit_unlabeled(self, run):
         """More training that uses ``run.X_unlabeled`` (after fine-tuning)."""
 
+    def _many_unlabeled(self, y, mask):
+        """Whether the rows ``mask`` marks unlabeled outnumber the labeled
+        ones (what the "auto" choices engage on)."""
+        if mask is None:
+            return False
+        n_unlabeled = int(np.sum(mask))
+        return _pretraining.unlabeled_outnumber(n_unlabeled, len(mask) - n_unlabeled)
+
     def _resolved_pretrain(self):
         """``pretrain`` with "auto" resolved by the last ``fit``."""
         if self.pretrain != "auto":
@@ -496,8 +504,7 @@ class BaseDeepStack(BaseEstimator):
         """
         mask = self._unlabeled_mask(y)
         n_unlabeled = 0 if mask is None else int(np.sum(mask))
-        n_labeled = 0 if mask is None else len(mask) - n_unlabeled
-        many = _pretraining.unlabeled_outnumber(n_unlabeled, n_labeled)
+        many = self._many_unlabeled(y, mask)
         deep = len(tuple(self.hidden_layer_sizes)) > 0
         if reset and self.pretrain == "auto":
             pretrain = many and deep and not sparse
@@ -537,7 +544,9 @@ class BaseDeepStack(BaseEstimator):
         y : array-like of shape (n_samples,) or (n_samples, n_outputs)
             Targets.
         sample_weight : array-like of shape (n_samples,), default=None
-            Per-sample loss weights.
+            Per-sample loss weights; only their ratios count (scaled to mean
+            1, with ``class_weight``, as scikit-learn's MLP divides by their
+            sum).
         X_val, y_val : array-like, default=None
             A validation set that replaces the internal split drawn with
             ``validation_fraction``.
@@ -844,7 +853,16 @@ class BaseDeepStack(BaseEstimator):
                 raise ValueError("sample_weight must be non-negative.")
         sample_weight = self._sample_weight_from_target(y_enc, sample_weight)
         if sample_weight is not None:
-            sample_weight = np.asarray(sample_weight, dtype=np.float32)
+            # Scaled to mean 1: only the weights' ratios count, as in
+            # scikit-learn's MLP (which divides by their sum). Keras divides
+            # the weighted loss by the batch's rows, so a common factor
+            # acted as a learning-rate multiplier (with SGD) and shifted the
+            # balance against the weight penalty.
+            sample_weight = np.asarray(sample_weight, dtype=np.float64)
+            total = sample_weight.sum()
+            if total > 0:
+                sample_weight = sample_weight * (len(sample_weight) / total)
+            sample_weight = sample_weight.astype(np.float32)
         return sample_weight
 
     def _seed(self, seed=None):
@@ -1404,7 +1422,8 @@ class BaseDeepStack(BaseEstimator):
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.allow_nan = False
-        tags.input_tags.sparse = True
+        # Pretraining takes no sparse X ("auto" leaves sparse X alone).
+        tags.input_tags.sparse = self.pretrain in (None, "auto")
         tags.non_deterministic = False
         return tags
 

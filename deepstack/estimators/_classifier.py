@@ -12,7 +12,7 @@ from sklearn.utils.class_weight import compute_sample_weight
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import check_is_fitted
 
-from deepstack import _losses, _network, _pretraining, _random, _self_training
+from deepstack import _losses, _network, _random, _self_training
 from deepstack._compat import Interval, StrOptions
 from deepstack.estimators import _docs
 from deepstack.estimators._base import BaseDeepStack
@@ -63,9 +63,11 @@ None, default="auto"
         rows and continues training (the validation split keeps only true
         labels), for at most ``self_training_rounds`` rounds or until a round
         adds no row. "auto" (default): "label_propagation" when ``y`` marks
-        more rows unlabeled than labeled (the rule of ``pretrain="auto"``;
-        not for {-1, 1} binary targets, whose -1 is a class), None
-        otherwise: a -1 in fewer rows is fitted as a class, with a warning.
+        more rows unlabeled than labeled and the labeled rows hold two classes
+        at least (the rule of ``pretrain="auto"``; so not for {-1, 1} or
+        {-1, 0} binary targets, whose -1 is a class), with a warning that
+        names the rows read as unlabeled; None otherwise: a -1 in fewer rows
+        is fitted as a class, with a warning.
         Each combines with ``pretrain``.
     pseudo_label_threshold : float in (0, 1], default=0.9
         Least predicted-class probability for a pseudo-label
@@ -494,15 +496,34 @@ None, default="auto"
             # The rule of pretrain="auto": a -1 class rarely outnumbers all
             # the others, unlabeled rows usually do (benchmarks/
             # semi_supervised.py: label propagation wins at 5-25 % labels).
-            mask = self._unlabeled_mask(y)
-            n_unlabeled = 0 if mask is None else int(np.sum(mask))
-            n_labeled = 0 if mask is None else len(mask) - n_unlabeled
-            many = _pretraining.unlabeled_outnumber(n_unlabeled, n_labeled)
-            # {-1, 1} binary targets: -1 is the negative class, however many.
-            if many and set(np.unique(np.asarray(y)[~mask]).tolist()) == {1}:
-                many = False
+            many = self._many_unlabeled(y, self._unlabeled_mask(y))
             self._auto_semi_supervised = "label_propagation" if many else None
-        return super()._resolve_unlabeled(y, reset=reset, sparse=sparse)
+        mask = super()._resolve_unlabeled(y, reset=reset, sparse=sparse)
+        chosen = (self.semi_supervised, self.pretrain)
+        if reset and mask is not None and all(c in ("auto", None) for c in chosen):
+            # Only an "auto" reads them so: -1 may be a real class.
+            warnings.warn(
+                f"y holds -1 in {int(np.sum(mask))} of {len(mask)} rows, more "
+                "than the labeled rows: they are read as unlabeled "
+                "(scikit-learn's semi-supervised convention) by "
+                + " and ".join(
+                    f"{name}='auto'"
+                    for name, value in zip(("semi_supervised", "pretrain"), chosen)
+                    if value == "auto"
+                )
+                + ". If -1 is a class, set semi_supervised=None (and "
+                "pretrain=None).",
+                UserWarning,
+                stacklevel=4,
+            )
+        return mask
+
+    def _many_unlabeled(self, y, mask):
+        # The labeled rows must hold 2 classes at least: in {-1, 1} targets
+        # (or {-1, 0}) -1 is a class, however many rows hold it.
+        if not super()._many_unlabeled(y, mask):
+            return False
+        return len(np.unique(np.asarray(y)[~mask])) >= 2
 
     def _learns_from_unlabeled(self):
         return self._resolved_semi_supervised() is not None
@@ -774,13 +795,17 @@ None, default="auto"
     export.__doc__ = BaseDeepStack.export.__doc__
 
     def score(self, X, y, sample_weight=None):
-        """Mean accuracy on ``X, y``; labels unseen during fit raise ValueError."""
+        """Mean accuracy on ``X, y``.
+
+        A label unseen during fit counts as an error, as for scikit-learn's
+        classifiers (a cross-validation fold that holds a class its
+        training folds lack is scored, not NaN). A multilabel ``y`` must
+        have the fitted number of labels.
+        """
         check_is_fitted(self, "model_")
         dense = _dense(y)
         if self._multilabel or (dense.ndim == 2 and dense.shape[1] > 1):
             self._encode_target(dense, reset=False)
-        else:
-            self._label_indices(column_or_1d(dense), "y")
         return super().score(X, y, sample_weight=sample_weight)
 
     def partial_fit(self, X, y, classes=None, sample_weight=None):
