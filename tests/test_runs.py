@@ -1028,6 +1028,31 @@ def test_excels_first_line_naming_the_delimiter_is_skipped(tmp_path):
     assert frame["x"].tolist() == [1.5, 2.25]
 
 
+def test_probabilities_of_many_classes_are_added_at_once():
+    # Column by column, a hundred classes made pandas warn, at each chunk,
+    # that the frame was fragmented.
+    from sklearn.dummy import DummyClassifier
+    from sklearn.pipeline import Pipeline
+
+    from deepstack.runs import TableRun
+
+    n = 300
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(
+        {"x": rng.normal(size=n), "y": [f"c{i % 120}" for i in range(n)]}
+    )
+    pipeline = Pipeline([("table", TablePreprocessor()), ("model", DummyClassifier())])
+    pipeline.fit(frame[["x"]], frame["y"])
+    config = {"task": "classification", "target": "y", "feature_columns": ["x"]}
+    run = TableRun(pipeline, config, {})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", pd.errors.PerformanceWarning)
+        out = run.predictions_frame(frame, proba=True)
+    classes = list(pipeline.classes_)
+    assert list(out.columns) == ["predicted_y", *(f"proba_{c}" for c in classes)]
+    assert np.allclose(out["proba_c7"], 3 / n) and np.allclose(out["proba_c70"], 2 / n)
+
+
 def test_an_excel_workbooks_first_sheet_is_read(penguins_files, tmp_path):
     frame = pd.read_csv(penguins_files / "train.csv")
     path = tmp_path / "penguins.xlsx"

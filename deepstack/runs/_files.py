@@ -431,7 +431,7 @@ def table_writer(out):
     if hasattr(out, "write"):
         yield _DelimitedWriter(out, ",")
         return
-    path = Path(out)
+    path = Path(os.path.abspath(out))  # ("sub/../p.csv" is "p.csv")
     suffix = path.suffix.lower()
     opener = COMPRESSIONS.get(suffix)
     if opener is not None:
