@@ -1,5 +1,6 @@
 """Folders written whole or not at all: staged beside their place, then
-renamed into it (:func:`staged`), for ``deepstack.save`` and ``export``.
+renamed into it (:func:`staged`), for ``deepstack.save`` and ``export``;
+where a file of predictions may be written (:func:`check_file_out`).
 
 A leaf module (the standard library only), so that any module may use it.
 """
@@ -86,3 +87,38 @@ def _move_into_place(tmp, path):
     os.rename(tmp, path)
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
+
+
+def check_file_out(out, *, overwrite=False, data=None):
+    """Raise unless a table of predictions may be written to the file
+    ``out``, before any work: not an existing file unless ``overwrite``
+    (``FileExistsError``), and never a folder, a path below a file, or the
+    table ``data`` being read (``ValueError``). ``out`` is checked as it
+    is written: ``sub/../p.csv`` is ``p.csv``, whether ``sub`` is there or
+    not."""
+    path = os.path.abspath(out)
+    cannot = f"Cannot write the predictions to {os.fspath(out)!r}"
+    if os.path.isdir(path):
+        raise ValueError(
+            f"{cannot}: it is a folder; name a file in it, such as "
+            f"{os.path.join(out, 'predictions.csv')!r}."
+        )
+    above = os.path.dirname(path)
+    while not os.path.lexists(above) and os.path.dirname(above) != above:
+        above = os.path.dirname(above)
+    if not os.path.isdir(above):
+        raise ValueError(f"{cannot}: {above!r} is a file, not a folder.")
+    if (
+        isinstance(data, (str, os.PathLike))
+        and os.path.exists(path)
+        and os.path.exists(data)
+        and os.path.samefile(path, data)
+    ):
+        raise ValueError(
+            f"{cannot}: it is the table being predicted; write them to another file."
+        )
+    if os.path.lexists(path) and not overwrite:
+        raise FileExistsError(
+            f"{os.fspath(out)!r} already exists; choose another --out or pass "
+            "--overwrite."
+        )

@@ -308,12 +308,10 @@ def _check_paths(args):
     """Raise what the command would raise for a missing table, run folder or
     job file, or for an existing ``predict --out``, in the same words, before
     loading Keras."""
-    if args.command == "predict" and args.out and os.path.exists(args.out):
-        if not args.overwrite:
-            raise FileExistsError(
-                f"{args.out!r} already exists; choose another --out or pass "
-                "--overwrite."
-            )
+    if args.command == "predict" and args.out:
+        from deepstack._folders import check_file_out
+
+        check_file_out(args.out, overwrite=args.overwrite, data=args.data)
     if args.command in ("predict", "evaluate", "report"):
         if not os.path.isdir(args.run):
             raise FileNotFoundError(f"run folder not found: {args.run!r}.")

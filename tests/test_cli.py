@@ -194,6 +194,45 @@ def test_predict_makes_the_output_folder_and_file_errors_are_one_line(
     assert str(blocker) in line
 
 
+def test_predict_checks_its_out_file_before_predicting(
+    tables, tmp_path, capsys, monkeypatch
+):
+    # Each refused before the run is loaded, in one line.
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr("deepstack.runs.load_run", lambda *a: pytest.fail("loaded"))
+    (tmp_path / "new.csv").write_bytes((tables / "new.csv").read_bytes())
+    (tmp_path / "run").mkdir()
+    argv = ["predict", "run", "new.csv", "--out"]
+    existing = tmp_path / "p.csv"
+    existing.write_text("keep me\n")
+    # The path as it is written: sub/../p.csv is p.csv, sub there or not.
+    line = _error(capsys, [*argv, "./sub/../p.csv"])
+    assert line == (
+        "deepstack: error: './sub/../p.csv' already exists; choose another --out "
+        "or pass --overwrite."
+    )
+    assert existing.read_text() == "keep me\n" and not (tmp_path / "sub").exists()
+    # Never the table being predicted, even with --overwrite.
+    line = _error(capsys, [*argv, "./sub/../new.csv", "--overwrite"])
+    assert line == (
+        "deepstack: error: Cannot write the predictions to './sub/../new.csv': it "
+        "is the table being predicted; write them to another file."
+    )
+    # A folder, or a path below a file.
+    (tmp_path / "outdir").mkdir()
+    line = _error(capsys, [*argv, "outdir", "--overwrite"])
+    assert line == (
+        "deepstack: error: Cannot write the predictions to 'outdir': it is a "
+        "folder; name a file in it, such as 'outdir/predictions.csv'."
+    )
+    line = _error(capsys, [*argv, "p.csv/x.csv"])
+    assert line == (
+        "deepstack: error: Cannot write the predictions to 'p.csv/x.csv': "
+        f"{str(existing)!r} is a file, not a folder."
+    )
+    assert existing.read_text() == "keep me\n"
+
+
 def test_predict_into_a_pipe_closed_early_ends_quietly(fitted, tables, tmp_path):
     # `deepstack predict RUN rows.csv | head -1`: head closes the pipe while
     # predictions (far more than a pipe holds) are still being written.
@@ -1087,7 +1126,8 @@ def test_console_command_output_has_no_tensorflow_start_up_lines(fitted, tables)
         ["fit", "{train}", "--target", "y", "--out", "r", "--test", "nope.csv"],
         ["predict", "nope", "{train}"],
         ["predict", "{run}", "nope.csv"],
-        ["predict", "{run}", "{train}", "--out", "{train}"],
+        ["predict", "{run}", "{train}", "--out", "{test}"],
+        ["predict", "{run}", "{train}", "--out", "{train}", "--overwrite"],
         ["evaluate", "{run}", "nope.csv"],
         ["report", "nope"],
         ["run", "nope.toml"],
@@ -1099,7 +1139,10 @@ def test_help_version_and_missing_files_answer_without_loading_keras(
     """In a fresh process: the answer comes before Keras is imported (seconds
     and hundreds of megabytes), and a missing file's line is the one the
     library raises once Keras is loaded."""
-    argv = [a.format(run=fitted, train=tables / "train.csv") for a in argv]
+    argv = [
+        a.format(run=fitted, train=tables / "train.csv", test=tables / "test.csv")
+        for a in argv
+    ]
     code = (
         "import sys\n"
         "from deepstack.cli import main\n"
@@ -1125,6 +1168,10 @@ def test_help_version_and_missing_files_answer_without_loading_keras(
     error = fresh.stderr.splitlines()[-1]
     if argv[0] == "fit" and len(argv) == 2:
         assert "the following arguments are required: --target, --out" in error
+    elif "--overwrite" in argv:
+        assert error.endswith(
+            "it is the table being predicted; write them to another file."
+        )
     elif "--out" in argv and argv[0] == "predict":
         assert error.endswith(
             "already exists; choose another --out or pass --overwrite."

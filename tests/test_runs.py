@@ -26,6 +26,7 @@ from deepstack.runs import (
 from deepstack.runs._files import iter_table, read_table
 from deepstack.runs._target import as_label_dtype
 from deepstack.tables import ReadingWarning, TablePreprocessor
+from deepstack.tables._reading import _to_numbers
 from tests.conftest import ctrl_c_after_epoch, write_penguins
 
 TINY = {"hidden_layer_sizes": (16,), "max_epochs": 30, "learning_rate": 1e-2}
@@ -907,6 +908,151 @@ def test_decimal_comma_numbers_that_pandas_leaves_as_text(tmp_path):
     assert read_table(tmp_path / "c.csv")["code"].tolist() == ["1,5", "2"]
 
 
+def test_a_semicolon_file_with_decimal_points_keeps_them(tmp_path):
+    # Semicolons say nothing of the decimal mark: numbers such as "0.67" and
+    # "-0.036" show points, and "4.912" is 4.912 (not 4912, the thousands of
+    # a decimal-comma file) in every column, with or without a marker.
+    path = tmp_path / "table.csv"
+    path.write_text(
+        "y;score;size;ratio\n"
+        "4.912;-0.036;1,5;0.67\n"
+        "0.67;1.252;2,25;4.912\n"
+        "5.561;0.5;3;?\n"
+        "12.345;-1.2;4,75;2.5\n"
+    )
+    frame = read_table(path)
+    assert frame["y"].tolist() == [4.912, 0.67, 5.561, 12.345]
+    assert frame["score"].tolist() == [-0.036, 1.252, 0.5, -1.2]
+    # Each column keeps its own mark where columns disagree.
+    assert frame["size"].tolist() == ["1.5", "2.25", "3", "4.75"]
+    assert frame["ratio"].tolist() == ["0.67", "4.912", "?", "2.5"]
+    assert _to_numbers(frame["ratio"]).tolist()[:2] == [0.67, 4.912]
+
+
+def test_decimal_commas_are_told_from_the_numbers_whatever_the_delimiter(
+    tmp_path,
+):
+    # A tab file (or a bar file) of a decimal-comma spreadsheet: "8,680" is
+    # 8.68 where other numbers ("0,750", "48366,28") show a decimal comma,
+    # not 8680 with a thousands separator.
+    for sep, name in (("\t", "table.tsv"), ("|", "table.txt")):
+        path = tmp_path / name
+        path.write_text(
+            f"weight{sep}income{sep}n\n8,680{sep}48366,28{sep}1\n"
+            f"0,750{sep}37944,5{sep}2\n3,196{sep}?{sep}3\n"
+        )
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # the numbers decide: no note
+            frame = read_table(path)
+        assert frame["weight"].tolist() == [8.68, 0.75, 3.196]
+        assert frame["income"].tolist()[:2] == ["48366.28", "37944.5"]
+        assert frame["n"].tolist() == [1, 2, 3]
+    # Within a column too: "0,750" decides for "8,680".
+    path.write_text("weight|n\n8,680|1\n0,750|2\n3,196|3\n")
+    assert read_table(path)["weight"].tolist() == [8.68, 0.75, 3.196]
+    # Nothing decides: a thousands separator, but for a semicolon file (a
+    # decimal-comma spreadsheet's), said in a note either way.
+    path = tmp_path / "table.tsv"
+    path.write_text("weight\tn\n8,680\t1\n3,196\t2\n")
+    with pytest.warns(UserWarning) as caught:
+        frame = read_table(path)
+    assert [str(w.message) for w in caught] == [
+        "'table.tsv': the numbers of column 'weight' ('8,680', '3,196') have "
+        "three digits after a comma, which may mark decimals or separate "
+        "thousands, and no other number of the file tells which: they are read "
+        "with a thousands separator ('8,680' as 8680); if it marks decimals, "
+        "write them with a decimal point."
+    ]
+    assert _to_numbers(frame["weight"]).tolist() == [8680, 3196]
+    semicolons = tmp_path / "table.csv"
+    semicolons.write_text("weight;n\n8,680;1\n3,196;2\n")
+    with pytest.warns(UserWarning, match=r"read with a decimal comma \('8,680' as"):
+        assert read_table(semicolons)["weight"].tolist() == [8.68, 3.196]
+    # Thousands separators of a decimal-point file stay so.
+    path.write_text("price\tx\n8,680\t0.5\n1,234.5\t2\n")
+    frame = read_table(path)
+    assert frame["x"].tolist() == [0.5, 2.0]
+    assert frame["price"].tolist() == ["8,680", "1,234.5"]
+
+
+def test_thousands_grouped_by_spaces_are_numbers(tmp_path):
+    # French spreadsheets group thousands by a (no-break, or narrow
+    # no-break) space: "48 366,28".
+    path = tmp_path / "table.csv"
+    incomes = ["48\u00a0366,28", "1\u202f234\u202f567,5", "37 944,02", "999,5"]
+    path.write_text("income;y\n" + "".join(f"{v};{i}\n" for i, v in enumerate(incomes)))
+    frame = read_table(path)
+    assert frame["income"].tolist() == ["48366.28", "1234567.5", "37944.02", "999.5"]
+    pre = TablePreprocessor().fit(frame[["income"]], [0, 1, 0, 1])
+    assert pre.roles_ == {"income": "numeric"}
+    read = pre._read(frame[["income"]])[0]["income"]
+    assert read.tolist() == [48366.28, 1234567.5, 37944.02, 999.5]
+    # With decimal points, as the table reads strings of any source.
+    points = pd.DataFrame({"income": ["48\u00a0366.28", "1 234", "5", "12 345 678"]})
+    pre = TablePreprocessor().fit(points, [0, 1, 0, 1])
+    assert pre.roles_ == {"income": "numeric"}
+    read = pre._read(points)[0]["income"]
+    assert read.tolist() == [48366.28, 1234.0, 5.0, 12345678.0]
+
+
+def test_rows_that_end_with_a_delimiter_the_header_lacks(tmp_path):
+    # Read with their empty last field dropped, not with the first column
+    # as the index and every column shifted by one.
+    path = tmp_path / "table.csv"
+    path.write_text("age,label,y\n70,no,4.912,\n57,yes,5.561,\n")
+    for frame in (read_table(path), pd.concat(iter_table(path, chunk_rows=1))):
+        assert list(frame.columns) == ["age", "label", "y"]
+        assert frame["age"].tolist() == [70, 57]
+        assert frame["y"].tolist() == [4.912, 5.561]
+    # A value beyond the header's names is no empty field: an error.
+    path.write_text("age,label,y\n70,no,4.912,\n57,yes,5.561,7\n")
+    with pytest.raises(ValueError, match="a row holds more values than the header"):
+        read_table(path)
+    with pytest.raises(ValueError, match="a row holds more values than the header"):
+        list(iter_table(path, chunk_rows=1))
+    # A header that ends with a delimiter too: a column without a name or
+    # any value (dropped as empty), not said to be a saved index.
+    path.write_text("age,label,y,\n70,no,4.912,\n57,yes,5.561,\n")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        frame = read_table(path)
+    assert list(frame.columns) == ["age", "label", "y", "Unnamed: 3"]
+    assert frame["Unnamed: 3"].isna().all()
+
+
+def test_excels_first_line_naming_the_delimiter_is_skipped(tmp_path):
+    path = tmp_path / "table.csv"
+    path.write_bytes(b"sep=;\r\nx;label\r\n1,5;a\r\n2,25;b\r\n")
+    frame = read_table(path)
+    assert list(frame.columns) == ["x", "label"]
+    assert frame["x"].tolist() == [1.5, 2.25]
+
+
+def test_probabilities_of_many_classes_are_added_at_once():
+    # Column by column, a hundred classes made pandas warn, at each chunk,
+    # that the frame was fragmented.
+    from sklearn.dummy import DummyClassifier
+    from sklearn.pipeline import Pipeline
+
+    from deepstack.runs import TableRun
+
+    n = 300
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(
+        {"x": rng.normal(size=n), "y": [f"c{i % 120}" for i in range(n)]}
+    )
+    pipeline = Pipeline([("table", TablePreprocessor()), ("model", DummyClassifier())])
+    pipeline.fit(frame[["x"]], frame["y"])
+    config = {"task": "classification", "target": "y", "feature_columns": ["x"]}
+    run = TableRun(pipeline, config, {})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", pd.errors.PerformanceWarning)
+        out = run.predictions_frame(frame, proba=True)
+    classes = list(pipeline.classes_)
+    assert list(out.columns) == ["predicted_y", *(f"proba_{c}" for c in classes)]
+    assert np.allclose(out["proba_c7"], 3 / n) and np.allclose(out["proba_c70"], 2 / n)
+
+
 def test_an_excel_workbooks_first_sheet_is_read(penguins_files, tmp_path):
     frame = pd.read_csv(penguins_files / "train.csv")
     path = tmp_path / "penguins.xlsx"
@@ -932,6 +1078,25 @@ def test_a_csv_that_is_not_utf8_is_read_as_windows_1252(tmp_path):
     # Bytes that are no text in either encoding name the problem.
     path.write_bytes(b"a,b\n\x81\x8d,1\n")
     with pytest.raises(ValueError, match="as csv: UnicodeDecodeError"):
+        read_table(path)
+
+
+def test_a_utf16_file_is_read_after_its_byte_order_mark(tmp_path):
+    # Excel's "Unicode Text": UTF-16 with a byte-order mark, tabs between
+    # fields.
+    path = tmp_path / "unicode.txt"
+    for encoding in ("utf-16-le", "utf-16-be"):
+        bom = "\ufeff".encode(encoding)
+        path.write_bytes(bom + "city\tsize\nKöln\t1.5\nNîmes\t2\n".encode(encoding))
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            frame = read_table(path)
+        assert list(frame.columns) == ["city", "size"]
+        assert frame["city"].tolist() == ["Köln", "Nîmes"]
+        assert frame["size"].tolist() == [1.5, 2.0]
+    # NUL bytes otherwise (UTF-16 without its mark, or no text): one line.
+    path.write_bytes("city\tsize\nKöln\t1.5\n".encode("utf-16-le"))
+    with pytest.raises(ValueError, match="'unicode.txt' holds NUL bytes"):
         read_table(path)
 
 

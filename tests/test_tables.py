@@ -338,6 +338,36 @@ def test_dates_written_as_strings_are_dates():
     assert pre.date_formats_ == {"day": "%Y-%m-%d", "stamp": "%d/%m/%Y %H:%M"}
 
 
+def test_codes_and_times_of_digits_are_no_years():
+    # Codes with leading zeros stay strings ("0111": an industry code, "0830":
+    # a time of day); "%Y" would read them, and "1311", as years.
+    rng = np.random.default_rng(0)
+    n = 60
+    frame = pd.DataFrame(
+        {
+            "sic": rng.choice(["0111", "1311", "7372", "0721", "2011"], n),
+            "dep_time": rng.choice(["0830", "0500", "1100", "1745", "2130"], n),
+            "postcode": rng.choice(["0800", "0200", "2600", "3000"], n),
+            # Digits that are year, month and day are dates.
+            "day": [f"{d:%Y%m%d}" for d in pd.date_range("2023-12-01", periods=n)],
+        }
+    )
+    frame.loc[0, "day"] = "01012024"  # a leading zero: a string column
+    pre = TablePreprocessor().fit(frame, np.arange(n) % 2)
+    assert pre.roles_ == {
+        "sic": "categorical",
+        "dep_time": "categorical",
+        "postcode": "categorical",
+        "day": "datetime",
+    }
+    assert pre.date_formats_ == {"day": "%Y%m%d"}
+    # Year, month and day of years no table holds ("0830" then "0101") are
+    # codes too.
+    codes = pd.DataFrame({"code": [f"0{i % 3}{i % 2}10101" for i in range(n)]})
+    pre = TablePreprocessor().fit(codes, np.arange(n) % 2)
+    assert pre.roles_["code"] != "datetime"
+
+
 def test_iso_dates_read_in_a_column_of_another_format():
     n = 30
     days = pd.date_range("2020-01-01", periods=n)

@@ -1,12 +1,9 @@
 """Reading tables from files and writing run folders all at once."""
 
-import bz2
-import codecs
 import contextlib
-import csv
-import gzip
 import hashlib
 import io
+import itertools
 import json
 import lzma
 import os
@@ -20,6 +17,13 @@ import numpy as np
 import pandas as pd
 
 from deepstack._folders import chmod_as_mkdir, holds_working_directory
+from deepstack.runs._dialect import (
+    COMPRESSIONS,
+    decimal_marks,
+    decimal_points,
+    delimited_options,
+    whole_rows,
+)
 from deepstack.tables._reading import _LEADING_ZERO
 
 READERS = {
@@ -33,29 +37,17 @@ READERS = {
 }
 
 
-def _open_zip(path):
-    """The one file of a ZIP archive, as pandas reads it (binary)."""
-    archive = zipfile.ZipFile(path)
-    names = [n for n in archive.namelist() if not n.endswith("/")]
-    if len(names) != 1:
-        archive.close()
-        raise ValueError(f"a ZIP archive must hold one file; this one holds {names}")
-    return archive.open(names[0])
-
-
-# Compressed CSV / TSV files (pandas infers the compression from the same
-# suffixes): how to open one for reading its first lines.
-COMPRESSIONS = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open, ".zip": _open_zip}
-
-
 def read_table(source, *, what="data", text_columns=()):
     """A DataFrame from a CSV / TSV / Parquet / Excel path (a folder: a
     Parquet dataset), or ``source`` itself.
 
     A CSV's delimiter (comma, semicolon, tab or bar) is sniffed from its
-    first lines; with semicolons, the decimal mark is a comma. A CSV or TSV
-    may be compressed (``.csv.gz``, ``.bz2``, ``.xz``, ``.zip``); one that
-    is not UTF-8 is read as Windows-1252, with a warning. An Excel
+    first lines (or named by a first line ``sep=;``); the decimal mark of
+    a CSV's or TSV's numbers, a point or a comma, is told from the numbers
+    (:func:`~deepstack.runs._dialect.decimal_marks`). A CSV or TSV may be
+    compressed (``.csv.gz``, ``.bz2``, ``.xz``, ``.zip``); one that is not
+    UTF-8 is read as UTF-16 after its byte-order mark, else as
+    Windows-1252, with a warning. An Excel
     workbook's first sheet is read, with a warning naming the others. A
     CSV's ``text_columns`` are read as written (``007`` stays ``"007"``).
 
@@ -216,31 +208,49 @@ def _read_excel(path):
 
 
 def _read_delimited(path, kind, text_columns=()):
-    """A CSV / TSV, read with :func:`_delimited_options`."""
-    options = _delimited_options(path, kind)
-    text = _as_written(path, options, text_columns)
-    frame = pd.read_csv(path, dtype=dict.fromkeys(text, "str"), **options)
+    """A CSV / TSV, read with :func:`_read_plan`'s keywords."""
+    options, dtype, commas = _read_plan(path, kind, text_columns)
+    with whole_rows():
+        frame = pd.read_csv(path, dtype=dtype, **options)
     if len(frame) > _CODE_ROWS:
         _later_codes(path, frame, options)
     _note_header(path, frame, options)
-    return _decimal_points(frame, options)
+    return decimal_points(frame, commas)
 
 
 def _delimited_chunks(path, kind, chunk_rows, text_columns=()):
     """A CSV / TSV ``chunk_rows`` rows at a time, read as :func:`read_table`
     reads it whole."""
-    options = _delimited_options(path, kind)
-    text = _as_written(path, options, text_columns)
-    with pd.read_csv(
-        path,
-        chunksize=chunk_rows,
-        dtype=dict.fromkeys(text, "str"),
-        **options,
-    ) as reader:
-        for i, chunk in enumerate(reader):
+    options, dtype, commas = _read_plan(path, kind, text_columns)
+    with pd.read_csv(path, chunksize=chunk_rows, dtype=dtype, **options) as reader:
+        for i in itertools.count():
+            with whole_rows():  # (not around the yield: the caller's warnings)
+                chunk = next(reader, None)
+            if chunk is None:
+                return
             if i == 0:
                 _note_header(path, chunk, options)
-            yield _decimal_points(chunk, options)
+            yield decimal_points(chunk, commas)
+
+
+def _read_plan(path, kind, text_columns=()):
+    """How to read a CSV / TSV: ``read_csv`` keywords (its encoding,
+    delimiter and decimal mark), the ``dtype`` that reads ``text_columns``
+    and codes written with leading zeros as written (see
+    :func:`_as_written`), and the columns whose numbers have a decimal comma
+    (:func:`~deepstack.runs._dialect.decimal_marks`)."""
+    options = delimited_options(path, kind)
+    with whole_rows():
+        # (Objects: pandas takes a last column of empty strings for a value
+        # lost, where the rows end with a delimiter, but not empty objects.)
+        sample = pd.read_csv(
+            path, dtype=object, nrows=_CODE_ROWS, keep_default_na=False, **options
+        )
+    decimal, commas = decimal_marks(sample, options["sep"], path.name)
+    if decimal == ",":
+        options["decimal"] = ","
+    text = _as_written(sample, text_columns)
+    return options, dict.fromkeys(text, "str"), commas
 
 
 def missing_markers(source, column, rows):
@@ -255,7 +265,7 @@ def missing_markers(source, column, rows):
         return {}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # (the first reading warned)
-        options = _delimited_options(path, kind)
+        options = delimited_options(path, kind)
     written = pd.read_csv(
         path, usecols=[column], dtype=str, keep_default_na=False, **options
     )[column].iloc[rows]
@@ -267,14 +277,12 @@ def missing_markers(source, column, rows):
 _CODE_ROWS = 10_000
 
 
-def _as_written(path, options, text_columns=()):
-    """``text_columns`` and the columns of the file whose first rows hold a
-    code written with leading zeros (``"02134"``, ``"007"``): read as
-    numbers, pandas would write them ``2134`` and ``7``, and the code would
-    be lost before the table's own reading could keep it a string."""
-    sample = pd.read_csv(
-        path, dtype=str, nrows=_CODE_ROWS, keep_default_na=False, **options
-    )
+def _as_written(sample, text_columns=()):
+    """``text_columns`` and the columns of the file whose first rows
+    (``sample``, read as strings) hold a code written with leading zeros
+    (``"02134"``, ``"007"``): read as numbers, pandas would write them
+    ``2134`` and ``7``, and the code would be lost before the table's own
+    reading could keep it a string."""
     codes = [
         name for name in sample.columns if sample[name].str.match(_LEADING_ZERO).any()
     ]
@@ -333,53 +341,20 @@ def _dataset(path):
     return ds.dataset(path, format="parquet", partitioning=partitioning)
 
 
-def _delimited_options(path, kind):
-    """``read_csv`` keywords for a CSV / TSV: its delimiter, and its
-    encoding: UTF-8, else Windows-1252 (what spreadsheets on Windows write
-    in Western Europe and the Americas), with a warning."""
-    options = {"sep": "\t"} if kind == "tsv" else _csv_dialect(path)
-    try:
-        _decode(path, "utf-8")
-    except UnicodeDecodeError as exc:
-        try:
-            _decode(path, "cp1252")
-        except UnicodeDecodeError:
-            raise exc from None
-        options["encoding"] = "cp1252"
-        warnings.warn(
-            f"{path.name!r} is not UTF-8; it was read as Windows-1252 (Western "
-            "European), the encoding spreadsheets on Windows write.",
-            UserWarning,
-            stacklevel=5,
-        )
-    return options
-
-
-def _decode(path, encoding, block_bytes=1 << 20):
-    """Decode the file ``path`` in ``encoding`` a block at a time (memory
-    stays small); raises ``UnicodeDecodeError`` where it is not."""
-    decoder = codecs.getincrementaldecoder(encoding)()
-    with _open_binary(path) as handle:
-        while block := handle.read(block_bytes):
-            decoder.decode(block)
-    decoder.decode(b"", final=True)
-
-
-def _open_binary(path):
-    """``path`` opened for reading bytes, decompressed when its suffix says
-    so."""
-    opener = COMPRESSIONS.get(path.suffix.lower())
-    return open(path, "rb") if opener is None else opener(path)
-
-
 def _note_header(path, frame, options):
     """A warning for the columns the header leaves without a name (pandas
-    names them ``Unnamed: 2``), and one for each name the header repeats
+    names them ``Unnamed: 2``) but for those without a value (a header and
+    rows that end with a delimiter: dropped as empty, not needed in new
+    rows), and one for each name the header repeats
     (pandas reads the second ``x`` as ``x.1``: both are columns, under
     names the file does not show); ``frame.attrs["repeated_names"]`` maps
     each to the names read."""
     header = pd.read_csv(path, header=None, nrows=1, dtype=str, **options).iloc[0]
-    unnamed = [str(c) for c, h in zip(frame.columns, header) if pd.isna(h)]
+    unnamed = [
+        str(c)
+        for c, h in zip(frame.columns, header)
+        if pd.isna(h) and frame[c].notna().any()
+    ]
     if unnamed:
         warnings.warn(
             f"{path.name!r} has {len(unnamed)} column(s) without a name, read as "
@@ -398,59 +373,6 @@ def _note_header(path, frame, options):
                 UserWarning,
                 stacklevel=5,
             )
-
-
-# A number as a decimal-comma locale writes it: "-39,1", "1.234,5", "1.234".
-_DECIMAL_COMMA = r"[+-]?(?:\d{1,3}(?:\.\d{3})+|\d+)(?:,\d+)?"
-
-
-def _decimal_points(frame, options):
-    """``frame`` with the numbers of a decimal-comma file that pandas left
-    as text (in a column with a missing-value marker, say, or with
-    thousands separators) written as numbers are elsewhere: "39,1" as
-    "39.1", "1.234,5" as "1234.5". The columns are read as numbers later,
-    at fit and at predict alike, which would take "39,1" for no number."""
-    if options.get("decimal") != ",":
-        return frame
-    for name in frame.columns:
-        values = frame[name]
-        if not (
-            pd.api.types.is_object_dtype(values) or pd.api.types.is_string_dtype(values)
-        ):
-            continue
-        text = values.astype("string").str.strip()
-        numbers = text.str.fullmatch(_DECIMAL_COMMA).fillna(False).to_numpy(bool)
-        if numbers.any():
-            points = text[numbers].str.replace(".", "", regex=False)
-            points = points.str.replace(",", ".", regex=False).astype(object)
-            values = values.astype(object)
-            values[numbers] = points
-            frame[name] = values.astype(frame[name].dtype)
-    return frame
-
-
-# Delimiters a CSV may use; a semicolon goes with a decimal comma (what a
-# spreadsheet writes where the comma is the decimal mark).
-_DELIMITERS = ",;\t|"
-
-
-def _csv_dialect(path, sample_bytes=65536):
-    """``read_csv`` keywords for the file's delimiter, sniffed by the standard
-    library from its first lines (a comma when the sniffer cannot tell)."""
-    with io.TextIOWrapper(
-        _open_binary(path), encoding="utf-8-sig", errors="replace", newline=""
-    ) as handle:
-        sample = handle.read(sample_bytes)
-    lines = sample.splitlines()
-    if len(lines) > 1 and len(sample) == sample_bytes:
-        sample = "\n".join(lines[:-1])  # the last line may be cut short
-    try:
-        delimiter = csv.Sniffer().sniff(sample, delimiters=_DELIMITERS).delimiter
-    except csv.Error:
-        delimiter = ","
-    if delimiter == ";":
-        return {"sep": ";", "decimal": ","}
-    return {"sep": delimiter}
 
 
 def fingerprint(frame):
@@ -509,7 +431,7 @@ def table_writer(out):
     if hasattr(out, "write"):
         yield _DelimitedWriter(out, ",")
         return
-    path = Path(out)
+    path = Path(os.path.abspath(out))  # ("sub/../p.csv" is "p.csv")
     suffix = path.suffix.lower()
     opener = COMPRESSIONS.get(suffix)
     if opener is not None:
@@ -520,7 +442,7 @@ def table_writer(out):
             f"Cannot write {str(path)!r}: predictions are written as .csv, .tsv "
             "(either compressed too: .gz, .bz2, .xz) or .parquet."
         )
-    if opener is _open_zip:
+    if opener is COMPRESSIONS[".zip"]:
         raise ValueError(f"Cannot write {str(path)!r} as a ZIP archive; use .gz.")
     with _replaced(path) as tmp:
         if kind == "parquet":

@@ -15,6 +15,7 @@ from sklearn.base import BaseEstimator, is_regressor
 from sklearn.pipeline import Pipeline
 
 from deepstack import _io
+from deepstack._folders import check_file_out
 from deepstack._interrupt import checked_interrupts
 from deepstack.runs import _files
 from deepstack.runs._metrics import PRIMARY, task_metrics
@@ -221,6 +222,8 @@ class TableRun:
         Returns the number of rows written.
         """
         keep = self._checked_keep(keep, proba)
+        if not hasattr(out, "write"):
+            check_file_out(out, overwrite=True, data=data)
         # A Ctrl-C stops it between chunks, and the file is not written.
         counted = row_progress(
             progress,
@@ -287,8 +290,10 @@ class TableRun:
         out = frame[keep].reset_index(drop=True)
         out[f"predicted_{self.target}"] = predicted
         if proba:
-            for i, label in enumerate(self.classes):
-                out[f"proba_{label}"] = probabilities[:, i]
+            # One frame of every class's column: inserted one at a time, a
+            # hundred classes make pandas warn that the frame is fragmented.
+            columns = [f"proba_{label}" for label in self.classes]
+            out = pd.concat([out, pd.DataFrame(probabilities, columns=columns)], axis=1)
         return out, losses
 
     def evaluate(self, data, *, chunk_rows=100_000):

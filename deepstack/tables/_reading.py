@@ -3,6 +3,7 @@
 booleans, dates and missing-value markers, and what reading loses
 (:class:`Loss`, :class:`ReadingWarning`)."""
 
+import re
 import warnings
 from typing import NamedTuple
 
@@ -59,18 +60,22 @@ _MAX_OTHER_TOKENS = 3
 
 # A currency sign before a number (after its sign), a percent sign after it.
 _DECORATION = r"^([+-]?)\s*[$€£¥]\s*|\s*%$"
-_THOUSANDS = r"[+-]?\d{1,3}(,\d{3})+(\.\d+)?"
+# Thousands grouped by commas, or by spaces as French writes them (a space,
+# a no-break space, a narrow no-break space): "1,234.5", "48 366".
+_GROUP = "[ \u00a0\u202f]"
+_THOUSANDS = rf"[+-]?\d{{1,3}}(?:(?:,\d{{3}})+|(?:{_GROUP}\d{{3}})+)(?:\.\d+)?"
 
 
 def _to_numbers(series):
     """Strings read as numbers, as a spreadsheet writes them ("$1,234.50",
-    "-€5", "45%": a currency sign, thousands separators and a percent sign
+    "48 366", "-€5", "45%": a currency sign, thousands separators (commas or
+    spaces) and a percent sign
     are read, the percent as the number before it); what is no number is
     missing."""
     text = series.astype(object).where(series.notna(), None).astype("string")
     text = text.str.strip().str.replace(_DECORATION, r"\1", regex=True)
     grouped = text.str.fullmatch(_THOUSANDS).fillna(False).astype(bool)
-    text = text.where(~grouped, text.str.replace(",", "", regex=False))
+    text = text.where(~grouped, text.str.replace(f",|{_GROUP}", "", regex=True))
     return pd.to_numeric(text, errors="coerce").astype("float64")
 
 
@@ -317,7 +322,9 @@ _MIN_DATE_SHARE = 0.9
 def _date_format(series, min_share=_MIN_DATE_SHARE):
     """The format, with a year in it, in which at least ``min_share`` of the
     strings of ``series`` are dates (pandas' guess from its first values,
-    month-first or day-first, whichever parses more), or None."""
+    month-first or day-first, whichever parses more), or None. Digits alone
+    are dates only as year, month and day (``"20240131"``), of years 1800 to
+    2100: ``"0830"`` and ``"1311"`` are codes or times, not years."""
     if not _is_text_dtype(series):
         return None
     present = series.dropna().astype(str).str.strip()
@@ -330,14 +337,30 @@ def _date_format(series, min_share=_MIN_DATE_SHARE):
             for dayfirst in (False, True):
                 fmt = guess_datetime_format(value, dayfirst=dayfirst)
                 has_year = fmt is not None and ("%Y" in fmt or "%y" in fmt)
-                if has_year and fmt not in candidates:
+                if has_year and fmt not in candidates and _dated(fmt):
                     candidates.append(fmt)
     best, best_share = None, min_share
     for fmt in candidates:  # month-first guesses come first and win ties
-        share = _to_dates(present, fmt).notna().mean()
+        dates = _to_dates(present, fmt)
+        if _DIGITS_ONLY.fullmatch(fmt):
+            dates = dates.where(dates.dt.year.between(*_YEARS))
+        share = dates.notna().mean()
         if share > best_share or (best is None and share == best_share):
             best, best_share = fmt, share
     return best
+
+
+# A format of digits alone, without a separator ("%Y": "0830", "1311")
+# reads codes (industry codes, postcodes) and times of day as years: of
+# those, only a year, a month and a day ("%Y%m%d": "20240131", a time after
+# it perhaps) make dates, of years in _YEARS.
+_DIGITS_ONLY = re.compile(r"(?:%[A-Za-z])+")
+_YEARS = (1800, 2100)
+
+
+def _dated(fmt):
+    """Whether ``fmt`` (with a year in it) may be a date column's format."""
+    return not _DIGITS_ONLY.fullmatch(fmt) or fmt.startswith("%Y%m%d")
 
 
 def _swapped_order(fmt):
