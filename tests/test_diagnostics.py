@@ -242,15 +242,20 @@ def test_unit_health_before_training_keeps_the_input_standardization(data, batch
     assert report.unit_health_initial[0].saturation == before[0].saturation
 
 
-def test_unit_health_leaves_out_the_decoders(data):
-    X, y = data
-    est = DeepStackClassifier(
+def _joint_fit(X, y):
+    """A fitted network with the joint loss's reconstruction decoder."""
+    return DeepStackClassifier(
         (6, 4),
         batch_norm=False,
         reconstruction_weight=0.5,
         max_epochs=1,
         random_state=0,
     ).fit(X, y)
+
+
+def test_unit_health_leaves_out_the_decoders(data):
+    X, y = data
+    est = _joint_fit(X, y)
     # The joint loss's reconstruction layer returns the last hidden layer's
     # codes at inference: it is no hidden layer of its own.
     names = ["activation_1", "activation_2"]
@@ -471,13 +476,7 @@ def test_capacity_of_estimator(fitted):
 
 def test_capacity_counts_the_reconstruction_decoder_in_training_only(data):
     X, y = data
-    est = DeepStackClassifier(
-        (6, 4),
-        batch_norm=False,
-        reconstruction_weight=0.5,
-        max_epochs=1,
-        random_state=0,
-    ).fit(X, y)
+    est = _joint_fit(X, y)
     cap = capacity(est)
     # Prediction: 16 -> 6 -> 4 -> 3 logits; the decoder is the identity.
     forward = (2 * 16 * 6 + 6) + (2 * 6 * 4 + 4) + (2 * 4 * 3 + 3)
