@@ -168,6 +168,38 @@ def test_regressor_unlabeled_rows_as_a_single_regressor_reads_them(regression_da
     assert bag.oof_score_ == pytest.approx(r2_score(y[rows], bag.oof_prediction_[rows]))
 
 
+def test_rows_without_a_target_spread_over_the_folds(regression_data):
+    # Plain KFold could leave a fold without labeled rows: its member had no
+    # validation rows and the fit failed ("Found array with 0 sample(s)").
+    X, y = regression_data
+    y = np.array(y, dtype=np.float64)
+    labeled = np.zeros(len(y), dtype=bool)
+    labeled[::10] = True  # 10 % labeled
+    y[~labeled] = np.nan
+    member = tiny(DeepStackRegressor, max_epochs=1, reconstruction_weight=0.1)
+    for seed in range(4):
+        bag = DeepStackBaggingRegressor(member, n_folds=5, random_state=seed)
+        bag.fit(X, y)
+        per_fold = np.bincount(bag.fold_of_row_[labeled], minlength=5)
+        assert per_fold.min() >= labeled.sum() // 5
+    # Fewer labeled rows than two a fold: said, counting the labeled rows.
+    few = np.full(len(y), np.nan)
+    few[:6] = y[labeled][:6]
+    with pytest.raises(ValueError, match=r"6 labeled samples are too few for n_fol"):
+        DeepStackBaggingRegressor(member, n_folds=5).fit(X, few)
+
+
+def test_out_of_fold_scores_are_weighted(regression_data):
+    X, y = regression_data
+    w = np.random.RandomState(0).uniform(0.1, 3.0, size=len(y))
+    member = tiny(DeepStackRegressor, max_epochs=2, **_PLAIN)
+    bag = DeepStackBaggingRegressor(member, n_folds=3, random_state=0)
+    bag.fit(X, y, sample_weight=w)
+    expected = r2_score(y, bag.oof_prediction_, sample_weight=w)
+    assert bag.oof_score_ == pytest.approx(expected)
+    assert bag.oof_score_ != pytest.approx(r2_score(y, bag.oof_prediction_))
+
+
 def test_regressor_averages_and_scores_out_of_fold(regression_data):
     X, y = regression_data
     member = tiny(DeepStackRegressor, max_epochs=4, **_PLAIN)

@@ -191,6 +191,22 @@ def test_regressor_nan_targets_are_unlabeled_with_pretraining(regression_data):
     assert np.all(np.isfinite(reg.predict(X)))
 
 
+def test_a_row_nan_in_some_outputs_only_is_refused(regression_data):
+    # Filled with 0 to pass validation, such rows trained as targets 0 (and
+    # moved target_mean_) whenever other rows were wholly unlabeled.
+    X, y = regression_data
+    Y = np.column_stack([y, 3 * y + 100]).astype(np.float64)
+    Y[:120] = np.nan  # unlabeled rows: the joint loss uses them
+    Y[120:130, 1] = np.nan  # partly known rows
+    with pytest.raises(ValueError, match=r"NaN in some but not all outputs of 10 "):
+        tiny(DeepStackRegressor, max_epochs=1).fit(X, Y)
+    Y[:120] = 1.0
+    with pytest.raises(
+        ValueError, match=r"some but not all outputs of 10 row\(s\) \(e"
+    ):
+        tiny(DeepStackRegressor, max_epochs=1).partial_fit(X, Y)
+
+
 def test_regressor_nan_targets_without_pretraining_are_an_error(regression_data):
     X, y = regression_data
     y = np.asarray(y, dtype=np.float64).copy()

@@ -117,10 +117,11 @@ class _BaseBagging(BaseEstimator):
             y[unlabeled] = np.nan
         if is_classifier(self):
             check_classification_targets(y)
-        if X.shape[0] < 2 * self.n_folds:
+        if labeled.sum() < 2 * self.n_folds:
             raise ValueError(
-                f"{X.shape[0]} samples are too few for n_folds={self.n_folds}; "
-                "use fewer folds or a single estimator."
+                f"{int(labeled.sum())} labeled samples are too few for "
+                f"n_folds={self.n_folds} (each member validates on labeled rows "
+                "of its own fold); use fewer folds or a single estimator."
             )
         if sample_weight is not None:
             sample_weight = check_sample_weight(sample_weight, X, np.float32)
@@ -162,7 +163,8 @@ class _BaseBagging(BaseEstimator):
         self.time_limit_reached_ = any(self.cut_short_)
         self.fold_of_row_ = fold_of_row
         self.oof_prediction_ = oof
-        self.oof_score_ = self._score_output(y[labeled], oof[labeled])
+        weights = None if sample_weight is None else sample_weight[labeled]
+        self.oof_score_ = self._score_output(y[labeled], oof[labeled], weights)
         first = members[0]
         # The report and the run folder show one learning curve: the first
         # member's (each member has its own in ``estimators_[i].history_``).
@@ -277,8 +279,9 @@ class DeepStackBaggingClassifier(ClassifierMixin, _BaseBagging):
         Each training row's probabilities by the member that did not train on
         it (out of fold).
     oof_score_ : float
-        Accuracy of ``oof_prediction_``. Each member early-stopped on its own
-        fold, so it leans slightly optimistic.
+        Accuracy of ``oof_prediction_`` (weighted by ``sample_weight``).
+        Each member early-stopped on its own fold, so it leans slightly
+        optimistic.
     history_ : dict
         The first member's per-epoch logs.
     best_epoch_, n_iter_ : int
@@ -348,8 +351,9 @@ class DeepStackBaggingClassifier(ClassifierMixin, _BaseBagging):
         out[:, columns] = proba
         return out
 
-    def _score_output(self, y, proba):
-        return float(accuracy_score(y, self.classes_[np.argmax(proba, axis=1)]))
+    def _score_output(self, y, proba, sample_weight=None):
+        predicted = self.classes_[np.argmax(proba, axis=1)]
+        return float(accuracy_score(y, predicted, sample_weight=sample_weight))
 
     def predict_proba(self, X):
         """Mean of the members' probabilities, one column per ``classes_``."""
@@ -392,8 +396,9 @@ class DeepStackBaggingRegressor(RegressorMixin, _BaseBagging):
     oof_prediction_ : ndarray of shape (n_samples,)
         Each training row's prediction by the member that did not train on it.
     oof_score_ : float
-        R² of ``oof_prediction_`` (slightly optimistic: each member
-        early-stopped on its own fold).
+        R² of ``oof_prediction_`` (weighted by ``sample_weight``; slightly
+        optimistic: each member early-stopped on its own fold). Rows without
+        a target (NaN) are spread over the folds like the labeled ones.
     history_ : dict
         The first member's per-epoch logs.
     best_epoch_, n_iter_ : int
@@ -431,8 +436,22 @@ class DeepStackBaggingRegressor(RegressorMixin, _BaseBagging):
     def _member_output(self, member, X):
         return np.asarray(member.predict(X), np.float64)
 
-    def _score_output(self, y, prediction):
-        return float(r2_score(y, prediction))
+    def _score_output(self, y, prediction, sample_weight=None):
+        return float(r2_score(y, prediction, sample_weight=sample_weight))
+
+    def _folds(self, y, seed, groups=None):
+        labeled = ~np.isnan(y)
+        if labeled.all() or min(labeled.sum(), (~labeled).sum()) < self.n_folds:
+            return super()._folds(y, seed, groups)
+        # Rows without a target (NaN) spread over the folds like the others,
+        # so that every fold holds labeled rows to validate its member on.
+        if groups is not None:
+            splitter = StratifiedGroupKFold(
+                self.n_folds, shuffle=True, random_state=seed
+            )
+            return splitter.split(np.zeros(len(y)), labeled, groups)
+        splitter = StratifiedKFold(self.n_folds, shuffle=True, random_state=seed)
+        return splitter.split(np.zeros(len(y)), labeled)
 
     def predict(self, X):
         """Mean of the members' predictions."""

@@ -137,7 +137,12 @@ default="relu"
         Keras's moving averages. ``partial_fit`` keeps the moving averages.
     standardize : bool, default=True
         Standardize inputs inside the network with the training set's mean
-        and standard deviation (constant columns are only centered).
+        and standard deviation (constant columns are only centered); the
+        regressor also standardizes its targets (``target_mean_``,
+        ``target_scale_``; predictions come back in target units). The
+        statistics are those of the fit that built the network: a
+        warm-started fit and later ``partial_fit`` calls keep them (a first
+        ``partial_fit`` chunk sets them).
     random_state : int, RandomState instance or None, default=None
         Seeds weight initialization, dropout, shuffling and the validation
         split; the same integer gives the same model on CPU.

@@ -43,7 +43,9 @@ class DeepStackRegressor(RegressorMixin, BaseDeepStack):
         that a labeled row reaches a weighted mean of the labeled targets
         and continues training on labeled plus these rows. The internal
         validation split's rows join the labeled ones and each round draws
-        its split anew (a given ``X_val`` stays). Combines with
+        its split anew from labeled plus propagated rows, so early stopping
+        also weighs agreement with the propagated targets (a given ``X_val``
+        stays). Combines with
         ``pretrain``.
     self_training_rounds : int, default=3
         Rounds of target propagation.
@@ -208,6 +210,17 @@ class DeepStackRegressor(RegressorMixin, BaseDeepStack):
         # NaN targets mark unlabeled rows (set aside by ``_prepare``);
         # scikit-learn's validation rejects them, so they are checked filled.
         mask = self._unlabeled_mask(y)
+        if mask is not None and np.ndim(y) == 2:
+            partial = np.isnan(np.asarray(y)).any(axis=1) & ~mask
+            if partial.any():
+                # Filled with 0 to pass validation, they trained as targets 0.
+                raise ValueError(
+                    f"y is NaN in some but not all outputs of {int(partial.sum())} "
+                    "row(s) (e.g. row "
+                    f"{int(np.flatnonzero(partial)[0])}): a row without a target "
+                    "is NaN in every output, and a partly known row cannot be "
+                    "trained on; drop those rows or fill their missing outputs."
+                )
         if mask is None or not mask.any():
             return super()._validate_training_data(X, y, reset=reset)
         y = np.asarray(y, dtype=np.float64)
@@ -334,7 +347,11 @@ class DeepStackRegressor(RegressorMixin, BaseDeepStack):
         if y.ndim not in (1, 2):
             raise ValueError(f"y must be 1-D or 2-D; got shape {y.shape}.")
         if not np.all(np.isfinite(y)):
-            raise ValueError("y contains NaN or infinite values.")
+            raise ValueError(
+                "y contains NaN or infinite values (a NaN target marks a row "
+                "without one only for fit: partial_fit, y_val and score take "
+                "rows with targets)."
+            )
         y2 = y.reshape(len(y), -1).astype(np.float64)
         poisson = self._loss_name() == "poisson"
         if poisson and np.any(y2 < 0):
