@@ -239,6 +239,11 @@ def test_bad_inputs_are_refused(regression_data):
         DeepStackBaggingRegressor(n_folds=5).fit(X[:8], y[:8])
     with pytest.raises(ValueError, match="n_folds"):
         DeepStackBaggingRegressor(n_folds=1).fit(X, y)
+    # The member refused the fold given as X_val, naming an X_val the user
+    # never passed.
+    refit = DeepStackRegressor(refit_on_all=True)
+    with pytest.raises(ValueError, match=r"refit_on_all=True does not fit a bagged"):
+        DeepStackBaggingRegressor(refit, n_folds=3).fit(X, y)
 
 
 def test_a_time_limit_cuts_every_member_to_one_epoch_and_restores_callbacks(

@@ -90,6 +90,13 @@ class _BaseBagging(BaseEstimator):
         """
         self._validate_params()
         template = self._member_template()
+        if template.get_params().get("refit_on_all"):
+            # The member would refuse the validation fold it is given.
+            raise ValueError(
+                "refit_on_all=True does not fit a bagged ensemble's members: each "
+                "early-stops on its own fold (given as X_val), and together they "
+                "train on every row. Set refit_on_all=False on the member."
+            )
         # Rows marked unlabeled (-1 classes, NaN targets) as a single member
         # fit on all rows reads them, pinned for every member; they train
         # the members (pretraining, semi-supervised learning) but are never
