@@ -18,8 +18,12 @@ it stops, which epoch's weights it keeps, their accuracy. Rules: patience
 (epochs without improvement), an absolute ``tol`` or a relative one (an
 epoch improves when it beats the best by more than that share of it), and
 whether the weights put back are those of the last improvement (as now) or
-of the lowest validation loss seen. The learning-rate halving is kept as it
-is. The default rule is simulated too, and must stop where the fit stopped.
+of the lowest validation loss seen, and a patience that grows with the
+epoch of the best loss so far (the look-ahead of the classic early-stopping
+loop: wait a share of the epochs it took to get there). The learning-rate
+halving is kept as it is. The default rule is simulated too, and must stop
+where the fit stopped. ``--recordings`` simulates the rules on the
+recordings of an earlier run (its JSON) instead of fitting again.
 
 A rule's time is the fit's wall time (less the recording's own) scaled by
 the epochs it runs: fixed costs shrink with it, so short rules look slightly
@@ -28,8 +32,11 @@ early_stopping=True)`` on the same rows, fitted in the same run.
 
     .venv/bin/python benchmarks/stop_rules.py
     .venv/bin/python benchmarks/stop_rules.py --datasets digits medium --seeds 0
+    .venv/bin/python benchmarks/stop_rules.py \
+        --recordings benchmarks/results/stop_rules.json --name stop_rules_growth
 """
 
+import json
 import math
 import os
 import sys
@@ -40,22 +47,28 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import _common  # noqa: E402
 import epoch_budget  # noqa: E402
 
-# name: (patience, absolute tol, relative tol, restore the lowest loss seen)
+# name: (patience, absolute tol, relative tol, restore the lowest loss seen,
+# growth: the patience is at least this share of the epochs up to the best)
 RULES = {
-    "default (patience 10, tol 1e-4)": (10, 1e-4, 0.0, False),
-    "tol 1e-3": (10, 1e-3, 0.0, False),
-    "tol 1e-2": (10, 1e-2, 0.0, False),
-    "relative tol 1%": (10, 0.0, 0.01, False),
-    "relative tol 2%": (10, 0.0, 0.02, False),
-    "relative tol 2%, lowest loss kept": (10, 0.0, 0.02, True),
-    "patience 5": (5, 1e-4, 0.0, False),
-    "patience 5, relative tol 1%, lowest loss kept": (5, 0.0, 0.01, True),
+    "default (patience 10, tol 1e-4)": (10, 1e-4, 0.0, False, 0.0),
+    "tol 1e-3": (10, 1e-3, 0.0, False, 0.0),
+    "tol 1e-2": (10, 1e-2, 0.0, False, 0.0),
+    "relative tol 1%": (10, 0.0, 0.01, False, 0.0),
+    "relative tol 2%": (10, 0.0, 0.02, False, 0.0),
+    "relative tol 2%, lowest loss kept": (10, 0.0, 0.02, True, 0.0),
+    "patience 5": (5, 1e-4, 0.0, False, 0.0),
+    "patience 5, relative tol 1%, lowest loss kept": (5, 0.0, 0.01, True, 0.0),
+    "patience 5 growing 20% of the best epoch": (5, 1e-4, 0.0, False, 0.2),
+    "patience 5 growing 25% of the best epoch": (5, 1e-4, 0.0, False, 0.25),
+    "patience 5 growing 30% of the best epoch": (5, 1e-4, 0.0, False, 0.3),
+    "patience 3 growing 25% of the best epoch": (3, 1e-4, 0.0, False, 0.25),
 }
 
 
-def simulate(losses, patience, tol, relative, lowest):
+def simulate(losses, patience, tol, relative, lowest, growth=0.0):
     """``(epochs run, epoch whose weights are kept)`` of a rule on a recorded
-    validation-loss curve (0-based epoch index)."""
+    validation-loss curve (0-based epoch index). With ``growth``, the
+    patience is at least ``ceil(growth * (best epoch + 1))``."""
     best, best_epoch, wait = math.inf, -1, 0
     low, low_epoch = math.inf, -1
     for epoch, loss in enumerate(losses):
@@ -66,7 +79,7 @@ def simulate(losses, patience, tol, relative, lowest):
             best, best_epoch, wait = loss, epoch, 0
         else:
             wait += 1
-            if wait >= patience:
+            if wait >= max(patience, math.ceil(growth * (best_epoch + 1))):
                 return epoch + 1, low_epoch if lowest else best_epoch
     return len(losses), low_epoch if lowest else best_epoch
 
@@ -215,17 +228,33 @@ def main(argv=None):
     p = _common.parser(__doc__.splitlines()[0])
     epoch_budget.add_fit_options(p)
     p.add_argument("--name", default="stop_rules")
+    p.add_argument(
+        "--recordings",
+        help="an earlier run's JSON: simulate the rules on its recordings",
+    )
     args = p.parse_args(argv)
     if args.quick:
         args.seeds = args.seeds[:1]
     _common.quiet_warnings()
-    records = run(args)
+    source = ""
+    if args.recordings:
+        with open(args.recordings) as handle:
+            earlier = json.load(handle)
+        records = earlier["records"]
+        args.datasets, args.seeds = earlier["datasets"], earlier["seeds"]
+        source = (
+            f"The recordings are those of `{earlier['command']}` "
+            f"({earlier['environment']['date_utc']}); no fit ran again. "
+        )
+    else:
+        records = run(args)
     rows = summarize(records)
     same = reproduced(records)
     gap = population_gap(records)
     markdown = (
         "### Early-stopping rules for the default classifier\n\n"
-        "Each default DeepStackClassifier fit (inner 75/25 split of each seed's "
+        + source
+        + "Each default DeepStackClassifier fit (inner 75/25 split of each seed's "
         "training rows, after a 1-epoch warm-up of the same shapes) is recorded "
         "epoch by epoch; each rule is simulated on the recording (its stop, the "
         "epoch whose weights it keeps, their accuracy on the inner validation "

@@ -537,6 +537,52 @@ def test_stop_rules_simulation_on_a_known_curve():
     assert simulate(losses, 3, 0.0, 0.05, True) == (5, 4)
     # A curve that never stops runs to its end.
     assert simulate([3.0, 2.0, 1.0], 2, 1e-4, 0.0, False) == (3, 2)
+    # A growing patience: the best at epoch 9 (10 epochs in) makes 50% of it
+    # 5 epochs, more than 3: it stops at 9 + 5 + 1 epochs, not 9 + 3 + 1.
+    falling = [10.0 - i for i in range(10)] + [1.0] * 10
+    assert simulate(falling, 3, 1e-4, 0.0, False) == (13, 9)
+    assert simulate(falling, 3, 1e-4, 0.0, False, 0.5) == (15, 9)
+
+
+def test_stop_rules_simulate_again_on_earlier_recordings(tmp_path):
+    stop_rules = _load("stop_rules")
+    curve = [1.0, 0.8, 0.7, 0.69, 0.7, 0.71, 0.72, 0.73, 0.74, 0.75, 0.76, 0.77]
+    record = {
+        "dataset": "toy",
+        "seed": 0,
+        "default": {
+            "epochs": 13,
+            "max_epochs": 200,
+            "seconds": 13.0,
+            "accuracy": 0.9,
+            "val_loss": curve + [0.78],
+            "epoch_accuracy": [0.5 + 0.03 * i for i in range(13)],
+        },
+        "mlp": {"seconds": 2.0, "epochs": 5, "accuracy": 0.55},
+    }
+    earlier = tmp_path / "earlier.json"
+    earlier.write_text(
+        json.dumps(
+            {
+                "command": "the earlier run",
+                "environment": {"date_utc": "2026-01-01T00:00:00+00:00"},
+                "datasets": ["toy"],
+                "seeds": [0],
+                "records": [record],
+            }
+        )
+    )
+    rows = stop_rules.main(
+        ["--recordings", str(earlier), "--out", str(tmp_path), "--name", "again"]
+    )
+    by_rule = {row["rule"]: row for row in rows}
+    # The default stops 10 epochs after the best (epoch 3) and keeps it.
+    default = by_rule["default (patience 10, tol 1e-4)"]
+    assert default["epochs"] == 13 and default["accuracy"] == pytest.approx(0.59)
+    assert by_rule["patience 5"]["epochs"] == 9
+    assert by_rule["patience 5"]["x_mlp_seconds"] == pytest.approx(9 / 2.0)
+    written = (tmp_path / "again.md").read_text()
+    assert "The recordings are those of `the earlier run`" in written
 
 
 CHECKS = {
