@@ -65,6 +65,19 @@ def test_early_stopping_stops_at_best_plus_patience_and_restores_best():
     np.testing.assert_array_equal(model.get_weights()[0], 2.0)
 
 
+def test_early_stopping_patience_grows_with_the_best_epoch():
+    # Best at the 10th epoch: 50% of 10 is 5 epochs of patience, more than
+    # the 3 given; an early best (the 2nd epoch) keeps the 3.
+    falling = [10.0 - i for i in range(10)] + [1.0] * 10
+    stopper = EarlyStopping(patience=3, growth=0.5, restore_best_weights=False)
+    assert _drive(stopper, _linear_model(), falling) == 10 + 5
+    assert stopper.best_epoch == 9 and stopper.current_patience() == 5
+    early = [2.0, 1.0] + [1.0] * 10
+    assert _drive(stopper, _linear_model(), early) == 2 + 3
+    assert _drive(EarlyStopping(patience=3), _linear_model(), falling) == 10 + 3
+    assert stopper.get_config()["growth"] == 0.5
+
+
 def test_early_stopping_maximizes_accuracy():
     model = _linear_model()
     stopper = EarlyStopping(monitor="val_accuracy", patience=2, tol=0.0)

@@ -2,6 +2,7 @@
 
 import copy
 import gc
+import math
 import pickle
 
 import keras
@@ -16,6 +17,7 @@ from sklearn.preprocessing import StandardScaler
 import deepstack
 from deepstack import DeepStackClassifier, DeepStackRegressor
 from deepstack._network import HIDDEN, build_network
+from deepstack.callbacks import EarlyStopping
 from tests.conftest import tiny
 
 
@@ -232,6 +234,17 @@ def test_a_continued_network_keeps_its_finetune_and_reconstruction_layer(
     # Without pretraining, finetune changes nothing: a continued fit runs.
     plain = tiny(DeepStackClassifier, **params).fit(X, y)
     assert plain.set_params(finetune="head").fit(X, y).n_iter_ == 2
+
+
+def test_patience_growth_reaches_early_stopping(classification_data):
+    X, y = classification_data
+    clf = tiny(DeepStackClassifier, n_iter_no_change=2, patience_growth=0.5)
+    clf.set_params(max_epochs=30, learning_rate=0.05).fit(X, y)
+    (stopper,) = [cb for cb in clf.callbacks_ if isinstance(cb, EarlyStopping)]
+    assert stopper.growth == 0.5
+    # It stopped after the grown patience: half the epochs up to the best.
+    grown = max(2, math.ceil(0.5 * (clf.best_epoch_ + 1)))
+    assert clf.n_iter_ == 30 or clf.n_iter_ == clf.best_epoch_ + 1 + grown
 
 
 def test_user_validation_set_and_best_weights_restored(classification_data):

@@ -1,5 +1,7 @@
 """Early stopping with look-ahead that keeps the best weights."""
 
+import math
+
 from deepstack.callbacks._monitor import MonitorCallback
 from deepstack.callbacks._state import restore, snapshot
 
@@ -23,6 +25,10 @@ class EarlyStopping(MonitorCallback):
         Direction of improvement; "auto" maximizes accuracy / r2 / score.
     restore_best_weights : bool, default=True
         Put the best epoch's weights back when training ends.
+    growth : float >= 0, default=0.0
+        A patience that grows with training: at least ``ceil(growth * k)``
+        epochs when the best epoch is the ``k``-th of this run (the classic
+        look-ahead that waits longer the longer it took to get there).
 
     Attributes
     ----------
@@ -39,18 +45,30 @@ class EarlyStopping(MonitorCallback):
         tol=1e-4,
         mode="auto",
         restore_best_weights=True,
+        growth=0.0,
     ):
         super().__init__(monitor=monitor, mode=mode, tol=tol)
         self.patience = patience
         self.restore_best_weights = restore_best_weights
+        self.growth = growth
 
     def on_train_begin(self, logs=None):
         self._reset_monitor()
         self.best_epoch = -1
         self.stopped_epoch = -1
         self.best_weights = None
+        self._first_epoch = None
+
+    def current_patience(self):
+        """Epochs without improvement that stop training now."""
+        if not self.growth or self.best_epoch < 0:
+            return self.patience
+        epochs = self.best_epoch - self._first_epoch + 1
+        return max(self.patience, math.ceil(self.growth * epochs))
 
     def on_epoch_end(self, epoch, logs=None):
+        if self._first_epoch is None:
+            self._first_epoch = epoch
         current = self._current(logs)
         if current is None:
             return
@@ -59,7 +77,7 @@ class EarlyStopping(MonitorCallback):
             if self.restore_best_weights:
                 # On a GPU kept there: no copy to the host at every best epoch.
                 self.best_weights = snapshot(self.model.weights)
-        elif self.wait >= self.patience:
+        elif self.wait >= self.current_patience():
             self.stopped_epoch = epoch
             self.model.stop_training = True
 
@@ -73,4 +91,5 @@ class EarlyStopping(MonitorCallback):
             **super().get_config(),
             "patience": self.patience,
             "restore_best_weights": self.restore_best_weights,
+            "growth": self.growth,
         }

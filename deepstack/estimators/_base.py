@@ -227,6 +227,7 @@ class BaseDeepStack(BaseEstimator):
         "early_stopping": ["boolean"],
         "validation_fraction": [Interval(Real, 0.0, 1.0, closed="neither")],
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
+        "patience_growth": [Interval(Real, 0.0, None, closed="left")],
         "tol": [Interval(Real, 0.0, None, closed="left")],
         "lr_schedule": [StrOptions({"halving", "decay", "constant"})],
         "lr_patience": [Interval(Integral, 1, None, closed="left")],
@@ -292,6 +293,7 @@ class BaseDeepStack(BaseEstimator):
         early_stopping=True,
         validation_fraction=0.1,
         n_iter_no_change=10,
+        patience_growth=0.0,
         tol=1e-4,
         lr_schedule="halving",
         lr_patience=5,
@@ -346,6 +348,7 @@ class BaseDeepStack(BaseEstimator):
         self.early_stopping = early_stopping
         self.validation_fraction = validation_fraction
         self.n_iter_no_change = n_iter_no_change
+        self.patience_growth = patience_growth
         self.tol = tol
         self.lr_schedule = lr_schedule
         self.lr_patience = lr_patience
@@ -1162,6 +1165,7 @@ class BaseDeepStack(BaseEstimator):
                     patience=self.n_iter_no_change,
                     tol=self.tol,
                     restore_best_weights=True,
+                    growth=self.patience_growth,
                 )
             )
         if self.lr_schedule == "halving":
