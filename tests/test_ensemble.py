@@ -185,7 +185,7 @@ def test_rows_without_a_target_spread_over_the_folds(regression_data):
     # Fewer labeled rows than two a fold: said, counting the labeled rows.
     few = np.full(len(y), np.nan)
     few[:6] = y[labeled][:6]
-    with pytest.raises(ValueError, match=r"6 labeled samples are too few for n_fol"):
+    with pytest.raises(ValueError, match=r"6 samples with a target are too few for"):
         DeepStackBaggingRegressor(member, n_folds=5).fit(X, few)
 
 

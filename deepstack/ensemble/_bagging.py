@@ -126,8 +126,8 @@ class _BaseBagging(BaseEstimator):
             check_classification_targets(y)
         if labeled.sum() < 2 * self.n_folds:
             raise ValueError(
-                f"{int(labeled.sum())} labeled samples are too few for "
-                f"n_folds={self.n_folds} (each member validates on labeled rows "
+                f"{int(labeled.sum())} samples with a target are too few for "
+                f"n_folds={self.n_folds} (each member validates on such rows "
                 "of its own fold); use fewer folds or a single estimator."
             )
         if sample_weight is not None:

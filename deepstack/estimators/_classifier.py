@@ -501,24 +501,41 @@ None, default="auto"
             many = self._many_unlabeled(y, self._unlabeled_mask(y))
             self._auto_semi_supervised = "label_propagation" if many else None
         mask = super()._resolve_unlabeled(y, reset=reset, sparse=sparse)
-        chosen = (self.semi_supervised, self.pretrain)
-        if reset and mask is not None and all(c in ("auto", None) for c in chosen):
-            # Only an "auto" reads them so: -1 may be a real class.
-            warnings.warn(
-                f"y holds -1 in {int(np.sum(mask))} of {len(mask)} rows, more "
-                "than the labeled rows: they are read as unlabeled "
-                "(scikit-learn's semi-supervised convention) by "
-                + " and ".join(
-                    f"{name}='auto'"
-                    for name, value in zip(("semi_supervised", "pretrain"), chosen)
-                    if value == "auto"
-                )
-                + ". If -1 is a class, set semi_supervised=None (and "
-                "pretrain=None).",
-                UserWarning,
-                stacklevel=4,
-            )
+        if reset and mask is not None:
+            self._say_auto_read_unlabeled(mask)
         return mask
+
+    def _say_auto_read_unlabeled(self, mask):
+        """Warn where only an "auto" choice read the -1 rows as unlabeled
+        (-1 may be a real class); not where a parameter asked for them."""
+        weight = self.reconstruction_weight
+        asked = (
+            self.semi_supervised not in ("auto", None)
+            or self.pretrain not in ("auto", None)
+            or (weight != "auto" and float(weight) > 0)
+        )
+        engaged = [
+            f"{name}='auto'"
+            for name, value, resolved in (
+                (
+                    "semi_supervised",
+                    self.semi_supervised,
+                    getattr(self, "_auto_semi_supervised", None),
+                ),
+                ("pretrain", self.pretrain, getattr(self, "_auto_pretrain", None)),
+            )
+            if value == "auto" and resolved is not None
+        ]
+        if asked or not engaged:
+            return
+        warnings.warn(
+            f"y holds -1 in {int(np.sum(mask))} of {len(mask)} rows, more than "
+            "the labeled rows: they are read as unlabeled (scikit-learn's "
+            f"semi-supervised convention) by {' and '.join(engaged)}. If -1 is "
+            "a class, set semi_supervised=None (and pretrain=None).",
+            UserWarning,
+            stacklevel=5,
+        )
 
     def _many_unlabeled(self, y, mask):
         # The labeled rows must hold 2 classes at least: in {-1, 1} targets
