@@ -275,6 +275,8 @@ def _command(args):
         named = "its configured backend" if chosen is None else f"{chosen!r}"
         return _bad_input(ValueError(f"Keras cannot load the backend {named}: {exc}"))
     from deepstack._interrupt import safe_interrupts, terminate_as_interrupt
+    from deepstack.callbacks import DivergenceError
+    from deepstack.tuning import NoTrialCompletedError
 
     try:
         # Ctrl-C raises KeyboardInterrupt, as by default, but is not lost
@@ -296,10 +298,16 @@ def _command(args):
         return EXIT_BROKEN_PIPE
     except (ValueError, TypeError, OSError) as exc:  # files: not found, exist, ...
         return _bad_input(exc)
+    except (DivergenceError, NoTrialCompletedError) as exc:
+        # A training that diverged, a search without a result: their
+        # messages say what to change (a learning rate, a time limit).
+        return _bad_input(exc)
 
 
 def _bad_input(exc):
-    message = " ".join(str(exc).split()) or type(exc).__name__
+    # (An error after a fit's training carries a note saying so.)
+    said = " ".join([str(exc), *getattr(exc, "__notes__", ())])
+    message = " ".join(said.split()) or type(exc).__name__
     print(f"deepstack: error: {message}", file=sys.stderr)
     return EXIT_BAD_INPUT
 
@@ -438,10 +446,15 @@ def _predict(args):
 
 def _evaluate(args):
     from deepstack.runs import load_run
+    from deepstack.runs._metrics import PRIMARY
 
     run = load_run(args.run)
     result = run.evaluate(args.data, chunk_rows=args.chunk_rows)
-    if args.importance:
+    primary = PRIMARY[run.task]
+    if args.importance and primary not in result:
+        # (Why the rows cannot give it was said.)
+        _note(f"Column importance needs the {primary}: it is left out.", None)
+    elif args.importance:
         importance = run.column_importance(args.data, chunk_rows=args.chunk_rows)
         result["column_importance"] = importance.to_dict("records")
     print(json.dumps(result, indent=2))
@@ -485,9 +498,12 @@ def _summary(run):
     metrics = run.metrics
     primary = metrics["primary_metric"]
     test = metrics["test"]
+    weighted = ""
+    if test.get("weighted_by") is not None:
+        weighted = f", weighted by {test['weighted_by']!r}"
     print(
-        f"{run.config['source']}: test {primary} {test[primary]:.4f} on "
-        f"{test['n_samples']} rows ({run.task}, target {run.target!r}); "
+        f"{run.config['source']}: test {primary} {_score(test, primary)} on "
+        f"{test['n_samples']} rows{weighted} ({run.task}, target {run.target!r}); "
         f"{metrics['n_epochs']} epoch{'s' if metrics['n_epochs'] != 1 else ''}, "
         f"fit {metrics['times']['fit_s']:.1f} s"
     )
@@ -523,7 +539,7 @@ def _summary(run):
     if baselines:
         print(
             f"baselines on the same rows (test {primary}): "
-            + ", ".join(f"{name} {m[primary]:.4f}" for name, m in baselines.items())
+            + ", ".join(f"{name} {_score(m, primary)}" for name, m in baselines.items())
         )
     if run.importance is not None and not run.importance.empty:
         top = run.importance.head(3)
@@ -566,6 +582,12 @@ def _columns_line(columns):
                 part += f" ({len(logged)} on a log scale: {shown})"
             parts.append(part)
     return "columns: " + ", ".join(parts)
+
+
+def _score(metrics, name):
+    """A metric to four decimals, or "left out" (a single test row's R²)."""
+    value = metrics.get(name)
+    return "left out" if value is None else f"{value:.4f}"
 
 
 def _number(value):

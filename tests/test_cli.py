@@ -570,6 +570,8 @@ def test_bad_job_files(tmp_path, capsys):
             "[output] overwrite must be true or false; got 'false'",
         ),
         ("[data]\nrows = 10.7", "[data] rows must be a whole number; got 10.7"),
+        ("[data]\nrows = -5", "[data] rows (the rows to sample) must be 1 or more"),
+        ("[data]\nrows = 0", "[data] rows (the rows to sample) must be 1 or more"),
         ('[data]\ntest_size = "0.3"', "[data] test_size must be a number; got '0.3'"),
         ("[data]\ntest_size = true", "[data] test_size must be a number; got True"),
         ('[data]\npath = ["a.csv"]', "[data] path must be text; got ['a.csv']"),
@@ -621,6 +623,10 @@ def test_job_column_lists_and_an_empty_search(tmp_path):
         read_job(job)
 
 
+_DIVERGING = ["--param", "learning_rate=1e6", "--param", 'optimizer="sgd"']
+_DIVERGING += ["--param", "max_epochs=2", "--no-baselines"]
+
+
 @pytest.mark.parametrize(
     "make, args, message",
     [
@@ -651,7 +657,35 @@ def test_job_column_lists_and_an_empty_search(tmp_path):
         (
             "train.csv",
             ["--bagging", "3", "--search", "random"],
-            "cannot be combined with a search",
+            "cannot be combined with a search or pretraining: leave it out, or give "
+            "--bagging 1",
+        ),
+        (
+            "train.csv",
+            ["--param", "hidden_layer_sizes=64"],
+            "hidden_layer_sizes is a list of layer widths, not a number (64): [64] "
+            "for one layer of 64 (--param hidden_layer_sizes=[64]).",
+        ),
+        ("train.csv", ["--weight-col", "species"], "another column than the target"),
+        # A network, or every trial of a search, that diverges; a search that
+        # the time limit ends before any trial completes: one line, status 2.
+        (
+            "train.csv",
+            ["--bagging", "1", *_DIVERGING],
+            "error: Training diverged at epoch 1",
+        ),
+        (
+            "train.csv",
+            ["--search", "random", "--max-trials", "2", *_DIVERGING],
+            "error: No trial of the search completed (2 trials): every trial "
+            "failed; the last with DivergenceError: Training diverged at epoch 1",
+        ),
+        (
+            "train.csv",
+            ["--search", "hyperband", "--time-limit", "0.001s"],
+            "error: No trial of the search completed (0 trials): the time limit "
+            "(0.001 s) ended the search before any trial completed; give a longer "
+            "time limit.",
         ),
     ],
 )

@@ -318,6 +318,24 @@ def test_groups_keep_each_group_in_one_fold(regression_data):
         bag.fit(X, y, groups=groups[:-1])
 
 
+def test_a_fold_of_classes_no_other_fold_holds_validates_on_its_own_rows():
+    rng = np.random.default_rng(0)
+    # Group 2 alone holds class 2: its member never sees the class, and
+    # no row of its fold can stop it early.
+    groups = np.repeat([0, 1, 2], 30)
+    y = np.concatenate([np.tile([0, 1], 30), np.full(30, 2)])
+    X = rng.normal(size=(90, 4)).astype(np.float32)
+    member = tiny(DeepStackClassifier, max_epochs=2, **_PLAIN)
+    bag = DeepStackBaggingClassifier(member, n_folds=3, random_state=0)
+    with pytest.warns(
+        UserWarning,
+        match=r"Fold \d of 3 holds only classes that the other folds "
+        r"lack \('2'\): its member early-stops on a split of its own training rows",
+    ):
+        bag.fit(X, y, groups=groups)
+    assert bag.predict_proba(X).shape == (90, 3)
+
+
 def test_classifier_groups_are_stratified_where_classes_allow():
     rng = np.random.default_rng(0)
     groups = np.repeat(np.arange(30), 6)

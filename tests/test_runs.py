@@ -747,7 +747,8 @@ def test_regression_with_weights_and_dropped_columns(tmp_path):
     assert "column 'row_id' dropped: every value is distinct" in " ".join(
         run.config["notes"]
     )
-    assert set(run.metrics["test"]) == {"r2", "rmse", "mae", "n_samples"}
+    assert set(run.metrics["test"]) == {"r2", "rmse", "mae", "n_samples", "weighted_by"}
+    assert run.metrics["test"]["weighted_by"] == "weight"
     assert run.metrics["test"]["r2"] > 0.2
     # A constant (the training rows' weighted mean) scores R² <= 0 on any
     # rows; the trees learn something.
@@ -1150,6 +1151,28 @@ def test_search_with_a_time_limit_writes_trials(penguins_files, tmp_path):
     assert run.estimator.learning_rate == chosen
     assert run.config["time_limit"] == 600.0
     assert run.metrics["time_limit_reached"] is False
+
+
+def test_a_time_limit_that_ends_a_search_is_a_note():
+    with pytest.warns(UserWarning, match="Time limit: the 1 s limit ended the search"):
+        run = fit_table(
+            _toy(),
+            "y",
+            search="random",
+            max_trials=5,
+            time_limit="1s",
+            params={**TINY, "max_epochs": 40, "n_iter_no_change": 40},
+            baselines=False,
+            progress=False,
+        )
+    assert run.metrics["time_limit_reached"] is True
+    (note,) = [n for n in run.config["notes"] if n.startswith("time limit")]
+    assert re.fullmatch(
+        r"time limit: the 1 s limit ended the search after [0-5] of 5 trials"
+        r"( \(\d of them cut short at an epoch's end\))?; a longer time limit may "
+        "find better parameters",
+        note,
+    ), note
 
 
 def test_the_default_search_leaves_out_the_parameters_given():
@@ -2041,16 +2064,21 @@ def test_a_group_column_keeps_groups_out_of_the_rows_that_score_them():
 def test_fewer_groups_than_folds_make_fewer_bagged_networks():
     frame = _grouped_table()
     frame["patient"] = frame["patient"].map(lambda p: f"site{int(p[1:]) % 4}")
-    run = fit_table(
-        frame,
-        "y",
-        group_column="patient",
-        params={"hidden_layer_sizes": (8,), "max_epochs": 2},
-        baselines=False,
-        progress=False,
-    )
+    with pytest.warns(UserWarning, match="Bagging: the training rows hold 3 group"):
+        run = fit_table(
+            frame,
+            "y",
+            group_column="patient",
+            params={"hidden_layer_sizes": (8,), "max_epochs": 2},
+            baselines=False,
+            progress=False,
+        )
     # 4 sites: 1 for the test rows, 3 folds of one site each.
     assert run.config["bagging"] == 3
+    assert (
+        "bagging: the training rows hold 3 group(s), fewer than the 5 folds of the "
+        "bagging; 3 bagged networks are trained, a fold of whole groups each"
+    ) in run.config["notes"]
     assert run.metrics["test"]["n_samples"] == 150
 
 
@@ -2068,6 +2096,211 @@ def test_bad_group_columns(change, message):
         fit_table(_grouped_table(), "y", group_column="nope")
     with pytest.raises(ValueError, match="another column than the target"):
         fit_table(_grouped_table(), "y", group_column="y")
+
+
+def _class_groups(n_groups=2, rows=20, seed=0):
+    """Three classes, each in ``n_groups`` groups of its own ("a0", "a1",
+    ...), ``rows`` rows a group."""
+    rng = np.random.default_rng(seed)
+    labels = np.repeat(list("abc"), n_groups * rows)
+    groups = [f"{c}{i // rows}" for c in "abc" for i in range(n_groups * rows)]
+    x = rng.normal(size=len(labels)) + (labels == "b") * 3 + (labels == "c") * 6
+    return pd.DataFrame(
+        {"x1": x, "x2": rng.normal(size=len(labels)), "y": labels, "g": groups}
+    )
+
+
+def test_a_group_split_keeps_every_class_in_the_training_rows():
+    from sklearn.model_selection import GroupShuffleSplit
+
+    from deepstack.runs._target import split_rows
+
+    frame = _class_groups()
+    # Seeds whose single draw put both groups of a class in the test rows.
+    lost = [
+        seed
+        for seed in range(40)
+        if frame["y"]
+        .iloc[
+            next(
+                GroupShuffleSplit(1, test_size=0.2, random_state=seed).split(
+                    frame, groups=frame["g"]
+                )
+            )[0]
+        ]
+        .nunique()
+        < 3
+    ]
+    assert lost
+    for seed in lost:
+        train, test, _ = split_rows(frame, "y", "multiclass", 0.2, seed, frame["g"])
+        assert set(train["y"]) == {"a", "b", "c"}
+        assert not set(train["g"]) & set(test["g"])
+    # Two groups of two classes: the test rows' group takes a class away.
+    two = frame[frame["g"].isin(["a0", "b0"])]
+    with pytest.raises(ValueError, match=r"class\(es\) '[ab]' always have all"):
+        split_rows(two, "y", "multiclass", 0.2, 0, two["g"])
+
+
+def test_test_rows_of_classes_unseen_at_fit_still_make_a_report(tmp_path):
+    frame = _class_groups()
+    test = frame.iloc[:10].assign(y="zz")
+    with pytest.warns(UserWarning, match="10 row\\(s\\) hold classes not seen at fit"):
+        run = fit_table(
+            frame.drop(columns="g"),
+            "y",
+            test=test.drop(columns="g"),
+            params=QUICK,
+            bagging=None,
+            baselines=False,
+            out=tmp_path / "run",
+            progress=False,
+        )
+    assert run.metrics["test"]["accuracy"] == 0.0
+    assert "confusion matrix" in (tmp_path / "run" / "report.html").read_text()
+
+
+def test_a_report_that_fails_leaves_the_run_and_says_why(tmp_path, monkeypatch):
+    from deepstack.runs import _report
+
+    def broken(folder):
+        raise RuntimeError("no fonts")
+
+    monkeypatch.setattr(_report, "write_report", broken)
+    with pytest.warns(
+        UserWarning, match=r"report.html could not be written \(RuntimeError: no fonts"
+    ):
+        fit_table(
+            _toy(),
+            "y",
+            params=QUICK,
+            bagging=None,
+            baselines=False,
+            out=tmp_path / "run",
+            progress=False,
+        )
+    assert load_run(tmp_path / "run").predict(_toy(5)).shape == (5,)
+    assert not (tmp_path / "run" / "report.html").exists()
+
+
+def test_an_error_after_training_says_the_training_ended(monkeypatch):
+    from deepstack.runs import _run
+
+    def broken(*args, **kwargs):
+        raise ValueError("cannot score")
+
+    monkeypatch.setattr(_run.TableRun, "evaluate", broken)
+    with pytest.raises(ValueError, match="cannot score") as caught:
+        fit_table(
+            _toy(), "y", params=QUICK, bagging=None, baselines=False, progress=False
+        )
+    assert "The training ended, but scoring the test rows" in caught.value.__notes__[0]
+
+
+def test_weights_weight_the_test_metrics_and_the_baselines(tmp_path):
+    from sklearn.metrics import accuracy_score
+
+    frame = _toy(300).assign(w=np.random.default_rng(1).uniform(0.1, 3.0, 300))
+    train, test = frame.iloc[:200], frame.iloc[200:]
+    run = fit_table(
+        train,
+        "y",
+        test=test,
+        weight_column="w",
+        params=QUICK,
+        bagging=None,
+        out=tmp_path / "run",
+        progress=False,
+    )
+    scored = run.metrics["test"]
+    assert scored["weighted_by"] == "w"
+    predicted = pd.read_csv(tmp_path / "run" / "test_predictions.csv")["predicted_y"]
+    assert scored["accuracy"] == pytest.approx(
+        accuracy_score(test["y"], predicted, sample_weight=test["w"])
+    )
+    # The constant model's accuracy is the weighted share of its class.
+    dummy = run.metrics["baselines"]["DummyClassifier"]
+    majority = test["y"] == train["y"].mode()[0]
+    assert dummy["accuracy"] == pytest.approx(
+        test["w"][majority].sum() / test["w"].sum()
+    )
+    assert dummy["weighted_by"] == "w"
+    # --test given: no share was held out.
+    assert run.config["test_size"] is None
+    page = (tmp_path / "run" / "report.html").read_text()
+    assert "Test metrics (weighted by the column w)" in page
+    again = load_run(tmp_path / "run")
+    assert again.evaluate(test) == pytest.approx(scored)
+    with pytest.warns(UserWarning, match="no weight column 'w' .*: the metrics are"):
+        plain = again.evaluate(test.drop(columns="w"))
+    assert plain["weighted_by"] is None
+    assert plain["accuracy"] == pytest.approx(accuracy_score(test["y"], predicted))
+    with pytest.raises(ValueError, match="another column than the target"):
+        fit_table(train, "y", weight_column="y")
+
+
+def test_a_single_test_row_leaves_r2_and_the_importance_out(tmp_path):
+    frame = _toy(120).assign(y=lambda f: f["x1"] * 2.0)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        run = fit_table(
+            frame,
+            "y",
+            test=frame.iloc[:1],
+            params=QUICK,
+            bagging=None,
+            baselines=False,
+            out=tmp_path / "run",
+            progress=False,
+        )
+    assert "r2" not in run.metrics["test"] and run.metrics["test"]["n_samples"] == 1
+    messages = [str(w.message) for w in caught]
+    assert [m for m in messages if "R²" in m or "R^2" in m] == [
+        "Test rows: a single row: R² needs two and is left out."
+    ]
+    assert run.importance is None
+    assert not (tmp_path / "run" / "importance.csv").exists()
+
+
+def test_two_groups_leave_the_training_rows_one_and_are_refused(monkeypatch):
+    _no_training(monkeypatch)
+    frame = _class_groups(n_groups=4)
+    frame["g"] = np.where(np.arange(len(frame)) % 2, "odd", "even")
+    with pytest.raises(
+        ValueError,
+        match=r"The training rows hold a single group \('(odd|even)'\): validation "
+        "rows of whole groups",
+    ):
+        fit_table(frame, "y", group_column="g", bagging=None, params=QUICK)
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        (
+            {"params": {"refit_on_all": True}, "bagging": 2},
+            r"refit_on_all \(--param refit_on_all=true\) does not fit bagged "
+            r"networks.*\(--bagging 1\)",
+        ),
+        (
+            {"params": {"refit_on_all": True}, "bagging": None, "group_column": "g"},
+            r"with a group column \(--group-col\) the validation rows are whole",
+        ),
+        (
+            {"bagging": 2, "search": "random"},
+            r"bagging \(--bagging\) applies to a single network's fit.*--bagging 1",
+        ),
+        (
+            {"params": {"hidden_layer_sizes": 64}},
+            r"hidden_layer_sizes is a list of layer widths, not a number \(64\): "
+            r"\[64\]",
+        ),
+    ],
+)
+def test_options_the_job_refuses_are_named_as_given(options, message, monkeypatch):
+    _no_training(monkeypatch)
+    with pytest.raises(ValueError, match=message):
+        fit_table(_class_groups(n_groups=4), "y", progress=False, **options)
 
 
 def test_importance_shuffles_fewer_times_on_a_wide_table(

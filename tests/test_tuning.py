@@ -28,6 +28,7 @@ from deepstack import (
     StackedAutoencoder,
     default_search_space,
 )
+from deepstack.tuning import NoTrialCompletedError
 from deepstack.tuning._space import ResolvedSpace
 from deepstack.tuning._tuner import make_oracle
 from tests.conftest import tiny
@@ -180,7 +181,38 @@ def test_failed_trials_raise_with_the_cause(regression_data):
     search = DeepStackSearch(
         tiny(DeepStackRegressor), {"loss": ["poisson"]}, tuner="random", max_trials=1
     )
-    with pytest.raises(RuntimeError, match="No trial(.|\n)*loss='poisson' needs"):
+    with pytest.raises(
+        NoTrialCompletedError,
+        match=r"No trial of the search completed \(1 trial\): every trial failed; "
+        "the last with ValueError: .*loss='poisson' needs",
+    ) as caught:
+        search.fit(X, y)
+    assert "Traceback" in caught.value.last_error
+    # keras-tuner ends a search after 3 failed trials in a row: the trials
+    # so far are kept, and none completed.
+    rates = [1e-2, 3e-3, 1e-3, 3e-4, 1e-4]
+    search.set_params(
+        max_trials=5, search_space={"loss": ["poisson"], "learning_rate": rates}
+    )
+    with (
+        pytest.warns(UserWarning, match="stopped after 3 failed trials in a row"),
+        pytest.raises(NoTrialCompletedError, match=r"completed \(3 trials\)"),
+    ):
+        search.fit(X, y)
+
+
+def test_a_time_limit_that_ends_the_search_before_any_trial_says_so(
+    classification_data,
+):
+    X, y = classification_data
+    search = DeepStackSearch(
+        tiny(DeepStackClassifier), tuner="random", max_trials=3, time_limit=1e-6
+    )
+    with pytest.raises(
+        NoTrialCompletedError,
+        match=r"\(0 trials\): the time limit \(1e-06 s\) ended the search before "
+        "any trial completed",
+    ):
         search.fit(X, y)
 
 

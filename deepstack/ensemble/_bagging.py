@@ -203,9 +203,19 @@ class _BaseBagging(BaseEstimator):
                 member.set_params(callbacks=[*(own or []), limit])
             weights = None if sample_weight is None else sample_weight[train]
             known = self._known(y[train], y[val]) & labeled[val]
-            member.fit(
-                X[train], y[train], weights, X_val=X[val][known], y_val=y[val][known]
-            )
+            validation = {"X_val": X[val][known], "y_val": y[val][known]}
+            if not known.any():
+                # Every row of the fold is of a class the member never trains
+                # on (the class's groups all fell in it): no row to stop on.
+                warnings.warn(
+                    f"Fold {i + 1} of {self.n_folds} holds only classes that the "
+                    f"other folds lack ({_labels(y[val])}): its member early-stops "
+                    "on a split of its own training rows instead.",
+                    UserWarning,
+                    stacklevel=3,
+                )
+                validation = {}
+            member.fit(X[train], y[train], weights, **validation)
             self.cut_short_.append(end is not None and TimeLimit.stopped(member))
             if end is not None:
                 # A later fit of the member must not inherit a deadline that
@@ -478,3 +488,11 @@ def bagging_for(estimator, n_folds, random_state=None):
         else DeepStackBaggingRegressor
     )
     return cls(estimator, n_folds=n_folds, random_state=random_state)
+
+
+def _labels(values, shown=3):
+    """Up to ``shown`` distinct ``values``, quoted, for a message."""
+    distinct = [str(v) for v in dict.fromkeys(np.asarray(values).tolist())]
+    return ", ".join(repr(v) for v in distinct[:shown]) + (
+        ", ..." if len(distinct) > shown else ""
+    )

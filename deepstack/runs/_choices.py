@@ -107,6 +107,15 @@ def make_estimator(task, n_rows, params, pretrain, random_state, display):
         )
     settings.update(params or {})
     settings["random_state"] = random_state
+    sizes = settings.get("hidden_layer_sizes")
+    # (Refused by the estimator's fit too, after the progress display has
+    # failed to describe the network.)
+    if isinstance(sizes, (int, np.integer)) and not isinstance(sizes, bool):
+        raise ValueError(
+            f"hidden_layer_sizes is a list of layer widths, not a number ({sizes}): "
+            f"[{sizes}] for one layer of {sizes} (--param "
+            f"hidden_layer_sizes=[{sizes}])."
+        )
     estimator = cls(**settings)
     callback = ProgressCallback(display, estimator.max_epochs)
     estimator.set_params(callbacks=[callback, *(estimator.callbacks or [])])
@@ -171,7 +180,8 @@ def resolve_bagging(bagging, n_rows, search, pretrain):
         raise ValueError(f"bagging must be at least 1; got {bagging!r}.")
     if bagging > 1 and (search or pretrain):
         raise ValueError(
-            "bagging applies to a single network's fit; it cannot be combined "
-            "with a search or pretraining (use bagging=None)."
+            "bagging (--bagging) applies to a single network's fit; it cannot be "
+            "combined with a search or pretraining: leave it out, or give "
+            "--bagging 1 (bagging=None)."
         )
     return int(bagging)

@@ -16,7 +16,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from sklearn.base import clone
-from sklearn.model_selection import GroupShuffleSplit
 from sklearn.pipeline import Pipeline
 
 from deepstack._interrupt import watched_stops
@@ -50,6 +49,7 @@ from deepstack.runs._run import (
 from deepstack.runs._target import (
     case_note,
     check_target_column,
+    group_split,
     numeric_target,
     regression_target,
     resolve_task,
@@ -141,7 +141,10 @@ def fit_table(
     drop, categorical : list of str, default=None
         Columns to leave out / to treat as categorical.
     weight_column : str, default=None
-        A column of per-row loss weights (not a feature).
+        A column of per-row weights (not a feature, nor the target): of the
+        training loss, and of the test metrics of the run and of the
+        baselines (``metrics["test"]["weighted_by"]`` names it). The column
+        importance is unweighted.
     group_column : str, default=None
         A column of group labels (a patient, a user, a session; not a
         feature): the rows of a group are never split between training and
@@ -329,7 +332,8 @@ def fit_table(
                 search_space=search_space,
                 random_state=random_state,
             )
-        with _noted_reading():  # the test rows' reading is in the notes
+        # (The test rows' reading is in the notes.)
+        with _noted_reading(), _after_training():
             run = _make_run(
                 table,
                 fitted,
@@ -342,7 +346,7 @@ def fit_table(
                 seconds=seconds,
                 random_state=random_state,
                 test_given=test is not None,
-                test_size=test_size,
+                test_size=None if test is not None else test_size,
                 started=started,
             )
             if stage is not None:
@@ -483,6 +487,10 @@ def _read_data(
             test_frame[target] = regression_target(test_frame[target], "test")
         else:
             test_frame = _integer_labels(test_frame, target)
+        if weight_column in test_frame.columns:
+            # They weight the test metrics: checked before the training.
+            labeled_test = test_frame[target].notna()
+            row_weights(test_frame.loc[labeled_test, weight_column], weight_column)
     else:
         groups = None if group_column is None else frame[group_column]
         train_frame, test_frame, single = split_rows(
@@ -596,9 +604,24 @@ def _fit(
         table.task, X_train.shape[0], params, pretrain, random_state, display
     )
     folds = resolve_bagging(bagging, X_train.shape[0], search, pretrain)
-    if groups is not None and folds > 1:
-        # A fold a group at least: as many folds as groups, when fewer.
-        folds = min(folds, len(np.unique(groups)))
+    shrunk = None  # the note on a bag of fewer networks, once the rows pass
+    if (
+        groups is not None
+        and folds > 1
+        and (n_groups := len(pd.unique(groups))) < folds
+    ):
+        # A fold a group at least: as many folds as groups.
+        shrunk = (
+            f"bagging: the training rows hold {n_groups} group(s), fewer than the "
+            f"{folds} folds of the bagging; "
+            + (
+                f"{n_groups} bagged networks are trained, a fold of whole groups each"
+                if n_groups > 1
+                else "a single network is trained"
+            )
+        )
+        folds = n_groups
+    _check_refit_on_all(estimator, folds, groups)
     if folds > 1:
         estimator = bagging_for(estimator, folds, random_state)
     t0 = time.perf_counter()
@@ -616,6 +639,7 @@ def _fit(
         rows, fit_kwargs = _grouped(
             estimator, X_train, y_train, sample_weight, groups, random_state, table.task
         )
+        _note_shrunk(shrunk, table)
         with watched_stops() as stops:
             estimator.fit(*rows, **fit_kwargs)
         reached = _time_limit_reached(estimator, seconds, table)
@@ -630,10 +654,11 @@ def _fit(
         rows, fit_kwargs = _grouped(
             searcher, X_train, y_train, sample_weight, groups, random_state, table.task
         )
+        _note_shrunk(shrunk, table)
         with watched_stops() as stops:  # (the refit: a trial stops the search)
             searcher.fit(*rows, **fit_kwargs)
         estimator = searcher.best_estimator_
-        reached = searcher.time_limit_reached_ if seconds is not None else None
+        reached = _search_limit_reached(searcher, seconds, max_trials, table)
     interrupted = _interrupted(stops, estimator, table)
     # The progress display and the job's time limit are not part of the model.
     for network in networks_of(estimator):
@@ -655,6 +680,34 @@ def _fit(
         interrupted,
         fitted_baselines,
     )
+
+
+def _check_refit_on_all(network, folds, groups):
+    """Refuse ``refit_on_all`` where the job gives the network its validation
+    rows (the estimator would refuse it naming arguments the user never
+    gave): bagged networks early-stop on their folds, and a group column's
+    validation rows are whole groups."""
+    params = network.get_params()
+    if not params.get("refit_on_all") or not params.get("early_stopping"):
+        return
+    if folds > 1:
+        raise ValueError(
+            "refit_on_all (--param refit_on_all=true) does not fit bagged "
+            "networks: each early-stops on its own fold, and together they train "
+            "on every row. Leave it out, or give bagging=None (--bagging 1) with it."
+        )
+    if groups is not None:
+        raise ValueError(
+            "refit_on_all (--param refit_on_all=true) needs the network's own "
+            "validation split, and with a group column (--group-col) the "
+            "validation rows are whole groups chosen for it: leave it out."
+        )
+
+
+def _note_shrunk(note, table):
+    if note is not None:
+        table.notes.append(note)
+        warnings.warn(_sentence(note), UserWarning, stacklevel=4)
 
 
 def _fit_baselines(task, X, y, sample_weight, random_state):
@@ -697,10 +750,20 @@ def _grouped(estimator, X, y, sample_weight, groups, seed, task):
     params = estimator.get_params()
     if not params.get("early_stopping", True):
         return (X, y), {"sample_weight": sample_weight}
-    splitter = GroupShuffleSplit(
-        1, test_size=params["validation_fraction"], random_state=seed
-    )
-    train, val = next(splitter.split(np.zeros(len(groups)), groups=groups))
+    if len(present := pd.unique(groups)) < 2:
+        raise ValueError(
+            f"The training rows hold a single group ({_examples(present)}): "
+            "validation rows of whole groups, apart from the training ones, need "
+            "two groups at least. Give more groups, or turn early stopping off "
+            "(--param early_stopping=false; params={'early_stopping': False})."
+        )
+    labels = None if task == "regression" else y[: len(groups)]
+    fraction = params["validation_fraction"]
+    try:
+        # A draw whose training rows hold every class, when one does.
+        train, val = group_split(groups, labels, fraction, seed)
+    except ValueError:
+        train, val = group_split(groups, None, fraction, seed)
     if task != "regression":
         # A class whose groups all went to validation is no class of the
         # network's: its rows are left out of validation, as in a bag.
@@ -746,6 +809,30 @@ def _time_limit_reached(estimator, seconds, table):
         table.notes.append(note)
         warnings.warn(_sentence(note), UserWarning, stacklevel=4)
     return bool(cut)
+
+
+def _search_limit_reached(searcher, seconds, max_trials, table):
+    """Whether the time limit ended the search (or cut a trial short; said in
+    a note and a warning), or None without a limit."""
+    if seconds is None:
+        return None
+    if not searcher.time_limit_reached_:
+        return False
+    results = searcher.results_
+    done = sum(status == "COMPLETED" for status in results["status"])
+    cut = sum(results["cut_short"])
+    parts = [f"{cut} of them cut short at an epoch's end"] if cut else []
+    if searcher.refit_cut_short_:  # (only with refit_in_budget)
+        parts.append("the refit too")
+    note = (
+        f"time limit: the {seconds:g} s limit ended the search after {done} of "
+        f"{max_trials} trials"
+        + (f" ({'; '.join(parts)})" if parts else "")
+        + "; a longer time limit may find better parameters"
+    )
+    table.notes.append(note)
+    warnings.warn(_sentence(note), UserWarning, stacklevel=4)
+    return True
 
 
 def _interrupted(stops, estimator, table):
@@ -849,6 +936,20 @@ def _baseline_metrics(run, baselines, test):
             warnings.simplefilter("ignore", UserWarning)
             scored[name] = {**twin.evaluate(test), "fit_s": seconds}
     return scored
+
+
+@contextlib.contextmanager
+def _after_training():
+    """Errors after the training (scoring the test rows, writing the run
+    folder) say that the training ended: what failed is in the error."""
+    try:
+        yield
+    except Exception as error:
+        error.add_note(
+            "(The training ended, but scoring the test rows or writing the run "
+            "folder failed; nothing was written.)"
+        )
+        raise
 
 
 @contextlib.contextmanager

@@ -94,6 +94,11 @@ def read_job(path):
             _check_type(job.get(section, {}), key, kind, path, f"[{section}]", shown)
     for key, (kind, shown) in _OUTPUT_TYPES.items():
         _check_type(output, key, kind, path, "[output]", shown)
+    if data.get("rows", 1) < 1:
+        raise ValueError(
+            f"{path.name}: [data] rows (the rows to sample) must be 1 or more; got "
+            f"{data['rows']!r}."
+        )
     if ("dataset" in data) == ("path" in data):
         raise ValueError(f"{path.name}: [data] needs exactly one of dataset or path.")
     if "dataset" in data:

@@ -10,8 +10,9 @@ from deepstack.tables._reading import _sentence
 PRIMARY = {"binary": "accuracy", "multiclass": "accuracy", "regression": "r2"}
 
 
-def classification_metrics(y_true, y_pred, proba, classes):
-    """Accuracy, balanced accuracy, macro F1, log loss and ROC AUC.
+def classification_metrics(y_true, y_pred, proba, classes, sample_weight=None):
+    """Accuracy, balanced accuracy, macro F1, log loss and ROC AUC, each
+    weighted by ``sample_weight`` when given.
 
     A metric the rows cannot give is left out with a warning: log loss and
     ROC AUC when some rows hold a class unseen at fit (those rows count as
@@ -19,14 +20,17 @@ def classification_metrics(y_true, y_pred, proba, classes):
     several) not every class.
     """
     y_true = np.asarray(y_true)
+    w = sample_weight
     with warnings.catch_warnings():
         # "y_pred contains classes not in y_true": said below, in words.
         warnings.simplefilter("ignore", UserWarning)
         result = {
-            "accuracy": metrics.accuracy_score(y_true, y_pred),
-            "balanced_accuracy": metrics.balanced_accuracy_score(y_true, y_pred),
+            "accuracy": metrics.accuracy_score(y_true, y_pred, sample_weight=w),
+            "balanced_accuracy": metrics.balanced_accuracy_score(
+                y_true, y_pred, sample_weight=w
+            ),
             "f1_macro": metrics.f1_score(
-                y_true, y_pred, average="macro", zero_division=0
+                y_true, y_pred, average="macro", zero_division=0, sample_weight=w
             ),
             "n_samples": int(y_true.shape[0]),
         }
@@ -40,7 +44,9 @@ def classification_metrics(y_true, y_pred, proba, classes):
             "they count as errors, and log loss and ROC AUC are left out"
         )
         return _floats(result)
-    result["log_loss"] = metrics.log_loss(y_true, proba, labels=classes)
+    result["log_loss"] = metrics.log_loss(
+        y_true, proba, labels=classes, sample_weight=w
+    )
     n_present = len(np.unique(y_true))
     if n_present < 2:
         _left_out(
@@ -48,10 +54,12 @@ def classification_metrics(y_true, y_pred, proba, classes):
             "two and is left out"
         )
     elif len(classes) == 2:
-        result["roc_auc"] = metrics.roc_auc_score(y_true == classes[1], proba[:, 1])
+        result["roc_auc"] = metrics.roc_auc_score(
+            y_true == classes[1], proba[:, 1], sample_weight=w
+        )
     elif n_present == len(classes):
         result["roc_auc"] = metrics.roc_auc_score(
-            y_true, proba, multi_class="ovr", labels=classes
+            y_true, proba, multi_class="ovr", labels=classes, sample_weight=w
         )
     else:
         _left_out(
@@ -69,19 +77,29 @@ def _left_out(note):
     warnings.warn(_sentence(note), UserWarning, stacklevel=4)
 
 
-def regression_metrics(y_true, y_pred):
-    """R², RMSE and mean absolute error."""
+def regression_metrics(y_true, y_pred, sample_weight=None):
+    """R², RMSE and mean absolute error, each weighted by ``sample_weight``
+    when given. R² is left out with a warning for a single row."""
     y_true = np.asarray(y_true, dtype=float)
     y_pred = np.asarray(y_pred, dtype=float)
+    w = sample_weight
+    result = {}
+    if y_true.shape[0] < 2:
+        # (scikit-learn warns and gives NaN.)
+        _left_out("a single row: R² needs two and is left out")
+    else:
+        result["r2"] = float(metrics.r2_score(y_true, y_pred, sample_weight=w))
     return {
-        "r2": float(metrics.r2_score(y_true, y_pred)),
-        "rmse": float(np.sqrt(metrics.mean_squared_error(y_true, y_pred))),
-        "mae": float(metrics.mean_absolute_error(y_true, y_pred)),
+        **result,
+        "rmse": float(
+            np.sqrt(metrics.mean_squared_error(y_true, y_pred, sample_weight=w))
+        ),
+        "mae": float(metrics.mean_absolute_error(y_true, y_pred, sample_weight=w)),
         "n_samples": int(y_true.shape[0]),
     }
 
 
-def task_metrics(task, y_true, y_pred, proba=None, classes=None):
+def task_metrics(task, y_true, y_pred, proba=None, classes=None, sample_weight=None):
     if task == "regression":
-        return regression_metrics(y_true, y_pred)
-    return classification_metrics(y_true, y_pred, proba, classes)
+        return regression_metrics(y_true, y_pred, sample_weight)
+    return classification_metrics(y_true, y_pred, proba, classes, sample_weight)

@@ -155,6 +155,8 @@ def _summary(config, metrics):
     test = metrics.get("test", {})
     primary = metrics.get("primary_metric")
     n_epochs = metrics.get("n_epochs")
+    # Test metrics weighted by the weight column (as the training was).
+    weighted = _weighted(test)
     rows = [
         ("data", config.get("source")),
         ("task", config.get("task")),
@@ -172,7 +174,7 @@ def _summary(config, metrics):
             if config.get(key)
         ),
         ("test rows", test.get("n_samples")),
-        (f"test {primary}", _fmt(test.get(primary))),
+        (f"test {primary}{weighted}", _fmt(test.get(primary))),
         (
             "epochs run (best)",
             f"{metrics.get('n_epochs')} ({_counted(metrics.get('best_epoch'))})",
@@ -186,7 +188,11 @@ def _summary(config, metrics):
         ("seed", config.get("random_state")),
         ("versions", ", ".join(f"{k} {v}" for k, v in config["versions"].items())),
     ]
-    parts = [_kv_table(rows), "<h3>Test metrics</h3>", _kv_table(test.items())]
+    parts = [
+        _kv_table(rows),
+        f"<h3>Test metrics{_e(weighted)}</h3>",
+        _kv_table((k, v) for k, v in test.items() if k != "weighted_by"),
+    ]
     if metrics.get("baselines"):
         parts += ["<h3>Baselines on the same rows</h3>", _baselines(metrics)]
     if metrics.get("validation"):
@@ -204,12 +210,23 @@ def _summary(config, metrics):
     return "\n".join(parts)
 
 
+def _weighted(test):
+    """The title's suffix for test metrics weighted by a column, ``" (weighted
+    by the column wt)"`` (or that the test rows lacked it); else ``""``."""
+    if "weighted_by" not in test:
+        return ""
+    if test["weighted_by"] is None:
+        return " (unweighted: the test rows lack the weight column)"
+    return f" (weighted by the column {test['weighted_by']})"
+
+
 def _baselines(metrics):
     """The run's test metrics beside those of scikit-learn's reference models,
     trained on the same preprocessed rows and scored on the same test rows."""
     fit_s = metrics.get("times", {}).get("fit_s")
     models = {"this run": {**metrics["test"], "fit_s": fit_s}, **metrics["baselines"]}
-    names = [k for k in metrics["test"] if k != "n_samples"] + ["fit_s"]
+    names = [k for k in metrics["test"] if k not in ("n_samples", "weighted_by")]
+    names.append("fit_s")
     head = "".join(f"<th>{_e(n)}</th>" for n in ["model", *names])
     rows = "".join(
         f"<tr><th>{_e(model)}</th>"
@@ -217,9 +234,12 @@ def _baselines(metrics):
         + "</tr>"
         for model, values in models.items()
     )
+    weighted = _weighted(metrics["test"])
     return (
         "<p>scikit-learn's models with their defaults, fitted on the network's "
-        "training rows after the same preprocessing.</p>"
+        "training rows after the same preprocessing"
+        + (f"; scored as the run is{_e(weighted)}" if weighted else "")
+        + ".</p>"
         f"<table class='baselines'><tr>{head}</tr>{rows}</table>"
     )
 
@@ -327,18 +347,22 @@ def _evaluation(config, predictions):
 
     classes = [str(c) for c in config["classes"]]
     y_true, y_pred = y_true.astype(str), y_pred.astype(str)
+    # The test rows' classes unseen at fit are rows of the matrix too (all
+    # their rows errors): with only such rows, a matrix of the fitted
+    # classes alone would have no row to show.
+    labels = classes + [c for c in pd.unique(y_true) if c not in classes]
     # The matrix grows with the classes (up to a page); past 20 classes its
     # cells are colours without numbers.
-    side = min(max(5.0, 0.28 * len(classes) + 2.5), 16.0)
+    side = min(max(5.0, 0.28 * len(labels) + 2.5), 16.0)
     fig, ax = plt.subplots(figsize=(side + 0.5, side))
     ConfusionMatrixDisplay.from_predictions(
         y_true,
         y_pred,
-        labels=classes,
+        labels=labels,
         ax=ax,
         colorbar=False,
-        include_values=len(classes) <= 20,
-        xticks_rotation="vertical" if len(classes) > 10 else "horizontal",
+        include_values=len(labels) <= 20,
+        xticks_rotation="vertical" if len(labels) > 10 else "horizontal",
     )
     ax.set_title("confusion matrix")
     fig.tight_layout()
@@ -374,7 +398,10 @@ def _evaluation(config, predictions):
 
 def _importance(importance, metrics, shown=20):
     if importance is None or importance.empty:
-        return "<p class='muted'>No column importance (a run without test rows).</p>"
+        return (
+            "<p class='muted'>No column importance (a run without test rows, or "
+            "test rows that cannot give the primary metric).</p>"
+        )
     import matplotlib.pyplot as plt
 
     primary = metrics.get("primary_metric")

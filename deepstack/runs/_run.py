@@ -23,6 +23,7 @@ from deepstack.runs._progress import row_progress
 from deepstack.runs._target import (
     as_label_dtype,
     regression_target,
+    row_weights,
     spaced_note,
     stripped_labels,
 )
@@ -299,6 +300,10 @@ class TableRun:
     def evaluate(self, data, *, chunk_rows=100_000):
         """Metrics of the run on labeled rows ``data`` (same as at fit).
 
+        A run fitted with a weight column weights the metrics by the rows'
+        column of that name (``"weighted_by"`` names it); rows without it
+        are scored unweighted, with a warning (``"weighted_by"`` is None).
+
         A file is read and predicted ``chunk_rows`` rows at a time, as by
         :meth:`write_predictions`: memory follows the chunk (and one label
         and prediction a row), not the file.
@@ -308,10 +313,18 @@ class TableRun:
             data, chunk_rows=chunk_rows, text_columns=self._as_written()
         )
         truth, predicted, probabilities, losses = [], [], [], []
+        weights, weight_column = [], self.config.get("weight_column")
         left_out, present = {}, _Present(self.pipeline[0])
         with checked_interrupts() as check:
             for i, frame in enumerate(chunks):
-                X, y = self._labeled_rows(frame, warn_extra=i == 0, left_out=left_out)
+                if i == 0 and weight_column not in frame.columns:
+                    weight_column = None  # (said below, when the run has one)
+                X, y, w = self._labeled_rows(
+                    frame,
+                    warn_extra=i == 0,
+                    left_out=left_out,
+                    weight_column=weight_column,
+                )
                 if y.size == 0:
                     continue
                 present.add(X)
@@ -320,6 +333,7 @@ class TableRun:
                 truth.append(y)
                 predicted.append(y_pred)
                 probabilities.append(p)
+                weights.append(w)
                 losses += lost
         if not truth:
             raise ValueError(f"Every value of the target {self.target!r} is missing.")
@@ -327,20 +341,39 @@ class TableRun:
         present.warn()
         for message in self._left_out_notes(left_out):
             warnings.warn(message, UserWarning, stacklevel=2)
-        return task_metrics(
+        fitted_with = self.config.get("weight_column")
+        if fitted_with is not None and weight_column is None:
+            warnings.warn(
+                f"The rows have no weight column {fitted_with!r} (the run's): the "
+                "metrics are unweighted.",
+                UserWarning,
+                stacklevel=2,
+            )
+        weights = None if weight_column is None else np.concatenate(weights)
+        if weights is not None and not weights.sum() > 0:
+            raise ValueError(
+                f"The weights of the rows (column {weight_column!r}) are all zero: "
+                "no metric can weight them."
+            )
+        result = task_metrics(
             self.task,
             np.concatenate(truth),
             np.concatenate(predicted),
             np.concatenate(probabilities) if proba else None,
             self.classes,
+            weights,
         )
+        if fitted_with is not None:
+            result["weighted_by"] = weight_column
+        return result
 
-    def _labeled_rows(self, frame, warn_extra=True, left_out=None):
+    def _labeled_rows(self, frame, warn_extra=True, left_out=None, weight_column=False):
         """The feature rows of ``frame`` that have a target, and their
         targets read as the training rows' were. ``left_out`` (a dict)
         gathers, over chunks, the rows without a target, those whose target
         is no number (a regression) and the labels read without spaces,
-        for :meth:`_left_out_notes`."""
+        for :meth:`_left_out_notes`. With ``weight_column`` (a name, or None
+        for no weights) the rows' weights come third (or None)."""
         X = self._features_of(frame, "data", warn_extra=warn_extra)
         if self.target not in frame.columns:
             raise ValueError(
@@ -373,7 +406,12 @@ class TableRun:
         y = y[keep].to_numpy()
         if self.task != "regression":
             y = as_label_dtype(y, self.classes)
-        return X[keep], y
+        if weight_column is False:
+            return X[keep], y
+        weights = None
+        if weight_column is not None:
+            weights = row_weights(frame[weight_column][keep], weight_column)
+        return X[keep], y, weights
 
     def _left_out_notes(self, left_out):
         """What :meth:`evaluate` did not score, or read otherwise than the
@@ -544,10 +582,26 @@ def write_run(run, stage, test_frame):
             keep = predictions[run.target].notna().to_numpy()
             predictions[keep].to_csv(stage / "test_predictions.csv", index=False)
             findings = findings_for(run, X_test[keep])
-            run.importance = run.column_importance(test_frame)
-        run.importance.to_csv(stage / "importance.csv", index=False)
+            # No drop to measure where the test rows cannot give the primary
+            # metric (R² of one row): said in the notes already.
+            run.importance = None
+            if PRIMARY[run.task] in run.metrics.get("test", {PRIMARY[run.task]: 0}):
+                run.importance = run.column_importance(test_frame)
+        if run.importance is not None:
+            run.importance.to_csv(stage / "importance.csv", index=False)
     _files.write_json(stage / "findings.json", findings)
-    write_report(stage)
+    try:
+        write_report(stage)
+    except Exception as error:  # noqa: BLE001 (the run is kept without its page)
+        # The model, metrics and predictions are written: a page that fails
+        # to draw must not lose them.
+        warnings.warn(
+            f"report.html could not be written ({type(error).__name__}: {error}); "
+            "the run folder holds everything else. `deepstack report RUN` "
+            "(TableRun.write_report) tries again.",
+            UserWarning,
+            stacklevel=2,
+        )
 
 
 def load_run(path):

@@ -49,6 +49,11 @@ def check_target_column(
             raise ValueError(
                 f"{what} {name!r} is not in the table; its columns are {columns}."
             )
+    if weight_column is not None and weight_column == target:
+        raise ValueError(
+            f"The weight column {weight_column!r} must be another column than the "
+            "target."
+        )
     if group_column is not None:
         if group_column in (target, weight_column):
             raise ValueError(
@@ -179,9 +184,10 @@ def split_rows(frame, target, task, test_size, seed, groups=None):
     if not 0 < test_size < 1:
         raise ValueError(f"test_size must be in (0, 1); got {test_size!r}.")
     if groups is not None:
-        # Whole groups on either side (not stratified).
-        splitter = GroupShuffleSplit(1, test_size=test_size, random_state=seed)
-        train, test = next(splitter.split(frame, groups=groups))
+        # Whole groups on either side (not stratified; a draw that keeps every
+        # class in the training rows, where one does).
+        y = None if task == "regression" else frame[target].to_numpy()
+        train, test = group_split(groups, y, test_size, seed)
         return frame.iloc[train], frame.iloc[test], []
     if task == "regression":
         train, test = train_test_split(frame, test_size=test_size, random_state=seed)
@@ -205,6 +211,43 @@ def split_rows(frame, target, task, test_size, seed, groups=None):
         rest, test_size=test_size, random_state=seed, stratify=stratify
     )
     return pd.concat([train, frame[alone]]), test, [_label(c) for c in single]
+
+
+# Draws of whole-group splits tried for one whose training side holds every
+# class (the first draw is the seed's own split, as with a single draw).
+_GROUP_DRAWS = 200
+
+
+def group_split(groups, y, test_size, seed):
+    """``(train, test)`` row positions of a split of whole groups
+    (``GroupShuffleSplit``, ``test_size`` of the groups to test). With class
+    labels ``y``, the first of the seed's draws whose training rows hold
+    every class: a class whose groups all land on the test side would be a
+    class the model never saw. A ``ValueError`` when no draw keeps every
+    class (a class's groups cannot all stay in training), naming them."""
+    groups = np.asarray(groups)
+    splitter = GroupShuffleSplit(
+        1 if y is None else _GROUP_DRAWS, test_size=test_size, random_state=seed
+    )
+    draws = splitter.split(np.zeros(len(groups)), groups=groups)
+    if y is None:
+        return next(draws)
+    y = np.asarray(y)
+    classes = pd.unique(y)
+    fewest = None
+    for train, test in draws:
+        missing = classes[~pd.Series(classes).isin(y[train]).to_numpy()]
+        if not len(missing):
+            return train, test
+        if fewest is None or len(missing) < len(fewest):
+            fewest = missing
+    shown = _examples([_label(c) for c in fewest])
+    raise ValueError(
+        f"No split of whole groups keeps every class in the training rows "
+        f"({_GROUP_DRAWS} draws): class(es) {shown} always have all "
+        "their groups on the held-out side. Give test rows, a smaller test "
+        "share, or more groups of these classes."
+    )
 
 
 def as_label_dtype(y, classes):

@@ -1,7 +1,7 @@
 """Model selection with keras-tuner: search spaces, DeepStackSearch, HyperModel."""
 
 from deepstack.tuning._hypermodel import DeepStackHyperModel
-from deepstack.tuning._search import DeepStackSearch
+from deepstack.tuning._search import DeepStackSearch, NoTrialCompletedError
 from deepstack.tuning._space import Boolean, Choice, Float, Int, default_search_space
 from deepstack.tuning._tuner import DeepStackTuner
 
@@ -13,5 +13,6 @@ __all__ = [
     "DeepStackTuner",
     "Float",
     "Int",
+    "NoTrialCompletedError",
     "default_search_space",
 ]

@@ -36,6 +36,26 @@ from deepstack.tuning._tuner import (
 )
 
 
+class NoTrialCompletedError(RuntimeError):
+    """No trial of a :class:`DeepStackSearch` completed: the time limit ended
+    the search before one did, or every trial failed (diverged, say).
+
+    Attributes
+    ----------
+    last_error : str or None
+        The traceback of the last failed trial, when one failed.
+    """
+
+    def __init__(self, message, last_error=None):
+        super().__init__(message)
+        self.last_error = last_error
+
+
+# keras-tuner's oracle ends a search with a RuntimeError of these words after
+# ``max_consecutive_failed_trials`` (3) failed trials in a row.
+_FAILURES_IN_A_ROW = "Number of consecutive failures exceeded the limit"
+
+
 def _estimator_has(attr):
     """Delegate ``attr`` to ``best_estimator_`` once fitted, else to ``estimator``."""
 
@@ -445,7 +465,12 @@ class DeepStackSearch(MetaEstimatorMixin, BaseEstimator):
         )
         identity = self._identity(space, [X, y, sample_weight, X_val, y_val])
         self.tuner_, trials = self._run_trials(oracle, runner, data, scorer, identity)
-        self._record(trials, space, hyperband)
+        self._record(
+            trials,
+            space,
+            hyperband,
+            deadline_reached=getattr(self.tuner_.oracle, "deadline_reached", False),
+        )
         # The oracle refused a trial, or a trial was cut (on a distributed
         # worker the oracle is the chief's, so only the latter is known).
         self.time_limit_reached_ = bool(
@@ -572,7 +597,20 @@ class DeepStackSearch(MetaEstimatorMixin, BaseEstimator):
             )
             if identity is not None:
                 _identity.write(project_dir, identity)
-            tuner.search(data, verbose=self.verbose)
+            try:
+                tuner.search(data, verbose=self.verbose)
+            except RuntimeError as error:
+                if not str(error).startswith(_FAILURES_IN_A_ROW):
+                    raise
+                # The trials so far are kept: a search of some completed
+                # trials refits the best of them, one of none says why.
+                failed = getattr(tuner.oracle, "max_consecutive_failed_trials", 3)
+                warnings.warn(
+                    f"The search stopped after {failed} failed trials in a row "
+                    "(keras-tuner's limit); the trials before them are kept.",
+                    UserWarning,
+                    stacklevel=3,
+                )
             self.role_ = (
                 "chief" if is_chief() else "worker" if is_distributed() else "single"
             )
@@ -662,7 +700,7 @@ class DeepStackSearch(MetaEstimatorMixin, BaseEstimator):
         )
         return TrialData(X, y, w, splits=[(train, val)])
 
-    def _record(self, trials, space, hyperband):
+    def _record(self, trials, space, hyperband, deadline_reached=False):
         names = list(space.ranges)
         rows = {
             "trial_id": [],
@@ -717,10 +755,7 @@ class DeepStackSearch(MetaEstimatorMixin, BaseEstimator):
             dtype=float,
         )
         if not np.isfinite(scores).any():
-            detail = ("\nLast error:\n" + messages[-1]) if messages else ""
-            raise RuntimeError(
-                f"No trial of the search completed ({self.n_trials_} trials)." + detail
-            )
+            raise self._none_completed(messages, deadline_reached)
         self.best_index_ = self._choose(scores, rows["fold_scores"])
         self.best_score_ = float(scores[self.best_index_])
         self.best_params_ = dict(rows["params"][self.best_index_])
@@ -729,6 +764,27 @@ class DeepStackSearch(MetaEstimatorMixin, BaseEstimator):
             # search may end before any promotion, at 3 of 8): the refit
             # trains the full budget, as a promoted trial would.
             self.best_params_["max_epochs"] = self._full_budget()
+
+    def _none_completed(self, messages, deadline_reached):
+        """The :class:`NoTrialCompletedError` of a search without a completed
+        trial, saying why: the time limit, or the last trial's error."""
+        n = self.n_trials_
+        said = f"No trial of the search completed ({n} trial{'s' * (n != 1)})"
+        last = messages[-1] if messages else None
+        if deadline_reached or any(self.results_["cut_short"]):
+            said += (
+                f": the time limit ({self.time_limit:g} s) ended the search "
+                "before any trial completed; give a longer time limit."
+            )
+        elif last:
+            # The traceback's last line: "module.SomeError: what happened".
+            lines = [line for line in last.strip().splitlines() if line.strip()]
+            kind, _, what = lines[-1].partition(": ")
+            said += f": every trial failed; the last with {kind.split('.')[-1]}"
+            said += f": {what}" if what else "."
+        else:
+            said += "."
+        return NoTrialCompletedError(said, last_error=last)
 
     def _choose(self, scores, fold_scores):
         """Row of the chosen trial: the best, unless it beats the first trial
