@@ -364,3 +364,32 @@ def test_auto_batch_scales_the_learning_rate_by_the_root_of_the_batch():
     assert fixed.fit(X, y).learning_rate_ == 2e-3
     small = DeepStackClassifier(batch_size="auto", learning_rate=2e-3, **params)
     assert small.fit(X[:3000], y[:3000]).learning_rate_ == 2e-3
+
+
+def test_patience_rule_known_answers():
+    from deepstack._defaults import patience
+
+    assert patience(9_999) == (10, 0.0)
+    assert patience(10_000) == (5, 0.25)
+    assert patience(50_000, regression=True) == (10, 0.0)
+    assert patience(50_000, n_iter_no_change=7, growth=0.0) == (7, 0.0)
+    assert patience(100, n_iter_no_change=3) == (3, 0.0)
+
+
+def test_auto_patience_follows_the_training_rows():
+    # 12,000 rows, 10% held out: 10,800 training rows, the large-table rule.
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(12_000, 4)).astype("float32")
+    y = (X[:, 0] + X[:, 1] > 0).astype(int)
+    clf = DeepStackClassifier((4,), max_epochs=1, random_state=0).fit(X, y)
+    assert (clf.n_iter_no_change_, clf.patience_growth_) == (5, 0.25)
+    (stopper,) = [cb for cb in clf.callbacks_ if type(cb).__name__ == "EarlyStopping"]
+    assert (stopper.patience, stopper.growth) == (5, 0.25)
+    small = DeepStackClassifier((4,), max_epochs=1, random_state=0).fit(
+        X[:900], y[:900]
+    )
+    assert (small.n_iter_no_change_, small.patience_growth_) == (10, 0.0)
+    # The regressor keeps its fixed patience; numbers pass through.
+    assert DeepStackRegressor().get_params()["n_iter_no_change"] == 10
+    fixed = DeepStackClassifier((4,), max_epochs=1, n_iter_no_change=3, random_state=0)
+    assert fixed.fit(X, y).n_iter_no_change_ == 3 and fixed.patience_growth_ == 0.25

@@ -145,9 +145,13 @@ def test_parameters_match_the_base(estimator):
     extra = classifier_only if estimator is DeepStackClassifier else regressor_only
     assert set(own) - set(base) == extra
     assert set(base) <= set(own)
-    # Defaults chosen per task: the classifier's batch follows the rows (the
-    # large-table round); the regressor keeps the base's 32.
-    task_defaults = {"batch_size": "auto"} if estimator is DeepStackClassifier else {}
+    # Defaults chosen per task: the classifier's batch and patience follow the
+    # rows (the large-table rounds); the regressor keeps the base's.
+    task_defaults = (
+        {"batch_size": "auto", "n_iter_no_change": "auto", "patience_growth": "auto"}
+        if estimator is DeepStackClassifier
+        else {}
+    )
     for name, parameter in base.items():
         assert own[name].default == task_defaults.get(name, parameter.default), name
         assert own[name].kind == parameter.kind, name

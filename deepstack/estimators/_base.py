@@ -226,8 +226,14 @@ class BaseDeepStack(BaseEstimator):
         "max_epochs": [Interval(Integral, 1, None, closed="left")],
         "early_stopping": ["boolean"],
         "validation_fraction": [Interval(Real, 0.0, 1.0, closed="neither")],
-        "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
-        "patience_growth": [Interval(Real, 0.0, None, closed="left")],
+        "n_iter_no_change": [
+            Interval(Integral, 1, None, closed="left"),
+            StrOptions({"auto"}),
+        ],
+        "patience_growth": [
+            Interval(Real, 0.0, None, closed="left"),
+            StrOptions({"auto"}),
+        ],
         "tol": [Interval(Real, 0.0, None, closed="left")],
         "lr_schedule": [StrOptions({"halving", "decay", "constant"})],
         "lr_patience": [Interval(Integral, 1, None, closed="left")],
@@ -1077,7 +1083,9 @@ class BaseDeepStack(BaseEstimator):
             epochs=self.pretrain_epochs,
             early_stopping=self.early_stopping,
             validation_fraction=self.validation_fraction,
-            patience=self.n_iter_no_change,
+            patience=_defaults.patience(
+                0, regression=True, n_iter_no_change=self.n_iter_no_change
+            )[0],
             tol=self.tol,
             verbose=self.verbose,
             finetune=self.finetune,
@@ -1150,6 +1158,17 @@ class BaseDeepStack(BaseEstimator):
         )
         return result.learning_rate
 
+    def _resolve_patience(self, n_rows):
+        """Set ``n_iter_no_change_`` and ``patience_growth_`` for a fit on
+        ``n_rows`` training rows ("auto": :func:`deepstack._defaults.
+        patience`)."""
+        self.n_iter_no_change_, self.patience_growth_ = _defaults.patience(
+            n_rows,
+            regression=is_regressor(self),
+            n_iter_no_change=self.n_iter_no_change,
+            growth=self.patience_growth,
+        )
+
     def _default_callbacks(self, monitor, partial, reference=None):
         # The guard first: an epoch that diverges has its last good weights
         # back before early stopping reads it (else a first epoch that
@@ -1162,10 +1181,10 @@ class BaseDeepStack(BaseEstimator):
             callbacks.append(
                 EarlyStopping(
                     monitor=monitor,
-                    patience=self.n_iter_no_change,
+                    patience=self.n_iter_no_change_,
                     tol=self.tol,
                     restore_best_weights=True,
-                    growth=self.patience_growth,
+                    growth=self.patience_growth_,
                 )
             )
         if self.lr_schedule == "halving":
@@ -1235,6 +1254,7 @@ class BaseDeepStack(BaseEstimator):
         # Divergence is judged against the loss before the first step, which
         # a far too large learning rate cannot inflate as it does epoch 1's.
         reference = initial_loss(self.model_, *train)
+        self._resolve_patience(train[0].shape[0])
         self.callbacks_ = (
             scoring
             + self._default_callbacks(monitor, partial, reference)
@@ -1560,6 +1580,7 @@ def train_network(
     rate = estimator._initial_learning_rate(model, train, seed, batch_size)
     set_learning_rate(model, rate)
     monitor = "val_loss" if validation is not None else "loss"
+    estimator._resolve_patience(X.shape[0])
     callbacks = estimator._default_callbacks(monitor, False) + list(callbacks)
     epochs = estimator.max_epochs if epochs is None else epochs
     logs = estimator._train(
