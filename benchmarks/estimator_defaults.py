@@ -80,6 +80,13 @@ defaults before this round: batch 32), ``batch_auto`` and ``batch_auto_lr_sqrt``
     .venv/bin/python benchmarks/estimator_defaults.py --phase select \
         --datasets classes26 onehot --seeds 0 1 2 --candidates current \
         batch_auto_lr_sqrt --name estimator_defaults_large_select_round3
+
+The large-table patience (the classifier's default from 10,000 training
+rows), against the fixed patience it replaced:
+
+    .venv/bin/python benchmarks/estimator_defaults.py --phase select \
+        --datasets onehot_30k classes26_20k --seeds 0 1 2 --candidates \
+        defaults fixed_patience --name estimator_defaults_large_patience
 """
 
 import json
@@ -436,6 +443,13 @@ CANDIDATES = {
     "current": lambda n, d, task: {"batch_size": 32},
     "batch_auto": lambda n, d, task: {"batch_size": "auto"},
     "batch_auto_lr_sqrt": _batch_auto_lr_sqrt,
+    # Issue 12 item 4, the large-table patience: the defaults against the
+    # fixed patience they replaced from 10,000 training rows.
+    "defaults": lambda n, d, task: {},
+    "fixed_patience": lambda n, d, task: {
+        "n_iter_no_change": 10,
+        "patience_growth": 0.0,
+    },
 }
 
 
@@ -498,6 +512,10 @@ DESCRIPTIONS = {
     "batch follows the training rows; 32 up to 3,200)",
     "batch_auto_lr_sqrt": "`batch_auto` with the learning rate 1e-3 scaled by "
     "the square root of batch / 32 (the gradient noise of batch 32 kept)",
+    "defaults": "the estimators' defaults (classifiers from 10,000 training rows: "
+    "patience 5 growing to a quarter of the epochs up to the best)",
+    "fixed_patience": "the defaults with n_iter_no_change 10 and patience_growth 0 "
+    "(the classifier's fixed patience before the large-table patience)",
 }
 
 
