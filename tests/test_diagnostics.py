@@ -6,6 +6,7 @@ from types import SimpleNamespace
 
 import keras
 import numpy as np
+import pandas as pd
 import pytest
 import scipy.sparse as sp
 from sklearn.base import clone
@@ -398,8 +399,7 @@ def test_learning_rate_halvings_from_history():
     assert learning_rate_halvings({}) == []
     rates = np.array([1, 1, 0.5, 0.5, 0.25])
     assert learning_rate_halvings({"learning_rate": rates}) == [1, 3]
-    pandas = pytest.importorskip("pandas")
-    frame = pandas.DataFrame({"loss": np.ones(5), "learning_rate": rates})
+    frame = pd.DataFrame({"loss": np.ones(5), "learning_rate": rates})
     assert learning_rate_halvings(frame) == [1, 3]
 
 

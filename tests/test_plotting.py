@@ -4,6 +4,7 @@ from types import SimpleNamespace
 
 import keras
 import numpy as np
+import pandas as pd
 import pytest
 from matplotlib.figure import Figure
 from matplotlib.image import AxesImage
@@ -100,9 +101,8 @@ def test_learning_curves_without_a_finite_validation_loss():
 
 
 def test_learning_curves_from_arrays_and_dataframes(history):
-    pandas = pytest.importorskip("pandas")
     arrays = {key: np.asarray(values) for key, values in history.items()}
-    for logs in (arrays, pandas.DataFrame(history)):
+    for logs in (arrays, pd.DataFrame(history)):
         fig = plotting.plot_learning_curves(logs)
         loss_ax = fig.axes[0]
         assert sorted(_vlines(loss_ax, "learning-rate halving")) == [4.5, 9.5]
