@@ -282,7 +282,12 @@ def main(argv=None):
             "datasets": args.datasets,
             "seeds": args.seeds,
             "rules": {k: list(v) for k, v in RULES.items()},
-            "records": records,
+            # Simulated again: the recordings stay in the file they came from.
+            **(
+                {"recordings": args.recordings}
+                if args.recordings
+                else {"records": records}
+            ),
             "summary": rows,
             "default_reproduced": same,
             "population_gap": gap,
