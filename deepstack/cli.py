@@ -296,11 +296,15 @@ def _command(args):
         # traceback, now or when Python flushes standard output at exit.
         _silence_stdout()
         return EXIT_BROKEN_PIPE
-    except (ValueError, TypeError, OSError) as exc:  # files: not found, exist, ...
-        return _bad_input(exc)
-    except (DivergenceError, NoTrialCompletedError) as exc:
-        # A training that diverged, a search without a result: their
-        # messages say what to change (a learning rate, a time limit).
+    # Files not found or existing, ...; a training that diverged, a search
+    # without a result: their messages say what to change.
+    except (
+        ValueError,
+        TypeError,
+        OSError,
+        DivergenceError,
+        NoTrialCompletedError,
+    ) as exc:
         return _bad_input(exc)
 
 

@@ -2333,3 +2333,11 @@ def test_importance_shuffles_fewer_times_on_a_wide_table(
     assert len(run.column_importance(wide.iloc[:40])) == 150 and seen == [3]
     penguins_run.column_importance(penguins_files / "test.csv")
     assert seen == [3, 5]
+
+
+def test_a_given_preprocessors_single_categorical_name_stays_one_name():
+    # A str names one column; list("city") made it four one-letter names.
+    from deepstack.runs._fit_table import _preprocessor
+
+    given = TablePreprocessor(categorical="city")
+    assert _preprocessor(given, ["zip"], "binary").categorical == ["city", "zip"]

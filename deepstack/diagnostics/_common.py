@@ -4,6 +4,7 @@ import keras
 import numpy as np
 import scipy.sparse as sp
 
+from deepstack._compat import safe_indexing
 from deepstack._network import get_model
 from deepstack.estimators import _base
 from deepstack.layers import Reconstruction, Standardize, TiedDense
@@ -171,23 +172,6 @@ def as_float_matrix(X, dtype=np.float32):
     return as_float_array(X, dtype)
 
 
-def take_rows(X, index):
-    """Rows ``index`` of an array, sparse matrix or DataFrame."""
-    if hasattr(X, "iloc"):
-        return X.iloc[index]
-    if not sp.issparse(X):
-        X = np.asarray(X)
-    return X[index]
-
-
-def unlabeled_mask(estimator, y):
-    """The rows of ``y`` that mark a sample without a target for ``estimator``
-    (see :func:`labeled_rows`), or None when there are none."""
-    if not is_estimator(estimator):
-        return None
-    return _base.unlabeled_target_rows(estimator, y)
-
-
 def labeled_rows(estimator, X, y):
     """``X, y`` without the rows whose target marks them unlabeled.
 
@@ -196,7 +180,7 @@ def labeled_rows(estimator, X, y):
     fits take; the checks that compare predictions with targets leave them
     out. A bare model's ``X, y`` are returned as they are.
     """
-    mask = unlabeled_mask(estimator, y)
+    mask = _base.unlabeled_target_rows(estimator, y)
     if mask is None:
         return X, y
     keep = np.flatnonzero(~mask)
@@ -206,7 +190,7 @@ def labeled_rows(estimator, X, y):
             "targets): this check compares predictions with targets and needs "
             "labeled rows."
         )
-    return take_rows(X, keep), np.asarray(y)[keep]
+    return safe_indexing(X, keep), np.asarray(y)[keep]
 
 
 def network_target(estimator, y):

@@ -1083,9 +1083,10 @@ class BaseDeepStack(BaseEstimator):
             epochs=self.pretrain_epochs,
             early_stopping=self.early_stopping,
             validation_fraction=self.validation_fraction,
-            patience=_defaults.patience(
-                0, regression=True, n_iter_no_change=self.n_iter_no_change
-            )[0],
+            # "auto" follows the rows of the supervised fit only.
+            patience=_defaults.PATIENCE
+            if self.n_iter_no_change == "auto"
+            else self.n_iter_no_change,
             tol=self.tol,
             verbose=self.verbose,
             finetune=self.finetune,

@@ -516,15 +516,11 @@ None, default="auto"
         )
         engaged = [
             f"{name}='auto'"
-            for name, value, resolved in (
-                (
-                    "semi_supervised",
-                    self.semi_supervised,
-                    getattr(self, "_auto_semi_supervised", None),
-                ),
-                ("pretrain", self.pretrain, getattr(self, "_auto_pretrain", None)),
+            for name, resolved in (
+                ("semi_supervised", self._resolved_semi_supervised),
+                ("pretrain", self._resolved_pretrain),
             )
-            if value == "auto" and resolved is not None
+            if getattr(self, name) == "auto" and resolved() is not None
         ]
         if asked or not engaged:
             return

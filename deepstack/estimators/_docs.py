@@ -101,8 +101,9 @@ regressor 0.0
         for a classifier fitting on 10,000 rows or more, else 0 (a fixed
         patience); in ``patience_growth_``. Chosen on recorded default fits
         (``benchmarks/stop_rules.py``): a 21,000-row table then
-        stops at 19 epochs instead of 65, 1.5x the MLP's time instead of
-        4x, 2 points ahead of it, and the 26-class tables keep their epochs.
+        stops at 19 epochs instead of 62, 1.4x the MLP's time instead of
+        3.6x, 2 points ahead of it (``benchmarks/results/medium_table.md``),
+        and the 26-class tables keep their epochs.
     tol : float, default=1e-4
         Smallest decrease of the monitored loss that counts as improvement.
     lr_schedule : {"halving", "decay", "constant"}, default="halving"

@@ -16,6 +16,7 @@ import zipfile
 import pandas as pd
 
 from deepstack.tables._reading import _DECORATION
+from deepstack.tables._reading import _GROUP as _SPACE  # spaces grouping thousands
 
 
 def _open_zip(path):
@@ -152,7 +153,6 @@ def whole_rows():
 # before it (by the other mark, or by spaces as French writes them). Where
 # one to three digits, a mark and three digits are all a column holds,
 # either reading fits: "8,680" is 8.68, or 8680 with a thousands separator.
-_SPACE = "[ \u00a0\u202f]"  # a space, a no-break space, a narrow one
 _EXPONENT = r"(?:[eE][+-]?\d+)?"
 
 

@@ -60,6 +60,7 @@ from deepstack.runs._target import (
     target_numbers,
 )
 from deepstack.tables import ReadingWarning, TablePreprocessor
+from deepstack.tables._preprocess import column_names
 from deepstack.tables._reading import (
     _all_bools,
     _examples,
@@ -858,7 +859,7 @@ def _preprocessor(given, categorical, task):
     a target type."""
     preprocessor = TablePreprocessor() if given is None else clone(given)
     if categorical:
-        own = list(preprocessor.categorical or [])
+        own = column_names(preprocessor.categorical)
         preprocessor.set_params(
             categorical=own + [c for c in categorical if c not in own]
         )

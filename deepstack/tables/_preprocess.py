@@ -489,8 +489,7 @@ class TablePreprocessor(TransformerMixin, BaseEstimator):
 
     def _infer_roles(self, X):
         drop, categorical = (
-            {names} if isinstance(names, str) else set(names or ())
-            for names in (self.drop, self.categorical)
+            set(column_names(n)) for n in (self.drop, self.categorical)
         )
         unknown = sorted((drop | categorical) - set(X.columns))
         if unknown:
@@ -890,3 +889,8 @@ def infer_task(y):
     if kind == "regression":
         return "regression"
     return "binary" if n_unique <= 2 else "multiclass"
+
+
+def column_names(names):
+    """``drop`` or ``categorical`` as a list: one name (a str) or several."""
+    return [names] if isinstance(names, str) else list(names or ())
