@@ -11,8 +11,7 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import deepstack.estimators._base
-from deepstack import DeepStackClassifier, DeepStackRegressor
+from deepstack import DeepStackClassifier, DeepStackRegressor, _trainer
 
 # What the error must mention for each fault put into the data.
 FAULTS = {
@@ -96,13 +95,13 @@ def problems(draw, classification):
 def _check(estimator, case, monkeypatch, predict):
     X, y, weight, faults = case
     trained = []
-    train = deepstack.estimators._base._trainer.train
+    train = _trainer.train
 
     def recording(*args, **kwargs):
         trained.append(True)
         return train(*args, **kwargs)
 
-    monkeypatch.setattr(deepstack.estimators._base._trainer, "train", recording)
+    monkeypatch.setattr(_trainer, "train", recording)
     try:
         estimator.fit(X, y, sample_weight=weight)
     except (ValueError, TypeError) as error:

@@ -7,6 +7,7 @@ import scipy.sparse as sp
 from deepstack._compat import safe_indexing
 from deepstack._network import get_model
 from deepstack.estimators import _base
+from deepstack.estimators._unlabeled import unlabeled_target_rows
 from deepstack.layers import Reconstruction, Standardize, TiedDense
 
 # Names the network builder gives to its output layers (see deepstack._network).
@@ -180,7 +181,7 @@ def labeled_rows(estimator, X, y):
     fits take; the checks that compare predictions with targets leave them
     out. A bare model's ``X, y`` are returned as they are.
     """
-    mask = _base.unlabeled_target_rows(estimator, y)
+    mask = unlabeled_target_rows(estimator, y)
     if mask is None:
         return X, y
     keep = np.flatnonzero(~mask)

@@ -24,7 +24,7 @@ from deepstack.diagnostics._findings import Finding, sort_findings
 from deepstack.diagnostics._gradients import check_gradients
 from deepstack.diagnostics._overfit import overfit_small_subset
 from deepstack.diagnostics._units import unit_health
-from deepstack.estimators import _base
+from deepstack.estimators._unlabeled import unlabeled_target_rows
 
 ADVICE_SLOW = [
     "Train on a GPU (install the GPU build of the Keras backend).",
@@ -469,7 +469,7 @@ def _chance_accuracy(classifier, y):
     if y.ndim == 2 and y.shape[1] > 1:
         frequency = y.astype(np.float64).mean(axis=0)
         return float(np.maximum(frequency, 1.0 - frequency).mean())
-    mask = _base.unlabeled_target_rows(classifier, y)
+    mask = unlabeled_target_rows(classifier, y)
     y = np.ravel(y if mask is None else y[~mask])
     y = y[np.isin(y, getattr(classifier, "classes_", np.unique(y)))]
     if y.size == 0:

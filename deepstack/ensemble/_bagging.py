@@ -35,7 +35,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from deepstack import _interrupt
 from deepstack._compat import HasMethods, Interval, check_sample_weight
 from deepstack.callbacks import TimeLimit
-from deepstack.estimators._base import unlabeled_rows
+from deepstack.estimators._unlabeled import unlabeled_rows
 
 
 class _BaseBagging(BaseEstimator):

@@ -14,10 +14,10 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from deepstack import _network, _pretraining, _random
 from deepstack._compat import Interval, StrOptions
-from deepstack.estimators._base import (
-    _explain_conversion_error,
-    _explain_sparse_error,
-    _ModelBytes,
+from deepstack.estimators._base import _ModelBytes
+from deepstack.estimators._checks import (
+    explain_conversion_error,
+    explain_sparse_error,
 )
 from deepstack.estimators._rollback import rolls_back_on_interrupt
 from deepstack.layers import TiedDense, TiedModel
@@ -321,9 +321,9 @@ default="relu"
         try:
             X = validate_data(self, X, reset=reset, dtype=np.float32)
         except ValueError as exc:
-            raise _explain_conversion_error(exc, X) from exc
+            raise explain_conversion_error(exc, X) from exc
         except TypeError as exc:
-            raise _explain_sparse_error(exc) from exc
+            raise explain_sparse_error(exc) from exc
         _pretraining.check_finite(X)
         return np.asarray(X)
 
