@@ -17,6 +17,7 @@ from deepstack.datasets import load_table
 from deepstack.runs import (
     _files,
     _fit_table,
+    _rows,
     fit_table,
     load_run,
     parse_duration,
@@ -1728,7 +1729,7 @@ def _read(data, target="y", **kwargs):
     options = dict(task=None, test=None, test_size=0.2, unlabeled=None, drop=None)
     options.update(categorical=None, weight_column=None, group_column=None)
     options.update(pretrain=None, random_state=0)
-    return _fit_table._read_data(data, target, **{**options, **kwargs})
+    return _rows.read_rows(data, target, **{**options, **kwargs})
 
 
 def test_blank_boolean_and_categorical_targets_are_read_as_written(tmp_path):

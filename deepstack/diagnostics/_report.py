@@ -337,41 +337,32 @@ def _name(wrapper, estimator):
     return f"{type(wrapper).__name__} ({name})"
 
 
-def _network_holder(estimator):
-    """The deepstack estimator holding the network: a Pipeline's last step,
-    a bagging ensemble's first member (None before the ensemble is fitted)."""
+def _unwrap(estimator, X=None):
+    """``(the deepstack estimator holding the network, X as it sees it)``: a
+    Pipeline's last step, with ``X`` (when given) transformed by the steps
+    before it; a bagging ensemble's first member (its curves and units stand
+    for the others), or None before the ensemble is fitted."""
     from deepstack.ensemble import is_bagging
 
     while True:
         if isinstance(estimator, Pipeline):
+            if X is not None:
+                X = estimator[:-1].transform(X)
             estimator = estimator[-1]
         elif is_bagging(estimator):
             members = getattr(estimator, "estimators_", None)
             if not members:
-                return None
+                return None, X
             estimator = members[0]
         else:
-            return estimator
-
-
-def _unwrap(estimator, X):
-    """``(the fitted network's estimator, X as it sees it)``: a Pipeline's
-    last step and ``X`` transformed by the steps before it; a bagging
-    ensemble's first member (its curves and units stand for the others)."""
-    from deepstack.ensemble import is_bagging
-
-    if isinstance(estimator, Pipeline):
-        return _unwrap(estimator[-1], estimator[:-1].transform(X))
-    if is_bagging(estimator):
-        return _unwrap(estimator.estimators_[0], X)
-    return estimator, X
+            return estimator, X
 
 
 def _fitted(estimator, X, y):
     """``estimator`` if fitted, else a clone fitted on ``X, y``; and the findings
     of that fit ("fitted_clone", and "diverging" when the fit diverged: the
     clone then keeps the last finite weights, which the other checks use)."""
-    if hasattr(_network_holder(estimator), "model_"):
+    if hasattr(_unwrap(estimator)[0], "model_"):
         return estimator, []
     fitted = clone(estimator)
     findings = [
@@ -384,7 +375,7 @@ def _fitted(estimator, X, y):
     try:
         fitted.fit(X, y)
     except DivergenceError as exc:
-        holder = _network_holder(fitted)
+        holder, _ = _unwrap(fitted)
         if not hasattr(holder, "model_"):
             raise
         params = holder.get_params()
