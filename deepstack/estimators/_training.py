@@ -6,7 +6,8 @@ parameter, scaled to the batch, or the finder's), the default callbacks
 (divergence guard, early stopping, learning-rate halving) before the
 user's, the seam ``_train`` that every run goes through
 (:func:`deepstack._trainer.train` with the compile cache), the history and
-divergence report, and the refit on all rows. :func:`train_network` gives
+divergence report, the refit on all rows, and the devices it runs on
+(``distribution``). :func:`train_network` gives
 :class:`~deepstack.DeepStackHyperModel` the same run for a network it built.
 """
 
