@@ -87,6 +87,16 @@ def test_run_folder_holds_everything(penguins_run):
     assert len(config["fingerprint"]["sha256"]) == 64
     assert config["params"]["hidden_layer_sizes"] == [16]
     assert config["params"]["random_state"] == 0
+    # The "auto" parameters as the fit resolved them.
+    member = penguins_run.estimator.estimators_[0]
+    assert config["params"]["dropout"] == "auto"
+    assert config["resolved"]["dropout"] == pytest.approx(member.dropout_) == 0.3
+    assert config["resolved"]["l2"] == pytest.approx(member.l2_)
+    assert config["resolved"]["patience_growth"] == member.patience_growth_ == 0.0
+    assert config["resolved"]["batch_norm"] is member.batch_norm_ is True
+    assert set(config["resolved"]) <= {
+        k for k, v in config["params"].items() if v == "auto"
+    }
     assert {"deepstack", "keras", "scikit-learn", "skrub"} <= set(config["versions"])
     metrics = json.loads((folder / "metrics.json").read_text())
     assert metrics["test"]["n_samples"] == 56

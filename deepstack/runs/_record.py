@@ -104,6 +104,14 @@ def run_config(run, *, frame, preprocessor, feature_columns, **values):
     # A bag's template: the members' parameters but their derived seeds.
     network = estimator.estimator if is_bagging(estimator) else estimator
     params = {k: v for k, v in network.get_params().items() if k != "callbacks"}
+    # What the "auto" parameters resolved to in the fit (a bag's first
+    # member; the members resolve them alike).
+    fitted = network_of(estimator)
+    resolved = {
+        name: getattr(fitted, f"{name}_")
+        for name, value in params.items()
+        if isinstance(value, str) and value == "auto" and hasattr(fitted, f"{name}_")
+    }
     summary = []
     for name in feature_columns:
         column = frame[name]
@@ -123,6 +131,7 @@ def run_config(run, *, frame, preprocessor, feature_columns, **values):
             "feature_columns": feature_columns,
             "estimator": type(estimator).__name__,
             "params": params,
+            "resolved": resolved,
             "bagging": estimator.n_folds if is_bagging(estimator) else None,
             "classes": getattr(estimator, "classes_", None),
             "n_network_inputs": int(estimator.n_features_in_),
