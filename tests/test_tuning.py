@@ -416,6 +416,38 @@ def test_a_search_directory_resumes_only_the_same_search(classification_data, tm
     assert resumed.results_["param_dropout"] == [0.0, 0.5]
 
 
+@pytest.mark.parametrize(
+    "damaged", ["oracle.json", os.path.join("trial_0", "trial.json"), "tuner0.json"]
+)
+def test_a_damaged_tuner_file_is_named_with_the_remedy(
+    classification_data, tmp_path, damaged
+):
+    # A search killed while keras-tuner wrote a file: a bare JSONDecodeError.
+    X, y = classification_data
+
+    def search():
+        return DeepStackSearch(
+            tiny(DeepStackClassifier, hidden_layer_sizes=(4,), max_epochs=1),
+            {"learning_rate": [1e-3, 3e-2]},
+            tuner="grid",
+            max_trials=2,
+            refit=False,
+            directory=tmp_path,
+            overwrite=False,
+            random_state=0,
+        )
+
+    search().fit(X, y)
+    path = tmp_path / "deepstack_search" / damaged
+    text = path.read_text()
+    path.write_text(text[: len(text) // 2])
+    named = re.escape(repr(str(path)))
+    with pytest.raises(ValueError, match=rf"{named} is damaged.*overwrite=True"):
+        search().fit(X, y)
+    again = search().set_params(overwrite=True).fit(X, y)
+    assert again.n_trials_ == 2
+
+
 def test_a_search_directory_without_a_record_is_resumed_with_a_warning(tmp_path):
     from deepstack.tuning import _identity
 
