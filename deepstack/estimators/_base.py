@@ -48,7 +48,7 @@ from deepstack.estimators._checks import (
     explain_sparse_error,
     plain,
 )
-from deepstack.estimators._rollback import rolls_back_on_interrupt
+from deepstack.estimators._rollback import rolls_back_on_exception
 from deepstack.estimators._training import TrainingMixin, detached
 from deepstack.estimators._unlabeled import UnlabeledRowsMixin
 from deepstack.layers._tied_dense import load_model as load_tied_model
@@ -328,7 +328,7 @@ class BaseDeepStack(UnlabeledRowsMixin, TrainingMixin, BaseEstimator):
 
     # ------------------------------------------------------------- public API
 
-    @rolls_back_on_interrupt
+    @rolls_back_on_exception
     def fit(self, X, y, sample_weight=None, *, X_val=None, y_val=None):
         """Train the network on ``X, y``, watching a validation set.
 
@@ -467,7 +467,7 @@ class BaseDeepStack(UnlabeledRowsMixin, TrainingMixin, BaseEstimator):
             run = Preparation(train, validation, X_unlabeled, seed, model, given)
         return run
 
-    @rolls_back_on_interrupt
+    @rolls_back_on_exception
     def partial_fit(self, X, y, sample_weight=None, **kwargs):
         """Train for exactly one epoch on ``X, y``, continuing from the last call.
 

@@ -428,7 +428,11 @@ class TrainingMixin:
                 guard.cause, guard.diverged_epoch, guard.rate, chosen_by_finder=True
             )
         if self.on_divergence == "raise":
-            raise DivergenceError(message)
+            # (fit is then undone: see _rollback.py.)
+            raise DivergenceError(
+                f"{message} fit left the estimator as it was before the call; "
+                "on_divergence='warn' keeps the diverged network instead."
+            )
         warnings.warn(message, RuntimeWarning, stacklevel=3)
 
     def _train(
