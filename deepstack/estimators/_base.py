@@ -388,20 +388,27 @@ class BaseDeepStack(UnlabeledRowsMixin, TrainingMixin, BaseEstimator):
                 self.pretraining_history_ = self._pretrain_network(
                     self.model_, run.network_inputs, run.seed
                 )
-            self._fit_network(
+            unlabeled_next = run.X_unlabeled is not None and (
+                self._learns_from_unlabeled()
+            )
+            interrupted = self._fit_network(
                 self._joint_rows(run.train, run.X_unlabeled),
                 run.validation,
                 epochs=self.max_epochs,
                 seed=run.seed,
                 saving=saving,
                 resume=resume,
+                after_interrupt="The semi-supervised rounds that follow are skipped."
+                if unlabeled_next
+                else "",
             )
             # An interrupted or diverged first run keeps what it has.
             if self.refit_on_all_ and not continuing and self.best_epoch_ is not None:
                 self._refit_on_all(run)
             elif self.refit_on_all_:
                 self.refit_on_all_ = False  # (model_ is no refit)
-            if run.X_unlabeled is not None and self._learns_from_unlabeled():
+            # A Ctrl-C stops the whole fit, not only the training it landed in.
+            if unlabeled_next and not interrupted:
                 self._fit_unlabeled(run)
         return self
 
