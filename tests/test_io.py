@@ -284,6 +284,15 @@ def test_a_pickle_planted_in_the_arrays_is_refused(saved, tmp_path):
     assert not marker.exists()
 
 
+@pytest.mark.parametrize("name", ["classes_", "n_features_in_"])
+def test_a_state_without_a_fitted_attribute_is_refused(saved, name):
+    # It loaded, and predict failed with an AttributeError (classes_) or
+    # took any number of columns (n_features_in_).
+    _edit_state(saved, lambda s: s["attributes"].pop(name))
+    with pytest.raises(ValueError, match=rf"not its attributes \['{name}'\]"):
+        load(saved)
+
+
 def test_tampered_state_is_refused(saved):
     _edit_state(saved, lambda s: s["attributes"].update({"__class__": 1}))
     with pytest.raises(ValueError, match="forbidden attribute name"):
