@@ -217,7 +217,7 @@ class _BaseBagging(BaseEstimator):
                     f"other folds lack ({_labels(y[val])}): its member early-stops "
                     "on a split of its own training rows instead.",
                     UserWarning,
-                    stacklevel=3,
+                    stacklevel=4,
                 )
                 validation = {}
             member.fit(X[train], y[train], weights, **validation)

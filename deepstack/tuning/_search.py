@@ -455,7 +455,7 @@ class DeepStackSearch(MetaEstimatorMixin, BaseEstimator):
                 "its own validation split. Give the same random_state (or "
                 "X_val, y_val) to all of them.",
                 UserWarning,
-                stacklevel=2,
+                stacklevel=3,
             )
         data = self._split(X, y, sample_weight, X_val, y_val, seed)
         self._set_feature_names(X)
@@ -615,7 +615,7 @@ class DeepStackSearch(MetaEstimatorMixin, BaseEstimator):
                     f"The search stopped after {failed} failed trials in a row "
                     "(keras-tuner's limit); the trials before them are kept.",
                     UserWarning,
-                    stacklevel=3,
+                    stacklevel=4,
                 )
             self.role_ = (
                 "chief" if is_chief() else "worker" if is_distributed() else "single"
