@@ -77,16 +77,31 @@ def chmod_as_mkdir(path):
 
 def _move_into_place(tmp, path):
     old = None
-    if os.path.lexists(path):
-        if os.listdir(path):
-            old = tempfile.mkdtemp(prefix=".deepstack-old-", dir=os.path.dirname(tmp))
-            os.rmdir(old)
-            os.rename(path, old)
-        else:
-            os.rmdir(path)
-    os.rename(tmp, path)
+    try:
+        if os.path.lexists(path):
+            if os.listdir(path):
+                old = tempfile.mkdtemp(
+                    prefix=".deepstack-old-", dir=os.path.dirname(tmp)
+                )
+                os.rmdir(old)
+                os.rename(path, old)
+            else:
+                os.rmdir(path)
+        os.rename(tmp, path)
+    except BaseException:
+        # An interrupt (or error) between the two renames: the previous copy
+        # goes back, rather than staying hidden while the caller deletes tmp.
+        put_back(old, path)
+        raise
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
+
+
+def put_back(old, path):
+    """Rename ``old`` (the copy set aside, or None) back to ``path`` if it
+    was set aside and ``path`` is free."""
+    if old is not None and os.path.lexists(old) and not os.path.lexists(path):
+        os.rename(old, path)
 
 
 def check_file_out(out, *, overwrite=False, data=None):

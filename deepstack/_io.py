@@ -22,6 +22,7 @@ import warnings
 
 import keras
 import numpy as np
+from sklearn.base import is_classifier
 
 from deepstack import _folders
 from deepstack._arrays import load_json, load_plain_arrays
@@ -47,6 +48,18 @@ _MODEL_ATTRIBUTE = {
     "StackedAutoencoder": "autoencoder_",
 }
 _NOT_SAVED = ("callbacks_", "encoder_", "decoder_")
+# What predict reads besides the network: a save with a model lacks none.
+_FITTED_ATTRIBUTES = {
+    "DeepStackClassifier": ("n_features_in_", "classes_"),
+    "DeepStackRegressor": (
+        "n_features_in_",
+        "n_outputs_",
+        "target_mean_",
+        "target_scale_",
+        "_single_output",
+    ),
+    "StackedAutoencoder": ("n_features_in_",),
+}
 
 # Tags of the JSON values that JSON cannot express directly.
 _TAGS = ("__tuple__", "__dict__", "__array__", "__scalar__", "__random_state__")
@@ -370,6 +383,12 @@ def _load_ensemble(path, state, trusted):
         for i in range(n_members)
     ]
     if members:
+        fitted = (
+            ("n_features_in_", "classes_")
+            if is_classifier(ensemble)
+            else ("n_features_in_",)
+        )
+        _check_fitted(state_file, fitted, attributes)
         attributes["estimators_"] = members
     ensemble.__dict__.update(attributes)
     return ensemble
@@ -461,6 +480,9 @@ def load(path, *, trusted=None):
             raise ValueError(
                 f"Refusing or unable to load {model_file} in Keras's safe mode: {error}"
             ) from error
+        _check_fitted(
+            state_file, _FITTED_ATTRIBUTES[_base_class(cls).__name__], attributes
+        )
         attributes[expected] = model
     # The class's own unpickling hook: it rebuilds the views into the model
     # (the autoencoder's encoder_ / decoder_).
@@ -481,6 +503,19 @@ def _check_attributes(state_file, cls, attributes, params):
             or isinstance(getattr(cls, name, None), property)
         ):
             raise ValueError(f"{state_file} has a forbidden attribute name {name!r}.")
+
+
+def _check_fitted(state_file, names, attributes):
+    """Refuse the state of a fitted estimator (it holds a network) that
+    lacks one of the fitted attributes ``names`` (an edited file): its
+    predict would fail, or answer wrongly, far from the cause."""
+    missing = [name for name in names if name not in attributes]
+    if missing:
+        raise ValueError(
+            f"{state_file} holds a fitted network but not its attributes "
+            f"{missing}: the file was edited or damaged. Save the estimator "
+            "again."
+        )
 
 
 def _check_params(state_file, estimator):

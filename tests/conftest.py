@@ -105,6 +105,25 @@ def ctrl_c_after_epoch(epoch):
     return CtrlC()
 
 
+def fails_in_training(number, error):
+    """A Keras callback that raises ``error`` at the end of the first epoch
+    of the ``number``-th training (1-based) it sees, counted over the deep
+    copies that fits make of it (an ensemble's members, a search's trials)."""
+    import keras
+
+    started = []
+
+    class Fail(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            started.append(None)
+
+        def on_epoch_end(self, epoch, logs=None):
+            if len(started) == number:
+                raise error
+
+    return Fail()
+
+
 @pytest.fixture
 def python_sigint():
     """SIGINT raises KeyboardInterrupt in this process (Python's default

@@ -428,14 +428,12 @@ def test_real_run_with_learning_rate_10_is_flagged(data):
         learning_rate=10.0,
         max_epochs=6,
         early_stopping=False,
+        on_divergence="warn",  # keep the run to diagnose (raising undoes it)
         random_state=0,
     )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        try:
-            est.fit(X, y)
-        except FloatingPointError:  # deepstack's DivergenceError
-            pass
+        est.fit(X, y)
     codes = _codes(est.history_)
     assert {"bouncing", "diverging"} & set(codes), est.history_
     report = diagnose(est, X, y, gradients=False, overfit=False, figures=False)
@@ -557,6 +555,30 @@ def test_overfit_small_subset_clone_writes_no_logs_or_checkpoint(data, tmp_path)
     fitted = result.estimator
     assert (fitted.log_dir, fitted.checkpoint, fitted.verbose) == (None, None, 0)
     assert est.log_dir == str(tmp_path / "logs")
+
+
+@pytest.mark.parametrize("on_divergence", ["raise", "warn"])
+def test_overfit_small_subset_diagnoses_a_diverging_network(data, on_divergence):
+    # A fit that raises DivergenceError is undone: the check fits its clone
+    # with on_divergence="warn" to keep the diverged network to measure.
+    X, y = data
+    est = DeepStackClassifier(
+        (16,),
+        optimizer="sgd",
+        learning_rate=50,
+        random_state=0,
+        on_divergence=on_divergence,
+    )
+    if on_divergence == "raise":
+        result = overfit_small_subset(est, X, y, n_samples=100, max_epochs=5)
+        assert "learning rate 50 is probably too large" in result.evidence["diverged"]
+    else:  # the user's own warning, as before
+        with pytest.warns(RuntimeWarning, match="learning rate 50"):
+            result = overfit_small_subset(est, X, y, n_samples=100, max_epochs=5)
+        assert "diverged" not in result.evidence
+    assert not result.passed and 0 < result.training_error <= 1
+    assert result.estimator.on_divergence == on_divergence
+    assert hasattr(result.estimator, "model_")
 
 
 def test_diagnostics_take_sparse_input():

@@ -12,7 +12,7 @@ from deepstack.ensemble import (
     DeepStackBaggingRegressor,
     bagging_for,
 )
-from tests.conftest import tiny
+from tests.conftest import fails_in_training, tiny
 
 # No dropout and no weight decay: the validation loss is then exactly the log
 # loss of the restored network's predictions.
@@ -350,3 +350,27 @@ def test_classifier_groups_are_stratified_where_classes_allow():
     for fold in range(5):
         rows = bag.fold_of_row_ == fold
         assert np.bincount(y[rows], minlength=3).tolist() == [12, 12, 12]
+
+
+@pytest.mark.parametrize("error", [KeyboardInterrupt(), RuntimeError("disk full")])
+def test_a_failed_refit_leaves_the_ensemble_as_it_was(error):
+    # The new classes_ and n_features_in_ stayed beside the old members:
+    # predict answered with the new labels from the old networks.
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(60, 3)).astype(np.float32)
+    y = (X[:, 0] > 0).astype(int)
+    member = tiny(DeepStackClassifier, max_epochs=2, **_PLAIN)
+    bag = DeepStackBaggingClassifier(member, n_folds=3, random_state=0).fit(X, y)
+    before = bag.predict_proba(X)
+    members, oof = bag.estimators_, bag.oof_prediction_.copy()
+    # New columns and labels; the second member's fit fails.
+    X2 = rng.normal(size=(60, 5)).astype(np.float32)
+    bag.set_params(
+        estimator=clone(member).set_params(callbacks=[fails_in_training(2, error)])
+    )
+    with pytest.raises(type(error)):
+        bag.fit(X2, np.where(X2[:, 0] > 0, "yes", "no"))
+    assert list(bag.classes_) == [0, 1] and bag.n_features_in_ == 3
+    assert bag.estimators_ is members and len(bag.cut_short_) == 3
+    np.testing.assert_array_equal(bag.oof_prediction_, oof)
+    np.testing.assert_array_equal(bag.predict_proba(X), before)

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
 from sklearn.model_selection import GridSearchCV, cross_val_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
@@ -18,7 +19,7 @@ import deepstack
 from deepstack import DeepStackClassifier, DeepStackRegressor
 from deepstack._network import HIDDEN, build_network
 from deepstack.callbacks import EarlyStopping
-from tests.conftest import tiny
+from tests.conftest import fails_in_training, tiny
 
 
 def test_network_initialization_follows_glorot_and_zero_bias():
@@ -179,6 +180,41 @@ def test_warm_start_continues_training(classification_data):
     cold.fit(X, y)
     assert cold.model_ is not model
     assert cold.n_iter_ == 5
+
+
+@pytest.mark.parametrize("warm_start", [False, True])
+def test_a_refit_that_raises_leaves_the_estimator_as_it_was(
+    classification_data, warm_start
+):
+    # Only KeyboardInterrupt was undone: a callback's error (or MemoryError)
+    # left new classes_ and n_features_in_ beside the old network, which
+    # then predicted the new labels.
+    X, y = classification_data
+    clf = tiny(DeepStackClassifier, max_epochs=3, warm_start=warm_start).fit(X, y)
+    before = clf.predict_proba(X)
+    weights = [w.copy() for w in clf.model_.get_weights()]
+    history = {k: list(v) for k, v in clf.history_.items()}
+    # A warm start trains the same network in place; a cold one on new
+    # columns and labels.
+    X2, y2 = (X, y) if warm_start else (X[:, :5], np.where(X[:, 0] > 0, "yes", "no"))
+    clf.set_params(callbacks=[fails_in_training(1, RuntimeError("disk full"))])
+    with pytest.raises(RuntimeError, match="disk full"):
+        clf.fit(X2, y2)
+    assert list(clf.classes_) == [0, 1, 2] and clf.n_features_in_ == 8
+    assert clf.n_iter_ == 3 and clf.history_ == history
+    for kept, saved in zip(clf.model_.get_weights(), weights, strict=True):
+        np.testing.assert_array_equal(kept, saved)
+    np.testing.assert_array_equal(clf.predict_proba(X), before)
+
+
+def test_a_first_fit_that_raises_leaves_the_estimator_unfitted(classification_data):
+    X, y = classification_data
+    clf = tiny(DeepStackClassifier, callbacks=[fails_in_training(1, MemoryError())])
+    with pytest.raises(MemoryError):
+        clf.fit(*classification_data)
+    assert [k for k in vars(clf) if k.endswith("_")] == []
+    with pytest.raises(NotFittedError):
+        clf.predict(X)
 
 
 def test_a_continued_network_keeps_what_it_was_built_with(

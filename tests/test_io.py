@@ -89,6 +89,33 @@ def test_unfitted_estimator_round_trips(tmp_path):
     assert not hasattr(loaded, "model_")
 
 
+def test_an_interrupt_between_the_renames_keeps_the_saved_model(tmp_path, monkeypatch):
+    # save(overwrite=True) sets the old folder aside, then renames the new
+    # one into place: an interrupt between the two deleted the new one and
+    # left the old one hidden, and no model at the path.
+    from deepstack import _folders
+
+    X, y = np.random.default_rng(0).normal(size=(40, 3)), np.arange(40) % 2
+    clf = tiny(DeepStackClassifier, max_epochs=1).fit(X.astype(np.float32), y)
+    save(clf, tmp_path / "m")
+    before = sorted(p.name for p in (tmp_path / "m").iterdir())
+    rename, calls = os.rename, []
+
+    def interrupted(src, dst):
+        calls.append(dst)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        rename(src, dst)
+
+    monkeypatch.setattr(_folders.os, "rename", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        save(clf, tmp_path / "m", overwrite=True)
+    monkeypatch.undo()
+    assert os.listdir(tmp_path) == ["m"]  # nothing hidden left beside it
+    assert sorted(p.name for p in (tmp_path / "m").iterdir()) == before
+    np.testing.assert_array_equal(load(tmp_path / "m").predict(X), clf.predict(X))
+
+
 @pytest.mark.parametrize("umask", [0o022, 0o027])
 def test_saved_folders_get_the_mode_mkdir_would(tmp_path, umask):
     """Not mkdtemp's 0700: a colleague who can read the run folder can read
@@ -255,6 +282,15 @@ def test_a_pickle_planted_in_the_arrays_is_refused(saved, tmp_path):
     with pytest.raises(ValueError, match="pickled objects are never loaded"):
         load(saved)
     assert not marker.exists()
+
+
+@pytest.mark.parametrize("name", ["classes_", "n_features_in_"])
+def test_a_state_without_a_fitted_attribute_is_refused(saved, name):
+    # It loaded, and predict failed with an AttributeError (classes_) or
+    # took any number of columns (n_features_in_).
+    _edit_state(saved, lambda s: s["attributes"].pop(name))
+    with pytest.raises(ValueError, match=rf"not its attributes \['{name}'\]"):
+        load(saved)
 
 
 def test_tampered_state_is_refused(saved):

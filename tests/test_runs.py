@@ -1374,6 +1374,31 @@ def test_overwrite_replaces_a_run(penguins_files, tmp_path):
     assert sorted(os.listdir(tmp_path)) == ["run"]
 
 
+def test_an_interrupt_between_the_renames_keeps_the_old_run(tmp_path, monkeypatch):
+    # --overwrite sets the old run aside, then renames the new one into
+    # place: an interrupt between the two left no run at the path.
+    from deepstack.runs import _files
+
+    out, stage = tmp_path / "run", tmp_path / ".run.stage"
+    for folder, text in ((out, "old"), (stage, "new")):
+        folder.mkdir()
+        (folder / "config.json").write_text(text)
+    replace, calls = os.replace, []
+
+    def interrupted(src, dst):
+        calls.append(dst)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        replace(src, dst)
+
+    monkeypatch.setattr(_files.os, "replace", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        _files._put_in_place(stage, out, overwrite=True)
+    monkeypatch.undo()
+    assert os.listdir(tmp_path) == ["run"]
+    assert (out / "config.json").read_text() == "old"
+
+
 def test_overwrite_replaces_only_a_run_folder(tmp_path, monkeypatch):
     """What deepstack did not write is never deleted: refused before the
     data are read (the reading is made to fail loudly)."""

@@ -597,3 +597,65 @@ def test_default_semi_supervised_keeps_minus_one_with_one_other_class(
         clf = tiny(DeepStackClassifier, max_epochs=1).fit(X, y)
     np.testing.assert_array_equal(clf.classes_, sorted([-1, other]))
     assert not hasattr(clf, "n_pseudo_labeled_")
+
+
+def _ctrl_c_in_training(number, trainings):
+    """A callback that sends a SIGINT at the end of the second epoch of the
+    ``number``-th training (1-based) of a fit; ``trainings`` gets the epochs
+    each training ran (shared: a fit deep-copies its callbacks)."""
+    import signal
+
+    import keras
+
+    class CtrlC(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            trainings.append(0)
+
+        def on_epoch_end(self, epoch, logs=None):
+            trainings[-1] += 1
+            if len(trainings) == number and epoch == 1:
+                signal.raise_signal(signal.SIGINT)
+
+    return CtrlC()
+
+
+@pytest.mark.parametrize(
+    ("estimator", "semi_supervised", "number"),
+    [
+        # Ctrl-C in the first training (fine-tuning) or in the first round.
+        (DeepStackClassifier, "label_propagation", 1),
+        (DeepStackClassifier, "label_propagation", 2),
+        (DeepStackClassifier, "self_training", 1),
+        (DeepStackRegressor, "label_propagation", 2),
+    ],
+)
+def test_ctrl_c_stops_the_semi_supervised_rounds_too(
+    estimator, semi_supervised, number, python_sigint
+):
+    # A Ctrl-C stopped only the training it landed in: every later round
+    # ran in full, under a warning that said training had stopped.
+    X, y_class, y_semi = _blobs()
+    y = y_semi
+    if estimator is DeepStackRegressor:
+        y = np.where(y_semi == -1, np.nan, 10.0 * y_class)
+    trainings = []
+    est = tiny(
+        estimator,
+        semi_supervised=semi_supervised,
+        self_training_rounds=3,
+        early_stopping=False,
+        max_epochs=6,
+        callbacks=[_ctrl_c_in_training(number, trainings)],
+    )
+    with pytest.warns(RuntimeWarning, match="interrupted") as caught:
+        est.fit(X, y)
+    assert trainings == [6] * (number - 1) + [2]
+    assert est.n_iter_ == 6 * (number - 1) + 2
+    (message,) = [str(w.message) for w in caught if "interrupted" in str(w.message)]
+    assert f"stopped after epoch {est.n_iter_};" in message
+    if number == 1:
+        assert "semi-supervised rounds that follow are skipped" in message
+        assert not hasattr(est, "n_pseudo_labeled_")
+    else:
+        assert "semi-supervised round 1 of 3; no later round runs" in message
+        assert len(est.n_pseudo_labeled_) == 1

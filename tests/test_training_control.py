@@ -5,6 +5,7 @@ import pickle
 import keras
 import numpy as np
 import pytest
+from sklearn.exceptions import NotFittedError
 from sklearn.model_selection import GridSearchCV
 
 from deepstack import DeepStackClassifier, DeepStackRegressor
@@ -115,20 +116,36 @@ def test_clipnorm_reaches_the_optimizer(binary_data):
     assert optimizer.nesterov and optimizer.momentum == pytest.approx(0.9)
 
 
-def test_huge_learning_rate_raises_with_remedy_and_keeps_finite_weights(
-    regression_data,
-):
+def test_huge_learning_rate_raises_with_remedy_and_undoes_the_fit(regression_data):
     X, y = regression_data
     reg = tiny(DeepStackRegressor, optimizer="sgd", learning_rate=1e3, max_epochs=20)
     with pytest.raises(
         DivergenceError,
         match=r"learning rate 1000 is probably too large; try 100 or "
-        r"learning_rate='auto'",
+        r"learning_rate='auto'.*as it was before the call; on_divergence='warn'",
     ):
         reg.fit(X, y)
-    assert _all_finite(reg.model_)
-    assert np.isfinite(reg.predict(X)).all()
-    assert _callback(reg, DivergenceGuard).diverged_epoch == reg.n_iter_ - 1
+    # A fresh estimator stays unfitted: its network was never trained.
+    assert not hasattr(reg, "model_") and not hasattr(reg, "n_iter_")
+    with pytest.raises(NotFittedError):
+        reg.predict(X)
+
+
+def test_a_diverging_warm_start_leaves_the_fitted_estimator_as_it_was(
+    regression_data,
+):
+    X, y = regression_data
+    reg = tiny(DeepStackRegressor, optimizer="sgd", max_epochs=3).fit(X, y)
+    before = reg.predict(X)
+    weights = [w.copy() for w in reg.model_.get_weights()]
+    n_iter, history = reg.n_iter_, {k: list(v) for k, v in reg.history_.items()}
+    reg.set_params(warm_start=True, learning_rate=1e3, max_epochs=20)
+    with pytest.raises(DivergenceError, match="probably too large"):
+        reg.fit(X, y)
+    assert reg.n_iter_ == n_iter and reg.history_ == history
+    for kept, saved in zip(reg.model_.get_weights(), weights, strict=True):
+        np.testing.assert_array_equal(kept, saved)
+    np.testing.assert_array_equal(reg.predict(X), before)
 
 
 def test_on_divergence_warn_returns_a_finite_model(regression_data):
@@ -205,7 +222,7 @@ def test_partial_fit_is_guarded_too(regression_data):
     reg = tiny(DeepStackRegressor, optimizer="sgd", learning_rate=1e3)
     with pytest.raises(DivergenceError, match="probably too large"):
         reg.partial_fit(X, y)
-    assert _all_finite(reg.model_)
+    assert not hasattr(reg, "model_")  # undone: no first epoch was kept
 
 
 def test_population_statistics_after_fit(classification_data):
@@ -269,4 +286,4 @@ def test_divergence_after_the_finder_advises_a_smaller_fixed_rate(
     assert "the rate that learning_rate='auto' chose (1000)" in message
     assert "set a smaller learning_rate (e.g. 100) or clipnorm" in message
     assert "or learning_rate='auto'" not in message
-    assert _all_finite(reg.model_)
+    assert not hasattr(reg, "model_")  # the fit was undone

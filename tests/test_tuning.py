@@ -31,7 +31,7 @@ from deepstack import (
 from deepstack.tuning import NoTrialCompletedError
 from deepstack.tuning._space import ResolvedSpace
 from deepstack.tuning._tuner import make_oracle
-from tests.conftest import tiny
+from tests.conftest import fails_in_training, tiny
 
 # ---------------------------------------------------------------- spaces
 
@@ -217,6 +217,42 @@ def test_a_time_limit_that_ends_the_search_before_any_trial_says_so(
 
 
 # ---------------------------------------------------------------- search
+
+
+@pytest.mark.parametrize(
+    ("training", "error"),
+    [
+        (1, KeyboardInterrupt()),  # in the first trial
+        (3, KeyboardInterrupt()),  # in the refit (after two trials)
+        (3, RuntimeError("disk full")),
+    ],
+)
+def test_a_failed_refit_leaves_the_search_as_it_was(
+    classification_data, training, error
+):
+    # The new n_features_in_ sat beside the old best_estimator_ (in a
+    # trial), or new results_ beside an unfitted clone (in the refit).
+    X, y = classification_data
+    search = DeepStackSearch(
+        tiny(DeepStackClassifier, hidden_layer_sizes=(4,), max_epochs=2),
+        {"learning_rate": Float(1e-3, 1e-1, log=True)},
+        tuner="random",
+        max_trials=2,
+        random_state=0,
+    ).fit(X, y)
+    best, results = search.best_estimator_, search.results_
+    params, before = dict(search.best_params_), search.predict_proba(X)
+    X2 = X[:, :5]
+    search.set_params(
+        estimator=clone(search.estimator).set_params(
+            callbacks=[fails_in_training(training, error)]
+        )
+    )
+    with pytest.raises(type(error)):
+        search.fit(X2, y)
+    assert search.n_features_in_ == 8 and search.best_estimator_ is best
+    assert search.results_ == results and search.best_params_ == params
+    np.testing.assert_array_equal(search.predict_proba(X), before)
 
 
 def test_search_in_pipeline(classification_data):
@@ -414,6 +450,38 @@ def test_a_search_directory_resumes_only_the_same_search(classification_data, tm
     resumed = search({"dropout": [0.0, 0.5]}, X, y)
     assert _CountingFits.fits == 4
     assert resumed.results_["param_dropout"] == [0.0, 0.5]
+
+
+@pytest.mark.parametrize(
+    "damaged", ["oracle.json", os.path.join("trial_0", "trial.json"), "tuner0.json"]
+)
+def test_a_damaged_tuner_file_is_named_with_the_remedy(
+    classification_data, tmp_path, damaged
+):
+    # A search killed while keras-tuner wrote a file: a bare JSONDecodeError.
+    X, y = classification_data
+
+    def search():
+        return DeepStackSearch(
+            tiny(DeepStackClassifier, hidden_layer_sizes=(4,), max_epochs=1),
+            {"learning_rate": [1e-3, 3e-2]},
+            tuner="grid",
+            max_trials=2,
+            refit=False,
+            directory=tmp_path,
+            overwrite=False,
+            random_state=0,
+        )
+
+    search().fit(X, y)
+    path = tmp_path / "deepstack_search" / damaged
+    text = path.read_text()
+    path.write_text(text[: len(text) // 2])
+    named = re.escape(repr(str(path)))
+    with pytest.raises(ValueError, match=rf"{named} is damaged.*overwrite=True"):
+        search().fit(X, y)
+    again = search().set_params(overwrite=True).fit(X, y)
+    assert again.n_trials_ == 2
 
 
 def test_a_search_directory_without_a_record_is_resumed_with_a_warning(tmp_path):

@@ -1,5 +1,7 @@
 """Helpers shared by the diagnostics: find the network, its hidden layers, the loss."""
 
+import warnings
+
 import keras
 import numpy as np
 import scipy.sparse as sp
@@ -13,6 +15,46 @@ from deepstack.layers import Reconstruction, Standardize, TiedDense
 # Names the network builder gives to its output layers (see deepstack._network).
 _OUTPUT_NAMES = ("output", "logits")
 _LINEAR = ("linear", "identity", None)
+
+
+def fit_through_divergence(estimator, X, y):
+    """Fit ``estimator`` and return the message of its divergence, or None.
+
+    A fit that raises ``DivergenceError`` is undone (a fresh estimator is
+    left unfitted), so the fit runs with ``on_divergence="warn"`` wherever
+    the estimator (or a Pipeline's step, or an ensemble's member) says
+    "raise": a diverged network then keeps its last finite weights, which
+    the checks diagnose. Its divergence warning becomes the returned message;
+    other warnings are emitted as usual.
+    """
+    params = estimator.get_params()
+    raising = [
+        key
+        for key, value in params.items()
+        if key.rsplit("__", 1)[-1] == "on_divergence" and value == "raise"
+    ]
+    estimator.set_params(**dict.fromkeys(raising, "warn"))
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            estimator.fit(X, y)
+    finally:
+        estimator.set_params(**dict.fromkeys(raising, "raise"))
+    message = None
+    for warning in caught:
+        # (The wording of deepstack.callbacks._divergence.divergence_message.)
+        text = str(warning.message)
+        if (
+            raising
+            and issubclass(warning.category, RuntimeWarning)
+            and text.startswith("Training diverged")
+        ):
+            message = message or text
+            continue
+        warnings.warn_explicit(
+            warning.message, warning.category, warning.filename, warning.lineno
+        )
+    return message
 
 
 def is_estimator(obj):

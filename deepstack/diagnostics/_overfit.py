@@ -8,6 +8,7 @@ from deepstack.diagnostics._common import (
     as_float_array,
     as_float_matrix,
     check_deepstack_estimator,
+    fit_through_divergence,
     labeled_rows,
 )
 from deepstack.diagnostics._curves import bouncing_fraction
@@ -194,11 +195,7 @@ def overfit_small_subset(
         stop = _StopWhenFitted("loss", tol / 4, "min")
     callbacks = list(model.get_params().get("callbacks") or []) + [stop]
     model.set_params(callbacks=callbacks, max_epochs=int(max_epochs))
-    diverged = None
-    try:
-        model.fit(Xs, ys)
-    except FloatingPointError as exc:  # deepstack's DivergenceError
-        diverged = str(exc)
+    diverged = fit_through_divergence(model, Xs, ys)
     error = float(1.0 - model.score(Xs, ys))
     logged = model.history_.get("accuracy" if is_classifier(estimator) else "loss")
     logged_error = None

@@ -11,12 +11,12 @@ import scipy.sparse as sp
 from sklearn.base import clone, is_classifier
 from sklearn.pipeline import Pipeline
 
-from deepstack.callbacks import DivergenceError
 from deepstack.diagnostics._capacity import capacity
 from deepstack.diagnostics._common import (
     as_float_array,
     as_float_matrix,
     check_deepstack_estimator,
+    fit_through_divergence,
     hidden_activations,
 )
 from deepstack.diagnostics._curves import ADVICE_DIVERGING, analyze_curves
@@ -372,19 +372,16 @@ def _fitted(estimator, X, y):
             "The estimator was not fitted; diagnosed a clone fitted on X, y.",
         )
     ]
-    try:
-        fitted.fit(X, y)
-    except DivergenceError as exc:
+    diverged = fit_through_divergence(fitted, X, y)
+    if diverged is not None:
         holder, _ = _unwrap(fitted)
-        if not hasattr(holder, "model_"):
-            raise
         params = holder.get_params()
         evidence = {
             key: params[key] for key in ("optimizer", "learning_rate") if key in params
         }
         evidence["epochs"] = len(getattr(holder, "history_", {}).get("loss", []))
         findings.insert(
-            0, Finding("diverging", "error", str(exc), evidence, ADVICE_DIVERGING)
+            0, Finding("diverging", "error", diverged, evidence, ADVICE_DIVERGING)
         )
     return fitted, findings
 

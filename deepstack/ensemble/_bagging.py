@@ -35,6 +35,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from deepstack import _interrupt
 from deepstack._compat import HasMethods, Interval, check_sample_weight
 from deepstack.callbacks import TimeLimit
+from deepstack.estimators._rollback import rolls_back_on_exception
 from deepstack.estimators._unlabeled import unlabeled_rows
 
 
@@ -62,8 +63,12 @@ class _BaseBagging(BaseEstimator):
     def _member_template(self):
         return self._default_member() if self.estimator is None else self.estimator
 
+    @rolls_back_on_exception
     def fit(self, X, y, sample_weight=None, *, groups=None):
         """Train ``n_folds`` members, member ``i`` validated on fold ``i``.
+
+        Ctrl-C, or an error in any member's fit, stops the whole ensemble and
+        leaves it as it was before the call.
 
         Parameters
         ----------
@@ -212,7 +217,7 @@ class _BaseBagging(BaseEstimator):
                     f"other folds lack ({_labels(y[val])}): its member early-stops "
                     "on a split of its own training rows instead.",
                     UserWarning,
-                    stacklevel=3,
+                    stacklevel=4,
                 )
                 validation = {}
             member.fit(X[train], y[train], weights, **validation)

@@ -19,7 +19,7 @@ from deepstack.estimators._checks import (
     explain_conversion_error,
     explain_sparse_error,
 )
-from deepstack.estimators._rollback import rolls_back_on_interrupt
+from deepstack.estimators._rollback import rolls_back_on_exception
 from deepstack.layers import TiedDense, TiedModel
 
 _DECODER = "decoder_{}"
@@ -203,7 +203,7 @@ default="relu"
 
     # ------------------------------------------------------------- public API
 
-    @rolls_back_on_interrupt
+    @rolls_back_on_exception
     def fit(self, X, y=None):
         """Pretrain the stack greedily on ``X``.
 

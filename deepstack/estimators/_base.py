@@ -48,7 +48,7 @@ from deepstack.estimators._checks import (
     explain_sparse_error,
     plain,
 )
-from deepstack.estimators._rollback import rolls_back_on_interrupt
+from deepstack.estimators._rollback import rolls_back_on_exception
 from deepstack.estimators._training import TrainingMixin, detached
 from deepstack.estimators._unlabeled import UnlabeledRowsMixin
 from deepstack.layers._tied_dense import load_model as load_tied_model
@@ -328,7 +328,7 @@ class BaseDeepStack(UnlabeledRowsMixin, TrainingMixin, BaseEstimator):
 
     # ------------------------------------------------------------- public API
 
-    @rolls_back_on_interrupt
+    @rolls_back_on_exception
     def fit(self, X, y, sample_weight=None, *, X_val=None, y_val=None):
         """Train the network on ``X, y``, watching a validation set.
 
@@ -388,20 +388,27 @@ class BaseDeepStack(UnlabeledRowsMixin, TrainingMixin, BaseEstimator):
                 self.pretraining_history_ = self._pretrain_network(
                     self.model_, run.network_inputs, run.seed
                 )
-            self._fit_network(
+            unlabeled_next = run.X_unlabeled is not None and (
+                self._learns_from_unlabeled()
+            )
+            interrupted = self._fit_network(
                 self._joint_rows(run.train, run.X_unlabeled),
                 run.validation,
                 epochs=self.max_epochs,
                 seed=run.seed,
                 saving=saving,
                 resume=resume,
+                after_interrupt="The semi-supervised rounds that follow are skipped."
+                if unlabeled_next
+                else "",
             )
             # An interrupted or diverged first run keeps what it has.
             if self.refit_on_all_ and not continuing and self.best_epoch_ is not None:
                 self._refit_on_all(run)
             elif self.refit_on_all_:
                 self.refit_on_all_ = False  # (model_ is no refit)
-            if run.X_unlabeled is not None and self._learns_from_unlabeled():
+            # A Ctrl-C stops the whole fit, not only the training it landed in.
+            if unlabeled_next and not interrupted:
                 self._fit_unlabeled(run)
         return self
 
@@ -467,7 +474,7 @@ class BaseDeepStack(UnlabeledRowsMixin, TrainingMixin, BaseEstimator):
             run = Preparation(train, validation, X_unlabeled, seed, model, given)
         return run
 
-    @rolls_back_on_interrupt
+    @rolls_back_on_exception
     def partial_fit(self, X, y, sample_weight=None, **kwargs):
         """Train for exactly one epoch on ``X, y``, continuing from the last call.
 

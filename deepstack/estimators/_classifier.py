@@ -16,6 +16,7 @@ from deepstack import _losses, _network, _random, _self_training
 from deepstack._compat import Interval, StrOptions
 from deepstack.estimators import _docs
 from deepstack.estimators._base import BaseDeepStack
+from deepstack.estimators._unlabeled import stopped_in_round
 
 
 class DeepStackClassifier(ClassifierMixin, BaseDeepStack):
@@ -599,12 +600,14 @@ None, default="auto"
             if weights is not None:
                 weights = np.concatenate([weights, np.ones(labels.shape[0])])
             remaining = remaining[~selected]
-            self._fit_network(
+            if self._fit_network(
                 self._joint_rows((X_train, y_train, weights), remaining),
                 run.validation,
                 epochs=self.max_epochs,
                 seed=run.seed + round_ + 1,
-            )
+                after_interrupt=stopped_in_round(round_, self.self_training_rounds),
+            ):
+                break
 
     def _propagate(self, run):
         """Label propagation (Iscen et al. 2019): rounds of spreading the
@@ -676,12 +679,14 @@ None, default="auto"
             )
             if redraw:
                 train, validation = self._split(*train, None, None, run.seed + round_)
-            self._fit_network(
+            if self._fit_network(
                 self._joint_rows(train, run.X_unlabeled[~reached]),
                 validation,
                 epochs=self.max_epochs,
                 seed=run.seed + round_ + 1,
-            )
+                after_interrupt=stopped_in_round(round_, self.self_training_rounds),
+            ):
+                break
             features = _network.forward(_network.hidden_model(self.model_), X_all)
 
     def _stratify(self, y_encoded):

@@ -143,8 +143,9 @@ regressor 0.0
     on_divergence : {"raise", "warn"}, default="raise"
         When the training loss becomes NaN / infinite or explodes, training
         stops and the last good weights are restored; then ``fit`` raises
-        ``deepstack.callbacks.DivergenceError`` or warns, naming the
-        learning rate to try.
+        ``deepstack.callbacks.DivergenceError`` ("raise": the fit is undone,
+        as for any exception, and a fresh estimator stays unfitted) or warns
+        and keeps those weights ("warn"), naming the learning rate to try.
     batch_norm_statistics : {"population", "moving"}, default="population"
         After ``fit``, "population" sets each batch-normalization layer's
         mean and variance to the exact statistics of its inputs over the

@@ -11,6 +11,7 @@ from deepstack import _losses, _network, _pretraining, _self_training
 from deepstack._compat import Interval, StrOptions
 from deepstack.estimators import _docs
 from deepstack.estimators._base import BaseDeepStack
+from deepstack.estimators._unlabeled import stopped_in_round
 
 
 class DeepStackRegressor(RegressorMixin, BaseDeepStack):
@@ -320,12 +321,14 @@ class DeepStackRegressor(RegressorMixin, BaseDeepStack):
             )
             if redraw:
                 train, validation = self._split(*train, None, None, run.seed + round_)
-            self._fit_network(
+            if self._fit_network(
                 self._joint_rows(train, run.X_unlabeled[~reached]),
                 validation,
                 epochs=self.max_epochs,
                 seed=run.seed + round_ + 1,
-            )
+                after_interrupt=stopped_in_round(round_, self.self_training_rounds),
+            ):
+                break
             features = _network.forward(_network.hidden_model(self.model_), X_all)
 
     def _loss_name(self):

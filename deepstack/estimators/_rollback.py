@@ -1,4 +1,5 @@
-"""An interrupted ``fit`` leaves the estimator exactly as it was before the call."""
+"""An interrupted or failed ``fit`` leaves the estimator exactly as it was before
+the call."""
 
 import copy
 import functools
@@ -17,12 +18,17 @@ def _optimizer_variables(model):
     return list(getattr(optimizer, "variables", None) or [])
 
 
+# Attributes that a fit replaces, never changes in place, kept by reference:
+# the fitted copies of callbacks (they hold the model), an ensemble's members
+# and a search's best estimator (a fit clones new ones; copying would
+# serialize every network) and a search's tuner (its oracle holds locks).
+_REPLACED = frozenset({"callbacks_", "estimators_", "best_estimator_", "tuner_"})
+
+
 def _save(estimator):
     models = _models(estimator)
     attributes = {
-        # Fitted copies of callbacks hold the model: the list is replaced by
-        # a fit, never mutated, so the reference is enough.
-        k: v if k in models or k == "callbacks_" else copy.deepcopy(v)
+        k: v if k in models or k in _REPLACED else copy.deepcopy(v)
         for k, v in vars(estimator).items()
     }
     weights = {
@@ -47,13 +53,17 @@ def _restore(estimator, saved):
             restore(variables, optimizer_weights)
 
 
-def rolls_back_on_interrupt(method):
-    """Decorate ``fit`` / ``partial_fit``: on ``KeyboardInterrupt``, undo the call.
+def rolls_back_on_exception(method):
+    """Decorate ``fit`` / ``partial_fit``: where it raises, undo the call.
 
-    The attributes are put back (deep copies taken at the start; Keras
-    models by reference) and so are the weights and optimizer state of the
-    models the estimator held, which a warm start trains in place. A fresh
-    estimator is left unfitted.
+    Any exception: a ``KeyboardInterrupt`` (Ctrl-C, SIGTERM), a
+    ``DivergenceError``, a callback's error, ``MemoryError``. A half-done
+    fit would leave new ``classes_`` or ``n_features_in_`` beside the old
+    network, or an untrained one that passes ``check_is_fitted``. The
+    attributes are put back (deep copies taken at the start; Keras models,
+    members and tuners by reference) and so are the weights and optimizer
+    state of the models the estimator held, which a warm start trains in
+    place. A fresh estimator is left unfitted.
     """
 
     @functools.wraps(method)
@@ -61,7 +71,7 @@ def rolls_back_on_interrupt(method):
         saved = _save(self)
         try:
             return method(self, *args, **kwargs)
-        except KeyboardInterrupt:
+        except BaseException:
             _restore(self, saved)
             raise
 

@@ -308,9 +308,15 @@ class TrainingMixin:
         partial=False,
         saving=None,
         resume=None,
+        after_interrupt="",
     ):
         """Train ``self.model_``; ``saving`` (see ``_checkpoint_identity``)
-        writes checkpoints into ``checkpoint``, ``resume`` continues one."""
+        writes checkpoints into ``checkpoint``, ``resume`` continues one.
+
+        Returns whether a Ctrl-C stopped the training at an epoch's end: the
+        caller then trains no more (its rounds, ...), which
+        ``after_interrupt`` adds to the warning.
+        """
         scoring = self._scoring_callbacks(validation, partial)
         # Without a validation set, the same quantity on the training data.
         monitor = "val_score" if scoring else self.monitor
@@ -377,7 +383,8 @@ class TrainingMixin:
             warnings.warn(
                 f"fit was interrupted (Ctrl-C): training stopped after epoch "
                 f"{self.n_iter_}; the weights of epoch {self.best_epoch_ + 1} "
-                "are kept and the fitted attributes describe them.",
+                "are kept and the fitted attributes describe them."
+                + (f" {after_interrupt}" if after_interrupt else ""),
                 RuntimeWarning,
                 stacklevel=3,
             )
@@ -386,7 +393,7 @@ class TrainingMixin:
             # replace the moving averages over the whole stream.
             self._set_population_statistics(self.model_, train[0])
         self._report_divergence()
-        return history
+        return stopper.interrupted
 
     def _set_population_statistics(self, model, X):
         """Batch normalization's global statistics of the rows ``X`` into
@@ -428,7 +435,11 @@ class TrainingMixin:
                 guard.cause, guard.diverged_epoch, guard.rate, chosen_by_finder=True
             )
         if self.on_divergence == "raise":
-            raise DivergenceError(message)
+            # (fit is then undone: see _rollback.py.)
+            raise DivergenceError(
+                f"{message} fit left the estimator as it was before the call; "
+                "on_divergence='warn' keeps the diverged network instead."
+            )
         warnings.warn(message, RuntimeWarning, stacklevel=3)
 
     def _train(

@@ -133,6 +133,13 @@ class UnlabeledRowsMixin:
         return mask
 
 
+def stopped_in_round(round_, rounds):
+    """What the Ctrl-C warning adds when it stops the 0-based ``round_`` of
+    ``rounds`` semi-supervised rounds: no later round runs."""
+    later = "; no later round runs" if round_ + 1 < rounds else ""
+    return f"It stopped semi-supervised round {round_ + 1} of {rounds}{later}."
+
+
 def unlabeled_target_rows(estimator, y):
     """Boolean mask of the rows of ``y`` that carry no target for
     ``estimator`` (None when every row does): NaN targets of a regressor,

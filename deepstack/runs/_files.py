@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from deepstack._folders import chmod_as_mkdir, holds_working_directory
+from deepstack._folders import chmod_as_mkdir, holds_working_directory, put_back
 from deepstack.runs._dialect import (
     COMPRESSIONS,
     decimal_marks,
@@ -618,8 +618,15 @@ def _put_in_place(stage, out, overwrite):
     ``FileExistsError`` says where."""
     if overwrite and os.path.lexists(out) and not _unlike_a_run(out):
         old = out.parent / f".{out.name}.old-{os.getpid()}"
-        os.replace(out, old)
-        os.replace(stage, out)
+        try:
+            os.replace(out, old)
+            os.replace(stage, out)
+        except BaseException:
+            # Interrupted between the renames: the previous run goes back
+            # and the new one is dropped, as for a Ctrl-C during the fit.
+            put_back(old, out)
+            shutil.rmtree(stage, ignore_errors=True)
+            raise
         shutil.rmtree(old, ignore_errors=True)
         return
     with contextlib.suppress(OSError):  # an empty folder gives way (no others)

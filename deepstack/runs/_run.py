@@ -636,6 +636,7 @@ def load_run(path):
             f"that no deepstack preprocessor holds: {refused}."
         )
     preprocessor = skops.io.load(path / _PREPROCESSOR, trusted=untrusted)
+    _check_columns(path, config["feature_columns"], preprocessor)
     estimator = _io.load(path / _MODEL)
     if (config["task"] == "regression") != is_regressor(estimator):
         raise _damaged(
@@ -716,6 +717,29 @@ def _check_config(path, config):
         raise _damaged(path, f"config.json's 'task' {config['task']!r} is no task")
     if not isinstance(config["target"], str):
         raise _damaged(path, "config.json's 'target' is no column name")
+
+
+def _check_columns(path, columns, preprocessor):
+    """Raise unless ``columns`` (config.json's ``feature_columns``, which
+    predicting selects from a table) are the preprocessor's input columns,
+    in order: an edited list fails later, far from its cause."""
+    fitted = [str(c) for c in getattr(preprocessor, "feature_names_in_", ())]
+    if columns == fitted:
+        return
+    missing = [c for c in fitted if c not in columns]
+    extra = [c for c in columns if c not in fitted]
+    differs = (
+        f"it lacks {missing[:5]}"
+        if missing
+        else f"it adds {extra[:5]}"
+        if extra
+        else "their order differs"
+    )
+    raise _damaged(
+        path,
+        f"config.json's 'feature_columns' are not the {len(fitted)} columns "
+        f"{_PREPROCESSOR} was fitted on ({differs})",
+    )
 
 
 def _check_archive(path, name):

@@ -18,6 +18,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from deepstack._compat import HasMethods, Interval, StrOptions
 from deepstack._split import n_validation, train_validation_split
 from deepstack.callbacks import TimeLimit
+from deepstack.estimators._rollback import rolls_back_on_exception
 from deepstack.tuning import _identity
 from deepstack.tuning._checks import check_search_data
 from deepstack.tuning._kt_compat import ORACLES
@@ -405,8 +406,13 @@ class DeepStackSearch(MetaEstimatorMixin, BaseEstimator):
         self.random_state = random_state
         self.verbose = verbose
 
+    @rolls_back_on_exception
     def fit(self, X, y=None, sample_weight=None, *, X_val=None, y_val=None):
         """Search the space, then refit the best parameters.
+
+        Ctrl-C, or an error, during the trials or the refit leaves the search
+        as it was before the call (with a ``directory``, the finished trials
+        stay in it).
 
         Parameters
         ----------
@@ -449,7 +455,7 @@ class DeepStackSearch(MetaEstimatorMixin, BaseEstimator):
                 "its own validation split. Give the same random_state (or "
                 "X_val, y_val) to all of them.",
                 UserWarning,
-                stacklevel=2,
+                stacklevel=3,
             )
         data = self._split(X, y, sample_weight, X_val, y_val, seed)
         self._set_feature_names(X)
@@ -609,7 +615,7 @@ class DeepStackSearch(MetaEstimatorMixin, BaseEstimator):
                     f"The search stopped after {failed} failed trials in a row "
                     "(keras-tuner's limit); the trials before them are kept.",
                     UserWarning,
-                    stacklevel=3,
+                    stacklevel=4,
                 )
             self.role_ = (
                 "chief" if is_chief() else "worker" if is_distributed() else "single"

@@ -12,6 +12,7 @@ import contextlib
 import gc
 import inspect
 import io
+import json
 import os
 import threading
 import time
@@ -452,6 +453,28 @@ class DeepStackTuner(keras_tuner.Tuner):
         with quiet or contextlib.nullcontext():
             super().__init__(oracle, hypermodel=None, **kwargs)
 
+    def reload(self):
+        # keras-tuner reads its state files (which a search stopped while
+        # writing them leaves cut short) with a bare JSONDecodeError.
+        try:
+            super().reload()
+        except json.JSONDecodeError as error:
+            files = [
+                self._get_tuner_fname(),
+                self.oracle._get_oracle_fname(),
+                *sorted(
+                    os.path.join(self.project_dir, name, "trial.json")
+                    for name in os.listdir(self.project_dir)
+                    if name.startswith("trial_")
+                ),
+            ]
+            broken = next((f for f in files if not _reads_as_json(f)), "a file")
+            raise ValueError(
+                f"Cannot resume the search in {self.project_dir!r}: keras-tuner's "
+                f"{broken!r} is damaged ({error}). Pass overwrite=True to start "
+                "afresh (or delete the folder)."
+            ) from error
+
     def search(self, data, verbose=0):
         if is_chief():
             self.oracle.verbose = verbose
@@ -643,3 +666,15 @@ class DeepStackTuner(keras_tuner.Tuner):
         """The search's own estimator class, which its checkpoints may name."""
         cls = type(self.runner.estimator)
         return (cls,) if _io._base_class(cls) is not None else ()
+
+
+def _reads_as_json(path):
+    """Whether the file at ``path`` is missing or holds valid JSON."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            json.load(handle)
+    except FileNotFoundError:
+        return True
+    except ValueError:  # (JSONDecodeError, UnicodeDecodeError)
+        return False
+    return True
