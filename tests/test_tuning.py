@@ -166,6 +166,8 @@ def test_bad_search_space_is_rejected_before_training(classification_data):
         ({"dropout": Choice([0.0, 1.5])}, "dropout=1.5"),
         ({"learning_rate": Float(1e-3, 2.0), "l2": -1.0}, "l2=-1.0"),
         ({"hidden_layer_sizes": [(4,), (0,)]}, "hidden_layer_sizes=(0,)"),
+        # A trial gets floats from a Float range, and batch_size takes ints.
+        ({"batch_size": Float(16, 64)}, "batch_size=16.0"),
     ):
         with pytest.raises(
             ValueError,
@@ -173,6 +175,100 @@ def test_bad_search_space_is_rejected_before_training(classification_data):
             "refuses: ",
         ):
             DeepStackSearch(tiny(DeepStackClassifier), space).fit(X, y)
+
+
+def test_a_float_range_for_an_integer_parameter_says_to_use_int():
+    with pytest.raises(ValueError, match=r"gives each trial a float; use Int"):
+        ResolvedSpace({"batch_size": Float(16, 64)}, DeepStackClassifier())
+
+
+@pytest.mark.parametrize(
+    "space, estimator, match",
+    [
+        ({}, DeepStackClassifier(), "nothing to search"),
+        ({"batch_size": 32, "dropout": (0.0, 0.2)}, None, "nothing to search"),
+        ({"n_layers": range(1, 4)}, None, r"list\(range\(1, 4\)\)"),
+        ({"batch_size": range(16, 65, 16)}, None, "a range object"),
+        ({"n_layers": Int(-1, 2)}, None, "n_layers=-1; n_layers takes whole"),
+        ({"units": [0, 8]}, None, "units=0; units takes whole numbers >= 1"),
+        ({"n_layers": [1.5]}, None, "n_layers=1.5"),
+        (
+            {"n_layers": Int(1, 3)},
+            DeepStackClassifier(()),
+            r"n_layers without units, and DeepStackClassifier's "
+            r"hidden_layer_sizes=\(\) has no width",
+        ),
+        ({"units": Int(4, 8)}, DeepStackClassifier(()), "give n_layers too"),
+    ],
+)
+def test_spaces_that_cannot_search_are_refused_by_name(space, estimator, match):
+    with pytest.raises(ValueError, match=match):
+        ResolvedSpace(space, estimator or DeepStackClassifier((8,)))
+
+
+def test_a_pipeline_has_no_default_space_and_is_told_what_to_give():
+    pipe = make_pipeline(StandardScaler(), DeepStackClassifier())
+    with pytest.raises(
+        ValueError, match=r"Pipeline.*'deepstackclassifier__learning_rate'"
+    ):
+        default_search_space(pipe)
+    with pytest.raises(ValueError, match="cannot build a space for Pipeline"):
+        ResolvedSpace(None, pipe)
+    # Its steps' parameters are searched by their nested names.
+    space = ResolvedSpace({"deepstackclassifier__dropout": [0.0, 0.2]}, pipe)
+    assert space.params({"deepstackclassifier__dropout": 0.2}) == {
+        "deepstackclassifier__dropout": 0.2
+    }
+
+
+def test_numpy_values_in_a_choice_are_python_values():
+    space = ResolvedSpace(
+        {"batch_size": list(np.array([16, 32, 64])), "batch_norm": [np.bool_(False)]},
+        DeepStackClassifier(batch_size=32),
+    )
+    assert space.ranges["batch_size"] == Choice([16, 32, 64])
+    # The estimator's own 32 is found among them: the first trial is 32.
+    params = space.params(space.hyperparameters().values)
+    assert params == {"batch_size": 32, "batch_norm": False}
+    assert type(params["batch_size"]) is int and type(params["batch_norm"]) is bool
+
+
+def test_no_trial_completed_names_the_last_error_whole():
+    import traceback
+
+    try:
+        try:
+            raise KeyError("cause")
+        except KeyError as cause:
+            raise ValueError("first line\nsecond line: details\n  indented") from cause
+    except ValueError:
+        text = traceback.format_exc()
+    search = DeepStackSearch(DeepStackClassifier())
+    search.n_trials_, search.results_ = 2, {"cut_short": [False, False]}
+    error = search._none_completed([text], deadline_reached=False)
+    assert str(error) == (
+        "No trial of the search completed (2 trials): every trial failed; the "
+        "last with ValueError: first line\nsecond line: details\n  indented"
+    )
+    assert error.last_error == text
+
+
+def test_tuner_options_cannot_set_what_the_search_sets(classification_data):
+    X, y = classification_data
+    for option, instead in (("max_trials", "max_trials"), ("seed", "random_state")):
+        search = DeepStackSearch(
+            tiny(DeepStackClassifier), {"dropout": [0.0]}, tuner_options={option: 1}
+        )
+        with pytest.raises(
+            ValueError,
+            match=rf"tuner_options must not contain \['{option}'\].*{instead}",
+        ):
+            search.fit(X, y)
+
+
+def test_no_trial_completed_is_importable_where_the_readme_names_it():
+    assert deepstack.NoTrialCompletedError is NoTrialCompletedError
+    assert "NoTrialCompletedError" in deepstack.__all__
 
 
 def test_failed_trials_raise_with_the_cause(regression_data):
@@ -386,6 +482,132 @@ def test_hyperband_refits_the_full_budget_when_it_stops_before_promoting(
     assert search.best_params_ == {"learning_rate": 1e-2, "max_epochs": 8}
     assert search.best_estimator_.max_epochs == 8
     assert search.best_estimator_.n_iter_ == 8
+
+
+def test_hyperband_budgets_the_epoch_parameter_the_estimator_has(classification_data):
+    X, y = classification_data
+    common = dict(
+        tuner="hyperband", max_trials=3, tuner_options={"factor": 2}, random_state=0
+    )
+    # StackedAutoencoder's budget is epochs; it has no warm_start, so the
+    # promoted trial trains its 2 epochs afresh.
+    sae = DeepStackSearch(
+        StackedAutoencoder((4,), epochs=2, random_state=0),
+        {"learning_rate": [1e-3, 1e-2]},
+        **common,
+    ).fit(X)
+    assert sae.results_["status"] == ["COMPLETED"] * 3
+    assert sae.results_["budget"] == [1, 1, 2]
+    assert [p["epochs"] for p in sae.results_["params"]] == [1, 1, 2]
+    assert sae.best_params_["epochs"] == 2 and sae.best_estimator_.epochs == 2
+    # A Pipeline's is its one nested max_epochs.
+    pipe = make_pipeline(StandardScaler(), tiny(DeepStackClassifier, max_epochs=2))
+    search = DeepStackSearch(
+        pipe, {"deepstackclassifier__dropout": [0.0, 0.2]}, **common
+    ).fit(X, y)
+    assert search.results_["status"] == ["COMPLETED"] * 3
+    budgets = [p["deepstackclassifier__max_epochs"] for p in search.results_["params"]]
+    assert budgets == search.results_["budget"] == [1, 1, 2]
+    assert search.best_params_["deepstackclassifier__max_epochs"] == 2
+    assert search.best_estimator_[-1].n_iter_ == 2
+
+
+def test_hyperband_refuses_an_estimator_without_one_epoch_parameter(
+    classification_data,
+):
+    from sklearn.ensemble import VotingClassifier
+    from sklearn.linear_model import LogisticRegression
+
+    X, y = classification_data
+    with pytest.raises(ValueError, match="LogisticRegression has no max_epochs"):
+        DeepStackSearch(LogisticRegression(), {"C": [0.1, 1.0]}, tuner="hyperband").fit(
+            X, y
+        )
+    two = VotingClassifier([("a", DeepStackClassifier()), ("b", DeepStackClassifier())])
+    with pytest.raises(
+        ValueError, match=r"several epoch parameters: \['a__max_epochs', 'b__max"
+    ):
+        DeepStackSearch(two, {"a__dropout": [0.0, 0.1]}, tuner="hyperband").fit(X, y)
+    with pytest.raises(ValueError, match=r"must not contain \['epochs'\]"):
+        DeepStackSearch(
+            StackedAutoencoder(), {"epochs": [1, 2]}, tuner="hyperband"
+        ).fit(X)
+
+
+def test_results_are_in_the_order_of_the_trial_numbers():
+    # keras-tuner pads trial ids to the width of max_trials, which a resumed
+    # search may have raised: "1" comes before "02" and "10".
+    search = DeepStackSearch(DeepStackClassifier())
+    search.role_ = "single"
+    space = ResolvedSpace({"dropout": [0.0, 0.1]}, DeepStackClassifier())
+    trials = [
+        {
+            "trial_id": trial_id,
+            "status": "COMPLETED",
+            "values": {"dropout": 0.1},
+            "metrics": {"score": score},
+        }
+        for trial_id, score in (("10", 0.4), ("02", 0.3), ("1", 0.2), ("0", 0.1))
+    ]
+    search._record(trials, space)
+    assert search.results_["trial_id"] == ["0", "1", "02", "10"]
+    assert search.results_["score"] == [0.1, 0.2, 0.3, 0.4]
+    assert search.best_index_ == 3
+
+
+def test_bayesian_optimization_never_repeats_a_trial(monkeypatch, tmp_path):
+    from deepstack.tuning import _kt_compat
+
+    hp = ResolvedSpace(
+        {"dropout": [0.0, 0.1, 0.2]}, DeepStackClassifier()
+    ).hyperparameters()
+    oracle = make_oracle(
+        "bayesian",
+        max_trials=4,
+        hyperparameters=hp,
+        seed=0,
+        max_epochs=None,
+        options={"num_initial_points": 1},
+    )
+    oracle.verbose = 0
+    oracle._set_project_dir(str(tmp_path), "bayesian")
+    # The Gaussian process proposes the first point over and over.
+    parent = _kt_compat.ORACLES["bayesian"]
+    monkeypatch.setattr(
+        parent,
+        "populate_space",
+        lambda self, trial_id: {"status": "RUNNING", "values": {"dropout": 0.0}},
+    )
+    tried = []
+    while (trial := oracle.create_trial("tuner0")).status == "RUNNING":
+        tried.append(trial.hyperparameters.values["dropout"])
+        oracle.update_trial(trial.trial_id, {"score": 0.5})
+        oracle.end_trial(trial)
+    # Repeats were replaced by random draws, until none was left.
+    assert tried[0] == 0.0 and sorted(tried) == [0.0, 0.1, 0.2]
+
+
+def test_group_splitters_get_the_groups_given_to_fit(classification_data):
+    from sklearn.model_selection import GroupKFold
+
+    X, y = classification_data
+    groups = np.arange(len(y)) % 4
+    search = DeepStackSearch(
+        tiny(DeepStackClassifier, max_epochs=1),
+        {"dropout": [0.0, 0.1]},
+        tuner="random",
+        max_trials=1,
+        cv=GroupKFold(2),
+        refit=False,
+        random_state=0,
+    )
+    data = search._split(X, y, None, None, None, seed=0, groups=groups)
+    for train, val in data.splits:
+        assert set(groups[train]).isdisjoint(groups[val])
+    search.fit(X, y, groups=groups)
+    assert len(search.results_["fold_scores"][0]) == 2
+    with pytest.raises(ValueError, match="groups is for a group splitter"):
+        search.set_params(cv=None).fit(X, y, groups=groups)
 
 
 class _CountingFits(DeepStackClassifier):
@@ -671,22 +893,66 @@ def test_default_space_is_centred_on_the_estimator():
     assert default_search_space(DeepStackClassifier(dropout=0.0))["dropout"] == (
         Float(0.0, 0.2)
     )
-    # The ranges' defaults are the estimator itself: the first trial of a
-    # search fits exactly the estimator it was given.
+    # The ranges' defaults are the estimator itself: dropout="auto" and
+    # batch_norm="auto" enter as the values fit resolves them to (0.3 and on
+    # for a classifier), and that point is the estimator exactly as given.
     resolved = ResolvedSpace(None, clf)
-    params = resolved.params(resolved.hyperparameters().values)
-    assert params.pop("pretrain") is None
-    # dropout="auto" and batch_norm="auto" enter as the values fit resolves
-    # them to (0.3 and on for a classifier).
-    own = {**clf.get_params(), "dropout": 0.3, "batch_norm": True}
-    assert params == {name: own[name] for name in params}
+    values = resolved.hyperparameters().values
+    assert values["dropout"] == pytest.approx(0.3) and values["batch_norm"] is True
+    params = resolved.params(values)
+    assert params == {name: clf.get_params()[name] for name in params}
+    assert params["dropout"] == "auto" and params["pretrain"] is None
     assert set(params) == {
         "learning_rate",
         "dropout",
         "hidden_layer_sizes",
         "batch_norm",
         "optimizer",
+        "pretrain",
+        "pretrain_epochs",
     }
+
+
+@pytest.mark.parametrize(
+    "given",
+    [
+        {"hidden_layer_sizes": (128, 64)},  # not (units,) * n_layers
+        {"learning_rate": "auto"},  # not a number in a Float range
+        {"pretrain": "autoencoder", "pretrain_epochs": 7},  # not a choice
+    ],
+)
+@pytest.mark.parametrize("search_space", [None, "wide"])
+def test_the_default_space_starts_from_the_estimator_exactly_as_given(
+    given, search_space
+):
+    clf = DeepStackClassifier(**given)
+    space = ResolvedSpace(search_space, clf)
+    values = space.hyperparameters().values
+    first = space.params(values)
+    assert {name: first[name] for name in given} == given
+    assert first == {name: clf.get_params()[name] for name in first}
+    # So is a Hyperband promotion of that point, while any other point is
+    # what its values say.
+    promoted = {**values, "tuner/epochs": 4, "tuner/trial_id": "0"}
+    assert space.params(promoted) == first
+    other = space.params({**values, "n_layers": 3, "units": 64})
+    assert other["hidden_layer_sizes"] == (64, 64, 64)
+    assert other["learning_rate"] == pytest.approx(values["learning_rate"])
+    # A space the user gives means what it says: a value outside its range
+    # starts from the range's default.
+    mine = ResolvedSpace({"learning_rate": Float(2e-3, 1e-1, log=True)}, clf)
+    assert mine.params(mine.hyperparameters().values) == {"learning_rate": 2e-3}
+
+
+def test_a_default_space_search_refits_the_estimator_as_given(classification_data):
+    X, y = classification_data
+    estimator = tiny(DeepStackClassifier, hidden_layer_sizes=(8, 4), max_epochs=1)
+    search = DeepStackSearch(
+        estimator, tuner="random", max_trials=1, random_state=0
+    ).fit(X, y)
+    assert search.results_["params"][0]["hidden_layer_sizes"] == (8, 4)
+    assert search.best_params_["hidden_layer_sizes"] == (8, 4)
+    assert search.best_estimator_.get_params() == estimator.get_params()
 
 
 @pytest.mark.parametrize("kind", ["random", "bayesian", "hyperband"])
@@ -1004,6 +1270,15 @@ def test_parallel_trials_give_the_same_results(kind, classification_data, tmp_pa
     assert two["params"] == one["params"]
     assert two["score"] == one["score"]
     assert len(set(map(repr, one["params"]))) == 3
+
+
+def test_hypermodel_takes_the_wide_space_by_name(classification_data):
+    X, y = classification_data
+    hypermodel = DeepStackHyperModel(tiny(DeepStackClassifier), X, y, "wide")
+    hp = keras_tuner.HyperParameters()
+    hypermodel.declare_hyperparameters(hp)
+    optimizer = next(p for p in hp.space if p.name == "optimizer")
+    assert list(optimizer.values) == ["adam", "rmsprop", "sgd"]
 
 
 def test_wide_default_space_by_name(classification_data):

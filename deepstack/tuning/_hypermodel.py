@@ -29,9 +29,9 @@ class DeepStackHyperModel(keras_tuner.HyperModel):
         statistics built into the network.
     y : array-like of shape (n_samples,) or (n_samples, n_outputs)
         Training targets: they fix the classes / outputs of the network.
-    search_space : dict or None, default=None
+    search_space : dict, "wide" or None, default=None
         As in :class:`DeepStackSearch`; None uses
-        :func:`default_search_space`.
+        :func:`default_search_space`, ``"wide"`` its broad ranges.
     name : str, default=None
         Name of the hypermodel.
 

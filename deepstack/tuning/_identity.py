@@ -63,7 +63,7 @@ def search_identity(estimator_kind, estimator_params, space, search_params, data
         The search's parameters named in :data:`SEARCH_KEYS`.
     data : list
         ``[X, y, sample_weight, X_val, y_val]`` as given to ``fit`` (None
-        where absent).
+        where absent), and ``groups`` after them when given.
 
     Returns
     -------
@@ -170,7 +170,7 @@ def _differences(then, now):
         if old == new:
             continue
         if key == "data":
-            out.append("data: X, y, sample_weight or X_val, y_val differ")
+            out.append("data: X, y, sample_weight, X_val, y_val or groups differ")
         else:
             out.append(f"{key}: {old} then, {new} now")
     return out

@@ -8,7 +8,9 @@ no public entry point, so they live here, behind :func:`check_keras_tuner`:
   random, Bayesian-initial or Hyperband-bracket trial in
   ``Oracle._random_values``, which :class:`_Controls` overrides;
 - a time budget: no trial starts after a deadline (``populate_space``, the
-  public hook that oracles implement, answers ``STOPPED``);
+  public hook that oracles implement, answers ``STOPPED``), and Bayesian
+  optimization's proposals checked against the trials so far
+  (``Oracle._duplicate``, as keras-tuner checks its random draws);
 - the distributed chief: keras-tuner's ``oracle_chief.start_server`` polls
   every 20 seconds once the search is over; :func:`serve` uses the same
   servicer (``deepstack._compat.oracle_service``) and
@@ -139,10 +141,32 @@ class _GridControls(_Controls):
         return response
 
 
+class _BayesianControls(_Controls):
+    """Bayesian optimization that never proposes a trial it has run.
+
+    keras-tuner checks its random draws against the trials so far
+    (``_random_values``), but not the Gaussian process's proposal, which on a
+    small or discrete space often lands on a point already tried: the trial
+    would fit the same network again. Such a proposal is replaced by a random
+    draw (the search stops when none is left).
+    """
+
+    def populate_space(self, trial_id):
+        response = super().populate_space(trial_id)
+        values = response.get("values")
+        if response.get("status") == "RUNNING" and values and self._duplicate(values):
+            values = self._random_values()
+            if values is None:
+                return {"status": "STOPPED", "values": None}
+            response = {**response, "values": values}
+        return response
+
+
+_CONTROLS = {"grid": _GridControls, "bayesian": _BayesianControls}
 _CONTROLLED = {
     kind: type(
         cls.__name__,
-        (_GridControls if kind == "grid" else _Controls, cls),
+        (_CONTROLS.get(kind, _Controls), cls),
         {"__module__": __name__},
     )
     for kind, cls in ORACLES.items()

@@ -13,7 +13,11 @@ from sklearn.metrics import check_scoring
 from sklearn.model_selection import check_cv
 from sklearn.utils import check_random_state, get_tags, indexable
 from sklearn.utils.metaestimators import available_if
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import (
+    check_consistent_length,
+    check_is_fitted,
+    validate_data,
+)
 
 from deepstack._compat import HasMethods, Interval, StrOptions
 from deepstack._split import n_validation, train_validation_split
@@ -30,6 +34,7 @@ from deepstack.tuning._tuner import (
     TrialData,
     TrialRunner,
     TrialWorkers,
+    epoch_parameter,
     fit_arguments,
     is_chief,
     is_distributed,
@@ -55,6 +60,17 @@ class NoTrialCompletedError(RuntimeError):
 # keras-tuner's oracle ends a search with a RuntimeError of these words after
 # ``max_consecutive_failed_trials`` (3) failed trials in a row.
 _FAILURES_IN_A_ROW = "Number of consecutive failures exceeded the limit"
+
+
+# The oracle's arguments that the search sets, and where to give them.
+_OWN_ORACLE_ARGUMENTS = {
+    "max_trials": "use DeepStackSearch's max_trials",
+    "objective": "use DeepStackSearch's objective",
+    "seed": "use DeepStackSearch's random_state",
+    "hyperparameters": "use search_space",
+    "tune_new_entries": "the search space is fixed",
+    "allow_new_entries": "the search space is fixed",
+}
 
 
 def _estimator_has(attr):
@@ -92,19 +108,28 @@ class DeepStackSearch(MetaEstimatorMixin, BaseEstimator):
         (learning rate, dropout, depth, width, batch norm, optimizer and,
         when the estimator pretrains, pretraining epochs), centred on the
         estimator's own configuration; ``"wide"`` searches its broad ranges
-        (``default_search_space(estimator, wide=True)``). Every value (each
-        choice, each range's bounds, each constant) is checked against the
-        estimator's own checks before the first trial: one it refuses
-        raises a ``ValueError`` naming it.
+        (``default_search_space(estimator, wide=True)``). A ``Pipeline`` has
+        no default space: give its step's parameters (``"<step>__dropout"``).
+        Every value (each choice, each range's bounds as a trial gets them,
+        e.g. floats from :class:`Float`, each constant) is checked against
+        the estimator's own checks before the first trial: one it refuses
+        raises a ``ValueError`` naming it, as does a space with no range to
+        search.
     tuner : {"random", "grid", "bayesian", "hyperband"}, default="bayesian"
         The keras-tuner oracle: ``RandomSearchOracle``, ``GridSearchOracle``,
-        ``BayesianOptimizationOracle`` or ``HyperbandOracle``. Hyperband's
-        epoch budget is the estimator's ``max_epochs`` (or
-        ``tuner_options["max_epochs"]``): a trial trains ``tuner/epochs``
-        epochs, and a promoted trial continues from the saved estimator of
-        the earlier one (weights and optimizer state, no second
-        pretraining) for the remaining epochs. The refit trains the full
-        budget, whatever the chosen trial's round budget.
+        ``BayesianOptimizationOracle`` or ``HyperbandOracle``. Bayesian
+        optimization never repeats a trial (a proposal already tried is
+        replaced by a random draw). Hyperband's epoch budget is the
+        estimator's ``max_epochs`` (``epochs`` for a
+        :class:`~deepstack.StackedAutoencoder`, the one nested
+        ``<step>__max_epochs`` in a ``Pipeline``; an estimator with none
+        raises a ``ValueError``), or ``tuner_options["max_epochs"]``: a
+        trial trains ``tuner/epochs`` epochs, and a promoted trial continues
+        from the saved estimator of the earlier one (weights and optimizer
+        state, no second pretraining) for the remaining epochs. Estimators
+        without ``warm_start`` (``StackedAutoencoder``, a ``Pipeline``)
+        train a promoted trial's budget from scratch. The refit trains the
+        full budget, whatever the chosen trial's round budget.
     max_trials : int or None, default=20
         Number of trials (parameter settings) at most. None runs a grid to
         exhaustion or Hyperband to the end of its brackets.
@@ -149,7 +174,10 @@ class DeepStackSearch(MetaEstimatorMixin, BaseEstimator):
         ``{"num_initial_points": 5}`` for Bayesian optimization (default:
         3 random points per hyperparameter as in keras-tuner, but at most half
         of ``max_trials`` and at least 3, so that the Gaussian process guides
-        the rest of the search).
+        the rest of the search). The oracle's ``max_trials``, ``objective``,
+        ``seed`` and ``hyperparameters`` are this search's own parameters
+        (``max_trials``, ``objective``, ``random_state``, ``search_space``):
+        giving them here raises a ``ValueError``.
     trials_per_process : int or None, default=None
         None fits every trial in this process. An int runs the trials in a
         separate worker process (one trial at a time), replaced by a fresh
@@ -165,7 +193,8 @@ class DeepStackSearch(MetaEstimatorMixin, BaseEstimator):
         ``validation_fraction``). Otherwise, as in scikit-learn's
         ``GridSearchCV``: an int is the number of folds (``StratifiedKFold``
         for classifiers, ``KFold`` otherwise, not shuffled), or give a
-        splitter. Each trial fits one network per fold and scores the mean
+        splitter (a group splitter such as ``GroupKFold`` gets ``groups``
+        from :meth:`fit`). Each trial fits one network per fold and scores the mean
         over the folds; ``results_`` keeps every fold's score and their
         standard deviation. With Hyperband, a promoted trial continues each
         fold's saved network. Not with ``X_val, y_val``.
@@ -207,12 +236,18 @@ class DeepStackSearch(MetaEstimatorMixin, BaseEstimator):
         The first trial is the estimator's own configuration (its values of
         the searched parameters, as Optuna's ``enqueue_trial`` would), so the
         best trial is never worse on the validation data than no search at
-        all. Where an estimator's value lies outside its range, that range's
-        default is used. Random search and Bayesian optimization (among its
-        initial random points) run it first; Hyperband as the first
-        candidate of its first bracket, with that bracket's epoch budget;
-        grid search always starts from the ranges' defaults (the
-        estimator's values where they are grid points).
+        all. With the default space (``search_space=None`` or ``"wide"``) it
+        is the estimator exactly as given, also where a range cannot hold
+        its value (``learning_rate="auto"``, ``hidden_layer_sizes=(128,
+        64)``): its ``results_["params"]`` are the estimator's own (the
+        ``param_<name>`` columns show the ranges' defaults that the oracle
+        recorded for it). In a search space you give, where an estimator's
+        value lies outside its range, that range's default is used. Random
+        search and Bayesian optimization (among its initial random points)
+        run it first; Hyperband as the first candidate of its first
+        bracket, with that bracket's epoch budget; grid search always starts
+        from the ranges' defaults (the estimator's values where they are
+        grid points).
     min_improvement : float or "auto", default="auto"
         How much a trial's score must exceed the first trial's (the
         estimator's own configuration, see ``start_from_estimator``) for the
@@ -246,9 +281,10 @@ class DeepStackSearch(MetaEstimatorMixin, BaseEstimator):
     ----------
     best_params_ : dict
         Estimator parameters of the best trial (``hidden_layer_sizes`` for
-        ``n_layers`` / ``units``; with Hyperband, ``max_epochs`` is the
-        search's full epoch budget, which the refit trains, not the chosen
-        trial's round budget, kept in ``results_["budget"]``).
+        ``n_layers`` / ``units``; with Hyperband, ``max_epochs`` (or the
+        estimator's epoch parameter, see ``tuner``) is the search's full
+        epoch budget, which the refit trains, not the chosen trial's round
+        budget, kept in ``results_["budget"]``).
     best_score_ : float
         Validation score of the chosen trial: the best one, or the first when
         the best does not beat it by more than ``min_improvement_``.
@@ -261,15 +297,16 @@ class DeepStackSearch(MetaEstimatorMixin, BaseEstimator):
         ``estimator`` refit with ``best_params_`` (only with ``refit=True``
         and not on a distributed worker).
     results_ : dict of lists
-        One entry per trial, ready for ``pandas.DataFrame(results_)``:
-        ``trial_id``, ``status``, ``score`` (the mean over the folds),
-        ``score_std`` and ``fold_scores`` (each fold's score; one with
-        ``cv=None``), ``cut_short`` (stopped by ``time_limit``),
-        ``n_epochs`` (epochs run, mean over the folds), ``fit_time``
-        (seconds, all folds), ``params`` (the estimator parameters),
-        ``param_<name>`` per searched hyperparameter and, with Hyperband,
-        ``budget`` (``tuner/epochs``, also the ``max_epochs`` of the trial's
-        ``params``) and ``continued_from``.
+        One entry per trial, in the order they started, ready for
+        ``pandas.DataFrame(results_)``: ``trial_id``, ``status``,
+        ``score`` (the mean over the folds), ``score_std`` and
+        ``fold_scores`` (each fold's score; one with ``cv=None``),
+        ``cut_short`` (stopped by ``time_limit``), ``n_epochs`` (epochs run,
+        mean over the folds), ``fit_time`` (seconds, all folds), ``params``
+        (the estimator parameters), ``param_<name>`` per searched
+        hyperparameter and, with Hyperband,
+        ``budget`` (``tuner/epochs``, also the ``max_epochs``, or other epoch
+        parameter, of the trial's ``params``) and ``continued_from``.
     n_trials_ : int
         Number of trials in ``results_``.
     search_time_ : float
@@ -407,7 +444,9 @@ class DeepStackSearch(MetaEstimatorMixin, BaseEstimator):
         self.verbose = verbose
 
     @rolls_back_on_exception
-    def fit(self, X, y=None, sample_weight=None, *, X_val=None, y_val=None):
+    def fit(
+        self, X, y=None, sample_weight=None, *, X_val=None, y_val=None, groups=None
+    ):
         """Search the space, then refit the best parameters.
 
         Ctrl-C, or an error, during the trials or the refit leaves the search
@@ -425,6 +464,10 @@ class DeepStackSearch(MetaEstimatorMixin, BaseEstimator):
         X_val, y_val : array-like, default=None
             Validation data that score the trials, instead of a split of
             ``X`` drawn with ``validation_fraction``.
+        groups : array-like of shape (n_samples,), default=None
+            Group labels of the rows, for a group splitter given as ``cv``
+            (e.g. ``GroupKFold``), as in scikit-learn's ``GridSearchCV``.
+            Only with ``cv``.
 
         Returns
         -------
@@ -432,6 +475,7 @@ class DeepStackSearch(MetaEstimatorMixin, BaseEstimator):
             The fitted search.
         """
         self._validate_params()
+        self._check_tuner_options()
         check_search_data(self.estimator, X, y, sample_weight, X_val, y_val)
         if self.refit_in_budget and "callbacks" not in self.estimator.get_params():
             raise ValueError(
@@ -441,11 +485,11 @@ class DeepStackSearch(MetaEstimatorMixin, BaseEstimator):
         # The budget counts from here (the refit only with refit_in_budget).
         deadline = None if self.time_limit is None else time.time() + self.time_limit
         hyperband = self.tuner == "hyperband"
+        epochs_param = epoch_parameter(self.estimator) if hyperband else None
         space = ResolvedSpace(
-            None if self.search_space == "wide" else self.search_space,
+            self.search_space,
             self.estimator,
-            reserved=("max_epochs",) if hyperband else (),
-            wide=self.search_space == "wide",
+            reserved=(epochs_param,) if hyperband else (),
         )
         scorer = check_scoring(self.estimator, scoring=self._objective())
         seed, oracle_seed, trial_seed = self._seeds()
@@ -457,9 +501,9 @@ class DeepStackSearch(MetaEstimatorMixin, BaseEstimator):
                 UserWarning,
                 stacklevel=3,
             )
-        data = self._split(X, y, sample_weight, X_val, y_val, seed)
+        data = self._split(X, y, sample_weight, X_val, y_val, seed, groups)
         self._set_feature_names(X)
-        oracle = self._make_oracle(space, oracle_seed, deadline)
+        oracle = self._make_oracle(space, oracle_seed, deadline, epochs_param)
         runner = TrialRunner(
             self.estimator,
             space,
@@ -468,13 +512,18 @@ class DeepStackSearch(MetaEstimatorMixin, BaseEstimator):
             hyperband,
             deadline,
             log_dir=None if self.log_dir is None else os.fspath(self.log_dir),
+            epochs_param=epochs_param,
         )
-        identity = self._identity(space, [X, y, sample_weight, X_val, y_val])
+        given = [X, y, sample_weight, X_val, y_val]
+        if groups is not None:
+            # They change the folds; a search without them keeps its digest.
+            given.append(groups)
+        identity = self._identity(space, given)
         self.tuner_, trials = self._run_trials(oracle, runner, data, scorer, identity)
         self._record(
             trials,
             space,
-            hyperband,
+            epochs_param,
             deadline_reached=getattr(self.tuner_.oracle, "deadline_reached", False),
         )
         # The oracle refused a trial, or a trial was cut (on a distributed
@@ -487,6 +536,18 @@ class DeepStackSearch(MetaEstimatorMixin, BaseEstimator):
         return self
 
     # ------------------------------------------------------- steps of fit
+
+    def _check_tuner_options(self):
+        """Refuse oracle arguments that the search sets from its own
+        parameters (keras-tuner would get them twice, or lose the search's)."""
+        options = self.tuner_options or {}
+        given = [name for name in _OWN_ORACLE_ARGUMENTS if name in options]
+        if given:
+            instead = "; ".join(f"{k}: {_OWN_ORACLE_ARGUMENTS[k]}" for k in given)
+            raise ValueError(
+                f"tuner_options must not contain {given}: DeepStackSearch sets "
+                f"them itself ({instead})."
+            )
 
     def _seeds(self):
         """``(split seed, oracle seed, trial seed or None)`` from ``random_state``."""
@@ -509,23 +570,26 @@ class DeepStackSearch(MetaEstimatorMixin, BaseEstimator):
             if all(isinstance(c, str) for c in columns):
                 self.feature_names_in_ = columns
 
-    def _full_budget(self):
+    def _full_budget(self, epochs_param):
         """Hyperband's largest epoch budget: ``tuner_options["max_epochs"]``,
-        else the estimator's ``max_epochs`` (as the oracle is given it)."""
+        else the estimator's ``epochs_param`` (as the oracle is given it)."""
         options = self.tuner_options or {}
         if "max_epochs" in options:
             return int(options["max_epochs"])
-        return int(self.estimator.get_params().get("max_epochs", 100))
+        return int(self.estimator.get_params()[epochs_param])
 
-    def _make_oracle(self, space, oracle_seed, deadline):
-        """The keras-tuner oracle over ``space``, first trial the estimator's."""
+    def _make_oracle(self, space, oracle_seed, deadline, epochs_param=None):
+        """The keras-tuner oracle over ``space``, first trial the estimator's
+        (``epochs_param``: where Hyperband's budget is, None for the others)."""
         hyperparameters = space.hyperparameters()
         return make_oracle(
             self.tuner,
             max_trials=self.max_trials,
             hyperparameters=hyperparameters,
             seed=oracle_seed,
-            max_epochs=self._full_budget(),
+            max_epochs=(
+                None if epochs_param is None else self._full_budget(epochs_param)
+            ),
             options=self.tuner_options,
             # The ranges' defaults are the estimator's own values where they
             # lie in the ranges: the first trial is the estimator as given.
@@ -671,10 +735,17 @@ class DeepStackSearch(MetaEstimatorMixin, BaseEstimator):
             return self.objective
         return self.estimator.get_params().get("scoring")
 
-    def _split(self, X, y, sample_weight, X_val, y_val, seed):
-        """The trials' data: a validation split, ``X_val, y_val`` or ``cv`` folds."""
+    def _split(self, X, y, sample_weight, X_val, y_val, seed, groups=None):
+        """The trials' data: a validation split, ``X_val, y_val`` or ``cv``
+        folds (drawn with ``groups``)."""
         if (X_val is None) != (y_val is None):
             raise ValueError("X_val and y_val must be given together.")
+        if groups is not None and self.cv is None:
+            raise ValueError(
+                "groups is for a group splitter given as cv (e.g. "
+                "cv=GroupKFold(5)); with cv=None the validation split does not "
+                "follow groups. Give cv, or X_val, y_val split by group."
+            )
         arrays = [X] + ([y] if y is not None else [])
         if sample_weight is not None:
             arrays.append(sample_weight)
@@ -692,7 +763,10 @@ class DeepStackSearch(MetaEstimatorMixin, BaseEstimator):
         if self.cv is not None:
             classifier = y is not None and is_classifier(self.estimator)
             splitter = check_cv(self.cv, y, classifier=classifier)
-            return TrialData(X, y, w, splits=list(splitter.split(X, y)))
+            if groups is not None:
+                (groups,) = indexable(groups)
+                check_consistent_length(X, groups)
+            return TrialData(X, y, w, splits=list(splitter.split(X, y, groups)))
         n_val = n_validation(n, self.validation_fraction)
         if n_val < 1 or n - n_val < 1:
             raise ValueError(
@@ -706,7 +780,10 @@ class DeepStackSearch(MetaEstimatorMixin, BaseEstimator):
         )
         return TrialData(X, y, w, splits=[(train, val)])
 
-    def _record(self, trials, space, hyperband, deadline_reached=False):
+    def _record(self, trials, space, epochs_param=None, deadline_reached=False):
+        """``results_`` and the chosen trial; ``epochs_param`` is where
+        Hyperband set each trial's budget (None for the other tuners)."""
+        hyperband = epochs_param is not None
         names = list(space.ranges)
         rows = {
             "trial_id": [],
@@ -723,7 +800,9 @@ class DeepStackSearch(MetaEstimatorMixin, BaseEstimator):
         if hyperband:
             rows.update(budget=[], continued_from=[])
         messages = []
-        for trial in sorted(trials, key=lambda t: t["trial_id"]):
+        # By number: keras-tuner pads the ids to the width of max_trials, which
+        # a resumed search may have raised ("1", then "02").
+        for trial in sorted(trials, key=lambda t: _trial_number(t["trial_id"])):
             values = trial["values"]
             metrics = trial["metrics"]
             rows["trial_id"].append(trial["trial_id"])
@@ -741,7 +820,7 @@ class DeepStackSearch(MetaEstimatorMixin, BaseEstimator):
             rows["fit_time"].append(metrics.get("fit_time", np.nan))
             params = space.params(values)
             if hyperband and "tuner/epochs" in values:
-                params["max_epochs"] = int(values["tuner/epochs"])
+                params[epochs_param] = int(values["tuner/epochs"])
             rows["params"].append(params)
             decoded = _decoded(space, values)
             for name in names:
@@ -769,7 +848,7 @@ class DeepStackSearch(MetaEstimatorMixin, BaseEstimator):
             # The chosen trial's budget is a round's share of the epochs (the
             # search may end before any promotion, at 3 of 8): the refit
             # trains the full budget, as a promoted trial would.
-            self.best_params_["max_epochs"] = self._full_budget()
+            self.best_params_[epochs_param] = self._full_budget(epochs_param)
 
     def _none_completed(self, messages, deadline_reached):
         """The :class:`NoTrialCompletedError` of a search without a completed
@@ -783,10 +862,8 @@ class DeepStackSearch(MetaEstimatorMixin, BaseEstimator):
                 "before any trial completed; give a longer time limit."
             )
         elif last:
-            # The traceback's last line: "module.SomeError: what happened".
-            lines = [line for line in last.strip().splitlines() if line.strip()]
-            kind, _, what = lines[-1].partition(": ")
-            said += f": every trial failed; the last with {kind.split('.')[-1]}"
+            kind, what = _exception_of(last)
+            said += f": every trial failed; the last with {kind}"
             said += f": {what}" if what else "."
         else:
             said += "."
@@ -913,6 +990,39 @@ def _paired_standard_error(scores, reference):
     if d.size < 2 or not np.isfinite(d).all():
         return 0.0
     return float(d.std(ddof=1) / np.sqrt(d.size))
+
+
+def _exception_of(traceback_text):
+    """``(type name, message)`` of the exception a formatted traceback ends
+    with (keras-tuner keeps a failed trial's ``traceback.format_exc()``).
+
+    The exception's text starts at the first line after the last
+    ``Traceback`` header that is not an indented frame line, and runs to the
+    end: its message may have several lines.
+    """
+    lines = traceback_text.rstrip().splitlines()
+    header = max(
+        (i for i, line in enumerate(lines) if line.startswith("Traceback ")),
+        default=None,
+    )
+    start = len(lines) - 1
+    if header is not None:
+        start = next(
+            (
+                i
+                for i in range(header + 1, len(lines))
+                if lines[i].strip() and not lines[i][0].isspace()
+            ),
+            start,
+        )
+    first, _, what = lines[start].partition(": ")
+    what = "\n".join([what, *lines[start + 1 :]]).strip()
+    return first.split(".")[-1], what
+
+
+def _trial_number(trial_id):
+    """A keras-tuner trial id ("07") as the number it is, for sorting."""
+    return (0, int(trial_id)) if str(trial_id).isdigit() else (1, str(trial_id))
 
 
 def _num_samples(X):

@@ -9,11 +9,13 @@ parameter names, with two exceptions that together describe
 ``hidden_layer_sizes = (units,) * n_layers``.
 """
 
+import contextlib
 import dataclasses
 import math
 from numbers import Integral, Real
 
 import keras_tuner
+import numpy as np
 from sklearn.base import is_regressor
 
 from deepstack import _defaults
@@ -130,10 +132,13 @@ class Choice:
     default: object = None
 
     def __post_init__(self):
-        values = tuple(self.values)
+        # numpy scalars (a list made from an array) as the Python values
+        # they hold, which the estimator's own values compare equal to.
+        values = tuple(_plain(v) for v in self.values)
         if not values:
             raise ValueError("Choice needs at least one value.")
         object.__setattr__(self, "values", values)
+        object.__setattr__(self, "default", _plain(self.default))
 
     @property
     def _native(self):
@@ -223,6 +228,12 @@ def default_search_space(estimator, *, wide=False):
     estimator's ``pretrain`` or, when that is None, sets
     ``pretrain="autoencoder"``. Parameters the estimator lacks are left out.
 
+    In :class:`DeepStackSearch` (and :class:`DeepStackHyperModel`), the
+    point of the ranges' defaults, the first trial, fits the estimator
+    exactly as given, also where a range cannot hold its value
+    (``learning_rate="auto"``, ``hidden_layer_sizes=(128, 64)``,
+    ``pretrain_epochs=7``).
+
     Parameters
     ----------
     estimator : estimator
@@ -234,6 +245,12 @@ def default_search_space(estimator, *, wide=False):
     -------
     space : dict
         ``{parameter name: range}``.
+
+    Raises
+    ------
+    ValueError
+        When the estimator has none of these parameters, e.g. a ``Pipeline``
+        (whose parameters are its steps'): give the search space yourself.
     """
     params = estimator.get_params(deep=False)
     if wide:
@@ -270,7 +287,33 @@ def default_search_space(estimator, *, wide=False):
     if ARCHITECTURE not in params:
         space.pop(N_LAYERS)
         space.pop(UNITS)
-    return {name: r for name, r in space.items() if name in params or name in _PSEUDO}
+    space = {name: r for name, r in space.items() if name in params or name in _PSEUDO}
+    if not space:
+        raise ValueError(_no_default_space(estimator))
+    return space
+
+
+def _no_default_space(estimator):
+    """Why :func:`default_search_space` has no range for ``estimator``, and
+    what to give instead."""
+    said = (
+        f"default_search_space cannot build a space for "
+        f"{type(estimator).__name__}: it has none of the parameters the default "
+        "space searches (learning_rate, dropout, hidden_layer_sizes, "
+        "batch_norm, optimizer, pretrain_epochs)."
+    )
+    steps = getattr(estimator, "steps", None)
+    if isinstance(steps, list) and steps:
+        step = steps[-1][0]
+        said += (
+            " For a Pipeline, give search_space with the step's parameter "
+            f"names, e.g. {{'{step}__learning_rate': Float(1e-4, 1e-1, "
+            f"log=True), '{step}__dropout': [0.0, 0.2]}}, or search the "
+            "estimator itself and put the search in the Pipeline."
+        )
+    else:
+        said += " Give search_space yourself."
+    return said
 
 
 _PSEUDO = (N_LAYERS, UNITS)
@@ -298,6 +341,8 @@ class ResolvedSpace:
     """
 
     def __init__(self, search_space, estimator, *, reserved=(), wide=False):
+        if isinstance(search_space, str) and search_space == "wide":
+            search_space, wide = None, True
         # Nested names (``step__param`` for a Pipeline) are valid keys too.
         params = estimator.get_params(deep=True)
         space = (
@@ -307,8 +352,8 @@ class ResolvedSpace:
         )
         if not isinstance(space, dict):
             raise TypeError(
-                "search_space must be a dict {parameter name: range} or None; got "
-                f"{type(space).__name__}."
+                'search_space must be a dict {parameter name: range}, "wide" or '
+                f"None; got {space!r}."
             )
         unknown = [k for k in space if k not in params and k not in _PSEUDO]
         if unknown:
@@ -330,12 +375,18 @@ class ResolvedSpace:
         clash = [k for k in reserved if k in space]
         if clash:
             raise ValueError(
-                f"search_space must not contain {clash}: the tuner sets "
-                "these itself (Hyperband's budget is max_epochs)."
+                f"search_space must not contain {clash}: Hyperband sets it to "
+                "each trial's epoch budget. Give the full budget as the "
+                "estimator's value, or as tuner_options['max_epochs']."
             )
-        self.estimator_params = _resolve_auto(params, estimator)
         self.ranges, self.constants = {}, {}
         for name, value in space.items():
+            if isinstance(value, range):
+                raise ValueError(
+                    f"search_space gives {name}={value!r}, a range object: give "
+                    f"a list for a choice (list({value!r})) or Int(low, high) "
+                    "for an integer range."
+                )
             if isinstance(value, list):
                 value = Choice(tuple(value))
             if isinstance(value, RANGES):
@@ -346,7 +397,58 @@ class ResolvedSpace:
             value = self.constants.pop(name, None)
             if value is not None:
                 self.ranges[name] = Choice((value,))
+        if not self.ranges:
+            raise ValueError(
+                "search_space has nothing to search: give at least one range "
+                "(Int, Float, Choice, Boolean or a list of values; a tuple, "
+                f"an array or any other value is a constant); got {dict(space)!r}."
+            )
+        self.estimator_params = _resolve_auto(params, estimator)
+        self._check_layers(estimator)
         self._check_values(estimator)
+        # The default space is deepstack's, centred on the estimator: the
+        # point of its ranges' defaults (the first trial's) stands for the
+        # estimator exactly as given, also where a range cannot hold its
+        # value (learning_rate="auto", hidden_layer_sizes=(128, 64),
+        # pretrain_epochs=7). A user's space means what it says.
+        self._own = params
+        self._given = None
+        if search_space is None:
+            self._given = self._point(self.hyperparameters().values)
+
+    def _check_layers(self, estimator):
+        """Raise if ``n_layers`` / ``units`` cannot make ``hidden_layer_sizes``:
+        values that are not whole numbers (``n_layers >= 0``, ``units >= 1``),
+        or one of them searched alone where the estimator's own layers do not
+        supply the other (``hidden_layer_sizes=()`` has no width to repeat)."""
+        searched = [name for name in _PSEUDO if name in self.ranges]
+        if not searched:
+            return
+        least = {N_LAYERS: 0, UNITS: 1}
+        for name in searched:
+            spec = self.ranges[name]
+            if isinstance(spec, Int):
+                values = [spec.low, spec.high]
+            elif isinstance(spec, Choice):
+                values = list(spec.values)
+            else:
+                values = [spec]
+            for value in values:
+                if not _is_number(value, Integral) or value < least[name]:
+                    raise ValueError(
+                        f"search_space gives {name}={value!r}; {name} takes "
+                        f"whole numbers >= {least[name]} (an Int range, a list "
+                        "or one int)."
+                    )
+        sizes = self.estimator_params.get(ARCHITECTURE)
+        if len(searched) == 1 and not (_is_sequence(sizes) and len(sizes)):
+            other = UNITS if searched[0] == N_LAYERS else N_LAYERS
+            raise ValueError(
+                f"search_space gives {searched[0]} without {other}, and "
+                f"{type(estimator).__name__}'s hidden_layer_sizes={sizes!r} "
+                f"has no {'width' if other == UNITS else 'layers'} to take it "
+                f"from: give {other} too (a range or one value)."
+            )
 
     def _check_values(self, estimator):
         """Raise before the first trial if a value of the space is one the
@@ -359,21 +461,36 @@ class ResolvedSpace:
         from deepstack.estimators._base import check_parameters
 
         own = estimator.get_params(deep=False)
-        candidates = list(self.constants.items())
+        candidates = [(name, value, None) for name, value in self.constants.items()]
         for name, spec in self.ranges.items():
             if isinstance(spec, Choice):
-                candidates += [(name, value) for value in spec.values]
-            elif isinstance(spec, (Int, Float)):
-                candidates += [(name, spec.low), (name, spec.high)]
-        for name, value in candidates:
-            params = self._estimator_params({**self.constants, name: value})
-            params = {k: v for k, v in params.items() if k in own}
-            try:
+                candidates += [(name, value, spec) for value in spec.values]
+            elif isinstance(spec, Int):
+                candidates += [(name, int(b), spec) for b in (spec.low, spec.high)]
+            elif isinstance(spec, Float):
+                # A trial gets floats, even from Float(16, 64).
+                candidates += [(name, float(b), spec) for b in (spec.low, spec.high)]
+        for name, value, spec in candidates:
+
+            def check(value, name=name):
+                params = self._estimator_params({**self.constants, name: value})
+                params = {k: v for k, v in params.items() if k in own}
                 check_parameters(clone(estimator).set_params(**params))
+
+            try:
+                check(value)
             except (ValueError, TypeError) as exc:  # (InvalidParameterError)
+                hint = ""
+                if isinstance(spec, Float) and value.is_integer():
+                    with contextlib.suppress(ValueError, TypeError):
+                        check(int(value))
+                        hint = (
+                            f" ({spec!r} gives each trial a float; use Int for "
+                            "an integer parameter.)"
+                        )
                 raise ValueError(
                     f"search_space gives {name}={value!r}, which "
-                    f"{type(estimator).__name__} refuses: {exc}"
+                    f"{type(estimator).__name__} refuses: {exc}{hint}"
                 ) from None
 
     def _fallback(self, name):
@@ -422,7 +539,15 @@ class ResolvedSpace:
             elif isinstance(spec, Boolean):
                 value = bool(value)
             params[name] = value
-        return self._estimator_params(params)
+        params = self._estimator_params(params)
+        if self._given is not None and self._point(values) == self._given:
+            names = set(params) | (set(self.ranges) & set(self._own))
+            params = {name: self._own[name] for name in names}
+        return params
+
+    def _point(self, values):
+        """The searched hyperparameters' values (no ``tuner/`` entries)."""
+        return {name: values[name] for name in self.ranges if name in values}
 
     def _estimator_params(self, params):
         """Decoded values as the estimator's parameters: ``n_layers`` and
@@ -495,7 +620,13 @@ def _native_kind(value):
     return None
 
 
+def _plain(value):
+    """A numpy scalar as its Python value; anything else unchanged."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
 def _index(values, value):
+    value = _plain(value)
     for i, candidate in enumerate(values):
         if type(candidate) is type(value) and candidate == value:
             return i

@@ -102,11 +102,59 @@ def is_chief():
     return is_distributed() and "chief" in os.environ.get("KERASTUNER_TUNER_ID", "")
 
 
+# Where an estimator keeps its epoch budget, which Hyperband sets per trial:
+# deepstack's supervised estimators, then StackedAutoencoder (per layer).
+EPOCH_PARAMETERS = ("max_epochs", "epochs")
+
+
+def epoch_parameter(estimator):
+    """The parameter of ``estimator`` that holds its epoch budget.
+
+    ``max_epochs`` or ``epochs`` of the estimator itself, else the one nested
+    parameter of those names (``<step>__max_epochs`` in a ``Pipeline``,
+    ``estimator__max_epochs`` in a bagged ensemble). Raises ``ValueError``
+    when there is none, or several to choose from.
+    """
+    own = estimator.get_params(deep=False)
+    for name in EPOCH_PARAMETERS:
+        if name in own:
+            return name
+    nested = estimator.get_params(deep=True)
+    for name in EPOCH_PARAMETERS:
+        found = sorted(key for key in nested if key.endswith(f"__{name}"))
+        if len(found) == 1:
+            return found[0]
+        if found:
+            raise ValueError(
+                f"tuner='hyperband' sets one epoch budget per trial, and "
+                f"{type(estimator).__name__} has several epoch parameters: "
+                f"{found}. Use another tuner, or search a single estimator."
+            )
+    raise ValueError(
+        f"tuner='hyperband' sets each trial's epoch budget, and "
+        f"{type(estimator).__name__} has no max_epochs or epochs parameter "
+        "(nested ones included). Use another tuner."
+    )
+
+
+def can_continue(estimator):
+    """Whether a Hyperband promotion can continue the saved estimator of the
+    trial it promotes: a deepstack estimator (the safe format saves it) with
+    ``warm_start``. Others train the promoted budget from scratch."""
+    return (
+        "warm_start" in estimator.get_params(deep=False)
+        and _io._base_class(type(estimator)) is not None
+    )
+
+
 class TrialRunner:
     """What one trial needs besides its hyperparameters and data (plain values).
 
     ``seed``: the ``random_state`` of every trial's estimator, or None to keep
     the estimator's own.
+
+    ``hyperband``: whether the oracle is Hyperband, which sets each trial's
+    epoch budget on ``epochs_param`` (see :func:`epoch_parameter`).
 
     ``deadline``: a ``time.time()`` at which a running trial stops at its
     next epoch boundary (a :class:`~deepstack.callbacks.TimeLimit` callback),
@@ -114,13 +162,25 @@ class TrialRunner:
     """
 
     def __init__(
-        self, estimator, space, scorer, seed, hyperband, deadline=None, log_dir=None
+        self,
+        estimator,
+        space,
+        scorer,
+        seed,
+        hyperband,
+        deadline=None,
+        log_dir=None,
+        epochs_param="max_epochs",
     ):
         self.estimator = estimator
         self.space = space
         self.scorer = scorer
         self.seed = seed
         self.hyperband = hyperband
+        self.epochs_param = epochs_param
+        # A promoted trial continues its predecessor's saved estimator, else
+        # it trains its whole budget afresh (nothing is saved for it).
+        self.continues = bool(hyperband) and can_continue(estimator)
         self.deadline = deadline
         # TensorBoard: each trial writes into log_dir/trial_<id>.
         self.log_dir = log_dir
@@ -568,7 +628,7 @@ class DeepStackTuner(keras_tuner.Tuner):
         plan = self._plan(values, params)
         if runner.log_dir is not None:
             plan.log_dir = os.path.join(runner.log_dir, f"trial_{trial.trial_id}")
-        save_to = self._checkpoint(trial.trial_id) if runner.hyperband else None
+        save_to = self._checkpoint(trial.trial_id) if runner.continues else None
         return plan, save_to
 
     def _finish(self, trial, plan, outcome):
@@ -617,7 +677,7 @@ class DeepStackTuner(keras_tuner.Tuner):
         epochs = int(values["tuner/epochs"])
         initial = int(values.get("tuner/initial_epoch", 0))
         past = values.get(HYPERBAND_PAST_TRIAL)
-        if past is not None and initial > 0:
+        if past is not None and initial > 0 and self.runner.continues:
             path = self._checkpoint(past, create=False)
             if os.path.exists(path) or os.path.exists(fold_path(path, 0, 2)):
                 # Continue from the saved weights and optimizer state (of
@@ -628,7 +688,7 @@ class DeepStackTuner(keras_tuner.Tuner):
                     resume_from=path,
                     resume_params={
                         "warm_start": True,
-                        "max_epochs": epochs - initial,
+                        self.runner.epochs_param: epochs - initial,
                         **self.runner.callbacks(),
                     },
                     trusted=self._trusted(),
@@ -641,7 +701,7 @@ class DeepStackTuner(keras_tuner.Tuner):
                 RuntimeWarning,
                 stacklevel=2,
             )
-        params = {**params, "max_epochs": epochs}
+        params = {**params, self.runner.epochs_param: epochs}
         return TrialPlan(clone(self.runner.estimator).set_params(**params))
 
     def _checkpoint(self, trial_id, create=True):
