@@ -1571,7 +1571,7 @@ def test_a_preprocessor_with_a_library_function_that_runs_code_is_refused(
 def test_the_named_trusted_types_are_those_a_preprocessor_holds():
     # A library update that renames one still loads (checked against a
     # fresh preprocessor's types), but slower: keep the names current.
-    from deepstack.runs._run import _TRUSTED_TYPES, _preprocessor_types
+    from deepstack.runs._folder import _TRUSTED_TYPES, _preprocessor_types
 
     assert _preprocessor_types() <= _TRUSTED_TYPES
     assert "skrub._table_vectorizer.TableVectorizer" in _preprocessor_types()

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 import skops.io
 
-from deepstack.runs._run import _TRUSTED_TYPES
+from deepstack.runs._folder import _TRUSTED_TYPES
 from deepstack.tables import TablePreprocessor, infer_task
 
 

@@ -29,6 +29,7 @@ from deepstack.runs._choices import (
     resolve_auto_pretrain,
     resolve_bagging,
 )
+from deepstack.runs._folder import TRAINING_MARKER, write_run
 from deepstack.runs._metrics import PRIMARY
 from deepstack.runs._progress import RunProgress
 from deepstack.runs._record import (
@@ -40,13 +41,7 @@ from deepstack.runs._record import (
     validation_metrics,
 )
 from deepstack.runs._rows import read_rows
-from deepstack.runs._run import (
-    TRAINING_MARKER,
-    TableRun,
-    feature_rows,
-    source_name,
-    write_run,
-)
+from deepstack.runs._run import TableRun, feature_rows, source_name
 from deepstack.runs._target import (
     group_split,
     numeric_target,
