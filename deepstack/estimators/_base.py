@@ -765,8 +765,10 @@ class BaseDeepStack(UnlabeledRowsMixin, TrainingMixin, BaseEstimator):
         model.compile(
             optimizer=self._make_optimizer(),
             loss=loss,
-            metrics=metrics,
-            weighted_metrics=[],
+            # Given the sample weights to leave out the rows of weight 0
+            # (the joint loss's unlabeled rows), not to weight the others:
+            # deepstack/_metrics.py.
+            weighted_metrics=metrics,
             jit_compile=_network.jit_compile(),
         )
 

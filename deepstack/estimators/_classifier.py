@@ -12,7 +12,7 @@ from sklearn.utils.class_weight import compute_sample_weight
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import check_is_fitted
 
-from deepstack import _losses, _network, _random, _self_training
+from deepstack import _losses, _metrics, _network, _random, _self_training
 from deepstack._compat import Interval, StrOptions
 from deepstack.estimators import _docs
 from deepstack.estimators._base import BaseDeepStack
@@ -412,9 +412,9 @@ None, default="auto"
             focal_gamma=self.focal_gamma,
         )
         if self.n_outputs_ == 1 or multilabel:
-            accuracy = keras.metrics.BinaryAccuracy(name="accuracy")
+            accuracy = _metrics.BinaryAccuracy(name="accuracy")
         else:
-            accuracy = keras.metrics.SparseCategoricalAccuracy(name="accuracy")
+            accuracy = _metrics.SparseCategoricalAccuracy(name="accuracy")
         return self.n_outputs_, activation, loss, [accuracy]
 
     def _decode_target(self, y_encoded):

@@ -316,6 +316,10 @@ COMMON_ATTRIBUTES = """\
         Per-epoch values: ``loss``, ``val_loss``, metrics, ``learning_rate``;
         every list holds ``n_iter_`` values, NaN for the epochs of a call
         that logged no such value (``val_*`` in a ``partial_fit`` epoch).
+        The metrics (``accuracy``, ``r2`` and their ``val_*``) count each
+        row once, unweighted by ``sample_weight`` or ``class_weight``; the
+        training ones leave out rows of weight 0 (the joint loss's
+        unlabeled rows). The losses are weighted.
     n_iter_ : int
         Epochs trained in total.
     dropout_, input_dropout_, l2_ : float

@@ -7,7 +7,7 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.base import RegressorMixin
 
-from deepstack import _losses, _network, _pretraining, _self_training
+from deepstack import _losses, _metrics, _network, _pretraining, _self_training
 from deepstack._compat import Interval, StrOptions
 from deepstack.estimators import _docs
 from deepstack.estimators._base import BaseDeepStack
@@ -391,7 +391,7 @@ class DeepStackRegressor(RegressorMixin, BaseDeepStack):
 
     def _output_spec(self):
         # R2 of standardized targets equals R2 in the original units.
-        metrics = [keras.metrics.R2Score(name="r2")] if self.monitor == "val_r2" else []
+        metrics = [_metrics.R2Score(name="r2")] if self.monitor == "val_r2" else []
         activation, loss = _losses.regressor_loss(
             self._loss_name(), huber_delta=self.huber_delta
         )
