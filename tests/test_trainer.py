@@ -104,6 +104,52 @@ def test_full_batch_epochs_match_model_fit(weighted):
     assert float(accuracy.count) == 0.0
 
 
+class _TrainEnd(keras.callbacks.Callback):
+    def on_train_end(self, logs=None):
+        self.logs = logs
+
+
+@pytest.mark.parametrize("epochs", [3, 0])
+def test_on_train_end_gets_what_model_fit_gives(epochs):
+    # The last epoch's logs (training and validation); empty without an epoch.
+    X, y, _ = _problem()
+    seen = []
+    for fused in (True, False):
+        callback = _TrainEnd()
+        model = _model()
+        if fused:
+            _trainer.fit_epochs(
+                model,
+                X,
+                y,
+                batch_size=len(X),
+                epochs=epochs,
+                validation=(X[:16], y[:16], None),
+                metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
+                callbacks=[callback],
+                seed=0,
+            )
+        else:
+            model.fit(
+                X,
+                y,
+                batch_size=len(X),
+                epochs=epochs,
+                shuffle=False,
+                validation_data=(X[:16], y[:16]),
+                callbacks=[callback],
+                verbose=0,
+            )
+        seen.append(callback.logs)
+    if epochs == 0:
+        assert seen == [{}, {}]
+    else:
+        assert sorted(seen[0]) == sorted(seen[1])
+        assert sorted(seen[0]) == ["accuracy", "loss", "val_accuracy", "val_loss"]
+        for key in seen[0]:
+            np.testing.assert_allclose(seen[0][key], seen[1][key], rtol=1e-4)
+
+
 def test_mini_batches_cover_every_row_once_per_epoch():
     # With a zero learning rate and SGD, the epoch's mean loss equals the
     # loss over all rows exactly when every row is visited once: the batches
