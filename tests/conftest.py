@@ -124,6 +124,20 @@ def fails_in_training(number, error):
     return Fail()
 
 
+def interrupted_on_call(function, number=2):
+    """``function`` that raises KeyboardInterrupt at its ``number``-th call
+    instead of running (an interrupt between two renames)."""
+    calls = []
+
+    def interrupted(*args):
+        calls.append(args)
+        if len(calls) == number:
+            raise KeyboardInterrupt
+        return function(*args)
+
+    return interrupted
+
+
 @pytest.fixture
 def python_sigint():
     """SIGINT raises KeyboardInterrupt in this process (Python's default

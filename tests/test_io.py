@@ -21,7 +21,7 @@ from deepstack import (
     load,
     save,
 )
-from tests.conftest import tiny
+from tests.conftest import interrupted_on_call, tiny
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -99,15 +99,7 @@ def test_an_interrupt_between_the_renames_keeps_the_saved_model(tmp_path, monkey
     clf = tiny(DeepStackClassifier, max_epochs=1).fit(X.astype(np.float32), y)
     save(clf, tmp_path / "m")
     before = sorted(p.name for p in (tmp_path / "m").iterdir())
-    rename, calls = os.rename, []
-
-    def interrupted(src, dst):
-        calls.append(dst)
-        if len(calls) == 2:
-            raise KeyboardInterrupt
-        rename(src, dst)
-
-    monkeypatch.setattr(_folders.os, "rename", interrupted)
+    monkeypatch.setattr(_folders.os, "rename", interrupted_on_call(os.rename))
     with pytest.raises(KeyboardInterrupt):
         save(clf, tmp_path / "m", overwrite=True)
     monkeypatch.undo()

@@ -28,7 +28,7 @@ from deepstack.runs._files import iter_table, read_table
 from deepstack.runs._target import as_label_dtype
 from deepstack.tables import ReadingWarning, TablePreprocessor
 from deepstack.tables._reading import _to_numbers
-from tests.conftest import ctrl_c_after_epoch, write_penguins
+from tests.conftest import ctrl_c_after_epoch, interrupted_on_call, write_penguins
 
 TINY = {"hidden_layer_sizes": (16,), "max_epochs": 30, "learning_rate": 1e-2}
 RUN_FILES = {
@@ -1383,15 +1383,7 @@ def test_an_interrupt_between_the_renames_keeps_the_old_run(tmp_path, monkeypatc
     for folder, text in ((out, "old"), (stage, "new")):
         folder.mkdir()
         (folder / "config.json").write_text(text)
-    replace, calls = os.replace, []
-
-    def interrupted(src, dst):
-        calls.append(dst)
-        if len(calls) == 2:
-            raise KeyboardInterrupt
-        replace(src, dst)
-
-    monkeypatch.setattr(_files.os, "replace", interrupted)
+    monkeypatch.setattr(_files.os, "replace", interrupted_on_call(os.replace))
     with pytest.raises(KeyboardInterrupt):
         _files._put_in_place(stage, out, overwrite=True)
     monkeypatch.undo()
