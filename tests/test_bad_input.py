@@ -114,6 +114,31 @@ def test_validation_set_needs_both_parts(classification_data):
         tiny(DeepStackClassifier).fit(X, y, X_val=X[:10])
 
 
+@pytest.mark.parametrize(
+    "X_val, y_val, match",
+    [
+        (np.full((5, 8), np.nan), None, "^X_val contains NaN"),
+        (np.zeros((5, 3)), None, "^X_val has 3 features"),
+        (np.array([["a"] * 8] * 5), None, "^X_val contains non-numeric"),
+        (None, [0, 1, 7, 0, 1], r"^y_val contains labels not seen during fit: \[7\]"),
+    ],
+)
+def test_validation_set_errors_name_X_val_and_y_val(
+    classification_data, X_val, y_val, match
+):
+    # scikit-learn's checks say "Input X contains NaN" of any array: the
+    # user would look for the problem in X.
+    X, y = classification_data
+    X_val = np.zeros((5, X.shape[1])) if X_val is None else X_val
+    y_val = y[:5] if y_val is None else np.asarray(y_val)
+    assert X.shape[1] == 8 and set(np.unique(y)) == {0, 1, 2}
+    with pytest.raises(ValueError, match=match):
+        tiny(DeepStackClassifier).fit(X, y, X_val=X_val, y_val=y_val)
+    if "X_val" in match:
+        with pytest.raises(ValueError, match=match):
+            tiny(DeepStackRegressor).fit(X, y * 1.0, X_val=X_val, y_val=y_val * 1.0)
+
+
 def test_multioutput_multiclass_targets_are_rejected(classification_data):
     X, _ = classification_data
     Y = np.random.RandomState(0).randint(0, 3, size=(len(X), 3))

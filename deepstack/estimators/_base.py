@@ -47,6 +47,7 @@ from deepstack.estimators._checks import (
     explain_conversion_error,
     explain_sparse_error,
     plain,
+    renamed_input_error,
 )
 from deepstack.estimators._rollback import rolls_back_on_exception
 from deepstack.estimators._training import TrainingMixin, detached
@@ -618,11 +619,17 @@ class BaseDeepStack(UnlabeledRowsMixin, TrainingMixin, BaseEstimator):
         return X, y
 
     def _encode_rows(self, X, y, names=("X", "y")):
-        """Validate ``X`` and encode ``y`` with the fitted target encoding."""
-        X = self._validate_X(X)
-        if not (hasattr(y, "iloc") or sp.issparse(y)):
-            y = np.asarray(y)
-        y = self._encode_target(y, reset=False)
+        """Validate ``X`` and encode ``y`` with the fitted target encoding;
+        errors name them ``names`` (``X_val``, ``y_val``)."""
+        try:
+            X = self._validate_X(X)
+            if not (hasattr(y, "iloc") or sp.issparse(y)):
+                y = np.asarray(y)
+            y = self._encode_target(y, reset=False)
+        except (ValueError, TypeError) as exc:
+            if names == ("X", "y"):
+                raise
+            raise renamed_input_error(exc, *names) from exc
         if X.shape[0] != y.shape[0]:
             raise ValueError(
                 f"{names[0]} and {names[1]} have different numbers of samples: "

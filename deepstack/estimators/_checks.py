@@ -6,6 +6,8 @@ keep (:data:`BUILT_WITH`), and the conversions of NumPy's and scikit-learn's
 input errors into messages that say what to do.
 """
 
+import re
+
 import keras
 
 from deepstack import _network, _pretraining
@@ -111,6 +113,19 @@ def explain_conversion_error(exc, X=None):
             "sklearn.preprocessing.OneHotEncoder in a ColumnTransformer."
         )
     return exc
+
+
+def renamed_input_error(exc, x_name, y_name):
+    """``exc`` (an error of validating ``X``/``y``) with its message naming
+    ``x_name`` / ``y_name`` instead: scikit-learn's checks say "Input X
+    contains NaN" or "X has 3 features" of any array they check, and a user
+    who passed ``X_val`` would look for the problem in ``X``."""
+    message = re.sub(r"(?<![\w.])(?:Input )?X(?=[ ,.:)]|$)", x_name, str(exc))
+    message = re.sub(r"(?<![\w.])(?:Input )?y(?=[ ,.:)]|$)", y_name, message)
+    try:
+        return type(exc)(message)
+    except TypeError:  # an error type of other arguments
+        return ValueError(message)
 
 
 def _non_numeric_columns(X):
