@@ -33,6 +33,8 @@ from sklearn.utils import _safe_indexing as safe_indexing
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import _check_sample_weight
 
+from deepstack._warnings import user_stacklevel
+
 __all__ = [
     "SUPPORTED",
     "HasMethods",
@@ -112,7 +114,7 @@ def warn_if_unsupported():
     try:
         check_versions()
     except ImportError as exc:
-        warnings.warn(str(exc), RuntimeWarning, stacklevel=2)
+        warnings.warn(str(exc), RuntimeWarning, stacklevel=user_stacklevel())
 
 
 # ------------------------------------------------------------------- Keras

@@ -26,6 +26,7 @@ from sklearn.base import is_classifier
 
 from deepstack import _folders
 from deepstack._arrays import load_json, load_plain_arrays
+from deepstack._warnings import user_stacklevel
 from deepstack.layers._tied_dense import load_model as load_tied_model
 
 FORMAT = "deepstack-estimator"
@@ -452,7 +453,7 @@ def load(path, *, trusted=None):
             f"{_versions()['deepstack']}. Check its predictions before relying "
             "on them.",
             UserWarning,
-            stacklevel=2,
+            stacklevel=user_stacklevel(),
         )
     arrays = _load_arrays(os.path.join(path, _ARRAYS))
     params = _decode(state.get("params", {}), arrays)

@@ -16,6 +16,7 @@ import keras
 import numpy as np
 
 from deepstack import _network, _trainer
+from deepstack._warnings import user_stacklevel
 from deepstack.callbacks import set_population_statistics
 from deepstack.callbacks._batch_norm import batch_norm_layers
 from deepstack.callbacks._monitor import set_learning_rate
@@ -152,7 +153,7 @@ def search_learning_rate(
             f"reduced the training loss ({initial_loss:.4g}) within {epochs} "
             "epochs; using the smallest.",
             RuntimeWarning,
-            stacklevel=2,
+            stacklevel=user_stacklevel(),
         )
         stable = rates[-1]
         chosen = stable

@@ -14,6 +14,7 @@ import keras
 import numpy as np
 import scipy.sparse as sp
 
+from deepstack._warnings import user_stacklevel
 from deepstack.layers import Reconstruction, Standardize
 
 HIDDEN = "hidden_{}"
@@ -358,7 +359,7 @@ def forward(model, X):
             "so far outside the training data that float32 overflows inside the "
             "network. Check or clip those inputs.",
             RuntimeWarning,
-            stacklevel=3,
+            stacklevel=user_stacklevel(),
         )
     return out
 

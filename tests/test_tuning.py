@@ -1295,3 +1295,31 @@ def test_wide_default_space_by_name(classification_data):
     assert search.results_["param_learning_rate"][0] == pytest.approx(1e-2)
     with pytest.raises(ValueError, match="search_space"):
         DeepStackSearch(tiny(DeepStackClassifier), "narrow").fit(X, y)
+
+
+def test_a_pipelines_trials_are_seeded_and_report_their_epochs(classification_data):
+    # The search seeded only an estimator's own random_state: a Pipeline's
+    # trials (its step's random_state None) each drew their own weights, so
+    # random_state=0 gave other scores from run to run; and results_'s
+    # n_epochs read the Pipeline, which has no n_iter_ (NaN).
+    X, y = classification_data
+    pipe = make_pipeline(
+        StandardScaler(),
+        tiny(DeepStackClassifier, max_epochs=3, random_state=None),
+    )
+    runs = [
+        DeepStackSearch(
+            pipe,
+            {"deepstackclassifier__learning_rate": Float(1e-3, 1e-1, log=True)},
+            tuner="random",
+            max_trials=2,
+            random_state=0,
+        ).fit(X, y)
+        for _ in range(2)
+    ]
+    assert runs[0].results_["score"] == runs[1].results_["score"]
+    np.testing.assert_array_equal(runs[0].predict_proba(X), runs[1].predict_proba(X))
+    assert runs[0].results_["n_epochs"] == [3.0, 3.0]
+    # The seed is the one the refit got, not a nested parameter of its own.
+    assert pipe[-1].random_state is None
+    assert runs[0].best_estimator_[-1].random_state is not None

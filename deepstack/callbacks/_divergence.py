@@ -7,6 +7,7 @@ import keras
 import numpy as np
 
 from deepstack._network import densify
+from deepstack._warnings import user_stacklevel
 from deepstack.callbacks._monitor import get_learning_rate
 from deepstack.callbacks._state import all_finite, restore, snapshot
 
@@ -154,7 +155,7 @@ class DivergenceGuard(keras.callbacks.Callback):
         if self.message is None or self.on_divergence == "stop":
             return
         if self.on_divergence == "warn":
-            warnings.warn(self.message, RuntimeWarning, stacklevel=2)
+            warnings.warn(self.message, RuntimeWarning, stacklevel=user_stacklevel())
             return
         raise DivergenceError(self.message)
 

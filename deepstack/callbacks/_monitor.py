@@ -5,6 +5,8 @@ import warnings
 import keras
 import numpy as np
 
+from deepstack._warnings import user_stacklevel
+
 _MAXIMIZED = ("acc", "accuracy", "auc", "r2", "score", "precision", "recall")
 
 
@@ -44,7 +46,7 @@ class MonitorCallback(keras.callbacks.Callback):
                 f"{type(self).__name__} monitors {self.monitor!r}, which is not in "
                 f"the logs (available: {sorted(logs or {})}); it does nothing.",
                 RuntimeWarning,
-                stacklevel=3,
+                stacklevel=user_stacklevel(),
             )
             return None
         return float(value)

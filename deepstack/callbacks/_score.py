@@ -5,6 +5,8 @@ import warnings
 
 import keras
 
+from deepstack._warnings import user_stacklevel
+
 
 class ValidationScore(keras.callbacks.Callback):
     """Adds ``logs[name] = score()`` at the end of every epoch.
@@ -59,7 +61,7 @@ class ValidationScore(keras.callbacks.Callback):
                     "see no improvement. Use another scoring or more "
                     "validation rows.",
                     RuntimeWarning,
-                    stacklevel=2,
+                    stacklevel=user_stacklevel(),
                 )
 
     def on_train_end(self, logs=None):

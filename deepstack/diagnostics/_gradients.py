@@ -7,6 +7,7 @@ import keras
 import numpy as np
 
 from deepstack._network import all_layers
+from deepstack._warnings import user_stacklevel
 from deepstack.diagnostics._common import (
     activation_name,
     as_float_array,
@@ -401,7 +402,7 @@ def _computed_dtype(copy):
             "are then imprecise (Keras computes in float64 only with the "
             "TensorFlow backend).",
             RuntimeWarning,
-            stacklevel=3,
+            stacklevel=user_stacklevel(),
         )
     return dtype
 

@@ -34,6 +34,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from deepstack import _interrupt
 from deepstack._compat import HasMethods, Interval, check_sample_weight
+from deepstack._warnings import user_stacklevel
 from deepstack.callbacks import TimeLimit
 from deepstack.estimators._rollback import rolls_back_on_exception
 from deepstack.estimators._unlabeled import unlabeled_rows
@@ -217,7 +218,7 @@ class _BaseBagging(BaseEstimator):
                     f"other folds lack ({_labels(y[val])}): its member early-stops "
                     "on a split of its own training rows instead.",
                     UserWarning,
-                    stacklevel=4,
+                    stacklevel=user_stacklevel(),
                 )
                 validation = {}
             member.fit(X[train], y[train], weights, **validation)

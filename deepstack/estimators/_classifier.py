@@ -14,6 +14,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from deepstack import _losses, _metrics, _network, _random, _self_training
 from deepstack._compat import Interval, StrOptions
+from deepstack._warnings import user_stacklevel
 from deepstack.estimators import _docs
 from deepstack.estimators._base import BaseDeepStack
 from deepstack.estimators._unlabeled import stopped_in_round
@@ -485,7 +486,7 @@ None, default="auto"
             "to use those rows as unlabeled data, or relabel them if -1 is a "
             "real class.",
             UserWarning,
-            stacklevel=4,
+            stacklevel=user_stacklevel(),
         )
 
     def _resolved_semi_supervised(self):
@@ -531,7 +532,7 @@ None, default="auto"
             f"semi-supervised convention) by {' and '.join(engaged)}. If -1 is "
             "a class, set semi_supervised=None (and pretrain=None).",
             UserWarning,
-            stacklevel=5,
+            stacklevel=user_stacklevel(),
         )
 
     def _many_unlabeled(self, y, mask):

@@ -32,6 +32,7 @@ from deepstack import (
     _pretraining,
     _trainer,
 )
+from deepstack._warnings import user_stacklevel
 from deepstack.callbacks import (
     DivergenceError,
     DivergenceGuard,
@@ -139,7 +140,7 @@ class TrainingMixin:
                 "fit was interrupted (Ctrl-C) during the refit on all rows: the "
                 "network trained on the training split is kept.",
                 RuntimeWarning,
-                stacklevel=3,
+                stacklevel=user_stacklevel(),
             )
             return
         self._set_population_statistics(model, X)
@@ -386,7 +387,7 @@ class TrainingMixin:
                 "are kept and the fitted attributes describe them."
                 + (f" {after_interrupt}" if after_interrupt else ""),
                 RuntimeWarning,
-                stacklevel=3,
+                stacklevel=user_stacklevel(),
             )
         if not partial:
             # Partial fits see one chunk at a time: its statistics would
@@ -440,7 +441,7 @@ class TrainingMixin:
                 f"{message} fit left the estimator as it was before the call; "
                 "on_divergence='warn' keeps the diverged network instead."
             )
-        warnings.warn(message, RuntimeWarning, stacklevel=3)
+        warnings.warn(message, RuntimeWarning, stacklevel=user_stacklevel())
 
     def _train(
         self,

@@ -7,6 +7,7 @@ import numpy as np
 
 from deepstack import _pretraining
 from deepstack._network import auto_batch_size
+from deepstack._warnings import user_stacklevel
 from deepstack.runs._progress import ProgressCallback
 
 
@@ -80,7 +81,9 @@ def resolve_auto_pretrain(table, n_labeled, display):
         table.unlabeled.clear()
         pretrain = None
         # Rows the user gave that no step uses: said, as other left-out rows.
-        warnings.warn(note[0].upper() + note[1:] + ".", UserWarning, stacklevel=4)
+        warnings.warn(
+            note[0].upper() + note[1:] + ".", UserWarning, stacklevel=user_stacklevel()
+        )
     table.notes.append(note)
     display.stage(note)
     return pretrain
@@ -151,7 +154,7 @@ def make_search(estimator, tuner, max_trials, seconds, space, seed, fixed=()):
         warnings.warn(
             f"The search leaves out {clash}, which the parameters fix.",
             UserWarning,
-            stacklevel=3,
+            stacklevel=user_stacklevel(),
         )
     options = {}
     if seconds is not None:

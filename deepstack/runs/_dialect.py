@@ -15,6 +15,7 @@ import zipfile
 
 import pandas as pd
 
+from deepstack._warnings import user_stacklevel
 from deepstack.tables._reading import _DECORATION
 from deepstack.tables._reading import _GROUP as _SPACE  # spaces grouping thousands
 
@@ -79,7 +80,7 @@ def _encoding(path):
             f"{path.name!r} is not UTF-8; it was read as Windows-1252 (Western "
             "European), the encoding spreadsheets on Windows write.",
             UserWarning,
-            stacklevel=6,
+            stacklevel=user_stacklevel(),
         )
         return "cp1252"
     return None
@@ -248,7 +249,7 @@ def _warn_either(name, column, values, mark, decimal):
         "which may mark decimals or separate thousands, and no other number of "
         f"the file tells which: they are read {read}; {other}.",
         UserWarning,
-        stacklevel=6,
+        stacklevel=user_stacklevel(),
     )
 
 

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from deepstack._folders import chmod_as_mkdir, holds_working_directory, put_back
+from deepstack._warnings import user_stacklevel
 from deepstack.runs._dialect import (
     COMPRESSIONS,
     decimal_marks,
@@ -202,7 +203,7 @@ def _read_excel(path):
             f"{path.name!r} has {len(others) + 1} sheets; the first, {first!r}, "
             f"was read and {others} were not.",
             UserWarning,
-            stacklevel=4,
+            stacklevel=user_stacklevel(),
         )
     return frame
 
@@ -360,7 +361,7 @@ def _note_header(path, frame, options):
             f"{path.name!r} has {len(unnamed)} column(s) without a name, read as "
             f"{unnamed} (a saved index?); new rows need them in the same place.",
             UserWarning,
-            stacklevel=5,
+            stacklevel=user_stacklevel(),
         )
     frame.attrs["repeated_names"] = {}
     for name, count in header.value_counts().items():
@@ -371,7 +372,7 @@ def _note_header(path, frame, options):
                 f"{path.name!r} names {count} columns {name!r}; they are read "
                 f"as {read_as}.",
                 UserWarning,
-                stacklevel=5,
+                stacklevel=user_stacklevel(),
             )
 
 

@@ -20,6 +20,7 @@ from sklearn.pipeline import Pipeline
 
 from deepstack._interrupt import watched_stops
 from deepstack._network import check_training_backend
+from deepstack._warnings import user_stacklevel
 from deepstack.callbacks import TimeLimit
 from deepstack.ensemble import bagging_for, is_bagging
 from deepstack.runs import _files
@@ -259,7 +260,7 @@ def fit_table(
             f"The table's column names ({_first_names(data.columns)}) are no "
             "strings; they are read as strings, as new rows' will be.",
             UserWarning,
-            stacklevel=2,
+            stacklevel=user_stacklevel(),
         )
         target, weight_column, group_column = (
             None if name is None else str(name)
@@ -410,7 +411,7 @@ def _fit(
     for note in notes:
         # A warning, as for rows without a target: shown by the command in
         # every mode (its progress display is off without a terminal).
-        warnings.warn(_sentence(note), UserWarning, stacklevel=4)
+        warnings.warn(_sentence(note), UserWarning, stacklevel=user_stacklevel())
     sample_weight = None
     if weight_column is not None:
         sample_weight = row_weights(table.train[weight_column], weight_column)
@@ -543,7 +544,7 @@ def _check_refit_on_all(network, folds, groups):
 def _note_shrunk(note, table):
     if note is not None:
         table.notes.append(note)
-        warnings.warn(_sentence(note), UserWarning, stacklevel=4)
+        warnings.warn(_sentence(note), UserWarning, stacklevel=user_stacklevel())
 
 
 def _fit_baselines(task, X, y, sample_weight, random_state):
@@ -643,7 +644,7 @@ def _time_limit_reached(estimator, seconds, table):
             "longer time limit may score better"
         )
         table.notes.append(note)
-        warnings.warn(_sentence(note), UserWarning, stacklevel=4)
+        warnings.warn(_sentence(note), UserWarning, stacklevel=user_stacklevel())
     return bool(cut)
 
 
@@ -667,7 +668,7 @@ def _search_limit_reached(searcher, seconds, max_trials, table):
         + "; a longer time limit may find better parameters"
     )
     table.notes.append(note)
-    warnings.warn(_sentence(note), UserWarning, stacklevel=4)
+    warnings.warn(_sentence(note), UserWarning, stacklevel=user_stacklevel())
     return True
 
 
@@ -738,7 +739,9 @@ def _make_run(table, fitted, *, started, drop, seconds, **values):
                 note = f"test rows: {message[0].lower()}{message[1:].rstrip('.')}"
                 run.config["notes"].append(note)
                 message = _sentence(note)
-            warnings.warn(message, caught_warning.category, stacklevel=3)
+            warnings.warn(
+                message, caught_warning.category, stacklevel=user_stacklevel()
+            )
     run.metrics = {
         "task": table.task,
         "primary_metric": PRIMARY[table.task],

@@ -14,6 +14,7 @@ from sklearn.base import is_regressor
 from sklearn.pipeline import Pipeline
 
 from deepstack import _io
+from deepstack._warnings import user_stacklevel
 from deepstack.runs import _files
 from deepstack.runs._metrics import PRIMARY
 from deepstack.runs._run import TableRun
@@ -125,7 +126,7 @@ def write_run(run, stage, test_frame):
             "the run folder holds everything else. `deepstack report RUN` "
             "(TableRun.write_report) tries again.",
             UserWarning,
-            stacklevel=2,
+            stacklevel=user_stacklevel(),
         )
 
 

@@ -5,6 +5,7 @@ import warnings
 import numpy as np
 from sklearn import metrics
 
+from deepstack._warnings import user_stacklevel
 from deepstack.tables._reading import _sentence
 
 PRIMARY = {"binary": "accuracy", "multiclass": "accuracy", "regression": "r2"}
@@ -74,7 +75,7 @@ def _floats(result):
 
 
 def _left_out(note):
-    warnings.warn(_sentence(note), UserWarning, stacklevel=4)
+    warnings.warn(_sentence(note), UserWarning, stacklevel=user_stacklevel())
 
 
 def regression_metrics(y_true, y_pred, sample_weight=None):

@@ -14,6 +14,7 @@ import warnings
 import numpy as np
 import pandas as pd
 
+from deepstack._warnings import user_stacklevel
 from deepstack.runs import _files
 from deepstack.runs._target import (
     case_note,
@@ -102,7 +103,7 @@ def read_rows(
     notes, unlabeled_frames = [], []
     for note in target_notes:
         notes.append(note)
-        warnings.warn(_sentence(note), UserWarning, stacklevel=3)
+        warnings.warn(_sentence(note), UserWarning, stacklevel=user_stacklevel())
     if not labeled.all():
         n_missing = int((~labeled).sum())
         written = written_as_missing(data, target, read_missing)
@@ -115,7 +116,7 @@ def read_rows(
         else:
             message = f"{n_missing} row(s) without a target{written} were dropped"
             notes.append(message)
-            warnings.warn(message + ".", UserWarning, stacklevel=3)
+            warnings.warn(message + ".", UserWarning, stacklevel=user_stacklevel())
     if unlabeled is not None:
         if pretrain is None:
             raise ValueError(
@@ -163,7 +164,7 @@ def read_rows(
                 "rows do not score them"
             )
             notes.append(message)
-            warnings.warn(_sentence(message), UserWarning, stacklevel=3)
+            warnings.warn(_sentence(message), UserWarning, stacklevel=user_stacklevel())
     if train_frame[target].nunique() < 2:
         value = str(train_frame[target].iloc[0])
         raise ValueError(

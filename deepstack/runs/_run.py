@@ -11,6 +11,7 @@ from sklearn.base import BaseEstimator
 
 from deepstack._folders import check_file_out
 from deepstack._interrupt import checked_interrupts
+from deepstack._warnings import user_stacklevel
 from deepstack.runs import _files
 from deepstack.runs._metrics import PRIMARY, task_metrics
 from deepstack.runs._progress import row_progress
@@ -119,7 +120,7 @@ class TableRun:
             warnings.warn(
                 f"Column(s) {extra} were not seen at fit and are ignored.",
                 UserWarning,
-                stacklevel=4,
+                stacklevel=user_stacklevel(),
             )
         return X
 
@@ -292,14 +293,14 @@ class TableRun:
         _warn_losses(merge_losses(losses))
         present.warn()
         for message in self._left_out_notes(left_out):
-            warnings.warn(message, UserWarning, stacklevel=2)
+            warnings.warn(message, UserWarning, stacklevel=user_stacklevel())
         fitted_with = self.config.get("weight_column")
         if fitted_with is not None and weight_column is None:
             warnings.warn(
                 f"The rows have no weight column {fitted_with!r} (the run's): the "
                 "metrics are unweighted.",
                 UserWarning,
-                stacklevel=2,
+                stacklevel=user_stacklevel(),
             )
         weights = None if weight_column is None else np.concatenate(weights)
         if weights is not None and not weights.sum() > 0:
@@ -546,14 +547,16 @@ class _Present:
                 "is read as missing, as the training rows' missing values were "
                 "(imputed).",
                 ReadingWarning,
-                stacklevel=3,
+                stacklevel=user_stacklevel(),
             )
 
 
 def _warn_losses(losses):
     """A :class:`~deepstack.tables.ReadingWarning` for each loss in reading."""
     for loss in losses:
-        warnings.warn(_sentence(str(loss)), ReadingWarning, stacklevel=3)
+        warnings.warn(
+            _sentence(str(loss)), ReadingWarning, stacklevel=user_stacklevel()
+        )
 
 
 def source_name(data):

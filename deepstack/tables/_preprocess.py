@@ -24,6 +24,7 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler, TargetEncoder
 from sklearn.utils.validation import check_is_fitted
 
 from deepstack._compat import Interval, StrOptions
+from deepstack._warnings import user_stacklevel
 from deepstack.tables._reading import (
     _STRING_ROLES,
     Loss,
@@ -407,7 +408,9 @@ class TablePreprocessor(TransformerMixin, BaseEstimator):
     def transform(self, X):
         out, losses = self.transform_noted(X)
         for loss in losses:
-            warnings.warn(_sentence(str(loss)), ReadingWarning, stacklevel=2)
+            warnings.warn(
+                _sentence(str(loss)), ReadingWarning, stacklevel=user_stacklevel()
+            )
         return out
 
     def transform_noted(self, X):

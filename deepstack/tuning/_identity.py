@@ -26,6 +26,7 @@ import scipy.sparse as sp
 
 from deepstack import _checkpoint
 from deepstack._arrays import load_json
+from deepstack._warnings import user_stacklevel
 
 FORMAT = "deepstack-search"
 FORMAT_VERSION = 1
@@ -126,7 +127,7 @@ def check(project_dir, identity):
                 f"parameters ({FILE}); its trials are resumed unchecked. Use "
                 "overwrite=True if they belong to another search.",
                 UserWarning,
-                stacklevel=3,
+                stacklevel=user_stacklevel(),
             )
         return
     stored = load_json(path)

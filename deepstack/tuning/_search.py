@@ -21,6 +21,7 @@ from sklearn.utils.validation import (
 
 from deepstack._compat import HasMethods, Interval, StrOptions
 from deepstack._split import n_validation, train_validation_split
+from deepstack._warnings import user_stacklevel
 from deepstack.callbacks import TimeLimit
 from deepstack.estimators._rollback import rolls_back_on_exception
 from deepstack.tuning import _identity
@@ -39,6 +40,7 @@ from deepstack.tuning._tuner import (
     is_chief,
     is_distributed,
     make_oracle,
+    seed_parameters,
 )
 
 
@@ -268,7 +270,8 @@ class DeepStackSearch(MetaEstimatorMixin, BaseEstimator):
         ``cv``). The estimator's own ``log_dir`` is replaced in the trials.
     random_state : int, RandomState instance or None, default=None
         Seeds the validation split, the oracle and, when the estimator's own
-        ``random_state`` is None, every trial's estimator and the refit (an
+        ``random_state`` is None (a Pipeline's nested
+        ``<step>__random_state``), every trial's estimator and the refit (an
         estimator with a ``random_state`` keeps it). Either way all trials
         get the same seed, so they differ only in their parameters
         (keras-tuner's own seed does not seed network weights).
@@ -302,9 +305,9 @@ class DeepStackSearch(MetaEstimatorMixin, BaseEstimator):
         ``score`` (the mean over the folds), ``score_std`` and
         ``fold_scores`` (each fold's score; one with ``cv=None``),
         ``cut_short`` (stopped by ``time_limit``), ``n_epochs`` (epochs run,
-        mean over the folds), ``fit_time`` (seconds, all folds), ``params``
-        (the estimator parameters), ``param_<name>`` per searched
-        hyperparameter and, with Hyperband,
+        mean over the folds; a Pipeline's are its last step's), ``fit_time``
+        (seconds, all folds), ``params`` (the estimator parameters),
+        ``param_<name>`` per searched hyperparameter and, with Hyperband,
         ``budget`` (``tuner/epochs``, also the ``max_epochs``, or other epoch
         parameter, of the trial's ``params``) and ``continued_from``.
     n_trials_ : int
@@ -499,7 +502,7 @@ class DeepStackSearch(MetaEstimatorMixin, BaseEstimator):
                 "its own validation split. Give the same random_state (or "
                 "X_val, y_val) to all of them.",
                 UserWarning,
-                stacklevel=3,
+                stacklevel=user_stacklevel(),
             )
         data = self._split(X, y, sample_weight, X_val, y_val, seed, groups)
         self._set_feature_names(X)
@@ -556,9 +559,7 @@ class DeepStackSearch(MetaEstimatorMixin, BaseEstimator):
         oracle_seed = int(rng.randint(1, 2**31 - 1))
         # The trials (and the refit) keep the estimator's own random_state
         # when it has one; else they all get the search's seed.
-        trial_seed = (
-            seed if self.estimator.get_params().get("random_state") is None else None
-        )
+        trial_seed = seed if seed_parameters(self.estimator) else None
         return seed, oracle_seed, trial_seed
 
     def _set_feature_names(self, X):
@@ -679,7 +680,7 @@ class DeepStackSearch(MetaEstimatorMixin, BaseEstimator):
                     f"The search stopped after {failed} failed trials in a row "
                     "(keras-tuner's limit); the trials before them are kept.",
                     UserWarning,
-                    stacklevel=4,
+                    stacklevel=user_stacklevel(),
                 )
             self.role_ = (
                 "chief" if is_chief() else "worker" if is_distributed() else "single"
@@ -707,8 +708,9 @@ class DeepStackSearch(MetaEstimatorMixin, BaseEstimator):
             return
         start = time.perf_counter()
         params = dict(self.best_params_)
-        if trial_seed is not None and "random_state" in space.estimator_params:
-            params.setdefault("random_state", trial_seed)
+        if trial_seed is not None:
+            for name in seed_parameters(self.estimator):
+                params.setdefault(name, trial_seed)
         limit = None
         if self.refit_in_budget and deadline is not None:
             limit = TimeLimit(deadline)

@@ -23,9 +23,11 @@ import keras
 import keras_tuner
 import numpy as np
 from sklearn.base import clone
+from sklearn.pipeline import Pipeline
 
 from deepstack import _interrupt, _io
 from deepstack._compat import safe_indexing
+from deepstack._warnings import user_stacklevel
 from deepstack.callbacks import TimeLimit
 from deepstack.tuning._kt_compat import controlled_oracle, serve
 from deepstack.tuning._space import HYPERBAND_PAST_TRIAL
@@ -134,6 +136,21 @@ def epoch_parameter(estimator):
         f"tuner='hyperband' sets each trial's epoch budget, and "
         f"{type(estimator).__name__} has no max_epochs or epochs parameter "
         "(nested ones included). Use another tuner."
+    )
+
+
+def seed_parameters(estimator):
+    """The ``random_state`` parameters of ``estimator`` that a search seeds
+    when they are None: its own, else the nested ones
+    (``<step>__random_state`` in a ``Pipeline``), so that all trials of a
+    Pipeline start from one seed too."""
+    own = estimator.get_params(deep=False)
+    if "random_state" in own:
+        return ["random_state"] if own["random_state"] is None else []
+    return sorted(
+        name
+        for name, value in estimator.get_params(deep=True).items()
+        if name.endswith("__random_state") and value is None
     )
 
 
@@ -311,10 +328,16 @@ def run_plan(plan, data, scorer, save_to=None):
             # Callbacks are code, which the safe format does not store: the
             # continuation gets them again from the search's estimator.
             _io._save(estimator, path, overwrite=True, drop_callbacks=True)
-        n_epochs = getattr(estimator, "n_iter_", None)
+        network = _final_step(estimator)
+        n_epochs = getattr(network, "n_iter_", None)
         if n_epochs is not None:
             epochs.append(n_epochs)
-        cut_short = cut_short or TimeLimit.stopped(estimator)
+        # (A bagged ensemble records which members a time limit stopped.)
+        cut_short = (
+            cut_short
+            or TimeLimit.stopped(network)
+            or any(getattr(network, "cut_short_", None) or ())
+        )
     return {
         "score": float(np.mean(scores)),
         "fold_scores": scores,
@@ -323,6 +346,14 @@ def run_plan(plan, data, scorer, save_to=None):
         "n_epochs": float(np.mean(epochs)) if epochs else None,
         "cut_short": cut_short,
     }
+
+
+def _final_step(estimator):
+    """The estimator that trained: a Pipeline's last step (its epochs and
+    time limit are the trial's), or ``estimator`` itself."""
+    while isinstance(estimator, Pipeline):
+        estimator = estimator[-1]
+    return estimator
 
 
 def write_session(log_dir, hparams, metrics):
@@ -622,9 +653,10 @@ class DeepStackTuner(keras_tuner.Tuner):
         runner = self.runner
         values = trial.hyperparameters.values
         params = {**runner.space.params(values), **runner.callbacks()}
-        if runner.seed is not None and "random_state" in runner.space.estimator_params:
+        if runner.seed is not None:
             # keras-tuner's seed does not reach the weights: seed the estimator.
-            params.setdefault("random_state", runner.seed)
+            for name in seed_parameters(runner.estimator):
+                params.setdefault(name, runner.seed)
         plan = self._plan(values, params)
         if runner.log_dir is not None:
             plan.log_dir = os.path.join(runner.log_dir, f"trial_{trial.trial_id}")
@@ -699,7 +731,7 @@ class DeepStackTuner(keras_tuner.Tuner):
                 f"directory to continue each other's trials); training "
                 f"{epochs} epochs from scratch instead.",
                 RuntimeWarning,
-                stacklevel=2,
+                stacklevel=user_stacklevel(),
             )
         params = {**params, self.runner.epochs_param: epochs}
         return TrialPlan(clone(self.runner.estimator).set_params(**params))
