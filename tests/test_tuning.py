@@ -119,6 +119,32 @@ def test_default_space_without_pretrain_parameter():
     space = default_search_space(MLPClassifier())
     assert "pretrain_epochs" not in space and "dropout" not in space
     assert {"n_layers", "units"} <= set(space)
+    # The MLP's learning_rate is its schedule ("constant"); its rate is
+    # learning_rate_init (a Float on learning_rate failed every trial).
+    assert "learning_rate" not in space
+    rate = space["learning_rate_init"]
+    assert (rate.low, rate.high, rate.log) == (0.00025, 0.004, True)
+    wide = default_search_space(MLPClassifier(learning_rate_init=0.01), wide=True)
+    assert (wide["learning_rate_init"].low, wide["learning_rate_init"].high) == (
+        1e-4,
+        1e-1,
+    )
+
+
+def test_a_default_space_search_of_scikit_learns_mlp_completes(classification_data):
+    from sklearn.neural_network import MLPClassifier
+
+    X, y = classification_data
+    search = DeepStackSearch(
+        MLPClassifier(max_iter=20, random_state=0),
+        tuner="random",
+        max_trials=2,
+        random_state=0,
+    ).fit(X, y)
+    assert search.results_["status"] == ["COMPLETED", "COMPLETED"]
+    rates = [p["learning_rate_init"] for p in search.results_["params"]]
+    assert rates[0] == 0.001 and 0.00025 <= rates[1] <= 0.004
+    assert search.best_estimator_.learning_rate == "constant"
 
 
 @pytest.mark.parametrize(

@@ -227,6 +227,9 @@ def default_search_space(estimator, *, wide=False):
     sets ``pretrain=None`` (no pretraining), one with more epochs keeps the
     estimator's ``pretrain`` or, when that is None, sets
     ``pretrain="autoencoder"``. Parameters the estimator lacks are left out.
+    For scikit-learn's ``MLPClassifier`` / ``MLPRegressor``, whose
+    ``learning_rate`` is the schedule, the rate's range is on
+    ``learning_rate_init`` (and ``r`` its value).
 
     In :class:`DeepStackSearch` (and :class:`DeepStackHyperModel`), the
     point of the ranges' defaults, the first trial, fits the estimator
@@ -253,6 +256,14 @@ def default_search_space(estimator, *, wide=False):
         (whose parameters are its steps'): give the search space yourself.
     """
     params = estimator.get_params(deep=False)
+    # scikit-learn's MLP keeps its rate in learning_rate_init (its
+    # learning_rate is the schedule, "constant"): search the number.
+    rate_name = "learning_rate"
+    if "learning_rate_init" in params and not (
+        _is_number(params.get("learning_rate"), Real)
+        or params.get("learning_rate") == "auto"
+    ):
+        rate_name = "learning_rate_init"
     if wide:
         space = {
             "learning_rate": Float(1e-4, 1e-1, log=True),
@@ -264,7 +275,7 @@ def default_search_space(estimator, *, wide=False):
         }
         pretrain_epochs = Choice((0, 5, 10, 20))
     else:
-        rate = params.get("learning_rate", 1e-3)
+        rate = params.get(rate_name, 1e-3)
         if not _is_number(rate, Real) or rate <= 0:
             rate = 1e-3
         dropout = _resolve_auto(params, estimator).get("dropout", 0.3)
@@ -282,6 +293,7 @@ def default_search_space(estimator, *, wide=False):
             "optimizer": Choice(("adam", "rmsprop")),
         }
         pretrain_epochs = Choice((0, 5, 10, 20))
+    space[rate_name] = space.pop("learning_rate")
     if "pretrain" in params and "pretrain_epochs" in params:
         space["pretrain_epochs"] = pretrain_epochs
     if ARCHITECTURE not in params:
