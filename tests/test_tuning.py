@@ -297,6 +297,26 @@ def test_no_trial_completed_is_importable_where_the_readme_names_it():
     assert "NoTrialCompletedError" in deepstack.__all__
 
 
+def test_some_failed_trials_print_nothing_and_are_recorded(regression_data, capfd):
+    # keras-tuner printed each failed trial's whole traceback to stderr, and
+    # results_ said only "FAILED".
+    X, y = regression_data
+    search = DeepStackSearch(
+        tiny(DeepStackRegressor, max_epochs=1),
+        {"loss": ["squared_error", "poisson"]},
+        tuner="grid",
+        max_trials=2,
+    )
+    with pytest.warns(UserWarning, match=r"1 of 2 trials failed, the last with Valu"):
+        search.fit(X, y)
+    assert "Traceback" not in "".join(capfd.readouterr())
+    assert search.results_["status"] == ["COMPLETED", "FAILED"]
+    error = search.results_["error"]
+    assert error[0] is None and error[1].startswith("ValueError: ")
+    assert "loss='poisson' needs" in error[1]
+    assert search.best_params_["loss"] == "squared_error"
+
+
 def test_failed_trials_raise_with_the_cause(regression_data):
     X, y = regression_data
     # A value that only the data refuses (targets below zero).

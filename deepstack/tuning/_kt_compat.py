@@ -1,6 +1,6 @@
 """Every use of keras-tuner beyond its public API, in one place.
 
-deepstack drives keras-tuner's oracles directly. Three things it needs have
+deepstack drives keras-tuner's oracles directly. Four things it needs have
 no public entry point, so they live here, behind :func:`check_keras_tuner`:
 
 - the first trial of a search is the estimator's own configuration (as
@@ -11,6 +11,10 @@ no public entry point, so they live here, behind :func:`check_keras_tuner`:
   public hook that oracles implement, answers ``STOPPED``), and Bayesian
   optimization's proposals checked against the trials so far
   (``Oracle._duplicate``, as keras-tuner checks its random draws);
+- a failed trial's traceback: keras-tuner prints it whenever its module
+  flag ``keras_tuner.src.config.DEBUG`` is on (the default); the search
+  keeps each trial's error in ``results_`` and warns once instead
+  (:func:`quiet_failed_trials`);
 - the distributed chief: keras-tuner's ``oracle_chief.start_server`` polls
   every 20 seconds once the search is over; :func:`serve` uses the same
   servicer (``deepstack._compat.oracle_service``) and
@@ -24,11 +28,13 @@ on ``Oracle``).
 when a keras-tuner release drops one of these.
 """
 
+import contextlib
 import functools
 import os
 import time
 
 import keras_tuner
+from keras_tuner.src import config as _kt_config
 
 from deepstack._compat import oracle_service
 
@@ -61,6 +67,8 @@ def missing_internals():
     for cls in ORACLES.values():
         if "populate_space" not in vars(cls):
             missing.append(f"{cls.__name__}.populate_space")
+    if not isinstance(getattr(_kt_config, "DEBUG", None), bool):
+        missing.append("keras_tuner.src.config.DEBUG")
     grid = ORACLES["grid"](
         objective=keras_tuner.Objective("score", "max"), max_trials=1
     )
@@ -95,6 +103,18 @@ def check_keras_tuner():
             f"with keras-tuner {tested}"
             "; install one of those (pip install 'keras-tuner==1.4.8')."
         )
+
+
+@contextlib.contextmanager
+def quiet_failed_trials():
+    """keras-tuner prints no traceback for a failed trial in this block (the
+    search records each trial's error itself)."""
+    before = _kt_config.DEBUG
+    _kt_config.DEBUG = False
+    try:
+        yield
+    finally:
+        _kt_config.DEBUG = before
 
 
 class _Controls:

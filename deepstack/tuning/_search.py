@@ -306,7 +306,8 @@ class DeepStackSearch(MetaEstimatorMixin, BaseEstimator):
         ``fold_scores`` (each fold's score; one with ``cv=None``),
         ``cut_short`` (stopped by ``time_limit``), ``n_epochs`` (epochs run,
         mean over the folds; a Pipeline's are its last step's), ``fit_time``
-        (seconds, all folds), ``params`` (the estimator parameters),
+        (seconds, all folds), ``error`` (a failed trial's exception,
+        ``"RuntimeError: ..."``; None), ``params`` (the estimator parameters),
         ``param_<name>`` per searched hyperparameter and, with Hyperband,
         ``budget`` (``tuner/epochs``, also the ``max_epochs``, or other epoch
         parameter, of the trial's ``params``) and ``continued_from``.
@@ -796,6 +797,7 @@ class DeepStackSearch(MetaEstimatorMixin, BaseEstimator):
             "cut_short": [],
             "n_epochs": [],
             "fit_time": [],
+            "error": [],
             "params": [],
             **{f"param_{name}": [] for name in names},
         }
@@ -830,8 +832,12 @@ class DeepStackSearch(MetaEstimatorMixin, BaseEstimator):
             if hyperband:
                 rows["budget"].append(values.get("tuner/epochs"))
                 rows["continued_from"].append(values.get(HYPERBAND_PAST_TRIAL))
+            error = None
             if trial.get("message"):
                 messages.append(trial["message"])
+                kind, what = _exception_of(trial["message"])
+                error = f"{kind}: {what}" if what else kind
+            rows["error"].append(error)
         self.results_ = rows
         self.n_trials_ = len(rows["trial_id"])
         scores = np.array(
@@ -843,6 +849,16 @@ class DeepStackSearch(MetaEstimatorMixin, BaseEstimator):
         )
         if not np.isfinite(scores).any():
             raise self._none_completed(messages, deadline_reached)
+        failed = [e for e in rows["error"] if e is not None]
+        if failed:
+            # keras-tuner's printed tracebacks are silenced: say it once.
+            warnings.warn(
+                f"{len(failed)} of {self.n_trials_} trials failed, the last with "
+                f"{failed[-1].splitlines()[0]} (results_['error'] holds each "
+                "trial's error); the best of the completed trials is chosen.",
+                UserWarning,
+                stacklevel=user_stacklevel(),
+            )
         self.best_index_ = self._choose(scores, rows["fold_scores"])
         self.best_score_ = float(scores[self.best_index_])
         self.best_params_ = dict(rows["params"][self.best_index_])

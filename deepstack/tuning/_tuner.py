@@ -29,7 +29,7 @@ from deepstack import _interrupt, _io
 from deepstack._compat import safe_indexing
 from deepstack._warnings import user_stacklevel
 from deepstack.callbacks import TimeLimit
-from deepstack.tuning._kt_compat import controlled_oracle, serve
+from deepstack.tuning._kt_compat import controlled_oracle, quiet_failed_trials, serve
 from deepstack.tuning._space import HYPERBAND_PAST_TRIAL
 
 OBJECTIVE = "score"
@@ -572,11 +572,12 @@ class DeepStackTuner(keras_tuner.Tuner):
             self.save()
             serve(self.oracle)
             return
-        if self.workers is not None and len(self.workers) > 1:
-            self.oracle.verbose = verbose
-            self._search_parallel(data)
-            return
-        super().search(data, verbose=verbose)
+        with quiet_failed_trials():
+            if self.workers is not None and len(self.workers) > 1:
+                self.oracle.verbose = verbose
+                self._search_parallel(data)
+                return
+            super().search(data, verbose=verbose)
 
     def _search_parallel(self, data):
         """Keep one trial running in each worker slot until the oracle stops.
