@@ -17,6 +17,13 @@ from sklearn.model_selection import train_test_split
 def digits_split(test_size=0.3, random_state=0):
     """scikit-learn's 8x8 digits, split stratified into train and test.
 
+    Parameters
+    ----------
+    test_size : float, default=0.3
+        The share of the samples held out for testing.
+    random_state : int, default=0
+        Seeds the split.
+
     Returns
     -------
     X_train, X_test, y_train, y_test : ndarray
@@ -34,6 +41,15 @@ def make_mnist1d(n_samples=5000, train_split=0.8, seed=42):
     The default arguments give the standard 4000 / 1000 split of 40-long
     signals in 10 classes. Nothing is downloaded, and the caller's global
     random state is left as it was (``mnist1d`` reseeds it while generating).
+
+    Parameters
+    ----------
+    n_samples : int, default=5000
+        Samples generated in all (train and test).
+    train_split : float, default=0.8
+        The share of them in the training set.
+    seed : int, default=42
+        Seeds the generation.
 
     Returns
     -------
@@ -130,6 +146,11 @@ def load_table(name):
     ``median``, the median sale price) and ``midwest`` (437 Midwest
     counties' census figures, populations with long tails; target
     ``percollege``).
+
+    Parameters
+    ----------
+    name : str
+        One of the tables above; another name raises ``ValueError``.
 
     Returns
     -------

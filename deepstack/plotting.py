@@ -330,6 +330,9 @@ def plot_reconstructions(
         inputs are drawn as line plots (input and reconstruction overlaid).
     n : int, default=8
         Number of samples shown.
+    cmap : str, default="gray"
+        Matplotlib colormap of the images (inputs and reconstructions share
+        one color scale); not used for line plots.
 
     Returns
     -------

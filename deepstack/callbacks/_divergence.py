@@ -174,6 +174,25 @@ def initial_loss(model, X, y, sample_weight=None, max_rows=1024):
     Measured on at most ``max_rows`` evenly spaced rows, in inference mode,
     before any training step: the reference of :class:`DivergenceGuard`.
     Returns None when it cannot be measured (not a finite number).
+
+    Parameters
+    ----------
+    model : keras.Model
+        A compiled model.
+    X : {ndarray, sparse matrix} of shape (n_samples, n_features)
+        The training inputs (a sparse matrix is densified after the rows
+        are taken).
+    y : ndarray of shape (n_samples, ...)
+        The training targets, encoded as the model's loss expects them.
+    sample_weight : ndarray of shape (n_samples,), default=None
+        Per-row weights of the loss.
+    max_rows : int, default=1024
+        Every ``ceil(n_samples / max_rows)``-th row is used.
+
+    Returns
+    -------
+    float or None
+        The loss, or None when it is not finite.
     """
     step = max(1, -(-X.shape[0] // max_rows))
     X, y = X[::step], y[::step]

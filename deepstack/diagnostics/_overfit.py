@@ -71,6 +71,9 @@ class OverfitResult:
         Measurements behind the reasons.
     estimator : estimator
         The fitted clone (regularization off).
+    tol : float
+        The training error counted as "about 0" (``overfit_small_subset``'s
+        ``tol``).
     """
 
     def __init__(

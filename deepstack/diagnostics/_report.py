@@ -58,6 +58,10 @@ class DiagnosticReport:
     history : dict
         The estimator's ``history_``.
     figures : dict of str to matplotlib.figure.Figure
+    estimator_name : str
+        The diagnosed estimator's class name, as the report's title shows it
+        (a wrapper's with the network's in parentheses, e.g.
+        ``"Pipeline (DeepStackClassifier)"``).
     """
 
     def __init__(

@@ -22,6 +22,17 @@ _RELU_LIKE = ("relu", "relu6", "leaky_relu")
 class LayerHealth:
     """Health measures of one hidden layer on a set of samples.
 
+    Parameters
+    ----------
+    name : str
+        Layer name.
+    activation : str or None
+        Its nonlinearity.
+    values : ndarray of shape (n_samples, n_units)
+        The layer's outputs on the samples (from
+        :func:`~deepstack.diagnostics.hidden_activations`); only the
+        measures below are kept.
+
     Attributes
     ----------
     name : str

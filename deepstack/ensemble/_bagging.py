@@ -482,12 +482,43 @@ class DeepStackBaggingRegressor(RegressorMixin, _BaseBagging):
 
 
 def is_bagging(estimator):
-    """Whether ``estimator`` is one of deepstack's bagged ensembles."""
+    """Whether ``estimator`` is one of deepstack's bagged ensembles.
+
+    Parameters
+    ----------
+    estimator : object
+        Any object (fitted or not).
+
+    Returns
+    -------
+    bool
+        True for a :class:`DeepStackBaggingClassifier` or
+        :class:`DeepStackBaggingRegressor` (or a subclass).
+    """
     return isinstance(estimator, _BaseBagging)
 
 
 def bagging_for(estimator, n_folds, random_state=None):
-    """The bagged ensemble of clones of ``estimator`` (classifier or regressor)."""
+    """The bagged ensemble of clones of ``estimator`` (classifier or regressor).
+
+    Parameters
+    ----------
+    estimator : estimator
+        The network to bag; a classifier gets a
+        :class:`DeepStackBaggingClassifier`, anything else a
+        :class:`DeepStackBaggingRegressor`. It is stored, not cloned or
+        fitted here (the ensemble clones it at fit).
+    n_folds : int
+        The ensemble's ``n_folds``: one member per fold.
+    random_state : int, RandomState instance or None, default=None
+        The ensemble's ``random_state``: seeds the folds and each member's
+        ``random_state``.
+
+    Returns
+    -------
+    DeepStackBaggingClassifier or DeepStackBaggingRegressor
+        Unfitted.
+    """
     cls = (
         DeepStackBaggingClassifier
         if is_classifier(estimator)

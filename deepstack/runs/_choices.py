@@ -33,6 +33,20 @@ def table_defaults(task, n_rows):
       bagged networks of :func:`table_bagging` these scored best on the
       inner validation rows (``benchmarks/results/table_defaults.md``); the
       estimator's validation split and patience.
+
+    Parameters
+    ----------
+    task : {"binary", "multiclass", "classification", "regression"}
+        Any task but "regression" gets the classifier's parameters.
+    n_rows : int
+        The number of training rows: sets a regressor's batch size (a
+        classifier's ``batch_size="auto"`` counts them at fit).
+
+    Returns
+    -------
+    dict
+        Parameters of :class:`~deepstack.DeepStackClassifier` or
+        :class:`~deepstack.DeepStackRegressor`.
     """
     params = {"input_dropout": 0.0}
     if task == "regression":
@@ -52,6 +66,16 @@ def table_bagging(n_rows):
     rows (a fold needs two). Chosen on
     validation splits of the bundled tables' training rows
     (``benchmarks/table_defaults.py``).
+
+    Parameters
+    ----------
+    n_rows : int
+        The number of training rows.
+
+    Returns
+    -------
+    int
+        The number of folds, 1 for a single network.
     """
     if n_rows < 10:
         return 1  # five folds need two rows each at least

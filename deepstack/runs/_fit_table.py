@@ -61,7 +61,19 @@ PRETRAIN = ("autoencoder", "denoising", "auto")
 
 
 def parse_duration(value):
-    """Seconds from ``90``, ``"90s"``, ``"20m"``, ``"1.5h"`` (None stays None)."""
+    """Seconds from ``90``, ``"90s"``, ``"20m"``, ``"1.5h"`` (None stays None).
+
+    Parameters
+    ----------
+    value : float, int, str or None
+        A number of seconds, or a number followed by ``s``, ``m`` or ``h``
+        (no unit: seconds). Anything else, and a duration that is not
+        positive, raises ``ValueError``.
+
+    Returns
+    -------
+    float or None
+    """
     if value is None:
         return None
     if isinstance(value, (int, float)) and not isinstance(value, bool):

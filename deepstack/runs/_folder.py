@@ -71,6 +71,30 @@ def save_run(run, out, *, test_frame=None, overwrite=False):
     ``history.csv``, ``trials.csv`` (when searched), ``test_predictions.csv``,
     ``importance.csv`` (:meth:`TableRun.column_importance`) and
     ``findings.json`` (when test rows are given), and ``report.html``.
+
+    Parameters
+    ----------
+    run : TableRun
+        The fitted run, as :func:`fit_table` or :func:`load_run` returns it.
+    out : path
+        The run folder to write. It is written beside ``out`` first and
+        renamed to ``out`` once complete, so a failure or Ctrl-C leaves
+        ``out`` as it was. An existing folder is refused unless it is empty,
+        or ``overwrite`` and it is a run folder.
+    test_frame : pandas.DataFrame, default=None
+        Labeled test rows (with the target column): their predictions, the
+        column importance and the diagnostic findings are written from them
+        (rows without a target are left out). None: no predictions or
+        importance, and no findings.
+    overwrite : bool, default=False
+        Replace ``out`` if it is a run folder (it holds ``config.json`` and
+        nothing but the files a run writes), once the new one is complete.
+        Any other folder or file is never replaced.
+
+    Returns
+    -------
+    pathlib.Path
+        ``out``.
     """
     out = Path(out)
     with _files.staged_folder(out, overwrite=overwrite) as stage:
@@ -137,6 +161,20 @@ def load_run(path):
     :func:`deepstack.load`, and the preprocessor with skops after checking
     that every type it holds beyond skops' trusted ones is one that a
     deepstack preprocessor holds (named one by one, not by library).
+
+    Parameters
+    ----------
+    path : path
+        The run folder. A missing folder raises ``FileNotFoundError``; one
+        without ``config.json``, ``metrics.json``, ``preprocessor.skops`` or
+        ``model/``, or whose files do not agree, raises ``ValueError``.
+
+    Returns
+    -------
+    TableRun
+        The preprocessing and the model as one pipeline, with the run's
+        config, metrics, trials (None when not searched) and column
+        importance (None when not measured); its ``path`` is ``path``.
     """
     import skops.io
 

@@ -38,6 +38,18 @@ def read_job(path):
     Unknown sections or keys, and values of the wrong type, are refused
     with a ``ValueError`` that names the file and the key.
 
+    Parameters
+    ----------
+    path : path
+        The TOML job file. Its ``[data]`` paths are relative to its folder.
+
+    Returns
+    -------
+    dict
+        Keyword arguments of :func:`fit_table` (the table read, as
+        ``data``), and ``"source"``: the dataset's name or the data file's
+        path, which :func:`run_job` passes as ``name``.
+
     Notes
     -----
     A job file (see ``pipelines/`` in the repository)::
@@ -168,6 +180,22 @@ def run_job(path, *, out=None, overwrite=None, progress=None):
     """Run the job file at ``path``; returns the :class:`TableRun`.
 
     ``out`` and ``overwrite`` override the job's ``[output]`` section.
+
+    Parameters
+    ----------
+    path : path
+        The TOML job file (see :func:`read_job`).
+    out : path, default=None
+        The run folder to write, in place of the job's ``[output] out``
+        (None: the job's, if any).
+    overwrite : bool, default=None
+        In place of the job's ``[output] overwrite`` (None: the job's).
+    progress : bool, default=None
+        Progress bars on standard error (None: only on a terminal).
+
+    Returns
+    -------
+    TableRun
     """
     arguments = read_job(path)
     arguments["name"] = arguments.pop("source")

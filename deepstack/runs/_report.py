@@ -99,7 +99,21 @@ def findings_for(run, X):
 
 
 def write_report(folder):
-    """Write ``report.html`` into the run ``folder``; returns its path."""
+    """Write ``report.html`` into the run ``folder``; returns its path.
+
+    Parameters
+    ----------
+    folder : path
+        A run folder: the page is drawn from its ``config.json``,
+        ``metrics.json`` and, where present, ``history.csv``,
+        ``trials.csv``, ``test_predictions.csv``, ``importance.csv`` and
+        ``findings.json``. An existing ``report.html`` is replaced.
+
+    Returns
+    -------
+    pathlib.Path
+        ``folder / "report.html"``.
+    """
     import matplotlib
 
     matplotlib.use("Agg", force=False)

@@ -876,6 +876,17 @@ def infer_task(y):
     Strings, categories and booleans are classes; floats with a fractional
     part are a regression; integers are classes when there are at most 20
     distinct values (and fewer than half the rows), a regression otherwise.
+
+    Parameters
+    ----------
+    y : array-like of shape (n_samples,)
+        The target column; missing values are left out. A target with no
+        values raises ``ValueError``.
+
+    Returns
+    -------
+    {"binary", "multiclass", "regression"}
+        Classes are "binary" when there are at most two.
     """
     y = pd.Series(y).dropna()
     if y.empty:

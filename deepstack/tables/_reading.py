@@ -179,7 +179,21 @@ class Loss(NamedTuple):
     """Values of one column that reading lost: how many, the first three
     distinct ones (as text, in row order) and what became of them. Its
     text is the note (lower case, no full stop); :func:`merge_losses` adds
-    up those of rows read a chunk at a time."""
+    up those of rows read a chunk at a time.
+
+    Attributes
+    ----------
+    column : str
+        The column's name.
+    count : int
+        How many values were lost.
+    examples : tuple of str
+        The first three distinct lost values, as text, in row order.
+    problem : str
+        What is wrong with them, e.g. "that are not numbers".
+    outcome : str
+        What became of them, e.g. "are treated as missing".
+    """
 
     column: str
     count: int
@@ -198,7 +212,19 @@ class Loss(NamedTuple):
 def merge_losses(losses):
     """The :class:`Loss` entries of ``losses`` (from consecutive chunks of
     rows, in order) added up: one a column and problem, counting every
-    chunk's values, with the first three distinct examples of all."""
+    chunk's values, with the first three distinct examples of all.
+
+    Parameters
+    ----------
+    losses : iterable of Loss
+        Entries with the same ``column``, ``problem`` and ``outcome`` are
+        merged.
+
+    Returns
+    -------
+    list of Loss
+        In the order each column and problem first appears.
+    """
     merged = {}
     for loss in losses:
         key = (loss.column, loss.problem, loss.outcome)

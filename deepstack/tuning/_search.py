@@ -48,6 +48,13 @@ class NoTrialCompletedError(RuntimeError):
     """No trial of a :class:`DeepStackSearch` completed: the time limit ended
     the search before one did, or every trial failed (diverged, say).
 
+    Parameters
+    ----------
+    message : str
+        The error's text.
+    last_error : str, default=None
+        See Attributes.
+
     Attributes
     ----------
     last_error : str or None

@@ -526,6 +526,10 @@ class DeepStackTuner(keras_tuner.Tuner):
     workers : TrialWorkers, list of TrialWorkers or None
         Worker processes that run the trials: one, or one per parallel trial
         (``n_jobs``); None runs them here.
+    verbose : int, default=1
+        0 silences what keras-tuner prints while the tuner is built (its
+        "Reloading Tuner from ..." when a search resumes). The search's own
+        output is set by the ``verbose`` of its ``search``.
     **kwargs
         ``directory``, ``project_name``, ``overwrite`` for ``keras_tuner.Tuner``.
     """
