@@ -293,7 +293,7 @@ def default_search_space(estimator, *, wide=False):
             "optimizer": Choice(("adam", "rmsprop")),
         }
         pretrain_epochs = Choice((0, 5, 10, 20))
-    space[rate_name] = space.pop("learning_rate")
+    space = {rate_name if n == "learning_rate" else n: r for n, r in space.items()}
     if "pretrain" in params and "pretrain_epochs" in params:
         space["pretrain_epochs"] = pretrain_epochs
     if ARCHITECTURE not in params:
