@@ -16,8 +16,10 @@ from deepstack import _network, _pretraining, _random
 from deepstack._compat import Interval, StrOptions
 from deepstack.estimators._base import _ModelBytes
 from deepstack.estimators._checks import (
-    explain_conversion_error,
+    explain_input_error,
     explain_sparse_error,
+    refuse_dates,
+    warn_float32_precision,
 )
 from deepstack.estimators._rollback import rolls_back_on_exception
 from deepstack.layers import TiedDense, TiedModel
@@ -318,12 +320,16 @@ default="relu"
     # --------------------------------------------------------------- helpers
 
     def _validate_X(self, X, *, reset=False):
+        refuse_dates(X)
+        given = X
         try:
             X = validate_data(self, X, reset=reset, dtype=np.float32)
         except ValueError as exc:
-            raise explain_conversion_error(exc, X) from exc
+            raise explain_input_error(exc, given) from exc
         except TypeError as exc:
             raise explain_sparse_error(exc) from exc
+        if reset:
+            warn_float32_precision(given)
         _pretraining.check_finite(X)
         return np.asarray(X)
 

@@ -44,9 +44,11 @@ from deepstack._split import n_validation, train_validation_split
 from deepstack.estimators._checks import (
     BUILT_WITH,
     check_structured_params,
-    explain_conversion_error,
+    explain_input_error,
     explain_sparse_error,
     plain,
+    refuse_dates,
+    warn_float32_precision,
 )
 from deepstack.estimators._rollback import rolls_back_on_exception
 from deepstack.estimators._training import TrainingMixin, detached
@@ -580,6 +582,7 @@ class BaseDeepStack(UnlabeledRowsMixin, TrainingMixin, BaseEstimator):
     # --------------------------------------------------------------- helpers
 
     def _validate_X(self, X, *, reset=False):
+        refuse_dates(X)
         try:
             return validate_data(
                 self,
@@ -590,7 +593,7 @@ class BaseDeepStack(UnlabeledRowsMixin, TrainingMixin, BaseEstimator):
                 ensure_min_samples=1,
             )
         except ValueError as exc:
-            raise explain_conversion_error(exc, X) from exc
+            raise explain_input_error(exc, X) from exc
         except TypeError as exc:
             raise explain_sparse_error(exc) from exc
 
@@ -600,6 +603,8 @@ class BaseDeepStack(UnlabeledRowsMixin, TrainingMixin, BaseEstimator):
                 f"{type(self).__name__} requires y to be passed, but the target y "
                 "is None."
             )
+        refuse_dates(X)
+        given = X
         try:
             X, y = validate_data(
                 self,
@@ -612,9 +617,11 @@ class BaseDeepStack(UnlabeledRowsMixin, TrainingMixin, BaseEstimator):
                 y_numeric=False,
             )
         except ValueError as exc:
-            raise explain_conversion_error(exc, X) from exc
+            raise explain_input_error(exc, given) from exc
         except TypeError as exc:
             raise explain_sparse_error(exc) from exc
+        if reset:
+            warn_float32_precision(given)
         return X, y
 
     def _encode_rows(self, X, y, names=("X", "y")):
