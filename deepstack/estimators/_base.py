@@ -520,8 +520,9 @@ class BaseDeepStack(UnlabeledRowsMixin, TrainingMixin, BaseEstimator):
         beside it. The classifier's are ``probabilities`` (as
         ``predict_proba``) and ``class_index`` (``classes`` in
         ``labels.json`` gives the label; multilabel: ``labels``, the 0/1
-        matrix of ``predict``); the regressor's is ``predictions``, in the
-        target's units (column 0 is ``predict``'s output for a 1-D target).
+        matrix of ``predict``); the regressor's is ``predictions``, float64
+        in the target's units, decoded in float64 as ``predict`` decodes
+        (column 0 is ``predict``'s output for a 1-D target).
         Outputs match ``predict_proba`` / ``predict`` to float32 rounding.
         ``format="onnx"`` writes the same path as ``model.onnx`` (converted
         by tf2onnx; needs the TensorFlow backend and ``pip install
