@@ -192,3 +192,26 @@ def test_non_finite_features_name_their_columns(regression_data, bad):
     fitted = tiny(DeepStackRegressor, max_epochs=1).fit(np.ones((len(X), 3)), y)
     with pytest.raises(ValueError, match=r"values: \[1\]"):
         fitted.predict(X[:, :3])
+
+
+@pytest.mark.parametrize("factor", [1e-50, 1e300])
+def test_sample_weights_count_by_their_ratios_at_any_scale(regression_data, factor):
+    # Read in float32 first, 1e-50 became 0 ("at least one non-zero") and
+    # 1e300 infinite; only the ratios count, so the fit is the same as with
+    # weights of order 1.
+    X, y = regression_data
+    w = np.random.RandomState(0).uniform(0.5, 2.0, len(X))
+    plain = tiny(DeepStackRegressor, max_epochs=2).fit(X, y, sample_weight=w)
+    scaled = tiny(DeepStackRegressor, max_epochs=2).fit(X, y, sample_weight=w * factor)
+    np.testing.assert_allclose(scaled.history_["loss"], plain.history_["loss"])
+    np.testing.assert_allclose(scaled.predict(X), plain.predict(X))
+
+
+def test_negative_and_zero_sample_weights_are_refused(regression_data):
+    X, y = regression_data
+    w = np.ones(len(X))
+    w[[3, 9]] = -1.0
+    with pytest.raises(ValueError, match=r"non-negative; 2 rows .*\[3, 9\]"):
+        tiny(DeepStackRegressor).fit(X, y, sample_weight=w)
+    with pytest.raises(ValueError, match="at least one non-zero"):
+        tiny(DeepStackRegressor).fit(X, y, sample_weight=np.zeros(len(X)))

@@ -348,8 +348,8 @@ class BaseDeepStack(UnlabeledRowsMixin, TrainingMixin, BaseEstimator):
             Targets.
         sample_weight : array-like of shape (n_samples,), default=None
             Per-sample loss weights; only their ratios count (scaled to mean
-            1, with ``class_weight``, as scikit-learn's MLP divides by their
-            sum).
+            1 in float64, with ``class_weight``, as scikit-learn's MLP divides
+            by their sum, so any scale works). Non-negative, not all zero.
         X_val, y_val : array-like, default=None
             A validation set that replaces the internal split drawn with
             ``validation_fraction``.
@@ -640,19 +640,28 @@ class BaseDeepStack(UnlabeledRowsMixin, TrainingMixin, BaseEstimator):
 
     def _sample_weights(self, X, y_enc, sample_weight):
         if sample_weight is not None:
-            sample_weight = check_sample_weight(sample_weight, X, dtype=np.float32)
-            if np.any(sample_weight < 0):
-                raise ValueError("sample_weight must be non-negative.")
+            # Read in float64: only the ratios count, so weights of 1e-50 or
+            # 1e300 are valid, and float32 would make them 0 or infinite.
+            sample_weight = check_sample_weight(sample_weight, X, dtype=np.float64)
+            negative = np.flatnonzero(sample_weight < 0)
+            if negative.size:
+                raise ValueError(
+                    f"sample_weight must be non-negative; {negative.size} rows "
+                    f"have negative weights (first: {negative[:5].tolist()})."
+                )
         sample_weight = self._sample_weight_from_target(y_enc, sample_weight)
         if sample_weight is not None:
             # Scaled to mean 1: only the weights' ratios count, as in
             # scikit-learn's MLP (which divides by their sum). Keras divides
             # the weighted loss by the batch's rows, so a common factor
             # acted as a learning-rate multiplier (with SGD) and shifted the
-            # balance against the weight penalty.
+            # balance against the weight penalty. Divided by the largest
+            # first, so that the sum of huge weights cannot overflow.
             sample_weight = np.asarray(sample_weight, dtype=np.float64)
-            total = sample_weight.sum()
-            if total > 0:
+            largest = sample_weight.max()
+            if largest > 0:
+                sample_weight = sample_weight / largest
+                total = sample_weight.sum()
                 sample_weight = sample_weight * (len(sample_weight) / total)
             sample_weight = sample_weight.astype(np.float32)
         return sample_weight
