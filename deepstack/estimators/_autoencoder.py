@@ -114,6 +114,12 @@ default="relu"
         Whether the inputs were standardized.
     mean_, scale_ : ndarray of shape (`n_features_in_`,)
         Standardization statistics (0 and 1 when not standardized).
+    constant_columns_ : ndarray of int
+        The columns constant at fit (standard deviation 0): they carry
+        nothing to learn, and ``inverse_transform`` reconstructs each as its
+        value there, exactly (``constant_values_``).
+    constant_values_ : ndarray of float
+        The value of each of ``constant_columns_`` at fit.
     pretraining_history_ : list of dict
         One dict per layer: per-epoch ``loss`` (and ``val_loss``), the
         ``loss_function`` used, ``n_epochs``, ``best_epoch``, ``fit_seconds``
@@ -229,6 +235,8 @@ default="relu"
             self.hidden_layer_sizes, allow_empty=False
         )
         X = self._validate_X(X, reset=True)
+        self.constant_columns_ = np.flatnonzero(np.all(X == X[:1], axis=0))
+        self.constant_values_ = X[0, self.constant_columns_].astype(np.float64)
         seed = int(check_random_state(self.random_state).randint(0, 2**31 - 1))
         _random.seed_backend(seed)
 
@@ -298,8 +306,14 @@ default="relu"
                 f"inverse_transform expects codes of shape (n_samples, "
                 f"{self._n_features_out}); got shape {codes.shape}."
             )
+        if codes.shape[0] == 0:
+            # As transform (scikit-learn's check) refuses X of 0 rows.
+            raise ValueError(
+                f"inverse_transform got 0 rows of codes (shape {codes.shape}); "
+                "a minimum of 1 is required, as for transform."
+            )
         _pretraining.check_finite(codes, "the codes")
-        return _network.forward(self.decoder_, codes) * self.scale_ + self.mean_
+        return self._decoded(codes)
 
     def score(self, X, y=None):
         """Negative mean squared reconstruction error of ``X`` (higher is better).
@@ -335,10 +349,18 @@ default="relu"
 
     def _reconstruction_error(self, X):
         """Mean squared reconstruction error of a validated ``X``."""
-        codes = _network.forward(self.encoder_, X)
-        reconstruction = _network.forward(self.decoder_, codes)
-        reconstruction = reconstruction * self.scale_ + self.mean_
+        reconstruction = self._decoded(_network.forward(self.encoder_, X))
         return float(np.mean((X - reconstruction) ** 2))
+
+    def _decoded(self, codes):
+        """The reconstruction of ``codes`` in input units, the columns
+        constant at fit set to their value there (the network's output for
+        them is only near it; an autoencoder saved before has none)."""
+        out = _network.forward(self.decoder_, codes) * self.scale_ + self.mean_
+        constant = getattr(self, "constant_columns_", ())
+        if len(constant):
+            out[:, constant] = self.constant_values_
+        return out
 
     def _assemble(self, n_features, layers):
         """The whole stack as one Keras model, weights from ``layers``."""
