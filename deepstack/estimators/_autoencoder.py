@@ -68,8 +68,9 @@ default="relu"
     loss : {"auto", "cross_entropy", "squared_error"}, default="auto"
         Reconstruction loss of each layer. "auto": a sigmoid reconstruction
         with binary cross-entropy when every input of the layer lies in
-        [0, 1], a linear one with squared error otherwise. "cross_entropy" on
-        inputs outside [0, 1] raises ``ValueError``.
+        [0, 1] and the largest is 0.5 at least, a linear one with squared
+        error otherwise. "cross_entropy" on inputs outside [0, 1] raises
+        ``ValueError``.
     optimizer : {"adam", "sgd", "adagrad", "rmsprop"}, default="adam"
         Optimizer of each layer.
     learning_rate : float > 0, default=1e-3
@@ -92,10 +93,11 @@ default="relu"
     standardize : {"auto"} or bool, default="auto"
         Standardize the inputs (training mean and standard deviation) before
         the first layer. "auto" standardizes unless every input already lies
-        in [0, 1]: such data (pixel intensities, frequencies, one-hot
-        features) keeps its scale so that the cross-entropy loss applies and
-        masking noise sets inputs to "absent" (0); any other data is put on a
-        common scale, which gradient training needs.
+        in [0, 1] and the largest is 0.5 at least: such data (pixel
+        intensities, proportions, one-hot features) keeps its scale so that
+        the cross-entropy loss applies and masking noise sets inputs to
+        "absent" (0); any other data, small values in [0, 1] too (all below
+        0.5), is put on a common scale, which gradient training needs.
     random_state : int, RandomState instance or None, default=None
         Seeds the split, the weights and the noise.
     verbose : int, default=0
@@ -241,7 +243,7 @@ default="relu"
         _random.seed_backend(seed)
 
         if self.standardize == "auto":
-            self.standardize_ = not _pretraining.in_unit_interval(X)
+            self.standardize_ = not _pretraining.unit_scaled(X)
         else:
             self.standardize_ = bool(self.standardize)
         if self.standardize_:
