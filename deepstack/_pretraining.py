@@ -91,19 +91,33 @@ def in_unit_interval(X):
     return bool(X.size) and float(np.min(X)) >= 0.0 and float(np.max(X)) <= 1.0
 
 
+def unit_scaled(X):
+    """The rule of every "auto" that reads ``X`` as probability-like (a
+    sigmoid reconstruction with cross-entropy, no standardization): every
+    value lies in [0, 1] and the largest is 0.5 at least.
+
+    Values in [0, 1] that all stay small (frequencies of 0.01 at most, a
+    column of zeros and tiny values) are no such scale: left unstandardized
+    with a sigmoid output, an autoencoder reconstructed them with an error
+    thousands of times their variance; standardized, as other data.
+    """
+    return in_unit_interval(X) and float(np.max(X)) >= 0.5
+
+
 def resolve_loss(loss, X, layer=1):
     """The reconstruction loss of one layer: "cross_entropy" or "squared_error".
 
-    "auto" picks cross-entropy (with a sigmoid reconstruction) when every
-    input of the layer lies in [0, 1] and squared error (with a linear
+    "auto" picks cross-entropy (with a sigmoid reconstruction) when the
+    layer's inputs are probability-like (:func:`unit_scaled`: every value in
+    [0, 1], the largest 0.5 at least) and squared error (with a linear
     reconstruction) otherwise. An explicit "cross_entropy" on inputs outside
     [0, 1] is an error: the sigmoid output could never reach them.
     """
     if loss not in LOSSES:
         raise ValueError(f"loss must be one of {LOSSES}; got {loss!r}.")
-    unit = in_unit_interval(X)
     if loss == "auto":
-        return "cross_entropy" if unit else "squared_error"
+        return "cross_entropy" if unit_scaled(X) else "squared_error"
+    unit = in_unit_interval(X)
     if loss == "cross_entropy" and not unit:
         source = "X" if layer == 1 else f"the codes of layer {layer - 1}"
         raise ValueError(

@@ -212,6 +212,11 @@ def plot_filters(weights, *, image_shape=None, max_filters=64, cmap="gray"):
             "image_shape (inputs must be images, e.g. 8x8 digits)."
         )
     n = min(n_units, int(max_filters))
+    if n < 1:
+        raise ValueError(
+            f"No filters to show: the kernel has shape {kernel.shape} and "
+            f"max_filters={max_filters}."
+        )
     rows, cols = _grid(n)
     fig = _figure(1.2 * cols + 0.5, 1.2 * rows + 0.5, grid=True)
     axes = fig.subplots(rows, cols, squeeze=False)
@@ -293,7 +298,9 @@ def plot_weight_histograms(weights, *, bins=50):
     Returns
     -------
     matplotlib.figure.Figure
-        One panel per kernel, titled with its path, with mean and std.
+        One panel per kernel, titled with its path, with mean and std (of
+        the finite weights; NaN or infinite ones are counted in the title,
+        not drawn).
     """
     kernels = _kernels(weights)
     if not kernels:
@@ -308,10 +315,21 @@ def plot_weight_histograms(weights, *, bins=50):
             continue
         name, values = list(kernels.items())[i]
         values = values.ravel()
-        ax.hist(values, bins=bins, color="C0")
-        ax.set_title(
-            f"{name}\nmean {values.mean():.3g}, std {values.std():.3g}", fontsize=8
+        # A diverged network's NaN or infinite weights are counted, not
+        # drawn: matplotlib's histogram needs a finite range.
+        finite = values[np.isfinite(values)]
+        bad = (
+            f", {values.size - finite.size} not finite"
+            if finite.size < values.size
+            else ""
         )
+        if finite.size:
+            ax.hist(finite, bins=bins, color="C0")
+            summary = f"mean {finite.mean():.3g}, std {finite.std():.3g}{bad}"
+        else:
+            ax.text(0.5, 0.5, "no finite weights", ha="center", va="center")
+            summary = f"{values.size} weights{bad}"
+        ax.set_title(f"{name}\n{summary}", fontsize=8)
         ax.set_xlabel("weight")
         ax.set_ylabel("count")
     return fig
@@ -347,9 +365,16 @@ def plot_reconstructions(
             f"inputs {inputs.shape} and reconstructions {reconstructions.shape} "
             "must have the same shape."
         )
-    inputs = inputs.reshape(inputs.shape[0], -1)[:n]
-    reconstructions = reconstructions.reshape(reconstructions.shape[0], -1)[:n]
+    # (``len(...), -1``: a shape of 0 rows cannot infer its columns.)
+    width = int(np.prod(inputs.shape[1:]))
+    inputs = inputs.reshape(inputs.shape[0], width)[:n]
+    reconstructions = reconstructions.reshape(reconstructions.shape[0], width)[:n]
     n = inputs.shape[0]
+    if n < 1 or inputs.shape[1] < 1:
+        raise ValueError(
+            f"No reconstructions to show: the first n samples of the inputs "
+            f"have shape {inputs.shape}; pass at least one sample with features."
+        )
     shape = _square_shape(inputs.shape[1], image_shape)
     if shape is None:
         rows, cols = _grid(n)

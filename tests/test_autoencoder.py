@@ -168,3 +168,32 @@ def test_unfitted_transform_raises(digits):
     X, _ = digits
     with pytest.raises(NotFittedError):
         StackedAutoencoder().transform(X)
+
+
+@pytest.mark.parametrize("standardize", [True, False])
+def test_constant_columns_are_reconstructed_exactly(standardize):
+    rng = np.random.RandomState(0)
+    X = rng.uniform(0, 1, size=(80, 4))
+    X[:, 1] = 0.25  # (in [0, 1]: left unstandardized with False)
+    X[:, 3] = 0.0
+    sae = StackedAutoencoder(
+        (3,), epochs=2, random_state=0, standardize=standardize
+    ).fit(X)
+    np.testing.assert_array_equal(sae.constant_columns_, [1, 3])
+    back = sae.inverse_transform(sae.transform(X))
+    np.testing.assert_array_equal(back[:, [1, 3]], np.tile([0.25, 0.0], (80, 1)))
+    assert np.isfinite(back).all()
+    reread = pickle.loads(pickle.dumps(sae))
+    np.testing.assert_array_equal(reread.inverse_transform(sae.transform(X)), back)
+    # The training error counts those columns as reconstructed.
+    other = np.mean((X[:, [0, 2]] - back[:, [0, 2]]) ** 2)
+    assert sae.reconstruction_error_ == pytest.approx(other / 2, rel=1e-5)
+
+
+def test_zero_rows_are_refused_both_ways():
+    sae = StackedAutoencoder((3,), epochs=1, random_state=0)
+    sae.fit(np.random.RandomState(0).normal(size=(40, 4)))
+    with pytest.raises(ValueError, match="0 sample"):
+        sae.transform(np.empty((0, 4)))
+    with pytest.raises(ValueError, match=r"0 rows of codes .*minimum of 1"):
+        sae.inverse_transform(np.empty((0, 3)))

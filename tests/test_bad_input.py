@@ -1,8 +1,12 @@
 """Bad input gets a clear error that names the problem."""
 
+import warnings
+
 import numpy as np
+import pandas as pd
 import pytest
 import scipy.sparse as sp
+from sklearn.exceptions import DataConversionWarning
 
 from deepstack import DeepStackClassifier, DeepStackRegressor
 from tests.conftest import tiny
@@ -158,3 +162,81 @@ def test_predict_before_fit(classification_data):
 
     with pytest.raises(NotFittedError):
         tiny(DeepStackClassifier).predict(X)
+
+
+def test_columns_float32_cannot_hold_are_named_in_a_warning(regression_data):
+    # 1e9 + [0, 1): float32 steps are 64 there, so the column becomes constant.
+    X, y = regression_data
+    X = X.astype(np.float64)
+    rng = np.random.RandomState(0)
+    X[:, 2] = 1e9 + rng.uniform(0, 1, len(X))
+    assert np.unique(X[:, 2].astype(np.float32)).size == 1
+    with pytest.warns(DataConversionWarning, match=r"column 2 \(mean 1e\+09") as rec:
+        tiny(DeepStackRegressor, max_epochs=1).fit(X, y)
+    message = str(rec[0].message)
+    assert "column 0" not in message and "StandardScaler" in message
+    assert rec[0].filename == __file__  # (points at the caller)
+    frame = pd.DataFrame(X, columns=list("abcdef"))
+    frame["stamp"] = (10**18 + rng.randint(0, 1000, len(X))).astype(np.int64)
+    with pytest.warns(DataConversionWarning, match="column 'c'.*column 'stamp'"):
+        tiny(DeepStackRegressor, max_epochs=1).fit(frame, y)
+    # Columns that float32 holds well: no warning (Unix times in seconds over
+    # a year vary far above float32's steps of 128 s there).
+    X[:, 2] = 1.7e9 + rng.uniform(0, 3e7, len(X))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DataConversionWarning)
+        tiny(DeepStackRegressor, max_epochs=1).fit(X, y)
+
+
+def test_dates_are_refused_with_the_columns_named(regression_data):
+    X, y = regression_data
+    frame = pd.DataFrame(X[:, :2], columns=["a", "b"])
+    frame["when"] = pd.Timestamp("2020-01-01") + pd.to_timedelta(np.arange(len(X)), "D")
+    frame["took"] = pd.to_timedelta(np.arange(len(X)), "s")
+    with pytest.raises(TypeError, match=r"columns \['when', 'took'\].*total_seconds"):
+        tiny(DeepStackRegressor).fit(frame, y)
+    # NumPy would cast them to floats silently.
+    dates = np.arange(len(X)).astype("datetime64[D]").reshape(-1, 1)
+    with pytest.raises(TypeError, match=r"array of dates.*datetime64\[D\]"):
+        tiny(DeepStackRegressor).fit(dates, y)
+    fitted = tiny(DeepStackRegressor, max_epochs=1).fit(X[:, :1], y)
+    with pytest.raises(TypeError, match="array of dates"):
+        fitted.predict(dates)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, 1e39])
+def test_non_finite_features_name_their_columns(regression_data, bad):
+    X, y = regression_data
+    X = X.astype(np.float64)
+    X[3, 1] = X[7, 4] = bad
+    with pytest.raises(ValueError, match=r"Input X contains .*values: \[1, 4\]"):
+        tiny(DeepStackRegressor).fit(X, y)
+    frame = pd.DataFrame(X, columns=list("abcdef"))
+    with pytest.raises(ValueError, match=r"values: \['b', 'e'\]\. Impute"):
+        tiny(DeepStackRegressor).fit(frame, y)
+    fitted = tiny(DeepStackRegressor, max_epochs=1).fit(np.ones((len(X), 3)), y)
+    with pytest.raises(ValueError, match=r"values: \[1\]"):
+        fitted.predict(X[:, :3])
+
+
+@pytest.mark.parametrize("factor", [1e-50, 1e300])
+def test_sample_weights_count_by_their_ratios_at_any_scale(regression_data, factor):
+    # Read in float32 first, 1e-50 became 0 ("at least one non-zero") and
+    # 1e300 infinite; only the ratios count, so the fit is the same as with
+    # weights of order 1.
+    X, y = regression_data
+    w = np.random.RandomState(0).uniform(0.5, 2.0, len(X))
+    plain = tiny(DeepStackRegressor, max_epochs=2).fit(X, y, sample_weight=w)
+    scaled = tiny(DeepStackRegressor, max_epochs=2).fit(X, y, sample_weight=w * factor)
+    np.testing.assert_allclose(scaled.history_["loss"], plain.history_["loss"])
+    np.testing.assert_allclose(scaled.predict(X), plain.predict(X))
+
+
+def test_negative_and_zero_sample_weights_are_refused(regression_data):
+    X, y = regression_data
+    w = np.ones(len(X))
+    w[[3, 9]] = -1.0
+    with pytest.raises(ValueError, match=r"non-negative; 2 rows .*\[3, 9\]"):
+        tiny(DeepStackRegressor).fit(X, y, sample_weight=w)
+    with pytest.raises(ValueError, match="at least one non-zero"):
+        tiny(DeepStackRegressor).fit(X, y, sample_weight=np.zeros(len(X)))

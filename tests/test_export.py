@@ -116,3 +116,19 @@ def test_unknown_format_is_refused(tmp_path, regression_data):
     reg = tiny(DeepStackRegressor, max_epochs=1).fit(X, y)
     with pytest.raises(ValueError, match="format must be one of"):
         reg.export(tmp_path / "m", format="pickle")
+
+
+@pytest.mark.parametrize("format", FORMATS)
+def test_regressor_export_decodes_a_target_with_a_large_offset(
+    tmp_path, regression_data, format
+):
+    # Decoded in float32, a mean of 1e9 is held to steps of 64: predictions
+    # varying by about 1 came out as one or two values.
+    X, y = regression_data
+    y = 1e9 + y / np.std(y)
+    reg = tiny(DeepStackRegressor, max_epochs=3).fit(X, y)
+    reg.export(tmp_path / "model", format=format)
+    outputs, _ = _serve(tmp_path / "model", X, format)
+    predictions = outputs["predictions"][:, 0]
+    assert predictions.dtype == np.float64
+    np.testing.assert_allclose(predictions - 1e9, reg.predict(X) - 1e9, atol=1e-5)

@@ -257,3 +257,37 @@ def test_figures_render_without_pyplot(tmp_path, history):
     assert fig.canvas.manager is None
     fig.savefig(tmp_path / "curves.png", dpi=30)
     assert (tmp_path / "curves.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_weight_histograms_of_a_diverged_network():
+    # NaN and infinite weights are counted in the title, the finite drawn;
+    # matplotlib's histogram failed on the infinite range.
+    kernel = np.array([[1.0, np.nan], [0.5, np.inf], [0.5, 2.0]])
+    fig = plotting.plot_weight_histograms(
+        {"w": kernel, "dead": np.full((2, 2), np.nan)}, bins=4
+    )
+    ax_w, ax_dead = [ax for ax in fig.axes if ax.get_title()]
+    assert ax_w.get_title() == "w\nmean 1, std 0.612, 2 not finite"
+    assert sum(patch.get_height() for patch in ax_w.patches) == 4
+    assert ax_dead.get_title() == "dead\n4 weights, 4 not finite"
+    assert [t.get_text() for t in ax_dead.texts] == ["no finite weights"]
+
+
+def test_edge_histories_and_empty_inputs():
+    # One epoch, a constant loss, NaN values: a figure each.
+    for history in (
+        {"loss": [1.0], "val_loss": [1.2], "learning_rate": [1e-3]},
+        {"loss": [1.0] * 4, "val_loss": [1.0] * 4},
+        {"loss": [1.0, np.nan, 0.5], "val_loss": [np.nan, 1.0, np.inf]},
+    ):
+        fig = plotting.plot_learning_curves(history, best_epoch=0)
+        assert isinstance(fig, Figure)
+        np.testing.assert_array_equal(
+            fig.axes[0].get_lines()[0].get_ydata(), history["loss"]
+        )
+    # A single unit is a filter; none is a clear error, not a division by 0.
+    assert len(_images(plotting.plot_filters(np.ones((4, 1))))) == 1
+    with pytest.raises(ValueError, match=r"No filters to show.*\(4, 0\)"):
+        plotting.plot_filters(np.ones((4, 0)))
+    with pytest.raises(ValueError, match=r"No reconstructions to show.*\(0, 4\)"):
+        plotting.plot_reconstructions(np.ones((0, 4)), np.ones((0, 4)))

@@ -374,3 +374,32 @@ def test_new_parameters_clone():
     assert params["pretrain_noise_level"] == 0.5
     assert params["finetune"] == "all"
     assert params["pretrain_layers"] is None
+
+
+def test_auto_reads_only_probability_like_inputs_as_such():
+    # In [0, 1] with the largest 0.5 at least: cross-entropy; small values
+    # in [0, 1] (all zero, or 0.01 at most) are no probabilities.
+    rng = np.random.RandomState(0)
+    pixels = rng.uniform(0, 1, size=(50, 4))
+    for X, expected in (
+        (pixels, "cross_entropy"),
+        (pixels * 0.01, "squared_error"),
+        (np.zeros((5, 3)), "squared_error"),
+        (pixels - 0.5, "squared_error"),
+    ):
+        assert _pretraining.resolve_loss("auto", X) == expected
+    # An explicit choice needs only the range.
+    assert _pretraining.resolve_loss("cross_entropy", pixels * 0.01) == "cross_entropy"
+
+
+def test_autoencoder_standardizes_small_values_in_the_unit_interval():
+    # Unstandardized with a sigmoid reconstruction, inputs of 0.01 at most
+    # came back with an error thousands of times their variance.
+    rng = np.random.RandomState(0)
+    codes = rng.normal(size=(600, 2))
+    X = 0.01 / (1 + np.exp(-(codes @ rng.normal(size=(2, 10)))))
+    sae = StackedAutoencoder((4,), epochs=30, random_state=0).fit(X)
+    assert sae.standardize_
+    assert sae.pretraining_history_[0]["loss_function"] == "squared_error"
+    assert sae.reconstruction_error_ < 0.2 * X.var()
+    assert not StackedAutoencoder((4,), epochs=1).fit(X * 100).standardize_

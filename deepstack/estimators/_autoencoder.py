@@ -16,8 +16,10 @@ from deepstack import _network, _pretraining, _random
 from deepstack._compat import Interval, StrOptions
 from deepstack.estimators._base import _ModelBytes
 from deepstack.estimators._checks import (
-    explain_conversion_error,
+    explain_input_error,
     explain_sparse_error,
+    refuse_dates,
+    warn_float32_precision,
 )
 from deepstack.estimators._rollback import rolls_back_on_exception
 from deepstack.layers import TiedDense, TiedModel
@@ -66,8 +68,9 @@ default="relu"
     loss : {"auto", "cross_entropy", "squared_error"}, default="auto"
         Reconstruction loss of each layer. "auto": a sigmoid reconstruction
         with binary cross-entropy when every input of the layer lies in
-        [0, 1], a linear one with squared error otherwise. "cross_entropy" on
-        inputs outside [0, 1] raises ``ValueError``.
+        [0, 1] and the largest is 0.5 at least, a linear one with squared
+        error otherwise. "cross_entropy" on inputs outside [0, 1] raises
+        ``ValueError``.
     optimizer : {"adam", "sgd", "adagrad", "rmsprop"}, default="adam"
         Optimizer of each layer.
     learning_rate : float > 0, default=1e-3
@@ -90,10 +93,11 @@ default="relu"
     standardize : {"auto"} or bool, default="auto"
         Standardize the inputs (training mean and standard deviation) before
         the first layer. "auto" standardizes unless every input already lies
-        in [0, 1]: such data (pixel intensities, frequencies, one-hot
-        features) keeps its scale so that the cross-entropy loss applies and
-        masking noise sets inputs to "absent" (0); any other data is put on a
-        common scale, which gradient training needs.
+        in [0, 1] and the largest is 0.5 at least: such data (pixel
+        intensities, proportions, one-hot features) keeps its scale so that
+        the cross-entropy loss applies and masking noise sets inputs to
+        "absent" (0); any other data, small values in [0, 1] too (all below
+        0.5), is put on a common scale, which gradient training needs.
     random_state : int, RandomState instance or None, default=None
         Seeds the split, the weights and the noise.
     verbose : int, default=0
@@ -112,6 +116,12 @@ default="relu"
         Whether the inputs were standardized.
     mean_, scale_ : ndarray of shape (`n_features_in_`,)
         Standardization statistics (0 and 1 when not standardized).
+    constant_columns_ : ndarray of int
+        The columns constant at fit (standard deviation 0): they carry
+        nothing to learn, and ``inverse_transform`` reconstructs each as its
+        value there, exactly (``constant_values_``).
+    constant_values_ : ndarray of float
+        The value of each of ``constant_columns_`` at fit.
     pretraining_history_ : list of dict
         One dict per layer: per-epoch ``loss`` (and ``val_loss``), the
         ``loss_function`` used, ``n_epochs``, ``best_epoch``, ``fit_seconds``
@@ -227,11 +237,13 @@ default="relu"
             self.hidden_layer_sizes, allow_empty=False
         )
         X = self._validate_X(X, reset=True)
+        self.constant_columns_ = np.flatnonzero(np.all(X == X[:1], axis=0))
+        self.constant_values_ = X[0, self.constant_columns_].astype(np.float64)
         seed = int(check_random_state(self.random_state).randint(0, 2**31 - 1))
         _random.seed_backend(seed)
 
         if self.standardize == "auto":
-            self.standardize_ = not _pretraining.in_unit_interval(X)
+            self.standardize_ = not _pretraining.unit_scaled(X)
         else:
             self.standardize_ = bool(self.standardize)
         if self.standardize_:
@@ -296,8 +308,14 @@ default="relu"
                 f"inverse_transform expects codes of shape (n_samples, "
                 f"{self._n_features_out}); got shape {codes.shape}."
             )
+        if codes.shape[0] == 0:
+            # As transform (scikit-learn's check) refuses X of 0 rows.
+            raise ValueError(
+                f"inverse_transform got 0 rows of codes (shape {codes.shape}); "
+                "a minimum of 1 is required, as for transform."
+            )
         _pretraining.check_finite(codes, "the codes")
-        return _network.forward(self.decoder_, codes) * self.scale_ + self.mean_
+        return self._decoded(codes)
 
     def score(self, X, y=None):
         """Negative mean squared reconstruction error of ``X`` (higher is better).
@@ -318,21 +336,33 @@ default="relu"
     # --------------------------------------------------------------- helpers
 
     def _validate_X(self, X, *, reset=False):
+        refuse_dates(X)
+        given = X
         try:
             X = validate_data(self, X, reset=reset, dtype=np.float32)
         except ValueError as exc:
-            raise explain_conversion_error(exc, X) from exc
+            raise explain_input_error(exc, given) from exc
         except TypeError as exc:
             raise explain_sparse_error(exc) from exc
+        if reset:
+            warn_float32_precision(given)
         _pretraining.check_finite(X)
         return np.asarray(X)
 
     def _reconstruction_error(self, X):
         """Mean squared reconstruction error of a validated ``X``."""
-        codes = _network.forward(self.encoder_, X)
-        reconstruction = _network.forward(self.decoder_, codes)
-        reconstruction = reconstruction * self.scale_ + self.mean_
+        reconstruction = self._decoded(_network.forward(self.encoder_, X))
         return float(np.mean((X - reconstruction) ** 2))
+
+    def _decoded(self, codes):
+        """The reconstruction of ``codes`` in input units, the columns
+        constant at fit set to their value there (the network's output for
+        them is only near it; an autoencoder saved before has none)."""
+        out = _network.forward(self.decoder_, codes) * self.scale_ + self.mean_
+        constant = getattr(self, "constant_columns_", ())
+        if len(constant):
+            out[:, constant] = self.constant_values_
+        return out
 
     def _assemble(self, n_features, layers):
         """The whole stack as one Keras model, weights from ``layers``."""

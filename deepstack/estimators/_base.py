@@ -44,10 +44,12 @@ from deepstack._split import n_validation, train_validation_split
 from deepstack.estimators._checks import (
     BUILT_WITH,
     check_structured_params,
-    explain_conversion_error,
+    explain_input_error,
     explain_sparse_error,
     plain,
+    refuse_dates,
     renamed_input_error,
+    warn_float32_precision,
 )
 from deepstack.estimators._rollback import rolls_back_on_exception
 from deepstack.estimators._training import TrainingMixin, detached
@@ -347,8 +349,8 @@ class BaseDeepStack(UnlabeledRowsMixin, TrainingMixin, BaseEstimator):
             Targets.
         sample_weight : array-like of shape (n_samples,), default=None
             Per-sample loss weights; only their ratios count (scaled to mean
-            1, with ``class_weight``, as scikit-learn's MLP divides by their
-            sum).
+            1 in float64, with ``class_weight``, as scikit-learn's MLP divides
+            by their sum, so any scale works). Non-negative, not all zero.
         X_val, y_val : array-like, default=None
             A validation set that replaces the internal split drawn with
             ``validation_fraction``.
@@ -519,8 +521,9 @@ class BaseDeepStack(UnlabeledRowsMixin, TrainingMixin, BaseEstimator):
         beside it. The classifier's are ``probabilities`` (as
         ``predict_proba``) and ``class_index`` (``classes`` in
         ``labels.json`` gives the label; multilabel: ``labels``, the 0/1
-        matrix of ``predict``); the regressor's is ``predictions``, in the
-        target's units (column 0 is ``predict``'s output for a 1-D target).
+        matrix of ``predict``); the regressor's is ``predictions``, float64
+        in the target's units, decoded in float64 as ``predict`` decodes
+        (column 0 is ``predict``'s output for a 1-D target).
         Outputs match ``predict_proba`` / ``predict`` to float32 rounding.
         ``format="onnx"`` writes the same path as ``model.onnx`` (converted
         by tf2onnx; needs the TensorFlow backend and ``pip install
@@ -581,6 +584,7 @@ class BaseDeepStack(UnlabeledRowsMixin, TrainingMixin, BaseEstimator):
     # --------------------------------------------------------------- helpers
 
     def _validate_X(self, X, *, reset=False):
+        refuse_dates(X)
         try:
             return validate_data(
                 self,
@@ -591,7 +595,7 @@ class BaseDeepStack(UnlabeledRowsMixin, TrainingMixin, BaseEstimator):
                 ensure_min_samples=1,
             )
         except ValueError as exc:
-            raise explain_conversion_error(exc, X) from exc
+            raise explain_input_error(exc, X) from exc
         except TypeError as exc:
             raise explain_sparse_error(exc) from exc
 
@@ -601,6 +605,8 @@ class BaseDeepStack(UnlabeledRowsMixin, TrainingMixin, BaseEstimator):
                 f"{type(self).__name__} requires y to be passed, but the target y "
                 "is None."
             )
+        refuse_dates(X)
+        given = X
         try:
             X, y = validate_data(
                 self,
@@ -613,9 +619,11 @@ class BaseDeepStack(UnlabeledRowsMixin, TrainingMixin, BaseEstimator):
                 y_numeric=False,
             )
         except ValueError as exc:
-            raise explain_conversion_error(exc, X) from exc
+            raise explain_input_error(exc, given) from exc
         except TypeError as exc:
             raise explain_sparse_error(exc) from exc
+        if reset:
+            warn_float32_precision(given)
         return X, y
 
     def _encode_rows(self, X, y, names=("X", "y")):
@@ -639,19 +647,28 @@ class BaseDeepStack(UnlabeledRowsMixin, TrainingMixin, BaseEstimator):
 
     def _sample_weights(self, X, y_enc, sample_weight):
         if sample_weight is not None:
-            sample_weight = check_sample_weight(sample_weight, X, dtype=np.float32)
-            if np.any(sample_weight < 0):
-                raise ValueError("sample_weight must be non-negative.")
+            # Read in float64: only the ratios count, so weights of 1e-50 or
+            # 1e300 are valid, and float32 would make them 0 or infinite.
+            sample_weight = check_sample_weight(sample_weight, X, dtype=np.float64)
+            negative = np.flatnonzero(sample_weight < 0)
+            if negative.size:
+                raise ValueError(
+                    f"sample_weight must be non-negative; {negative.size} rows "
+                    f"have negative weights (first: {negative[:5].tolist()})."
+                )
         sample_weight = self._sample_weight_from_target(y_enc, sample_weight)
         if sample_weight is not None:
             # Scaled to mean 1: only the weights' ratios count, as in
             # scikit-learn's MLP (which divides by their sum). Keras divides
             # the weighted loss by the batch's rows, so a common factor
             # acted as a learning-rate multiplier (with SGD) and shifted the
-            # balance against the weight penalty.
+            # balance against the weight penalty. Divided by the largest
+            # first, so that the sum of huge weights cannot overflow.
             sample_weight = np.asarray(sample_weight, dtype=np.float64)
-            total = sample_weight.sum()
-            if total > 0:
+            largest = sample_weight.max()
+            if largest > 0:
+                sample_weight = sample_weight / largest
+                total = sample_weight.sum()
                 sample_weight = sample_weight * (len(sample_weight) / total)
             sample_weight = sample_weight.astype(np.float32)
         return sample_weight

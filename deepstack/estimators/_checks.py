@@ -7,10 +7,15 @@ input errors into messages that say what to do.
 """
 
 import re
+import warnings
 
 import keras
+import numpy as np
+import scipy.sparse as sp
+from sklearn.exceptions import DataConversionWarning
 
 from deepstack import _network, _pretraining
+from deepstack._warnings import user_stacklevel
 
 
 def check_structured_params(estimator):
@@ -97,6 +102,13 @@ def check_pretrain_params(estimator):
         )
 
 
+def explain_input_error(exc, X=None):
+    """scikit-learn's or NumPy's error on reading ``X``, said so that the
+    user knows what to do (the columns named where they can be)."""
+    exc = explain_non_finite_error(exc, X)
+    return explain_conversion_error(exc, X)
+
+
 def explain_conversion_error(exc, X=None):
     message = str(exc)
     lowered = message.lower()
@@ -148,3 +160,184 @@ def explain_sparse_error(exc):
             "(if it fits in memory) or reduce it first, e.g. with TruncatedSVD."
         )
     return exc
+
+
+def refuse_dates(X):
+    """Raise a ``TypeError`` naming the date or duration columns of ``X``.
+
+    NumPy casts ``datetime64`` and ``timedelta64`` values to float silently
+    (as counts of the unit the dtype chose, since 1970 for dates), and a
+    DataFrame holding them fails with an error about dtype promotion:
+    either way the user learns nothing useful.
+    """
+    dtype = getattr(X, "dtype", None)
+    if isinstance(X, np.ndarray) and dtype.kind in "mM":
+        where = f"X is an array of dates or durations (dtype {dtype})"
+        how = "e.g. dates to seconds since a reference date with (X - "
+        how += "np.datetime64('2000-01-01')) / np.timedelta64(1, 's')"
+    else:
+        columns = _date_columns(X)
+        if not columns:
+            return
+        where = f"X has date or duration columns {_shown(columns)}"
+        how = "e.g. dates to seconds since a reference date with (X[col] - "
+        how += "pd.Timestamp('2000-01-01')).dt.total_seconds(), durations with "
+        how += "X[col].dt.total_seconds()"
+    raise TypeError(
+        f"{where}; deepstack estimators take numbers. Convert them first, "
+        f"{how}, or fit the table with deepstack.tables.TablePreprocessor "
+        "(or `deepstack fit`), which splits dates into numeric features."
+    )
+
+
+def _date_columns(X):
+    """Names of a DataFrame's date and duration columns."""
+    dtypes = getattr(X, "dtypes", None)
+    if dtypes is None or not hasattr(dtypes, "items"):
+        return []
+    return [
+        str(name)
+        for name, dtype in dtypes.items()
+        if getattr(dtype, "kind", "O") in "mM"
+    ]
+
+
+def _shown(columns, limit=10):
+    """``columns`` (names or indices) for a message, the first ``limit``."""
+    shown = ", ".join(
+        repr(c) if isinstance(c, str) else str(c) for c in columns[:limit]
+    )
+    more = f" and {len(columns) - limit} more" if len(columns) > limit else ""
+    return f"[{shown}{more}]"
+
+
+def explain_non_finite_error(exc, X):
+    """scikit-learn's "Input X contains NaN" error, with the columns named."""
+    message = str(exc)
+    if not message.startswith("Input X contains"):
+        return exc
+    columns = _non_finite_columns(X)
+    if not columns:
+        return exc
+    first, _, rest = message.partition("\n")
+    return ValueError(
+        f"{first} Columns with NaN, infinite or float32-overflowing values: "
+        f"{_shown(columns)}. Impute them (e.g. with sklearn.impute.SimpleImputer), "
+        "drop those rows, or rescale the columns." + (f"\n{rest}" if rest else "")
+    )
+
+
+def _non_finite_columns(X):
+    """Names (a DataFrame) or indices of the columns of ``X`` that hold NaN,
+    infinite values or values beyond float32; [] where they cannot be read."""
+    limit = np.finfo(np.float32).max
+    if sp.issparse(X):
+        X = X.tocsc()
+        # The column of each stored value, from the column pointers.
+        at = np.flatnonzero(~(np.abs(X.data) <= limit))
+        return sorted({int(j) for j in np.searchsorted(X.indptr, at, "right") - 1})
+    names = None
+    try:
+        if hasattr(X, "columns") and hasattr(X, "iloc"):
+            names = [str(c) for c in X.columns]
+            values = X.to_numpy(dtype=np.float64, na_value=np.nan)
+        else:
+            values = np.asarray(X, dtype=np.float64)
+    except (TypeError, ValueError):
+        return []
+    if values.ndim != 2:
+        return []
+    # (NaN compares False: ``not <=`` finds it along with the rest.)
+    bad = np.flatnonzero((~(np.abs(values) <= limit)).any(axis=0))
+    return [names[j] if names else int(j) for j in bad]
+
+
+# float32 keeps 24 significant bits (about 7 decimal digits): a column whose
+# standard deviation is below this fraction of its largest magnitude keeps
+# few distinct steps once cast (values 1e9 + [0, 1) keep none).
+FLOAT32_SPREAD = 1e-6
+
+# Blocks of this many values when reading the columns' spread, so that the
+# check never holds a float64 copy of a large X.
+_BLOCK_VALUES = 2**20
+
+
+def warn_float32_precision(X):
+    """Warn when a column of ``X`` (as given, before deepstack casts it to
+    float32) varies too little for its magnitude for float32 to keep it.
+
+    A column whose standard deviation is below :data:`FLOAT32_SPREAD` times
+    its largest absolute value (Unix times in nanoseconds over a minute, or
+    1e9 + a value in [0, 1]) loses most of its variation in the cast, before
+    any standardization could save it: a ``DataConversionWarning`` names
+    the columns (fit still runs).
+    """
+    columns = _imprecise_columns(X)
+    if not columns:
+        return
+    shown = "; ".join(
+        f"{name} (mean {mean:.6g}, standard deviation {std:.3g}, float32 "
+        f"steps of {step:.3g})"
+        for name, mean, std, step in columns[:5]
+    )
+    more = f"; and {len(columns) - 5} more" if len(columns) > 5 else ""
+    warnings.warn(
+        f"X has columns whose variation float32 cannot hold at their "
+        f"magnitude: {shown}{more}. deepstack computes in float32, so most of "
+        "their information is lost before standardization. Subtract an offset "
+        "first (e.g. the column's minimum or a reference date), or put "
+        "sklearn.preprocessing.StandardScaler (which computes in float64) "
+        "before the estimator.",
+        DataConversionWarning,
+        stacklevel=user_stacklevel(),
+    )
+
+
+def _imprecise_columns(X):
+    """``(name, mean, std, float32 step)`` of each column of ``X`` that
+    :func:`warn_float32_precision` warns about."""
+    if sp.issparse(X):
+        return []  # (counts and one-hot columns: no large offsets)
+    if hasattr(X, "columns") and hasattr(X, "iloc"):
+        names = [f"column {str(c)!r}" for c in X.columns]
+        kinds = [getattr(dtype, "kind", "O") for dtype in X.dtypes]
+        sizes = [getattr(dtype, "itemsize", 8) for dtype in X.dtypes]
+        # Only the columns a float32 can round: floats wider than float32,
+        # integers wider than 16 bits.
+        wide = [
+            j
+            for j, (kind, size) in enumerate(zip(kinds, sizes))
+            if (kind == "f" and size > 4) or (kind in "iu" and size > 2)
+        ]
+        if not wide:
+            return []
+        columns = X.iloc[:, wide]
+        try:
+            values = columns.to_numpy(dtype=np.float64, na_value=np.nan)
+        except (TypeError, ValueError):
+            return []
+        names = [names[j] for j in wide]
+    else:
+        if not isinstance(X, (np.ndarray, list, tuple)):
+            return []
+        values = np.asarray(X)
+        kind, size = values.dtype.kind, values.dtype.itemsize
+        if values.ndim != 2 or not (
+            (kind == "f" and size > 4) or (kind in "iu" and size > 2)
+        ):
+            return []
+        names = [f"column {j}" for j in range(values.shape[1])]
+    n, d = values.shape
+    if n < 2:
+        return []
+    found = []
+    step = max(1, _BLOCK_VALUES // n)
+    for start in range(0, d, step):
+        block = np.asarray(values[:, start : start + step], dtype=np.float64)
+        std = block.std(axis=0)
+        size = np.abs(block).max(axis=0)
+        mean = block.mean(axis=0)
+        for j in np.flatnonzero((std > 0) & (std < FLOAT32_SPREAD * size)):
+            ulp = float(np.spacing(np.float32(size[j])))
+            found.append((names[start + j], mean[j], std[j], ulp))
+    return found

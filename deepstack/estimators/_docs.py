@@ -251,8 +251,8 @@ regressor 0.0
         Decoders use the transpose of their encoder's kernel.
     pretrain_loss : {"auto", "cross_entropy", "squared_error"}, default="auto"
         Reconstruction loss; "auto" is the cross-entropy of a sigmoid
-        reconstruction for a layer whose inputs all lie in [0, 1], else the
-        squared error of a linear one.
+        reconstruction for a layer whose inputs all lie in [0, 1] with the
+        largest 0.5 at least, else the squared error of a linear one.
     pretrain_optimizer : {"adam", "sgd", "adagrad", "rmsprop"}, default="adam"
         Optimizer of the pretraining.
     pretrain_learning_rate : float > 0, default=1e-3
@@ -282,8 +282,9 @@ regressor 0.0
         training rows for it alone: they add nothing to the supervised
         loss, which the labeled rows' weights scale to their mean (weights
         times all rows over labeled rows). Squared error; the cross-entropy
-        of a sigmoid reconstruction for inputs in [0, 1] with
-        ``standardize=False`` (``pretrain_loss="auto"``'s rule). Validation
+        of a sigmoid reconstruction for inputs in [0, 1] (the largest 0.5
+        at least) with ``standardize=False`` (``pretrain_loss="auto"``'s
+        rule). Validation
         losses leave the reconstruction out, and prediction and ``export``
         do not compute it. 0: no decoder, the network and its training as
         without the parameter. Needs a hidden layer. "auto": 0.1 for the

@@ -402,9 +402,12 @@ class DeepStackRegressor(RegressorMixin, BaseDeepStack):
         return out[:, 0] if self._single_output else out
 
     def _serving_outputs(self, x):
-        raw = self.model_(x, training=False)
-        scale = keras.ops.convert_to_tensor(self.target_scale_, "float32")
-        mean = keras.ops.convert_to_tensor(self.target_mean_, "float32")
+        # Decoded in float64, as ``predict`` decodes: in float32 a target's
+        # mean of 1e9 is held to steps of 64, which would swamp predictions
+        # varying by less.
+        raw = keras.ops.cast(self.model_(x, training=False), "float64")
+        scale = keras.ops.convert_to_tensor(self.target_scale_, "float64")
+        mean = keras.ops.convert_to_tensor(self.target_mean_, "float64")
         return {"predictions": raw * scale + mean}
 
     def _export_metadata(self):

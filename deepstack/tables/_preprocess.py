@@ -250,8 +250,10 @@ class TablePreprocessor(TransformerMixin, BaseEstimator):
         The target's type the high-cardinality columns were encoded with
         ("continuous", "binary" or "multiclass"; None without such columns).
     numeric_columns_ : list of str
-        The numeric columns: they bypass the vectorizer (read as float32,
-        then imputed and standardized with the rest).
+        The numeric columns: they bypass the vectorizer (read as float64,
+        then imputed and standardized with the rest, and cast to float32
+        after the scaler, so that large values varying little, such as
+        times in seconds, keep their variation).
     log_scales_ : dict of str to float
         The numeric columns read on a log scale (``log_skewed``), each with
         its ``m``.
@@ -768,21 +770,41 @@ class TablePreprocessor(TransformerMixin, BaseEstimator):
         """The features before imputation, in the order of
         ``feature_sources_``: the numeric columns of ``X`` as they are and
         the vectorizer's output ``encoded`` (or None) for the others."""
-        out = np.empty((X.shape[0], len(self.feature_sources_)), dtype=np.float32)
+        # In float64 until after the scaler: a column of large values that
+        # vary little (1e9 + a fraction, times in seconds) cast to float32
+        # first would lose its variation before standardization could keep it.
+        out = np.empty((X.shape[0], len(self.feature_sources_)), dtype=np.float64)
         is_encoded = np.array([o is not None for *_, o in self.feature_sources_])
         if self.numeric_columns_:
-            numbers = self._as_float(X[self.numeric_columns_])
+            numbers = self._as_float(X[self.numeric_columns_], np.float64)
             position = {name: j for j, name in enumerate(self.numeric_columns_)}
             for name, scale in self.log_scales_.items():
                 x = numbers[:, position[name]]
                 numbers[:, position[name]] = np.sign(x) * np.log1p(
-                    np.abs(x) / np.float32(scale)
+                    np.abs(x) / float(scale)
                 )
             out[:, ~is_encoded] = numbers
         if is_encoded.any():
             order = [o for *_, o in self.feature_sources_ if o is not None]
-            out[:, is_encoded] = self._as_float(encoded[order])
+            out[:, is_encoded] = self._as_float(encoded[order], np.float64)
+            self._exact_seconds(X, out)
         return out
+
+    def _exact_seconds(self, X, out):
+        """Replace skrub's float32 ``total_seconds`` of each date column in
+        ``out`` by the seconds in float64: float32 steps are 128 s at
+        today's dates, so times minutes apart became equal."""
+        for j, (_, source, output) in enumerate(self.feature_sources_):
+            if (
+                output != f"{source}_total_seconds"
+                or self.roles_.get(source) != "datetime"
+                or not pd.api.types.is_datetime64_dtype(X[source])
+            ):
+                continue
+            since = X[source] - pd.Timestamp("1970-01-01")
+            out[:, j] = (since / pd.Timedelta(1, "s")).to_numpy(
+                dtype=np.float64, na_value=np.nan
+            )
 
     def _resolved_target_type(self, y):
         if self.target_type == "auto":
@@ -812,10 +834,10 @@ class TablePreprocessor(TransformerMixin, BaseEstimator):
         return y.astype(str)
 
     @staticmethod
-    def _as_float(out):
+    def _as_float(out, dtype=np.float32):
         if hasattr(out, "to_numpy"):
-            out = out.to_numpy(dtype=np.float32, na_value=np.nan)
-        out = np.asarray(out, dtype=np.float32)
+            out = out.to_numpy(dtype=dtype, na_value=np.nan)
+        out = np.asarray(out, dtype=dtype)
         if np.isinf(out).any():
             raise ValueError(
                 "Preprocessing produced non-finite values; check the table for "
