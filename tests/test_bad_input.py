@@ -240,3 +240,16 @@ def test_negative_and_zero_sample_weights_are_refused(regression_data):
         tiny(DeepStackRegressor).fit(X, y, sample_weight=w)
     with pytest.raises(ValueError, match="at least one non-zero"):
         tiny(DeepStackRegressor).fit(X, y, sample_weight=np.zeros(len(X)))
+
+
+def test_a_search_names_X_val_in_its_up_front_errors(classification_data):
+    from deepstack import DeepStackSearch
+
+    X, y = classification_data
+    search = DeepStackSearch(
+        tiny(DeepStackClassifier), {"dropout": [0.0, 0.1]}, tuner="random"
+    )
+    with pytest.raises(ValueError, match="^X_val contains NaN"):
+        search.fit(X, y, X_val=np.full((5, X.shape[1]), np.nan), y_val=y[:5])
+    with pytest.raises(ValueError, match="^X_val has 3 features"):
+        search.fit(X, y, X_val=np.zeros((5, 3)), y_val=y[:5])

@@ -27,6 +27,7 @@ def check_search_data(estimator, X, y, sample_weight=None, X_val=None, y_val=Non
         prepare_training,
         validate_features,
     )
+    from deepstack.estimators._checks import renamed_input_error
 
     probe = clone(estimator)
     if isinstance(probe, StackedAutoencoder):
@@ -38,5 +39,9 @@ def check_search_data(estimator, X, y, sample_weight=None, X_val=None, y_val=Non
     # The estimator's own preparation step, short of splitting and building.
     prepare_training(probe, X, y, sample_weight, build=False, split=False)
     if X_val is not None and y_val is not None:
-        validate_features(probe, X_val)
-        network_target(probe, y_val)
+        try:
+            validate_features(probe, X_val)
+            network_target(probe, y_val)
+        except (ValueError, TypeError) as exc:
+            # As the estimator's fit says it: of X_val, not of "Input X".
+            raise renamed_input_error(exc, "X_val", "y_val") from exc
