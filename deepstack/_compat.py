@@ -20,7 +20,9 @@ names were checked against; ``setup.cfg`` bounds the install to them.
   (:func:`set_random_seed`).
 - keras-tuner: ``keras_tuner.src.protos`` and
   ``keras_tuner.src.distribute.oracle_chief`` (the distributed oracle's gRPC
-  service, served by ``tuning/_tuner.py``).
+  service, served by ``tuning/_tuner.py``), and ``keras_tuner.src.config``
+  (its ``DEBUG`` flag, off while a search runs: no printed traceback per
+  failed trial).
 """
 
 import importlib.metadata
@@ -198,6 +200,14 @@ def oracle_service():
     from keras_tuner.src.distribute import oracle_chief
 
     return protos, oracle_chief
+
+
+def keras_tuner_config():
+    """keras-tuner's settings module (its ``DEBUG`` flag prints a failed
+    trial's traceback)."""
+    from keras_tuner.src import config
+
+    return config
 
 
 def missing_keras_names():

@@ -11,8 +11,9 @@ no public entry point, so they live here, behind :func:`check_keras_tuner`:
   public hook that oracles implement, answers ``STOPPED``), and Bayesian
   optimization's proposals checked against the trials so far
   (``Oracle._duplicate``, as keras-tuner checks its random draws);
-- a failed trial's traceback: keras-tuner prints it whenever its module
-  flag ``keras_tuner.src.config.DEBUG`` is on (the default); the search
+- a failed trial's traceback: keras-tuner prints it whenever the ``DEBUG``
+  flag of its settings module is on (the default;
+  ``deepstack._compat.keras_tuner_config``); the search
   keeps each trial's error in ``results_`` and warns once instead
   (:func:`quiet_failed_trials`);
 - the distributed chief: keras-tuner's ``oracle_chief.start_server`` polls
@@ -34,9 +35,8 @@ import os
 import time
 
 import keras_tuner
-from keras_tuner.src import config as _kt_config
 
-from deepstack._compat import oracle_service
+from deepstack._compat import keras_tuner_config, oracle_service
 
 # Releases whose internals this module was written against and tested with.
 TESTED_VERSIONS = ((1, 4, 7), (1, 4, 8))
@@ -67,8 +67,8 @@ def missing_internals():
     for cls in ORACLES.values():
         if "populate_space" not in vars(cls):
             missing.append(f"{cls.__name__}.populate_space")
-    if not isinstance(getattr(_kt_config, "DEBUG", None), bool):
-        missing.append("keras_tuner.src.config.DEBUG")
+    if not isinstance(getattr(keras_tuner_config(), "DEBUG", None), bool):
+        missing.append("keras-tuner's config.DEBUG")
     grid = ORACLES["grid"](
         objective=keras_tuner.Objective("score", "max"), max_trials=1
     )
@@ -109,12 +109,13 @@ def check_keras_tuner():
 def quiet_failed_trials():
     """keras-tuner prints no traceback for a failed trial in this block (the
     search records each trial's error itself)."""
-    before = _kt_config.DEBUG
-    _kt_config.DEBUG = False
+    config = keras_tuner_config()
+    before = config.DEBUG
+    config.DEBUG = False
     try:
         yield
     finally:
-        _kt_config.DEBUG = before
+        config.DEBUG = before
 
 
 class _Controls:
