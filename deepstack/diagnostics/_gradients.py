@@ -363,37 +363,45 @@ def check_gradients(
     y = np.asarray(y)[:n_samples]
     if np.issubdtype(y.dtype, np.floating):
         y = y.astype(np.float64)
-    copy = float64_copy(model)
-    dtype = _computed_dtype(copy)
-    float64 = dtype == "float64"
-    if epsilon is None:
-        epsilon = 1e-4 if float64 else 1e-2
-    if tol is None:
-        tol = 1e-4 if float64 else 1e-2
-    x = keras.ops.convert_to_tensor(X, dtype="float64")
-    loss_at, gradient_at = _backend_functions(copy, model_loss(model, loss), x, y)
-    trainable = [
-        np.asarray(keras.ops.convert_to_numpy(v)) for v in copy.trainable_variables
-    ]
-    grads = [
-        np.zeros(v.shape)
-        if g is None
-        else np.asarray(keras.ops.convert_to_numpy(g), dtype=np.float64)
-        for v, g in zip(trainable, gradient_at(trainable))
-    ]
-    probe = _Probe(
-        trainable,
-        lambda values: float(keras.ops.convert_to_numpy(loss_at(values))),
-        _kink_probe(copy, x),
-        epsilon,
-    )
-    rng = np.random.RandomState(random_state)
-    owners = _variable_owners(copy)
-    details = []
-    for index, variable in enumerate(copy.trainable_variables):
-        layer, name = owners.get(id(variable), (copy.name, variable.name))
-        numeric, analytic, kinks = probe.sample(index, grads[index], n_params, rng)
-        details.append(_variable_detail(layer, name, numeric, analytic, kinks, tol=tol))
+    with warnings.catch_warnings():
+        # JAX truncates the copy's float64 to float32 and says so at every
+        # array; _computed_dtype warns once, with what it means here.
+        warnings.filterwarnings(
+            "ignore", "Explicitly requested dtype float64", UserWarning
+        )
+        copy = float64_copy(model)
+        dtype = _computed_dtype(copy)
+        float64 = dtype == "float64"
+        if epsilon is None:
+            epsilon = 1e-4 if float64 else 1e-2
+        if tol is None:
+            tol = 1e-4 if float64 else 1e-2
+        x = keras.ops.convert_to_tensor(X, dtype="float64")
+        loss_at, gradient_at = _backend_functions(copy, model_loss(model, loss), x, y)
+        trainable = [
+            np.asarray(keras.ops.convert_to_numpy(v)) for v in copy.trainable_variables
+        ]
+        grads = [
+            np.zeros(v.shape)
+            if g is None
+            else np.asarray(keras.ops.convert_to_numpy(g), dtype=np.float64)
+            for v, g in zip(trainable, gradient_at(trainable))
+        ]
+        probe = _Probe(
+            trainable,
+            lambda values: float(keras.ops.convert_to_numpy(loss_at(values))),
+            _kink_probe(copy, x),
+            epsilon,
+        )
+        rng = np.random.RandomState(random_state)
+        owners = _variable_owners(copy)
+        details = []
+        for index, variable in enumerate(copy.trainable_variables):
+            layer, name = owners.get(id(variable), (copy.name, variable.name))
+            numeric, analytic, kinks = probe.sample(index, grads[index], n_params, rng)
+            details.append(
+                _variable_detail(layer, name, numeric, analytic, kinks, tol=tol)
+            )
     return GradientCheckResult(details, tol=tol, epsilon=epsilon, dtype=dtype)
 
 
