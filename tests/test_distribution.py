@@ -9,14 +9,17 @@ device, unpickles the estimator and predicts.
 import json
 import os
 import pathlib
+import pickle
 import subprocess
 import sys
 import textwrap
+import warnings
 
 import keras
 import numpy as np
 import pytest
 
+import deepstack
 from deepstack import DeepStackClassifier
 from tests.conftest import tiny
 
@@ -278,3 +281,28 @@ def test_two_devices_take_any_batch_pickle_and_continue(tmp_path):
         [False, "DataParallel", 2],
         [True, "DataParallel", 2],
     ]
+
+
+def test_a_distribution_object_is_pickled_and_saved_as_none(tmp_path):
+    class Distribution:  # duck-typed like keras.distribution.Distribution
+        def scope(self):
+            raise AssertionError("not reached")
+
+        def get_data_layout(self, shape):
+            raise AssertionError("not reached")
+
+    clf = tiny(DeepStackClassifier, distribution=Distribution())
+    with pytest.warns(UserWarning, match="pickled with distribution=None"):
+        copy = pickle.loads(pickle.dumps(clf))
+    assert copy.distribution is None
+    assert isinstance(clf.distribution, Distribution)  # the original keeps it
+    with pytest.warns(UserWarning, match="saved with distribution=None"):
+        deepstack.save(clf, tmp_path / "clf")
+    assert deepstack.load(tmp_path / "clf").distribution is None
+    # "auto" is a plain value: kept, without a warning.
+    clf.set_params(distribution="auto")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert pickle.loads(pickle.dumps(clf)).distribution == "auto"
+        deepstack.save(clf, tmp_path / "auto")
+    assert deepstack.load(tmp_path / "auto").distribution == "auto"
