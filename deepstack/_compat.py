@@ -13,7 +13,8 @@ names were checked against; ``setup.cfg`` bounds the install to them.
 - Keras: ``Model.train_function`` / ``test_function`` (reset after changing
   ``steps_per_execution``), the JAX trainer's ``compute_loss_and_updates``
   (the only stateless loss that includes the activity losses of the forward
-  pass).
+  pass), the JAX variables' ``_layout`` (to lay out a network built outside
+  a distribution, :func:`set_variable_layout`).
 - Keras and TensorFlow: the global seeds that ``keras.utils.set_random_seed``
   sets (Keras's ``global_state`` attributes, the eager context's ``_seed``
   and ``_rng``), to reseed without dropping TensorFlow's compiled functions
@@ -51,6 +52,7 @@ __all__ = [
     "reset_compiled_functions",
     "safe_indexing",
     "set_random_seed",
+    "set_variable_layout",
     "warn_if_unsupported",
 ]
 
@@ -137,6 +139,15 @@ def jax_inference_loss(model, trainable, non_trainable, metrics_variables, x, y,
         trainable, non_trainable, metrics_variables, x, y, w, training=False
     )
     return loss, y_pred
+
+
+def set_variable_layout(variable, layout):
+    """Give a JAX-backend Keras ``variable`` the ``TensorLayout`` it would
+    have had if created under a distribution (its private ``_layout``, which
+    ``assign`` follows: values assigned later, NumPy arrays included, are
+    placed as it says), and place its value so."""
+    variable._layout = layout
+    variable.assign(variable.value)
 
 
 # The state of TensorFlow's eager op-seed generator right after
@@ -238,6 +249,10 @@ def missing_keras_names():
 
         if not hasattr(JAXTrainer, "compute_loss_and_updates"):
             missing.append("JAXTrainer.compute_loss_and_updates")
+        from keras.src.backend.jax.core import Variable
+
+        if "self._layout" not in inspect.getsource(Variable._direct_assign):
+            missing.append("jax Variable._layout (followed by _direct_assign)")
     return missing
 
 

@@ -231,7 +231,9 @@ def save(estimator, path, *, overwrite=False):
         saved each in a folder of their own inside ``path``). Its
         ``callbacks`` parameter must be None: arbitrary callback objects
         cannot be stored without code. Set it to
-        None, save, and pass the callbacks again after loading. For a
+        None, save, and pass the callbacks again after loading. A
+        ``distribution`` object (the devices of this process) is saved as
+        None with a ``UserWarning``; ``"auto"`` is saved as is. For a
         ``DeepStackSearch``, save its ``best_estimator_``.
     path : str or os.PathLike
         The directory to write. It must not exist or be empty.
@@ -258,7 +260,8 @@ def save(estimator, path, *, overwrite=False):
 def _save(estimator, path, *, overwrite=False, drop_callbacks=False):
     """``save``; ``drop_callbacks`` stores ``callbacks=None`` instead of refusing.
 
-    The search's checkpoints use it and pass the callbacks again on load.
+    The search's checkpoints use it and pass the callbacks (and the
+    distribution, stored as None here too, without a warning) again on load.
     """
     if type(estimator) in _ensemble_classes():
         _save_ensemble(estimator, path, overwrite, drop_callbacks)
@@ -284,6 +287,21 @@ def _save(estimator, path, *, overwrite=False, drop_callbacks=False):
                 "saving and pass the callbacks again after loading."
             )
         params["callbacks"] = None
+    distribution = params.get("distribution")
+    if distribution is not None and not isinstance(distribution, str):
+        # A Keras distribution names this process's devices; the process
+        # that loads may have others (prediction needs none).
+        if not drop_callbacks:
+            warnings.warn(
+                f"{cls.__name__} is saved with distribution=None: its "
+                f"distribution={distribution!r} holds this process's devices, "
+                "which another process may not have. After loading, "
+                "set_params(distribution=...) to train data-parallel again, "
+                'or use distribution="auto" (a string, saved as is).',
+                UserWarning,
+                stacklevel=3,
+            )
+        params["distribution"] = None
     encoder = _Encoder()
     model_attribute = _MODEL_ATTRIBUTE[base.__name__]
     model = None

@@ -22,6 +22,7 @@ progress bars). A scipy sparse ``X`` takes ``Model.fit`` with
 dense copy is no larger than one such chunk (:func:`densify_if_small`).
 """
 
+import contextlib
 import logging
 
 import keras
@@ -119,7 +120,10 @@ def train(
     see every batch) and a :class:`ValidationPass` first among the callbacks,
     fed by :class:`SparseBatches` (the fused loop's seeded batches); a scipy
     sparse ``X`` larger than :func:`densify_if_small` allows takes
-    ``Model.fit``.
+    ``Model.fit``. Under a JAX distribution the variables are laid out on
+    its devices first (a network built outside it kept them on one), and
+    ``Model.fit`` places batches that do not split over the devices whole
+    on each (:func:`deepstack._trainer_jax.fit_layout`).
     Either way the validation logs are ``val_loss`` and ``val_<metric>`` for
     ``metrics``.
 
@@ -149,6 +153,7 @@ def train(
         validation = (densify_if_small(validation[0]), *validation[1:])
     callbacks = list(callbacks)
     _network.build_optimizer(model)
+    _lay_out_variables(model)
     batch_size = min(batch_size, X.shape[0])
     sparse = sp.issparse(X) or (validation is not None and sp.issparse(validation[0]))
     if not sparse and supported(model, callbacks, verbose):
@@ -182,17 +187,40 @@ def train(
     # ``np.random.seed`` did), and ``verbose`` changed them everywhere. A
     # sparse matrix is densified one mini-batch at a time.
     batches = SparseBatches(X, y, w, batch_size, seed=seed, epoch=initial_epoch)
-    history = model.fit(
-        batches,
-        epochs=epochs,
-        initial_epoch=initial_epoch,
-        callbacks=[_DrawEpoch(batches), *callbacks],
-        verbose=verbose,
-        # The batches are drawn shuffled; Keras would shuffle their order
-        # again with Python's unseeded global generator.
-        shuffle=False,
-    )
+    with _fit_data_layout(X.shape[0], batch_size):
+        history = model.fit(
+            batches,
+            epochs=epochs,
+            initial_epoch=initial_epoch,
+            callbacks=[_DrawEpoch(batches), *callbacks],
+            verbose=verbose,
+            # The batches are drawn shuffled; Keras would shuffle their order
+            # again with Python's unseeded global generator.
+            shuffle=False,
+        )
     return history.history
+
+
+def _lay_out_variables(model):
+    """Under a JAX distribution, ``model``'s variables laid out as it says
+    (see :func:`deepstack._trainer_jax.lay_out`)."""
+    distribution = keras.distribution.distribution()
+    if distribution is not None and keras.backend.backend() == "jax":
+        from deepstack import _trainer_jax
+
+        _trainer_jax.lay_out(model, distribution)
+
+
+def _fit_data_layout(n_rows, batch_size):
+    """The context ``Model.fit`` runs in: under a JAX distribution whose
+    devices cannot split every batch evenly, one that places each batch
+    whole on every device (see :func:`deepstack._trainer_jax.fit_layout`)."""
+    distribution = keras.distribution.distribution()
+    if distribution is None or keras.backend.backend() != "jax":
+        return contextlib.nullcontext()
+    from deepstack import _trainer_jax
+
+    return _trainer_jax.fit_layout(distribution, n_rows, batch_size)
 
 
 class SparseBatches(keras.utils.PyDataset):

@@ -10,6 +10,11 @@ and written back after it, so epoch-level callbacks see (and may change) the
 weights, the learning rate and the metrics exactly as under ``Model.fit``.
 """
 
+import contextlib
+import copy
+import functools
+import warnings
+
 import jax
 import jax.numpy as jnp
 import keras
@@ -221,3 +226,71 @@ def _validate(model, metrics, state, held_out, metric_state):
             for m, s in zip(metrics, metric_state)
         },
     }
+
+
+def lay_out(model, distribution):
+    """Place ``model``'s variables (its optimizer's and metrics' too) as
+    ``distribution`` lays them out.
+
+    Variables take their layout when they are created: a network built
+    outside the distribution (loaded, unpickled, or continued by a
+    Hyperband trial, which loads its predecessor) kept every variable on
+    one device, and its training under ``distribution`` did too. Arrays
+    already placed so are left as they are.
+    """
+    for group in _variables(model):
+        for variable in group:
+            layout = distribution.get_variable_layout(variable)
+            if variable.value.sharding != layout.backend_layout:
+                # Its layout, not just its value's: the weights that early
+                # stopping puts back (NumPy arrays) are placed so too.
+                _compat.set_variable_layout(variable, layout)
+
+
+def batch_devices(distribution):
+    """How many devices ``distribution`` splits a batch over (the size of
+    its mesh's batch axis)."""
+    mesh = distribution.device_mesh
+    return int(mesh.shape[list(mesh.axis_names).index(distribution.batch_dim_name)])
+
+
+def fit_layout(distribution, n_rows, batch_size):
+    """The context ``Model.fit`` trains in under ``distribution``, for
+    ``n_rows`` rows in batches of ``batch_size`` (a last one smaller).
+
+    ``Model.fit`` places each batch split along its first axis before the
+    step; JAX arrays cannot be split unevenly, so a batch of 7 rows on two
+    devices raised ``IndivisibleError`` (the fused loop splits inside its
+    compiled epoch, where XLA pads the shares). When a batch or the last
+    one does not divide over the devices, every batch is placed whole on
+    each device instead: the same updates (the variables stay laid out as
+    ``distribution`` says), without the split, and a ``UserWarning`` says
+    so. Otherwise ``distribution`` itself, unchanged.
+    """
+    devices = batch_devices(distribution)
+    sizes = {batch_size, n_rows % batch_size} - {0}
+    uneven = sorted(size for size in sizes if size % devices)
+    if not uneven:
+        return contextlib.nullcontext()
+    warnings.warn(
+        f"distribution: the batches of {', '.join(map(str, uneven))} rows "
+        f"(batch_size={batch_size}, {n_rows} training rows) do not split over "
+        f"{devices} devices, so this Model.fit run (verbose > 0 or a callback "
+        "with per-batch hooks) trains each batch whole on every device: the "
+        "same updates, no speed-up. Use a batch_size, and a number of rows "
+        f"modulo batch_size, divisible by {devices}, or verbose=0 without "
+        "per-batch callbacks (the fused loop splits any batch).",
+        UserWarning,
+        stacklevel=3,
+    )
+    # A shallow copy (same class, mesh and variable layouts) that lays each
+    # batch out replicated.
+    whole = copy.copy(distribution)
+    whole.get_data_layout = functools.partial(_replicated_layout, distribution)
+    return whole.scope()
+
+
+def _replicated_layout(distribution, data_shape):
+    return keras.distribution.TensorLayout(
+        [None] * len(data_shape), distribution.device_mesh
+    )

@@ -7,8 +7,10 @@ checks that the backend is the one named), the weight snapshots, the
 callbacks that act on the compiled step from outside (best-weight restore,
 learning-rate halving, the divergence check, batch-norm statistics), and the
 compile cache's bit-identity and trace counts (JAX specializes each jitted
-epoch on shapes). The rest of those files is plain Python over the same seam
-(argument checks, cache bookkeeping, scikit-learn glue) and runs once, here.
+epoch on shapes), and the gradient check (finite differences in float32, as
+Keras computes float64 on JAX). The rest of those files is plain Python over
+the same seam (argument checks, cache bookkeeping, scikit-learn glue) and runs
+once, here.
 Last, JAX's persistent compilation cache across two fresh processes.
 """
 
@@ -25,6 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 _CONTROL = "tests/test_training_control.py::test_"
 _CACHE = "tests/test_compile_cache.py::test_"
+_GRADIENTS = "tests/test_diagnostics.py::test_check_gradients_"
 
 # One interpreter for them all: a fresh one pays the imports and JAX's first
 # compilations again (three, one a file, took about 20 s more).
@@ -38,6 +41,10 @@ UNDER_JAX = [
     _CACHE + "cached_fit_is_bit_identical_to_an_uncached_one",
     _CACHE + "one_trace_across_the_folds_of_a_cross_validation",
     _CACHE + "warm_start_and_partial_fit_match_the_uncached_run",
+    # Finite differences in float32 (Keras's float64 on JAX).
+    _GRADIENTS + "catches_a_wrong_backward_pass",
+    _GRADIENTS + "passes_estimator_with_dropout_and_batch_norm",
+    _GRADIENTS + "covers_tied_decoder",
 ]
 
 

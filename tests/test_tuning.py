@@ -10,6 +10,7 @@ import keras_tuner
 import numpy as np
 import pandas as pd
 import pytest
+from keras.callbacks import TerminateOnNaN
 from sklearn.base import clone
 from sklearn.model_selection import GridSearchCV, cross_val_score
 from sklearn.pipeline import make_pipeline
@@ -508,6 +509,41 @@ def test_hyperband_continues_without_pretraining_again(
     # The refit trains the full budget, not the chosen trial's round budget.
     assert search.best_params_["max_epochs"] == 2
     assert [p["max_epochs"] for p in results["params"]] == results["budget"]
+
+
+class _FitRecorder(DeepStackClassifier):
+    """Records, at each fit, whether it warm-starts and its callbacks."""
+
+    fits = []
+
+    def fit(self, X, y, **kwargs):
+        _FitRecorder.fits.append((self.warm_start, self.callbacks))
+        return super().fit(X, y, **kwargs)
+
+
+def test_hyperband_continuation_keeps_the_search_estimators_callbacks(
+    classification_data, tmp_path
+):
+    # The saved trial stores callbacks=None (code is not saved); without a
+    # time limit the continuation trained without the user's callbacks.
+    X, y = classification_data
+    _FitRecorder.fits = []
+    estimator = tiny(_FitRecorder, max_epochs=2, callbacks=[TerminateOnNaN()])
+    search = DeepStackSearch(
+        estimator,
+        {"learning_rate": Float(1e-3, 1e-1, log=True)},
+        tuner="hyperband",
+        max_trials=3,
+        tuner_options={"factor": 2},
+        refit=False,
+        random_state=0,
+        directory=str(tmp_path),
+    ).fit(X, y)
+    assert search.results_["continued_from"][2] is not None
+    warm = [warm for warm, _ in _FitRecorder.fits]
+    assert warm == [False, False, True]
+    kinds = [[type(cb) for cb in callbacks or []] for _, callbacks in _FitRecorder.fits]
+    assert kinds == [[TerminateOnNaN]] * 3
 
 
 def test_hyperband_refits_the_full_budget_when_it_stops_before_promoting(

@@ -19,6 +19,7 @@ in ``_training.py`` (``TrainingMixin``).
 
 import os
 import tempfile
+import warnings
 from dataclasses import dataclass
 from numbers import Integral, Real
 
@@ -802,6 +803,23 @@ class BaseDeepStack(UnlabeledRowsMixin, TrainingMixin, BaseEstimator):
         # A copy: on Python >= 3.11 the inherited __getstate__ returns the
         # instance's own __dict__, which the lines below must not mutate.
         state = dict(super().__getstate__())
+        distribution = state.get("distribution")
+        if distribution is not None and not isinstance(distribution, str):
+            # A Keras distribution names the devices of this process (and
+            # holds JAX device objects once used, which do not pickle); the
+            # process that loads the estimator may have other devices, or
+            # one. Prediction needs none.
+            state["distribution"] = None
+            warnings.warn(
+                f"{type(self).__name__} is pickled with distribution=None: "
+                f"its distribution={distribution!r} holds this process's "
+                "devices, which another process may not have. After loading, "
+                "set_params(distribution=...) to train data-parallel again, or "
+                'use distribution="auto" (a string, kept: all local devices '
+                "of the process that trains).",
+                UserWarning,
+                stacklevel=2,
+            )
         if "model_" in state:
             state["model_"] = _ModelBytes.from_model(state["model_"])
         if "callbacks_" in state:

@@ -265,13 +265,18 @@ regressor 0.0
     distribution : None, "auto" or keras.distribution.Distribution, default=None
         Data-parallel training (JAX backend): a Keras distribution such as
         ``keras.distribution.DataParallel()``; the network's variables are
-        replicated on its devices and the fused loop splits each mini-batch
-        over them (use a batch size divisible by the number of devices).
-        "auto": all local devices with JAX when there are two or more, else
-        one device (always one on TensorFlow). A distribution object with
-        TensorFlow raises ``ValueError``. ``fit`` trains under the
-        distribution; prediction and a saved or pickled estimator do not
-        need it (they run on one device).
+        replicated on its devices and each mini-batch is split over them,
+        whatever its size (``Model.fit``'s path, taken with ``verbose > 0`` or
+        per-batch callbacks, places a batch that does not split evenly whole
+        on every device: the same updates, with a ``UserWarning``). A network
+        built on one device (loaded, unpickled, warm-started) is laid out on
+        the devices when it trains. "auto": all local devices with JAX when
+        there are two or more, else one device (always one on TensorFlow). A
+        distribution object with TensorFlow raises ``ValueError``. ``fit``
+        trains under the distribution; prediction does not need it (it runs
+        on one device). Pickling and ``deepstack.save`` store a distribution
+        object as None, with a ``UserWarning`` (it names this process's
+        devices); "auto" is stored as is.
     reconstruction_weight : float >= 0 or "auto", default="auto"
         The joint loss: fine-tuning minimizes the supervised loss plus this
         times the loss of reconstructing the network's (standardized) inputs

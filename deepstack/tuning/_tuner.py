@@ -209,6 +209,19 @@ class TrialRunner:
         own = list(self.estimator.get_params()["callbacks"] or [])
         return {"callbacks": own + [TimeLimit(self.deadline)]}
 
+    def unsaved_params(self):
+        """The estimator's parameters that a trial's saved estimator does not
+        keep, for its continuation: ``callbacks`` (code; with the time
+        limit) and a ``distribution`` object (the devices of a process);
+        the continuation trains with the search's own again."""
+        own = self.estimator.get_params(deep=False)
+        params = {
+            name: own[name]
+            for name in ("callbacks", "distribution")
+            if own.get(name) is not None
+        }
+        return {**params, **self.callbacks()}
+
 
 @dataclass
 class TrialData:
@@ -726,7 +739,7 @@ class DeepStackTuner(keras_tuner.Tuner):
                     resume_params={
                         "warm_start": True,
                         self.runner.epochs_param: epochs - initial,
-                        **self.runner.callbacks(),
+                        **self.runner.unsaved_params(),
                     },
                     trusted=self._trusted(),
                 )
