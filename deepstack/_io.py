@@ -299,7 +299,7 @@ def _save(estimator, path, *, overwrite=False, drop_callbacks=False):
                 "set_params(distribution=...) to train data-parallel again, "
                 'or use distribution="auto" (a string, saved as is).',
                 UserWarning,
-                stacklevel=3,
+                stacklevel=user_stacklevel(),
             )
         params["distribution"] = None
     encoder = _Encoder()

@@ -20,6 +20,7 @@ import jax.numpy as jnp
 import keras
 
 from deepstack import _compat, _network
+from deepstack._warnings import user_stacklevel
 
 
 def _variables(model):
@@ -281,7 +282,7 @@ def fit_layout(distribution, n_rows, batch_size):
         f"modulo batch_size, divisible by {devices}, or verbose=0 without "
         "per-batch callbacks (the fused loop splits any batch).",
         UserWarning,
-        stacklevel=3,
+        stacklevel=user_stacklevel(),
     )
     # A shallow copy (same class, mesh and variable layouts) that lays each
     # batch out replicated.

@@ -42,6 +42,7 @@ from deepstack import (
 )
 from deepstack._compat import HasMethods, Interval, StrOptions, check_sample_weight
 from deepstack._split import n_validation, train_validation_split
+from deepstack._warnings import user_stacklevel
 from deepstack.estimators._checks import (
     BUILT_WITH,
     check_structured_params,
@@ -818,7 +819,7 @@ class BaseDeepStack(UnlabeledRowsMixin, TrainingMixin, BaseEstimator):
                 'use distribution="auto" (a string, kept: all local devices '
                 "of the process that trains).",
                 UserWarning,
-                stacklevel=2,
+                stacklevel=user_stacklevel(),
             )
         if "model_" in state:
             state["model_"] = _ModelBytes.from_model(state["model_"])
