@@ -142,13 +142,19 @@ def renamed_input_error(exc, x_name, y_name):
 
 def _non_numeric_columns(X):
     """Names of a DataFrame's columns that are neither numbers nor booleans."""
+    return _columns_of_kinds(X, lambda kind: kind not in "biuf")
+
+
+def _columns_of_kinds(X, wanted):
+    """Names of a DataFrame's columns whose dtype kind is ``wanted``
+    (a predicate on NumPy's kind letter; no DataFrame, no columns)."""
     dtypes = getattr(X, "dtypes", None)
     if dtypes is None or not hasattr(dtypes, "items"):
         return []
     return [
         str(name)
         for name, dtype in dtypes.items()
-        if getattr(dtype, "kind", "O") not in "biuf"
+        if wanted(getattr(dtype, "kind", "O"))
     ]
 
 
@@ -192,14 +198,7 @@ def refuse_dates(X):
 
 def _date_columns(X):
     """Names of a DataFrame's date and duration columns."""
-    dtypes = getattr(X, "dtypes", None)
-    if dtypes is None or not hasattr(dtypes, "items"):
-        return []
-    return [
-        str(name)
-        for name, dtype in dtypes.items()
-        if getattr(dtype, "kind", "O") in "mM"
-    ]
+    return _columns_of_kinds(X, lambda kind: kind in "mM")
 
 
 def _shown(columns, limit=10):

@@ -293,14 +293,8 @@ class DeepStackRegressor(RegressorMixin, BaseDeepStack):
         rows and each round draws a new split (a given ``X_val`` stays).
         """
         self.n_pseudo_labeled_ = []
-        X_train, y_train, weights = run.train
+        (X_train, y_train, weights), redraw = self._rows_to_propagate_from(run)
         validation = run.validation
-        redraw = validation is not None and not run.validation_given
-        if redraw:
-            X_train = _self_training.stack_rows(X_train, validation[0])
-            y_train = np.concatenate([y_train, validation[1]])
-            if weights is not None:
-                weights = np.concatenate([weights, validation[2]])
         X_all = _self_training.stack_rows(X_train, run.X_unlabeled)
         n_labeled, n_unlabeled = X_train.shape[0], run.X_unlabeled.shape[0]
         labeled = np.arange(n_labeled + n_unlabeled) < n_labeled

@@ -198,18 +198,8 @@ class SemiSupervisedMixin:
         a new split from labeled plus propagated rows; a given ``X_val``
         takes no part in the graph.
         """
-        X_train, y_train, weights = run.train
-        # An internal split of the few labeled rows is too small to stop on
-        # (6 rows for 60 labels); its rows join the labeled ones and each
-        # round draws its split from labeled plus propagated rows
-        # (benchmarks/semi_supervised.py). A given X_val, y_val stays.
+        (X_train, y_train, weights), redraw = self._rows_to_propagate_from(run)
         validation = run.validation
-        redraw = validation is not None and not run.validation_given
-        if redraw:
-            X_train = _self_training.stack_rows(X_train, validation[0])
-            y_train = np.concatenate([y_train, validation[1]])
-            if weights is not None:
-                weights = np.concatenate([weights, validation[2]])
         X_all = _self_training.stack_rows(X_train, run.X_unlabeled)
         n_labeled, n_unlabeled = X_train.shape[0], run.X_unlabeled.shape[0]
         known = np.concatenate([self._class_indices(y_train), np.full(n_unlabeled, -1)])

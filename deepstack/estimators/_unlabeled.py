@@ -70,6 +70,25 @@ class UnlabeledRowsMixin:
             np.concatenate([base * scale, np.zeros(n_unlabeled)]).astype(np.float32),
         )
 
+    def _rows_to_propagate_from(self, run):
+        """``run.train`` with the internal validation split's rows joined,
+        and whether they were (then each propagation round draws its split
+        anew from labeled plus propagated rows).
+
+        An internal split of the few labeled rows is too small to stop on
+        (6 rows for 60 labels; benchmarks/semi_supervised.py). A given
+        ``X_val, y_val`` stays as it is.
+        """
+        X, y, weights = run.train
+        validation = run.validation
+        redraw = validation is not None and not run.validation_given
+        if redraw:
+            X = _self_training.stack_rows(X, validation[0])
+            y = np.concatenate([y, validation[1]])
+            if weights is not None:
+                weights = np.concatenate([weights, validation[2]])
+        return (X, y, weights), redraw
+
     def _ignored_unlabeled(self, y, mask):
         """Called when ``y`` marks rows as unlabeled that no step will use."""
 
