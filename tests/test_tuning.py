@@ -1184,6 +1184,29 @@ def test_refit_in_budget_stops_the_refit_at_the_deadline(classification_data):
         ).fit(X)
 
 
+def test_time_limit_reaches_the_network_of_a_pipeline(classification_data):
+    # The limit was added only to a top-level callbacks parameter: a
+    # Pipeline's trial trained its 100,000 epochs past the deadline.
+    X, y = classification_data
+    pipe = make_pipeline(StandardScaler(), _endless())
+    search = DeepStackSearch(
+        pipe,
+        {"deepstackclassifier__learning_rate": Float(1e-3, 1e-2, log=True)},
+        tuner="random",
+        max_trials=5,
+        time_limit=1.0,
+        refit_in_budget=True,
+        random_state=0,
+    ).fit(X, y)
+    assert search.n_trials_ == 1 and search.results_["cut_short"] == [True]
+    assert 1 <= search.results_["n_epochs"][0] < 100_000
+    assert search.refit_cut_short_
+    assert len(search.best_estimator_[-1].history_["loss"]) == 1
+    # The deadline is left in neither the refit nor the user's Pipeline.
+    assert search.best_estimator_[-1].callbacks is None
+    assert pipe[-1].callbacks is None
+
+
 def test_a_time_limit_stops_pretraining_at_an_epoch_boundary(classification_data):
     from deepstack.callbacks import TimeLimit
 

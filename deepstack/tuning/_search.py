@@ -35,12 +35,15 @@ from deepstack.tuning._tuner import (
     TrialData,
     TrialRunner,
     TrialWorkers,
+    callbacks_parameter,
     epoch_parameter,
     fit_arguments,
     is_chief,
     is_distributed,
     make_oracle,
     seed_parameters,
+    trained_step_cut_short,
+    with_time_limit,
 )
 
 
@@ -233,8 +236,9 @@ class DeepStackSearch(MetaEstimatorMixin, BaseEstimator):
         The refit of the best parameters comes after and is not counted
         (``refit_time_``) unless ``refit_in_budget=True``. Greedy pretraining
         stops at its next epoch boundary too (the layers above are then not
-        pretrained); estimators without a ``callbacks`` parameter
-        (``StackedAutoencoder``) are not cut mid-way.
+        pretrained). A Pipeline's network gets the limit through its one
+        nested ``<step>__callbacks``; estimators without a ``callbacks``
+        parameter (``StackedAutoencoder``) are not cut mid-way.
     refit_in_budget : bool, default=False
         Count the refit against ``time_limit``: the refit estimator gets the
         same deadline (a :class:`~deepstack.callbacks.TimeLimit` callback),
@@ -488,10 +492,11 @@ class DeepStackSearch(MetaEstimatorMixin, BaseEstimator):
         self._validate_params()
         self._check_tuner_options()
         check_search_data(self.estimator, X, y, sample_weight, X_val, y_val)
-        if self.refit_in_budget and "callbacks" not in self.estimator.get_params():
+        if self.refit_in_budget and callbacks_parameter(self.estimator) is None:
             raise ValueError(
                 "refit_in_budget=True needs an estimator with a callbacks "
-                f"parameter; {type(self.estimator).__name__} has none."
+                f"parameter (or one nested); {type(self.estimator).__name__} has "
+                "none."
             )
         # The budget counts from here (the refit only with refit_in_budget).
         deadline = None if self.time_limit is None else time.time() + self.time_limit
@@ -722,8 +727,7 @@ class DeepStackSearch(MetaEstimatorMixin, BaseEstimator):
         limit = None
         if self.refit_in_budget and deadline is not None:
             limit = TimeLimit(deadline)
-            own = list(self.estimator.get_params()["callbacks"] or [])
-            params["callbacks"] = own + [limit]
+            params.update(with_time_limit(self.estimator, deadline, limit))
         self.best_estimator_ = clone(self.estimator).set_params(**params)
         fit_kwargs = fit_arguments(self.best_estimator_, sample_weight, X_val, y_val)
         self.best_estimator_.fit(X, y, **fit_kwargs)
@@ -731,10 +735,12 @@ class DeepStackSearch(MetaEstimatorMixin, BaseEstimator):
         if limit is not None:
             # The deadline has passed: a later fit of best_estimator_ must not
             # inherit it. Its own callbacks are the estimator's again.
-            self.best_estimator_.set_params(
-                callbacks=self.estimator.get_params()["callbacks"]
-            )
-            self.refit_cut_short_ = TimeLimit.stopped(self.best_estimator_)
+            name = callbacks_parameter(self.estimator)
+            if name is not None:
+                self.best_estimator_.set_params(
+                    **{name: self.estimator.get_params(deep=True)[name]}
+                )
+            self.refit_cut_short_ = trained_step_cut_short(self.best_estimator_)
             self.time_limit_reached_ = self.time_limit_reached_ or (
                 self.refit_cut_short_
             )

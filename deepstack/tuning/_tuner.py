@@ -154,6 +154,29 @@ def seed_parameters(estimator):
     )
 
 
+def callbacks_parameter(estimator):
+    """The parameter that holds the callbacks of ``estimator``'s network:
+    ``callbacks``, else the one nested ``<step>__callbacks`` (a Pipeline's
+    last step, a bagged ensemble's template), else None (none, or several
+    to choose from)."""
+    params = estimator.get_params(deep=True)
+    if "callbacks" in params:
+        return "callbacks"
+    nested = [name for name in params if name.endswith("__callbacks")]
+    return nested[0] if len(nested) == 1 else None
+
+
+def with_time_limit(estimator, deadline, limit=None):
+    """``{<callbacks parameter>: its callbacks + [TimeLimit(deadline)]}``
+    for ``estimator``, or ``{}`` without a deadline or such a parameter.
+    ``limit``: the :class:`TimeLimit` to add (a new one by default)."""
+    name = callbacks_parameter(estimator)
+    if deadline is None or name is None:
+        return {}
+    own = list(estimator.get_params(deep=True)[name] or [])
+    return {name: own + [limit or TimeLimit(deadline)]}
+
+
 def can_continue(estimator):
     """Whether a Hyperband promotion can continue the saved estimator of the
     trial it promotes: a deepstack estimator (the safe format saves it) with
@@ -203,11 +226,9 @@ class TrialRunner:
         self.log_dir = log_dir
 
     def callbacks(self):
-        """``{"callbacks": [...]}`` with the time limit added, or ``{}``."""
-        if self.deadline is None or "callbacks" not in self.space.estimator_params:
-            return {}
-        own = list(self.estimator.get_params()["callbacks"] or [])
-        return {"callbacks": own + [TimeLimit(self.deadline)]}
+        """``{<callbacks parameter>: [...]}`` with the time limit added, or
+        ``{}`` (see :func:`callbacks_parameter`)."""
+        return with_time_limit(self.estimator, self.deadline)
 
     def unsaved_params(self):
         """The estimator's parameters that a trial's saved estimator does not
@@ -341,16 +362,10 @@ def run_plan(plan, data, scorer, save_to=None):
             # Callbacks are code, which the safe format does not store: the
             # continuation gets them again from the search's estimator.
             _io._save(estimator, path, overwrite=True, drop_callbacks=True)
-        network = _final_step(estimator)
-        n_epochs = getattr(network, "n_iter_", None)
+        n_epochs = getattr(_final_step(estimator), "n_iter_", None)
         if n_epochs is not None:
             epochs.append(n_epochs)
-        # (A bagged ensemble records which members a time limit stopped.)
-        cut_short = (
-            cut_short
-            or TimeLimit.stopped(network)
-            or any(getattr(network, "cut_short_", None) or ())
-        )
+        cut_short = cut_short or trained_step_cut_short(estimator)
     return {
         "score": float(np.mean(scores)),
         "fold_scores": scores,
@@ -367,6 +382,13 @@ def _final_step(estimator):
     while isinstance(estimator, Pipeline):
         estimator = estimator[-1]
     return estimator
+
+
+def trained_step_cut_short(estimator):
+    """Whether a time limit stopped the fit of ``estimator``'s network (a
+    Pipeline's last step; a bagged ensemble records its members')."""
+    network = _final_step(estimator)
+    return TimeLimit.stopped(network) or any(getattr(network, "cut_short_", None) or ())
 
 
 def write_session(log_dir, hparams, metrics):
