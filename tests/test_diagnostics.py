@@ -90,10 +90,11 @@ def fitted(data):
 # ------------------------------------------------------------ gradient check
 
 # Keras computes float64 as float32 except on TensorFlow; there the check's
-# defaults (epsilon=tol=1e-2) still separate a correct gradient (errors near
-# 1e-4) from a wrong one. tests/test_backends.py runs these under JAX.
+# defaults (epsilon=tol=1e-2) still separate a correct gradient (errors of
+# 1e-4 to 3e-3 over unseeded initial weights) from a wrong one (1/3).
+# tests/test_backends.py runs these under JAX.
 FLOAT64 = keras.backend.backend() == "tensorflow"
-CORRECT = 1e-6 if FLOAT64 else 1e-3
+CORRECT = 1e-6 if FLOAT64 else 1e-2
 
 
 def test_check_gradients_catches_a_wrong_backward_pass():
