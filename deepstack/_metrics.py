@@ -15,33 +15,31 @@ weights they are Keras's own. The validation pass calls them without weights.
 import keras
 
 
-def _counted(sample_weight, dtype):
-    """1 for a row of positive weight, 0 for a row of weight 0 (None: every row)."""
-    if sample_weight is None:
-        return None
-    return keras.ops.cast(keras.ops.greater(sample_weight, 0), dtype)
-
-
-@keras.saving.register_keras_serializable(package="deepstack")
-class BinaryAccuracy(keras.metrics.BinaryAccuracy):
-    """Keras's ``BinaryAccuracy`` over the rows of positive weight, unweighted."""
+class _CountsRowsOfPositiveWeight:
+    """Mixed in left of a Keras metric: its ``update_state`` gets 1 for a row
+    of positive weight and 0 for a row of weight 0 (None: every row)."""
 
     def update_state(self, y_true, y_pred, sample_weight=None):
-        return super().update_state(y_true, y_pred, _counted(sample_weight, self.dtype))
+        if sample_weight is not None:
+            sample_weight = keras.ops.cast(
+                keras.ops.greater(sample_weight, 0), self.dtype
+            )
+        return super().update_state(y_true, y_pred, sample_weight)
 
 
 @keras.saving.register_keras_serializable(package="deepstack")
-class SparseCategoricalAccuracy(keras.metrics.SparseCategoricalAccuracy):
+class BinaryAccuracy(_CountsRowsOfPositiveWeight, keras.metrics.BinaryAccuracy):
+    """Keras's ``BinaryAccuracy`` over the rows of positive weight, unweighted."""
+
+
+@keras.saving.register_keras_serializable(package="deepstack")
+class SparseCategoricalAccuracy(
+    _CountsRowsOfPositiveWeight, keras.metrics.SparseCategoricalAccuracy
+):
     """Keras's ``SparseCategoricalAccuracy`` over the rows of positive weight,
     unweighted."""
 
-    def update_state(self, y_true, y_pred, sample_weight=None):
-        return super().update_state(y_true, y_pred, _counted(sample_weight, self.dtype))
-
 
 @keras.saving.register_keras_serializable(package="deepstack")
-class R2Score(keras.metrics.R2Score):
+class R2Score(_CountsRowsOfPositiveWeight, keras.metrics.R2Score):
     """Keras's ``R2Score`` over the rows of positive weight, unweighted."""
-
-    def update_state(self, y_true, y_pred, sample_weight=None):
-        return super().update_state(y_true, y_pred, _counted(sample_weight, self.dtype))

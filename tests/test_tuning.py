@@ -1160,38 +1160,21 @@ def test_time_limit_cuts_the_search_and_the_running_trial(classification_data):
     assert search.search_time_ < 1.5 + 30  # one epoch and the bookkeeping
 
 
-def test_refit_in_budget_stops_the_refit_at_the_deadline(classification_data):
+@pytest.mark.parametrize("in_pipeline", [False, True], ids=["estimator", "pipeline"])
+def test_refit_in_budget_stops_the_refit_at_the_deadline(
+    classification_data, in_pipeline
+):
+    # In a Pipeline the limit goes on the network's nested callbacks (it was
+    # added only to a top-level callbacks parameter: a Pipeline's trial
+    # trained its 100,000 epochs past the deadline).
     X, y = classification_data
+    estimator = (
+        make_pipeline(StandardScaler(), _endless()) if in_pipeline else _endless()
+    )
+    prefix = "deepstackclassifier__" if in_pipeline else ""
     search = DeepStackSearch(
-        _endless(),
-        {"learning_rate": Float(1e-3, 1e-2, log=True)},
-        tuner="random",
-        max_trials=5,
-        time_limit=1.0,
-        refit_in_budget=True,
-        random_state=0,
-    ).fit(X, y)
-    assert search.n_trials_ == 1 and search.results_["cut_short"] == [True]
-    # The refit starts past the deadline: it stops at the end of its first epoch.
-    assert search.refit_cut_short_ and search.time_limit_reached_
-    assert len(search.best_estimator_.history_["loss"]) == 1
-    # The deadline is not left in the refit estimator nor in the user's.
-    assert search.best_estimator_.callbacks is None
-    assert search.estimator.callbacks is None
-    with pytest.raises(ValueError, match="refit_in_budget=True needs an estimator"):
-        DeepStackSearch(
-            StackedAutoencoder((4,), epochs=1), refit_in_budget=True, time_limit=1.0
-        ).fit(X)
-
-
-def test_time_limit_reaches_the_network_of_a_pipeline(classification_data):
-    # The limit was added only to a top-level callbacks parameter: a
-    # Pipeline's trial trained its 100,000 epochs past the deadline.
-    X, y = classification_data
-    pipe = make_pipeline(StandardScaler(), _endless())
-    search = DeepStackSearch(
-        pipe,
-        {"deepstackclassifier__learning_rate": Float(1e-3, 1e-2, log=True)},
+        estimator,
+        {f"{prefix}learning_rate": Float(1e-3, 1e-2, log=True)},
         tuner="random",
         max_trials=5,
         time_limit=1.0,
@@ -1200,11 +1183,21 @@ def test_time_limit_reaches_the_network_of_a_pipeline(classification_data):
     ).fit(X, y)
     assert search.n_trials_ == 1 and search.results_["cut_short"] == [True]
     assert 1 <= search.results_["n_epochs"][0] < 100_000
-    assert search.refit_cut_short_
-    assert len(search.best_estimator_[-1].history_["loss"]) == 1
-    # The deadline is left in neither the refit nor the user's Pipeline.
-    assert search.best_estimator_[-1].callbacks is None
-    assert pipe[-1].callbacks is None
+    # The refit starts past the deadline: it stops at the end of its first epoch.
+    assert search.refit_cut_short_ and search.time_limit_reached_
+    refit = search.best_estimator_[-1] if in_pipeline else search.best_estimator_
+    assert len(refit.history_["loss"]) == 1
+    # The deadline is not left in the refit estimator nor in the user's.
+    assert refit.callbacks is None
+    assert (estimator[-1] if in_pipeline else estimator).callbacks is None
+
+
+def test_refit_in_budget_needs_a_callbacks_parameter(classification_data):
+    X, _ = classification_data
+    with pytest.raises(ValueError, match="refit_in_budget=True needs an estimator"):
+        DeepStackSearch(
+            StackedAutoencoder((4,), epochs=1), refit_in_budget=True, time_limit=1.0
+        ).fit(X)
 
 
 def test_a_time_limit_stops_pretraining_at_an_epoch_boundary(classification_data):

@@ -321,7 +321,7 @@ def check_gradients(
         float64, 1e-2 where it runs in float32 (the JAX backend: Keras
         computes float64 as float32 there, and a step of 1e-4 then leaves
         rounding errors of about 1e-2 in the differences; 1e-2 keeps the
-        errors of correct gradients near 1e-4).
+        errors of correct gradients below ``tol``).
     n_params : int, default=10
         Entries sampled per variable (all of them when it has fewer); at
         least 1.

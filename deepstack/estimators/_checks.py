@@ -301,12 +301,10 @@ def _imprecise_columns(X):
         names = [f"column {str(c)!r}" for c in X.columns]
         kinds = [getattr(dtype, "kind", "O") for dtype in X.dtypes]
         sizes = [getattr(dtype, "itemsize", 8) for dtype in X.dtypes]
-        # Only the columns a float32 can round: floats wider than float32,
-        # integers wider than 16 bits.
         wide = [
             j
             for j, (kind, size) in enumerate(zip(kinds, sizes))
-            if (kind == "f" and size > 4) or (kind in "iu" and size > 2)
+            if _rounded_by_float32(kind, size)
         ]
         if not wide:
             return []
@@ -321,9 +319,7 @@ def _imprecise_columns(X):
             return []
         values = np.asarray(X)
         kind, size = values.dtype.kind, values.dtype.itemsize
-        if values.ndim != 2 or not (
-            (kind == "f" and size > 4) or (kind in "iu" and size > 2)
-        ):
+        if values.ndim != 2 or not _rounded_by_float32(kind, size):
             return []
         names = [f"column {j}" for j in range(values.shape[1])]
     n, d = values.shape
@@ -340,3 +336,9 @@ def _imprecise_columns(X):
             ulp = float(np.spacing(np.float32(size[j])))
             found.append((names[start + j], mean[j], std[j], ulp))
     return found
+
+
+def _rounded_by_float32(kind, size):
+    """Whether float32 can round values of the NumPy dtype ``kind`` / byte
+    ``size``: floats wider than float32, integers wider than 16 bits."""
+    return (kind == "f" and size > 4) or (kind in "iu" and size > 2)

@@ -144,14 +144,12 @@ def seed_parameters(estimator):
     when they are None: its own, else the nested ones
     (``<step>__random_state`` in a ``Pipeline``), so that all trials of a
     Pipeline start from one seed too."""
-    own = estimator.get_params(deep=False)
-    if "random_state" in own:
-        return ["random_state"] if own["random_state"] is None else []
-    return sorted(
+    params = estimator.get_params(deep=True)
+    return [
         name
-        for name, value in estimator.get_params(deep=True).items()
-        if name.endswith("__random_state") and value is None
-    )
+        for name in _own_or_nested(estimator, "random_state")
+        if params[name] is None
+    ]
 
 
 def callbacks_parameter(estimator):
@@ -159,11 +157,17 @@ def callbacks_parameter(estimator):
     ``callbacks``, else the one nested ``<step>__callbacks`` (a Pipeline's
     last step, a bagged ensemble's template), else None (none, or several
     to choose from)."""
-    params = estimator.get_params(deep=True)
-    if "callbacks" in params:
-        return "callbacks"
-    nested = [name for name in params if name.endswith("__callbacks")]
-    return nested[0] if len(nested) == 1 else None
+    names = _own_or_nested(estimator, "callbacks")
+    return names[0] if len(names) == 1 else None
+
+
+def _own_or_nested(estimator, name):
+    """``[name]`` when ``estimator`` has that parameter, else its nested
+    ``<step>__name`` parameters (a Pipeline's steps, an ensemble's
+    template), sorted."""
+    if name in estimator.get_params(deep=False):
+        return [name]
+    return sorted(k for k in estimator.get_params(deep=True) if k.endswith(f"__{name}"))
 
 
 def with_time_limit(estimator, deadline, limit=None):
