@@ -16,10 +16,11 @@ Two backends: TensorFlow (a ``tf.function`` with a ``tf.while_loop`` over the
 batches) and JAX (a ``jax.jit`` with ``lax.scan`` over the batches, threading
 Keras's stateless training state). :func:`supported` says when it applies, and
 the estimators fall back to ``Model.fit`` otherwise (other backends,
-TensorFlow with XLA, JAX without ``jit``, callbacks with per-batch hooks,
-progress bars). A scipy sparse ``X`` takes ``Model.fit`` with
-:class:`SparseBatches`, which densifies one mini-batch at a time, unless its
-dense copy is no larger than one such chunk (:func:`densify_if_small`).
+TensorFlow with XLA, JAX without ``jit``, callbacks with per-batch hooks);
+Keras's progress bar (``verbose > 0``) is drawn at epoch level. A scipy
+sparse ``X`` takes ``Model.fit`` with :class:`SparseBatches`, which densifies
+one mini-batch at a time, unless its dense copy is no larger than one such
+chunk (:func:`densify_if_small`).
 """
 
 import contextlib
@@ -63,18 +64,22 @@ def _overrides(callback, hook):
     return hook in vars(callback) or getattr(type(callback), hook) is not base
 
 
-def supported(model, callbacks, verbose):
-    """Whether :func:`fit_epochs` can train ``model`` with these callbacks."""
+def supported(model, callbacks):
+    """Whether :func:`fit_epochs` can train ``model`` with these callbacks.
+
+    Progress output does not decide it: the fused loop draws Keras's
+    progress bar at epoch level (:func:`fit_epochs`).
+    """
     backend = keras.backend.backend()
     compiled = (backend == "tensorflow" and not model.jit_compile) or (
         backend == "jax" and bool(model.jit_compile)
     )
-    return compiled and not verbose and not has_batch_hooks(callbacks)
+    return compiled and not has_batch_hooks(callbacks)
 
 
-def fused(model, X, callbacks, verbose):
+def fused(model, X, callbacks):
     """Whether :func:`train` takes the fused epoch loop for these arguments."""
-    return not _streamed(X) and supported(model, list(callbacks), verbose)
+    return not _streamed(X) and supported(model, list(callbacks))
 
 
 def _streamed(X):
@@ -138,7 +143,9 @@ def train(
     metrics : list of keras.metrics.Metric
         Metrics to report on the validation data.
     verbose : int
-        Keras's progress output (``Model.fit``'s loop shows it).
+        Keras's progress output: 0 silent, 1 a progress bar, 2 one line per
+        epoch. The fused loop draws the bar once per epoch, complete, at the
+        epoch's end; ``Model.fit`` updates it after every call.
     seed : int
         Seeds the shuffling: epoch ``e`` draws the permutation of
         ``(seed, e)`` on either path.
@@ -156,7 +163,7 @@ def train(
     _lay_out_variables(model)
     batch_size = min(batch_size, X.shape[0])
     sparse = sp.issparse(X) or (validation is not None and sp.issparse(validation[0]))
-    if not sparse and supported(model, callbacks, verbose):
+    if not sparse and supported(model, callbacks):
         history = fit_epochs(
             model,
             X,
@@ -168,6 +175,7 @@ def train(
             callbacks=callbacks,
             validation=validation,
             metrics=metrics,
+            verbose=verbose,
             seed=seed,
             compiled=compiled,
         )
@@ -291,6 +299,7 @@ def fit_epochs(
     callbacks=(),
     validation=None,
     metrics=(),
+    verbose=0,
     seed=0,
     compiled=None,
 ):
@@ -314,6 +323,11 @@ def fit_epochs(
         sample-weighted) and ``val_<name>`` for ``metrics`` (unweighted).
     metrics : list of keras.metrics.Metric
         Validation metrics; fresh copies are used.
+    verbose : int
+        As in ``Model.fit``: 0 silent, 1 a progress bar, 2 one line per
+        epoch. Keras's own ``ProgbarLogger`` draws it at epoch level: an
+        epoch is one compiled call, so the bar is shown complete, with the
+        epoch's logs, when the call returns.
     seed : int
         Seeds the per-epoch shuffling (epoch ``e`` uses its own permutation,
         so a continued run draws the batches an uninterrupted one would).
@@ -335,8 +349,9 @@ def fit_epochs(
     history = keras.callbacks.History()
     callback_list = keras.callbacks.CallbackList(
         [*callbacks, history],
+        add_progbar=bool(verbose),
         model=model,
-        verbose=0,
+        verbose=verbose,
         epochs=epochs,
         steps=n_batches,
     )

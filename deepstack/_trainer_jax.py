@@ -276,10 +276,10 @@ def fit_layout(distribution, n_rows, batch_size):
     warnings.warn(
         f"distribution: the batches of {', '.join(map(str, uneven))} rows "
         f"(batch_size={batch_size}, {n_rows} training rows) do not split over "
-        f"{devices} devices, so this Model.fit run (verbose > 0 or a callback "
-        "with per-batch hooks) trains each batch whole on every device: the "
-        "same updates, no speed-up. Use a batch_size, and a number of rows "
-        f"modulo batch_size, divisible by {devices}, or verbose=0 without "
+        f"{devices} devices, so this Model.fit run (a callback with "
+        "per-batch hooks, or a large sparse X) trains each batch whole on "
+        "every device: the same updates, no speed-up. Use a batch_size, and "
+        f"a number of rows modulo batch_size, divisible by {devices}, or no "
         "per-batch callbacks (the fused loop splits any batch).",
         UserWarning,
         stacklevel=user_stacklevel(),

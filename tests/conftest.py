@@ -12,6 +12,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 for _name in ("OMP_NUM_THREADS", "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS"):
     os.environ.setdefault(_name, "1")
 
+import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 from sklearn.datasets import make_classification, make_regression  # noqa: E402
@@ -60,6 +61,19 @@ def tiny(estimator_cls, **params):
     )
     defaults.update(params)
     return estimator_cls(**defaults)
+
+
+class BatchHook(keras.callbacks.Callback):
+    """Counts training batches. A per-batch hook sends training through
+    ``Model.fit`` (one batch per compiled call), the path tests reach with
+    it."""
+
+    def __init__(self):
+        super().__init__()
+        self.batches = 0
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.batches += 1
 
 
 def write_penguins(folder, n_train, seed):

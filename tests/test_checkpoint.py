@@ -14,6 +14,7 @@ from sklearn.datasets import make_classification
 
 from deepstack import DeepStackClassifier, DeepStackRegressor
 from deepstack.estimators._base import BaseDeepStack
+from tests.conftest import BatchHook
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -101,25 +102,30 @@ def test_resumed_fit_equals_uninterrupted(data, tmp_path):
 @pytest.mark.parametrize("where", ["train_end", "model_fit"])
 def test_resume_after_the_stop_and_on_model_fit(data, tmp_path, where):
     """A crash after the early stop's checkpoint (the resumed fit only ends:
-    best weights put back); a crash under ``Model.fit`` (``verbose=2``,
-    batches drawn with the fused loop's seeded permutations)."""
+    best weights put back); a crash under ``Model.fit`` (a per-batch
+    callback, batches drawn with the fused loop's seeded permutations)."""
     X, y = data
-    params = {**PARAMS, "verbose": 2 if where == "model_fit" else 0}
+
+    def callbacks():
+        return [CrashAt(), *([BatchHook()] if where == "model_fit" else [])]
+
     full = DeepStackClassifier(
-        **params, callbacks=[CrashAt()], checkpoint=str(tmp_path / "full")
+        **PARAMS, callbacks=callbacks(), checkpoint=str(tmp_path / "full")
     ).fit(X, y)
+    hooks = [cb for cb in full.callbacks_ if isinstance(cb, BatchHook)]
+    assert [cb.batches > 0 for cb in hooks] == ([True] if where == "model_fit" else [])
     CrashAt.armed, CrashAt.at_train_end = True, where == "train_end"
     try:
         with pytest.raises(Crash):
             DeepStackClassifier(
-                **params, callbacks=[CrashAt()], checkpoint=str(tmp_path / "run")
+                **PARAMS, callbacks=callbacks(), checkpoint=str(tmp_path / "run")
             ).fit(X, y)
     finally:
         CrashAt.armed, CrashAt.at_train_end = False, False
     stopped = _state(tmp_path / "run")["stopped"]
     assert stopped == (where == "train_end")
     resumed = DeepStackClassifier(
-        **params, callbacks=[CrashAt()], checkpoint=str(tmp_path / "run")
+        **PARAMS, callbacks=callbacks(), checkpoint=str(tmp_path / "run")
     ).fit(X, y)
     assert resumed.history_ == full.history_
     assert resumed.best_epoch_ == full.best_epoch_ < full.n_iter_ - 1

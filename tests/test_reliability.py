@@ -19,7 +19,7 @@ from deepstack import (
     StackedAutoencoder,
 )
 from deepstack.callbacks import DivergenceError
-from tests.conftest import tiny
+from tests.conftest import BatchHook, tiny
 
 
 @pytest.mark.parametrize("optimizer", ["adam", "sgd", "rmsprop"])
@@ -48,7 +48,7 @@ def _draws():
     "make",
     [
         lambda: tiny(DeepStackClassifier, max_epochs=2),
-        lambda: tiny(DeepStackClassifier, max_epochs=1, verbose=1),
+        lambda: tiny(DeepStackClassifier, max_epochs=1, callbacks=[BatchHook()]),
         lambda: tiny(
             DeepStackClassifier, max_epochs=1, pretrain="autoencoder", pretrain_epochs=1
         ),

@@ -41,7 +41,7 @@ def test_scorer_drives_early_stopping_and_halving(classification_data):
     kept = -log_loss(y[150:], clf.predict_proba(X[150:]), labels=clf.classes_)
     assert kept == pytest.approx(scores[clf.best_epoch_], rel=1e-5)
     # Only epoch-level callbacks: the fused loop trains.
-    assert _trainer.supported(clf.model_, clf.callbacks_, 0)
+    assert _trainer.supported(clf.model_, clf.callbacks_)
     # The scorer's data are released after training: the estimator pickles.
     assert clf.callbacks_[0].score is None
 

@@ -52,8 +52,8 @@ def test_a_small_sparse_matrix_is_densified_once_and_takes_the_fused_loop(
     assert _trainer.densify_if_small(large) is large
     sparse_fit = tiny(DeepStackClassifier, max_epochs=5).fit(X, y)
     dense_fit = tiny(DeepStackClassifier, max_epochs=5).fit(X.toarray(), y)
-    assert _trainer.fused(sparse_fit.model_, X, [], 0)
-    assert not _trainer.fused(sparse_fit.model_, large, [], 0)
+    assert _trainer.fused(sparse_fit.model_, X, [])
+    assert not _trainer.fused(sparse_fit.model_, large, [])
     # The same training run, bit for bit.
     assert np.array_equal(sparse_fit.predict_proba(X), dense_fit.predict_proba(X))
 

@@ -29,7 +29,7 @@ def test_estimator_writes_epoch_scalars_and_keeps_the_fused_loop(
     X, y = classification_data
     clf = tiny(DeepStackClassifier, max_epochs=3, log_dir=str(tmp_path)).fit(X, y)
     assert any(isinstance(cb, EpochTensorBoard) for cb in clf.callbacks_)
-    assert _trainer.supported(clf.model_, clf.callbacks_, 0)
+    assert _trainer.supported(clf.model_, clf.callbacks_)
     tags = _tags(tmp_path)
     for name in ("loss", "val_loss", "val_accuracy", "learning_rate"):
         np.testing.assert_allclose(tags[name], clf.history_[name], rtol=1e-6)

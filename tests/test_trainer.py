@@ -15,7 +15,7 @@ import pytest
 
 from deepstack import DeepStackClassifier, _network, _trainer
 from deepstack.callbacks import EarlyStopping, LearningRateRecorder
-from tests.conftest import tiny
+from tests.conftest import BatchHook, tiny
 
 
 def test_runs_on_the_backend_the_environment_names():
@@ -241,28 +241,27 @@ def test_callbacks_see_epochs_and_stop_training():
     np.testing.assert_allclose(history.history["learning_rate"], [1e-2, 1e-2])
 
 
-def test_supported_only_without_batch_hooks_or_progress_bar():
+def test_supported_only_without_batch_hooks():
     class PerBatch(keras.callbacks.Callback):
         def on_train_batch_end(self, batch, logs=None):
             pass
 
     model = _model()
-    assert _trainer.supported(model, [EarlyStopping()], verbose=0)
-    assert not _trainer.supported(model, [PerBatch()], verbose=0)
+    assert _trainer.supported(model, [EarlyStopping()])
+    assert not _trainer.supported(model, [PerBatch()])
     # A hook set on the instance counts too: the fused loop never called it.
     calls = []
     hook = keras.callbacks.LambdaCallback(
         on_train_batch_end=lambda batch, logs: calls.append(batch)
     )
-    assert not _trainer.supported(model, [hook], verbose=0)
+    assert not _trainer.supported(model, [hook])
     X, y, _ = _problem()
     _trainer.train(model, (X, y, None), batch_size=32, epochs=2, callbacks=[hook])
     assert len(calls) == 2 * 3
-    assert not _trainer.supported(model, [], verbose=1)
     # TensorFlow: not under XLA (Keras's own jit_compile loop); JAX: only
     # when compiled with jit (the default there).
     model.jit_compile = keras.backend.backend() == "tensorflow"
-    assert not _trainer.supported(model, [], verbose=0)
+    assert not _trainer.supported(model, [])
 
 
 def test_estimator_trains_with_the_fused_loop_unless_it_cannot(
@@ -272,17 +271,34 @@ def test_estimator_trains_with_the_fused_loop_unless_it_cannot(
     fused = tiny(DeepStackClassifier, max_epochs=2, random_state=0).fit(X, y)
     assert fused.model_.train_function is None
     assert fused.n_iter_ == 2 and len(fused.history_["val_loss"]) == 2
-    # A progress bar needs Keras's own loop.
-    shown = tiny(DeepStackClassifier, max_epochs=2, random_state=0, verbose=1)
+    assert capsys.readouterr().out == ""
+    # A callback that must see every batch needs Keras's own loop.
+    hooked = tiny(DeepStackClassifier, max_epochs=2, random_state=0)
+    hooked.set_params(callbacks=[BatchHook()]).fit(X, y)
+    assert hooked.model_.train_function is not None
+    steps = -(-int(X.shape[0] * (1 - hooked.validation_fraction)) // 32)
+    (hook,) = [cb for cb in hooked.callbacks_ if isinstance(cb, BatchHook)]
+    assert hook.batches == 2 * steps
+
+
+@pytest.mark.parametrize("verbose", [1, 2])
+def test_progress_output_keeps_the_fused_loop(classification_data, capsys, verbose):
+    # Keras's own progress bar, drawn once per epoch (an epoch is one
+    # compiled call), with the epoch's logs; the same model as a quiet fit.
+    X, y = classification_data
+    quiet = tiny(DeepStackClassifier, max_epochs=2, random_state=0).fit(X, y)
+    shown = tiny(DeepStackClassifier, max_epochs=2, random_state=0, verbose=verbose)
     shown.fit(X, y)
-    assert shown.model_.train_function is not None
-    out = capsys.readouterr().out
-    assert "val_loss" in out
-    # The bar counts the epoch's steps (never more than there are).
-    steps = -(-int(X.shape[0] * (1 - shown.validation_fraction)) // shown.batch_size)
-    counts = {tuple(map(int, m)) for m in re.findall(r"(\d+)/(\d+)", out)}
-    assert counts and all(done <= total for done, total in counts), counts
-    assert (steps, steps) in counts, (steps, counts)
+    assert shown.model_.train_function is None
+    assert shown.history_ == quiet.history_
+    out = re.sub(r"\x1b\[[0-9;]*m", "", capsys.readouterr().out)  # colours
+    assert re.findall(r"Epoch (\d+)/(\d+)", out) == [("1", "2"), ("2", "2")]
+    # The bar is complete at each epoch's end: all the epoch's steps.
+    steps = -(-int(X.shape[0] * (1 - shown.validation_fraction)) // 32)
+    counts = [tuple(map(int, m)) for m in re.findall(r"(\d+)/(\d+) ", out)]
+    assert counts == [(steps, steps)] * 2, (steps, out)
+    last = shown.history_["val_loss"][-1]
+    assert f"val_loss: {last:.4f}" in out
 
 
 @pytest.mark.parametrize("auto_resolves_to_xla", [False, True])
@@ -315,7 +331,7 @@ def test_default_fit_takes_the_fused_loop_even_where_auto_means_xla(
     assert clf.model_.jit_compile == jit
     assert taken == ([jit] if fused else [])
     assert (clf.model_.train_function is None) is fused
-    assert _trainer.supported(clf.model_, clf.callbacks_, verbose=0) is fused
+    assert _trainer.supported(clf.model_, clf.callbacks_) is fused
 
 
 def test_validation_in_chunks_equals_one_pass(monkeypatch):

@@ -173,7 +173,9 @@ regressor 0.0
         and later GPUs); on CPU there is little difference. Set
         ``random_state`` too.
     verbose : int, default=0
-        Keras progress output (0 silent, 1 progress bar, 2 one line per epoch).
+        Keras progress output (0 silent, 1 progress bar, 2 one line per
+        epoch). Keras's own bar, drawn once per epoch with the epoch's logs
+        (each epoch is one compiled call); training stays on the fused loop.
     callbacks : list of keras.callbacks.Callback, default=None
         Extra callbacks, deep-copied at each fit and run after deepstack's
         own; the fitted copies are in ``callbacks_``. A callback whose class
@@ -266,9 +268,10 @@ regressor 0.0
         Data-parallel training (JAX backend): a Keras distribution such as
         ``keras.distribution.DataParallel()``; the network's variables are
         replicated on its devices and each mini-batch is split over them,
-        whatever its size (``Model.fit``'s path, taken with ``verbose > 0`` or
-        per-batch callbacks, places a batch that does not split evenly whole
-        on every device: the same updates, with a ``UserWarning``). A network
+        whatever its size (``Model.fit``'s path, taken with per-batch
+        callbacks or a large sparse ``X``, places a batch that does not split
+        evenly whole on every device: the same updates, with a
+        ``UserWarning``). A network
         built on one device (loaded, unpickled, warm-started) is laid out on
         the devices when it trains. "auto": all local devices with JAX when
         there are two or more, else one device (always one on TensorFlow). A

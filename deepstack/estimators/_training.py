@@ -469,7 +469,7 @@ class TrainingMixin:
         )
         verbose = self.verbose if verbose is None else verbose
         key = None
-        if _trainer.fused(model, train[0], callbacks, verbose):
+        if _trainer.fused(model, train[0], callbacks):
             key = _compile_cache.key(
                 model, min(batch_size, train[0].shape[0]), train, validation, metrics
             )
