@@ -30,7 +30,9 @@ from deepstack import (
     default_search_space,
 )
 from deepstack.tuning import NoTrialCompletedError
+from deepstack.tuning._results import no_trial_completed
 from deepstack.tuning._space import ResolvedSpace
+from deepstack.tuning._trials import trial_data
 from deepstack.tuning._tuner import make_oracle
 from tests.conftest import fails_in_training, tiny
 
@@ -270,9 +272,7 @@ def test_no_trial_completed_names_the_last_error_whole():
             raise ValueError("first line\nsecond line: details\n  indented") from cause
     except ValueError:
         text = traceback.format_exc()
-    search = DeepStackSearch(DeepStackClassifier())
-    search.n_trials_, search.results_ = 2, {"cut_short": [False, False]}
-    error = search._none_completed([text], deadline_reached=False)
+    error = no_trial_completed(2, [text], time_limit=None, out_of_time=False)
     assert str(error) == (
         "No trial of the search completed (2 trials): every trial failed; the "
         "last with ValueError: first line\nsecond line: details\n  indented"
@@ -683,7 +683,18 @@ def test_group_splitters_get_the_groups_given_to_fit(classification_data):
         refit=False,
         random_state=0,
     )
-    data = search._split(X, y, None, None, None, seed=0, groups=groups)
+    data = trial_data(
+        X,
+        y,
+        None,
+        None,
+        None,
+        cv=search.cv,
+        validation_fraction=search.validation_fraction,
+        classifier=True,
+        seed=0,
+        groups=groups,
+    )
     for train, val in data.splits:
         assert set(groups[train]).isdisjoint(groups[val])
     search.fit(X, y, groups=groups)

@@ -1,7 +1,8 @@
 """Model selection with keras-tuner: search spaces, DeepStackSearch, HyperModel."""
 
 from deepstack.tuning._hypermodel import DeepStackHyperModel
-from deepstack.tuning._search import DeepStackSearch, NoTrialCompletedError
+from deepstack.tuning._results import NoTrialCompletedError
+from deepstack.tuning._search import DeepStackSearch
 from deepstack.tuning._space import Boolean, Choice, Float, Int, default_search_space
 from deepstack.tuning._tuner import DeepStackTuner
 

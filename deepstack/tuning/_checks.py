@@ -1,9 +1,10 @@
-"""The search's data, checked once before the first trial.
+"""A search's inputs, checked once before the first trial: its data and its
+``tuner_options``.
 
-Every trial would otherwise fail on the same bad input, keras-tuner would
+Every trial would otherwise fail on the same bad data, keras-tuner would
 print a traceback per trial, and the user would get "No trial of the search
-completed" with the real error buried. The checks are the estimator's own,
-so the messages are those a direct ``fit`` gives.
+completed" with the real error buried. The data checks are the estimator's
+own, so the messages are those a direct ``fit`` gives.
 """
 
 import numpy as np
@@ -11,6 +12,29 @@ from sklearn.base import clone
 from sklearn.utils.validation import validate_data
 
 from deepstack import _pretraining
+
+# The oracle's arguments that the search sets, and where to give them.
+_OWN_ORACLE_ARGUMENTS = {
+    "max_trials": "use DeepStackSearch's max_trials",
+    "objective": "use DeepStackSearch's objective",
+    "seed": "use DeepStackSearch's random_state",
+    "hyperparameters": "use search_space",
+    "tune_new_entries": "the search space is fixed",
+    "allow_new_entries": "the search space is fixed",
+}
+
+
+def check_tuner_options(options):
+    """Refuse oracle arguments that the search sets from its own
+    parameters (keras-tuner would get them twice, or lose the search's)."""
+    options = options or {}
+    given = [name for name in _OWN_ORACLE_ARGUMENTS if name in options]
+    if given:
+        instead = "; ".join(f"{k}: {_OWN_ORACLE_ARGUMENTS[k]}" for k in given)
+        raise ValueError(
+            f"tuner_options must not contain {given}: DeepStackSearch sets "
+            f"them itself ({instead})."
+        )
 
 
 def check_search_data(estimator, X, y, sample_weight=None, X_val=None, y_val=None):

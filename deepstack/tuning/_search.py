@@ -2,7 +2,6 @@
 
 import copy
 import os
-import tempfile
 import time
 import warnings
 from numbers import Integral, Real
@@ -10,79 +9,37 @@ from numbers import Integral, Real
 import numpy as np
 from sklearn.base import BaseEstimator, MetaEstimatorMixin, clone, is_classifier
 from sklearn.metrics import check_scoring
-from sklearn.model_selection import check_cv
-from sklearn.utils import check_random_state, get_tags, indexable
+from sklearn.utils import check_random_state, get_tags
 from sklearn.utils.metaestimators import available_if
-from sklearn.utils.validation import (
-    check_consistent_length,
-    check_is_fitted,
-    validate_data,
-)
+from sklearn.utils.validation import check_is_fitted, validate_data
 
 from deepstack._compat import HasMethods, Interval, StrOptions
-from deepstack._split import n_validation, train_validation_split
 from deepstack._warnings import user_stacklevel
 from deepstack.callbacks import TimeLimit
 from deepstack.estimators._rollback import rolls_back_on_exception
 from deepstack.tuning import _identity
-from deepstack.tuning._checks import check_search_data
+from deepstack.tuning._checks import check_search_data, check_tuner_options
 from deepstack.tuning._kt_compat import ORACLES
-from deepstack.tuning._space import HYPERBAND_PAST_TRIAL, ResolvedSpace
+from deepstack.tuning._results import (
+    choose,
+    completed_scores,
+    no_trial_completed,
+    trial_table,
+    warn_of_failed_trials,
+)
+from deepstack.tuning._space import ResolvedSpace
+from deepstack.tuning._trials import make_workers, run_search, trial_data
 from deepstack.tuning._tuner import (
-    OBJECTIVE,
-    TRIAL_METRICS,
-    DeepStackTuner,
-    TrialData,
     TrialRunner,
-    TrialWorkers,
     callbacks_parameter,
     epoch_parameter,
     fit_arguments,
-    is_chief,
     is_distributed,
     make_oracle,
     seed_parameters,
     trained_step_cut_short,
     with_time_limit,
 )
-
-
-class NoTrialCompletedError(RuntimeError):
-    """No trial of a :class:`DeepStackSearch` completed: the time limit ended
-    the search before one did, or every trial failed (diverged, say).
-
-    Parameters
-    ----------
-    message : str
-        The error's text.
-    last_error : str, default=None
-        See Attributes.
-
-    Attributes
-    ----------
-    last_error : str or None
-        The traceback of the last failed trial, when one failed.
-    """
-
-    def __init__(self, message, last_error=None):
-        super().__init__(message)
-        self.last_error = last_error
-
-
-# keras-tuner's oracle ends a search with a RuntimeError of these words after
-# ``max_consecutive_failed_trials`` (3) failed trials in a row.
-_FAILURES_IN_A_ROW = "Number of consecutive failures exceeded the limit"
-
-
-# The oracle's arguments that the search sets, and where to give them.
-_OWN_ORACLE_ARGUMENTS = {
-    "max_trials": "use DeepStackSearch's max_trials",
-    "objective": "use DeepStackSearch's objective",
-    "seed": "use DeepStackSearch's random_state",
-    "hyperparameters": "use search_space",
-    "tune_new_entries": "the search space is fixed",
-    "allow_new_entries": "the search space is fixed",
-}
 
 
 def _estimator_has(attr):
@@ -490,7 +447,7 @@ class DeepStackSearch(MetaEstimatorMixin, BaseEstimator):
             The fitted search.
         """
         self._validate_params()
-        self._check_tuner_options()
+        check_tuner_options(self.tuner_options)
         check_search_data(self.estimator, X, y, sample_weight, X_val, y_val)
         if self.refit_in_budget and callbacks_parameter(self.estimator) is None:
             raise ValueError(
@@ -517,7 +474,18 @@ class DeepStackSearch(MetaEstimatorMixin, BaseEstimator):
                 UserWarning,
                 stacklevel=user_stacklevel(),
             )
-        data = self._split(X, y, sample_weight, X_val, y_val, seed, groups)
+        data = trial_data(
+            X,
+            y,
+            sample_weight,
+            X_val,
+            y_val,
+            cv=self.cv,
+            validation_fraction=self.validation_fraction,
+            classifier=is_classifier(self.estimator),
+            seed=seed,
+            groups=groups,
+        )
         self._set_feature_names(X)
         oracle = self._make_oracle(space, oracle_seed, deadline, epochs_param)
         runner = TrialRunner(
@@ -552,18 +520,6 @@ class DeepStackSearch(MetaEstimatorMixin, BaseEstimator):
         return self
 
     # ------------------------------------------------------- steps of fit
-
-    def _check_tuner_options(self):
-        """Refuse oracle arguments that the search sets from its own
-        parameters (keras-tuner would get them twice, or lose the search's)."""
-        options = self.tuner_options or {}
-        given = [name for name in _OWN_ORACLE_ARGUMENTS if name in options]
-        if given:
-            instead = "; ".join(f"{k}: {_OWN_ORACLE_ARGUMENTS[k]}" for k in given)
-            raise ValueError(
-                f"tuner_options must not contain {given}: DeepStackSearch sets "
-                f"them itself ({instead})."
-            )
 
     def _seeds(self):
         """``(split seed, oracle seed, trial seed or None)`` from ``random_state``."""
@@ -613,31 +569,6 @@ class DeepStackSearch(MetaEstimatorMixin, BaseEstimator):
             deadline=deadline,
         )
 
-    def _make_workers(self, data, scorer):
-        """The worker processes that run the trials, or None to run them here."""
-        devices = list(self.devices or [])
-        n_jobs = self.n_jobs or len(devices) or 1
-        in_workers = self.trials_per_process is not None or n_jobs > 1 or devices
-        if not in_workers or is_chief():
-            return None
-        threads, cpus = None, [None] * n_jobs
-        if n_jobs > 1:
-            # Each worker gets its share of the cores: more threads per
-            # process than cores makes the processes fight for them.
-            threads = max(1, (os.cpu_count() or 1) // n_jobs)
-            cpus = _cpu_shares(n_jobs, threads)
-        return [
-            TrialWorkers(
-                self.trials_per_process,
-                data,
-                scorer,
-                threads,
-                devices[i % len(devices)] if devices else None,
-                cpus=cpus[i],
-            )
-            for i in range(n_jobs)
-        ]
-
     def _identity(self, space, data):
         """What this search is, as stored in its directory (None without one:
         a temporary directory has nothing to resume)."""
@@ -653,61 +584,23 @@ class DeepStackSearch(MetaEstimatorMixin, BaseEstimator):
         )
 
     def _run_trials(self, oracle, runner, data, scorer, identity=None):
-        """Run the search; ``(tuner, trials)``, sets ``role_``, ``search_time_``.
-
-        With a ``directory``, ``identity`` is checked against the one stored
-        there before keras-tuner reloads its trials (``overwrite=False``),
-        then stored.
-        """
-        scratch = None
-        directory = self.directory
-        if directory is None:
-            scratch = tempfile.TemporaryDirectory(prefix="deepstack-search-")
-            directory = scratch.name
-        project_dir = os.path.join(os.fspath(directory), self.project_name)
-        if identity is not None and not self.overwrite:
-            _identity.check(project_dir, identity)
-        workers = self._make_workers(data, scorer)
+        """Run the search; ``(tuner, trials)``, sets ``role_``, ``search_time_``
+        (``identity``: see :func:`~deepstack.tuning._trials.run_search`)."""
+        workers = make_workers(
+            self.trials_per_process, self.n_jobs, self.devices, data, scorer
+        )
         start = time.perf_counter()
-        try:
-            tuner = DeepStackTuner(
-                oracle,
-                runner,
-                workers=workers,
-                directory=os.fspath(directory),
-                project_name=self.project_name,
-                overwrite=self.overwrite,
-                verbose=self.verbose,
-            )
-            if identity is not None:
-                _identity.write(project_dir, identity)
-            try:
-                tuner.search(data, verbose=self.verbose)
-            except RuntimeError as error:
-                if not str(error).startswith(_FAILURES_IN_A_ROW):
-                    raise
-                # The trials so far are kept: a search of some completed
-                # trials refits the best of them, one of none says why.
-                failed = getattr(tuner.oracle, "max_consecutive_failed_trials", 3)
-                warnings.warn(
-                    f"The search stopped after {failed} failed trials in a row "
-                    "(keras-tuner's limit); the trials before them are kept.",
-                    UserWarning,
-                    stacklevel=user_stacklevel(),
-                )
-            self.role_ = (
-                "chief" if is_chief() else "worker" if is_distributed() else "single"
-            )
-            trials = (
-                tuner.local_trials
-                if self.role_ == "worker"
-                else _oracle_trials(tuner.oracle)
-            )
-        finally:
-            for worker in workers or ():
-                worker.close()
-            if scratch is not None:
-                scratch.cleanup()
+        tuner, trials, self.role_ = run_search(
+            oracle,
+            runner,
+            data,
+            workers,
+            directory=self.directory,
+            project_name=self.project_name,
+            overwrite=self.overwrite,
+            verbose=self.verbose,
+            identity=identity,
+        )
         self.search_time_ = time.perf_counter() - start
         return tuner, trials
 
@@ -751,171 +644,40 @@ class DeepStackSearch(MetaEstimatorMixin, BaseEstimator):
             return self.objective
         return self.estimator.get_params().get("scoring")
 
-    def _split(self, X, y, sample_weight, X_val, y_val, seed, groups=None):
-        """The trials' data: a validation split, ``X_val, y_val`` or ``cv``
-        folds (drawn with ``groups``)."""
-        if (X_val is None) != (y_val is None):
-            raise ValueError("X_val and y_val must be given together.")
-        if groups is not None and self.cv is None:
-            raise ValueError(
-                "groups is for a group splitter given as cv (e.g. "
-                "cv=GroupKFold(5)); with cv=None the validation split does not "
-                "follow groups. Give cv, or X_val, y_val split by group."
-            )
-        arrays = [X] + ([y] if y is not None else [])
-        if sample_weight is not None:
-            arrays.append(sample_weight)
-        arrays = indexable(*arrays)
-        X, y = arrays[0], arrays[1] if y is not None else None
-        w = arrays[-1] if sample_weight is not None else None
-        if X_val is not None:
-            if self.cv is not None:
-                raise ValueError(
-                    "Give either cv or X_val, y_val: cross-validation draws its "
-                    "validation folds from X."
-                )
-            return TrialData(X, y, w, X_val=X_val, y_val=y_val)
-        n = _num_samples(X)
-        if self.cv is not None:
-            classifier = y is not None and is_classifier(self.estimator)
-            splitter = check_cv(self.cv, y, classifier=classifier)
-            if groups is not None:
-                (groups,) = indexable(groups)
-                check_consistent_length(X, groups)
-            return TrialData(X, y, w, splits=list(splitter.split(X, y, groups)))
-        n_val = n_validation(n, self.validation_fraction)
-        if n_val < 1 or n - n_val < 1:
-            raise ValueError(
-                f"Cannot hold out validation_fraction={self.validation_fraction} "
-                f"of n_samples={n}; give more samples or X_val, y_val."
-            )
-        stratify = y if y is not None and is_classifier(self.estimator) else None
-        # The same rows as splitting the arrays themselves would give.
-        (train,), (val,) = train_validation_split(
-            np.arange(n), n_val=n_val, seed=seed, stratify=stratify
-        )
-        return TrialData(X, y, w, splits=[(train, val)])
-
     def _record(self, trials, space, epochs_param=None, deadline_reached=False):
         """``results_`` and the chosen trial; ``epochs_param`` is where
         Hyperband set each trial's budget (None for the other tuners)."""
-        hyperband = epochs_param is not None
-        names = list(space.ranges)
-        rows = {
-            "trial_id": [],
-            "status": [],
-            "score": [],
-            "score_std": [],
-            "fold_scores": [],
-            "cut_short": [],
-            "n_epochs": [],
-            "fit_time": [],
-            "error": [],
-            "params": [],
-            **{f"param_{name}": [] for name in names},
-        }
-        if hyperband:
-            rows.update(budget=[], continued_from=[])
-        messages = []
-        # By number: keras-tuner pads the ids to the width of max_trials, which
-        # a resumed search may have raised ("1", then "02").
-        for trial in sorted(trials, key=lambda t: _trial_number(t["trial_id"])):
-            values = trial["values"]
-            metrics = trial["metrics"]
-            rows["trial_id"].append(trial["trial_id"])
-            rows["status"].append(trial["status"])
-            rows["score"].append(metrics.get(OBJECTIVE, np.nan))
-            rows["score_std"].append(metrics.get("score_std", np.nan))
-            folds = sorted(
-                (int(k.removeprefix("fold_")), v)
-                for k, v in metrics.items()
-                if k.startswith("fold_")
-            )
-            rows["fold_scores"].append([v for _, v in folds])
-            rows["cut_short"].append(bool(metrics.get("cut_short", 0.0)))
-            rows["n_epochs"].append(metrics.get("n_epochs", np.nan))
-            rows["fit_time"].append(metrics.get("fit_time", np.nan))
-            params = space.params(values)
-            if hyperband and "tuner/epochs" in values:
-                params[epochs_param] = int(values["tuner/epochs"])
-            rows["params"].append(params)
-            decoded = _decoded(space, values)
-            for name in names:
-                rows[f"param_{name}"].append(decoded.get(name))
-            if hyperband:
-                rows["budget"].append(values.get("tuner/epochs"))
-                rows["continued_from"].append(values.get(HYPERBAND_PAST_TRIAL))
-            error = None
-            if trial.get("message"):
-                messages.append(trial["message"])
-                kind, what = _exception_of(trial["message"])
-                error = f"{kind}: {what}" if what else kind
-            rows["error"].append(error)
-        self.results_ = rows
-        self.n_trials_ = len(rows["trial_id"])
-        scores = np.array(
-            [
-                s if status == "COMPLETED" else np.nan
-                for s, status in zip(rows["score"], rows["status"])
-            ],
-            dtype=float,
-        )
+        self.results_, tracebacks = trial_table(trials, space, epochs_param)
+        self.n_trials_ = len(self.results_["trial_id"])
+        scores = completed_scores(self.results_)
         if not np.isfinite(scores).any():
-            raise self._none_completed(messages, deadline_reached)
-        failed = [e for e in rows["error"] if e is not None]
-        if failed:
-            # keras-tuner's printed tracebacks are silenced: say it once.
-            warnings.warn(
-                f"{len(failed)} of {self.n_trials_} trials failed, the last with "
-                f"{failed[-1].splitlines()[0]} (results_['error'] holds each "
-                "trial's error); the best of the completed trials is chosen.",
-                UserWarning,
-                stacklevel=user_stacklevel(),
+            raise no_trial_completed(
+                self.n_trials_,
+                tracebacks,
+                self.time_limit,
+                out_of_time=deadline_reached or any(self.results_["cut_short"]),
             )
-        self.best_index_ = self._choose(scores, rows["fold_scores"])
+        warn_of_failed_trials(self.results_["error"])
+        self.best_index_ = self._choose(scores, self.results_["fold_scores"])
         self.best_score_ = float(scores[self.best_index_])
-        self.best_params_ = dict(rows["params"][self.best_index_])
-        if hyperband:
+        self.best_params_ = dict(self.results_["params"][self.best_index_])
+        if epochs_param is not None:
             # The chosen trial's budget is a round's share of the epochs (the
             # search may end before any promotion, at 3 of 8): the refit
             # trains the full budget, as a promoted trial would.
             self.best_params_[epochs_param] = self._full_budget(epochs_param)
 
-    def _none_completed(self, messages, deadline_reached):
-        """The :class:`NoTrialCompletedError` of a search without a completed
-        trial, saying why: the time limit, or the last trial's error."""
-        n = self.n_trials_
-        said = f"No trial of the search completed ({n} trial{'s' * (n != 1)})"
-        last = messages[-1] if messages else None
-        if deadline_reached or any(self.results_["cut_short"]):
-            said += (
-                f": the time limit ({self.time_limit:g} s) ended the search "
-                "before any trial completed; give a longer time limit."
-            )
-        elif last:
-            kind, what = _exception_of(last)
-            said += f": every trial failed; the last with {kind}"
-            said += f": {what}" if what else "."
-        else:
-            said += "."
-        return NoTrialCompletedError(said, last_error=last)
-
     def _choose(self, scores, fold_scores):
         """Row of the chosen trial: the best, unless it beats the first trial
-        (the estimator as given) by no more than ``min_improvement``."""
-        best = int(np.nanargmax(scores))
+        (the estimator as given) by no more than ``min_improvement``; sets
+        ``min_improvement_``."""
         # A distributed worker holds only the trials it ran: its first need
         # not be the estimator's (the chief applies the rule to all of them).
-        if not self.start_from_estimator or self.role_ == "worker":
-            self.min_improvement_ = 0.0
-            return best
-        margin = self.min_improvement
-        if margin == "auto":
-            margin = _paired_standard_error(fold_scores[best], fold_scores[0])
-        self.min_improvement_ = float(margin)
-        if best == 0 or not np.isfinite(scores[0]):
-            return best
-        return best if scores[best] - scores[0] > margin else 0
+        keep_first = self.start_from_estimator and self.role_ != "worker"
+        best, self.min_improvement_ = choose(
+            scores, fold_scores, self.min_improvement if keep_first else None
+        )
+        return best
 
     # ---------------------------------------------------------- delegation
 
@@ -1002,91 +764,3 @@ class DeepStackSearch(MetaEstimatorMixin, BaseEstimator):
         tags.target_tags = copy.deepcopy(inner.target_tags)
         tags.non_deterministic = inner.non_deterministic
         return tags
-
-
-def _cpu_shares(n_jobs, threads):
-    """``threads`` distinct cores of this process's for each of ``n_jobs``
-    workers, or ``[None] * n_jobs`` where that is not possible."""
-    if not hasattr(os, "sched_getaffinity"):
-        return [None] * n_jobs
-    allowed = sorted(os.sched_getaffinity(0))
-    if len(allowed) < n_jobs * threads:
-        return [None] * n_jobs
-    return [allowed[i * threads : (i + 1) * threads] for i in range(n_jobs)]
-
-
-def _paired_standard_error(scores, reference):
-    """Standard error of the mean of per-fold differences (0 with one fold)."""
-    d = np.asarray(scores, dtype=float) - np.asarray(reference, dtype=float)
-    if d.size < 2 or not np.isfinite(d).all():
-        return 0.0
-    return float(d.std(ddof=1) / np.sqrt(d.size))
-
-
-def _exception_of(traceback_text):
-    """``(type name, message)`` of the exception a formatted traceback ends
-    with (keras-tuner keeps a failed trial's ``traceback.format_exc()``).
-
-    The exception's text starts at the first line after the last
-    ``Traceback`` header that is not an indented frame line, and runs to the
-    end: its message may have several lines.
-    """
-    lines = traceback_text.rstrip().splitlines()
-    header = max(
-        (i for i, line in enumerate(lines) if line.startswith("Traceback ")),
-        default=None,
-    )
-    start = len(lines) - 1
-    if header is not None:
-        start = next(
-            (
-                i
-                for i in range(header + 1, len(lines))
-                if lines[i].strip() and not lines[i][0].isspace()
-            ),
-            start,
-        )
-    first, _, what = lines[start].partition(": ")
-    what = "\n".join([what, *lines[start + 1 :]]).strip()
-    return first.split(".")[-1], what
-
-
-def _trial_number(trial_id):
-    """A keras-tuner trial id ("07") as the number it is, for sorting."""
-    return (0, int(trial_id)) if str(trial_id).isdigit() else (1, str(trial_id))
-
-
-def _num_samples(X):
-    return X.shape[0] if hasattr(X, "shape") else len(X)
-
-
-def _decoded(space, values):
-    """Hyperparameter values as the user wrote them (tuples back from reprs)."""
-    out = {}
-    for name, spec in space.ranges.items():
-        if name in values:
-            value = values[name]
-            out[name] = spec.decode(value) if hasattr(spec, "decode") else value
-    return out
-
-
-def _oracle_trials(oracle):
-    """The oracle's trials as plain rows (same shape as the tuner's own)."""
-    rows = []
-    for trial_id, trial in oracle.trials.items():
-        metrics = {}
-        names = [OBJECTIVE, *TRIAL_METRICS]
-        names += [n for n in trial.metrics.metrics if n.startswith("fold_")]
-        for name in names:
-            if trial.metrics.exists(name):
-                metrics[name] = float(trial.metrics.get_last_value(name))
-        rows.append(
-            {
-                "trial_id": trial_id,
-                "status": str(trial.status),
-                "values": dict(trial.hyperparameters.values),
-                "metrics": metrics,
-                "message": trial.message,
-            }
-        )
-    return rows
