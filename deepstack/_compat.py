@@ -213,6 +213,14 @@ def oracle_service():
     return protos, oracle_chief
 
 
+def tuner_display():
+    """keras-tuner's ``Display``, which prints each trial's start and end at
+    ``verbose > 0`` (None when this release has no such class)."""
+    from keras_tuner.src.engine import oracle
+
+    return getattr(oracle, "Display", None)
+
+
 def keras_tuner_config():
     """keras-tuner's settings module (its ``DEBUG`` flag prints a failed
     trial's traceback)."""

@@ -298,19 +298,32 @@ def test_no_trial_completed_is_importable_where_the_readme_names_it():
     assert "NoTrialCompletedError" in deepstack.__all__
 
 
-def test_some_failed_trials_print_nothing_and_are_recorded(regression_data, capfd):
+@pytest.mark.parametrize("verbose", [0, 1])
+def test_some_failed_trials_print_nothing_and_are_recorded(
+    regression_data, capfd, verbose
+):
     # keras-tuner printed each failed trial's whole traceback to stderr, and
-    # results_ said only "FAILED".
+    # results_ said only "FAILED"; at verbose=1 it said "Trial 2 Complete".
     X, y = regression_data
     search = DeepStackSearch(
         tiny(DeepStackRegressor, max_epochs=1),
         {"loss": ["squared_error", "poisson"]},
         tuner="grid",
         max_trials=2,
+        verbose=verbose,
     )
     with pytest.warns(UserWarning, match=r"1 of 2 trials failed, the last with Valu"):
         search.fit(X, y)
-    assert "Traceback" not in "".join(capfd.readouterr())
+    out, err = capfd.readouterr()
+    assert "Traceback" not in out + err
+    trial_lines = re.findall(r"Trial \d+ (?:Complete|failed|invalid) .*", out)
+    if verbose:
+        assert trial_lines[0].startswith("Trial 1 Complete [")
+        assert re.fullmatch(
+            r"Trial 2 failed \[.*\]: ValueError: .*loss='poisson' needs.*",
+            trial_lines[1],
+        ), trial_lines
+    assert len(trial_lines) == (2 if verbose else 0), out
     assert search.results_["status"] == ["COMPLETED", "FAILED"]
     error = search.results_["error"]
     assert error[0] is None and error[1].startswith("ValueError: ")

@@ -15,7 +15,10 @@ no public entry point, so they live here, behind :func:`check_keras_tuner`:
   flag of its settings module is on (the default;
   ``deepstack._compat.keras_tuner_config``); the search
   keeps each trial's error in ``results_`` and warns once instead
-  (:func:`quiet_failed_trials`);
+  (:func:`quiet_failed_trials`); at ``verbose > 0`` its display
+  (``deepstack._compat.tuner_display``, the oracle's ``_display``) printed
+  "Trial N Complete" for a failed trial too, so :class:`_Controls` gives each
+  oracle a :class:`_TrialDisplay`, which says the trial failed and why;
 - the distributed chief: keras-tuner's ``oracle_chief.start_server`` polls
   every 20 seconds once the search is over; :func:`serve` uses the same
   servicer (``deepstack._compat.oracle_service``) and
@@ -30,13 +33,14 @@ when a keras-tuner release drops one of these.
 """
 
 import contextlib
+import datetime
 import functools
 import os
 import time
 
 import keras_tuner
 
-from deepstack._compat import keras_tuner_config, oracle_service
+from deepstack._compat import keras_tuner_config, oracle_service, tuner_display
 
 # Releases whose internals this module was written against and tested with.
 TESTED_VERSIONS = ((1, 4, 7), (1, 4, 8))
@@ -67,6 +71,9 @@ def missing_internals():
     for cls in ORACLES.values():
         if "populate_space" not in vars(cls):
             missing.append(f"{cls.__name__}.populate_space")
+    display = tuner_display()
+    if display is None or not callable(getattr(display, "on_trial_end", None)):
+        missing.append("keras_tuner.src.engine.oracle.Display.on_trial_end")
     if not isinstance(getattr(keras_tuner_config(), "DEBUG", None), bool):
         missing.append("keras-tuner's config.DEBUG")
     grid = ORACLES["grid"](
@@ -74,6 +81,8 @@ def missing_internals():
     )
     if not isinstance(getattr(grid, "_populate_next", None), list):
         missing.append("GridSearchOracle._populate_next")
+    if display is not None and not isinstance(getattr(grid, "_display", None), display):
+        missing.append("keras_tuner.Oracle._display")
     try:
         protos, oracle_chief = oracle_service()
     except ImportError as error:
@@ -118,8 +127,36 @@ def quiet_failed_trials():
         config.DEBUG = before
 
 
+class _TrialDisplay(tuner_display() or object):
+    """keras-tuner's trial display, honest about trials that did not complete.
+
+    keras-tuner's ``Display.on_trial_end`` prints "Trial N Complete" whatever
+    the trial's status; a failed trial (its fit raised) gets "Trial N failed"
+    with the error's last line (the search keeps the whole traceback in
+    ``results_["error"]``), and an invalid one (a NaN score) says so. A
+    completed trial is shown as keras-tuner shows it.
+    """
+
+    def on_trial_end(self, trial):
+        status = str(trial.status)
+        if self.verbose < 1 or status not in ("FAILED", "INVALID"):
+            return super().on_trial_end(trial)
+        taken = self.format_duration(
+            datetime.datetime.now() - self.trial_start[trial.trial_id]
+        )
+        number = self.trial_number[trial.trial_id]
+        if status == "FAILED":
+            lines = [line for line in (trial.message or "").splitlines() if line]
+            why = lines[-1].strip() if lines else "no error message"
+            print(f"Trial {number} failed [{taken}]: {why}")
+        else:
+            print(f"Trial {number} invalid [{taken}]: its score is NaN")
+        return None
+
+
 class _Controls:
-    """Mixed into each oracle: a first trial given up front and a deadline.
+    """Mixed into each oracle: a first trial given up front and a deadline,
+    and :class:`_TrialDisplay` as its display.
 
     ``first_values``: the hyperparameter values of the first trial (None:
     draw it like the others). ``deadline``: a ``time.time()`` after which no
@@ -130,6 +167,10 @@ class _Controls:
     first_values = None
     deadline = None
     deadline_reached = False
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._display = _TrialDisplay(oracle=self, verbose=self._display.verbose)
 
     def populate_space(self, trial_id):
         if self.deadline is not None and time.time() >= self.deadline:
