@@ -160,11 +160,11 @@ _CATEGORIES = [
     (
         "input checks + validation split",
         [
-            ("estimators/_base.py", "_validate_training_data"),
-            ("estimators/_base.py", "_split"),
+            ("estimators/_preparation.py", "_validate_training_data"),
+            ("estimators/_preparation.py", "_split"),
         ],
     ),
-    ("build + compile network", [("estimators/_base.py", "_build_model")]),
+    ("build + compile network", [("estimators/_preparation.py", "_build_model")]),
     ("keras Model.fit (when used)", [("trainer.py", "fit")]),
     ("fused epoch loop (TensorFlow)", [("deepstack/_trainer.py", "fit_epochs")]),
     (

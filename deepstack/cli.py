@@ -573,7 +573,7 @@ def _columns_line(columns):
     on a log scale; None without the column summary."""
     if not columns:
         return None
-    from deepstack.tables._preprocess import ROLES
+    from deepstack.tables._roles import ROLES
 
     roles = collections.Counter(c["role"] for c in columns)
     logged = [c["column"] for c in columns if c.get("log_scale") is not None]

@@ -8,7 +8,7 @@ import scipy.sparse as sp
 
 from deepstack._compat import safe_indexing
 from deepstack._network import get_model
-from deepstack.estimators import _base
+from deepstack.estimators import _base, _preparation
 from deepstack.estimators._unlabeled import unlabeled_target_rows
 from deepstack.layers import Reconstruction, Standardize, TiedDense
 
@@ -240,7 +240,7 @@ def network_target(estimator, y):
     """``y`` encoded as the estimator's network trains on it (labels -> indices)."""
     if not is_estimator(estimator):
         return np.asarray(y)
-    return _base.network_target(estimator, y)
+    return _preparation.network_target(estimator, y)
 
 
 def fresh_copy(model):

@@ -5,7 +5,7 @@ from numbers import Integral, Real
 from sklearn.base import clone
 
 from deepstack import _lr_finder
-from deepstack.estimators._base import prepare_training
+from deepstack.estimators._preparation import prepare_training
 
 
 def find_learning_rate(

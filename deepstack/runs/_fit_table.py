@@ -49,11 +49,11 @@ from deepstack.runs._target import (
     row_weights,
 )
 from deepstack.tables import ReadingWarning, TablePreprocessor
-from deepstack.tables._preprocess import column_names
 from deepstack.tables._reading import (
     _examples,
     _sentence,
 )
+from deepstack.tables._roles import column_names
 
 TASKS = ("binary", "multiclass", "regression", "classification")
 SEARCHES = ("random", "bayesian", "hyperband", "grid")

@@ -9,9 +9,12 @@ time, high-cardinality categories target-encoded, free text embedded by
 skrub's ``StringEncoder``, dates split into numbers. Numbers, and
 everything the vectorizer made, are then imputed with a missing-value
 indicator and standardized, over the whole matrix at once.
+
+The roles are read by :func:`deepstack.tables._roles.infer_roles`; the
+vectorizer is configured, and written compactly when saved, by
+``_vectorizer.py``.
 """
 
-import re
 import warnings
 from numbers import Integral
 
@@ -19,8 +22,7 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.impute import SimpleImputer
-from sklearn.model_selection import KFold
-from sklearn.preprocessing import OneHotEncoder, StandardScaler, TargetEncoder
+from sklearn.preprocessing import StandardScaler
 from sklearn.utils.validation import check_is_fitted
 
 from deepstack._compat import Interval, StrOptions
@@ -30,20 +32,16 @@ from deepstack.tables._reading import (
     Loss,
     ReadingWarning,
     _as_bool,
-    _as_numbers,
     _as_strings,
     _bools_as_numbers,
     _date_format,
     _either_order,
     _first,
-    _holds_containers,
     _infinite,
-    _is_string_like,
     _is_text_dtype,
     _kind,
     _label,
     _labels,
-    _looks_like_text,
     _lost,
     _mixed,
     _nan_for_missing,
@@ -53,16 +51,12 @@ from deepstack.tables._reading import (
     _to_numbers,
     _unzoned,
 )
-
-ROLES = (
-    "numeric",
-    "categorical",
-    "high_cardinality",
-    "text",
-    "datetime",
-    "dropped",
+from deepstack.tables._roles import infer_roles, infer_task
+from deepstack.tables._vectorizer import (
+    make_vectorizer,
+    restore_vectorizer,
+    saved_vectorizer,
 )
-
 
 # A long right tail (``TablePreprocessor(log_skewed=True)``): skewness above
 # this, and a largest value at least this many times the median positive one,
@@ -82,69 +76,6 @@ def _long_tail_scale(series):
     if x.skew() <= _TAIL_SKEW or x.max() < _TAIL_RATIO * scale:
         return None
     return scale
-
-
-# The fitted TableVectorizer's lists of its pipeline's steps, by stage.
-_STAGES = ("_preprocessors", "_encoders", "_specific_transformers", "_postprocessors")
-# Per-column views of the same fitted steps, which the vectorizer rebuilds
-# from its stage lists (``_store_processing_steps``).
-_VIEWS = ("transformers_", "input_to_outputs_", "all_processing_steps_")
-
-
-def _saved_vectorizer(vectorizer):
-    """A copy of a fitted ``TableVectorizer`` to save: each step of its
-    pipeline once, selecting the columns it selected at fit.
-
-    Its steps select columns by references to the steps before them, and
-    it lists them again by stage and by column; skops writes an object
-    again wherever it is referenced, so one categorical column took 3 MB
-    and a hundred took 6 s to save. The copy transforms alike; loading
-    restores the lists.
-    """
-    import copy
-
-    import skrub.selectors
-    from sklearn.pipeline import Pipeline
-
-    if not hasattr(vectorizer, "_pipeline") or not all(
-        hasattr(vectorizer, stage) for stage in _STAGES
-    ):
-        return vectorizer  # not a layout this knows: saved as it is
-    steps = []
-    for name, step in vectorizer._pipeline.steps:
-        if hasattr(step, "_columns") and hasattr(step, "cols"):
-            step = copy.copy(step)
-            step.cols = skrub.selectors.cols(*step._columns)
-        steps.append((name, step))
-    saved = copy.copy(vectorizer)
-    saved._pipeline = Pipeline(steps)
-    saved._saved_stages = [len(getattr(vectorizer, stage)) for stage in _STAGES]
-    saved._saved_named_encoders = list(vectorizer._named_encoders)
-    for stage in (*_STAGES, "_named_encoders"):
-        delattr(saved, stage)
-    if hasattr(vectorizer, "_store_processing_steps") and all(
-        hasattr(vectorizer, view) for view in _VIEWS
-    ):
-        for view in _VIEWS:
-            delattr(saved, view)
-        saved._saved_views = True
-    return saved
-
-
-def _restore_vectorizer(vectorizer):
-    """Undo :func:`_saved_vectorizer` on a loaded vectorizer, in place."""
-    counts = vectorizer.__dict__.pop("_saved_stages", None)
-    if counts is None:
-        return
-    names = vectorizer.__dict__.pop("_saved_named_encoders")
-    steps = [step for _, step in vectorizer._pipeline.steps]
-    start = 0
-    for stage, count in zip(_STAGES, counts):
-        setattr(vectorizer, stage, steps[start : start + count])
-        start += count
-    vectorizer._named_encoders = dict(zip(names, vectorizer._encoders))
-    if vectorizer.__dict__.pop("_saved_views", False):
-        vectorizer._store_processing_steps()
 
 
 class TablePreprocessor(TransformerMixin, BaseEstimator):
@@ -324,7 +255,13 @@ class TablePreprocessor(TransformerMixin, BaseEstimator):
         X = self._check_frame(X)
         self.feature_names_in_ = np.asarray(X.columns, dtype=object)
         self.n_features_in_ = X.shape[1]
-        self.roles_, self.notes_ = self._infer_roles(X)
+        self.roles_, self.notes_, self.date_formats_ = infer_roles(
+            X,
+            drop=self.drop,
+            categorical=self.categorical,
+            cardinality_threshold=self.cardinality_threshold,
+            max_integer_categories=self.max_integer_categories,
+        )
         kept = [c for c, role in self.roles_.items() if role != "dropped"]
         if not kept:
             reasons = self.notes_ or [
@@ -378,7 +315,14 @@ class TablePreprocessor(TransformerMixin, BaseEstimator):
                 if scale is not None:
                     self.log_scales_[name] = scale
         encoded = [c for c in kept if c not in set(self.numeric_columns_)]
-        self.vectorizer_ = self._make_vectorizer() if encoded else None
+        self.vectorizer_ = None
+        if encoded:
+            self.vectorizer_ = make_vectorizer(
+                self.roles_,
+                self.target_type_ or self.target_type,
+                min_frequency=self.min_frequency,
+                text_components=self.text_components,
+            )
         if self.vectorizer_ is not None:
             encoded_out = self.vectorizer_.fit_transform(
                 X[encoded], self._target_for_encoding(y)
@@ -399,12 +343,12 @@ class TablePreprocessor(TransformerMixin, BaseEstimator):
         # (A copy: BaseEstimator's state may be the instance's own dict.)
         state = dict(super().__getstate__())
         if state.get("vectorizer_") is not None:
-            state["vectorizer_"] = _saved_vectorizer(state["vectorizer_"])
+            state["vectorizer_"] = saved_vectorizer(state["vectorizer_"])
         return state
 
     def __setstate__(self, state):
         if state.get("vectorizer_") is not None:
-            _restore_vectorizer(state["vectorizer_"])
+            restore_vectorizer(state["vectorizer_"])
         super().__setstate__(state)
 
     def transform(self, X):
@@ -491,69 +435,6 @@ class TablePreprocessor(TransformerMixin, BaseEstimator):
                 "e.g. X.columns = X.columns.astype(str)."
             )
         return _plain_columns(X)
-
-    def _infer_roles(self, X):
-        drop, categorical = (
-            set(column_names(n)) for n in (self.drop, self.categorical)
-        )
-        unknown = sorted((drop | categorical) - set(X.columns))
-        if unknown:
-            raise ValueError(
-                f"Column(s) {unknown} named in drop / categorical are not in the "
-                f"table; its columns are {list(X.columns)}."
-            )
-        roles, notes = {}, []
-        self.date_formats_ = {}
-        n_rows = X.shape[0]
-        for name in X.columns:
-            series = X[name]
-            if _holds_containers(series):
-                # A Parquet list or struct column: no number, category or text.
-                roles[name] = "dropped"
-                notes.append(
-                    f"column {name!r} dropped: its values are lists or mappings, "
-                    "which the network cannot read"
-                )
-                continue
-            numbers = None if name in categorical else _as_numbers(series)
-            if numbers is not None:
-                # Roles follow the numbers (an integer code with few values
-                # stays categorical); fit notes the values lost in reading.
-                series = numbers
-            n_unique = series.nunique(dropna=True)
-            reason = None
-            if name in drop:
-                reason = "dropped as asked"
-            elif series.isna().all():
-                reason = "every value is missing"
-            elif n_unique <= 1 and not series.isna().any():
-                reason = "it is constant"
-            elif name not in categorical and (fmt := _date_format(series)):
-                # Dates written as strings (a CSV's): split into numbers by
-                # skrub, never an identifier (one row a day) or a category
-                # (which would know no date after the training rows).
-                roles[name] = "datetime"
-                self.date_formats_[name] = fmt
-                if (note := _either_order(series, fmt)) is not None:
-                    notes.append(str(note))
-                continue
-            elif (
-                name not in categorical
-                and n_rows >= 20
-                and n_unique == n_rows
-                and (
-                    _numbers_rows(series, name)
-                    or (_is_string_like(series) and not _looks_like_text(series))
-                )
-            ):
-                reason = "every value is distinct (an identifier?)"
-            if reason is not None:
-                roles[name] = "dropped"
-                if name not in drop:
-                    notes.append(f"column {name!r} dropped: {reason}")
-                continue
-            roles[name] = self._role(series, n_unique, name in categorical)
-        return roles, notes
 
     def reading_notes(self, X):
         """What reading the rows ``X`` as at ``fit`` would lose, one sentence
@@ -686,59 +567,8 @@ class TablePreprocessor(TransformerMixin, BaseEstimator):
                 losses += _infinite(X, name)
         return X, losses
 
-    def _role(self, series, n_unique, forced_categorical):
-        if forced_categorical:
-            return "categorical"
-        if pd.api.types.is_datetime64_any_dtype(series):
-            return "datetime"
-        if pd.api.types.is_bool_dtype(series):
-            return "categorical"
-        if pd.api.types.is_numeric_dtype(series):
-            if (
-                pd.api.types.is_integer_dtype(series)
-                and n_unique <= self.max_integer_categories
-                # With a missing value NumPy's reader makes the column floats
-                # (numeric): pandas' nullable and pyarrow integers alike.
-                and not series.isna().any()
-            ):
-                return "categorical"
-            return "numeric"
-        if _looks_like_text(series):
-            return "text"
-        if n_unique >= self.cardinality_threshold:
-            return "high_cardinality"
-        return "categorical"
-
     def _columns(self, role):
         return [c for c, r in self.roles_.items() if r == role]
-
-    def _make_vectorizer(self):
-        import skrub
-
-        target_type = self.target_type_ or self.target_type
-        one_hot = OneHotEncoder(
-            handle_unknown="infrequent_if_exist",
-            min_frequency=self.min_frequency,
-            sparse_output=False,
-            dtype=np.float32,
-        )
-        specific = []
-        # skrub treats numbers as numeric and strings by cardinality; the
-        # roles decided above override it column by column.
-        for role, transformer in (
-            ("categorical", one_hot),
-            ("high_cardinality", _target_encoder(target_type)),
-            ("text", skrub.StringEncoder(self.text_components, random_state=0)),
-        ):
-            columns = self._columns(role)
-            if columns:
-                specific.append((transformer, columns))
-        return skrub.TableVectorizer(
-            low_cardinality=one_hot,
-            high_cardinality=_target_encoder(target_type),
-            datetime=skrub.DatetimeEncoder(add_weekday=True),
-            specific_transformers=specific,
-        )
 
     def _layout(self, kept):
         """``(name, source column, vectorizer output or None)`` of each
@@ -844,89 +674,3 @@ class TablePreprocessor(TransformerMixin, BaseEstimator):
                 "values too large for float32."
             )
         return out
-
-
-# Names of identifier columns: "id", "row_index", "PassengerId", "customerID",
-# "PID", "user_key", "uuid".
-_ID_NAME = re.compile(
-    r"(?i:(^|[^a-z])(id|ids|idx|index|key|uuid|uid|no))$|(Id|ID|Key|Index)$"
-)
-
-
-# Names of times and periods ("year", "fiscal_year", "YearBuilt", "month",
-# "decade"): consecutive integers of such a column are no row numbers.
-_TIME_NAME = re.compile(
-    r"(?i:year|yr|decade|quarter|month|week|day|date|hour|minute|period|epoch)"
-)
-
-
-def _numbers_rows(series, name):
-    """Whether an integer column of distinct values numbers the rows: its name
-    says so (``id``, ``PassengerId``, ``row_key``), or its values are
-    nearly consecutive (row numbers, of the rows kept after a split too) and
-    its name is no time's (``year``: a yearly series' years are a feature).
-    Distinct counts or measurements (a population, a price in cents) are
-    numbers, not identifiers."""
-    if not pd.api.types.is_integer_dtype(series):
-        return False
-    if _ID_NAME.search(str(name).strip()):
-        return True
-    if _TIME_NAME.search(str(name)):
-        # One row a year (a yearly series): consecutive, and a feature.
-        return False
-    values = series.dropna()
-    span = float(values.max()) - float(values.min()) + 1
-    return span <= 2 * len(values)
-
-
-def _target_encoder(target_type="auto"):
-    """A seeded TargetEncoder (its cross-fitting shuffles the rows)."""
-    import sklearn
-
-    major, minor = (int(p) for p in sklearn.__version__.split(".")[:2])
-    if (major, minor) >= (1, 9):
-        # 1.9 deprecates random_state in favour of a splitter.
-        return TargetEncoder(
-            target_type=target_type, cv=KFold(5, shuffle=True, random_state=0)
-        )
-    return TargetEncoder(target_type=target_type, random_state=0)
-
-
-def infer_task(y):
-    """``"binary"``, ``"multiclass"`` or ``"regression"`` for the target ``y``.
-
-    Strings, categories and booleans are classes; floats with a fractional
-    part are a regression; integers are classes when there are at most 20
-    distinct values (and fewer than half the rows), a regression otherwise.
-
-    Parameters
-    ----------
-    y : array-like of shape (n_samples,)
-        The target column; missing values are left out. A target with no
-        values raises ``ValueError``.
-
-    Returns
-    -------
-    {"binary", "multiclass", "regression"}
-        Classes are "binary" when there are at most two.
-    """
-    y = pd.Series(y).dropna()
-    if y.empty:
-        raise ValueError("The target column has no values.")
-    n_unique = y.nunique()
-    if _is_string_like(y):
-        kind = "classification"
-    elif pd.api.types.is_float_dtype(y) and not np.all(np.mod(y, 1) == 0):
-        kind = "regression"
-    elif n_unique <= 20 and n_unique < max(0.5 * len(y), 3):
-        kind = "classification"
-    else:
-        kind = "regression"
-    if kind == "regression":
-        return "regression"
-    return "binary" if n_unique <= 2 else "multiclass"
-
-
-def column_names(names):
-    """``drop`` or ``categorical`` as a list: one name (a str) or several."""
-    return [names] if isinstance(names, str) else list(names or ())

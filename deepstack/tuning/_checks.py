@@ -45,13 +45,13 @@ def check_search_data(estimator, X, y, sample_weight=None, X_val=None, y_val=Non
     estimators than deepstack's are left to their trials.
     """
     from deepstack.estimators import StackedAutoencoder
-    from deepstack.estimators._base import (
-        BaseDeepStack,
+    from deepstack.estimators._base import BaseDeepStack
+    from deepstack.estimators._checks import renamed_input_error
+    from deepstack.estimators._preparation import (
         network_target,
         prepare_training,
         validate_features,
     )
-    from deepstack.estimators._checks import renamed_input_error
 
     probe = clone(estimator)
     if isinstance(probe, StackedAutoencoder):

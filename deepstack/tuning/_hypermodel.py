@@ -3,7 +3,8 @@
 import keras_tuner
 from sklearn.base import clone
 
-from deepstack.estimators._base import distribution_scope, prepare_training
+from deepstack.estimators._base import distribution_scope
+from deepstack.estimators._preparation import prepare_training
 from deepstack.estimators._training import train_network
 from deepstack.tuning._space import HYPERBAND_PAST_TRIAL, ResolvedSpace
 
