@@ -479,6 +479,21 @@ def test_regressor_grid_with_validation_data_and_scorer(regression_data):
     assert search.__sklearn_tags__().estimator_type == "regressor"
 
 
+def _hyperband_search(estimator, **params):
+    """A Hyperband search of ``learning_rate`` in one bracket: with factor 2
+    over an estimator's ``max_epochs=2``, two 1-epoch trials, then the better
+    one continued to 2 epochs."""
+    return DeepStackSearch(
+        estimator,
+        {"learning_rate": Float(1e-3, 1e-1, log=True)},
+        tuner="hyperband",
+        max_trials=3,
+        tuner_options={"factor": 2},
+        random_state=0,
+        **params,
+    )
+
+
 def test_hyperband_continues_without_pretraining_again(
     classification_data, monkeypatch
 ):
@@ -491,7 +506,7 @@ def test_hyperband_continues_without_pretraining_again(
 
     monkeypatch.setattr(deepstack._pretraining, "initialize_network", counting)
     X, y = classification_data
-    search = DeepStackSearch(
+    search = _hyperband_search(
         tiny(
             DeepStackClassifier,
             hidden_layer_sizes=(8,),
@@ -499,12 +514,7 @@ def test_hyperband_continues_without_pretraining_again(
             pretrain="autoencoder",
             pretrain_epochs=1,
         ),
-        {"learning_rate": Float(1e-3, 1e-1, log=True)},
-        tuner="hyperband",
-        max_trials=3,
-        tuner_options={"factor": 2},
         refit=False,
-        random_state=0,
     ).fit(X, y)
     results = search.results_
     # Bracket of factor 2 over max_epochs=2: two 1-epoch trials, then the best
@@ -542,16 +552,8 @@ def test_hyperband_continuation_keeps_the_search_estimators_callbacks(
     X, y = classification_data
     _FitRecorder.fits = []
     estimator = tiny(_FitRecorder, max_epochs=2, callbacks=[TerminateOnNaN()])
-    search = DeepStackSearch(
-        estimator,
-        {"learning_rate": Float(1e-3, 1e-1, log=True)},
-        tuner="hyperband",
-        max_trials=3,
-        tuner_options={"factor": 2},
-        refit=False,
-        random_state=0,
-        directory=str(tmp_path),
-    ).fit(X, y)
+    search = _hyperband_search(estimator, refit=False, directory=str(tmp_path))
+    search.fit(X, y)
     assert search.results_["continued_from"][2] is not None
     warm = [warm for warm, _ in _FitRecorder.fits]
     assert warm == [False, False, True]
@@ -960,15 +962,10 @@ def test_trials_in_worker_processes_match_trials_in_this_one(
     runs = {}
     for trials_per_process in (None, 2):
         log = tmp_path / f"pids-{trials_per_process}.txt"
-        search = DeepStackSearch(
+        search = _hyperband_search(
             tiny(DeepStackClassifier, hidden_layer_sizes=(8,), max_epochs=2),
-            {"learning_rate": Float(1e-3, 1e-1, log=True)},
-            tuner="hyperband",
-            max_trials=3,
-            tuner_options={"factor": 2},
             objective=functools.partial(_scorer_recording_pid, log),
             trials_per_process=trials_per_process,
-            random_state=0,
         ).fit(X, y)
         runs[trials_per_process] = search, log.read_text().split()
     (here, here_pids), (there, there_pids) = runs[None], runs[2]
@@ -1313,16 +1310,11 @@ def test_cross_validated_hyperband_continues_each_fold(
     from sklearn.model_selection import KFold
 
     X, y = regression_data
-    search = DeepStackSearch(
+    search = _hyperband_search(
         tiny(DeepStackRegressor, hidden_layer_sizes=(8,), max_epochs=2),
-        {"learning_rate": Float(1e-3, 1e-1, log=True)},
-        tuner="hyperband",
-        max_trials=3,
-        tuner_options={"factor": 2},
         cv=KFold(2, shuffle=True, random_state=0),
         refit=False,
         directory=str(tmp_path),
-        random_state=0,
     ).fit(X, y)
     # Each fold's estimator in the safe format (a directory), never a pickle.
     saved = sorted(tmp_path.glob("deepstack_search/trial_*/estimator_fold*"))

@@ -7,11 +7,10 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.base import RegressorMixin
 
-from deepstack import _losses, _metrics, _network, _pretraining, _self_training
+from deepstack import _losses, _metrics, _pretraining, _self_training
 from deepstack._compat import Interval, StrOptions
 from deepstack.estimators import _docs
 from deepstack.estimators._base import BaseDeepStack
-from deepstack.estimators._unlabeled import stopped_in_round
 
 
 class DeepStackRegressor(RegressorMixin, BaseDeepStack):
@@ -294,7 +293,6 @@ class DeepStackRegressor(RegressorMixin, BaseDeepStack):
         """
         self.n_pseudo_labeled_ = []
         (X_train, y_train, weights), redraw = self._rows_to_propagate_from(run)
-        validation = run.validation
         X_all = _self_training.stack_rows(X_train, run.X_unlabeled)
         n_labeled, n_unlabeled = X_train.shape[0], run.X_unlabeled.shape[0]
         labeled = np.arange(n_labeled + n_unlabeled) < n_labeled
@@ -313,17 +311,11 @@ class DeepStackRegressor(RegressorMixin, BaseDeepStack):
                 if weights is None
                 else np.concatenate([weights, np.ones(int(reached.sum()))]),
             )
-            if redraw:
-                train, validation = self._split(*train, None, None, run.seed + round_)
-            if self._fit_network(
-                self._joint_rows(train, run.X_unlabeled[~reached]),
-                validation,
-                epochs=self.max_epochs,
-                seed=run.seed + round_ + 1,
-                after_interrupt=stopped_in_round(round_, self.self_training_rounds),
-            ):
+            features = self._fit_propagation_round(
+                run, round_, train, reached, X_all, redraw
+            )
+            if features is None:
                 break
-            features = _network.forward(_network.hidden_model(self.model_), X_all)
 
     def _loss_name(self):
         return "squared_error" if self.loss == "auto" else self.loss

@@ -199,7 +199,6 @@ class SemiSupervisedMixin:
         takes no part in the graph.
         """
         (X_train, y_train, weights), redraw = self._rows_to_propagate_from(run)
-        validation = run.validation
         X_all = _self_training.stack_rows(X_train, run.X_unlabeled)
         n_labeled, n_unlabeled = X_train.shape[0], run.X_unlabeled.shape[0]
         known = np.concatenate([self._class_indices(y_train), np.full(n_unlabeled, -1)])
@@ -240,14 +239,8 @@ class SemiSupervisedMixin:
                 if weights is None and self.pseudo_label_weights is None
                 else np.concatenate([base, extra]).astype(np.float32),
             )
-            if redraw:
-                train, validation = self._split(*train, None, None, run.seed + round_)
-            if self._fit_network(
-                self._joint_rows(train, run.X_unlabeled[~reached]),
-                validation,
-                epochs=self.max_epochs,
-                seed=run.seed + round_ + 1,
-                after_interrupt=stopped_in_round(round_, self.self_training_rounds),
-            ):
+            features = self._fit_propagation_round(
+                run, round_, train, reached, X_all, redraw
+            )
+            if features is None:
                 break
-            features = _network.forward(_network.hidden_model(self.model_), X_all)

@@ -13,7 +13,7 @@ import warnings
 import numpy as np
 from sklearn.base import clone, is_regressor
 
-from deepstack import _defaults, _pretraining, _self_training
+from deepstack import _defaults, _network, _pretraining, _self_training
 
 
 class UnlabeledRowsMixin:
@@ -88,6 +88,30 @@ class UnlabeledRowsMixin:
             if weights is not None:
                 weights = np.concatenate([weights, validation[2]])
         return (X, y, weights), redraw
+
+    def _fit_propagation_round(self, run, round_, train, reached, X_all, redraw):
+        """Train on one propagation round's rows; the next round's features.
+
+        ``train``: the labeled plus propagated rows; ``reached``: which of
+        ``run.X_unlabeled`` a label or target reached (the others join the
+        joint loss alone); ``redraw`` (from :meth:`_rows_to_propagate_from`):
+        whether the round draws its validation split anew from ``train``.
+        Returns the last hidden layer's activations of ``X_all`` (labeled
+        then unlabeled rows), on which the next round builds its graph, or
+        None when a Ctrl-C stopped the training (no later round runs).
+        """
+        validation = run.validation
+        if redraw:
+            train, validation = self._split(*train, None, None, run.seed + round_)
+        if self._fit_network(
+            self._joint_rows(train, run.X_unlabeled[~reached]),
+            validation,
+            epochs=self.max_epochs,
+            seed=run.seed + round_ + 1,
+            after_interrupt=stopped_in_round(round_, self.self_training_rounds),
+        ):
+            return None
+        return _network.forward(_network.hidden_model(self.model_), X_all)
 
     def _ignored_unlabeled(self, y, mask):
         """Called when ``y`` marks rows as unlabeled that no step will use."""

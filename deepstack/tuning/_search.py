@@ -19,6 +19,7 @@ from deepstack.callbacks import TimeLimit
 from deepstack.estimators._rollback import rolls_back_on_exception
 from deepstack.tuning import _identity
 from deepstack.tuning._checks import check_search_data, check_tuner_options
+from deepstack.tuning._fitting import fit_arguments, trained_step_cut_short
 from deepstack.tuning._kt_compat import ORACLES
 from deepstack.tuning._results import (
     choose,
@@ -33,11 +34,9 @@ from deepstack.tuning._tuner import (
     TrialRunner,
     callbacks_parameter,
     epoch_parameter,
-    fit_arguments,
     is_distributed,
     make_oracle,
     seed_parameters,
-    trained_step_cut_short,
     with_time_limit,
 )
 

@@ -18,12 +18,11 @@ from sklearn.utils.validation import check_consistent_length
 from deepstack._split import n_validation, train_validation_split
 from deepstack._warnings import user_stacklevel
 from deepstack.tuning import _identity
+from deepstack.tuning._fitting import TrialData, TrialWorkers
 from deepstack.tuning._tuner import (
     OBJECTIVE,
     TRIAL_METRICS,
     DeepStackTuner,
-    TrialData,
-    TrialWorkers,
     is_chief,
     is_distributed,
 )
