@@ -451,6 +451,9 @@ def _predict_memory(payload):
     # Each process loads Keras and the run: well above 100 MB.
     assert all(r["peak_rss_mb"] > 100 and r["wall_s"] > 0 for r in rows)
     assert payload["max_probability_difference"] == 0.0  # one backend
+    # Chunked and whole: the same rows and labels (checked by the script),
+    # probabilities up to float32 rounding.
+    assert 0.0 <= payload["max_chunked_difference"] <= 1e-6
     assert rows[1]["size_mb"] == rows[2]["size_mb"] > 0
 
 
