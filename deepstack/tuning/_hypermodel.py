@@ -3,6 +3,7 @@
 import keras_tuner
 from sklearn.base import clone
 
+from deepstack import _network
 from deepstack.estimators._base import distribution_scope
 from deepstack.estimators._preparation import prepare_training
 from deepstack.estimators._training import train_network
@@ -76,11 +77,20 @@ class DeepStackHyperModel(keras_tuner.HyperModel):
         return clone(self.estimator).set_params(**self._space.declare(hp))
 
     def build(self, hp):
-        """The compiled Keras model of the estimator with ``hp``'s values."""
+        """The compiled Keras model of the estimator with ``hp``'s values,
+        its optimizer's variables made.
+
+        keras-tuner loads saved weights into a freshly built model (a
+        Hyperband continuation, ``get_best_models``); with the optimizer
+        unbuilt, Keras skipped the saved optimizer state, with a warning,
+        and a continued trial restarted Adam's moments.
+        """
         estimator = self._configured(hp)
         # Under ``distribution``, the variables are laid out on its devices.
         with distribution_scope(estimator):
-            return prepare_training(estimator, self.X, self.y, split=False).model
+            model = prepare_training(estimator, self.X, self.y, split=False).model
+            _network.build_optimizer(model)
+        return model
 
     def fit(self, hp, model, x, y, validation_data=None, callbacks=None, **kwargs):
         """Train ``model`` like the estimator would, with keras-tuner's callbacks.
