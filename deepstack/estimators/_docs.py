@@ -178,10 +178,14 @@ regressor 0.0
         (each epoch is one compiled call); training stays on the fused loop.
     callbacks : list of keras.callbacks.Callback, default=None
         Extra callbacks, deep-copied at each fit and run after deepstack's
-        own; the fitted copies are in ``callbacks_``. A callback whose class
-        sets ``pretraining = True`` also follows each pretrained layer's
-        training (and, if it has ``on_pretrain_layer_begin(layer, n_layers,
-        epochs)``, is told which layer starts).
+        own; the fitted copies are in ``callbacks_``. Epoch-level hooks keep
+        the fused epoch loop; a callback with per-batch hooks
+        (``on_train_batch_end``, ...) makes training take ``Model.fit``, one
+        batch per compiled call, so that it sees every batch (slower). A
+        callback whose class sets ``pretraining = True`` also follows each
+        pretrained layer's training (and, if it has
+        ``on_pretrain_layer_begin(layer, n_layers, epochs)``, is told which
+        layer starts).
     log_dir : str, os.PathLike or None, default=None
         Write every epoch's logged values (``loss``, ``val_loss``, metrics,
         ``val_score``, ``learning_rate``) as TensorBoard scalars into this
