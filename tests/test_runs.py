@@ -2369,3 +2369,50 @@ def test_a_given_preprocessors_single_categorical_name_stays_one_name():
 
     given = TablePreprocessor(categorical="city")
     assert _preprocessor(given, ["zip"], "binary").categorical == ["city", "zip"]
+
+
+def test_labels_that_no_boolean_or_integer_class_reads_are_unseen_classes():
+    # numpy reads any text but "" as True, and 1.5 as the integer 1: a
+    # label that no class reads exactly stays itself, a class unseen at fit.
+    booleans = np.array([False, True])
+    labels = np.array(["no", "True", "false", "0", 1, 0.0], dtype=object)
+    read = as_label_dtype(labels, booleans)
+    assert read.tolist() == ["no", True, False, False, True, False]
+    assert [type(v) for v in read.tolist()][1:] == [bool] * 5
+    integers = np.array([0, 1])
+    assert as_label_dtype(np.array([1.0, 1.5]), integers).tolist() == [1, 1.5]
+    read = as_label_dtype(np.array(["0", "1", "maybe"], dtype=object), integers)
+    assert read.tolist() == [0, 1, "maybe"]
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
+def test_evaluate_scores_text_labels_of_boolean_or_integer_classes(tmp_path):
+    toy = _toy()
+    yes = toy["y"] == "yes"
+    booleans = fit_table(
+        toy.assign(y=yes), "y", params=QUICK, bagging=None, baselines=False
+    )
+    # A Parquet file's text labels: "yes" and "no" are no booleans (numpy
+    # read them all as True, one class, and scored them as such).
+    toy.to_parquet(tmp_path / "text.parquet")
+    with pytest.warns(UserWarning, match=r"200 row\(s\) hold classes not seen at fit"):
+        scores = booleans.evaluate(tmp_path / "text.parquet")
+    assert scores["accuracy"] == 0.0
+    # "True" and "False" written as text are the booleans.
+    toy.assign(y=yes.astype(str)).to_parquet(tmp_path / "written.parquet")
+    truth = booleans.evaluate(toy.assign(y=yes))
+    assert booleans.evaluate(tmp_path / "written.parquet") == truth
+    # Integer classes and a label that is no integer: an unseen class, not
+    # an error about a mix of label types.
+    codes = yes.astype(int)
+    integers = fit_table(
+        toy.assign(y=codes), "y", params=QUICK, bagging=None, baselines=False
+    )
+    odd = toy.assign(y=codes.astype(object))
+    odd.loc[0, "y"] = "maybe"
+    with pytest.warns(UserWarning, match=r"1 row\(s\) hold classes not seen at fit"):
+        scores = integers.evaluate(odd)
+    right = integers.predict(odd)[1:] == codes.to_numpy()[1:]
+    assert scores["accuracy"] == pytest.approx(right.sum() / 200)
+    assert "log_loss" not in scores
+
