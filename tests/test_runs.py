@@ -1128,10 +1128,10 @@ def test_a_target_of_money_written_as_text_is_a_regression(tmp_path):
             progress=False,
         )
     assert run.task == "regression"
-    # The "?" row has no target: dropped with its note.
+    # The "?" row has no target: dropped with its note, which names it.
     shown = [w for w in caught if issubclass(w.category, UserWarning)]
     assert sorted(str(w.message) for w in shown) == [
-        "1 row(s) without a target were dropped.",
+        "1 row(s) whose target is no number ('?') were dropped.",
         f"The target {target!r} holds numbers written as text; they are read as "
         "numbers (a regression).",
     ]
@@ -2416,3 +2416,34 @@ def test_evaluate_scores_text_labels_of_boolean_or_integer_classes(tmp_path):
     assert scores["accuracy"] == pytest.approx(right.sum() / 200)
     assert "log_loss" not in scores
 
+
+def test_a_regression_target_that_is_no_number_is_named_at_fit(tmp_path):
+    # As evaluate says it, and as a feature's value that is no number: a
+    # typo in the target is not a row "without a target".
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=120)
+    frame = pd.DataFrame({"x": x, "y": [f"${v:,.2f}" for v in 1000 + 100 * x]})
+    frame.loc[3, "y"] = "n.a."
+    frame.loc[4, "y"] = np.nan
+    test = frame.iloc[100:].copy()
+    test.loc[100, "y"] = "oops"
+    with pytest.warns(UserWarning) as caught:
+        run = fit_table(
+            frame.iloc[:100],
+            "y",
+            test=test,
+            params=QUICK,
+            bagging=None,
+            baselines=False,
+            out=tmp_path / "run",
+        )
+    said = [str(w.message) for w in caught if issubclass(w.category, UserWarning)]
+    assert "1 row(s) without a target were dropped." in said
+    assert "1 row(s) whose target is no number ('n.a.') were dropped." in said
+    assert (
+        "Test rows: 1 row(s) whose target is no number ('oops') are left out of "
+        "the metrics." in said
+    )
+    assert run.metrics["test"]["n_samples"] == 19
+    written = pd.read_csv(tmp_path / "run" / "test_predictions.csv")
+    assert len(written) == 19 and written["y"].dtype == np.float64

@@ -69,7 +69,10 @@ def read_rows(
     check_target_column(frame, target, weight_column, drop, categorical, group_column)
     read_missing = frame[target].isna().to_numpy()  # (before "?" is no number)
     target_notes = []
+    no_number = np.zeros(len(frame), dtype=bool)
     if (numbers := target_numbers(frame[target], task)) is not None:
+        written_target = frame[target]
+        no_number = (written_target.notna() & numbers.isna()).to_numpy()
         frame = frame.copy()  # the caller's DataFrame stays as it was
         frame[target] = numbers
         target_notes.append(
@@ -105,18 +108,27 @@ def read_rows(
         notes.append(note)
         warnings.warn(_sentence(note), UserWarning, stacklevel=user_stacklevel())
     if not labeled.all():
-        n_missing = int((~labeled).sum())
-        written = written_as_missing(data, target, read_missing)
-        if pretrain is not None:
-            notes.append(
-                f"{n_missing} row(s) without a target{written} are used as "
-                "unlabeled rows for pretraining"
+        # (Said apart, as evaluate says them: a typo in a regression's
+        # target is no missing value.)
+        kinds = []
+        if n_missing := int((~labeled & ~no_number).sum()):
+            written = written_as_missing(data, target, read_missing)
+            kinds.append(f"{n_missing} row(s) without a target{written}")
+        if no_number.any():
+            kinds.append(
+                f"{int(no_number.sum())} row(s) whose target is no number "
+                f"({_examples(written_target[no_number])})"
             )
+        for kind in kinds:
+            if pretrain is not None:
+                notes.append(f"{kind} are used as unlabeled rows for pretraining")
+            else:
+                notes.append(f"{kind} were dropped")
+                warnings.warn(
+                    notes[-1] + ".", UserWarning, stacklevel=user_stacklevel()
+                )
+        if pretrain is not None:
             unlabeled_frames.append(frame[~labeled])
-        else:
-            message = f"{n_missing} row(s) without a target{written} were dropped"
-            notes.append(message)
-            warnings.warn(message + ".", UserWarning, stacklevel=user_stacklevel())
     if unlabeled is not None:
         if pretrain is None:
             raise ValueError(
@@ -144,8 +156,8 @@ def read_rows(
                 f"be labeled. Its columns are {list(map(str, test_frame.columns))}."
             )
         if task == "regression":
-            test_frame = test_frame.copy()
-            test_frame[target] = regression_target(test_frame[target], "test")
+            # Checked now, read when scored: what is no number is named then.
+            regression_target(test_frame[target], "test")
         else:
             test_frame = integer_labels(test_frame, target)
         if weight_column in test_frame.columns:
