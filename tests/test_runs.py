@@ -2447,3 +2447,14 @@ def test_a_regression_target_that_is_no_number_is_named_at_fit(tmp_path):
     assert run.metrics["test"]["n_samples"] == 19
     written = pd.read_csv(tmp_path / "run" / "test_predictions.csv")
     assert len(written) == 19 and written["y"].dtype == np.float64
+
+
+def test_weights_of_the_test_rows_are_checked_before_the_training(monkeypatch):
+    # A weight that no row can have, in a row that the split holds out for
+    # testing, failed only when the test rows were scored: after training.
+    _no_training(monkeypatch)
+    for row in range(10):
+        frame = _toy(50).assign(w=1.0)
+        frame.loc[row, "w"] = -2.0
+        with pytest.raises(ValueError, match=r"1 value\(s\) are not \('-2.0'\)"):
+            fit_table(frame, "y", weight_column="w", params=QUICK, bagging=None)

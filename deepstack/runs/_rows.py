@@ -137,6 +137,10 @@ def read_rows(
             )
         unlabeled_frames.append(_files.read_table(unlabeled, what="unlabeled"))
     frame = frame[labeled]
+    if weight_column is not None:
+        # Every labeled row's: the split's test rows are weighted too, and
+        # are scored only after the training.
+        row_weights(frame[weight_column], weight_column)
     if task != "regression":
         frame = integer_labels(frame, target)
     if pretrain is not None and task != "regression" and (frame[target] == -1).any():

@@ -172,10 +172,18 @@ def row_weights(column, name):
     try:
         weights = np.asarray(column, dtype=np.float32)
     except (TypeError, ValueError) as exc:
-        raise ValueError(f"Weight column {name!r} is not numeric.") from exc
-    if not np.isfinite(weights).all() or (weights < 0).any():
+        text = pd.Series(column)
+        odd = text[pd.to_numeric(text, errors="coerce").isna() & text.notna()]
         raise ValueError(
-            f"Weight column {name!r} must hold finite, non-negative numbers."
+            f"Weight column {name!r} is not numeric: it holds {len(odd)} value(s) "
+            f"that are no numbers ({_examples(odd)})."
+        ) from exc
+    bad = ~np.isfinite(weights) | (weights < 0)
+    if bad.any():
+        raise ValueError(
+            f"Weight column {name!r} must hold finite, non-negative numbers; "
+            f"{int(bad.sum())} value(s) are not "
+            f"({_examples(pd.Series(column)[bad].tolist())})."
         )
     return weights
 
