@@ -1652,6 +1652,13 @@ def test_test_and_unlabeled_rows_need_the_used_columns(tmp_path, monkeypatch):
         fit_table(frame, "y", test=test.drop(columns="x2"), params=QUICK)
     with pytest.raises(ValueError, match="The test table has no target column 'y'"):
         fit_table(frame, "y", test=test.drop(columns="y"), params=QUICK)
+    # A target column without a label (the rows to predict, given as the
+    # test rows) failed when they were scored, after the training.
+    with pytest.raises(ValueError, match="The test table has no labeled row"):
+        fit_table(frame, "y", test=test.assign(y=np.nan), params=QUICK)
+    numbers = _toy().assign(y=np.arange(200.0))
+    with pytest.raises(ValueError, match=r"no labeled row: .* \('n.a.'\)"):
+        fit_table(numbers, "y", test=test.assign(y="n.a."), params=QUICK)
     with pytest.raises(ValueError, match=r"\['x1'\] .* missing from the unlabeled"):
         fit_table(
             frame,

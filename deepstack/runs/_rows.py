@@ -159,14 +159,26 @@ def read_rows(
                 f"The test table has no target column {target!r}; test rows must "
                 f"be labeled. Its columns are {list(map(str, test_frame.columns))}."
             )
+        written = test_frame[target]
         if task == "regression":
             # Checked now, read when scored: what is no number is named then.
-            regression_target(test_frame[target], "test")
+            labels = regression_target(written, "test")
         else:
             test_frame = integer_labels(test_frame, target)
+            labels = stripped_labels(written) if _is_text_dtype(written) else written
+        labeled_test = labels.notna()
+        if not labeled_test.any():
+            # (The rows to predict, given as test rows: found now, not when
+            # they are scored after the training.)
+            what = "is missing in every row"
+            if written.notna().any():
+                what = f"holds no number ({_examples(written.dropna())})"
+            raise ValueError(
+                f"The test table has no labeled row: its target {target!r} {what}; "
+                "test rows must be labeled."
+            )
         if weight_column in test_frame.columns:
             # They weight the test metrics: checked before the training.
-            labeled_test = test_frame[target].notna()
             row_weights(test_frame.loc[labeled_test, weight_column], weight_column)
     else:
         groups = None if group_column is None else frame[group_column]
