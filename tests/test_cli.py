@@ -753,6 +753,13 @@ def test_overwrite_refuses_what_is_not_a_run_folder(
     argv[1] = "train.csv"
     line = _error(capsys, [*argv, "--out", "."])
     assert "Output folder '.' is the working directory or a folder above it" in line
+    # Below a file: said as predict --out says it, before the data are read
+    # (mkdir's "[Errno 17] File exists: 'train.csv'" came after).
+    line = _error(capsys, [*argv, "--out", "train.csv/run"])
+    assert line == (
+        "deepstack: error: Output folder 'train.csv/run' is below "
+        f"{str(data / 'train.csv')!r}, which is a file, not a folder."
+    )
     assert sorted(os.listdir(data)) == ["notes.txt", "train.csv"]
     assert sorted(os.listdir(tmp_path)) == ["data", "notes"]
 
