@@ -667,6 +667,18 @@ _DIVERGING += ["--param", "max_epochs=2", "--no-baselines"]
             "for one layer of 64 (--param hidden_layer_sizes=[64]).",
         ),
         ("train.csv", ["--weight-col", "species"], "another column than the target"),
+        (
+            "bad_weights.csv",
+            ["--weight-col", "w"],
+            "Weight column 'w' must hold finite, non-negative numbers; 2 value(s) "
+            "are not ('-1.0', 'nan').",
+        ),
+        (
+            "text_weights.csv",
+            ["--weight-col", "w"],
+            "Weight column 'w' is not numeric: it holds 1 value(s) that are no "
+            "numbers ('heavy').",
+        ),
         # A network, or every trial of a search, that diverges; a search that
         # the time limit ends before any trial completes: one line, status 2.
         (
@@ -700,6 +712,10 @@ def test_bad_input_gives_one_line_and_no_folder(
         source.write_text("species,island\n")
     elif make == "one_class.csv":
         frame.assign(species="Adelie").to_csv(source, index=False)
+    elif make in ("bad_weights.csv", "text_weights.csv"):
+        weights = pd.Series(1.0, index=frame.index, dtype=object)
+        weights[[3, 7]] = ["heavy", 2.0] if make == "text_weights.csv" else [-1, None]
+        frame.assign(w=weights).to_csv(source, index=False)
     elif make == "repeated_target.csv":
         # The second 'species' would be read as 'species.1', a feature.
         frame.rename(columns={"island": "species"}).to_csv(source, index=False)
@@ -737,6 +753,13 @@ def test_overwrite_refuses_what_is_not_a_run_folder(
     argv[1] = "train.csv"
     line = _error(capsys, [*argv, "--out", "."])
     assert "Output folder '.' is the working directory or a folder above it" in line
+    # Below a file: said as predict --out says it, before the data are read
+    # (mkdir's "[Errno 17] File exists: 'train.csv'" came after).
+    line = _error(capsys, [*argv, "--out", "train.csv/run"])
+    assert line == (
+        "deepstack: error: Output folder 'train.csv/run' is below "
+        f"{str(data / 'train.csv')!r}, which is a file, not a folder."
+    )
     assert sorted(os.listdir(data)) == ["notes.txt", "train.csv"]
     assert sorted(os.listdir(tmp_path)) == ["data", "notes"]
 

@@ -1128,10 +1128,10 @@ def test_a_target_of_money_written_as_text_is_a_regression(tmp_path):
             progress=False,
         )
     assert run.task == "regression"
-    # The "?" row has no target: dropped with its note.
+    # The "?" row has no target: dropped with its note, which names it.
     shown = [w for w in caught if issubclass(w.category, UserWarning)]
     assert sorted(str(w.message) for w in shown) == [
-        "1 row(s) without a target were dropped.",
+        "1 row(s) whose target is no number ('?') were dropped.",
         f"The target {target!r} holds numbers written as text; they are read as "
         "numbers (a regression).",
     ]
@@ -1652,6 +1652,13 @@ def test_test_and_unlabeled_rows_need_the_used_columns(tmp_path, monkeypatch):
         fit_table(frame, "y", test=test.drop(columns="x2"), params=QUICK)
     with pytest.raises(ValueError, match="The test table has no target column 'y'"):
         fit_table(frame, "y", test=test.drop(columns="y"), params=QUICK)
+    # A target column without a label (the rows to predict, given as the
+    # test rows) failed when they were scored, after the training.
+    with pytest.raises(ValueError, match="The test table has no labeled row"):
+        fit_table(frame, "y", test=test.assign(y=np.nan), params=QUICK)
+    numbers = _toy().assign(y=np.arange(200.0))
+    with pytest.raises(ValueError, match=r"no labeled row: .* \('n.a.'\)"):
+        fit_table(numbers, "y", test=test.assign(y="n.a."), params=QUICK)
     with pytest.raises(ValueError, match=r"\['x1'\] .* missing from the unlabeled"):
         fit_table(
             frame,
@@ -2369,3 +2376,92 @@ def test_a_given_preprocessors_single_categorical_name_stays_one_name():
 
     given = TablePreprocessor(categorical="city")
     assert _preprocessor(given, ["zip"], "binary").categorical == ["city", "zip"]
+
+
+def test_labels_that_no_boolean_or_integer_class_reads_are_unseen_classes():
+    # numpy reads any text but "" as True, and 1.5 as the integer 1: a
+    # label that no class reads exactly stays itself, a class unseen at fit.
+    booleans = np.array([False, True])
+    labels = np.array(["no", "True", "false", "0", 1, 0.0], dtype=object)
+    read = as_label_dtype(labels, booleans)
+    assert read.tolist() == ["no", True, False, False, True, False]
+    assert [type(v) for v in read.tolist()][1:] == [bool] * 5
+    integers = np.array([0, 1])
+    assert as_label_dtype(np.array([1.0, 1.5]), integers).tolist() == [1, 1.5]
+    read = as_label_dtype(np.array(["0", "1", "maybe"], dtype=object), integers)
+    assert read.tolist() == [0, 1, "maybe"]
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
+def test_evaluate_scores_text_labels_of_boolean_or_integer_classes(tmp_path):
+    toy = _toy()
+    yes = toy["y"] == "yes"
+    booleans = fit_table(
+        toy.assign(y=yes), "y", params=QUICK, bagging=None, baselines=False
+    )
+    # A Parquet file's text labels: "yes" and "no" are no booleans (numpy
+    # read them all as True, one class, and scored them as such).
+    toy.to_parquet(tmp_path / "text.parquet")
+    with pytest.warns(UserWarning, match=r"200 row\(s\) hold classes not seen at fit"):
+        scores = booleans.evaluate(tmp_path / "text.parquet")
+    assert scores["accuracy"] == 0.0
+    # "True" and "False" written as text are the booleans.
+    toy.assign(y=yes.astype(str)).to_parquet(tmp_path / "written.parquet")
+    truth = booleans.evaluate(toy.assign(y=yes))
+    assert booleans.evaluate(tmp_path / "written.parquet") == truth
+    # Integer classes and a label that is no integer: an unseen class, not
+    # an error about a mix of label types.
+    codes = yes.astype(int)
+    integers = fit_table(
+        toy.assign(y=codes), "y", params=QUICK, bagging=None, baselines=False
+    )
+    odd = toy.assign(y=codes.astype(object))
+    odd.loc[0, "y"] = "maybe"
+    with pytest.warns(UserWarning, match=r"1 row\(s\) hold classes not seen at fit"):
+        scores = integers.evaluate(odd)
+    right = integers.predict(odd)[1:] == codes.to_numpy()[1:]
+    assert scores["accuracy"] == pytest.approx(right.sum() / 200)
+    assert "log_loss" not in scores
+
+
+def test_a_regression_target_that_is_no_number_is_named_at_fit(tmp_path):
+    # As evaluate says it, and as a feature's value that is no number: a
+    # typo in the target is not a row "without a target".
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=120)
+    frame = pd.DataFrame({"x": x, "y": [f"${v:,.2f}" for v in 1000 + 100 * x]})
+    frame.loc[3, "y"] = "n.a."
+    frame.loc[4, "y"] = np.nan
+    test = frame.iloc[100:].copy()
+    test.loc[100, "y"] = "oops"
+    with pytest.warns(UserWarning) as caught:
+        run = fit_table(
+            frame.iloc[:100],
+            "y",
+            test=test,
+            params=QUICK,
+            bagging=None,
+            baselines=False,
+            out=tmp_path / "run",
+        )
+    said = [str(w.message) for w in caught if issubclass(w.category, UserWarning)]
+    assert "1 row(s) without a target were dropped." in said
+    assert "1 row(s) whose target is no number ('n.a.') were dropped." in said
+    assert (
+        "Test rows: 1 row(s) whose target is no number ('oops') are left out of "
+        "the metrics." in said
+    )
+    assert run.metrics["test"]["n_samples"] == 19
+    written = pd.read_csv(tmp_path / "run" / "test_predictions.csv")
+    assert len(written) == 19 and written["y"].dtype == np.float64
+
+
+def test_weights_of_the_test_rows_are_checked_before_the_training(monkeypatch):
+    # A weight that no row can have, in a row that the split holds out for
+    # testing, failed only when the test rows were scored: after training.
+    _no_training(monkeypatch)
+    for row in range(10):
+        frame = _toy(50).assign(w=1.0)
+        frame.loc[row, "w"] = -2.0
+        with pytest.raises(ValueError, match=r"1 value\(s\) are not \('-2.0'\)"):
+            fit_table(frame, "y", weight_column="w", params=QUICK, bagging=None)

@@ -553,6 +553,15 @@ def check_out(out, *, overwrite=False, inputs=()):
                     f"{str(path)!r}; a run folder is written (and replaced) as a "
                     "whole: choose another --out."
                 )
+    above = where.parent
+    while not os.path.lexists(above) and above.parent != above:
+        above = above.parent
+    if not above.is_dir():
+        # (As predict --out says it: mkdir would say "File exists".)
+        raise ValueError(
+            f"Output folder {str(out)!r} is below {str(above)!r}, which is a "
+            "file, not a folder."
+        )
     if not os.path.lexists(out):
         return
     if out.is_dir() and not out.is_symlink() and not any(out.iterdir()):

@@ -18,6 +18,7 @@ from deepstack._warnings import user_stacklevel
 from deepstack.runs import _files
 from deepstack.runs._metrics import PRIMARY
 from deepstack.runs._run import TableRun
+from deepstack.runs._target import regression_target
 from deepstack.tables import TablePreprocessor
 
 _PREPROCESSOR = "preprocessor.skops"
@@ -128,6 +129,8 @@ def write_run(run, stage, test_frame):
             predictions = run.predictions_frame(X_test, proba=run.task != "regression")
             # (As a Series: nullable integer labels stay integers, "2".)
             labels = test_frame[run.target].reset_index(drop=True)
+            if run.task == "regression":
+                labels = regression_target(labels)  # as the metrics read it
             predictions.insert(0, run.target, labels)
             keep = predictions[run.target].notna().to_numpy()
             predictions[keep].to_csv(stage / "test_predictions.csv", index=False)

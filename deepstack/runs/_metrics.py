@@ -22,6 +22,12 @@ def classification_metrics(y_true, y_pred, proba, classes, sample_weight=None):
     """
     y_true = np.asarray(y_true)
     w = sample_weight
+    unseen = _unseen(y_true, classes)
+    if unseen.any():
+        # Compared as text: a label no class reads (text where the classes
+        # are numbers or booleans) is an error, not a mix of label types
+        # that scikit-learn refuses.
+        y_true, y_pred = y_true.astype(str), np.asarray(y_pred).astype(str)
     with warnings.catch_warnings():
         # "y_pred contains classes not in y_true": said below, in words.
         warnings.simplefilter("ignore", UserWarning)
@@ -37,7 +43,6 @@ def classification_metrics(y_true, y_pred, proba, classes, sample_weight=None):
         }
     if proba is None:
         return _floats(result)
-    unseen = ~np.isin(y_true, classes)
     if unseen.any():
         examples = ", ".join(repr(str(c)) for c in np.unique(y_true[unseen])[:3])
         _left_out(
@@ -68,6 +73,17 @@ def classification_metrics(y_true, y_pred, proba, classes, sample_weight=None):
             "(one class against the rest) needs every class and is left out"
         )
     return _floats(result)
+
+
+def _unseen(y_true, classes):
+    """Which labels are no class seen at fit (each looked up: labels read
+    from a file may mix text and numbers, which numpy cannot sort)."""
+    if classes is None:
+        return np.zeros(y_true.shape[0], dtype=bool)
+    if y_true.dtype != object:
+        return ~np.isin(y_true, classes)
+    known = set(np.asarray(classes).tolist())
+    return np.array([label not in known for label in y_true.tolist()], dtype=bool)
 
 
 def _floats(result):

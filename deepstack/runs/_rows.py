@@ -69,7 +69,10 @@ def read_rows(
     check_target_column(frame, target, weight_column, drop, categorical, group_column)
     read_missing = frame[target].isna().to_numpy()  # (before "?" is no number)
     target_notes = []
+    no_number = np.zeros(len(frame), dtype=bool)
     if (numbers := target_numbers(frame[target], task)) is not None:
+        written_target = frame[target]
+        no_number = (written_target.notna() & numbers.isna()).to_numpy()
         frame = frame.copy()  # the caller's DataFrame stays as it was
         frame[target] = numbers
         target_notes.append(
@@ -105,18 +108,27 @@ def read_rows(
         notes.append(note)
         warnings.warn(_sentence(note), UserWarning, stacklevel=user_stacklevel())
     if not labeled.all():
-        n_missing = int((~labeled).sum())
-        written = written_as_missing(data, target, read_missing)
-        if pretrain is not None:
-            notes.append(
-                f"{n_missing} row(s) without a target{written} are used as "
-                "unlabeled rows for pretraining"
+        # (Said apart, as evaluate says them: a typo in a regression's
+        # target is no missing value.)
+        kinds = []
+        if n_missing := int((~labeled & ~no_number).sum()):
+            written = written_as_missing(data, target, read_missing)
+            kinds.append(f"{n_missing} row(s) without a target{written}")
+        if no_number.any():
+            kinds.append(
+                f"{int(no_number.sum())} row(s) whose target is no number "
+                f"({_examples(written_target[no_number])})"
             )
+        for kind in kinds:
+            if pretrain is not None:
+                notes.append(f"{kind} are used as unlabeled rows for pretraining")
+            else:
+                notes.append(f"{kind} were dropped")
+                warnings.warn(
+                    notes[-1] + ".", UserWarning, stacklevel=user_stacklevel()
+                )
+        if pretrain is not None:
             unlabeled_frames.append(frame[~labeled])
-        else:
-            message = f"{n_missing} row(s) without a target{written} were dropped"
-            notes.append(message)
-            warnings.warn(message + ".", UserWarning, stacklevel=user_stacklevel())
     if unlabeled is not None:
         if pretrain is None:
             raise ValueError(
@@ -125,6 +137,10 @@ def read_rows(
             )
         unlabeled_frames.append(_files.read_table(unlabeled, what="unlabeled"))
     frame = frame[labeled]
+    if weight_column is not None:
+        # Every labeled row's: the split's test rows are weighted too, and
+        # are scored only after the training.
+        row_weights(frame[weight_column], weight_column)
     if task != "regression":
         frame = integer_labels(frame, target)
     if pretrain is not None and task != "regression" and (frame[target] == -1).any():
@@ -143,14 +159,26 @@ def read_rows(
                 f"The test table has no target column {target!r}; test rows must "
                 f"be labeled. Its columns are {list(map(str, test_frame.columns))}."
             )
+        written = test_frame[target]
         if task == "regression":
-            test_frame = test_frame.copy()
-            test_frame[target] = regression_target(test_frame[target], "test")
+            # Checked now, read when scored: what is no number is named then.
+            labels = regression_target(written, "test")
         else:
             test_frame = integer_labels(test_frame, target)
+            labels = stripped_labels(written) if _is_text_dtype(written) else written
+        labeled_test = labels.notna()
+        if not labeled_test.any():
+            # (The rows to predict, given as test rows: found now, not when
+            # they are scored after the training.)
+            what = "is missing in every row"
+            if written.notna().any():
+                what = f"holds no number ({_examples(written.dropna())})"
+            raise ValueError(
+                f"The test table has no labeled row: its target {target!r} {what}; "
+                "test rows must be labeled."
+            )
         if weight_column in test_frame.columns:
             # They weight the test metrics: checked before the training.
-            labeled_test = test_frame[target].notna()
             row_weights(test_frame.loc[labeled_test, weight_column], weight_column)
     else:
         groups = None if group_column is None else frame[group_column]

@@ -435,11 +435,16 @@ class TableRun:
         _warn_losses(losses)
         blocks = _Blocks(self.pipeline[-1], Z, _feature_blocks(pre, X.columns))
         row_numbers = np.repeat(np.arange(len(X))[:, None], X.shape[1], axis=1)
+        scoring = PRIMARY[self.task]
+        if y.dtype == object and self.task != "regression":
+            # Labels that no class reads (text where the classes are numbers
+            # or booleans, unseen at fit): compared as text, as evaluate does.
+            y, scoring = y.astype(str), _text_accuracy
         result = permutation_importance(
             blocks,
             row_numbers,
             y,
-            scoring=PRIMARY[self.task],
+            scoring=scoring,
             n_repeats=n_repeats,
             random_state=random_state,
         )
@@ -498,6 +503,11 @@ def _feature_blocks(preprocessor, columns):
     for j, source in enumerate(preprocessor.get_feature_sources()):
         blocks[source].append(j)
     return [np.asarray(blocks[c], dtype=int) for c in columns]
+
+
+def _text_accuracy(estimator, X, y):
+    """Accuracy with the predictions compared as text (``y`` is text)."""
+    return float(np.mean(np.asarray(estimator.predict(X)).astype(str) == y))
 
 
 class _Blocks(BaseEstimator):

@@ -172,10 +172,18 @@ def row_weights(column, name):
     try:
         weights = np.asarray(column, dtype=np.float32)
     except (TypeError, ValueError) as exc:
-        raise ValueError(f"Weight column {name!r} is not numeric.") from exc
-    if not np.isfinite(weights).all() or (weights < 0).any():
+        text = pd.Series(column)
+        odd = text[pd.to_numeric(text, errors="coerce").isna() & text.notna()]
         raise ValueError(
-            f"Weight column {name!r} must hold finite, non-negative numbers."
+            f"Weight column {name!r} is not numeric: it holds {len(odd)} value(s) "
+            f"that are no numbers ({_examples(odd)})."
+        ) from exc
+    bad = ~np.isfinite(weights) | (weights < 0)
+    if bad.any():
+        raise ValueError(
+            f"Weight column {name!r} must hold finite, non-negative numbers; "
+            f"{int(bad.sum())} value(s) are not "
+            f"({_examples(pd.Series(column)[bad].tolist())})."
         )
     return weights
 
@@ -251,7 +259,8 @@ def group_split(groups, y, test_size, seed):
 
 
 def as_label_dtype(y, classes):
-    """Cast labels read from a file to the dtype of the fitted classes."""
+    """Cast labels read from a file to the dtype of the fitted classes; a
+    label that no class reads exactly stays as it is (an unseen class)."""
     if classes is None:
         return y
     classes = np.asarray(classes)
@@ -262,7 +271,42 @@ def as_label_dtype(y, classes):
         # As long as the labels need: a fixed width would cut longer ones
         # (an unseen "Chinstrap_2" read as the class "Chinstrap").
         return np.asarray(y).astype(str)
+    y = np.asarray(y)
+    if y.dtype.kind in "biuf" and dtype.kind in "biuf":
+        cast = y.astype(dtype)
+        if np.array_equal(cast, y):
+            return cast
+    # Label by label: numpy would read any text but "" as True and 1.5 as
+    # the class 1. A label that no class reads exactly stays itself (an
+    # object array then), a class unseen at fit.
+    read = [_class_value(value, dtype) for value in y.tolist()]
+    if any(value is None for value in read):
+        return np.array(
+            [v if r is None else r for v, r in zip(y.tolist(), read)], dtype=object
+        )
+    return np.array(read, dtype=dtype)
+
+
+_BOOLEAN_TEXT = {"true": True, "false": False, "1": True, "0": False}
+
+
+def _class_value(value, dtype):
+    """``value`` as a class of ``dtype``, or None where no class reads it
+    exactly: booleans are True and False, 1 and 0, and their text as a CSV
+    reader reads it ("true", "0"); numbers are the same number, or its
+    text."""
+    if dtype.kind == "b":
+        if isinstance(value, str):
+            return _BOOLEAN_TEXT.get(value.lower())
+        if isinstance(value, (bool, np.bool_, int, np.integer, float)) and value in (
+            0,
+            1,
+        ):
+            return bool(value)
+        return None
     try:
-        return np.asarray(y).astype(dtype)
-    except (TypeError, ValueError):
-        return np.asarray(y)
+        read = np.asarray(value).astype(dtype).item()
+    except (TypeError, ValueError, OverflowError):
+        return None
+    same = _label(read) == value if isinstance(value, str) else read == value
+    return read if same else None
