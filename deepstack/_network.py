@@ -204,6 +204,8 @@ def build_network(
     reconstruction_loss : {"squared_error", "cross_entropy"}
         That reconstruction's loss.
     """
+    # Plain ints: Keras's Dense refuses NumPy integers (np.arange widths).
+    hidden_layer_sizes = check_hidden_layer_sizes(hidden_layer_sizes)
     seeds = np.random.RandomState(seed).randint(0, 2**31 - 1, size=3 * 64 + 2)
     seeds = iter(int(s) for s in seeds)
     regularizer = _regularizer(l1, l2)

@@ -252,6 +252,21 @@ def test_a_continued_network_keeps_what_it_was_built_with(
     assert reg.n_iter_ == 2
 
 
+def test_hidden_layer_sizes_may_hold_numpy_integers(binary_data, tmp_path):
+    # As for MLPClassifier (a grid of np.arange widths, an array): Keras's
+    # Dense refused a NumPy integer for its units, and a warm start compared
+    # the arrays element-wise.
+    X, y = binary_data
+    for sizes in (np.array([8, 4]), (np.int64(8), np.int64(4))):
+        clf = tiny(DeepStackClassifier, hidden_layer_sizes=sizes, max_epochs=1)
+        clf.set_params(warm_start=True).fit(X, y).fit(X, y)
+        assert clf.n_iter_ == 2
+        assert clf.model_.get_layer(HIDDEN.format(1)).units == 8
+        deepstack.save(clf, tmp_path / str(len(list(tmp_path.iterdir()))))
+    loaded = deepstack.load(tmp_path / "1")
+    np.testing.assert_array_equal(loaded.predict_proba(X), clf.predict_proba(X))
+
+
 def test_a_continued_network_keeps_its_finetune_and_reconstruction_layer(
     classification_data,
 ):

@@ -71,6 +71,8 @@ BUILT_WITH = (
 
 def plain(value):
     """A parameter's value to compare (a saved tuple loads as a list)."""
+    if isinstance(value, np.ndarray):
+        value = value.tolist()
     if isinstance(value, (list, tuple)):
         return tuple(plain(v) for v in value)
     return value
