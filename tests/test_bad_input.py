@@ -143,6 +143,19 @@ def test_validation_set_errors_name_X_val_and_y_val(
             tiny(DeepStackRegressor).fit(X, y * 1.0, X_val=X_val, y_val=y_val * 1.0)
 
 
+def test_validation_set_column_errors_name_X_val(classification_data):
+    # scikit-learn's feature-name check says "The feature names should
+    # match" of any array: the user would look for the problem in X.
+    X, y = classification_data
+    X = pd.DataFrame(X, columns=[f"f{j}" for j in range(X.shape[1])])
+    for X_val, match in (
+        (X[X.columns[::-1]], "^The feature names of X_val should match"),
+        (X.drop(columns="f0"), "^The feature names of X_val should match"),
+    ):
+        with pytest.raises(ValueError, match=match):
+            tiny(DeepStackClassifier).fit(X, y, X_val=X_val, y_val=y)
+
+
 def test_multioutput_multiclass_targets_are_rejected(classification_data):
     X, _ = classification_data
     Y = np.random.RandomState(0).randint(0, 3, size=(len(X), 3))

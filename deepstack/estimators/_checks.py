@@ -132,10 +132,15 @@ def explain_conversion_error(exc, X=None):
 def renamed_input_error(exc, x_name, y_name):
     """``exc`` (an error of validating ``X``/``y``) with its message naming
     ``x_name`` / ``y_name`` instead: scikit-learn's checks say "Input X
-    contains NaN" or "X has 3 features" of any array they check, and a user
-    who passed ``X_val`` would look for the problem in ``X``."""
+    contains NaN" or "X has 3 features" of any array they check (and "The
+    feature names should match" of none), and a user who passed ``X_val``
+    would look for the problem in ``X``."""
     message = re.sub(r"(?<![\w.])(?:Input )?X(?=[ ,.:)]|$)", x_name, str(exc))
     message = re.sub(r"(?<![\w.])(?:Input )?y(?=[ ,.:)]|$)", y_name, message)
+    # (Its feature-name check names no array at all.)
+    message = message.replace(
+        "The feature names should", f"The feature names of {x_name} should", 1
+    )
     try:
         return type(exc)(message)
     except TypeError:  # an error type of other arguments
