@@ -8,7 +8,7 @@ import pytest
 import scipy.sparse as sp
 from sklearn.exceptions import DataConversionWarning
 
-from deepstack import DeepStackClassifier, DeepStackRegressor
+from deepstack import DeepStackClassifier, DeepStackRegressor, StackedAutoencoder
 from tests.conftest import tiny
 
 
@@ -222,6 +222,9 @@ def test_non_finite_features_name_their_columns(regression_data, bad):
     X, y = regression_data
     X = X.astype(np.float64)
     X[3, 1] = X[7, 4] = bad
+    # The error says it: NumPy's "overflow encountered in cast" of 1e39 to
+    # float32 came with it.
+    warnings.simplefilter("error", RuntimeWarning)
     with pytest.raises(ValueError, match=r"Input X contains .*values: \[1, 4\]"):
         tiny(DeepStackRegressor).fit(X, y)
     frame = pd.DataFrame(X, columns=list("abcdef"))
@@ -230,6 +233,8 @@ def test_non_finite_features_name_their_columns(regression_data, bad):
     fitted = tiny(DeepStackRegressor, max_epochs=1).fit(np.ones((len(X), 3)), y)
     with pytest.raises(ValueError, match=r"values: \[1\]"):
         fitted.predict(X[:, :3])
+    with pytest.raises(ValueError, match=r"values: \[1, 4\]"):
+        StackedAutoencoder((4,), epochs=1).fit(X)
 
 
 @pytest.mark.parametrize("factor", [1e-50, 1e300])

@@ -339,7 +339,10 @@ default="relu"
         refuse_dates(X)
         given = X
         try:
-            X = validate_data(self, X, reset=reset, dtype=np.float32)
+            # (A value beyond float32 is refused with its column named: no
+            # NumPy warning of the cast besides.)
+            with np.errstate(over="ignore"):
+                X = validate_data(self, X, reset=reset, dtype=np.float32)
         except ValueError as exc:
             raise explain_input_error(exc, given) from exc
         except TypeError as exc:

@@ -126,14 +126,15 @@ class PreparationMixin:
     def _validate_X(self, X, *, reset=False):
         refuse_dates(X)
         try:
-            return validate_data(
-                self,
-                X,
-                reset=reset,
-                dtype=np.float32,
-                accept_sparse="csr",
-                ensure_min_samples=1,
-            )
+            with np.errstate(over="ignore"):  # (see _validate_training_data)
+                return validate_data(
+                    self,
+                    X,
+                    reset=reset,
+                    dtype=np.float32,
+                    accept_sparse="csr",
+                    ensure_min_samples=1,
+                )
         except ValueError as exc:
             raise explain_input_error(exc, X) from exc
         except TypeError as exc:
@@ -148,16 +149,20 @@ class PreparationMixin:
         refuse_dates(X)
         given = X
         try:
-            X, y = validate_data(
-                self,
-                X,
-                y,
-                reset=reset,
-                dtype=np.float32,
-                accept_sparse="csr",
-                multi_output=True,
-                y_numeric=False,
-            )
+            # A value beyond float32 is refused below, its column named
+            # (explain_input_error): NumPy's "overflow encountered in cast"
+            # warning of the cast would only repeat it.
+            with np.errstate(over="ignore"):
+                X, y = validate_data(
+                    self,
+                    X,
+                    y,
+                    reset=reset,
+                    dtype=np.float32,
+                    accept_sparse="csr",
+                    multi_output=True,
+                    y_numeric=False,
+                )
         except ValueError as exc:
             raise explain_input_error(exc, given) from exc
         except TypeError as exc:
