@@ -141,3 +141,18 @@ def test_finder_settings_out_of_range_are_named(setting, value, message):
     X, y = _quadratic_problem()[:2]
     with pytest.raises(ValueError, match=re.escape(message)):
         find_learning_rate(DeepStackRegressor((4,)), X, y, **{setting: value})
+
+
+def test_the_finder_names_an_estimator_it_cannot_probe():
+    # A Pipeline or scikit-learn's MLP failed on a private method of ours
+    # ("'Pipeline' object has no attribute '_prepare'").
+    from sklearn.neural_network import MLPRegressor
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    X, y = _quadratic_problem()[:2]
+    pipe = make_pipeline(StandardScaler(), DeepStackRegressor((4,)))
+    with pytest.raises(TypeError, match=r"got Pipeline\. .*pipe\[:-1\]"):
+        find_learning_rate(pipe, X, y)
+    with pytest.raises(TypeError, match="DeepStackRegressor; got MLPRegressor"):
+        find_learning_rate(MLPRegressor(), X, y)

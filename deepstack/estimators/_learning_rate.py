@@ -3,8 +3,10 @@
 from numbers import Integral, Real
 
 from sklearn.base import clone
+from sklearn.pipeline import Pipeline
 
 from deepstack import _lr_finder
+from deepstack.estimators._base import BaseDeepStack
 from deepstack.estimators._preparation import prepare_training
 
 
@@ -73,6 +75,18 @@ def find_learning_rate(
         safety=safety,
         n_extra=n_extra,
     )
+    if not isinstance(estimator, BaseDeepStack):
+        # (A Pipeline's network trains on what its earlier steps make of X.)
+        how = (
+            " Probe its last step on the data its other steps make: "
+            "find_learning_rate(pipe[-1], pipe[:-1].fit_transform(X, y), y)."
+            if isinstance(estimator, Pipeline)
+            else ""
+        )
+        raise TypeError(
+            "find_learning_rate probes a DeepStackClassifier or "
+            f"DeepStackRegressor; got {type(estimator).__name__}.{how}"
+        )
     est = clone(estimator)
     # The batch of fit: sized from the rows fit trains on (after its
     # validation split), not from the sample the search runs on.
