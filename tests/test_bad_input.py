@@ -8,7 +8,12 @@ import pytest
 import scipy.sparse as sp
 from sklearn.exceptions import DataConversionWarning
 
-from deepstack import DeepStackClassifier, DeepStackRegressor, StackedAutoencoder
+from deepstack import (
+    DeepStackClassifier,
+    DeepStackRegressor,
+    StackedAutoencoder,
+    _pretraining,
+)
 from tests.conftest import tiny
 
 
@@ -104,6 +109,23 @@ def test_parameters_out_of_range(classification_data, param, value, match):
     X, y = classification_data
     with pytest.raises(ValueError, match=match):
         tiny(DeepStackClassifier, **{param: value}).fit(X, y)
+
+
+def test_an_unknown_scoring_is_refused_before_any_training(
+    classification_data, monkeypatch
+):
+    # It was found only when the validation scorer was made, after
+    # pretraining (and the learning-rate finder), and scikit-learn's error
+    # named its check_scoring, not the estimator's parameter.
+    X, y = classification_data
+
+    def pretrain(*args, **kwargs):
+        raise AssertionError("pretrained before the parameters were checked")
+
+    monkeypatch.setattr(_pretraining, "initialize_network", pretrain)
+    clf = tiny(DeepStackClassifier, scoring="accuracyy", pretrain="denoising")
+    with pytest.raises(ValueError, match=r"scoring='accuracyy' of DeepStackClassifier"):
+        clf.fit(X, y)
 
 
 def test_callbacks_must_be_keras_callbacks(classification_data):

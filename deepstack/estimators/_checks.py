@@ -6,6 +6,7 @@ keep (:data:`BUILT_WITH`), and the conversions of NumPy's and scikit-learn's
 input errors into messages that say what to do.
 """
 
+import difflib
 import re
 import warnings
 
@@ -13,6 +14,7 @@ import keras
 import numpy as np
 import scipy.sparse as sp
 from sklearn.exceptions import DataConversionWarning
+from sklearn.metrics import get_scorer_names
 
 from deepstack import _network, _pretraining
 from deepstack._warnings import user_stacklevel
@@ -35,12 +37,29 @@ def check_structured_params(estimator):
             f"instances; got {callbacks!r}."
         )
     check_pretrain_params(estimator)
+    check_scoring_name(estimator)
     weight = estimator.reconstruction_weight
     if weight != "auto" and weight > 0 and not tuple(estimator.hidden_layer_sizes):
         raise ValueError(
             "reconstruction_weight needs at least one hidden layer to decode "
             "from; hidden_layer_sizes is empty (set reconstruction_weight=0)."
         )
+
+
+def check_scoring_name(estimator):
+    """A ``scoring`` string must name a scikit-learn scorer: checked with the
+    parameters, as the scorer is made only when training reaches validation
+    (after pretraining and the learning-rate finder)."""
+    scoring = estimator.scoring
+    if not isinstance(scoring, str) or scoring in get_scorer_names():
+        return
+    close = difflib.get_close_matches(scoring, get_scorer_names(), n=3)
+    hint = f" (did you mean {', '.join(map(repr, close))}?)" if close else ""
+    raise ValueError(
+        f"scoring={scoring!r} of {type(estimator).__name__} is not a "
+        f"scikit-learn scorer name{hint}; sklearn.metrics.get_scorer_names() "
+        "lists them. Pass one, a callable scorer(estimator, X, y) or None."
+    )
 
 
 # What the network was built and compiled with: a warm-started fit, or a
