@@ -409,6 +409,19 @@ def test_partial_fit_refuses_balanced_class_weights(binary_data):
     assert clf.partial_fit(X, y, classes=[0, 1]).n_iter_ == 1
 
 
+def test_a_class_weight_dict_is_read_against_every_class(classification_data):
+    # scikit-learn checked its keys against the classes of the rows at hand:
+    # a partial_fit chunk without the weighted class raised "The classes,
+    # [1, 2], are not in class_weight", and a key naming no class blamed
+    # the classes it does name.
+    X, y = classification_data
+    clf = tiny(DeepStackClassifier, class_weight={0: 2.0})
+    clf.partial_fit(X[y != 0], y[y != 0], classes=[0, 1, 2])
+    assert clf.partial_fit(X, y).n_iter_ == 2
+    with pytest.raises(ValueError, match=r"class_weight names \[7\], not a class"):
+        tiny(DeepStackClassifier, class_weight={0: 2.0, 7: 1.0}).fit(X, y)
+
+
 def test_regressor_single_and_multi_output(regression_data):
     X, y = regression_data
     params = dict(max_epochs=30, dropout=0.0, l2=0.0, early_stopping=False)

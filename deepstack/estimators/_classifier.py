@@ -7,7 +7,7 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.base import ClassifierMixin
 from sklearn.utils import column_or_1d
-from sklearn.utils.class_weight import compute_sample_weight
+from sklearn.utils.class_weight import compute_class_weight, compute_sample_weight
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import check_is_fitted
 
@@ -429,9 +429,25 @@ None, default="auto"
             # list of one dict per label, or "balanced" per label; a
             # sample's weight is the product of its labels' weights.
             labels = np.asarray(y_encoded).astype(np.int64)
+            weights = compute_sample_weight(self.class_weight, labels)
+        elif isinstance(self.class_weight, dict):
+            # Read against every class, as SGDClassifier does: scikit-learn's
+            # compute_sample_weight checks the keys against the classes of
+            # these rows (a partial_fit chunk may lack the weighted one).
+            classes = set(self.classes_.tolist())
+            unknown = [k for k in self.class_weight if k not in classes]
+            if unknown:
+                raise ValueError(
+                    f"class_weight names {unknown}, not a class of y; the classes "
+                    f"are {self.classes_.tolist()}."
+                )
+            indices = self._class_indices(y_encoded)
+            weights = compute_class_weight(
+                self.class_weight, classes=self.classes_, y=self.classes_[indices]
+            )[indices]
         else:
             labels = self.classes_[self._class_indices(y_encoded)]
-        weights = compute_sample_weight(self.class_weight, labels)
+            weights = compute_sample_weight(self.class_weight, labels)
         what = "class_weight"
         if sample_weight is not None:
             weights, what = weights * sample_weight, "class_weight x sample_weight"
