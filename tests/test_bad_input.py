@@ -178,6 +178,18 @@ def test_validation_set_column_errors_name_X_val(classification_data):
             tiny(DeepStackClassifier).fit(X, y, X_val=X_val, y_val=y)
 
 
+def test_a_class_weight_list_needs_a_multilabel_y(binary_data):
+    # scikit-learn read the list as one dict: "The classes, [0, 1], are not
+    # in class_weight".
+    X, y = binary_data
+    with pytest.raises(ValueError, match=r"class_weight is a list .* multilabel"):
+        tiny(DeepStackClassifier, class_weight=[{0: 1.0, 1: 2.0}]).fit(X, y)
+    with pytest.raises(ValueError, match=r"class_weight is a list .* multilabel"):
+        tiny(DeepStackClassifier, class_weight=[{0: 1.0, 1: 2.0}]).partial_fit(
+            X, y, classes=[0, 1]
+        )
+
+
 def test_multioutput_multiclass_targets_are_rejected(classification_data):
     X, _ = classification_data
     Y = np.random.RandomState(0).randint(0, 3, size=(len(X), 3))

@@ -430,6 +430,13 @@ None, default="auto"
             # sample's weight is the product of its labels' weights.
             labels = np.asarray(y_encoded).astype(np.int64)
             weights = compute_sample_weight(self.class_weight, labels)
+        elif isinstance(self.class_weight, list):
+            # (scikit-learn reads it as one dict, and names the classes.)
+            raise ValueError(
+                "class_weight is a list (one dict per label, for a multilabel "
+                "indicator y), but y has one label per sample: pass a dict "
+                "{class: weight} or 'balanced'."
+            )
         elif isinstance(self.class_weight, dict):
             # Read against every class, as SGDClassifier does: scikit-learn's
             # compute_sample_weight checks the keys against the classes of
