@@ -4,6 +4,7 @@ self-training, label propagation."""
 import warnings
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from deepstack import (
@@ -216,6 +217,23 @@ def test_regressor_nan_targets_without_pretraining_are_an_error(regression_data)
     # "auto" with few NaN rows does not pretrain: still an error, saying why.
     with pytest.raises(ValueError, match="outnumber the labeled rows"):
         tiny(DeepStackRegressor, pretrain="auto", **FAST).fit(X, y)
+
+
+def test_missing_targets_of_any_kind_are_unlabeled_rows(regression_data):
+    # A list with None (an object array) and a frame of nullable floats with
+    # pd.NA were not read as rows without a target: "y contains NaN or
+    # infinite values (... only for fit: ...)" from fit, or scikit-learn's
+    # "Input y contains NaN" for a partly known row.
+    X, y = regression_data
+    listed = [None] * 5 + list(y[5:])
+    with pytest.raises(ValueError, match=r"y contains NaN in 5 of .*'auto'"):
+        tiny(DeepStackRegressor, **FAST).fit(X, listed)
+    reg = tiny(DeepStackRegressor, pretrain="denoising", **FAST)
+    assert np.all(np.isfinite(reg.fit(X, listed).predict(X)))
+    frame = pd.DataFrame({"a": y, "b": 3 * y}).astype("Float64")
+    frame.iloc[:5, 1] = pd.NA
+    with pytest.raises(ValueError, match=r"NaN in some but not all outputs of 5 "):
+        tiny(DeepStackRegressor, **FAST).fit(X, frame)
 
 
 def test_propagate_labels_known_answer():

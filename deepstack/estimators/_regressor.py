@@ -213,7 +213,7 @@ class DeepStackRegressor(RegressorMixin, BaseDeepStack):
         # scikit-learn's validation rejects them, so they are checked filled.
         mask = self._unlabeled_mask(y)
         if mask is not None and np.ndim(y) == 2:
-            partial = np.isnan(np.asarray(y)).any(axis=1) & ~mask
+            partial = np.isnan(_float_targets(y)).any(axis=1) & ~mask
             if partial.any():
                 # Filled with 0 to pass validation, they trained as targets 0.
                 raise ValueError(
@@ -225,7 +225,7 @@ class DeepStackRegressor(RegressorMixin, BaseDeepStack):
                 )
         if mask is None or not mask.any():
             return super()._validate_training_data(X, y, reset=reset)
-        y = np.asarray(y, dtype=np.float64)
+        y = _float_targets(y)
         X, filled = super()._validate_training_data(
             X, np.where(np.isnan(y), 0.0, y), reset=reset
         )
@@ -237,8 +237,8 @@ class DeepStackRegressor(RegressorMixin, BaseDeepStack):
         # NaN marks a row without a target (every output NaN).
         if y is None or not hasattr(y, "__len__"):
             return None
-        y = np.asarray(y)
-        if y.dtype.kind != "f" or y.ndim not in (1, 2):
+        y = _float_targets(y)
+        if y is None or y.ndim not in (1, 2):
             return None
         nan = np.isnan(y)
         return nan if y.ndim == 1 else nan.all(axis=1)
@@ -414,3 +414,19 @@ class DeepStackRegressor(RegressorMixin, BaseDeepStack):
         tags.target_tags.multi_output = True
         tags.target_tags.single_output = True
         return tags
+
+
+def _float_targets(y):
+    """``y`` as float64 with its missing values NaN (None in a list, pd.NA
+    in nullable columns), or None when it holds no numbers."""
+    if sp.issparse(y):
+        return None
+    try:
+        if hasattr(y, "to_numpy"):
+            return y.to_numpy(dtype=np.float64, na_value=np.nan)
+        y = np.asarray(y)
+        if y.dtype.kind in "fO":
+            return y.astype(np.float64)
+    except (TypeError, ValueError):
+        pass
+    return None
