@@ -190,6 +190,21 @@ def test_a_class_weight_list_needs_a_multilabel_y(binary_data):
         )
 
 
+def test_missing_class_labels_are_named(binary_data):
+    # scikit-learn said "Input contains NaN" (of what?) for a label column
+    # with blanks, or "'<' not supported between instances of 'NoneType' and
+    # 'str'" for a list holding None.
+    X, y = binary_data
+    labels = np.where(y == 1, "yes", "no").astype(object)
+    labels[[3, 8]] = None
+    for bad in (labels, pd.Series(labels, dtype="str"), pd.Categorical(labels)):
+        clf = tiny(DeepStackClassifier)
+        with pytest.raises(ValueError, match=r"y has no label in 2 rows .*\[3, 8\]"):
+            clf.fit(X, bad)
+        with pytest.raises(ValueError, match=r"y has no label in 2 rows .*-1"):
+            clf.partial_fit(X, bad, classes=["no", "yes"])
+
+
 def test_multioutput_multiclass_targets_are_rejected(classification_data):
     X, _ = classification_data
     Y = np.random.RandomState(0).randint(0, 3, size=(len(X), 3))

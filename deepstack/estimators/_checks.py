@@ -12,6 +12,7 @@ import warnings
 
 import keras
 import numpy as np
+import pandas as pd
 import scipy.sparse as sp
 from sklearn.exceptions import DataConversionWarning
 from sklearn.metrics import get_scorer_names
@@ -182,6 +183,28 @@ def _columns_of_kinds(X, wanted):
         for name, dtype in dtypes.items()
         if wanted(getattr(dtype, "kind", "O"))
     ]
+
+
+def refuse_missing_labels(y):
+    """Raise a ``ValueError`` naming the rows of a classifier's ``y`` that
+    hold no label (None, NaN, pd.NA): scikit-learn says "Input contains
+    NaN" of them, or fails sorting None among strings."""
+    if y is None or sp.issparse(y):
+        return
+    values = np.asarray(y, dtype=object)
+    if values.ndim == 2:
+        missing = pd.isna(values).any(axis=1)
+    elif values.ndim == 1:
+        missing = pd.isna(values)
+    else:
+        return
+    rows = np.flatnonzero(missing)
+    if rows.size:
+        raise ValueError(
+            f"y has no label in {rows.size} rows (None or NaN; first: "
+            f"{rows[:5].tolist()}). Drop those rows, or set them to -1 to "
+            "learn from them as unlabeled rows (semi_supervised, pretrain)."
+        )
 
 
 def explain_sparse_error(exc):

@@ -15,6 +15,7 @@ from deepstack import _losses, _metrics, _network, _random, _self_training
 from deepstack._compat import Interval, StrOptions
 from deepstack.estimators import _docs
 from deepstack.estimators._base import BaseDeepStack
+from deepstack.estimators._checks import refuse_missing_labels
 from deepstack.estimators._semi_supervised import SemiSupervisedMixin
 
 
@@ -285,6 +286,10 @@ None, default="auto"
     _multilabel = False
 
     # ------------------------------------------------------------------ hooks
+
+    def _validate_training_data(self, X, y, *, reset):
+        refuse_missing_labels(y)
+        return super()._validate_training_data(X, y, reset=reset)
 
     def _encode_target(self, y, *, reset):
         y = _dense(y)
