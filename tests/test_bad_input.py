@@ -205,6 +205,24 @@ def test_missing_class_labels_are_named(binary_data):
             clf.partial_fit(X, bad, classes=["no", "yes"])
 
 
+def test_validation_set_warnings_name_X_val_and_y_val(classification_data):
+    # scikit-learn's warnings said "X does not have valid feature names" and
+    # "A column-vector y was passed" of X_val and y_val.
+    X, y = classification_data
+    frame = pd.DataFrame(X, columns=[f"f{j}" for j in range(X.shape[1])])
+    clf = tiny(DeepStackClassifier, max_epochs=1)
+    with pytest.warns(UserWarning) as rec:
+        clf.fit(frame, y, X_val=X[:10], y_val=y[:10].reshape(-1, 1))
+    ours = [w for w in rec if issubclass(w.category, UserWarning)]
+    messages = [str(w.message) for w in ours]
+    assert any(
+        m.startswith("X_val does not have valid feature names") for m in messages
+    )
+    assert any("A column-vector y_val was passed" in m for m in messages)
+    assert not any(m.startswith(("X ", "A column-vector y ")) for m in messages)
+    assert all(w.filename == __file__ for w in ours)  # (the user's line)
+
+
 def test_multioutput_multiclass_targets_are_rejected(classification_data):
     X, _ = classification_data
     Y = np.random.RandomState(0).randint(0, 3, size=(len(X), 3))

@@ -155,16 +155,49 @@ def renamed_input_error(exc, x_name, y_name):
     contains NaN" or "X has 3 features" of any array they check (and "The
     feature names should match" of none), and a user who passed ``X_val``
     would look for the problem in ``X``."""
-    message = re.sub(r"(?<![\w.])(?:Input )?X(?=[ ,.:)]|$)", x_name, str(exc))
-    message = re.sub(r"(?<![\w.])(?:Input )?y(?=[ ,.:)]|$)", y_name, message)
-    # (Its feature-name check names no array at all.)
-    message = message.replace(
-        "The feature names should", f"The feature names of {x_name} should", 1
-    )
+    message = renamed_message(str(exc), x_name, y_name)
     try:
         return type(exc)(message)
     except TypeError:  # an error type of other arguments
         return ValueError(message)
+
+
+def renamed_message(message, x_name, y_name):
+    """``message`` of scikit-learn's about ``X``/``y`` naming ``x_name`` /
+    ``y_name`` instead (see :func:`renamed_input_error`)."""
+    message = re.sub(r"(?<![\w.])(?:Input )?X(?=[ ,.:)]|$)", x_name, message)
+    message = re.sub(r"(?<![\w.])(?:Input )?y(?=[ ,.:)]|$)", y_name, message)
+    # (Its feature-name check names no array at all.)
+    return message.replace(
+        "The feature names should", f"The feature names of {x_name} should", 1
+    )
+
+
+class renamed_warnings:
+    """Re-issue the warnings of validating ``X``/``y`` inside the block as of
+    ``x_name`` / ``y_name`` ("X does not have valid feature names" of
+    ``X_val``), from the user's line.
+
+    (A class: a ``contextlib`` generator would add a frame outside
+    deepstack, which ``user_stacklevel`` would take for the user's.)
+    """
+
+    def __init__(self, x_name, y_name):
+        self.names = (x_name, y_name)
+
+    def __enter__(self):
+        self._catching = warnings.catch_warnings(record=True)
+        self._caught = self._catching.__enter__()
+        warnings.simplefilter("always")
+
+    def __exit__(self, *exc_info):
+        self._catching.__exit__(*exc_info)
+        for w in self._caught:
+            warnings.warn(
+                renamed_message(str(w.message), *self.names),
+                w.category,
+                stacklevel=user_stacklevel(),
+            )
 
 
 def _non_numeric_columns(X):

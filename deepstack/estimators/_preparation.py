@@ -28,6 +28,7 @@ from deepstack.estimators._checks import (
     explain_sparse_error,
     refuse_dates,
     renamed_input_error,
+    renamed_warnings,
     warn_float32_precision,
 )
 
@@ -175,10 +176,11 @@ class PreparationMixin:
         """Validate ``X`` and encode ``y`` with the fitted target encoding;
         errors name them ``names`` (``X_val``, ``y_val``)."""
         try:
-            X = self._validate_X(X)
-            if not (hasattr(y, "iloc") or sp.issparse(y)):
-                y = np.asarray(y)
-            y = self._encode_target(y, reset=False)
+            with renamed_warnings(*names):
+                X = self._validate_X(X)
+                if not (hasattr(y, "iloc") or sp.issparse(y)):
+                    y = np.asarray(y)
+                y = self._encode_target(y, reset=False)
         except (ValueError, TypeError) as exc:
             if names == ("X", "y"):
                 raise
