@@ -437,6 +437,18 @@ def test_regressor_single_and_multi_output(regression_data):
     assert multi.score(X, Y) > 0.9
 
 
+def test_regressor_targets_of_any_float64_magnitude(regression_data, recwarn):
+    # Their standard deviation squared them: targets of 1e200 gave an
+    # infinite target_scale_ and infinite predictions, with NumPy's
+    # "overflow encountered in square".
+    X, y = regression_data
+    plain = tiny(DeepStackRegressor, max_epochs=2).fit(X, y)
+    huge = tiny(DeepStackRegressor, max_epochs=2).fit(X, y * 1e200)
+    np.testing.assert_allclose(huge.target_scale_, plain.target_scale_ * 1e200)
+    np.testing.assert_allclose(huge.predict(X), plain.predict(X) * 1e200, rtol=1e-5)
+    assert not [w for w in recwarn if issubclass(w.category, RuntimeWarning)]
+
+
 @pytest.mark.parametrize("n_jobs", [1, 2])
 def test_pipeline_in_grid_search(classification_data, n_jobs):
     X, y = classification_data

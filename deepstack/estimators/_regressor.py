@@ -362,8 +362,12 @@ class DeepStackRegressor(RegressorMixin, BaseDeepStack):
                     np.where(mean > 0, mean, 1.0), (self.n_outputs_,)
                 ).copy()
             elif self.standardize:
-                self.target_mean_ = y2.mean(axis=0)
-                scale = y2.std(axis=0)
+                # Read on a scale of 1: the standard deviation squares the
+                # targets, which overflows beyond 1e154.
+                size = np.abs(y2).max(axis=0)
+                size = np.where(size > 0, size, 1.0)
+                self.target_mean_ = (y2 / size).mean(axis=0) * size
+                scale = (y2 / size).std(axis=0) * size
                 self.target_scale_ = np.where(scale > 0, scale, 1.0)
             else:
                 self.target_mean_ = np.zeros(self.n_outputs_)
