@@ -113,6 +113,9 @@ class _Encoder:
             return value
         if isinstance(value, (int, float)) and type(value) in (int, float):
             return value
+        if isinstance(value, os.PathLike):
+            # (log_dir and checkpoint take a path or its string alike.)
+            return os.fsdecode(value)
         if isinstance(value, np.generic):
             return {"__scalar__": [value.dtype.str, self._scalar(value, where)]}
         if isinstance(value, np.ndarray):

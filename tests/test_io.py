@@ -138,6 +138,13 @@ def test_checkpoint_parameter_round_trips(binary_data, tmp_path):
     assert loaded.checkpoint == folder
     assert loaded.get_params() == clf.get_params()
     np.testing.assert_array_equal(loaded.predict_proba(X), clf.predict_proba(X))
+    # The paths they take as os.PathLike too (save refused a pathlib.Path)
+    # come back as their strings.
+    clf.set_params(checkpoint=tmp_path / "ck2", log_dir=tmp_path / "logs")
+    save(clf, tmp_path / "paths")
+    loaded = load(tmp_path / "paths")
+    assert loaded.checkpoint == str(tmp_path / "ck2")
+    assert loaded.log_dir == str(tmp_path / "logs")
 
 
 @pytest.mark.parametrize("backend", [None, "numpy"])
