@@ -224,13 +224,15 @@ def refuse_missing_labels(y):
     NaN" of them, or fails sorting None among strings."""
     if y is None or sp.issparse(y):
         return
-    values = np.asarray(y, dtype=object)
-    if values.ndim == 2:
-        missing = pd.isna(values).any(axis=1)
-    elif values.ndim == 1:
-        missing = pd.isna(values)
+    if hasattr(y, "isna"):  # pandas: its own missing values (pd.NA, NaN)
+        missing = np.asarray(y.isna())
     else:
-        return
+        values = np.asarray(y)
+        if values.dtype.kind in "biu":
+            return
+        missing = pd.isna(values)  # (elementwise for objects: None, NaN)
+    if missing.ndim == 2:
+        missing = missing.any(axis=1)
     rows = np.flatnonzero(missing)
     if rows.size:
         raise ValueError(
