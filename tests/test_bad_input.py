@@ -338,3 +338,24 @@ def test_a_search_names_X_val_in_its_up_front_errors(classification_data):
         search.fit(X, y, X_val=np.full((5, X.shape[1]), np.nan), y_val=y[:5])
     with pytest.raises(ValueError, match="^X_val has 3 features"):
         search.fit(X, y, X_val=np.zeros((5, 3)), y_val=y[:5])
+
+
+def test_a_search_names_X_val_in_its_warnings(classification_data):
+    # Its up-front check and each trial's scoring warned "X does not have
+    # valid feature names" of an X_val without the column names of X.
+    from deepstack import DeepStackSearch
+
+    X, y = classification_data
+    frame = pd.DataFrame(X, columns=[f"f{j}" for j in range(X.shape[1])])
+    search = DeepStackSearch(
+        tiny(DeepStackClassifier, max_epochs=1),
+        {"dropout": [0.0, 0.1]},
+        tuner="grid",
+        refit=False,
+    )
+    with warnings.catch_warnings(record=True) as rec:
+        warnings.simplefilter("always", UserWarning)
+        search.fit(frame, y, X_val=X[:20], y_val=y[:20])
+    messages = [str(w.message) for w in rec if issubclass(w.category, UserWarning)]
+    assert any(m.startswith("X_val does not have valid") for m in messages)
+    assert not any(m.startswith("X does not have valid") for m in messages)

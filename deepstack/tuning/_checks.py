@@ -46,7 +46,7 @@ def check_search_data(estimator, X, y, sample_weight=None, X_val=None, y_val=Non
     """
     from deepstack.estimators import StackedAutoencoder
     from deepstack.estimators._base import BaseDeepStack
-    from deepstack.estimators._checks import renamed_input_error
+    from deepstack.estimators._checks import renamed_input_error, renamed_warnings
     from deepstack.estimators._preparation import (
         network_target,
         prepare_training,
@@ -64,8 +64,9 @@ def check_search_data(estimator, X, y, sample_weight=None, X_val=None, y_val=Non
     prepare_training(probe, X, y, sample_weight, build=False, split=False)
     if X_val is not None and y_val is not None:
         try:
-            validate_features(probe, X_val)
-            network_target(probe, y_val)
+            with renamed_warnings("X_val", "y_val"):
+                validate_features(probe, X_val)
+                network_target(probe, y_val)
         except (ValueError, TypeError) as exc:
             # As the estimator's fit says it: of X_val, not of "Input X".
             raise renamed_input_error(exc, "X_val", "y_val") from exc

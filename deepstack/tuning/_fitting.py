@@ -24,6 +24,7 @@ from sklearn.pipeline import Pipeline
 from deepstack import _interrupt, _io
 from deepstack._compat import safe_indexing
 from deepstack.callbacks import TimeLimit
+from deepstack.estimators._checks import renamed_warnings
 
 
 def fit_arguments(estimator, sample_weight, X_val, y_val):
@@ -154,7 +155,9 @@ def run_plan(plan, data, scorer, save_to=None):
         with _interrupt.hard_interrupts():
             estimator.fit(X, y, **fit_kwargs)
         fit_time += time.perf_counter() - start
-        scores.append(float(scorer(estimator, X_val, y_val)))
+        # (scikit-learn's warnings of reading them say "X" and "y".)
+        with renamed_warnings("X_val", "y_val"):
+            scores.append(float(scorer(estimator, X_val, y_val)))
         path = fold_path(save_to, fold, data.n_folds)
         if path is not None:
             # Callbacks are code, which the safe format does not store: the
