@@ -1,5 +1,6 @@
 """DeepStackClassifier: a deep feed-forward classifier with a scikit-learn API."""
 
+import warnings
 from numbers import Integral, Real
 
 import keras
@@ -13,6 +14,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from deepstack import _losses, _metrics, _network, _random, _self_training
 from deepstack._compat import Interval, StrOptions
+from deepstack._warnings import user_stacklevel
 from deepstack.estimators import _docs
 from deepstack.estimators._base import BaseDeepStack
 from deepstack.estimators._checks import refuse_missing_labels
@@ -446,16 +448,23 @@ None, default="auto"
             # Read against every class, as SGDClassifier does: scikit-learn's
             # compute_sample_weight checks the keys against the classes of
             # these rows (a partial_fit chunk may lack the weighted one).
+            # A key that is no class (a typo, or a class absent from a
+            # cross-validation fold's rows) is left out, said so; scikit-
+            # learn ignored it silently when every class had a weight, and
+            # blamed the classes it does name otherwise.
             classes = set(self.classes_.tolist())
             unknown = [k for k in self.class_weight if k not in classes]
             if unknown:
-                raise ValueError(
-                    f"class_weight names {unknown}, not a class of y; the classes "
-                    f"are {self.classes_.tolist()}."
+                warnings.warn(
+                    f"class_weight names {unknown}, not a class of y (the classes "
+                    f"are {self.classes_.tolist()}); its weight is not used.",
+                    UserWarning,
+                    stacklevel=user_stacklevel(),
                 )
+            known = {k: v for k, v in self.class_weight.items() if k in classes}
             indices = self._class_indices(y_encoded)
             weights = compute_class_weight(
-                self.class_weight, classes=self.classes_, y=self.classes_[indices]
+                known, classes=self.classes_, y=self.classes_[indices]
             )[indices]
         else:
             labels = self.classes_[self._class_indices(y_encoded)]
