@@ -2,12 +2,14 @@
 
 import warnings
 
+import keras
 import numpy as np
 import pytest
 from sklearn.model_selection import cross_validate
 
 from deepstack import DeepStackClassifier, DeepStackRegressor, DeepStackSearch, Float
 from deepstack._warnings import user_stacklevel
+from deepstack.callbacks import EarlyStopping
 from deepstack.ensemble import DeepStackBaggingClassifier
 from tests.conftest import tiny
 
@@ -93,3 +95,38 @@ def test_no_warning_in_the_package_has_a_fixed_stacklevel():
         if re.search(r"stacklevel=\d", line)
     ]
     assert fixed == []
+
+
+@pytest.mark.parametrize(
+    "callback, early_stopping, warns",
+    [
+        (lambda: keras.callbacks.EarlyStopping(restore_best_weights=True), True, True),
+        (lambda: EarlyStopping(restore_best_weights=True), True, True),
+        (lambda: keras.callbacks.EarlyStopping(), True, False),
+        (
+            lambda: keras.callbacks.EarlyStopping(restore_best_weights=True),
+            False,
+            False,
+        ),
+    ],
+    ids=["keras", "deepstack", "not-restoring", "own-stopping-off"],
+)
+def test_a_second_early_stopping_that_restores_weights_is_said(
+    callback, early_stopping, warns
+):
+    # Run after deepstack's own stopper, it restored another epoch's weights
+    # than best_epoch_, silently.
+    clf = tiny(
+        DeepStackClassifier,
+        max_epochs=2,
+        early_stopping=early_stopping,
+        callbacks=[callback()],
+    )
+    with warnings.catch_warnings(record=True) as records:
+        warnings.simplefilter("always")
+        clf.fit(X, np.arange(60) % 2)
+    said = [r for r in records if "restore_best_weights=True" in str(r.message)]
+    assert len(said) == warns
+    if warns:
+        assert "weights kept may not be best_epoch_'s" in str(said[0].message)
+        assert said[0].filename == __file__

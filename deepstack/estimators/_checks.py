@@ -47,6 +47,34 @@ def check_structured_params(estimator):
         )
 
 
+def warn_of_a_second_early_stopping(estimator):
+    """An early-stopping callback that restores its best weights, given with
+    ``early_stopping=True``, restores them after deepstack's own stopper
+    (the user's callbacks run last): the weights kept may be another
+    epoch's than ``best_epoch_``."""
+    from deepstack.callbacks import EarlyStopping
+
+    if not getattr(estimator, "early_stopping", False):
+        return
+    restoring = [
+        type(cb).__name__
+        for cb in estimator.callbacks or []
+        if isinstance(cb, (keras.callbacks.EarlyStopping, EarlyStopping))
+        and getattr(cb, "restore_best_weights", False)
+    ]
+    if restoring:
+        warnings.warn(
+            f"callbacks holds {restoring[0]}(restore_best_weights=True) and "
+            f"early_stopping=True: {type(estimator).__name__}'s own early "
+            "stopping restores best_epoch_'s weights, then the callback, run "
+            "after it, restores its own best epoch's, so the weights kept may "
+            "not be best_epoch_'s. Set early_stopping=False to stop with the "
+            "callback alone, or drop it and set n_iter_no_change and tol.",
+            UserWarning,
+            stacklevel=user_stacklevel(),
+        )
+
+
 def check_scoring_name(estimator):
     """A ``scoring`` string must name a scikit-learn scorer: checked with the
     parameters, as the scorer is made only when training reaches validation

@@ -30,6 +30,7 @@ from deepstack.estimators._checks import (
     renamed_input_error,
     renamed_warnings,
     warn_float32_precision,
+    warn_of_a_second_early_stopping,
 )
 
 
@@ -100,6 +101,7 @@ class PreparationMixin:
         replaces the drawn seed (a resumed checkpoint's).
         """
         self._check_params()
+        warn_of_a_second_early_stopping(self)
         X, y = self._validate_training_data(X, y, reset=reset)
         unlabeled = self._resolve_unlabeled(y, reset=reset, sparse=sp.issparse(X))
         if unlabeled is not None and np.all(unlabeled):
