@@ -10,17 +10,12 @@ from sklearn.base import (
     TransformerMixin,
 )
 from sklearn.utils import check_random_state
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted
 
 from deepstack import _network, _pretraining, _random
 from deepstack._compat import Interval, StrOptions
 from deepstack.estimators._base import _ModelBytes
-from deepstack.estimators._checks import (
-    explain_input_error,
-    explain_sparse_error,
-    refuse_dates,
-    warn_float32_precision,
-)
+from deepstack.estimators._checks import validated
 from deepstack.estimators._rollback import rolls_back_on_exception
 from deepstack.layers import TiedDense, TiedModel
 
@@ -336,19 +331,7 @@ default="relu"
     # --------------------------------------------------------------- helpers
 
     def _validate_X(self, X, *, reset=False):
-        refuse_dates(X)
-        given = X
-        try:
-            # (A value beyond float32 is refused with its column named: no
-            # NumPy warning of the cast besides.)
-            with np.errstate(over="ignore"):
-                X = validate_data(self, X, reset=reset, dtype=np.float32)
-        except ValueError as exc:
-            raise explain_input_error(exc, given) from exc
-        except TypeError as exc:
-            raise explain_sparse_error(exc) from exc
-        if reset:
-            warn_float32_precision(given)
+        X = validated(self, X, reset=reset)
         _pretraining.check_finite(X)
         return np.asarray(X)
 

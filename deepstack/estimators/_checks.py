@@ -16,6 +16,7 @@ import pandas as pd
 import scipy.sparse as sp
 from sklearn.exceptions import DataConversionWarning
 from sklearn.metrics import get_scorer_names
+from sklearn.utils.validation import validate_data
 
 from deepstack import _network, _pretraining
 from deepstack._warnings import user_stacklevel
@@ -73,6 +74,32 @@ def warn_of_a_second_early_stopping(estimator):
             UserWarning,
             stacklevel=user_stacklevel(),
         )
+
+
+def validated(estimator, X, *y, reset, **options):
+    """scikit-learn's ``validate_data(estimator, X[, y])`` into float32, with
+    errors that say what to do: dates refused by name, NumPy's and
+    scikit-learn's conversion errors explained
+    (:func:`explain_input_error`, :func:`explain_sparse_error`), and on
+    ``reset`` the columns float32 rounds warned of
+    (:func:`warn_float32_precision`). ``options`` go to ``validate_data``.
+    """
+    refuse_dates(X)
+    try:
+        # A value beyond float32 is refused with its column named
+        # (explain_input_error): NumPy's "overflow encountered in cast"
+        # warning of the cast would only repeat it.
+        with np.errstate(over="ignore"):
+            result = validate_data(
+                estimator, X, *y, reset=reset, dtype=np.float32, **options
+            )
+    except ValueError as exc:
+        raise explain_input_error(exc, X) from exc
+    except TypeError as exc:
+        raise explain_sparse_error(exc) from exc
+    if reset:
+        warn_float32_precision(X)
+    return result
 
 
 def check_scoring_name(estimator):

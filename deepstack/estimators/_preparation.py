@@ -18,18 +18,14 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.base import is_regressor
 from sklearn.utils import check_random_state
-from sklearn.utils.validation import validate_data
 
 from deepstack import _defaults, _lr_finder, _network, _pretraining, _random
 from deepstack._compat import check_sample_weight
 from deepstack._split import n_validation, train_validation_split
 from deepstack.estimators._checks import (
-    explain_input_error,
-    explain_sparse_error,
-    refuse_dates,
     renamed_input_error,
     renamed_warnings,
-    warn_float32_precision,
+    validated,
     warn_of_a_second_early_stopping,
 )
 
@@ -127,21 +123,9 @@ class PreparationMixin:
         return run
 
     def _validate_X(self, X, *, reset=False):
-        refuse_dates(X)
-        try:
-            with np.errstate(over="ignore"):  # (see _validate_training_data)
-                return validate_data(
-                    self,
-                    X,
-                    reset=reset,
-                    dtype=np.float32,
-                    accept_sparse="csr",
-                    ensure_min_samples=1,
-                )
-        except ValueError as exc:
-            raise explain_input_error(exc, X) from exc
-        except TypeError as exc:
-            raise explain_sparse_error(exc) from exc
+        return validated(
+            self, X, reset=reset, accept_sparse="csr", ensure_min_samples=1
+        )
 
     def _validate_training_data(self, X, y, *, reset):
         if y is None:
@@ -149,30 +133,15 @@ class PreparationMixin:
                 f"{type(self).__name__} requires y to be passed, but the target y "
                 "is None."
             )
-        refuse_dates(X)
-        given = X
-        try:
-            # A value beyond float32 is refused below, its column named
-            # (explain_input_error): NumPy's "overflow encountered in cast"
-            # warning of the cast would only repeat it.
-            with np.errstate(over="ignore"):
-                X, y = validate_data(
-                    self,
-                    X,
-                    y,
-                    reset=reset,
-                    dtype=np.float32,
-                    accept_sparse="csr",
-                    multi_output=True,
-                    y_numeric=False,
-                )
-        except ValueError as exc:
-            raise explain_input_error(exc, given) from exc
-        except TypeError as exc:
-            raise explain_sparse_error(exc) from exc
-        if reset:
-            warn_float32_precision(given)
-        return X, y
+        return validated(
+            self,
+            X,
+            y,
+            reset=reset,
+            accept_sparse="csr",
+            multi_output=True,
+            y_numeric=False,
+        )
 
     def _encode_rows(self, X, y, names=("X", "y")):
         """Validate ``X`` and encode ``y`` with the fitted target encoding;
