@@ -75,14 +75,18 @@ class PretrainedLayer:
 # ------------------------------------------------------------------ checks
 
 
-def check_finite(X, what="X"):
-    """Raise ``ValueError`` if ``X`` holds NaN or infinite values."""
+def check_finite(
+    X,
+    what="X",
+    advice="impute them first, e.g. with sklearn.impute.SimpleImputer",
+):
+    """Raise ``ValueError`` naming the rows if ``X`` holds NaN or infinite
+    values; ``what`` names ``X`` and ``advice`` says what to do."""
     if not np.all(np.isfinite(X)):
         bad = np.flatnonzero(~np.all(np.isfinite(X), axis=1))
         raise ValueError(
-            f"{what} contains NaN or infinite values (rows {bad[:10].tolist()}"
-            f"{'...' if bad.size > 10 else ''}); impute them first, e.g. with "
-            "sklearn.impute.SimpleImputer."
+            f"{what} holds NaN or infinite values (rows {bad[:10].tolist()}"
+            f"{'...' if bad.size > 10 else ''}); {advice}."
         )
 
 

@@ -154,6 +154,14 @@ def test_bad_layer_sizes(digits, sizes):
 def test_bad_codes_for_inverse_transform(fitted):
     with pytest.raises(ValueError, match=r"\(n_samples, 8\)"):
         fitted.inverse_transform(np.zeros((2, 5)))
+    codes = np.zeros((3, 8))
+    codes[2, 1] = np.nan
+    with pytest.raises(
+        ValueError,
+        match=r"inverse_transform's input holds NaN or infinite values \(rows "
+        r"\[2\]\); codes from transform are finite",
+    ):
+        fitted.inverse_transform(codes)
 
 
 def test_bad_parameter_value(digits):

@@ -309,7 +309,11 @@ default="relu"
                 f"inverse_transform got 0 rows of codes (shape {codes.shape}); "
                 "a minimum of 1 is required, as for transform."
             )
-        _pretraining.check_finite(codes, "the codes")
+        _pretraining.check_finite(
+            codes,
+            "inverse_transform's input",
+            "codes from transform are finite: pass those, or impute the others",
+        )
         return self._decoded(codes)
 
     def score(self, X, y=None):
