@@ -73,7 +73,7 @@ def missing_internals():
             missing.append(f"{cls.__name__}.populate_space")
     display = tuner_display()
     if display is None or not callable(getattr(display, "on_trial_end", None)):
-        missing.append("keras_tuner.src.engine.oracle.Display.on_trial_end")
+        missing.append("keras-tuner's oracle Display.on_trial_end")
     if not isinstance(getattr(keras_tuner_config(), "DEBUG", None), bool):
         missing.append("keras-tuner's config.DEBUG")
     grid = ORACLES["grid"](
