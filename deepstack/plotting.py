@@ -13,7 +13,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from deepstack._network import get_model
-from deepstack.diagnostics._curves import learning_rate_halvings
+from deepstack.diagnostics._curves import learning_rate_halvings, refuse_unfitted
 
 __all__ = [
     "plot_activations",
@@ -41,6 +41,7 @@ def _figure(width, height, *, grid=False):
 
 
 def _history(history):
+    refuse_unfitted(history, "history_", "plot_learning_curves")
     if hasattr(history, "history_"):
         return history.history_, getattr(history, "best_epoch_", None)
     if hasattr(history, "history") and isinstance(history.history, dict):
@@ -113,6 +114,8 @@ def plot_learning_curves(history, *, best_epoch=None, metric=None):
             )
     if metric is None:
         metric = next((k for k in _METRIC_KEYS if k in history), None)
+    elif metric not in history:
+        raise ValueError(f"history has no {metric!r} key; keys: {sorted(history)}.")
     panels = 2 if metric else 1
     fig = _figure(5.5 * panels, 4)
     axes = fig.subplots(1, panels, squeeze=False)[0]

@@ -418,6 +418,19 @@ def test_learning_rate_halvings_from_history():
     assert learning_rate_halvings(frame) == [1, 3]
 
 
+def test_curve_readers_name_an_unfitted_estimator():
+    # They said "'DeepStackClassifier' object has no attribute 'get'".
+    from sklearn.exceptions import NotFittedError
+
+    for read in (analyze_curves, learning_rate_halvings):
+        with pytest.raises(
+            NotFittedError,
+            match=rf"DeepStackClassifier is not fitted yet: {read.__name__} reads "
+            "its history_",
+        ):
+            read(DeepStackClassifier())
+
+
 def test_a_decaying_learning_rate_has_no_halvings():
     decay = {"learning_rate": list(1e-3 * 100.0 ** -(np.arange(5) / 4))}
     assert learning_rate_halvings(decay) == []

@@ -291,3 +291,15 @@ def test_edge_histories_and_empty_inputs():
         plotting.plot_filters(np.ones((4, 0)))
     with pytest.raises(ValueError, match=r"No reconstructions to show.*\(0, 4\)"):
         plotting.plot_reconstructions(np.ones((0, 4)), np.ones((0, 4)))
+
+
+def test_learning_curves_name_an_unfitted_estimator_and_an_unlogged_metric(history):
+    # They said "'DeepStackClassifier' object is not iterable" and KeyError: 'f1'.
+    from sklearn.exceptions import NotFittedError
+
+    from deepstack import DeepStackClassifier
+
+    with pytest.raises(NotFittedError, match="DeepStackClassifier is not fitted"):
+        plotting.plot_learning_curves(DeepStackClassifier())
+    with pytest.raises(ValueError, match=r"history has no 'f1' key; keys: \['acc"):
+        plotting.plot_learning_curves(history, metric="f1")

@@ -3,6 +3,7 @@
 import math
 
 import numpy as np
+from sklearn.exceptions import NotFittedError
 
 from deepstack.diagnostics._findings import Finding
 
@@ -124,6 +125,7 @@ def analyze_curves(
     >>> [f.code for f in analyze_curves({"loss": [1.0, 1.5, 0.9, 1.4, 0.8, 1.3]})]
     ['bouncing']
     """
+    refuse_unfitted(history, "history_", "analyze_curves")
     schedule = _lr_schedule(history)
     budget = _still_improving(history)
     if hasattr(history, "history_"):
@@ -180,6 +182,16 @@ def _still_improving(estimator, last=3):
             ],
         )
     ]
+
+
+def refuse_unfitted(obj, attribute, what):
+    """Refuse an estimator without ``attribute`` (not fitted) by name:
+    ``what`` reads its ``attribute``; anything else is read as logs."""
+    if hasattr(obj, "get_params") and not hasattr(obj, attribute):
+        raise NotFittedError(
+            f"This {type(obj).__name__} is not fitted yet: {what} reads its "
+            f"{attribute}. Call 'fit' first."
+        )
 
 
 def _lr_schedule(history):
@@ -358,6 +370,7 @@ def learning_rate_halvings(history):
         ``lr_schedule="decay"``, or logs whose rate falls on every epoch by
         the same factor.
     """
+    refuse_unfitted(history, "history_", "learning_rate_halvings")
     schedule = _lr_schedule(history)
     if hasattr(history, "history_"):
         history = history.history_
