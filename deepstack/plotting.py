@@ -483,9 +483,12 @@ def plot_search_trials(results, *, score_key="score"):
 
     Parameters
     ----------
-    results : dict of str to list
+    results : dict of str to list, or fitted DeepStackSearch
         One list per hyperparameter and one for ``score_key``, all with one
-        entry per trial (a pandas DataFrame works too).
+        entry per trial (a pandas DataFrame works too). A search's
+        ``results_`` (or the search) gives its ``param_<name>`` columns as
+        the hyperparameters, named ``<name>``; its other columns
+        (``trial_id``, ``fit_time``...) are left out.
     score_key : str, default="score"
 
     Returns
@@ -495,11 +498,21 @@ def plot_search_trials(results, *, score_key="score"):
         numbers spanning more than two decades; categories on a discrete
         axis); the best trial highlighted.
     """
+    refuse_unfitted(results, "results_", "plot_search_trials")
+    if hasattr(results, "results_"):
+        results = results.results_
     if hasattr(results, "to_dict") and not isinstance(results, dict):
         results = results.to_dict(orient="list")
     results = {k: list(v) for k, v in dict(results).items()}
     if score_key not in results:
         raise ValueError(f"results have no {score_key!r} key; keys: {sorted(results)}.")
+    params = [k for k in results if k.startswith("param_")]
+    if params:
+        # A search's results_: the rest is bookkeeping, not hyperparameters.
+        results = {
+            **{k.removeprefix("param_"): results[k] for k in params},
+            score_key: results[score_key],
+        }
     scores = np.asarray(results[score_key], dtype=float)
     names = [k for k in results if k != score_key]
     if not names:

@@ -303,3 +303,33 @@ def test_learning_curves_name_an_unfitted_estimator_and_an_unlogged_metric(histo
         plotting.plot_learning_curves(DeepStackClassifier())
     with pytest.raises(ValueError, match=r"history has no 'f1' key; keys: \['acc"):
         plotting.plot_learning_curves(history, metric="f1")
+
+
+def test_search_trials_of_a_search_and_its_results():
+    # A search's results_ (or the search) plots its param_ columns: trial_id,
+    # status, fit_time... were drawn as hyperparameters, and the search itself
+    # was "not iterable".
+    from sklearn.exceptions import NotFittedError
+
+    from deepstack import DeepStackClassifier, DeepStackSearch
+
+    results = {
+        "trial_id": ["0", "1", "2"],
+        "status": ["COMPLETED", "COMPLETED", "FAILED"],
+        "score": [0.5, 0.8, np.nan],
+        "fit_time": [1.0, 2.0, 0.1],
+        "params": [{"l2": 1e-4}, {"l2": 1e-2}, {"l2": 1e-1}],
+        "param_l2": [1e-4, 1e-2, 1e-1],
+        "param_hidden_layer_sizes": [(8,), (4, 4), (8,)],
+    }
+    for given in (results, pd.DataFrame(results), SimpleNamespace(results_=results)):
+        fig = plotting.plot_search_trials(given)
+        panels = [ax for ax in fig.axes if ax.get_xlabel()]
+        assert [ax.get_xlabel() for ax in panels] == ["l2", "hidden_layer_sizes"]
+        labels = [t.get_text() for t in panels[1].get_xticklabels()]
+        assert labels == ["(4, 4)", "(8,)"]
+        np.testing.assert_allclose(
+            panels[0].collections[1].get_offsets(), [[1e-2, 0.8]]
+        )
+    with pytest.raises(NotFittedError, match="DeepStackSearch is not fitted"):
+        plotting.plot_search_trials(DeepStackSearch(DeepStackClassifier()))
