@@ -222,6 +222,21 @@ def test_unit_health_before_training_uses_initial_weights(fitted, data):
     assert before[0].variance != pytest.approx(after[0].variance)
 
 
+def test_an_X_of_other_width_than_the_network_is_refused_by_name(fitted, data):
+    # check_gradients raised TensorFlow's graph traceback ("in user code:
+    # ... Standardize ..."), the others Keras's error of layer 'functional_n'.
+    X, y = data
+    narrow = X[:, :5]
+    match = r"X has 5 features, but the network takes 16 as input"
+    with pytest.raises(ValueError, match=match):
+        check_gradients(fitted, narrow, y)
+    with pytest.raises(ValueError, match=match):
+        hidden_activations(fitted, narrow)
+    for initial in (False, True):
+        with pytest.raises(ValueError, match=match):
+            unit_health(fitted.model_, narrow, initial=initial)
+
+
 @pytest.mark.parametrize("batch_norm", [False, True])
 def test_unit_health_before_training_keeps_the_input_standardization(data, batch_norm):
     # Features in the hundreds, which the estimator standardizes itself.
