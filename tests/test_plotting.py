@@ -305,6 +305,19 @@ def test_learning_curves_name_an_unfitted_estimator_and_an_unlogged_metric(histo
         plotting.plot_learning_curves(history, metric="f1")
 
 
+def test_figures_of_a_fitted_search_point_to_its_best_estimator():
+    # A fitted search has no history_ nor model_: it was said to be not
+    # fitted ('Fit the estimator first').
+    from deepstack import DeepStackClassifier, DeepStackSearch
+
+    search = DeepStackSearch(DeepStackClassifier())
+    search.best_estimator_ = DeepStackClassifier()  # as fit leaves it
+    with pytest.raises(TypeError, match=r"DeepStackSearch has no history_.*best_est"):
+        plotting.plot_learning_curves(search)
+    with pytest.raises(TypeError, match=r"For a search, pass its best_estimator_"):
+        plotting.plot_weight_histograms(search)
+
+
 def test_search_trials_of_a_search_and_its_results():
     # A search's results_ (or the search) plots its param_ columns: trial_id,
     # status, fit_time... were drawn as hyperparameters, and the search itself

@@ -4,6 +4,7 @@ import math
 
 import numpy as np
 from sklearn.exceptions import NotFittedError
+from sklearn.utils.validation import check_is_fitted
 
 from deepstack.diagnostics._findings import Finding
 
@@ -185,13 +186,21 @@ def _still_improving(estimator, last=3):
 
 
 def refuse_unfitted(obj, attribute, what):
-    """Refuse an estimator without ``attribute`` (not fitted) by name:
-    ``what`` reads its ``attribute``; anything else is read as logs."""
-    if hasattr(obj, "get_params") and not hasattr(obj, attribute):
+    """Refuse an estimator without ``attribute`` by name (not fitted, or
+    fitted without one, as a search): ``what`` reads its ``attribute``;
+    anything else is read as logs."""
+    if not hasattr(obj, "get_params") or hasattr(obj, attribute):
+        return
+    name = type(obj).__name__
+    try:
+        check_is_fitted(obj)
+    except NotFittedError:
         raise NotFittedError(
-            f"This {type(obj).__name__} is not fitted yet: {what} reads its "
-            f"{attribute}. Call 'fit' first."
-        )
+            f"This {name} is not fitted yet: {what} reads its {attribute}. "
+            "Call 'fit' first."
+        ) from None
+    hint = " (pass its best_estimator_)" if hasattr(obj, "best_estimator_") else ""
+    raise TypeError(f"{name} has no {attribute}, which {what} reads{hint}.")
 
 
 def _lr_schedule(history):
