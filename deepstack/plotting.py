@@ -57,6 +57,15 @@ def _logged(history, key):
     return values is not None and len(values) > 0
 
 
+def _refuse_estimator(value, name, what, hint):
+    """An estimator or model passed for arrays, refused by argument: NumPy's
+    float() error names neither."""
+    if hasattr(value, "fit"):
+        raise TypeError(
+            f"{name} of {what} are arrays, not a {type(value).__name__}: {hint}."
+        )
+
+
 def _square_shape(n_features, image_shape):
     if image_shape is not None:
         image_shape = tuple(int(d) for d in image_shape)
@@ -252,6 +261,12 @@ def plot_activations(activations, *, max_samples=200, cmap="viridis"):
         One panel (with an ``AxesImage`` of shape ``(samples, units)`` and a
         colorbar) per layer.
     """
+    _refuse_estimator(
+        activations,
+        "The activations",
+        "plot_activations",
+        "pass hidden_activations(estimator, X) (deepstack.diagnostics)",
+    )
     if not isinstance(activations, dict):
         activations = {"activations": activations}
     if not activations:
@@ -361,6 +376,14 @@ def plot_reconstructions(
         For images: two rows (inputs on top, reconstructions below) of
         ``n`` images; otherwise one line panel per sample.
     """
+    for name, value in (("inputs", inputs), ("reconstructions", reconstructions)):
+        _refuse_estimator(
+            value,
+            f"The {name}",
+            "plot_reconstructions",
+            "pass X and its reconstructions, autoencoder.inverse_transform("
+            "autoencoder.transform(X))",
+        )
     inputs = np.asarray(inputs, dtype=float)
     reconstructions = np.asarray(reconstructions, dtype=float)
     if inputs.shape != reconstructions.shape:

@@ -346,3 +346,15 @@ def test_search_trials_of_a_search_and_its_results():
         )
     with pytest.raises(NotFittedError, match="DeepStackSearch is not fitted"):
         plotting.plot_search_trials(DeepStackSearch(DeepStackClassifier()))
+
+
+def test_figures_of_arrays_refuse_an_estimator_by_argument():
+    # NumPy said "float() argument must be a string or a real number, not
+    # 'DeepStackClassifier'".
+    from deepstack import DeepStackClassifier
+
+    clf = DeepStackClassifier()
+    with pytest.raises(TypeError, match=r"activations.*hidden_activations\(est"):
+        plotting.plot_activations(clf)
+    with pytest.raises(TypeError, match=r"inputs of plot_reconstructions are arr"):
+        plotting.plot_reconstructions(clf, np.ones((2, 4)))
