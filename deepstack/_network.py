@@ -326,6 +326,8 @@ def get_model(model_or_estimator):
         )
     elif hasattr(model_or_estimator, "estimators_"):
         hint = "For an ensemble, pass one of its members (estimators_[0])."
+    elif hasattr(model_or_estimator, "best_estimator_"):
+        hint = "For a search, pass its best_estimator_."
     else:
         hint = "Fit the estimator first."
     raise TypeError(

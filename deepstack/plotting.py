@@ -13,7 +13,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from deepstack._network import get_model
-from deepstack.diagnostics._curves import learning_rate_halvings
+from deepstack.diagnostics._curves import learning_rate_halvings, refuse_unfitted
 
 __all__ = [
     "plot_activations",
@@ -41,6 +41,7 @@ def _figure(width, height, *, grid=False):
 
 
 def _history(history):
+    refuse_unfitted(history, "history_", "plot_learning_curves")
     if hasattr(history, "history_"):
         return history.history_, getattr(history, "best_epoch_", None)
     if hasattr(history, "history") and isinstance(history.history, dict):
@@ -54,6 +55,15 @@ def _logged(history, key):
     """Whether ``history`` holds values for ``key`` (lists, arrays alike)."""
     values = history.get(key)
     return values is not None and len(values) > 0
+
+
+def _refuse_estimator(value, name, what, hint):
+    """An estimator or model passed for arrays, refused by argument: NumPy's
+    float() error names neither."""
+    if hasattr(value, "fit"):
+        raise TypeError(
+            f"{name} of {what} are arrays, not a {type(value).__name__}: {hint}."
+        )
 
 
 def _square_shape(n_features, image_shape):
@@ -113,6 +123,8 @@ def plot_learning_curves(history, *, best_epoch=None, metric=None):
             )
     if metric is None:
         metric = next((k for k in _METRIC_KEYS if k in history), None)
+    elif metric not in history:
+        raise ValueError(f"history has no {metric!r} key; keys: {sorted(history)}.")
     panels = 2 if metric else 1
     fig = _figure(5.5 * panels, 4)
     axes = fig.subplots(1, panels, squeeze=False)[0]
@@ -249,6 +261,12 @@ def plot_activations(activations, *, max_samples=200, cmap="viridis"):
         One panel (with an ``AxesImage`` of shape ``(samples, units)`` and a
         colorbar) per layer.
     """
+    _refuse_estimator(
+        activations,
+        "The activations",
+        "plot_activations",
+        "pass hidden_activations(estimator, X) (deepstack.diagnostics)",
+    )
     if not isinstance(activations, dict):
         activations = {"activations": activations}
     if not activations:
@@ -358,6 +376,14 @@ def plot_reconstructions(
         For images: two rows (inputs on top, reconstructions below) of
         ``n`` images; otherwise one line panel per sample.
     """
+    for name, value in (("inputs", inputs), ("reconstructions", reconstructions)):
+        _refuse_estimator(
+            value,
+            f"The {name}",
+            "plot_reconstructions",
+            "pass X and its reconstructions, autoencoder.inverse_transform("
+            "autoencoder.transform(X))",
+        )
     inputs = np.asarray(inputs, dtype=float)
     reconstructions = np.asarray(reconstructions, dtype=float)
     if inputs.shape != reconstructions.shape:
@@ -480,9 +506,12 @@ def plot_search_trials(results, *, score_key="score"):
 
     Parameters
     ----------
-    results : dict of str to list
+    results : dict of str to list, or fitted DeepStackSearch
         One list per hyperparameter and one for ``score_key``, all with one
-        entry per trial (a pandas DataFrame works too).
+        entry per trial (a pandas DataFrame works too). A search's
+        ``results_`` (or the search) gives its ``param_<name>`` columns as
+        the hyperparameters, named ``<name>``; its other columns
+        (``trial_id``, ``fit_time``...) are left out.
     score_key : str, default="score"
 
     Returns
@@ -492,11 +521,21 @@ def plot_search_trials(results, *, score_key="score"):
         numbers spanning more than two decades; categories on a discrete
         axis); the best trial highlighted.
     """
+    refuse_unfitted(results, "results_", "plot_search_trials")
+    if hasattr(results, "results_"):
+        results = results.results_
     if hasattr(results, "to_dict") and not isinstance(results, dict):
         results = results.to_dict(orient="list")
     results = {k: list(v) for k, v in dict(results).items()}
     if score_key not in results:
         raise ValueError(f"results have no {score_key!r} key; keys: {sorted(results)}.")
+    params = [k for k in results if k.startswith("param_")]
+    if params:
+        # A search's results_: the rest is bookkeeping, not hyperparameters.
+        results = {
+            **{k.removeprefix("param_"): results[k] for k in params},
+            score_key: results[score_key],
+        }
     scores = np.asarray(results[score_key], dtype=float)
     names = [k for k in results if k != score_key]
     if not names:

@@ -222,6 +222,21 @@ def test_unit_health_before_training_uses_initial_weights(fitted, data):
     assert before[0].variance != pytest.approx(after[0].variance)
 
 
+def test_an_X_of_other_width_than_the_network_is_refused_by_name(fitted, data):
+    # check_gradients raised TensorFlow's graph traceback ("in user code:
+    # ... Standardize ..."), the others Keras's error of layer 'functional_n'.
+    X, y = data
+    narrow = X[:, :5]
+    match = r"X has 5 features, but the network takes 16 as input"
+    with pytest.raises(ValueError, match=match):
+        check_gradients(fitted, narrow, y)
+    with pytest.raises(ValueError, match=match):
+        hidden_activations(fitted, narrow)
+    for initial in (False, True):
+        with pytest.raises(ValueError, match=match):
+            unit_health(fitted.model_, narrow, initial=initial)
+
+
 @pytest.mark.parametrize("batch_norm", [False, True])
 def test_unit_health_before_training_keeps_the_input_standardization(data, batch_norm):
     # Features in the hundreds, which the estimator standardizes itself.
@@ -416,6 +431,19 @@ def test_learning_rate_halvings_from_history():
     assert learning_rate_halvings({"learning_rate": rates}) == [1, 3]
     frame = pd.DataFrame({"loss": np.ones(5), "learning_rate": rates})
     assert learning_rate_halvings(frame) == [1, 3]
+
+
+def test_curve_readers_name_an_unfitted_estimator():
+    # They said "'DeepStackClassifier' object has no attribute 'get'".
+    from sklearn.exceptions import NotFittedError
+
+    for read in (analyze_curves, learning_rate_halvings):
+        with pytest.raises(
+            NotFittedError,
+            match=rf"DeepStackClassifier is not fitted yet: {read.__name__} reads "
+            "its history_",
+        ):
+            read(DeepStackClassifier())
 
 
 def test_a_decaying_learning_rate_has_no_halvings():

@@ -246,6 +246,20 @@ def test_bad_inputs_are_refused(regression_data):
         DeepStackBaggingRegressor(refit, n_folds=3).fit(X, y)
 
 
+def test_a_member_whose_fit_takes_no_validation_set_is_refused_by_name(
+    regression_data,
+):
+    # It failed in the first member's fit with "Ridge.fit() got an unexpected
+    # keyword argument 'X_val'".
+    from sklearn.linear_model import Ridge
+
+    X, y = regression_data
+    with pytest.raises(
+        TypeError, match=r"Ridge\.fit takes no X_val, y_val: each member of "
+    ):
+        DeepStackBaggingRegressor(Ridge(), n_folds=2).fit(X, y)
+
+
 def test_a_time_limit_cuts_every_member_to_one_epoch_and_restores_callbacks(
     regression_data,
 ):

@@ -291,3 +291,70 @@ def test_edge_histories_and_empty_inputs():
         plotting.plot_filters(np.ones((4, 0)))
     with pytest.raises(ValueError, match=r"No reconstructions to show.*\(0, 4\)"):
         plotting.plot_reconstructions(np.ones((0, 4)), np.ones((0, 4)))
+
+
+def test_learning_curves_name_an_unfitted_estimator_and_an_unlogged_metric(history):
+    # They said "'DeepStackClassifier' object is not iterable" and KeyError: 'f1'.
+    from sklearn.exceptions import NotFittedError
+
+    from deepstack import DeepStackClassifier
+
+    with pytest.raises(NotFittedError, match="DeepStackClassifier is not fitted"):
+        plotting.plot_learning_curves(DeepStackClassifier())
+    with pytest.raises(ValueError, match=r"history has no 'f1' key; keys: \['acc"):
+        plotting.plot_learning_curves(history, metric="f1")
+
+
+def test_figures_of_a_fitted_search_point_to_its_best_estimator():
+    # A fitted search has no history_ nor model_: it was said to be not
+    # fitted ('Fit the estimator first').
+    from deepstack import DeepStackClassifier, DeepStackSearch
+
+    search = DeepStackSearch(DeepStackClassifier())
+    search.best_estimator_ = DeepStackClassifier()  # as fit leaves it
+    with pytest.raises(TypeError, match=r"DeepStackSearch has no history_.*best_est"):
+        plotting.plot_learning_curves(search)
+    with pytest.raises(TypeError, match=r"For a search, pass its best_estimator_"):
+        plotting.plot_weight_histograms(search)
+
+
+def test_search_trials_of_a_search_and_its_results():
+    # A search's results_ (or the search) plots its param_ columns: trial_id,
+    # status, fit_time... were drawn as hyperparameters, and the search itself
+    # was "not iterable".
+    from sklearn.exceptions import NotFittedError
+
+    from deepstack import DeepStackClassifier, DeepStackSearch
+
+    results = {
+        "trial_id": ["0", "1", "2"],
+        "status": ["COMPLETED", "COMPLETED", "FAILED"],
+        "score": [0.5, 0.8, np.nan],
+        "fit_time": [1.0, 2.0, 0.1],
+        "params": [{"l2": 1e-4}, {"l2": 1e-2}, {"l2": 1e-1}],
+        "param_l2": [1e-4, 1e-2, 1e-1],
+        "param_hidden_layer_sizes": [(8,), (4, 4), (8,)],
+    }
+    for given in (results, pd.DataFrame(results), SimpleNamespace(results_=results)):
+        fig = plotting.plot_search_trials(given)
+        panels = [ax for ax in fig.axes if ax.get_xlabel()]
+        assert [ax.get_xlabel() for ax in panels] == ["l2", "hidden_layer_sizes"]
+        labels = [t.get_text() for t in panels[1].get_xticklabels()]
+        assert labels == ["(4, 4)", "(8,)"]
+        np.testing.assert_allclose(
+            panels[0].collections[1].get_offsets(), [[1e-2, 0.8]]
+        )
+    with pytest.raises(NotFittedError, match="DeepStackSearch is not fitted"):
+        plotting.plot_search_trials(DeepStackSearch(DeepStackClassifier()))
+
+
+def test_figures_of_arrays_refuse_an_estimator_by_argument():
+    # NumPy said "float() argument must be a string or a real number, not
+    # 'DeepStackClassifier'".
+    from deepstack import DeepStackClassifier
+
+    clf = DeepStackClassifier()
+    with pytest.raises(TypeError, match=r"activations.*hidden_activations\(est"):
+        plotting.plot_activations(clf)
+    with pytest.raises(TypeError, match=r"inputs of plot_reconstructions are arr"):
+        plotting.plot_reconstructions(clf, np.ones((2, 4)))

@@ -263,6 +263,22 @@ def test_numpy_values_in_a_choice_are_python_values():
     assert type(params["batch_size"]) is int and type(params["batch_norm"]) is bool
 
 
+def test_an_unknown_scorer_name_is_refused_by_its_parameter(classification_data):
+    # scikit-learn's error named its check_scoring's 'scoring' and listed
+    # every scorer name; the estimator's own check ran only in a trial.
+    X, y = classification_data
+    space = {"l2": Float(1e-4, 1e-2)}
+    search = DeepStackSearch(tiny(DeepStackClassifier), space, objective="acuracy")
+    with pytest.raises(
+        ValueError,
+        match=r"objective='acuracy' of DeepStackSearch .* \(did you mean 'accuracy'",
+    ):
+        search.fit(X, y)
+    search = DeepStackSearch(tiny(DeepStackClassifier, scoring="f1_macr"), space)
+    with pytest.raises(ValueError, match=r"scoring='f1_macr' of DeepStackClassifier"):
+        search.fit(X, y)
+
+
 def test_no_trial_completed_names_the_last_error_whole():
     import traceback
 

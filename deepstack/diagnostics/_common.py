@@ -77,6 +77,20 @@ def as_float_array(X, dtype=np.float32, *, max_rows=None):
     return X
 
 
+def network_input(model, X, dtype=np.float32, *, max_rows=None):
+    """``X`` as :func:`as_float_array` makes it, refused by its width when
+    ``model`` takes another: Keras's error comes from deep in the network
+    (a TensorFlow graph traceback, or a layer named ``functional_3``)."""
+    X = as_float_array(X, dtype, max_rows=max_rows)
+    if len(model.inputs) == 1:
+        width = model.inputs[0].shape[-1]
+        if width is not None and X.shape[1] != width:
+            raise ValueError(
+                f"X has {X.shape[1]} features, but the network takes {width} as input."
+            )
+    return X
+
+
 def activation_name(layer):
     """Short name of a layer's activation function, or None when it has none.
 
@@ -143,7 +157,7 @@ def hidden_activations(model_or_estimator, X, *, max_samples=None):
         flattened per sample.
     """
     model = get_model(model_or_estimator)
-    X = as_float_array(X, max_rows=max_samples)
+    X = network_input(model, X, max_rows=max_samples)
     layers = hidden_activation_layers(model)
     if not layers:
         return {}

@@ -3,6 +3,8 @@
 import math
 
 import numpy as np
+from sklearn.exceptions import NotFittedError
+from sklearn.utils.validation import check_is_fitted
 
 from deepstack.diagnostics._findings import Finding
 
@@ -124,6 +126,7 @@ def analyze_curves(
     >>> [f.code for f in analyze_curves({"loss": [1.0, 1.5, 0.9, 1.4, 0.8, 1.3]})]
     ['bouncing']
     """
+    refuse_unfitted(history, "history_", "analyze_curves")
     schedule = _lr_schedule(history)
     budget = _still_improving(history)
     if hasattr(history, "history_"):
@@ -180,6 +183,24 @@ def _still_improving(estimator, last=3):
             ],
         )
     ]
+
+
+def refuse_unfitted(obj, attribute, what):
+    """Refuse an estimator without ``attribute`` by name (not fitted, or
+    fitted without one, as a search): ``what`` reads its ``attribute``;
+    anything else is read as logs."""
+    if not hasattr(obj, "get_params") or hasattr(obj, attribute):
+        return
+    name = type(obj).__name__
+    try:
+        check_is_fitted(obj)
+    except NotFittedError:
+        raise NotFittedError(
+            f"This {name} is not fitted yet: {what} reads its {attribute}. "
+            "Call 'fit' first."
+        ) from None
+    hint = " (pass its best_estimator_)" if hasattr(obj, "best_estimator_") else ""
+    raise TypeError(f"{name} has no {attribute}, which {what} reads{hint}.")
 
 
 def _lr_schedule(history):
@@ -358,6 +379,7 @@ def learning_rate_halvings(history):
         ``lr_schedule="decay"``, or logs whose rate falls on every epoch by
         the same factor.
     """
+    refuse_unfitted(history, "history_", "learning_rate_halvings")
     schedule = _lr_schedule(history)
     if hasattr(history, "history_"):
         history = history.history_

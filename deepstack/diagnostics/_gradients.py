@@ -10,11 +10,11 @@ from deepstack._network import all_layers
 from deepstack._warnings import user_stacklevel
 from deepstack.diagnostics._common import (
     activation_name,
-    as_float_array,
     get_model,
     is_estimator,
     labeled_rows,
     model_loss,
+    network_input,
     network_target,
 )
 from deepstack.layers import Reconstruction, tie_layers
@@ -360,7 +360,7 @@ def check_gradients(
     if is_estimator(model_or_estimator):
         X, y = labeled_rows(model_or_estimator, X, y)
         y = network_target(model_or_estimator, y)
-    X = as_float_array(X, np.float64, max_rows=n_samples)
+    X = network_input(model, X, np.float64, max_rows=n_samples)
     y = np.asarray(y)[:n_samples]
     if np.issubdtype(y.dtype, np.floating):
         y = y.astype(np.float64)

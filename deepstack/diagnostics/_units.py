@@ -5,11 +5,11 @@ import numpy as np
 from deepstack.callbacks import set_population_statistics
 from deepstack.diagnostics._common import (
     activation_name,
-    as_float_array,
     fresh_copy,
     get_model,
     hidden_activation_layers,
     hidden_activations,
+    network_input,
 )
 
 # Output ranges of the squashing nonlinearities, and how close to a limit counts
@@ -211,7 +211,7 @@ def unit_health(model_or_estimator, X, *, initial=False, max_samples=1000):
     model = get_model(model_or_estimator)
     if initial:
         model = fresh_copy(model)
-        set_population_statistics(model, as_float_array(X, max_rows=max_samples))
+        set_population_statistics(model, network_input(model, X, max_rows=max_samples))
     activations = hidden_activations(model, X, max_samples=max_samples)
     names = {
         layer.name: activation_name(layer) for layer in hidden_activation_layers(model)

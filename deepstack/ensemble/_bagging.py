@@ -8,6 +8,7 @@ classifiers), and each row's prediction by the member that did not train on
 it gives an out-of-fold estimate of the ensemble's score on the training rows.
 """
 
+import inspect
 import numbers
 import time
 import warnings
@@ -96,6 +97,16 @@ class _BaseBagging(BaseEstimator):
         """
         self._validate_params()
         template = self._member_template()
+        if not _takes_validation_set(template):
+            # Found otherwise in the first member's fit, by a TypeError that
+            # does not say why it was given X_val.
+            name = type(template).__name__
+            raise TypeError(
+                f"{name}.fit takes no X_val, y_val: each member of "
+                f"{type(self).__name__} early-stops on its own fold, given as "
+                "X_val, y_val. Use a deepstack estimator (DeepStackClassifier, "
+                "DeepStackRegressor) as the member."
+            )
         if template.get_params().get("refit_on_all"):
             # The member would refuse the validation fold it is given.
             raise ValueError(
@@ -479,6 +490,18 @@ class DeepStackBaggingRegressor(RegressorMixin, _BaseBagging):
     def predict(self, X):
         """Mean of the members' predictions."""
         return self._mean_output(X)
+
+
+def _takes_validation_set(estimator):
+    """Whether ``estimator.fit`` accepts ``X_val`` and ``y_val`` (by name, or
+    through ``**kwargs`` as a Pipeline's routed parameters)."""
+    try:
+        parameters = inspect.signature(estimator.fit).parameters
+    except (TypeError, ValueError):  # no signature to read: let fit say
+        return True
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
+        return True
+    return "X_val" in parameters and "y_val" in parameters
 
 
 def is_bagging(estimator):

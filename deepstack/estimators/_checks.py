@@ -102,17 +102,18 @@ def validated(estimator, X, *y, reset, **options):
     return result
 
 
-def check_scoring_name(estimator):
-    """A ``scoring`` string must name a scikit-learn scorer: checked with the
+def check_scoring_name(estimator, parameter="scoring"):
+    """A ``scoring`` string (or the scorer named by ``parameter``, a search's
+    ``objective``) must name a scikit-learn scorer: checked with the
     parameters, as the scorer is made only when training reaches validation
     (after pretraining and the learning-rate finder)."""
-    scoring = estimator.scoring
+    scoring = getattr(estimator, parameter)
     if not isinstance(scoring, str) or scoring in get_scorer_names():
         return
     close = difflib.get_close_matches(scoring, get_scorer_names(), n=3)
     hint = f" (did you mean {', '.join(map(repr, close))}?)" if close else ""
     raise ValueError(
-        f"scoring={scoring!r} of {type(estimator).__name__} is not a "
+        f"{parameter}={scoring!r} of {type(estimator).__name__} is not a "
         f"scikit-learn scorer name{hint}; sklearn.metrics.get_scorer_names() "
         "lists them. Pass one, a callable scorer(estimator, X, y) or None."
     )

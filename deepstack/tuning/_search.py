@@ -16,6 +16,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from deepstack._compat import HasMethods, Interval, StrOptions
 from deepstack._warnings import user_stacklevel
 from deepstack.callbacks import TimeLimit
+from deepstack.estimators._checks import check_scoring_name
 from deepstack.estimators._rollback import rolls_back_on_exception
 from deepstack.tuning import _identity
 from deepstack.tuning._checks import check_search_data, check_tuner_options
@@ -446,6 +447,11 @@ class DeepStackSearch(MetaEstimatorMixin, BaseEstimator):
             The fitted search.
         """
         self._validate_params()
+        # Before the data checks, and named by the parameter: scikit-learn's
+        # check_scoring names its own and lists every scorer.
+        check_scoring_name(self, "objective")
+        if self.objective is None and "scoring" in self.estimator.get_params():
+            check_scoring_name(self.estimator)
         check_tuner_options(self.tuner_options)
         check_search_data(self.estimator, X, y, sample_weight, X_val, y_val)
         if self.refit_in_budget and callbacks_parameter(self.estimator) is None:
