@@ -16,9 +16,9 @@ process that only loads the run with that backend (the fixed cost). With one
 backend the two ways must give the same rows, in the same order, with the
 same predicted labels and probabilities within 1e-6 (a float32 matrix
 product may round a row's values differently with the number of rows it is
-given: on one machine the chunked and whole outputs were byte for byte the
-same, on another 900 of 3,000 rows differed by about 5e-8); the backends'
-probabilities must agree within 1e-6.
+given, so the two ways may differ in the last digits on some machines, and
+the largest difference is reported); the backends' probabilities must agree
+within 1e-6.
 
 Run: ``.venv/bin/python benchmarks/predict_memory.py [--quick]`` (``--quick``:
 200,000 rows).
