@@ -8,7 +8,7 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.base import ClassifierMixin
 from sklearn.utils import column_or_1d
-from sklearn.utils.class_weight import compute_class_weight, compute_sample_weight
+from sklearn.utils.class_weight import compute_sample_weight
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import check_is_fitted
 
@@ -461,11 +461,10 @@ None, default="auto"
                     UserWarning,
                     stacklevel=user_stacklevel(),
                 )
-            known = {k: v for k, v in self.class_weight.items() if k in classes}
-            indices = self._class_indices(y_encoded)
-            weights = compute_class_weight(
-                known, classes=self.classes_, y=self.classes_[indices]
-            )[indices]
+            per_class = np.array(
+                [float(self.class_weight.get(c, 1.0)) for c in self.classes_.tolist()]
+            )
+            weights = per_class[self._class_indices(y_encoded)]
         else:
             labels = self.classes_[self._class_indices(y_encoded)]
             weights = compute_sample_weight(self.class_weight, labels)
