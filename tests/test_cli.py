@@ -1001,12 +1001,12 @@ def test_ctrl_c_while_keras_loads_is_one_line(tables, tmp_path, monkeypatch, cap
 def test_a_fit_stopped_at_an_epoch_end_exits_130_with_a_complete_folder(
     tables, tmp_path, monkeypatch, capsys, python_sigint
 ):
-    from deepstack.runs import _fit_table
+    from deepstack.runs import _training
 
     def ctrl_c_in_epoch_3(estimator, seconds):
         estimator.set_params(callbacks=[ctrl_c_after_epoch(2)])
 
-    monkeypatch.setattr(_fit_table, "_limit_training", ctrl_c_in_epoch_3)
+    monkeypatch.setattr(_training, "_limit_training", ctrl_c_in_epoch_3)
     out = tmp_path / "out"
     argv = ["fit", str(tables / "train.csv"), "--target", "species", "--out", str(out)]
     argv += ["--quiet", "--bagging", "1", "--no-baselines", *TINY]
@@ -1029,7 +1029,7 @@ def test_sigterm_during_a_fit_removes_the_staging_folder(
     line, and neither the run folder nor its hidden staging folder left."""
     import keras
 
-    from deepstack.runs import _fit_table
+    from deepstack.runs import _training
 
     class Kill(keras.callbacks.Callback):
         def on_epoch_end(self, epoch, logs=None):
@@ -1042,7 +1042,7 @@ def test_sigterm_during_a_fit_removes_the_staging_folder(
     def killed_in_epoch_2(estimator, seconds):
         estimator.set_params(callbacks=[Kill()])
 
-    monkeypatch.setattr(_fit_table, "_limit_training", killed_in_epoch_2)
+    monkeypatch.setattr(_training, "_limit_training", killed_in_epoch_2)
     argv = ["fit", str(tables / "train.csv"), "--target", "species", "--quiet"]
     argv += ["--out", str(tmp_path / "out"), "--bagging", "1", *TINY]
     previous = signal.signal(signal.SIGTERM, signal.SIG_DFL)  # as in a shell

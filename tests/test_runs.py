@@ -2372,7 +2372,7 @@ def test_importance_shuffles_fewer_times_on_a_wide_table(
 
 def test_a_given_preprocessors_single_categorical_name_stays_one_name():
     # A str names one column; list("city") made it four one-letter names.
-    from deepstack.runs._fit_table import _preprocessor
+    from deepstack.runs._training import _preprocessor
 
     given = TablePreprocessor(categorical="city")
     assert _preprocessor(given, ["zip"], "binary").categorical == ["city", "zip"]
