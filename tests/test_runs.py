@@ -2015,6 +2015,37 @@ def test_bad_options_name_the_problem_before_training(options, message, monkeypa
         fit_table(_toy(), "y", **options)
 
 
+@pytest.mark.parametrize("task", ["binary", "regression", "groups"])
+def test_a_test_share_that_leaves_no_training_rows_names_the_option(task, monkeypatch):
+    """200 rows at a test share of 0.999: scikit-learn's split would name its
+    train_size; the job names test_size (--test-size) and the count."""
+    _no_training(monkeypatch)
+    frame, options, unit = _toy(), {}, "200 rows"
+    if task == "regression":
+        frame, options = frame.assign(y=frame["x1"] * 2), {"task": "regression"}
+    if task == "groups":
+        frame = frame.assign(g=np.arange(200) % 50)
+        options, unit = {"group_column": "g"}, "50 groups"
+    with pytest.raises(ValueError) as caught:
+        fit_table(frame, "y", test_size=0.999, **options)
+    assert str(caught.value) == (
+        f"test_size (--test-size) 0.999 holds out all of the {unit} that can be "
+        "split, leaving none to train on: give a smaller share (0.2 by default), "
+        "or test rows (test=, --test)."
+    )
+    # A share that leaves one group, or a row of each class, still splits.
+    from deepstack.runs._target import split_rows
+
+    share = 0.98 if task == "groups" else 0.99
+    task = options.get("task", "binary")
+    train, test, _ = split_rows(frame, "y", task, share, 0, frame.get("g"))
+    assert (train.shape[0], test.shape[0]) == (
+        (4, 196) if "group_column" in options else (2, 198)
+    )
+    if task == "binary":
+        assert sorted(set(train["y"])) == ["no", "yes"]
+
+
 def test_a_metric_the_test_rows_cannot_give_is_a_note(tmp_path):
     test = _toy(40, seed=1)
     test.loc[:1, "y"] = "maybe"

@@ -195,9 +195,11 @@ def split_rows(frame, target, task, test_size, seed, groups=None):
         # Whole groups on either side (not stratified; a draw that keeps every
         # class in the training rows, where one does).
         y = None if task == "regression" else frame[target].to_numpy()
+        _check_training_side(len(pd.unique(groups)), test_size, "groups")
         train, test = group_split(groups, y, test_size, seed)
         return frame.iloc[train], frame.iloc[test], []
     if task == "regression":
+        _check_training_side(frame.shape[0], test_size, "rows")
         train, test = train_test_split(frame, test_size=test_size, random_state=seed)
         return train, test, []
     # A class of one row goes to the training rows: in the test rows alone
@@ -212,13 +214,26 @@ def split_rows(frame, target, task, test_size, seed, groups=None):
         )
     alone = frame[target].isin(single).to_numpy()
     rest = frame[~alone]
+    _check_training_side(rest.shape[0], test_size, "rows")
     stratify = None
-    if math.ceil(test_size * rest.shape[0]) >= len(counts) - len(single):
+    n_test, n_classes = math.ceil(test_size * rest.shape[0]), len(counts) - len(single)
+    if n_test >= n_classes and rest.shape[0] - n_test >= n_classes:
         stratify = rest[target]
     train, test = train_test_split(
         rest, test_size=test_size, random_state=seed, stratify=stratify
     )
     return pd.concat([train, frame[alone]]), test, [_label(c) for c in single]
+
+
+def _check_training_side(n, test_size, unit):
+    """Refuse a test share that leaves no training rows (or groups), as the
+    split would, naming the option rather than scikit-learn's train_size."""
+    if n - math.ceil(test_size * n) < 1:
+        raise ValueError(
+            f"test_size (--test-size) {test_size!r} holds out all of the {n} "
+            f"{unit} that can be split, leaving none to train on: give a smaller "
+            "share (0.2 by default), or test rows (test=, --test)."
+        )
 
 
 # Draws of whole-group splits tried for one whose training side holds every
