@@ -246,6 +246,25 @@ def test_bad_inputs_are_refused(regression_data):
         DeepStackBaggingRegressor(refit, n_folds=3).fit(X, y)
 
 
+def test_a_multilabel_or_multi_output_target_is_refused_naming_the_member(
+    regression_data,
+):
+    # scikit-learn's check said "y should be a 1d array, got an array of
+    # shape (60, 2) instead", naming neither the ensemble nor what to use.
+    X, y = regression_data
+    Y = np.stack([y, -y], axis=1)
+    with pytest.raises(ValueError) as caught:
+        DeepStackBaggingRegressor(n_folds=2).fit(X, Y)
+    assert str(caught.value) == (
+        f"DeepStackBaggingRegressor takes one target a row, y of shape "
+        f"(n_samples,); got shape {Y.shape}. Multilabel and multi-output targets "
+        "are not bagged: fit DeepStackRegressor on them directly."
+    )
+    indicator = (Y > 0).astype(int)
+    with pytest.raises(ValueError, match=r"fit DeepStackClassifier on them"):
+        DeepStackBaggingClassifier(n_folds=2).fit(X, indicator)
+
+
 def test_a_member_whose_fit_takes_no_validation_set_is_refused_by_name(
     regression_data,
 ):

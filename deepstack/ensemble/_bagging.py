@@ -114,6 +114,15 @@ class _BaseBagging(BaseEstimator):
                 "early-stops on its own fold (given as X_val), and together they "
                 "train on every row. Set refit_on_all=False on the member."
             )
+        shape = np.shape(y)
+        if len(shape) > 2 or (len(shape) == 2 and shape[1] != 1):
+            # scikit-learn's check would say "y should be a 1d array".
+            member = type(template).__name__
+            raise ValueError(
+                f"{type(self).__name__} takes one target a row, y of shape "
+                f"(n_samples,); got shape {shape}. Multilabel and multi-output "
+                f"targets are not bagged: fit {member} on them directly."
+            )
         # Rows marked unlabeled (-1 classes, NaN targets) as a single member
         # fit on all rows reads them, pinned for every member; they train
         # the members (pretraining, semi-supervised learning) but are never
