@@ -151,6 +151,22 @@ class _Encoder:
             "value nor a NumPy array, and the safe format stores nothing else."
         )
 
+    def encode_params(self, params):
+        """``params`` encoded, an error on one naming it as a parameter with
+        what to do (a function or an object given for it is code)."""
+        encoded = {}
+        for name, value in params.items():
+            try:
+                encoded[name] = self.encode(value, name)
+            except TypeError as error:
+                named = " such as a scorer's name" if name == "scoring" else ""
+                raise TypeError(
+                    f"{error} {name} is a parameter: give it a value the format "
+                    f"stores{named}, or call set_params({name}=None) before "
+                    "saving and set it again after loading."
+                ) from None
+        return encoded
+
     @staticmethod
     def _scalar(value, where):
         if value.dtype.kind not in "biufU":
@@ -321,7 +337,7 @@ def _save(estimator, path, *, overwrite=False, drop_callbacks=False):
         "format_version": FORMAT_VERSION,
         "class": _class_key(cls),
         "versions": _versions(),
-        "params": {k: encoder.encode(v, k) for k, v in params.items()},
+        "params": encoder.encode_params(params),
         "attributes": attributes,
         "model": None if model is None else {"attribute": model_attribute},
     }
@@ -356,7 +372,7 @@ def _save_ensemble(ensemble, path, overwrite, drop_callbacks):
         "format_version": FORMAT_VERSION,
         "class": _class_key(type(ensemble)),
         "versions": _versions(),
-        "params": {k: encoder.encode(v, k) for k, v in params.items()},
+        "params": encoder.encode_params(params),
         "template_given": ensemble.estimator is not None,
         "attributes": attributes,
         "n_members": len(members),

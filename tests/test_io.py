@@ -198,6 +198,20 @@ def test_save_refuses_what_it_cannot_store_safely(binary_data, tmp_path):
     search = DeepStackSearch(clf, {"learning_rate": Float(1e-3, 1e-1)})
     with pytest.raises(TypeError, match="save its best_estimator_"):
         save(search, tmp_path / "search")
+    # A scoring function is code too: the error said what it is, not what
+    # to do about it.
+    scored = tiny(DeepStackClassifier, max_epochs=1, scoring=lambda e, X, y: 0.0)
+    with pytest.raises(TypeError) as caught:
+        save(scored, tmp_path / "scored")
+    assert str(caught.value) == (
+        "Cannot save scoring: a function is neither a plain value nor a NumPy "
+        "array, and the safe format stores nothing else. scoring is a parameter: "
+        "give it a value the format stores such as a scorer's name, or call "
+        "set_params(scoring=None) before saving and set it again after loading."
+    )
+    assert not (tmp_path / "scored").exists()
+    save(scored.set_params(scoring="f1_macro"), tmp_path / "named")
+    assert load(tmp_path / "named").scoring == "f1_macro"
 
 
 def test_save_never_replaces_what_it_did_not_write(binary_data, tmp_path):
