@@ -2015,6 +2015,36 @@ def test_bad_options_name_the_problem_before_training(options, message, monkeypa
         fit_table(_toy(), "y", **options)
 
 
+@pytest.mark.parametrize(
+    "options, hint",
+    [
+        ({"target": "Y"}, " Did you mean 'y'?"),
+        ({"target": " y "}, " Did you mean 'y'?"),
+        ({"target": "y", "drop": ["x_1"]}, " Did you mean 'x1'?"),
+        ({"target": "y", "weight_column": "caf\xe9"}, " The column 'cafe\u0301' "),
+        ({"target": "nothing"}, ""),
+    ],
+)
+def test_a_column_name_not_in_the_table_suggests_the_one_meant(
+    options, hint, monkeypatch
+):
+    """A name that differs from a column only in case, spaces or the Unicode
+    form of its accents ("e" and a combining accent, as some files write
+    "\xe9") was refused without a word on which column it was close to."""
+    _no_training(monkeypatch)
+    frame = _toy().assign(**{"cafe\u0301": 1.0})
+    with pytest.raises(ValueError) as caught:
+        fit_table(frame, **options)
+    message = str(caught.value)
+    if not hint:  # (nothing close)
+        assert message.endswith(f"its columns are {list(frame.columns)}.")
+    elif hint.startswith(" Did you mean"):
+        assert message.endswith(hint)
+    elif hint:
+        assert hint + "looks the same but writes its accented letters" in message
+        assert "('cafe\\u0301' against 'caf\\xe9')" in message
+
+
 @pytest.mark.parametrize("task", ["binary", "regression", "groups"])
 def test_a_test_share_that_leaves_no_training_rows_names_the_option(task, monkeypatch):
     """200 rows at a test share of 0.999: scikit-learn's split would name its

@@ -1,7 +1,9 @@
 """The target column of a table: its task, its labels or numbers, the
 weights, and the train / test split of the main job."""
 
+import difflib
 import math
+import unicodedata
 
 import numpy as np
 import pandas as pd
@@ -24,6 +26,7 @@ def check_target_column(
     if target not in frame.columns:
         raise ValueError(
             f"Target column {target!r} is not in the table; its columns are {columns}."
+            + _closest(target, columns)
         )
     repeated = frame.attrs.get("repeated_names", {})
     for name, what in (
@@ -48,6 +51,7 @@ def check_target_column(
         if name is not None and name not in frame.columns:
             raise ValueError(
                 f"{what} {name!r} is not in the table; its columns are {columns}."
+                + _closest(name, columns)
             )
     if weight_column is not None and weight_column == target:
         raise ValueError(
@@ -76,7 +80,7 @@ def check_target_column(
         if unknown:
             raise ValueError(
                 f"Column(s) {unknown} {what} are not in the table; its columns "
-                f"are {columns}."
+                f"are {columns}." + "".join(_closest(c, columns) for c in unknown)
             )
     if target in (drop or ()):
         raise ValueError(f"The target {target!r} cannot be dropped.")
@@ -89,6 +93,30 @@ def check_target_column(
     both = sorted(set(drop or ()) & set(categorical or ()))
     if both:
         raise ValueError(f"Column(s) {both} are both dropped and categorical.")
+
+
+def _closest(name, columns):
+    """A hint naming the column that ``name`` was likely meant for: one equal
+    to it but for letter case, spaces around it or the Unicode form of its
+    accents (a file's "é" may be "e" and a combining accent, which a shell
+    never types), else a close spelling; or ""."""
+
+    def key(text):
+        return unicodedata.normalize("NFC", str(text)).strip().casefold()
+
+    same = [c for c in columns if key(c) == key(name)]
+    if len(same) == 1:
+        column = same[0]
+        if unicodedata.normalize("NFC", column) == unicodedata.normalize("NFC", name):
+            return (
+                f" The column {column!r} looks the same but writes its accented "
+                f"letters with other Unicode characters ({ascii(column)} against "
+                f"{ascii(name)}): rename it in the file, or give its name as the "
+                "file writes it."
+            )
+        return f" Did you mean {column!r}?"
+    close = difflib.get_close_matches(str(name), columns, n=1, cutoff=0.8)
+    return f" Did you mean {close[0]!r}?" if close else ""
 
 
 def resolve_task(task, y):
