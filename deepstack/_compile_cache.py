@@ -1,27 +1,28 @@
 """Reuse a compiled network across fits that share its configuration.
 
 A grid search fits the same architecture many times: every fold of a
-candidate, every candidate that differs only in its learning rate, and the
-refit. Each fit builds its own Keras model, and the fused epoch loop traces
-a new compiled epoch for it: about a second of graph building per small fit,
-a third of its time (``benchmarks/gridsearch_speed.py``). This cache keeps,
-per configuration, a *worker*: a compiled model with its validation metrics
-and its traced epoch function. A fit then builds its own model as before
-(cheap, and the same initial weights as ever), copies its whole state into
-the worker (weights, batch-norm statistics, input statistics, dropout
-generator states, optimizer variables including the learning rate, which is
-a variable of the compiled step, not a traced constant), trains the worker,
+candidate, every candidate that differs only in its learning rate or its
+dropout rates, and the refit. Each fit builds its own Keras model, and the
+fused epoch loop traces a new compiled epoch for it: about a second of graph
+building per small fit, a third of its time
+(``benchmarks/gridsearch_speed.py``). This cache keeps, per configuration, a
+*worker*: a compiled model with its validation metrics and its traced epoch
+function. A fit then builds its own model as before (cheap, and the same
+initial weights as ever), copies its whole state into the worker (weights,
+batch-norm statistics, input statistics, dropout rates and generator
+states, optimizer variables including the learning rate: the rates are
+variables of the compiled step, not traced constants), trains the worker,
 and copies the state back. The estimator keeps its own model: no two fits
 share a model object, and a fit with the cache gives bit for bit the result
 of one without it (``tests/test_compile_cache.py``).
 
 The key is everything a traced epoch depends on: the backend, the model's
-configuration without its initializers (they only ran at build), the
-compile configuration without a constant learning rate, the batch size, the
-dtypes and feature shapes of the training and validation arrays (any number
-of rows), and the validation metrics. Only networks made of the layers
-:func:`deepstack._network.build_network` uses are cached; a Keras
-distribution turns the cache off.
+configuration without its initializers (they only ran at build) and its
+dropout rates, the compile configuration without a constant learning rate,
+the batch size, the dtypes and feature shapes of the training and validation
+arrays (any number of rows), and the validation metrics. Only networks made
+of the layers :func:`deepstack._network.build_network` uses are cached; a
+Keras distribution turns the cache off.
 
 The cache holds at most :data:`MAXSIZE` workers, least recently used first
 out. A worker is checked out while it trains (a concurrent fit with the same
@@ -36,7 +37,7 @@ import threading
 import keras
 
 from deepstack import _network
-from deepstack.layers import Reconstruction, Standardize, tie_layers
+from deepstack.layers import RateDropout, Reconstruction, Standardize, tie_layers
 
 MAXSIZE = 4
 
@@ -46,6 +47,7 @@ _CACHEABLE = (
     keras.layers.BatchNormalization,
     keras.layers.Activation,
     keras.layers.Dropout,
+    RateDropout,
     Standardize,
     Reconstruction,
 )
@@ -73,12 +75,12 @@ def compile_cache(enabled=True, *, maxsize=None):
 
     Fits that share a network configuration, optimizer, batch size and data
     shapes (the folds of a cross-validation, the candidates of a grid that
-    differ only in their learning rate, the refit) reuse one compiled network
-    and its traced training function, with the weights, optimizer state and
-    random generators set from each fit's own seed: the results are bit for
-    bit those of a fit without the cache, several times faster for small
-    fits. The cache is on by default and holds the last ``maxsize`` (4)
-    configurations of the process.
+    differ only in their learning rate or dropout rates, the refit) reuse one
+    compiled network and its traced training function, with the weights,
+    optimizer state and random generators set from each fit's own seed: the
+    results are bit for bit those of a fit without the cache, several times
+    faster for small fits. The cache is on by default and holds the last
+    ``maxsize`` (4) configurations of the process.
 
     Parameters
     ----------
@@ -170,7 +172,13 @@ def key(model, batch_size, train, validation, metrics):
 
 
 def _without_initializers(config):
+    """``config`` without what a traced epoch does not depend on: the
+    initializers and seeds (they only ran at build) and the dropout rates
+    (variables of the compiled step, copied with the weights)."""
     if isinstance(config, dict):
+        if config.get("class_name") == RateDropout.__name__:
+            layer = {k: v for k, v in config["config"].items() if k != "rate"}
+            config = {**config, "config": layer}
         return {
             k: _without_initializers(v)
             for k, v in config.items()

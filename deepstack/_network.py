@@ -15,7 +15,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from deepstack._warnings import user_stacklevel
-from deepstack.layers import Reconstruction, Standardize
+from deepstack.layers import RateDropout, Reconstruction, Standardize
 
 HIDDEN = "hidden_{}"
 BATCH_NORM = "batch_norm_{}"
@@ -220,9 +220,7 @@ def build_network(
         standardize.set_statistics(input_mean, input_variance)
     clean = x
     if input_dropout:
-        x = keras.layers.Dropout(input_dropout, seed=next(seeds), name="input_dropout")(
-            x
-        )
+        x = RateDropout(input_dropout, seed=next(seeds), name="input_dropout")(x)
     encoders = []
     for i, units in enumerate(hidden_layer_sizes, start=1):
         dense = keras.layers.Dense(
@@ -250,9 +248,7 @@ def build_network(
                 name=RECONSTRUCTION,
             )([clean, x])
         if dropout:
-            x = keras.layers.Dropout(dropout, seed=next(seeds), name=DROPOUT.format(i))(
-                x
-            )
+            x = RateDropout(dropout, seed=next(seeds), name=DROPOUT.format(i))(x)
     outputs = keras.layers.Dense(
         n_outputs,
         kernel_initializer=glorot_uniform(next(seeds)),

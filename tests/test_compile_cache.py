@@ -53,20 +53,26 @@ def _fit(X, y, **params):
         # learning-rate halving (the rate is a variable of the compiled step).
         {"batch_norm": True, "standardize": False, "lr_patience": 1, "tol": 0.5},
         {"optimizer": "sgd", "scoring": "accuracy", "l2": 1e-3},
+        # Other dropout rates (variables of the compiled step too) on the
+        # second fit: a hit, with that fit's rates.
+        {"input_dropout": 0.1, "other": {"dropout": 0.45, "input_dropout": 0.3}},
     ],
 )
 def test_cached_fit_is_bit_identical_to_an_uncached_one(classification_data, params):
     X, y = classification_data
     X2, y2 = X[::-1] * 2.0 + 1.0, y[::-1]
+    params = dict(params)
+    other = {**params, "learning_rate": 3e-3, **params.pop("other", {})}
+    other.pop("other", None)
     with compile_cache(enabled=False):
         first = _fit(X, y, random_state=0, **params)
-        second = _fit(X2, y2, random_state=3, learning_rate=3e-3, **params)
+        second = _fit(X2, y2, random_state=3, **other)
         assert _compile_cache.info()["size"] == 0
     before = _compile_cache.info()
     # A miss on other data, seed and rate, then hits that must forget them.
     _fit(X2[:150], y2[:150], random_state=7, **params)
     first_cached = _fit(X, y, random_state=0, **params)
-    second_cached = _fit(X2, y2, random_state=3, learning_rate=3e-3, **params)
+    second_cached = _fit(X2, y2, random_state=3, **other)
     after = _compile_cache.info()
     assert after["misses"] - before["misses"] == 1
     assert after["hits"] - before["hits"] == 2

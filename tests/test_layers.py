@@ -13,6 +13,7 @@ import deepstack
 from deepstack.layers import (
     GaussianNoise,
     MaskingNoise,
+    RateDropout,
     Standardize,
     TiedDense,
     TiedModel,
@@ -258,3 +259,53 @@ def test_standardize_matches_keras_normalization_and_saves_its_statistics(tmp_pa
     assert not np.array_equal(
         keras.ops.convert_to_numpy(loaded(X)), keras.ops.convert_to_numpy(model(X))
     )
+
+
+def test_rate_dropout_draws_what_keras_dropout_draws(tmp_path):
+    """The same zeros and scaled values as keras.layers.Dropout with the same
+    seed, call after call (so networks train as they did with Keras's
+    layer); the rate is a weight that a compiled function reads."""
+    X = np.random.RandomState(0).normal(size=(64, 33)).astype("float32")
+    for rate in (0.05, 0.1, 0.3, 0.37, 0.5):
+        ours, theirs = RateDropout(rate, seed=5), keras.layers.Dropout(rate, seed=5)
+        for _ in range(3):
+            np.testing.assert_array_equal(
+                keras.ops.convert_to_numpy(ours(X, training=True)),
+                keras.ops.convert_to_numpy(theirs(X, training=True)),
+            )
+        np.testing.assert_array_equal(
+            keras.ops.convert_to_numpy(ours(X, training=False)), X
+        )
+    layer = RateDropout(0.25, seed=0, name="drop")
+    assert [w.name for w in layer.non_trainable_weights] == ["rate"]
+    assert not layer.trainable_weights
+    assert layer.get_config()["rate"] == 0.25
+    ones = np.ones((2000, 10), dtype="float32")
+    if keras.backend.backend() == "tensorflow":
+        call = tf.function(lambda x: layer(x, training=True))
+    else:
+        import jax
+
+        # (Stateless: the generator's state is passed in and out.)
+        def call(x):
+            values = [v.value for v in layer.non_trainable_variables]
+            out, _ = jax.jit(
+                lambda v, x: layer.stateless_call([], v, x, training=True)
+            )(values, x)
+            return out
+
+    for rate in (0.25, 0.6):  # the traced function reads the new rate
+        layer.set_rate(rate)
+        out = keras.ops.convert_to_numpy(call(ones))
+        assert abs((out == 0).mean() - rate) < 0.02
+        np.testing.assert_allclose(out[out != 0], 1 / (1 - rate), rtol=1e-6)
+    for bad in (-0.1, 1.0):
+        with pytest.raises(ValueError, match=r"rate must be in \[0, 1\)"):
+            RateDropout(bad)
+    inputs = keras.Input((10,))
+    model = keras.Model(inputs, layer(inputs))
+    path = os.path.join(tmp_path, "dropout.keras")
+    model.save(path)
+    loaded = keras.saving.load_model(path).get_layer("drop")
+    assert isinstance(loaded, RateDropout)
+    assert (loaded.get_config()["rate"], loaded.seed) == (0.6, 0)
