@@ -165,6 +165,25 @@ def test_validation_set_errors_name_X_val_and_y_val(
             tiny(DeepStackRegressor).fit(X, y * 1.0, X_val=X_val, y_val=y_val * 1.0)
 
 
+@pytest.mark.parametrize("names", [["a", "b", "c"], [0, 1, 2]])
+def test_non_finite_and_text_columns_are_named_as_the_dataframe_names_them(names):
+    """A DataFrame's integer column names were shown as strings ('1'), which
+    no column of the user's is called."""
+    X = pd.DataFrame(np.random.RandomState(0).normal(size=(40, 3)), columns=names)
+    y = np.arange(40) % 2
+    X.iloc[3, 1] = np.inf
+    with pytest.raises(ValueError) as caught:
+        tiny(DeepStackClassifier, max_epochs=1).fit(X, y)
+    shown = "['b']" if names[0] == "a" else "[1]"
+    assert f"float32-overflowing values: {shown}. Impute them" in str(caught.value)
+    X.iloc[3, 1] = 0.0
+    X[names[2]] = X[names[2]].astype(str) + "x"
+    with pytest.raises(ValueError) as caught:
+        tiny(DeepStackClassifier, max_epochs=1).fit(X, y)
+    shown = "['c']" if names[0] == "a" else "[2]"
+    assert f"X contains non-numeric features in columns {shown} (" in str(caught.value)
+
+
 def test_validation_set_column_errors_name_X_val(classification_data):
     # scikit-learn's feature-name check says "The feature names should
     # match" of any array: the user would look for the problem in X.

@@ -268,9 +268,7 @@ def _columns_of_kinds(X, wanted):
     if dtypes is None or not hasattr(dtypes, "items"):
         return []
     return [
-        str(name)
-        for name, dtype in dtypes.items()
-        if wanted(getattr(dtype, "kind", "O"))
+        name for name, dtype in dtypes.items() if wanted(getattr(dtype, "kind", "O"))
     ]
 
 
@@ -378,7 +376,7 @@ def _non_finite_columns(X):
     names = None
     try:
         if hasattr(X, "columns") and hasattr(X, "iloc"):
-            names = [str(c) for c in X.columns]
+            names = list(X.columns)  # (as written: 1, not '1')
             values = X.to_numpy(dtype=np.float64, na_value=np.nan)
         else:
             values = np.asarray(X, dtype=np.float64)
