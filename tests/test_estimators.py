@@ -396,6 +396,32 @@ def test_class_weights_are_checked_as_sample_weights_are(binary_data):
     assert tiny(DeepStackClassifier, class_weight={0: 0, 1: 1}).fit(X, y).n_iter_ > 0
 
 
+def test_a_split_side_without_weight_is_refused(binary_data, regression_data):
+    # Weight on one row only: the other side of the split has none. The
+    # validation loss stayed constant (early stopping kept an early epoch),
+    # or the training loss was the weight penalty alone (nothing learned).
+    X, y = binary_data
+    w = np.zeros(len(y))
+    w[0] = 1.0
+    sides = set()
+    for seed in range(6):
+        with pytest.raises(ValueError, match=r"is 0 on all \d+ (\w+) rows") as info:
+            tiny(DeepStackClassifier, random_state=seed, validation_fraction=0.5).fit(
+                X, y, sample_weight=w
+            )
+        sides.add(str(info.value).split(" rows of the split")[0].split()[-1])
+    assert sides == {"training", "validation"}
+    # The regressor's split too.
+    Xr, yr = regression_data
+    with pytest.raises(ValueError, match=r"validation_fraction=0.5.*pass X_val"):
+        tiny(DeepStackRegressor, validation_fraction=0.5).fit(
+            Xr, yr, sample_weight=w[: len(yr)]
+        )
+    # Without the split, the one weighted row trains.
+    fitted = tiny(DeepStackClassifier, early_stopping=False).fit(X, y, sample_weight=w)
+    assert fitted.n_iter_ == 5
+
+
 def test_partial_fit_refuses_balanced_class_weights(binary_data):
     # As SGDClassifier: balanced on each chunk's counts, a class's weight
     # changed from call to call. A dict of the data's weights is taken.

@@ -219,6 +219,8 @@ class PreparationMixin:
         train, val = train_validation_split(
             X, y, sample_weight, n_val=n_val, seed=seed, stratify=self._stratify(y)
         )
+        if sample_weight is not None:
+            _check_split_weights(train[2], val[2], self.validation_fraction)
         return tuple(train), tuple(val)
 
     def _resolve_regularization(self, n_features):
@@ -285,6 +287,25 @@ class PreparationMixin:
             weighted_metrics=metrics,
             jit_compile=_network.jit_compile(),
         )
+
+
+def _check_split_weights(train_weights, val_weights, validation_fraction):
+    """Refuse a validation split that leaves one side every row's weight 0.
+
+    Keras divides a weighted loss by the rows, so weight 0 on every row of
+    a side makes its loss the weight penalty alone: the network learned
+    nothing from its training rows, or early stopping watched a constant
+    validation loss and kept an early epoch, without a word.
+    """
+    for side, weights in (("training", train_weights), ("validation", val_weights)):
+        if not np.any(weights):
+            raise ValueError(
+                f"sample_weight (times class_weight, if set) is 0 on all "
+                f"{len(weights)} {side} rows of the split drawn with "
+                f"validation_fraction={validation_fraction}: their loss would hold "
+                "nothing but the weight penalty. Give weight to more rows, pass X_val "
+                "and y_val, or set early_stopping=False."
+            )
 
 
 def prepare_training(estimator, X, y, sample_weight=None, **options):
