@@ -320,6 +320,16 @@ None, default="auto"
     def _encode_multilabel(self, y, *, reset):
         """A 0/1 indicator matrix: one sigmoid output per label."""
         kind = type_of_target(y)
+        if kind == "multiclass-multioutput" and _marks_unlabeled(y):
+            # The message below blamed multi-output multiclass targets.
+            rows = np.flatnonzero((y == -1).any(axis=1))
+            raise ValueError(
+                f"y is a multilabel indicator matrix with -1 in {rows.size} rows "
+                f"(first: {rows[:5].tolist()}): -1 marks an unlabeled row only "
+                "in a 1-D y (semi_supervised, pretrain); an indicator matrix "
+                "holds 0/1 only. Drop those rows (pretraining on them: fit a "
+                "StackedAutoencoder on all rows first)."
+            )
         if kind != "multilabel-indicator":
             raise ValueError(
                 f"DeepStackClassifier takes a 1-D y or a 0/1 multilabel indicator "
@@ -661,6 +671,14 @@ def _dense(y):
     ``type_of_target`` and ``MLPClassifier`` take it) made dense: it holds
     one small integer per label."""
     return y.toarray() if sp.issparse(y) else np.asarray(y)
+
+
+def _marks_unlabeled(y):
+    """Whether the numeric matrix ``y`` is 0/1 but for cells of -1."""
+    if y.dtype.kind not in "biuf":
+        return False
+    values = np.unique(y)
+    return -1 in values and np.isin(values, (-1, 0, 1)).all()
 
 
 def _balanced(class_weight):
