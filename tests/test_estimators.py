@@ -392,6 +392,9 @@ def test_class_weights_are_checked_as_sample_weights_are(binary_data):
         tiny(DeepStackClassifier, class_weight={0: 0, 1: 1}).fit(
             X, y, sample_weight=(y == 0).astype(float)
         )
+    # float() said "float() argument must be a string or a real number".
+    with pytest.raises(ValueError, match=r"gives class 0 the weight None; a weight"):
+        tiny(DeepStackClassifier, class_weight={0: None, 1: 1}).fit(X, y)
     # A class weighted zero is allowed: the other class still teaches.
     assert tiny(DeepStackClassifier, class_weight={0: 0, 1: 1}).fit(X, y).n_iter_ > 0
 

@@ -472,7 +472,7 @@ None, default="auto"
                     stacklevel=user_stacklevel(),
                 )
             per_class = np.array(
-                [float(self.class_weight.get(c, 1.0)) for c in self.classes_.tolist()]
+                [_class_weight(self.class_weight, c) for c in self.classes_.tolist()]
             )
             weights = per_class[self._class_indices(y_encoded)]
         else:
@@ -671,6 +671,21 @@ def _dense(y):
     ``type_of_target`` and ``MLPClassifier`` take it) made dense: it holds
     one small integer per label."""
     return y.toarray() if sp.issparse(y) else np.asarray(y)
+
+
+def _class_weight(class_weight, label):
+    """The weight the dict ``class_weight`` gives the class ``label`` (1 if
+    none), as a float."""
+    weight = class_weight.get(label, 1.0)
+    try:
+        return float(weight)
+    except (TypeError, ValueError) as exc:
+        # float() said "float() argument must be a string or a real number,
+        # not 'NoneType'", naming neither the parameter nor the class.
+        raise ValueError(
+            f"class_weight gives class {label!r} the weight {weight!r}; a weight "
+            "must be a number (leave a class out of the dict to weight it 1)."
+        ) from exc
 
 
 def _marks_unlabeled(y):
