@@ -315,6 +315,30 @@ def _blobs(n_per_class=60, n_labeled=3):
     return X.astype(np.float32), y, y_semi
 
 
+def test_more_propagation_neighbors_than_rows_are_capped_and_said(regression_data):
+    # propagation_neighbors_ said 100 for a graph of 30 rows, which linked
+    # each row to its 29 others, silently.
+    X, y, y_semi = _blobs(n_per_class=10, n_labeled=2)
+    params = dict(semi_supervised="label_propagation", self_training_rounds=1)
+    with pytest.warns(UserWarning, match=r"propagation_neighbors=100 exceeds the 29 "):
+        clf = tiny(
+            DeepStackClassifier, propagation_neighbors=100, max_epochs=1, **params
+        )
+        clf.fit(X, y_semi)
+    assert clf.propagation_neighbors_ == 29
+    Xr, yr = regression_data
+    yr = np.where(np.arange(len(yr)) % 4 == 0, yr, np.nan)
+    with pytest.warns(UserWarning, match=r"exceeds the 159 other rows"):
+        tiny(DeepStackRegressor, propagation_neighbors=500, max_epochs=1, **params).fit(
+            Xr, yr
+        )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        tiny(DeepStackClassifier, propagation_neighbors=29, max_epochs=1, **params).fit(
+            X, y_semi
+        )
+
+
 def test_label_propagation_labels_the_clusters(monkeypatch):
     X, y, y_semi = _blobs()
     fitted = []

@@ -109,7 +109,8 @@ None, default="auto"
         self-training or label-propagation round pseudo-labeled.
     propagation_neighbors_ : int
         Label propagation: the graph's neighbours (``propagation_neighbors``
-        or the one "auto" chose).
+        or the one "auto" chose), at most the training rows less one (a
+        larger ``propagation_neighbors`` is capped, with a warning).
     X_ : ndarray of shape (n_train, n_features)
         Label propagation on dense inputs: the training rows of the graph
         that predictions mix in (labeled rows first, without a given

@@ -11,6 +11,7 @@ from deepstack import _losses, _metrics, _pretraining, _self_training
 from deepstack._compat import Interval, StrOptions
 from deepstack.estimators import _docs
 from deepstack.estimators._base import BaseDeepStack
+from deepstack.estimators._semi_supervised import warn_neighbors_capped
 
 
 class DeepStackRegressor(RegressorMixin, BaseDeepStack):
@@ -51,7 +52,7 @@ class DeepStackRegressor(RegressorMixin, BaseDeepStack):
         Rounds of target propagation.
     propagation_neighbors : int, default=10
         Neighbours of each row in the propagation graph, the row itself not
-        counted.
+        counted (capped at the other training rows, with a warning).
 
     Attributes
     ----------
@@ -298,6 +299,8 @@ class DeepStackRegressor(RegressorMixin, BaseDeepStack):
         labeled = np.arange(n_labeled + n_unlabeled) < n_labeled
         targets = np.concatenate([y_train, np.zeros((n_unlabeled, y_train.shape[1]))])
         features = X_all
+        if _self_training.neighbors_within(self.propagation_neighbors, len(labeled))[1]:
+            warn_neighbors_capped(self.propagation_neighbors, len(labeled))
         for round_ in range(self.self_training_rounds):
             spread = _self_training.propagate_targets(
                 features, targets, labeled, self.propagation_neighbors
