@@ -150,6 +150,22 @@ def test_partial_fit_continues_with_optimizer_state_after_pickle(
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
 
 
+def test_partial_fit_names_its_arguments(classification_data, regression_data):
+    # The regressor's said "BaseDeepStack._encode_partial_target() got an
+    # unexpected keyword argument 'classes'"; a NaN in classes, "Input y
+    # contains NaN."
+    Xr, yr = regression_data
+    with pytest.raises(
+        TypeError, match=r"DeepStackRegressor.partial_fit\(\) got an unexpected"
+    ):
+        tiny(DeepStackRegressor).partial_fit(Xr, yr, classes=[0, 1])
+    X, y = classification_data
+    with pytest.raises(ValueError, match=r"classes=\[0.0, 1.0, nan\] of partial_fit"):
+        tiny(DeepStackClassifier).partial_fit(X, y, classes=[0, 1, np.nan])
+    reg = tiny(DeepStackRegressor).partial_fit(Xr, yr, np.ones(len(yr)))
+    assert reg.n_iter_ == 1
+
+
 def test_partial_fit_rejects_labels_outside_classes(classification_data):
     X, y = classification_data
     clf = tiny(DeepStackClassifier).partial_fit(X, y, classes=[0, 1, 2])

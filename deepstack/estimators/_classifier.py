@@ -396,7 +396,16 @@ None, default="auto"
             )
         self._multilabel = False
         self.classes_ = np.unique(np.asarray(classes))
-        check_classification_targets(self.classes_)
+        try:
+            # (NumPy warns of the cast of a NaN that the check then refuses.)
+            with np.errstate(invalid="ignore"):
+                check_classification_targets(self.classes_)
+        except ValueError as exc:
+            # scikit-learn's words name y ("Input y contains NaN.").
+            raise ValueError(
+                f"classes={np.asarray(classes).tolist()} of partial_fit must be "
+                f"class labels: {exc}"
+            ) from exc
         if len(self.classes_) < 2:
             raise ValueError("classes must hold at least 2 classes.")
         self.n_outputs_ = 1 if len(self.classes_) == 2 else len(self.classes_)

@@ -416,6 +416,29 @@ class DeepStackRegressor(RegressorMixin, BaseDeepStack):
         """Predicted targets, shape (n_samples,) or (n_samples, n_outputs)."""
         return self._decode_output(self._predict_raw(X))
 
+    def partial_fit(self, X, y, sample_weight=None):
+        """One epoch on ``X, y``, continuing from the last call.
+
+        The first call builds the network; later calls keep its weights,
+        optimizer state and target standardization. No validation split is
+        drawn.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            Targets, without NaN (rows without a target are for ``fit``).
+        sample_weight : array-like of shape (n_samples,), default=None
+
+        Returns
+        -------
+        self : object
+        """
+        # Its own signature, as MLPRegressor's: the base's keyword arguments
+        # (the classifier's classes=) failed with "BaseDeepStack.
+        # _encode_partial_target() got an unexpected keyword argument".
+        return super().partial_fit(X, y, sample_weight=sample_weight)
+
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.target_tags.multi_output = True
