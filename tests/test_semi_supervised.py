@@ -315,6 +315,23 @@ def _blobs(n_per_class=60, n_labeled=3):
     return X.astype(np.float32), y, y_semi
 
 
+def test_weights_on_unlabeled_rows_alone_are_refused_by_name(regression_data):
+    # scikit-learn's "Sample weights must contain at least one non-zero
+    # number." blamed weights that were not all zero.
+    X, y, y_semi = _blobs(n_per_class=10, n_labeled=2)
+    params = dict(semi_supervised="label_propagation", max_epochs=1)
+    with pytest.raises(ValueError, match=r"0 on all 6 labeled rows. The 24 rows"):
+        tiny(DeepStackClassifier, **params).fit(
+            X, y_semi, sample_weight=(y_semi == -1).astype(float)
+        )
+    Xr, yr = regression_data
+    yr = np.where(np.arange(len(yr)) % 4 == 0, yr, np.nan)
+    with pytest.raises(ValueError, match=r"0 on all 40 labeled rows. The 120 rows"):
+        tiny(DeepStackRegressor, **params).fit(
+            Xr, yr, sample_weight=np.isnan(yr).astype(float)
+        )
+
+
 def test_more_propagation_neighbors_than_rows_are_capped_and_said(regression_data):
     # propagation_neighbors_ said 100 for a graph of 30 rows, which linked
     # each row to its 29 others, silently.

@@ -105,6 +105,8 @@ class PreparationMixin:
         X, y, sample_weight, X_unlabeled = _pretraining.split_unlabeled(
             unlabeled, X, y, sample_weight
         )
+        if X_unlabeled is not None:
+            _check_labeled_weights(sample_weight, X.shape[0], X_unlabeled.shape[0])
         n_features = X.shape[1]
         y_enc = self._encode_target(y, reset=reset)
         sample_weight = self._sample_weights(X, y_enc, sample_weight)
@@ -286,6 +288,22 @@ class PreparationMixin:
             # deepstack/_metrics.py.
             weighted_metrics=metrics,
             jit_compile=_network.jit_compile(),
+        )
+
+
+def _check_labeled_weights(sample_weight, n_labeled, n_unlabeled):
+    """Refuse weights that are 0 on every labeled row: scikit-learn's
+    "Sample weights must contain at least one non-zero number." blamed
+    weights that were not all zero (the unlabeled rows' were set aside)."""
+    weights = np.asarray(sample_weight) if sample_weight is not None else None
+    if weights is None or weights.shape != (n_labeled,):
+        return  # (checked as any sample_weight is, after)
+    if weights.dtype.kind in "biuf" and not weights.any():
+        raise ValueError(
+            f"sample_weight is 0 on all {weights.size} labeled rows. The "
+            f"{n_unlabeled} rows without a label are set aside (they weigh "
+            "nothing in the supervised loss, whatever their sample_weight): "
+            "give weight to labeled rows."
         )
 
 
