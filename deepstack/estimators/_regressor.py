@@ -82,6 +82,8 @@ class DeepStackRegressor(RegressorMixin, BaseDeepStack):
         "propagation_neighbors": [Interval(Integral, 1, None, closed="left")],
     }
     _monitors = ("val_loss", "val_r2")
+    # (A refit on labeled rows alone kept the last fit's.)
+    _unlabeled_results = ("n_pseudo_labeled_",)
 
     # The base's parameters are repeated here on purpose: scikit-learn reads
     # an estimator's parameters from its __init__ signature, which must list

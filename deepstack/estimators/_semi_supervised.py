@@ -117,16 +117,13 @@ class SemiSupervisedMixin:
     def _learns_from_unlabeled(self):
         return self._resolved_semi_supervised() is not None
 
-    def _reset_fit_state(self):
-        super()._reset_fit_state()
-        for name in (
-            "X_",
-            "label_distributions_",
-            "graph_bandwidth_",
-            "propagation_neighbors_",
-            "n_pseudo_labeled_",
-        ):
-            self.__dict__.pop(name, None)
+    _unlabeled_results = (
+        "X_",
+        "label_distributions_",
+        "graph_bandwidth_",
+        "propagation_neighbors_",
+        "n_pseudo_labeled_",
+    )
 
     def _uses_graph(self):
         """Whether predictions mix in the label-propagation graph."""
