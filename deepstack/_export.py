@@ -50,7 +50,6 @@ def export(model, path, *, serve, n_features, metadata, format, overwrite=False)
         )
     if format == "onnx":
         _check_onnx_installed()
-    path = os.fspath(path)
     # Written beside, then renamed: an existing export is replaced whole or
     # kept (never a folder that is no export: it is refused).
     with _folders.staged(path, overwrite, LABELS_FILE, "export") as folder:
@@ -71,7 +70,7 @@ def export(model, path, *, serve, n_features, metadata, format, overwrite=False)
         with open(os.path.join(folder, LABELS_FILE), "w") as handle:
             json.dump({"format": format, **metadata}, handle, indent=2)
             handle.write("\n")
-    return path
+    return os.fspath(path)
 
 
 def _serving_resources(model):

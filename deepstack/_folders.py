@@ -19,6 +19,21 @@ def staged(path, overwrite, marker, writer):
     behind, never a mix. ``path`` may replace (with ``overwrite``) only an
     empty folder or one that ``writer`` wrote, which holds ``marker``.
     """
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(
+            f"{writer} writes a folder: path must be a str or os.PathLike naming "
+            f"it; got {path!r}."
+        )
+    # ``overwrite="no"`` (a truthy string, as from a config file) replaced an
+    # earlier folder. (NumPy's booleans, 0 and 1 equal False or True.)
+    try:
+        boolean = overwrite in (False, True)
+    except (TypeError, ValueError):  # an array
+        boolean = False
+    if not boolean:
+        raise TypeError(
+            f"{writer}'s overwrite must be True or False; got {overwrite!r}."
+        )
     path = os.fspath(path)
     _check_target(path, overwrite, marker, writer)
     parent = os.path.dirname(os.path.abspath(path))

@@ -67,10 +67,18 @@ def bandwidth(distances):
     return sigma
 
 
+def neighbors_within(n_neighbors, n_rows):
+    """``n_neighbors`` capped at the ``n_rows - 1`` other rows that a graph
+    of ``n_rows`` rows links each row to (as the graph functions cap it),
+    and whether it was capped."""
+    k = max(1, min(int(n_neighbors), n_rows - 1))
+    return k, k < int(n_neighbors)
+
+
 def _other_neighbors(features, n_neighbors):
     """Distances to and indices of each row's nearest other rows."""
     n = features.shape[0]
-    k = max(1, min(int(n_neighbors), n - 1))
+    k, _ = neighbors_within(n_neighbors, n)
     distances, neighbors = (
         NearestNeighbors(n_neighbors=k + 1).fit(features).kneighbors(features)
     )

@@ -4,6 +4,7 @@ import pickle
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 from sklearn.base import clone
 from sklearn.datasets import load_digits
 from sklearn.linear_model import LogisticRegression
@@ -162,6 +163,22 @@ def test_bad_codes_for_inverse_transform(fitted):
         r"\[2\]\); codes from transform are finite",
     ):
         fitted.inverse_transform(codes)
+
+
+def test_inverse_transform_names_codes_that_are_no_numbers(fitted):
+    # NumPy said "setting an array element with a sequence." (sparse) and
+    # "could not convert string to float: 'a'".
+    codes = sp.csr_matrix(np.zeros((2, 8)))
+    with pytest.raises(TypeError, match=r"inverse_transform takes dense codes.*"):
+        fitted.inverse_transform(codes)
+    with pytest.raises(
+        ValueError,
+        match=r"inverse_transform expects numeric codes of shape \(n_samples, 8\)"
+        r".*could not convert string to float",
+    ):
+        fitted.inverse_transform([["a"] * 8])
+    dense = fitted.inverse_transform(codes.toarray())
+    assert dense.shape == (2, fitted.n_features_in_)
 
 
 def test_bad_parameter_value(digits):

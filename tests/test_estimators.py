@@ -150,6 +150,22 @@ def test_partial_fit_continues_with_optimizer_state_after_pickle(
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
 
 
+def test_partial_fit_names_its_arguments(classification_data, regression_data):
+    # The regressor's said "BaseDeepStack._encode_partial_target() got an
+    # unexpected keyword argument 'classes'"; a NaN in classes, "Input y
+    # contains NaN."
+    Xr, yr = regression_data
+    with pytest.raises(
+        TypeError, match=r"DeepStackRegressor.partial_fit\(\) got an unexpected"
+    ):
+        tiny(DeepStackRegressor).partial_fit(Xr, yr, classes=[0, 1])
+    X, y = classification_data
+    with pytest.raises(ValueError, match=r"classes=\[0.0, 1.0, nan\] of partial_fit"):
+        tiny(DeepStackClassifier).partial_fit(X, y, classes=[0, 1, np.nan])
+    reg = tiny(DeepStackRegressor).partial_fit(Xr, yr, np.ones(len(yr)))
+    assert reg.n_iter_ == 1
+
+
 def test_partial_fit_rejects_labels_outside_classes(classification_data):
     X, y = classification_data
     clf = tiny(DeepStackClassifier).partial_fit(X, y, classes=[0, 1, 2])
@@ -392,8 +408,37 @@ def test_class_weights_are_checked_as_sample_weights_are(binary_data):
         tiny(DeepStackClassifier, class_weight={0: 0, 1: 1}).fit(
             X, y, sample_weight=(y == 0).astype(float)
         )
+    # float() said "float() argument must be a string or a real number".
+    with pytest.raises(ValueError, match=r"gives class 0 the weight None; a weight"):
+        tiny(DeepStackClassifier, class_weight={0: None, 1: 1}).fit(X, y)
     # A class weighted zero is allowed: the other class still teaches.
     assert tiny(DeepStackClassifier, class_weight={0: 0, 1: 1}).fit(X, y).n_iter_ > 0
+
+
+def test_a_split_side_without_weight_is_refused(binary_data, regression_data):
+    # Weight on one row only: the other side of the split has none. The
+    # validation loss stayed constant (early stopping kept an early epoch),
+    # or the training loss was the weight penalty alone (nothing learned).
+    X, y = binary_data
+    w = np.zeros(len(y))
+    w[0] = 1.0
+    sides = set()
+    for seed in range(6):
+        with pytest.raises(ValueError, match=r"is 0 on all \d+ (\w+) rows") as info:
+            tiny(DeepStackClassifier, random_state=seed, validation_fraction=0.5).fit(
+                X, y, sample_weight=w
+            )
+        sides.add(str(info.value).split(" rows of the split")[0].split()[-1])
+    assert sides == {"training", "validation"}
+    # The regressor's split too.
+    Xr, yr = regression_data
+    with pytest.raises(ValueError, match=r"validation_fraction=0.5.*pass X_val"):
+        tiny(DeepStackRegressor, validation_fraction=0.5).fit(
+            Xr, yr, sample_weight=w[: len(yr)]
+        )
+    # Without the split, the one weighted row trains.
+    fitted = tiny(DeepStackClassifier, early_stopping=False).fit(X, y, sample_weight=w)
+    assert fitted.n_iter_ == 5
 
 
 def test_partial_fit_refuses_balanced_class_weights(binary_data):

@@ -118,6 +118,22 @@ def test_unknown_format_is_refused(tmp_path, regression_data):
         reg.export(tmp_path / "m", format="pickle")
 
 
+def test_export_refuses_an_overwrite_or_path_of_another_type(tmp_path, regression_data):
+    # overwrite="no" (a truthy string) replaced the earlier export; a path of
+    # None raised os.fspath's "expected str, bytes or os.PathLike object".
+    X, y = regression_data
+    reg = tiny(DeepStackRegressor, max_epochs=1).fit(X, y)
+    reg.export(tmp_path / "m")
+    before = (tmp_path / "m" / "labels.json").stat().st_mtime_ns
+    with pytest.raises(TypeError, match=r"export's overwrite must be True or False"):
+        reg.export(tmp_path / "m", overwrite="no")
+    assert (tmp_path / "m" / "labels.json").stat().st_mtime_ns == before
+    with pytest.raises(TypeError, match=r"path must be a str or os.PathLike.*None"):
+        reg.export(None)
+    assert sorted(os.listdir(tmp_path)) == ["m"]
+    reg.export(tmp_path / "m", overwrite=np.True_)
+
+
 @pytest.mark.parametrize("format", FORMATS)
 def test_regressor_export_decodes_a_target_with_a_large_offset(
     tmp_path, regression_data, format

@@ -224,6 +224,9 @@ def test_save_never_replaces_what_it_did_not_write(binary_data, tmp_path):
     np.testing.assert_array_equal(
         load(tmp_path / "m").predict_proba(X), first.predict_proba(X)
     )
+    # A truthy string is no True.
+    with pytest.raises(TypeError, match=r"save's overwrite must be True or False"):
+        save(second, tmp_path / "m", overwrite="no")
     save(second, tmp_path / "m", overwrite=True)
     np.testing.assert_array_equal(
         load(tmp_path / "m").predict_proba(X), second.predict_proba(X)

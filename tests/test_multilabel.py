@@ -97,6 +97,25 @@ def test_a_two_valued_matrix_other_than_0_1_is_refused(multilabel_data, values):
         tiny(DeepStackClassifier, max_epochs=1).fit(X, np.where(Y == 1, high, low))
 
 
+def test_unlabeled_rows_of_a_multilabel_y_are_refused_by_name(multilabel_data):
+    # -1 rows (scikit-learn's unlabeled mark) in an indicator matrix were
+    # refused as "multi-output multiclass targets are not supported".
+    X, Y = multilabel_data
+    Y = Y.copy()
+    Y[:3] = -1
+    for semi_supervised in ("auto", "self_training"):
+        clf = tiny(DeepStackClassifier, semi_supervised=semi_supervised)
+        with pytest.raises(
+            ValueError,
+            match=r"indicator matrix with -1 in 3 rows \(first: \[0, 1, 2\]\): -1 "
+            r"marks an unlabeled row only in a 1-D y",
+        ):
+            clf.fit(X, Y)
+    # A true multi-output multiclass y keeps its message.
+    with pytest.raises(ValueError, match="multi-output multiclass targets"):
+        tiny(DeepStackClassifier).fit(X, np.where(Y == -1, 2, Y))
+
+
 def test_a_sparse_indicator_matrix_is_read_as_the_dense_one(multilabel_data):
     # As MLPClassifier takes it; fit, X_val/y_val, score and partial_fit
     # failed with "y has shape ()".

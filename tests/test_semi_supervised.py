@@ -315,6 +315,71 @@ def _blobs(n_per_class=60, n_labeled=3):
     return X.astype(np.float32), y, y_semi
 
 
+def test_a_later_fit_on_labeled_rows_keeps_no_semi_supervised_results(
+    regression_data,
+):
+    # The regressor's refit kept n_pseudo_labeled_ of the fit before; a
+    # warm-started classifier kept mixing the last fit's graph into
+    # predict_proba.
+    X, y, y_semi = _blobs(n_per_class=10, n_labeled=2)
+    params = dict(
+        semi_supervised="label_propagation", self_training_rounds=1, max_epochs=1
+    )
+    clf = tiny(DeepStackClassifier, warm_start=True, **params).fit(X, y_semi)
+    assert clf.n_pseudo_labeled_ == [24] and hasattr(clf, "label_distributions_")
+    clf.fit(X, y)
+    for name in ("n_pseudo_labeled_", "X_", "label_distributions_"):
+        assert not hasattr(clf, name)
+    network = np.exp(_self_training.log_proba_from_logits(clf.decision_function(X)))
+    np.testing.assert_allclose(clf.predict_proba(X), network, rtol=1e-6)
+    Xr, yr = regression_data
+    y_nan = np.where(np.arange(len(yr)) % 4 == 0, yr, np.nan)
+    reg = tiny(DeepStackRegressor, **params).fit(Xr, y_nan)
+    assert reg.n_pseudo_labeled_ == [120]
+    assert not hasattr(reg.fit(Xr, yr), "n_pseudo_labeled_")
+
+
+def test_weights_on_unlabeled_rows_alone_are_refused_by_name(regression_data):
+    # scikit-learn's "Sample weights must contain at least one non-zero
+    # number." blamed weights that were not all zero.
+    X, y, y_semi = _blobs(n_per_class=10, n_labeled=2)
+    params = dict(semi_supervised="label_propagation", max_epochs=1)
+    with pytest.raises(ValueError, match=r"0 on all 6 labeled rows. The 24 rows"):
+        tiny(DeepStackClassifier, **params).fit(
+            X, y_semi, sample_weight=(y_semi == -1).astype(float)
+        )
+    Xr, yr = regression_data
+    yr = np.where(np.arange(len(yr)) % 4 == 0, yr, np.nan)
+    with pytest.raises(ValueError, match=r"0 on all 40 labeled rows. The 120 rows"):
+        tiny(DeepStackRegressor, **params).fit(
+            Xr, yr, sample_weight=np.isnan(yr).astype(float)
+        )
+
+
+def test_more_propagation_neighbors_than_rows_are_capped_and_said(regression_data):
+    # propagation_neighbors_ said 100 for a graph of 30 rows, which linked
+    # each row to its 29 others, silently.
+    X, y, y_semi = _blobs(n_per_class=10, n_labeled=2)
+    params = dict(semi_supervised="label_propagation", self_training_rounds=1)
+    with pytest.warns(UserWarning, match=r"propagation_neighbors=100 exceeds the 29 "):
+        clf = tiny(
+            DeepStackClassifier, propagation_neighbors=100, max_epochs=1, **params
+        )
+        clf.fit(X, y_semi)
+    assert clf.propagation_neighbors_ == 29
+    Xr, yr = regression_data
+    yr = np.where(np.arange(len(yr)) % 4 == 0, yr, np.nan)
+    with pytest.warns(UserWarning, match=r"exceeds the 159 other rows"):
+        tiny(DeepStackRegressor, propagation_neighbors=500, max_epochs=1, **params).fit(
+            Xr, yr
+        )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        tiny(DeepStackClassifier, propagation_neighbors=29, max_epochs=1, **params).fit(
+            X, y_semi
+        )
+
+
 def test_label_propagation_labels_the_clusters(monkeypatch):
     X, y, y_semi = _blobs()
     fitted = []

@@ -4,6 +4,7 @@ from numbers import Integral, Real
 
 import keras
 import numpy as np
+import scipy.sparse as sp
 from sklearn.base import (
     BaseEstimator,
     ClassNamePrefixFeaturesOutMixin,
@@ -297,7 +298,22 @@ default="relu"
         X_original : ndarray of shape (n_samples, `n_features_in_`)
         """
         check_is_fitted(self, "autoencoder_")
-        codes = np.asarray(X, dtype=np.float32)
+        if sp.issparse(X):
+            raise TypeError(
+                "inverse_transform takes dense codes (transform returns a dense "
+                "array); got a sparse matrix: pass X.toarray()."
+            )
+        try:
+            codes = np.asarray(X, dtype=np.float32)
+        except (TypeError, ValueError) as exc:
+            # NumPy's own words ("could not convert string to float", "setting
+            # an array element with a sequence") name neither the method nor
+            # what it takes.
+            raise ValueError(
+                "inverse_transform expects numeric codes of shape (n_samples, "
+                f"{self._n_features_out}), e.g. from transform; they do not "
+                f"convert to numbers: {exc}"
+            ) from exc
         if codes.ndim != 2 or codes.shape[1] != self._n_features_out:
             raise ValueError(
                 f"inverse_transform expects codes of shape (n_samples, "

@@ -309,6 +309,10 @@ class BaseDeepStack(UnlabeledRowsMixin, PreparationMixin, TrainingMixin, BaseEst
             continuing = self.warm_start and hasattr(self, "model_")
             if continuing:
                 self._check_built_with("warm_start=True")
+                # The semi-supervised results describe this fit's rows (a
+                # label-propagation graph of the last fit's rows went on
+                # mixing into predictions after a fit on labeled rows alone).
+                self._drop_unlabeled_results()
             resume = None
             if self.checkpoint is not None and not continuing:
                 self._check_params()
@@ -505,6 +509,7 @@ class BaseDeepStack(UnlabeledRowsMixin, PreparationMixin, TrainingMixin, BaseEst
         self.refit_history_ = {}
         self.pretraining_history_ = []
         self.learning_rate_ = None
+        self._drop_unlabeled_results()
 
     # ------------------------------------------------------------- pickling
 

@@ -109,7 +109,8 @@ None, default="auto"
         self-training or label-propagation round pseudo-labeled.
     propagation_neighbors_ : int
         Label propagation: the graph's neighbours (``propagation_neighbors``
-        or the one "auto" chose).
+        or the one "auto" chose), at most the training rows less one (a
+        larger ``propagation_neighbors`` is capped, with a warning).
     X_ : ndarray of shape (n_train, n_features)
         Label propagation on dense inputs: the training rows of the graph
         that predictions mix in (labeled rows first, without a given
@@ -320,6 +321,16 @@ None, default="auto"
     def _encode_multilabel(self, y, *, reset):
         """A 0/1 indicator matrix: one sigmoid output per label."""
         kind = type_of_target(y)
+        if kind == "multiclass-multioutput" and _marks_unlabeled(y):
+            # The message below blamed multi-output multiclass targets.
+            rows = np.flatnonzero((y == -1).any(axis=1))
+            raise ValueError(
+                f"y is a multilabel indicator matrix with -1 in {rows.size} rows "
+                f"(first: {rows[:5].tolist()}): -1 marks an unlabeled row only "
+                "in a 1-D y (semi_supervised, pretrain); an indicator matrix "
+                "holds 0/1 only. Drop those rows (pretraining on them: fit a "
+                "StackedAutoencoder on all rows first)."
+            )
         if kind != "multilabel-indicator":
             raise ValueError(
                 f"DeepStackClassifier takes a 1-D y or a 0/1 multilabel indicator "
@@ -385,7 +396,16 @@ None, default="auto"
             )
         self._multilabel = False
         self.classes_ = np.unique(np.asarray(classes))
-        check_classification_targets(self.classes_)
+        try:
+            # (NumPy warns of the cast of a NaN that the check then refuses.)
+            with np.errstate(invalid="ignore"):
+                check_classification_targets(self.classes_)
+        except ValueError as exc:
+            # scikit-learn's words name y ("Input y contains NaN.").
+            raise ValueError(
+                f"classes={np.asarray(classes).tolist()} of partial_fit must be "
+                f"class labels: {exc}"
+            ) from exc
         if len(self.classes_) < 2:
             raise ValueError("classes must hold at least 2 classes.")
         self.n_outputs_ = 1 if len(self.classes_) == 2 else len(self.classes_)
@@ -462,7 +482,7 @@ None, default="auto"
                     stacklevel=user_stacklevel(),
                 )
             per_class = np.array(
-                [float(self.class_weight.get(c, 1.0)) for c in self.classes_.tolist()]
+                [_class_weight(self.class_weight, c) for c in self.classes_.tolist()]
             )
             weights = per_class[self._class_indices(y_encoded)]
         else:
@@ -661,6 +681,29 @@ def _dense(y):
     ``type_of_target`` and ``MLPClassifier`` take it) made dense: it holds
     one small integer per label."""
     return y.toarray() if sp.issparse(y) else np.asarray(y)
+
+
+def _class_weight(class_weight, label):
+    """The weight the dict ``class_weight`` gives the class ``label`` (1 if
+    none), as a float."""
+    weight = class_weight.get(label, 1.0)
+    try:
+        return float(weight)
+    except (TypeError, ValueError) as exc:
+        # float() said "float() argument must be a string or a real number,
+        # not 'NoneType'", naming neither the parameter nor the class.
+        raise ValueError(
+            f"class_weight gives class {label!r} the weight {weight!r}; a weight "
+            "must be a number (leave a class out of the dict to weight it 1)."
+        ) from exc
+
+
+def _marks_unlabeled(y):
+    """Whether the numeric matrix ``y`` is 0/1 but for cells of -1."""
+    if y.dtype.kind not in "biuf":
+        return False
+    values = np.unique(y)
+    return -1 in values and np.isin(values, (-1, 0, 1)).all()
 
 
 def _balanced(class_weight):

@@ -218,7 +218,9 @@ regressor 0.0
         ``activation``, ``dropout``, ``loss``, ``optimizer``,
         ``reconstruction_weight``, ``finetune`` after pretraining, ...) cannot
         change in between: ``fit`` then raises a ``ValueError`` naming it
-        (``partial_fit`` too).
+        (``partial_fit`` too). The semi-supervised results
+        (``n_pseudo_labeled_``, the label-propagation graph) are the last
+        fit's: none after a fit whose ``y`` has no rows without a label.
     pretrain : {"autoencoder", "denoising", "auto"} or None, default=None
         Initialize the hidden layers by greedy layer-wise autoencoder
         pretraining before fine-tuning (see ``StackedAutoencoder``):

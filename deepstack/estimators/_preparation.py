@@ -105,6 +105,8 @@ class PreparationMixin:
         X, y, sample_weight, X_unlabeled = _pretraining.split_unlabeled(
             unlabeled, X, y, sample_weight
         )
+        if X_unlabeled is not None:
+            _check_labeled_weights(sample_weight, X.shape[0], X_unlabeled.shape[0])
         n_features = X.shape[1]
         y_enc = self._encode_target(y, reset=reset)
         sample_weight = self._sample_weights(X, y_enc, sample_weight)
@@ -219,6 +221,8 @@ class PreparationMixin:
         train, val = train_validation_split(
             X, y, sample_weight, n_val=n_val, seed=seed, stratify=self._stratify(y)
         )
+        if sample_weight is not None:
+            _check_split_weights(train[2], val[2], self.validation_fraction)
         return tuple(train), tuple(val)
 
     def _resolve_regularization(self, n_features):
@@ -285,6 +289,41 @@ class PreparationMixin:
             weighted_metrics=metrics,
             jit_compile=_network.jit_compile(),
         )
+
+
+def _check_labeled_weights(sample_weight, n_labeled, n_unlabeled):
+    """Refuse weights that are 0 on every labeled row: scikit-learn's
+    "Sample weights must contain at least one non-zero number." blamed
+    weights that were not all zero (the unlabeled rows' were set aside)."""
+    weights = np.asarray(sample_weight) if sample_weight is not None else None
+    if weights is None or weights.shape != (n_labeled,):
+        return  # (checked as any sample_weight is, after)
+    if weights.dtype.kind in "biuf" and not weights.any():
+        raise ValueError(
+            f"sample_weight is 0 on all {weights.size} labeled rows. The "
+            f"{n_unlabeled} rows without a label are set aside (they weigh "
+            "nothing in the supervised loss, whatever their sample_weight): "
+            "give weight to labeled rows."
+        )
+
+
+def _check_split_weights(train_weights, val_weights, validation_fraction):
+    """Refuse a validation split that leaves one side every row's weight 0.
+
+    Keras divides a weighted loss by the rows, so weight 0 on every row of
+    a side makes its loss the weight penalty alone: the network learned
+    nothing from its training rows, or early stopping watched a constant
+    validation loss and kept an early epoch, without a word.
+    """
+    for side, weights in (("training", train_weights), ("validation", val_weights)):
+        if not np.any(weights):
+            raise ValueError(
+                f"sample_weight (times class_weight, if set) is 0 on all "
+                f"{len(weights)} {side} rows of the split drawn with "
+                f"validation_fraction={validation_fraction}: their loss would hold "
+                "nothing but the weight penalty. Give weight to more rows, pass X_val "
+                "and y_val, or set early_stopping=False."
+            )
 
 
 def prepare_training(estimator, X, y, sample_weight=None, **options):

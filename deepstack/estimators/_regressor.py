@@ -11,6 +11,7 @@ from deepstack import _losses, _metrics, _pretraining, _self_training
 from deepstack._compat import Interval, StrOptions
 from deepstack.estimators import _docs
 from deepstack.estimators._base import BaseDeepStack
+from deepstack.estimators._semi_supervised import warn_neighbors_capped
 
 
 class DeepStackRegressor(RegressorMixin, BaseDeepStack):
@@ -51,7 +52,7 @@ class DeepStackRegressor(RegressorMixin, BaseDeepStack):
         Rounds of target propagation.
     propagation_neighbors : int, default=10
         Neighbours of each row in the propagation graph, the row itself not
-        counted.
+        counted (capped at the other training rows, with a warning).
 
     Attributes
     ----------
@@ -81,6 +82,8 @@ class DeepStackRegressor(RegressorMixin, BaseDeepStack):
         "propagation_neighbors": [Interval(Integral, 1, None, closed="left")],
     }
     _monitors = ("val_loss", "val_r2")
+    # (A refit on labeled rows alone kept the last fit's.)
+    _unlabeled_results = ("n_pseudo_labeled_",)
 
     # The base's parameters are repeated here on purpose: scikit-learn reads
     # an estimator's parameters from its __init__ signature, which must list
@@ -298,6 +301,8 @@ class DeepStackRegressor(RegressorMixin, BaseDeepStack):
         labeled = np.arange(n_labeled + n_unlabeled) < n_labeled
         targets = np.concatenate([y_train, np.zeros((n_unlabeled, y_train.shape[1]))])
         features = X_all
+        if _self_training.neighbors_within(self.propagation_neighbors, len(labeled))[1]:
+            warn_neighbors_capped(self.propagation_neighbors, len(labeled))
         for round_ in range(self.self_training_rounds):
             spread = _self_training.propagate_targets(
                 features, targets, labeled, self.propagation_neighbors
@@ -412,6 +417,29 @@ class DeepStackRegressor(RegressorMixin, BaseDeepStack):
     def predict(self, X):
         """Predicted targets, shape (n_samples,) or (n_samples, n_outputs)."""
         return self._decode_output(self._predict_raw(X))
+
+    def partial_fit(self, X, y, sample_weight=None):
+        """One epoch on ``X, y``, continuing from the last call.
+
+        The first call builds the network; later calls keep its weights,
+        optimizer state and target standardization. No validation split is
+        drawn.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            Targets, without NaN (rows without a target are for ``fit``).
+        sample_weight : array-like of shape (n_samples,), default=None
+
+        Returns
+        -------
+        self : object
+        """
+        # Its own signature, as MLPRegressor's: the base's keyword arguments
+        # (the classifier's classes=) failed with "BaseDeepStack.
+        # _encode_partial_target() got an unexpected keyword argument".
+        return super().partial_fit(X, y, sample_weight=sample_weight)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -117,16 +117,13 @@ class SemiSupervisedMixin:
     def _learns_from_unlabeled(self):
         return self._resolved_semi_supervised() is not None
 
-    def _reset_fit_state(self):
-        super()._reset_fit_state()
-        for name in (
-            "X_",
-            "label_distributions_",
-            "graph_bandwidth_",
-            "propagation_neighbors_",
-            "n_pseudo_labeled_",
-        ):
-            self.__dict__.pop(name, None)
+    _unlabeled_results = (
+        "X_",
+        "label_distributions_",
+        "graph_bandwidth_",
+        "propagation_neighbors_",
+        "n_pseudo_labeled_",
+    )
 
     def _uses_graph(self):
         """Whether predictions mix in the label-propagation graph."""
@@ -209,6 +206,13 @@ class SemiSupervisedMixin:
             n_neighbors, _ = _self_training.choose_neighbors(
                 features, known, n_classes, _self_training.NEIGHBORS, seed=run.seed
             )
+        # The graph links each row to the others at most: the attribute says
+        # how many it did link (it said 100 for a graph of 40 rows).
+        n_neighbors, capped = _self_training.neighbors_within(
+            n_neighbors, X_all.shape[0]
+        )
+        if capped and self.propagation_neighbors != "auto":
+            warn_neighbors_capped(self.propagation_neighbors, X_all.shape[0])
         self.propagation_neighbors_ = n_neighbors
         for round_ in range(self.self_training_rounds):
             distributions = _self_training.propagate_labels(
@@ -244,3 +248,16 @@ class SemiSupervisedMixin:
             )
             if features is None:
                 break
+
+
+def warn_neighbors_capped(n_neighbors, n_rows):
+    """Say that ``propagation_neighbors`` exceeds the ``n_rows - 1`` other
+    rows that label propagation's graph can link a row to."""
+    warnings.warn(
+        f"propagation_neighbors={n_neighbors} exceeds the {n_rows - 1} other "
+        f"rows of label propagation's graph ({n_rows} training rows, labeled "
+        f"and unlabeled): each row is linked to all {n_rows - 1}. Set "
+        "propagation_neighbors lower to keep the graph local.",
+        UserWarning,
+        stacklevel=user_stacklevel(),
+    )

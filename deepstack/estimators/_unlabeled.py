@@ -19,6 +19,16 @@ from deepstack import _defaults, _network, _pretraining, _self_training
 class UnlabeledRowsMixin:
     """The unlabeled-row hooks and their resolution, for ``BaseDeepStack``."""
 
+    #: Fitted attributes that the steps learning from unlabeled rows set
+    #: (``_fit_unlabeled``): each ``fit`` sets them anew or leaves them out.
+    _unlabeled_results = ()
+
+    def _drop_unlabeled_results(self):
+        """Forget the last fit's ``_unlabeled_results`` (a new fit, or a
+        warm-started one, whose rows may hold none without a label)."""
+        for name in self._unlabeled_results:
+            self.__dict__.pop(name, None)
+
     def _unlabeled_mask(self, y):
         """Boolean mask of the rows of ``y`` marked as unlabeled (the
         target's convention, e.g. -1 for classes), or None."""
