@@ -67,6 +67,19 @@ def test_minus_one_without_pretraining_warns(classification_data):
     np.testing.assert_array_equal(clf.classes_, [-1, 0, 1, 2])
 
 
+def test_all_minus_one_is_refused_as_unlabeled_without_a_warning(binary_data):
+    """Every row -1 with the "auto" defaults: the fit warned that -1 was read
+    as a class, then failed on "at least 2 classes; got only one class: -1"."""
+    X, _ = binary_data
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        with pytest.raises(ValueError) as caught:
+            tiny(DeepStackClassifier, max_epochs=1).fit(X, -np.ones(len(X), int))
+    assert str(caught.value).startswith(
+        "y holds no labeled samples: every label is -1, which marks an unlabeled sample"
+    )
+
+
 def test_minus_one_one_binary_targets_do_not_warn(binary_data):
     X, y = binary_data
     with warnings.catch_warnings():

@@ -44,6 +44,11 @@ class SemiSupervisedMixin:
         )
 
     def _ignored_unlabeled(self, y, mask):
+        if np.all(mask):
+            # As a class, -1 would be the only one: the fit failed on "at
+            # least 2 classes; got only one class: -1", after a warning that
+            # the rows were read as a class.
+            raise ValueError(self._no_labeled_rows_message(len(mask)))
         labels = set(np.unique(np.asarray(y)[~mask]).tolist())
         if labels == {1}:
             # {-1, 1} binary targets: -1 is the negative class.
