@@ -76,15 +76,16 @@ def export(model, path, *, serve, n_features, metadata, format, overwrite=False)
 def _serving_resources(model):
     """What the archive keeps of ``model``: the model itself, or, when it
     holds the joint loss's decoder (training only: identity at inference),
-    each of its other layers, so that the decoder's weights stay out."""
-    from deepstack.layers import Reconstruction
+    each of its other layers, so that the decoder's weights stay out (and the
+    dropout layers' rates and generators, identity at inference too)."""
+    from deepstack.layers import RateDropout, Reconstruction
 
     if not any(isinstance(layer, Reconstruction) for layer in model.layers):
         return [model]
     return [
         layer
         for layer in model.layers
-        if layer.weights and not isinstance(layer, Reconstruction)
+        if layer.weights and not isinstance(layer, (Reconstruction, RateDropout))
     ]
 
 

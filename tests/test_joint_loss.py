@@ -259,12 +259,16 @@ def test_save_load_pickle_and_export_round_trips(binary_data, tmp_path):
         np.testing.assert_allclose(out.numpy(), proba, atol=1e-5)
         names = [v.name for v in served.variables]
         assert names and not any("reconstruction" in n for n in names)
-        n_decoder = sum(
+        # The decoder and the dropout rates (identity at inference) stay out.
+        left_out = [_network.RECONSTRUCTION, _network.DROPOUT.format(1)]
+        n_left_out = sum(
             v.shape.num_elements()
-            for v in clf.model_.get_layer(_network.RECONSTRUCTION).weights
+            for name in left_out
+            for v in clf.model_.get_layer(name).weights
         )
+        assert n_left_out == X.shape[1] + 1  # (the decoder's biases, a rate)
         assert sum(v.shape.num_elements() for v in served.variables) == (
-            clf.model_.count_params() - n_decoder
+            clf.model_.count_params() - n_left_out
         )
 
 
