@@ -80,6 +80,39 @@ def test_all_minus_one_is_refused_as_unlabeled_without_a_warning(binary_data):
     )
 
 
+@pytest.mark.parametrize(
+    "estimator, method, mark",
+    [
+        (DeepStackClassifier, "self_training", "the label -1 (an integer;"),
+        (DeepStackClassifier, "label_propagation", "the label -1 (an integer;"),
+        (DeepStackRegressor, "label_propagation", "a NaN target"),
+    ],
+)
+def test_a_semi_supervised_method_without_unlabeled_rows_says_so(
+    binary_data, estimator, method, mark
+):
+    """As scikit-learn's SelfTrainingClassifier warns "y contains no
+    unlabeled samples"; the fit was silently a supervised one (the same
+    predictions as semi_supervised=None, which stays silent)."""
+    X, y = binary_data
+    y = y if estimator is DeepStackClassifier else y * 1.0
+    with pytest.warns(UserWarning) as caught:
+        fitted = tiny(estimator, max_epochs=2, semi_supervised=method).fit(X, y)
+    said = [str(w.message) for w in caught if "unlabeled rows" in str(w.message)]
+    assert len(said) == 1
+    assert said[0].startswith(
+        f"semi_supervised={method!r} has no unlabeled rows to learn from: no row "
+        f"of y holds {mark}"
+    )
+    assert said[0].endswith(
+        "trains on the labeled rows alone, as with semi_supervised=None."
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        plain = tiny(estimator, max_epochs=2, semi_supervised=None).fit(X, y)
+    np.testing.assert_array_equal(fitted.predict(X), plain.predict(X))
+
+
 def test_minus_one_one_binary_targets_do_not_warn(binary_data):
     X, y = binary_data
     with warnings.catch_warnings():

@@ -246,6 +246,8 @@ class DeepStackRegressor(RegressorMixin, BaseDeepStack):
         nan = np.isnan(y)
         return nan if y.ndim == 1 else nan.all(axis=1)
 
+    _unlabeled_mark = "a NaN target"
+
     def _no_labeled_rows_message(self, n_rows):
         return (
             f"y holds no labeled samples: the target is NaN in all {n_rows} "

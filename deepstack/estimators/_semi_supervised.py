@@ -21,6 +21,8 @@ from deepstack.estimators._unlabeled import stopped_in_round
 class SemiSupervisedMixin:
     """Rows labeled -1 as unlabeled data, and the semi-supervised rounds."""
 
+    _unlabeled_mark = "the label -1 (an integer; the text '-1' is a class)"
+
     def _unlabeled_mask(self, y):
         # scikit-learn's convention: -1 marks an unlabeled sample. The base
         # sets such rows aside only with pretraining or self-training, which

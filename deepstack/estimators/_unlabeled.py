@@ -14,6 +14,7 @@ import numpy as np
 from sklearn.base import clone, is_regressor
 
 from deepstack import _defaults, _network, _pretraining, _self_training
+from deepstack._warnings import user_stacklevel
 
 
 class UnlabeledRowsMixin:
@@ -134,6 +135,25 @@ class UnlabeledRowsMixin:
             "unlabeled. Label some samples."
         )
 
+    # How ``y`` marks a row without a label, for messages.
+    _unlabeled_mark = "a missing label"
+
+    def _warn_nothing_unlabeled(self):
+        """Say that a ``semi_supervised`` method asked for by name has no
+        rows to learn from (as scikit-learn's SelfTrainingClassifier warns
+        "y contains no unlabeled samples"): the fit is a supervised one."""
+        method = getattr(self, "semi_supervised", None)
+        if method in (None, "auto"):
+            return
+        warnings.warn(
+            f"semi_supervised={method!r} has no unlabeled rows to learn from: no "
+            f"row of y holds {self._unlabeled_mark}, which marks a row without a "
+            "label. The network trains on the labeled rows alone, as with "
+            "semi_supervised=None.",
+            UserWarning,
+            stacklevel=user_stacklevel(),
+        )
+
     def _fit_unlabeled(self, run):
         """More training that uses ``run.X_unlabeled`` (after fine-tuning)."""
 
@@ -179,6 +199,8 @@ class UnlabeledRowsMixin:
                 many_unlabeled=many,
             )
         if not n_unlabeled:
+            if reset:
+                self._warn_nothing_unlabeled()
             return None
         if self._resolved_pretrain() is None and not self._keeps_unlabeled():
             self._ignored_unlabeled(y, mask)
