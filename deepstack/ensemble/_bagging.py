@@ -114,7 +114,7 @@ class _BaseBagging(BaseEstimator):
                 "early-stops on its own fold (given as X_val), and together they "
                 "train on every row. Set refit_on_all=False on the member."
             )
-        shape = np.shape(y)
+        shape = np.asarray(y).shape  # (np.shape calls no __array__)
         if len(shape) > 2 or (len(shape) == 2 and shape[1] != 1):
             # scikit-learn's check would say "y should be a 1d array".
             member = type(template).__name__
