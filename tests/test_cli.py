@@ -922,6 +922,64 @@ def test_a_damaged_run_folder_is_one_line_naming_the_file(
         assert line.startswith(f"deepstack: error: Run folder '{broken}' is damaged: ")
 
 
+def _write(text):
+    def write(path):
+        path.write_text(text)
+
+    return write
+
+
+@pytest.mark.parametrize(
+    "name, damage, message",
+    [
+        (
+            "history.csv",
+            _write("a,b\n1,2\n"),
+            "history.csv lacks the column(s) ['loss'] (its columns are ['a', 'b'])",
+        ),
+        (
+            "test_predictions.csv",
+            _write("a\n1\n"),
+            "test_predictions.csv lacks the column(s) ['species', 'predicted_species']",
+        ),
+        (
+            "importance.csv",
+            _cut(0),
+            "importance.csv is not a readable CSV (No columns to parse from file)",
+        ),
+        ("findings.json", _cut(0.5), "findings.json is not valid JSON ("),
+        (
+            "findings.json",
+            _write('{"findings": [{"code": "x"}]}'),
+            "findings.json is not a list of findings",
+        ),
+    ],
+    ids=["history", "test-predictions", "empty-importance", "half-findings", "finding"],
+)
+def test_a_damaged_report_file_is_named_and_predict_does_without_it(
+    fitted, tables, tmp_path, capsys, name, damage, message
+):
+    # These files only draw the report: it names the one it cannot read
+    # (not a KeyError from a section), and predicting does not need them.
+    import shutil
+
+    broken = tmp_path / "broken"
+    shutil.copytree(fitted, broken)
+    damage(broken / name)
+    line = _error(capsys, ["report", str(broken)])
+    assert line.startswith(f"deepstack: error: Run folder '{broken}' is damaged: ")
+    assert message in line
+    assert "delete it (the report is then written without it)" in line
+    out = tmp_path / "p.csv"
+    argv = ["predict", str(broken), str(tables / "new.csv"), "--out", str(out)]
+    assert main([*argv, "--quiet"]) == 0
+    assert len(pd.read_csv(out)) == 44
+    if name == "importance.csv":  # (read by load_run: left out, said)
+        assert message in capsys.readouterr().err
+    (broken / name).unlink()
+    assert main(["report", str(broken)]) == 0
+
+
 def test_sigint_leaves_the_folder_complete_or_absent(tables, tmp_path):
     """A real Ctrl-C during a fit, in a console-command subprocess."""
     frame = pd.concat([pd.read_csv(tables / "train.csv")] * 20, ignore_index=True)

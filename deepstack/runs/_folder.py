@@ -212,9 +212,10 @@ def load_run(path):
             f"in {_MODEL}/ (a {type(estimator).__name__})",
         )
     pipeline = Pipeline([("table", preprocessor), ("model", estimator)])
+    # Predicting needs neither: a damaged one is said, and left out.
     trials, importance = (
-        pd.read_csv(path / name) if (path / name).exists() else None
-        for name in ("trials.csv", "importance.csv")
+        _loaded_csv(path, name, needs)
+        for name, needs in (("trials.csv", ()), ("importance.csv", IMPORTANCE))
     )
     return TableRun(
         pipeline,
@@ -260,15 +261,80 @@ def _damaged(path, message):
     return ValueError(f"Run folder {str(path)!r} is damaged: {message}.")
 
 
-def _run_json(path, name):
+# The columns of importance.csv that TableRun.importance and the report read.
+IMPORTANCE = ("column", "importance", "std")
+
+_OPTIONAL = (
+    "; the run needs it only for its report: delete it (the report is then "
+    "written without it) or fit the run again"
+)
+
+
+def read_optional_csv(path, name, needs=(), text=()):
+    """The table in the run folder's file ``name``, None when there is none;
+    a ``ValueError`` naming the file when it is no CSV (emptied, cut short,
+    edited) or lacks a column of ``needs``. The columns ``text`` are read as
+    written (``"007"``)."""
+    file = Path(path) / name
+    if not file.exists():
+        return None
+    try:
+        frame = pd.read_csv(file, dtype=dict.fromkeys(text, str))
+    except (UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as e:
+        raise _damaged(path, f"{name} is not a readable CSV ({e}){_OPTIONAL}") from e
+    missing = [c for c in needs if c not in frame.columns]
+    if missing:
+        raise _damaged(
+            path,
+            f"{name} lacks the column(s) {missing} (its columns are "
+            f"{list(map(str, frame.columns))}){_OPTIONAL}",
+        )
+    return frame
+
+
+def _loaded_csv(path, name, needs):
+    """:func:`read_optional_csv`, None with a warning where it raises."""
+    try:
+        return read_optional_csv(path, name, needs)
+    except ValueError as error:
+        warnings.warn(str(error), UserWarning, stacklevel=user_stacklevel())
+        return None
+
+
+def read_findings(path):
+    """``findings.json`` of the run folder (``{}`` when there is none), as
+    :func:`~deepstack.runs._report.findings_for` writes it; a ``ValueError``
+    naming the file when it is not."""
+    if not (Path(path) / "findings.json").exists():
+        return {}
+    findings = _run_json(path, "findings.json", _OPTIONAL)
+    items, layers = findings.get("findings", []), findings.get("unit_health") or []
+    entries = ("code", "severity", "message")
+    if not (
+        isinstance(items, list)
+        and all(isinstance(f, dict) and all(k in f for k in entries) for f in items)
+        and isinstance(layers, list)
+        and all(isinstance(layer, dict) for layer in layers)
+    ):
+        raise _damaged(
+            path,
+            "findings.json is not a list of findings (each with a 'code', "
+            f"'severity' and 'message') and of layers{_OPTIONAL}",
+        )
+    return findings
+
+
+def _run_json(path, name, advice=""):
     """The JSON object in the run folder's file ``name``; a ``ValueError``
     naming the file when it is no JSON object (cut short, emptied, edited)."""
     try:
         value = _files.read_json(path / name)
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise _damaged(path, f"{name} is not valid JSON ({error})") from error
+        raise _damaged(path, f"{name} is not valid JSON ({error}){advice}") from error
     if not isinstance(value, dict):
-        raise _damaged(path, f"{name} holds a {type(value).__name__}, not an object")
+        raise _damaged(
+            path, f"{name} holds a {type(value).__name__}, not an object{advice}"
+        )
     return value
 
 
