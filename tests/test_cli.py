@@ -585,6 +585,20 @@ def test_bad_job_files(tmp_path, capsys):
             "[search.space]\nlearning_rate = { float = [1e-3] }",
             "a range needs float = [lo, hi] or int = [lo, hi]; got {'float': [0.001]}",
         ),
+        (
+            '[search.space]\nlearning_rate = { float = [1e-3, 1e-2], log = "false" }',
+            "typed.toml: [search.space] learning_rate: Float log must be True or "
+            "False; got 'false'.",
+        ),
+        (
+            '[search.space]\ndropout = { float = ["0.1", "0.5"] }',
+            "typed.toml: [search.space] dropout: Float bounds must be numbers",
+        ),
+        (
+            "[model]\nhidden_layer_sizes = 8",
+            "typed.toml: [model] hidden_layer_sizes must be a list of layer sizes, "
+            "e.g. [64, 32] (or [64] for one layer); got 8.",
+        ),
     ],
 )
 def test_job_values_of_the_wrong_type_are_refused_by_name(tmp_path, text, message):
