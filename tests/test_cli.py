@@ -825,6 +825,22 @@ def test_missing_and_extra_columns_at_predict(fitted, tables, tmp_path, capsys):
     assert len(pd.read_csv(tmp_path / "p.csv")) == 44
 
 
+def test_a_table_given_as_the_run_folder_says_the_order(fitted, tables, capsys):
+    # The arguments swapped: the table first, then the run folder.
+    new = str(tables / "new.csv")
+    for command in ("predict", "evaluate"):
+        line = _error(capsys, [command, new, str(fitted)])
+        assert line == (
+            f"deepstack: error: {new!r} is a file, not a run folder (the folder fit "
+            f"writes); the run folder comes first: deepstack {command} {fitted} "
+            f"{new}."
+        )
+    line = _error(capsys, ["report", new])
+    assert line.endswith(
+        f"{new!r} is a file, not a run folder (the folder fit writes)."
+    )
+
+
 def test_an_incomplete_run_folder_is_refused(fitted, tmp_path, capsys):
     import shutil
 
