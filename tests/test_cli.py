@@ -922,6 +922,12 @@ def _edit_config(edit):
             "/model/deepstack.json holds a fitted network but not its attributes "
             "['classes_']: the file was edited or damaged.",
         ),
+        # (Not "Refusing or unable to load ... in Keras's safe mode: [Errno 2]".)
+        (
+            "model/member_0/model.keras",
+            lambda path: path.unlink(),
+            "/model/member_0/model.keras is missing.",
+        ),
     ],
     ids=[
         "half-preprocessor",
@@ -936,6 +942,7 @@ def _edit_config(edit):
         "task-edited",
         "feature-columns-cut",
         "no-classes",
+        "no-keras-model",
     ],
 )
 def test_a_damaged_run_folder_is_one_line_naming_the_file(
