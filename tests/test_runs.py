@@ -1101,6 +1101,22 @@ def test_an_excel_workbooks_first_sheet_is_read(penguins_files, tmp_path):
     assert run.config["n_train"] + run.metrics["test"]["n_samples"] == len(frame)
 
 
+def test_a_workbooks_kept_identifiers_are_copied_as_written(
+    penguins_run, penguins_files, tmp_path
+):
+    # pandas makes a text cell "0012" the number 12: an identifier kept
+    # beside the predictions lost its zeros (a CSV's is read as written).
+    new = pd.read_csv(penguins_files / "new.csv")
+    new.insert(0, "tag", [f"{i:04d}" for i in range(len(new))])
+    new.to_excel(tmp_path / "new.xlsx", index=False)
+    out = penguins_run.predictions_frame(tmp_path / "new.xlsx", keep=["tag"])
+    assert out["tag"].tolist()[:3] == ["0000", "0001", "0002"]
+    penguins_run.write_predictions(
+        tmp_path / "new.xlsx", tmp_path / "p.parquet", keep=["tag"], chunk_rows=10
+    )
+    assert pd.read_parquet(tmp_path / "p.parquet").equals(out)
+
+
 def test_a_csv_that_is_not_utf8_is_read_as_windows_1252(tmp_path):
     path = tmp_path / "spreadsheet.csv"
     path.write_bytes("city;size\nBogotá;1,5\nKöln;2\n".encode("cp1252"))
