@@ -2,7 +2,6 @@
 all at once, :func:`load_run` reads it back without running code from it."""
 
 import functools
-import json
 import warnings
 import zipfile
 import zlib
@@ -16,6 +15,13 @@ from sklearn.pipeline import Pipeline
 from deepstack import _io
 from deepstack._warnings import user_stacklevel
 from deepstack.runs import _files
+from deepstack.runs._checked import (
+    IMPORTANCE,
+    check_config,
+    damaged,
+    read_optional_csv,
+    run_json,
+)
 from deepstack.runs._metrics import PRIMARY
 from deepstack.runs._run import TableRun
 from deepstack.runs._target import regression_target
@@ -189,9 +195,9 @@ def load_run(path):
             raise ValueError(
                 f"{str(path)!r} is not a complete deepstack run: {name} is missing."
             )
-    config = _run_json(path, "config.json")
-    metrics = _run_json(path, "metrics.json")
-    _check_config(path, config)
+    config = run_json(path, "config.json")
+    metrics = run_json(path, "metrics.json")
+    check_config(path, config)
     _check_archive(path, _PREPROCESSOR)
     untrusted = skops.io.get_untrusted_types(file=path / _PREPROCESSOR)
     refused = [t for t in untrusted if t not in _TRUSTED_TYPES]
@@ -206,7 +212,7 @@ def load_run(path):
     _check_columns(path, config["feature_columns"], preprocessor)
     estimator = _io.load(path / _MODEL)
     if (config["task"] == "regression") != is_regressor(estimator):
-        raise _damaged(
+        raise damaged(
             path,
             f"config.json's task {config['task']!r} is not the task of the model "
             f"in {_MODEL}/ (a {type(estimator).__name__})",
@@ -257,41 +263,6 @@ def _preprocessor_types():
     return frozenset(types)
 
 
-def _damaged(path, message):
-    return ValueError(f"Run folder {str(path)!r} is damaged: {message}.")
-
-
-# The columns of importance.csv that TableRun.importance and the report read.
-IMPORTANCE = ("column", "importance", "std")
-
-_OPTIONAL = (
-    "; the run needs it only for its report: delete it (the report is then "
-    "written without it) or fit the run again"
-)
-
-
-def read_optional_csv(path, name, needs=(), text=()):
-    """The table in the run folder's file ``name``, None when there is none;
-    a ``ValueError`` naming the file when it is no CSV (emptied, cut short,
-    edited) or lacks a column of ``needs``. The columns ``text`` are read as
-    written (``"007"``)."""
-    file = Path(path) / name
-    if not file.exists():
-        return None
-    try:
-        frame = pd.read_csv(file, dtype=dict.fromkeys(text, str))
-    except (UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as e:
-        raise _damaged(path, f"{name} is not a readable CSV ({e}){_OPTIONAL}") from e
-    missing = [c for c in needs if c not in frame.columns]
-    if missing:
-        raise _damaged(
-            path,
-            f"{name} lacks the column(s) {missing} (its columns are "
-            f"{list(map(str, frame.columns))}){_OPTIONAL}",
-        )
-    return frame
-
-
 def _loaded_csv(path, name, needs):
     """:func:`read_optional_csv`, None with a warning where it raises."""
     try:
@@ -299,57 +270,6 @@ def _loaded_csv(path, name, needs):
     except ValueError as error:
         warnings.warn(str(error), UserWarning, stacklevel=user_stacklevel())
         return None
-
-
-def read_findings(path):
-    """``findings.json`` of the run folder (``{}`` when there is none), as
-    :func:`~deepstack.runs._report.findings_for` writes it; a ``ValueError``
-    naming the file when it is not."""
-    if not (Path(path) / "findings.json").exists():
-        return {}
-    findings = _run_json(path, "findings.json", _OPTIONAL)
-    items, layers = findings.get("findings", []), findings.get("unit_health") or []
-    entries = ("code", "severity", "message")
-    if not (
-        isinstance(items, list)
-        and all(isinstance(f, dict) and all(k in f for k in entries) for f in items)
-        and isinstance(layers, list)
-        and all(isinstance(layer, dict) for layer in layers)
-    ):
-        raise _damaged(
-            path,
-            "findings.json is not a list of findings (each with a 'code', "
-            f"'severity' and 'message') and of layers{_OPTIONAL}",
-        )
-    return findings
-
-
-def _run_json(path, name, advice=""):
-    """The JSON object in the run folder's file ``name``; a ``ValueError``
-    naming the file when it is no JSON object (cut short, emptied, edited)."""
-    try:
-        value = _files.read_json(path / name)
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise _damaged(path, f"{name} is not valid JSON ({error}){advice}") from error
-    if not isinstance(value, dict):
-        raise _damaged(
-            path, f"{name} holds a {type(value).__name__}, not an object{advice}"
-        )
-    return value
-
-
-def _check_config(path, config):
-    """The entries of ``config.json`` that predicting reads, checked."""
-    for key in ("task", "target", "feature_columns"):
-        if key not in config:
-            raise _damaged(path, f"config.json lacks {key!r}")
-    columns = config["feature_columns"]
-    if not isinstance(columns, list) or not all(isinstance(c, str) for c in columns):
-        raise _damaged(path, "config.json's 'feature_columns' is no list of names")
-    if config["task"] not in ("binary", "multiclass", "regression"):
-        raise _damaged(path, f"config.json's 'task' {config['task']!r} is no task")
-    if not isinstance(config["target"], str):
-        raise _damaged(path, "config.json's 'target' is no column name")
 
 
 def _check_columns(path, columns, preprocessor):
@@ -368,7 +288,7 @@ def _check_columns(path, columns, preprocessor):
         if extra
         else "their order differs"
     )
-    raise _damaged(
+    raise damaged(
         path,
         f"config.json's 'feature_columns' are not the {len(fitted)} columns "
         f"{_PREPROCESSOR} was fitted on ({differs})",
@@ -382,8 +302,8 @@ def _check_archive(path, name):
         with zipfile.ZipFile(path / name) as archive:
             corrupt = archive.testzip()
     except (zipfile.BadZipFile, EOFError, zlib.error) as error:
-        raise _damaged(
+        raise damaged(
             path, f"{name} is not a readable skops archive, cut short? ({error})"
         ) from error
     if corrupt is not None:
-        raise _damaged(path, f"{name} is corrupt (its part {corrupt!r})")
+        raise damaged(path, f"{name} is corrupt (its part {corrupt!r})")

@@ -16,6 +16,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from deepstack.runs._checked import (
+    IMPORTANCE,
+    check_config,
+    read_findings,
+    read_optional_csv,
+    run_json,
+)
+
 SECTIONS = (
     ("summary", "Summary"),
     ("data", "Data"),
@@ -115,20 +123,12 @@ def write_report(folder):
     import matplotlib
 
     matplotlib.use("Agg", force=False)
-    from deepstack.runs._folder import (
-        IMPORTANCE,
-        _check_config,
-        _run_json,
-        read_findings,
-        read_optional_csv,
-    )
-
     folder = Path(folder)
     # A damaged file raises a ValueError naming it, not a KeyError from a
     # section drawing it.
-    config = _run_json(folder, "config.json")
-    _check_config(folder, config)
-    metrics = _run_json(folder, "metrics.json")
+    config = run_json(folder, "config.json")
+    check_config(folder, config)
+    metrics = run_json(folder, "metrics.json")
     history = read_optional_csv(folder, "history.csv", needs=["loss"])
     trials = read_optional_csv(folder, "trials.csv", needs=["score"])
     target = config["target"]
