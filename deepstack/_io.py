@@ -512,6 +512,9 @@ def load(path, *, trusted=None):
         if model_spec != {"attribute": expected}:
             raise ValueError(f"{state_file} names an unexpected model {model_spec!r}.")
         model_file = os.path.join(path, _MODEL)
+        if not os.path.isfile(model_file):
+            # (Not Keras's "safe mode" refusal: there is nothing to load.)
+            raise ValueError(f"{model_file} is missing.")
         try:
             model = load_tied_model(model_file, compile=True, safe_mode=True)
         except Exception as error:

@@ -316,6 +316,19 @@ def _bad_input(exc):
     return EXIT_BAD_INPUT
 
 
+def _not_a_run(args):
+    """What to say of a file given as the run folder: the table, say, with
+    the run folder after it (the arguments swapped)."""
+    said = f"{args.run!r} is a file, not a run folder (the folder fit writes)"
+    data = getattr(args, "data", None)
+    if data is not None and os.path.isfile(os.path.join(data, "config.json")):
+        return (
+            f"{said}; the run folder comes first: deepstack {args.command} "
+            f"{data} {args.run}."
+        )
+    return f"{said}."
+
+
 def _check_paths(args):
     """Raise what the command would raise for a missing table, run folder or
     job file, or for an existing ``predict --out``, in the same words, before
@@ -325,6 +338,8 @@ def _check_paths(args):
 
         check_file_out(args.out, overwrite=args.overwrite, data=args.data)
     if args.command in ("predict", "evaluate", "report"):
+        if os.path.isfile(args.run):
+            raise ValueError(_not_a_run(args))
         if not os.path.isdir(args.run):
             raise FileNotFoundError(f"run folder not found: {args.run!r}.")
     if args.command == "run" and not os.path.isfile(args.job):

@@ -585,6 +585,20 @@ def test_bad_job_files(tmp_path, capsys):
             "[search.space]\nlearning_rate = { float = [1e-3] }",
             "a range needs float = [lo, hi] or int = [lo, hi]; got {'float': [0.001]}",
         ),
+        (
+            '[search.space]\nlearning_rate = { float = [1e-3, 1e-2], log = "false" }',
+            "typed.toml: [search.space] learning_rate: Float log must be True or "
+            "False; got 'false'.",
+        ),
+        (
+            '[search.space]\ndropout = { float = ["0.1", "0.5"] }',
+            "typed.toml: [search.space] dropout: Float bounds must be numbers",
+        ),
+        (
+            "[model]\nhidden_layer_sizes = 8",
+            "typed.toml: [model] hidden_layer_sizes must be a list of layer sizes, "
+            "e.g. [64, 32] (or [64] for one layer); got 8.",
+        ),
     ],
 )
 def test_job_values_of_the_wrong_type_are_refused_by_name(tmp_path, text, message):
@@ -811,6 +825,22 @@ def test_missing_and_extra_columns_at_predict(fitted, tables, tmp_path, capsys):
     assert len(pd.read_csv(tmp_path / "p.csv")) == 44
 
 
+def test_a_table_given_as_the_run_folder_says_the_order(fitted, tables, capsys):
+    # The arguments swapped: the table first, then the run folder.
+    new = str(tables / "new.csv")
+    for command in ("predict", "evaluate"):
+        line = _error(capsys, [command, new, str(fitted)])
+        assert line == (
+            f"deepstack: error: {new!r} is a file, not a run folder (the folder fit "
+            f"writes); the run folder comes first: deepstack {command} {fitted} "
+            f"{new}."
+        )
+    line = _error(capsys, ["report", new])
+    assert line.endswith(
+        f"{new!r} is a file, not a run folder (the folder fit writes)."
+    )
+
+
 def test_an_incomplete_run_folder_is_refused(fitted, tmp_path, capsys):
     import shutil
 
@@ -892,6 +922,12 @@ def _edit_config(edit):
             "/model/deepstack.json holds a fitted network but not its attributes "
             "['classes_']: the file was edited or damaged.",
         ),
+        # (Not "Refusing or unable to load ... in Keras's safe mode: [Errno 2]".)
+        (
+            "model/member_0/model.keras",
+            lambda path: path.unlink(),
+            "/model/member_0/model.keras is missing.",
+        ),
     ],
     ids=[
         "half-preprocessor",
@@ -906,6 +942,7 @@ def _edit_config(edit):
         "task-edited",
         "feature-columns-cut",
         "no-classes",
+        "no-keras-model",
     ],
 )
 def test_a_damaged_run_folder_is_one_line_naming_the_file(
@@ -920,6 +957,64 @@ def test_a_damaged_run_folder_is_one_line_naming_the_file(
     assert message in line
     if not name.startswith("model/"):
         assert line.startswith(f"deepstack: error: Run folder '{broken}' is damaged: ")
+
+
+def _write(text):
+    def write(path):
+        path.write_text(text)
+
+    return write
+
+
+@pytest.mark.parametrize(
+    "name, damage, message",
+    [
+        (
+            "history.csv",
+            _write("a,b\n1,2\n"),
+            "history.csv lacks the column(s) ['loss'] (its columns are ['a', 'b'])",
+        ),
+        (
+            "test_predictions.csv",
+            _write("a\n1\n"),
+            "test_predictions.csv lacks the column(s) ['species', 'predicted_species']",
+        ),
+        (
+            "importance.csv",
+            _cut(0),
+            "importance.csv is not a readable CSV (No columns to parse from file)",
+        ),
+        ("findings.json", _cut(0.5), "findings.json is not valid JSON ("),
+        (
+            "findings.json",
+            _write('{"findings": [{"code": "x"}]}'),
+            "findings.json is not a list of findings",
+        ),
+    ],
+    ids=["history", "test-predictions", "empty-importance", "half-findings", "finding"],
+)
+def test_a_damaged_report_file_is_named_and_predict_does_without_it(
+    fitted, tables, tmp_path, capsys, name, damage, message
+):
+    # These files only draw the report: it names the one it cannot read
+    # (not a KeyError from a section), and predicting does not need them.
+    import shutil
+
+    broken = tmp_path / "broken"
+    shutil.copytree(fitted, broken)
+    damage(broken / name)
+    line = _error(capsys, ["report", str(broken)])
+    assert line.startswith(f"deepstack: error: Run folder '{broken}' is damaged: ")
+    assert message in line
+    assert "delete it (the report is then written without it)" in line
+    out = tmp_path / "p.csv"
+    argv = ["predict", str(broken), str(tables / "new.csv"), "--out", str(out)]
+    assert main([*argv, "--quiet"]) == 0
+    assert len(pd.read_csv(out)) == 44
+    if name == "importance.csv":  # (read by load_run: left out, said)
+        assert message in capsys.readouterr().err
+    (broken / name).unlink()
+    assert main(["report", str(broken)]) == 0
 
 
 def test_sigint_leaves_the_folder_complete_or_absent(tables, tmp_path):

@@ -231,6 +231,27 @@ def test_missing_and_extra_columns_at_predict(penguins_run, penguins_files):
         penguins_run.predict(new.to_numpy())
 
 
+def test_a_data_frame_with_a_used_column_twice_names_it(penguins_run, penguins_files):
+    # A file's repeated names are renamed as it is read; a DataFrame's
+    # stopped pandas ("cannot reindex on an axis with duplicate labels").
+    new = pd.read_csv(penguins_files / "new.csv")
+    train = pd.read_csv(penguins_files / "train.csv")
+    said = r"The data table has more than one column named \[{}\]: the run reads"
+    twice = pd.concat([new, new[["island"]]], axis=1)
+    with pytest.raises(ValueError, match=said.format("'island'")):
+        penguins_run.predict(twice)
+    labels = pd.concat([train, train[["species"]]], axis=1)
+    with pytest.raises(ValueError, match=said.format("'species'")):
+        penguins_run.evaluate(labels)
+    with pytest.raises(ValueError, match=said.format("'species'")):
+        penguins_run.predictions_frame(labels, keep=["species"])
+    # A column the run does not read may be there twice: it is ignored.
+    extra = pd.concat([new.assign(note="a"), new.assign(note="b")[["note"]]], axis=1)
+    with pytest.warns(UserWarning, match=r"\['note', 'note'\] were not seen at fit"):
+        predicted = penguins_run.predict(extra)
+    assert np.array_equal(predicted, penguins_run.predict(new))
+
+
 def test_a_feature_without_any_value_in_the_new_rows_is_noted(
     penguins_run, penguins_files, tmp_path
 ):
@@ -1078,6 +1099,22 @@ def test_an_excel_workbooks_first_sheet_is_read(penguins_files, tmp_path):
     with pytest.warns(UserWarning, match="2 sheets"):
         run = fit_table(path, "species", params={**TINY, "max_epochs": 2}, bagging=None)
     assert run.config["n_train"] + run.metrics["test"]["n_samples"] == len(frame)
+
+
+def test_a_workbooks_kept_identifiers_are_copied_as_written(
+    penguins_run, penguins_files, tmp_path
+):
+    # pandas makes a text cell "0012" the number 12: an identifier kept
+    # beside the predictions lost its zeros (a CSV's is read as written).
+    new = pd.read_csv(penguins_files / "new.csv")
+    new.insert(0, "tag", [f"{i:04d}" for i in range(len(new))])
+    new.to_excel(tmp_path / "new.xlsx", index=False)
+    out = penguins_run.predictions_frame(tmp_path / "new.xlsx", keep=["tag"])
+    assert out["tag"].tolist()[:3] == ["0000", "0001", "0002"]
+    penguins_run.write_predictions(
+        tmp_path / "new.xlsx", tmp_path / "p.parquet", keep=["tag"], chunk_rows=10
+    )
+    assert pd.read_parquet(tmp_path / "p.parquet").equals(out)
 
 
 def test_a_csv_that_is_not_utf8_is_read_as_windows_1252(tmp_path):

@@ -291,6 +291,33 @@ def test_numbers_beyond_float32_and_booleans_where_numbers_were_are_noted():
     np.testing.assert_array_equal(Z, pre.transform(flags.astype({"x": float})))
 
 
+def test_dates_where_numbers_or_booleans_were_are_missing_and_noted():
+    # A Parquet timestamp or datetime64 column where the column held numbers
+    # (a year, an amount) was read as its nanoseconds since 1970, silently;
+    # one of few values (a category) stopped skrub's encoder.
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(
+        {
+            "x": rng.normal(size=40),
+            "year": rng.choice([2007, 2008, 2009], 40),
+            "flag": rng.random(40) > 0.5,
+        }
+    )
+    pre = TablePreprocessor().fit(frame, rng.integers(0, 2, 40))
+    assert pre.roles_["year"] == "categorical"
+    for column, held in [("x", "numbers"), ("year", "numbers"), ("flag", "booleans")]:
+        dates = frame.assign(**{column: pd.Timestamp("2020-01-01")})
+        dates.loc[3, column] = pd.NaT
+        with pytest.warns(UserWarning) as caught:
+            Z = pre.transform(dates)
+        assert [str(w.message) for w in caught] == [
+            f"Column '{column}': 39 value(s) that are dates where the column held "
+            f"{held} at fit ('2020-01-01') are treated as missing."
+        ]
+        blank = frame.assign(**{column: np.nan})
+        np.testing.assert_array_equal(Z, pre.transform(blank))
+
+
 def test_dates_written_as_strings_are_dates():
     # A CSV's dates are strings: one a day is no identifier, and a date
     # after the training rows is no unknown category.

@@ -48,6 +48,9 @@ from tests.conftest import fails_in_training, tiny
         (lambda: Float(0.1, 1.0, step=-1.0), "step"),
         (lambda: Int(1.5, 3), "must be numbers"),
         (lambda: Choice([]), "at least one"),
+        # A truthy string is no log scale ("no" would sample on one).
+        (lambda: Float(0.1, 1.0, log="no"), r"log must be True or False; got 'no'"),
+        (lambda: Int(1, 8, log=1), r"Int log must be True or False; got 1"),
     ],
 )
 def test_range_helpers_reject_bad_bounds(make, match):

@@ -50,7 +50,8 @@ def read_table(source, *, what="data", text_columns=()):
     UTF-8 is read as UTF-16 after its byte-order mark, else as
     Windows-1252, with a warning. An Excel
     workbook's first sheet is read, with a warning naming the others. A
-    CSV's ``text_columns`` are read as written (``007`` stays ``"007"``).
+    CSV's or workbook's ``text_columns`` are read as written (``007`` stays
+    ``"007"``).
 
     Raises ``FileNotFoundError`` for a missing file and ``ValueError`` for
     an unknown extension, an unreadable file or a table without rows.
@@ -63,7 +64,7 @@ def read_table(source, *, what="data", text_columns=()):
             if kind == "parquet":
                 frame = pd.read_parquet(path)
             elif kind == "excel":
-                frame = _read_excel(path)
+                frame = _read_excel(path, text_columns)
             else:
                 frame = _read_delimited(path, kind, text_columns)
     if frame.shape[0] == 0 or frame.shape[1] == 0:
@@ -100,7 +101,7 @@ def iter_table(source, *, what="data", chunk_rows=100_000, text_columns=()):
     else:
         path, kind = _source(source, what)
     if kind in ("frame", "excel"):
-        frame = read_table(source, what=what)
+        frame = read_table(source, what=what, text_columns=text_columns)
         for start in range(0, len(frame), chunk_rows):
             yield frame.iloc[start : start + chunk_rows]
         return
@@ -192,12 +193,15 @@ def _reading(path, kind, what):
         ) from exc
 
 
-def _read_excel(path):
+def _read_excel(path, text_columns=()):
     """An Excel workbook's first sheet (openpyxl), with a warning naming the
-    sheets left unread."""
+    sheets left unread. The ``text_columns`` are read as written: pandas
+    makes a text cell ``0012`` the number 12 otherwise."""
     with pd.ExcelFile(path, engine="openpyxl") as workbook:
         first, *others = workbook.sheet_names
-        frame = pd.read_excel(workbook, sheet_name=first)
+        frame = pd.read_excel(
+            workbook, sheet_name=first, dtype=dict.fromkeys(text_columns, str)
+        )
     if others:
         warnings.warn(
             f"{path.name!r} has {len(others) + 1} sheets; the first, {first!r}, "

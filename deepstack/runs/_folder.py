@@ -2,7 +2,6 @@
 all at once, :func:`load_run` reads it back without running code from it."""
 
 import functools
-import json
 import warnings
 import zipfile
 import zlib
@@ -16,6 +15,13 @@ from sklearn.pipeline import Pipeline
 from deepstack import _io
 from deepstack._warnings import user_stacklevel
 from deepstack.runs import _files
+from deepstack.runs._checked import (
+    IMPORTANCE,
+    check_config,
+    damaged,
+    read_optional_csv,
+    run_json,
+)
 from deepstack.runs._metrics import PRIMARY
 from deepstack.runs._run import TableRun
 from deepstack.runs._target import regression_target
@@ -189,9 +195,9 @@ def load_run(path):
             raise ValueError(
                 f"{str(path)!r} is not a complete deepstack run: {name} is missing."
             )
-    config = _run_json(path, "config.json")
-    metrics = _run_json(path, "metrics.json")
-    _check_config(path, config)
+    config = run_json(path, "config.json")
+    metrics = run_json(path, "metrics.json")
+    check_config(path, config)
     _check_archive(path, _PREPROCESSOR)
     untrusted = skops.io.get_untrusted_types(file=path / _PREPROCESSOR)
     refused = [t for t in untrusted if t not in _TRUSTED_TYPES]
@@ -206,15 +212,16 @@ def load_run(path):
     _check_columns(path, config["feature_columns"], preprocessor)
     estimator = _io.load(path / _MODEL)
     if (config["task"] == "regression") != is_regressor(estimator):
-        raise _damaged(
+        raise damaged(
             path,
             f"config.json's task {config['task']!r} is not the task of the model "
             f"in {_MODEL}/ (a {type(estimator).__name__})",
         )
     pipeline = Pipeline([("table", preprocessor), ("model", estimator)])
+    # Predicting needs neither: a damaged one is said, and left out.
     trials, importance = (
-        pd.read_csv(path / name) if (path / name).exists() else None
-        for name in ("trials.csv", "importance.csv")
+        _loaded_csv(path, name, needs)
+        for name, needs in (("trials.csv", ()), ("importance.csv", IMPORTANCE))
     )
     return TableRun(
         pipeline,
@@ -256,34 +263,13 @@ def _preprocessor_types():
     return frozenset(types)
 
 
-def _damaged(path, message):
-    return ValueError(f"Run folder {str(path)!r} is damaged: {message}.")
-
-
-def _run_json(path, name):
-    """The JSON object in the run folder's file ``name``; a ``ValueError``
-    naming the file when it is no JSON object (cut short, emptied, edited)."""
+def _loaded_csv(path, name, needs):
+    """:func:`read_optional_csv`, None with a warning where it raises."""
     try:
-        value = _files.read_json(path / name)
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise _damaged(path, f"{name} is not valid JSON ({error})") from error
-    if not isinstance(value, dict):
-        raise _damaged(path, f"{name} holds a {type(value).__name__}, not an object")
-    return value
-
-
-def _check_config(path, config):
-    """The entries of ``config.json`` that predicting reads, checked."""
-    for key in ("task", "target", "feature_columns"):
-        if key not in config:
-            raise _damaged(path, f"config.json lacks {key!r}")
-    columns = config["feature_columns"]
-    if not isinstance(columns, list) or not all(isinstance(c, str) for c in columns):
-        raise _damaged(path, "config.json's 'feature_columns' is no list of names")
-    if config["task"] not in ("binary", "multiclass", "regression"):
-        raise _damaged(path, f"config.json's 'task' {config['task']!r} is no task")
-    if not isinstance(config["target"], str):
-        raise _damaged(path, "config.json's 'target' is no column name")
+        return read_optional_csv(path, name, needs)
+    except ValueError as error:
+        warnings.warn(str(error), UserWarning, stacklevel=user_stacklevel())
+        return None
 
 
 def _check_columns(path, columns, preprocessor):
@@ -302,7 +288,7 @@ def _check_columns(path, columns, preprocessor):
         if extra
         else "their order differs"
     )
-    raise _damaged(
+    raise damaged(
         path,
         f"config.json's 'feature_columns' are not the {len(fitted)} columns "
         f"{_PREPROCESSOR} was fitted on ({differs})",
@@ -316,8 +302,8 @@ def _check_archive(path, name):
         with zipfile.ZipFile(path / name) as archive:
             corrupt = archive.testzip()
     except (zipfile.BadZipFile, EOFError, zlib.error) as error:
-        raise _damaged(
+        raise damaged(
             path, f"{name} is not a readable skops archive, cut short? ({error})"
         ) from error
     if corrupt is not None:
-        raise _damaged(path, f"{name} is corrupt (its part {corrupt!r})")
+        raise damaged(path, f"{name} is corrupt (its part {corrupt!r})")

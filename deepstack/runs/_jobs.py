@@ -155,7 +155,7 @@ def read_job(path):
         "pretrain": data.get("pretrain"),
         "random_state": data.get("random_state", 0),
         "preprocessor": None if log_scale else TablePreprocessor(log_skewed=False),
-        "params": _model_params(model),
+        "params": _model_params(model, path.name),
         "bagging": bagging,
         "time_limit": time_limit,
         "baselines": baselines,
@@ -266,10 +266,18 @@ def _check_keys(table, allowed, where):
         )
 
 
-def _model_params(model):
+def _model_params(model, job):
+    """The estimator parameters of the [model] table of the job file named
+    ``job``; TOML has no tuples: the layer sizes' list is one."""
     params = dict(model)
     if "hidden_layer_sizes" in params:
-        params["hidden_layer_sizes"] = tuple(params["hidden_layer_sizes"])
+        sizes = params["hidden_layer_sizes"]
+        if not isinstance(sizes, list):
+            raise ValueError(
+                f"{job}: [model] hidden_layer_sizes must be a list of layer "
+                f"sizes, e.g. [64, 32] (or [64] for one layer); got {sizes!r}."
+            )
+        params["hidden_layer_sizes"] = tuple(sizes)
     return params
 
 
@@ -296,7 +304,10 @@ def _space(space, job):
             low, high = bounds
             options = {k: value[k] for k in ("log", "step") if k in value}
             make = Float if kinds[0] == "float" else Int
-            result[name] = make(low, high, **options)
+            try:
+                result[name] = make(low, high, **options)
+            except (TypeError, ValueError) as error:
+                raise ValueError(f"{job}: [search.space] {name}: {error}") from error
         elif isinstance(value, list):
             result[name] = [tuple(v) if isinstance(v, list) else v for v in value]
         else:

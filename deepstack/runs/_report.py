@@ -16,7 +16,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from deepstack.runs import _files
+from deepstack.runs._checked import (
+    IMPORTANCE,
+    check_config,
+    read_findings,
+    read_optional_csv,
+    run_json,
+)
 
 SECTIONS = (
     ("summary", "Summary"),
@@ -118,18 +124,22 @@ def write_report(folder):
 
     matplotlib.use("Agg", force=False)
     folder = Path(folder)
-    config = _files.read_json(folder / "config.json")
-    metrics = _files.read_json(folder / "metrics.json")
-    history = _read_csv(folder / "history.csv")
-    trials = _read_csv(folder / "trials.csv")
-    labels = [] if config["task"] == "regression" else [config["target"]]
+    # A damaged file raises a ValueError naming it, not a KeyError from a
+    # section drawing it.
+    config = run_json(folder, "config.json")
+    check_config(folder, config)
+    metrics = run_json(folder, "metrics.json")
+    history = read_optional_csv(folder, "history.csv", needs=["loss"])
+    trials = read_optional_csv(folder, "trials.csv", needs=["score"])
+    target = config["target"]
+    columns = [target, f"predicted_{target}"]
     # Labels as written ("007" is no 7), as the classes are compared.
-    labels += [f"predicted_{label}" for label in labels]
-    predictions = _read_csv(folder / "test_predictions.csv", text=labels)
-    importance = _read_csv(folder / "importance.csv")
-    findings = {}
-    if (folder / "findings.json").exists():
-        findings = _files.read_json(folder / "findings.json") or {}
+    labels = [] if config["task"] == "regression" else columns
+    predictions = read_optional_csv(
+        folder, "test_predictions.csv", needs=columns, text=labels
+    )
+    importance = read_optional_csv(folder, "importance.csv", needs=IMPORTANCE)
+    findings = read_findings(folder)
     with warnings.catch_warnings():
         # A name in a script the font lacks (CJK) draws as boxes, with a
         # warning a character; the tables beside the plots hold it as written.
@@ -469,12 +479,6 @@ def _diagnostics(findings):
 
 
 # ------------------------------------------------------------ helpers
-
-
-def _read_csv(path, text=()):
-    if not Path(path).exists():
-        return None
-    return pd.read_csv(path, dtype=dict.fromkeys(text, str))
 
 
 def _img(figure, alt):

@@ -107,6 +107,7 @@ class TableRun:
 
     def _features_of(self, frame, what, keep=(), warn_extra=True):
         expected = self.config["feature_columns"]
+        _check_unique(frame, [*expected, *keep], what)
         X = feature_rows(frame, expected, self.pipeline[0], what)
         ignored = {
             self.target,
@@ -333,6 +334,7 @@ class TableRun:
                 f"Target column {self.target!r} is not in the table; labeled rows "
                 "are needed."
             )
+        _check_unique(frame, [self.target, weight_column or None], "data")
         written = frame[self.target]
         y = written
         if self.task == "regression":
@@ -571,6 +573,18 @@ def _warn_losses(losses):
 
 def source_name(data):
     return "DataFrame" if isinstance(data, pd.DataFrame) else Path(data).name
+
+
+def _check_unique(frame, names, what):
+    """Raise naming the columns among ``names`` that ``frame`` holds more
+    than once (a DataFrame may; a file's are renamed as it is read)."""
+    duplicated = frame.columns[frame.columns.duplicated()]
+    twice = [c for c in dict.fromkeys(names) if c in set(duplicated)]
+    if twice:
+        raise ValueError(
+            f"The {what} table has more than one column named {twice}: the run "
+            "reads its columns by name; rename or drop all but one of each."
+        )
 
 
 def feature_rows(frame, feature_columns, preprocessor, what):

@@ -539,6 +539,21 @@ class TablePreprocessor(TransformerMixin, BaseEstimator):
             elif text and (role == "numeric" or kind == "number"):
                 X[name] = _to_numbers(series)
                 loss = _lost(series, X[name], "numbers")
+            elif kind in ("number", "bool") and _kind(series) == "date":
+                # Dates (a Parquet timestamp, a DataFrame's datetime64) where
+                # the column held numbers: not their nanoseconds since 1970.
+                # (Missing booleans are NaN in an object column, as below.)
+                dtype = float if kind == "number" else object
+                X[name] = pd.Series(np.nan, index=series.index, dtype=dtype)
+                present = series.dropna()
+                held = "numbers" if kind == "number" else "booleans"
+                loss = Loss(
+                    name,
+                    len(present),
+                    _first(present.astype(str)),
+                    f"that are dates where the column held {held} at fit",
+                    "are treated as missing",
+                )
             elif kind == "number" and _kind(series) == "bool":
                 X[name], loss = _bools_as_numbers(series)
             elif kind == "bool":

@@ -602,6 +602,11 @@ def _check_bounds(spec, kind):
         raise ValueError(
             f"{type(spec).__name__} needs low <= high; got {spec.low} > {spec.high}."
         )
+    if not isinstance(spec.log, bool | np.bool_):
+        # ("no" is true: a log scale nobody asked for.)
+        raise TypeError(
+            f"{type(spec).__name__} log must be True or False; got {spec.log!r}."
+        )
     if spec.log and spec.low <= 0:
         raise ValueError(
             f"{type(spec).__name__}(log=True) needs low > 0; got low={spec.low}."
