@@ -1,5 +1,6 @@
 """Shared fixtures: small, seeded float32 problems."""
 
+import io
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -14,6 +15,7 @@ for _name in ("OMP_NUM_THREADS", "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREA
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 from sklearn.datasets import make_classification, make_regression  # noqa: E402
 
@@ -162,3 +164,24 @@ def python_sigint():
     previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     yield
     signal.signal(signal.SIGINT, previous)
+
+
+def assert_same_predictions_csv(got, expected, rtol=1e-6, sep=","):
+    """Two CSV texts of predictions written from the same rows: the same
+    header, and the same labels and kept columns character for character;
+    the probabilities equal to ``rtol``. NumPy's matrix products on chunks of
+    other row counts may round the last digits differently (OpenBLAS picks
+    its kernel by the shape; seen on AMD EPYC), so a chunked prediction's
+    probabilities need not be the whole file's bit for bit."""
+    read = dict(dtype=str, keep_default_na=False, sep=sep)
+    a = pd.read_csv(io.StringIO(got), **read)
+    b = pd.read_csv(io.StringIO(expected), **read)
+    assert list(a.columns) == list(b.columns)
+    assert a.shape == b.shape
+    for column in a.columns:
+        if column.startswith("proba_"):
+            np.testing.assert_allclose(
+                a[column].astype(float), b[column].astype(float), rtol=rtol
+            )
+        else:
+            assert a[column].tolist() == b[column].tolist(), column
