@@ -24,22 +24,30 @@ arrays (any number of rows), and the validation metrics. Only networks made
 of the layers :func:`deepstack._network.build_network` uses are cached; a
 Keras distribution turns the cache off.
 
-The cache holds at most :data:`MAXSIZE` workers, least recently used first
-out. A worker is checked out while it trains (a concurrent fit with the same
-key builds its own), so threads never share one.
+The cache holds at most :data:`MAXSIZE` workers (8: a grid of a few network
+shapes is one configuration a shape), and at most :data:`MAX_BYTES` (256 MB)
+of their variables, least recently used first out. A worker is checked out
+while it trains (a concurrent fit with the same key builds its own), so
+threads never share one.
 """
 
 import collections
 import contextlib
 import json
+import math
 import threading
 
 import keras
+import numpy as np
 
 from deepstack import _network
 from deepstack.layers import RateDropout, Reconstruction, Standardize, tie_layers
 
-MAXSIZE = 4
+MAXSIZE = 8
+# The most bytes of variables (weights, optimizer and other state) that the
+# workers hold together: small networks fill every slot, a few large ones
+# keep only the most recent (always one).
+MAX_BYTES = 256 * 2**20
 
 _CACHEABLE = (
     keras.layers.InputLayer,
@@ -67,6 +75,9 @@ class Entry:
         self.model = model
         self.function = None
         self.metrics = None
+        self.nbytes = sum(
+            math.prod(v.shape) * np.dtype(v.dtype).itemsize for v in _state(model)
+        )
 
 
 @contextlib.contextmanager
@@ -80,7 +91,9 @@ def compile_cache(enabled=True, *, maxsize=None):
     optimizer state and random generators set from each fit's own seed: the
     results are bit for bit those of a fit without the cache, several times
     faster for small fits. The cache is on by default and holds the last
-    ``maxsize`` (4) configurations of the process.
+    ``maxsize`` (8) configurations of the process, and of the last ones no
+    more than 256 MB of variables (weights and optimizer state; the most
+    recent is always kept).
 
     Parameters
     ----------
@@ -127,7 +140,12 @@ def compile_cache(enabled=True, *, maxsize=None):
 
 
 def _trim():
-    while len(_entries) > _settings["maxsize"]:
+    """Drop the least recently used workers beyond ``maxsize``, and beyond
+    :data:`MAX_BYTES` of their variables (the most recent one stays)."""
+    while len(_entries) > _settings["maxsize"] or (
+        len(_entries) > 1
+        and sum(entry.nbytes for entry in _entries.values()) > MAX_BYTES
+    ):
         _entries.popitem(last=False)
 
 

@@ -160,6 +160,36 @@ def test_the_cache_is_bounded_and_can_be_turned_off(binary_data):
         assert _compile_cache.info()["maxsize"] == _compile_cache.MAXSIZE
 
 
+def test_the_cache_holds_a_bounded_number_of_bytes(binary_data, monkeypatch):
+    """Workers beyond MAX_BYTES of variables are dropped, least recently used
+    first; the most recent one stays, however large."""
+    X, y = binary_data
+    _fit(X, y, hidden_layer_sizes=(4,), max_epochs=1)
+    ((first,),) = [list(_compile_cache._entries.values())]
+    # Weights, batch norm, optimizer state: 8 features x 4 units and more,
+    # 4 bytes each.
+    n_weights = sum(int(np.prod(w.shape)) for w in first.model.weights)
+    assert first.nbytes > 4 * n_weights
+    monkeypatch.setattr(_compile_cache, "MAX_BYTES", 2 * first.nbytes + 1)
+    _fit(X, y, hidden_layer_sizes=(4,), learning_rate=0.02, max_epochs=1)
+    assert _compile_cache.info()["size"] == 1  # (a hit: the same worker)
+    _fit(X, y, hidden_layer_sizes=(3,), max_epochs=1)
+    assert _widths() == [4, 3]  # (smaller: both within the bound)
+    _fit(X, y, hidden_layer_sizes=(9,), max_epochs=1)
+    assert _widths() == [9]  # (with it the bound is passed: the older go)
+    monkeypatch.setattr(_compile_cache, "MAX_BYTES", 1)
+    _fit(X, y, hidden_layer_sizes=(6,), max_epochs=1)
+    assert _widths() == [6]
+
+
+def _widths():
+    """The first hidden layer's width of each cached worker, oldest first."""
+    return [
+        entry.model.get_layer("hidden_1").units
+        for entry in _compile_cache._entries.values()
+    ]
+
+
 def test_pretrained_and_frozen_networks_match_the_uncached_run(binary_data):
     X, y = binary_data
     params = {"pretrain": "autoencoder", "pretrain_epochs": 1, "max_epochs": 2}
