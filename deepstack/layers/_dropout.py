@@ -10,7 +10,10 @@ class RateDropout(keras.layers.Layer):
     In training, each input is zeroed with probability ``rate`` and the kept
     ones are scaled by ``1 / (1 - rate)`` (at inference, the identity: the
     expectation), drawing the same random numbers as ``keras.layers.Dropout``
-    with the same seed. The rate is a weight rather than a constant, as
+    with the same seed: on TensorFlow the same outputs bit for bit, compiled
+    or not; on JAX the same outside ``jax.jit``, and inside it XLA may round
+    the rescaling by a variable rate otherwise than by Keras's constant one
+    in the last digits. The rate is a weight rather than a constant, as
     :class:`Standardize`'s statistics are: a compiled training function
     reads it at every step, so networks that differ only in their dropout
     rates share one compiled network and traced epoch (see
@@ -108,8 +111,10 @@ def _dropout(inputs, rate, seed_generator):
         import jax
 
         keep = 1.0 - keras.ops.cast(rate, inputs.dtype)
+        # (Times the reciprocal: in a jitted epoch, XLA then rounds as it
+        # does Keras's division by a constant rate, where it can.)
         mask = jax.random.bernoulli(seed_generator.next(), p=keep, shape=inputs.shape)
-        return jax.lax.select(mask, inputs / keep, jax.numpy.zeros_like(inputs))
+        return jax.lax.select(mask, inputs * (1.0 / keep), jax.numpy.zeros_like(inputs))
     # Eager backends (PyTorch): the rate's value, as a number.
     value = float(keras.ops.convert_to_numpy(rate))
     return keras.random.dropout(inputs, value, seed=seed_generator)
