@@ -10,6 +10,7 @@ from sklearn.base import clone
 from deepstack import DeepStackClassifier, DeepStackRegressor, DeepStackSearch
 from deepstack._defaults import regularization
 from deepstack.estimators._base import BaseDeepStack
+from deepstack.layers import RateDropout
 from deepstack.tuning import Boolean, default_search_space
 
 
@@ -71,8 +72,11 @@ def test_rule_passes_numbers_through():
 
 
 def _rates(model):
+    """The dropout rates of ``model``'s layers (each RateDropout's weight)."""
     return sorted(
-        layer.rate for layer in model.layers if layer.__class__.__name__ == "Dropout"
+        float(ops.convert_to_numpy(layer.rate))
+        for layer in model.layers
+        if isinstance(layer, RateDropout)
     )
 
 

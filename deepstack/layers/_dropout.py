@@ -56,9 +56,11 @@ class RateDropout(keras.layers.Layer):
             # 1 / (1 - rate) rounds as Keras's Python-float rate does (JAX
             # computes 1 - rate in single precision, as Keras does there).
             dtype="float32" if keras.backend.backend() == "jax" else "float64",
-            initializer=keras.initializers.Constant(self._rate),
+            initializer="zeros",
             trainable=False,
         )
+        # Assigned, not a Constant initializer: that rounds through float32.
+        self.rate.assign(self._rate)
         self.built = True
 
     @staticmethod
